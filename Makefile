@@ -1,0 +1,39 @@
+# The README's two commands. Each one sets up everything it needs on a fresh machine:
+#   make demo   run the whole MCP authorization tutorial end to end, unattended
+#   make test   run every test (real servers on loopback, real SQLite, real Chromium)
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
+# System packages need root; use sudo when we are not root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint clean
+
+demo: $(INSTALLED)
+	$(BIN)/python scripts/demo.py
+
+test: $(INSTALLED) $(CHROMIUM)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Debian's Chromium drives the login and consent tests; Playwright is pointed at it
+# because `playwright install` cannot download browsers here.
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""``python -m authorization_server``: see ``cli.py``."""
+
+from authorization_server.cli import main
+
+main()

@@ -1,0 +1,44 @@
+"""SQL for the ``users`` and ``browser_sessions`` tables."""
+
+from datetime import datetime
+
+from authorization_server import clock
+from authorization_server.accounts.entities import User
+from authorization_server.db import Row, Transaction
+
+
+async def add_user(tx: Transaction, user: User, password_hash: str) -> None:
+    await tx.execute(
+        "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
+        (user.id, user.username, password_hash, clock.to_db(user.created_at)),
+    )
+
+
+async def user_with_hash(tx: Transaction, username: str) -> tuple[User, str] | None:
+    row = await tx.fetch_one("SELECT * FROM users WHERE username = ?", (username,))
+    return (_user(row), row["password_hash"]) if row else None
+
+
+async def add_session(tx: Transaction, id_hash: str, user_id: str, expires_at: datetime) -> None:
+    await tx.execute(
+        "INSERT INTO browser_sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        (id_hash, user_id, clock.to_db(clock.now()), clock.to_db(expires_at)),
+    )
+
+
+async def session_user(tx: Transaction, id_hash: str) -> User | None:
+    row = await tx.fetch_one(
+        "SELECT users.* FROM browser_sessions JOIN users ON users.id = browser_sessions.user_id"
+        " WHERE browser_sessions.id_hash = ? AND browser_sessions.expires_at > ?",
+        (id_hash, clock.to_db(clock.now())),
+    )
+    return _user(row) if row else None
+
+
+async def user_by_id(tx: Transaction, user_id: str) -> User | None:
+    row = await tx.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))
+    return _user(row) if row else None
+
+
+def _user(row: Row) -> User:
+    return User(id=row["id"], username=row["username"], created_at=clock.from_db(row["created_at"]))

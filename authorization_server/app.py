@@ -1,0 +1,148 @@
+"""The authorization server application: routes in flow order, middleware, and the lifespan.
+
+Only wiring lives here.
+"""
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from authorization_server.db import Database
+from authorization_server.endpoints import authorize, consent, discovery, login, register, token
+from authorization_server.errors import InvalidRequest, NotFound, OAuthError, ServerError
+from authorization_server.issuers import (
+    AUTHORIZE_PATH,
+    GENERIC_REGISTER_PATH,
+    JWKS_PATH,
+    MCP_ISSUER_PATH,
+    MCP_REGISTER_PATH,
+    REGISTER_PATH,
+    TOKEN_PATH,
+)
+from authorization_server.pages import error_page
+from authorization_server.services import build_services
+from authorization_server.settings import Settings
+
+log = logging.getLogger("authorization_server")
+
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        db = await Database.open(settings.db)
+        try:
+            services = await build_services(settings, db)
+            if settings.demo:
+                log.warning(DEMO_BANNER)
+            log.info("authorization server ready: issuer %s, database %s", settings.issuer, settings.db)
+            yield {"services": services}
+        finally:
+            await db.close()
+
+    mcp = MCP_ISSUER_PATH  # each MCP server's issuer: /mcp/{mcp_server_id}
+    routes = [
+        # 1. Discovery (RFC 8414 §3, RFC 7517): the root issuer, then each MCP server's issuer,
+        #    path-inserted (§3.1) and, for clients that append, under the issuer path.
+        Route(METADATA_PATH, discovery.metadata, methods=["GET"]),
+        Route(METADATA_PATH + mcp, discovery.metadata, methods=["GET"]),
+        Route(mcp + METADATA_PATH, discovery.metadata, methods=["GET"]),
+        Route(JWKS_PATH, discovery.jwks, methods=["GET"]),
+        # 2. Dynamic client registration (RFC 7591 §3), generic and for one MCP server (seed 000).
+        Route(REGISTER_PATH, register.register, methods=["POST"]),
+        Route(GENERIC_REGISTER_PATH, register.register, methods=["POST"]),
+        Route(MCP_REGISTER_PATH, register.register, methods=["POST"]),
+        # 3. Authorization request (OAuth 2.1 §4.1.1).
+        Route(AUTHORIZE_PATH, authorize.authorize, methods=["GET"]),
+        Route(mcp + AUTHORIZE_PATH, authorize.authorize, methods=["GET"]),
+        # 4. Sign-in, then consent (§3.1), then back to the client with the code (§4.1.2).
+        Route("/interaction/{interaction_id}/login", login.login, methods=["GET", "POST"]),
+        Route("/interaction/{interaction_id}/consent", consent.consent, methods=["GET", "POST"]),
+        # 5. Token endpoint: code for tokens (§4.1.3), refresh (§4.3).
+        Route(TOKEN_PATH, token.token, methods=["POST"]),
+        Route(mcp + TOKEN_PATH, token.token, methods=["POST"]),
+        Mount("/static", StaticFiles(packages=[("authorization_server", "static")])),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(AccessLog)],
+        lifespan=lifespan,
+        exception_handlers={OAuthError: _oauth_error, HTTPException: _http_error, Exception: _server_error},
+    )
+
+
+DEMO_BANNER = """
+************************************************************************************
+*  DEMO MODE: every authorization request is approved as user 'demo' without a    *
+*  sign-in or consent page. It only runs on loopback. Never use it for real users. *
+************************************************************************************"""
+
+
+async def _oauth_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OAuthError)
+    log.info("%s %s -> %s%s", request.method, _route(request), exc, f" ({exc.detail})" if exc.detail else "")
+    return exc.to_response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error: OAuthError = NotFound("no such endpoint")
+    else:
+        error = InvalidRequest(exc.detail)
+    response = error.to_response(dict(exc.headers or {}))
+    response.status_code = exc.status_code
+    return response
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error in %s %s", request.method, _route(request))
+    error = ServerError("the server failed to answer this request")
+    path = request.url.path
+    if path.startswith("/interaction/") or path.endswith(AUTHORIZE_PATH):
+        return error_page(error)
+    return error.to_response()
+
+
+def _route(request: Request) -> str:
+    """The matched route's path template: never the query, which may carry codes or state."""
+    route = request.scope.get("route")
+    return getattr(route, "path", "?")
+
+
+class AccessLog:
+    """One line per request: method, route template, status, milliseconds. No query strings."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = getattr(scope.get("route"), "path", "(no route)")
+            log.info("%s %s %d %.1f ms", scope["method"], route, status, (time.perf_counter() - started) * 1000)

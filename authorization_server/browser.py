@@ -1,0 +1,69 @@
+"""Cookies and CSRF tokens for the sign-in and consent pages.
+
+Two cookies, both ``HttpOnly`` and ``SameSite=Lax``, and ``Secure`` with the ``__Host-`` prefix
+when the issuer is https (MCP security best practices, consent cookie security):
+
+- the *browser* cookie, a random value set by /authorize: an interaction works only in the
+  browser that started it, and its forms' CSRF token is derived from this value, which other
+  sites can neither read nor set (OAuth 2.1 §7.10);
+- the *session* cookie, set after sign-in.
+"""
+
+import base64
+import hashlib
+import hmac
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authorization_server.errors import InvalidRequest
+from authorization_server.settings import Settings
+
+BROWSER = "as_browser"
+SESSION = "as_session"
+
+
+class Cookies:
+    def __init__(self, settings: Settings) -> None:
+        self._secure = settings.secure_cookies
+        self._prefix = "__Host-" if self._secure else ""
+        self._session_ttl = settings.session_ttl
+
+    def browser_secret(self, request: Request) -> str | None:
+        return request.cookies.get(self._prefix + BROWSER)
+
+    def session(self, request: Request) -> str | None:
+        return request.cookies.get(self._prefix + SESSION)
+
+    def set_browser_secret(self, response: Response, value: str) -> None:
+        self._set(response, BROWSER, value, max_age=None)
+
+    def set_session(self, response: Response, value: str) -> None:
+        self._set(response, SESSION, value, max_age=self._session_ttl)
+
+    def _set(self, response: Response, name: str, value: str, max_age: int | None) -> None:
+        response.set_cookie(
+            self._prefix + name,
+            value,
+            max_age=max_age,
+            path="/",
+            secure=self._secure,
+            httponly=True,
+            samesite="lax",
+        )
+
+
+def csrf_token(browser_secret: str, interaction_id: str) -> str:
+    """The token the interaction's forms carry: an HMAC of the interaction keyed by the browser cookie."""
+    mac = hmac.new(browser_secret.encode(), interaction_id.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+class CsrfFailed(InvalidRequest):
+    status_code = 403
+
+
+def check_csrf(browser_secret: str | None, interaction_id: str, token: str | None) -> None:
+    """Refuse a form that does not carry this browser's token for this interaction (403)."""
+    if not (browser_secret and token and hmac.compare_digest(csrf_token(browser_secret, interaction_id), token)):
+        raise CsrfFailed("The form expired or came from another site. Start again from the application.")

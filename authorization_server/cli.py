@@ -1,0 +1,173 @@
+"""The command line: run the server, and manage users, MCP servers and journeys.
+
+::
+
+    python -m authorization_server [--host H] [--port P] [--db PATH] [--demo] ...   run the server
+    python -m authorization_server users add NAME                                   add a user (asks for the password)
+    python -m authorization_server mcp-servers add --id ID --resource URL --scopes "a b"
+    python -m authorization_server mcp-servers list
+    python -m authorization_server journeys list [--limit N]
+"""
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+
+import uvicorn
+
+from authorization_server import settings as settings_module
+from authorization_server.accounts.service import AccountService
+from authorization_server.app import create_app
+from authorization_server.db import Database
+from authorization_server.journeys.service import JourneyService
+from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_module.load(args)
+    except ValueError as exc:
+        parser.exit(2, f"authorization_server: {exc}\n")
+    command: Callable[[Settings, argparse.Namespace], Awaitable[None]] | None = getattr(args, "run", None)
+    if command is None:
+        serve(settings)
+        return
+    try:
+        asyncio.run(command(settings, args))
+    except ValueError as exc:
+        parser.exit(1, f"authorization_server: {exc}\n")
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # uvicorn's access log prints query strings, which can carry state and challenges: ours does not.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+async def add_user(settings: Settings, args: argparse.Namespace) -> None:
+    password = _read_password()
+    db = await Database.open(settings.db)
+    try:
+        user = await AccountService(db, settings.session_ttl).add_user(args.name, password)
+    finally:
+        await db.close()
+    print(f"added user {user.username} ({user.id})")
+
+
+async def add_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
+    db = await Database.open(settings.db)
+    try:
+        server = await McpServerService(db).add(
+            server_id=args.id,
+            resource=args.resource,
+            scopes=args.scopes,
+            name=args.name,
+            default_scopes=args.default_scopes,
+            version=args.version,
+        )
+    finally:
+        await db.close()
+    print(f"added MCP server {server.id}: {server.resource}")
+    print(f"  its issuer: {settings.issuer}/mcp/{server.id}")
+
+
+async def list_mcp_servers(settings: Settings, args: argparse.Namespace) -> None:
+    db = await Database.open(settings.db)
+    try:
+        servers = await McpServerService(db).all()
+    finally:
+        await db.close()
+    if not servers:
+        print("no MCP servers yet: add one with `mcp-servers add`")
+    for server in servers:
+        print(f"{server.id}  {server.resource}")
+        print(f"    name {server.name!r}, version {server.version}, issuer {settings.issuer}/mcp/{server.id}")
+        print(f"    scopes {' '.join(server.scopes)} (default {' '.join(server.default_scopes)})")
+
+
+async def list_journeys(settings: Settings, args: argparse.Namespace) -> None:
+    db = await Database.open(settings.db)
+    journeys = JourneyService(code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
+    try:
+        async with db.transaction() as tx:
+            recent = await journeys.recent(tx, args.limit)
+    finally:
+        await db.close()
+    if not recent:
+        print("no journeys yet")
+    for journey, events in recent:
+        flow = journey.mcp_flow
+        print(f"journey {journey.id}  [{journey.status}]  issuer {journey.issuer}")
+        version = f" (version {flow.mcp_server_version})" if flow.mcp_server_version else ""
+        print(
+            f"  MCP authorization flow {flow.id}: client {flow.client_id} -> MCP server {flow.mcp_server_id}{version}"
+        )
+        if journey.request is not None:
+            print(f"  request: scope {' '.join(journey.request.scope)!r}, resource {journey.request.resource}")
+        if journey.user_id:
+            print(f"  approved by user {journey.user_id}")
+        if journey.failure_reason:
+            print(f"  outcome: {journey.failure_reason}")
+        for event in events:
+            offset = (event.at - journey.created_at).total_seconds() * 1000
+            print(f"    {event.at:%H:%M:%S.%f}  +{offset:8.1f} ms  {event.step:<24} {event.detail or ''}")
+
+
+def _read_password() -> str:
+    """Ask twice on a terminal; read one line when the password is piped in."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != password:
+        raise ValueError("the passwords differ")
+    return password
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m authorization_server",
+        description="An OAuth 2.1 authorization server for MCP. Without a command, it runs the server.",
+    )
+    settings_module.add_arguments(parser)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    users = commands.add_parser("users", help="manage user accounts").add_subparsers(metavar="ACTION", required=True)
+    add = users.add_parser("add", help="add a user; asks for the password (or reads it from stdin)")
+    add.add_argument("name")
+    add.set_defaults(run=add_user)
+
+    servers = commands.add_parser("mcp-servers", help="manage the MCP servers tokens are issued for")
+    actions = servers.add_subparsers(metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="register an MCP server (a protected resource)")
+    add.add_argument("--id", required=True, help="slug used in its issuer URL: /mcp/ID")
+    add.add_argument("--resource", required=True, help="its canonical URL, e.g. http://localhost:8000/mcp")
+    add.add_argument("--scopes", required=True, help='the scopes it understands, e.g. "mcp:read mcp:write"')
+    add.add_argument("--default-scopes", help="granted when a client asks for none (default: all)")
+    add.add_argument("--name", help="the name users see on the consent page (default: the id)")
+    add.add_argument("--version", default="latest", help="advertised in its registration endpoint")
+    add.set_defaults(run=add_mcp_server)
+    actions.add_parser("list", help="list the MCP servers").set_defaults(run=list_mcp_servers)
+
+    journeys = commands.add_parser("journeys", help="show authorization journeys").add_subparsers(
+        metavar="ACTION", required=True
+    )
+    listing = journeys.add_parser("list", help="the latest journeys with their flows and steps")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.set_defaults(run=list_journeys)
+
+    for sub in (users, actions, journeys):
+        for choice in sub.choices.values():
+            settings_module.add_arguments(choice, "db", default=argparse.SUPPRESS)
+    return parser

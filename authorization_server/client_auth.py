@@ -1,0 +1,48 @@
+"""How a client authenticates at the token endpoint (OAuth 2.1 §2.4.1, RFC 6749 §2.3.1).
+
+``client_secret_basic``: ``Authorization: Basic`` with the form-urlencoded client id and secret;
+``client_secret_post``: both in the body; ``none``: a public client sends only its ``client_id``.
+A request uses one method, never two (OAuth 2.1 §2.4).
+"""
+
+import base64
+import binascii
+from urllib.parse import unquote_plus
+
+from starlette.requests import Request
+
+from authorization_server.clients.entities import ClientCredentials
+from authorization_server.errors import InvalidClient, InvalidRequest
+from authorization_server.params import Params
+
+
+def client_credentials(request: Request, params: Params) -> ClientCredentials:
+    body_id = params.get("client_id")
+    body_secret = params.get("client_secret")
+    header = request.headers.get("authorization")
+    if header is not None:
+        client_id, secret = _basic(header)
+        if body_secret is not None:
+            raise InvalidRequest("use one client authentication method per request, not Basic and a body secret")
+        if body_id is not None and body_id != client_id:
+            raise InvalidRequest("client_id in the body differs from the one in the Basic credentials")
+        return ClientCredentials(client_id, "client_secret_basic", secret)
+    if body_id is None:
+        raise InvalidClient("client_id is required")
+    if body_secret is not None:
+        return ClientCredentials(body_id, "client_secret_post", body_secret)
+    return ClientCredentials(body_id, "none")
+
+
+def _basic(header: str) -> tuple[str, str]:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise InvalidClient("only Basic client authentication is accepted in the Authorization header")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidClient("the Basic credentials are not valid base64") from None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon or not client_id:
+        raise InvalidClient("the Basic credentials must be client_id:client_secret")
+    return unquote_plus(client_id), unquote_plus(secret)

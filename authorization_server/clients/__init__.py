@@ -1,0 +1,1 @@
+"""OAuth clients, registered dynamically (RFC 7591). Owns the ``clients`` table."""

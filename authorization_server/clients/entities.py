@@ -1,0 +1,93 @@
+"""What a registered client is."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from shared.loopback import is_loopback_http
+
+
+@dataclass(frozen=True)
+class Client:
+    """A registered OAuth client, bound to the issuer it registered with."""
+
+    client_id: str
+    issuer: str
+    token_endpoint_auth_method: str
+    redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    client_name: str | None
+    #: The registered metadata, as echoed in the registration response (RFC 7591 §3.2.1).
+    metadata: dict[str, Any] = field(hash=False, compare=False)
+    secret_hash: str | None
+    secret_expires_at: int
+    created_at: datetime
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+    @property
+    def display_name(self) -> str:
+        return self.client_name or self.client_id
+
+    def redirect_uri_for(self, requested: str | None) -> str | None:
+        """The redirect URI to use for a request, or ``None`` if the request's is not registered.
+
+        OAuth 2.1 §2.3.1 and §4.1.1: the URI is compared with the registered ones by simple
+        string comparison, and may be left out when exactly one is registered. RFC 8252 §7.3:
+        for loopback http redirect URIs the port may differ from the registered one.
+        """
+        if requested is None:
+            return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
+        if requested in self.redirect_uris:
+            return requested
+        if is_loopback_http(requested):
+            asked = _without_port(requested)
+            if asked is not None and any(
+                _without_port(registered) == asked for registered in filter(is_loopback_http, self.redirect_uris)
+            ):
+                return requested
+        return None
+
+
+def _without_port(uri: str) -> tuple[str, str, str, str] | None:
+    """A loopback URI's parts but its port; ``None`` if it has user info or a malformed port."""
+    parts = urlsplit(uri)
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return None
+    if parts.username is not None or parts.password is not None or parts.fragment:
+        return None
+    return (parts.scheme, (parts.hostname or "").lower(), parts.path, parts.query)
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    """How a client identified itself at the token endpoint (OAuth 2.1 §2.4)."""
+
+    client_id: str
+    #: ``none``, ``client_secret_basic`` or ``client_secret_post``.
+    method: str
+    secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A new client and, for a confidential one, its secret: shown once, stored only as a digest."""
+
+    client: Client
+    secret: str | None = field(repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The client information response (RFC 7591 §3.2.1): credentials and all registered metadata."""
+        response: dict[str, Any] = {
+            "client_id": self.client.client_id,
+            "client_id_issued_at": int(self.client.created_at.timestamp()),
+        }
+        if self.secret is not None:
+            response["client_secret"] = self.secret
+            response["client_secret_expires_at"] = self.client.secret_expires_at
+        return response | self.client.metadata

@@ -1,0 +1,191 @@
+"""Client metadata in a registration request, validated (RFC 7591 §2, §3.2.2).
+
+The rules, each answered with the RFC 7591 error it calls for:
+
+- ``redirect_uris`` (required for the authorization code grant): https, or http on a loopback
+  host (MCP "localhost or HTTPS", OAuth 2.1 §2.3.1); absolute, no fragment, no user info. So
+  never ``javascript:``, ``data:``, ``file:`` nor private-use schemes. Else ``invalid_redirect_uri``.
+- ``grant_types`` among those the server supports, ``response_types`` only ``code``, and the two
+  consistent (RFC 7591 §2.1); ``token_endpoint_auth_method`` one the server supports. Defaults
+  as RFC 7591 §2 gives them. Else ``invalid_client_metadata``.
+- ``scope``: the server may register a different scope than asked for (RFC 7591 §2); scopes it
+  does not offer are dropped and the response says what was registered.
+- Fields the server does not understand are ignored, as RFC 7591 §2 requires.
+"""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from authorization_server.errors import InvalidClientMetadata, InvalidRedirectUri
+from shared.loopback import is_loopback_host
+from shared.scopes import format_scope, parse_scope
+
+MAX_REDIRECT_URIS = 10
+MAX_URI_LENGTH = 2000
+MAX_TEXT_LENGTH = 200
+APPLICATION_TYPES = ("native", "web")
+
+
+@dataclass(frozen=True)
+class ClientMetadata:
+    """The metadata a client registers with; every field as RFC 7591 §2 defines it."""
+
+    redirect_uris: tuple[str, ...]
+    token_endpoint_auth_method: str
+    grant_types: tuple[str, ...]
+    response_types: tuple[str, ...]
+    client_name: str | None = None
+    client_uri: str | None = None
+    logo_uri: str | None = None
+    scope: str | None = None
+    contacts: tuple[str, ...] | None = None
+    tos_uri: str | None = None
+    policy_uri: str | None = None
+    software_id: str | None = None
+    software_version: str | None = None
+    #: Required of MCP clients since 2026-07-28 (SEP-837); recorded, not enforced on older clients.
+    application_type: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        fields = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items() if v is not None}
+
+
+def parse_client_metadata(
+    body: object,
+    *,
+    grant_types_supported: tuple[str, ...],
+    auth_methods_supported: tuple[str, ...],
+    scopes_offered: tuple[str, ...],
+) -> ClientMetadata:
+    """Validate a registration request body against what this issuer supports."""
+    if not isinstance(body, dict):
+        raise InvalidClientMetadata("the registration request must be a JSON object")
+    grant_types = _str_list(body, "grant_types") or ("authorization_code",)
+    response_types = _str_list(body, "response_types") or ("code",)
+    method = _text(body, "token_endpoint_auth_method") or "client_secret_basic"
+    for grant_type in grant_types:
+        if grant_type not in grant_types_supported:
+            raise InvalidClientMetadata(
+                f"grant type {grant_type!r} is not supported; use {', '.join(grant_types_supported)}"
+            )
+    if set(response_types) != {"code"}:
+        raise InvalidClientMetadata('response_types may only be ["code"] (OAuth 2.1 has no implicit grant)')
+    if "authorization_code" not in grant_types:
+        raise InvalidClientMetadata("grant_types must include authorization_code (RFC 7591 §2.1)")
+    if method not in auth_methods_supported:
+        raise InvalidClientMetadata(
+            f"token_endpoint_auth_method {method!r} is not supported; use {', '.join(auth_methods_supported)}"
+        )
+    application_type = _text(body, "application_type")
+    if application_type is not None and application_type not in APPLICATION_TYPES:
+        raise InvalidClientMetadata('application_type must be "native" or "web"')
+    return ClientMetadata(
+        redirect_uris=_redirect_uris(body),
+        token_endpoint_auth_method=method,
+        grant_types=grant_types,
+        response_types=response_types,
+        client_name=_text(body, "client_name"),
+        client_uri=_web_uri(body, "client_uri"),
+        logo_uri=_web_uri(body, "logo_uri"),
+        scope=_scope(body, scopes_offered),
+        contacts=_str_list(body, "contacts"),
+        tos_uri=_web_uri(body, "tos_uri"),
+        policy_uri=_web_uri(body, "policy_uri"),
+        software_id=_text(body, "software_id"),
+        software_version=_text(body, "software_version"),
+        application_type=application_type,
+    )
+
+
+def _redirect_uris(body: dict[str, Any]) -> tuple[str, ...]:
+    uris = _str_list(body, "redirect_uris", error=InvalidRedirectUri)
+    if not uris:
+        raise InvalidRedirectUri("redirect_uris is required for the authorization code grant")
+    if len(uris) > MAX_REDIRECT_URIS:
+        raise InvalidRedirectUri(f"at most {MAX_REDIRECT_URIS} redirect URIs may be registered")
+    for uri in uris:
+        problem = redirect_uri_problem(uri)
+        if problem:
+            raise InvalidRedirectUri(f"redirect URI {_shorten(uri)} is not allowed: {problem}")
+    return uris
+
+
+def redirect_uri_problem(uri: str) -> str | None:
+    """Why ``uri`` may not be a redirect URI, or ``None`` when it may (OAuth 2.1 §2.3.1, §1.5)."""
+    if len(uri) > MAX_URI_LENGTH:
+        return f"longer than {MAX_URI_LENGTH} characters"
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http"):
+        return "it must use https, or http on a loopback address"
+    if not parts.hostname:
+        return "it must be an absolute URI with a host"
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        return "plain http is only allowed for loopback addresses (localhost, 127.0.0.1, [::1])"
+    if parts.fragment or "#" in uri:
+        return "it must not have a fragment"
+    if parts.username is not None or parts.password is not None:
+        return "it must not carry user information"
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return "its port is not a number"
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in uri):
+        return "it contains spaces or control characters"
+    return None
+
+
+def _scope(body: dict[str, Any], offered: tuple[str, ...]) -> str | None:
+    value = _text(body, "scope")
+    if value is None:
+        return None
+    try:
+        requested = parse_scope(value)
+    except ValueError as exc:
+        raise InvalidClientMetadata(f"scope: {exc}") from None
+    registered = tuple(scope for scope in requested if scope in offered)
+    return format_scope(registered) if registered else None
+
+
+def _web_uri(body: dict[str, Any], name: str) -> str | None:
+    uri = _text(body, name, limit=MAX_URI_LENGTH)
+    if uri is None:
+        return None
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment:
+        raise InvalidClientMetadata(f"{name} must be an absolute http(s) URL without a fragment")
+    return uri
+
+
+def _text(body: dict[str, Any], name: str, *, limit: int = MAX_TEXT_LENGTH) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidClientMetadata(f"{name} must be a string")
+    if len(value) > limit:
+        raise InvalidClientMetadata(f"{name} is longer than {limit} characters")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        raise InvalidClientMetadata(f"{name} contains control characters")
+    return value or None
+
+
+def _str_list(
+    body: dict[str, Any],
+    name: str,
+    *,
+    error: type[InvalidClientMetadata | InvalidRedirectUri] = InvalidClientMetadata,
+) -> tuple[str, ...] | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise error(f"{name} must be an array of strings")
+    if len(value) > MAX_TEXT_LENGTH:
+        raise error(f"{name} has too many entries")
+    return tuple(dict.fromkeys(value))
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")

@@ -1,0 +1,56 @@
+"""Registering clients (RFC 7591) and authenticating them at the token endpoint (OAuth 2.1 §2.4)."""
+
+import secrets
+
+from authorization_server import clock
+from authorization_server.clients import repository
+from authorization_server.clients.entities import Client, ClientCredentials, Registration
+from authorization_server.clients.metadata import ClientMetadata
+from authorization_server.db import Transaction
+from authorization_server.errors import InvalidClient
+from authorization_server.secrets_at_rest import digest, matches, new_secret
+
+
+class ClientService:
+    async def register(self, tx: Transaction, issuer: str, metadata: ClientMetadata) -> Registration:
+        """Create a client bound to ``issuer``; confidential clients get a secret that never expires.
+
+        Client ids are random and never start with ``https://``, so they cannot be mistaken for
+        client ID metadata document URLs (draft-ietf-oauth-client-id-metadata-document §6).
+        """
+        secret = None if metadata.token_endpoint_auth_method == "none" else new_secret()
+        client = Client(
+            client_id=secrets.token_urlsafe(18),
+            issuer=issuer,
+            token_endpoint_auth_method=metadata.token_endpoint_auth_method,
+            redirect_uris=metadata.redirect_uris,
+            grant_types=metadata.grant_types,
+            client_name=metadata.client_name,
+            metadata=metadata.to_json(),
+            secret_hash=digest(secret) if secret else None,
+            secret_expires_at=0,
+            created_at=clock.now(),
+        )
+        await repository.add(tx, client)
+        return Registration(client, secret)
+
+    async def find(self, tx: Transaction, client_id: str, issuer: str) -> Client | None:
+        """The client ``client_id`` as registered with ``issuer``; other issuers' clients are unknown here."""
+        client = await repository.get(tx, client_id)
+        return client if client is not None and client.issuer == issuer else None
+
+    async def authenticate(self, tx: Transaction, issuer: str, credentials: ClientCredentials) -> Client:
+        """The client, if it proved who it is with the method it registered (OAuth 2.1 §3.2.1).
+
+        Every failure is ``invalid_client`` (401): MCP clients take it as the sign to register again.
+        """
+        client = await self.find(tx, credentials.client_id, issuer)
+        if client is None:
+            raise InvalidClient("unknown client; register again", detail=f"client_id {credentials.client_id!r}")
+        if credentials.method != client.token_endpoint_auth_method:
+            raise InvalidClient(f"this client authenticates with {client.token_endpoint_auth_method}")
+        if not client.is_public and not (
+            credentials.secret and client.secret_hash and matches(credentials.secret, client.secret_hash)
+        ):
+            raise InvalidClient("client authentication failed", detail=f"bad secret for {client.client_id}")
+        return client

@@ -1,0 +1,128 @@
+"""The SQLite store: one aiosqlite connection, numbered migrations, one transaction per unit of work.
+
+WAL lets the command line read and write while the server runs; foreign keys are on. All
+database work of a request runs inside one :meth:`Database.transaction`, serialised by a lock,
+so no request ever sees another's half-written rows. SQL is parameterised, always.
+"""
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from authorization_server import clock
+
+Row = sqlite3.Row
+
+
+class Transaction:
+    """The handle repositories use inside one transaction."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run a statement; returns the number of rows it changed."""
+        cursor = await self._connection.execute(sql, tuple(params))
+        return cursor.rowcount
+
+    async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        async with self._connection.execute(sql, tuple(params)) as cursor:
+            return await cursor.fetchone()
+
+    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        async with self._connection.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())
+
+
+class Database:
+    """An open database. Use :meth:`open`, then ``transaction()`` for every unit of work."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> "Database":
+        """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(path, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        for pragma in (
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = NORMAL",
+            "PRAGMA foreign_keys = ON",
+            "PRAGMA busy_timeout = 5000",
+        ):
+            await connection.execute(pragma)
+        database = cls(connection)
+        await database._migrate()
+        return database
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    async def data_version(self) -> int:
+        """A number that changes whenever another connection, such as the command line, commits."""
+        async with self._connection.execute("PRAGMA data_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """One atomic unit of work: committed when the block ends, rolled back if it raises."""
+        async with self._lock:
+            if self._connection.in_transaction:  # left open by a cancelled unit of work
+                await self._connection.rollback()
+            await self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(self._connection)
+            except BaseException:
+                await self._connection.rollback()
+                raise
+            await self._connection.commit()
+
+    async def _migrate(self) -> None:
+        """Apply the numbered scripts in ``migrations/`` that this database has not seen yet."""
+        await self._connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT"
+        )
+        for version, name, script in _migration_scripts():
+            async with self.transaction() as tx:
+                if await tx.fetch_one("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)):
+                    continue
+                for statement in _statements(script):
+                    await tx.execute(statement)
+                await tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, name, clock.to_db(clock.now())),
+                )
+
+
+def _migration_scripts() -> list[tuple[int, str, str]]:
+    folder = resources.files("authorization_server") / "migrations"
+    scripts = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            number, _, rest = entry.name.partition("_")
+            scripts.append((int(number), rest.removesuffix(".sql"), entry.read_text(encoding="utf-8")))
+    return sorted(scripts)
+
+
+def _statements(script: str) -> Iterable[str]:
+    """Split a script into complete statements (triggers keep their inner semicolons)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                yield pending.strip()
+            pending = ""
+    if pending.strip() and not all(part.strip().startswith("--") or not part.strip() for part in pending.splitlines()):
+        raise ValueError(f"incomplete SQL statement at the end of a migration: {pending.strip()[:80]!r}")

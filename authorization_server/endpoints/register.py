@@ -1,0 +1,24 @@
+"""Client registration endpoints (RFC 7591 §3): ``/register``, ``/api/v1/authz/clients/register``
+and, for one MCP server, ``/api/v1/authz/clients/register/mcp/{mcp_server_id}/{version}``."""
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from authorization_server.errors import NO_STORE, InvalidClientMetadata
+from authorization_server.params import read_json
+from authorization_server.services import services
+
+
+async def register(request: Request) -> JSONResponse:
+    """Register with the root issuer, or, when the path names one, with that MCP server's issuer.
+
+    The MCP server is checked first: an unknown id is a 404 whatever the body says.
+    """
+    found = services(request)
+    issuer = await found.issuers.resolve(request.path_params.get("mcp_server_id"))
+    try:
+        body = await read_json(request, found.settings.max_body_bytes)
+    except ValueError as exc:
+        raise InvalidClientMetadata(str(exc)) from None
+    registration = await found.registration.register(issuer, body, request.path_params.get("version"))
+    return JSONResponse(registration.to_json(), status_code=201, headers=NO_STORE)

@@ -1,0 +1,25 @@
+"""The token endpoint (OAuth 2.1 §3.2): ``POST /token`` and ``POST /mcp/{id}/token``.
+
+Every answer carries ``Cache-Control: no-store``. Failed client authentication is 401 with a
+``WWW-Authenticate`` challenge (§3.2.4), which MCP clients take as the sign to register again.
+"""
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from authorization_server.client_auth import client_credentials
+from authorization_server.errors import NO_STORE, InvalidClient
+from authorization_server.params import read_form
+from authorization_server.services import services
+
+
+async def token(request: Request) -> JSONResponse:
+    found = services(request)
+    issuer = await found.issuers.resolve(request.path_params.get("mcp_server_id"))
+    params = await read_form(request, found.settings.max_body_bytes)
+    try:
+        credentials = client_credentials(request, params)
+        response = await found.grants.exchange(issuer, credentials, params)
+    except InvalidClient as error:
+        return error.to_response({"WWW-Authenticate": f'Basic realm="{issuer.url}"'})
+    return JSONResponse(response.to_json(), headers=NO_STORE)

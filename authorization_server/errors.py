@@ -1,0 +1,145 @@
+"""OAuth errors as values: each class carries its registered error code and HTTP status.
+
+Codes come from RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2 and RFC 8707 §2; ``not_found`` is
+this project's own, for API paths that name something that does not exist. An error holds two
+texts: ``description`` is sent to the client as ``error_description``; ``detail`` is for the
+log only. Neither ever contains a token, code, secret or password.
+
+Hierarchy::
+
+    OAuthError
+     ├── InvalidRequest          invalid_request            400
+     │    └── RequestTooLarge    invalid_request            413
+     ├── InvalidClient           invalid_client             401
+     ├── InvalidGrant            invalid_grant              400
+     ├── UnauthorizedClient      unauthorized_client        400
+     ├── UnsupportedGrantType    unsupported_grant_type     400
+     ├── UnsupportedResponseType unsupported_response_type  400
+     ├── InvalidScope            invalid_scope              400
+     ├── InvalidTarget           invalid_target             400
+     ├── AccessDenied            access_denied              403
+     ├── InvalidRedirectUri      invalid_redirect_uri       400
+     ├── InvalidClientMetadata   invalid_client_metadata    400
+     ├── NotFound                not_found                  404
+     └── ServerError             server_error               500
+"""
+
+import re
+from typing import ClassVar
+
+from starlette.responses import JSONResponse
+
+#: RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
+_NOT_NQSCHAR = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class OAuthError(Exception):
+    """An error response as defined by the OAuth RFCs (RFC 6749 §5.2 for its JSON form)."""
+
+    error: ClassVar[str] = "server_error"
+    status_code: ClassVar[int] = 400
+
+    def __init__(self, description: str, *, detail: str | None = None) -> None:
+        super().__init__(description)
+        self.description = _NOT_NQSCHAR.sub("?", description)
+        self.detail = detail
+
+    def to_json(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+    def to_response(self, headers: dict[str, str] | None = None) -> JSONResponse:
+        """The JSON error response, never cached (OAuth 2.1 §3.2.4)."""
+        return JSONResponse(self.to_json(), self.status_code, headers={**NO_STORE, **(headers or {})})
+
+    def __str__(self) -> str:
+        return f"{self.error}: {self.description}"
+
+
+class InvalidRequest(OAuthError):
+    """A required parameter is missing, a value is malformed or a parameter is repeated."""
+
+    error = "invalid_request"
+
+
+class RequestTooLarge(InvalidRequest):
+    """The request body is larger than this endpoint accepts."""
+
+    status_code = 413
+
+
+class InvalidClient(OAuthError):
+    """Client authentication failed: unknown client, wrong secret or wrong method (RFC 6749 §5.2).
+
+    Answered with 401 and a ``WWW-Authenticate`` challenge, so that MCP clients whose stored
+    registration is gone register again.
+    """
+
+    error = "invalid_client"
+    status_code = 401
+
+
+class InvalidGrant(OAuthError):
+    """The code or refresh token is invalid, expired, revoked, used, or bound to something else."""
+
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    """The client is not allowed to use this grant or response type."""
+
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+
+
+class InvalidScope(OAuthError):
+    """The requested scope is unknown, malformed, or exceeds what was granted."""
+
+    error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    """The ``resource`` is invalid, missing, unknown or not allowed here (RFC 8707 §2)."""
+
+    error = "invalid_target"
+
+
+class AccessDenied(OAuthError):
+    """The resource owner denied the request (RFC 6749 §4.1.2.1)."""
+
+    error = "access_denied"
+    status_code = 403
+
+
+class InvalidRedirectUri(OAuthError):
+    """A registered redirect URI is not acceptable (RFC 7591 §3.2.2)."""
+
+    error = "invalid_redirect_uri"
+
+
+class InvalidClientMetadata(OAuthError):
+    """A client metadata field is invalid (RFC 7591 §3.2.2)."""
+
+    error = "invalid_client_metadata"
+
+
+class NotFound(OAuthError):
+    """The path names something this server does not have (a project code, not an RFC one)."""
+
+    error = "not_found"
+    status_code = 404
+
+
+class ServerError(OAuthError):
+    """Something failed on our side; the description never says what."""
+
+    error = "server_error"
+    status_code = 500

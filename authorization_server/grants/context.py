@@ -1,0 +1,12 @@
+"""What a grant may use."""
+
+from dataclasses import dataclass
+
+from authorization_server.journeys.service import JourneyService
+from authorization_server.tokens.service import TokenService
+
+
+@dataclass(frozen=True)
+class GrantContext:
+    journeys: JourneyService
+    tokens: TokenService

@@ -1,0 +1,43 @@
+"""The refresh token grant (OAuth 2.1 §4.3): a new access token, and a new refresh token.
+
+Every refresh rotates the refresh token (§4.3.1); the journey records each refresh, and a
+rotated token presented again ends the journey with all its tokens.
+"""
+
+from authorization_server.clients.entities import Client
+from authorization_server.db import Transaction
+from authorization_server.errors import InvalidGrant, InvalidScope, OAuthError
+from authorization_server.grants.authorization_code import single_resource
+from authorization_server.grants.context import GrantContext
+from authorization_server.issuers import Issuer
+from authorization_server.journeys.entities import Step
+from authorization_server.params import Params
+from authorization_server.tokens.entities import RefreshTokenReused
+from shared.scopes import parse_scope
+from shared.token_response import TokenResponse
+
+
+async def exchange(
+    context: GrantContext, tx: Transaction, issuer: Issuer, client: Client, params: Params
+) -> TokenResponse | OAuthError:
+    scope_param = params.get("scope")
+    try:
+        scope = parse_scope(scope_param) if scope_param is not None else None
+    except ValueError as exc:
+        raise InvalidScope(str(exc)) from None
+    outcome = await context.tokens.refresh(
+        tx,
+        params.require("refresh_token"),
+        issuer=issuer.url,
+        client_id=client.client_id,
+        scope=scope or None,
+        resource=single_resource(params),
+    )
+    if isinstance(outcome, RefreshTokenReused):
+        await context.journeys.revoke(
+            tx, outcome.journey_id, Step.REFRESH_TOKEN_REUSED, "a rotated refresh token was presented again"
+        )
+        return InvalidGrant("the refresh token was already used; this grant is now revoked")
+    journey_id, response = outcome
+    await context.journeys.record(tx, journey_id, Step.TOKEN_REFRESHED, "refresh token rotated")
+    return response

@@ -1,0 +1,40 @@
+"""The token endpoint's work (OAuth 2.1 §3.2): authenticate the client, run its grant, in one transaction."""
+
+from authorization_server.clients.entities import ClientCredentials
+from authorization_server.clients.service import ClientService
+from authorization_server.db import Database
+from authorization_server.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
+from authorization_server.grants import authorization_code, refresh_token
+from authorization_server.grants.context import GrantContext
+from authorization_server.issuers import Issuer
+from authorization_server.params import Params
+from shared.token_response import TokenResponse
+
+#: The grants this server supports; the implicit and password grants do not exist in OAuth 2.1.
+GRANTS = {
+    "authorization_code": authorization_code.exchange,
+    "refresh_token": refresh_token.exchange,
+}
+
+
+class GrantService:
+    def __init__(self, db: Database, clients: ClientService, context: GrantContext) -> None:
+        self._db = db
+        self._clients = clients
+        self._context = context
+
+    async def exchange(self, issuer: Issuer, credentials: ClientCredentials, params: Params) -> TokenResponse:
+        grant_type = params.get("grant_type")
+        if grant_type is None:
+            raise InvalidRequest("grant_type is required")
+        handler = GRANTS.get(grant_type)
+        if handler is None:
+            raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported; use {', '.join(GRANTS)}")
+        async with self._db.transaction() as tx:
+            client = await self._clients.authenticate(tx, issuer.url, credentials)
+            if grant_type not in client.grant_types:
+                raise UnauthorizedClient(f"this client did not register the {grant_type} grant")
+            outcome = await handler(self._context, tx, issuer, client, params)
+        if isinstance(outcome, OAuthError):
+            raise outcome
+        return outcome

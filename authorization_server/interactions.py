@@ -1,0 +1,225 @@
+"""What happens after /authorize accepts a request: sign-in, consent, and the way back to the client.
+
+OAuth 2.1 §3.1: the resource owner is authenticated first, then asked for consent, and only then
+is the browser sent back to the client (§4.1.2) with ``code``, ``state`` and ``iss`` (RFC 9207).
+In demo mode the demo user is signed in and consents automatically, so a headless client can
+run the whole flow; the journey records that it happened that way.
+
+The service returns where the browser goes next as a value (:class:`ToInteraction`,
+:class:`ToClient`); the endpoints turn it into a 303 or a page.
+"""
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from authorization_server.accounts.entities import User
+from authorization_server.accounts.service import AccountService
+from authorization_server.authorization_requests import check_client, check_request
+from authorization_server.clients.service import ClientService
+from authorization_server.db import Database, Transaction
+from authorization_server.errors import AccessDenied, InvalidRequest, OAuthError
+from authorization_server.issuers import Issuer, IssuerService
+from authorization_server.journeys.entities import Journey
+from authorization_server.journeys.service import JourneyService
+from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.params import Params
+from shared.loopback import is_loopback_http
+
+
+class SignInRequired(InvalidRequest):
+    """The consent page was reached before the user signed in."""
+
+
+@dataclass(frozen=True)
+class ToInteraction:
+    """Show the sign-in or consent page of an interaction."""
+
+    interaction_id: str
+    page: str  # "login" or "consent"
+
+
+@dataclass(frozen=True)
+class ToClient:
+    """Send the browser back to the client's redirect URI with the response parameters.
+
+    ``automatic`` is false for an error bound for a redirect URI that is not loopback before the
+    user approved anything: the user is shown the error and a link instead, so that an open
+    registration cannot turn this server into an open redirector (OAuth 2.1 §7.12.2).
+    """
+
+    url: str
+    automatic: bool = True
+    error: OAuthError | None = None
+
+
+@dataclass(frozen=True)
+class LoginView:
+    client_name: str
+    server_name: str
+
+
+@dataclass(frozen=True)
+class ConsentView:
+    """Everything the consent page must show (MCP Security Considerations, Confused Deputy)."""
+
+    client_name: str
+    client_id: str
+    redirect_host: str
+    localhost_only: bool
+    server_name: str
+    resource: str
+    scopes: tuple[str, ...]
+    username: str
+
+
+class InteractionService:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        accounts: AccountService,
+        clients: ClientService,
+        issuers: IssuerService,
+        journeys: JourneyService,
+        mcp_servers: McpServerService,
+        demo_user: User | None,
+    ) -> None:
+        self._db = db
+        self._accounts = accounts
+        self._clients = clients
+        self._issuers = issuers
+        self._journeys = journeys
+        self._mcp_servers = mcp_servers
+        self._demo_user = demo_user
+
+    async def authorize(
+        self, issuer: Issuer, params: Params, browser_secret: str, session_cookie: str | None
+    ) -> ToInteraction | ToClient:
+        """Check an authorization request and start its journey.
+
+        Errors about the client or its redirect URI are raised (they are shown on a page);
+        every later error is sent back to the client.
+        """
+        async with self._db.transaction() as tx:
+            client, redirect_uri = await check_client(tx, self._clients, issuer, params)
+            try:
+                request = await check_request(self._issuers, issuer, client, redirect_uri, params)
+            except OAuthError as error:
+                return _error_to_client(redirect_uri, _state(params), issuer.url, error, automatic=False)
+            journey, interaction_id = await self._journeys.request_authorization(tx, request, browser_secret)
+            if self._demo_user is not None:
+                return await self._approve_as_demo_user(tx, journey)
+            user = await self._accounts.session_user(tx, session_cookie)
+            if user is None:
+                return ToInteraction(interaction_id, "login")
+            await self._journeys.authenticated(tx, journey, user.id, f"{user.username}, already signed in")
+            return ToInteraction(interaction_id, "consent")
+
+    async def login_view(self, interaction_id: str, browser_secret: str | None) -> LoginView:
+        async with self._db.transaction() as tx:
+            journey = await self._journeys.pending(tx, interaction_id, browser_secret)
+            view = await self._view(tx, journey, None)
+        return LoginView(view.client_name, view.server_name)
+
+    async def login(
+        self, interaction_id: str, browser_secret: str | None, username: str, password: str
+    ) -> tuple[str, ToInteraction] | None:
+        """Sign the user in; returns the new session cookie and the consent page, or ``None`` if refused."""
+        async with self._db.transaction() as tx:
+            await self._journeys.pending(tx, interaction_id, browser_secret)
+        user = await self._accounts.check_password(username, password)
+        if user is None:
+            return None
+        async with self._db.transaction() as tx:
+            journey = await self._journeys.pending(tx, interaction_id, browser_secret)
+            session = await self._accounts.start_session(tx, user)
+            await self._journeys.authenticated(tx, journey, user.id, f"{user.username}, with a password")
+        return session, ToInteraction(interaction_id, "consent")
+
+    async def consent_view(self, interaction_id: str, browser_secret: str | None) -> ConsentView:
+        async with self._db.transaction() as tx:
+            journey = await self._signed_in(tx, interaction_id, browser_secret)
+            assert journey.user_id is not None
+            return await self._view(tx, journey, await self._accounts.user(tx, journey.user_id))
+
+    async def consent(self, interaction_id: str, browser_secret: str | None, approved: bool) -> ToClient:
+        """The user's answer: a code, or ``access_denied``, sent back to the client (OAuth 2.1 §4.1.2)."""
+        async with self._db.transaction() as tx:
+            journey = await self._signed_in(tx, interaction_id, browser_secret)
+            assert journey.request is not None
+            if not approved:
+                await self._journeys.deny(tx, journey)
+                return _error_to_client(
+                    journey.request.redirect_uri,
+                    journey.request.state,
+                    journey.issuer,
+                    AccessDenied("the user denied the request"),
+                )
+            code = await self._journeys.approve(tx, journey, "the user approved on the consent page")
+            return _code_to_client(journey, code)
+
+    async def _approve_as_demo_user(self, tx: Transaction, journey: Journey) -> ToClient:
+        assert self._demo_user is not None
+        journey = await self._journeys.authenticated(
+            tx,
+            journey,
+            self._demo_user.id,
+            f"demo mode: signed in as {self._demo_user.username} automatically",
+        )
+        code = await self._journeys.approve(tx, journey, "demo mode: approved automatically")
+        return _code_to_client(journey, code)
+
+    async def _signed_in(self, tx: Transaction, interaction_id: str, browser_secret: str | None) -> Journey:
+        journey = await self._journeys.pending(tx, interaction_id, browser_secret)
+        if journey.user_id is None:
+            raise SignInRequired("Sign in before you approve access.")
+        return journey
+
+    async def _view(self, tx: Transaction, journey: Journey, user: User | None) -> ConsentView:
+        assert journey.request is not None
+        client = await self._clients.find(tx, journey.mcp_flow.client_id, journey.issuer)
+        server = await self._mcp_servers.get(journey.mcp_flow.mcp_server_id)
+        if client is None or server is None:
+            raise InvalidRequest("The application or the MCP server of this request no longer exists.")
+        return ConsentView(
+            client_name=client.display_name,
+            client_id=client.client_id,
+            redirect_host=urlsplit(journey.request.redirect_uri).hostname or "",
+            localhost_only=all(is_loopback_http(uri) for uri in client.redirect_uris),
+            server_name=server.name,
+            resource=server.resource,
+            scopes=journey.request.scope,
+            username=user.username if user else "",
+        )
+
+
+def _code_to_client(journey: Journey, code: str) -> ToClient:
+    assert journey.request is not None
+    return ToClient(
+        _redirect_uri_with(journey.request.redirect_uri, code=code, state=journey.request.state, iss=journey.issuer)
+    )
+
+
+def _error_to_client(
+    redirect_uri: str, state: str | None, issuer: str, error: OAuthError, *, automatic: bool = True
+) -> ToClient:
+    """OAuth 2.1 §4.1.2.1 with RFC 9207 §2: ``error``, ``error_description``, ``state`` and ``iss``."""
+    url = _redirect_uri_with(
+        redirect_uri, error=error.error, error_description=error.description, state=state, iss=issuer
+    )
+    return ToClient(url, automatic=automatic or is_loopback_http(redirect_uri), error=error)
+
+
+def _redirect_uri_with(redirect_uri: str, **params: str | None) -> str:
+    """Add response parameters to the redirect URI's query, keeping the query it already has (§4.1.2)."""
+    parts = urlsplit(redirect_uri)
+    query = parse_qsl(parts.query, keep_blank_values=True) + [(k, v) for k, v in params.items() if v is not None]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+
+def _state(params: Params) -> str | None:
+    """The request's state, to echo in an error (none if it was itself the problem)."""
+    try:
+        return params.get("state")
+    except OAuthError:
+        return None

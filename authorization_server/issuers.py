@@ -1,0 +1,115 @@
+"""Issuers: the root issuer, and one issuer per MCP server (docs/decisions/0001-issuer-per-mcp-server.md).
+
+The root issuer (``http://localhost:9000``) serves generic OAuth clients. Each MCP server ``id``
+has its own issuer ``{root}/mcp/{id}``, whose metadata (RFC 8414 §3.1, path-inserted) names the
+MCP registration endpoint and that server's scopes. An MCP server's protected resource metadata
+names its issuer, so any spec-following MCP client registers through the MCP endpoint and its
+journey is recorded without the client knowing journeys exist.
+"""
+
+import json
+from dataclasses import dataclass
+
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata as AuthlibMetadata
+
+from authorization_server.errors import InvalidTarget, NotFound
+from authorization_server.mcp_servers.entities import McpServer
+from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.settings import Settings
+from shared.metadata import AuthorizationServerMetadata
+from shared.pkce import METHOD as PKCE_METHOD
+from shared.resource import same_resource
+
+# Paths, relative to the root issuer; the metadata below is derived from them.
+AUTHORIZE_PATH = "/authorize"
+TOKEN_PATH = "/token"
+REGISTER_PATH = "/register"
+GENERIC_REGISTER_PATH = "/api/v1/authz/clients/register"
+MCP_REGISTER_PATH = "/api/v1/authz/clients/register/mcp/{mcp_server_id}/{version}"
+JWKS_PATH = "/jwks.json"
+MCP_ISSUER_PATH = "/mcp/{mcp_server_id}"
+
+GRANT_TYPES = ("authorization_code", "refresh_token")
+TOKEN_ENDPOINT_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """An issuer identifier (RFC 8414 §2) and, for an MCP issuer, the MCP server it serves."""
+
+    url: str
+    mcp_server: McpServer | None = None
+
+
+class IssuerService:
+    def __init__(self, settings: Settings, mcp_servers: McpServerService) -> None:
+        self.root = Issuer(settings.issuer)
+        self._mcp_servers = mcp_servers
+        self._metadata: dict[str, tuple[object, bytes]] = {}
+
+    async def resolve(self, mcp_server_id: str | None) -> Issuer:
+        """The root issuer, or the issuer of the MCP server ``mcp_server_id`` (``NotFound`` if unknown)."""
+        if mcp_server_id is None:
+            return self.root
+        server = await self._mcp_servers.get(mcp_server_id)
+        if server is None:
+            raise NotFound(f"no MCP server with id {mcp_server_id!r} is registered here")
+        return Issuer(self.root.url + MCP_ISSUER_PATH.format(mcp_server_id=server.id), server)
+
+    async def scopes(self, issuer: Issuer) -> tuple[str, ...]:
+        """The scopes offered at ``issuer``: its MCP server's, or every server's at the root."""
+        if issuer.mcp_server is not None:
+            return issuer.mcp_server.scopes
+        scopes: dict[str, None] = {}
+        for server in await self._mcp_servers.all():
+            scopes.update(dict.fromkeys(server.scopes))
+        return tuple(scopes)
+
+    async def audience(self, issuer: Issuer, resource: str | None) -> McpServer:
+        """The MCP server a request at ``issuer`` asks a token for (RFC 8707 §2).
+
+        At an MCP issuer the ``resource`` must be that server's, and defaults to it (RFC 9068
+        §3); at the root issuer it must name some registered MCP server.
+        """
+        if issuer.mcp_server is not None:
+            if resource is None or same_resource(resource, issuer.mcp_server.resource):
+                return issuer.mcp_server
+            raise InvalidTarget(f"this issuer only issues tokens for {issuer.mcp_server.resource}")
+        if resource is None:
+            raise InvalidTarget("name the MCP server in the resource parameter (RFC 8707)")
+        server = await self._mcp_servers.by_resource(resource)
+        if server is None:
+            raise InvalidTarget("the resource is not an MCP server registered here")
+        return server
+
+    async def metadata_json(self, issuer: Issuer) -> bytes:
+        """The issuer's RFC 8414 metadata as bytes, built once per version of what it depends on."""
+        depends_on: object = issuer.mcp_server or tuple(await self._mcp_servers.all())
+        cached = self._metadata.get(issuer.url)
+        if cached is None or cached[0] != depends_on:
+            cached = (depends_on, await self._build_metadata(issuer))
+            self._metadata[issuer.url] = cached
+        return cached[1]
+
+    async def _build_metadata(self, issuer: Issuer) -> bytes:
+        root = self.root.url
+        server = issuer.mcp_server
+        registration = root + (
+            MCP_REGISTER_PATH.format(mcp_server_id=server.id, version=server.version) if server else REGISTER_PATH
+        )
+        metadata = AuthorizationServerMetadata(
+            issuer=issuer.url,
+            authorization_endpoint=issuer.url + AUTHORIZE_PATH,
+            token_endpoint=issuer.url + TOKEN_PATH,
+            registration_endpoint=registration,
+            jwks_uri=root + JWKS_PATH,
+            scopes_supported=await self.scopes(issuer),
+            response_types_supported=("code",),
+            response_modes_supported=("query",),
+            grant_types_supported=GRANT_TYPES,
+            token_endpoint_auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
+            code_challenge_methods_supported=(PKCE_METHOD,),
+            authorization_response_iss_parameter_supported=True,
+        ).to_json()
+        AuthlibMetadata(metadata).validate()  # an independent check of RFC 8414 §2, once per build
+        return json.dumps(metadata).encode()

@@ -1,0 +1,98 @@
+"""Journeys, their steps and states, and the MCP Authorization Flow that links them."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class JourneyStatus(StrEnum):
+    """Where a journey is. :data:`TRANSITIONS` lists the moves allowed from each state."""
+
+    REGISTERED = "registered"  # the client registered through the MCP endpoint
+    AUTHORIZATION_REQUESTED = "authorization_requested"  # /authorize accepted the request
+    AUTHENTICATED = "authenticated"  # the resource owner signed in
+    CODE_ISSUED = "code_issued"  # consent given, code sent to the client
+    ACTIVE = "active"  # code redeemed: tokens issued (and refreshed)
+    DENIED = "denied"  # the resource owner said no
+    FAILED = "failed"  # ended without tokens, for the recorded reason
+    REVOKED = "revoked"  # its tokens were revoked (replayed code, reused refresh token)
+
+
+TRANSITIONS: dict[JourneyStatus, frozenset[JourneyStatus]] = {
+    JourneyStatus.REGISTERED: frozenset({JourneyStatus.AUTHORIZATION_REQUESTED}),
+    JourneyStatus.AUTHORIZATION_REQUESTED: frozenset({JourneyStatus.AUTHENTICATED, JourneyStatus.FAILED}),
+    JourneyStatus.AUTHENTICATED: frozenset({JourneyStatus.CODE_ISSUED, JourneyStatus.DENIED, JourneyStatus.FAILED}),
+    JourneyStatus.CODE_ISSUED: frozenset({JourneyStatus.ACTIVE, JourneyStatus.FAILED}),
+    JourneyStatus.ACTIVE: frozenset({JourneyStatus.REVOKED}),
+    JourneyStatus.DENIED: frozenset(),
+    JourneyStatus.FAILED: frozenset(),
+    JourneyStatus.REVOKED: frozenset(),
+}
+
+
+class Step(StrEnum):
+    """The steps a journey records, each with a timestamp."""
+
+    REGISTERED = "registered"
+    AUTHORIZATION_REQUESTED = "authorization_requested"
+    USER_AUTHENTICATED = "user_authenticated"
+    CONSENT_GIVEN = "consent_given"
+    CONSENT_DENIED = "consent_denied"
+    CODE_ISSUED = "code_issued"
+    CODE_REDEEMED = "code_redeemed"
+    TOKEN_REFRESHED = "token_refreshed"
+    CODE_REPLAYED = "code_replayed"
+    REFRESH_TOKEN_REUSED = "refresh_token_reused"
+    REVOKED = "revoked"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """A validated authorization request (OAuth 2.1 §4.1.1, RFC 7636 §4.3, RFC 8707 §2)."""
+
+    issuer: str
+    client_id: str
+    mcp_server_id: str
+    redirect_uri: str
+    scope: tuple[str, ...]
+    resource: str
+    code_challenge: str
+    state: str | None
+
+
+@dataclass(frozen=True)
+class McpAuthorizationFlow:
+    """Links a journey, the MCP server it authorizes access to, and the client that asks."""
+
+    id: str
+    journey_id: str
+    mcp_server_id: str
+    client_id: str
+    mcp_server_version: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    step: Step
+    at: datetime
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class Journey:
+    """One end-to-end authorization and its MCP flow."""
+
+    id: str
+    issuer: str
+    status: JourneyStatus
+    mcp_flow: McpAuthorizationFlow
+    #: Set once /authorize accepted a request; ``None`` while only registered.
+    request: AuthorizationRequest | None
+    user_id: str | None
+    failure_reason: str | None
+    interaction_expires_at: datetime | None
+    code_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,179 @@
+"""SQL for journeys, their events and their MCP authorization flows."""
+
+from datetime import datetime
+from typing import Any
+
+from authorization_server import clock
+from authorization_server.db import Row, Transaction
+from authorization_server.journeys.entities import (
+    AuthorizationRequest,
+    Event,
+    Journey,
+    JourneyStatus,
+    McpAuthorizationFlow,
+    Step,
+)
+from shared.scopes import format_scope, parse_scope
+
+_SELECT = (
+    "SELECT j.*, f.id AS flow_id, f.mcp_server_id, f.client_id, f.mcp_server_version,"
+    " f.created_at AS flow_created_at"
+    " FROM authorization_journeys j JOIN mcp_authorization_flows f ON f.journey_id = j.id"
+)
+
+#: Columns that :func:`move` may set besides the status.
+_MOVABLE = frozenset(
+    {
+        "user_id",
+        "code_hash",
+        "code_expires_at",
+        "interaction_hash",
+        "interaction_expires_at",
+        "failure_reason",
+    }
+)
+
+
+async def add(tx: Transaction, journey_id: str, issuer: str, status: JourneyStatus, flow: McpAuthorizationFlow) -> None:
+    """A new journey and its MCP flow, both stamped with the flow's creation time."""
+    at = clock.to_db(flow.created_at)
+    await tx.execute(
+        "INSERT INTO authorization_journeys (id, issuer, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        (journey_id, issuer, status, at, at),
+    )
+    await tx.execute(
+        "INSERT INTO mcp_authorization_flows (id, journey_id, mcp_server_id, client_id, mcp_server_version,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (flow.id, journey_id, flow.mcp_server_id, flow.client_id, flow.mcp_server_version, at),
+    )
+
+
+async def add_event(tx: Transaction, journey_id: str, step: Step, at: datetime, detail: str | None) -> None:
+    await tx.execute(
+        "INSERT INTO journey_events (journey_id, step, at, detail) VALUES (?, ?, ?, ?)",
+        (journey_id, step, clock.to_db(at), detail),
+    )
+
+
+async def move(
+    tx: Transaction,
+    journey_id: str,
+    source: JourneyStatus,
+    target: JourneyStatus,
+    at: datetime,
+    **columns: Any,
+) -> bool:
+    """Move a journey from ``source`` to ``target`` and set ``columns``; false if it was not in ``source``."""
+    assert set(columns) <= _MOVABLE, f"not a movable column: {set(columns) - _MOVABLE}"
+    assignments = "".join(f", {name} = ?" for name in columns)
+    values = [clock.to_db(v) if isinstance(v, datetime) else v for v in columns.values()]
+    changed = await tx.execute(
+        f"UPDATE authorization_journeys SET status = ?, updated_at = ?{assignments}"  # noqa: S608 - names from _MOVABLE
+        " WHERE id = ? AND status = ?",
+        (target, clock.to_db(at), *values, journey_id, source),
+    )
+    return changed == 1
+
+
+async def set_request(
+    tx: Transaction,
+    journey_id: str,
+    request: AuthorizationRequest,
+    *,
+    interaction_hash: str,
+    interaction_expires_at: datetime,
+    browser_hash: str,
+) -> None:
+    await tx.execute(
+        "UPDATE authorization_journeys SET redirect_uri = ?, state = ?, scope = ?, resource = ?,"
+        " code_challenge = ?, interaction_hash = ?, interaction_expires_at = ?, browser_hash = ? WHERE id = ?",
+        (
+            request.redirect_uri,
+            request.state,
+            format_scope(request.scope),
+            request.resource,
+            request.code_challenge,
+            interaction_hash,
+            clock.to_db(interaction_expires_at),
+            browser_hash,
+            journey_id,
+        ),
+    )
+
+
+async def registered_journey_id(tx: Transaction, client_id: str, mcp_server_id: str) -> str | None:
+    """The oldest journey of this client and MCP server that is still waiting for its first request."""
+    row = await tx.fetch_one(
+        "SELECT j.id FROM authorization_journeys j JOIN mcp_authorization_flows f ON f.journey_id = j.id"
+        " WHERE f.client_id = ? AND f.mcp_server_id = ? AND j.status = ? ORDER BY j.created_at LIMIT 1",
+        (client_id, mcp_server_id, JourneyStatus.REGISTERED),
+    )
+    return row["id"] if row else None
+
+
+async def get(tx: Transaction, journey_id: str) -> Journey | None:
+    row = await tx.fetch_one(f"{_SELECT} WHERE j.id = ?", (journey_id,))
+    return _journey(row) if row else None
+
+
+async def by_interaction(tx: Transaction, interaction_hash: str) -> tuple[Journey, str] | None:
+    """The journey of a pending interaction, and the digest of the browser cookie that started it."""
+    row = await tx.fetch_one(f"{_SELECT} WHERE j.interaction_hash = ?", (interaction_hash,))
+    return (_journey(row), row["browser_hash"]) if row else None
+
+
+async def by_code(tx: Transaction, code_hash: str) -> Journey | None:
+    row = await tx.fetch_one(f"{_SELECT} WHERE j.code_hash = ?", (code_hash,))
+    return _journey(row) if row else None
+
+
+async def recent(tx: Transaction, limit: int) -> list[Journey]:
+    rows = await tx.fetch_all(f"{_SELECT} ORDER BY j.created_at DESC LIMIT ?", (limit,))
+    return [_journey(row) for row in rows]
+
+
+async def events(tx: Transaction, journey_id: str) -> list[Event]:
+    rows = await tx.fetch_all(
+        "SELECT step, at, detail FROM journey_events WHERE journey_id = ? ORDER BY id", (journey_id,)
+    )
+    return [Event(Step(row["step"]), clock.from_db(row["at"]), row["detail"]) for row in rows]
+
+
+def _journey(row: Row) -> Journey:
+    flow = McpAuthorizationFlow(
+        id=row["flow_id"],
+        journey_id=row["id"],
+        mcp_server_id=row["mcp_server_id"],
+        client_id=row["client_id"],
+        mcp_server_version=row["mcp_server_version"],
+        created_at=clock.from_db(row["flow_created_at"]),
+    )
+    request = None
+    if row["redirect_uri"] is not None:
+        request = AuthorizationRequest(
+            issuer=row["issuer"],
+            client_id=flow.client_id,
+            mcp_server_id=flow.mcp_server_id,
+            redirect_uri=row["redirect_uri"],
+            scope=parse_scope(row["scope"]),
+            resource=row["resource"],
+            code_challenge=row["code_challenge"],
+            state=row["state"],
+        )
+    return Journey(
+        id=row["id"],
+        issuer=row["issuer"],
+        status=JourneyStatus(row["status"]),
+        mcp_flow=flow,
+        request=request,
+        user_id=row["user_id"],
+        failure_reason=row["failure_reason"],
+        interaction_expires_at=_maybe_time(row["interaction_expires_at"]),
+        code_expires_at=_maybe_time(row["code_expires_at"]),
+        created_at=clock.from_db(row["created_at"]),
+        updated_at=clock.from_db(row["updated_at"]),
+    )
+
+
+def _maybe_time(text: str | None) -> datetime | None:
+    return clock.from_db(text) if text else None

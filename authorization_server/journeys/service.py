@@ -1,0 +1,221 @@
+"""The rules of a journey: what may happen at each step, and the stamp each step leaves.
+
+Every method takes the transaction of the request it serves, so a step and its effects on
+other modules commit together or not at all.
+"""
+
+from dataclasses import dataclass
+
+from authorization_server import clock
+from authorization_server.db import Transaction
+from authorization_server.errors import InvalidGrant, InvalidRequest, InvalidTarget
+from authorization_server.journeys import repository
+from authorization_server.journeys.entities import (
+    TRANSITIONS,
+    AuthorizationRequest,
+    Event,
+    Journey,
+    JourneyStatus,
+    McpAuthorizationFlow,
+    Step,
+)
+from authorization_server.secrets_at_rest import digest, matches, new_id, new_secret
+from shared.pkce import verify_s256
+from shared.resource import same_resource
+from shared.scopes import format_scope
+
+
+@dataclass(frozen=True)
+class CodeReplayed:
+    """A code was presented again after it was redeemed; its journey is now revoked (OAuth 2.1 §4.1.3)."""
+
+    journey_id: str
+
+
+class JourneyService:
+    def __init__(self, *, code_ttl: int, interaction_ttl: int) -> None:
+        self._code_ttl = code_ttl
+        self._interaction_ttl = interaction_ttl
+
+    async def start_at_registration(
+        self, tx: Transaction, *, issuer: str, client_id: str, mcp_server_id: str, mcp_server_version: str
+    ) -> Journey:
+        """Seed 000: registration through the MCP endpoint creates a journey and its MCP flow."""
+        journey_id = await self._create(
+            tx, issuer, JourneyStatus.REGISTERED, client_id, mcp_server_id, mcp_server_version
+        )
+        await self._stamp(tx, journey_id, Step.REGISTERED, f"client registered for MCP server {mcp_server_id}")
+        return await self._get(tx, journey_id)
+
+    async def request_authorization(
+        self, tx: Transaction, request: AuthorizationRequest, browser_secret: str
+    ) -> tuple[Journey, str]:
+        """Record an accepted authorization request; returns its journey and a new interaction id.
+
+        The request continues the journey its client's registration started, if that one is
+        still waiting; otherwise (a client registered elsewhere, or authorizing again) it starts a
+        new journey. The interaction id names the sign-in and consent pages; only the browser
+        that holds ``browser_secret`` may use it.
+        """
+        now = clock.now()
+        journey_id = await repository.registered_journey_id(tx, request.client_id, request.mcp_server_id)
+        if journey_id is None or not await repository.move(
+            tx, journey_id, JourneyStatus.REGISTERED, JourneyStatus.AUTHORIZATION_REQUESTED, now
+        ):
+            journey_id = await self._create(
+                tx,
+                request.issuer,
+                JourneyStatus.AUTHORIZATION_REQUESTED,
+                request.client_id,
+                request.mcp_server_id,
+            )
+        interaction_id = new_secret()
+        await repository.set_request(
+            tx,
+            journey_id,
+            request,
+            interaction_hash=digest(interaction_id),
+            interaction_expires_at=clock.later(self._interaction_ttl),
+            browser_hash=digest(browser_secret),
+        )
+        await self._stamp(
+            tx,
+            journey_id,
+            Step.AUTHORIZATION_REQUESTED,
+            f"scope {format_scope(request.scope)!r} for {request.resource}",
+        )
+        return await self._get(tx, journey_id), interaction_id
+
+    async def pending(self, tx: Transaction, interaction_id: str, browser_secret: str | None) -> Journey:
+        """The journey waiting for sign-in or consent under ``interaction_id``, in the browser that started it."""
+        found = await repository.by_interaction(tx, digest(interaction_id))
+        if found is None or found[0].status not in (
+            JourneyStatus.AUTHORIZATION_REQUESTED,
+            JourneyStatus.AUTHENTICATED,
+        ):
+            raise InvalidRequest("This sign-in link is not valid, or it was already used.")
+        journey, browser_hash = found
+        if not browser_secret or not matches(browser_secret, browser_hash):
+            raise InvalidRequest("This sign-in was started in another browser. Start again from the application.")
+        if journey.interaction_expires_at is None or journey.interaction_expires_at < clock.now():
+            raise InvalidRequest("This sign-in took too long and has expired. Start again from the application.")
+        return journey
+
+    async def authenticated(self, tx: Transaction, journey: Journey, user_id: str, how: str) -> Journey:
+        """The resource owner signed in (OAuth 2.1 §3.1: authenticate before anything else)."""
+        await self._move(tx, journey, JourneyStatus.AUTHENTICATED, user_id=user_id)
+        await self._stamp(tx, journey.id, Step.USER_AUTHENTICATED, how)
+        return await self._get(tx, journey.id)
+
+    async def approve(self, tx: Transaction, journey: Journey, how: str) -> str:
+        """Consent given: issue the authorization code (OAuth 2.1 §4.1.2). Returns the code.
+
+        The code is single-use, short-lived, and bound through the journey to the client, the
+        redirect URI, the PKCE challenge, the resource, the scope and the user.
+        """
+        code = new_secret()
+        await self._move(
+            tx,
+            journey,
+            JourneyStatus.CODE_ISSUED,
+            code_hash=digest(code),
+            code_expires_at=clock.later(self._code_ttl),
+            interaction_hash=None,
+        )
+        await self._stamp(tx, journey.id, Step.CONSENT_GIVEN, how)
+        await self._stamp(tx, journey.id, Step.CODE_ISSUED, f"valid for {self._code_ttl} s")
+        return code
+
+    async def deny(self, tx: Transaction, journey: Journey) -> None:
+        """The resource owner refused: the client gets ``access_denied`` (OAuth 2.1 §4.1.2.1)."""
+        await self._move(tx, journey, JourneyStatus.DENIED, failure_reason="access_denied", interaction_hash=None)
+        await self._stamp(tx, journey.id, Step.CONSENT_DENIED, "the user denied the request")
+
+    async def redeem_code(
+        self,
+        tx: Transaction,
+        code: str,
+        *,
+        client_id: str,
+        code_verifier: str | None,
+        redirect_uri: str | None,
+        resource: str | None,
+    ) -> Journey | CodeReplayed:
+        """Check a code against everything it is bound to and mark it used (OAuth 2.1 §4.1.3).
+
+        A code already exchanged for tokens is a replay: its journey is revoked and the caller
+        must revoke the tokens issued from it (OAuth 2.1 §4.1.3, RFC 9700 §4.5.3.1).
+        """
+        journey = await repository.by_code(tx, digest(code))
+        if journey is None or journey.request is None or journey.mcp_flow.client_id != client_id:
+            raise InvalidGrant("the authorization code is not valid for this client")
+        if journey.status is JourneyStatus.ACTIVE:
+            await self._move(tx, journey, JourneyStatus.REVOKED, failure_reason="authorization code replayed")
+            await self._stamp(tx, journey.id, Step.CODE_REPLAYED, "the code was presented a second time")
+            await self._stamp(tx, journey.id, Step.REVOKED, "tokens issued from the code are revoked")
+            return CodeReplayed(journey.id)
+        if journey.status is not JourneyStatus.CODE_ISSUED:
+            raise InvalidGrant("the authorization code was already used")
+        if journey.code_expires_at is None or journey.code_expires_at < clock.now():
+            raise InvalidGrant("the authorization code has expired")
+        if redirect_uri is not None and redirect_uri != journey.request.redirect_uri:
+            raise InvalidGrant("redirect_uri differs from the one in the authorization request")
+        if code_verifier is None:
+            raise InvalidGrant("code_verifier is required (PKCE, RFC 7636 §4.5)")
+        if not verify_s256(code_verifier, journey.request.code_challenge):
+            raise InvalidGrant("code_verifier does not match the code_challenge (RFC 7636 §4.6)")
+        if resource is not None and not same_resource(resource, journey.request.resource):
+            raise InvalidTarget("resource differs from the one the code was issued for (RFC 8707 §2.2)")
+        await self._move(tx, journey, JourneyStatus.ACTIVE)
+        await self._stamp(tx, journey.id, Step.CODE_REDEEMED, "tokens issued")
+        return await self._get(tx, journey.id)
+
+    async def record(self, tx: Transaction, journey_id: str, step: Step, detail: str | None = None) -> None:
+        """Stamp a step that does not change the journey's state (a refresh, say)."""
+        await self._stamp(tx, journey_id, step, detail)
+
+    async def revoke(self, tx: Transaction, journey_id: str, step: Step, reason: str) -> None:
+        """End an active journey because its tokens were revoked, stamping why."""
+        journey = await self._get(tx, journey_id)
+        if journey.status is JourneyStatus.ACTIVE:
+            await self._move(tx, journey, JourneyStatus.REVOKED, failure_reason=reason)
+        await self._stamp(tx, journey_id, step, reason)
+
+    async def recent(self, tx: Transaction, limit: int = 20) -> list[tuple[Journey, list[Event]]]:
+        """The latest journeys, newest first, each with its steps in order."""
+        return [(journey, await repository.events(tx, journey.id)) for journey in await repository.recent(tx, limit)]
+
+    async def _create(
+        self,
+        tx: Transaction,
+        issuer: str,
+        status: JourneyStatus,
+        client_id: str,
+        mcp_server_id: str,
+        mcp_server_version: str | None = None,
+    ) -> str:
+        journey_id = new_id("jrn")
+        flow = McpAuthorizationFlow(
+            id=new_id("mfl"),
+            journey_id=journey_id,
+            mcp_server_id=mcp_server_id,
+            client_id=client_id,
+            mcp_server_version=mcp_server_version,
+            created_at=clock.now(),
+        )
+        await repository.add(tx, journey_id, issuer, status, flow)
+        return journey_id
+
+    async def _move(self, tx: Transaction, journey: Journey, target: JourneyStatus, **columns: object) -> None:
+        if target not in TRANSITIONS[journey.status] or not await repository.move(
+            tx, journey.id, journey.status, target, clock.now(), **columns
+        ):
+            raise InvalidRequest(f"this authorization can no longer move from {journey.status} to {target}")
+
+    async def _stamp(self, tx: Transaction, journey_id: str, step: Step, detail: str | None) -> None:
+        await repository.add_event(tx, journey_id, step, clock.now(), detail)
+
+    async def _get(self, tx: Transaction, journey_id: str) -> Journey:
+        journey = await repository.get(tx, journey_id)
+        assert journey is not None, journey_id
+        return journey

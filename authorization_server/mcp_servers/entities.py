@@ -1,0 +1,25 @@
+"""What an MCP server is, to the authorization server."""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+#: The id appears in URL paths (``/mcp/{id}``), so it is a plain slug.
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+@dataclass(frozen=True)
+class McpServer:
+    """A protected resource: the audience of the tokens issued for it (RFC 9068 §3)."""
+
+    id: str
+    name: str
+    #: The canonical resource URI clients send as ``resource`` (RFC 8707 §2).
+    resource: str
+    #: Every scope the server understands; listed in its issuer's ``scopes_supported``.
+    scopes: tuple[str, ...]
+    #: Granted when an authorization request names no scope (RFC 6749 §3.3).
+    default_scopes: tuple[str, ...]
+    #: Advertised in the MCP registration endpoint; accepted there, not checked yet.
+    version: str
+    created_at: datetime

@@ -1,0 +1,117 @@
+"""The MCP servers this authorization server knows, kept in memory and in step with the database."""
+
+import time
+from datetime import datetime
+
+from authorization_server import clock
+from authorization_server.db import Database
+from authorization_server.mcp_servers import repository
+from authorization_server.mcp_servers.entities import ID_PATTERN, McpServer
+from shared.resource import canonical_resource
+from shared.scopes import parse_scope
+
+
+class McpServerService:
+    """Lookups by id and by resource, answered from memory.
+
+    MCP servers change rarely and mostly from the command line, in another process. The cache
+    asks SQLite whether anything was committed since it loaded (``PRAGMA data_version``) at most
+    once a second, and at once when a lookup misses: a server just added is found immediately, a
+    changed one within a second.
+    """
+
+    CHECK_INTERVAL = 1.0
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._by_id: dict[str, McpServer] = {}
+        self._by_resource: dict[str, McpServer] = {}
+        self._data_version: int | None = None
+        self._checked_at = 0.0
+
+    async def get(self, server_id: str) -> McpServer | None:
+        await self._follow_database()
+        if server_id not in self._by_id:
+            await self._follow_database(now=True)
+        return self._by_id.get(server_id)
+
+    async def by_resource(self, resource: str) -> McpServer | None:
+        """The server whose resource URI is ``resource`` (scheme and host compared case-insensitively)."""
+        try:
+            key = canonical_resource(resource)
+        except ValueError:
+            return None
+        await self._follow_database()
+        if key not in self._by_resource:
+            await self._follow_database(now=True)
+        return self._by_resource.get(key)
+
+    async def all(self) -> list[McpServer]:
+        await self._follow_database()
+        return list(self._by_id.values())
+
+    async def add(
+        self,
+        *,
+        server_id: str,
+        resource: str,
+        scopes: str,
+        name: str | None = None,
+        default_scopes: str | None = None,
+        version: str = "latest",
+    ) -> McpServer:
+        """Register an MCP server; ``ValueError`` says what is wrong with the values."""
+        server = _new_server(server_id, resource, scopes, name, default_scopes, version, clock.now())
+        async with self._db.transaction() as tx:
+            clash = await repository.find_by_id_or_resource(tx, server.id, server.resource)
+            if clash is not None:
+                raise ValueError(f"MCP server {clash.id!r} already has that id or resource ({clash.resource})")
+            await repository.add(tx, server)
+        self._data_version = None
+        return server
+
+    async def _follow_database(self, *, now: bool = False) -> None:
+        if not now and time.monotonic() - self._checked_at < self.CHECK_INTERVAL:
+            return
+        self._checked_at = time.monotonic()
+        version = await self._db.data_version()
+        if version == self._data_version:
+            return
+        async with self._db.transaction() as tx:
+            servers = await repository.all_servers(tx)
+        self._by_id = {server.id: server for server in servers}
+        self._by_resource = {server.resource: server for server in servers}
+        self._data_version = version
+
+
+def _new_server(
+    server_id: str,
+    resource: str,
+    scopes: str,
+    name: str | None,
+    default_scopes: str | None,
+    version: str,
+    created_at: datetime,
+) -> McpServer:
+    if not ID_PATTERN.fullmatch(server_id):
+        raise ValueError(f"id {server_id!r} must be a slug: lower-case letters, digits, '-' and '_'")
+    canonical = canonical_resource(resource)
+    if canonical != resource:
+        raise ValueError(f"resource must be written in canonical form: {canonical!r}")
+    all_scopes = parse_scope(scopes)
+    if not all_scopes:
+        raise ValueError("an MCP server needs at least one scope")
+    defaults = parse_scope(default_scopes) if default_scopes is not None else all_scopes
+    if not set(defaults) <= set(all_scopes):
+        raise ValueError("default scopes must be among the server's scopes")
+    if not version or "/" in version:
+        raise ValueError("version must be a non-empty path segment")
+    return McpServer(
+        id=server_id,
+        name=name or server_id,
+        resource=resource,
+        scopes=all_scopes,
+        default_scopes=defaults,
+        version=version,
+        created_at=created_at,
+    )

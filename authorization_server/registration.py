@@ -1,0 +1,43 @@
+"""Dynamic client registration (RFC 7591), generic and for one MCP server (seed 000).
+
+Registering through ``/api/v1/authz/clients/register/mcp/{mcp_server_id}/{version}`` checks that
+the MCP server exists, then creates, in one transaction, the client, an Authorization Journey
+and the MCP Authorization Flow linking journey, MCP server and client.
+"""
+
+from authorization_server.clients.entities import Registration
+from authorization_server.clients.metadata import parse_client_metadata
+from authorization_server.clients.service import ClientService
+from authorization_server.db import Database
+from authorization_server.issuers import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, Issuer, IssuerService
+from authorization_server.journeys.service import JourneyService
+
+
+class RegistrationService:
+    def __init__(
+        self, db: Database, *, issuers: IssuerService, clients: ClientService, journeys: JourneyService
+    ) -> None:
+        self._db = db
+        self._issuers = issuers
+        self._clients = clients
+        self._journeys = journeys
+
+    async def register(self, issuer: Issuer, body: object, mcp_server_version: str | None = None) -> Registration:
+        """Validate the metadata and register the client with ``issuer`` (RFC 7591 §3.1, §3.2)."""
+        metadata = parse_client_metadata(
+            body,
+            grant_types_supported=GRANT_TYPES,
+            auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
+            scopes_offered=await self._issuers.scopes(issuer),
+        )
+        async with self._db.transaction() as tx:
+            registration = await self._clients.register(tx, issuer.url, metadata)
+            if issuer.mcp_server is not None:
+                await self._journeys.start_at_registration(
+                    tx,
+                    issuer=issuer.url,
+                    client_id=registration.client.client_id,
+                    mcp_server_id=issuer.mcp_server.id,
+                    mcp_server_version=mcp_server_version or issuer.mcp_server.version,
+                )
+        return registration

@@ -1,0 +1,92 @@
+"""The service graph of one running server, built once at start-up and shared by every request."""
+
+import logging
+import secrets
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from authorization_server.accounts.service import AccountService
+from authorization_server.browser import Cookies
+from authorization_server.clients.service import ClientService
+from authorization_server.db import Database
+from authorization_server.grants.context import GrantContext
+from authorization_server.grants.service import GrantService
+from authorization_server.interactions import InteractionService
+from authorization_server.issuers import IssuerService
+from authorization_server.journeys.service import JourneyService
+from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.registration import RegistrationService
+from authorization_server.settings import Settings
+from authorization_server.tokens.keys import KeySet
+from authorization_server.tokens.service import TokenService
+
+log = logging.getLogger("authorization_server")
+
+DEMO_SERVER_ID = "demo"
+DEMO_SCOPES = "mcp:read mcp:write"
+DEMO_DEFAULT_SCOPES = "mcp:read"
+DEMO_USERNAME = "demo"
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    cookies: Cookies
+    accounts: AccountService
+    mcp_servers: McpServerService
+    issuers: IssuerService
+    journeys: JourneyService
+    tokens: TokenService
+    registration: RegistrationService
+    interactions: InteractionService
+    grants: GrantService
+
+
+def services(request: Request) -> Services:
+    """The services of the app serving ``request`` (Starlette lifespan state)."""
+    return request.state.services  # type: ignore[no-any-return]
+
+
+async def build_services(settings: Settings, db: Database) -> Services:
+    accounts = AccountService(db, settings.session_ttl)
+    clients = ClientService()
+    mcp_servers = McpServerService(db)
+    issuers = IssuerService(settings, mcp_servers)
+    journeys = JourneyService(code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
+    async with db.transaction() as tx:
+        keys = await KeySet.load(tx, settings.signing_alg)
+    tokens = TokenService(
+        keys, access_token_ttl=settings.access_token_ttl, refresh_token_ttl=settings.refresh_token_ttl
+    )
+    demo_user = None
+    if settings.demo:
+        if await mcp_servers.get(DEMO_SERVER_ID) is None:
+            await mcp_servers.add(
+                server_id=DEMO_SERVER_ID,
+                name="Demo MCP server",
+                resource=settings.demo_resource,
+                scopes=DEMO_SCOPES,
+                default_scopes=DEMO_DEFAULT_SCOPES,
+            )
+        demo_user = await accounts.ensure_user(DEMO_USERNAME, secrets.token_urlsafe(24))
+    return Services(
+        settings=settings,
+        cookies=Cookies(settings),
+        accounts=accounts,
+        mcp_servers=mcp_servers,
+        issuers=issuers,
+        journeys=journeys,
+        tokens=tokens,
+        registration=RegistrationService(db, issuers=issuers, clients=clients, journeys=journeys),
+        interactions=InteractionService(
+            db,
+            accounts=accounts,
+            clients=clients,
+            issuers=issuers,
+            journeys=journeys,
+            mcp_servers=mcp_servers,
+            demo_user=demo_user,
+        ),
+        grants=GrantService(db, clients, GrantContext(journeys=journeys, tokens=tokens)),
+    )

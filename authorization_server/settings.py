@@ -1,0 +1,125 @@
+"""The authorization server's settings: one frozen object, built once at the edge and passed in.
+
+Every setting has a default, an environment variable and a command-line option; the option
+wins over the variable, which wins over the default. This module is the only one that reads
+the environment.
+"""
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from shared.loopback import is_loopback_host
+
+SIGNING_ALGORITHMS = ("ES256", "EdDSA", "RS256")
+
+
+def _setting(default: Any, help: str, env: str, **argparse_options: Any) -> Any:
+    return field(default=default, metadata={"help": help, "env": env, "argparse": argparse_options})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the authorization server is configured with."""
+
+    host: str = _setting("127.0.0.1", "interface to listen on", "AS_HOST")
+    port: int = _setting(9000, "port to listen on", "AS_PORT")
+    issuer: str = _setting(
+        "", "public URL of the root issuer (RFC 8414 §2); default http://localhost:PORT", "AS_ISSUER"
+    )
+    db: Path = _setting(Path("var/authorization_server.sqlite3"), "SQLite database file", "AS_DB")
+    demo: bool = _setting(
+        False,
+        "demo mode: create the demo MCP server and user, and approve every authorization as that user",
+        "AS_DEMO",
+    )
+    demo_resource: str = _setting(
+        "http://localhost:8000/mcp", "resource URL of the demo MCP server (demo mode)", "AS_DEMO_RESOURCE"
+    )
+    signing_alg: str = _setting(
+        "ES256",
+        "JWT signing algorithm for access tokens (RFC 9068)",
+        "AS_SIGNING_ALG",
+        choices=SIGNING_ALGORITHMS,
+    )
+    code_ttl: int = _setting(60, "authorization code lifetime, seconds (OAuth 2.1 §4.1.2)", "AS_CODE_TTL")
+    access_token_ttl: int = _setting(900, "access token lifetime, seconds", "AS_ACCESS_TOKEN_TTL")
+    refresh_token_ttl: int = _setting(30 * 24 * 3600, "refresh token lifetime, seconds", "AS_REFRESH_TOKEN_TTL")
+    interaction_ttl: int = _setting(600, "time to sign in and consent, seconds", "AS_INTERACTION_TTL")
+    session_ttl: int = _setting(8 * 3600, "browser sign-in session lifetime, seconds", "AS_SESSION_TTL")
+    max_body_bytes: int = _setting(16 * 1024, "largest request body accepted, bytes", "AS_MAX_BODY_BYTES")
+    log_level: str = _setting("info", "log level", "AS_LOG_LEVEL", choices=("debug", "info", "warning", "error"))
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies get ``Secure`` and the ``__Host-`` prefix when the issuer is https."""
+        return self.issuer.startswith("https://")
+
+    def check(self) -> "Settings":
+        """Fill derived defaults and refuse unsafe combinations; ``ValueError`` says why."""
+        settings = self if self.issuer else replace(self, issuer=f"http://localhost:{self.port}")
+        parts = urlsplit(settings.issuer)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"issuer {settings.issuer!r} is not an absolute http(s) URL")
+        if parts.path or parts.query or parts.fragment or settings.issuer.endswith(("/", "#", "?")):
+            raise ValueError(
+                f"issuer {settings.issuer!r} must be scheme://host[:port] only: the routes live at the root"
+            )
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise ValueError(
+                f"issuer {settings.issuer!r} is plain http on a non-loopback host: OAuth 2.1 §1.5 "
+                "requires https (plain http is only allowed on loopback)"
+            )
+        if settings.demo and not (is_loopback_host(settings.host) and is_loopback_host(parts.hostname)):
+            raise ValueError("demo mode approves every request without a login: it only runs on loopback")
+        if settings.signing_alg not in SIGNING_ALGORITHMS:
+            raise ValueError(f"signing_alg must be one of {', '.join(SIGNING_ALGORITHMS)}")
+        for name in ("code_ttl", "access_token_ttl", "refresh_token_ttl", "interaction_ttl", "session_ttl"):
+            if getattr(settings, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        return settings
+
+
+def add_arguments(parser: argparse.ArgumentParser, *names: str, default: Any = None) -> None:
+    """Add the options for the named settings (all of them when none are named) to ``parser``.
+
+    A subcommand repeating an option passes ``default=argparse.SUPPRESS``, so that its absence
+    does not erase a value given before the subcommand.
+    """
+    for setting in fields(Settings):
+        if names and setting.name not in names:
+            continue
+        option = "--" + setting.name.replace("_", "-")
+        meta = setting.metadata
+        shown = {False: "off", "": "derived"}.get(setting.default, setting.default)
+        text = f"{meta['help']} (env {meta['env']}, default {shown})"
+        if setting.type is bool or setting.type == "bool":
+            parser.add_argument(option, action="store_true", default=default, help=text)
+        else:
+            kind = {int: int, Path: Path}.get(setting.type, str)  # type: ignore[call-overload]
+            parser.add_argument(option, type=kind, default=default, help=text, **meta["argparse"])
+
+
+def load(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> Settings:
+    """Build the settings from parsed options, then the environment, then the defaults."""
+    values: dict[str, Any] = {}
+    for setting in fields(Settings):
+        given = getattr(args, setting.name, None)
+        if given is not None:
+            values[setting.name] = given
+        elif setting.metadata["env"] in environ:
+            values[setting.name] = _from_env(setting.type, environ[setting.metadata["env"]], setting.name)
+    return Settings(**values).check()
+
+
+def _from_env(kind: Any, raw: str, name: str) -> Any:
+    if kind is bool or kind == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    try:
+        return {int: int, Path: Path}.get(kind, str)(raw)
+    except ValueError:
+        raise ValueError(f"environment value for {name} is not valid: {raw!r}") from None

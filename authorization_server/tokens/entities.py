@@ -1,0 +1,48 @@
+"""What tokens are issued for, and the refresh tokens kept for it."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+from shared.token_response import TokenResponse
+
+
+@dataclass(frozen=True)
+class Grant:
+    """An authorization the resource owner gave: the basis of every token issued for it.
+
+    ``journey_id`` names the journey it came from; all refresh tokens of one grant form a family.
+    """
+
+    journey_id: str
+    issuer: str
+    client_id: str
+    subject: str
+    scope: tuple[str, ...]
+    resource: str
+
+
+@dataclass(frozen=True)
+class RefreshToken:
+    """A stored refresh token (its digest) and the grant it continues."""
+
+    token_hash: str
+    grant: Grant
+    issued_at: datetime
+    expires_at: datetime
+    rotated_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RefreshTokenReused:
+    """A rotated refresh token came back: its family is revoked (OAuth 2.1 §4.3.1)."""
+
+    journey_id: str
+
+
+class Refreshed(NamedTuple):
+    """A successful refresh: the journey it continues and the new token pair."""
+
+    journey_id: str
+    response: TokenResponse

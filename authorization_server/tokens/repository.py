@@ -1,0 +1,65 @@
+"""SQL for the ``refresh_tokens`` table."""
+
+from datetime import datetime
+
+from authorization_server import clock
+from authorization_server.db import Row, Transaction
+from authorization_server.tokens.entities import Grant, RefreshToken
+from shared.scopes import format_scope, parse_scope
+
+
+async def add(tx: Transaction, token_hash: str, grant: Grant, expires_at: datetime) -> None:
+    await tx.execute(
+        "INSERT INTO refresh_tokens (token_hash, journey_id, client_id, subject, scope, resource, issuer,"
+        " issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            token_hash,
+            grant.journey_id,
+            grant.client_id,
+            grant.subject,
+            format_scope(grant.scope),
+            grant.resource,
+            grant.issuer,
+            clock.to_db(clock.now()),
+            clock.to_db(expires_at),
+        ),
+    )
+
+
+async def get(tx: Transaction, token_hash: str) -> RefreshToken | None:
+    row = await tx.fetch_one("SELECT * FROM refresh_tokens WHERE token_hash = ?", (token_hash,))
+    return _refresh_token(row) if row else None
+
+
+async def mark_rotated(tx: Transaction, token_hash: str) -> bool:
+    """Mark a live token as exchanged; false if it was already rotated or revoked."""
+    changed = await tx.execute(
+        "UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL AND revoked_at IS NULL",
+        (clock.to_db(clock.now()), token_hash),
+    )
+    return changed == 1
+
+
+async def revoke_family(tx: Transaction, journey_id: str) -> int:
+    return await tx.execute(
+        "UPDATE refresh_tokens SET revoked_at = ? WHERE journey_id = ? AND revoked_at IS NULL",
+        (clock.to_db(clock.now()), journey_id),
+    )
+
+
+def _refresh_token(row: Row) -> RefreshToken:
+    return RefreshToken(
+        token_hash=row["token_hash"],
+        grant=Grant(
+            journey_id=row["journey_id"],
+            issuer=row["issuer"],
+            client_id=row["client_id"],
+            subject=row["subject"],
+            scope=parse_scope(row["scope"]),
+            resource=row["resource"],
+        ),
+        issued_at=clock.from_db(row["issued_at"]),
+        expires_at=clock.from_db(row["expires_at"]),
+        rotated_at=clock.from_db(row["rotated_at"]) if row["rotated_at"] else None,
+        revoked_at=clock.from_db(row["revoked_at"]) if row["revoked_at"] else None,
+    )

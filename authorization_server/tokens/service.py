@@ -1,0 +1,87 @@
+"""Issuing token pairs for a grant, and rotating refresh tokens (OAuth 2.1 §4.3, RFC 9700 §4.14.2)."""
+
+from dataclasses import replace
+
+from authorization_server import clock
+from authorization_server.db import Transaction
+from authorization_server.errors import InvalidGrant, InvalidScope, InvalidTarget
+from authorization_server.secrets_at_rest import digest, new_secret
+from authorization_server.tokens import access_tokens, repository
+from authorization_server.tokens.access_tokens import AccessTokenClaims
+from authorization_server.tokens.entities import Grant, Refreshed, RefreshTokenReused
+from authorization_server.tokens.keys import KeySet
+from shared.resource import same_resource
+from shared.scopes import format_scope
+from shared.token_response import TokenResponse
+
+
+class TokenService:
+    def __init__(self, keys: KeySet, *, access_token_ttl: int, refresh_token_ttl: int) -> None:
+        self.keys = keys
+        self._access_token_ttl = access_token_ttl
+        self._refresh_token_ttl = refresh_token_ttl
+
+    async def issue(self, tx: Transaction, grant: Grant, *, with_refresh_token: bool) -> TokenResponse:
+        """An access token for the grant and, when the client may refresh, a refresh token of its family."""
+        refresh_token = None
+        if with_refresh_token:
+            refresh_token = new_secret()
+            await repository.add(tx, digest(refresh_token), grant, clock.later(self._refresh_token_ttl))
+        return self._response(grant, refresh_token)
+
+    async def refresh(
+        self,
+        tx: Transaction,
+        refresh_token: str,
+        *,
+        issuer: str,
+        client_id: str,
+        scope: tuple[str, ...] | None,
+        resource: str | None,
+    ) -> Refreshed | RefreshTokenReused:
+        """Exchange a refresh token for a new pair; the old one is dead from now on (rotation).
+
+        OAuth 2.1 §4.3.1: a rotated token that comes back means it leaked, so its whole family
+        is revoked. The new refresh token keeps the grant's scope and resource; a narrower
+        ``scope`` only narrows the new access token (§4.3.1, RFC 8707 §2.2).
+        """
+        stored = await repository.get(tx, digest(refresh_token))
+        if stored is None or stored.grant.client_id != client_id or stored.grant.issuer != issuer:
+            raise InvalidGrant("the refresh token is not valid for this client")
+        if stored.revoked_at is not None:
+            raise InvalidGrant("the refresh token was revoked")
+        if stored.rotated_at is not None:
+            await repository.revoke_family(tx, stored.grant.journey_id)
+            return RefreshTokenReused(stored.grant.journey_id)
+        if stored.expires_at < clock.now():
+            raise InvalidGrant("the refresh token has expired")
+        if scope is not None and not set(scope) <= set(stored.grant.scope):
+            raise InvalidScope(f"a refresh may only narrow the granted scope {format_scope(stored.grant.scope)!r}")
+        if resource is not None and not same_resource(resource, stored.grant.resource):
+            raise InvalidTarget("resource differs from the one this grant is for (RFC 8707 §2.2)")
+        if not await repository.mark_rotated(tx, stored.token_hash):
+            raise InvalidGrant("the refresh token was already used")
+        successor = new_secret()
+        await repository.add(tx, digest(successor), stored.grant, clock.later(self._refresh_token_ttl))
+        narrowed = replace(stored.grant, scope=scope) if scope else stored.grant
+        return Refreshed(stored.grant.journey_id, self._response(narrowed, successor))
+
+    async def revoke_family(self, tx: Transaction, journey_id: str) -> int:
+        """Revoke every refresh token issued for a journey's grant; returns how many were live."""
+        return await repository.revoke_family(tx, journey_id)
+
+    def _response(self, grant: Grant, refresh_token: str | None) -> TokenResponse:
+        claims = AccessTokenClaims(
+            issuer=grant.issuer,
+            subject=grant.subject,
+            audience=grant.resource,
+            client_id=grant.client_id,
+            scope=grant.scope,
+        )
+        return TokenResponse(
+            access_token=access_tokens.mint(self.keys, claims, self._access_token_ttl),
+            token_type="Bearer",
+            expires_in=self._access_token_ttl,
+            refresh_token=refresh_token,
+            scope=format_scope(grant.scope),
+        )

@@ -1,0 +1,35 @@
+"""The token endpoint's successful response (RFC 6749 §5.1, OAuth 2.1 §3.2.3)."""
+
+from dataclasses import asdict, dataclass
+from typing import Any, Self
+
+from shared.json_fields import as_object, optional_int, optional_str, required_str, without_none
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    access_token: str
+    token_type: str = "Bearer"
+    #: RECOMMENDED: lifetime of the access token in seconds.
+    expires_in: int | None = None
+    refresh_token: str | None = None
+    #: REQUIRED when the granted scope differs from the requested one; we always send it.
+    scope: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return without_none(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: object) -> Self:
+        """Parse a received response; ``ValueError`` says what is wrong with it."""
+        doc = as_object(data, "token response")
+        token_type = required_str(doc, "token_type")
+        if token_type.lower() != "bearer":
+            raise ValueError(f"token_type {token_type!r} is not Bearer")
+        return cls(
+            access_token=required_str(doc, "access_token"),
+            token_type=token_type,
+            expires_in=optional_int(doc, "expires_in"),
+            refresh_token=optional_str(doc, "refresh_token"),
+            scope=optional_str(doc, "scope"),
+        )
