@@ -1,0 +1,20 @@
+"""``python -m mcp_server``: see ``settings.py`` for the options."""
+
+import logging
+
+import uvicorn
+
+from mcp_server.app import create_app
+from mcp_server.settings import load
+
+
+def main() -> None:
+    settings = load()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # uvicorn's access log would print query strings; tokens travel only in headers, but stay strict.
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
+    )
+
+
+main()

@@ -1,0 +1,186 @@
+"""Bearer token protection of the MCP endpoint (RFC 6750 §2.1, §3; RFC 9728 §5.1; MCP authorization).
+
+Every request to the MCP endpoint must carry ``Authorization: Bearer <token>``; the token is
+read from that header only, never from the query string (OAuth 2.1 §5.1). The answers:
+
+==========================================  ======  ===============================================
+request                                     status  ``WWW-Authenticate: Bearer ...``
+==========================================  ======  ===============================================
+no bearer token                             401     ``resource_metadata``, ``scope`` (no ``error``)
+two Authorization headers, empty token      400     ``error="invalid_request"``
+invalid, expired or foreign token           401     ``error="invalid_token"``, ``resource_metadata``, ``scope``
+valid token, too little scope               403     ``error="insufficient_scope"``, every scope the call needs
+==========================================  ======  ===============================================
+
+The scope check looks inside the JSON-RPC body: ``tools/call`` of a tool that needs more than
+the basic scopes is refused with 403 before the SDK runs it, so clients can step up (MCP
+Scope Challenge Handling). Preflight ``OPTIONS`` requests pass without a token.
+"""
+
+import json
+import logging
+from collections.abc import Iterable
+
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from starlette.authentication import AuthCredentials
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcp_server.settings import Settings
+from mcp_server.token_verifier import InvalidToken, IssuerUnavailable, JwtVerifier
+from shared.scopes import format_scope
+from shared.well_known import protected_resource_metadata_url
+from shared.www_authenticate import bearer_challenge
+
+log = logging.getLogger("mcp_server")
+
+#: The SDK's own limit for MCP request bodies (mcp.server.transport_security).
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+class BearerAuth:
+    """ASGI middleware in front of the MCP endpoint. Other paths pass through untouched."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        verifier: JwtVerifier,
+        tool_scopes: dict[str, tuple[str, ...]],
+        implied_scopes: dict[str, tuple[str, ...]],
+    ) -> None:
+        self.app = app
+        self._path = settings.mcp_path
+        self._verifier = verifier
+        self._basic_scopes = settings.scopes
+        self._tool_scopes = tool_scopes
+        self._implied = implied_scopes
+        self._resource_metadata = protected_resource_metadata_url(settings.resource)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].rstrip("/") != self._path or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        authorizations = [value for name, value in scope["headers"] if name == b"authorization"]
+        bearer = [value for value in authorizations if value[:7].lower() == b"bearer "]
+        if len(authorizations) > 1 or (bearer and not bearer[0][7:].strip()):
+            await self._challenge(send, 400, error="invalid_request", description="send one bearer token")
+            return
+        if not bearer:
+            await self._challenge(send, 401)
+            return
+        try:
+            token = await self._verifier.verify(bearer[0][7:].strip().decode("latin-1"))
+        except InvalidToken as exc:
+            await self._challenge(send, 401, error="invalid_token", description=str(exc))
+            return
+        except IssuerUnavailable as exc:
+            await _json(send, 503, {"error": "temporarily_unavailable", "error_description": str(exc)})
+            return
+        granted = self._with_implied(token.scopes)
+        missing_basic = [s for s in self._basic_scopes if s not in granted]
+        if missing_basic:
+            await self._challenge(send, 403, error="insufficient_scope", scopes=self._basic_scopes)
+            return
+        body = await _read_body(receive) if scope["method"] == "POST" else None
+        if body is None and scope["method"] == "POST":
+            await _json(send, 413, {"error": "invalid_request", "error_description": "the request body is too large"})
+            return
+        needed = self._scopes_for(body) if body else ()
+        if needed and not set(needed) <= granted:
+            await self._challenge(send, 403, error="insufficient_scope", scopes=needed)
+            return
+        scope["user"] = AuthenticatedUser(token)
+        scope["auth"] = AuthCredentials(token.scopes)
+        await self.app(scope, _replay(body, receive) if body is not None else receive, send)
+
+    def _with_implied(self, scopes: Iterable[str]) -> set[str]:
+        """The granted scopes and those they imply (MCP: servers MUST respect scope hierarchies)."""
+        granted = set(scopes)
+        for held in list(granted):
+            granted.update(self._implied.get(held, ()))
+        return granted
+
+    def _scopes_for(self, body: bytes) -> tuple[str, ...]:
+        """Every scope the JSON-RPC message (or batch) needs beyond the basic ones."""
+        try:
+            message = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            return ()  # not ours to judge: the SDK answers malformed JSON-RPC
+        needed: dict[str, None] = {}
+        for call in message if isinstance(message, list) else [message]:
+            if isinstance(call, dict) and call.get("method") == "tools/call" and isinstance(call.get("params"), dict):
+                name = call["params"].get("name")
+                needed.update(dict.fromkeys(self._tool_scopes.get(name, ()) if isinstance(name, str) else ()))
+        return tuple(needed)
+
+    async def _challenge(
+        self,
+        send: Send,
+        status: int,
+        *,
+        error: str | None = None,
+        description: str | None = None,
+        scopes: tuple[str, ...] | None = None,
+    ) -> None:
+        """RFC 6750 §3 with RFC 9728 §5.1: where to find the metadata, and the scope to ask for."""
+        challenge = bearer_challenge(
+            error=error,
+            error_description=description,
+            resource_metadata=self._resource_metadata,
+            scope=format_scope(scopes or self._basic_scopes),
+        )
+        body = {"error": error} if error else {}
+        body["error_description"] = (
+            description or f"this call needs a bearer token with scope {format_scope(scopes or self._basic_scopes)!r}"
+        )
+        await _json(send, status, body, [(b"www-authenticate", challenge.encode())])
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or ``None`` when it exceeds the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the already-read body to the app, then defers to the real one."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _json(send: Send, status: int, body: dict[str, str], headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"cache-control", b"no-store"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

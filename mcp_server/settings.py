@@ -1,0 +1,88 @@
+"""The MCP server's settings: one frozen object, from the command line or ``MCP_*`` variables.
+
+The defaults work with ``python -m authorization_server --demo``: this server is the demo MCP
+server at ``http://localhost:8000/mcp``, and its issuer is ``http://localhost:9000/mcp/demo``.
+"""
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from shared.resource import canonical_resource
+from shared.scopes import parse_scope
+
+#: Signature algorithms accepted on access tokens, fixed here and never read from the token
+#: (RFC 8725 §2.1); RFC 9068 §4 requires RS256 and we also take what our AS can sign with.
+ALGORITHMS = ("ES256", "EdDSA", "RS256")
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str
+    port: int
+    #: This server's resource identifier: the canonical URL of its MCP endpoint (RFC 8707 §2).
+    resource: str
+    #: The issuer whose tokens are accepted, compared exactly (RFC 9068 §4).
+    auth_server: str
+    #: The minimal scopes for basic use, published in the metadata (RFC 9728 §2).
+    scopes: tuple[str, ...]
+    name: str
+    log_level: str
+
+    @property
+    def mcp_path(self) -> str:
+        return urlsplit(self.resource).path or "/"
+
+
+def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
+    parser = argparse.ArgumentParser(
+        prog="python -m mcp_server",
+        description="The reference MCP server: tools over streamable HTTP, behind OAuth bearer tokens.",
+    )
+    env = environ.get
+    parser.add_argument(
+        "--host", default=env("MCP_HOST", "127.0.0.1"), help="interface (env MCP_HOST, default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=int(env("MCP_PORT", "8000")), help="port (env MCP_PORT, default 8000)"
+    )
+    parser.add_argument(
+        "--resource",
+        default=env("MCP_RESOURCE"),
+        help="this server's resource URL, as clients use it (env MCP_RESOURCE, default http://localhost:PORT/mcp)",
+    )
+    parser.add_argument(
+        "--auth-server",
+        default=env("MCP_AUTH_SERVER", "http://localhost:9000/mcp/demo"),
+        help="issuer of the tokens this server accepts (env MCP_AUTH_SERVER, default http://localhost:9000/mcp/demo)",
+    )
+    parser.add_argument(
+        "--scopes",
+        default=env("MCP_SCOPES", "mcp:read"),
+        help="scopes needed for basic use, published to clients (env MCP_SCOPES, default mcp:read)",
+    )
+    parser.add_argument("--name", default=env("MCP_NAME", "Demo MCP server"), help="name shown in the metadata")
+    parser.add_argument(
+        "--log-level", default=env("MCP_LOG_LEVEL", "info"), choices=("debug", "info", "warning", "error")
+    )
+    args = parser.parse_args(argv)
+    resource = args.resource or f"http://localhost:{args.port}/mcp"
+    try:
+        if canonical_resource(resource) != resource:
+            raise ValueError(f"write the resource in canonical form: {canonical_resource(resource)}")
+        if canonical_resource(args.auth_server) != args.auth_server or args.auth_server.endswith("/"):
+            raise ValueError(f"the issuer {args.auth_server!r} must be an absolute URL without a trailing slash")
+        scopes = parse_scope(args.scopes)
+    except ValueError as exc:
+        parser.exit(2, f"mcp_server: {exc}\n")
+    return Settings(
+        host=args.host,
+        port=args.port,
+        resource=resource,
+        auth_server=args.auth_server,
+        scopes=scopes,
+        name=args.name,
+        log_level=args.log_level,
+    )

@@ -1,0 +1,73 @@
+"""The demo tools, and the scopes each one needs.
+
+``whoami`` shows what the token says about its caller; ``list_notes`` and ``add_note`` keep a
+few notes per user, in memory. ``add_note`` needs ``mcp:write`` beyond the basic ``mcp:read``,
+so that a client holding only the basic scope meets a 403 ``insufficient_scope`` and can step up.
+"""
+
+from datetime import UTC, datetime
+
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
+from mcp.server.mcpserver import MCPServer
+
+#: Scopes a tool needs beyond the server's basic scopes (checked in bearer_auth.py).
+TOOL_SCOPES: dict[str, tuple[str, ...]] = {"add_note": ("mcp:write",)}
+
+#: Scope hierarchy: holding the key grants the values too (MCP: servers MUST respect it).
+IMPLIED_SCOPES: dict[str, tuple[str, ...]] = {"mcp:write": ("mcp:read",)}
+
+MAX_NOTES = 100
+MAX_NOTE_LENGTH = 500
+
+
+def build_tools(name: str) -> MCPServer:
+    server: MCPServer = MCPServer(
+        name=name,
+        instructions="A demo MCP server protected by OAuth 2.1: try whoami, list_notes and add_note.",
+    )
+    notes: dict[str, list[str]] = {}
+
+    @server.tool()
+    def whoami() -> dict[str, object]:
+        """Who the access token says is calling: subject, client, scopes, issuer and expiry."""
+        token = _token()
+        expires = datetime.fromtimestamp(token.expires_at, UTC).isoformat() if token.expires_at else None
+        return {
+            "subject": token.subject,
+            "client_id": token.client_id,
+            "scopes": token.scopes,
+            "issuer": (token.claims or {}).get("iss"),
+            "audience": token.resource,
+            "expires_at": expires,
+        }
+
+    @server.tool()
+    def list_notes() -> list[str]:
+        """Your notes on this server (kept in memory, per user)."""
+        return list(notes.get(_subject(), []))
+
+    @server.tool()
+    def add_note(text: str) -> str:
+        """Add a note (needs the mcp:write scope)."""
+        text = text.strip()
+        if not text or len(text) > MAX_NOTE_LENGTH:
+            raise ValueError(f"a note has 1 to {MAX_NOTE_LENGTH} characters")
+        mine = notes.setdefault(_subject(), [])
+        if len(mine) >= MAX_NOTES:
+            raise ValueError(f"you already have {MAX_NOTES} notes")
+        mine.append(text)
+        return f"note {len(mine)} saved"
+
+    return server
+
+
+def _token() -> AccessToken:
+    token = get_access_token()
+    if token is None:  # bearer_auth.py lets no unauthenticated call reach a tool
+        raise RuntimeError("no access token in this request")
+    return token
+
+
+def _subject() -> str:
+    return _token().subject or ""
