@@ -37,14 +37,14 @@ class Program:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "Program":
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, *self.args],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
-        )
+        with self.log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [sys.executable, *self.args],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
+            )
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -104,6 +104,25 @@ def start_authorization_server(
         args += ["--demo", "--demo-resource", f"http://localhost:{mcp_port or 8000}/mcp"]
     program = Program(args, workdir / "authorization_server.log", f"http://127.0.0.1:{port}/jwks.json")
     return AuthorizationServer(program.start(), port, db)
+
+
+@dataclass
+class McpServer:
+    """A running reference MCP server and the issuer whose tokens it accepts."""
+
+    program: Program
+    port: int
+    issuer: str
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.port}/mcp"
+
+
+def start_mcp_server(workdir: Path, port: int, issuer: str, *options: str) -> McpServer:
+    args = ["-m", "mcp_server", "--port", str(port), "--auth-server", issuer, *options]
+    ready = f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource"
+    return McpServer(Program(args, workdir / "mcp_server.log", ready).start(), port, issuer)
 
 
 def run_cli(args: Sequence[str], *, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,11 @@
+"""A signer of test tokens for the demo stack's MCP server."""
+
+import pytest
+
+from tests.mcp_server.helpers import Signer
+from tests.processes import AuthorizationServer, McpServer
+
+
+@pytest.fixture(scope="session")
+def signer(demo_as: AuthorizationServer, demo_mcp: McpServer) -> Signer:
+    return Signer(demo_as, demo_mcp)

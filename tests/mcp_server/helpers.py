@@ -1,0 +1,49 @@
+"""Helpers for the MCP server tests: a token signer and JSON-RPC messages."""
+
+import secrets
+import sqlite3
+import time
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from tests.processes import AuthorizationServer, McpServer
+
+
+class Signer:
+    """Mints access tokens with the authorization server's own signing key, read from its database.
+
+    Only tests do this: it lets each test change exactly one thing about an otherwise valid token.
+    """
+
+    def __init__(self, authorization_server: AuthorizationServer, mcp_server: McpServer) -> None:
+        with sqlite3.connect(authorization_server.db) as db:
+            kid, alg, pem = db.execute("SELECT kid, alg, private_key FROM signing_keys").fetchone()
+        self.kid, self.alg = kid, alg
+        self._key = load_pem_private_key(pem.encode(), password=None)
+        self._issuer = mcp_server.issuer
+        self._audience = mcp_server.url
+
+    def claims(self, **changes: Any) -> dict[str, Any]:
+        now = int(time.time())
+        claims = {
+            "iss": self._issuer,
+            "sub": "usr_test",
+            "aud": self._audience,
+            "client_id": "test-client",
+            "scope": "mcp:read",
+            "iat": now,
+            "exp": now + 300,
+            "jti": secrets.token_urlsafe(8),
+        }
+        claims.update(changes)
+        return {name: value for name, value in claims.items() if value is not None}
+
+    def token(self, *, headers: dict[str, Any] | None = None, **changes: Any) -> str:
+        header = {"kid": self.kid, "typ": "at+jwt"} | (headers or {})
+        return jwt.encode(self.claims(**changes), self._key, algorithm=self.alg, headers=header)
+
+
+def tool_call(name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments or {}}}
