@@ -1,134 +1,23 @@
-"""Starting the real programs for tests: each a subprocess on a free loopback port.
+"""The project's servers, started for real by the tests (the code lives in scripts/stack.py)."""
 
-Tests talk to them over HTTP, exactly as users do. A program that does not come up in time
-fails the test with its own log attached.
-"""
+from scripts.stack import (
+    ROOT,
+    AuthorizationServer,
+    McpServer,
+    Program,
+    free_port,
+    run_cli,
+    start_authorization_server,
+    start_mcp_server,
+)
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import httpx2
-
-ROOT = Path(__file__).resolve().parent.parent
-STARTUP_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Program:
-    """A running program of this repository (``python -m <module> ...``)."""
-
-    args: list[str]
-    log_path: Path
-    ready_url: str
-    env: dict[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> "Program":
-        with self.log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
-            self.process = subprocess.Popen(
-                [sys.executable, *self.args],
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env},
-            )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.args} exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                httpx2.get(self.ready_url, timeout=1.0)
-                return self
-            except httpx2.TransportError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.args} did not answer {self.ready_url} in {STARTUP_TIMEOUT} s:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-@dataclass
-class AuthorizationServer:
-    """A running authorization server, its database, and its command line."""
-
-    program: Program
-    port: int
-    db: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://localhost:{self.port}"
-
-    def issuer_for(self, mcp_server_id: str) -> str:
-        return f"{self.url}/mcp/{mcp_server_id}"
-
-    def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run ``python -m authorization_server ARGS --db <this server's db>``."""
-        return run_cli(["-m", "authorization_server", *args, "--db", str(self.db)], input=input, check=check)
-
-
-def start_authorization_server(
-    workdir: Path, *options: str, demo: bool = True, mcp_port: int | None = None, port: int | None = None
-) -> AuthorizationServer:
-    """An authorization server with a fresh database in ``workdir``.
-
-    In demo mode the demo MCP server's resource is ``http://localhost:{mcp_port}/mcp``.
-    """
-    port = port or free_port()
-    db = workdir / "authorization_server.sqlite3"
-    args = ["-m", "authorization_server", "--port", str(port), "--db", str(db), *options]
-    if demo:
-        args += ["--demo", "--demo-resource", f"http://localhost:{mcp_port or 8000}/mcp"]
-    program = Program(args, workdir / "authorization_server.log", f"http://127.0.0.1:{port}/jwks.json")
-    return AuthorizationServer(program.start(), port, db)
-
-
-@dataclass
-class McpServer:
-    """A running reference MCP server and the issuer whose tokens it accepts."""
-
-    program: Program
-    port: int
-    issuer: str
-
-    @property
-    def url(self) -> str:
-        return f"http://localhost:{self.port}/mcp"
-
-
-def start_mcp_server(workdir: Path, port: int, issuer: str, *options: str) -> McpServer:
-    args = ["-m", "mcp_server", "--port", str(port), "--auth-server", issuer, *options]
-    ready = f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource"
-    return McpServer(Program(args, workdir / "mcp_server.log", ready).start(), port, issuer)
-
-
-def run_cli(args: Sequence[str], *, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, input=input, capture_output=True, text=True, timeout=120, check=False
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args} exited with {result.returncode}:\n{result.stdout}\n{result.stderr}")
-    return result
+__all__ = [
+    "ROOT",
+    "AuthorizationServer",
+    "McpServer",
+    "Program",
+    "free_port",
+    "run_cli",
+    "start_authorization_server",
+    "start_mcp_server",
+]
