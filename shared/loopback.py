@@ -15,6 +15,9 @@ def is_loopback_host(host: str | None) -> bool:
 
 
 def is_loopback_http(url: str) -> bool:
-    """An ``http`` URL whose host is a loopback address."""
-    parts = urlsplit(url)
-    return parts.scheme == "http" and is_loopback_host(parts.hostname)
+    """An ``http`` URL whose host is a loopback address (a malformed URL is not)."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme == "http" and is_loopback_host(parts.hostname)
+    except ValueError:
+        return False

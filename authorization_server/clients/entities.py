@@ -54,8 +54,8 @@ class Client:
 
 def _without_port(uri: str) -> tuple[str, str, str, str] | None:
     """A loopback URI's parts but its port; ``None`` if it has user info or a malformed port."""
-    parts = urlsplit(uri)
     try:
+        parts = urlsplit(uri)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
         return None

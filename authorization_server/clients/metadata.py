@@ -116,7 +116,11 @@ def redirect_uri_problem(uri: str) -> str | None:
     """Why ``uri`` may not be a redirect URI, or ``None`` when it may (OAuth 2.1 §2.3.1, §1.5)."""
     if len(uri) > MAX_URI_LENGTH:
         return f"longer than {MAX_URI_LENGTH} characters"
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return "it is not a valid URI"
     if parts.scheme not in ("https", "http"):
         return "it must use https, or http on a loopback address"
     if not parts.hostname:
@@ -127,10 +131,6 @@ def redirect_uri_problem(uri: str) -> str | None:
         return "it must not have a fragment"
     if parts.username is not None or parts.password is not None:
         return "it must not carry user information"
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        return "its port is not a number"
     if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in uri):
         return "it contains spaces or control characters"
     return None
@@ -152,7 +152,10 @@ def _web_uri(body: dict[str, Any], name: str) -> str | None:
     uri = _text(body, name, limit=MAX_URI_LENGTH)
     if uri is None:
         return None
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        raise InvalidClientMetadata(f"{name} is not a valid URL") from None
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment:
         raise InvalidClientMetadata(f"{name} must be an absolute http(s) URL without a fragment")
     return uri
