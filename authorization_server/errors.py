@@ -43,7 +43,8 @@ class OAuthError(Exception):
 
     def __init__(self, description: str, *, detail: str | None = None) -> None:
         super().__init__(description)
-        self.description = _NOT_NQSCHAR.sub("?", description)
+        readable = description.replace("§", "section ").replace('"', "'")
+        self.description = _NOT_NQSCHAR.sub("?", readable)
         self.detail = detail
 
     def to_json(self) -> dict[str, str]:

@@ -44,6 +44,7 @@ class Issuer:
 class IssuerService:
     def __init__(self, settings: Settings, mcp_servers: McpServerService) -> None:
         self.root = Issuer(settings.issuer)
+        self._default_mcp_server = settings.default_mcp_server
         self._mcp_servers = mcp_servers
         self._metadata: dict[str, tuple[object, bytes]] = {}
 
@@ -69,14 +70,18 @@ class IssuerService:
         """The MCP server a request at ``issuer`` asks a token for (RFC 8707 §2).
 
         At an MCP issuer the ``resource`` must be that server's, and defaults to it (RFC 9068
-        §3); at the root issuer it must name some registered MCP server.
+        §3); at the root issuer it must name some registered MCP server, and defaults to the
+        configured default MCP server, if any.
         """
         if issuer.mcp_server is not None:
             if resource is None or same_resource(resource, issuer.mcp_server.resource):
                 return issuer.mcp_server
             raise InvalidTarget(f"this issuer only issues tokens for {issuer.mcp_server.resource}")
         if resource is None:
-            raise InvalidTarget("name the MCP server in the resource parameter (RFC 8707)")
+            default = await self._mcp_servers.get(self._default_mcp_server) if self._default_mcp_server else None
+            if default is None:
+                raise InvalidTarget("name the MCP server in the resource parameter (RFC 8707)")
+            return default
         server = await self._mcp_servers.by_resource(resource)
         if server is None:
             raise InvalidTarget("the resource is not an MCP server registered here")

@@ -17,13 +17,12 @@ from authorization_server.issuers import IssuerService
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.registration import RegistrationService
-from authorization_server.settings import Settings
+from authorization_server.settings import DEMO_MCP_SERVER_ID, Settings
 from authorization_server.tokens.keys import KeySet
 from authorization_server.tokens.service import TokenService
 
 log = logging.getLogger("authorization_server")
 
-DEMO_SERVER_ID = "demo"
 DEMO_SCOPES = "mcp:read mcp:write"
 DEMO_DEFAULT_SCOPES = "mcp:read"
 DEMO_USERNAME = "demo"
@@ -61,9 +60,9 @@ async def build_services(settings: Settings, db: Database) -> Services:
     )
     demo_user = None
     if settings.demo:
-        if await mcp_servers.get(DEMO_SERVER_ID) is None:
+        if await mcp_servers.get(DEMO_MCP_SERVER_ID) is None:
             await mcp_servers.add(
-                server_id=DEMO_SERVER_ID,
+                server_id=DEMO_MCP_SERVER_ID,
                 name="Demo MCP server",
                 resource=settings.demo_resource,
                 scopes=DEMO_SCOPES,

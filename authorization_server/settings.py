@@ -16,10 +16,14 @@ from urllib.parse import urlsplit
 from shared.loopback import is_loopback_host
 
 SIGNING_ALGORITHMS = ("ES256", "EdDSA", "RS256")
+#: The MCP server that demo mode creates.
+DEMO_MCP_SERVER_ID = "demo"
 
 
-def _setting(default: Any, help: str, env: str, **argparse_options: Any) -> Any:
-    return field(default=default, metadata={"help": help, "env": env, "argparse": argparse_options})
+def _setting(default: Any, help: str, env: str, shown: str | None = None, **argparse_options: Any) -> Any:
+    """A settings field; ``shown`` is how ``--help`` states the default when the value itself would not say."""
+    metadata = {"help": help, "env": env, "shown": shown, "argparse": argparse_options}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -28,14 +32,18 @@ class Settings:
 
     host: str = _setting("127.0.0.1", "interface to listen on", "AS_HOST")
     port: int = _setting(9000, "port to listen on", "AS_PORT")
-    issuer: str = _setting(
-        "", "public URL of the root issuer (RFC 8414 §2); default http://localhost:PORT", "AS_ISSUER"
-    )
+    issuer: str = _setting("", "public URL of the root issuer (RFC 8414 §2)", "AS_ISSUER", "http://localhost:PORT")
     db: Path = _setting(Path("var/authorization_server.sqlite3"), "SQLite database file", "AS_DB")
     demo: bool = _setting(
         False,
         "demo mode: create the demo MCP server and user, and approve every authorization as that user",
         "AS_DEMO",
+    )
+    default_mcp_server: str = _setting(
+        "",
+        "id of the MCP server that a root-issuer request without `resource` is for (RFC 9068 §3)",
+        "AS_DEFAULT_MCP_SERVER",
+        "none; demo in demo mode",
     )
     demo_resource: str = _setting(
         "http://localhost:8000/mcp", "resource URL of the demo MCP server (demo mode)", "AS_DEMO_RESOURCE"
@@ -62,6 +70,8 @@ class Settings:
     def check(self) -> "Settings":
         """Fill derived defaults and refuse unsafe combinations; ``ValueError`` says why."""
         settings = self if self.issuer else replace(self, issuer=f"http://localhost:{self.port}")
+        if settings.demo and not settings.default_mcp_server:
+            settings = replace(settings, default_mcp_server=DEMO_MCP_SERVER_ID)
         parts = urlsplit(settings.issuer)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"issuer {settings.issuer!r} is not an absolute http(s) URL")
@@ -95,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser, *names: str, default: Any = N
             continue
         option = "--" + setting.name.replace("_", "-")
         meta = setting.metadata
-        shown = {False: "off", "": "derived"}.get(setting.default, setting.default)
+        shown = meta["shown"] or ("off" if setting.default is False else setting.default)
         text = f"{meta['help']} (env {meta['env']}, default {shown})"
         if setting.type is bool or setting.type == "bool":
             parser.add_argument(option, action="store_true", default=default, help=text)

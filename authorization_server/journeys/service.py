@@ -150,6 +150,10 @@ class JourneyService:
         if journey is None or journey.request is None or journey.mcp_flow.client_id != client_id:
             raise InvalidGrant("the authorization code is not valid for this client")
         if journey.status is JourneyStatus.ACTIVE:
+            # Only a replay that would otherwise succeed revokes: whoever merely saw the code
+            # (browser history, a log) must not be able to end the user's grant (AS-34).
+            if code_verifier is None or not verify_s256(code_verifier, journey.request.code_challenge):
+                raise InvalidGrant("the authorization code was already used")
             await self._move(tx, journey, JourneyStatus.REVOKED, failure_reason="authorization code replayed")
             await self._stamp(tx, journey.id, Step.CODE_REPLAYED, "the code was presented a second time")
             await self._stamp(tx, journey.id, Step.REVOKED, "tokens issued from the code are revoked")

@@ -1,0 +1,112 @@
+"""Fixtures for the authorization server's tests: HTTP clients bound to its issuers, extra MCP
+servers and users added with its command line, as an operator would add them."""
+
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+
+from tests.authorization_server.flows import Issuer
+from tests.processes import AuthorizationServer, free_port
+
+#: The second MCP server of the shared demo server: another audience, another issuer.
+OTHER_SERVER_ID = "other"
+OTHER_SERVER_VERSION = "2025-06-18"
+
+#: The MCP server and the user a server without demo mode is given for the browser tests.
+NOTES_SERVER_ID = "notes"
+ALICE, ALICE_PASSWORD = "alice", "correct horse battery"
+
+
+@pytest.fixture(name="http")
+def _http() -> Iterator[httpx2.Client]:
+    """A plain HTTP client that shows redirects instead of following them."""
+    with httpx2.Client(follow_redirects=False, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(name="demo_resource", scope="session")
+def _demo_resource(mcp_port: int) -> str:
+    """The resource URL of the demo MCP server of ``demo_as``."""
+    return f"http://localhost:{mcp_port}/mcp"
+
+
+@pytest.fixture(name="demo")
+def _demo(demo_as: AuthorizationServer, http: httpx2.Client, demo_resource: str) -> Issuer:
+    """The demo MCP server's issuer, reached the way every MCP client reaches it."""
+    return Issuer(
+        http,
+        demo_as.issuer_for("demo"),
+        f"{demo_as.url}/api/v1/authz/clients/register/mcp/demo/latest",
+        resource=demo_resource,
+    )
+
+
+@pytest.fixture(name="root")
+def _root(demo_as: AuthorizationServer, http: httpx2.Client) -> Issuer:
+    """The root issuer of ``demo_as``, for generic OAuth clients; they name the resource themselves."""
+    return Issuer(http, demo_as.url, f"{demo_as.url}/register")
+
+
+@pytest.fixture(name="other_resource", scope="session")
+def _other_resource(demo_as: AuthorizationServer) -> str:
+    """A second MCP server on ``demo_as``, added with ``mcp-servers add`` while the server runs."""
+    resource = f"http://localhost:{free_port()}/other-mcp"
+    demo_as.cli(
+        "mcp-servers",
+        "add",
+        "--id",
+        OTHER_SERVER_ID,
+        "--resource",
+        resource,
+        "--scopes",
+        "files:read files:write",
+        "--name",
+        "Other MCP server",
+        "--version",
+        OTHER_SERVER_VERSION,
+    )
+    return resource
+
+
+@pytest.fixture(name="other")
+def _other(demo_as: AuthorizationServer, http: httpx2.Client, other_resource: str) -> Issuer:
+    """The second MCP server's issuer."""
+    return Issuer(
+        http,
+        demo_as.issuer_for(OTHER_SERVER_ID),
+        f"{demo_as.url}/api/v1/authz/clients/register/mcp/{OTHER_SERVER_ID}/{OTHER_SERVER_VERSION}",
+        resource=other_resource,
+    )
+
+
+@pytest.fixture(name="notes_as")
+def _notes_as(fresh_as: AuthorizationServer) -> AuthorizationServer:
+    """A server without demo mode, with one MCP server and one user, both added with the CLI."""
+    fresh_as.cli(
+        "mcp-servers",
+        "add",
+        "--id",
+        NOTES_SERVER_ID,
+        "--resource",
+        "http://localhost:8111/mcp",
+        "--scopes",
+        "notes:read notes:write",
+        "--default-scopes",
+        "notes:read",
+        "--name",
+        "Notes",
+    )
+    fresh_as.cli("users", "add", ALICE, input=ALICE_PASSWORD + "\n")
+    return fresh_as
+
+
+@pytest.fixture(name="notes")
+def _notes(notes_as: AuthorizationServer, http: httpx2.Client) -> Issuer:
+    """The issuer of the ``notes`` MCP server of ``notes_as``."""
+    return Issuer(
+        http,
+        notes_as.issuer_for(NOTES_SERVER_ID),
+        f"{notes_as.url}/api/v1/authz/clients/register/mcp/{NOTES_SERVER_ID}/latest",
+        resource="http://localhost:8111/mcp",
+    )

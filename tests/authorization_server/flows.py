@@ -1,0 +1,223 @@
+"""The steps a client takes against a running authorization server, shared by the tests.
+
+Each helper sends what a spec-following client sends, over HTTP, and hands back either the raw
+response (for the test to assert on) or the value the next step needs. Nothing here asserts
+more than "this step worked", so a test that expects a failure calls the raw step instead.
+"""
+
+import base64
+import hashlib
+import secrets
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx2
+import jwt
+
+#: A request parameter: ``None`` leaves it out, a list sends it once per value.
+Param = str | list[str] | None
+
+#: Where the test clients say they listen; in demo mode nothing ever follows the redirect.
+CALLBACK = "http://127.0.0.1:8765/callback"
+
+#: What an MCP client registers with: a public client (PKCE only) that may refresh.
+PUBLIC_CLIENT: dict[str, Any] = {
+    "client_name": "Test client",
+    "redirect_uris": [CALLBACK],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "none",
+}
+
+
+@dataclass(frozen=True)
+class Pkce:
+    """A code verifier and its S256 challenge (RFC 7636 §4.1, §4.2), computed here by hand."""
+
+    verifier: str
+    challenge: str
+
+    @classmethod
+    def new(cls) -> "Pkce":
+        verifier = secrets.token_urlsafe(32)
+        digest = hashlib.sha256(verifier.encode("ascii")).digest()
+        return cls(verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode())
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A client as the registration response described it (RFC 7591 §3.2.1)."""
+
+    info: dict[str, Any]
+
+    @property
+    def client_id(self) -> str:
+        return str(self.info["client_id"])
+
+    @property
+    def client_secret(self) -> str | None:
+        return self.info.get("client_secret")
+
+    @property
+    def redirect_uri(self) -> str:
+        return str(self.info["redirect_uris"][0])
+
+    @property
+    def auth_method(self) -> str:
+        return str(self.info["token_endpoint_auth_method"])
+
+
+@dataclass(frozen=True)
+class Code:
+    """An authorization code and what its redemption must repeat."""
+
+    value: str
+    pkce: Pkce
+    redirect_uri: str
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """One issuer of a running authorization server, driven the way a client drives it."""
+
+    http: httpx2.Client
+    url: str
+    registration_endpoint: str
+    #: The MCP server whose tokens this issuer mints; ``None`` at the root issuer.
+    resource: str | None = None
+
+    @property
+    def authorization_endpoint(self) -> str:
+        return self.url + "/authorize"
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.url + "/token"
+
+    # Registration (RFC 7591 §3.1) --------------------------------------------------------------
+
+    def register(self, **metadata: Any) -> Registered:
+        """Register a public MCP client; ``metadata`` replaces fields of :data:`PUBLIC_CLIENT`."""
+        response = self.http.post(self.registration_endpoint, json={**PUBLIC_CLIENT, **metadata})
+        assert response.status_code == 201, response.text
+        return Registered(response.json())
+
+    # Authorization request (OAuth 2.1 §4.1.1) --------------------------------------------------
+
+    def authorization_query(self, client: Registered, pkce: Pkce, /, **params: Param) -> dict[str, str | list[str]]:
+        """The query of an authorization request: ``None`` leaves a parameter out, a list repeats it."""
+        query: dict[str, Param] = {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": client.redirect_uri,
+            "code_challenge": pkce.challenge,
+            "code_challenge_method": "S256",
+            "state": "st-" + secrets.token_urlsafe(8),
+            "resource": self.resource,
+            **params,
+        }
+        return {name: value for name, value in query.items() if value is not None}
+
+    def authorize(self, client: Registered, pkce: Pkce | None = None, /, **params: Param) -> httpx2.Response:
+        """``GET /authorize`` with the parameters of :meth:`authorization_query`."""
+        return self.http.get(
+            self.authorization_endpoint, params=self.authorization_query(client, pkce or Pkce.new(), **params)
+        )
+
+    def code(self, client: Registered, /, **params: Param) -> Code:
+        """In demo mode: authorize and read the code from the redirect back to the client."""
+        pkce = Pkce.new()
+        query = self.authorization_query(client, pkce, **params)
+        response = self.http.get(self.authorization_endpoint, params=query)
+        assert response.status_code == 303, response.text
+        returned = redirect_params(response)
+        assert "code" in returned, returned
+        return Code(returned["code"], pkce, str(query["redirect_uri"]))
+
+    # Token endpoint (OAuth 2.1 §3.2) -----------------------------------------------------------
+
+    def post_token(self, form: dict[str, Param], **options: Any) -> httpx2.Response:
+        """``POST /token`` with exactly this form: ``None`` leaves a field out, a list repeats it."""
+        fields = {name: value for name, value in form.items() if value is not None}
+        return self.http.post(self.token_endpoint, data=fields, **options)
+
+    def exchange(self, client: Registered, issued: Code, /, **form: Param) -> httpx2.Response:
+        """Redeem a code (OAuth 2.1 §4.1.3), authenticating with the client's registered method."""
+        fields: dict[str, Param] = {
+            "grant_type": "authorization_code",
+            "code": issued.value,
+            "code_verifier": issued.pkce.verifier,
+            "redirect_uri": issued.redirect_uri,
+            "resource": self.resource,
+        }
+        return self._as_client(client, {**fields, **form})
+
+    def refresh(self, client: Registered, refresh_token: str, /, **form: Param) -> httpx2.Response:
+        """Refresh (OAuth 2.1 §4.3), authenticating with the client's registered method."""
+        return self._as_client(client, {"grant_type": "refresh_token", "refresh_token": refresh_token, **form})
+
+    def tokens(self, client: Registered, /, **params: Param) -> dict[str, Any]:
+        """A whole demo-mode flow for a registered client: the token response."""
+        response = self.exchange(client, self.code(client, **params))
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def _as_client(self, client: Registered, form: dict[str, Param]) -> httpx2.Response:
+        """OAuth 2.1 §2.4.1: Basic credentials, or the id (and secret) in the body."""
+        if client.auth_method == "client_secret_basic":
+            assert client.client_secret is not None
+            return self.post_token(form, auth=(client.client_id, client.client_secret))
+        credentials: dict[str, Param] = {"client_id": client.client_id}
+        if client.auth_method == "client_secret_post":
+            credentials["client_secret"] = client.client_secret
+        return self.post_token({**credentials, **form})
+
+
+def redirect_params(response: httpx2.Response) -> dict[str, str]:
+    """The query parameters of a redirect's ``Location``; each must appear exactly once."""
+    pairs = parse_qsl(urlsplit(response.headers["location"]).query, keep_blank_values=True)
+    names = [name for name, _ in pairs]
+    assert len(names) == len(set(names)), f"a parameter appears twice: {names}"
+    return dict(pairs)
+
+
+def redirect_target(response: httpx2.Response) -> str:
+    """Where a redirect sends the browser, without its query."""
+    parts = urlsplit(response.headers["location"])
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def claims(token: str) -> dict[str, Any]:
+    """The claims of an access token, read without checking it (the RFC 9068 tests check it)."""
+    return dict(jwt.decode(token, options={"verify_signature": False}))
+
+
+def rows(db: Path, sql: str, *params: object) -> list[sqlite3.Row]:
+    """Rows of the authorization server's database, read as the operator would (sqlite3)."""
+    with closing(sqlite3.connect(db, timeout=5)) as connection:
+        connection.row_factory = sqlite3.Row
+        return connection.execute(sql, params).fetchall()
+
+
+def journey_of(db: Path, client_id: str) -> sqlite3.Row:
+    """The one journey of a client, joined to its MCP authorization flow."""
+    found = rows(
+        db,
+        "SELECT j.*, f.id AS flow_id, f.mcp_server_id, f.mcp_server_version, f.client_id"
+        " FROM authorization_journeys j JOIN mcp_authorization_flows f ON f.journey_id = j.id"
+        " WHERE f.client_id = ?",
+        client_id,
+    )
+    assert len(found) == 1, [dict(row) for row in found]
+    return found[0]
+
+
+def steps(db: Path, journey_id: str) -> list[str]:
+    """The steps a journey recorded, in order."""
+    return [
+        row["step"] for row in rows(db, "SELECT step FROM journey_events WHERE journey_id = ? ORDER BY id", journey_id)
+    ]

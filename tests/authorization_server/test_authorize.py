@@ -1,0 +1,240 @@
+"""The authorization endpoint (OAuth 2.1 §4.1.1, §4.1.2, RFC 7636, RFC 8707, RFC 9207), in demo mode."""
+
+import html
+import re
+
+import httpx2
+import pytest
+
+from tests.authorization_server.flows import Issuer, Param, Pkce, claims, redirect_params, redirect_target
+from tests.processes import AuthorizationServer
+
+HTTPS_CALLBACK = "https://client.example/cb"
+
+
+class TestErrorsShownOnAPage:
+    """AS-14: until the client and its redirect URI are known, errors go on a page, never to a redirect."""
+
+    @pytest.mark.parametrize(
+        "params",
+        [
+            {"client_id": "never-registered"},
+            {"client_id": None},
+            {"redirect_uri": HTTPS_CALLBACK + "/"},
+            {"redirect_uri": HTTPS_CALLBACK + "?x=1"},
+            {"redirect_uri": "https://evil.example/cb"},
+            {"redirect_uri": "http://localhost:8765/callback"},
+            {"redirect_uri": "http://127.0.0.1:8765/other"},
+            {"redirect_uri": "http://[::1/callback"},
+            {"redirect_uri": None},
+        ],
+        ids=lambda params: repr(params),
+    )
+    def test_an_unknown_client_or_unregistered_redirect_uri_gets_a_400_page_and_no_redirect(
+        self, demo: Issuer, params: dict[str, Param]
+    ):
+        """AS-14, AS-15, OAuth 2.1 §4.1.2.1: exact string match; redirect_uri is required with two registered."""
+        client = demo.register(redirect_uris=["http://127.0.0.1:8765/callback", HTTPS_CALLBACK])
+
+        response = demo.authorize(client, **{"redirect_uri": HTTPS_CALLBACK, **params})
+
+        assert response.status_code == 400
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        assert "location" not in response.headers
+
+    def test_a_repeated_client_id_gets_a_400_page_and_no_redirect(self, demo: Issuer):
+        """AS-13, OAuth 2.1 §3.1: a parameter sent twice is invalid_request, shown before any redirect."""
+        client = demo.register()
+
+        response = demo.authorize(client, client_id=[client.client_id, client.client_id])
+
+        assert response.status_code == 400
+        assert "location" not in response.headers
+        assert "<code>invalid_request</code>" in response.text
+
+    def test_a_client_of_one_mcp_issuer_is_unknown_at_another(self, demo: Issuer, other: Issuer, root: Issuer):
+        """Issuer per MCP server: a client is bound to the issuer it registered with."""
+        client = demo.register()
+
+        at_other = other.authorize(client)
+        at_root = root.authorize(client, resource=demo.resource)
+
+        assert (at_other.status_code, at_root.status_code) == (400, 400)
+        assert "location" not in at_other.headers
+        assert "location" not in at_root.headers
+
+
+class TestLoopbackRedirects:
+    def test_a_loopback_redirect_uri_may_use_any_port(self, demo: Issuer):
+        """AS-15, RFC 8252 §7.3: registered http://127.0.0.1/callback, asked for with port 53211."""
+        client = demo.register(redirect_uris=["http://127.0.0.1/callback"])
+
+        response = demo.authorize(client, redirect_uri="http://127.0.0.1:53211/callback")
+
+        assert response.status_code == 303
+        assert redirect_target(response) == "http://127.0.0.1:53211/callback"
+        assert "code" in redirect_params(response)
+
+    def test_a_registered_loopback_port_may_differ_at_request_time(self, demo: Issuer):
+        """AS-15, USER-NEEDS theme 5: a client that falls back to another port still gets its code."""
+        client = demo.register(redirect_uris=["http://localhost:33418/callback"])
+
+        response = demo.authorize(client, redirect_uri="http://localhost:40001/callback")
+
+        assert response.status_code == 303
+        assert redirect_target(response) == "http://localhost:40001/callback"
+
+
+class TestErrorsSentBackToTheClient:
+    @pytest.mark.parametrize(
+        ("params", "error"),
+        [
+            ({"response_type": "token"}, "unsupported_response_type"),
+            ({"response_type": "code id_token"}, "unsupported_response_type"),
+            ({"code_challenge": None}, "invalid_request"),
+            ({"code_challenge_method": "plain"}, "invalid_request"),
+            ({"code_challenge_method": None}, "invalid_request"),
+            ({"code_challenge": "too-short"}, "invalid_request"),
+            ({"scope": "mcp:read mcp:admin"}, "invalid_scope"),
+        ],
+        ids=lambda value: repr(value),
+    )
+    def test_a_bad_request_of_a_known_client_is_redirected_with_error_state_and_iss(
+        self, demo: Issuer, params: dict[str, Param], error: str
+    ):
+        """AS-17, AS-18, AS-20, AS-27, OAuth 2.1 §4.1.2.1: error, state and iss, back at the redirect URI."""
+        client = demo.register()
+
+        response = demo.authorize(client, state="s-1", **params)
+
+        assert response.status_code == 303
+        assert redirect_target(response) == client.redirect_uri
+        returned = redirect_params(response)
+        assert returned.pop("error_description")
+        assert returned == {"error": error, "state": "s-1", "iss": demo.url}
+
+    def test_a_resource_of_another_mcp_server_is_invalid_target(self, demo: Issuer, other: Issuer):
+        """AS-19, RFC 8707 §2: this issuer only mints tokens for its own MCP server."""
+        client = demo.register()
+
+        response = demo.authorize(client, state="s-2", resource=other.resource)
+
+        assert response.status_code == 303
+        assert {name: value for name, value in redirect_params(response).items() if name != "error_description"} == {
+            "error": "invalid_target",
+            "state": "s-2",
+            "iss": demo.url,
+        }
+
+    def test_a_repeated_state_is_invalid_request_without_echoing_either_value(self, demo: Issuer):
+        """AS-13, OAuth 2.1 §3.1: state sent twice is invalid_request; neither value is copied back."""
+        client = demo.register()
+
+        response = demo.authorize(client, state=["a", "b"])
+
+        returned = redirect_params(response)
+        assert (returned["error"], returned["iss"]) == ("invalid_request", demo.url)
+        assert "state" not in returned
+
+
+class TestNonLoopbackRedirectsBeforeConsent:
+    def test_an_error_for_an_https_redirect_uri_is_a_page_with_a_link_not_a_redirect(self, demo: Issuer):
+        """OAuth 2.1 §7.12.2: before the user approved anything, no automatic redirect to a web client."""
+        client = demo.register(redirect_uris=[HTTPS_CALLBACK])
+
+        response = demo.authorize(client, state="s-3", code_challenge_method="plain")
+
+        assert response.status_code == 400
+        assert "location" not in response.headers
+        [link] = re.findall(r'<a href="([^"]+)">', response.text)
+        link = html.unescape(link)
+        assert link.startswith(HTTPS_CALLBACK + "?error=invalid_request&")
+        assert "&state=s-3&iss=" in link
+
+    def test_error_descriptions_stay_readable_in_the_characters_oauth_allows(self, demo: Issuer):
+        """RFC 6749 §4.1.2.1: error_description is ASCII without quote or backslash; section signs are spelled out."""
+        client = demo.register()
+
+        response = demo.authorize(client, code_challenge_method="plain")
+
+        assert redirect_params(response)["error_description"] == (
+            "code_challenge_method must be S256; plain is not accepted (RFC 7636 section 4.3)"
+        )
+
+    def test_a_code_for_an_https_redirect_uri_is_still_redirected(self, demo: Issuer):
+        """OAuth 2.1 §4.1.2: after approval (automatic in demo mode) the code goes back with a 303."""
+        client = demo.register(redirect_uris=[HTTPS_CALLBACK])
+
+        response = demo.authorize(client)
+
+        assert response.status_code == 303
+        assert redirect_target(response) == HTTPS_CALLBACK
+
+
+class TestSuccessfulAuthorization:
+    def test_the_redirect_carries_code_state_and_iss_exactly_once(self, demo_as: AuthorizationServer, demo: Issuer):
+        """AS-26, AS-28, RFC 9207 §2: iss is the metadata issuer, character for character; state is copied exactly."""
+        client = demo.register()
+        metadata = demo.http.get(f"{demo_as.url}/.well-known/oauth-authorization-server/mcp/demo").json()
+        state = "a state/with?odd=chars&and spaces"
+
+        response = demo.authorize(client, state=state)
+
+        returned = redirect_params(response)
+        assert sorted(returned) == ["code", "iss", "state"]
+        assert returned["state"] == state
+        assert returned["iss"] == metadata["issuer"]
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", returned["code"])
+
+    def test_the_redirect_is_a_303_never_a_307(self, demo: Issuer):
+        """AS-25, OAuth 2.1 §1.6: a 307 would replay a POST to the client; 303 makes it a GET."""
+        response = demo.authorize(demo.register())
+
+        assert response.status_code == 303
+
+    def test_a_query_in_the_registered_redirect_uri_is_kept(self, demo: Issuer):
+        """OAuth 2.1 §4.1.2: the response parameters are added to the redirect URI's existing query."""
+        client = demo.register(redirect_uris=["http://127.0.0.1:8765/callback?session=7"])
+
+        response = demo.authorize(client, state="s-4")
+
+        assert response.headers["location"].startswith("http://127.0.0.1:8765/callback?session=7&code=")
+        assert redirect_params(response)["session"] == "7"
+
+    def test_without_a_resource_the_mcp_issuer_uses_its_own_server(self, demo: Issuer):
+        """AS-19, RFC 9068 §3: a request without resource gets the issuer's MCP server as audience."""
+        client = demo.register()
+
+        response = demo.authorize(client, resource=None)
+
+        assert response.status_code == 303
+        assert "code" in redirect_params(response)
+
+    def test_the_root_issuer_issues_a_code_for_the_mcp_server_named_in_resource(self, root: Issuer, demo: Issuer):
+        """RFC 8707 §2: at the root issuer the resource picks the MCP server; iss is the root issuer."""
+        client = root.register()
+
+        response = root.authorize(client, resource=demo.resource, state="s-5")
+
+        returned = redirect_params(response)
+        assert (returned["state"], returned["iss"]) == ("s-5", root.url)
+        assert "code" in returned
+
+    def test_the_root_issuer_needs_a_resource_when_no_default_is_configured(
+        self, notes_as: AuthorizationServer, http: httpx2.Client
+    ):
+        """RFC 8707 §2: without a default MCP server, the root issuer answers invalid_target."""
+        root = Issuer(http, notes_as.url, f"{notes_as.url}/register")
+        client = root.register()
+
+        response = root.authorize(client, Pkce.new(), resource=None)
+
+        assert redirect_params(response)["error"] == "invalid_target"
+
+    def test_the_root_issuer_defaults_to_its_default_mcp_server(self, root: Issuer, demo_resource: str):
+        """AS-19, RFC 9068 §3: without resource, the token is for the default MCP server (demo mode: demo)."""
+        client = root.register()
+
+        tokens = root.tokens(client, resource=None)
+
+        assert claims(tokens["access_token"])["aud"] == demo_resource

@@ -1,0 +1,144 @@
+"""The command line: MCP servers, users, and the settings the server refuses to run with."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.authorization_server.flows import rows
+from tests.processes import run_cli
+
+
+def cli(db: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m authorization_server ARGS --db DB``, whatever its exit status."""
+    return run_cli(["-m", "authorization_server", *args, "--db", str(db)], input=input, check=False)
+
+
+def add_notes_server(db: Path, resource: str = "https://notes.example/mcp") -> subprocess.CompletedProcess[str]:
+    return cli(db, "mcp-servers", "add", "--id", "notes", "--resource", resource, "--scopes", "notes:read notes:write")
+
+
+@pytest.fixture(name="db")
+def _db(tmp_path: Path) -> Path:
+    return tmp_path / "as.sqlite3"
+
+
+class TestMcpServersCommand:
+    def test_an_added_server_is_listed_with_its_issuer_and_scopes(self, db: Path):
+        """Seed 000: `mcp-servers add` registers a protected resource; `list` shows it and its issuer."""
+        added = add_notes_server(db)
+
+        listed = cli(db, "mcp-servers", "list")
+
+        assert (added.returncode, added.stdout) == (
+            0,
+            "added MCP server notes: https://notes.example/mcp\n  its issuer: http://localhost:9000/mcp/notes\n",
+        )
+        assert listed.stdout == (
+            "notes  https://notes.example/mcp\n"
+            "    name 'notes', version latest, issuer http://localhost:9000/mcp/notes\n"
+            "    scopes notes:read notes:write (default notes:read notes:write)\n"
+        )
+
+    def test_a_second_server_with_the_same_id_is_refused(self, db: Path):
+        """An id names one issuer: adding it twice is an error, and the first server stays."""
+        add_notes_server(db)
+
+        again = add_notes_server(db, "https://notes-2.example/mcp")
+
+        assert (again.returncode, again.stderr) == (
+            1,
+            "authorization_server: MCP server 'notes' already has that id or resource (https://notes.example/mcp)\n",
+        )
+        assert [row["resource"] for row in rows(db, "SELECT resource FROM mcp_servers")] == [
+            "https://notes.example/mcp"
+        ]
+
+    def test_a_resource_not_in_canonical_form_is_refused(self, db: Path):
+        """MCP Canonical Server URI, RFC 8707 §2: lower-case scheme and host, as tokens will carry it."""
+        result = add_notes_server(db, "HTTPS://Notes.Example/mcp")
+
+        assert (result.returncode, result.stderr) == (
+            1,
+            "authorization_server: resource must be written in canonical form: 'https://notes.example/mcp'\n",
+        )
+
+
+class TestUsersCommand:
+    def test_a_user_is_added_with_the_password_read_from_stdin(self, db: Path):
+        """`users add NAME` reads a piped password and stores only its scrypt hash."""
+        result = cli(db, "users", "add", "alice", input="correct horse battery\n")
+
+        assert result.returncode == 0
+        [user] = rows(db, "SELECT id, username, password_hash FROM users")
+        assert result.stdout == f"added user alice ({user['id']})\n"
+        assert user["username"] == "alice"
+        assert re.fullmatch(r"scrypt\$32768\$8\$3\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+", user["password_hash"])
+
+    def test_a_short_password_is_refused(self, db: Path):
+        """Accounts: a password has at least 8 characters; nothing is stored otherwise."""
+        result = cli(db, "users", "add", "bob", input="short\n")
+
+        assert (result.returncode, result.stderr) == (1, "authorization_server: a password has at least 8 characters\n")
+        assert rows(db, "SELECT * FROM users") == []
+
+
+class TestServerSettings:
+    def test_demo_mode_refuses_a_non_loopback_host(self, db: Path):
+        """Demo mode approves everything without a login, so it never listens beyond loopback."""
+        result = cli(db, "--demo", "--host", "0.0.0.0")  # noqa: S104 - the value under test
+
+        assert (result.returncode, result.stderr) == (
+            2,
+            "authorization_server: demo mode approves every request without a login: it only runs on loopback\n",
+        )
+
+    def test_a_plain_http_issuer_on_a_public_host_is_refused(self, db: Path):
+        """AS-11, OAuth 2.1 §1.5: plain http only on loopback."""
+        result = cli(db, "--issuer", "http://auth.example.com")
+
+        assert result.returncode == 2
+        assert result.stderr == (
+            "authorization_server: issuer 'http://auth.example.com' is plain http on a non-loopback host:"
+            " OAuth 2.1 §1.5 requires https (plain http is only allowed on loopback)\n"
+        )
+
+    def test_an_issuer_with_a_path_is_refused(self, db: Path):
+        """RFC 8414 §2: the root issuer is scheme://host[:port]; MCP issuers get their paths from it."""
+        result = cli(db, "--issuer", "https://auth.example.com/")
+
+        assert result.returncode == 2
+        assert "must be scheme://host[:port] only" in result.stderr
+
+    def test_help_lists_every_setting_with_its_environment_variable_and_default(self):
+        """STYLE rule 6: every setting is documented where it is defined, with its default."""
+        result = run_cli(["-m", "authorization_server", "--help"])
+
+        text = " ".join(result.stdout.split())
+        expected = [
+            "--host HOST interface to listen on (env AS_HOST, default 127.0.0.1)",
+            "--port PORT port to listen on (env AS_PORT, default 9000)",
+            "--issuer ISSUER public URL of the root issuer (RFC 8414 §2) (env AS_ISSUER, default http://localhost:PORT)",
+            "--db DB SQLite database file (env AS_DB, default var/authorization_server.sqlite3)",
+            "--demo demo mode: create the demo MCP server and user, and approve every authorization as that user"
+            " (env AS_DEMO, default off)",
+            "--default-mcp-server DEFAULT_MCP_SERVER id of the MCP server that a root-issuer request without"
+            " `resource` is for (RFC 9068 §3) (env AS_DEFAULT_MCP_SERVER, default none; demo in demo mode)",
+            "--demo-resource DEMO_RESOURCE resource URL of the demo MCP server (demo mode)"
+            " (env AS_DEMO_RESOURCE, default http://localhost:8000/mcp)",
+            "--signing-alg {ES256,EdDSA,RS256} JWT signing algorithm for access tokens (RFC 9068)"
+            " (env AS_SIGNING_ALG, default ES256)",
+            "--code-ttl CODE_TTL authorization code lifetime, seconds (OAuth 2.1 §4.1.2) (env AS_CODE_TTL, default 60)",
+            "--access-token-ttl ACCESS_TOKEN_TTL access token lifetime, seconds (env AS_ACCESS_TOKEN_TTL, default 900)",
+            "--refresh-token-ttl REFRESH_TOKEN_TTL refresh token lifetime, seconds"
+            " (env AS_REFRESH_TOKEN_TTL, default 2592000)",
+            "--interaction-ttl INTERACTION_TTL time to sign in and consent, seconds"
+            " (env AS_INTERACTION_TTL, default 600)",
+            "--session-ttl SESSION_TTL browser sign-in session lifetime, seconds (env AS_SESSION_TTL, default 28800)",
+            "--max-body-bytes MAX_BODY_BYTES largest request body accepted, bytes"
+            " (env AS_MAX_BODY_BYTES, default 16384)",
+            "--log-level {debug,info,warning,error} log level (env AS_LOG_LEVEL, default info)",
+        ]
+        assert [entry for entry in expected if entry not in text] == []
+        assert text.count("(env AS_") == len(expected)
