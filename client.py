@@ -1,0 +1,11 @@
+"""``python client.py --server-url URL``: the reference MCP client (the package ``client/``).
+
+Run ``python client.py --help`` for the options and exit codes.
+"""
+
+import sys
+
+from client.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""The command line: ``python client.py --server-url URL [options]``.
+
+It builds the options and the user agent, runs the flow, and turns every failure into one line
+on stderr and the exit code of its class (client/errors.py). Never a traceback: a failure this
+client did not foresee is reported in one line too, as a bug, with exit code 1.
+"""
+
+import argparse
+import asyncio
+import io
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from client.callback import LoopbackCallback, UserAgentFactory, open_browser, print_url
+from client.errors import INTERRUPTED_EXIT_CODE, ClientError, UsageError, describe
+from client.flow import Options, run
+from client.headless import HeadlessBrowser
+from client.steps import Tutorial
+from client.urls import UrlPolicy
+from shared.loopback import is_loopback_host
+from shared.resource import canonical_resource
+
+DEFAULT_CALLBACK_PORT = 8888
+DEFAULT_CALLBACK_TIMEOUT = 300.0
+DEFAULT_CLIENT_NAME = "MCP authorization tutorial client"
+
+DESCRIPTION = """\
+The reference MCP client of the authorization tutorial. It discovers the MCP server's
+authorization server, registers, authorizes with PKCE through your browser, exchanges the
+code, calls the tools and refreshes the tokens, printing each step as it happens: what it
+sent, what came back (secrets masked), and the spec rule it followed."""
+
+EXIT_CODES = """exit codes:
+  0  done
+  1  a bug in this client
+  2  the command line is wrong
+  3  the MCP server is unreachable, is not an MCP server, or discovery failed
+  4  the authorization server is unreachable or its metadata is missing or unusable
+  5  the registration was refused
+  6  the authorization failed (access_denied, state or iss mismatch, no callback, sign-in page in --headless)
+  7  the token endpoint refused the code or the refresh token
+  8  a tool call failed
+  9  the store cannot be read or written
+  130  interrupted
+"""
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")  # a terminal without UTF-8 gets "?" for "…", not a crash
+    # Library log records (the MCP SDK logs some failures with their tracebacks) would reach
+    # stderr through logging's last-resort handler; what matters reaches the user as one line.
+    logging.getLogger().addHandler(logging.NullHandler())
+    args = parser().parse_args(argv)
+    tutorial = Tutorial(sys.stdout)
+    try:
+        options = Options(
+            server_url=_server_url(args.server_url),
+            store=args.store or default_store(environ),
+            client_name=args.client_name,
+            callback_port=args.callback_port,
+        )
+        asyncio.run(run(options, tutorial, user_agent(args, tutorial, UrlPolicy.for_server(options.server_url))))
+    except ClientError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        return _fail("interrupted", INTERRUPTED_EXIT_CODE)
+    except Exception as exc:
+        return _fail(f"unexpected {type(exc).__name__}: {describe(exc)} (a bug in this client)", ClientError.exit_code)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python client.py",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--server-url", required=True, metavar="URL", help="the MCP server's endpoint, e.g. http://localhost:8000/mcp"
+    )
+    agent = parser.add_mutually_exclusive_group()
+    agent.add_argument(
+        "--headless",
+        action="store_true",
+        help="open no browser: follow the authorization server's redirects yourself; works against "
+        "`python -m authorization_server --demo`, and stops at a sign-in page",
+    )
+    agent.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="print the authorization URL instead of opening a browser, then wait for the redirect back",
+    )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        metavar="PATH",
+        help="JSON file of registrations and tokens, mode 0600 "
+        "(default: $XDG_STATE_HOME/mcp-auth-client/store.json, i.e. ~/.local/state/mcp-auth-client/store.json)",
+    )
+    parser.add_argument(
+        "--callback-port",
+        type=_port,
+        default=DEFAULT_CALLBACK_PORT,
+        metavar="N",
+        help="preferred port of the redirect URI http://127.0.0.1:N/callback; a free port is used when it is "
+        "taken (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--client-name",
+        default=DEFAULT_CLIENT_NAME,
+        metavar="NAME",
+        help="the client_name to register, shown on the consent page (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--callback-timeout",
+        type=_positive_seconds,
+        default=DEFAULT_CALLBACK_TIMEOUT,
+        metavar="SECONDS",
+        help="how long to wait for the browser to come back with the authorization response (default: %(default)g)",
+    )
+    return parser
+
+
+def user_agent(args: argparse.Namespace, tutorial: Tutorial, policy: UrlPolicy) -> UserAgentFactory:
+    """How the user reaches the authorization server: ``--headless``, ``--no-browser``, or the browser."""
+    if args.headless:
+        return lambda: HeadlessBrowser(port=args.callback_port, tutorial=tutorial, policy=policy)
+    show = print_url(tutorial, args.callback_timeout) if args.no_browser else open_browser(tutorial)
+    return lambda: LoopbackCallback(preferred_port=args.callback_port, timeout=args.callback_timeout, show=show)
+
+
+def default_store(environ: Mapping[str, str]) -> Path:
+    """``$XDG_STATE_HOME/mcp-auth-client/store.json``; ``~/.local/state`` when unset or relative (XDG)."""
+    state = environ.get("XDG_STATE_HOME", "")
+    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
+    return base / "mcp-auth-client" / "store.json"
+
+
+def _server_url(url: str) -> str:
+    """An absolute http(s) URL without fragment; plain http only on loopback (MCP: localhost or https)."""
+    try:
+        canonical_resource(url)
+    except ValueError as exc:
+        raise UsageError(f"--server-url: {exc}") from None
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "http" and not is_loopback_host(parts.hostname):
+        raise UsageError("--server-url: plain http is only allowed on loopback (localhost, 127.0.0.1, [::1])")
+    return url
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not between 1 and 65535")
+    return port
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError("it must be more than 0")
+    return seconds
+
+
+def _fail(message: str, exit_code: int) -> int:
+    sys.stdout.flush()
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return exit_code

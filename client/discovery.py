@@ -1,0 +1,221 @@
+"""Steps 1 and 2: from the MCP server's URL to its authorization server's metadata.
+
+MCP Authorization Server Discovery, as SPEC-CHECKLIST §3.1 and §5.1 spell it out:
+
+1. POST an MCP request without a token. A protected MCP server answers 401 with
+   ``WWW-Authenticate: Bearer resource_metadata="...", scope="..."`` (RFC 9728 §5.1, CL-01).
+2. Fetch its protected resource metadata (RFC 9728 §3): from the challenge's URL, else from the
+   path-inserted well-known URL, then the root one (CL-02). Its ``resource`` must name the server
+   asked (RFC 9728 §3.3, CL-03), else the document is not used.
+3. Take the first issuer of its ``authorization_servers`` (CL-04) and fetch that issuer's
+   metadata from the RFC 8414 and OpenID Connect Discovery URLs in the spec's order (CL-05),
+   accepting only a document whose ``issuer`` is the very same string (RFC 8414 §3.3, CL-06).
+   An authorization server without PKCE S256 is refused (CL-07).
+"""
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx2
+from mcp_types import PROTOCOL_VERSION_META_KEY
+from mcp_types.version import LATEST_MODERN_VERSION
+
+from client.errors import AuthorizationServerError, McpServerError, describe
+from client.steps import Tutorial
+from client.urls import UrlPolicy
+from shared.metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
+from shared.pkce import METHOD as PKCE_METHOD
+from shared.resource import same_resource
+from shared.scopes import format_scope, parse_scope
+from shared.well_known import AUTHORIZATION_SERVER_SUFFIX, PROTECTED_RESOURCE_SUFFIX, insert_well_known
+from shared.www_authenticate import find_challenge
+
+OPENID_CONFIGURATION_SUFFIX = "openid-configuration"
+
+#: The first request of an MCP 2026-07-28 client, sent without a token (MCP Streamable HTTP transport).
+DISCOVER_REQUEST = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "server/discover",
+    "params": {"_meta": {PROTOCOL_VERSION_META_KEY: LATEST_MODERN_VERSION}},
+}
+DISCOVER_HEADERS = {
+    "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": LATEST_MODERN_VERSION,
+    "Mcp-Method": "server/discover",
+}
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """What the MCP server's 401 said: where its metadata is and the scope it wants (CL-01)."""
+
+    resource_metadata: str | None = None
+    scope: tuple[str, ...] | None = None
+
+
+async def ask_without_token(http: httpx2.AsyncClient, server_url: str, tutorial: Tutorial) -> Challenge:
+    """Send an MCP request without a token and read the 401's Bearer challenge (RFC 9728 §5.1)."""
+    try:
+        response = await http.post(server_url, json=DISCOVER_REQUEST, headers=DISCOVER_HEADERS)
+    except httpx2.TransportError as exc:
+        raise McpServerError(f"cannot reach the MCP server at {server_url}: {describe(exc)}") from None
+    if response.is_success:
+        raise McpServerError(f"{server_url} answers without a token: it does not ask for authorization")
+    if response.status_code != 401:
+        raise McpServerError(
+            f"{server_url} answered {response.status_code} {response.reason_phrase} to an MCP request, "
+            "not 401 with a Bearer challenge: it is not a protected MCP server"
+        )
+    bearer = find_challenge(response.headers.get("www-authenticate", ""), "bearer")
+    challenge = Challenge(
+        resource_metadata=bearer.params.get("resource_metadata") if bearer else None,
+        scope=_scope(bearer.params.get("scope")) if bearer else None,
+    )
+    tutorial.rule(
+        "CL-01, RFC 9728 §5.1",
+        "a 401 names the protected resource metadata in its Bearer challenge: "
+        f"resource_metadata={challenge.resource_metadata or '(none)'}, "
+        f"scope={format_scope(challenge.scope) if challenge.scope else '(none)'}",
+    )
+    return challenge
+
+
+def protected_resource_metadata_urls(server_url: str, challenge: Challenge) -> list[str]:
+    """Where to look for the metadata, in order (CL-02, SPEC-CHECKLIST §5.1, RFC 9728 §3.1).
+
+    The challenge's URL alone when it gave one (it need not be a well-known URL, and the root
+    is then not probed); otherwise the path-inserted URL, when the server URL has a path, then
+    the root well-known URL.
+    """
+    if challenge.resource_metadata:
+        return [challenge.resource_metadata]
+    parts = urlsplit(server_url)
+    root = urlunsplit((parts.scheme, parts.netloc, f"/.well-known/{PROTECTED_RESOURCE_SUFFIX}", "", ""))
+    if parts.path in ("", "/"):
+        return [root]
+    return [insert_well_known(server_url, PROTECTED_RESOURCE_SUFFIX), root]
+
+
+async def fetch_protected_resource_metadata(
+    http: httpx2.AsyncClient, server_url: str, challenge: Challenge, policy: UrlPolicy, tutorial: Tutorial
+) -> ProtectedResourceMetadata:
+    """The first candidate that is 200 JSON metadata for this very server (CL-02, CL-03)."""
+    urls = protected_resource_metadata_urls(server_url, challenge)
+    tutorial.rule(
+        "CL-02, RFC 9728 §3.1",
+        "fetch the URL the challenge named (and no well-known URL)"
+        if challenge.resource_metadata
+        else "the challenge names no URL: try the path-inserted well-known URL, then the root one",
+    )
+    failures: list[str] = []
+    for url in urls:
+        problem = policy.problem(url)
+        if problem:
+            failures.append(f"{url} is not fetched: {problem}")
+            continue
+        try:
+            response = await http.get(url, headers={"Accept": "application/json"})
+        except httpx2.TransportError as exc:
+            failures.append(f"{url}: {describe(exc)}")
+            continue
+        if response.status_code != 200:
+            failures.append(f"{url}: {response.status_code} {response.reason_phrase}")
+            continue
+        try:
+            metadata = ProtectedResourceMetadata.from_json(response.json())
+        except ValueError as exc:
+            failures.append(f"{url}: {exc}")
+            continue
+        if not same_resource(metadata.resource, server_url):
+            tutorial.rule("CL-03, RFC 9728 §3.3", f"resource {metadata.resource!r} is not {server_url}: not used")
+            failures.append(f"{url} describes {metadata.resource!r}, not {server_url} (RFC 9728 §3.3)")
+            continue
+        tutorial.rule("CL-03, RFC 9728 §3.3", f'"resource" names the server asked: {metadata.resource}')
+        return metadata
+    raise McpServerError(f"no usable protected resource metadata for {server_url}: {'; '.join(failures)}")
+
+
+def choose_issuer(metadata: ProtectedResourceMetadata, policy: UrlPolicy, tutorial: Tutorial) -> str:
+    """The first authorization server the MCP server names (CL-04, RFC 9728 §7.6)."""
+    issuer = metadata.authorization_servers[0]
+    problem = policy.problem(issuer)
+    if problem:
+        raise McpServerError(f"the protected resource metadata names the authorization server {issuer!r}: {problem}")
+    others = len(metadata.authorization_servers) - 1
+    tutorial.rule(
+        "CL-04, RFC 9728 §7.6",
+        f"use the first of authorization_servers: {issuer}" + (f" ({others} more listed)" if others else ""),
+    )
+    return issuer
+
+
+def authorization_server_metadata_urls(issuer: str) -> list[str]:
+    """Where an issuer's metadata may be, in the order MCP requires (SPEC-CHECKLIST §5.1).
+
+    With a path (``https://a.example/t1``): RFC 8414 path-inserted, OpenID Connect path-inserted,
+    then OpenID Connect appended (OIDC Discovery §4). Without a path: RFC 8414, then OpenID Connect.
+    """
+    urls = [
+        insert_well_known(issuer, AUTHORIZATION_SERVER_SUFFIX),
+        insert_well_known(issuer, OPENID_CONFIGURATION_SUFFIX),
+    ]
+    if urlsplit(issuer).path.rstrip("/"):
+        urls.append(f"{issuer.rstrip('/')}/.well-known/{OPENID_CONFIGURATION_SUFFIX}")
+    return urls
+
+
+async def fetch_authorization_server_metadata(
+    http: httpx2.AsyncClient, issuer: str, policy: UrlPolicy, tutorial: Tutorial
+) -> AuthorizationServerMetadata:
+    """The first 200 JSON document whose ``issuer`` is identical to ``issuer`` (CL-05, CL-06)."""
+    failures: list[str] = []
+    for url in authorization_server_metadata_urls(issuer):
+        try:
+            response = await http.get(url, headers={"Accept": "application/json"})
+        except httpx2.TransportError as exc:
+            raise AuthorizationServerError(f"cannot reach the authorization server {issuer}: {describe(exc)}") from None
+        if response.status_code != 200:
+            failures.append(f"{url}: {response.status_code} {response.reason_phrase}")
+            continue
+        try:
+            metadata = AuthorizationServerMetadata.from_json(response.json())
+        except ValueError as exc:
+            failures.append(f"{url}: {exc}")
+            continue
+        if metadata.issuer != issuer:
+            tutorial.rule("CL-06, RFC 8414 §3.3", f"issuer {metadata.issuer!r} is not {issuer!r}: not used")
+            failures.append(f"{url} is for the issuer {metadata.issuer!r}, not {issuer!r} (RFC 8414 §3.3)")
+            continue
+        tutorial.rule("CL-06, RFC 8414 §3.3", f'"issuer" is the very string the MCP server named: {issuer}')
+        _check(metadata, policy, tutorial)
+        return metadata
+    raise AuthorizationServerError(f"no usable metadata for the authorization server {issuer}: {'; '.join(failures)}")
+
+
+def _check(metadata: AuthorizationServerMetadata, policy: UrlPolicy, tutorial: Tutorial) -> None:
+    if PKCE_METHOD not in (metadata.code_challenge_methods_supported or ()):
+        raise AuthorizationServerError(
+            f"{metadata.issuer} does not list S256 in code_challenge_methods_supported: "
+            "MCP clients must not continue without PKCE S256 (CL-07)"
+        )
+    tutorial.rule("CL-07, MCP Authorization Code Protection", "code_challenge_methods_supported lists S256")
+    endpoints = {
+        "authorization_endpoint": metadata.authorization_endpoint,
+        "token_endpoint": metadata.token_endpoint,
+        "registration_endpoint": metadata.registration_endpoint,
+    }
+    for name, url in endpoints.items():
+        problem = url and policy.problem(url)
+        if problem:
+            raise AuthorizationServerError(f"the {name} {url!r} of {metadata.issuer} is refused: {problem} (CL-08)")
+
+
+def _scope(value: str | None) -> tuple[str, ...] | None:
+    """The challenge's scope, or ``None`` when absent or malformed (then the next source is used)."""
+    if value is None:
+        return None
+    try:
+        return parse_scope(value) or None
+    except ValueError:
+        return None

@@ -1,0 +1,296 @@
+"""The seven steps, in order, and what a later run reuses instead of asking again.
+
+::
+
+    1 discover   POST the MCP server without a token → 401 → protected resource metadata
+    2 metadata   the authorization server's metadata, for exactly the issuer named
+    3 register   dynamic client registration, or the registration stored for that issuer
+    4 authorize  PKCE and state → browser (or --headless) → redirect back → state and iss checked
+    5 token      the code for tokens
+    6 call       list the tools, call whoami, with the access token
+    7 refresh    the refresh token for new tokens (rotated, stored); whoami with the new access token
+
+A later run reuses what the store holds:
+
+- a stored access token that has not expired: steps 3 to 5 reuse, nothing is asked;
+- an expired one with a refresh token: it is refreshed at step 5 (CL-29); if that fails, a new
+  authorization runs;
+- a stored access token the MCP server refuses (401): treated as expired, once;
+- ``invalid_client`` at the token endpoint (the server forgot the client): the registration is
+  dropped and the client registers again, once.
+"""
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx2
+
+from client import authorization, discovery, mcp_calls, registration, tokens
+from client.authorization import PendingAuthorization
+from client.callback import UserAgentFactory, redirect_uri_for
+from client.errors import InvalidClient, TokenError, TokenRejected
+from client.registration import Registration
+from client.steps import Tutorial, mask
+from client.store import Store
+from client.tokens import Tokens
+from client.urls import UrlPolicy
+from client.wire import http_client
+from shared.metadata import AuthorizationServerMetadata
+from shared.scopes import format_scope
+
+AUTHORIZE = "Get the user's approval (OAuth 2.1 §4.1): PKCE and state, the browser, the redirect back."
+EXCHANGE = "Exchange the authorization code for tokens (OAuth 2.1 §4.1.3)."
+
+
+@dataclass(frozen=True)
+class Options:
+    server_url: str
+    store: Path
+    client_name: str
+    #: The port of the redirect URI registered: ``http://127.0.0.1:PORT/callback``.
+    callback_port: int
+
+
+async def run(options: Options, tutorial: Tutorial, user_agent: UserAgentFactory) -> None:
+    """One run of the tutorial against ``options.server_url``; a :class:`ClientError` if it fails."""
+    store = Store.load(options.store)
+    async with http_client(tutorial, bodies=True) as http:
+        await Flow(options, tutorial, http, store, user_agent).run()
+
+
+class Flow:
+    """One run's state: what discovery found, and the registration in use."""
+
+    issuer: str
+    resource: str
+    scope: tuple[str, ...] | None
+    scope_reason: str
+    metadata: AuthorizationServerMetadata
+    registration: Registration
+
+    def __init__(
+        self,
+        options: Options,
+        tutorial: Tutorial,
+        http: httpx2.AsyncClient,
+        store: Store,
+        user_agent: UserAgentFactory,
+    ) -> None:
+        self.options = options
+        self.tutorial = tutorial
+        self.http = http
+        self.store = store
+        self.user_agent = user_agent
+        self.policy = UrlPolicy.for_server(options.server_url)
+
+    async def run(self) -> None:
+        tutorial = self.tutorial
+        tutorial.heading(f"MCP authorization, step by step, for {self.options.server_url}")
+        tutorial.heading(f"(store: {self.store.path})")
+        await self.discover()
+        held, reused = await self.obtain_tokens()
+        try:
+            await self.call(held)
+        except TokenRejected as exc:
+            if not reused:
+                raise
+            tutorial.say(str(exc))
+            tutorial.rule("CL-29, OAuth 2.1 §4.3", "a stored access token the server refuses is renewed, once")
+            self.store.save_tokens(replace(held, expires_at=0))
+            held, _ = await self.obtain_tokens()
+            await self.call(held)
+        await self.refresh(held)
+        tutorial.heading("")
+        tutorial.heading(f"done: registration and tokens are stored in {self.store.path}")
+
+    async def discover(self) -> None:
+        """Steps 1 and 2: the resource, its issuer, and the issuer's metadata."""
+        tutorial = self.tutorial
+        tutorial.step(
+            1, "discover", "Ask the MCP server without a token: its 401 names its resource metadata (RFC 9728)."
+        )
+        challenge = await discovery.ask_without_token(self.http, self.options.server_url, tutorial)
+        resource_metadata = await discovery.fetch_protected_resource_metadata(
+            self.http, self.options.server_url, challenge, self.policy, tutorial
+        )
+        self.issuer = discovery.choose_issuer(resource_metadata, self.policy, tutorial)
+        self.resource = resource_metadata.resource
+        self.scope, self.scope_reason = authorization.choose_scope(challenge.scope, resource_metadata.scopes_supported)
+        tutorial.step(2, "metadata", f"Fetch the metadata of the authorization server {self.issuer} (RFC 8414).")
+        self.metadata = await discovery.fetch_authorization_server_metadata(
+            self.http, self.issuer, self.policy, tutorial
+        )
+        tutorial.result(
+            f"authorize at {self.metadata.authorization_endpoint}, tokens at {self.metadata.token_endpoint}"
+        )
+
+    async def obtain_tokens(self) -> tuple[Tokens, bool]:
+        """Steps 3 to 5; whether the tokens are the stored ones, as they were."""
+        self.registration = await self.register()
+        try:
+            return await self.tokens_for(self.registration)
+        except InvalidClient as exc:
+            self.tutorial.say(str(exc))
+            self.tutorial.rule("CL-14, RFC 6749 §5.2", "invalid_client: the server forgot this client; register again")
+            self.store.forget_registration(self.issuer)
+            self.registration = await self.register()
+            return await self.tokens_for(self.registration)
+
+    async def register(self) -> Registration:
+        """Step 3: the registration stored for this issuer, or a new one (CL-12, CL-14)."""
+        tutorial = self.tutorial
+        tutorial.step(3, "register", "Register this client with the authorization server (RFC 7591), once per issuer.")
+        stored = self.store.registration(self.issuer)
+        if stored is not None:
+            tutorial.result(f"reusing the registration stored for {self.issuer}: client_id {stored.client_id}")
+            tutorial.rule("CL-14, MCP Authorization Server Binding", "a registration is only used with its own issuer")
+            return stored
+        tutorial.rule(
+            "CL-12, MCP Dynamic Client Registration",
+            "a public native client: application_type native, token_endpoint_auth_method none, "
+            "grant_types authorization_code and refresh_token, a loopback redirect URI",
+        )
+        made = await registration.register(
+            self.http,
+            self.metadata,
+            redirect_uri_for(self.options.callback_port),
+            self.options.client_name,
+        )
+        self.store.save_registration(made)
+        tutorial.result(f"registered as client_id {made.client_id}; stored for the issuer {self.issuer}")
+        return made
+
+    async def tokens_for(self, registration: Registration) -> tuple[Tokens, bool]:
+        """Steps 4 and 5: the stored tokens if still valid, else renewed ones."""
+        tutorial = self.tutorial
+        stored = self.store.tokens(self.resource, self.issuer)
+        if stored is not None and stored.client_id != registration.client_id:
+            stored = None  # issued to a registration that is gone
+        if stored is not None and not stored.expired(time.time()):
+            tutorial.step(4, "authorize", AUTHORIZE)
+            left = f"valid for {stored.expires_at - int(time.time())} s more" if stored.expires_at else "without expiry"
+            tutorial.result(f"no authorization needed: the access token stored for {self.resource} is {left}")
+            tutorial.step(5, "token", EXCHANGE)
+            tutorial.result(f"reusing the stored access token {mask(stored.access_token)}")
+            tutorial.rule("CL-27, MCP Token Handling", "tokens are stored per resource and issuer, and used only there")
+            return stored, True
+        return await self.renew(registration, stored), False
+
+    async def renew(self, registration: Registration, stored: Tokens | None) -> Tokens:
+        """Refresh the stored tokens (CL-29); without a refresh token, or if that fails, authorize anew."""
+        tutorial = self.tutorial
+        if stored is None or stored.refresh_token is None:
+            return await self.authorize(registration)
+        tutorial.step(4, "authorize", AUTHORIZE)
+        tutorial.result("no authorization needed: the stored access token is over, but a refresh token is stored")
+        tutorial.step(5, "token", "Refresh the stored tokens (OAuth 2.1 §4.3).")
+        try:
+            return await self.refresh_grant(registration, stored)
+        except InvalidClient:
+            raise  # not the refresh token's fault: obtain_tokens registers again
+        except TokenError as exc:
+            tutorial.say(f"the refresh failed: {exc}")
+            tutorial.rule("CL-29, OAuth 2.1 §4.3", "when the refresh fails, run the authorization again")
+            self.store.forget_tokens(self.resource, self.issuer)
+            return await self.authorize(registration)
+
+    async def authorize(self, registration: Registration) -> Tokens:
+        """Steps 4 and 5 in full: the user's approval, then the code for tokens."""
+        tutorial = self.tutorial
+        tutorial.step(4, "authorize", AUTHORIZE)
+        scope = format_scope(self.scope) if self.scope else "(none)"
+        tutorial.rule("CL-15, MCP Scope Selection Strategy", f"scope {scope}: {self.scope_reason}")
+        async with self.user_agent() as agent:
+            pending = authorization.start(
+                issuer=self.issuer,
+                resource=self.resource,
+                client_id=registration.client_id,
+                redirect_uri=agent.redirect_uri,
+                scope=self.scope,
+            )
+            self.explain(pending)
+            url = authorization.authorization_url(self.metadata.authorization_endpoint, pending, self.policy)
+            response = await agent.authorize(url)
+        accepted = authorization.accept_response(
+            response, pending, bool(self.metadata.authorization_response_iss_parameter_supported)
+        )
+        tutorial.rule("CL-18, OAuth 2.1 §7.12", "state is the one this request sent")
+        tutorial.rule("CL-23, RFC 9207 §2.4", accepted.iss_check)
+        tutorial.result(f"authorization code {mask(accepted.code)} received")
+        tutorial.step(5, "token", EXCHANGE)
+        tutorial.rule(
+            "CL-24, CL-25, CL-19",
+            f"to the token endpoint of {self.issuer} only: the code, its PKCE verifier, the redirect URI, the resource",
+        )
+        got = await tokens.exchange_code(self.http, self.metadata, registration, pending, accepted.code)
+        self.store.save_tokens(got)
+        self.describe(got)
+        return got
+
+    async def refresh_grant(self, registration: Registration, held: Tokens) -> Tokens:
+        """The refresh token grant, with the rotated refresh token stored at once (CL-29)."""
+        assert held.refresh_token is not None
+        self.tutorial.rule("CL-29, CL-19", "refresh_token grant, naming the same resource")
+        renewed = await tokens.refresh(self.http, self.metadata, registration, held)
+        self.store.save_tokens(renewed)
+        if renewed.refresh_token != held.refresh_token:
+            self.tutorial.rule(
+                "CL-29, OAuth 2.1 §4.3.1",
+                f"the refresh token rotated: {mask(renewed.refresh_token or '')} replaces "
+                f"{mask(held.refresh_token)}, which the server has revoked",
+            )
+        self.describe(renewed)
+        return renewed
+
+    async def call(self, held: Tokens) -> None:
+        """Step 6."""
+        self.tutorial.step(6, "call", "Call the MCP server with the access token: list its tools, call whoami.")
+        await self.use(held)
+
+    async def refresh(self, held: Tokens) -> None:
+        """Step 7: rotate the tokens, and show the new access token works."""
+        tutorial = self.tutorial
+        tutorial.step(7, "refresh", "Refresh the tokens (OAuth 2.1 §4.3), then call whoami with the new access token.")
+        if held.refresh_token is None:
+            tutorial.result("the authorization server issued no refresh token: nothing to refresh")
+            tutorial.rule("CL-16, MCP Refresh Tokens", "a client never assumes it will get a refresh token")
+            return
+        renewed = await self.refresh_grant(self.registration, held)
+        await self.use(renewed)
+
+    async def use(self, held: Tokens) -> None:
+        """List the tools and call whoami, if the server has it."""
+        tutorial = self.tutorial
+        tutorial.rule("CL-26, MCP Access Token Usage", "Authorization: Bearer on every request, never in the URL")
+        async with mcp_calls.connected(self.options.server_url, held.access_token, tutorial) as session:
+            names = await mcp_calls.list_tools(session)
+            tutorial.result(f"tools: {', '.join(names) or '(none)'}")
+            if "whoami" not in names:
+                tutorial.result("this server has no whoami tool to call")
+                return
+            who = await mcp_calls.call_tool(session, "whoami")
+        tutorial.result("whoami:")
+        tutorial.data(who)
+
+    def explain(self, pending: PendingAuthorization) -> None:
+        """What the authorization request is bound to, before the user sees it (CL-20)."""
+        tutorial = self.tutorial
+        tutorial.rule(
+            "CL-17, RFC 7636 §4.1",
+            f"a fresh PKCE verifier {mask(pending.code_verifier)} stays here; its S256 challenge goes in the URL",
+        )
+        tutorial.rule(
+            "CL-18, OAuth 2.1 §7.12", f"a fresh random state {pending.state}, checked when the browser returns"
+        )
+        tutorial.rule("CL-19, RFC 8707", f"resource={pending.resource}, the MCP server the token is for")
+        tutorial.rule("CL-21, RFC 8252 §7.3", f"redirect_uri={pending.redirect_uri}: loopback, on a port of this run")
+        tutorial.rule("CL-20", f"issuer {pending.issuer}, verifier, state and resource recorded before the redirect")
+
+    def describe(self, held: Tokens) -> None:
+        lifetime = f", expires in {held.expires_at - int(time.time())} s" if held.expires_at else ""
+        refresh = f", refresh token {mask(held.refresh_token)}" if held.refresh_token else ", no refresh token"
+        self.tutorial.result(
+            f"access token {mask(held.access_token)}{lifetime}, scope {held.scope or '(as asked)'}{refresh}"
+        )
+        self.tutorial.rule("CL-28", f"stored in {self.store.path} (mode 0600), shown here masked")

@@ -1,0 +1,110 @@
+"""Steps 6 and 7: MCP calls with the access token, through the MCP SDK's streamable HTTP client.
+
+Every HTTP request of the session carries ``Authorization: Bearer <token>``, never the query
+string (CL-26): the header is set once on the ``httpx2`` client handed to the SDK, which adds
+the MCP transport headers itself (CL-31).
+
+The SDK reports a refused HTTP request as a JSON-RPC error without its status, so a response
+hook keeps the last HTTP error: a 401 means the token is not accepted (:class:`TokenRejected`,
+answered by the flow with a refresh, CL-29), a 403 that it lacks scope (RFC 6750 §3.1).
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types import Implementation, TextContent
+
+from client.errors import ClientError, TokenRejected, ToolCallError, describe
+from client.steps import Tutorial
+from client.wire import http_client
+from shared.www_authenticate import find_challenge
+
+CLIENT_INFO = Implementation(name="mcp-authorization-tutorial-client", version="0.1.0")
+READ_TIMEOUT = 30.0
+MAX_TOOL_PAGES = 10
+
+
+@asynccontextmanager
+async def connected(server_url: str, access_token: str, tutorial: Tutorial) -> AsyncIterator[Client]:
+    """An MCP session whose every request carries the token; failures become :class:`ClientError`."""
+    refusal = _LastRefusal()
+    http = http_client(tutorial, bodies=False, headers={"Authorization": f"Bearer {access_token}"})
+    http.event_hooks["response"].append(refusal.note)
+    try:
+        async with (
+            http,
+            Client(
+                streamable_http_client(server_url, http_client=http),
+                client_info=CLIENT_INFO,
+                read_timeout_seconds=READ_TIMEOUT,
+                cache=None,
+            ) as client,
+        ):
+            yield client
+    except Exception as exc:  # the SDK's task groups wrap whatever failed in exception groups
+        failure = _first_leaf(exc)
+        if isinstance(failure, ClientError):
+            raise failure from None
+        raise refusal.error(server_url, failure) from None
+
+
+async def list_tools(client: Client) -> list[str]:
+    """The names of the server's tools, every page of them (MCP ``tools/list``)."""
+    names: list[str] = []
+    cursor: str | None = None
+    for _ in range(MAX_TOOL_PAGES):
+        page = await client.list_tools(cursor=cursor)
+        names += [tool.name for tool in page.tools]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return names
+
+
+async def call_tool(client: Client, name: str) -> Any:
+    """Call a tool without arguments; its structured result, else its text (MCP ``tools/call``)."""
+    result = await client.call_tool(name, {})
+    text = "\n".join(item.text for item in result.content if isinstance(item, TextContent))
+    if result.is_error:
+        raise ToolCallError(f"the tool {name} failed: {text or 'no details'}")
+    return result.structured_content if result.structured_content is not None else text
+
+
+class _LastRefusal:
+    """The last HTTP error the MCP server answered, which the SDK does not report."""
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.challenge: dict[str, str] = {}
+
+    async def note(self, response: httpx2.Response) -> None:
+        if response.status_code >= 400:
+            self.status = response.status_code
+            bearer = find_challenge(response.headers.get("www-authenticate", ""), "bearer")
+            self.challenge = bearer.params if bearer else {}
+
+    def error(self, server_url: str, failure: BaseException) -> ClientError:
+        said = self.challenge.get("error_description") or self.challenge.get("error") or "no description"
+        if self.status == 401:
+            return TokenRejected(f"the MCP server does not accept the access token: {said}")
+        if self.status == 403:
+            scope = self.challenge.get("scope", "?")
+            return ToolCallError(
+                f"the MCP server refused the call: insufficient_scope, it needs scope {scope!r} "
+                "(this client does not step up, CL-30)"
+            )
+        if isinstance(failure, httpx2.TransportError):
+            return ToolCallError(f"cannot reach the MCP server at {server_url}: {describe(failure)}")
+        if self.status is not None:
+            return ToolCallError(f"the MCP server answered HTTP {self.status}: {describe(failure)}")
+        return ToolCallError(f"the MCP call failed: {describe(failure)}")
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc

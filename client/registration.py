@@ -1,0 +1,76 @@
+"""Step 3: dynamic client registration (RFC 7591), once per authorization server.
+
+MCP Client Registration puts pre-registration and client ID metadata documents before dynamic
+registration; this client demonstrates the dynamic one, the registration the authorization
+server's journey records start from. A registration belongs to the issuer it was made with and
+is never used with another (CL-14, MCP Authorization Server Binding).
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+
+from client.errors import AuthorizationServerError, RegistrationError, describe
+from client.wire import OAuthErrorResponse
+from shared.json_fields import as_object, optional_str, required_str
+from shared.metadata import AuthorizationServerMetadata
+
+
+@dataclass(frozen=True)
+class Registration:
+    """This client as one authorization server knows it (RFC 7591 §3.2.1), bound to its issuer."""
+
+    issuer: str
+    client_id: str
+    #: ``none`` for the public client we ask to be; honoured if the server decided otherwise (CL-13).
+    token_endpoint_auth_method: str = "none"
+    client_secret: str | None = None
+
+
+def client_metadata(redirect_uri: str, client_name: str) -> dict[str, Any]:
+    """What the client asks to be registered with (CL-12; RFC 7591 §2; MCP DCR).
+
+    A public native client: no secret (``none``), the authorization code grant with refresh
+    tokens (MCP Refresh Tokens: list ``refresh_token`` to get them), and a loopback redirect URI
+    whose port may vary at request time (RFC 8252 §7.3). MCP requires ``application_type``.
+    """
+    return {
+        "redirect_uris": [redirect_uri],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        "client_name": client_name,
+        "application_type": "native",
+    }
+
+
+async def register(
+    http: httpx2.AsyncClient, metadata: AuthorizationServerMetadata, redirect_uri: str, client_name: str
+) -> Registration:
+    """POST the client metadata to the registration endpoint (RFC 7591 §3.1)."""
+    endpoint = metadata.registration_endpoint
+    if endpoint is None:
+        raise RegistrationError(
+            f"{metadata.issuer} has no registration_endpoint: this client only registers dynamically (RFC 7591)"
+        )
+    try:
+        response = await http.post(endpoint, json=client_metadata(redirect_uri, client_name))
+    except httpx2.TransportError as exc:
+        raise AuthorizationServerError(f"cannot reach the registration endpoint {endpoint}: {describe(exc)}") from None
+    if response.status_code not in (200, 201):
+        raise RegistrationError(f"the registration was refused: {OAuthErrorResponse.read(response).text}")
+    try:
+        body = as_object(response.json(), "registration response")
+        client_secret = optional_str(body, "client_secret")
+        return Registration(
+            issuer=metadata.issuer,
+            client_id=required_str(body, "client_id"),
+            # RFC 7591 §3.2.1 returns every registered field; a server that omits this one
+            # registered what we asked, or, with a secret, its default (RFC 7591 §2).
+            token_endpoint_auth_method=optional_str(body, "token_endpoint_auth_method")
+            or ("client_secret_basic" if client_secret else "none"),
+            client_secret=client_secret,
+        )
+    except ValueError as exc:
+        raise RegistrationError(f"the registration response is not usable: {exc}") from None

@@ -1,0 +1,120 @@
+"""Steps 5 and 7: the token endpoint, for a code (OAuth 2.1 §4.1.3) or a refresh token (§4.3).
+
+Both requests go to the ``token_endpoint`` of the issuer the flow recorded (CL-24), name the
+MCP server in ``resource`` (RFC 8707 §2.2, CL-19) and authenticate the client as it was
+registered (CL-13): a public client sends its ``client_id`` only. Refresh tokens rotate: the
+one in the response replaces the one sent, which the server has just revoked (CL-29).
+"""
+
+import time
+from dataclasses import dataclass, replace
+from typing import Self
+from urllib.parse import quote_plus
+
+import httpx2
+
+from client.authorization import PendingAuthorization
+from client.errors import AuthorizationServerError, InvalidClient, TokenError, describe
+from client.registration import Registration
+from client.wire import OAuthErrorResponse
+from shared.metadata import AuthorizationServerMetadata
+from shared.token_response import TokenResponse
+
+#: An access token this close to its expiry is treated as expired: it could lapse in flight.
+EXPIRY_MARGIN = 30
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The tokens one client holds for one resource from one issuer (CL-27)."""
+
+    resource: str
+    issuer: str
+    client_id: str
+    access_token: str
+    refresh_token: str | None = None
+    #: Seconds since the epoch; ``None`` when the server did not say (then only a 401 tells).
+    expires_at: int | None = None
+    scope: str | None = None
+
+    @classmethod
+    def from_response(cls, response: TokenResponse, *, resource: str, issuer: str, client_id: str) -> Self:
+        return cls(
+            resource=resource,
+            issuer=issuer,
+            client_id=client_id,
+            access_token=response.access_token,
+            refresh_token=response.refresh_token,
+            expires_at=int(time.time()) + response.expires_in if response.expires_in is not None else None,
+            scope=response.scope,
+        )
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at - EXPIRY_MARGIN
+
+
+async def exchange_code(
+    http: httpx2.AsyncClient,
+    metadata: AuthorizationServerMetadata,
+    registration: Registration,
+    pending: PendingAuthorization,
+    code: str,
+) -> Tokens:
+    """The code and its verifier for tokens (OAuth 2.1 §4.1.3, CL-25).
+
+    ``redirect_uri`` is sent too: OAuth 2.1 drops it, OAuth 2.0 servers require it, and it is
+    the exact URI of the authorization request.
+    """
+    if metadata.issuer != pending.issuer:  # CL-24: the code goes back only where it came from
+        raise TokenError(f"the code from {pending.issuer} is not sent to the token endpoint of {metadata.issuer}")
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "code_verifier": pending.code_verifier,
+        "redirect_uri": pending.redirect_uri,
+        "resource": pending.resource,
+    }
+    response = await _token_request(http, metadata, registration, form)
+    return Tokens.from_response(response, resource=pending.resource, issuer=pending.issuer, client_id=pending.client_id)
+
+
+async def refresh(
+    http: httpx2.AsyncClient, metadata: AuthorizationServerMetadata, registration: Registration, tokens: Tokens
+) -> Tokens:
+    """A refresh token for new tokens (OAuth 2.1 §4.3, CL-29), for the same resource (CL-19).
+
+    If the response carries no refresh token, the one sent stays valid (OAuth 2.1 §4.3.3).
+    """
+    assert tokens.refresh_token is not None
+    form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token, "resource": tokens.resource}
+    response = await _token_request(http, metadata, registration, form)
+    renewed = Tokens.from_response(response, resource=tokens.resource, issuer=tokens.issuer, client_id=tokens.client_id)
+    return renewed if renewed.refresh_token else replace(renewed, refresh_token=tokens.refresh_token)
+
+
+async def _token_request(
+    http: httpx2.AsyncClient, metadata: AuthorizationServerMetadata, registration: Registration, form: dict[str, str]
+) -> TokenResponse:
+    auth: httpx2.BasicAuth | None = None
+    form = {**form, "client_id": registration.client_id}
+    if registration.client_secret and registration.token_endpoint_auth_method == "client_secret_basic":
+        # RFC 6749 §2.3.1: both parts are form-encoded before they are joined and base64-encoded.
+        auth = httpx2.BasicAuth(quote_plus(registration.client_id), quote_plus(registration.client_secret))
+        del form["client_id"]
+    elif registration.client_secret:
+        form["client_secret"] = registration.client_secret
+    try:
+        response = await http.post(metadata.token_endpoint, data=form, auth=auth)
+    except httpx2.TransportError as exc:
+        raise AuthorizationServerError(
+            f"cannot reach the token endpoint {metadata.token_endpoint}: {describe(exc)}"
+        ) from None
+    if response.status_code != 200:
+        error = OAuthErrorResponse.read(response)
+        if response.status_code == 401 or error.error == "invalid_client":
+            raise InvalidClient(f"the token endpoint does not accept client {registration.client_id}: {error.text}")
+        raise TokenError(f"the token endpoint refused the request: {error.text}")
+    try:
+        return TokenResponse.from_json(response.json())
+    except ValueError as exc:
+        raise TokenError(f"the token response is not usable: {exc}") from None

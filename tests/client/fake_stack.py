@@ -1,0 +1,172 @@
+"""A tiny MCP server and authorization server in one process, wrong on purpose where told to.
+
+The real servers always answer correctly, so the client's checks of a wrong answer (another
+issuer's ``iss``, no ``iss``, a forged ``state``, metadata for another resource or issuer, no
+S256, a ``javascript:`` endpoint) need a server that gives one. This one serves just enough of
+each protocol for the client to reach the check under test, on a loopback port, from a thread
+of the test process, and records every request it receives.
+"""
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from scripts.stack import free_port
+from shared.www_authenticate import bearer_challenge
+
+RIGHT = "right"  # the value a correct server would send
+FAKE_CODE = "fake-authorization-code-0123456789"
+
+
+@dataclass
+class Behaviour:
+    """How the fake answers; every default is what a correct server would do."""
+
+    #: Whether the protected resource metadata is served at all.
+    publishes_metadata: bool = True
+    #: ``resource`` of the protected resource metadata.
+    resource: str = RIGHT
+    #: The issuer the protected resource metadata names.
+    authorization_server: str = RIGHT
+    #: ``issuer`` of the authorization server metadata.
+    metadata_issuer: str = RIGHT
+    code_challenge_methods: list[str] = field(default_factory=lambda: ["S256"])
+    authorization_endpoint: str = RIGHT
+    iss_supported: bool = True
+    registration_error: str | None = None
+    #: ``iss`` of the authorization response: RIGHT, ``None`` (left out) or another string.
+    iss: str | None = RIGHT
+    #: ``state`` of the authorization response: RIGHT, ``None`` (left out) or another string.
+    state: str | None = RIGHT
+    error: str | None = None
+    error_description: str | None = None
+    token_error: str | None = None
+
+
+class FakeStack:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.behaviour = Behaviour()
+        self.requests: list[str] = []
+        self._server = uvicorn.Server(
+            uvicorn.Config(self._app(), host="127.0.0.1", port=self.port, log_level="error", lifespan="off", ws="none")
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.base}/mcp"
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.base}/as"
+
+    def start(self) -> "FakeStack":
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the fake stack did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def reset(self, **behaviour: Any) -> None:
+        self.behaviour = Behaviour(**behaviour)
+        self.requests.clear()
+
+    def _or_right(self, value: str, right: str) -> str:
+        return right if value == RIGHT else value
+
+    def _app(self) -> ASGIApp:
+        async def mcp(request: Request) -> Response:
+            challenge = bearer_challenge(
+                resource_metadata=f"{self.base}/.well-known/oauth-protected-resource/mcp", scope="mcp:read"
+            )
+            return JSONResponse({}, status_code=401, headers={"WWW-Authenticate": challenge})
+
+        async def protected_resource(request: Request) -> Response:
+            behaviour = self.behaviour
+            if not behaviour.publishes_metadata:
+                return JSONResponse({}, status_code=404)
+            return JSONResponse(
+                {
+                    "resource": self._or_right(behaviour.resource, self.mcp_url),
+                    "authorization_servers": [self._or_right(behaviour.authorization_server, self.issuer)],
+                    "scopes_supported": ["mcp:read"],
+                }
+            )
+
+        async def metadata(request: Request) -> Response:
+            behaviour = self.behaviour
+            return JSONResponse(
+                {
+                    "issuer": self._or_right(behaviour.metadata_issuer, self.issuer),
+                    "authorization_endpoint": self._or_right(
+                        behaviour.authorization_endpoint, f"{self.issuer}/authorize"
+                    ),
+                    "token_endpoint": f"{self.issuer}/token",
+                    "registration_endpoint": f"{self.issuer}/register",
+                    "response_types_supported": ["code"],
+                    "code_challenge_methods_supported": behaviour.code_challenge_methods,
+                    "authorization_response_iss_parameter_supported": behaviour.iss_supported,
+                }
+            )
+
+        async def register(request: Request) -> Response:
+            if self.behaviour.registration_error:
+                return JSONResponse(
+                    {"error": "invalid_client_metadata", "error_description": self.behaviour.registration_error}, 400
+                )
+            return JSONResponse({"client_id": "fake-client", "token_endpoint_auth_method": "none"}, 201)
+
+        async def authorize(request: Request) -> Response:
+            behaviour = self.behaviour
+            params = {
+                "code": None if behaviour.error else FAKE_CODE,
+                "error": behaviour.error,
+                "error_description": behaviour.error_description,
+                "state": self._or_right(behaviour.state, request.query_params["state"]) if behaviour.state else None,
+                "iss": self._or_right(behaviour.iss, self.issuer) if behaviour.iss else None,
+            }
+            query = urlencode({name: value for name, value in params.items() if value is not None})
+            return RedirectResponse(f"{request.query_params['redirect_uri']}?{query}", status_code=303)
+
+        async def token(request: Request) -> Response:
+            if self.behaviour.token_error:
+                return JSONResponse({"error": self.behaviour.token_error}, 400)
+            return JSONResponse({"access_token": "fake-access-token", "token_type": "Bearer", "expires_in": 60})
+
+        app = Starlette(
+            routes=[
+                Route("/mcp", mcp, methods=["POST"]),
+                Route("/.well-known/oauth-protected-resource/mcp", protected_resource),
+                Route("/.well-known/oauth-authorization-server/as", metadata),
+                Route("/as/register", register, methods=["POST"]),
+                Route("/as/authorize", authorize),
+                Route("/as/token", token, methods=["POST"]),
+            ]
+        )
+
+        async def record(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                self.requests.append(f"{scope['method']} {scope['path']}")
+            await app(scope, receive, send)
+
+        return record

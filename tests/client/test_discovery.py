@@ -1,0 +1,204 @@
+"""Discovery (client/discovery.py): the URLs in the spec's order, and what is accepted from them.
+
+HTTP goes to an ``httpx2.MockTransport`` that records the URLs asked for.
+"""
+
+import io
+import json
+import re
+
+import httpx2
+import pytest
+
+from client.discovery import (
+    Challenge,
+    ask_without_token,
+    authorization_server_metadata_urls,
+    fetch_authorization_server_metadata,
+    fetch_protected_resource_metadata,
+    protected_resource_metadata_urls,
+)
+from client.errors import AuthorizationServerError, McpServerError
+from client.steps import Tutorial
+from client.urls import UrlPolicy
+
+pytestmark = pytest.mark.anyio
+
+SERVER = "https://mcp.example.com/api/mcp"
+ISSUER = "https://auth.example.com/tenant1"
+HTTPS_ONLY = UrlPolicy(loopback_http=False)
+
+
+def resource_metadata(resource: str) -> dict[str, object]:
+    return {"resource": resource, "authorization_servers": [ISSUER]}
+
+
+def metadata(issuer: str, **fields: object) -> dict[str, object]:
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        **fields,
+    }
+
+
+class Server:
+    """Answers from a table of URL → (status, headers, JSON body); 404 for the rest."""
+
+    def __init__(self, answers: dict[str, tuple[int, dict[str, str], object]]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        self.asked.append(f"{request.method} {request.url}")
+        status, headers, body = self.answers.get(str(request.url), (404, {}, {}))
+        return httpx2.Response(status, headers=headers, content=json.dumps(body).encode())
+
+    def client(self) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(transport=httpx2.MockTransport(self))
+
+
+@pytest.fixture(name="tutorial")
+def _tutorial() -> Tutorial:
+    return Tutorial(io.StringIO())
+
+
+class TestProtectedResourceMetadataUrls:
+    """CL-02, SPEC-CHECKLIST §5.1, RFC 9728 §3.1."""
+
+    def test_the_challenges_url_alone(self) -> None:
+        """Given in the header, it is used as given, and the well-known URLs are not probed."""
+        challenge = Challenge(resource_metadata="https://mcp.example.com/prm.json")
+        assert protected_resource_metadata_urls(SERVER, challenge) == ["https://mcp.example.com/prm.json"]
+
+    def test_path_inserted_then_root(self) -> None:
+        """Without a header URL: the path-inserted well-known URL, then the root one."""
+        assert protected_resource_metadata_urls(SERVER, Challenge()) == [
+            "https://mcp.example.com/.well-known/oauth-protected-resource/api/mcp",
+            "https://mcp.example.com/.well-known/oauth-protected-resource",
+        ]
+
+    def test_the_query_is_kept_in_the_path_inserted_url(self) -> None:
+        """RFC 9728 §3.1: the server URL's query stays on the path-inserted URL."""
+        assert protected_resource_metadata_urls("https://mcp.example.com/mcp?x=1", Challenge())[0] == (
+            "https://mcp.example.com/.well-known/oauth-protected-resource/mcp?x=1"
+        )
+
+    @pytest.mark.parametrize("server", ["https://mcp.example.com", "https://mcp.example.com/"])
+    def test_only_the_root_without_a_path(self, server: str) -> None:
+        """A server URL without a path has only the root well-known URL."""
+        assert protected_resource_metadata_urls(server, Challenge()) == [
+            "https://mcp.example.com/.well-known/oauth-protected-resource"
+        ]
+
+
+class TestAuthorizationServerMetadataUrls:
+    """CL-05, SPEC-CHECKLIST §5.1: RFC 8414 §3.1 and OpenID Connect Discovery §4."""
+
+    def test_an_issuer_with_a_path(self) -> None:
+        """Three URLs, the terminating slash of the issuer removed first."""
+        assert authorization_server_metadata_urls("https://auth.example.com/tenant1/") == [
+            "https://auth.example.com/.well-known/oauth-authorization-server/tenant1",
+            "https://auth.example.com/.well-known/openid-configuration/tenant1",
+            "https://auth.example.com/tenant1/.well-known/openid-configuration",
+        ]
+
+    def test_an_issuer_without_a_path(self) -> None:
+        """Two URLs: RFC 8414, then OpenID Connect."""
+        assert authorization_server_metadata_urls("https://auth.example.com") == [
+            "https://auth.example.com/.well-known/oauth-authorization-server",
+            "https://auth.example.com/.well-known/openid-configuration",
+        ]
+
+
+class TestAskWithoutToken:
+    """CL-01: the 401's WWW-Authenticate is parsed robustly."""
+
+    async def test_the_bearer_challenge_among_several(self, tutorial: Tutorial) -> None:
+        """Another scheme first, quoted strings with commas, an error parameter."""
+        header = (
+            'Basic realm="a, b", Bearer error="invalid_token", '
+            'resource_metadata="https://mcp.example.com/prm", scope="mcp:read mcp:write"'
+        )
+        server = Server({SERVER: (401, {"WWW-Authenticate": header}, {})})
+        async with server.client() as http:
+            challenge = await ask_without_token(http, SERVER, tutorial)
+        assert challenge == Challenge("https://mcp.example.com/prm", ("mcp:read", "mcp:write"))
+
+    async def test_a_server_answering_200_asks_for_nothing(self, tutorial: Tutorial) -> None:
+        """A server that answers without a token has nothing to discover."""
+        server = Server({SERVER: (200, {}, {})})
+        async with server.client() as http:
+            with pytest.raises(McpServerError, match="answers without a token: it does not ask for authorization"):
+                await ask_without_token(http, SERVER, tutorial)
+
+
+class TestFetchProtectedResourceMetadata:
+    """CL-02, CL-03."""
+
+    async def test_a_failed_header_url_is_not_followed_by_the_root(self, tutorial: Tutorial) -> None:
+        """With a URL from the header, nothing else is probed."""
+        server = Server({})
+        challenge = Challenge(resource_metadata="https://mcp.example.com/prm")
+        async with server.client() as http:
+            with pytest.raises(McpServerError, match="no usable protected resource metadata"):
+                await fetch_protected_resource_metadata(http, SERVER, challenge, HTTPS_ONLY, tutorial)
+        assert server.asked == ["GET https://mcp.example.com/prm"]
+
+    async def test_a_document_for_another_resource_is_skipped(self, tutorial: Tutorial) -> None:
+        """RFC 9728 §3.3: the path-inserted document is for another resource, the root one is ours."""
+        server = Server(
+            {
+                "https://mcp.example.com/.well-known/oauth-protected-resource/api/mcp": (
+                    200, {}, resource_metadata("https://evil.example.com/api/mcp")
+                ),
+                "https://mcp.example.com/.well-known/oauth-protected-resource": (200, {}, resource_metadata(SERVER)),
+            }
+        )  # fmt: skip
+        async with server.client() as http:
+            found = await fetch_protected_resource_metadata(http, SERVER, Challenge(), HTTPS_ONLY, tutorial)
+        assert (found.resource, found.authorization_servers) == (SERVER, (ISSUER,))
+
+
+class TestFetchAuthorizationServerMetadata:
+    """CL-05, CL-06, CL-07, CL-08."""
+
+    async def test_the_first_document_for_the_exact_issuer_is_used(self, tutorial: Tutorial) -> None:
+        """A document naming the issuer with a trailing slash is skipped; the OIDC one after it is used."""
+        server = Server(
+            {
+                "https://auth.example.com/.well-known/oauth-authorization-server/tenant1": (
+                    200, {}, metadata(ISSUER + "/")
+                ),
+                "https://auth.example.com/.well-known/openid-configuration/tenant1": (200, {}, metadata(ISSUER)),
+            }
+        )  # fmt: skip
+        async with server.client() as http:
+            found = await fetch_authorization_server_metadata(http, ISSUER, HTTPS_ONLY, tutorial)
+        assert found.issuer == ISSUER
+        assert len(server.asked) == 2
+
+    async def test_metadata_without_s256_is_refused(self, tutorial: Tutorial) -> None:
+        """CL-07: a missing code_challenge_methods_supported is as bad as one without S256."""
+        document = metadata(ISSUER)
+        del document["code_challenge_methods_supported"]
+        server = Server(
+            {"https://auth.example.com/.well-known/oauth-authorization-server/tenant1": (200, {}, document)}
+        )
+        async with server.client() as http:
+            with pytest.raises(AuthorizationServerError, match="does not list S256"):
+                await fetch_authorization_server_metadata(http, ISSUER, HTTPS_ONLY, tutorial)
+
+    async def test_a_plain_http_token_endpoint_is_refused(self, tutorial: Tutorial) -> None:
+        """CL-08: endpoints from metadata are https (http on loopback only in the local demo)."""
+        document = metadata(ISSUER, token_endpoint="http://auth.example.com/token")
+        server = Server(
+            {"https://auth.example.com/.well-known/oauth-authorization-server/tenant1": (200, {}, document)}
+        )
+        async with server.client() as http:
+            with pytest.raises(
+                AuthorizationServerError, match=re.escape("the token_endpoint 'http://auth.example.com/token'")
+            ):
+                await fetch_authorization_server_metadata(http, ISSUER, HTTPS_ONLY, tutorial)

@@ -1,0 +1,85 @@
+"""The tutorial output (client/steps.py): secrets masked wherever they appear (CL-28)."""
+
+import io
+
+import httpx2
+
+from client.steps import Tutorial, mask, masked, masked_header, masked_url
+
+
+class TestMask:
+    """CL-28: what is left of a secret when it is shown."""
+
+    def test_six_characters_then_an_ellipsis(self) -> None:
+        """A token shows its first six characters."""
+        assert mask("eyJhbGciOiJFUzI1NiJ9.payload.signature") == "eyJhbG…"
+
+    def test_a_short_secret_shows_at_most_half(self) -> None:
+        """A short secret never shows more than half of itself."""
+        assert mask("abcd") == "ab…"
+
+
+class TestMasked:
+    """CL-28: secrets in JSON, URLs and headers."""
+
+    def test_secret_fields_at_any_depth(self) -> None:
+        """Secret fields are masked however deep; the others are left alone."""
+        document = {"access_token": "a" * 20, "nested": [{"client_secret": "s" * 20, "client_id": "visible"}]}
+        assert masked(document) == {
+            "access_token": "aaaaaa…",
+            "nested": [{"client_secret": "ssssss…", "client_id": "visible"}],
+        }
+
+    def test_a_callback_url_keeps_state_and_iss_and_masks_the_code(self) -> None:
+        """The code of a callback URL is masked; state and iss are shown."""
+        url = "http://127.0.0.1:8888/callback?code=abcdefghijkl&state=s1&iss=http%3A%2F%2Fa.example"
+        assert masked_url(url) == "http://127.0.0.1:8888/callback?code=abcdef…&state=s1&iss=http%3A%2F%2Fa.example"
+
+    def test_an_error_description_in_a_url_is_withheld(self) -> None:
+        """CL-23: free text of an unchecked response is not shown."""
+        url = "http://127.0.0.1:8888/callback?error=access_denied&error_description=call+me&state=s"
+        assert masked_url(url) == "http://127.0.0.1:8888/callback?error=access_denied&error_description=…&state=s"
+
+    def test_the_credentials_of_an_authorization_header(self) -> None:
+        """The scheme is shown, the credentials masked."""
+        assert masked_header("authorization", "Bearer eyJhbGciOi.x.y") == "Bearer eyJhbG…"
+
+
+class TestTutorial:
+    """What crossed the wire, as the tutorial prints it."""
+
+    def test_a_token_request_is_printed_with_its_secrets_masked(self) -> None:
+        """The form's code and verifier are masked; the other parameters are shown as sent."""
+        out = io.StringIO()
+        request = httpx2.Request(
+            "POST",
+            "https://auth.example.com/token",
+            data={"grant_type": "authorization_code", "code": "c0de-c0de-c0de", "code_verifier": "v" * 43},
+        )
+        Tutorial(out).sent(request, bodies=True)
+        assert out.getvalue().splitlines() == [
+            "   → POST https://auth.example.com/token",
+            "       Content-Type: application/x-www-form-urlencoded",
+            "       grant_type=authorization_code",
+            "       code=c0de-c…",
+            "       code_verifier=vvvvvv…",
+        ]
+
+    def test_a_token_response_is_printed_with_its_tokens_masked(self) -> None:
+        """Both tokens are masked; the other fields are shown as received."""
+        out = io.StringIO()
+        response = httpx2.Response(
+            200,
+            json={"access_token": "a" * 30, "token_type": "Bearer", "refresh_token": "r" * 30},
+            headers={"Cache-Control": "no-store"},
+        )
+        Tutorial(out).received(response, bodies=True)
+        assert out.getvalue().splitlines() == [
+            "   ← 200 OK",
+            "       Cache-Control: no-store",
+            "       {",
+            '         "access_token": "aaaaaa…",',
+            '         "token_type": "Bearer",',
+            '         "refresh_token": "rrrrrr…"',
+            "       }",
+        ]
