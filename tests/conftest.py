@@ -1,11 +1,12 @@
-"""Fixtures: real servers on loopback ports, each with its own SQLite file."""
+"""Fixtures: real servers on loopback ports, each with its own SQLite file, and real Chromium."""
 
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.processes import (
+from scripts.stack import (
     AuthorizationServer,
     McpServer,
     free_port,
@@ -49,3 +50,37 @@ def demo_mcp(
     server = start_mcp_server(tmp_path_factory.mktemp("demo_mcp"), mcp_port, demo_as.issuer_for("demo"))
     yield server
     server.program.stop()
+
+
+#: Debian's Chromium: Playwright cannot download its own browser here. The flags keep it from
+#: reaching for the network, which this machine's closed network refuses.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium, driven by Playwright, for one test module.
+
+    Playwright's sync API runs an event loop of its own while it is open; it must be closed
+    before the asynchronous tests of other modules run theirs.
+    """
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser profile (no cookies) and one tab."""
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()

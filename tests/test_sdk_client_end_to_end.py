@@ -13,7 +13,7 @@ from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-from tests.processes import AuthorizationServer, McpServer
+from scripts.stack import AuthorizationServer, McpServer
 
 pytestmark = pytest.mark.anyio
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
+from scripts.stack import AuthorizationServer, free_port
 from tests.authorization_server.flows import Issuer
-from tests.processes import AuthorizationServer, free_port
 
 #: The second MCP server of the shared demo server: another audience, another issuer.
 OTHER_SERVER_ID = "other"

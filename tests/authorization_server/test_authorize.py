@@ -6,8 +6,8 @@ import re
 import httpx2
 import pytest
 
+from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import Issuer, Param, Pkce, claims, redirect_params, redirect_target
-from tests.processes import AuthorizationServer
 
 HTTPS_CALLBACK = "https://client.example/cb"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.stack import run_cli
 from tests.authorization_server.flows import rows
-from tests.processes import run_cli
 
 
 def cli(db: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import OTHER_SERVER_ID
 from tests.authorization_server.flows import Issuer, journey_of, rows, steps
-from tests.processes import AuthorizationServer
 
 
 def times(db: Path, journey_id: str) -> list[datetime]:

@@ -5,46 +5,20 @@ The client's loopback callback has no listener: the test reads the request the b
 to it (Playwright cannot route a redirect's target, so it observes the request instead).
 """
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx2
 import pytest
-from playwright.sync_api import Browser, Page, Request, Response, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Response
 
+from scripts.stack import AuthorizationServer, free_port
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
 from tests.authorization_server.flows import Code, Issuer, Pkce, Registered, journey_of
-from tests.processes import AuthorizationServer, free_port
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CALLBACK_REQUEST = "http://127.0.0.1:*/callback*"
-
-
-@pytest.fixture(name="browser", scope="module")
-def _browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(name="page")
-def _page(browser: Browser) -> Iterator[Page]:
-    """A fresh browser profile (no cookies) and one tab."""
-    context = browser.new_context()
-    yield context.new_page()
-    context.close()
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from typing import Any
 import httpx2
 import pytest
 
+from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import CALLBACK, PUBLIC_CLIENT, Issuer, rows
-from tests.processes import AuthorizationServer
 
 #: Every table a registration may write to, counted before and after a refused one.
 TABLES = ("clients", "authorization_journeys", "mcp_authorization_flows", "journey_events")

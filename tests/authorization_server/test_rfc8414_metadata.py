@@ -5,9 +5,9 @@ import jwt
 import pytest
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
+from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import OTHER_SERVER_ID, OTHER_SERVER_VERSION
 from tests.authorization_server.flows import Issuer
-from tests.processes import AuthorizationServer
 
 WELL_KNOWN = "/.well-known/oauth-authorization-server"
 

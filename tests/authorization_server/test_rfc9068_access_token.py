@@ -8,8 +8,8 @@ import httpx2
 import jwt
 import pytest
 
+from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import Issuer, claims, rows
-from tests.processes import AuthorizationServer, start_authorization_server
 
 
 def verified(http: httpx2.Client, jwks_uri: str, token: str, *, issuer: str, audience: str) -> dict[str, Any]:

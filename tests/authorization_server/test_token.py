@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import Issuer, Registered, claims, journey_of
-from tests.processes import AuthorizationServer, start_authorization_server
 
 
 def error_of(response: httpx2.Response) -> tuple[int, str]:

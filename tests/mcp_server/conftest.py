@@ -2,8 +2,8 @@
 
 import pytest
 
+from scripts.stack import AuthorizationServer, McpServer
 from tests.mcp_server.helpers import Signer
-from tests.processes import AuthorizationServer, McpServer
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from tests.processes import AuthorizationServer, McpServer
+from scripts.stack import AuthorizationServer, McpServer
 
 
 class Signer:

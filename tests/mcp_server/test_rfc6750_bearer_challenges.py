@@ -4,9 +4,9 @@ import httpx2
 import jwt
 import pytest
 
+from scripts.stack import McpServer
 from shared.www_authenticate import find_challenge
 from tests.mcp_server.helpers import Signer, tool_call
-from tests.processes import McpServer
 
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
 

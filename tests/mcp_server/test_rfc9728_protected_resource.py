@@ -2,7 +2,7 @@
 
 import httpx2
 
-from tests.processes import McpServer
+from scripts.stack import McpServer
 
 
 class TestProtectedResourceMetadata:
