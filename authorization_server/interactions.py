@@ -56,6 +56,8 @@ class ToClient:
 class LoginView:
     client_name: str
     server_name: str
+    #: The interaction's user already signed in; the sign-in page has nothing left to do.
+    signed_in: bool
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ class InteractionService:
         async with self._db.transaction() as tx:
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
             view = await self._view(tx, journey, None)
-        return LoginView(view.client_name, view.server_name)
+        return LoginView(view.client_name, view.server_name, signed_in=journey.user_id is not None)
 
     async def login(
         self, interaction_id: str, browser_secret: str | None, username: str, password: str

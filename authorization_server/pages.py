@@ -8,8 +8,10 @@ clickjacking, OAuth 2.1 §7.10), loads nothing from other origins, sends no refe
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from authorization_server.browser import csrf_token
 from authorization_server.errors import OAuthError
 
 HEADERS = {
@@ -28,6 +30,14 @@ _templates = Environment(
 
 def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(_templates.get_template(template).render(**context), status_code, headers=HEADERS)
+
+
+def interaction_page(
+    request: Request, template: str, browser_secret: str | None, interaction_id: str, **context: Any
+) -> HTMLResponse:
+    """A sign-in or consent page, whose form posts back to its own URL with the interaction's CSRF token."""
+    token = csrf_token(browser_secret or "", interaction_id)
+    return page(template, action=request.url.path, csrf_token=token, **context)
 
 
 def error_page(error: OAuthError, continue_url: str | None = None) -> HTMLResponse:

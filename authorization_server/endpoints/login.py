@@ -1,12 +1,12 @@
 """Signing the resource owner in (OAuth 2.1 §3.1): ``GET|POST /interaction/{interaction_id}/login``."""
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
-from authorization_server.browser import check_csrf, csrf_token
+from authorization_server.browser import check_csrf
 from authorization_server.endpoints.authorize import next_step
 from authorization_server.errors import OAuthError
-from authorization_server.pages import error_page, page
+from authorization_server.pages import error_page, interaction_page
 from authorization_server.params import read_form
 from authorization_server.services import services
 
@@ -17,8 +17,10 @@ async def login(request: Request) -> Response:
     browser_secret = found.cookies.browser_secret(request)
     try:
         view = await found.interactions.login_view(interaction_id, browser_secret)
+        if view.signed_in:  # back from the consent page, say: there is nothing to sign in to
+            return RedirectResponse(f"/interaction/{interaction_id}/consent", status_code=303)
         if request.method == "GET":
-            return _login_page(request, view, browser_secret or "", interaction_id)
+            return interaction_page(request, "login.html", browser_secret, interaction_id, view=view)
         form = await read_form(request, found.settings.max_body_bytes)
         check_csrf(browser_secret, interaction_id, form.get("csrf_token"))
         username, password = form.get("username") or "", form.get("password") or ""
@@ -26,11 +28,12 @@ async def login(request: Request) -> Response:
     except OAuthError as error:
         return error_page(error)
     if result is None:
-        return _login_page(
+        return interaction_page(
             request,
-            view,
-            browser_secret or "",
+            "login.html",
+            browser_secret,
             interaction_id,
+            view=view,
             error="Wrong username or password.",
             username=username,
         )
@@ -38,13 +41,3 @@ async def login(request: Request) -> Response:
     response = next_step(outcome)
     found.cookies.set_session(response, session)
     return response
-
-
-def _login_page(request: Request, view: object, browser_secret: str, interaction_id: str, **extra: str) -> Response:
-    return page(
-        "login.html",
-        view=view,
-        action=request.url.path,
-        csrf_token=csrf_token(browser_secret, interaction_id),
-        **extra,
-    )

@@ -101,6 +101,19 @@ class TestSignIn:
         assert [cookie["name"] for cookie in page.context.cookies()] == ["as_browser"]
         assert journey_of(notes_as.db, request_.client.client_id)["status"] == "authorization_requested"
 
+    def test_going_back_to_the_sign_in_page_after_signing_in_leads_to_consent(
+        self, page: Page, request_: Authorization
+    ):
+        """OAuth 2.1 §3.1: once the user signed in, the interaction's sign-in page has nothing left to ask."""
+        page.goto(request_.url)
+        sign_in(page)
+        consent_url = page.url
+
+        page.go_back()
+
+        assert page.url == consent_url
+        assert page.inner_text("h1") == "Allow Notes CLI to use Notes?"
+
 
 class TestConsent:
     def test_the_consent_page_names_client_redirect_host_server_and_scopes(self, page: Page, request_: Authorization):
