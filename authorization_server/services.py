@@ -17,6 +17,7 @@ from authorization_server.issuers import IssuerService
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.registration import RegistrationService
+from authorization_server.revocation import RevocationService
 from authorization_server.settings import DEMO_MCP_SERVER_ID, Settings
 from authorization_server.tokens.keys import KeySet
 from authorization_server.tokens.service import TokenService
@@ -40,6 +41,7 @@ class Services:
     registration: RegistrationService
     interactions: InteractionService
     grants: GrantService
+    revocation: RevocationService
 
 
 def services(request: Request) -> Services:
@@ -88,4 +90,5 @@ async def build_services(settings: Settings, db: Database) -> Services:
             demo_user=demo_user,
         ),
         grants=GrantService(db, clients, GrantContext(journeys=journeys, tokens=tokens)),
+        revocation=RevocationService(db, clients, journeys, tokens),
     )

@@ -36,6 +36,7 @@ class KeySet:
 
     def __init__(self, current: SigningKey, keys: list[SigningKey]) -> None:
         self.current = current
+        self._by_kid = {key.kid: key for key in keys}
         self.jwks_json = json.dumps({"keys": [key.public_jwk for key in keys]}).encode()
 
     @classmethod
@@ -61,6 +62,23 @@ class KeySet:
             algorithm=self.current.alg,
             headers={"kid": self.current.kid, "typ": typ},
         )
+
+    def verify(self, token: str, typ: str, required: list[str]) -> dict[str, Any] | None:
+        """The claims of an unexpired JWT of type ``typ`` signed by one of these keys, else ``None``."""
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._by_kid.get(header.get("kid", ""))
+            if key is None or header.get("typ") != typ:
+                return None
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.private_key.public_key(),  # type: ignore[union-attr]
+                algorithms=[key.alg],
+                options={"require": required, "verify_aud": False},
+            )
+        except jwt.InvalidTokenError:
+            return None
+        return claims
 
 
 def _new_private_pem(alg: str) -> bytes:

@@ -7,7 +7,7 @@ from authorization_server.db import Transaction
 from authorization_server.errors import InvalidGrant, InvalidScope, InvalidTarget
 from authorization_server.secrets_at_rest import digest, new_secret
 from authorization_server.tokens import access_tokens, repository
-from authorization_server.tokens.access_tokens import AccessTokenClaims
+from authorization_server.tokens.access_tokens import AccessToken, AccessTokenClaims
 from authorization_server.tokens.entities import Grant, Refreshed, RefreshTokenReused
 from authorization_server.tokens.keys import KeySet
 from shared.resource import same_resource
@@ -70,6 +70,26 @@ class TokenService:
         """Revoke every refresh token issued for a journey's grant; returns how many were live."""
         return await repository.revoke_family(tx, journey_id)
 
+    async def grant_of(self, tx: Transaction, token: str, *, issuer: str, client_id: str) -> str | None:
+        """The grant (journey id) of a refresh or access token ``client_id`` got at ``issuer``, else ``None``.
+
+        RFC 7009 §2.1: the token must belong to the requesting client; a token of another
+        client, another issuer, or none of ours is nobody's grant here.
+        """
+        stored = await repository.get(tx, digest(token))
+        if stored is not None:
+            grant = stored.grant
+            return grant.journey_id if (grant.issuer, grant.client_id) == (issuer, client_id) else None
+        access_token = self.read_access_token(token)
+        if access_token is None:
+            return None
+        claims = access_token.claims
+        return claims.grant_id if (claims.issuer, claims.client_id) == (issuer, client_id) else None
+
+    def read_access_token(self, token: str) -> AccessToken | None:
+        """An unexpired access token signed with one of our keys, else ``None``."""
+        return access_tokens.read(self.keys, token)
+
     def _response(self, grant: Grant, refresh_token: str | None) -> TokenResponse:
         claims = AccessTokenClaims(
             issuer=grant.issuer,
@@ -77,6 +97,7 @@ class TokenService:
             audience=grant.resource,
             client_id=grant.client_id,
             scope=grant.scope,
+            grant_id=grant.journey_id,
         )
         return TokenResponse(
             access_token=access_tokens.mint(self.keys, claims, self._access_token_ttl),
