@@ -97,6 +97,20 @@ async def list_mcp_servers(settings: Settings, args: argparse.Namespace) -> None
         print(f"    scopes {' '.join(server.scopes)} (default {' '.join(server.default_scopes)})")
 
 
+async def rotate_mcp_server_secret(settings: Settings, args: argparse.Namespace) -> None:
+    """Print a new introspection secret for the MCP server, once: only its digest is kept."""
+    db = await Database.open(settings.db)
+    try:
+        secret = await McpServerService(db).rotate_secret(args.id)
+    finally:
+        await db.close()
+    issuer = f"{settings.issuer}/mcp/{args.id}"
+    print(f"new credentials of MCP server {args.id} (shown once; any previous secret no longer works):")
+    print(f"  client_id      {args.id}")
+    print(f"  client_secret  {secret}")
+    print(f"  introspection  {issuer}/introspect (client_secret_basic or client_secret_post)")
+
+
 async def list_journeys(settings: Settings, args: argparse.Namespace) -> None:
     db = await Database.open(settings.db)
     journeys = JourneyService(code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
@@ -159,6 +173,11 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--version", default="latest", help="advertised in its registration endpoint")
     add.set_defaults(run=add_mcp_server)
     actions.add_parser("list", help="list the MCP servers").set_defaults(run=list_mcp_servers)
+    credentials = actions.add_parser(
+        "credentials", help="set (or replace) the secret an MCP server introspects tokens with; printed once"
+    )
+    credentials.add_argument("id")
+    credentials.set_defaults(run=rotate_mcp_server_secret)
 
     journeys = commands.add_parser("journeys", help="show authorization journeys").add_subparsers(
         metavar="ACTION", required=True

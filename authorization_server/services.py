@@ -13,6 +13,7 @@ from authorization_server.db import Database
 from authorization_server.grants.context import GrantContext
 from authorization_server.grants.service import GrantService
 from authorization_server.interactions import InteractionService
+from authorization_server.introspection import IntrospectionService
 from authorization_server.issuers import IssuerService
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
@@ -42,6 +43,7 @@ class Services:
     interactions: InteractionService
     grants: GrantService
     revocation: RevocationService
+    introspection: IntrospectionService
 
 
 def services(request: Request) -> Services:
@@ -91,4 +93,5 @@ async def build_services(settings: Settings, db: Database) -> Services:
         ),
         grants=GrantService(db, clients, GrantContext(journeys=journeys, tokens=tokens)),
         revocation=RevocationService(db, clients, journeys, tokens),
+        introspection=IntrospectionService(db, mcp_servers, journeys, tokens),
     )
