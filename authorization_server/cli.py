@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 import uvicorn
 
+from authorization_server import clock
 from authorization_server import settings as settings_module
 from authorization_server.accounts.service import AccountService
 from authorization_server.app import create_app
@@ -25,6 +26,7 @@ from authorization_server.db import Database
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.settings import Settings
+from authorization_server.tokens import keys
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -111,6 +113,36 @@ async def rotate_mcp_server_secret(settings: Settings, args: argparse.Namespace)
     print(f"  introspection  {issuer}/introspect (client_secret_basic or client_secret_post)")
 
 
+async def rotate_keys(settings: Settings, args: argparse.Namespace) -> None:
+    """Add a new current signing key; a running server signs with it within a second."""
+    db = await Database.open(settings.db)
+    try:
+        async with db.transaction() as tx:
+            key = await keys.add(tx, settings.signing_alg)
+    finally:
+        await db.close()
+    keep_for = settings.key_lifetime_after_rotation
+    print(f"new signing key {key.kid} ({key.alg}) is current; the previous one stays published for {keep_for}")
+
+
+async def list_keys(settings: Settings, args: argparse.Namespace) -> None:
+    db = await Database.open(settings.db)
+    try:
+        async with db.transaction() as tx:
+            stored = await keys.all_keys(tx, settings.key_lifetime_after_rotation)
+    finally:
+        await db.close()
+    now = clock.now()
+    for key in stored:
+        if key.retires_at is None:
+            state = "current"
+        elif key.retires_at > now:
+            state = f"published until {key.retires_at:%Y-%m-%d %H:%M:%S} UTC"
+        else:
+            state = "retired"
+        print(f"{key.kid}  {key.alg}  created {key.created_at:%Y-%m-%d %H:%M:%S} UTC  {state}")
+
+
 async def list_journeys(settings: Settings, args: argparse.Namespace) -> None:
     db = await Database.open(settings.db)
     journeys = JourneyService(code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
@@ -186,7 +218,19 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=20)
     listing.set_defaults(run=list_journeys)
 
+    key_actions = commands.add_parser("keys", help="manage the keys that sign access tokens").add_subparsers(
+        metavar="ACTION", required=True
+    )
+    key_actions.add_parser(
+        "rotate", help="add a new current signing key (--signing-alg); old keys stay published until they retire"
+    ).set_defaults(run=rotate_keys)
+    key_actions.add_parser("list", help="the signing keys, and until when each is published").set_defaults(
+        run=list_keys
+    )
+
     for sub in (users, actions, journeys):
         for choice in sub.choices.values():
             settings_module.add_arguments(choice, "db", default=argparse.SUPPRESS)
+    for choice in key_actions.choices.values():
+        settings_module.add_arguments(choice, "db", "signing_alg", "access_token_ttl", default=argparse.SUPPRESS)
     return parser

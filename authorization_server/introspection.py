@@ -37,13 +37,13 @@ class IntrospectionService:
         if credentials.method not in INTROSPECTION_AUTH_METHODS:
             raise InvalidClient("introspection needs the MCP server's credentials (client_secret_basic or _post)")
         caller = await self._mcp_servers.authenticate(credentials.client_id, credentials.secret)
-        access_token = self._tokens.read_access_token(token)
-        if access_token is None:
-            return INACTIVE
-        claims = access_token.claims
-        if claims.issuer != issuer.url or not same_resource(claims.audience, caller.resource):
-            return INACTIVE
         async with self._db.transaction() as tx:
+            access_token = await self._tokens.read_access_token(tx, token)
+            if access_token is None:
+                return INACTIVE
+            claims = access_token.claims
+            if claims.issuer != issuer.url or not same_resource(claims.audience, caller.resource):
+                return INACTIVE
             if not await self._journeys.is_active(tx, claims.grant_id):
                 return INACTIVE
         return {
