@@ -14,7 +14,8 @@ import asyncio
 import getpass
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import uvicorn
 
@@ -60,17 +61,13 @@ def serve(settings: Settings) -> None:
 
 async def add_user(settings: Settings, args: argparse.Namespace) -> None:
     password = _read_password()
-    db = await Database.open(settings.db)
-    try:
+    async with _database(settings) as db:
         user = await AccountService(db, settings.session_ttl).add_user(args.name, password)
-    finally:
-        await db.close()
     print(f"added user {user.username} ({user.id})")
 
 
 async def add_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
-    db = await Database.open(settings.db)
-    try:
+    async with _database(settings) as db:
         server = await McpServerService(db).add(
             server_id=args.id,
             resource=args.resource,
@@ -79,18 +76,13 @@ async def add_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
             default_scopes=args.default_scopes,
             version=args.version,
         )
-    finally:
-        await db.close()
     print(f"added MCP server {server.id}: {server.resource}")
     print(f"  its issuer: {settings.issuer}/mcp/{server.id}")
 
 
 async def list_mcp_servers(settings: Settings, args: argparse.Namespace) -> None:
-    db = await Database.open(settings.db)
-    try:
+    async with _database(settings) as db:
         servers = await McpServerService(db).all()
-    finally:
-        await db.close()
     if not servers:
         print("no MCP servers yet: add one with `mcp-servers add`")
     for server in servers:
@@ -101,11 +93,8 @@ async def list_mcp_servers(settings: Settings, args: argparse.Namespace) -> None
 
 async def rotate_mcp_server_secret(settings: Settings, args: argparse.Namespace) -> None:
     """Print a new introspection secret for the MCP server, once: only its digest is kept."""
-    db = await Database.open(settings.db)
-    try:
+    async with _database(settings) as db:
         secret = await McpServerService(db).rotate_secret(args.id)
-    finally:
-        await db.close()
     issuer = f"{settings.issuer}/mcp/{args.id}"
     print(f"new credentials of MCP server {args.id} (shown once; any previous secret no longer works):")
     print(f"  client_id      {args.id}")
@@ -115,23 +104,15 @@ async def rotate_mcp_server_secret(settings: Settings, args: argparse.Namespace)
 
 async def rotate_keys(settings: Settings, args: argparse.Namespace) -> None:
     """Add a new current signing key; a running server signs with it within a second."""
-    db = await Database.open(settings.db)
-    try:
-        async with db.transaction() as tx:
-            key = await keys.add(tx, settings.signing_alg)
-    finally:
-        await db.close()
+    async with _database(settings) as db, db.transaction() as tx:
+        key = await keys.add(tx, settings.signing_alg)
     keep_for = settings.key_lifetime_after_rotation
     print(f"new signing key {key.kid} ({key.alg}) is current; the previous one stays published for {keep_for}")
 
 
 async def list_keys(settings: Settings, args: argparse.Namespace) -> None:
-    db = await Database.open(settings.db)
-    try:
-        async with db.transaction() as tx:
-            stored = await keys.all_keys(tx, settings.key_lifetime_after_rotation)
-    finally:
-        await db.close()
+    async with _database(settings) as db, db.transaction() as tx:
+        stored = await keys.all_keys(tx, settings.key_lifetime_after_rotation)
     now = clock.now()
     for key in stored:
         if key.retires_at is None:
@@ -144,13 +125,9 @@ async def list_keys(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def list_journeys(settings: Settings, args: argparse.Namespace) -> None:
-    db = await Database.open(settings.db)
     journeys = JourneyService(code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
-    try:
-        async with db.transaction() as tx:
-            recent = await journeys.recent(tx, args.limit)
-    finally:
-        await db.close()
+    async with _database(settings) as db, db.transaction() as tx:
+        recent = await journeys.recent(tx, args.limit)
     if not recent:
         print("no journeys yet")
     for journey, events in recent:
@@ -169,6 +146,16 @@ async def list_journeys(settings: Settings, args: argparse.Namespace) -> None:
         for event in events:
             offset = (event.at - journey.created_at).total_seconds() * 1000
             print(f"    {event.at:%H:%M:%S.%f}  +{offset:8.1f} ms  {event.step:<24} {event.detail or ''}")
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Database]:
+    """The database of ``settings``, migrated, and closed after the command."""
+    db = await Database.open(settings.db)
+    try:
+        yield db
+    finally:
+        await db.close()
 
 
 def _read_password() -> str:
