@@ -89,6 +89,7 @@ async def list_mcp_servers(settings: Settings, args: argparse.Namespace) -> None
         print(f"{server.id}  {server.resource}")
         print(f"    name {server.name!r}, version {server.version}, issuer {settings.issuer}/mcp/{server.id}")
         print(f"    scopes {' '.join(server.scopes)} (default {' '.join(server.default_scopes)})")
+        print(f"    introspection credentials {'set' if server.secret_hash else 'none (`mcp-servers credentials ID`)'}")
 
 
 async def rotate_mcp_server_secret(settings: Settings, args: argparse.Namespace) -> None:

@@ -91,11 +91,9 @@ def test_keys_list_shows_the_current_key_and_until_when_the_old_one_stays(stack:
 def test_a_key_whose_tokens_have_all_expired_is_no_longer_published(
     stack: tuple[AuthorizationServer, int], issuer: Issuer
 ):
-    """RFC 7517: a key retires once its successor is older than the token lifetime plus the margin.
-
-    Two keys are written into the database as if made hours ago: the older one's successor is two
-    hours old, so all its tokens expired long ago; the younger one's successor is the server's own.
-    """
+    """RFC 7517: a key retires once its successor is older than the token lifetime plus the margin."""
+    # Two keys written as if made hours ago: the older one's successor is two hours old, so all its
+    # tokens expired long ago; the younger one's successor is the server's own, made minutes ago.
     server, _ = stack
     retired, retiring = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)

@@ -169,6 +169,13 @@ class TestCallerAuthentication:
 
         assert statuses == [401, 200]
 
+    def test_credentials_for_an_unknown_mcp_server_are_refused(self, demo_as: AuthorizationServer):
+        """`mcp-servers credentials ID` names an MCP server that exists, or prints no secret."""
+        result = demo_as.cli("mcp-servers", "credentials", "no-such-server", check=False)
+
+        assert (result.returncode, result.stdout) == (1, "")
+        assert result.stderr == "authorization_server: no MCP server with id 'no-such-server'\n"
+
     def test_the_metadata_advertises_the_endpoint(self, demo: Issuer, demo_as: AuthorizationServer):
         """RFC 8414 §2: introspection_endpoint and its auth methods, per issuer."""
         document: dict[str, Any] = demo.http.get(
