@@ -20,7 +20,7 @@ from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.registration import RegistrationService
 from authorization_server.revocation import RevocationService
 from authorization_server.settings import DEMO_MCP_SERVER_ID, Settings
-from authorization_server.tokens.keys import Keys
+from authorization_server.tokens.keys import Keys, ensure_current
 from authorization_server.tokens.service import TokenService
 
 log = logging.getLogger("authorization_server")
@@ -57,9 +57,9 @@ async def build_services(settings: Settings, db: Database) -> Services:
     mcp_servers = McpServerService(db)
     issuers = IssuerService(settings, mcp_servers)
     journeys = JourneyService(code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
-    keys = Keys(db, settings.signing_alg, settings.key_lifetime_after_rotation)
     async with db.transaction() as tx:
-        await keys.key_set(tx)  # the first start makes the first key
+        await ensure_current(tx, settings.signing_alg)  # the first start makes the first key
+    keys = Keys(db, settings.key_lifetime_after_rotation)
     tokens = TokenService(
         keys, access_token_ttl=settings.access_token_ttl, refresh_token_ttl=settings.refresh_token_ttl
     )

@@ -46,7 +46,6 @@ class KeySet:
 
     def __init__(self, current: SigningKey, published: list[SigningKey]) -> None:
         self.current = current
-        self.published = published
         self._by_kid = {key.kid: key for key in published}
         self.jwks_json = json.dumps({"keys": [key.public_jwk for key in published]}).encode()
         retiring = [key.retires_at for key in published if key.retires_at is not None]
@@ -54,12 +53,11 @@ class KeySet:
         self.changes_at = min(retiring, default=None)
 
     @classmethod
-    async def load(cls, tx: Transaction, alg: str, keep_for: timedelta) -> "KeySet":
-        """The keys in the database; a new current key is made when the newest is not for ``alg``."""
+    async def load(cls, tx: Transaction, keep_for: timedelta) -> "KeySet":
+        """The keys in the database: the newest signs, the older ones are published until they retire."""
         keys = await all_keys(tx, keep_for)
-        if not keys or keys[-1].alg != alg:
-            await add(tx, alg)
-            keys = await all_keys(tx, keep_for)
+        if not keys:
+            raise RuntimeError("no signing key in the database: start the server to make one")
         now = clock.now()
         return cls(keys[-1], [key for key in keys if key.retires_at is None or key.retires_at > now])
 
@@ -94,9 +92,8 @@ class Keys:
 
     CHECK_INTERVAL = 1.0
 
-    def __init__(self, db: Database, alg: str, keep_for: timedelta) -> None:
+    def __init__(self, db: Database, keep_for: timedelta) -> None:
         self._db = db
-        self._alg = alg
         self._keep_for = keep_for
         self._key_set: KeySet | None = None
         self._data_version: int | None = None
@@ -111,7 +108,7 @@ class Keys:
         version = await self._db.data_version()
         retired = key_set is not None and key_set.changes_at is not None and key_set.changes_at <= clock.now()
         if key_set is None or retired or version != self._data_version:
-            key_set = self._key_set = await KeySet.load(tx, self._alg, self._keep_for)
+            key_set = self._key_set = await KeySet.load(tx, self._keep_for)
             self._data_version = version
         return key_set
 
@@ -126,6 +123,13 @@ async def all_keys(tx: Transaction, keep_for: timedelta) -> list[SigningKey]:
     keys = [_signing_key(row["alg"], row["private_key"].encode(), clock.from_db(row["created_at"])) for row in rows]
     retiring = [replace(key, retires_at=successor.created_at + keep_for) for key, successor in pairwise(keys)]
     return retiring + keys[-1:]
+
+
+async def ensure_current(tx: Transaction, alg: str) -> None:
+    """At start-up: make a key when there is none, or when the newest is not for ``alg`` (a rotation)."""
+    keys = await all_keys(tx, timedelta(0))
+    if not keys or keys[-1].alg != alg:
+        await add(tx, alg)
 
 
 async def add(tx: Transaction, alg: str) -> SigningKey:
