@@ -53,7 +53,10 @@ class Verifier(Protocol):
 
 
 class JwtVerifier:
-    REFETCH_INTERVAL = 30.0
+    #: Seconds between two fetches for an unknown ``kid``: short, because right after the issuer
+    #: rotates its keys every new token names one; long enough that made-up kids cannot make us
+    #: hammer the issuer.
+    REFETCH_INTERVAL = 5.0
     CACHE_SIZE = 10_000
 
     def __init__(self, settings: Settings) -> None:

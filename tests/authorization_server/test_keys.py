@@ -55,10 +55,10 @@ def token_after_rotation(issuer: Issuer, old_kid: str) -> str:
 
 
 def test_a_rotation_makes_a_new_current_key_and_keeps_the_old_one_published(
-    stack: tuple[AuthorizationServer, int], issuer: Issuer, tmp_path_factory: pytest.TempPathFactory
+    stack: tuple[AuthorizationServer, int], issuer: Issuer
 ):
-    """RFC 7517 §5, RFC 9068 §4: new tokens name the new kid; both keys verify, at the AS and the MCP server."""
-    server, mcp_port = stack
+    """RFC 7517 §5, RFC 9068 §4: new tokens name the new kid, and the JWK Set has both keys."""
+    server, _ = stack
     before = new_token(issuer)
 
     rotated = server.cli("keys", "rotate")
@@ -67,11 +67,26 @@ def test_a_rotation_makes_a_new_current_key_and_keeps_the_old_one_published(
     assert kid_of(after) != kid_of(before)
     assert rotated.stdout.startswith(f"new signing key {kid_of(after)} (ES256) is current")
     assert {key["kid"] for key in published(server)} >= {kid_of(before), kid_of(after)}
+
+
+def test_the_mcp_server_takes_tokens_of_both_keys_after_a_rotation(
+    stack: tuple[AuthorizationServer, int], issuer: Issuer, tmp_path_factory: pytest.TempPathFactory
+):
+    """RFC 9068 §4: the old key keeps verifying; the new kid makes the MCP server fetch the keys again."""
+    server, mcp_port = stack
     mcp = start_mcp_server(tmp_path_factory.mktemp("keys_mcp"), mcp_port, issuer.url)
     try:
-        statuses = [post(mcp, token=token).status_code for token in (before, after)]
+        before = new_token(issuer)
+        first = post(mcp, token=before).status_code  # the MCP server fetches the keys now
+        fetched = time.monotonic()
+        server.cli("keys", "rotate")
+        after = token_after_rotation(issuer, kid_of(before))
+        time.sleep(max(0.0, fetched + 5.1 - time.monotonic()))  # it refetches at most every 5 s
+
+        statuses = [first, post(mcp, token=after).status_code, post(mcp, token=before).status_code]
     finally:
         mcp.program.stop()
+
     assert not {401, 403} & set(statuses), statuses
 
 
