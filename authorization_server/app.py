@@ -19,15 +19,17 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authorization_server.db import Database
-from authorization_server.endpoints import authorize, consent, discovery, login, register, token
+from authorization_server.endpoints import authorize, consent, discovery, introspect, login, register, revoke, token
 from authorization_server.errors import InvalidRequest, NotFound, OAuthError, ServerError
 from authorization_server.issuers import (
     AUTHORIZE_PATH,
     GENERIC_REGISTER_PATH,
+    INTROSPECT_PATH,
     JWKS_PATH,
     MCP_ISSUER_PATH,
     MCP_REGISTER_PATH,
     REGISTER_PATH,
+    REVOKE_PATH,
     TOKEN_PATH,
 )
 from authorization_server.pages import error_page
@@ -73,6 +75,12 @@ def create_app(settings: Settings) -> Starlette:
         # 5. Token endpoint: code for tokens (§4.1.3), refresh (§4.3).
         Route(TOKEN_PATH, token.token, methods=["POST"]),
         Route(mcp + TOKEN_PATH, token.token, methods=["POST"]),
+        # 6. Revocation (RFC 7009): the client ends its grant.
+        Route(REVOKE_PATH, revoke.revoke, methods=["POST"]),
+        Route(mcp + REVOKE_PATH, revoke.revoke, methods=["POST"]),
+        # 7. Introspection (RFC 7662): an MCP server asks whether a token still stands.
+        Route(INTROSPECT_PATH, introspect.introspect, methods=["POST"]),
+        Route(mcp + INTROSPECT_PATH, introspect.introspect, methods=["POST"]),
         Mount("/static", StaticFiles(packages=[("authorization_server", "static")])),
     ]
     return Starlette(

@@ -14,10 +14,12 @@ import asyncio
 import getpass
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import uvicorn
 
+from authorization_server import clock
 from authorization_server import settings as settings_module
 from authorization_server.accounts.service import AccountService
 from authorization_server.app import create_app
@@ -25,6 +27,7 @@ from authorization_server.db import Database
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.settings import Settings
+from authorization_server.tokens import keys
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,17 +61,13 @@ def serve(settings: Settings) -> None:
 
 async def add_user(settings: Settings, args: argparse.Namespace) -> None:
     password = _read_password()
-    db = await Database.open(settings.db)
-    try:
+    async with _database(settings) as db:
         user = await AccountService(db, settings.session_ttl).add_user(args.name, password)
-    finally:
-        await db.close()
     print(f"added user {user.username} ({user.id})")
 
 
 async def add_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
-    db = await Database.open(settings.db)
-    try:
+    async with _database(settings) as db:
         server = await McpServerService(db).add(
             server_id=args.id,
             resource=args.resource,
@@ -77,34 +76,59 @@ async def add_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
             default_scopes=args.default_scopes,
             version=args.version,
         )
-    finally:
-        await db.close()
     print(f"added MCP server {server.id}: {server.resource}")
     print(f"  its issuer: {settings.issuer}/mcp/{server.id}")
 
 
 async def list_mcp_servers(settings: Settings, args: argparse.Namespace) -> None:
-    db = await Database.open(settings.db)
-    try:
+    async with _database(settings) as db:
         servers = await McpServerService(db).all()
-    finally:
-        await db.close()
     if not servers:
         print("no MCP servers yet: add one with `mcp-servers add`")
     for server in servers:
         print(f"{server.id}  {server.resource}")
         print(f"    name {server.name!r}, version {server.version}, issuer {settings.issuer}/mcp/{server.id}")
         print(f"    scopes {' '.join(server.scopes)} (default {' '.join(server.default_scopes)})")
+        print(f"    introspection credentials {'set' if server.secret_hash else 'none (`mcp-servers credentials ID`)'}")
+
+
+async def rotate_mcp_server_secret(settings: Settings, args: argparse.Namespace) -> None:
+    """Print a new introspection secret for the MCP server, once: only its digest is kept."""
+    async with _database(settings) as db:
+        secret = await McpServerService(db).rotate_secret(args.id)
+    issuer = f"{settings.issuer}/mcp/{args.id}"
+    print(f"new credentials of MCP server {args.id} (shown once; any previous secret no longer works):")
+    print(f"  client_id      {args.id}")
+    print(f"  client_secret  {secret}")
+    print(f"  introspection  {issuer}/introspect (client_secret_basic or client_secret_post)")
+
+
+async def rotate_keys(settings: Settings, args: argparse.Namespace) -> None:
+    """Add a new current signing key; a running server signs with it within a second."""
+    async with _database(settings) as db, db.transaction() as tx:
+        key = await keys.add(tx, settings.signing_alg)
+    keep_for = settings.key_lifetime_after_rotation
+    print(f"new signing key {key.kid} ({key.alg}) is current; the previous one stays published for {keep_for}")
+
+
+async def list_keys(settings: Settings, args: argparse.Namespace) -> None:
+    async with _database(settings) as db, db.transaction() as tx:
+        stored = await keys.all_keys(tx, settings.key_lifetime_after_rotation)
+    now = clock.now()
+    for key in stored:
+        if key.retires_at is None:
+            state = "current"
+        elif key.retires_at > now:
+            state = f"published until {key.retires_at:%Y-%m-%d %H:%M:%S} UTC"
+        else:
+            state = "retired"
+        print(f"{key.kid}  {key.alg}  created {key.created_at:%Y-%m-%d %H:%M:%S} UTC  {state}")
 
 
 async def list_journeys(settings: Settings, args: argparse.Namespace) -> None:
-    db = await Database.open(settings.db)
     journeys = JourneyService(code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
-    try:
-        async with db.transaction() as tx:
-            recent = await journeys.recent(tx, args.limit)
-    finally:
-        await db.close()
+    async with _database(settings) as db, db.transaction() as tx:
+        recent = await journeys.recent(tx, args.limit)
     if not recent:
         print("no journeys yet")
     for journey, events in recent:
@@ -123,6 +147,16 @@ async def list_journeys(settings: Settings, args: argparse.Namespace) -> None:
         for event in events:
             offset = (event.at - journey.created_at).total_seconds() * 1000
             print(f"    {event.at:%H:%M:%S.%f}  +{offset:8.1f} ms  {event.step:<24} {event.detail or ''}")
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Database]:
+    """The database of ``settings``, migrated, and closed after the command."""
+    db = await Database.open(settings.db)
+    try:
+        yield db
+    finally:
+        await db.close()
 
 
 def _read_password() -> str:
@@ -159,6 +193,11 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--version", default="latest", help="advertised in its registration endpoint")
     add.set_defaults(run=add_mcp_server)
     actions.add_parser("list", help="list the MCP servers").set_defaults(run=list_mcp_servers)
+    credentials = actions.add_parser(
+        "credentials", help="set (or replace) the secret an MCP server introspects tokens with; printed once"
+    )
+    credentials.add_argument("id")
+    credentials.set_defaults(run=rotate_mcp_server_secret)
 
     journeys = commands.add_parser("journeys", help="show authorization journeys").add_subparsers(
         metavar="ACTION", required=True
@@ -167,7 +206,19 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=20)
     listing.set_defaults(run=list_journeys)
 
+    key_actions = commands.add_parser("keys", help="manage the keys that sign access tokens").add_subparsers(
+        metavar="ACTION", required=True
+    )
+    key_actions.add_parser(
+        "rotate", help="add a new current signing key (--signing-alg); old keys stay published until they retire"
+    ).set_defaults(run=rotate_keys)
+    key_actions.add_parser("list", help="the signing keys, and until when each is published").set_defaults(
+        run=list_keys
+    )
+
     for sub in (users, actions, journeys):
         for choice in sub.choices.values():
             settings_module.add_arguments(choice, "db", default=argparse.SUPPRESS)
+    for choice in key_actions.choices.values():
+        settings_module.add_arguments(choice, "db", "signing_alg", "access_token_ttl", default=argparse.SUPPRESS)
     return parser

@@ -10,6 +10,7 @@ import binascii
 from urllib.parse import unquote_plus
 
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from authorization_server.clients.entities import ClientCredentials
 from authorization_server.errors import InvalidClient, InvalidRequest
@@ -32,6 +33,11 @@ def client_credentials(request: Request, params: Params) -> ClientCredentials:
     if body_secret is not None:
         return ClientCredentials(body_id, "client_secret_post", body_secret)
     return ClientCredentials(body_id, "none")
+
+
+def challenge(error: InvalidClient, realm: str) -> JSONResponse:
+    """401 ``invalid_client`` with a ``WWW-Authenticate`` challenge (OAuth 2.1 §3.2.4)."""
+    return error.to_response({"WWW-Authenticate": f'Basic realm="{realm}"'})
 
 
 def _basic(header: str) -> tuple[str, str]:

@@ -1,6 +1,6 @@
 """OAuth errors as values: each class carries its registered error code and HTTP status.
 
-Codes come from RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2 and RFC 8707 §2; ``not_found`` is
+Codes come from RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 7591 §3.2.2 and RFC 8707 §2; ``not_found`` is
 this project's own, for API paths that name something that does not exist. An error holds two
 texts: ``description`` is sent to the client as ``error_description``; ``detail`` is for the
 log only. Neither ever contains a token, code, secret or password.
@@ -15,6 +15,7 @@ Hierarchy::
      ├── UnauthorizedClient      unauthorized_client        400
      ├── UnsupportedGrantType    unsupported_grant_type     400
      ├── UnsupportedResponseType unsupported_response_type  400
+     ├── UnsupportedTokenType    unsupported_token_type     400
      ├── InvalidScope            invalid_scope              400
      ├── InvalidTarget           invalid_target             400
      ├── AccessDenied            access_denied              403
@@ -99,6 +100,12 @@ class UnsupportedGrantType(OAuthError):
 
 class UnsupportedResponseType(OAuthError):
     error = "unsupported_response_type"
+
+
+class UnsupportedTokenType(OAuthError):
+    """The revocation request's ``token_type_hint`` names a type this server does not revoke (RFC 7009 §2.2.1)."""
+
+    error = "unsupported_token_type"
 
 
 class InvalidScope(OAuthError):

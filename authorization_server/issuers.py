@@ -23,6 +23,8 @@ from shared.resource import same_resource
 # Paths, relative to the root issuer; the metadata below is derived from them.
 AUTHORIZE_PATH = "/authorize"
 TOKEN_PATH = "/token"
+REVOKE_PATH = "/revoke"
+INTROSPECT_PATH = "/introspect"
 REGISTER_PATH = "/register"
 GENERIC_REGISTER_PATH = "/api/v1/authz/clients/register"
 MCP_REGISTER_PATH = "/api/v1/authz/clients/register/mcp/{mcp_server_id}/{version}"
@@ -31,6 +33,8 @@ MCP_ISSUER_PATH = "/mcp/{mcp_server_id}"
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
 TOKEN_ENDPOINT_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
+#: RFC 7662 §2.1: resource servers authenticate with the secret of their MCP server record.
+INTROSPECTION_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,11 @@ class IssuerService:
             grant_types_supported=GRANT_TYPES,
             token_endpoint_auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
             code_challenge_methods_supported=(PKCE_METHOD,),
+            revocation_endpoint=issuer.url + REVOKE_PATH,
+            # RFC 7009 §2.1: clients authenticate at /revoke as they do at /token.
+            revocation_endpoint_auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
+            introspection_endpoint=issuer.url + INTROSPECT_PATH,
+            introspection_endpoint_auth_methods_supported=INTROSPECTION_AUTH_METHODS,
             authorization_response_iss_parameter_supported=True,
         ).to_json()
         AuthlibMetadata(metadata).validate()  # an independent check of RFC 8414 §2, once per build

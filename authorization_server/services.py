@@ -13,12 +13,14 @@ from authorization_server.db import Database
 from authorization_server.grants.context import GrantContext
 from authorization_server.grants.service import GrantService
 from authorization_server.interactions import InteractionService
+from authorization_server.introspection import IntrospectionService
 from authorization_server.issuers import IssuerService
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.registration import RegistrationService
+from authorization_server.revocation import RevocationService
 from authorization_server.settings import DEMO_MCP_SERVER_ID, Settings
-from authorization_server.tokens.keys import KeySet
+from authorization_server.tokens.keys import Keys, ensure_current
 from authorization_server.tokens.service import TokenService
 
 log = logging.getLogger("authorization_server")
@@ -40,6 +42,8 @@ class Services:
     registration: RegistrationService
     interactions: InteractionService
     grants: GrantService
+    revocation: RevocationService
+    introspection: IntrospectionService
 
 
 def services(request: Request) -> Services:
@@ -54,7 +58,8 @@ async def build_services(settings: Settings, db: Database) -> Services:
     issuers = IssuerService(settings, mcp_servers)
     journeys = JourneyService(code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
     async with db.transaction() as tx:
-        keys = await KeySet.load(tx, settings.signing_alg)
+        await ensure_current(tx, settings.signing_alg)  # the first start makes the first key
+    keys = Keys(db, settings.key_lifetime_after_rotation)
     tokens = TokenService(
         keys, access_token_ttl=settings.access_token_ttl, refresh_token_ttl=settings.refresh_token_ttl
     )
@@ -88,4 +93,6 @@ async def build_services(settings: Settings, db: Database) -> Services:
             demo_user=demo_user,
         ),
         grants=GrantService(db, clients, GrantContext(journeys=journeys, tokens=tokens)),
+        revocation=RevocationService(db, clients, journeys, tokens),
+        introspection=IntrospectionService(db, mcp_servers, journeys, tokens),
     )

@@ -9,6 +9,7 @@ import argparse
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,8 @@ from urllib.parse import urlsplit
 from shared.loopback import is_loopback_host
 
 SIGNING_ALGORITHMS = ("ES256", "EdDSA", "RS256")
+#: How long past the access token lifetime a rotated-out signing key stays published: clock skew.
+RETIREMENT_MARGIN = 60
 #: The MCP server that demo mode creates.
 DEMO_MCP_SERVER_ID = "demo"
 
@@ -61,6 +64,11 @@ class Settings:
     session_ttl: int = _setting(8 * 3600, "browser sign-in session lifetime, seconds", "AS_SESSION_TTL")
     max_body_bytes: int = _setting(16 * 1024, "largest request body accepted, bytes", "AS_MAX_BODY_BYTES")
     log_level: str = _setting("info", "log level", "AS_LOG_LEVEL", choices=("debug", "info", "warning", "error"))
+
+    @property
+    def key_lifetime_after_rotation(self) -> timedelta:
+        """How long a rotated-out signing key stays published: until its last token has expired."""
+        return timedelta(seconds=self.access_token_ttl + RETIREMENT_MARGIN)
 
     @property
     def secure_cookies(self) -> bool:

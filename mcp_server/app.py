@@ -11,9 +11,10 @@ from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from starlette.types import ASGIApp
 
 from mcp_server.bearer_auth import BearerAuth
+from mcp_server.introspection import IntrospectingVerifier
 from mcp_server.protected_resource import metadata_document, metadata_endpoint, metadata_paths
 from mcp_server.settings import Settings
-from mcp_server.token_verifier import JwtVerifier
+from mcp_server.token_verifier import JwtVerifier, Verifier
 from mcp_server.tools import IMPLIED_SCOPES, TOOL_SCOPES, build_tools
 
 
@@ -23,10 +24,12 @@ def create_app(settings: Settings) -> ASGIApp:
     for path in metadata_paths(settings):
         server.custom_route(path, methods=["GET"])(endpoint)
     app = server.streamable_http_app(streamable_http_path=settings.mcp_path, host=settings.host)
+    local = JwtVerifier(settings)
+    verifier: Verifier = IntrospectingVerifier(settings, local) if settings.introspection_client_secret else local
     return BearerAuth(
         AuthContextMiddleware(app),
         settings=settings,
-        verifier=JwtVerifier(settings),
+        verifier=verifier,
         tool_scopes=TOOL_SCOPES,
         implied_scopes=IMPLIED_SCOPES,
     )

@@ -26,7 +26,7 @@ from starlette.authentication import AuthCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_server.settings import Settings
-from mcp_server.token_verifier import InvalidToken, IssuerUnavailable, JwtVerifier
+from mcp_server.token_verifier import InvalidToken, IssuerUnavailable, Verifier
 from shared.scopes import format_scope
 from shared.well_known import protected_resource_metadata_url
 from shared.www_authenticate import bearer_challenge
@@ -45,7 +45,7 @@ class BearerAuth:
         app: ASGIApp,
         *,
         settings: Settings,
-        verifier: JwtVerifier,
+        verifier: Verifier,
         tool_scopes: dict[str, tuple[str, ...]],
         implied_scopes: dict[str, tuple[str, ...]],
     ) -> None:

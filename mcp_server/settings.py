@@ -7,7 +7,7 @@ server at ``http://localhost:8000/mcp``, and its issuer is ``http://localhost:90
 import argparse
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from shared.resource import canonical_resource
@@ -30,6 +30,10 @@ class Settings:
     scopes: tuple[str, ...]
     name: str
     log_level: str
+    #: Introspection mode (RFC 7662): this server's id at the authorization server, and its secret.
+    #: Without a secret, tokens are only checked locally (docs/decisions/0010).
+    introspection_client_id: str | None = None
+    introspection_client_secret: str | None = field(default=None, repr=False)
 
     @property
     def mcp_path(self) -> str:
@@ -63,6 +67,18 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         default=env("MCP_SCOPES", "mcp:read"),
         help="scopes needed for basic use, published to clients (env MCP_SCOPES, default mcp:read)",
     )
+    parser.add_argument(
+        "--introspection-client-secret",
+        default=env("MCP_INTROSPECTION_CLIENT_SECRET"),
+        help="introspection mode: also ask the issuer about each token (RFC 7662) with this secret, from"
+        " `mcp-servers credentials ID`; prefer the env MCP_INTROSPECTION_CLIENT_SECRET, which ps does not show",
+    )
+    parser.add_argument(
+        "--introspection-client-id",
+        default=env("MCP_INTROSPECTION_CLIENT_ID"),
+        help="this MCP server's id at the authorization server (env MCP_INTROSPECTION_CLIENT_ID, default"
+        " the ID of an issuer ending in /mcp/ID)",
+    )
     parser.add_argument("--name", default=env("MCP_NAME", "Demo MCP server"), help="name shown in the metadata")
     parser.add_argument(
         "--log-level", default=env("MCP_LOG_LEVEL", "info"), choices=("debug", "info", "warning", "error")
@@ -75,6 +91,9 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         if canonical_resource(args.auth_server) != args.auth_server or args.auth_server.endswith("/"):
             raise ValueError(f"the issuer {args.auth_server!r} must be an absolute URL without a trailing slash")
         scopes = parse_scope(args.scopes)
+        client_id = args.introspection_client_id or _mcp_server_id(args.auth_server)
+        if args.introspection_client_secret and not client_id:
+            raise ValueError("introspection mode needs --introspection-client-id: the issuer has no /mcp/ID path")
     except ValueError as exc:
         parser.exit(2, f"mcp_server: {exc}\n")
     return Settings(
@@ -85,4 +104,12 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         scopes=scopes,
         name=args.name,
         log_level=args.log_level,
+        introspection_client_id=client_id,
+        introspection_client_secret=args.introspection_client_secret,
     )
+
+
+def _mcp_server_id(issuer: str) -> str | None:
+    """The ``ID`` of an issuer ``…/mcp/ID``: the authorization server's name for this MCP server."""
+    head, _, last = urlsplit(issuer).path.rpartition("/")
+    return last if head.endswith("/mcp") and last else None

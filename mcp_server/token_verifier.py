@@ -20,7 +20,7 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Protocol
 
 import httpx2
 import jwt
@@ -46,15 +46,24 @@ class IssuerUnavailable(Exception):
     """The issuer's metadata or keys could not be fetched, so no token can be checked now."""
 
 
+class Verifier(Protocol):
+    async def verify(self, token: str) -> AccessToken:
+        """The token's claims; ``InvalidToken`` or ``IssuerUnavailable`` when it cannot be accepted."""
+        ...
+
+
 class JwtVerifier:
-    REFETCH_INTERVAL = 30.0
+    #: Seconds between two fetches for an unknown ``kid``: short, because right after the issuer
+    #: rotates its keys every new token names one; long enough that made-up kids cannot make us
+    #: hammer the issuer.
+    REFETCH_INTERVAL = 5.0
     CACHE_SIZE = 10_000
 
     def __init__(self, settings: Settings) -> None:
         self._issuer = settings.auth_server
         self._resource = settings.resource
         self._keys: jwt.PyJWKSet | None = None
-        self._jwks_uri: str | None = None
+        self._metadata: AuthorizationServerMetadata | None = None
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
         self._verified: OrderedDict[bytes, AccessToken] = OrderedDict()
@@ -123,14 +132,10 @@ class JwtVerifier:
                 return self._keys  # another request just fetched them
             try:
                 async with httpx2.AsyncClient(timeout=10.0) as http:
-                    if self._jwks_uri is None:
-                        response = await http.get(authorization_server_metadata_url(self._issuer))
-                        response.raise_for_status()
-                        metadata = AuthorizationServerMetadata.from_json(response.json())
-                        if metadata.issuer != self._issuer or not metadata.jwks_uri:
-                            raise ValueError(f"the metadata of {self._issuer} names another issuer or no jwks_uri")
-                        self._jwks_uri = metadata.jwks_uri
-                    response = await http.get(self._jwks_uri)
+                    jwks_uri = (await self._load_metadata(http)).jwks_uri
+                    if not jwks_uri:
+                        raise ValueError(f"the metadata of {self._issuer} names no jwks_uri")
+                    response = await http.get(jwks_uri)
                     response.raise_for_status()
                     self._keys = jwt.PyJWKSet.from_dict(response.json())
             except (httpx2.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
@@ -139,6 +144,27 @@ class JwtVerifier:
             self._fetched_at = time.monotonic()
             log.info("fetched %d signing key(s) of %s", len(self._keys.keys), self._issuer)
             return self._keys
+
+    async def metadata(self) -> AuthorizationServerMetadata:
+        """The issuer's metadata (RFC 8414), fetched once; ``IssuerUnavailable`` if it cannot be."""
+        if self._metadata is not None:
+            return self._metadata
+        try:
+            async with httpx2.AsyncClient(timeout=10.0) as http:
+                return await self._load_metadata(http)
+        except (httpx2.HTTPError, ValueError) as exc:
+            log.warning("cannot fetch the metadata of %s: %s", self._issuer, exc)
+            raise IssuerUnavailable(f"the metadata of {self._issuer} cannot be fetched") from None
+
+    async def _load_metadata(self, http: httpx2.AsyncClient) -> AuthorizationServerMetadata:
+        if self._metadata is None:
+            response = await http.get(authorization_server_metadata_url(self._issuer))
+            response.raise_for_status()
+            metadata = AuthorizationServerMetadata.from_json(response.json())
+            if metadata.issuer != self._issuer:
+                raise ValueError(f"the metadata of {self._issuer} names another issuer")
+            self._metadata = metadata
+        return self._metadata
 
     def _remember(self, digest: bytes, access_token: AccessToken) -> None:
         self._verified[digest] = access_token

@@ -65,6 +65,10 @@ class AuthorizationServerMetadata:
     grant_types_supported: tuple[str, ...] | None = None
     token_endpoint_auth_methods_supported: tuple[str, ...] | None = None
     code_challenge_methods_supported: tuple[str, ...] | None = None
+    revocation_endpoint: str | None = None
+    revocation_endpoint_auth_methods_supported: tuple[str, ...] | None = None
+    introspection_endpoint: str | None = None
+    introspection_endpoint_auth_methods_supported: tuple[str, ...] | None = None
     #: RFC 9207 §3: the server sends ``iss`` in every authorization response.
     authorization_response_iss_parameter_supported: bool | None = None
     service_documentation: str | None = None
@@ -91,6 +95,14 @@ class AuthorizationServerMetadata:
             grant_types_supported=optional_str_list(doc, "grant_types_supported"),
             token_endpoint_auth_methods_supported=optional_str_list(doc, "token_endpoint_auth_methods_supported"),
             code_challenge_methods_supported=optional_str_list(doc, "code_challenge_methods_supported"),
+            revocation_endpoint=optional_str(doc, "revocation_endpoint"),
+            revocation_endpoint_auth_methods_supported=optional_str_list(
+                doc, "revocation_endpoint_auth_methods_supported"
+            ),
+            introspection_endpoint=optional_str(doc, "introspection_endpoint"),
+            introspection_endpoint_auth_methods_supported=optional_str_list(
+                doc, "introspection_endpoint_auth_methods_supported"
+            ),
             authorization_response_iss_parameter_supported=optional_bool(
                 doc, "authorization_response_iss_parameter_supported"
             ),

@@ -42,6 +42,19 @@ def fresh_as(tmp_path: Path) -> Iterator[AuthorizationServer]:
     server.program.stop()
 
 
+def new_mcp_server_secret(server: AuthorizationServer, mcp_server_id: str) -> str:
+    """Set an MCP server's introspection secret with ``mcp-servers credentials ID``; the printed secret."""
+    printed = server.cli("mcp-servers", "credentials", mcp_server_id).stdout
+    [secret] = [line.split()[1] for line in printed.splitlines() if line.split()[:1] == ["client_secret"]]
+    return secret
+
+
+@pytest.fixture(scope="session")
+def demo_secret(demo_as: AuthorizationServer) -> str:
+    """The demo MCP server's introspection secret (RFC 7662 §2.1), set once for the session."""
+    return new_mcp_server_secret(demo_as, "demo")
+
+
 @pytest.fixture(scope="session")
 def demo_mcp(
     tmp_path_factory: pytest.TempPathFactory, demo_as: AuthorizationServer, mcp_port: int

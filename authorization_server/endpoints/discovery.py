@@ -16,5 +16,5 @@ async def metadata(request: Request) -> Response:
 
 
 async def jwks(request: Request) -> Response:
-    """``GET /jwks.json``: the public keys that verify our access tokens."""
-    return Response(services(request).tokens.keys.jwks_json, media_type="application/json")
+    """``GET /jwks.json``: the public keys that verify our access tokens, old ones until they retire."""
+    return Response(await services(request).tokens.keys.jwks_json(), media_type="application/json")

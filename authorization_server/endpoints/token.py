@@ -7,7 +7,7 @@ Every answer carries ``Cache-Control: no-store``. Failed client authentication i
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from authorization_server.client_auth import client_credentials
+from authorization_server.client_auth import challenge, client_credentials
 from authorization_server.errors import NO_STORE, InvalidClient
 from authorization_server.params import read_form
 from authorization_server.services import services
@@ -21,5 +21,5 @@ async def token(request: Request) -> JSONResponse:
         credentials = client_credentials(request, params)
         response = await found.grants.exchange(issuer, credentials, params)
     except InvalidClient as error:
-        return error.to_response({"WWW-Authenticate": f'Basic realm="{issuer.url}"'})
+        return challenge(error, issuer.url)
     return JSONResponse(response.to_json(), headers=NO_STORE)

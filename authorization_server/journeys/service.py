@@ -185,6 +185,11 @@ class JourneyService:
             await self._move(tx, journey, JourneyStatus.REVOKED, failure_reason=reason)
         await self._stamp(tx, journey_id, step, reason)
 
+    async def is_active(self, tx: Transaction, journey_id: str) -> bool:
+        """Whether the journey's grant stands: tokens were issued and nothing revoked them."""
+        journey = await repository.get(tx, journey_id)
+        return journey is not None and journey.status is JourneyStatus.ACTIVE
+
     async def recent(self, tx: Transaction, limit: int = 20) -> list[tuple[Journey, list[Event]]]:
         """The latest journeys, newest first, each with its steps in order."""
         return [(journey, await repository.events(tx, journey.id)) for journey in await repository.recent(tx, limit)]

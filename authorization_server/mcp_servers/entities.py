@@ -23,3 +23,5 @@ class McpServer:
     #: Advertised in the MCP registration endpoint; accepted there, not checked yet.
     version: str
     created_at: datetime
+    #: Digest of the secret it introspects tokens with (RFC 7662 §2.1); ``None`` until one is set.
+    secret_hash: str | None = None

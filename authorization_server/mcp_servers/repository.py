@@ -31,6 +31,11 @@ async def find_by_id_or_resource(tx: Transaction, server_id: str, resource: str)
     return _server(row) if row else None
 
 
+async def set_secret_hash(tx: Transaction, server_id: str, secret_hash: str) -> bool:
+    """Replace the server's introspection secret; false if there is no such server."""
+    return await tx.execute("UPDATE mcp_servers SET secret_hash = ? WHERE id = ?", (secret_hash, server_id)) == 1
+
+
 def _server(row: Row) -> McpServer:
     return McpServer(
         id=row["id"],
@@ -40,4 +45,5 @@ def _server(row: Row) -> McpServer:
         default_scopes=parse_scope(row["default_scopes"]),
         version=row["version"],
         created_at=clock.from_db(row["created_at"]),
+        secret_hash=row["secret_hash"],
     )

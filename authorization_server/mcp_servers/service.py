@@ -5,8 +5,10 @@ from datetime import datetime
 
 from authorization_server import clock
 from authorization_server.db import Database
+from authorization_server.errors import InvalidClient
 from authorization_server.mcp_servers import repository
 from authorization_server.mcp_servers.entities import ID_PATTERN, McpServer
+from authorization_server.secrets_at_rest import digest, matches, new_secret
 from shared.resource import canonical_resource
 from shared.scopes import parse_scope
 
@@ -70,6 +72,28 @@ class McpServerService:
         self._data_version = None
         return server
 
+    async def rotate_secret(self, server_id: str) -> str:
+        """Give the server a new introspection secret, returned once; the previous one stops working."""
+        secret = new_secret()
+        async with self._db.transaction() as tx:
+            if not await repository.set_secret_hash(tx, server_id, digest(secret)):
+                raise ValueError(f"no MCP server with id {server_id!r}")
+        self._data_version = None
+        return secret
+
+    async def authenticate(self, server_id: str, secret: str | None) -> McpServer:
+        """The MCP server, if ``secret`` is its introspection secret (RFC 7662 §2.1); else ``InvalidClient``.
+
+        A secret just set from the command line is seen at once: a mismatch re-reads the database.
+        """
+        server = await self.get(server_id)
+        if server is not None and not _secret_matches(server, secret):
+            await self._follow_database(now=True)
+            server = self._by_id.get(server_id)
+        if server is None or not _secret_matches(server, secret):
+            raise InvalidClient("resource server authentication failed", detail=f"MCP server {server_id!r}")
+        return server
+
     async def _follow_database(self, *, now: bool = False) -> None:
         if not now and time.monotonic() - self._checked_at < self.CHECK_INTERVAL:
             return
@@ -82,6 +106,10 @@ class McpServerService:
         self._by_id = {server.id: server for server in servers}
         self._by_resource = {server.resource: server for server in servers}
         self._data_version = version
+
+
+def _secret_matches(server: McpServer, secret: str | None) -> bool:
+    return bool(secret and server.secret_hash and matches(secret, server.secret_hash))
 
 
 def _new_server(

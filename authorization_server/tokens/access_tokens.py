@@ -2,6 +2,9 @@
 
 RFC 9068 §2.1: header ``typ`` is ``at+jwt``; §2.2: ``iss``, ``exp``, ``aud``, ``sub``,
 ``client_id``, ``iat`` and ``jti`` are required, ``scope`` is added when scopes were granted.
+§2.2.3 allows more claims: ``grant_id`` names the grant (the journey) the token was issued for,
+so that revocation and introspection can tell whether that grant still stands
+(docs/decisions/0010-revocation-and-introspection.md).
 """
 
 import secrets
@@ -9,9 +12,10 @@ import time
 from dataclasses import dataclass
 
 from authorization_server.tokens.keys import KeySet
-from shared.scopes import format_scope
+from shared.scopes import format_scope, parse_scope
 
 TYP = "at+jwt"
+REQUIRED_CLAIMS = ["iss", "sub", "aud", "client_id", "iat", "exp", "jti", "grant_id"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,17 @@ class AccessTokenClaims:
     audience: str
     client_id: str
     scope: tuple[str, ...]
+    grant_id: str
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """An access token this server signed, read back after its signature and expiry were checked."""
+
+    claims: AccessTokenClaims
+    issued_at: int
+    expires_at: int
+    jti: str
 
 
 def mint(keys: KeySet, claims: AccessTokenClaims, ttl: int) -> str:
@@ -35,7 +50,27 @@ def mint(keys: KeySet, claims: AccessTokenClaims, ttl: int) -> str:
         "iat": now,
         "exp": now + ttl,
         "jti": secrets.token_urlsafe(16),
+        "grant_id": claims.grant_id,
     }
     if claims.scope:
         payload["scope"] = format_scope(claims.scope)
     return keys.sign(payload, TYP)
+
+
+def read(keys: KeySet, token: str) -> AccessToken | None:
+    """The access token, if one of ``keys`` signed it and it has not expired; ``None`` otherwise."""
+    payload = keys.verify(token, TYP, REQUIRED_CLAIMS)
+    if payload is None:
+        return None
+    try:
+        claims = AccessTokenClaims(
+            issuer=payload["iss"],
+            subject=payload["sub"],
+            audience=payload["aud"],
+            client_id=payload["client_id"],
+            scope=parse_scope(payload.get("scope", "")),
+            grant_id=payload["grant_id"],
+        )
+    except ValueError:
+        return None
+    return AccessToken(claims, int(payload["iat"]), int(payload["exp"]), str(payload["jti"]))

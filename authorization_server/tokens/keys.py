@@ -1,14 +1,21 @@
-"""The signing key and the public JWK Set (RFC 7517) that lets MCP servers verify our tokens.
+"""The signing keys and the public JWK Set (RFC 7517) that lets MCP servers verify our tokens.
 
-The key is made once and kept in the database, so tokens stay valid across restarts. ES256 is
-the default: signing is about ten times cheaper than RS256 (PERF-NOTES.md), and RFC 9068 lets
-the server choose. The JWK Set is serialised once, since it only changes with the keys.
+Keys are kept in the database, so tokens stay valid across restarts. ES256 is the default:
+signing is about ten times cheaper than RS256 (PERF-NOTES.md), and RFC 9068 lets the server
+choose. The newest key signs; ``keys rotate`` (from the command line, while the server runs) adds
+a newer one. An older key stays in the JWK Set, and keeps verifying, until every token it signed
+has expired: ``keep_for`` (the access token lifetime plus a margin) after its successor was made.
+A running server follows the database (``PRAGMA data_version``, as ``McpServerService`` does),
+so it signs with a rotated key within a second, without a restart.
 """
 
 import base64
 import hashlib
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import jwt
@@ -17,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from authorization_server import clock
-from authorization_server.db import Transaction
+from authorization_server.db import Database, Transaction
 
 #: RFC 7638 §3.2: the members of each key type that its thumbprint covers.
 _THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
@@ -29,30 +36,30 @@ class SigningKey:
     alg: str
     private_key: PrivateKeyTypes
     public_jwk: dict[str, Any]
+    created_at: datetime
+    #: When the last token it may have signed expires; ``None`` for the current key.
+    retires_at: datetime | None = None
 
 
 class KeySet:
-    """The current signing key and the JWK Set of every key kept."""
+    """The current signing key and the JWK Set of every key that may still have live tokens."""
 
-    def __init__(self, current: SigningKey, keys: list[SigningKey]) -> None:
+    def __init__(self, current: SigningKey, published: list[SigningKey]) -> None:
         self.current = current
-        self.jwks_json = json.dumps({"keys": [key.public_jwk for key in keys]}).encode()
+        self._by_kid = {key.kid: key for key in published}
+        self.jwks_json = json.dumps({"keys": [key.public_jwk for key in published]}).encode()
+        retiring = [key.retires_at for key in published if key.retires_at is not None]
+        #: When the next published key retires, and the set must be loaded again.
+        self.changes_at = min(retiring, default=None)
 
     @classmethod
-    async def load(cls, tx: Transaction, alg: str) -> "KeySet":
-        """The keys in the database, after creating one for ``alg`` if there is none yet."""
-        rows = await tx.fetch_all("SELECT kid, alg, private_key FROM signing_keys ORDER BY created_at")
-        keys = [_signing_key(row["alg"], row["private_key"].encode()) for row in rows]
-        current = next((key for key in reversed(keys) if key.alg == alg), None)
-        if current is None:
-            pem = _new_private_pem(alg)
-            current = _signing_key(alg, pem)
-            await tx.execute(
-                "INSERT INTO signing_keys (kid, alg, private_key, created_at) VALUES (?, ?, ?, ?)",
-                (current.kid, alg, pem.decode(), clock.to_db(clock.now())),
-            )
-            keys.append(current)
-        return cls(current, keys)
+    async def load(cls, tx: Transaction, keep_for: timedelta) -> "KeySet":
+        """The keys in the database: the newest signs, the older ones are published until they retire."""
+        keys = await all_keys(tx, keep_for)
+        if not keys:
+            raise RuntimeError("no signing key in the database: start the server to make one")
+        now = clock.now()
+        return cls(keys[-1], [key for key in keys if key.retires_at is None or key.retires_at > now])
 
     def sign(self, claims: dict[str, Any], typ: str) -> str:
         return jwt.encode(
@@ -61,6 +68,79 @@ class KeySet:
             algorithm=self.current.alg,
             headers={"kid": self.current.kid, "typ": typ},
         )
+
+    def verify(self, token: str, typ: str, required: list[str]) -> dict[str, Any] | None:
+        """The claims of an unexpired JWT of type ``typ`` signed by one of these keys, else ``None``."""
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._by_kid.get(header.get("kid", ""))
+            if key is None or header.get("typ") != typ:
+                return None
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.private_key.public_key(),  # type: ignore[union-attr]
+                algorithms=[key.alg],
+                options={"require": required, "verify_aud": False},
+            )
+        except jwt.InvalidTokenError:
+            return None
+        return claims
+
+
+class Keys:
+    """The key set of a running server, in step with the database and the clock."""
+
+    CHECK_INTERVAL = 1.0
+
+    def __init__(self, db: Database, keep_for: timedelta) -> None:
+        self._db = db
+        self._keep_for = keep_for
+        self._key_set: KeySet | None = None
+        self._data_version: int | None = None
+        self._checked_at = 0.0
+
+    async def key_set(self, tx: Transaction) -> KeySet:
+        """The current keys, re-read at most once a second if the database changed or a key retired."""
+        key_set = self._key_set
+        if key_set is not None and time.monotonic() - self._checked_at < self.CHECK_INTERVAL:
+            return key_set
+        self._checked_at = time.monotonic()
+        version = await self._db.data_version()
+        retired = key_set is not None and key_set.changes_at is not None and key_set.changes_at <= clock.now()
+        if key_set is None or retired or version != self._data_version:
+            key_set = self._key_set = await KeySet.load(tx, self._keep_for)
+            self._data_version = version
+        return key_set
+
+    async def jwks_json(self) -> bytes:
+        async with self._db.transaction() as tx:
+            return (await self.key_set(tx)).jwks_json
+
+
+async def all_keys(tx: Transaction, keep_for: timedelta) -> list[SigningKey]:
+    """Every stored key, oldest first, each but the newest retiring ``keep_for`` after its successor."""
+    rows = await tx.fetch_all("SELECT kid, alg, private_key, created_at FROM signing_keys ORDER BY created_at")
+    keys = [_signing_key(row["alg"], row["private_key"].encode(), clock.from_db(row["created_at"])) for row in rows]
+    retiring = [replace(key, retires_at=successor.created_at + keep_for) for key, successor in pairwise(keys)]
+    return retiring + keys[-1:]
+
+
+async def ensure_current(tx: Transaction, alg: str) -> None:
+    """At start-up: make a key when there is none, or when the newest is not for ``alg`` (a rotation)."""
+    keys = await all_keys(tx, timedelta(0))
+    if not keys or keys[-1].alg != alg:
+        await add(tx, alg)
+
+
+async def add(tx: Transaction, alg: str) -> SigningKey:
+    """Make a new current key for ``alg``; the previous one starts retiring now."""
+    pem = _new_private_pem(alg)
+    key = _signing_key(alg, pem, clock.now())
+    await tx.execute(
+        "INSERT INTO signing_keys (kid, alg, private_key, created_at) VALUES (?, ?, ?, ?)",
+        (key.kid, alg, pem.decode(), clock.to_db(key.created_at)),
+    )
+    return key
 
 
 def _new_private_pem(alg: str) -> bytes:
@@ -78,12 +158,12 @@ def _new_private_pem(alg: str) -> bytes:
     )
 
 
-def _signing_key(alg: str, pem: bytes) -> SigningKey:
+def _signing_key(alg: str, pem: bytes, created_at: datetime) -> SigningKey:
     private_key = serialization.load_pem_private_key(pem, password=None)
     algorithm = jwt.get_algorithm_by_name(alg)
     jwk: dict[str, Any] = json.loads(algorithm.to_jwk(private_key.public_key()))  # type: ignore[arg-type]
     kid = _thumbprint(jwk)
-    return SigningKey(kid, alg, private_key, jwk | {"kid": kid, "alg": alg, "use": "sig"})
+    return SigningKey(kid, alg, private_key, jwk | {"kid": kid, "alg": alg, "use": "sig"}, created_at)
 
 
 def _thumbprint(jwk: dict[str, Any]) -> str:

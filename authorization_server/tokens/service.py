@@ -7,16 +7,16 @@ from authorization_server.db import Transaction
 from authorization_server.errors import InvalidGrant, InvalidScope, InvalidTarget
 from authorization_server.secrets_at_rest import digest, new_secret
 from authorization_server.tokens import access_tokens, repository
-from authorization_server.tokens.access_tokens import AccessTokenClaims
+from authorization_server.tokens.access_tokens import AccessToken, AccessTokenClaims
 from authorization_server.tokens.entities import Grant, Refreshed, RefreshTokenReused
-from authorization_server.tokens.keys import KeySet
+from authorization_server.tokens.keys import Keys
 from shared.resource import same_resource
 from shared.scopes import format_scope
 from shared.token_response import TokenResponse
 
 
 class TokenService:
-    def __init__(self, keys: KeySet, *, access_token_ttl: int, refresh_token_ttl: int) -> None:
+    def __init__(self, keys: Keys, *, access_token_ttl: int, refresh_token_ttl: int) -> None:
         self.keys = keys
         self._access_token_ttl = access_token_ttl
         self._refresh_token_ttl = refresh_token_ttl
@@ -27,7 +27,7 @@ class TokenService:
         if with_refresh_token:
             refresh_token = new_secret()
             await repository.add(tx, digest(refresh_token), grant, clock.later(self._refresh_token_ttl))
-        return self._response(grant, refresh_token)
+        return await self._response(tx, grant, refresh_token)
 
     async def refresh(
         self,
@@ -64,22 +64,43 @@ class TokenService:
         successor = new_secret()
         await repository.add(tx, digest(successor), stored.grant, clock.later(self._refresh_token_ttl))
         narrowed = replace(stored.grant, scope=scope) if scope else stored.grant
-        return Refreshed(stored.grant.journey_id, self._response(narrowed, successor))
+        return Refreshed(stored.grant.journey_id, await self._response(tx, narrowed, successor))
 
     async def revoke_family(self, tx: Transaction, journey_id: str) -> int:
         """Revoke every refresh token issued for a journey's grant; returns how many were live."""
         return await repository.revoke_family(tx, journey_id)
 
-    def _response(self, grant: Grant, refresh_token: str | None) -> TokenResponse:
+    async def grant_of(self, tx: Transaction, token: str, *, issuer: str, client_id: str) -> str | None:
+        """The grant (journey id) of a refresh or access token ``client_id`` got at ``issuer``, else ``None``.
+
+        RFC 7009 §2.1: the token must belong to the requesting client; a token of another
+        client, another issuer, or none of ours is nobody's grant here.
+        """
+        stored = await repository.get(tx, digest(token))
+        if stored is not None:
+            grant = stored.grant
+            return grant.journey_id if (grant.issuer, grant.client_id) == (issuer, client_id) else None
+        access_token = await self.read_access_token(tx, token)
+        if access_token is None:
+            return None
+        claims = access_token.claims
+        return claims.grant_id if (claims.issuer, claims.client_id) == (issuer, client_id) else None
+
+    async def read_access_token(self, tx: Transaction, token: str) -> AccessToken | None:
+        """An unexpired access token signed with one of our published keys, else ``None``."""
+        return access_tokens.read(await self.keys.key_set(tx), token)
+
+    async def _response(self, tx: Transaction, grant: Grant, refresh_token: str | None) -> TokenResponse:
         claims = AccessTokenClaims(
             issuer=grant.issuer,
             subject=grant.subject,
             audience=grant.resource,
             client_id=grant.client_id,
             scope=grant.scope,
+            grant_id=grant.journey_id,
         )
         return TokenResponse(
-            access_token=access_tokens.mint(self.keys, claims, self._access_token_ttl),
+            access_token=access_tokens.mint(await self.keys.key_set(tx), claims, self._access_token_ttl),
             token_type="Bearer",
             expires_in=self._access_token_ttl,
             refresh_token=refresh_token,

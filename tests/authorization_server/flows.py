@@ -98,6 +98,10 @@ class Issuer:
     def token_endpoint(self) -> str:
         return self.url + "/token"
 
+    @property
+    def revocation_endpoint(self) -> str:
+        return self.url + "/revoke"
+
     # Registration (RFC 7591 §3.1) --------------------------------------------------------------
 
     def register(self, **metadata: Any) -> Registered:
@@ -142,8 +146,12 @@ class Issuer:
 
     def post_token(self, form: dict[str, Param], **options: Any) -> httpx2.Response:
         """``POST /token`` with exactly this form: ``None`` leaves a field out, a list repeats it."""
+        return self.post_form(self.token_endpoint, form, **options)
+
+    def post_form(self, url: str, form: dict[str, Param], **options: Any) -> httpx2.Response:
+        """``POST`` exactly this form to ``url``: ``None`` leaves a field out, a list repeats it."""
         fields = {name: value for name, value in form.items() if value is not None}
-        return self.http.post(self.token_endpoint, data=fields, **options)
+        return self.http.post(url, data=fields, **options)
 
     def exchange(self, client: Registered, issued: Code, /, **form: Param) -> httpx2.Response:
         """Redeem a code (OAuth 2.1 §4.1.3), authenticating with the client's registered method."""
@@ -160,21 +168,26 @@ class Issuer:
         """Refresh (OAuth 2.1 §4.3), authenticating with the client's registered method."""
         return self._as_client(client, {"grant_type": "refresh_token", "refresh_token": refresh_token, **form})
 
+    def revoke(self, client: Registered, token: str, /, **form: Param) -> httpx2.Response:
+        """Revoke a token (RFC 7009 §2.1), authenticating as at the token endpoint."""
+        return self._as_client(client, {"token": token, **form}, self.revocation_endpoint)
+
     def tokens(self, client: Registered, /, **params: Param) -> dict[str, Any]:
         """A whole demo-mode flow for a registered client: the token response."""
         response = self.exchange(client, self.code(client, **params))
         assert response.status_code == 200, response.text
         return dict(response.json())
 
-    def _as_client(self, client: Registered, form: dict[str, Param]) -> httpx2.Response:
-        """OAuth 2.1 §2.4.1: Basic credentials, or the id (and secret) in the body."""
+    def _as_client(self, client: Registered, form: dict[str, Param], url: str | None = None) -> httpx2.Response:
+        """OAuth 2.1 §2.4.1: Basic credentials, or the id (and secret) in the body; to /token by default."""
+        url = url or self.token_endpoint
         if client.auth_method == "client_secret_basic":
             assert client.client_secret is not None
-            return self.post_token(form, auth=(client.client_id, client.client_secret))
+            return self.post_form(url, form, auth=(client.client_id, client.client_secret))
         credentials: dict[str, Param] = {"client_id": client.client_id}
         if client.auth_method == "client_secret_post":
             credentials["client_secret"] = client.client_secret
-        return self.post_token({**credentials, **form})
+        return self.post_form(url, {**credentials, **form})
 
 
 def redirect_params(response: httpx2.Response) -> dict[str, str]:

@@ -39,7 +39,21 @@ class TestMcpServersCommand:
             "notes  https://notes.example/mcp\n"
             "    name 'notes', version latest, issuer http://localhost:9000/mcp/notes\n"
             "    scopes notes:read notes:write (default notes:read notes:write)\n"
+            "    introspection credentials none (`mcp-servers credentials ID`)\n"
         )
+
+    def test_credentials_are_printed_once_and_listed_as_set(self, db: Path):
+        """RFC 7662 §2.1: `mcp-servers credentials ID` prints a new secret; `list` only says one is set."""
+        add_notes_server(db)
+
+        printed = cli(db, "mcp-servers", "credentials", "notes").stdout.splitlines()
+        listed = cli(db, "mcp-servers", "list").stdout
+
+        assert printed[1:2] == ["  client_id      notes"]
+        secret = printed[2].split()[1]
+        assert len(secret) == 43
+        assert secret not in listed
+        assert listed.endswith("    introspection credentials set\n")
 
     def test_a_second_server_with_the_same_id_is_refused(self, db: Path):
         """An id names one issuer: adding it twice is an error, and the first server stays."""

@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from scripts.stack import AuthorizationServer, start_authorization_server
-from tests.authorization_server.flows import Issuer, claims, rows
+from tests.authorization_server.flows import Issuer, claims, journey_of, rows
 
 
 def verified(http: httpx2.Client, jwks_uri: str, token: str, *, issuer: str, audience: str) -> dict[str, Any]:
@@ -35,7 +35,7 @@ class TestClaims:
     def test_the_claims_name_issuer_user_audience_client_scope_times_and_id(
         self, demo_as: AuthorizationServer, demo: Issuer, demo_resource: str
     ):
-        """AS-37, AS-41, RFC 9068 §2.2: iss, sub, aud, client_id, scope, iat, exp (iat + TTL) and jti."""
+        """AS-37, AS-41, RFC 9068 §2.2: iss, sub, aud, client_id, scope, iat, exp (iat + TTL), jti, grant_id."""
         client = demo.register()
         [user] = rows(demo_as.db, "SELECT id FROM users WHERE username = 'demo'")
 
@@ -51,6 +51,7 @@ class TestClaims:
             "client_id": client.client_id,
             "scope": "mcp:read mcp:write",
             "exp": iat + 900,
+            "grant_id": journey_of(demo_as.db, client.client_id)["id"],
         }
 
     def test_each_token_has_its_own_jti(self, demo: Issuer):

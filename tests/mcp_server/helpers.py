@@ -1,14 +1,16 @@
-"""Helpers for the MCP server tests: a token signer and JSON-RPC messages."""
+"""Helpers for the MCP server tests: a token signer, JSON-RPC messages, and requests to the server."""
 
 import secrets
 import sqlite3
 import time
 from typing import Any
 
+import httpx2
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from scripts.stack import AuthorizationServer, McpServer
+from shared.www_authenticate import find_challenge
 
 
 class Signer:
@@ -47,3 +49,21 @@ class Signer:
 
 def tool_call(name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments or {}}}
+
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+
+
+def post(
+    mcp: McpServer, body: object = INITIALIZE, *, token: str | None = None, url: str | None = None
+) -> httpx2.Response:
+    headers = {"Accept": "application/json, text/event-stream"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx2.post(url or mcp.url, json=body, headers=headers)
+
+
+def bearer_params(response: httpx2.Response) -> dict[str, str]:
+    challenge = find_challenge(response.headers["www-authenticate"], "Bearer")
+    assert challenge is not None
+    return challenge.params

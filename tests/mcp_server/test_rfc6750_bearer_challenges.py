@@ -5,25 +5,7 @@ import jwt
 import pytest
 
 from scripts.stack import McpServer
-from shared.www_authenticate import find_challenge
-from tests.mcp_server.helpers import Signer, tool_call
-
-INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
-
-
-def post(
-    mcp: McpServer, body: object = INITIALIZE, *, token: str | None = None, url: str | None = None
-) -> httpx2.Response:
-    headers = {"Accept": "application/json, text/event-stream"}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    return httpx2.post(url or mcp.url, json=body, headers=headers)
-
-
-def bearer_params(response: httpx2.Response) -> dict[str, str]:
-    challenge = find_challenge(response.headers["www-authenticate"], "Bearer")
-    assert challenge is not None
-    return challenge.params
+from tests.mcp_server.helpers import INITIALIZE, Signer, bearer_params, post, tool_call
 
 
 class TestNoToken:

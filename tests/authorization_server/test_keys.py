@@ -1,0 +1,135 @@
+"""Signing key rotation (RFC 7517, RFC 9068 §4): `keys rotate` while the server runs."""
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx2
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from scripts.stack import AuthorizationServer, free_port, start_authorization_server, start_mcp_server
+from tests.authorization_server.flows import Issuer
+from tests.mcp_server.helpers import post
+
+
+@pytest.fixture(name="stack", scope="module")
+def _stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AuthorizationServer, int]]:
+    """A demo authorization server of this module's own, since rotating changes its keys for everyone."""
+    mcp_port = free_port()
+    server = start_authorization_server(tmp_path_factory.mktemp("keys_as"), mcp_port=mcp_port)
+    yield server, mcp_port
+    server.program.stop()
+
+
+@pytest.fixture(name="issuer")
+def _issuer(stack: tuple[AuthorizationServer, int], http: httpx2.Client) -> Issuer:
+    server, mcp_port = stack
+    registration = f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest"
+    return Issuer(http, server.issuer_for("demo"), registration, resource=f"http://localhost:{mcp_port}/mcp")
+
+
+def kid_of(token: str) -> str:
+    return str(jwt.get_unverified_header(token)["kid"])
+
+
+def published(server: AuthorizationServer) -> list[dict[str, Any]]:
+    return list(httpx2.get(f"{server.url}/jwks.json").json()["keys"])
+
+
+def new_token(issuer: Issuer) -> str:
+    return str(issuer.tokens(issuer.register())["access_token"])
+
+
+def token_after_rotation(issuer: Issuer, old_kid: str) -> str:
+    """A token issued once the running server noticed the rotation (it looks at most once a second)."""
+    deadline = time.monotonic() + 3
+    while (token := new_token(issuer)) and kid_of(token) == old_kid and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return token
+
+
+def test_a_rotation_makes_a_new_current_key_and_keeps_the_old_one_published(
+    stack: tuple[AuthorizationServer, int], issuer: Issuer
+):
+    """RFC 7517 §5, RFC 9068 §4: new tokens name the new kid, and the JWK Set has both keys."""
+    server, _ = stack
+    before = new_token(issuer)
+
+    rotated = server.cli("keys", "rotate")
+    after = token_after_rotation(issuer, kid_of(before))
+
+    assert kid_of(after) != kid_of(before)
+    assert rotated.stdout.startswith(f"new signing key {kid_of(after)} (ES256) is current")
+    assert {key["kid"] for key in published(server)} >= {kid_of(before), kid_of(after)}
+
+
+def test_the_mcp_server_takes_tokens_of_both_keys_after_a_rotation(
+    stack: tuple[AuthorizationServer, int], issuer: Issuer, tmp_path_factory: pytest.TempPathFactory
+):
+    """RFC 9068 §4: the old key keeps verifying; the new kid makes the MCP server fetch the keys again."""
+    server, mcp_port = stack
+    mcp = start_mcp_server(tmp_path_factory.mktemp("keys_mcp"), mcp_port, issuer.url)
+    try:
+        before = new_token(issuer)
+        first = post(mcp, token=before).status_code  # the MCP server fetches the keys now
+        fetched = time.monotonic()
+        server.cli("keys", "rotate")
+        after = token_after_rotation(issuer, kid_of(before))
+        time.sleep(max(0.0, fetched + 5.1 - time.monotonic()))  # it refetches at most every 5 s
+
+        statuses = [first, post(mcp, token=after).status_code, post(mcp, token=before).status_code]
+    finally:
+        mcp.program.stop()
+
+    assert not {401, 403} & set(statuses), statuses
+
+
+def test_keys_list_shows_the_current_key_and_until_when_the_old_one_stays(stack: tuple[AuthorizationServer, int]):
+    """The old key stays published for the access token lifetime (900 s) plus a 60 s margin."""
+    server, _ = stack
+    server.cli("keys", "rotate")
+
+    lines = server.cli("keys", "list").stdout.splitlines()
+
+    assert lines[-1].endswith("current")
+    created = datetime.strptime(lines[-1].split("created ")[1][:19], "%Y-%m-%d %H:%M:%S")
+    until = (created + timedelta(seconds=960)).strftime("%Y-%m-%d %H:%M:%S")
+    assert lines[-2].endswith(f"published until {until} UTC")
+
+
+def test_a_key_whose_tokens_have_all_expired_is_no_longer_published(
+    stack: tuple[AuthorizationServer, int], issuer: Issuer
+):
+    """RFC 7517: a key retires once its successor is older than the token lifetime plus the margin."""
+    # Two keys written as if made hours ago: the older one's successor is two hours old, so all its
+    # tokens expired long ago; the younger one's successor is the server's own, made minutes ago.
+    server, _ = stack
+    retired, retiring = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    with closing(sqlite3.connect(server.db, timeout=5, isolation_level=None)) as db:
+        for key, age in ((retired, timedelta(hours=3)), (retiring, timedelta(hours=2))):
+            pem = key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ).decode()
+            db.execute(
+                "INSERT INTO signing_keys (kid, alg, private_key, created_at) VALUES (?, 'ES256', ?, ?)",
+                (f"test-{age.seconds}", pem, (now - age).isoformat(timespec="microseconds")),
+            )
+    time.sleep(1.1)  # the server looks at the database at most once a second
+
+    xs = {key["x"] for key in published(server)}
+    [current] = [line for line in server.cli("keys", "list").stdout.splitlines() if line.endswith("current")]
+
+    assert x_of(retired) not in xs
+    assert x_of(retiring) in xs
+    assert kid_of(new_token(issuer)) == current.split()[0]
+
+
+def x_of(key: ec.EllipticCurvePrivateKey) -> str:
+    return str(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True)["x"])
