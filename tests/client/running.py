@@ -11,7 +11,7 @@ from typing import Any
 from scripts.stack import ROOT
 
 RUN_TIMEOUT = 60
-STEP_HEADING = re.compile(r"^== Step (\d)/7 · (\w+) ==$", re.MULTILINE)
+STEP_HEADING = re.compile(r"^== Step (\d)/8 · (\w+) ==$", re.MULTILINE)
 REQUEST_LINE = re.compile(r"^ +→ (\w+ [^?\s]+)", re.MULTILINE)
 
 
