@@ -64,6 +64,14 @@ def read_store(path: Path) -> dict[str, Any]:
     return result
 
 
+def assert_tokens_masked(output: str, store: Path, resource: str, issuer: str) -> None:
+    """CL-28: the tokens held in ``store`` appear in ``output`` only masked, as their first 6 characters and "…"."""
+    held = read_store(store)["tokens"][resource][issuer]
+    assert held["access_token"] not in output
+    assert held["refresh_token"] not in output
+    assert f"{held['refresh_token'][:6]}…" in output
+
+
 def edit_store(path: Path, change: Any) -> None:
     """Apply ``change(document)`` to the store file, as a user with an editor would."""
     document = read_store(path)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from scripts.stack import McpServer
-from tests.client.running import Run, read_store, run_client
+from tests.client.running import Run, assert_tokens_masked, run_client
 
 SEVEN = ["discover", "metadata", "register", "authorize", "token", "call", "refresh"]
 
@@ -51,10 +51,7 @@ class TestJson:
     def test_no_token_appears_whole(self, json_run: tuple[Run, Path], demo_mcp: McpServer) -> None:
         """CL-28: neither stored token appears in the output, in any form."""
         run, store = json_run
-        held = read_store(store)["tokens"][demo_mcp.url][demo_mcp.issuer]
-        assert held["access_token"] not in run.stdout
-        assert held["refresh_token"] not in run.stdout
-        assert f"{held['refresh_token'][:6]}…" in run.stdout
+        assert_tokens_masked(run.stdout, store, demo_mcp.url, demo_mcp.issuer)
 
     def test_a_failure_is_a_json_object_on_stderr(self, demo_mcp: McpServer, tmp_path: Path) -> None:
         """A step run out of order: nothing on stdout, the error and its exit code on stderr."""
