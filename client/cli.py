@@ -48,7 +48,7 @@ EXIT_CODES = """exit codes:
   4  the authorization server is unreachable or its metadata is missing or unusable
   5  the registration was refused
   6  the authorization failed (access_denied, state or iss mismatch, no callback, sign-in page in --headless)
-  7  the token endpoint refused the code or the refresh token
+  7  the token endpoint refused the code or the refresh token, or the revocation endpoint the token
   8  a tool call failed
   9  the store cannot be read or written
   10  --step: an earlier step has not run yet (the message names it)

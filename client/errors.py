@@ -12,7 +12,8 @@ never a traceback. Callers catch at the level they need::
      ├── RegistrationError          5    dynamic client registration refused or impossible
      ├── AuthorizationError         6    authorization failed: access_denied, state or iss mismatch,
      │                                   no callback in time, a sign-in page met in --headless mode
-     ├── TokenError                 7    the token endpoint refused a code or a refresh token
+     ├── TokenError                 7    the token endpoint refused a code or a refresh token,
+     │                                   or the revocation endpoint a token
      │    └── InvalidClient         7    ... because it does not know the client (registered again once)
      ├── ToolCallError              8    the MCP server refused or failed a tool call
      │    └── TokenRejected         8    ... with 401: it does not accept the access token (refreshed once)
