@@ -102,9 +102,7 @@ class JsonTutorial(Tutorial):
         self._list(kind).append(value)
 
     def _list(self, kind: str) -> list[Any]:
-        if self._current is None:  # before the first step: kept with it
-            self.step(0, "start", "")
-        assert self._current is not None
+        assert self._current is not None, "every output belongs to a step"
         entries: list[Any] = self._current[kind]
         return entries
 
