@@ -17,9 +17,11 @@ from urllib.parse import urlsplit
 
 from client.callback import LoopbackCallback, UserAgentFactory, open_browser, print_url
 from client.errors import INTERRUPTED_EXIT_CODE, ClientError, UsageError, describe
-from client.flow import Options, run
+from client.flow import Options
 from client.headless import HeadlessBrowser
+from client.json_output import JsonTutorial, error_line
 from client.steps import Tutorial
+from client.stepwise import STEPS, run
 from client.urls import UrlPolicy
 from shared.loopback import is_loopback_host
 from shared.resource import canonical_resource
@@ -32,7 +34,11 @@ DESCRIPTION = """\
 The reference MCP client of the authorization tutorial. It discovers the MCP server's
 authorization server, registers, authorizes with PKCE through your browser, exchanges the
 code, calls the tools and refreshes the tokens, printing each step as it happens: what it
-sent, what came back (secrets masked), and the spec rule it followed."""
+sent, what came back (secrets masked), and the spec rule it followed.
+
+--step runs one step alone and keeps what the next one needs in the store; run them in order:
+discover, metadata, register, authorize, token, call, refresh, revoke. Without --step, steps 1
+to 7 run in one go and the tokens are kept for the next run."""
 
 EXIT_CODES = """exit codes:
   0  done
@@ -42,9 +48,10 @@ EXIT_CODES = """exit codes:
   4  the authorization server is unreachable or its metadata is missing or unusable
   5  the registration was refused
   6  the authorization failed (access_denied, state or iss mismatch, no callback, sign-in page in --headless)
-  7  the token endpoint refused the code or the refresh token
+  7  the token endpoint refused the code or the refresh token, or the revocation endpoint the token
   8  a tool call failed
   9  the store cannot be read or written
+  10  --step: an earlier step has not run yet (the message names it)
   130  interrupted
 """
 
@@ -57,7 +64,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     # stderr through logging's last-resort handler; what matters reaches the user as one line.
     logging.getLogger().addHandler(logging.NullHandler())
     args = parser().parse_args(argv)
-    tutorial = Tutorial(sys.stdout)
+    tutorial = JsonTutorial(sys.stdout) if args.json else Tutorial(sys.stdout, verbose=args.verbose)
+    fail = _fail_json if args.json else _fail
     try:
         options = Options(
             server_url=_server_url(args.server_url),
@@ -65,13 +73,16 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
             client_name=args.client_name,
             callback_port=args.callback_port,
         )
-        asyncio.run(run(options, tutorial, user_agent(args, tutorial, UrlPolicy.for_server(options.server_url))))
+        agent = user_agent(args, tutorial, UrlPolicy.for_server(options.server_url))
+        asyncio.run(run(options, tutorial, agent, step=args.step))
     except ClientError as exc:
-        return _fail(str(exc), exc.exit_code)
+        return fail(tutorial, str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        return _fail("interrupted", INTERRUPTED_EXIT_CODE)
+        return fail(tutorial, "interrupted", INTERRUPTED_EXIT_CODE)
     except Exception as exc:
-        return _fail(f"unexpected {type(exc).__name__}: {describe(exc)} (a bug in this client)", ClientError.exit_code)
+        message = f"unexpected {type(exc).__name__}: {describe(exc)} (a bug in this client)"
+        return fail(tutorial, message, ClientError.exit_code)
+    tutorial.finish()
     return 0
 
 
@@ -117,6 +128,24 @@ def parser() -> argparse.ArgumentParser:
         default=DEFAULT_CLIENT_NAME,
         metavar="NAME",
         help="the client_name to register, shown on the consent page (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--step",
+        choices=STEPS,
+        metavar="STEP",
+        help=f"run one step of the tutorial and stop, keeping what the next step needs in the store: "
+        f"{', '.join(STEPS)} (default: steps 1 to 7 in one go)",
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json",
+        action="store_true",
+        help="print each step as one JSON object on stdout (secrets masked), a failure as one on stderr",
+    )
+    output.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show every HTTP exchange in full: all headers, the MCP JSON-RPC requests, timings",
     )
     parser.add_argument(
         "--callback-timeout",
@@ -175,7 +204,13 @@ def _positive_seconds(text: str) -> float:
     return seconds
 
 
-def _fail(message: str, exit_code: int) -> int:
+def _fail(tutorial: Tutorial, message: str, exit_code: int) -> int:
     sys.stdout.flush()
     print(f"error: {message}", file=sys.stderr, flush=True)
+    return exit_code
+
+
+def _fail_json(tutorial: Tutorial, message: str, exit_code: int) -> int:
+    tutorial.finish()  # the step that failed, with what it sent and received
+    print(error_line(message, exit_code), file=sys.stderr, flush=True)
     return exit_code

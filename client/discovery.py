@@ -204,6 +204,7 @@ def _check(metadata: AuthorizationServerMetadata, policy: UrlPolicy, tutorial: T
         "authorization_endpoint": metadata.authorization_endpoint,
         "token_endpoint": metadata.token_endpoint,
         "registration_endpoint": metadata.registration_endpoint,
+        "revocation_endpoint": metadata.revocation_endpoint,
     }
     for name, url in endpoints.items():
         problem = url and policy.problem(url)

@@ -12,11 +12,13 @@ never a traceback. Callers catch at the level they need::
      ├── RegistrationError          5    dynamic client registration refused or impossible
      ├── AuthorizationError         6    authorization failed: access_denied, state or iss mismatch,
      │                                   no callback in time, a sign-in page met in --headless mode
-     ├── TokenError                 7    the token endpoint refused a code or a refresh token
+     ├── TokenError                 7    the token endpoint refused a code or a refresh token,
+     │                                   or the revocation endpoint a token
      │    └── InvalidClient         7    ... because it does not know the client (registered again once)
      ├── ToolCallError              8    the MCP server refused or failed a tool call
      │    └── TokenRejected         8    ... with 401: it does not accept the access token (refreshed once)
-     └── StoreError                 9    the store file cannot be read or written
+     ├── StoreError                 9    the store file cannot be read or written
+     └── StepOrderError            10    --step: an earlier step has not run yet (the message names it)
 
 An interrupted run (Ctrl-C) exits with 130, like a shell.
 """
@@ -90,3 +92,9 @@ class TokenRejected(ToolCallError):
 
 class StoreError(ClientError):
     exit_code = 9
+
+
+class StepOrderError(ClientError):
+    """``--step`` met a step whose inputs no earlier step has stored; the message names that step."""
+
+    exit_code = 10

@@ -1,4 +1,4 @@
-"""The seven steps, in order, and what a later run reuses instead of asking again.
+"""The eight steps, in order, and what a later run reuses instead of asking again.
 
 ::
 
@@ -9,6 +9,10 @@
     5 token      the code for tokens
     6 call       list the tools, call whoami, with the access token
     7 refresh    the refresh token for new tokens (rotated, stored); whoami with the new access token
+    8 revoke     the refresh token revoked (RFC 7009) if the server can, the tokens forgotten
+
+A full run is steps 1 to 7: it keeps the tokens for the next run. Step 8 runs only when asked
+(``--step revoke``, client/stepwise.py).
 
 A later run reuses what the store holds:
 
@@ -26,7 +30,7 @@ from pathlib import Path
 
 import httpx2
 
-from client import authorization, discovery, mcp_calls, registration, tokens
+from client import authorization, discovery, mcp_calls, progress, registration, tokens
 from client.authorization import PendingAuthorization
 from client.callback import UserAgentFactory, redirect_uri_for
 from client.errors import InvalidClient, TokenError, TokenRejected
@@ -35,7 +39,6 @@ from client.steps import Tutorial, mask
 from client.store import Store
 from client.tokens import Tokens
 from client.urls import UrlPolicy
-from client.wire import http_client
 from shared.metadata import AuthorizationServerMetadata
 from shared.scopes import format_scope
 
@@ -50,13 +53,6 @@ class Options:
     client_name: str
     #: The port of the redirect URI registered: ``http://127.0.0.1:PORT/callback``.
     callback_port: int
-
-
-async def run(options: Options, tutorial: Tutorial, user_agent: UserAgentFactory) -> None:
-    """One run of the tutorial against ``options.server_url``; a :class:`ClientError` if it fails."""
-    store = Store.load(options.store)
-    async with http_client(tutorial, bodies=True) as http:
-        await Flow(options, tutorial, http, store, user_agent).run()
 
 
 class Flow:
@@ -89,6 +85,7 @@ class Flow:
         tutorial.heading(f"MCP authorization, step by step, for {self.options.server_url}")
         tutorial.heading(f"(store: {self.store.path})")
         await self.discover()
+        await self.fetch_metadata()
         held, reused = await self.obtain_tokens()
         try:
             await self.call(held)
@@ -103,9 +100,10 @@ class Flow:
         await self.refresh(held)
         tutorial.heading("")
         tutorial.heading(f"done: registration and tokens are stored in {self.store.path}")
+        tutorial.heading("(step 8, revoke, runs only when asked: --step revoke)")
 
     async def discover(self) -> None:
-        """Steps 1 and 2: the resource, its issuer, and the issuer's metadata."""
+        """Step 1: the resource, its issuer, and the scope to ask for; stored for ``--step``."""
         tutorial = self.tutorial
         tutorial.step(
             1, "discover", "Ask the MCP server without a token: its 401 names its resource metadata (RFC 9728)."
@@ -117,6 +115,15 @@ class Flow:
         self.issuer = discovery.choose_issuer(resource_metadata, self.policy, tutorial)
         self.resource = resource_metadata.resource
         self.scope, self.scope_reason = authorization.choose_scope(challenge.scope, resource_metadata.scopes_supported)
+        self.store.save_progress(
+            self.options.server_url,
+            "discover",
+            progress.discovered(self.resource, self.issuer, self.scope, self.scope_reason),
+        )
+
+    async def fetch_metadata(self) -> None:
+        """Step 2: the issuer's metadata; stored for ``--step``."""
+        tutorial = self.tutorial
         tutorial.step(2, "metadata", f"Fetch the metadata of the authorization server {self.issuer} (RFC 8414).")
         self.metadata = await discovery.fetch_authorization_server_metadata(
             self.http, self.issuer, self.policy, tutorial
@@ -124,6 +131,7 @@ class Flow:
         tutorial.result(
             f"authorize at {self.metadata.authorization_endpoint}, tokens at {self.metadata.token_endpoint}"
         )
+        self.store.save_progress(self.options.server_url, "metadata", self.metadata.to_json())
 
     async def obtain_tokens(self) -> tuple[Tokens, bool]:
         """Steps 3 to 5; whether the tokens are the stored ones, as they were."""
@@ -197,6 +205,11 @@ class Flow:
 
     async def authorize(self, registration: Registration) -> Tokens:
         """Steps 4 and 5 in full: the user's approval, then the code for tokens."""
+        pending, code = await self.approval(registration)
+        return await self.exchange(registration, pending, code)
+
+    async def approval(self, registration: Registration) -> tuple[PendingAuthorization, str]:
+        """Step 4: the request the user approved, and the code it brought back."""
         tutorial = self.tutorial
         tutorial.step(4, "authorize", AUTHORIZE)
         scope = format_scope(self.scope) if self.scope else "(none)"
@@ -218,12 +231,17 @@ class Flow:
         tutorial.rule("CL-18, OAuth 2.1 §7.12", "state is the one this request sent")
         tutorial.rule("CL-23, RFC 9207 §2.4", accepted.iss_check)
         tutorial.result(f"authorization code {mask(accepted.code)} received")
+        return pending, accepted.code
+
+    async def exchange(self, registration: Registration, pending: PendingAuthorization, code: str) -> Tokens:
+        """Step 5: the code for tokens, at the token endpoint of the issuer recorded (CL-24)."""
+        tutorial = self.tutorial
         tutorial.step(5, "token", EXCHANGE)
         tutorial.rule(
             "CL-24, CL-25, CL-19",
             f"to the token endpoint of {self.issuer} only: the code, its PKCE verifier, the redirect URI, the resource",
         )
-        got = await tokens.exchange_code(self.http, self.metadata, registration, pending, accepted.code)
+        got = await tokens.exchange_code(self.http, self.metadata, registration, pending, code)
         self.store.save_tokens(got)
         self.describe(got)
         return got
@@ -258,6 +276,27 @@ class Flow:
             return
         renewed = await self.refresh_grant(self.registration, held)
         await self.use(renewed)
+
+    async def revoke(self, held: Tokens) -> None:
+        """Step 8: revoke the refresh token where the server offers it (RFC 7009), then forget the tokens."""
+        tutorial = self.tutorial
+        tutorial.step(8, "revoke", "Revoke the tokens (RFC 7009), then forget them here.")
+        endpoint = self.metadata.revocation_endpoint
+        if endpoint is None:
+            tutorial.say(
+                f"{self.issuer} offers no revocation: its metadata has no revocation_endpoint, so the tokens "
+                "stay valid there until they expire"
+            )
+            tutorial.rule("RFC 8414 §2, RFC 7009 §2", "revoke only at the revocation_endpoint the metadata names")
+        else:
+            tutorial.rule(
+                "RFC 7009 §2.1", "POST the token with its token_type_hint, authenticated as at the token endpoint"
+            )
+            hint = await tokens.revoke(self.http, endpoint, self.registration, held)
+            tutorial.result(f"the {hint.replace('_', ' ')} is revoked at {endpoint}")
+            tutorial.rule("RFC 7009 §2.2", "200: the token is no longer valid, whether or not the server still knew it")
+        self.store.forget_tokens(self.resource, self.issuer)
+        tutorial.result(f"the tokens for {self.resource} are forgotten from {self.store.path}")
 
     async def use(self, held: Tokens) -> None:
         """List the tools and call whoami, if the server has it."""

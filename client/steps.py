@@ -9,6 +9,7 @@ tokens stay out of logs).
 
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
@@ -27,6 +28,7 @@ SECRET_FIELDS = frozenset(
         "code_verifier",
         "client_secret",
         "registration_access_token",
+        "token",  # RFC 7009 §2.1: the token to revoke
     }
 )
 #: Free text a forged authorization response could use to mislead the user: never shown in a
@@ -46,7 +48,13 @@ SHOWN_RESPONSE_HEADERS = {
     "location": "Location",
     "cache-control": "Cache-Control",
 }
+#: The MCP transport headers (CL-31), shown on the one line of an MCP request.
+MCP_HEADERS = {name: SHOWN_REQUEST_HEADERS[name] for name in ("mcp-method", "mcp-name")}
+#: Headers whose whole value is a secret: a session cookie signs the user in.
+SECRET_HEADERS = frozenset({"cookie", "set-cookie"})
 MAX_SHOWN_BODY = 8 * 1024
+#: A full run is steps 1 to 7; step 8 (revoke) runs only with ``--step revoke``.
+STEP_COUNT = 8
 _C1_CONTROLS = re.compile(r"[\x7f-\x9f]")
 INDENT = "   "
 
@@ -92,7 +100,9 @@ def _query_value(name: str, value: str) -> str:
 
 
 def masked_header(name: str, value: str) -> str:
-    """Credentials in ``Authorization`` masked; locations with their secret parameters masked."""
+    """Credentials in ``Authorization`` and cookies masked; locations with their secret parameters masked."""
+    if name in SECRET_HEADERS:
+        return mask(value)
     if name == "authorization":
         scheme, _, credentials = value.partition(" ")
         return f"{scheme} {mask(credentials)}"
@@ -102,17 +112,25 @@ def masked_header(name: str, value: str) -> str:
 
 
 class Tutorial:
-    """Prints a run, step by step, to ``out`` (a terminal, or a pipe read by tests)."""
+    """Prints a run, step by step, to ``out`` (a terminal, or a pipe read by tests).
 
-    def __init__(self, out: TextIO) -> None:
+    The default output is for reading: the headers worth knowing (:data:`SHOWN_REQUEST_HEADERS`)
+    and the OAuth bodies; MCP requests, whose answers only the SDK reads, take one line each.
+    ``verbose`` shows every header and every request body (the MCP JSON-RPC messages too), and
+    how long each exchange took.
+    """
+
+    def __init__(self, out: TextIO, *, verbose: bool = False) -> None:
         self._out = out
+        self.verbose = verbose
+        self._started: dict[int, float] = {}
 
     def heading(self, text: str) -> None:
         self._line(text)
 
     def step(self, number: int, name: str, what: str) -> None:
         self._line("")
-        self._line(f"== Step {number}/7 · {name} ==")
+        self._line(f"== Step {number}/{STEP_COUNT} · {name} ==")
         self.say(what)
 
     def say(self, text: str) -> None:
@@ -127,65 +145,106 @@ class Tutorial:
 
     def data(self, value: Any) -> None:
         """A JSON value, secrets masked, indented under the current step."""
-        self._json(value, f"{INDENT}  ")
+        self._masked_json(masked(value), f"{INDENT}  ")
+
+    def finish(self) -> None:
+        """The run is over, done or failed: nothing is left to print here."""
 
     def hooks(self, *, bodies: bool) -> dict[str, list[Callable[[Any], Awaitable[None]]]]:
         """``event_hooks`` for an ``httpx2`` client that print every request and response.
 
-        With ``bodies`` false, bodies are not shown, nor responses read: MCP answers may be event
-        streams that only the SDK may consume, and authorization pages are HTML for people.
+        With ``bodies`` false, response bodies are not shown, nor responses read: MCP answers may
+        be event streams that only the SDK may consume, and authorization pages are HTML for people.
         """
 
         async def on_request(request: httpx2.Request) -> None:
+            self._started[id(request)] = time.perf_counter()
             self.sent(request, bodies=bodies)
 
         async def on_response(response: httpx2.Response) -> None:
             if bodies:
                 await response.aread()
-            self.received(response, bodies=bodies)
+            started = self._started.pop(id(response.request), None)
+            elapsed = time.perf_counter() - started if started is not None else None
+            self.received(response, bodies=bodies, elapsed=elapsed)
 
         return {"request": [on_request], "response": [on_response]}
 
     def sent(self, request: httpx2.Request, *, bodies: bool) -> None:
-        self._line(f"{INDENT}→ {request.method} {masked_url(str(request.url))}")
-        for name, shown in SHOWN_REQUEST_HEADERS.items():
-            if name in request.headers:
-                self._line(f"{INDENT}    {shown}: {one_line(masked_header(name, request.headers[name]))}")
-        content_type = request.headers.get("content-type", "")
-        if not bodies:
+        url = masked_url(str(request.url))
+        if not (bodies or self.verbose):
+            mcp = [f"{name}: {one_line(value)}" for name, value in shown_headers(request.headers, MCP_HEADERS)]
+            self._line(f"{INDENT}→ {request.method} {url}" + (f" ({', '.join(mcp)})" if mcp else ""))
             return
-        if content_type.startswith("application/x-www-form-urlencoded"):
-            for name, value in parse_qsl(request.content.decode(), keep_blank_values=True):
-                self._line(f"{INDENT}    {name}={mask(value) if name in SECRET_FIELDS else one_line(value)}")
-        elif content_type.startswith("application/json"):
-            self._json_body(request.content)
+        self._line(f"{INDENT}→ {request.method} {url}")
+        self._headers(request.headers, SHOWN_REQUEST_HEADERS)
+        form = form_fields(request)
+        if form is not None:
+            for name, value in form:
+                self._line(f"{INDENT}    {name}={one_line(value)}")
+        else:
+            self._json_body(request_content(request), request.headers)
 
-    def received(self, response: httpx2.Response, *, bodies: bool) -> None:
+    def received(self, response: httpx2.Response, *, bodies: bool, elapsed: float | None = None) -> None:
         content_type = response.headers.get("content-type", "")
         is_json = content_type.startswith("application/json")
         described = f" ({content_type.split(';')[0]})" if content_type and not (bodies and is_json) else ""
-        self._line(f"{INDENT}← {response.status_code} {response.reason_phrase}{described}")
-        for name, shown in SHOWN_RESPONSE_HEADERS.items():
-            if name in response.headers:
-                self._line(f"{INDENT}    {shown}: {one_line(masked_header(name, response.headers[name]))}")
-        if bodies and is_json:
-            self._json_body(response.content)
+        timing = f" in {elapsed * 1000:.0f} ms" if self.verbose and elapsed is not None else ""
+        self._line(f"{INDENT}← {response.status_code} {response.reason_phrase}{described}{timing}")
+        self._headers(response.headers, SHOWN_RESPONSE_HEADERS)
+        if bodies:
+            self._json_body(response.content, response.headers)
 
-    def _json_body(self, content: bytes) -> None:
-        if len(content) > MAX_SHOWN_BODY:
-            self._line(f"{INDENT}    ({len(content)} bytes of JSON)")
-            return
-        try:
-            document = json.loads(content)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            self._line(f"{INDENT}    (not valid JSON, {len(content)} bytes)")
-            return
-        self._json(document, f"{INDENT}    ")
+    def _headers(self, headers: httpx2.Headers, shown: dict[str, str]) -> None:
+        for name, value in shown_headers(headers, shown, verbose=self.verbose):
+            self._line(f"{INDENT}    {name}: {one_line(value)}")
 
-    def _json(self, value: Any, indent: str) -> None:
+    def _json_body(self, content: bytes, headers: httpx2.Headers) -> None:
+        document, unshown = json_body(content, headers)
+        if unshown:
+            self._line(f"{INDENT}    ({unshown})")
+        elif document is not None:
+            self._masked_json(document, f"{INDENT}    ")
+
+    def _masked_json(self, value: Any, indent: str) -> None:
         # json.dumps escapes C0 controls; C1 ones would still reach the terminal, so they go too.
-        for line in json.dumps(masked(value), indent=2, ensure_ascii=False).splitlines():
+        for line in json.dumps(value, indent=2, ensure_ascii=False).splitlines():
             self._line(indent + _C1_CONTROLS.sub("?", line))
 
     def _line(self, text: str) -> None:
         print(text, file=self._out, flush=True)
+
+
+def shown_headers(headers: httpx2.Headers, shown: dict[str, str], *, verbose: bool = False) -> list[tuple[str, str]]:
+    """The headers to show, masked: those of ``shown``, or with ``verbose`` every one."""
+    if verbose:
+        return [(name, masked_header(name.lower(), value)) for name, value in headers.items()]
+    return [(spelled, masked_header(name, headers[name])) for name, spelled in shown.items() if name in headers]
+
+
+def json_body(content: bytes, headers: httpx2.Headers) -> tuple[Any, str | None]:
+    """A JSON body, secrets masked, or why it is not shown; ``(None, None)`` for another kind of body."""
+    if not content or not headers.get("content-type", "").startswith("application/json"):
+        return None, None
+    if len(content) > MAX_SHOWN_BODY:
+        return None, f"{len(content)} bytes of JSON"
+    try:
+        return masked(json.loads(content)), None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None, f"not valid JSON, {len(content)} bytes"
+
+
+def request_content(request: httpx2.Request) -> bytes:
+    """The body of a request, or nothing when it is streamed (and not ours to read)."""
+    try:
+        return request.content
+    except httpx2.RequestNotRead:
+        return b""
+
+
+def form_fields(request: httpx2.Request) -> list[tuple[str, str]] | None:
+    """The fields of a form body with secrets masked; ``None`` when the body is not a form."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return None
+    pairs = parse_qsl(request_content(request).decode(errors="replace"), keep_blank_values=True)
+    return [(name, mask(value) if name in SECRET_FIELDS else value) for name, value in pairs]

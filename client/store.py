@@ -6,16 +6,22 @@
       "version": 1,
       "registrations": {ISSUER: {"client_id": ..., "token_endpoint_auth_method": ...}},
       "tokens": {RESOURCE: {ISSUER: {"client_id": ..., "access_token": ..., "refresh_token": ...,
-                                     "expires_at": ..., "scope": ...}}}
+                                     "expires_at": ..., "scope": ...}}},
+      "progress": {SERVER_URL: {"discover": {...}, "metadata": {...}, "authorize": {...}}}
     }
 
 Registrations are kept per issuer and never used with another (CL-14, MCP Authorization Server
 Binding); tokens per resource and issuer, so a server only ever sees tokens issued for it
-(CL-27). Every change is written at once, so a rotated refresh token is never lost (CL-29).
+(CL-27). ``progress`` holds what one step of ``--step`` leaves for the next, per MCP server URL
+(client/stepwise.py). Every change is written at once, so a rotated refresh token is never lost (CL-29).
 
 The file is written whole into a temporary file beside it, created with mode 0600, flushed to
 disk and renamed over the old one: a crash leaves the old file or the new one, never half of
 either, and there is no moment when a token sits in a file others may read.
+
+``progress`` was added compatibly, so the version stays 1: a store written before it simply has
+no progress (``--step`` then asks for ``discover`` first), and a client that predates it ignores
+the section.
 """
 
 import contextlib
@@ -40,10 +46,12 @@ class Store:
         path: Path,
         registrations: dict[str, Registration] | None = None,
         tokens: dict[tuple[str, str], Tokens] | None = None,
+        progress: dict[str, dict[str, dict[str, Any]]] | None = None,
     ) -> None:
         self.path = path
         self._registrations = registrations or {}
         self._tokens = tokens or {}
+        self._progress = progress or {}
 
     @classmethod
     def load(cls, path: Path) -> Self:
@@ -57,7 +65,7 @@ class Store:
         try:
             return cls._parse(path, json.loads(text))
         except ValueError as exc:
-            raise StoreError(f"the store {path} is not usable ({exc}): move it away or pass another --store") from None
+            raise unusable(path, exc) from None
 
     def registration(self, issuer: str) -> Registration | None:
         return self._registrations.get(issuer)
@@ -83,6 +91,18 @@ class Store:
         self._tokens.pop((resource, issuer), None)
         self._write()
 
+    def progress(self, server_url: str, step: str) -> dict[str, Any] | None:
+        """What ``step`` left for the next steps against ``server_url``, if it ran."""
+        return self._progress.get(server_url, {}).get(step)
+
+    def save_progress(self, server_url: str, step: str, fields: dict[str, Any]) -> None:
+        self._progress.setdefault(server_url, {})[step] = fields
+        self._write()
+
+    def forget_progress(self, server_url: str, step: str) -> None:
+        self._progress.get(server_url, {}).pop(step, None)
+        self._write()
+
     def to_json(self) -> dict[str, Any]:
         tokens: dict[str, dict[str, Any]] = {}
         for (resource, issuer), held in self._tokens.items():
@@ -94,7 +114,8 @@ class Store:
             fields = without_none(asdict(registration))
             del fields["issuer"]
             registrations[issuer] = fields
-        return {"version": SCHEMA_VERSION, "registrations": registrations, "tokens": tokens}
+        document = {"version": SCHEMA_VERSION, "registrations": registrations, "tokens": tokens}
+        return document | ({"progress": self._progress} if self._progress else {})
 
     @classmethod
     def _parse(cls, path: Path, data: object) -> Self:
@@ -123,13 +144,25 @@ class Store:
                     expires_at=optional_int(entry, "expires_at"),
                     scope=optional_str(entry, "scope"),
                 )
-        return cls(path, registrations, tokens)
+        progress = {
+            server_url: {
+                step: as_object(fields, f"the progress of {step} for {server_url}")
+                for step, fields in as_object(steps, f"the progress for {server_url}").items()
+            }
+            for server_url, steps in as_object(document.get("progress", {}), '"progress"').items()
+        }
+        return cls(path, registrations, tokens, progress)
 
     def _write(self) -> None:
         try:
             write_private(self.path, json.dumps(self.to_json(), indent=2) + "\n")
         except OSError as exc:
             raise StoreError(f"cannot write the store {self.path}: {exc.strerror or exc}") from None
+
+
+def unusable(path: Path, problem: ValueError) -> StoreError:
+    """The error for a store whose content this client cannot use."""
+    return StoreError(f"the store {path} is not usable ({problem}): move it away or pass another --store")
 
 
 def write_private(path: Path, text: str) -> None:

@@ -1,4 +1,5 @@
-"""Steps 5 and 7: the token endpoint, for a code (OAuth 2.1 §4.1.3) or a refresh token (§4.3).
+"""Steps 5, 7 and 8: the token endpoint, for a code (OAuth 2.1 §4.1.3) or a refresh token (§4.3),
+and the revocation endpoint (RFC 7009).
 
 Both requests go to the ``token_endpoint`` of the issuer the flow recorded (CL-24), name the
 MCP server in ``resource`` (RFC 8707 §2.2, CL-19) and authenticate the client as it was
@@ -92,17 +93,44 @@ async def refresh(
     return renewed if renewed.refresh_token else replace(renewed, refresh_token=tokens.refresh_token)
 
 
-async def _token_request(
-    http: httpx2.AsyncClient, metadata: AuthorizationServerMetadata, registration: Registration, form: dict[str, str]
-) -> TokenResponse:
-    auth: httpx2.BasicAuth | None = None
+async def revoke(http: httpx2.AsyncClient, endpoint: str, registration: Registration, tokens: Tokens) -> str:
+    """Revoke the refresh token, else the access token (RFC 7009 §2.1); the kind revoked.
+
+    The client authenticates as at the token endpoint (RFC 7009 §2.1). Revoking a refresh token
+    should revoke the access tokens of its grant too (RFC 7009 §2.1). A 200 means the token is
+    no longer valid, whether or not the server knew it (RFC 7009 §2.2).
+    """
+    hint = "refresh_token" if tokens.refresh_token else "access_token"
+    form, auth = _client_authentication(
+        registration, {"token": tokens.refresh_token or tokens.access_token, "token_type_hint": hint}
+    )
+    try:
+        response = await http.post(endpoint, data=form, auth=auth)
+    except httpx2.TransportError as exc:
+        raise AuthorizationServerError(f"cannot reach the revocation endpoint {endpoint}: {describe(exc)}") from None
+    if response.status_code != 200:
+        raise TokenError(f"the revocation endpoint refused the request: {OAuthErrorResponse.read(response).text}")
+    return hint
+
+
+def _client_authentication(
+    registration: Registration, form: dict[str, str]
+) -> tuple[dict[str, str], httpx2.BasicAuth | None]:
+    """``form`` with the client's credentials, or Basic auth, as it registered (CL-13, RFC 6749 §2.3)."""
     form = {**form, "client_id": registration.client_id}
     if registration.client_secret and registration.token_endpoint_auth_method == "client_secret_basic":
         # RFC 6749 §2.3.1: both parts are form-encoded before they are joined and base64-encoded.
-        auth = httpx2.BasicAuth(quote_plus(registration.client_id), quote_plus(registration.client_secret))
         del form["client_id"]
-    elif registration.client_secret:
+        return form, httpx2.BasicAuth(quote_plus(registration.client_id), quote_plus(registration.client_secret))
+    if registration.client_secret:
         form["client_secret"] = registration.client_secret
+    return form, None
+
+
+async def _token_request(
+    http: httpx2.AsyncClient, metadata: AuthorizationServerMetadata, registration: Registration, form: dict[str, str]
+) -> TokenResponse:
+    form, auth = _client_authentication(registration, form)
     try:
         response = await http.post(metadata.token_endpoint, data=form, auth=auth)
     except httpx2.TransportError as exc:

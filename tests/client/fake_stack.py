@@ -50,6 +50,8 @@ class Behaviour:
     error: str | None = None
     error_description: str | None = None
     token_error: str | None = None
+    #: Whether the metadata names a revocation endpoint (RFC 7009), which then answers 200.
+    revocation: bool = False
 
 
 class FakeStack:
@@ -57,6 +59,8 @@ class FakeStack:
         self.port = free_port()
         self.behaviour = Behaviour()
         self.requests: list[str] = []
+        #: The forms the revocation endpoint received, in order.
+        self.revoked: list[dict[str, str]] = []
         self._server = uvicorn.Server(
             uvicorn.Config(self._app(), host="127.0.0.1", port=self.port, log_level="error", lifespan="off", ws="none")
         )
@@ -90,6 +94,7 @@ class FakeStack:
     def reset(self, **behaviour: Any) -> None:
         self.behaviour = Behaviour(**behaviour)
         self.requests.clear()
+        self.revoked.clear()
 
     def _or_right(self, value: str, right: str) -> str:
         return right if value == RIGHT else value
@@ -127,6 +132,7 @@ class FakeStack:
                     "code_challenge_methods_supported": behaviour.code_challenge_methods,
                     "authorization_response_iss_parameter_supported": behaviour.iss_supported,
                 }
+                | ({"revocation_endpoint": f"{self.issuer}/revoke"} if behaviour.revocation else {})
             )
 
         async def register(request: Request) -> Response:
@@ -153,6 +159,11 @@ class FakeStack:
                 return JSONResponse({"error": self.behaviour.token_error}, 400)
             return JSONResponse({"access_token": "fake-access-token", "token_type": "Bearer", "expires_in": 60})
 
+        async def revoke(request: Request) -> Response:
+            form = await request.form()
+            self.revoked.append({name: str(value) for name, value in form.items()})
+            return Response(status_code=200)
+
         app = Starlette(
             routes=[
                 Route("/mcp", mcp, methods=["POST"]),
@@ -161,6 +172,7 @@ class FakeStack:
                 Route("/as/register", register, methods=["POST"]),
                 Route("/as/authorize", authorize),
                 Route("/as/token", token, methods=["POST"]),
+                Route("/as/revoke", revoke, methods=["POST"]),
             ]
         )
 

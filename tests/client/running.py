@@ -11,7 +11,7 @@ from typing import Any
 from scripts.stack import ROOT
 
 RUN_TIMEOUT = 60
-STEP_HEADING = re.compile(r"^== Step (\d)/7 · (\w+) ==$", re.MULTILINE)
+STEP_HEADING = re.compile(r"^== Step (\d)/8 · (\w+) ==$", re.MULTILINE)
 REQUEST_LINE = re.compile(r"^ +→ (\w+ [^?\s]+)", re.MULTILINE)
 
 
@@ -62,6 +62,14 @@ def run_client(server_url: str, store: Path, *options: str) -> Run:
 def read_store(path: Path) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(path.read_text())
     return result
+
+
+def assert_tokens_masked(output: str, store: Path, resource: str, issuer: str) -> None:
+    """CL-28: the tokens held in ``store`` appear in ``output`` only masked, as their first 6 characters and "…"."""
+    held = read_store(store)["tokens"][resource][issuer]
+    assert held["access_token"] not in output
+    assert held["refresh_token"] not in output
+    assert f"{held['refresh_token'][:6]}…" in output
 
 
 def edit_store(path: Path, change: Any) -> None:

@@ -16,7 +16,8 @@ class TestHelp:
         """--help names each option and every exit code."""
         text = parser().format_help()
         options = ["--server-url", "--headless", "--no-browser", "--store", "--callback-port"]
-        assert [option for option in [*options, "--client-name", "--callback-timeout"] if option not in text] == []
+        more = ["--client-name", "--callback-timeout", "--step", "--json", "--verbose"]
+        assert [option for option in [*options, *more] if option not in text] == []
         assert EXIT_CODES in text
 
     def test_headless_and_no_browser_exclude_each_other(self, capsys: pytest.CaptureFixture[str]) -> None:
@@ -55,8 +56,9 @@ class TestExitCodes:
             errors.TokenError,
             errors.ToolCallError,
             errors.StoreError,
+            errors.StepOrderError,
         ]
-        assert [cls.exit_code for cls in classes] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+        assert [cls.exit_code for cls in classes] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
         assert (errors.InvalidClient.exit_code, errors.TokenRejected.exit_code) == (7, 8)
 
     def test_a_message_is_one_line_without_control_characters(self) -> None:

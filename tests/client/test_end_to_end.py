@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from scripts.stack import McpServer
-from tests.client.running import Run, edit_store, read_store, run_client
+from tests.client.running import Run, assert_tokens_masked, edit_store, read_store, run_client
 
 
 def prm_url(mcp: McpServer) -> str:
@@ -119,10 +119,7 @@ class TestFullRun:
     def test_no_secret_is_printed_whole(self, first: tuple[Run, Path], demo_mcp: McpServer) -> None:
         """CL-28: tokens and codes appear only masked, as their first 6 characters and "…"."""
         run, store = first
-        held = read_store(store)["tokens"][demo_mcp.url][demo_mcp.issuer]
-        assert held["access_token"] not in run.output
-        assert held["refresh_token"] not in run.output
-        assert f"{held['refresh_token'][:6]}…" in run.output
+        assert_tokens_masked(run.output, store, demo_mcp.url, demo_mcp.issuer)
         assert re.findall(r"\b(?:code|code_verifier|refresh_token)=[\w-]{7,}", run.output) == []
         assert re.findall(r"Authorization: Bearer [\w.-]{7,}", run.output) == []
 

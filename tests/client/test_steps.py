@@ -1,9 +1,11 @@
-"""The tutorial output (client/steps.py): secrets masked wherever they appear (CL-28)."""
+"""The tutorial output (client/steps.py, client/json_output.py): secrets masked wherever they appear (CL-28)."""
 
 import io
+import json
 
 import httpx2
 
+from client.json_output import JsonTutorial
 from client.steps import Tutorial, mask, masked, masked_header, masked_url
 
 
@@ -83,3 +85,71 @@ class TestTutorial:
             '         "refresh_token": "rrrrrr…"',
             "       }",
         ]
+
+
+MCP_CALL = httpx2.Request(
+    "POST",
+    "http://localhost:8000/mcp",
+    json={"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "whoami"}},
+    headers={"Authorization": "Bearer eyJhbGciOi.x.y", "Mcp-Method": "tools/call", "Mcp-Name": "whoami"},
+)
+
+
+class TestVerbosity:
+    """The default keeps MCP requests to one line; --verbose shows every header and body."""
+
+    def test_an_mcp_request_is_one_line_by_default(self) -> None:
+        """CL-31: the line names the MCP method and tool, from their transport headers."""
+        out = io.StringIO()
+        Tutorial(out).sent(MCP_CALL, bodies=False)
+        assert out.getvalue() == "   → POST http://localhost:8000/mcp (Mcp-Method: tools/call, Mcp-Name: whoami)\n"
+
+    def test_verbose_shows_every_header_masked_and_the_json_rpc_body(self) -> None:
+        """CL-28: the bearer token stays masked among all the headers."""
+        out = io.StringIO()
+        Tutorial(out, verbose=True).sent(MCP_CALL, bodies=False)
+        lines = out.getvalue().splitlines()
+        assert "       authorization: Bearer eyJhbG…" in lines
+        assert "       mcp-name: whoami" in lines
+        assert '         "method": "tools/call",' in lines
+
+    def test_verbose_masks_cookies_and_times_the_exchange(self) -> None:
+        """A session cookie signs a user in: its value is masked like a token."""
+        out = io.StringIO()
+        response = httpx2.Response(302, headers={"Set-Cookie": "session=s3cr3t-s3cr3t; HttpOnly"})
+        Tutorial(out, verbose=True).received(response, bodies=False, elapsed=0.012)
+        assert out.getvalue().splitlines() == ["   ← 302 Found in 12 ms", "       set-cookie: sessio…"]
+
+
+class TestJsonTutorial:
+    """--json: one object per step, with its exchanges and rules, secrets masked."""
+
+    def test_a_step_is_printed_when_the_run_finishes(self) -> None:
+        """The revocation form's token is masked; the rule and the result are kept in order."""
+        out = io.StringIO()
+        tutorial = JsonTutorial(out)
+        tutorial.step(8, "revoke", "Revoke the tokens.")
+        request = httpx2.Request("POST", "https://a.example/revoke", data={"token": "rt-secret-42"})
+        tutorial.sent(request, bodies=True)
+        tutorial.received(httpx2.Response(200, request=request), bodies=True, elapsed=0.004)
+        tutorial.rule("RFC 7009 §2.2", "200: revoked")
+        assert out.getvalue() == ""
+        tutorial.finish()
+        step = json.loads(out.getvalue())
+        assert step["exchanges"] == [
+            {
+                "request": {
+                    "method": "POST",
+                    "url": "https://a.example/revoke",
+                    "headers": {"host": "a.example", "content-length": "18",
+                                "content-type": "application/x-www-form-urlencoded"},
+                    "body": {"token": "rt-sec…"},
+                },
+                "response": {"status": 200, "headers": {}, "body": None, "elapsed_ms": 4},
+            }
+        ]  # fmt: skip
+        assert (step["step"], step["number"], step["rules"]) == (
+            "revoke",
+            8,
+            [{"rule": "RFC 7009 §2.2", "text": "200: revoked"}],
+        )

@@ -87,6 +87,38 @@ class TestRoundTrip:
         assert loaded.tokens(RESOURCE, ISSUER_B) is not None
 
 
+class TestProgress:
+    """``--step``: what a step leaves for the next, added to version 1 compatibly."""
+
+    def test_progress_is_saved_per_server_url_and_step(self, tmp_path: Path) -> None:
+        """A step's fields come back under its server URL and name; the version stays 1."""
+        store = Store.load(tmp_path / "store.json")
+        store.save_progress(RESOURCE, "discover", {"issuer": ISSUER_A})
+        document = json.loads((tmp_path / "store.json").read_text())
+        assert (document["version"], document["progress"]) == (1, {RESOURCE: {"discover": {"issuer": ISSUER_A}}})
+        loaded = Store.load(tmp_path / "store.json")
+        assert loaded.progress(RESOURCE, "discover") == {"issuer": ISSUER_A}
+        assert loaded.progress(RESOURCE, "metadata") is None
+
+    def test_a_store_from_before_progress_loads_without_any(self, tmp_path: Path) -> None:
+        """A version 1 file without "progress" keeps its registration and has no step done."""
+        path = tmp_path / "store.json"
+        path.write_text(json.dumps({"version": 1, "registrations": {ISSUER_A: {"client_id": "client-a"}}}))
+        loaded = Store.load(path)
+        assert loaded.registration(ISSUER_A) == REGISTRATION
+        assert loaded.progress(RESOURCE, "discover") is None
+
+    def test_forgetting_a_step_keeps_the_others(self, tmp_path: Path) -> None:
+        """The code of the authorize step is forgotten once used; discover stays."""
+        store = Store.load(tmp_path / "store.json")
+        store.save_progress(RESOURCE, "discover", {"issuer": ISSUER_A})
+        store.save_progress(RESOURCE, "authorize", {"code": "c"})
+        store.forget_progress(RESOURCE, "authorize")
+        assert json.loads((tmp_path / "store.json").read_text())["progress"] == {
+            RESOURCE: {"discover": {"issuer": ISSUER_A}}
+        }
+
+
 class TestPrivacy:
     """CL-28: only the owner can read the file, from its first byte."""
 

@@ -14,7 +14,7 @@ import pytest
 from client.authorization import PendingAuthorization
 from client.errors import InvalidClient, TokenError
 from client.registration import Registration
-from client.tokens import Tokens, exchange_code, refresh
+from client.tokens import Tokens, exchange_code, refresh, revoke
 from shared.metadata import AuthorizationServerMetadata
 
 pytestmark = pytest.mark.anyio
@@ -169,3 +169,32 @@ class TestErrors:
         async with endpoint.client() as http:
             with pytest.raises(TokenError, match="the token response is not usable: token_type 'DPoP' is not Bearer"):
                 await refresh(http, METADATA, PUBLIC, HELD)
+
+
+class TestRevoke:
+    """RFC 7009 §2.1: the refresh token (else the access token), authenticated as at the token endpoint."""
+
+    async def test_the_refresh_token_with_its_hint_and_basic_auth(self) -> None:
+        """A confidential client sends token and token_type_hint, its credentials in Basic."""
+        endpoint = TokenEndpoint(body={})
+        confidential = Registration(ISSUER, "c 1", "client_secret_basic", "s:cret")
+        async with endpoint.client() as http:
+            hint = await revoke(http, f"{ISSUER}/revoke", confidential, HELD)
+        assert (hint, str(endpoint.requests[0].url)) == ("refresh_token", f"{ISSUER}/revoke")
+        assert endpoint.form() == {"token": "rt-0", "token_type_hint": "refresh_token"}
+        assert endpoint.requests[0].headers["authorization"] == "Basic YysxOnMlM0FjcmV0"
+
+    async def test_without_a_refresh_token_the_access_token(self) -> None:
+        """A public client with no refresh token revokes its access token, naming its client_id."""
+        endpoint = TokenEndpoint(body={})
+        async with endpoint.client() as http:
+            await revoke(http, f"{ISSUER}/revoke", PUBLIC, replace(HELD, refresh_token=None))
+        assert endpoint.form() == {"token": "at-0", "token_type_hint": "access_token", "client_id": "c1"}
+
+    async def test_an_error_response_is_a_token_error(self) -> None:
+        """RFC 7009 §2.2.1: an error response is reported with its code."""
+        endpoint = TokenEndpoint(400, {"error": "unsupported_token_type"})
+        async with endpoint.client() as http:
+            with pytest.raises(TokenError) as raised:
+                await revoke(http, f"{ISSUER}/revoke", PUBLIC, HELD)
+        assert str(raised.value) == "the revocation endpoint refused the request: unsupported_token_type"
