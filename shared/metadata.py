@@ -60,13 +60,12 @@ class AuthorizationServerMetadata:
     response_types_supported: tuple[str, ...]
     jwks_uri: str | None = None
     registration_endpoint: str | None = None
-    #: RFC 7009 §2 (advertised as RFC 8414 §2 says): where a client revokes its tokens.
-    revocation_endpoint: str | None = None
     scopes_supported: tuple[str, ...] | None = None
     response_modes_supported: tuple[str, ...] | None = None
     grant_types_supported: tuple[str, ...] | None = None
     token_endpoint_auth_methods_supported: tuple[str, ...] | None = None
     code_challenge_methods_supported: tuple[str, ...] | None = None
+    #: RFC 7009 §2 (advertised as RFC 8414 §2 says): where a client revokes its tokens.
     revocation_endpoint: str | None = None
     revocation_endpoint_auth_methods_supported: tuple[str, ...] | None = None
     introspection_endpoint: str | None = None
@@ -92,7 +91,6 @@ class AuthorizationServerMetadata:
             response_types_supported=response_types,
             jwks_uri=optional_str(doc, "jwks_uri"),
             registration_endpoint=optional_str(doc, "registration_endpoint"),
-            revocation_endpoint=optional_str(doc, "revocation_endpoint"),
             scopes_supported=optional_str_list(doc, "scopes_supported"),
             response_modes_supported=optional_str_list(doc, "response_modes_supported"),
             grant_types_supported=optional_str_list(doc, "grant_types_supported"),
