@@ -8,6 +8,7 @@ import re
 import time
 from pathlib import Path
 
+import httpx2
 import pytest
 
 from scripts.stack import McpServer
@@ -118,39 +119,72 @@ class TestOutOfOrder:
         assert "run --step authorize again, then --step token at once" in run.stderr
 
 
+def hold_fake_tokens(fake: FakeStack, store: Path) -> None:
+    """A store that went through steps 1-2 against the fake stack and holds tokens from it."""
+    assert step(fake.mcp_url, store, "discover").exit_code == 0
+    assert step(fake.mcp_url, store, "metadata").exit_code == 0
+
+    def hold_tokens(doc: dict) -> None:
+        doc["registrations"] = {fake.issuer: {"client_id": "fake-client", "token_endpoint_auth_method": "none"}}
+        tokens = {"client_id": "fake-client", "access_token": "fake-access-token", "refresh_token": "fake-rt-42"}
+        doc["tokens"] = {fake.mcp_url: {fake.issuer: tokens}}
+
+    edit_store(store, hold_tokens)
+
+
 class TestRevoke:
     """Step 8: RFC 7009 where the metadata names a revocation endpoint; the tokens forgotten either way."""
 
-    def test_without_a_revocation_endpoint_the_tokens_are_forgotten(self, demo_mcp: McpServer, tmp_path: Path) -> None:
-        """The demo server offers no revocation: the client says so, sends nothing, forgets the tokens."""
+    def test_the_refresh_token_is_dead_at_the_authorization_server_after_revoke(
+        self, demo_mcp: McpServer, tmp_path: Path
+    ) -> None:
+        """RFC 7009 §2.1: the client revokes at the issuer's revocation endpoint, and the grant ends there."""
         store = tmp_path / "store.json"
         assert run_client(demo_mcp.url, store).exit_code == 0
+        held = read_store(store)["tokens"][demo_mcp.url][demo_mcp.issuer]
+
         run = step(demo_mcp.url, store, "revoke")
+
+        assert run.exit_code == 0, run.describe()
+        assert run.requests == [f"POST {demo_mcp.issuer}/revoke"]
+        assert read_store(store)["tokens"] == {}
+        refused = httpx2.post(
+            f"{demo_mcp.issuer}/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": held["refresh_token"],
+                "client_id": held["client_id"],
+            },
+        )
+        assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
+
+    def test_without_a_revocation_endpoint_the_tokens_are_forgotten(self, fake: FakeStack, tmp_path: Path) -> None:
+        """A server that offers no revocation: the client says so, sends nothing, forgets the tokens."""
+        fake.reset()
+        store = tmp_path / "store.json"
+        hold_fake_tokens(fake, store)
+
+        run = step(fake.mcp_url, store, "revoke")
+
         assert run.exit_code == 0, run.describe()
         assert run.steps == ["8 revoke"]
         assert run.requests == []
-        assert f"{demo_mcp.issuer} offers no revocation: its metadata has no revocation_endpoint" in run.stdout
+        assert f"{fake.issuer} offers no revocation: its metadata has no revocation_endpoint" in run.stdout
         assert read_store(store)["tokens"] == {}
-        after = step(demo_mcp.url, store, "call")
+        after = step(fake.mcp_url, store, "call")
         assert (after.exit_code, after.stderr) == (
             10,
-            f"error: no tokens are stored for {demo_mcp.url}: run --step token first\n",
+            f"error: no tokens are stored for {fake.mcp_url}: run --step token first\n",
         )
 
     def test_the_refresh_token_is_revoked_at_the_revocation_endpoint(self, fake: FakeStack, tmp_path: Path) -> None:
         """RFC 7009 §2.1: POST token and token_type_hint=refresh_token, with the client's id."""
         fake.reset(revocation=True)
         store = tmp_path / "store.json"
-        assert step(fake.mcp_url, store, "discover").exit_code == 0
-        assert step(fake.mcp_url, store, "metadata").exit_code == 0
+        hold_fake_tokens(fake, store)
 
-        def hold_tokens(doc: dict) -> None:
-            doc["registrations"] = {fake.issuer: {"client_id": "fake-client", "token_endpoint_auth_method": "none"}}
-            tokens = {"client_id": "fake-client", "access_token": "fake-access-token", "refresh_token": "fake-rt-42"}
-            doc["tokens"] = {fake.mcp_url: {fake.issuer: tokens}}
-
-        edit_store(store, hold_tokens)
         run = step(fake.mcp_url, store, "revoke")
+
         assert run.exit_code == 0, run.describe()
         assert fake.revoked == [{"token": "fake-rt-42", "token_type_hint": "refresh_token", "client_id": "fake-client"}]
         assert f"✓ the refresh token is revoked at {fake.issuer}/revoke" in run.stdout
