@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
 from authorization_server.browser import Cookies
 from authorization_server.clients.service import ClientService
@@ -16,6 +17,7 @@ from authorization_server.interactions import InteractionService
 from authorization_server.issuers import IssuerService
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.rate_limits import RateLimits
 from authorization_server.registration import RegistrationService
 from authorization_server.settings import DEMO_MCP_SERVER_ID, Settings
 from authorization_server.tokens.keys import KeySet
@@ -40,6 +42,7 @@ class Services:
     registration: RegistrationService
     interactions: InteractionService
     grants: GrantService
+    limits: RateLimits
 
 
 def services(request: Request) -> Services:
@@ -81,6 +84,11 @@ async def build_services(settings: Settings, db: Database) -> Services:
         interactions=InteractionService(
             db,
             accounts=accounts,
+            lockout=LoginLockout(
+                failures=settings.login_lockout_failures,
+                window=settings.login_lockout_window,
+                duration=settings.login_lockout_duration,
+            ),
             clients=clients,
             issuers=issuers,
             journeys=journeys,
@@ -88,4 +96,11 @@ async def build_services(settings: Settings, db: Database) -> Services:
             demo_user=demo_user,
         ),
         grants=GrantService(db, clients, GrantContext(journeys=journeys, tokens=tokens)),
+        limits=RateLimits(
+            register=settings.rate("rate_limit_register"),
+            token_client=settings.rate("rate_limit_token_client"),
+            token_ip=settings.rate("rate_limit_token_ip"),
+            login=settings.rate("rate_limit_login"),
+            login_ip=settings.rate("rate_limit_login_ip"),
+        ),
     )
