@@ -3,10 +3,11 @@
 Only wiring lives here.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from starlette.applications import Starlette
@@ -49,8 +50,14 @@ def create_app(settings: Settings) -> Starlette:
             services = await build_services(settings, db)
             if settings.demo:
                 log.warning(DEMO_BANNER)
+            cleanup = asyncio.create_task(services.client_expiry.run_every(settings.client_cleanup_interval))
             log.info("authorization server ready: issuer %s, database %s", settings.issuer, settings.db)
-            yield {"services": services}
+            try:
+                yield {"services": services}
+            finally:
+                cleanup.cancel()
+                with suppress(asyncio.CancelledError):
+                    await cleanup
         finally:
             await db.close()
 

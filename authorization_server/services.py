@@ -9,6 +9,7 @@ from starlette.requests import Request
 from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
 from authorization_server.browser import Cookies
+from authorization_server.client_expiry import ClientExpiry
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database
 from authorization_server.grants.context import GrantContext
@@ -43,6 +44,7 @@ class Services:
     interactions: InteractionService
     grants: GrantService
     limits: RateLimits
+    client_expiry: ClientExpiry
 
 
 def services(request: Request) -> Services:
@@ -102,5 +104,8 @@ async def build_services(settings: Settings, db: Database) -> Services:
             token_ip=settings.rate("rate_limit_token_ip"),
             login=settings.rate("rate_limit_login"),
             login_ip=settings.rate("rate_limit_login_ip"),
+        ),
+        client_expiry=ClientExpiry(
+            db, clients=clients, journeys=journeys, tokens=tokens, idle_ttl=settings.client_idle_ttl
         ),
     )

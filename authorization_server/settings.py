@@ -28,6 +28,8 @@ POSITIVE = (
     "login_lockout_failures",
     "login_lockout_window",
     "login_lockout_duration",
+    "client_idle_ttl",
+    "client_cleanup_interval",
 )
 RATES = (
     "rate_limit_register",
@@ -94,6 +96,14 @@ class Settings:
     )
     login_lockout_window: int = _setting(900, "seconds within which those failures count", "AS_LOGIN_LOCKOUT_WINDOW")
     login_lockout_duration: int = _setting(900, "seconds a locked username stays locked", "AS_LOGIN_LOCKOUT_DURATION")
+    client_idle_ttl: int = _setting(
+        30 * 24 * 3600,
+        "seconds after which a registered client that was not used is deleted, unless it holds a live refresh token",
+        "AS_CLIENT_IDLE_TTL",
+    )
+    client_cleanup_interval: int = _setting(
+        3600, "seconds between two cleanups of idle clients", "AS_CLIENT_CLEANUP_INTERVAL"
+    )
     log_level: str = _setting("info", "log level", "AS_LOG_LEVEL", choices=("debug", "info", "warning", "error"))
 
     def rate(self, name: str) -> Rate:

@@ -229,6 +229,13 @@ def rows(db: Path, sql: str, *params: object) -> list[sqlite3.Row]:
         return connection.execute(sql, params).fetchall()
 
 
+def execute(db: Path, sql: str, *params: object) -> None:
+    """Change the authorization server's database as the operator could (sqlite3), e.g. to age a row."""
+    with closing(sqlite3.connect(db, timeout=5)) as connection:
+        connection.execute(sql, params)
+        connection.commit()
+
+
 def journey_of(db: Path, client_id: str) -> sqlite3.Row:
     """The one journey of a client, joined to its MCP authorization flow."""
     found = rows(

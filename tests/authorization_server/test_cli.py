@@ -163,6 +163,10 @@ class TestServerSettings:
             " (env AS_LOGIN_LOCKOUT_WINDOW, default 900)",
             "--login-lockout-duration LOGIN_LOCKOUT_DURATION seconds a locked username stays locked"
             " (env AS_LOGIN_LOCKOUT_DURATION, default 900)",
+            "--client-idle-ttl CLIENT_IDLE_TTL seconds after which a registered client that was not used is deleted,"
+            " unless it holds a live refresh token (env AS_CLIENT_IDLE_TTL, default 2592000)",
+            "--client-cleanup-interval CLIENT_CLEANUP_INTERVAL seconds between two cleanups of idle clients"
+            " (env AS_CLIENT_CLEANUP_INTERVAL, default 3600)",
             "--log-level {debug,info,warning,error} log level (env AS_LOG_LEVEL, default info)",
         ]
         assert [entry for entry in expected if entry not in text] == []
