@@ -16,7 +16,8 @@ import asyncio
 import getpass
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import uvicorn
 
@@ -64,17 +65,13 @@ def serve(settings: Settings) -> None:
 
 async def add_user(settings: Settings, args: argparse.Namespace) -> None:
     password = _read_password()
-    db = await Database.open(settings.db)
-    try:
+    async with _database(settings) as db:
         user = await AccountService(db, settings.session_ttl).add_user(args.name, password)
-    finally:
-        await db.close()
     print(f"added user {user.username} ({user.id})")
 
 
 async def add_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
-    db = await Database.open(settings.db)
-    try:
+    async with _database(settings) as db:
         server = await McpServerService(db).add(
             server_id=args.id,
             resource=args.resource,
@@ -83,18 +80,13 @@ async def add_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
             default_scopes=args.default_scopes,
             version=args.version,
         )
-    finally:
-        await db.close()
     print(f"added MCP server {server.id}: {server.resource}")
     print(f"  its issuer: {settings.issuer}/mcp/{server.id}")
 
 
 async def list_mcp_servers(settings: Settings, args: argparse.Namespace) -> None:
-    db = await Database.open(settings.db)
-    try:
+    async with _database(settings) as db:
         servers = await McpServerService(db).all()
-    finally:
-        await db.close()
     if not servers:
         print("no MCP servers yet: add one with `mcp-servers add`")
     for server in servers:
@@ -104,13 +96,9 @@ async def list_mcp_servers(settings: Settings, args: argparse.Namespace) -> None
 
 
 async def list_journeys(settings: Settings, args: argparse.Namespace) -> None:
-    db = await Database.open(settings.db)
     journeys = JourneyService(code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
-    try:
-        async with db.transaction() as tx:
-            recent = await journeys.recent(tx, args.limit)
-    finally:
-        await db.close()
+    async with _database(settings) as db, db.transaction() as tx:
+        recent = await journeys.recent(tx, args.limit)
     if not recent:
         print("no journeys yet")
     for journey, events in recent:
@@ -132,12 +120,8 @@ async def list_journeys(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def list_clients(settings: Settings, args: argparse.Namespace) -> None:
-    db = await Database.open(settings.db)
-    try:
-        async with db.transaction() as tx:
-            clients = await ClientService().all(tx)
-    finally:
-        await db.close()
+    async with _database(settings) as db, db.transaction() as tx:
+        clients = await ClientService().all(tx)
     if not clients:
         print("no clients yet")
     for client in clients:
@@ -148,8 +132,7 @@ async def list_clients(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def cleanup_clients(settings: Settings, args: argparse.Namespace) -> None:
-    db = await Database.open(settings.db)
-    try:
+    async with _database(settings) as db:
         async with db.transaction() as tx:
             keys = await KeySet.load(tx, settings.signing_alg)
         expiry = ClientExpiry(
@@ -162,11 +145,19 @@ async def cleanup_clients(settings: Settings, args: argparse.Namespace) -> None:
             idle_ttl=settings.client_idle_ttl,
         )
         deleted = await expiry.cleanup()
-    finally:
-        await db.close()
     print(f"deleted {len(deleted)} client(s) idle for more than {settings.client_idle_ttl} s without live grants")
     for client_id in deleted:
         print(f"    {client_id}")
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Database]:
+    """The database, open for one command and closed after it, also on failure."""
+    db = await Database.open(settings.db)
+    try:
+        yield db
+    finally:
+        await db.close()
 
 
 def _read_password() -> str:
