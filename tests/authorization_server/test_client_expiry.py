@@ -58,21 +58,27 @@ class TestCleanupCommand:
     def test_using_a_client_at_authorize_keeps_it_and_an_unused_one_of_the_same_age_goes(
         self, notes: Issuer, notes_as: AuthorizationServer
     ):
-        """USER-NEEDS theme 2: the idle time counts from the last use, not from registration."""
-        used, unused = notes.register(), notes.register()
+        """USER-NEEDS theme 2: the idle time counts from the last use, which is written at most hourly."""
+        used, unused, recent = notes.register(), notes.register(), notes.register()
         two_days_ago = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+        half_an_hour_ago = (datetime.now(UTC) - timedelta(minutes=30)).isoformat()
         execute(notes_as.db, "UPDATE clients SET created_at = ?, last_used_at = ?", two_days_ago, two_days_ago)
+        execute(
+            notes_as.db, "UPDATE clients SET last_used_at = ? WHERE client_id = ?", half_an_hour_ago, recent.client_id
+        )
 
         notes.authorize(used)
+        notes.authorize(recent)
         result = notes_as.cli("--client-idle-ttl", str(DAY), "clients", "cleanup")
 
         assert result.stdout.splitlines() == [
             f"deleted 1 client(s) idle for more than {DAY} s without live grants",
             f"    {unused.client_id}",
         ]
-        [row] = rows(notes_as.db, "SELECT client_id, last_used_at FROM clients")
-        assert row["client_id"] == used.client_id
-        assert datetime.now(UTC) - datetime.fromisoformat(row["last_used_at"]) < timedelta(minutes=1)
+        last_used = {row["client_id"]: row["last_used_at"] for row in rows(notes_as.db, "SELECT * FROM clients")}
+        assert set(last_used) == {used.client_id, recent.client_id}
+        assert datetime.now(UTC) - datetime.fromisoformat(last_used[used.client_id]) < timedelta(minutes=1)
+        assert last_used[recent.client_id] == half_an_hour_ago
 
     def test_clients_list_shows_each_client_and_its_last_use(self, notes: Issuer, notes_as: AuthorizationServer):
         """USER-NEEDS theme 1: the operator sees what is registered and what is stale."""

@@ -5,6 +5,8 @@ Each test starts its own server with small limits (``as_options``); every reques
 127.0.0.1, which plays the shared egress address.
 """
 
+import time
+
 import httpx2
 import pytest
 
@@ -49,6 +51,16 @@ class TestRegistration:
             "error": "too_many_requests",
             "error_description": f"Too many registrations from this address. Try again in {wait} s.",
         }
+
+    @as_options("--rate-limit-register", "1/3s")
+    def test_the_bucket_refills_over_its_period(self, fresh_as: AuthorizationServer, http: httpx2.Client):
+        """RFC 6585 §4: a refused client that waits as long as Retry-After says gets through."""
+        first = http.post(f"{fresh_as.url}/register", json=PUBLIC_CLIENT)
+        refused = http.post(f"{fresh_as.url}/register", json=PUBLIC_CLIENT)
+        time.sleep(wait_of(refused, 3))
+        after_the_wait = http.post(f"{fresh_as.url}/register", json=PUBLIC_CLIENT)
+
+        assert [first.status_code, refused.status_code, after_the_wait.status_code] == [201, 429, 201]
 
 
 class TestToken:
