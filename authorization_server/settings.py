@@ -19,6 +19,7 @@ from shared.loopback import is_loopback_host
 SIGNING_ALGORITHMS = ("ES256", "EdDSA", "RS256")
 #: The MCP server that demo mode creates.
 DEMO_MCP_SERVER_ID = "demo"
+#: Settings that must be greater than zero.
 POSITIVE = (
     "code_ttl",
     "access_token_ttl",
@@ -31,6 +32,7 @@ POSITIVE = (
     "client_idle_ttl",
     "client_cleanup_interval",
 )
+#: Settings that are rates, ``COUNT/[N]UNIT`` (``rate_limits.Rate``).
 RATES = (
     "rate_limit_register",
     "rate_limit_token_client",
