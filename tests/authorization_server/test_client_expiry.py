@@ -80,13 +80,13 @@ class TestCleanupCommand:
         assert datetime.now(UTC) - datetime.fromisoformat(last_used[used.client_id]) < timedelta(minutes=1)
         assert last_used[recent.client_id] == half_an_hour_ago
 
-    def test_clients_list_shows_each_client_and_its_last_use(self, notes: Issuer, notes_as: AuthorizationServer):
+    def test_clients_list_shows_each_client_and_its_last_use(self, fresh_root: Issuer, fresh_as: AuthorizationServer):
         """USER-NEEDS theme 1: the operator sees what is registered and what is stale."""
-        client = notes.register(client_name="Notes CLI")
+        client = fresh_root.register(client_name="Notes CLI")
 
-        lines = notes_as.cli("clients", "list").stdout.splitlines()
+        lines = fresh_as.cli("clients", "list").stdout.splitlines()
 
-        assert lines[0] == f"{client.client_id}  'Notes CLI'  issuer {notes.url}"
+        assert lines[0] == f"{client.client_id}  'Notes CLI'  issuer {fresh_as.url}"
         assert lines[1] == "    none, grants authorization_code refresh_token"
         assert lines[2].startswith("    registered ") and lines[2].endswith(" UTC")
         assert lines[3] == "    redirect URIs http://127.0.0.1:8765/callback"

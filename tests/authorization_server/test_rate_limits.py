@@ -65,22 +65,22 @@ class TestRegistration:
 
 class TestToken:
     @as_options("--rate-limit-token-client", "2/min")
-    def test_one_busy_client_does_not_lock_out_another_behind_the_same_address(self, notes: Issuer):
+    def test_one_busy_client_does_not_lock_out_another_behind_the_same_address(self, fresh_root: Issuer):
         """USER-NEEDS theme 4: the token limit counts per client_id, so a shared egress address stays usable."""
-        busy, other = notes.register(), notes.register()
+        busy, other = fresh_root.register(), fresh_root.register()
 
-        busy_answers = [bogus_code(notes, busy).status_code for _ in range(3)]
-        other_answer = bogus_code(notes, other)
+        busy_answers = [bogus_code(fresh_root, busy).status_code for _ in range(3)]
+        other_answer = bogus_code(fresh_root, other)
 
         assert busy_answers == [400, 400, 429]
         assert (other_answer.status_code, other_answer.json()["error"]) == (400, "invalid_grant")
 
     @as_options("--rate-limit-token-ip", "3/min")
-    def test_the_looser_per_address_limit_covers_every_client(self, notes: Issuer):
+    def test_the_looser_per_address_limit_covers_every_client(self, fresh_root: Issuer):
         """RFC 6585 §4: past the address's limit, any client from it waits, and is told how long."""
-        clients = [notes.register() for _ in range(4)]
+        clients = [fresh_root.register() for _ in range(4)]
 
-        answers = [bogus_code(notes, client) for client in clients]
+        answers = [bogus_code(fresh_root, client) for client in clients]
 
         assert [answer.status_code for answer in answers] == [400, 400, 400, 429]
         wait = wait_of(answers[3], 20)
