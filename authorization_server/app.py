@@ -3,10 +3,11 @@
 Only wiring lives here.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from starlette.applications import Starlette
@@ -18,6 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authorization_server.cors import cors
 from authorization_server.db import Database
 from authorization_server.endpoints import authorize, consent, discovery, introspect, login, register, revoke, token
 from authorization_server.errors import InvalidRequest, NotFound, OAuthError, ServerError
@@ -39,6 +41,7 @@ from authorization_server.settings import Settings
 log = logging.getLogger("authorization_server")
 
 METADATA_PATH = "/.well-known/oauth-authorization-server"
+GET, POST = ("GET",), ("POST",)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -49,36 +52,43 @@ def create_app(settings: Settings) -> Starlette:
             services = await build_services(settings, db)
             if settings.demo:
                 log.warning(DEMO_BANNER)
+            cleanup = asyncio.create_task(services.client_expiry.run_every(settings.client_cleanup_interval))
             log.info("authorization server ready: issuer %s, database %s", settings.issuer, settings.db)
-            yield {"services": services}
+            try:
+                yield {"services": services}
+            finally:
+                cleanup.cancel()
+                with suppress(asyncio.CancelledError):
+                    await cleanup
         finally:
             await db.close()
 
     mcp = MCP_ISSUER_PATH  # each MCP server's issuer: /mcp/{mcp_server_id}
+    # cors(...) marks the routes browser clients may call from any origin (cors.py); the rest are Route(...).
     routes = [
         # 1. Discovery (RFC 8414 §3, RFC 7517): the root issuer, then each MCP server's issuer,
         #    path-inserted (§3.1) and, for clients that append, under the issuer path.
-        Route(METADATA_PATH, discovery.metadata, methods=["GET"]),
-        Route(METADATA_PATH + mcp, discovery.metadata, methods=["GET"]),
-        Route(mcp + METADATA_PATH, discovery.metadata, methods=["GET"]),
-        Route(JWKS_PATH, discovery.jwks, methods=["GET"]),
+        cors(METADATA_PATH, discovery.metadata, GET),
+        cors(METADATA_PATH + mcp, discovery.metadata, GET),
+        cors(mcp + METADATA_PATH, discovery.metadata, GET),
+        cors(JWKS_PATH, discovery.jwks, GET),
         # 2. Dynamic client registration (RFC 7591 §3), generic and for one MCP server (seed 000).
-        Route(REGISTER_PATH, register.register, methods=["POST"]),
-        Route(GENERIC_REGISTER_PATH, register.register, methods=["POST"]),
-        Route(MCP_REGISTER_PATH, register.register, methods=["POST"]),
-        # 3. Authorization request (OAuth 2.1 §4.1.1).
+        cors(REGISTER_PATH, register.register, POST),
+        cors(GENERIC_REGISTER_PATH, register.register, POST),
+        cors(MCP_REGISTER_PATH, register.register, POST),
+        # 3. Authorization request (OAuth 2.1 §4.1.1). Never CORS here nor on the pages (RFC 9700 §2.6).
         Route(AUTHORIZE_PATH, authorize.authorize, methods=["GET"]),
         Route(mcp + AUTHORIZE_PATH, authorize.authorize, methods=["GET"]),
         # 4. Sign-in, then consent (§3.1), then back to the client with the code (§4.1.2).
         Route("/interaction/{interaction_id}/login", login.login, methods=["GET", "POST"]),
         Route("/interaction/{interaction_id}/consent", consent.consent, methods=["GET", "POST"]),
         # 5. Token endpoint: code for tokens (§4.1.3), refresh (§4.3).
-        Route(TOKEN_PATH, token.token, methods=["POST"]),
-        Route(mcp + TOKEN_PATH, token.token, methods=["POST"]),
+        cors(TOKEN_PATH, token.token, POST),
+        cors(mcp + TOKEN_PATH, token.token, POST),
         # 6. Revocation (RFC 7009): the client ends its grant.
-        Route(REVOKE_PATH, revoke.revoke, methods=["POST"]),
-        Route(mcp + REVOKE_PATH, revoke.revoke, methods=["POST"]),
-        # 7. Introspection (RFC 7662): an MCP server asks whether a token still stands.
+        cors(REVOKE_PATH, revoke.revoke, POST),
+        cors(mcp + REVOKE_PATH, revoke.revoke, POST),
+        # 7. Introspection (RFC 7662): an MCP server asks whether a token still stands (server to server: no CORS).
         Route(INTROSPECT_PATH, introspect.introspect, methods=["POST"]),
         Route(mcp + INTROSPECT_PATH, introspect.introspect, methods=["POST"]),
         Mount("/static", StaticFiles(packages=[("authorization_server", "static")])),

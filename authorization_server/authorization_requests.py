@@ -48,6 +48,7 @@ async def check_client(tx: Transaction, clients: ClientService, issuer: Issuer, 
     redirect_uri = client.redirect_uri_for(params.get("redirect_uri"))
     if redirect_uri is None:
         raise InvalidRequest("The application's redirect URI is missing or not one it registered.")
+    await clients.used(tx, client)
     return client, redirect_uri
 
 

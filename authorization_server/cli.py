@@ -1,4 +1,4 @@
-"""The command line: run the server, and manage users, MCP servers and journeys.
+"""The command line: run the server, and manage users, MCP servers, journeys and clients.
 
 ::
 
@@ -7,6 +7,8 @@
     python -m authorization_server mcp-servers add --id ID --resource URL --scopes "a b"
     python -m authorization_server mcp-servers list
     python -m authorization_server journeys list [--limit N]
+    python -m authorization_server clients list
+    python -m authorization_server clients cleanup [--client-idle-ttl SECONDS]      delete idle clients now
 """
 
 import argparse
@@ -23,11 +25,14 @@ from authorization_server import clock
 from authorization_server import settings as settings_module
 from authorization_server.accounts.service import AccountService
 from authorization_server.app import create_app
+from authorization_server.client_expiry import ClientExpiry
+from authorization_server.clients.service import ClientService
 from authorization_server.db import Database
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.settings import Settings
 from authorization_server.tokens import keys
+from authorization_server.tokens.service import TokenService
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -149,9 +154,40 @@ async def list_journeys(settings: Settings, args: argparse.Namespace) -> None:
             print(f"    {event.at:%H:%M:%S.%f}  +{offset:8.1f} ms  {event.step:<24} {event.detail or ''}")
 
 
+async def list_clients(settings: Settings, args: argparse.Namespace) -> None:
+    async with _database(settings) as db, db.transaction() as tx:
+        clients = await ClientService().all(tx)
+    if not clients:
+        print("no clients yet")
+    for client in clients:
+        print(f"{client.client_id}  {client.display_name!r}  issuer {client.issuer}")
+        print(f"    {client.token_endpoint_auth_method}, grants {' '.join(client.grant_types)}")
+        print(f"    registered {client.created_at:%Y-%m-%d %H:%M}, last used {client.last_used_at:%Y-%m-%d %H:%M} UTC")
+        print(f"    redirect URIs {' '.join(client.redirect_uris)}")
+
+
+async def cleanup_clients(settings: Settings, args: argparse.Namespace) -> None:
+    async with _database(settings) as db:
+        expiry = ClientExpiry(
+            db,
+            clients=ClientService(),
+            journeys=JourneyService(code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl),
+            tokens=TokenService(
+                keys.Keys(db, settings.key_lifetime_after_rotation),
+                access_token_ttl=settings.access_token_ttl,
+                refresh_token_ttl=settings.refresh_token_ttl,
+            ),
+            idle_ttl=settings.client_idle_ttl,
+        )
+        deleted = await expiry.cleanup()
+    print(f"deleted {len(deleted)} client(s) idle for more than {settings.client_idle_ttl} s without live grants")
+    for client_id in deleted:
+        print(f"    {client_id}")
+
+
 @asynccontextmanager
 async def _database(settings: Settings) -> AsyncIterator[Database]:
-    """The database of ``settings``, migrated, and closed after the command."""
+    """The database of ``settings``, migrated, and closed after the command, also on failure."""
     db = await Database.open(settings.db)
     try:
         yield db
@@ -216,7 +252,13 @@ def _parser() -> argparse.ArgumentParser:
         run=list_keys
     )
 
-    for sub in (users, actions, journeys):
+    clients = commands.add_parser("clients", help="registered clients").add_subparsers(metavar="ACTION", required=True)
+    clients.add_parser("list", help="every registered client and when it was last used").set_defaults(run=list_clients)
+    cleanup = clients.add_parser("cleanup", help="delete the idle clients without live grants now")
+    settings_module.add_arguments(cleanup, "client_idle_ttl", default=argparse.SUPPRESS)
+    cleanup.set_defaults(run=cleanup_clients)
+
+    for sub in (users, actions, journeys, clients):
         for choice in sub.choices.values():
             settings_module.add_arguments(choice, "db", default=argparse.SUPPRESS)
     for choice in key_actions.choices.values():

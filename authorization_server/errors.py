@@ -1,7 +1,8 @@
 """OAuth errors as values: each class carries its registered error code and HTTP status.
 
-Codes come from RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 7591 §3.2.2 and RFC 8707 §2; ``not_found`` is
-this project's own, for API paths that name something that does not exist. An error holds two
+Codes come from RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 7591 §3.2.2 and RFC 8707 §2; ``not_found``
+and ``too_many_requests`` are this project's own, for API paths that name something that does not
+exist and for requests over a rate limit (RFC 6585 §4 gives the status, no RFC the code). An error holds two
 texts: ``description`` is sent to the client as ``error_description``; ``detail`` is for the
 log only. Neither ever contains a token, code, secret or password.
 
@@ -22,6 +23,7 @@ Hierarchy::
      ├── InvalidRedirectUri      invalid_redirect_uri       400
      ├── InvalidClientMetadata   invalid_client_metadata    400
      ├── NotFound                not_found                  404
+     ├── TooManyRequests         too_many_requests          429
      └── ServerError             server_error               500
 """
 
@@ -51,9 +53,13 @@ class OAuthError(Exception):
     def to_json(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}
 
+    def headers(self) -> dict[str, str]:
+        """Response headers this error calls for, whether it is answered as JSON or as a page."""
+        return {}
+
     def to_response(self, headers: dict[str, str] | None = None) -> JSONResponse:
         """The JSON error response, never cached (OAuth 2.1 §3.2.4)."""
-        return JSONResponse(self.to_json(), self.status_code, headers={**NO_STORE, **(headers or {})})
+        return JSONResponse(self.to_json(), self.status_code, headers={**NO_STORE, **self.headers(), **(headers or {})})
 
     def __str__(self) -> str:
         return f"{self.error}: {self.description}"
@@ -144,6 +150,23 @@ class NotFound(OAuthError):
 
     error = "not_found"
     status_code = 404
+
+
+class TooManyRequests(OAuthError):
+    """Over a rate limit, or a username locked after failed sign-ins (RFC 6585 §4).
+
+    ``Retry-After`` says in how many seconds to try again (RFC 9110 §10.2.3).
+    """
+
+    error = "too_many_requests"
+    status_code = 429
+
+    def __init__(self, description: str, *, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(description, detail=detail)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class ServerError(OAuthError):

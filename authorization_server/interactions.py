@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from authorization_server.accounts.entities import User
+from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
 from authorization_server.authorization_requests import check_client, check_request
 from authorization_server.clients.service import ClientService
@@ -80,6 +81,7 @@ class InteractionService:
         db: Database,
         *,
         accounts: AccountService,
+        lockout: LoginLockout,
         clients: ClientService,
         issuers: IssuerService,
         journeys: JourneyService,
@@ -88,6 +90,7 @@ class InteractionService:
     ) -> None:
         self._db = db
         self._accounts = accounts
+        self._lockout = lockout
         self._clients = clients
         self._issuers = issuers
         self._journeys = journeys
@@ -126,12 +129,19 @@ class InteractionService:
     async def login(
         self, interaction_id: str, browser_secret: str | None, username: str, password: str
     ) -> tuple[str, ToInteraction] | None:
-        """Sign the user in; returns the new session cookie and the consent page, or ``None`` if refused."""
+        """Sign the user in; returns the new session cookie and the consent page, or ``None`` if refused.
+
+        A username locked after repeated failures raises ``TooManyRequests`` before its password
+        is even checked (``accounts/lockout.py``).
+        """
         async with self._db.transaction() as tx:
             await self._journeys.pending(tx, interaction_id, browser_secret)
+        self._lockout.check(username)
         user = await self._accounts.check_password(username, password)
         if user is None:
+            self._lockout.failed(username)
             return None
+        self._lockout.succeeded(username)
         async with self._db.transaction() as tx:
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
             session = await self._accounts.start_session(tx, user)

@@ -28,19 +28,27 @@ _templates = Environment(
 )
 
 
-def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(_templates.get_template(template).render(**context), status_code, headers=HEADERS)
+def page(template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
+    return HTMLResponse(
+        _templates.get_template(template).render(**context), status_code, headers={**HEADERS, **(headers or {})}
+    )
 
 
 def interaction_page(
-    request: Request, template: str, browser_secret: str | None, interaction_id: str, **context: Any
+    request: Request,
+    template: str,
+    browser_secret: str | None,
+    interaction_id: str,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
 ) -> HTMLResponse:
     """A sign-in or consent page, whose form posts back to its own URL with the interaction's CSRF token."""
     token = csrf_token(browser_secret or "", interaction_id)
-    return page(template, action=request.url.path, csrf_token=token, **context)
+    return page(template, status_code, headers, action=request.url.path, csrf_token=token, **context)
 
 
 def error_page(error: OAuthError, continue_url: str | None = None) -> HTMLResponse:
     """An error shown to the user; ``continue_url`` offers the way back to the client, as a link."""
     status = error.status_code if error.status_code != 401 else 400
-    return page("error.html", status, error=error, continue_url=continue_url)
+    return page("error.html", status, error.headers(), error=error, continue_url=continue_url)

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
 from authorization_server.browser import Cookies
+from authorization_server.client_expiry import ClientExpiry
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database
 from authorization_server.grants.context import GrantContext
@@ -17,6 +19,7 @@ from authorization_server.introspection import IntrospectionService
 from authorization_server.issuers import IssuerService
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.rate_limits import RateLimits
 from authorization_server.registration import RegistrationService
 from authorization_server.revocation import RevocationService
 from authorization_server.settings import DEMO_MCP_SERVER_ID, Settings
@@ -44,6 +47,8 @@ class Services:
     grants: GrantService
     revocation: RevocationService
     introspection: IntrospectionService
+    limits: RateLimits
+    client_expiry: ClientExpiry
 
 
 def services(request: Request) -> Services:
@@ -86,6 +91,11 @@ async def build_services(settings: Settings, db: Database) -> Services:
         interactions=InteractionService(
             db,
             accounts=accounts,
+            lockout=LoginLockout(
+                failures=settings.login_lockout_failures,
+                window=settings.login_lockout_window,
+                duration=settings.login_lockout_duration,
+            ),
             clients=clients,
             issuers=issuers,
             journeys=journeys,
@@ -95,4 +105,14 @@ async def build_services(settings: Settings, db: Database) -> Services:
         grants=GrantService(db, clients, GrantContext(journeys=journeys, tokens=tokens)),
         revocation=RevocationService(db, clients, journeys, tokens),
         introspection=IntrospectionService(db, mcp_servers, journeys, tokens),
+        limits=RateLimits(
+            register=settings.rate("rate_limit_register"),
+            token_client=settings.rate("rate_limit_token_client"),
+            token_ip=settings.rate("rate_limit_token_ip"),
+            login=settings.rate("rate_limit_login"),
+            login_ip=settings.rate("rate_limit_login_ip"),
+        ),
+        client_expiry=ClientExpiry(
+            db, clients=clients, journeys=journeys, tokens=tokens, idle_ttl=settings.client_idle_ttl
+        ),
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from authorization_server.rate_limits import Rate
 from shared.loopback import is_loopback_host
 
 SIGNING_ALGORITHMS = ("ES256", "EdDSA", "RS256")
@@ -21,6 +22,27 @@ SIGNING_ALGORITHMS = ("ES256", "EdDSA", "RS256")
 RETIREMENT_MARGIN = 60
 #: The MCP server that demo mode creates.
 DEMO_MCP_SERVER_ID = "demo"
+#: Settings that must be greater than zero.
+POSITIVE = (
+    "code_ttl",
+    "access_token_ttl",
+    "refresh_token_ttl",
+    "interaction_ttl",
+    "session_ttl",
+    "login_lockout_failures",
+    "login_lockout_window",
+    "login_lockout_duration",
+    "client_idle_ttl",
+    "client_cleanup_interval",
+)
+#: Settings that are rates, ``COUNT/[N]UNIT`` (``rate_limits.Rate``).
+RATES = (
+    "rate_limit_register",
+    "rate_limit_token_client",
+    "rate_limit_token_ip",
+    "rate_limit_login",
+    "rate_limit_login_ip",
+)
 
 
 def _setting(default: Any, help: str, env: str, shown: str | None = None, **argparse_options: Any) -> Any:
@@ -63,7 +85,35 @@ class Settings:
     interaction_ttl: int = _setting(600, "time to sign in and consent, seconds", "AS_INTERACTION_TTL")
     session_ttl: int = _setting(8 * 3600, "browser sign-in session lifetime, seconds", "AS_SESSION_TTL")
     max_body_bytes: int = _setting(16 * 1024, "largest request body accepted, bytes", "AS_MAX_BODY_BYTES")
+    # Abuse controls (docs/decisions/0011). A rate is COUNT/[N]UNIT, UNIT one of s, min, h:
+    # COUNT requests at once, refilled evenly over the period (a token bucket).
+    rate_limit_register: str = _setting(
+        "60/10min", "registrations per client address (RFC 7591 §5)", "AS_RATE_LIMIT_REGISTER"
+    )
+    rate_limit_token_client: str = _setting("60/min", "token requests per client_id", "AS_RATE_LIMIT_TOKEN_CLIENT")
+    rate_limit_token_ip: str = _setting("600/min", "token requests per client address", "AS_RATE_LIMIT_TOKEN_IP")
+    rate_limit_login: str = _setting(
+        "10/min", "sign-in attempts per client address and username", "AS_RATE_LIMIT_LOGIN"
+    )
+    rate_limit_login_ip: str = _setting("100/min", "sign-in attempts per client address", "AS_RATE_LIMIT_LOGIN_IP")
+    login_lockout_failures: int = _setting(
+        5, "failed passwords for one username that lock it", "AS_LOGIN_LOCKOUT_FAILURES"
+    )
+    login_lockout_window: int = _setting(900, "seconds within which those failures count", "AS_LOGIN_LOCKOUT_WINDOW")
+    login_lockout_duration: int = _setting(900, "seconds a locked username stays locked", "AS_LOGIN_LOCKOUT_DURATION")
+    client_idle_ttl: int = _setting(
+        30 * 24 * 3600,
+        "seconds after which a registered client that was not used is deleted, unless it holds a live refresh token",
+        "AS_CLIENT_IDLE_TTL",
+    )
+    client_cleanup_interval: int = _setting(
+        3600, "seconds between two cleanups of idle clients", "AS_CLIENT_CLEANUP_INTERVAL"
+    )
     log_level: str = _setting("info", "log level", "AS_LOG_LEVEL", choices=("debug", "info", "warning", "error"))
+
+    def rate(self, name: str) -> Rate:
+        """The rate limit setting ``name``, parsed (``check`` made sure it parses)."""
+        return Rate.parse(getattr(self, name))
 
     @property
     def key_lifetime_after_rotation(self) -> timedelta:
@@ -96,9 +146,11 @@ class Settings:
             raise ValueError("demo mode approves every request without a login: it only runs on loopback")
         if settings.signing_alg not in SIGNING_ALGORITHMS:
             raise ValueError(f"signing_alg must be one of {', '.join(SIGNING_ALGORITHMS)}")
-        for name in ("code_ttl", "access_token_ttl", "refresh_token_ttl", "interaction_ttl", "session_ttl"):
+        for name in POSITIVE:
             if getattr(settings, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        for name in RATES:
+            Rate.parse(getattr(settings, name))
         return settings
 
 

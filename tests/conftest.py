@@ -14,6 +14,23 @@ from scripts.stack import (
     start_mcp_server,
 )
 
+#: Every test runs from one address, 127.0.0.1, playing hundreds of clients and users: the
+#: servers the tests start lift the per-address rate limits through the environment. Tests of
+#: the limits themselves set small ones with options, which win over the environment.
+ONE_ADDRESS_MANY_CLIENTS = {
+    "AS_RATE_LIMIT_REGISTER": "100000/min",
+    "AS_RATE_LIMIT_TOKEN_IP": "100000/min",
+    "AS_RATE_LIMIT_LOGIN_IP": "100000/min",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_address_many_clients() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in ONE_ADDRESS_MANY_CLIENTS.items():
+            patch.setenv(name, value)
+        yield
+
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
@@ -35,9 +52,13 @@ def demo_as(tmp_path_factory: pytest.TempPathFactory, mcp_port: int) -> Iterator
 
 
 @pytest.fixture
-def fresh_as(tmp_path: Path) -> Iterator[AuthorizationServer]:
-    """An authorization server without demo mode and with an empty database, for this test alone."""
-    server = start_authorization_server(tmp_path, demo=False)
+def fresh_as(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[AuthorizationServer]:
+    """An authorization server without demo mode and with an empty database, for this test alone.
+
+    A test marked ``@pytest.mark.as_options("--rate-limit-login", "2/min", ...)`` starts it with those options.
+    """
+    marker = request.node.get_closest_marker("as_options")
+    server = start_authorization_server(tmp_path, *(marker.args if marker else ()), demo=False)
     yield server
     server.program.stop()
 

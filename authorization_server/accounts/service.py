@@ -10,7 +10,8 @@ from authorization_server.accounts.passwords import dummy_hash, hash_password, v
 from authorization_server.db import Database, Transaction
 from authorization_server.secrets_at_rest import digest, new_id, new_secret
 
-USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+MAX_USERNAME_LENGTH = 64
+USERNAME_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._@-]{{0,{MAX_USERNAME_LENGTH - 1}}}")
 MIN_PASSWORD_LENGTH = 8
 
 

@@ -23,6 +23,8 @@ class Client:
     secret_hash: str | None
     secret_expires_at: int
     created_at: datetime
+    #: When it was last used at /authorize or /token, to the hour; idle clients expire (client_expiry.py).
+    last_used_at: datetime
 
     @property
     def is_public(self) -> bool:

@@ -1,6 +1,7 @@
 """SQL for the ``clients`` table."""
 
 import json
+from datetime import datetime
 
 from authorization_server import clock
 from authorization_server.clients.entities import Client
@@ -10,7 +11,7 @@ from authorization_server.db import Row, Transaction
 async def add(tx: Transaction, client: Client) -> None:
     await tx.execute(
         "INSERT INTO clients (client_id, issuer, client_secret_hash, client_secret_expires_at,"
-        " token_endpoint_auth_method, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " token_endpoint_auth_method, metadata, created_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             client.client_id,
             client.issuer,
@@ -19,6 +20,7 @@ async def add(tx: Transaction, client: Client) -> None:
             client.token_endpoint_auth_method,
             json.dumps(client.metadata),
             clock.to_db(client.created_at),
+            clock.to_db(client.last_used_at),
         ),
     )
 
@@ -26,6 +28,26 @@ async def add(tx: Transaction, client: Client) -> None:
 async def get(tx: Transaction, client_id: str) -> Client | None:
     row = await tx.fetch_one("SELECT * FROM clients WHERE client_id = ?", (client_id,))
     return _client(row) if row else None
+
+
+async def all(tx: Transaction) -> list[Client]:
+    return [_client(row) for row in await tx.fetch_all("SELECT * FROM clients ORDER BY created_at")]
+
+
+async def mark_used(tx: Transaction, client_id: str, at: datetime) -> None:
+    await tx.execute("UPDATE clients SET last_used_at = ? WHERE client_id = ?", (clock.to_db(at), client_id))
+
+
+async def idle_since(tx: Transaction, moment: datetime) -> list[str]:
+    """The ids of the clients not used since ``moment``."""
+    rows = await tx.fetch_all("SELECT client_id FROM clients WHERE last_used_at < ?", (clock.to_db(moment),))
+    return [row["client_id"] for row in rows]
+
+
+async def delete(tx: Transaction, client_ids: list[str]) -> None:
+    """Delete the clients; their refresh tokens and MCP flows go with them (foreign keys cascade)."""
+    marks = ", ".join("?" * len(client_ids))
+    await tx.execute(f"DELETE FROM clients WHERE client_id IN ({marks})", client_ids)  # noqa: S608 - only "?" marks
 
 
 def _client(row: Row) -> Client:
@@ -41,4 +63,5 @@ def _client(row: Row) -> Client:
         secret_hash=row["client_secret_hash"],
         secret_expires_at=row["client_secret_expires_at"],
         created_at=clock.from_db(row["created_at"]),
+        last_used_at=clock.from_db(row["last_used_at"]),
     )

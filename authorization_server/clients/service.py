@@ -1,6 +1,7 @@
 """Registering clients (RFC 7591) and authenticating them at the token endpoint (OAuth 2.1 §2.4)."""
 
 import secrets
+from datetime import datetime, timedelta
 
 from authorization_server import clock
 from authorization_server.clients import repository
@@ -9,6 +10,9 @@ from authorization_server.clients.metadata import ClientMetadata
 from authorization_server.db import Transaction
 from authorization_server.errors import InvalidClient
 from authorization_server.secrets_at_rest import digest, matches, new_secret
+
+#: How exactly ``last_used_at`` is kept: a client used again within this time is not written again.
+USED_PRECISION = timedelta(hours=1)
 
 
 class ClientService:
@@ -19,6 +23,7 @@ class ClientService:
         client ID metadata document URLs (draft-ietf-oauth-client-id-metadata-document §6).
         """
         secret = None if metadata.token_endpoint_auth_method == "none" else new_secret()
+        now = clock.now()
         client = Client(
             client_id=secrets.token_urlsafe(18),
             issuer=issuer,
@@ -29,7 +34,8 @@ class ClientService:
             metadata=metadata.to_json(),
             secret_hash=digest(secret) if secret else None,
             secret_expires_at=0,
-            created_at=clock.now(),
+            created_at=now,
+            last_used_at=now,
         )
         await repository.add(tx, client)
         return Registration(client, secret)
@@ -53,4 +59,20 @@ class ClientService:
             credentials.secret and client.secret_hash and matches(credentials.secret, client.secret_hash)
         ):
             raise InvalidClient("client authentication failed", detail=f"bad secret for {client.client_id}")
+        await self.used(tx, client)
         return client
+
+    async def used(self, tx: Transaction, client: Client) -> None:
+        """Note that ``client`` was used, which keeps it from expiring; written at most once an hour."""
+        now = clock.now()
+        if now - client.last_used_at >= USED_PRECISION:
+            await repository.mark_used(tx, client.client_id, now)
+
+    async def all(self, tx: Transaction) -> list[Client]:
+        return await repository.all(tx)
+
+    async def idle_since(self, tx: Transaction, moment: datetime) -> list[str]:
+        return await repository.idle_since(tx, moment)
+
+    async def delete(self, tx: Transaction, client_ids: list[str]) -> None:
+        await repository.delete(tx, client_ids)

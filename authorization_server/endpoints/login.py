@@ -1,11 +1,17 @@
-"""Signing the resource owner in (OAuth 2.1 §3.1): ``GET|POST /interaction/{interaction_id}/login``."""
+"""Signing the resource owner in (OAuth 2.1 §3.1): ``GET|POST /interaction/{interaction_id}/login``.
+
+Attempts are rate limited per address and username, and a username is locked after repeated
+failures (``rate_limits.py``, ``accounts/lockout.py``): the form comes back with 429, the wait
+and no hint whether the username exists.
+"""
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from authorization_server.browser import check_csrf
 from authorization_server.endpoints.authorize import next_step
-from authorization_server.errors import OAuthError
+from authorization_server.errors import OAuthError, TooManyRequests
+from authorization_server.interactions import LoginView
 from authorization_server.pages import error_page, interaction_page
 from authorization_server.params import read_form
 from authorization_server.services import services
@@ -24,20 +30,41 @@ async def login(request: Request) -> Response:
         form = await read_form(request, found.settings.max_body_bytes)
         check_csrf(browser_secret, interaction_id, form.get("csrf_token"))
         username, password = form.get("username") or "", form.get("password") or ""
+        found.limits.login(request, username)
         result = await found.interactions.login(interaction_id, browser_secret, username, password)
+    except TooManyRequests as refused:
+        return _form_again(request, browser_secret, interaction_id, view, username, refused)
     except OAuthError as error:
         return error_page(error)
     if result is None:
-        return interaction_page(
-            request,
-            "login.html",
-            browser_secret,
-            interaction_id,
-            view=view,
-            error="Wrong username or password.",
-            username=username,
-        )
+        return _form_again(request, browser_secret, interaction_id, view, username, None)
     session, outcome = result
     response = next_step(outcome)
     found.cookies.set_session(response, session)
     return response
+
+
+def _form_again(
+    request: Request,
+    browser_secret: str | None,
+    interaction_id: str,
+    view: LoginView,
+    username: str,
+    refused: TooManyRequests | None,
+) -> Response:
+    """The sign-in form once more, saying why: a wrong password, or a limit and its wait (429)."""
+    if refused is None:
+        status, headers, message = 200, None, "Wrong username or password."
+    else:
+        status, headers, message = refused.status_code, refused.headers(), refused.description
+    return interaction_page(
+        request,
+        "login.html",
+        browser_secret,
+        interaction_id,
+        status,
+        headers,
+        view=view,
+        error=message,
+        username=username,
+    )

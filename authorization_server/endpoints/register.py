@@ -12,9 +12,11 @@ from authorization_server.services import services
 async def register(request: Request) -> JSONResponse:
     """Register with the root issuer, or, when the path names one, with that MCP server's issuer.
 
-    The MCP server is checked first: an unknown id is a 404 whatever the body says.
+    The rate limit per address comes first (RFC 7591 §5), then the MCP server: an unknown id is a
+    404 whatever the body says.
     """
     found = services(request)
+    found.limits.registration(request)
     issuer = await found.issuers.resolve(request.path_params.get("mcp_server_id"))
     try:
         body = await read_json(request, found.settings.max_body_bytes)

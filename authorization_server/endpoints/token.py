@@ -2,6 +2,7 @@
 
 Every answer carries ``Cache-Control: no-store``. Failed client authentication is 401 with a
 ``WWW-Authenticate`` challenge (§3.2.4), which MCP clients take as the sign to register again.
+Requests are rate limited per client and, more loosely, per address (``rate_limits.py``).
 """
 
 from starlette.requests import Request
@@ -19,6 +20,7 @@ async def token(request: Request) -> JSONResponse:
     params = await read_form(request, found.settings.max_body_bytes)
     try:
         credentials = client_credentials(request, params)
+        found.limits.token(request, credentials.client_id)
         response = await found.grants.exchange(issuer, credentials, params)
     except InvalidClient as error:
         return challenge(error, issuer.url)

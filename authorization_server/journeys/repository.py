@@ -111,6 +111,16 @@ async def registered_journey_id(tx: Transaction, client_id: str, mcp_server_id: 
     return row["id"] if row else None
 
 
+async def delete_for_clients(tx: Transaction, client_ids: list[str]) -> int:
+    """Delete the clients' journeys; events, flows and refresh tokens go with them (foreign keys cascade)."""
+    marks = ", ".join("?" * len(client_ids))
+    return await tx.execute(
+        "DELETE FROM authorization_journeys WHERE id IN"  # noqa: S608 - only "?" marks
+        f" (SELECT journey_id FROM mcp_authorization_flows WHERE client_id IN ({marks}))",
+        client_ids,
+    )
+
+
 async def get(tx: Transaction, journey_id: str) -> Journey | None:
     row = await tx.fetch_one(f"{_SELECT} WHERE j.id = ?", (journey_id,))
     return _journey(row) if row else None

@@ -190,6 +190,10 @@ class JourneyService:
         journey = await repository.get(tx, journey_id)
         return journey is not None and journey.status is JourneyStatus.ACTIVE
 
+    async def delete_for_clients(self, tx: Transaction, client_ids: list[str]) -> int:
+        """Forget the journeys of clients that are being deleted; returns how many there were."""
+        return await repository.delete_for_clients(tx, client_ids)
+
     async def recent(self, tx: Transaction, limit: int = 20) -> list[tuple[Journey, list[Event]]]:
         """The latest journeys, newest first, each with its steps in order."""
         return [(journey, await repository.events(tx, journey.id)) for journey in await repository.recent(tx, limit)]

@@ -47,6 +47,17 @@ async def revoke_family(tx: Transaction, journey_id: str) -> int:
     )
 
 
+async def clients_holding_live_tokens(tx: Transaction, client_ids: list[str]) -> set[str]:
+    """Those of ``client_ids`` with a refresh token that is neither rotated, revoked nor expired."""
+    marks = ", ".join("?" * len(client_ids))
+    rows = await tx.fetch_all(
+        f"SELECT DISTINCT client_id FROM refresh_tokens WHERE client_id IN ({marks})"  # noqa: S608 - only "?" marks
+        " AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
+        (*client_ids, clock.to_db(clock.now())),
+    )
+    return {row["client_id"] for row in rows}
+
+
 def _refresh_token(row: Row) -> RefreshToken:
     return RefreshToken(
         token_hash=row["token_hash"],

@@ -70,6 +70,10 @@ class TokenService:
         """Revoke every refresh token issued for a journey's grant; returns how many were live."""
         return await repository.revoke_family(tx, journey_id)
 
+    async def clients_holding_live_tokens(self, tx: Transaction, client_ids: list[str]) -> set[str]:
+        """Those of the clients that still hold a live grant: a refresh token they can use."""
+        return await repository.clients_holding_live_tokens(tx, client_ids)
+
     async def grant_of(self, tx: Transaction, token: str, *, issuer: str, client_id: str) -> str | None:
         """The grant (journey id) of a refresh or access token ``client_id`` got at ``issuer``, else ``None``.
 

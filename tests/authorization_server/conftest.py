@@ -48,6 +48,12 @@ def _root(demo_as: AuthorizationServer, http: httpx2.Client) -> Issuer:
     return Issuer(http, demo_as.url, f"{demo_as.url}/register")
 
 
+@pytest.fixture(name="fresh_root")
+def _fresh_root(fresh_as: AuthorizationServer, http: httpx2.Client) -> Issuer:
+    """The root issuer of ``fresh_as``: a server of this test's own, with no MCP server and no user."""
+    return Issuer(http, fresh_as.url, f"{fresh_as.url}/register")
+
+
 @pytest.fixture(name="other_resource", scope="session")
 def _other_resource(demo_as: AuthorizationServer) -> str:
     """A second MCP server on ``demo_as``, added with ``mcp-servers add`` while the server runs."""

@@ -7,6 +7,7 @@ more than "this step worked", so a test that expects a failure calls the raw ste
 
 import base64
 import hashlib
+import re
 import secrets
 import sqlite3
 from contextlib import closing
@@ -81,6 +82,14 @@ class Code:
 
 
 @dataclass(frozen=True)
+class SignInForm:
+    """The sign-in page of one interaction: where it posts, and its CSRF token."""
+
+    url: str
+    csrf_token: str
+
+
+@dataclass(frozen=True)
 class Issuer:
     """One issuer of a running authorization server, driven the way a client drives it."""
 
@@ -141,6 +150,23 @@ class Issuer:
         returned = redirect_params(response)
         assert "code" in returned, returned
         return Code(returned["code"], pkce, str(query["redirect_uri"]))
+
+    # Sign-in page (OAuth 2.1 §3.1), posted as a browser would, without one --------------------
+
+    def sign_in_form(self) -> "SignInForm":
+        """Start an authorization for a new client; ``http`` keeps the browser cookie, as a browser would."""
+        started = self.authorize(self.register())
+        assert started.status_code == 303, started.text
+        url = str(httpx2.URL(self.url).join(started.headers["location"]))
+        token = re.search(r'name="csrf_token" value="([^"]+)"', self.http.get(url).text)
+        assert token is not None, "no CSRF token on the sign-in page"
+        return SignInForm(url, token[1])
+
+    def sign_in(self, form: "SignInForm", username: str, password: str) -> httpx2.Response:
+        """Post the sign-in form with its CSRF token."""
+        return self.http.post(
+            form.url, data={"csrf_token": form.csrf_token, "username": username, "password": password}
+        )
 
     # Token endpoint (OAuth 2.1 §3.2) -----------------------------------------------------------
 
@@ -214,6 +240,13 @@ def rows(db: Path, sql: str, *params: object) -> list[sqlite3.Row]:
     with closing(sqlite3.connect(db, timeout=5)) as connection:
         connection.row_factory = sqlite3.Row
         return connection.execute(sql, params).fetchall()
+
+
+def execute(db: Path, sql: str, *params: object) -> None:
+    """Change the authorization server's database as the operator could (sqlite3), e.g. to age a row."""
+    with closing(sqlite3.connect(db, timeout=5)) as connection:
+        connection.execute(sql, params)
+        connection.commit()
 
 
 def journey_of(db: Path, client_id: str) -> sqlite3.Row:

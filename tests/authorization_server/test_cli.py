@@ -125,6 +125,15 @@ class TestServerSettings:
         assert result.returncode == 2
         assert "must be scheme://host[:port] only" in result.stderr
 
+    def test_a_rate_limit_that_is_not_a_rate_is_refused(self, db: Path):
+        """docs/decisions/0011: a rate is COUNT/[N]UNIT; anything else stops the server before it starts."""
+        result = cli(db, "--rate-limit-token-client", "10/day")
+
+        assert (result.returncode, result.stderr) == (
+            2,
+            "authorization_server: '10/day' is not a rate such as 60/min, 60/10min or 5/30s\n",
+        )
+
     def test_help_lists_every_setting_with_its_environment_variable_and_default(self):
         """STYLE rule 6: every setting is documented where it is defined, with its default."""
         result = run_cli(["-m", "authorization_server", "--help"])
@@ -152,6 +161,26 @@ class TestServerSettings:
             "--session-ttl SESSION_TTL browser sign-in session lifetime, seconds (env AS_SESSION_TTL, default 28800)",
             "--max-body-bytes MAX_BODY_BYTES largest request body accepted, bytes"
             " (env AS_MAX_BODY_BYTES, default 16384)",
+            "--rate-limit-register RATE_LIMIT_REGISTER registrations per client address (RFC 7591 §5)"
+            " (env AS_RATE_LIMIT_REGISTER, default 60/10min)",
+            "--rate-limit-token-client RATE_LIMIT_TOKEN_CLIENT token requests per client_id"
+            " (env AS_RATE_LIMIT_TOKEN_CLIENT, default 60/min)",
+            "--rate-limit-token-ip RATE_LIMIT_TOKEN_IP token requests per client address"
+            " (env AS_RATE_LIMIT_TOKEN_IP, default 600/min)",
+            "--rate-limit-login RATE_LIMIT_LOGIN sign-in attempts per client address and username"
+            " (env AS_RATE_LIMIT_LOGIN, default 10/min)",
+            "--rate-limit-login-ip RATE_LIMIT_LOGIN_IP sign-in attempts per client address"
+            " (env AS_RATE_LIMIT_LOGIN_IP, default 100/min)",
+            "--login-lockout-failures LOGIN_LOCKOUT_FAILURES failed passwords for one username that lock it"
+            " (env AS_LOGIN_LOCKOUT_FAILURES, default 5)",
+            "--login-lockout-window LOGIN_LOCKOUT_WINDOW seconds within which those failures count"
+            " (env AS_LOGIN_LOCKOUT_WINDOW, default 900)",
+            "--login-lockout-duration LOGIN_LOCKOUT_DURATION seconds a locked username stays locked"
+            " (env AS_LOGIN_LOCKOUT_DURATION, default 900)",
+            "--client-idle-ttl CLIENT_IDLE_TTL seconds after which a registered client that was not used is deleted,"
+            " unless it holds a live refresh token (env AS_CLIENT_IDLE_TTL, default 2592000)",
+            "--client-cleanup-interval CLIENT_CLEANUP_INTERVAL seconds between two cleanups of idle clients"
+            " (env AS_CLIENT_CLEANUP_INTERVAL, default 3600)",
             "--log-level {debug,info,warning,error} log level (env AS_LOG_LEVEL, default info)",
         ]
         assert [entry for entry in expected if entry not in text] == []

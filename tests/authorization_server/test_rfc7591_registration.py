@@ -254,6 +254,29 @@ class TestInvalidMetadata:
         assert response.status_code == 400
         assert response.json()["error"] == "invalid_client_metadata"
 
+    @pytest.mark.parametrize(
+        ("redirect_uris", "description"),
+        [
+            (
+                [f"http://127.0.0.1/cb{n}" for n in range(11)],
+                "at most 10 redirect URIs may be registered",
+            ),
+            (
+                ["https://app.example/" + "a" * 1981],
+                "redirect URI 'https://app.example/" + "a" * 60 + "...' is not allowed: longer than 2000 characters",
+            ),
+        ],
+        ids=["11 URIs", "2001 characters"],
+    )
+    def test_too_many_or_too_long_redirect_uris_are_refused(
+        self, demo: Issuer, redirect_uris: list[str], description: str
+    ):
+        """USER-NEEDS theme 4 (stormkit PR #359): at most 10 redirect URIs, each at most 2000 characters."""
+        response = demo.http.post(demo.registration_endpoint, json={**PUBLIC_CLIENT, "redirect_uris": redirect_uris})
+
+        assert response.status_code == 400
+        assert response.json() == {"error": "invalid_redirect_uri", "error_description": description}
+
     def test_an_oversized_body_is_refused_with_413(self, demo: Issuer):
         """USER-NEEDS theme 4: registration bodies are capped (16 KiB by default)."""
         metadata = {**PUBLIC_CLIENT, "client_name": "x" * 20_000}

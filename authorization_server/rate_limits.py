@@ -1,0 +1,122 @@
+"""Rate limits on registration, token and sign-in (RFC 7591 §5, RFC 9700 §4.16, OAuth 2.1 §7.2).
+
+Each limit is a token bucket per key, kept in this process's memory: ``count`` requests at once,
+refilled evenly over ``seconds``. A refused request is ``429 Too Many Requests`` with
+``Retry-After`` (RFC 6585 §4, RFC 9110 §10.2.3).
+
+The keys are chosen so that one shared egress address (claude.ai, a company proxy) does not
+lock out the many users behind it (USER-NEEDS theme 4, docs/decisions/0011):
+
+============  =====================================  ==============================
+endpoint      limited per                            default
+============  =====================================  ==============================
+registration  client address                         60 per 10 minutes
+token         ``client_id``; and, looser, address    60 per minute; 600 per minute
+sign-in       address and username; and, looser,     10 per minute; 100 per minute
+              address
+============  =====================================  ==============================
+
+An IPv6 address counts by its /64 network, which one host usually has to itself.
+"""
+
+import ipaddress
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from authorization_server.accounts.service import MAX_USERNAME_LENGTH
+from authorization_server.errors import TooManyRequests
+
+_RATE = re.compile(r"(\d+)/(\d*)(s|min|h)")
+_UNITS = {"s": 1, "min": 60, "h": 3600}
+#: Buckets kept before the full ones are dropped (a full bucket is the same as no bucket).
+MAX_KEYS = 100_000
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``count`` requests per ``seconds``, written ``COUNT/[N]UNIT``: ``60/min``, ``60/10min``, ``5/30s``."""
+
+    count: int
+    seconds: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Rate":
+        match = _RATE.fullmatch(text.strip())
+        if match is None or int(match[1]) == 0 or match[2] == "0":
+            raise ValueError(f"{text!r} is not a rate such as 60/min, 60/10min or 5/30s")
+        return cls(int(match[1]), int(match[2] or 1) * _UNITS[match[3]])
+
+
+class Limiter:
+    """A token bucket per key. ``what`` completes "too many ..." in the refusal."""
+
+    def __init__(self, rate: Rate, what: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self._capacity = float(rate.count)
+        self._per_second = rate.count / rate.seconds
+        self._what = what
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens left, when counted)
+
+    def take(self, key: str) -> None:
+        """Spend one request of ``key``'s bucket, or raise :class:`TooManyRequests` saying when to retry."""
+        now = self._clock()
+        tokens = self._tokens(key, now)
+        if tokens < 1:
+            wait = math.ceil((1 - tokens) / self._per_second)
+            raise TooManyRequests(f"Too many {self._what}. Try again in {wait} s.", retry_after=wait)
+        if len(self._buckets) >= MAX_KEYS:
+            self._drop_full(now)
+        self._buckets[key] = (tokens - 1, now)
+
+    def _tokens(self, key: str, now: float) -> float:
+        left, then = self._buckets.get(key, (self._capacity, now))
+        return min(self._capacity, left + (now - then) * self._per_second)
+
+    def _drop_full(self, now: float) -> None:
+        self._buckets = {
+            key: bucket for key, bucket in self._buckets.items() if self._tokens(key, now) < self._capacity
+        }
+
+
+class RateLimits:
+    """The limits of the three endpoints that create rows or check secrets, by the keys above."""
+
+    def __init__(self, *, register: Rate, token_client: Rate, token_ip: Rate, login: Rate, login_ip: Rate) -> None:
+        self._register = Limiter(register, "registrations from this address")
+        self._token_client = Limiter(token_client, "token requests for this client")
+        self._token_ip = Limiter(token_ip, "token requests from this address")
+        self._login = Limiter(login, "sign-in attempts for this username from this address")
+        self._login_ip = Limiter(login_ip, "sign-in attempts from this address")
+
+    def registration(self, request: Request) -> None:
+        self._register.take(address_of(request))
+
+    def token(self, request: Request, client_id: str) -> None:
+        self._token_ip.take(address_of(request))
+        self._token_client.take(client_id)
+
+    def login(self, request: Request, username: str) -> None:
+        address = address_of(request)
+        self._login_ip.take(address)
+        self._login.take(f"{address} {username[:MAX_USERNAME_LENGTH]}")  # no username is longer
+
+
+def address_of(request: Request) -> str:
+    """The client's address as rate limits count it: IPv4 as is, IPv6 by its /64 network.
+
+    Behind a reverse proxy, uvicorn takes it from ``X-Forwarded-For`` when the proxy is in its
+    ``--forwarded-allow-ips`` (127.0.0.1 by default).
+    """
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return host

@@ -1,0 +1,127 @@
+"""Dynamic registrations expire when idle, never while they hold a live grant, and come back
+as 401 invalid_client so that clients register again (RFC 7591 §5; USER-NEEDS themes 1-3)."""
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from scripts.stack import AuthorizationServer, start_authorization_server
+from tests.authorization_server.flows import Issuer, Registered, execute, rows
+
+DAY = 24 * 3600
+
+
+def unknown_at_token(issuer: Issuer, client: Registered) -> tuple[int, dict[str, str]]:
+    response = issuer.post_token({"grant_type": "authorization_code", "client_id": client.client_id, "code": "x"})
+    return response.status_code, response.json()
+
+
+def rows_of(db: Path, client_id: str) -> dict[str, int]:
+    """How many rows the database still holds for a client, table by table."""
+    return {
+        "clients": len(rows(db, "SELECT 1 FROM clients WHERE client_id = ?", client_id)),
+        "mcp_authorization_flows": len(
+            rows(db, "SELECT 1 FROM mcp_authorization_flows WHERE client_id = ?", client_id)
+        ),
+        "refresh_tokens": len(rows(db, "SELECT 1 FROM refresh_tokens WHERE client_id = ?", client_id)),
+    }
+
+
+class TestCleanupCommand:
+    def test_an_idle_client_without_grants_is_deleted_with_its_journey_and_then_is_unknown_at_token(
+        self, notes: Issuer, notes_as: AuthorizationServer
+    ):
+        """USER-NEEDS themes 1 and 3: `clients cleanup` deletes it and its journey; /token then answers 401."""
+        client = notes.register()
+        time.sleep(1.1)
+
+        result = notes_as.cli("--client-idle-ttl", "1", "clients", "cleanup")
+
+        assert result.stdout == (
+            f"deleted 1 client(s) idle for more than 1 s without live grants\n    {client.client_id}\n"
+        )
+        assert rows_of(notes_as.db, client.client_id) == {
+            "clients": 0,
+            "mcp_authorization_flows": 0,
+            "refresh_tokens": 0,
+        }
+        assert rows(notes_as.db, "SELECT count(*) AS n FROM authorization_journeys")[0]["n"] == 0
+        assert unknown_at_token(notes, client) == (
+            401,
+            {"error": "invalid_client", "error_description": "unknown client; register again"},
+        )
+
+    def test_using_a_client_at_authorize_keeps_it_and_an_unused_one_of_the_same_age_goes(
+        self, notes: Issuer, notes_as: AuthorizationServer
+    ):
+        """USER-NEEDS theme 2: the idle time counts from the last use, which is written at most hourly."""
+        used, unused, recent = notes.register(), notes.register(), notes.register()
+        two_days_ago = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+        half_an_hour_ago = (datetime.now(UTC) - timedelta(minutes=30)).isoformat()
+        execute(notes_as.db, "UPDATE clients SET created_at = ?, last_used_at = ?", two_days_ago, two_days_ago)
+        execute(
+            notes_as.db, "UPDATE clients SET last_used_at = ? WHERE client_id = ?", half_an_hour_ago, recent.client_id
+        )
+
+        notes.authorize(used)
+        notes.authorize(recent)
+        result = notes_as.cli("--client-idle-ttl", str(DAY), "clients", "cleanup")
+
+        assert result.stdout.splitlines() == [
+            f"deleted 1 client(s) idle for more than {DAY} s without live grants",
+            f"    {unused.client_id}",
+        ]
+        last_used = {row["client_id"]: row["last_used_at"] for row in rows(notes_as.db, "SELECT * FROM clients")}
+        assert set(last_used) == {used.client_id, recent.client_id}
+        assert datetime.now(UTC) - datetime.fromisoformat(last_used[used.client_id]) < timedelta(minutes=1)
+        assert last_used[recent.client_id] == half_an_hour_ago
+
+    def test_clients_list_shows_each_client_and_its_last_use(self, fresh_root: Issuer, fresh_as: AuthorizationServer):
+        """USER-NEEDS theme 1: the operator sees what is registered and what is stale."""
+        client = fresh_root.register(client_name="Notes CLI")
+
+        lines = fresh_as.cli("clients", "list").stdout.splitlines()
+
+        assert lines[0] == f"{client.client_id}  'Notes CLI'  issuer {fresh_as.url}"
+        assert lines[1] == "    none, grants authorization_code refresh_token"
+        assert lines[2].startswith("    registered ") and lines[2].endswith(" UTC")
+        assert lines[3] == "    redirect URIs http://127.0.0.1:8765/callback"
+
+
+@pytest.fixture(name="expiring")
+def _expiring(tmp_path: Path, mcp_port: int, http: httpx2.Client) -> Iterator[tuple[AuthorizationServer, Issuer]]:
+    """A demo server whose clients are idle after 2 s and whose cleanup runs every second."""
+    server = start_authorization_server(
+        tmp_path, "--client-idle-ttl", "2", "--client-cleanup-interval", "1", mcp_port=mcp_port
+    )
+    issuer = Issuer(
+        http,
+        server.issuer_for("demo"),
+        f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest",
+        resource=f"http://localhost:{mcp_port}/mcp",
+    )
+    yield server, issuer
+    server.program.stop()
+
+
+class TestCleanupInTheServer:
+    def test_the_server_deletes_an_idle_client_but_keeps_one_holding_a_live_refresh_token(
+        self, expiring: tuple[AuthorizationServer, Issuer]
+    ):
+        """USER-NEEDS theme 2: a client with a live refresh token is never expired; the other one is."""
+        server, demo = expiring
+        holder, idle = demo.register(), demo.register()
+        refresh_token = demo.tokens(holder)["refresh_token"]
+
+        deadline = time.monotonic() + 10
+        while rows_of(server.db, idle.client_id)["clients"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+        assert rows_of(server.db, idle.client_id) == {"clients": 0, "mcp_authorization_flows": 0, "refresh_tokens": 0}
+        assert unknown_at_token(demo, idle)[0] == 401
+        assert rows_of(server.db, holder.client_id) == {"clients": 1, "mcp_authorization_flows": 1, "refresh_tokens": 1}
+        assert demo.refresh(holder, refresh_token).status_code == 200
