@@ -21,6 +21,7 @@ from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, rows
 from tests.hostile import (
     FUZZ,
     any_text,
+    assert_no_traceback,
     form_bodies,
     form_content_types,
     hostile_authorization,
@@ -89,16 +90,6 @@ def oauth_error(response: httpx2.Response) -> str:
     assert isinstance(body, dict) and isinstance(body["error"], str), body
     assert isinstance(body.get("error_description", ""), str), body
     return body["error"]
-
-
-def assert_no_traceback(server: AuthorizationServer) -> None:
-    assert "Traceback" not in server.program.log()
-
-
-@pytest.fixture(name="issuer", params=["root", "demo"])
-def _issuer(request: pytest.FixtureRequest) -> Issuer:
-    """Each API is fuzzed at the root issuer and at an MCP server's issuer."""
-    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture(name="client_id")
