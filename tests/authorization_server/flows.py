@@ -7,6 +7,7 @@ more than "this step worked", so a test that expects a failure calls the raw ste
 
 import base64
 import hashlib
+import re
 import secrets
 import sqlite3
 from contextlib import closing
@@ -175,6 +176,13 @@ class Issuer:
         if client.auth_method == "client_secret_post":
             credentials["client_secret"] = client.client_secret
         return self.post_token({**credentials, **form})
+
+
+def csrf_token(page: httpx2.Response) -> str:
+    """The CSRF token of a sign-in or consent page's form, as a browser would post it back."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
 
 
 def redirect_params(response: httpx2.Response) -> dict[str, str]:

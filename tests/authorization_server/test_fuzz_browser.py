@@ -5,7 +5,6 @@ either on to the next page of the interaction or back to the client's *registere
 URI (OAuth 2.1 §4.1.2.1: never anywhere else).
 """
 
-import re
 from urllib.parse import quote
 
 import httpx2
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
-from tests.authorization_server.flows import CALLBACK, Issuer, Pkce, redirect_target
+from tests.authorization_server.flows import CALLBACK, Issuer, Pkce, csrf_token, redirect_target
 from tests.hostile import FUZZ, any_text, assert_no_traceback, form_bodies, form_content_types, form_pairs, query_value
 
 AUTHORIZATION_PARAMS = [
@@ -65,12 +64,6 @@ def new_interaction(notes: Issuer) -> str:
     response = notes.authorize(notes.register())
     assert response.status_code == 303, response.text
     return str(response.headers["location"])
-
-
-def csrf_token(page: httpx2.Response) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert found, page.text
-    return found.group(1)
 
 
 @pytest.fixture(name="signed_in")
