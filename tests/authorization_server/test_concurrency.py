@@ -8,8 +8,24 @@ import time
 
 import httpx2
 
+from scripts.reliability.load import Target, run
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import Issuer
+
+FLOWS_AT_ONCE = 50
+
+
+class TestManyClients:
+    def test_fifty_full_flows_at_once_all_succeed_without_a_server_error_or_a_locked_database(
+        self, demo_as: AuthorizationServer
+    ):
+        """Issue 6: 50 concurrent register-authorize-token-refresh flows: all succeed, no 5xx, no lock errors."""
+        seen = run(Target(demo_as.url), workers=FLOWS_AT_ONCE, flows=1)
+
+        assert dict(seen.statuses) == {201: FLOWS_AT_ONCE, 303: FLOWS_AT_ONCE, 200: 2 * FLOWS_AT_ONCE}
+        log = demo_as.program.log()
+        assert "database is locked" not in log
+        assert "Traceback" not in log
 
 
 class TestCommandLineMeanwhile:
