@@ -11,10 +11,12 @@ import hashlib
 import sqlite3
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx2
@@ -40,7 +42,7 @@ class Acknowledged:
     #: Clients whose last refresh was sent but never answered: their token may have been rotated.
     refreshing: set[str] = field(default_factory=set)
     #: (client_id, code, verifier) of codes issued whose redemption got no answer.
-    pending_codes: list[tuple[str, str, str]] = field(default_factory=list)
+    pending_codes: set[tuple[str, str, str]] = field(default_factory=set)
     statuses: Counter[int] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -48,6 +50,19 @@ class Acknowledged:
         with self.lock:
             self.statuses[response.status_code] += 1
         return response
+
+    def acknowledge(self, client_id: str, refresh_token: str) -> None:
+        with self.lock:
+            self.refresh_tokens[client_id] = refresh_token
+
+    @contextmanager
+    def unanswered(self, pending: set[Any], item: Any) -> Iterator[None]:
+        """``item`` is in ``pending`` while its request waits, and stays there if no answer comes."""
+        with self.lock:
+            pending.add(item)
+        yield
+        with self.lock:
+            pending.discard(item)
 
 
 @dataclass(frozen=True)
@@ -87,30 +102,19 @@ def one_flow(http: httpx2.Client, target: Target, seen: Acknowledged, refreshes:
     code = dict(parse_qsl(urlsplit(authorized.headers.get("location", "")).query)).get("code")
     if code is None:
         return
-    pending = (client_id, code, verifier)
-    with seen.lock:
-        seen.pending_codes.append(pending)
-    tokens = seen.status(redeem(http, target, client_id, code, verifier))
-    with seen.lock:
-        seen.pending_codes.remove(pending)
-    if tokens.status_code != 200:
-        return
-    refresh_token = tokens.json()["refresh_token"]
-    with seen.lock:
-        seen.refresh_tokens[client_id] = refresh_token
+    with seen.unanswered(seen.pending_codes, (client_id, code, verifier)):
+        tokens = seen.status(redeem(http, target, client_id, code, verifier))
     for _ in range(refreshes):
+        if tokens.status_code != 200:
+            return
+        refresh_token = tokens.json()["refresh_token"]
+        seen.acknowledge(client_id, refresh_token)
         # A refresh whose answer is lost may still have rotated the token: such a client is
         # checked as "maybe rotated" rather than "must refresh".
-        with seen.lock:
-            seen.refreshing.add(client_id)
-        refreshed = seen.status(refresh(http, target, client_id, refresh_token))
-        with seen.lock:
-            seen.refreshing.discard(client_id)
-        if refreshed.status_code != 200:
-            return
-        refresh_token = refreshed.json()["refresh_token"]
-        with seen.lock:
-            seen.refresh_tokens[client_id] = refresh_token
+        with seen.unanswered(seen.refreshing, client_id):
+            tokens = seen.status(refresh(http, target, client_id, refresh_token))
+    if tokens.status_code == 200:
+        seen.acknowledge(client_id, tokens.json()["refresh_token"])
 
 
 def redeem(http: httpx2.Client, target: Target, client_id: str, code: str, verifier: str) -> httpx2.Response:
