@@ -60,12 +60,13 @@ class FormApi:
     errors: frozenset[str]
 
 
-TOKEN_FIELDS = ("grant_type", "code", "code_verifier", "redirect_uri", "resource", "client_id", "client_secret")
+TOKEN_FIELDS = ("grant_type", "code", "code_verifier", "redirect_uri", "resource", "refresh_token", "scope")
+CLIENT_FIELDS = ("client_id", "client_secret")
 
 #: Each form API is fuzzed at the root issuer and an MCP issuer. /revoke (RFC 7009 §2.2.1) and
 #: /introspect (RFC 7662 §2.3) join this list with one line each.
 FORM_APIS = [
-    FormApi("/token", (*TOKEN_FIELDS, "refresh_token", "scope"), frozenset(TOKEN_ERRORS)),
+    FormApi("/token", (*TOKEN_FIELDS, *CLIENT_FIELDS), frozenset(TOKEN_ERRORS)),
 ]
 
 REGISTRATION_PATHS = ["/register", "/api/v1/authz/clients/register", "/api/v1/authz/clients/register/mcp/demo/latest"]
@@ -113,7 +114,8 @@ class TestRegistration:
         after = count(demo_as, "clients"), count(demo_as, "authorization_journeys")
         if response.status_code == 201:
             assert isinstance(response.json()["client_id"], str)
-            assert after[0] == before[0] + 1
+            journeys = 1 if "/mcp/" in path else 0  # the MCP-scoped endpoint starts the journey (seed 000)
+            assert after == (before[0] + 1, before[1] + journeys)
         else:
             error = oauth_error(response)
             assert error in REGISTRATION_ERRORS or (error, response.status_code) == ("invalid_request", 413)
