@@ -166,6 +166,16 @@ hostile_authorization = st.one_of(
 ).map(bytes.strip)  # HTTP/1.1 allows no whitespace around a field value (RFC 9110 §5.5)
 
 
+#: Cookie headers: garbage, or this server's cookie names with garbage values.
+hostile_cookies = st.one_of(
+    header_bytes,
+    st.tuples(st.sampled_from([b"as_browser=", b"as_session=", b"as_browser=a; as_browser="]), header_bytes).map(
+        b"".join
+    ),
+    st.integers(3000, 6000).map(lambda size: b"as_browser=" + b"A" * size),
+).map(bytes.strip)
+
+
 def assert_no_traceback(server: AuthorizationServer | McpServer) -> None:
     """The server's log shows no unexpected exception: every hostile request was answered on purpose."""
     assert "Traceback" not in server.program.log()

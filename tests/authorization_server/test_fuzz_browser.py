@@ -15,7 +15,16 @@ from hypothesis import strategies as st
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
 from tests.authorization_server.flows import CALLBACK, Issuer, Pkce, csrf_token, redirect_target
-from tests.hostile import FUZZ, any_text, assert_no_traceback, form_bodies, form_content_types, form_pairs, query_value
+from tests.hostile import (
+    FUZZ,
+    any_text,
+    assert_no_traceback,
+    form_bodies,
+    form_content_types,
+    form_pairs,
+    hostile_cookies,
+    query_value,
+)
 
 AUTHORIZATION_PARAMS = [
     "response_type",
@@ -44,16 +53,17 @@ def assert_page_or_redirect(response: httpx2.Response, *, allowed_targets: tuple
 
 class TestAuthorize:
     @FUZZ
-    @given(data=st.data())
+    @given(data=st.data(), cookie=st.none() | hostile_cookies)
     def test_a_hostile_query_gets_a_page_or_a_redirect_to_the_registered_uri(
-        self, demo_as: AuthorizationServer, issuer: Issuer, data: st.DataObject
+        self, demo_as: AuthorizationServer, issuer: Issuer, data: st.DataObject, cookie: bytes | None
     ):
         """Issue 6, OAuth 2.1 §4.1.2.1: /authorize answers a page or a 303 to the registered redirect URI."""
         client = issuer.register()
         valid = {k: str(v) for k, v in issuer.authorization_query(client, Pkce.new()).items()}
         query = data.draw(form_pairs(AUTHORIZATION_PARAMS, valid, query_value))
+        headers = {"cookie": cookie} if cookie else {}
 
-        response = issuer.http.get(f"{issuer.authorization_endpoint}?{query}")
+        response = issuer.http.get(f"{issuer.authorization_endpoint}?{query}", headers=headers)
 
         assert_page_or_redirect(response, allowed_targets=(CALLBACK,))
         assert_no_traceback(demo_as)
@@ -81,7 +91,12 @@ interaction_ids = any_text.map(lambda text: quote(text.encode("utf-8", "surrogat
 
 class TestInteractionForms:
     @FUZZ
-    @given(data=st.data(), content_type=form_content_types, hostile_id=st.none() | interaction_ids)
+    @given(
+        data=st.data(),
+        content_type=form_content_types,
+        hostile_id=st.none() | interaction_ids,
+        cookie=st.none() | hostile_cookies,
+    )
     def test_a_hostile_sign_in_form_gets_a_page_or_a_redirect(
         self,
         notes_as: AuthorizationServer,
@@ -89,6 +104,7 @@ class TestInteractionForms:
         data: st.DataObject,
         content_type: str,
         hostile_id: str | None,
+        cookie: bytes | None,
     ):
         """Issue 6, OAuth 2.1 §3.1: sign-in answers hostile forms with a page or a 303, never a 5xx."""
         notes.http.cookies.clear()  # a new browser, not signed in
@@ -98,7 +114,9 @@ class TestInteractionForms:
         body = data.draw(form_bodies(["csrf_token", "username", "password"], valid))
         path = login if hostile_id is None else f"/interaction/{hostile_id}/login"
 
-        response = notes.http.post(notes_as.url + path, content=body, headers={"content-type": content_type})
+        headers = {"content-type": content_type} | ({"cookie": cookie} if cookie else {})
+
+        response = notes.http.post(notes_as.url + path, content=body, headers=headers)
 
         assert_page_or_redirect(response, allowed_targets=())
         assert_no_traceback(notes_as)
