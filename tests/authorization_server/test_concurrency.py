@@ -5,11 +5,13 @@ Decision 0005: one connection, one transaction per unit of work. So no request e
 """
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx2
 
 from scripts.reliability.load import Target, run
-from scripts.stack import AuthorizationServer
+from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import Issuer
 
 FLOWS_AT_ONCE = 50
@@ -29,6 +31,21 @@ class TestManyClients:
 
 
 class TestCommandLineMeanwhile:
+    def test_the_command_line_writing_during_load_never_meets_a_locked_database(self, tmp_path: Path):
+        """Decision 0005, issue 6: the CLI's connection and the server's take turns; neither sees a lock error."""
+        server = start_authorization_server(tmp_path)
+        try:
+            with ThreadPoolExecutor(1) as cli:
+                writes = [cli.submit(server.cli, "users", "add", f"user{n}", input="a long password\n") for n in (1, 2)]
+                seen = run(Target(server.url), workers=20, flows=4)  # outlasts both CLI runs
+            log = server.program.log()
+        finally:
+            server.program.stop()
+
+        assert [write.result().returncode for write in writes] == [0, 0]
+        assert not any(status >= 500 for status in seen.statuses)
+        assert "database is locked" not in log
+
     def test_a_sign_in_page_opened_after_the_command_line_wrote_is_answered(
         self, notes_as: AuthorizationServer, notes: Issuer
     ):
