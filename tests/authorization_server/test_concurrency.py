@@ -37,7 +37,7 @@ class TestCommandLineMeanwhile:
         try:
             with ThreadPoolExecutor(1) as cli:
                 writes = [cli.submit(server.cli, "users", "add", f"user{n}", input="a long password\n") for n in (1, 2)]
-                seen = run(Target(server.url), workers=20, flows=4)  # outlasts both CLI runs
+                seen = run(Target(server.url), workers=20, flows=8)  # about 2 s: overlaps both CLI runs
             log = server.program.log()
         finally:
             server.program.stop()
