@@ -65,5 +65,7 @@ class CsrfFailed(InvalidRequest):
 
 def check_csrf(browser_secret: str | None, interaction_id: str, token: str | None) -> None:
     """Refuse a form that does not carry this browser's token for this interaction (403)."""
-    if not (browser_secret and token and hmac.compare_digest(csrf_token(browser_secret, interaction_id), token)):
+    expected = csrf_token(browser_secret or "", interaction_id).encode()
+    # Bytes: compare_digest refuses str with non-ASCII characters, which a forged form may hold.
+    if not (browser_secret and token and hmac.compare_digest(expected, token.encode())):
         raise CsrfFailed("The form expired or came from another site. Start again from the application.")

@@ -6,7 +6,6 @@ A request uses one method, never two (OAuth 2.1 §2.4).
 """
 
 import base64
-import binascii
 from urllib.parse import unquote_plus
 
 from starlette.requests import Request
@@ -46,7 +45,7 @@ def _basic(header: str) -> tuple[str, str]:
         raise InvalidClient("only Basic client authentication is accepted in the Authorization header")
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and the one b64decode raises for non-ASCII text
         raise InvalidClient("the Basic credentials are not valid base64") from None
     client_id, colon, secret = decoded.partition(":")
     if not colon or not client_id:

@@ -46,6 +46,7 @@ class Database:
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection
         self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> "Database":
@@ -75,17 +76,29 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        """One atomic unit of work: committed when the block ends, rolled back if it raises."""
+        """One atomic unit of work: committed when the block ends, rolled back if it raises.
+
+        Called again by the task that holds the transaction (a service reloading its cache while
+        a request's unit of work is open), it joins that transaction instead of waiting for the
+        lock its own task holds, which would wait forever and stall every request behind it.
+        """
+        if self._holder is not None and self._holder is asyncio.current_task():
+            yield Transaction(self._connection)
+            return
         async with self._lock:
-            if self._connection.in_transaction:  # left open by a cancelled unit of work
-                await self._connection.rollback()
-            await self._connection.execute("BEGIN IMMEDIATE")
+            self._holder = asyncio.current_task()
             try:
-                yield Transaction(self._connection)
-            except BaseException:
-                await self._connection.rollback()
-                raise
-            await self._connection.commit()
+                if self._connection.in_transaction:  # left open by a cancelled unit of work
+                    await self._connection.rollback()
+                await self._connection.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Transaction(self._connection)
+                except BaseException:
+                    await self._connection.rollback()
+                    raise
+                await self._connection.commit()
+            finally:
+                self._holder = None
 
     async def _migrate(self) -> None:
         """Apply the numbered scripts in ``migrations/`` that this database has not seen yet."""

@@ -54,6 +54,12 @@ def _fresh_root(fresh_as: AuthorizationServer, http: httpx2.Client) -> Issuer:
     return Issuer(http, fresh_as.url, f"{fresh_as.url}/register")
 
 
+@pytest.fixture(name="issuer", params=["root", "demo"])
+def _issuer(request: pytest.FixtureRequest) -> Issuer:
+    """The root issuer, then the demo MCP server's: for tests that hold at every issuer."""
+    return request.getfixturevalue(request.param)
+
+
 @pytest.fixture(name="other_resource", scope="session")
 def _other_resource(demo_as: AuthorizationServer) -> str:
     """A second MCP server on ``demo_as``, added with ``mcp-servers add`` while the server runs."""

@@ -216,6 +216,13 @@ class Issuer:
         return self.post_form(url, {**credentials, **form})
 
 
+def csrf_token(page: httpx2.Response) -> str:
+    """The CSRF token of a sign-in or consent page's form, as a browser would post it back."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
 def redirect_params(response: httpx2.Response) -> dict[str, str]:
     """The query parameters of a redirect's ``Location``; each must appear exactly once."""
     pairs = parse_qsl(urlsplit(response.headers["location"]).query, keep_blank_values=True)

@@ -202,7 +202,9 @@ class TestPageProtections:
             assert "frame-ancestors 'none'" in headers["content-security-policy"].split("; ")
         assert [login.status, consent.status, error.status] == [200, 200, 400]  # type: ignore[union-attr]
 
-    @pytest.mark.parametrize("token", [None, "forged-token"], ids=["no token", "wrong token"])
+    @pytest.mark.parametrize(
+        "token", [None, "forged-token", "t\u00f6ken"], ids=["no token", "wrong token", "non-ascii token"]
+    )
     def test_a_consent_post_without_the_right_csrf_token_is_forbidden(
         self, page: Page, request_: Authorization, notes_as: AuthorizationServer, token: str | None
     ):

@@ -317,10 +317,11 @@ class TestClientAuthentication:
 
         assert error_of(response) == (400, "invalid_request")
 
-    def test_malformed_basic_credentials_are_a_401(self, demo: Issuer):
-        """RFC 6749 §2.3.1: Basic credentials are base64 of client_id:client_secret."""
+    @pytest.mark.parametrize("credentials", [b"%%%", b"\xe9t\xe9"], ids=["not base64", "not ascii"])
+    def test_malformed_basic_credentials_are_a_401(self, demo: Issuer, credentials: bytes):
+        """RFC 6749 §2.3.1: Basic credentials are base64 of client_id:client_secret; anything else is a 401."""
         response = demo.post_token(
-            {"grant_type": "refresh_token", "refresh_token": "x"}, headers={"Authorization": "Basic %%%"}
+            {"grant_type": "refresh_token", "refresh_token": "x"}, headers={"Authorization": b"Basic " + credentials}
         )
 
         assert error_of(response) == (401, "invalid_client")
