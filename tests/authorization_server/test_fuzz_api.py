@@ -51,6 +51,13 @@ TOKEN_ERRORS = {
 }
 
 
+#: RFC 7009 §2.2.1 (with RFC 6749 §5.2's codes for a bad request or client).
+REVOCATION_ERRORS = {"invalid_request", "invalid_client", "unsupported_token_type"}
+
+#: RFC 7662 §2.3: a bad request, or a caller that is not an authenticated MCP server.
+INTROSPECTION_ERRORS = {"invalid_request", "invalid_client"}
+
+
 @dataclass(frozen=True)
 class FormApi:
     """A form-posting API endpoint of every issuer, the fields it reads and the errors its RFC allows."""
@@ -58,15 +65,18 @@ class FormApi:
     path: str
     fields: tuple[str, ...]
     errors: frozenset[str]
+    #: RFC 7009 §2.2: revocation answers an empty 200 to any token of an authenticated client.
+    empty_200_allowed: bool = False
 
 
 TOKEN_FIELDS = ("grant_type", "code", "code_verifier", "redirect_uri", "resource", "refresh_token", "scope")
 CLIENT_FIELDS = ("client_id", "client_secret")
 
-#: Each form API is fuzzed at the root issuer and an MCP issuer. /revoke (RFC 7009 §2.2.1) and
-#: /introspect (RFC 7662 §2.3) join this list with one line each.
+#: Each form API is fuzzed at the root issuer and an MCP issuer.
 FORM_APIS = [
     FormApi("/token", (*TOKEN_FIELDS, *CLIENT_FIELDS), frozenset(TOKEN_ERRORS)),
+    FormApi("/revoke", ("token", "token_type_hint", *CLIENT_FIELDS), frozenset(REVOCATION_ERRORS), True),
+    FormApi("/introspect", ("token", "token_type_hint", *CLIENT_FIELDS), frozenset(INTROSPECTION_ERRORS)),
 ]
 
 REGISTRATION_PATHS = ["/register", "/api/v1/authz/clients/register", "/api/v1/authz/clients/register/mcp/demo/latest"]
@@ -158,7 +168,8 @@ class TestFormApis:
 
         response = issuer.http.post(issuer.url + api.path, content=body, headers=headers)
 
-        assert oauth_error(response) in api.errors
+        if not (api.empty_200_allowed and response.status_code == 200 and response.content == b""):
+            assert oauth_error(response) in api.errors
         assert response.headers["cache-control"] == "no-store"
         assert count(demo_as, "refresh_tokens") == before
         assert_no_traceback(demo_as)
