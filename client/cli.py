@@ -8,11 +8,13 @@ client did not foresee is reported in one line too, as a bug, with exit code 1.
 import argparse
 import asyncio
 import io
+import json
 import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from client.callback import LoopbackCallback, UserAgentFactory, open_browser, print_url
@@ -38,7 +40,11 @@ sent, what came back (secrets masked), and the spec rule it followed.
 
 --step runs one step alone and keeps what the next one needs in the store; run them in order:
 discover, metadata, register, authorize, token, call, refresh, revoke. Without --step, steps 1
-to 7 run in one go and the tokens are kept for the next run."""
+to 7 run in one go and the tokens are kept for the next run.
+
+--call TOOL [--args JSON] calls that tool at step 6, after whoami. When the server answers 403
+insufficient_scope, the client authorizes again for the scope it asked before plus the scope
+the server names, and calls again: at most twice, then it fails (exit code 8)."""
 
 EXIT_CODES = """exit codes:
   0  done
@@ -49,7 +55,7 @@ EXIT_CODES = """exit codes:
   5  the registration was refused
   6  the authorization failed (access_denied, state or iss mismatch, no callback, sign-in page in --headless)
   7  the token endpoint refused the code or the refresh token, or the revocation endpoint the token
-  8  a tool call failed
+  8  a tool call failed (also: still insufficient_scope after two step-ups)
   9  the store cannot be read or written
   10  --step: an earlier step has not run yet (the message names it)
   130  interrupted
@@ -72,6 +78,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
             store=args.store or default_store(environ),
             client_name=args.client_name,
             callback_port=args.callback_port,
+            call=args.call,
+            arguments=_arguments(args.call, args.args),
         )
         agent = user_agent(args, tutorial, UrlPolicy.for_server(options.server_url))
         asyncio.run(run(options, tutorial, agent, step=args.step))
@@ -136,6 +144,16 @@ def parser() -> argparse.ArgumentParser:
         help=f"run one step of the tutorial and stop, keeping what the next step needs in the store: "
         f"{', '.join(STEPS)} (default: steps 1 to 7 in one go)",
     )
+    parser.add_argument(
+        "--call",
+        metavar="TOOL",
+        help="call this tool at step 6, after whoami, stepping up on 403 insufficient_scope (e.g. add_note)",
+    )
+    parser.add_argument(
+        "--args",
+        metavar="JSON",
+        help='the arguments of --call, a JSON object, e.g. \'{"text": "hi"}\' (default: {})',
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
         "--json",
@@ -182,6 +200,21 @@ def _server_url(url: str) -> str:
     if parts.scheme.lower() == "http" and not is_loopback_host(parts.hostname):
         raise UsageError("--server-url: plain http is only allowed on loopback (localhost, 127.0.0.1, [::1])")
     return url
+
+
+def _arguments(tool: str | None, text: str | None) -> dict[str, Any]:
+    """``--args``: a JSON object, and only with ``--call``."""
+    if text is None:
+        return {}
+    if tool is None:
+        raise UsageError("--args needs --call TOOL")
+    try:
+        arguments = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"--args: not JSON: {exc}") from None
+    if not isinstance(arguments, dict):
+        raise UsageError('--args: the arguments of a tool are a JSON object, e.g. \'{"text": "hi"}\'')
+    return arguments
 
 
 def _port(text: str) -> int:

@@ -7,7 +7,7 @@
     3 register   dynamic client registration, or the registration stored for that issuer
     4 authorize  PKCE and state → browser (or --headless) → redirect back → state and iss checked
     5 token      the code for tokens
-    6 call       list the tools, call whoami, with the access token
+    6 call       list the tools, call whoami (and the tool of --call), with the access token
     7 refresh    the refresh token for new tokens (rotated, stored); whoami with the new access token
     8 revoke     the refresh token revoked (RFC 7009) if the server can, the tokens forgotten
 
@@ -22,28 +22,35 @@ A later run reuses what the store holds:
 - a stored access token the MCP server refuses (401): treated as expired, once;
 - ``invalid_client`` at the token endpoint (the server forgot the client): the registration is
   dropped and the client registers again, once.
+
+A 403 ``insufficient_scope`` at step 6 (CL-30, MCP Step-Up Authorization Flow) runs steps 4 and 5
+again for the union of the scope asked before and the scope the challenge names (SEP-2350), then
+step 6 again; at most :data:`MAX_STEP_UPS` times for the run's resource and tool, then it fails.
 """
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import httpx2
 
 from client import authorization, discovery, mcp_calls, progress, registration, tokens
 from client.authorization import PendingAuthorization
 from client.callback import UserAgentFactory, redirect_uri_for
-from client.errors import InvalidClient, TokenError, TokenRejected
+from client.errors import InsufficientScope, InvalidClient, TokenError, TokenRejected, ToolCallError
 from client.registration import Registration
 from client.steps import Tutorial, mask
 from client.store import Store
 from client.tokens import Tokens
 from client.urls import UrlPolicy
 from shared.metadata import AuthorizationServerMetadata
-from shared.scopes import format_scope
+from shared.scopes import format_scope, parse_scope
 
 AUTHORIZE = "Get the user's approval (OAuth 2.1 §4.1): PKCE and state, the browser, the redirect back."
 EXCHANGE = "Exchange the authorization code for tokens (OAuth 2.1 §4.1.3)."
+#: How many times one run re-authorizes for more scope before it gives up (CL-30).
+MAX_STEP_UPS = 2
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,9 @@ class Options:
     client_name: str
     #: The port of the redirect URI registered: ``http://127.0.0.1:PORT/callback``.
     callback_port: int
+    #: A tool to call at step 6, after whoami, with these arguments (``--call``, ``--args``).
+    call: str | None = None
+    arguments: dict[str, Any] = field(default_factory=dict)
 
 
 class Flow:
@@ -88,7 +98,7 @@ class Flow:
         await self.fetch_metadata()
         held, reused = await self.obtain_tokens()
         try:
-            await self.call(held)
+            held = await self.call(held)
         except TokenRejected as exc:
             if not reused:
                 raise
@@ -96,7 +106,7 @@ class Flow:
             tutorial.rule("CL-29, OAuth 2.1 §4.3", "a stored access token the server refuses is renewed, once")
             self.store.save_tokens(replace(held, expires_at=0))
             held, _ = await self.obtain_tokens()
-            await self.call(held)
+            held = await self.call(held)
         await self.refresh(held)
         tutorial.heading("")
         tutorial.heading(f"done: registration and tokens are stored in {self.store.path}")
@@ -261,10 +271,35 @@ class Flow:
         self.describe(renewed)
         return renewed
 
-    async def call(self, held: Tokens) -> None:
-        """Step 6."""
-        self.tutorial.step(6, "call", "Call the MCP server with the access token: list its tools, call whoami.")
-        await self.use(held)
+    async def call(self, held: Tokens) -> Tokens:
+        """Step 6, stepped up on 403 ``insufficient_scope`` (CL-30); the tokens that worked."""
+        what = f"call whoami and {self.options.call}" if self.options.call else "call whoami"
+        step_ups = 0
+        while True:
+            self.tutorial.step(6, "call", f"Call the MCP server with the access token: list its tools, {what}.")
+            try:
+                await self.use(held, self.options.call)
+                return held
+            except InsufficientScope as exc:
+                self.tutorial.say(str(exc))
+                if step_ups == MAX_STEP_UPS:
+                    raise ToolCallError(
+                        f"{exc}, still after {MAX_STEP_UPS} step-ups to scope {format_scope(self.scope or ())!r} "
+                        "(CL-30: a bounded number of retries)"
+                    ) from None
+                step_ups += 1
+                held = await self.step_up(held, exc.scope)
+
+    async def step_up(self, held: Tokens, challenged: tuple[str, ...]) -> Tokens:
+        """Authorize again for union(asked before, granted, challenged) scopes (SEP-2350), then the token."""
+        granted = parse_scope(held.scope or "")
+        self.scope = tuple(dict.fromkeys((*(self.scope or ()), *granted, *challenged)))
+        self.scope_reason = "the scope asked before, with the scope the 403 challenge names (SEP-2350: their union)"
+        self.tutorial.rule(
+            "CL-30, MCP Step-Up Authorization Flow",
+            f"403 insufficient_scope: authorize again for scope {format_scope(self.scope)}, then call again",
+        )
+        return await self.authorize(self.registration)
 
     async def refresh(self, held: Tokens) -> None:
         """Step 7: rotate the tokens, and show the new access token works."""
@@ -298,19 +333,26 @@ class Flow:
         self.store.forget_tokens(self.resource, self.issuer)
         tutorial.result(f"the tokens for {self.resource} are forgotten from {self.store.path}")
 
-    async def use(self, held: Tokens) -> None:
-        """List the tools and call whoami, if the server has it."""
+    async def use(self, held: Tokens, tool: str | None = None) -> None:
+        """List the tools, call whoami if the server has it, then ``tool`` if given."""
         tutorial = self.tutorial
         tutorial.rule("CL-26, MCP Access Token Usage", "Authorization: Bearer on every request, never in the URL")
         async with mcp_calls.connected(self.options.server_url, held.access_token, tutorial) as session:
             names = await mcp_calls.list_tools(session)
             tutorial.result(f"tools: {', '.join(names) or '(none)'}")
-            if "whoami" not in names:
+            if "whoami" in names:
+                who = await mcp_calls.call_tool(session, "whoami")
+                tutorial.result("whoami:")
+                tutorial.data(who)
+            else:
                 tutorial.result("this server has no whoami tool to call")
+            if tool is None:
                 return
-            who = await mcp_calls.call_tool(session, "whoami")
-        tutorial.result("whoami:")
-        tutorial.data(who)
+            if tool not in names:
+                raise ToolCallError(f"the MCP server has no tool {tool!r}; it has: {', '.join(names) or '(none)'}")
+            answer = await mcp_calls.call_tool(session, tool, self.options.arguments)
+        tutorial.result(f"{tool}:")
+        tutorial.data(answer)
 
     def explain(self, pending: PendingAuthorization) -> None:
         """What the authorization request is bound to, before the user sees it (CL-20)."""

@@ -52,6 +52,8 @@ class Behaviour:
     token_error: str | None = None
     #: Whether the metadata names a revocation endpoint (RFC 7009), which then answers 200.
     revocation: bool = False
+    #: Whether the MCP server answers every request with a token 403 ``insufficient_scope``, scope mcp:write.
+    insufficient_scope: bool = False
 
 
 class FakeStack:
@@ -61,6 +63,8 @@ class FakeStack:
         self.requests: list[str] = []
         #: The forms the revocation endpoint received, in order.
         self.revoked: list[dict[str, str]] = []
+        #: The ``scope`` of each authorization request received, in order ("" when left out).
+        self.authorized_scopes: list[str] = []
         self._server = uvicorn.Server(
             uvicorn.Config(self._app(), host="127.0.0.1", port=self.port, log_level="error", lifespan="off", ws="none")
         )
@@ -95,12 +99,18 @@ class FakeStack:
         self.behaviour = Behaviour(**behaviour)
         self.requests.clear()
         self.revoked.clear()
+        self.authorized_scopes.clear()
 
     def _or_right(self, value: str, right: str) -> str:
         return right if value == RIGHT else value
 
     def _app(self) -> ASGIApp:
         async def mcp(request: Request) -> Response:
+            if self.behaviour.insufficient_scope and "authorization" in request.headers:
+                challenge = bearer_challenge(error="insufficient_scope", scope="mcp:write")
+                return JSONResponse(
+                    {"error": "insufficient_scope"}, status_code=403, headers={"WWW-Authenticate": challenge}
+                )
             challenge = bearer_challenge(
                 resource_metadata=f"{self.base}/.well-known/oauth-protected-resource/mcp", scope="mcp:read"
             )
@@ -144,6 +154,7 @@ class FakeStack:
 
         async def authorize(request: Request) -> Response:
             behaviour = self.behaviour
+            self.authorized_scopes.append(request.query_params.get("scope", ""))
             params = {
                 "code": None if behaviour.error else FAKE_CODE,
                 "error": behaviour.error,
