@@ -80,6 +80,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
             callback_port=args.callback_port,
             call=args.call,
             arguments=_arguments(args.call, args.args),
+            client_id=args.client_id,
+            client_secret=_client_secret(args),
+            client_auth_method=args.client_auth_method or "client_secret_basic",
+            client_metadata_url=_client_metadata_url(args.client_metadata_url),
         )
         agent = user_agent(args, tutorial, UrlPolicy.for_server(options.server_url))
         asyncio.run(run(options, tutorial, agent, step=args.step))
@@ -136,6 +140,30 @@ def parser() -> argparse.ArgumentParser:
         default=DEFAULT_CLIENT_NAME,
         metavar="NAME",
         help="the client_name to register, shown on the consent page (default: %(default)s)",
+    )
+    identity = parser.add_mutually_exclusive_group()
+    identity.add_argument(
+        "--client-id",
+        metavar="ID",
+        help="a client_id the authorization server's operator gave you (pre-registration): no registration "
+        "request is made",
+    )
+    identity.add_argument(
+        "--client-metadata-url",
+        metavar="URL",
+        help="the https URL of this client's metadata document, used as client_id when the authorization "
+        "server advertises client_id_metadata_document_supported; otherwise it registers dynamically",
+    )
+    parser.add_argument(
+        "--client-secret",
+        metavar="SECRET",
+        help="the secret of --client-id, if it has one (visible to other local users in the process list: "
+        "prefer a confidential client only on a machine of your own)",
+    )
+    parser.add_argument(
+        "--client-auth-method",
+        choices=("client_secret_basic", "client_secret_post"),
+        help="how --client-secret is sent to the token endpoint (default: client_secret_basic)",
     )
     parser.add_argument(
         "--step",
@@ -215,6 +243,29 @@ def _arguments(tool: str | None, text: str | None) -> dict[str, Any]:
     if not isinstance(arguments, dict):
         raise UsageError('--args: the arguments of a tool are a JSON object, e.g. \'{"text": "hi"}\'')
     return arguments
+
+
+def _client_secret(args: argparse.Namespace) -> str | None:
+    """``--client-secret`` and ``--client-auth-method`` only with ``--client-id``, the method only with a secret."""
+    if args.client_secret is not None and args.client_id is None:
+        raise UsageError("--client-secret needs --client-id")
+    if args.client_auth_method is not None and args.client_secret is None:
+        raise UsageError("--client-auth-method needs --client-secret")
+    secret: str | None = args.client_secret
+    return secret
+
+
+def _client_metadata_url(url: str | None) -> str | None:
+    """An https URL with a path (CL-11, CIMD §3); plain http only on loopback, for tests."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
+    if not secure or not parts.hostname or parts.path in ("", "/") or parts.fragment:
+        raise UsageError(
+            "--client-metadata-url: an https URL with a path and no fragment, e.g. https://example.com/client.json"
+        )
+    return url
 
 
 def _port(text: str) -> int:

@@ -4,7 +4,8 @@
 
     1 discover   POST the MCP server without a token → 401 → protected resource metadata
     2 metadata   the authorization server's metadata, for exactly the issuer named
-    3 register   dynamic client registration, or the registration stored for that issuer
+    3 register   pre-registered, a client ID metadata document, the registration stored for that
+                 issuer, or dynamic client registration (CL-10)
     4 authorize  PKCE and state → browser (or --headless) → redirect back → state and iss checked
     5 token      the code for tokens
     6 call       list the tools, call whoami (and the tool of --call), with the access token
@@ -21,7 +22,8 @@ A later run reuses what the store holds:
   authorization runs;
 - a stored access token the MCP server refuses (401): treated as expired, once;
 - ``invalid_client`` at the token endpoint (the server forgot the client): the registration is
-  dropped and the client registers again, once.
+  dropped and a dynamic client registers again, once; a pre-registered client or a metadata
+  document URL cannot be made again, so that is an error.
 
 A 403 ``insufficient_scope`` at step 6 (CL-30, MCP Step-Up Authorization Flow) runs steps 4 and 5
 again for the union of the scope asked before and the scope the challenge names (SEP-2350), then
@@ -39,7 +41,7 @@ from client import authorization, discovery, mcp_calls, progress, registration, 
 from client.authorization import PendingAuthorization
 from client.callback import UserAgentFactory, redirect_uri_for
 from client.errors import InsufficientScope, InvalidClient, TokenError, TokenRejected, ToolCallError
-from client.registration import Registration
+from client.registration import DYNAMIC, Registration
 from client.steps import Tutorial, mask
 from client.store import Store
 from client.tokens import Tokens
@@ -63,6 +65,12 @@ class Options:
     #: A tool to call at step 6, after whoami, with these arguments (``--call``, ``--args``).
     call: str | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
+    #: A pre-registered client (``--client-id``, ``--client-secret``, ``--client-auth-method``).
+    client_id: str | None = None
+    client_secret: str | None = None
+    client_auth_method: str = "client_secret_basic"
+    #: The URL of this client's metadata document, its client_id where the server supports that.
+    client_metadata_url: str | None = None
 
 
 class Flow:
@@ -150,15 +158,39 @@ class Flow:
             return await self.tokens_for(self.registration)
         except InvalidClient as exc:
             self.tutorial.say(str(exc))
-            self.tutorial.rule("CL-14, RFC 6749 §5.2", "invalid_client: the server forgot this client; register again")
             self.store.forget_registration(self.issuer)
+            if self.registration.kind != DYNAMIC:
+                raise InvalidClient(f"{exc} (a {self.registration.kind} client_id: check it)") from None
+            self.tutorial.rule("CL-14, RFC 6749 §5.2", "invalid_client: the server forgot this client; register again")
             self.registration = await self.register()
             return await self.tokens_for(self.registration)
 
     async def register(self) -> Registration:
-        """Step 3: the registration stored for this issuer, or a new one (CL-12, CL-14)."""
+        """Step 3 in MCP Client Registration's order (CL-10): pre-registered, a metadata document, dynamic.
+
+        A registration stored for this issuer is reused before registering dynamically (CL-14).
+        """
         tutorial = self.tutorial
         tutorial.step(3, "register", "Register this client with the authorization server (RFC 7591), once per issuer.")
+        options = self.options
+        if options.client_id is not None:
+            made = registration.pre_registered(
+                self.issuer, options.client_id, options.client_secret, options.client_auth_method
+            )
+            tutorial.rule("CL-10, MCP Client Registration", "a pre-registered client (--client-id): nothing to send")
+            return self.keep(made, f"using the pre-registered client_id {made.client_id}")
+        if options.client_metadata_url is not None:
+            if self.metadata.client_id_metadata_document_supported:
+                tutorial.rule(
+                    "CL-10, CL-11, MCP Client ID Metadata Documents",
+                    "the server fetches this client's metadata from its URL: nothing to send",
+                )
+                made = registration.metadata_document(self.issuer, options.client_metadata_url)
+                return self.keep(made, f"using the client ID metadata document {made.client_id} as client_id")
+            tutorial.say(
+                f"{self.issuer} does not advertise client_id_metadata_document_supported: "
+                "--client-metadata-url is not used, falling back to dynamic registration"
+            )
         stored = self.store.registration(self.issuer)
         if stored is not None:
             tutorial.result(f"reusing the registration stored for {self.issuer}: client_id {stored.client_id}")
@@ -175,8 +207,12 @@ class Flow:
             redirect_uri_for(self.options.callback_port),
             self.options.client_name,
         )
+        return self.keep(made, f"registered as client_id {made.client_id}")
+
+    def keep(self, made: Registration, what: str) -> Registration:
+        """Store ``made`` under its issuer (CL-14), and say so."""
         self.store.save_registration(made)
-        tutorial.result(f"registered as client_id {made.client_id}; stored for the issuer {self.issuer}")
+        self.tutorial.result(f"{what}; stored for the issuer {self.issuer}")
         return made
 
     async def tokens_for(self, registration: Registration) -> tuple[Tokens, bool]:

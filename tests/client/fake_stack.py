@@ -54,6 +54,8 @@ class Behaviour:
     revocation: bool = False
     #: Whether the MCP server answers every request with a token 403 ``insufficient_scope``, scope mcp:write.
     insufficient_scope: bool = False
+    #: Whether the metadata says ``client_id_metadata_document_supported: true``.
+    metadata_documents: bool = False
 
 
 class FakeStack:
@@ -65,6 +67,8 @@ class FakeStack:
         self.revoked: list[dict[str, str]] = []
         #: The ``scope`` of each authorization request received, in order ("" when left out).
         self.authorized_scopes: list[str] = []
+        #: The token endpoint's requests: their form, with the Authorization header as "authorization" if sent.
+        self.token_requests: list[dict[str, str]] = []
         self._server = uvicorn.Server(
             uvicorn.Config(self._app(), host="127.0.0.1", port=self.port, log_level="error", lifespan="off", ws="none")
         )
@@ -100,6 +104,7 @@ class FakeStack:
         self.requests.clear()
         self.revoked.clear()
         self.authorized_scopes.clear()
+        self.token_requests.clear()
 
     def _or_right(self, value: str, right: str) -> str:
         return right if value == RIGHT else value
@@ -143,6 +148,7 @@ class FakeStack:
                     "authorization_response_iss_parameter_supported": behaviour.iss_supported,
                 }
                 | ({"revocation_endpoint": f"{self.issuer}/revoke"} if behaviour.revocation else {})
+                | ({"client_id_metadata_document_supported": True} if behaviour.metadata_documents else {})
             )
 
         async def register(request: Request) -> Response:
@@ -166,6 +172,9 @@ class FakeStack:
             return RedirectResponse(f"{request.query_params['redirect_uri']}?{query}", status_code=303)
 
         async def token(request: Request) -> Response:
+            form = {name: str(value) for name, value in (await request.form()).items()}
+            header = {"authorization": request.headers["authorization"]} if "authorization" in request.headers else {}
+            self.token_requests.append(form | header)
             if self.behaviour.token_error:
                 return JSONResponse({"error": self.behaviour.token_error}, 400)
             return JSONResponse({"access_token": "fake-access-token", "token_type": "Bearer", "expires_in": 60})

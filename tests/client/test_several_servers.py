@@ -3,12 +3,14 @@
 An authorization server of its own, in demo mode, serves two MCP servers: ``demo`` and ``second``.
 """
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from scripts.stack import McpServer, free_port, start_authorization_server, start_mcp_server
+from tests.client.fake_stack import FakeStack
 from tests.client.running import Run, read_store, run_client
 
 
@@ -69,3 +71,19 @@ class TestOneStoreForTwoServers:
             first.url: [first.issuer],
             second.url: [second.issuer],
         }
+
+
+def test_a_server_that_moved_to_another_issuer_gets_a_new_registration(tmp_path: Path, fake: FakeStack) -> None:
+    """CL-14, MCP Authorization Server Binding: the registration stored for the old issuer is not used with the new."""
+    old = "https://old.example.com/as"
+    store = tmp_path / "store.json"
+    store.write_text(
+        json.dumps({"version": 1, "registrations": {old: {"client_id": "old-client", "kind": "pre-registered"}}})
+    )
+    run = run_client(fake.mcp_url, store)
+    assert "POST /as/register" in fake.requests, run.describe()
+    assert read_store(store)["registrations"] == {
+        old: {"client_id": "old-client", "token_endpoint_auth_method": "none", "kind": "pre-registered"},
+        fake.issuer: {"client_id": "fake-client", "token_endpoint_auth_method": "none", "kind": "dynamic"},
+    }
+    assert "old-client" not in run.stdout
