@@ -369,6 +369,22 @@ class Flow:
         self.store.forget_tokens(self.resource, self.issuer)
         tutorial.result(f"the tokens for {self.resource} are forgotten from {self.store.path}")
 
+    async def logout(self) -> None:
+        """``logout``: steps 1 and 2 afresh, step 8 for the tokens stored for this server, its progress forgotten.
+
+        The registration stays: it names this client at the issuer, not the user's grant.
+        """
+        await self.discover()
+        await self.fetch_metadata()
+        held = self.store.tokens(self.resource, self.issuer)
+        stored = self.store.registration(self.issuer)
+        if held is None or stored is None or held.client_id != stored.client_id:
+            self.tutorial.result(f"no tokens for {self.resource} are stored: nothing to revoke")
+        else:
+            self.registration = stored
+            await self.revoke(held)
+        self.store.forget_server(self.options.server_url)
+
     async def use(self, held: Tokens, tool: str | None = None) -> None:
         """List the tools, call whoami if the server has it, then ``tool`` if given."""
         tutorial = self.tutorial

@@ -74,6 +74,12 @@ class Store:
     def tokens(self, resource: str, issuer: str) -> Tokens | None:
         return self._tokens.get((resource, issuer))
 
+    def registrations(self) -> list[Registration]:
+        return list(self._registrations.values())
+
+    def all_tokens(self) -> list[Tokens]:
+        return list(self._tokens.values())
+
     def save_registration(self, registration: Registration) -> None:
         self._registrations[registration.issuer] = registration
         self._write()
@@ -102,6 +108,11 @@ class Store:
 
     def forget_progress(self, server_url: str, step: str) -> None:
         self._progress.get(server_url, {}).pop(step, None)
+        self._write()
+
+    def forget_server(self, server_url: str) -> None:
+        """Drop everything ``--step`` kept for ``server_url``."""
+        self._progress.pop(server_url, None)
         self._write()
 
     def to_json(self) -> dict[str, Any]:
