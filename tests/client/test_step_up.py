@@ -1,22 +1,36 @@
 """Step-up authorization: ``--call TOOL`` meets 403 ``insufficient_scope`` (CL-30, MCP Step-Up Authorization Flow).
 
-Against the demo stack, ``add_note`` needs ``mcp:write`` while the first authorization asks for
+Against the demo authorization server, ``add_note`` needs ``mcp:write`` while the first authorization asks for
 ``mcp:read`` only; against the fake stack every call with a token is refused, to show the bound.
 """
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from scripts.stack import McpServer
+from scripts.stack import AuthorizationServer, McpServer, free_port, start_mcp_server
 from tests.client.fake_stack import FakeStack
 from tests.client.running import Run, read_store, run_client
 
 
+@pytest.fixture(name="notes_mcp", scope="module")
+def _notes_mcp(tmp_path_factory: pytest.TempPathFactory, demo_as: AuthorizationServer) -> Iterator[McpServer]:
+    """An MCP server of its own behind the demo authorization server: the note added must not show on demo_mcp."""
+    port = free_port()
+    demo_as.cli(
+        "mcp-servers", "add", "--id", "step-up", "--resource", f"http://localhost:{port}/mcp",
+        "--scopes", "mcp:read mcp:write",
+    )  # fmt: skip
+    server = start_mcp_server(tmp_path_factory.mktemp("step_up_mcp"), port, demo_as.issuer_for("step-up"))
+    yield server
+    server.program.stop()
+
+
 @pytest.fixture(name="stepped_up", scope="module")
-def _stepped_up(tmp_path_factory: pytest.TempPathFactory, demo_mcp: McpServer) -> tuple[Run, Path]:
+def _stepped_up(tmp_path_factory: pytest.TempPathFactory, notes_mcp: McpServer) -> tuple[Run, Path]:
     store = tmp_path_factory.mktemp("step_up") / "store.json"
-    return run_client(demo_mcp.url, store, "--headless", "--call", "add_note", "--args", '{"text": "hi"}'), store
+    return run_client(notes_mcp.url, store, "--headless", "--call", "add_note", "--args", '{"text": "hi"}'), store
 
 
 class TestStepUp:
@@ -31,11 +45,11 @@ class TestStepUp:
         assert "insufficient_scope, it needs scope 'mcp:write'" in run.stdout
         assert '"note 1 saved"' in run.stdout
 
-    def test_it_asks_for_the_union_of_the_scopes(self, stepped_up: tuple[Run, Path], demo_mcp: McpServer) -> None:
+    def test_it_asks_for_the_union_of_the_scopes(self, stepped_up: tuple[Run, Path], notes_mcp: McpServer) -> None:
         """CL-30, SEP-2350: the second authorization asks for mcp:read (asked before) and mcp:write (challenged)."""
         run, store = stepped_up
         assert "authorize again for scope mcp:read mcp:write" in run.stdout
-        held = read_store(store)["tokens"][demo_mcp.url][demo_mcp.issuer]
+        held = read_store(store)["tokens"][notes_mcp.url][notes_mcp.issuer]
         assert held["scope"] == "mcp:read mcp:write"
 
 
