@@ -1,4 +1,4 @@
-"""The command line: ``python client.py --server-url URL [options]``.
+"""The command line: ``python client.py --server-url URL [options]``, ``servers`` and ``logout``.
 
 It builds the options and the user agent, runs the flow, and turns every failure into one line
 on stderr and the exit code of its class (client/errors.py). Never a traceback: a failure this
@@ -8,20 +8,25 @@ client did not foresee is reported in one line too, as a bug, with exit code 1.
 import argparse
 import asyncio
 import io
+import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from client import listing
 from client.callback import LoopbackCallback, UserAgentFactory, open_browser, print_url
-from client.errors import INTERRUPTED_EXIT_CODE, ClientError, UsageError, describe
+from client.errors import INTERRUPTED_EXIT_CODE, ClientError, StoreError, UsageError, describe
 from client.flow import Options
 from client.headless import HeadlessBrowser
 from client.json_output import JsonTutorial, error_line
 from client.steps import Tutorial
-from client.stepwise import STEPS, run
+from client.stepwise import LOGOUT, STEPS, run
+from client.store import Store
 from client.urls import UrlPolicy
 from shared.loopback import is_loopback_host
 from shared.resource import canonical_resource
@@ -38,7 +43,20 @@ sent, what came back (secrets masked), and the spec rule it followed.
 
 --step runs one step alone and keeps what the next one needs in the store; run them in order:
 discover, metadata, register, authorize, token, call, refresh, revoke. Without --step, steps 1
-to 7 run in one go and the tokens are kept for the next run."""
+to 7 run in one go and the tokens are kept for the next run.
+
+--call TOOL [--args JSON] calls that tool at step 6, after whoami. When the server answers 403
+insufficient_scope, the client authorizes again for the scope it asked before plus the scope
+the server names, and calls again: at most twice, then it fails (exit code 8).
+
+Two commands manage the store: `python client.py servers` lists what it holds (server, issuer,
+client ID, token expiry, scope; never a secret); `python client.py logout --server-url URL`
+revokes that server's tokens at its authorization server (RFC 7009) and forgets them."""
+
+LOGOUT_DESCRIPTION = """\
+Log out of an MCP server: discover its authorization server afresh (steps 1 and 2), revoke the
+stored tokens there (step 8, RFC 7009) when it has a revocation endpoint, and forget them. The
+registration stays in the store: it names this client at the issuer, not your grant."""
 
 EXIT_CODES = """exit codes:
   0  done
@@ -49,7 +67,7 @@ EXIT_CODES = """exit codes:
   5  the registration was refused
   6  the authorization failed (access_denied, state or iss mismatch, no callback, sign-in page in --headless)
   7  the token endpoint refused the code or the refresh token, or the revocation endpoint the token
-  8  a tool call failed
+  8  a tool call failed (also: still insufficient_scope after two step-ups)
   9  the store cannot be read or written
   10  --step: an earlier step has not run yet (the message names it)
   130  interrupted
@@ -63,18 +81,31 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     # Library log records (the MCP SDK logs some failures with their tracebacks) would reach
     # stderr through logging's last-resort handler; what matters reaches the user as one line.
     logging.getLogger().addHandler(logging.NullHandler())
-    args = parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = arguments.pop(0) if arguments[:1] in (["servers"], ["logout"]) else None
+    if command == "servers":
+        return list_servers(servers_parser().parse_args(arguments), environ)
+    args = parser(command).parse_args(arguments)
     tutorial = JsonTutorial(sys.stdout) if args.json else Tutorial(sys.stdout, verbose=args.verbose)
     fail = _fail_json if args.json else _fail
     try:
-        options = Options(
-            server_url=_server_url(args.server_url),
-            store=args.store or default_store(environ),
-            client_name=args.client_name,
-            callback_port=args.callback_port,
-        )
-        agent = user_agent(args, tutorial, UrlPolicy.for_server(options.server_url))
-        asyncio.run(run(options, tutorial, agent, step=args.step))
+        if command == "logout" and args.step is not None:
+            raise UsageError("logout runs no --step")
+        for server_url in args.server_url:
+            options = Options(
+                server_url=_server_url(server_url),
+                store=args.store or default_store(environ),
+                client_name=args.client_name,
+                callback_port=args.callback_port,
+                call=args.call,
+                arguments=_arguments(args.call, args.args),
+                client_id=args.client_id,
+                client_secret=_client_secret(args),
+                client_auth_method=args.client_auth_method or "client_secret_basic",
+                client_metadata_url=_client_metadata_url(args.client_metadata_url),
+            )
+            agent = user_agent(args, tutorial, UrlPolicy.for_server(options.server_url))
+            asyncio.run(run(options, tutorial, agent, step=LOGOUT if command else args.step))
     except ClientError as exc:
         return fail(tutorial, str(exc), exc.exit_code)
     except KeyboardInterrupt:
@@ -86,15 +117,42 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
+def list_servers(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """``python client.py servers``: the store's servers, issuers, client IDs, expiries and scopes."""
+    try:
+        store = Store.load(args.store or default_store(environ))
+    except StoreError as exc:
+        return _fail(Tutorial(sys.stdout), str(exc), exc.exit_code)
+    for line in listing.servers(store, time.time()):
+        print(line)
+    return 0
+
+
+def servers_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python client.py",
-        description=DESCRIPTION,
+        prog="python client.py servers",
+        description="List what the store holds, one line per MCP server: its issuer, the client ID, when the "
+        "access token expires and the scope granted. No token or secret is shown.",
+    )
+    _add_store(parser)
+    return parser
+
+
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The options of a run; with ``command`` "logout", of ``python client.py logout``."""
+    parser = argparse.ArgumentParser(
+        prog=f"python client.py {command}" if command else "python client.py",
+        description=LOGOUT_DESCRIPTION if command else DESCRIPTION,
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--server-url", required=True, metavar="URL", help="the MCP server's endpoint, e.g. http://localhost:8000/mcp"
+        "--server-url",
+        required=True,
+        action="append",
+        metavar="URL",
+        help="the MCP server's endpoint, e.g. http://localhost:8000/mcp; repeat it for several servers, "
+        "run one after the other with one store",
     )
     agent = parser.add_mutually_exclusive_group()
     agent.add_argument(
@@ -108,13 +166,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the authorization URL instead of opening a browser, then wait for the redirect back",
     )
-    parser.add_argument(
-        "--store",
-        type=Path,
-        metavar="PATH",
-        help="JSON file of registrations and tokens, mode 0600 "
-        "(default: $XDG_STATE_HOME/mcp-auth-client/store.json, i.e. ~/.local/state/mcp-auth-client/store.json)",
-    )
+    _add_store(parser)
     parser.add_argument(
         "--callback-port",
         type=_port,
@@ -129,12 +181,46 @@ def parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="the client_name to register, shown on the consent page (default: %(default)s)",
     )
+    identity = parser.add_mutually_exclusive_group()
+    identity.add_argument(
+        "--client-id",
+        metavar="ID",
+        help="a client_id the authorization server's operator gave you (pre-registration): no registration "
+        "request is made",
+    )
+    identity.add_argument(
+        "--client-metadata-url",
+        metavar="URL",
+        help="the https URL of this client's metadata document, used as client_id when the authorization "
+        "server advertises client_id_metadata_document_supported; otherwise it registers dynamically",
+    )
+    parser.add_argument(
+        "--client-secret",
+        metavar="SECRET",
+        help="the secret of --client-id, if it has one (visible to other local users in the process list: "
+        "prefer a confidential client only on a machine of your own)",
+    )
+    parser.add_argument(
+        "--client-auth-method",
+        choices=("client_secret_basic", "client_secret_post"),
+        help="how --client-secret is sent to the token endpoint (default: client_secret_basic)",
+    )
     parser.add_argument(
         "--step",
         choices=STEPS,
         metavar="STEP",
         help=f"run one step of the tutorial and stop, keeping what the next step needs in the store: "
         f"{', '.join(STEPS)} (default: steps 1 to 7 in one go)",
+    )
+    parser.add_argument(
+        "--call",
+        metavar="TOOL",
+        help="call this tool at step 6, after whoami, stepping up on 403 insufficient_scope (e.g. add_note)",
+    )
+    parser.add_argument(
+        "--args",
+        metavar="JSON",
+        help='the arguments of --call, a JSON object, e.g. \'{"text": "hi"}\' (default: {})',
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
@@ -155,6 +241,16 @@ def parser() -> argparse.ArgumentParser:
         help="how long to wait for the browser to come back with the authorization response (default: %(default)g)",
     )
     return parser
+
+
+def _add_store(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        type=Path,
+        metavar="PATH",
+        help="JSON file of registrations and tokens, mode 0600 "
+        "(default: $XDG_STATE_HOME/mcp-auth-client/store.json, i.e. ~/.local/state/mcp-auth-client/store.json)",
+    )
 
 
 def user_agent(args: argparse.Namespace, tutorial: Tutorial, policy: UrlPolicy) -> UserAgentFactory:
@@ -181,6 +277,44 @@ def _server_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme.lower() == "http" and not is_loopback_host(parts.hostname):
         raise UsageError("--server-url: plain http is only allowed on loopback (localhost, 127.0.0.1, [::1])")
+    return url
+
+
+def _arguments(tool: str | None, text: str | None) -> dict[str, Any]:
+    """``--args``: a JSON object, and only with ``--call``."""
+    if text is None:
+        return {}
+    if tool is None:
+        raise UsageError("--args needs --call TOOL")
+    try:
+        arguments = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"--args: not JSON: {exc}") from None
+    if not isinstance(arguments, dict):
+        raise UsageError('--args: the arguments of a tool are a JSON object, e.g. \'{"text": "hi"}\'')
+    return arguments
+
+
+def _client_secret(args: argparse.Namespace) -> str | None:
+    """``--client-secret`` and ``--client-auth-method`` only with ``--client-id``, the method only with a secret."""
+    if args.client_secret is not None and args.client_id is None:
+        raise UsageError("--client-secret needs --client-id")
+    if args.client_auth_method is not None and args.client_secret is None:
+        raise UsageError("--client-auth-method needs --client-secret")
+    secret: str | None = args.client_secret
+    return secret
+
+
+def _client_metadata_url(url: str | None) -> str | None:
+    """An https URL with a path (CL-11, CIMD §3); plain http only on loopback, for tests."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
+    if not secure or not parts.hostname or parts.path in ("", "/") or parts.fragment:
+        raise UsageError(
+            "--client-metadata-url: an https URL with a path and no fragment, e.g. https://example.com/client.json"
+        )
     return url
 
 

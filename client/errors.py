@@ -16,7 +16,8 @@ never a traceback. Callers catch at the level they need::
      │                                   or the revocation endpoint a token
      │    └── InvalidClient         7    ... because it does not know the client (registered again once)
      ├── ToolCallError              8    the MCP server refused or failed a tool call
-     │    └── TokenRejected         8    ... with 401: it does not accept the access token (refreshed once)
+     │    ├── TokenRejected         8    ... with 401: it does not accept the access token (refreshed once)
+     │    └── InsufficientScope     8    ... with 403 insufficient_scope (stepped up a bounded number of times)
      ├── StoreError                 9    the store file cannot be read or written
      └── StepOrderError            10    --step: an earlier step has not run yet (the message names it)
 
@@ -88,6 +89,14 @@ class ToolCallError(ClientError):
 
 class TokenRejected(ToolCallError):
     """A 401 from the MCP server with a token (RFC 6750 §3.1 ``invalid_token``)."""
+
+
+class InsufficientScope(ToolCallError):
+    """A 403 ``insufficient_scope`` from the MCP server (RFC 6750 §3.1); ``scope`` is what its challenge names."""
+
+    def __init__(self, message: str, scope: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.scope = scope
 
 
 class StoreError(ClientError):

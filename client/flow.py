@@ -4,10 +4,11 @@
 
     1 discover   POST the MCP server without a token → 401 → protected resource metadata
     2 metadata   the authorization server's metadata, for exactly the issuer named
-    3 register   dynamic client registration, or the registration stored for that issuer
+    3 register   pre-registered, a client ID metadata document, the registration stored for that
+                 issuer, or dynamic client registration (CL-10)
     4 authorize  PKCE and state → browser (or --headless) → redirect back → state and iss checked
     5 token      the code for tokens
-    6 call       list the tools, call whoami, with the access token
+    6 call       list the tools, call whoami (and the tool of --call), with the access token
     7 refresh    the refresh token for new tokens (rotated, stored); whoami with the new access token
     8 revoke     the refresh token revoked (RFC 7009) if the server can, the tokens forgotten
 
@@ -21,29 +22,37 @@ A later run reuses what the store holds:
   authorization runs;
 - a stored access token the MCP server refuses (401): treated as expired, once;
 - ``invalid_client`` at the token endpoint (the server forgot the client): the registration is
-  dropped and the client registers again, once.
+  dropped and a dynamic client registers again, once; a pre-registered client or a metadata
+  document URL cannot be made again, so that is an error.
+
+A 403 ``insufficient_scope`` at step 6 (CL-30, MCP Step-Up Authorization Flow) runs steps 4 and 5
+again for the union of the scope asked before and the scope the challenge names (SEP-2350), then
+step 6 again; at most :data:`MAX_STEP_UPS` times for the run's resource and tool, then it fails.
 """
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import httpx2
 
 from client import authorization, discovery, mcp_calls, progress, registration, tokens
 from client.authorization import PendingAuthorization
 from client.callback import UserAgentFactory, redirect_uri_for
-from client.errors import InvalidClient, TokenError, TokenRejected
-from client.registration import Registration
+from client.errors import InsufficientScope, InvalidClient, TokenError, TokenRejected, ToolCallError
+from client.registration import DYNAMIC, Registration
 from client.steps import Tutorial, mask
 from client.store import Store
 from client.tokens import Tokens
 from client.urls import UrlPolicy
 from shared.metadata import AuthorizationServerMetadata
-from shared.scopes import format_scope
+from shared.scopes import format_scope, parse_scope
 
 AUTHORIZE = "Get the user's approval (OAuth 2.1 §4.1): PKCE and state, the browser, the redirect back."
 EXCHANGE = "Exchange the authorization code for tokens (OAuth 2.1 §4.1.3)."
+#: How many times one run re-authorizes for more scope before it gives up (CL-30).
+MAX_STEP_UPS = 2
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,15 @@ class Options:
     client_name: str
     #: The port of the redirect URI registered: ``http://127.0.0.1:PORT/callback``.
     callback_port: int
+    #: A tool to call at step 6, after whoami, with these arguments (``--call``, ``--args``).
+    call: str | None = None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    #: A pre-registered client (``--client-id``, ``--client-secret``, ``--client-auth-method``).
+    client_id: str | None = None
+    client_secret: str | None = None
+    client_auth_method: str = "client_secret_basic"
+    #: The URL of this client's metadata document, its client_id where the server supports that.
+    client_metadata_url: str | None = None
 
 
 class Flow:
@@ -88,7 +106,7 @@ class Flow:
         await self.fetch_metadata()
         held, reused = await self.obtain_tokens()
         try:
-            await self.call(held)
+            held = await self.call(held)
         except TokenRejected as exc:
             if not reused:
                 raise
@@ -96,7 +114,7 @@ class Flow:
             tutorial.rule("CL-29, OAuth 2.1 §4.3", "a stored access token the server refuses is renewed, once")
             self.store.save_tokens(replace(held, expires_at=0))
             held, _ = await self.obtain_tokens()
-            await self.call(held)
+            held = await self.call(held)
         await self.refresh(held)
         tutorial.heading("")
         tutorial.heading(f"done: registration and tokens are stored in {self.store.path}")
@@ -140,15 +158,39 @@ class Flow:
             return await self.tokens_for(self.registration)
         except InvalidClient as exc:
             self.tutorial.say(str(exc))
-            self.tutorial.rule("CL-14, RFC 6749 §5.2", "invalid_client: the server forgot this client; register again")
             self.store.forget_registration(self.issuer)
+            if self.registration.kind != DYNAMIC:
+                raise InvalidClient(f"{exc} (a {self.registration.kind} client_id: check it)") from None
+            self.tutorial.rule("CL-14, RFC 6749 §5.2", "invalid_client: the server forgot this client; register again")
             self.registration = await self.register()
             return await self.tokens_for(self.registration)
 
     async def register(self) -> Registration:
-        """Step 3: the registration stored for this issuer, or a new one (CL-12, CL-14)."""
+        """Step 3 in MCP Client Registration's order (CL-10): pre-registered, a metadata document, dynamic.
+
+        A registration stored for this issuer is reused before registering dynamically (CL-14).
+        """
         tutorial = self.tutorial
         tutorial.step(3, "register", "Register this client with the authorization server (RFC 7591), once per issuer.")
+        options = self.options
+        if options.client_id is not None:
+            made = registration.pre_registered(
+                self.issuer, options.client_id, options.client_secret, options.client_auth_method
+            )
+            tutorial.rule("CL-10, MCP Client Registration", "a pre-registered client (--client-id): nothing to send")
+            return self.keep(made, f"using the pre-registered client_id {made.client_id}")
+        if options.client_metadata_url is not None:
+            if self.metadata.client_id_metadata_document_supported:
+                tutorial.rule(
+                    "CL-10, CL-11, MCP Client ID Metadata Documents",
+                    "the server fetches this client's metadata from its URL: nothing to send",
+                )
+                made = registration.metadata_document(self.issuer, options.client_metadata_url)
+                return self.keep(made, f"using the client ID metadata document {made.client_id} as client_id")
+            tutorial.say(
+                f"{self.issuer} does not advertise client_id_metadata_document_supported: "
+                "--client-metadata-url is not used, falling back to dynamic registration"
+            )
         stored = self.store.registration(self.issuer)
         if stored is not None:
             tutorial.result(f"reusing the registration stored for {self.issuer}: client_id {stored.client_id}")
@@ -165,8 +207,12 @@ class Flow:
             redirect_uri_for(self.options.callback_port),
             self.options.client_name,
         )
+        return self.keep(made, f"registered as client_id {made.client_id}")
+
+    def keep(self, made: Registration, what: str) -> Registration:
+        """Store ``made`` under its issuer (CL-14), and say so."""
         self.store.save_registration(made)
-        tutorial.result(f"registered as client_id {made.client_id}; stored for the issuer {self.issuer}")
+        self.tutorial.result(f"{what}; stored for the issuer {self.issuer}")
         return made
 
     async def tokens_for(self, registration: Registration) -> tuple[Tokens, bool]:
@@ -261,10 +307,35 @@ class Flow:
         self.describe(renewed)
         return renewed
 
-    async def call(self, held: Tokens) -> None:
-        """Step 6."""
-        self.tutorial.step(6, "call", "Call the MCP server with the access token: list its tools, call whoami.")
-        await self.use(held)
+    async def call(self, held: Tokens) -> Tokens:
+        """Step 6, stepped up on 403 ``insufficient_scope`` (CL-30); the tokens that worked."""
+        what = f"call whoami and {self.options.call}" if self.options.call else "call whoami"
+        step_ups = 0
+        while True:
+            self.tutorial.step(6, "call", f"Call the MCP server with the access token: list its tools, {what}.")
+            try:
+                await self.use(held, self.options.call)
+                return held
+            except InsufficientScope as exc:
+                self.tutorial.say(str(exc))
+                if step_ups == MAX_STEP_UPS:
+                    raise ToolCallError(
+                        f"{exc}, still after {MAX_STEP_UPS} step-ups to scope {format_scope(self.scope or ())!r} "
+                        "(CL-30: a bounded number of retries)"
+                    ) from None
+                step_ups += 1
+                held = await self.step_up(held, exc.scope)
+
+    async def step_up(self, held: Tokens, challenged: tuple[str, ...]) -> Tokens:
+        """Authorize again for union(asked before, granted, challenged) scopes (SEP-2350), then the token."""
+        granted = parse_scope(held.scope or "")
+        self.scope = tuple(dict.fromkeys((*(self.scope or ()), *granted, *challenged)))
+        self.scope_reason = "the scope asked before, with the scope the 403 challenge names (SEP-2350: their union)"
+        self.tutorial.rule(
+            "CL-30, MCP Step-Up Authorization Flow",
+            f"403 insufficient_scope: authorize again for scope {format_scope(self.scope)}, then call again",
+        )
+        return await self.authorize(self.registration)
 
     async def refresh(self, held: Tokens) -> None:
         """Step 7: rotate the tokens, and show the new access token works."""
@@ -298,19 +369,42 @@ class Flow:
         self.store.forget_tokens(self.resource, self.issuer)
         tutorial.result(f"the tokens for {self.resource} are forgotten from {self.store.path}")
 
-    async def use(self, held: Tokens) -> None:
-        """List the tools and call whoami, if the server has it."""
+    async def logout(self) -> None:
+        """``logout``: steps 1 and 2 afresh, step 8 for the tokens stored for this server, its progress forgotten.
+
+        The registration stays: it names this client at the issuer, not the user's grant.
+        """
+        await self.discover()
+        await self.fetch_metadata()
+        held = self.store.tokens(self.resource, self.issuer)
+        stored = self.store.registration(self.issuer)
+        if held is None or stored is None or held.client_id != stored.client_id:
+            self.tutorial.result(f"no tokens for {self.resource} are stored: nothing to revoke")
+        else:
+            self.registration = stored
+            await self.revoke(held)
+        self.store.forget_server(self.options.server_url)
+
+    async def use(self, held: Tokens, tool: str | None = None) -> None:
+        """List the tools, call whoami if the server has it, then ``tool`` if given."""
         tutorial = self.tutorial
         tutorial.rule("CL-26, MCP Access Token Usage", "Authorization: Bearer on every request, never in the URL")
         async with mcp_calls.connected(self.options.server_url, held.access_token, tutorial) as session:
             names = await mcp_calls.list_tools(session)
             tutorial.result(f"tools: {', '.join(names) or '(none)'}")
-            if "whoami" not in names:
+            if "whoami" in names:
+                who = await mcp_calls.call_tool(session, "whoami")
+                tutorial.result("whoami:")
+                tutorial.data(who)
+            else:
                 tutorial.result("this server has no whoami tool to call")
+            if tool is None:
                 return
-            who = await mcp_calls.call_tool(session, "whoami")
-        tutorial.result("whoami:")
-        tutorial.data(who)
+            if tool not in names:
+                raise ToolCallError(f"the MCP server has no tool {tool!r}; it has: {', '.join(names) or '(none)'}")
+            answer = await mcp_calls.call_tool(session, tool, self.options.arguments)
+        tutorial.result(f"{tool}:")
+        tutorial.data(answer)
 
     def explain(self, pending: PendingAuthorization) -> None:
         """What the authorization request is bound to, before the user sees it (CL-20)."""

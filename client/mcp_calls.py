@@ -6,7 +6,8 @@ the MCP transport headers itself (CL-31).
 
 The SDK reports a refused HTTP request as a JSON-RPC error without its status, so a response
 hook keeps the last HTTP error: a 401 means the token is not accepted (:class:`TokenRejected`,
-answered by the flow with a refresh, CL-29), a 403 that it lacks scope (RFC 6750 §3.1).
+answered by the flow with a refresh, CL-29), a 403 that it lacks scope (RFC 6750 §3.1,
+:class:`InsufficientScope`, answered by the flow with a step-up, CL-30).
 """
 
 from collections.abc import AsyncIterator
@@ -18,9 +19,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import Implementation, TextContent
 
-from client.errors import ClientError, TokenRejected, ToolCallError, describe
+from client.errors import ClientError, InsufficientScope, TokenRejected, ToolCallError, describe
 from client.steps import Tutorial
 from client.wire import http_client
+from shared.scopes import parse_scope
 from shared.www_authenticate import find_challenge
 
 CLIENT_INFO = Implementation(name="mcp-authorization-tutorial-client", version="0.1.0")
@@ -65,9 +67,9 @@ async def list_tools(client: Client) -> list[str]:
     return names
 
 
-async def call_tool(client: Client, name: str) -> Any:
-    """Call a tool without arguments; its structured result, else its text (MCP ``tools/call``)."""
-    result = await client.call_tool(name, {})
+async def call_tool(client: Client, name: str, arguments: dict[str, Any] | None = None) -> Any:
+    """Call a tool; its structured result, else its text (MCP ``tools/call``)."""
+    result = await client.call_tool(name, arguments or {})
     text = "\n".join(item.text for item in result.content if isinstance(item, TextContent))
     if result.is_error:
         raise ToolCallError(f"the tool {name} failed: {text or 'no details'}")
@@ -92,10 +94,13 @@ class _LastRefusal:
         if self.status == 401:
             return TokenRejected(f"the MCP server does not accept the access token: {said}")
         if self.status == 403:
-            scope = self.challenge.get("scope", "?")
-            return ToolCallError(
-                f"the MCP server refused the call: insufficient_scope, it needs scope {scope!r} "
-                "(this client does not step up, CL-30)"
+            scope = self.challenge.get("scope", "")
+            try:
+                needed = parse_scope(scope)
+            except ValueError:
+                needed = ()
+            return InsufficientScope(
+                f"the MCP server refused the call: insufficient_scope, it needs scope {scope or '(unnamed)'!r}", needed
             )
         if isinstance(failure, httpx2.TransportError):
             return ToolCallError(f"cannot reach the MCP server at {server_url}: {describe(failure)}")

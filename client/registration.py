@@ -1,9 +1,10 @@
-"""Step 3: dynamic client registration (RFC 7591), once per authorization server.
+"""Step 3: how this client is known to an authorization server, once per issuer.
 
-MCP Client Registration puts pre-registration and client ID metadata documents before dynamic
-registration; this client demonstrates the dynamic one, the registration the authorization
-server's journey records start from. A registration belongs to the issuer it was made with and
-is never used with another (CL-14, MCP Authorization Server Binding).
+MCP Client Registration's order (CL-10): a pre-registered client ID (``--client-id``), else a
+client ID metadata document (``--client-metadata-url``) when the server advertises
+``client_id_metadata_document_supported``, else dynamic client registration (RFC 7591). A
+registration belongs to the issuer it was made with and is never used with another (CL-14,
+MCP Authorization Server Binding); ``kind`` records which of the three it is.
 """
 
 from dataclasses import dataclass
@@ -16,6 +17,10 @@ from client.wire import OAuthErrorResponse
 from shared.json_fields import as_object, optional_str, required_str
 from shared.metadata import AuthorizationServerMetadata
 
+PRE_REGISTERED = "pre-registered"
+METADATA_DOCUMENT = "metadata-document"
+DYNAMIC = "dynamic"
+
 
 @dataclass(frozen=True)
 class Registration:
@@ -26,6 +31,22 @@ class Registration:
     #: ``none`` for the public client we ask to be; honoured if the server decided otherwise (CL-13).
     token_endpoint_auth_method: str = "none"
     client_secret: str | None = None
+    #: :data:`PRE_REGISTERED`, :data:`METADATA_DOCUMENT` or :data:`DYNAMIC`; only a dynamic one is made again.
+    kind: str = DYNAMIC
+
+
+def pre_registered(issuer: str, client_id: str, client_secret: str | None, auth_method: str) -> Registration:
+    """A client ID (and secret) the user got from the server's operator: no request (MCP Pre-registration).
+
+    A secret is sent as ``auth_method`` says (CL-13, RFC 6749 §2.3.1); without one the client is public.
+    """
+    method = auth_method if client_secret else "none"
+    return Registration(issuer, client_id, method, client_secret, kind=PRE_REGISTERED)
+
+
+def metadata_document(issuer: str, url: str) -> Registration:
+    """The URL of the client's metadata document as its ``client_id`` (CL-11): the server fetches it."""
+    return Registration(issuer, url, "none", kind=METADATA_DOCUMENT)
 
 
 def client_metadata(redirect_uri: str, client_name: str) -> dict[str, Any]:
@@ -52,7 +73,7 @@ async def register(
     endpoint = metadata.registration_endpoint
     if endpoint is None:
         raise RegistrationError(
-            f"{metadata.issuer} has no registration_endpoint: this client only registers dynamically (RFC 7591)"
+            f"{metadata.issuer} has no registration_endpoint (RFC 7591): pass a pre-registered --client-id"
         )
     try:
         response = await http.post(endpoint, json=client_metadata(redirect_uri, client_name))

@@ -33,18 +33,27 @@ from client.wire import http_client
 from shared.metadata import AuthorizationServerMetadata
 
 STEPS = ("discover", "metadata", "register", "authorize", "token", "call", "refresh", "revoke")
+#: Not a step: ``python client.py logout`` (:meth:`Flow.logout`).
+LOGOUT = "logout"
 #: How long the authorization server's codes live in demo mode, in seconds.
 DEMO_CODE_LIFETIME = 60
 T = TypeVar("T")
 
 
 async def run(options: Options, tutorial: Tutorial, user_agent: UserAgentFactory, step: str | None = None) -> None:
-    """One run against ``options.server_url``: ``step`` alone, or steps 1 to 7; a :class:`ClientError` if it fails."""
+    """One run against ``options.server_url``: ``step`` alone, steps 1 to 7, or :data:`LOGOUT`.
+
+    A :class:`ClientError` if it fails.
+    """
     store = Store.load(options.store)
     async with http_client(tutorial, bodies=True) as http:
         flow = Flow(options, tutorial, http, store, user_agent)
         if step is None:
             await flow.run()
+        elif step == LOGOUT:
+            tutorial.heading(f"Log out of {options.server_url}: revoke its tokens, forget them")
+            tutorial.heading(f"(store: {store.path})")
+            await flow.logout()
         else:
             tutorial.heading(f"MCP authorization, step {step} alone, for {options.server_url}")
             tutorial.heading(f"(store: {store.path})")

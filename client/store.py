@@ -4,7 +4,7 @@
 
     {
       "version": 1,
-      "registrations": {ISSUER: {"client_id": ..., "token_endpoint_auth_method": ...}},
+      "registrations": {ISSUER: {"client_id": ..., "token_endpoint_auth_method": ..., "kind": ...}},
       "tokens": {RESOURCE: {ISSUER: {"client_id": ..., "access_token": ..., "refresh_token": ...,
                                      "expires_at": ..., "scope": ...}}},
       "progress": {SERVER_URL: {"discover": {...}, "metadata": {...}, "authorize": {...}}}
@@ -19,9 +19,10 @@ The file is written whole into a temporary file beside it, created with mode 060
 disk and renamed over the old one: a crash leaves the old file or the new one, never half of
 either, and there is no moment when a token sits in a file others may read.
 
-``progress`` was added compatibly, so the version stays 1: a store written before it simply has
-no progress (``--step`` then asks for ``discover`` first), and a client that predates it ignores
-the section.
+``progress`` and a registration's ``kind`` (pre-registered, metadata-document, dynamic) were
+added compatibly, so the version stays 1: a store written before them has no progress (``--step``
+then asks for ``discover`` first) and only dynamic registrations, and a client that predates them
+ignores both.
 """
 
 import contextlib
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from client.errors import StoreError
-from client.registration import Registration
+from client.registration import DYNAMIC, Registration
 from client.tokens import Tokens
 from shared.json_fields import as_object, optional_int, optional_str, required_str, without_none
 
@@ -73,6 +74,12 @@ class Store:
     def tokens(self, resource: str, issuer: str) -> Tokens | None:
         return self._tokens.get((resource, issuer))
 
+    def registrations(self) -> list[Registration]:
+        return list(self._registrations.values())
+
+    def all_tokens(self) -> list[Tokens]:
+        return list(self._tokens.values())
+
     def save_registration(self, registration: Registration) -> None:
         self._registrations[registration.issuer] = registration
         self._write()
@@ -103,6 +110,11 @@ class Store:
         self._progress.get(server_url, {}).pop(step, None)
         self._write()
 
+    def forget_server(self, server_url: str) -> None:
+        """Drop everything ``--step`` kept for ``server_url``."""
+        self._progress.pop(server_url, None)
+        self._write()
+
     def to_json(self) -> dict[str, Any]:
         tokens: dict[str, dict[str, Any]] = {}
         for (resource, issuer), held in self._tokens.items():
@@ -130,6 +142,7 @@ class Store:
                 client_id=required_str(entry, "client_id"),
                 token_endpoint_auth_method=optional_str(entry, "token_endpoint_auth_method") or "none",
                 client_secret=optional_str(entry, "client_secret"),
+                kind=optional_str(entry, "kind") or DYNAMIC,
             )
         tokens = {}
         for resource, by_issuer in as_object(document.get("tokens", {}), '"tokens"').items():

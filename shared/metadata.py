@@ -72,6 +72,8 @@ class AuthorizationServerMetadata:
     introspection_endpoint_auth_methods_supported: tuple[str, ...] | None = None
     #: RFC 9207 §3: the server sends ``iss`` in every authorization response.
     authorization_response_iss_parameter_supported: bool | None = None
+    #: draft-ietf-oauth-client-id-metadata-document §5: a URL may serve as ``client_id``.
+    client_id_metadata_document_supported: bool | None = None
     service_documentation: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -107,6 +109,7 @@ class AuthorizationServerMetadata:
             authorization_response_iss_parameter_supported=optional_bool(
                 doc, "authorization_response_iss_parameter_supported"
             ),
+            client_id_metadata_document_supported=optional_bool(doc, "client_id_metadata_document_supported"),
             service_documentation=optional_str(doc, "service_documentation"),
         )
 

@@ -52,6 +52,10 @@ class Behaviour:
     token_error: str | None = None
     #: Whether the metadata names a revocation endpoint (RFC 7009), which then answers 200.
     revocation: bool = False
+    #: Whether the MCP server answers every request with a token 403 ``insufficient_scope``, scope mcp:write.
+    insufficient_scope: bool = False
+    #: Whether the metadata says ``client_id_metadata_document_supported: true``.
+    metadata_documents: bool = False
 
 
 class FakeStack:
@@ -61,6 +65,10 @@ class FakeStack:
         self.requests: list[str] = []
         #: The forms the revocation endpoint received, in order.
         self.revoked: list[dict[str, str]] = []
+        #: The ``scope`` of each authorization request received, in order ("" when left out).
+        self.authorized_scopes: list[str] = []
+        #: The token endpoint's requests: their form, with the Authorization header as "authorization" if sent.
+        self.token_requests: list[dict[str, str]] = []
         self._server = uvicorn.Server(
             uvicorn.Config(self._app(), host="127.0.0.1", port=self.port, log_level="error", lifespan="off", ws="none")
         )
@@ -95,12 +103,19 @@ class FakeStack:
         self.behaviour = Behaviour(**behaviour)
         self.requests.clear()
         self.revoked.clear()
+        self.authorized_scopes.clear()
+        self.token_requests.clear()
 
     def _or_right(self, value: str, right: str) -> str:
         return right if value == RIGHT else value
 
     def _app(self) -> ASGIApp:
         async def mcp(request: Request) -> Response:
+            if self.behaviour.insufficient_scope and "authorization" in request.headers:
+                challenge = bearer_challenge(error="insufficient_scope", scope="mcp:write")
+                return JSONResponse(
+                    {"error": "insufficient_scope"}, status_code=403, headers={"WWW-Authenticate": challenge}
+                )
             challenge = bearer_challenge(
                 resource_metadata=f"{self.base}/.well-known/oauth-protected-resource/mcp", scope="mcp:read"
             )
@@ -133,6 +148,7 @@ class FakeStack:
                     "authorization_response_iss_parameter_supported": behaviour.iss_supported,
                 }
                 | ({"revocation_endpoint": f"{self.issuer}/revoke"} if behaviour.revocation else {})
+                | ({"client_id_metadata_document_supported": True} if behaviour.metadata_documents else {})
             )
 
         async def register(request: Request) -> Response:
@@ -144,6 +160,7 @@ class FakeStack:
 
         async def authorize(request: Request) -> Response:
             behaviour = self.behaviour
+            self.authorized_scopes.append(request.query_params.get("scope", ""))
             params = {
                 "code": None if behaviour.error else FAKE_CODE,
                 "error": behaviour.error,
@@ -155,6 +172,9 @@ class FakeStack:
             return RedirectResponse(f"{request.query_params['redirect_uri']}?{query}", status_code=303)
 
         async def token(request: Request) -> Response:
+            form = {name: str(value) for name, value in (await request.form()).items()}
+            header = {"authorization": request.headers["authorization"]} if "authorization" in request.headers else {}
+            self.token_requests.append(form | header)
             if self.behaviour.token_error:
                 return JSONResponse({"error": self.behaviour.token_error}, 400)
             return JSONResponse({"access_token": "fake-access-token", "token_type": "Bearer", "expires_in": 60})

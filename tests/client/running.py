@@ -47,15 +47,16 @@ def client_command(server_url: str, store: Path, *options: str) -> list[str]:
 
 def run_client(server_url: str, store: Path, *options: str) -> Run:
     """Run the client to its end; ``--headless`` unless told otherwise."""
-    options = options or ("--headless",)
-    result = subprocess.run(
-        client_command(server_url, store, *options),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
+    return run_command(client_command(server_url, store, *(options or ("--headless",))))
+
+
+def run_cli(*arguments: str) -> Run:
+    """``python client.py ARGUMENTS`` to its end, e.g. ``servers --store PATH``."""
+    return run_command([sys.executable, "client.py", *arguments])
+
+
+def run_command(command: list[str]) -> Run:
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
     return Run(result.returncode, result.stdout, result.stderr)
 
 

@@ -16,7 +16,8 @@ class TestHelp:
         """--help names each option and every exit code."""
         text = parser().format_help()
         options = ["--server-url", "--headless", "--no-browser", "--store", "--callback-port"]
-        more = ["--client-name", "--callback-timeout", "--step", "--json", "--verbose"]
+        more = ["--client-name", "--callback-timeout", "--step", "--json", "--verbose", "--call", "--args"]
+        more += ["--client-id", "--client-secret", "--client-auth-method", "--client-metadata-url", "servers", "logout"]
         assert [option for option in [*options, *more] if option not in text] == []
         assert EXIT_CODES in text
 

@@ -3,13 +3,15 @@
 An authorization server of its own, in demo mode, serves two MCP servers: ``demo`` and ``second``.
 """
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from scripts.stack import McpServer, free_port, start_authorization_server, start_mcp_server
-from tests.client.running import Run, read_store, run_client
+from tests.client.fake_stack import FakeStack
+from tests.client.running import Run, read_store, run_cli, run_client
 
 
 @pytest.fixture(name="servers", scope="module")
@@ -69,3 +71,37 @@ class TestOneStoreForTwoServers:
             first.url: [first.issuer],
             second.url: [second.issuer],
         }
+
+
+def test_a_server_that_moved_to_another_issuer_gets_a_new_registration(tmp_path: Path, fake: FakeStack) -> None:
+    """CL-14, MCP Authorization Server Binding: the registration stored for the old issuer is not used with the new."""
+    old = "https://old.example.com/as"
+    store = tmp_path / "store.json"
+    store.write_text(
+        json.dumps({"version": 1, "registrations": {old: {"client_id": "old-client", "kind": "pre-registered"}}})
+    )
+    run = run_client(fake.mcp_url, store)
+    assert "POST /as/register" in fake.requests, run.describe()
+    assert read_store(store)["registrations"] == {
+        old: {"client_id": "old-client", "token_endpoint_auth_method": "none", "kind": "pre-registered"},
+        fake.issuer: {"client_id": "fake-client", "token_endpoint_auth_method": "none", "kind": "dynamic"},
+    }
+    assert "old-client" not in run.stdout
+
+
+def test_a_repeated_server_url_runs_each_server_with_one_store(
+    servers: tuple[McpServer, McpServer], tmp_path: Path
+) -> None:
+    """Issue 5: --server-url A --server-url B runs steps 1 to 7 for each; `servers` then lists both."""
+    first, second = servers
+    store = tmp_path / "store.json"
+    run = run_client(first.url, store, "--headless", "--server-url", second.url)
+    assert run.exit_code == 0, run.describe()
+    steps = ["1 discover", "2 metadata", "3 register", "4 authorize", "5 token", "6 call", "7 refresh"]
+    assert run.steps == steps * 2
+    listed = run_cli("servers", "--store", str(store))
+    assert [line.split()[:2] for line in listed.stdout.splitlines()] == [
+        ["SERVER", "ISSUER"],
+        [first.url, first.issuer],
+        [second.url, second.issuer],
+    ]

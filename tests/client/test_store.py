@@ -60,7 +60,9 @@ class TestRoundTrip:
         store.save_tokens(TOKENS)
         assert json.loads((tmp_path / "store.json").read_text()) == {
             "version": 1,
-            "registrations": {ISSUER_A: {"client_id": "client-a", "token_endpoint_auth_method": "none"}},
+            "registrations": {
+                ISSUER_A: {"client_id": "client-a", "token_endpoint_auth_method": "none", "kind": "dynamic"}
+            },
             "tokens": {
                 RESOURCE: {
                     ISSUER_A: {
