@@ -61,7 +61,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
     clients = ClientService()
     mcp_servers = McpServerService(db)
     issuers = IssuerService(settings, mcp_servers)
-    journeys = JourneyService(code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
+    journeys = JourneyService(mcp_servers, code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
     async with db.transaction() as tx:
         await ensure_current(tx, settings.signing_alg)  # the first start makes the first key
     keys = Keys(db, settings.key_lifetime_after_rotation)

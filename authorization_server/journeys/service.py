@@ -8,17 +8,20 @@ from dataclasses import dataclass
 
 from authorization_server import clock
 from authorization_server.db import Transaction
-from authorization_server.errors import InvalidGrant, InvalidRequest, InvalidTarget
+from authorization_server.errors import InvalidGrant, InvalidRequest, InvalidTarget, NotFound
 from authorization_server.journeys import repository
 from authorization_server.journeys.entities import (
     TRANSITIONS,
     AuthorizationRequest,
+    DownstreamAuthorizationFlow,
+    DownstreamFlowStatus,
     Event,
     Journey,
     JourneyStatus,
     McpAuthorizationFlow,
     Step,
 )
+from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.secrets_at_rest import digest, matches, new_id, new_secret
 from shared.pkce import verify_s256
 from shared.resource import same_resource
@@ -33,7 +36,8 @@ class CodeReplayed:
 
 
 class JourneyService:
-    def __init__(self, *, code_ttl: int, interaction_ttl: int) -> None:
+    def __init__(self, mcp_servers: McpServerService, *, code_ttl: int, interaction_ttl: int) -> None:
+        self._mcp_servers = mcp_servers
         self._code_ttl = code_ttl
         self._interaction_ttl = interaction_ttl
 
@@ -184,6 +188,40 @@ class JourneyService:
         if journey.status is JourneyStatus.ACTIVE:
             await self._move(tx, journey, JourneyStatus.REVOKED, failure_reason=reason)
         await self._stamp(tx, journey_id, step, reason)
+
+    async def start_downstream_flow(
+        self, tx: Transaction, journey_id: str, connection_id: str
+    ) -> DownstreamAuthorizationFlow:
+        """Seed 000: a Downstream Authorization Flow links the journey and a connection of its own MCP server.
+
+        A connection of another MCP server is refused here, with the reason; the schema's
+        triggers (migrations/0001) refuse it too, as the last line of defence.
+        """
+        journey = await repository.get(tx, journey_id)
+        if journey is None:
+            raise NotFound(f"no journey {journey_id!r}")
+        connection = await self._mcp_servers.connection(connection_id)
+        if connection is None:
+            raise NotFound(f"no MCP connection {connection_id!r}")
+        server_id = journey.mcp_flow.mcp_server_id
+        if connection.mcp_server_id != server_id:
+            raise InvalidRequest(
+                f"MCP connection {connection.id!r} belongs to MCP server {connection.mcp_server_id!r},"
+                f" not to {server_id!r}, the MCP server of journey {journey.id!r}"
+            )
+        now = clock.now()
+        flow = DownstreamAuthorizationFlow(
+            id=new_id("dfl"),
+            journey_id=journey.id,
+            mcp_connection_id=connection.id,
+            status=DownstreamFlowStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+        )
+        await repository.add_downstream_flow(tx, flow)
+        detail = f"connection {connection.name} ({connection.id})"
+        await self._stamp(tx, journey.id, Step.DOWNSTREAM_FLOW_STARTED, detail)
+        return flow
 
     async def is_active(self, tx: Transaction, journey_id: str) -> bool:
         """Whether the journey's grant stands: tokens were issued and nothing revoked them."""

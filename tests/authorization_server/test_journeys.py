@@ -8,6 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from authorization_server.db import Database
+from authorization_server.errors import InvalidRequest, NotFound
+from authorization_server.journeys.entities import DownstreamAuthorizationFlow
+from authorization_server.journeys.service import JourneyService
+from authorization_server.mcp_servers.service import McpServerService
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import OTHER_SERVER_ID
 from tests.authorization_server.flows import Issuer, journey_of, rows, steps
@@ -113,18 +118,22 @@ class TestJourneyOfAGenericClient:
 RAISED = "the MCP connection belongs to another MCP server than the journey's MCP flow"
 
 
+def add_connection(server: AuthorizationServer, mcp_server_id: str, name: str, *provider: str) -> str:
+    """Add an MCP connection with ``connections add``, as the operator would; its id."""
+    output = server.cli(
+        "connections", "add", "--mcp-server", mcp_server_id, "--name", name, "--client-id", "as-client",
+        "--scopes", "repo read:user", *(provider or ("--issuer", "https://github.example")),
+    ).stdout  # fmt: skip
+    return output.split()[3]
+
+
 @pytest.fixture(name="connections")
 def _connections(demo_as: AuthorizationServer, other: Issuer) -> dict[str, str]:
     """One MCP connection (a downstream provider) of the demo server and one of the other server."""
     suffix = datetime.now().strftime("%H%M%S%f")
-    ids = {"demo": f"con_demo_{suffix}", OTHER_SERVER_ID: f"con_other_{suffix}"}
-    with closing(sqlite3.connect(demo_as.db, timeout=5)) as db, db:
-        for server_id, connection_id in ids.items():
-            db.execute(
-                "INSERT INTO mcp_connections (id, mcp_server_id, name, created_at) VALUES (?, ?, ?, ?)",
-                (connection_id, server_id, f"github-{suffix}", "2026-01-01T00:00:00+00:00"),
-            )
-    return ids
+    return {
+        server_id: add_connection(demo_as, server_id, f"github-{suffix}") for server_id in ("demo", OTHER_SERVER_ID)
+    }
 
 
 def add_downstream_flow(db: Path, flow_id: str, journey_id: str, connection_id: str) -> None:
@@ -182,6 +191,123 @@ class TestDownstreamAuthorizationFlows:
                 "UPDATE downstream_authorization_flows SET mcp_connection_id = ? WHERE id = ?",
                 (connections[OTHER_SERVER_ID], flow_id),
             )
+
+
+async def start_downstream_flow(db_path: Path, journey_id: str, connection_id: str) -> DownstreamAuthorizationFlow:
+    """``JourneyService.start_downstream_flow`` on the server's database file, in one transaction."""
+    db = await Database.open(db_path)
+    try:
+        journeys = JourneyService(McpServerService(db), code_ttl=60, interaction_ttl=600)
+        async with db.transaction() as tx:
+            return await journeys.start_downstream_flow(tx, journey_id, connection_id)
+    finally:
+        await db.close()
+
+
+@pytest.mark.anyio
+class TestStartingADownstreamFlow:
+    async def test_a_connection_of_the_journeys_mcp_server_starts_a_pending_flow(
+        self, demo_as: AuthorizationServer, demo: Issuer, connections: dict[str, str]
+    ):
+        """Seed 000: the journeys service links the journey and a connection of its MCP server, and stamps it."""
+        journey = journey_of(demo_as.db, demo.register().client_id)
+
+        flow = await start_downstream_flow(demo_as.db, journey["id"], connections["demo"])
+
+        [row] = rows(demo_as.db, "SELECT * FROM downstream_authorization_flows WHERE journey_id = ?", journey["id"])
+        assert (row["id"], row["mcp_connection_id"], row["status"]) == (flow.id, connections["demo"], "pending")
+        assert steps(demo_as.db, journey["id"]) == ["registered", "downstream_flow_started"]
+
+    async def test_a_connection_of_another_mcp_server_is_refused_with_the_reason(
+        self, demo_as: AuthorizationServer, demo: Issuer, connections: dict[str, str]
+    ):
+        """Issue 4: a downstream flow for another MCP server's connection is refused with a clear error."""
+        journey = journey_of(demo_as.db, demo.register().client_id)
+        connection = connections[OTHER_SERVER_ID]
+
+        with pytest.raises(InvalidRequest) as refused:
+            await start_downstream_flow(demo_as.db, journey["id"], connection)
+
+        assert refused.value.description == (
+            f"MCP connection '{connection}' belongs to MCP server 'other', not to 'demo',"
+            f" the MCP server of journey '{journey['id']}'"
+        )
+        assert (
+            rows(demo_as.db, "SELECT * FROM downstream_authorization_flows WHERE journey_id = ?", journey["id"]) == []
+        )
+        assert steps(demo_as.db, journey["id"]) == ["registered"]
+
+    async def test_an_unknown_connection_is_not_found(self, demo_as: AuthorizationServer, demo: Issuer):
+        """Seed 000: a downstream flow links an MCP connection that exists."""
+        journey = journey_of(demo_as.db, demo.register().client_id)
+
+        with pytest.raises(NotFound, match="no MCP connection 'con_missing'"):
+            await start_downstream_flow(demo_as.db, journey["id"], "con_missing")
+
+
+class TestConnectionsCommand:
+    def test_add_list_and_remove_a_connection(self, fresh_as: AuthorizationServer):
+        """Issue 4: `connections add|list|remove` manage an MCP server's downstream providers."""
+        fresh_as.cli("mcp-servers", "add", "--id", "files", "--resource", "http://localhost:8112/mcp", "--scopes", "f")
+        connection_id = add_connection(
+            fresh_as, "files", "drive", "--authorization-endpoint", "https://drive.example/authorize",
+            "--token-endpoint", "https://drive.example/token", "--client-secret-env", "DRIVE_CLIENT_SECRET",
+        )  # fmt: skip
+
+        listed = fresh_as.cli("connections", "list", "--mcp-server", "files").stdout
+        removed = fresh_as.cli("connections", "remove", connection_id).stdout
+
+        assert listed.splitlines() == [
+            f"{connection_id}  'drive' of MCP server files",
+            "    authorization https://drive.example/authorize, token https://drive.example/token",
+            "    client as-client (secret from $DRIVE_CLIENT_SECRET), scopes repo read:user",
+        ]
+        assert removed == f"removed MCP connection {connection_id} and its downstream flows\n"
+        assert fresh_as.cli("connections", "list").stdout == "no MCP connections yet: add one with `connections add`\n"
+
+    def test_a_connection_found_by_its_issuer_lists_that_issuer(
+        self, demo_as: AuthorizationServer, connections: dict[str, str]
+    ):
+        """Issue 4: a connection may name its provider's issuer, to be discovered (RFC 8414)."""
+        listed = demo_as.cli("connections", "list", "--mcp-server", "demo").stdout.splitlines()
+
+        at = listed.index(next(line for line in listed if line.startswith(connections["demo"])))
+        assert listed[at + 1 : at + 3] == [
+            "    provider issuer https://github.example",
+            "    client as-client (no secret), scopes repo read:user",
+        ]
+
+    @pytest.mark.parametrize(
+        ("provider", "refusal"),
+        [
+            (
+                ("--authorization-endpoint", "https://p.example/authorize"),
+                "give either the provider's issuer or both its authorization and token endpoints",
+            ),
+            (
+                ("--issuer", "http://p.example"),
+                "'http://p.example' must be an https URL (plain http only on loopback), without a fragment",
+            ),
+        ],
+    )
+    def test_a_connection_without_a_usable_provider_is_refused(
+        self, demo_as: AuthorizationServer, provider: tuple[str, ...], refusal: str
+    ):
+        """Issue 4: a connection names its provider by issuer, or by both endpoints, over https."""
+        result = demo_as.cli(
+            "connections", "add", "--mcp-server", "demo", "--name", "bad", "--client-id", "c", *provider, check=False
+        )
+
+        assert (result.returncode, result.stderr) == (1, f"authorization_server: {refusal}\n")
+
+    def test_a_connection_of_an_unknown_mcp_server_is_refused(self, demo_as: AuthorizationServer):
+        """Seed 000: an MCP connection belongs to an MCP server that exists."""
+        result = demo_as.cli(
+            "connections", "add", "--mcp-server", "nope", "--name", "x", "--client-id", "c",
+            "--issuer", "https://p.example", check=False,
+        )  # fmt: skip
+
+        assert (result.returncode, result.stderr) == (1, "authorization_server: no MCP server with id 'nope'\n")
 
 
 class TestJourneysCommand:
