@@ -11,6 +11,7 @@
     python -m authorization_server connections list [--mcp-server ID]
     python -m authorization_server connections remove ID
     python -m authorization_server journeys list [--limit N]
+    python -m authorization_server journeys show ID
     python -m authorization_server clients list
     python -m authorization_server clients cleanup [--client-idle-ttl SECONDS]      delete idle clients now
 """
@@ -35,6 +36,7 @@ from authorization_server.db import Database
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.settings import Settings
+from authorization_server.timelines import Timeline, Timelines
 from authorization_server.tokens import keys
 from authorization_server.tokens.service import TokenService
 
@@ -171,26 +173,41 @@ async def list_keys(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def list_journeys(settings: Settings, args: argparse.Namespace) -> None:
-    async with _database(settings) as db, db.transaction() as tx:
-        recent = await _journeys(settings, db).recent(tx, args.limit)
-    if not recent:
+    async with _database(settings) as db:
+        timelines = await _timelines(settings, db).recent(args.limit)
+    if not timelines:
         print("no journeys yet")
-    for journey, events in recent:
-        flow = journey.mcp_flow
-        print(f"journey {journey.id}  [{journey.status}]  issuer {journey.issuer}")
-        version = f" (version {flow.mcp_server_version})" if flow.mcp_server_version else ""
-        print(
-            f"  MCP authorization flow {flow.id}: client {flow.client_id} -> MCP server {flow.mcp_server_id}{version}"
-        )
-        if journey.request is not None:
-            print(f"  request: scope {' '.join(journey.request.scope)!r}, resource {journey.request.resource}")
-        if journey.user_id:
-            print(f"  approved by user {journey.user_id}")
-        if journey.failure_reason:
-            print(f"  outcome: {journey.failure_reason}")
-        for event in events:
-            offset = (event.at - journey.created_at).total_seconds() * 1000
-            print(f"    {event.at:%H:%M:%S.%f}  +{offset:8.1f} ms  {event.step:<24} {event.detail or ''}")
+    for timeline in timelines:
+        _print_timeline(timeline, with_steps=False)
+
+
+async def show_journey(settings: Settings, args: argparse.Namespace) -> None:
+    """Issue 4: one journey as a timeline, each step with its time and how long it took."""
+    async with _database(settings) as db:
+        timeline = await _timelines(settings, db).get(args.id)
+    if timeline is None:
+        raise ValueError(f"no journey with id {args.id!r}")
+    _print_timeline(timeline, with_steps=True)
+
+
+def _print_timeline(timeline: Timeline, *, with_steps: bool) -> None:
+    took = timeline.duration.total_seconds() * 1000
+    print(f"journey {timeline.journey_id}  [{timeline.status}]  started {timeline.started_at:%Y-%m-%d %H:%M:%S} UTC")
+    print(f"  client        {timeline.client_name or '(deleted)'!r} ({timeline.client_id})")
+    version = f", version {timeline.mcp_server_version}" if timeline.mcp_server_version else ""
+    print(f"  MCP server    {timeline.mcp_server_name or '(deleted)'!r} ({timeline.mcp_server_id}{version})")
+    print(f"  issuer        {timeline.issuer}")
+    connections = ", ".join(f"{c.name} ({c.id})" for c in timeline.connections) or "none"
+    print(f"  connections   {connections}")
+    downstream = ", ".join(f"{d.connection_name} ({d.flow_id}) {d.status}" for d in timeline.downstream) or "none"
+    print(f"  downstream    {downstream}")
+    if timeline.user_id:
+        print(f"  user          {timeline.user_id}")
+    print(f"  outcome       {timeline.outcome}, {len(timeline.steps)} steps in {took:.1f} ms")
+    if with_steps:
+        for step in timeline.steps:
+            ms = step.took.total_seconds() * 1000
+            print(f"    {step.at:%H:%M:%S.%f}  +{ms:8.1f} ms  {step.step:<24} {step.detail or ''}".rstrip())
 
 
 async def list_clients(settings: Settings, args: argparse.Namespace) -> None:
@@ -210,7 +227,7 @@ async def cleanup_clients(settings: Settings, args: argparse.Namespace) -> None:
         expiry = ClientExpiry(
             db,
             clients=ClientService(),
-            journeys=_journeys(settings, db),
+            journeys=_journeys(settings, McpServerService(db)),
             tokens=TokenService(
                 keys.Keys(db, settings.key_lifetime_after_rotation),
                 access_token_ttl=settings.access_token_ttl,
@@ -234,8 +251,14 @@ async def _database(settings: Settings) -> AsyncIterator[Database]:
         await db.close()
 
 
-def _journeys(settings: Settings, db: Database) -> JourneyService:
-    return JourneyService(McpServerService(db), code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
+def _journeys(settings: Settings, mcp_servers: McpServerService) -> JourneyService:
+    return JourneyService(mcp_servers, code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
+
+
+def _timelines(settings: Settings, db: Database) -> Timelines:
+    mcp_servers = McpServerService(db)
+    journeys = _journeys(settings, mcp_servers)
+    return Timelines(db, journeys=journeys, clients=ClientService(), mcp_servers=mcp_servers)
 
 
 def _read_password() -> str:
@@ -306,9 +329,12 @@ def _parser() -> argparse.ArgumentParser:
     journeys = commands.add_parser("journeys", help="show authorization journeys").add_subparsers(
         metavar="ACTION", required=True
     )
-    listing = journeys.add_parser("list", help="the latest journeys with their flows and steps")
+    listing = journeys.add_parser("list", help="the latest journeys: client, MCP server, connections, outcome")
     listing.add_argument("--limit", type=int, default=20)
     listing.set_defaults(run=list_journeys)
+    show = journeys.add_parser("show", help="one journey as a timeline: each step, its time and duration")
+    show.add_argument("id")
+    show.set_defaults(run=show_journey)
 
     key_actions = commands.add_parser("keys", help="manage the keys that sign access tokens").add_subparsers(
         metavar="ACTION", required=True

@@ -118,3 +118,12 @@ class Journey:
     code_expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class JourneyHistory:
+    """A journey with everything it recorded: its steps in order and its downstream flows."""
+
+    journey: Journey
+    events: tuple[Event, ...]
+    downstream_flows: tuple[DownstreamAuthorizationFlow, ...]

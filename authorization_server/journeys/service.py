@@ -15,8 +15,8 @@ from authorization_server.journeys.entities import (
     AuthorizationRequest,
     DownstreamAuthorizationFlow,
     DownstreamFlowStatus,
-    Event,
     Journey,
+    JourneyHistory,
     JourneyStatus,
     McpAuthorizationFlow,
     Step,
@@ -232,9 +232,20 @@ class JourneyService:
         """Forget the journeys of clients that are being deleted; returns how many there were."""
         return await repository.delete_for_clients(tx, client_ids)
 
-    async def recent(self, tx: Transaction, limit: int = 20) -> list[tuple[Journey, list[Event]]]:
-        """The latest journeys, newest first, each with its steps in order."""
-        return [(journey, await repository.events(tx, journey.id)) for journey in await repository.recent(tx, limit)]
+    async def recent(self, tx: Transaction, limit: int = 20) -> list[JourneyHistory]:
+        """The latest journeys, newest first, each with its steps in order and its downstream flows."""
+        return [await self._history(tx, journey) for journey in await repository.recent(tx, limit)]
+
+    async def history(self, tx: Transaction, journey_id: str) -> JourneyHistory | None:
+        journey = await repository.get(tx, journey_id)
+        return await self._history(tx, journey) if journey else None
+
+    async def _history(self, tx: Transaction, journey: Journey) -> JourneyHistory:
+        return JourneyHistory(
+            journey,
+            tuple(await repository.events(tx, journey.id)),
+            tuple(await repository.downstream_flows(tx, journey.id)),
+        )
 
     async def _create(
         self,

@@ -1,5 +1,6 @@
 """The journey records of seed 000: journeys, their events, and their MCP and downstream flows."""
 
+import itertools
 import re
 import sqlite3
 from contextlib import closing
@@ -311,27 +312,57 @@ class TestConnectionsCommand:
 
 
 class TestJourneysCommand:
-    def test_journeys_list_prints_the_journey_its_flow_and_its_steps(self, demo_as: AuthorizationServer, demo: Issuer):
-        """Seed 000: `python -m authorization_server journeys list --db PATH` shows the latest journey."""
+    def test_journeys_list_prints_client_mcp_server_connections_and_outcome(
+        self, demo_as: AuthorizationServer, demo: Issuer
+    ):
+        """Issue 4: `journeys list` shows the latest journey's client, MCP server, connections and outcome."""
         client = demo.register()
         demo.tokens(client)
         journey = journey_of(demo_as.db, client.client_id)
 
-        output = demo_as.cli("journeys", "list", "--limit", "1").stdout
+        lines = demo_as.cli("journeys", "list", "--limit", "1").stdout.splitlines()
 
-        lines = output.splitlines()
-        assert lines[0] == f"journey {journey['id']}  [active]  issuer {demo.url}"
-        assert lines[1] == (
-            f"  MCP authorization flow {journey['flow_id']}: client {client.client_id} -> MCP server demo"
-            " (version latest)"
-        )
-        assert lines[2] == f"  request: scope 'mcp:read', resource {demo.resource}"
-        assert lines[3] == f"  approved by user {journey['user_id']}"
-        assert [re.fullmatch(r"    \S+  \+ *[0-9.]+ ms  (\w+) .*", line)[1] for line in lines[4:]] == [
+        assert re.fullmatch(rf"journey {journey['id']}  \[active\]  started [0-9-]+ [0-9:]+ UTC", lines[0])
+        assert lines[1] == f"  client        'Test client' ({client.client_id})"
+        assert lines[2] == "  MCP server    'Demo MCP server' (demo, version latest)"
+        assert lines[3] == f"  issuer        {demo.url}"
+        assert lines[4].startswith("  connections   ")
+        assert lines[5] == "  downstream    none"
+        assert lines[6] == f"  user          {journey['user_id']}"
+        assert re.fullmatch(r"  outcome       tokens issued, 6 steps in [0-9.]+ ms", lines[7])
+        assert len(lines) == 8
+
+    @pytest.mark.anyio
+    async def test_journeys_show_prints_each_step_with_its_duration_and_the_downstream_flow(
+        self, demo_as: AuthorizationServer, demo: Issuer, connections: dict[str, str]
+    ):
+        """Issue 4: `journeys show ID` is the timeline: each step, its time, the time since the step before."""
+        client = demo.register()
+        demo.tokens(client)
+        journey = journey_of(demo_as.db, client.client_id)
+        flow = await start_downstream_flow(demo_as.db, journey["id"], connections["demo"])
+
+        lines = demo_as.cli("journeys", "show", journey["id"]).stdout.splitlines()
+
+        [connection] = rows(demo_as.db, "SELECT name FROM mcp_connections WHERE id = ?", connections["demo"])
+        assert lines[5] == f"  downstream    {connection['name']} ({flow.id}) pending"
+        assert re.fullmatch(r"  outcome       tokens issued, 7 steps in [0-9.]+ ms", lines[7])
+        timed = [re.fullmatch(r"    [0-9:.]+  \+ *([0-9.]+) ms  (\w+)( .*)?", line) for line in lines[8:]]
+        assert [match[2] for match in timed] == [
             "registered",
             "authorization_requested",
             "user_authenticated",
             "consent_given",
             "code_issued",
             "code_redeemed",
+            "downstream_flow_started",
         ]
+        stamps = times(demo_as.db, journey["id"])
+        since_previous = [f"{(b - a).total_seconds() * 1000:.1f}" for a, b in itertools.pairwise(stamps)]
+        assert [match[1] for match in timed[1:]] == since_previous
+
+    def test_journeys_show_of_an_unknown_journey_says_so(self, demo_as: AuthorizationServer):
+        """Issue 4: `journeys show` names the journey it could not find."""
+        result = demo_as.cli("journeys", "show", "jrn_missing", check=False)
+
+        assert (result.returncode, result.stderr) == (1, "authorization_server: no journey with id 'jrn_missing'\n")
