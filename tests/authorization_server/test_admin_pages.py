@@ -6,7 +6,7 @@ import httpx2
 from playwright.sync_api import Browser, Page
 
 from scripts.stack import AuthorizationServer
-from tests.authorization_server.flows import Issuer, journey_of
+from tests.authorization_server.flows import DEMO_FLOW_STEPS, Issuer, journey_of
 
 
 def sign_in_as(page: Page, username: str, password: str) -> None:
@@ -44,14 +44,7 @@ class TestAdminPages:
         page.click(f"a[href='/admin/journeys/{journey['id']}']")
 
         arrows = page.locator("svg.sequence g.arrow")
-        assert [arrows.nth(i).get_attribute("data-step") for i in range(arrows.count())] == [
-            "registered",
-            "authorization_requested",
-            "user_authenticated",
-            "consent_given",
-            "code_issued",
-            "code_redeemed",
-        ]
+        assert [arrows.nth(i).get_attribute("data-step") for i in range(arrows.count())] == DEMO_FLOW_STEPS
         labels = [text.split(" (+")[0] for text in arrows.locator("text").all_text_contents()]
         assert labels == [
             "1. registers (RFC 7591)",

@@ -16,7 +16,7 @@ from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import OTHER_SERVER_ID
-from tests.authorization_server.flows import Issuer, journey_of, rows, steps
+from tests.authorization_server.flows import DEMO_FLOW_STEPS, Issuer, journey_of, rows, steps
 
 
 def times(db: Path, journey_id: str) -> list[datetime]:
@@ -36,14 +36,7 @@ class TestJourneyOfAnMcpClient:
 
         journey = journey_of(demo_as.db, client.client_id)
         assert journey["status"] == "active"
-        assert steps(demo_as.db, journey["id"]) == [
-            "registered",
-            "authorization_requested",
-            "user_authenticated",
-            "consent_given",
-            "code_issued",
-            "code_redeemed",
-        ]
+        assert steps(demo_as.db, journey["id"]) == DEMO_FLOW_STEPS
         stamps = times(demo_as.db, journey["id"])
         assert stamps == sorted(stamps)
         created, updated = datetime.fromisoformat(journey["created_at"]), datetime.fromisoformat(journey["updated_at"])
@@ -348,15 +341,7 @@ class TestJourneysCommand:
         assert lines[5] == f"  downstream    {connection['name']} ({flow.id}) pending"
         assert re.fullmatch(r"  outcome       tokens issued, 7 steps in [0-9.]+ ms", lines[7])
         timed = [re.fullmatch(r"    [0-9:.]+  \+ *([0-9.]+) ms  (\w+)( .*)?", line) for line in lines[8:]]
-        assert [match[2] for match in timed] == [
-            "registered",
-            "authorization_requested",
-            "user_authenticated",
-            "consent_given",
-            "code_issued",
-            "code_redeemed",
-            "downstream_flow_started",
-        ]
+        assert [match[2] for match in timed] == [*DEMO_FLOW_STEPS, "downstream_flow_started"]
         stamps = times(demo_as.db, journey["id"])
         since_previous = [f"{(b - a).total_seconds() * 1000:.1f}" for a, b in itertools.pairwise(stamps)]
         assert [match[1] for match in timed[1:]] == since_previous
