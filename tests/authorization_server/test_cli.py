@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from authorization_server.settings import Settings
 from scripts.stack import run_cli
 from tests.authorization_server.flows import rows
 
@@ -142,6 +143,13 @@ class TestServerSettings:
             2,
             "authorization_server: set both admin_username and admin_password, or neither (admin pages off)\n",
         )
+
+    def test_the_admin_password_is_not_in_the_settings_repr(self):
+        """Never log a secret: printing the settings does not show the admin password."""
+        settings = Settings(admin_username="root", admin_password="hunter2 staple").check()
+
+        assert "admin_username='root'" in repr(settings)
+        assert "hunter2" not in repr(settings)
 
     def test_help_lists_every_setting_with_its_environment_variable_and_default(self):
         """STYLE rule 6: every setting is documented where it is defined, with its default."""
