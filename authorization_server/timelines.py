@@ -120,7 +120,8 @@ class Timelines:
             user_id=journey.user_id,
             connections=connections,
             downstream=tuple(
-                DownstreamLine(d.id, d.mcp_connection_id, names.get(d.mcp_connection_id, "?"), d.status)
+                # A connection's flows are deleted with it (foreign key): each flow's connection is listed.
+                DownstreamLine(d.id, d.mcp_connection_id, names[d.mcp_connection_id], d.status)
                 for d in history.downstream_flows
             ),
             steps=tuple(steps),

@@ -92,3 +92,9 @@ class TestAdminPages:
         assert response.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
         assert "access-control-allow-origin" not in response.headers
+
+    def test_an_unknown_journey_is_not_found(self, http: httpx2.Client, demo_as: AuthorizationServer):
+        """Issue 4: the journey page names an existing journey."""
+        response = http.get(f"{demo_as.url}/admin/journeys/jrn_missing", auth=("admin", "demo"))
+
+        assert (response.status_code, response.json()["error_description"]) == (404, "no such journey")
