@@ -21,7 +21,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authorization_server.cors import cors
 from authorization_server.db import Database
-from authorization_server.endpoints import authorize, consent, discovery, introspect, login, register, revoke, token
+from authorization_server.endpoints import (
+    admin,
+    authorize,
+    consent,
+    discovery,
+    introspect,
+    login,
+    register,
+    revoke,
+    token,
+)
 from authorization_server.errors import InvalidRequest, NotFound, OAuthError, ServerError
 from authorization_server.issuers import (
     AUTHORIZE_PATH,
@@ -91,6 +101,9 @@ def create_app(settings: Settings) -> Starlette:
         # 7. Introspection (RFC 7662): an MCP server asks whether a token still stands (server to server: no CORS).
         Route(INTROSPECT_PATH, introspect.introspect, methods=["POST"]),
         Route(mcp + INTROSPECT_PATH, introspect.introspect, methods=["POST"]),
+        # 8. The admin pages (issue 4): journeys, each as a sequence diagram. HTTP Basic; 404 when off.
+        Route("/admin/journeys", admin.journeys, methods=["GET"]),
+        Route("/admin/journeys/{journey_id}", admin.journey, methods=["GET"]),
         Mount("/static", StaticFiles(packages=[("authorization_server", "static")])),
     ]
     return Starlette(
@@ -105,6 +118,8 @@ DEMO_BANNER = """
 ************************************************************************************
 *  DEMO MODE: every authorization request is approved as user 'demo' without a    *
 *  sign-in or consent page. It only runs on loopback. Never use it for real users. *
+*  Admin pages: /admin/journeys, user 'admin', password 'demo' unless you set      *
+*  --admin-username and --admin-password.                                          *
 ************************************************************************************"""
 
 

@@ -6,7 +6,12 @@
     python -m authorization_server users add NAME                                   add a user (asks for the password)
     python -m authorization_server mcp-servers add --id ID --resource URL --scopes "a b"
     python -m authorization_server mcp-servers list
+    python -m authorization_server connections add --mcp-server ID --name NAME --client-id ID --scopes "a b"
+        (--issuer URL | --authorization-endpoint URL --token-endpoint URL) [--client-secret-env VAR]
+    python -m authorization_server connections list [--mcp-server ID]
+    python -m authorization_server connections remove ID
     python -m authorization_server journeys list [--limit N]
+    python -m authorization_server journeys show ID
     python -m authorization_server clients list
     python -m authorization_server clients cleanup [--client-idle-ttl SECONDS]      delete idle clients now
 """
@@ -31,6 +36,7 @@ from authorization_server.db import Database
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.settings import Settings
+from authorization_server.timelines import Timeline, Timelines
 from authorization_server.tokens import keys
 from authorization_server.tokens.service import TokenService
 
@@ -108,6 +114,42 @@ async def rotate_mcp_server_secret(settings: Settings, args: argparse.Namespace)
     print(f"  introspection  {issuer}/introspect (client_secret_basic or client_secret_post)")
 
 
+async def add_connection(settings: Settings, args: argparse.Namespace) -> None:
+    async with _database(settings) as db:
+        connection = await McpServerService(db).add_connection(
+            mcp_server_id=args.mcp_server,
+            name=args.name,
+            client_id=args.client_id,
+            scopes=args.scopes,
+            issuer=args.provider_issuer,
+            authorization_endpoint=args.authorization_endpoint,
+            token_endpoint=args.token_endpoint,
+            client_secret_env=args.client_secret_env,
+        )
+    print(f"added MCP connection {connection.id} ({connection.name}) to MCP server {connection.mcp_server_id}")
+
+
+async def list_connections(settings: Settings, args: argparse.Namespace) -> None:
+    async with _database(settings) as db:
+        connections = await McpServerService(db).connections(args.mcp_server)
+    if not connections:
+        print("no MCP connections yet: add one with `connections add`")
+    for connection in connections:
+        print(f"{connection.id}  {connection.name!r} of MCP server {connection.mcp_server_id}")
+        if connection.issuer is not None:
+            print(f"    provider issuer {connection.issuer}")
+        else:
+            print(f"    authorization {connection.authorization_endpoint}, token {connection.token_endpoint}")
+        secret = f"secret from ${connection.client_secret_env}" if connection.client_secret_env else "no secret"
+        print(f"    client {connection.client_id} ({secret}), scopes {' '.join(connection.scopes) or '(none)'}")
+
+
+async def remove_connection(settings: Settings, args: argparse.Namespace) -> None:
+    async with _database(settings) as db:
+        await McpServerService(db).remove_connection(args.id)
+    print(f"removed MCP connection {args.id} and its downstream flows")
+
+
 async def rotate_keys(settings: Settings, args: argparse.Namespace) -> None:
     """Add a new current signing key; a running server signs with it within a second."""
     async with _database(settings) as db, db.transaction() as tx:
@@ -131,27 +173,41 @@ async def list_keys(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def list_journeys(settings: Settings, args: argparse.Namespace) -> None:
-    journeys = JourneyService(code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
-    async with _database(settings) as db, db.transaction() as tx:
-        recent = await journeys.recent(tx, args.limit)
-    if not recent:
+    async with _database(settings) as db:
+        timelines = await _timelines(settings, db).recent(args.limit)
+    if not timelines:
         print("no journeys yet")
-    for journey, events in recent:
-        flow = journey.mcp_flow
-        print(f"journey {journey.id}  [{journey.status}]  issuer {journey.issuer}")
-        version = f" (version {flow.mcp_server_version})" if flow.mcp_server_version else ""
-        print(
-            f"  MCP authorization flow {flow.id}: client {flow.client_id} -> MCP server {flow.mcp_server_id}{version}"
-        )
-        if journey.request is not None:
-            print(f"  request: scope {' '.join(journey.request.scope)!r}, resource {journey.request.resource}")
-        if journey.user_id:
-            print(f"  approved by user {journey.user_id}")
-        if journey.failure_reason:
-            print(f"  outcome: {journey.failure_reason}")
-        for event in events:
-            offset = (event.at - journey.created_at).total_seconds() * 1000
-            print(f"    {event.at:%H:%M:%S.%f}  +{offset:8.1f} ms  {event.step:<24} {event.detail or ''}")
+    for timeline in timelines:
+        _print_timeline(timeline, with_steps=False)
+
+
+async def show_journey(settings: Settings, args: argparse.Namespace) -> None:
+    """Issue 4: one journey as a timeline, each step with its time and how long it took."""
+    async with _database(settings) as db:
+        timeline = await _timelines(settings, db).get(args.id)
+    if timeline is None:
+        raise ValueError(f"no journey with id {args.id!r}")
+    _print_timeline(timeline, with_steps=True)
+
+
+def _print_timeline(timeline: Timeline, *, with_steps: bool) -> None:
+    took = timeline.duration.total_seconds() * 1000
+    print(f"journey {timeline.journey_id}  [{timeline.status}]  started {timeline.started_at:%Y-%m-%d %H:%M:%S} UTC")
+    print(f"  client        {timeline.client_name or '(deleted)'!r} ({timeline.client_id})")
+    version = f", version {timeline.mcp_server_version}" if timeline.mcp_server_version else ""
+    print(f"  MCP server    {timeline.mcp_server_name or '(deleted)'!r} ({timeline.mcp_server_id}{version})")
+    print(f"  issuer        {timeline.issuer}")
+    connections = ", ".join(f"{c.name} ({c.id})" for c in timeline.connections) or "none"
+    print(f"  connections   {connections}")
+    downstream = ", ".join(f"{d.connection_name} ({d.flow_id}) {d.status}" for d in timeline.downstream) or "none"
+    print(f"  downstream    {downstream}")
+    if timeline.user_id:
+        print(f"  user          {timeline.user_id}")
+    print(f"  outcome       {timeline.outcome}, {len(timeline.steps)} steps in {took:.1f} ms")
+    if with_steps:
+        for step in timeline.steps:
+            ms = step.took.total_seconds() * 1000
+            print(f"    {step.at:%H:%M:%S.%f}  +{ms:8.1f} ms  {step.step:<24} {step.detail or ''}".rstrip())
 
 
 async def list_clients(settings: Settings, args: argparse.Namespace) -> None:
@@ -171,7 +227,7 @@ async def cleanup_clients(settings: Settings, args: argparse.Namespace) -> None:
         expiry = ClientExpiry(
             db,
             clients=ClientService(),
-            journeys=JourneyService(code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl),
+            journeys=_journeys(settings, McpServerService(db)),
             tokens=TokenService(
                 keys.Keys(db, settings.key_lifetime_after_rotation),
                 access_token_ttl=settings.access_token_ttl,
@@ -193,6 +249,16 @@ async def _database(settings: Settings) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.close()
+
+
+def _journeys(settings: Settings, mcp_servers: McpServerService) -> JourneyService:
+    return JourneyService(mcp_servers, code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
+
+
+def _timelines(settings: Settings, db: Database) -> Timelines:
+    mcp_servers = McpServerService(db)
+    journeys = _journeys(settings, mcp_servers)
+    return Timelines(db, journeys=journeys, clients=ClientService(), mcp_servers=mcp_servers)
 
 
 def _read_password() -> str:
@@ -235,12 +301,40 @@ def _parser() -> argparse.ArgumentParser:
     credentials.add_argument("id")
     credentials.set_defaults(run=rotate_mcp_server_secret)
 
+    connections = commands.add_parser(
+        "connections", help="manage the downstream OAuth providers an MCP server's tools need"
+    ).add_subparsers(metavar="ACTION", required=True)
+    add = connections.add_parser("add", help="give an MCP server a connection to a downstream provider")
+    add.add_argument("--mcp-server", required=True, help="id of the MCP server the connection belongs to")
+    add.add_argument("--name", required=True, help="unique per MCP server, e.g. github")
+    provider = add.add_mutually_exclusive_group(required=True)
+    # Not args.issuer: that is this server's own issuer setting.
+    provider.add_argument("--issuer", dest="provider_issuer", help="its issuer, endpoints discovered (RFC 8414)")
+    provider.add_argument("--authorization-endpoint", help="its authorization endpoint (with --token-endpoint)")
+    add.add_argument("--token-endpoint", help="its token endpoint (with --authorization-endpoint)")
+    add.add_argument("--client-id", required=True, help="the client this server is at the provider")
+    add.add_argument(
+        "--client-secret-env",
+        help="name of the environment variable of the server that holds the client secret (the secret is not stored)",
+    )
+    add.add_argument("--scopes", default="", help='the scopes the tools need at the provider, e.g. "repo read:user"')
+    add.set_defaults(run=add_connection)
+    listing = connections.add_parser("list", help="the MCP connections and their providers")
+    listing.add_argument("--mcp-server", help="only this MCP server's connections")
+    listing.set_defaults(run=list_connections)
+    remove = connections.add_parser("remove", help="delete a connection and its downstream flows")
+    remove.add_argument("id")
+    remove.set_defaults(run=remove_connection)
+
     journeys = commands.add_parser("journeys", help="show authorization journeys").add_subparsers(
         metavar="ACTION", required=True
     )
-    listing = journeys.add_parser("list", help="the latest journeys with their flows and steps")
+    listing = journeys.add_parser("list", help="the latest journeys: client, MCP server, connections, outcome")
     listing.add_argument("--limit", type=int, default=20)
     listing.set_defaults(run=list_journeys)
+    show = journeys.add_parser("show", help="one journey as a timeline: each step, its time and duration")
+    show.add_argument("id")
+    show.set_defaults(run=show_journey)
 
     key_actions = commands.add_parser("keys", help="manage the keys that sign access tokens").add_subparsers(
         metavar="ACTION", required=True
@@ -258,7 +352,7 @@ def _parser() -> argparse.ArgumentParser:
     settings_module.add_arguments(cleanup, "client_idle_ttl", default=argparse.SUPPRESS)
     cleanup.set_defaults(run=cleanup_clients)
 
-    for sub in (users, actions, journeys, clients):
+    for sub in (users, actions, connections, journeys, clients):
         for choice in sub.choices.values():
             settings_module.add_arguments(choice, "db", default=argparse.SUPPRESS)
     for choice in key_actions.choices.values():

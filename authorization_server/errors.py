@@ -12,6 +12,7 @@ Hierarchy::
      ├── InvalidRequest          invalid_request            400
      │    └── RequestTooLarge    invalid_request            413
      ├── InvalidClient           invalid_client             401
+     ├── AdminSignInRequired     unauthorized               401
      ├── InvalidGrant            invalid_grant              400
      ├── UnauthorizedClient      unauthorized_client        400
      ├── UnsupportedGrantType    unsupported_grant_type     400
@@ -86,6 +87,19 @@ class InvalidClient(OAuthError):
 
     error = "invalid_client"
     status_code = 401
+
+
+class AdminSignInRequired(OAuthError):
+    """The admin pages need the admin's credentials, by HTTP Basic (RFC 7617 §2; this project's code).
+
+    Answered with 401 and the ``Basic`` challenge, so that a browser asks for them.
+    """
+
+    error = "unauthorized"
+    status_code = 401
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Basic realm="admin", charset="UTF-8"'}
 
 
 class InvalidGrant(OAuthError):

@@ -23,6 +23,7 @@ from authorization_server.rate_limits import RateLimits
 from authorization_server.registration import RegistrationService
 from authorization_server.revocation import RevocationService
 from authorization_server.settings import DEMO_MCP_SERVER_ID, Settings
+from authorization_server.timelines import Timelines
 from authorization_server.tokens.keys import Keys, ensure_current
 from authorization_server.tokens.service import TokenService
 
@@ -49,6 +50,7 @@ class Services:
     introspection: IntrospectionService
     limits: RateLimits
     client_expiry: ClientExpiry
+    timelines: Timelines
 
 
 def services(request: Request) -> Services:
@@ -61,7 +63,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
     clients = ClientService()
     mcp_servers = McpServerService(db)
     issuers = IssuerService(settings, mcp_servers)
-    journeys = JourneyService(code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
+    journeys = JourneyService(mcp_servers, code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
     async with db.transaction() as tx:
         await ensure_current(tx, settings.signing_alg)  # the first start makes the first key
     keys = Keys(db, settings.key_lifetime_after_rotation)
@@ -115,4 +117,5 @@ async def build_services(settings: Settings, db: Database) -> Services:
         client_expiry=ClientExpiry(
             db, clients=clients, journeys=journeys, tokens=tokens, idle_ttl=settings.client_idle_ttl
         ),
+        timelines=Timelines(db, journeys=journeys, clients=clients, mcp_servers=mcp_servers),
     )

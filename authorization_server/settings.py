@@ -22,6 +22,8 @@ SIGNING_ALGORITHMS = ("ES256", "EdDSA", "RS256")
 RETIREMENT_MARGIN = 60
 #: The MCP server that demo mode creates.
 DEMO_MCP_SERVER_ID = "demo"
+#: The admin pages' credentials in demo mode when none are set (loopback only; docs/decisions/0014).
+DEMO_ADMIN = ("admin", "demo")
 #: Settings that must be greater than zero.
 POSITIVE = (
     "code_ttl",
@@ -45,10 +47,15 @@ RATES = (
 )
 
 
-def _setting(default: Any, help: str, env: str, shown: str | None = None, **argparse_options: Any) -> Any:
-    """A settings field; ``shown`` is how ``--help`` states the default when the value itself would not say."""
+def _setting(
+    default: Any, help: str, env: str, shown: str | None = None, *, secret: bool = False, **argparse_options: Any
+) -> Any:
+    """A settings field; ``shown`` is how ``--help`` states the default when the value itself would not say.
+
+    A ``secret`` one is left out of the settings' ``repr``, so that printing them never shows it.
+    """
     metadata = {"help": help, "env": env, "shown": shown, "argparse": argparse_options}
-    return field(default=default, metadata=metadata)
+    return field(default=default, metadata=metadata, repr=not secret)
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,17 @@ class Settings:
     client_cleanup_interval: int = _setting(
         3600, "seconds between two cleanups of idle clients", "AS_CLIENT_CLEANUP_INTERVAL"
     )
+    # The admin pages (/admin/journeys, docs/decisions/0014), behind HTTP Basic: off while unset.
+    admin_username: str = _setting(
+        "", "username of the admin pages", "AS_ADMIN_USERNAME", "unset: admin pages off; admin in demo mode"
+    )
+    admin_password: str = _setting(
+        "",
+        "password of the admin pages; prefer the environment variable to the option",
+        "AS_ADMIN_PASSWORD",
+        "unset: admin pages off; demo in demo mode",
+        secret=True,
+    )
     log_level: str = _setting("info", "log level", "AS_LOG_LEVEL", choices=("debug", "info", "warning", "error"))
 
     def rate(self, name: str) -> Rate:
@@ -121,6 +139,11 @@ class Settings:
         return timedelta(seconds=self.access_token_ttl + RETIREMENT_MARGIN)
 
     @property
+    def admin_pages(self) -> bool:
+        """Whether ``/admin/…`` answers at all: only with admin credentials set."""
+        return bool(self.admin_username and self.admin_password)
+
+    @property
     def secure_cookies(self) -> bool:
         """Cookies get ``Secure`` and the ``__Host-`` prefix when the issuer is https."""
         return self.issuer.startswith("https://")
@@ -130,6 +153,8 @@ class Settings:
         settings = self if self.issuer else replace(self, issuer=f"http://localhost:{self.port}")
         if settings.demo and not settings.default_mcp_server:
             settings = replace(settings, default_mcp_server=DEMO_MCP_SERVER_ID)
+        if settings.demo and not (settings.admin_username or settings.admin_password):
+            settings = replace(settings, admin_username=DEMO_ADMIN[0], admin_password=DEMO_ADMIN[1])
         parts = urlsplit(settings.issuer)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"issuer {settings.issuer!r} is not an absolute http(s) URL")
@@ -146,6 +171,8 @@ class Settings:
             raise ValueError("demo mode approves every request without a login: it only runs on loopback")
         if settings.signing_alg not in SIGNING_ALGORITHMS:
             raise ValueError(f"signing_alg must be one of {', '.join(SIGNING_ALGORITHMS)}")
+        if bool(settings.admin_username) != bool(settings.admin_password):
+            raise ValueError("set both admin_username and admin_password, or neither (admin pages off)")
         for name in POSITIVE:
             if getattr(settings, name) <= 0:
                 raise ValueError(f"{name} must be positive")

@@ -1,4 +1,4 @@
-"""Journeys, their steps and states, and the MCP Authorization Flow that links them."""
+"""Journeys, their steps and states, and the MCP and Downstream Authorization Flows that link them."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +45,7 @@ class Step(StrEnum):
     REFRESH_TOKEN_REUSED = "refresh_token_reused"
     REVOKED = "revoked"
     FAILED = "failed"
+    DOWNSTREAM_FLOW_STARTED = "downstream_flow_started"
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,27 @@ class McpAuthorizationFlow:
     created_at: datetime
 
 
+class DownstreamFlowStatus(StrEnum):
+    """Where a Downstream Authorization Flow is; the flow itself is issue 4's later part."""
+
+    PENDING = "pending"  # created for the journey, nothing asked of the provider yet
+
+
+@dataclass(frozen=True)
+class DownstreamAuthorizationFlow:
+    """Links a journey and one MCP connection of the journey's MCP server (seed 000).
+
+    Client and MCP server are those of the journey's MCP flow; they are not repeated here.
+    """
+
+    id: str
+    journey_id: str
+    mcp_connection_id: str
+    status: DownstreamFlowStatus
+    created_at: datetime
+    updated_at: datetime
+
+
 @dataclass(frozen=True)
 class Event:
     step: Step
@@ -96,3 +118,12 @@ class Journey:
     code_expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class JourneyHistory:
+    """A journey with everything it recorded: its steps in order and its downstream flows."""
+
+    journey: Journey
+    events: tuple[Event, ...]
+    downstream_flows: tuple[DownstreamAuthorizationFlow, ...]

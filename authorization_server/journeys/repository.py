@@ -7,6 +7,8 @@ from authorization_server import clock
 from authorization_server.db import Row, Transaction
 from authorization_server.journeys.entities import (
     AuthorizationRequest,
+    DownstreamAuthorizationFlow,
+    DownstreamFlowStatus,
     Event,
     Journey,
     JourneyStatus,
@@ -147,6 +149,39 @@ async def events(tx: Transaction, journey_id: str) -> list[Event]:
         "SELECT step, at, detail FROM journey_events WHERE journey_id = ? ORDER BY id", (journey_id,)
     )
     return [Event(Step(row["step"]), clock.from_db(row["at"]), row["detail"]) for row in rows]
+
+
+async def add_downstream_flow(tx: Transaction, flow: DownstreamAuthorizationFlow) -> None:
+    """Insert a downstream flow; the schema's triggers refuse a connection of another MCP server."""
+    await tx.execute(
+        "INSERT INTO downstream_authorization_flows (id, journey_id, mcp_connection_id, status, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            flow.id,
+            flow.journey_id,
+            flow.mcp_connection_id,
+            flow.status,
+            clock.to_db(flow.created_at),
+            clock.to_db(flow.updated_at),
+        ),
+    )
+
+
+async def downstream_flows(tx: Transaction, journey_id: str) -> list[DownstreamAuthorizationFlow]:
+    rows = await tx.fetch_all(
+        "SELECT * FROM downstream_authorization_flows WHERE journey_id = ? ORDER BY created_at, id", (journey_id,)
+    )
+    return [
+        DownstreamAuthorizationFlow(
+            id=row["id"],
+            journey_id=row["journey_id"],
+            mcp_connection_id=row["mcp_connection_id"],
+            status=DownstreamFlowStatus(row["status"]),
+            created_at=clock.from_db(row["created_at"]),
+            updated_at=clock.from_db(row["updated_at"]),
+        )
+        for row in rows
+    ]
 
 
 def _journey(row: Row) -> Journey:

@@ -8,17 +8,20 @@ from dataclasses import dataclass
 
 from authorization_server import clock
 from authorization_server.db import Transaction
-from authorization_server.errors import InvalidGrant, InvalidRequest, InvalidTarget
+from authorization_server.errors import InvalidGrant, InvalidRequest, InvalidTarget, NotFound
 from authorization_server.journeys import repository
 from authorization_server.journeys.entities import (
     TRANSITIONS,
     AuthorizationRequest,
-    Event,
+    DownstreamAuthorizationFlow,
+    DownstreamFlowStatus,
     Journey,
+    JourneyHistory,
     JourneyStatus,
     McpAuthorizationFlow,
     Step,
 )
+from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.secrets_at_rest import digest, matches, new_id, new_secret
 from shared.pkce import verify_s256
 from shared.resource import same_resource
@@ -33,7 +36,8 @@ class CodeReplayed:
 
 
 class JourneyService:
-    def __init__(self, *, code_ttl: int, interaction_ttl: int) -> None:
+    def __init__(self, mcp_servers: McpServerService, *, code_ttl: int, interaction_ttl: int) -> None:
+        self._mcp_servers = mcp_servers
         self._code_ttl = code_ttl
         self._interaction_ttl = interaction_ttl
 
@@ -185,6 +189,40 @@ class JourneyService:
             await self._move(tx, journey, JourneyStatus.REVOKED, failure_reason=reason)
         await self._stamp(tx, journey_id, step, reason)
 
+    async def start_downstream_flow(
+        self, tx: Transaction, journey_id: str, connection_id: str
+    ) -> DownstreamAuthorizationFlow:
+        """Seed 000: a Downstream Authorization Flow links the journey and a connection of its own MCP server.
+
+        A connection of another MCP server is refused here, with the reason; the schema's
+        triggers (migrations/0001) refuse it too, as the last line of defence.
+        """
+        journey = await repository.get(tx, journey_id)
+        if journey is None:
+            raise NotFound(f"no journey {journey_id!r}")
+        connection = await self._mcp_servers.connection(connection_id)
+        if connection is None:
+            raise NotFound(f"no MCP connection {connection_id!r}")
+        server_id = journey.mcp_flow.mcp_server_id
+        if connection.mcp_server_id != server_id:
+            raise InvalidRequest(
+                f"MCP connection {connection.id!r} belongs to MCP server {connection.mcp_server_id!r},"
+                f" not to {server_id!r}, the MCP server of journey {journey.id!r}"
+            )
+        now = clock.now()
+        flow = DownstreamAuthorizationFlow(
+            id=new_id("dfl"),
+            journey_id=journey.id,
+            mcp_connection_id=connection.id,
+            status=DownstreamFlowStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+        )
+        await repository.add_downstream_flow(tx, flow)
+        detail = f"connection {connection.name} ({connection.id})"
+        await self._stamp(tx, journey.id, Step.DOWNSTREAM_FLOW_STARTED, detail)
+        return flow
+
     async def is_active(self, tx: Transaction, journey_id: str) -> bool:
         """Whether the journey's grant stands: tokens were issued and nothing revoked them."""
         journey = await repository.get(tx, journey_id)
@@ -194,9 +232,20 @@ class JourneyService:
         """Forget the journeys of clients that are being deleted; returns how many there were."""
         return await repository.delete_for_clients(tx, client_ids)
 
-    async def recent(self, tx: Transaction, limit: int = 20) -> list[tuple[Journey, list[Event]]]:
-        """The latest journeys, newest first, each with its steps in order."""
-        return [(journey, await repository.events(tx, journey.id)) for journey in await repository.recent(tx, limit)]
+    async def recent(self, tx: Transaction, limit: int = 20) -> list[JourneyHistory]:
+        """The latest journeys, newest first, each with its steps in order and its downstream flows."""
+        return [await self._history(tx, journey) for journey in await repository.recent(tx, limit)]
+
+    async def history(self, tx: Transaction, journey_id: str) -> JourneyHistory | None:
+        journey = await repository.get(tx, journey_id)
+        return await self._history(tx, journey) if journey else None
+
+    async def _history(self, tx: Transaction, journey: Journey) -> JourneyHistory:
+        return JourneyHistory(
+            journey,
+            tuple(await repository.events(tx, journey.id)),
+            tuple(await repository.downstream_flows(tx, journey.id)),
+        )
 
     async def _create(
         self,

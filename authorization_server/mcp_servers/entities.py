@@ -25,3 +25,25 @@ class McpServer:
     created_at: datetime
     #: Digest of the secret it introspects tokens with (RFC 7662 §2.1); ``None`` until one is set.
     secret_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class McpConnection:
+    """A downstream OAuth provider that one MCP server's tools need (seed 000, issue 4).
+
+    The provider is found either through its ``issuer`` (RFC 8414 discovery) or through its
+    ``authorization_endpoint`` and ``token_endpoint``; exactly one of the two is set.
+    """
+
+    id: str
+    mcp_server_id: str
+    name: str
+    issuer: str | None
+    authorization_endpoint: str | None
+    token_endpoint: str | None
+    #: The client this authorization server is at the provider.
+    client_id: str
+    #: The environment variable holding that client's secret; ``None`` for a public client.
+    client_secret_env: str | None
+    scopes: tuple[str, ...]
+    created_at: datetime

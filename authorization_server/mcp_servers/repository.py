@@ -1,8 +1,8 @@
-"""SQL for the ``mcp_servers`` table."""
+"""SQL for the ``mcp_servers`` and ``mcp_connections`` tables."""
 
 from authorization_server import clock
 from authorization_server.db import Row, Transaction
-from authorization_server.mcp_servers.entities import McpServer
+from authorization_server.mcp_servers.entities import McpConnection, McpServer
 from shared.scopes import format_scope, parse_scope
 
 
@@ -46,4 +46,64 @@ def _server(row: Row) -> McpServer:
         version=row["version"],
         created_at=clock.from_db(row["created_at"]),
         secret_hash=row["secret_hash"],
+    )
+
+
+async def add_connection(tx: Transaction, connection: McpConnection) -> None:
+    await tx.execute(
+        "INSERT INTO mcp_connections (id, mcp_server_id, name, issuer, authorization_endpoint, token_endpoint,"
+        " client_id, client_secret_env, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            connection.id,
+            connection.mcp_server_id,
+            connection.name,
+            connection.issuer,
+            connection.authorization_endpoint,
+            connection.token_endpoint,
+            connection.client_id,
+            connection.client_secret_env,
+            format_scope(connection.scopes),
+            clock.to_db(connection.created_at),
+        ),
+    )
+
+
+async def connections(tx: Transaction, mcp_server_id: str | None) -> list[McpConnection]:
+    """Every connection, or those of one MCP server, by server and name."""
+    rows = await tx.fetch_all(
+        "SELECT * FROM mcp_connections WHERE ? IS NULL OR mcp_server_id = ? ORDER BY mcp_server_id, name",
+        (mcp_server_id, mcp_server_id),
+    )
+    return [_connection(row) for row in rows]
+
+
+async def connection(tx: Transaction, connection_id: str) -> McpConnection | None:
+    row = await tx.fetch_one("SELECT * FROM mcp_connections WHERE id = ?", (connection_id,))
+    return _connection(row) if row else None
+
+
+async def connection_by_name(tx: Transaction, mcp_server_id: str, name: str) -> McpConnection | None:
+    row = await tx.fetch_one(
+        "SELECT * FROM mcp_connections WHERE mcp_server_id = ? AND name = ?", (mcp_server_id, name)
+    )
+    return _connection(row) if row else None
+
+
+async def remove_connection(tx: Transaction, connection_id: str) -> bool:
+    """Delete a connection and, by cascade, its downstream flows; false if there is none."""
+    return await tx.execute("DELETE FROM mcp_connections WHERE id = ?", (connection_id,)) == 1
+
+
+def _connection(row: Row) -> McpConnection:
+    return McpConnection(
+        id=row["id"],
+        mcp_server_id=row["mcp_server_id"],
+        name=row["name"],
+        issuer=row["issuer"],
+        authorization_endpoint=row["authorization_endpoint"],
+        token_endpoint=row["token_endpoint"],
+        client_id=row["client_id"],
+        client_secret_env=row["client_secret_env"],
+        scopes=parse_scope(row["scopes"]),
+        created_at=clock.from_db(row["created_at"]),
     )

@@ -1,16 +1,23 @@
-"""The MCP servers this authorization server knows, kept in memory and in step with the database."""
+"""The MCP servers this authorization server knows, kept in memory and in step with the database,
+and the MCP connections (downstream OAuth providers) each of them has."""
 
+import re
 import time
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from authorization_server import clock
 from authorization_server.db import Database
 from authorization_server.errors import InvalidClient
 from authorization_server.mcp_servers import repository
-from authorization_server.mcp_servers.entities import ID_PATTERN, McpServer
-from authorization_server.secrets_at_rest import digest, matches, new_secret
+from authorization_server.mcp_servers.entities import ID_PATTERN, McpConnection, McpServer
+from authorization_server.secrets_at_rest import digest, matches, new_id, new_secret
+from shared.loopback import is_loopback_host
 from shared.resource import canonical_resource
 from shared.scopes import parse_scope
+
+#: A POSIX environment variable name: where a downstream client secret is read from.
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class McpServerService:
@@ -94,6 +101,53 @@ class McpServerService:
             raise InvalidClient("resource server authentication failed", detail=f"MCP server {server_id!r}")
         return server
 
+    async def add_connection(
+        self,
+        *,
+        mcp_server_id: str,
+        name: str,
+        client_id: str,
+        scopes: str,
+        issuer: str | None = None,
+        authorization_endpoint: str | None = None,
+        token_endpoint: str | None = None,
+        client_secret_env: str | None = None,
+    ) -> McpConnection:
+        """Give an MCP server a connection to a downstream provider; ``ValueError`` says what is wrong."""
+        connection = _new_connection(
+            mcp_server_id,
+            name,
+            client_id,
+            scopes,
+            issuer,
+            authorization_endpoint,
+            token_endpoint,
+            client_secret_env,
+            clock.now(),
+        )
+        async with self._db.transaction() as tx:
+            if await self.get(mcp_server_id) is None:
+                raise ValueError(f"no MCP server with id {mcp_server_id!r}")
+            if await repository.connection_by_name(tx, mcp_server_id, name) is not None:
+                raise ValueError(f"MCP server {mcp_server_id!r} already has a connection named {name!r}")
+            await repository.add_connection(tx, connection)
+        return connection
+
+    async def connections(self, mcp_server_id: str | None = None) -> list[McpConnection]:
+        """Every MCP connection, or those of one MCP server."""
+        async with self._db.transaction() as tx:
+            return await repository.connections(tx, mcp_server_id)
+
+    async def connection(self, connection_id: str) -> McpConnection | None:
+        async with self._db.transaction() as tx:
+            return await repository.connection(tx, connection_id)
+
+    async def remove_connection(self, connection_id: str) -> None:
+        """Delete a connection; the downstream flows that used it go with it."""
+        async with self._db.transaction() as tx:
+            if not await repository.remove_connection(tx, connection_id):
+                raise ValueError(f"no MCP connection with id {connection_id!r}")
+
     async def _follow_database(self, *, now: bool = False) -> None:
         if not now and time.monotonic() - self._checked_at < self.CHECK_INTERVAL:
             return
@@ -143,3 +197,53 @@ def _new_server(
         version=version,
         created_at=created_at,
     )
+
+
+def _new_connection(
+    mcp_server_id: str,
+    name: str,
+    client_id: str,
+    scopes: str,
+    issuer: str | None,
+    authorization_endpoint: str | None,
+    token_endpoint: str | None,
+    client_secret_env: str | None,
+    created_at: datetime,
+) -> McpConnection:
+    if not name.strip():
+        raise ValueError("a connection needs a name")
+    if not client_id.strip():
+        raise ValueError("a connection needs the client id this server has at the provider")
+    endpoints = (authorization_endpoint, token_endpoint)
+    by_issuer = issuer is not None and endpoints == (None, None)
+    by_endpoints = issuer is None and None not in endpoints
+    if not (by_issuer or by_endpoints):
+        raise ValueError("give either the provider's issuer or both its authorization and token endpoints")
+    for url in (issuer, *endpoints):
+        if url is not None:
+            _check_provider_url(url)
+    if client_secret_env is not None and not ENV_NAME.fullmatch(client_secret_env):
+        raise ValueError(f"{client_secret_env!r} is not an environment variable name")
+    return McpConnection(
+        id=new_id("con"),
+        mcp_server_id=mcp_server_id,
+        name=name,
+        issuer=issuer,
+        authorization_endpoint=authorization_endpoint,
+        token_endpoint=token_endpoint,
+        client_id=client_id,
+        client_secret_env=client_secret_env,
+        scopes=parse_scope(scopes),
+        created_at=created_at,
+    )
+
+
+def _check_provider_url(url: str) -> None:
+    """OAuth 2.1 §1.5: a provider is reached over https, plain http only on loopback."""
+    parts = urlsplit(url)
+    if (
+        not parts.hostname
+        or parts.fragment
+        or not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname)))
+    ):
+        raise ValueError(f"{url!r} must be an https URL (plain http only on loopback), without a fragment")

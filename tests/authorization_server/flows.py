@@ -25,6 +25,16 @@ Param = str | list[str] | None
 #: Where the test clients say they listen; in demo mode nothing ever follows the redirect.
 CALLBACK = "http://127.0.0.1:8765/callback"
 
+#: The steps a journey records through a whole demo-mode flow, registration to tokens (seed 000).
+DEMO_FLOW_STEPS = [
+    "registered",
+    "authorization_requested",
+    "user_authenticated",
+    "consent_given",
+    "code_issued",
+    "code_redeemed",
+]
+
 #: What an MCP client registers with: a public client (PKCE only) that may refresh.
 PUBLIC_CLIENT: dict[str, Any] = {
     "client_name": "Test client",

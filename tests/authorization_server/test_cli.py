@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from authorization_server.settings import Settings
 from scripts.stack import run_cli
 from tests.authorization_server.flows import rows
 
@@ -134,6 +135,22 @@ class TestServerSettings:
             "authorization_server: '10/day' is not a rate such as 60/min, 60/10min or 5/30s\n",
         )
 
+    def test_an_admin_username_without_a_password_is_refused(self, db: Path):
+        """docs/decisions/0014: the admin pages need both credentials, or are off."""
+        result = cli(db, "--admin-username", "root")
+
+        assert (result.returncode, result.stderr) == (
+            2,
+            "authorization_server: set both admin_username and admin_password, or neither (admin pages off)\n",
+        )
+
+    def test_the_admin_password_is_not_in_the_settings_repr(self):
+        """Never log a secret: printing the settings does not show the admin password."""
+        settings = Settings(admin_username="root", admin_password="hunter2 staple").check()
+
+        assert "admin_username='root'" in repr(settings)
+        assert "hunter2" not in repr(settings)
+
     def test_help_lists_every_setting_with_its_environment_variable_and_default(self):
         """STYLE rule 6: every setting is documented where it is defined, with its default."""
         result = run_cli(["-m", "authorization_server", "--help"])
@@ -181,6 +198,10 @@ class TestServerSettings:
             " unless it holds a live refresh token (env AS_CLIENT_IDLE_TTL, default 2592000)",
             "--client-cleanup-interval CLIENT_CLEANUP_INTERVAL seconds between two cleanups of idle clients"
             " (env AS_CLIENT_CLEANUP_INTERVAL, default 3600)",
+            "--admin-username ADMIN_USERNAME username of the admin pages"
+            " (env AS_ADMIN_USERNAME, default unset: admin pages off; admin in demo mode)",
+            "--admin-password ADMIN_PASSWORD password of the admin pages; prefer the environment variable to the option"
+            " (env AS_ADMIN_PASSWORD, default unset: admin pages off; demo in demo mode)",
             "--log-level {debug,info,warning,error} log level (env AS_LOG_LEVEL, default info)",
         ]
         assert [entry for entry in expected if entry not in text] == []

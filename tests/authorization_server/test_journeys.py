@@ -1,5 +1,6 @@
 """The journey records of seed 000: journeys, their events, and their MCP and downstream flows."""
 
+import itertools
 import re
 import sqlite3
 from contextlib import closing
@@ -8,9 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from authorization_server.db import Database
+from authorization_server.errors import InvalidRequest, NotFound
+from authorization_server.journeys.entities import DownstreamAuthorizationFlow
+from authorization_server.journeys.service import JourneyService
+from authorization_server.mcp_servers.service import McpServerService
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import OTHER_SERVER_ID
-from tests.authorization_server.flows import Issuer, journey_of, rows, steps
+from tests.authorization_server.flows import DEMO_FLOW_STEPS, Issuer, journey_of, rows, steps
 
 
 def times(db: Path, journey_id: str) -> list[datetime]:
@@ -30,14 +36,7 @@ class TestJourneyOfAnMcpClient:
 
         journey = journey_of(demo_as.db, client.client_id)
         assert journey["status"] == "active"
-        assert steps(demo_as.db, journey["id"]) == [
-            "registered",
-            "authorization_requested",
-            "user_authenticated",
-            "consent_given",
-            "code_issued",
-            "code_redeemed",
-        ]
+        assert steps(demo_as.db, journey["id"]) == DEMO_FLOW_STEPS
         stamps = times(demo_as.db, journey["id"])
         assert stamps == sorted(stamps)
         created, updated = datetime.fromisoformat(journey["created_at"]), datetime.fromisoformat(journey["updated_at"])
@@ -113,18 +112,22 @@ class TestJourneyOfAGenericClient:
 RAISED = "the MCP connection belongs to another MCP server than the journey's MCP flow"
 
 
+def add_connection(server: AuthorizationServer, mcp_server_id: str, name: str, *provider: str) -> str:
+    """Add an MCP connection with ``connections add``, as the operator would; its id."""
+    output = server.cli(
+        "connections", "add", "--mcp-server", mcp_server_id, "--name", name, "--client-id", "as-client",
+        "--scopes", "repo read:user", *(provider or ("--issuer", "https://github.example")),
+    ).stdout  # fmt: skip
+    return output.split()[3]
+
+
 @pytest.fixture(name="connections")
 def _connections(demo_as: AuthorizationServer, other: Issuer) -> dict[str, str]:
     """One MCP connection (a downstream provider) of the demo server and one of the other server."""
     suffix = datetime.now().strftime("%H%M%S%f")
-    ids = {"demo": f"con_demo_{suffix}", OTHER_SERVER_ID: f"con_other_{suffix}"}
-    with closing(sqlite3.connect(demo_as.db, timeout=5)) as db, db:
-        for server_id, connection_id in ids.items():
-            db.execute(
-                "INSERT INTO mcp_connections (id, mcp_server_id, name, created_at) VALUES (?, ?, ?, ?)",
-                (connection_id, server_id, f"github-{suffix}", "2026-01-01T00:00:00+00:00"),
-            )
-    return ids
+    return {
+        server_id: add_connection(demo_as, server_id, f"github-{suffix}") for server_id in ("demo", OTHER_SERVER_ID)
+    }
 
 
 def add_downstream_flow(db: Path, flow_id: str, journey_id: str, connection_id: str) -> None:
@@ -184,28 +187,167 @@ class TestDownstreamAuthorizationFlows:
             )
 
 
+async def start_downstream_flow(db_path: Path, journey_id: str, connection_id: str) -> DownstreamAuthorizationFlow:
+    """``JourneyService.start_downstream_flow`` on the server's database file, in one transaction."""
+    db = await Database.open(db_path)
+    try:
+        journeys = JourneyService(McpServerService(db), code_ttl=60, interaction_ttl=600)
+        async with db.transaction() as tx:
+            return await journeys.start_downstream_flow(tx, journey_id, connection_id)
+    finally:
+        await db.close()
+
+
+@pytest.mark.anyio
+class TestStartingADownstreamFlow:
+    async def test_a_connection_of_the_journeys_mcp_server_starts_a_pending_flow(
+        self, demo_as: AuthorizationServer, demo: Issuer, connections: dict[str, str]
+    ):
+        """Seed 000: the journeys service links the journey and a connection of its MCP server, and stamps it."""
+        journey = journey_of(demo_as.db, demo.register().client_id)
+
+        flow = await start_downstream_flow(demo_as.db, journey["id"], connections["demo"])
+
+        [row] = rows(demo_as.db, "SELECT * FROM downstream_authorization_flows WHERE journey_id = ?", journey["id"])
+        assert (row["id"], row["mcp_connection_id"], row["status"]) == (flow.id, connections["demo"], "pending")
+        assert steps(demo_as.db, journey["id"]) == ["registered", "downstream_flow_started"]
+
+    async def test_a_connection_of_another_mcp_server_is_refused_with_the_reason(
+        self, demo_as: AuthorizationServer, demo: Issuer, connections: dict[str, str]
+    ):
+        """Issue 4: a downstream flow for another MCP server's connection is refused with a clear error."""
+        journey = journey_of(demo_as.db, demo.register().client_id)
+        connection = connections[OTHER_SERVER_ID]
+
+        with pytest.raises(InvalidRequest) as refused:
+            await start_downstream_flow(demo_as.db, journey["id"], connection)
+
+        assert refused.value.description == (
+            f"MCP connection '{connection}' belongs to MCP server 'other', not to 'demo',"
+            f" the MCP server of journey '{journey['id']}'"
+        )
+        assert (
+            rows(demo_as.db, "SELECT * FROM downstream_authorization_flows WHERE journey_id = ?", journey["id"]) == []
+        )
+        assert steps(demo_as.db, journey["id"]) == ["registered"]
+
+    async def test_an_unknown_connection_is_not_found(self, demo_as: AuthorizationServer, demo: Issuer):
+        """Seed 000: a downstream flow links an MCP connection that exists."""
+        journey = journey_of(demo_as.db, demo.register().client_id)
+
+        with pytest.raises(NotFound, match="no MCP connection 'con_missing'"):
+            await start_downstream_flow(demo_as.db, journey["id"], "con_missing")
+
+
+class TestConnectionsCommand:
+    def test_add_list_and_remove_a_connection(self, fresh_as: AuthorizationServer):
+        """Issue 4: `connections add|list|remove` manage an MCP server's downstream providers."""
+        fresh_as.cli("mcp-servers", "add", "--id", "files", "--resource", "http://localhost:8112/mcp", "--scopes", "f")
+        connection_id = add_connection(
+            fresh_as, "files", "drive", "--authorization-endpoint", "https://drive.example/authorize",
+            "--token-endpoint", "https://drive.example/token", "--client-secret-env", "DRIVE_CLIENT_SECRET",
+        )  # fmt: skip
+
+        listed = fresh_as.cli("connections", "list", "--mcp-server", "files").stdout
+        removed = fresh_as.cli("connections", "remove", connection_id).stdout
+
+        assert listed.splitlines() == [
+            f"{connection_id}  'drive' of MCP server files",
+            "    authorization https://drive.example/authorize, token https://drive.example/token",
+            "    client as-client (secret from $DRIVE_CLIENT_SECRET), scopes repo read:user",
+        ]
+        assert removed == f"removed MCP connection {connection_id} and its downstream flows\n"
+        assert fresh_as.cli("connections", "list").stdout == "no MCP connections yet: add one with `connections add`\n"
+
+    def test_a_connection_found_by_its_issuer_lists_that_issuer(
+        self, demo_as: AuthorizationServer, connections: dict[str, str]
+    ):
+        """Issue 4: a connection may name its provider's issuer, to be discovered (RFC 8414)."""
+        listed = demo_as.cli("connections", "list", "--mcp-server", "demo").stdout.splitlines()
+
+        at = listed.index(next(line for line in listed if line.startswith(connections["demo"])))
+        assert listed[at + 1 : at + 3] == [
+            "    provider issuer https://github.example",
+            "    client as-client (no secret), scopes repo read:user",
+        ]
+
+    @pytest.mark.parametrize(
+        ("provider", "refusal"),
+        [
+            (
+                ("--authorization-endpoint", "https://p.example/authorize"),
+                "give either the provider's issuer or both its authorization and token endpoints",
+            ),
+            (
+                ("--issuer", "http://p.example"),
+                "'http://p.example' must be an https URL (plain http only on loopback), without a fragment",
+            ),
+        ],
+    )
+    def test_a_connection_without_a_usable_provider_is_refused(
+        self, demo_as: AuthorizationServer, provider: tuple[str, ...], refusal: str
+    ):
+        """Issue 4: a connection names its provider by issuer, or by both endpoints, over https."""
+        result = demo_as.cli(
+            "connections", "add", "--mcp-server", "demo", "--name", "bad", "--client-id", "c", *provider, check=False
+        )
+
+        assert (result.returncode, result.stderr) == (1, f"authorization_server: {refusal}\n")
+
+    def test_a_connection_of_an_unknown_mcp_server_is_refused(self, demo_as: AuthorizationServer):
+        """Seed 000: an MCP connection belongs to an MCP server that exists."""
+        result = demo_as.cli(
+            "connections", "add", "--mcp-server", "nope", "--name", "x", "--client-id", "c",
+            "--issuer", "https://p.example", check=False,
+        )  # fmt: skip
+
+        assert (result.returncode, result.stderr) == (1, "authorization_server: no MCP server with id 'nope'\n")
+
+
 class TestJourneysCommand:
-    def test_journeys_list_prints_the_journey_its_flow_and_its_steps(self, demo_as: AuthorizationServer, demo: Issuer):
-        """Seed 000: `python -m authorization_server journeys list --db PATH` shows the latest journey."""
+    def test_journeys_list_prints_client_mcp_server_connections_and_outcome(
+        self, demo_as: AuthorizationServer, demo: Issuer
+    ):
+        """Issue 4: `journeys list` shows the latest journey's client, MCP server, connections and outcome."""
         client = demo.register()
         demo.tokens(client)
         journey = journey_of(demo_as.db, client.client_id)
 
-        output = demo_as.cli("journeys", "list", "--limit", "1").stdout
+        lines = demo_as.cli("journeys", "list", "--limit", "1").stdout.splitlines()
 
-        lines = output.splitlines()
-        assert lines[0] == f"journey {journey['id']}  [active]  issuer {demo.url}"
-        assert lines[1] == (
-            f"  MCP authorization flow {journey['flow_id']}: client {client.client_id} -> MCP server demo"
-            " (version latest)"
-        )
-        assert lines[2] == f"  request: scope 'mcp:read', resource {demo.resource}"
-        assert lines[3] == f"  approved by user {journey['user_id']}"
-        assert [re.fullmatch(r"    \S+  \+ *[0-9.]+ ms  (\w+) .*", line)[1] for line in lines[4:]] == [
-            "registered",
-            "authorization_requested",
-            "user_authenticated",
-            "consent_given",
-            "code_issued",
-            "code_redeemed",
-        ]
+        assert re.fullmatch(rf"journey {journey['id']}  \[active\]  started [0-9-]+ [0-9:]+ UTC", lines[0])
+        assert lines[1] == f"  client        'Test client' ({client.client_id})"
+        assert lines[2] == "  MCP server    'Demo MCP server' (demo, version latest)"
+        assert lines[3] == f"  issuer        {demo.url}"
+        assert lines[4].startswith("  connections   ")
+        assert lines[5] == "  downstream    none"
+        assert lines[6] == f"  user          {journey['user_id']}"
+        assert re.fullmatch(r"  outcome       tokens issued, 6 steps in [0-9.]+ ms", lines[7])
+        assert len(lines) == 8
+
+    @pytest.mark.anyio
+    async def test_journeys_show_prints_each_step_with_its_duration_and_the_downstream_flow(
+        self, demo_as: AuthorizationServer, demo: Issuer, connections: dict[str, str]
+    ):
+        """Issue 4: `journeys show ID` is the timeline: each step, its time, the time since the step before."""
+        client = demo.register()
+        demo.tokens(client)
+        journey = journey_of(demo_as.db, client.client_id)
+        flow = await start_downstream_flow(demo_as.db, journey["id"], connections["demo"])
+
+        lines = demo_as.cli("journeys", "show", journey["id"]).stdout.splitlines()
+
+        [connection] = rows(demo_as.db, "SELECT name FROM mcp_connections WHERE id = ?", connections["demo"])
+        assert lines[5] == f"  downstream    {connection['name']} ({flow.id}) pending"
+        assert re.fullmatch(r"  outcome       tokens issued, 7 steps in [0-9.]+ ms", lines[7])
+        timed = [re.fullmatch(r"    [0-9:.]+  \+ *([0-9.]+) ms  (\w+)( .*)?", line) for line in lines[8:]]
+        assert [match[2] for match in timed] == [*DEMO_FLOW_STEPS, "downstream_flow_started"]
+        stamps = times(demo_as.db, journey["id"])
+        since_previous = [f"{(b - a).total_seconds() * 1000:.1f}" for a, b in itertools.pairwise(stamps)]
+        assert [match[1] for match in timed[1:]] == since_previous
+
+    def test_journeys_show_of_an_unknown_journey_says_so(self, demo_as: AuthorizationServer):
+        """Issue 4: `journeys show` names the journey it could not find."""
+        result = demo_as.cli("journeys", "show", "jrn_missing", check=False)
+
+        assert (result.returncode, result.stderr) == (1, "authorization_server: no journey with id 'jrn_missing'\n")

@@ -1,0 +1,100 @@
+"""The admin pages of issue 4, in real Chromium: the journeys, and one journey as a sequence diagram."""
+
+import base64
+
+import httpx2
+from playwright.sync_api import Browser, Page
+
+from scripts.stack import AuthorizationServer
+from tests.authorization_server.flows import DEMO_FLOW_STEPS, Issuer, journey_of
+
+
+def sign_in_as(page: Page, username: str, password: str) -> None:
+    """Send HTTP Basic credentials (RFC 7617) with every request of this page."""
+    encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
+    page.set_extra_http_headers({"Authorization": f"Basic {encoded}"})
+
+
+class TestAdminPages:
+    def test_the_list_shows_a_journey_made_by_a_demo_flow(self, page: Page, demo_as: AuthorizationServer, demo: Issuer):
+        """Issue 4: /admin/journeys lists the journeys, with client, MCP server and outcome."""
+        client = demo.register()
+        demo.tokens(client)
+        journey = journey_of(demo_as.db, client.client_id)
+        sign_in_as(page, "admin", "demo")
+
+        response = page.goto(f"{demo_as.url}/admin/journeys")
+
+        assert response is not None and response.status == 200
+        row = page.locator("tr", has=page.locator(f"a[href='/admin/journeys/{journey['id']}']"))
+        assert row.locator("td").nth(2).inner_text() == f"Test client {client.client_id}"
+        assert row.locator("td").nth(3).inner_text() == "Demo MCP server demo"
+        assert row.locator("td.outcome").inner_text() == "tokens issued"
+
+    def test_a_journey_is_drawn_with_one_arrow_per_step_in_order(
+        self, page: Page, demo_as: AuthorizationServer, demo: Issuer
+    ):
+        """Issue 4: the journey page draws each recorded step as an arrow between the parties, in order."""
+        client = demo.register()
+        demo.tokens(client)
+        journey = journey_of(demo_as.db, client.client_id)
+        sign_in_as(page, "admin", "demo")
+
+        page.goto(f"{demo_as.url}/admin/journeys")
+        page.click(f"a[href='/admin/journeys/{journey['id']}']")
+
+        arrows = page.locator("svg.sequence g.arrow")
+        assert [arrows.nth(i).get_attribute("data-step") for i in range(arrows.count())] == DEMO_FLOW_STEPS
+        labels = [text.split(" (+")[0] for text in arrows.locator("text").all_text_contents()]
+        assert labels == [
+            "1. registers (RFC 7591)",
+            "2. authorization request",
+            "3. signs in",
+            "4. allows",
+            "5. authorization code",
+            "6. code + verifier for tokens",
+        ]
+        lifelines = page.locator("svg.sequence text.party").all_text_contents()
+        assert lifelines == ["Client", "User", "Authorization server", "MCP server", "Downstream provider"]
+        heights = [float(arrows.nth(i).locator("line").get_attribute("y1") or 0) for i in range(arrows.count())]
+        assert heights == sorted(set(heights))  # each arrow below the one before
+        code = arrows.nth(4).locator("line")
+        assert (code.get_attribute("x1"), code.get_attribute("x2")) == ("480", "100")  # AS to client
+
+    def test_wrong_credentials_get_401_with_a_basic_challenge(self, browser: Browser, demo_as: AuthorizationServer):
+        """Issue 4: the admin pages need the admin's credentials (RFC 7617)."""
+        context = browser.new_context(http_credentials={"username": "admin", "password": "not the password"})
+        try:
+            response = context.new_page().goto(f"{demo_as.url}/admin/journeys")
+            assert response is not None
+            status, challenge, body = response.status, response.headers["www-authenticate"], response.text()
+        finally:
+            context.close()
+
+        assert (status, challenge) == (401, 'Basic realm="admin", charset="UTF-8"')
+        assert "Authorization journeys" not in body
+
+    def test_the_pages_do_not_exist_without_admin_settings(self, page: Page, fresh_as: AuthorizationServer):
+        """Issue 4: admin pages are off by default outside the demo: 404, whatever the credentials."""
+        sign_in_as(page, "admin", "demo")
+
+        response = page.goto(f"{fresh_as.url}/admin/journeys")
+
+        assert response is not None and response.status == 404
+
+    def test_the_pages_are_never_framed_and_never_cors(self, http: httpx2.Client, demo_as: AuthorizationServer):
+        """Issue 4, OAuth 2.1 §7.10: the admin pages send the pages' security headers, and no CORS header."""
+        response = http.get(
+            f"{demo_as.url}/admin/journeys", auth=("admin", "demo"), headers={"Origin": "https://evil.example"}
+        )
+
+        assert response.status_code == 200
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert "access-control-allow-origin" not in response.headers
+
+    def test_an_unknown_journey_is_not_found(self, http: httpx2.Client, demo_as: AuthorizationServer):
+        """Issue 4: the journey page names an existing journey."""
+        response = http.get(f"{demo_as.url}/admin/journeys/jrn_missing", auth=("admin", "demo"))
+
+        assert (response.status_code, response.json()["error_description"]) == (404, "no such journey")
