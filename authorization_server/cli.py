@@ -178,7 +178,7 @@ async def list_journeys(settings: Settings, args: argparse.Namespace) -> None:
     if not timelines:
         print("no journeys yet")
     for timeline in timelines:
-        _print_timeline(timeline, with_steps=False)
+        _print_timeline(timeline, with_steps=args.steps)
 
 
 async def show_journey(settings: Settings, args: argparse.Namespace) -> None:
@@ -197,6 +197,7 @@ def _print_timeline(timeline: Timeline, *, with_steps: bool) -> None:
     version = f", version {timeline.mcp_server_version}" if timeline.mcp_server_version else ""
     print(f"  MCP server    {timeline.mcp_server_name or '(deleted)'!r} ({timeline.mcp_server_id}{version})")
     print(f"  issuer        {timeline.issuer}")
+    print(f"  MCP flow      {timeline.mcp_flow_id} (links the journey, the client and the MCP server)")
     connections = ", ".join(f"{c.name} ({c.id})" for c in timeline.connections) or "none"
     print(f"  connections   {connections}")
     downstream = ", ".join(f"{d.connection_name} ({d.flow_id}) {d.status}" for d in timeline.downstream) or "none"
@@ -331,6 +332,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     listing = journeys.add_parser("list", help="the latest journeys: client, MCP server, connections, outcome")
     listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--steps", action="store_true", help="each journey with its steps, as `journeys show`")
     listing.set_defaults(run=list_journeys)
     show = journeys.add_parser("show", help="one journey as a timeline: each step, its time and duration")
     show.add_argument("id")

@@ -54,6 +54,8 @@ class Timeline:
     status: JourneyStatus
     issuer: str
     started_at: datetime
+    #: The MCP Authorization Flow linking the journey, the client and the MCP server (seed 000).
+    mcp_flow_id: str
     client_id: str
     #: The client's registered name; ``None`` once the client is deleted.
     client_name: str | None
@@ -112,6 +114,7 @@ class Timelines:
             status=journey.status,
             issuer=journey.issuer,
             started_at=journey.created_at,
+            mcp_flow_id=flow.id,
             client_id=flow.client_id,
             client_name=client.display_name if client else None,
             mcp_server_id=flow.mcp_server_id,

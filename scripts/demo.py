@@ -46,7 +46,7 @@ def main() -> int:
 
         _banner("The records the authorization server kept (python -m authorization_server ... list)")
         print(authorization_server.cli("mcp-servers", "list").stdout)
-        print(authorization_server.cli("journeys", "list").stdout)
+        print(authorization_server.cli("journeys", "list", "--steps").stdout)
         if status != 0:
             print(f"demo: the client failed with exit code {status}; see the logs under {_relative(WORKDIR)}")
         return status

@@ -319,11 +319,24 @@ class TestJourneysCommand:
         assert lines[1] == f"  client        'Test client' ({client.client_id})"
         assert lines[2] == "  MCP server    'Demo MCP server' (demo, version latest)"
         assert lines[3] == f"  issuer        {demo.url}"
-        assert lines[4].startswith("  connections   ")
-        assert lines[5] == "  downstream    none"
-        assert lines[6] == f"  user          {journey['user_id']}"
-        assert re.fullmatch(r"  outcome       tokens issued, 6 steps in [0-9.]+ ms", lines[7])
-        assert len(lines) == 8
+        assert lines[4] == f"  MCP flow      {journey['flow_id']} (links the journey, the client and the MCP server)"
+        assert lines[5].startswith("  connections   ")
+        assert lines[6] == "  downstream    none"
+        assert lines[7] == f"  user          {journey['user_id']}"
+        assert re.fullmatch(r"  outcome       tokens issued, 6 steps in [0-9.]+ ms", lines[8])
+        assert len(lines) == 9
+
+    def test_journeys_list_with_steps_prints_each_journey_as_show_does(
+        self, demo_as: AuthorizationServer, demo: Issuer
+    ):
+        """Issue 2: the demo prints the records it created: `journeys list --steps` adds each journey's steps."""
+        client = demo.register()
+        demo.tokens(client)
+        journey = journey_of(demo_as.db, client.client_id)
+
+        listed = demo_as.cli("journeys", "list", "--limit", "1", "--steps").stdout
+
+        assert listed == demo_as.cli("journeys", "show", journey["id"]).stdout
 
     @pytest.mark.anyio
     async def test_journeys_show_prints_each_step_with_its_duration_and_the_downstream_flow(
@@ -338,9 +351,9 @@ class TestJourneysCommand:
         lines = demo_as.cli("journeys", "show", journey["id"]).stdout.splitlines()
 
         [connection] = rows(demo_as.db, "SELECT name FROM mcp_connections WHERE id = ?", connections["demo"])
-        assert lines[5] == f"  downstream    {connection['name']} ({flow.id}) pending"
-        assert re.fullmatch(r"  outcome       tokens issued, 7 steps in [0-9.]+ ms", lines[7])
-        timed = [re.fullmatch(r"    [0-9:.]+  \+ *([0-9.]+) ms  (\w+)( .*)?", line) for line in lines[8:]]
+        assert lines[6] == f"  downstream    {connection['name']} ({flow.id}) pending"
+        assert re.fullmatch(r"  outcome       tokens issued, 7 steps in [0-9.]+ ms", lines[8])
+        timed = [re.fullmatch(r"    [0-9:.]+  \+ *([0-9.]+) ms  (\w+)( .*)?", line) for line in lines[9:]]
         assert [match[2] for match in timed] == [*DEMO_FLOW_STEPS, "downstream_flow_started"]
         stamps = times(demo_as.db, journey["id"])
         since_previous = [f"{(b - a).total_seconds() * 1000:.1f}" for a, b in itertools.pairwise(stamps)]

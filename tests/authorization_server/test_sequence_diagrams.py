@@ -16,6 +16,7 @@ def timeline_of(*steps: Step) -> Timeline:
         status=JourneyStatus.ACTIVE,
         issuer="http://localhost:9000/mcp/demo",
         started_at=START,
+        mcp_flow_id="mfl_x",
         client_id="c",
         client_name="Client",
         mcp_server_id="demo",
