@@ -11,6 +11,7 @@ from authorization_server.accounts.service import AccountService
 from authorization_server.browser import Cookies
 from authorization_server.client_expiry import ClientExpiry
 from authorization_server.clients.service import ClientService
+from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database
 from authorization_server.grants.context import GrantContext
 from authorization_server.grants.service import GrantService
@@ -59,6 +60,7 @@ def services(request: Request) -> Services:
 async def build_services(settings: Settings, db: Database) -> Services:
     accounts = AccountService(db, settings.session_ttl)
     clients = ClientService()
+    consents = ConsentService()
     mcp_servers = McpServerService(db)
     issuers = IssuerService(settings, mcp_servers)
     journeys = JourneyService(code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
@@ -97,6 +99,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
                 duration=settings.login_lockout_duration,
             ),
             clients=clients,
+            consents=consents,
             issuers=issuers,
             journeys=journeys,
             mcp_servers=mcp_servers,

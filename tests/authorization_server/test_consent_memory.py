@@ -1,0 +1,107 @@
+"""Consent memory (AS-24; MCP-SBP Confused Deputy, per-client consent; USER-NEEDS 15).
+
+A server without demo mode, with the ``notes`` MCP server and user alice. Over HTTP, the test's
+client keeps the cookies a browser would.
+"""
+
+from datetime import UTC, datetime
+
+import httpx2
+import pytest
+
+from scripts.stack import AuthorizationServer
+from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
+from tests.authorization_server.flows import (
+    Code,
+    Issuer,
+    Pkce,
+    Registered,
+    SignInForm,
+    csrf_token,
+    redirect_params,
+    rows,
+)
+
+READ, READ_WRITE = "notes:read", "notes:read notes:write"
+
+
+@pytest.fixture(name="client")
+def _client(notes: Issuer) -> Registered:
+    return notes.register(client_name="Notes CLI")
+
+
+def started(notes: Issuer, client: Registered, scope: str) -> tuple[Pkce, httpx2.Response]:
+    """Open an authorization request, signing in if the server asks; the answer that follows sign-in."""
+    pkce = Pkce.new()
+    response = notes.authorize(client, pkce, scope=scope)
+    if response.headers["location"].endswith("/login"):
+        url = str(httpx2.URL(notes.url).join(response.headers["location"]))
+        response = notes.sign_in(SignInForm(url, csrf_token(notes.http.get(url))), ALICE, ALICE_PASSWORD)
+    assert response.status_code == 303, response.text
+    return pkce, response
+
+
+def answered(notes: Issuer, consent: httpx2.Response, decision: str) -> httpx2.Response:
+    """Answer the consent page a 303 leads to, as its form would; the 303 back to the client."""
+    url = str(httpx2.URL(notes.url).join(consent.headers["location"]))
+    answer_ = notes.http.post(url, data={"csrf_token": csrf_token(notes.http.get(url)), "decision": decision})
+    assert answer_.status_code == 303, answer_.text
+    return answer_
+
+
+def approved(notes: Issuer, client: Registered, scope: str) -> Code:
+    """A first authorization, approved on the consent page: its code."""
+    pkce, consent = started(notes, client, scope)
+    assert consent.headers["location"].endswith("/consent")
+    return Code(redirect_params(answered(notes, consent, "allow"))["code"], pkce, client.redirect_uri)
+
+
+def asks_for_consent(response: httpx2.Response) -> bool:
+    return response.headers["location"].endswith("/consent")
+
+
+class TestRememberedConsent:
+    def test_a_second_authorization_of_the_same_client_and_scopes_skips_the_consent_page(
+        self, notes: Issuer, client: Registered, notes_as: AuthorizationServer
+    ):
+        """USER-NEEDS 15: an approval is remembered per user, client, MCP server and scopes."""
+        approved(notes, client, READ_WRITE)
+
+        pkce, response = started(notes, client, READ)
+
+        returned = redirect_params(response)
+        assert sorted(returned) == ["code", "iss", "state"]
+        tokens = notes.exchange(client, Code(returned["code"], pkce, client.redirect_uri))
+        assert tokens.status_code == 200
+        assert tokens.json()["scope"] == "notes:read"
+        today = datetime.now(UTC).date().isoformat()
+        remembered = rows(
+            notes_as.db, "SELECT detail FROM journey_events WHERE step = 'consent_given' ORDER BY id DESC LIMIT 1"
+        )
+        assert remembered[0]["detail"] == f"remembered from {today}"
+
+    def test_a_broader_scope_asks_for_consent_again(self, notes: Issuer, client: Registered):
+        """AS-24: consent is keyed by scope too; a scope not yet approved asks again."""
+        approved(notes, client, READ)
+
+        _, response = started(notes, client, READ_WRITE)
+
+        assert asks_for_consent(response)
+
+    def test_a_new_client_gets_the_consent_page_after_another_was_approved(self, notes: Issuer, client: Registered):
+        """AS-24, MCP-SBP Confused Deputy: a freshly registered client B never inherits client A's consent."""
+        approved(notes, client, READ)
+        newcomer = notes.register(client_name="Notes CLI")
+
+        _, response = started(notes, newcomer, READ)
+
+        assert asks_for_consent(response)
+
+    def test_deny_remembers_nothing(self, notes: Issuer, client: Registered):
+        """MCP-SBP Confused Deputy: only an approval is remembered; after Deny the next request asks again."""
+        _, consent = started(notes, client, READ)
+        assert redirect_params(answered(notes, consent, "deny"))["error"] == "access_denied"
+
+        _, response = started(notes, client, READ)
+
+        assert asks_for_consent(response)
