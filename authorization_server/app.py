@@ -21,7 +21,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authorization_server.cors import cors
 from authorization_server.db import Database
-from authorization_server.endpoints import authorize, consent, discovery, introspect, login, register, revoke, token
+from authorization_server.endpoints import (
+    account,
+    authorize,
+    consent,
+    discovery,
+    introspect,
+    login,
+    register,
+    revoke,
+    token,
+)
 from authorization_server.errors import InvalidRequest, NotFound, OAuthError, ServerError
 from authorization_server.issuers import (
     AUTHORIZE_PATH,
@@ -91,6 +101,8 @@ def create_app(settings: Settings) -> Starlette:
         # 7. Introspection (RFC 7662): an MCP server asks whether a token still stands (server to server: no CORS).
         Route(INTROSPECT_PATH, introspect.introspect, methods=["POST"]),
         Route(mcp + INTROSPECT_PATH, introspect.introspect, methods=["POST"]),
+        # 8. The signed-in user's connected apps: what they approved, and revoking it (a page: no CORS).
+        Route(account.PATH, account.apps, methods=["GET", "POST"]),
         Mount("/static", StaticFiles(packages=[("authorization_server", "static")])),
     ]
     return Starlette(
@@ -129,7 +141,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error in %s %s", request.method, _route(request))
     error = ServerError("the server failed to answer this request")
     path = request.url.path
-    if path.startswith("/interaction/") or path.endswith(AUTHORIZE_PATH):
+    if path.startswith(("/interaction/", "/account/")) or path.endswith(AUTHORIZE_PATH):
         return error_page(error)
     return error.to_response()
 

@@ -190,6 +190,10 @@ class JourneyService:
         journey = await repository.get(tx, journey_id)
         return journey is not None and journey.status is JourneyStatus.ACTIVE
 
+    async def active_grants(self, tx: Transaction, user_id: str, client_id: str, mcp_server_id: str) -> list[str]:
+        """The ids of the journeys whose tokens ``user_id`` granted ``client_id`` for one MCP server and still stand."""
+        return await repository.active_ids(tx, user_id, client_id, mcp_server_id)
+
     async def delete_for_clients(self, tx: Transaction, client_ids: list[str]) -> int:
         """Forget the journeys of clients that are being deleted; returns how many there were."""
         return await repository.delete_for_clients(tx, client_ids)

@@ -1,13 +1,14 @@
-"""Consent memory (AS-24; MCP-SBP Confused Deputy, per-client consent; USER-NEEDS 15).
+"""Consent memory and the connected apps page (AS-24; MCP-SBP Confused Deputy, per-client consent; USER-NEEDS 15).
 
 A server without demo mode, with the ``notes`` MCP server and user alice. Over HTTP, the test's
-client keeps the cookies a browser would.
+client keeps the cookies a browser would; the connected apps page is also driven in real Chromium.
 """
 
 from datetime import UTC, datetime
 
 import httpx2
 import pytest
+from playwright.sync_api import Page
 
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
@@ -21,6 +22,7 @@ from tests.authorization_server.flows import (
     redirect_params,
     rows,
 )
+from tests.authorization_server.test_login_consent_pages import answer, authorization, query_of, sign_in
 
 READ, READ_WRITE = "notes:read", "notes:read notes:write"
 
@@ -105,3 +107,59 @@ class TestRememberedConsent:
         _, response = started(notes, client, READ)
 
         assert asks_for_consent(response)
+
+
+class TestAppsPageOverHttp:
+    def test_without_a_session_the_apps_page_says_to_sign_in(self, notes_as: AuthorizationServer, http: httpx2.Client):
+        """USER-NEEDS 15: the connected apps page shows nothing to a browser that is not signed in."""
+        response = http.get(notes_as.url + "/account/apps")
+
+        assert response.status_code == 200
+        assert "<h1>You are not signed in</h1>" in response.text
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "access-control-allow-origin" not in response.headers
+
+    @pytest.mark.parametrize("token", [None, "forged-token"], ids=["no token", "wrong token"])
+    def test_a_revoke_post_without_the_right_csrf_token_is_forbidden(
+        self, notes: Issuer, client: Registered, notes_as: AuthorizationServer, token: str | None
+    ):
+        """AS-23, MCP-SBP Confused Deputy: revoking an app needs the page's CSRF token; nothing is revoked."""
+        approved(notes, client, READ)
+        form = {"client_id": client.client_id, "mcp_server_id": "notes"} | ({"csrf_token": token} if token else {})
+
+        response = notes.http.post(notes_as.url + "/account/apps", data=form)
+
+        assert response.status_code == 403
+        assert len(rows(notes_as.db, "SELECT * FROM consents WHERE client_id = ?", client.client_id)) == 1
+
+
+@pytest.mark.browser
+class TestAppsPageInChromium:
+    def test_the_apps_page_lists_the_approval_and_revoke_ends_its_grant(
+        self, page: Page, notes: Issuer, notes_as: AuthorizationServer
+    ):
+        """USER-NEEDS 15, MCP-SBP Confused Deputy: Revoke forgets the consent and revokes the app's tokens."""
+        client = notes.register(client_name="Notes CLI", redirect_uris=["http://127.0.0.1/callback"])
+        request = authorization(notes, client)
+        page.goto(request.url)
+        sign_in(page)
+        code = Code(query_of(answer(page, "Allow"))["code"], request.pkce, request.redirect_uri)
+        refresh_token = notes.exchange(client, code).json()["refresh_token"]
+
+        page.goto(notes_as.url + "/account/apps")
+
+        assert page.inner_text("h2") == "Notes CLI"
+        assert page.inner_text(".client-id") == client.client_id
+        assert page.inner_text(".redirect-host") == "127.0.0.1"
+        assert page.inner_text(".server") == "Notes (http://localhost:8111/mcp)"
+        assert page.locator(".scopes li").all_inner_texts() == ["notes:read", "notes:write"]
+        assert page.inner_text(".last-used-at") == "not since approved"
+
+        with page.expect_navigation():
+            page.click('button:has-text("Revoke")')
+
+        assert page.inner_text(".none") == "You have not approved any application."
+        refreshed = notes.refresh(client, refresh_token)
+        assert (refreshed.status_code, refreshed.json()["error"]) == (400, "invalid_grant")
+        page.goto(authorization(notes, client).url)
+        assert page.inner_text("h1") == "Allow Notes CLI to use Notes?"
