@@ -132,6 +132,20 @@ class TestAppsPageOverHttp:
         assert response.status_code == 403
         assert len(rows(notes_as.db, "SELECT * FROM consents WHERE client_id = ?", client.client_id)) == 1
 
+    def test_revoking_an_app_ends_a_code_not_yet_redeemed(
+        self, notes: Issuer, client: Registered, notes_as: AuthorizationServer
+    ):
+        """USER-NEEDS 15: no token comes after Revoke, not even from a code issued just before."""
+        code = approved(notes, client, READ)
+        apps = notes_as.url + "/account/apps"
+        form = {"csrf_token": csrf_token(notes.http.get(apps)), "client_id": client.client_id, "mcp_server_id": "notes"}
+
+        response = notes.http.post(apps, data=form)
+
+        assert (response.status_code, response.headers["location"]) == (303, "/account/apps")
+        redeemed = notes.exchange(client, code)
+        assert (redeemed.status_code, redeemed.json()["error"]) == (400, "invalid_grant")
+
 
 @pytest.mark.browser
 class TestAppsPageInChromium:
