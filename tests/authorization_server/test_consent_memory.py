@@ -157,6 +157,7 @@ class TestAppsPageInChromium:
         request = authorization(notes, client)
         page.goto(request.url)
         sign_in(page)
+        assert "You can revoke it on Connected apps." in page.inner_text(".remembered")
         code = Code(query_of(answer(page, "Allow"))["code"], request.pkce, request.redirect_uri)
         refresh_token = notes.exchange(client, code).json()["refresh_token"]
 
