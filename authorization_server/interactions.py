@@ -2,6 +2,8 @@
 
 OAuth 2.1 §3.1: the resource owner is authenticated first, then asked for consent, and only then
 is the browser sent back to the client (§4.1.2) with ``code``, ``state`` and ``iss`` (RFC 9207).
+Consent is not asked again when the user already approved this client, MCP server and scopes
+(``consents/``; per-client consent, MCP security best practices, Confused Deputy).
 In demo mode the demo user is signed in and consents automatically, so a headless client can
 run the whole flow; the journey records that it happened that way.
 
