@@ -160,21 +160,22 @@ class TestAppsPageInChromium:
         assert "You can revoke it on Connected apps." in page.inner_text(".remembered")
         code = Code(query_of(answer(page, "Allow"))["code"], request.pkce, request.redirect_uri)
         refresh_token = notes.exchange(client, code).json()["refresh_token"]
+        apps = page.context.new_page()  # the first tab is still failing to reach the callback
 
-        page.goto(notes_as.url + "/account/apps")
+        apps.goto(notes_as.url + "/account/apps")
 
-        assert page.inner_text("h2") == "Notes CLI"
-        assert page.inner_text(".client-id") == client.client_id
-        assert page.inner_text(".redirect-host") == "127.0.0.1"
-        assert page.inner_text(".server") == "Notes (http://localhost:8111/mcp)"
-        assert page.locator(".scopes li").all_inner_texts() == ["notes:read", "notes:write"]
-        assert page.inner_text(".last-used-at") == "not since approved"
+        assert apps.inner_text("h2") == "Notes CLI"
+        assert apps.inner_text(".client-id") == client.client_id
+        assert apps.inner_text(".redirect-host") == "127.0.0.1"
+        assert apps.inner_text(".server") == "Notes (http://localhost:8111/mcp)"
+        assert apps.locator(".scopes li").all_inner_texts() == ["notes:read", "notes:write"]
+        assert apps.inner_text(".last-used-at") == "not since approved"
 
-        with page.expect_navigation():
-            page.click('button:has-text("Revoke")')
+        with apps.expect_navigation():
+            apps.click('button:has-text("Revoke")')
 
-        assert page.inner_text(".none") == "You have not approved any application."
+        assert apps.inner_text(".none") == "You have not approved any application."
         refreshed = notes.refresh(client, refresh_token)
         assert (refreshed.status_code, refreshed.json()["error"]) == (400, "invalid_grant")
-        page.goto(authorization(notes, client).url)
-        assert page.inner_text("h1") == "Allow Notes CLI to use Notes?"
+        apps.goto(authorization(notes, client).url)
+        assert apps.inner_text("h1") == "Allow Notes CLI to use Notes?"
