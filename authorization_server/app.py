@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from authorization_server.cors import cors
 from authorization_server.db import Database
 from authorization_server.endpoints import (
+    account,
     admin,
     authorize,
     consent,
@@ -104,6 +105,8 @@ def create_app(settings: Settings) -> Starlette:
         # 8. The admin pages (issue 4): journeys, each as a sequence diagram. HTTP Basic; 404 when off.
         Route("/admin/journeys", admin.journeys, methods=["GET"]),
         Route("/admin/journeys/{journey_id}", admin.journey, methods=["GET"]),
+        # 9. The signed-in user's connected apps: what they approved, and revoking it (a page: no CORS).
+        Route(account.PATH, account.apps, methods=["GET", "POST"]),
         Mount("/static", StaticFiles(packages=[("authorization_server", "static")])),
     ]
     return Starlette(
@@ -144,7 +147,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error in %s %s", request.method, _route(request))
     error = ServerError("the server failed to answer this request")
     path = request.url.path
-    if path.startswith("/interaction/") or path.endswith(AUTHORIZE_PATH):
+    if path.startswith(("/interaction/", "/account/")) or path.endswith(AUTHORIZE_PATH):
         return error_page(error)
     return error.to_response()
 

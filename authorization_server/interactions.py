@@ -2,6 +2,8 @@
 
 OAuth 2.1 §3.1: the resource owner is authenticated first, then asked for consent, and only then
 is the browser sent back to the client (§4.1.2) with ``code``, ``state`` and ``iss`` (RFC 9207).
+Consent is not asked again when the user already approved this client, MCP server and scopes
+(``consents/``; per-client consent, MCP security best practices, Confused Deputy).
 In demo mode the demo user is signed in and consents automatically, so a headless client can
 run the whole flow; the journey records that it happened that way.
 
@@ -17,6 +19,7 @@ from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
 from authorization_server.authorization_requests import check_client, check_request
 from authorization_server.clients.service import ClientService
+from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import AccessDenied, InvalidRequest, OAuthError
 from authorization_server.issuers import Issuer, IssuerService
@@ -83,6 +86,7 @@ class InteractionService:
         accounts: AccountService,
         lockout: LoginLockout,
         clients: ClientService,
+        consents: ConsentService,
         issuers: IssuerService,
         journeys: JourneyService,
         mcp_servers: McpServerService,
@@ -92,6 +96,7 @@ class InteractionService:
         self._accounts = accounts
         self._lockout = lockout
         self._clients = clients
+        self._consents = consents
         self._issuers = issuers
         self._journeys = journeys
         self._mcp_servers = mcp_servers
@@ -117,8 +122,8 @@ class InteractionService:
             user = await self._accounts.session_user(tx, session_cookie)
             if user is None:
                 return ToInteraction(interaction_id, "login")
-            await self._journeys.authenticated(tx, journey, user.id, f"{user.username}, already signed in")
-            return ToInteraction(interaction_id, "consent")
+            journey = await self._journeys.authenticated(tx, journey, user.id, f"{user.username}, already signed in")
+            return await self._ask_consent(tx, journey, interaction_id)
 
     async def login_view(self, interaction_id: str, browser_secret: str | None) -> LoginView:
         async with self._db.transaction() as tx:
@@ -128,8 +133,8 @@ class InteractionService:
 
     async def login(
         self, interaction_id: str, browser_secret: str | None, username: str, password: str
-    ) -> tuple[str, ToInteraction] | None:
-        """Sign the user in; returns the new session cookie and the consent page, or ``None`` if refused.
+    ) -> tuple[str, ToInteraction | ToClient] | None:
+        """Sign the user in; returns the new session cookie and where to go next, or ``None`` if refused.
 
         A username locked after repeated failures raises ``TooManyRequests`` before its password
         is even checked (``accounts/lockout.py``).
@@ -145,8 +150,8 @@ class InteractionService:
         async with self._db.transaction() as tx:
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
             session = await self._accounts.start_session(tx, user)
-            await self._journeys.authenticated(tx, journey, user.id, f"{user.username}, with a password")
-        return session, ToInteraction(interaction_id, "consent")
+            journey = await self._journeys.authenticated(tx, journey, user.id, f"{user.username}, with a password")
+            return session, await self._ask_consent(tx, journey, interaction_id)
 
     async def consent_view(self, interaction_id: str, browser_secret: str | None) -> ConsentView:
         async with self._db.transaction() as tx:
@@ -167,8 +172,17 @@ class InteractionService:
                     journey.issuer,
                     AccessDenied("the user denied the request"),
                 )
+            await self._consents.remember(tx, journey)
             code = await self._journeys.approve(tx, journey, "the user approved on the consent page")
             return _code_to_client(journey, code)
+
+    async def _ask_consent(self, tx: Transaction, journey: Journey, interaction_id: str) -> ToInteraction | ToClient:
+        """The consent page, unless the user already approved this client, MCP server and scopes (AS-24)."""
+        consent = await self._consents.remembered(tx, journey)
+        if consent is None:
+            return ToInteraction(interaction_id, "consent")
+        how = f"remembered from {consent.approved_at.date().isoformat()}"
+        return _code_to_client(journey, await self._journeys.approve(tx, journey, how))
 
     async def _approve_as_demo_user(self, tx: Transaction, journey: Journey) -> ToClient:
         assert self._demo_user is not None

@@ -34,17 +34,21 @@ def page(template: str, status_code: int = 200, headers: dict[str, str] | None =
     )
 
 
-def interaction_page(
+def form_page(
     request: Request,
     template: str,
-    browser_secret: str | None,
-    interaction_id: str,
+    secret: str | None,
+    purpose: str,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    """A sign-in or consent page, whose form posts back to its own URL with the interaction's CSRF token."""
-    token = csrf_token(browser_secret or "", interaction_id)
+    """A page whose form posts back to its own URL with a CSRF token: ``purpose`` keyed by a cookie's ``secret``.
+
+    Sign-in and consent pages key their interaction id by the browser cookie; the connected apps
+    page keys its purpose by the session cookie (docs/decisions/0006, 0012).
+    """
+    token = csrf_token(secret or "", purpose)
     return page(template, status_code, headers, action=request.url.path, csrf_token=token, **context)
 
 

@@ -10,7 +10,7 @@ revoking an access token does the same, since a JWT cannot be revoked alone
 
 from authorization_server.clients.entities import ClientCredentials
 from authorization_server.clients.service import ClientService
-from authorization_server.db import Database
+from authorization_server.db import Database, Transaction
 from authorization_server.errors import UnsupportedTokenType
 from authorization_server.issuers import Issuer
 from authorization_server.journeys.entities import Step
@@ -41,5 +41,9 @@ class RevocationService:
             grant_id = await self._tokens.grant_of(tx, token, issuer=issuer.url, client_id=client.client_id)
             if grant_id is None or not await self._journeys.is_active(tx, grant_id):
                 return
-            await self._tokens.revoke_family(tx, grant_id)
-            await self._journeys.revoke(tx, grant_id, Step.REVOKED, "the client revoked its token (RFC 7009)")
+            await self.end_grant(tx, grant_id, "the client revoked its token (RFC 7009)")
+
+    async def end_grant(self, tx: Transaction, grant_id: str, reason: str) -> None:
+        """Revoke every refresh token of a grant and end its journey, stamping ``reason``."""
+        await self._tokens.revoke_family(tx, grant_id)
+        await self._journeys.revoke(tx, grant_id, Step.REVOKED, reason)

@@ -11,6 +11,8 @@ from authorization_server.accounts.service import AccountService
 from authorization_server.browser import Cookies
 from authorization_server.client_expiry import ClientExpiry
 from authorization_server.clients.service import ClientService
+from authorization_server.connected_apps import ConnectedAppsService
+from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database
 from authorization_server.grants.context import GrantContext
 from authorization_server.grants.service import GrantService
@@ -47,6 +49,7 @@ class Services:
     interactions: InteractionService
     grants: GrantService
     revocation: RevocationService
+    connected_apps: ConnectedAppsService
     introspection: IntrospectionService
     limits: RateLimits
     client_expiry: ClientExpiry
@@ -61,6 +64,7 @@ def services(request: Request) -> Services:
 async def build_services(settings: Settings, db: Database) -> Services:
     accounts = AccountService(db, settings.session_ttl)
     clients = ClientService()
+    consents = ConsentService()
     mcp_servers = McpServerService(db)
     issuers = IssuerService(settings, mcp_servers)
     journeys = JourneyService(mcp_servers, code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
@@ -70,6 +74,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
     tokens = TokenService(
         keys, access_token_ttl=settings.access_token_ttl, refresh_token_ttl=settings.refresh_token_ttl
     )
+    revocation = RevocationService(db, clients, journeys, tokens)
     demo_user = None
     if settings.demo:
         if await mcp_servers.get(DEMO_MCP_SERVER_ID) is None:
@@ -99,13 +104,23 @@ async def build_services(settings: Settings, db: Database) -> Services:
                 duration=settings.login_lockout_duration,
             ),
             clients=clients,
+            consents=consents,
             issuers=issuers,
             journeys=journeys,
             mcp_servers=mcp_servers,
             demo_user=demo_user,
         ),
         grants=GrantService(db, clients, GrantContext(journeys=journeys, tokens=tokens)),
-        revocation=RevocationService(db, clients, journeys, tokens),
+        revocation=revocation,
+        connected_apps=ConnectedAppsService(
+            db,
+            accounts=accounts,
+            clients=clients,
+            consents=consents,
+            journeys=journeys,
+            mcp_servers=mcp_servers,
+            revocation=revocation,
+        ),
         introspection=IntrospectionService(db, mcp_servers, journeys, tokens),
         limits=RateLimits(
             register=settings.rate("rate_limit_register"),

@@ -11,7 +11,7 @@ from authorization_server.browser import check_csrf
 from authorization_server.endpoints.authorize import next_step
 from authorization_server.errors import InvalidRequest, OAuthError
 from authorization_server.interactions import SignInRequired
-from authorization_server.pages import error_page, interaction_page
+from authorization_server.pages import error_page, form_page
 from authorization_server.params import read_form
 from authorization_server.services import services
 
@@ -27,7 +27,7 @@ async def consent(request: Request) -> Response:
     except OAuthError as error:
         return error_page(error)
     if request.method == "GET":
-        return interaction_page(request, "consent.html", browser_secret, interaction_id, view=view)
+        return form_page(request, "consent.html", browser_secret, interaction_id, view=view)
     try:
         form = await read_form(request, found.settings.max_body_bytes)
         check_csrf(browser_secret, interaction_id, form.get("csrf_token"))

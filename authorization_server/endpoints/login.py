@@ -12,7 +12,7 @@ from authorization_server.browser import check_csrf
 from authorization_server.endpoints.authorize import next_step
 from authorization_server.errors import OAuthError, TooManyRequests
 from authorization_server.interactions import LoginView
-from authorization_server.pages import error_page, interaction_page
+from authorization_server.pages import error_page, form_page
 from authorization_server.params import read_form
 from authorization_server.services import services
 
@@ -26,7 +26,7 @@ async def login(request: Request) -> Response:
         if view.signed_in:  # back from the consent page, say: there is nothing to sign in to
             return RedirectResponse(f"/interaction/{interaction_id}/consent", status_code=303)
         if request.method == "GET":
-            return interaction_page(request, "login.html", browser_secret, interaction_id, view=view)
+            return form_page(request, "login.html", browser_secret, interaction_id, view=view)
         form = await read_form(request, found.settings.max_body_bytes)
         check_csrf(browser_secret, interaction_id, form.get("csrf_token"))
         username, password = form.get("username") or "", form.get("password") or ""
@@ -57,7 +57,7 @@ def _form_again(
         status, headers, message = 200, None, "Wrong username or password."
     else:
         status, headers, message = refused.status_code, refused.headers(), refused.description
-    return interaction_page(
+    return form_page(
         request,
         "login.html",
         browser_secret,

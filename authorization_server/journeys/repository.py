@@ -113,6 +113,16 @@ async def registered_journey_id(tx: Transaction, client_id: str, mcp_server_id: 
     return row["id"] if row else None
 
 
+async def granted_ids(tx: Transaction, user_id: str, client_id: str, mcp_server_id: str) -> list[str]:
+    """The journeys of one user, client and MCP server that hold tokens or a code not yet redeemed."""
+    rows = await tx.fetch_all(
+        "SELECT j.id FROM authorization_journeys j JOIN mcp_authorization_flows f ON f.journey_id = j.id"
+        " WHERE f.client_id = ? AND f.mcp_server_id = ? AND j.user_id = ? AND j.status IN (?, ?)",
+        (client_id, mcp_server_id, user_id, JourneyStatus.ACTIVE, JourneyStatus.CODE_ISSUED),
+    )
+    return [row["id"] for row in rows]
+
+
 async def delete_for_clients(tx: Transaction, client_ids: list[str]) -> int:
     """Delete the clients' journeys; events, flows and refresh tokens go with them (foreign keys cascade)."""
     marks = ", ".join("?" * len(client_ids))

@@ -183,10 +183,16 @@ class JourneyService:
         await self._stamp(tx, journey_id, step, detail)
 
     async def revoke(self, tx: Transaction, journey_id: str, step: Step, reason: str) -> None:
-        """End an active journey because its tokens were revoked, stamping why."""
+        """End a journey because its grant was withdrawn, stamping why.
+
+        An active journey is revoked; one whose code was issued but not yet redeemed fails, so the
+        code no longer redeems (OAuth 2.1 §4.1.3: the code must be valid).
+        """
         journey = await self._get(tx, journey_id)
         if journey.status is JourneyStatus.ACTIVE:
             await self._move(tx, journey, JourneyStatus.REVOKED, failure_reason=reason)
+        elif journey.status is JourneyStatus.CODE_ISSUED:
+            await self._move(tx, journey, JourneyStatus.FAILED, failure_reason=reason)
         await self._stamp(tx, journey_id, step, reason)
 
     async def start_downstream_flow(
@@ -227,6 +233,10 @@ class JourneyService:
         """Whether the journey's grant stands: tokens were issued and nothing revoked them."""
         journey = await repository.get(tx, journey_id)
         return journey is not None and journey.status is JourneyStatus.ACTIVE
+
+    async def granted(self, tx: Transaction, user_id: str, client_id: str, mcp_server_id: str) -> list[str]:
+        """The journeys in which ``user_id`` granted ``client_id`` access to one MCP server: tokens, or a code."""
+        return await repository.granted_ids(tx, user_id, client_id, mcp_server_id)
 
     async def delete_for_clients(self, tx: Transaction, client_ids: list[str]) -> int:
         """Forget the journeys of clients that are being deleted; returns how many there were."""

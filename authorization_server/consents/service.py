@@ -1,0 +1,45 @@
+"""Remembering consent, and forgetting it (MCP-SBP Confused Deputy: per-client consent).
+
+A consent belongs to one user, one ``client_id`` and one MCP server; nothing is ever looked up
+by client name or redirect URI, so a newly registered client never finds another's consent.
+"""
+
+from authorization_server import clock
+from authorization_server.consents import repository
+from authorization_server.consents.entities import Consent
+from authorization_server.db import Transaction
+from authorization_server.journeys.entities import Journey
+
+
+class ConsentService:
+    async def remembered(self, tx: Transaction, journey: Journey) -> Consent | None:
+        """The signed-in user's consent that covers this journey's request, noted as used; else ``None``."""
+        assert journey.request is not None and journey.user_id is not None
+        flow = journey.mcp_flow
+        consent = await repository.get(tx, journey.user_id, flow.client_id, flow.mcp_server_id)
+        if consent is None or not consent.covers(journey.request.scope):
+            return None
+        await repository.mark_used(tx, consent.user_id, consent.client_id, consent.mcp_server_id, clock.now())
+        return consent
+
+    async def remember(self, tx: Transaction, journey: Journey) -> None:
+        """The user approved this journey's request on the consent page: add its scopes to their consent."""
+        assert journey.request is not None and journey.user_id is not None
+        flow = journey.mcp_flow
+        known = await repository.get(tx, journey.user_id, flow.client_id, flow.mcp_server_id)
+        scope = journey.request.scope
+        if known is not None:
+            scope = known.scope + tuple(name for name in scope if name not in known.scope)
+        last_used_at = known.last_used_at if known else None
+        consent = Consent(
+            journey.user_id, flow.client_id, flow.mcp_server_id, journey.issuer, scope, clock.now(), last_used_at
+        )
+        await repository.put(tx, consent)
+
+    async def forget(self, tx: Transaction, user_id: str, client_id: str, mcp_server_id: str) -> bool:
+        """Forget a consent; false if there was none."""
+        return await repository.delete(tx, user_id, client_id, mcp_server_id)
+
+    async def of_user(self, tx: Transaction, user_id: str) -> list[Consent]:
+        """The user's consents, the latest approval first."""
+        return await repository.of_user(tx, user_id)

@@ -1,0 +1,181 @@
+"""Consent memory and the connected apps page (AS-24; MCP-SBP Confused Deputy, per-client consent; USER-NEEDS 15).
+
+A server without demo mode, with the ``notes`` MCP server and user alice. Over HTTP, the test's
+client keeps the cookies a browser would; the connected apps page is also driven in real Chromium.
+"""
+
+from datetime import UTC, datetime
+
+import httpx2
+import pytest
+from playwright.sync_api import Page
+
+from scripts.stack import AuthorizationServer
+from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
+from tests.authorization_server.flows import (
+    Code,
+    Issuer,
+    Pkce,
+    Registered,
+    SignInForm,
+    csrf_token,
+    redirect_params,
+    rows,
+)
+from tests.authorization_server.test_login_consent_pages import answer, authorization, query_of, sign_in
+
+READ, READ_WRITE = "notes:read", "notes:read notes:write"
+
+
+@pytest.fixture(name="client")
+def _client(notes: Issuer) -> Registered:
+    return notes.register(client_name="Notes CLI")
+
+
+def started(notes: Issuer, client: Registered, scope: str) -> tuple[Pkce, httpx2.Response]:
+    """Open an authorization request, signing in if the server asks; the answer that follows sign-in."""
+    pkce = Pkce.new()
+    response = notes.authorize(client, pkce, scope=scope)
+    if response.headers["location"].endswith("/login"):
+        url = str(httpx2.URL(notes.url).join(response.headers["location"]))
+        response = notes.sign_in(SignInForm(url, csrf_token(notes.http.get(url))), ALICE, ALICE_PASSWORD)
+    assert response.status_code == 303, response.text
+    return pkce, response
+
+
+def answered(notes: Issuer, consent: httpx2.Response, decision: str) -> httpx2.Response:
+    """Answer the consent page a 303 leads to, as its form would; the 303 back to the client."""
+    url = str(httpx2.URL(notes.url).join(consent.headers["location"]))
+    answer_ = notes.http.post(url, data={"csrf_token": csrf_token(notes.http.get(url)), "decision": decision})
+    assert answer_.status_code == 303, answer_.text
+    return answer_
+
+
+def approved(notes: Issuer, client: Registered, scope: str) -> Code:
+    """A first authorization, approved on the consent page: its code."""
+    pkce, consent = started(notes, client, scope)
+    assert consent.headers["location"].endswith("/consent")
+    return Code(redirect_params(answered(notes, consent, "allow"))["code"], pkce, client.redirect_uri)
+
+
+def asks_for_consent(response: httpx2.Response) -> bool:
+    return response.headers["location"].endswith("/consent")
+
+
+class TestRememberedConsent:
+    def test_a_second_authorization_of_the_same_client_and_scopes_skips_the_consent_page(
+        self, notes: Issuer, client: Registered, notes_as: AuthorizationServer
+    ):
+        """USER-NEEDS 15: an approval is remembered per user, client, MCP server and scopes."""
+        approved(notes, client, READ_WRITE)
+
+        pkce, response = started(notes, client, READ)
+
+        returned = redirect_params(response)
+        assert sorted(returned) == ["code", "iss", "state"]
+        tokens = notes.exchange(client, Code(returned["code"], pkce, client.redirect_uri))
+        assert tokens.status_code == 200
+        assert tokens.json()["scope"] == "notes:read"
+        today = datetime.now(UTC).date().isoformat()
+        remembered = rows(
+            notes_as.db, "SELECT detail FROM journey_events WHERE step = 'consent_given' ORDER BY id DESC LIMIT 1"
+        )
+        assert remembered[0]["detail"] == f"remembered from {today}"
+
+    def test_a_broader_scope_asks_for_consent_again(self, notes: Issuer, client: Registered):
+        """AS-24: consent is keyed by scope too; a scope not yet approved asks again."""
+        approved(notes, client, READ)
+
+        _, response = started(notes, client, READ_WRITE)
+
+        assert asks_for_consent(response)
+
+    def test_a_new_client_gets_the_consent_page_after_another_was_approved(self, notes: Issuer, client: Registered):
+        """AS-24, MCP-SBP Confused Deputy: a freshly registered client B never inherits client A's consent."""
+        approved(notes, client, READ)
+        newcomer = notes.register(client_name="Notes CLI")
+
+        _, response = started(notes, newcomer, READ)
+
+        assert asks_for_consent(response)
+
+    def test_deny_remembers_nothing(self, notes: Issuer, client: Registered):
+        """MCP-SBP Confused Deputy: only an approval is remembered; after Deny the next request asks again."""
+        _, consent = started(notes, client, READ)
+        assert redirect_params(answered(notes, consent, "deny"))["error"] == "access_denied"
+
+        _, response = started(notes, client, READ)
+
+        assert asks_for_consent(response)
+
+
+class TestAppsPageOverHttp:
+    def test_without_a_session_the_apps_page_says_to_sign_in(self, notes_as: AuthorizationServer, http: httpx2.Client):
+        """USER-NEEDS 15: the connected apps page shows nothing to a browser that is not signed in."""
+        response = http.get(notes_as.url + "/account/apps")
+
+        assert response.status_code == 200
+        assert "<h1>You are not signed in</h1>" in response.text
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "access-control-allow-origin" not in response.headers
+
+    @pytest.mark.parametrize("token", [None, "forged-token"], ids=["no token", "wrong token"])
+    def test_a_revoke_post_without_the_right_csrf_token_is_forbidden(
+        self, notes: Issuer, client: Registered, notes_as: AuthorizationServer, token: str | None
+    ):
+        """AS-23, MCP-SBP Confused Deputy: revoking an app needs the page's CSRF token; nothing is revoked."""
+        approved(notes, client, READ)
+        form = {"client_id": client.client_id, "mcp_server_id": "notes"} | ({"csrf_token": token} if token else {})
+
+        response = notes.http.post(notes_as.url + "/account/apps", data=form)
+
+        assert response.status_code == 403
+        assert len(rows(notes_as.db, "SELECT * FROM consents WHERE client_id = ?", client.client_id)) == 1
+
+    def test_revoking_an_app_ends_a_code_not_yet_redeemed(
+        self, notes: Issuer, client: Registered, notes_as: AuthorizationServer
+    ):
+        """USER-NEEDS 15: no token comes after Revoke, not even from a code issued just before."""
+        code = approved(notes, client, READ)
+        apps = notes_as.url + "/account/apps"
+        form = {"csrf_token": csrf_token(notes.http.get(apps)), "client_id": client.client_id, "mcp_server_id": "notes"}
+
+        response = notes.http.post(apps, data=form)
+
+        assert (response.status_code, response.headers["location"]) == (303, "/account/apps")
+        redeemed = notes.exchange(client, code)
+        assert (redeemed.status_code, redeemed.json()["error"]) == (400, "invalid_grant")
+
+
+@pytest.mark.browser
+class TestAppsPageInChromium:
+    def test_the_apps_page_lists_the_approval_and_revoke_ends_its_grant(
+        self, page: Page, notes: Issuer, notes_as: AuthorizationServer
+    ):
+        """USER-NEEDS 15, MCP-SBP Confused Deputy: Revoke forgets the consent and revokes the app's tokens."""
+        client = notes.register(client_name="Notes CLI", redirect_uris=["http://127.0.0.1/callback"])
+        request = authorization(notes, client)
+        page.goto(request.url)
+        sign_in(page)
+        assert "You can revoke it on Connected apps." in page.inner_text(".remembered")
+        code = Code(query_of(answer(page, "Allow"))["code"], request.pkce, request.redirect_uri)
+        refresh_token = notes.exchange(client, code).json()["refresh_token"]
+        apps = page.context.new_page()  # the first tab is still failing to reach the callback
+
+        apps.goto(notes_as.url + "/account/apps")
+
+        assert apps.inner_text("h2") == "Notes CLI"
+        assert apps.inner_text(".client-id") == client.client_id
+        assert apps.inner_text(".redirect-host") == "127.0.0.1"
+        assert apps.inner_text(".server") == "Notes (http://localhost:8111/mcp)"
+        assert apps.locator(".scopes li").all_inner_texts() == ["notes:read", "notes:write"]
+        assert apps.inner_text(".last-used-at") == "not since approved"
+
+        with apps.expect_navigation():
+            apps.click('button:has-text("Revoke")')
+
+        assert apps.inner_text(".none") == "You have not approved any application."
+        refreshed = notes.refresh(client, refresh_token)
+        assert (refreshed.status_code, refreshed.json()["error"]) == (400, "invalid_grant")
+        apps.goto(authorization(notes, client).url)
+        assert apps.inner_text("h1") == "Allow Notes CLI to use Notes?"
