@@ -102,7 +102,7 @@ class Keys:
     async def key_set(self, tx: Transaction) -> KeySet:
         """The current keys, re-read at most once a second if the database changed or a key retired."""
         key_set = self._key_set
-        if key_set is not None and time.monotonic() - self._checked_at < self.CHECK_INTERVAL:
+        if key_set is not None and self._recently_checked():
             return key_set
         self._checked_at = time.monotonic()
         version = await self._db.data_version()
@@ -113,8 +113,14 @@ class Keys:
         return key_set
 
     async def jwks_json(self) -> bytes:
+        """The JWK Set as bytes; the database is asked only when the cached set is due for a check."""
+        if self._key_set is not None and self._recently_checked():
+            return self._key_set.jwks_json
         async with self._db.transaction() as tx:
             return (await self.key_set(tx)).jwks_json
+
+    def _recently_checked(self) -> bool:
+        return time.monotonic() - self._checked_at < self.CHECK_INTERVAL
 
 
 async def all_keys(tx: Transaction, keep_for: timedelta) -> list[SigningKey]:
