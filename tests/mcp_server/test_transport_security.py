@@ -1,6 +1,6 @@
-"""The MCP endpoint's transport rules: Origin and Host checks, sessions bound to their caller,
-the resource compared as a URI, and tokens kept out of the log (MCP Streamable HTTP, Security;
-MCP security best practices; checklist RS-17 to RS-20)."""
+"""The MCP endpoint's transport rules: Origin and Host checks, CORS for browser clients, sessions
+bound to their caller, the resource compared as a URI, and tokens kept out of the log (MCP
+Streamable HTTP, Security; MCP security best practices; checklist RS-17 to RS-20)."""
 
 from typing import Any
 
@@ -47,7 +47,48 @@ class TestOriginAndHost:
         """RS-19, DNS rebinding: a Host header that is not this loopback server is refused."""
         response = call(demo_mcp, signer.token(), Host="evil.example")
 
-        assert response.status_code in (400, 421)
+        assert response.status_code == 421
+
+
+class TestCorsForBrowserClients:
+    """USER-NEEDS theme 7: the MCP Inspector and web hosts call the server with fetch from another origin."""
+
+    INSPECTOR = "http://localhost:6274"
+
+    def test_a_preflight_allows_the_mcp_headers_without_a_token(self, demo_mcp: McpServer):
+        """Fetch standard (CORS preflight): answered before bearer auth, naming the transport's headers."""
+        requested = "authorization, content-type, mcp-protocol-version, mcp-session-id, last-event-id"
+        headers = {
+            "Origin": self.INSPECTOR,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": requested,
+        }
+
+        response = httpx2.options(demo_mcp.url, headers=headers)
+
+        assert response.status_code == 200
+        assert "POST" in response.headers["access-control-allow-methods"]
+        allowed = {name.strip().lower() for name in response.headers["access-control-allow-headers"].split(",")}
+        assert set(requested.split(", ")) <= allowed
+
+    def test_a_browser_reads_the_challenge_and_the_metadata_it_names(self, demo_mcp: McpServer):
+        """RS-06, RFC 9728 §5.1: the 401's WWW-Authenticate is exposed, and the metadata document is readable."""
+        challenged = httpx2.post(demo_mcp.url, json=OPENING, headers={"Origin": self.INSPECTOR})
+        metadata_url = bearer_params(challenged)["resource_metadata"]
+
+        metadata = httpx2.get(metadata_url, headers={"Origin": self.INSPECTOR})
+
+        assert challenged.status_code == 401
+        assert challenged.headers["access-control-allow-origin"] == "*"
+        assert "www-authenticate" in challenged.headers["access-control-expose-headers"].lower()
+        assert metadata.headers["access-control-allow-origin"] == "*"
+
+    def test_a_browser_reads_the_session_id_it_is_given(self, demo_mcp: McpServer, signer: Signer):
+        """MCP Streamable HTTP (Session Management): the client must echo Mcp-Session-Id, so it must see it."""
+        response = call(demo_mcp, signer.token(), Origin=self.INSPECTOR)
+
+        assert response.status_code == 200
+        assert "mcp-session-id" in response.headers["access-control-expose-headers"].lower()
 
 
 class TestSessions:
