@@ -95,6 +95,8 @@ class TestErrorsSentBackToTheClient:
             ({"code_challenge_method": "plain"}, "invalid_request"),
             ({"code_challenge_method": None}, "invalid_request"),
             ({"code_challenge": "too-short"}, "invalid_request"),
+            ({"code_challenge": "a" * 129}, "invalid_request"),
+            ({"code_challenge": "+/=" * 15}, "invalid_request"),
             ({"scope": "mcp:read mcp:admin"}, "invalid_scope"),
         ],
         ids=lambda value: repr(value),
