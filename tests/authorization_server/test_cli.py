@@ -198,6 +198,15 @@ class TestServerSettings:
             " unless it holds a live refresh token (env AS_CLIENT_IDLE_TTL, default 2592000)",
             "--client-cleanup-interval CLIENT_CLEANUP_INTERVAL seconds between two cleanups of idle clients"
             " (env AS_CLIENT_CLEANUP_INTERVAL, default 3600)",
+            "--allow-loopback-client-metadata development only: fetch client metadata documents and jwks_uri from"
+            " loopback (http or https); needs a loopback host and issuer"
+            " (env AS_ALLOW_LOOPBACK_CLIENT_METADATA, default off; on in demo mode)",
+            "--client-metadata-timeout CLIENT_METADATA_TIMEOUT seconds a client metadata document or jwks_uri fetch"
+            " may take, all in (env AS_CLIENT_METADATA_TIMEOUT, default 5)",
+            "--client-metadata-cache-min CLIENT_METADATA_CACHE_MIN seconds a fetched client metadata document or JWK"
+            " Set is reused at least (unless no-store) (env AS_CLIENT_METADATA_CACHE_MIN, default 60)",
+            "--client-metadata-cache-max CLIENT_METADATA_CACHE_MAX seconds a fetched client metadata document or JWK"
+            " Set is reused at most, whatever its max-age (env AS_CLIENT_METADATA_CACHE_MAX, default 3600)",
             "--admin-username ADMIN_USERNAME username of the admin pages"
             " (env AS_ADMIN_USERNAME, default unset: admin pages off; admin in demo mode)",
             "--admin-password ADMIN_PASSWORD password of the admin pages; prefer the environment variable to the option"
