@@ -36,12 +36,14 @@ class DocumentServer:
     def __init__(self) -> None:
         self._answers: dict[str, list[Answer]] = {}
         self.hits: dict[str, int] = {}
+        #: The Host header of the latest request per path.
+        self.hosts: dict[str, str] = {}
         self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                answer = server._next(self.path)
+                answer = server._next(self.path, self.headers.get("Host", ""))
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
@@ -71,9 +73,10 @@ class DocumentServer:
         url = self.url(path)
         return self.serve(path, Answer.json(client_document(url, **fields)))
 
-    def _next(self, path: str) -> Answer:
+    def _next(self, path: str, host: str) -> Answer:
         with self._lock:
             self.hits[path] = self.hits.get(path, 0) + 1
+            self.hosts[path] = host
             queued = self._answers.get(path) or [Answer(404, b"{}")]
             return queued.pop(0) if len(queued) > 1 else queued[0]
 
