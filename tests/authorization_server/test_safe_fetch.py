@@ -20,7 +20,7 @@ SPECIAL_USE = [
     "192.168.1.1",
     "169.254.169.254",  # link-local: cloud metadata
     "100.64.0.1",  # shared address space (CGNAT)
-    "0.0.0.0",  # unspecified
+    "0.0.0.0",  # noqa: S104 - unspecified, as a string to check, never bound
     "224.0.0.1",  # multicast
     "240.0.0.1",  # reserved
     "255.255.255.255",  # broadcast
