@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.authorization_server.flows import CALLBACK
+from tests.authorization_server.flows import CALLBACK, Registered
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,11 @@ def client_document(url: str, **fields: Any) -> dict[str, Any]:
         "token_endpoint_auth_method": "none",
     }
     return {name: value for name, value in {**document, **fields}.items() if value is not None}
+
+
+def document_client(url: str, redirect_uri: str = CALLBACK) -> Registered:
+    """How a client known by its document presents itself: its URL as client_id, no secret."""
+    return Registered({"client_id": url, "redirect_uris": [redirect_uri], "token_endpoint_auth_method": "none"})
 
 
 @contextmanager

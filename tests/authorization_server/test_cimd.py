@@ -13,18 +13,12 @@ from tests.authorization_server.flows import (
     CALLBACK,
     Issuer,
     Pkce,
-    Registered,
     journey_of,
     redirect_params,
     rows,
     steps,
 )
-from tests.documents import Answer, DocumentServer, client_document, silent_listener
-
-
-def document_client(url: str, redirect_uri: str = CALLBACK) -> Registered:
-    """How a client known by its document presents itself: its URL as client_id, no secret."""
-    return Registered({"client_id": url, "redirect_uris": [redirect_uri], "token_endpoint_auth_method": "none"})
+from tests.documents import Answer, DocumentServer, client_document, document_client, silent_listener
 
 
 def assert_error_page(response: httpx2.Response, says: str) -> None:

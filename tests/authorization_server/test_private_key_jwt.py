@@ -16,8 +16,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from tests.authorization_server.flows import CALLBACK, PUBLIC_CLIENT, Issuer, Registered
-from tests.documents import Answer, DocumentServer, client_document
+from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, Registered
+from tests.documents import Answer, DocumentServer, client_document, document_client
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -263,7 +263,7 @@ class TestKeysFetchedFromAUrl:
         url = documents.url(path)
         document = client_document(url, token_endpoint_auth_method="private_key_jwt", jwks=signer.jwks)
         documents.serve(path, Answer.json(document))
-        client = Registered({"client_id": url, "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none"})
+        client = document_client(url)
 
         accepted = redeem(demo, client, signer)
         without_assertion = demo.exchange(client, demo.code(client))
