@@ -36,6 +36,8 @@ from shared.loopback import is_loopback_host
 
 T = TypeVar("T")
 MAX_URL_LENGTH = 2000
+#: At most this many answers are cached; the oldest make room for new ones.
+MAX_CACHED = 1000
 #: RFC 6052 §2.1 and RFC 8215: NAT64 prefixes, which translate to IPv4 addresses of any kind.
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _JSON_TYPES = ("application/json", "application/jwk-set+json")
@@ -124,6 +126,8 @@ class SafeFetcher:
         value = parse(body)
         if max_age is not None:
             ttl = min(max(max_age, self._policy.cache_min), self._policy.cache_max)
+            while len(self._cache) >= MAX_CACHED:
+                del self._cache[next(iter(self._cache))]
             self._cache[key] = (time.monotonic() + ttl, value)
         return value
 
