@@ -109,6 +109,16 @@ class TestServerSettings:
             "authorization_server: demo mode approves every request without a login: it only runs on loopback\n",
         )
 
+    def test_the_loopback_client_metadata_switch_refuses_a_public_issuer(self, db: Path):
+        """AS-52, CIMD §6.5 (decision 0015): loopback documents only for a server that itself runs on loopback."""
+        result = cli(db, "--allow-loopback-client-metadata", "--issuer", "https://auth.example.com")
+
+        assert (result.returncode, result.stderr) == (
+            2,
+            "authorization_server: allow_loopback_client_metadata lets clients make this server fetch loopback"
+            " URLs: it only runs on loopback (CIMD section 6.5)\n",
+        )
+
     def test_a_plain_http_issuer_on_a_public_host_is_refused(self, db: Path):
         """AS-11, OAuth 2.1 §1.5: plain http only on loopback."""
         result = cli(db, "--issuer", "http://auth.example.com")
