@@ -113,7 +113,8 @@ class InteractionService:
         """Check an authorization request and start its journey.
 
         Errors about the client or its redirect URI are raised (they are shown on a page);
-        every later error is sent back to the client.
+        every later error is sent back to the client. A client named by the URL of its metadata
+        document has it fetched first, before the transaction opens (``client_directory.py``).
         """
         document = await self._directory.document(params.get("client_id"))
         async with self._db.transaction() as tx:

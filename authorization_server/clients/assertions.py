@@ -95,7 +95,7 @@ def verify_assertion(
         raise InvalidClient(f"client_assertion must expire within {MAX_LIFETIME} s")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
-        raise InvalidClient("client_assertion needs a jti of at most 256 characters")
+        raise InvalidClient(f"client_assertion needs a jti of at most {MAX_JTI_LENGTH} characters")
     return VerifiedAssertion(client_id, jti, datetime.fromtimestamp(claims["exp"], UTC))
 
 
