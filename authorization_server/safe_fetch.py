@@ -157,7 +157,7 @@ class SafeFetcher:
             max_age = _max_age(response.headers.get("cache-control", ""))
         try:
             return json.loads(body), max_age
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             raise FetchFailed("its body is not valid JSON") from None
 
     async def _checked_address(self, host: str, port: int) -> str:

@@ -125,6 +125,15 @@ class TestTheDocumentIsChecked:
         assert_error_page(demo.authorize(document_client(array)), "is not a JSON object")
         assert_error_page(demo.authorize(document_client(html)), "it is not JSON")
 
+    @pytest.mark.parametrize("body", [b"", b"{", b"[" * 5000], ids=["empty", "truncated", "deeply-nested"])
+    def test_a_body_that_does_not_parse_is_refused_not_a_server_error(
+        self, demo: Issuer, documents: DocumentServer, body: bytes
+    ):
+        """AS-52: whatever the document's bytes, the answer is the error page, never a 500."""
+        url = documents.serve(f"/unparsable/{len(body)}.json", Answer(200, body))
+
+        assert_error_page(demo.authorize(document_client(url)), "its body is not valid JSON")
+
 
 class TestFetching:
     def test_a_redirect_is_not_followed(self, demo: Issuer, documents: DocumentServer):
