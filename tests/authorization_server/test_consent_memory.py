@@ -23,6 +23,7 @@ from tests.authorization_server.flows import (
     rows,
 )
 from tests.authorization_server.test_login_consent_pages import answer, authorization, query_of, sign_in
+from tests.documents import DocumentServer, document_client
 
 READ, READ_WRITE = "notes:read", "notes:read notes:write"
 
@@ -197,3 +198,21 @@ class TestConsentPageLoadedTwice:
         assert (answer_.status_code, sorted(redirect_params(answer_))) == (303, ["code", "iss", "state"])
         assert again.status_code == 400
         assert "location" not in again.headers
+
+
+@pytest.mark.as_options("--allow-loopback-client-metadata")
+class TestDocumentClients:
+    def test_consent_is_remembered_per_document_url_and_a_new_url_never_inherits_it(
+        self, notes: Issuer, documents: DocumentServer
+    ):
+        """AS-24 for CIMD clients (decision 0015): consent is keyed by the document URL; another URL with the
+        same name and redirect URIs is a new client, and asks again."""
+        first = document_client(documents.publish("/memory/first.json", client_name="Notes CLI"))
+        second = document_client(documents.publish("/memory/second.json", client_name="Notes CLI"))
+        approved(notes, first, READ)
+
+        _, again = started(notes, first, READ)
+        _, other = started(notes, second, READ)
+
+        assert not asks_for_consent(again)
+        assert asks_for_consent(other)
