@@ -268,7 +268,8 @@ class SdkStack:
         self.provider = MemoryProvider()
         self.issuer = f"http://localhost:{free_port()}"
         self.mcp_url = f"http://localhost:{free_port()}/mcp"
-        self.token_front = TokenFront(self.issuer, self.provider, machine)
+        # The issuer identifier as the SDK's metadata spells it (a trailing slash), the assertions' audience.
+        self.token_front = TokenFront(str(AnyHttpUrl(self.issuer)), self.provider, machine)
         self._authorization_server = ThreadedServer(
             self._authorization_server_app(machine), port=urlsplit(self.issuer).port
         )
