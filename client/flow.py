@@ -303,13 +303,18 @@ class Flow:
         tutorial.step(4, "authorize", AUTHORIZE)
         scope = format_scope(self.scope) if self.scope else "(none)"
         tutorial.rule("CL-15, MCP Scope Selection Strategy", f"scope {scope}: {self.scope_reason}")
+        asked = authorization.with_offline_access(self.scope, self.metadata.scopes_supported)
+        if asked != self.scope:
+            tutorial.rule(
+                "CL-16, MCP Refresh Tokens", "the authorization server lists offline_access: asked for with the scope"
+            )
         async with self.user_agent() as agent:
             pending = authorization.start(
                 issuer=self.issuer,
                 resource=self.resource,
                 client_id=registration.client_id,
                 redirect_uri=agent.redirect_uri,
-                scope=self.scope,
+                scope=asked,
             )
             self.explain(pending)
             url = authorization.authorization_url(self.metadata.authorization_endpoint, pending, self.policy)

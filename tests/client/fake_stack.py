@@ -53,6 +53,8 @@ class Behaviour:
     insufficient_scope: bool = False
     #: Whether the metadata says ``client_id_metadata_document_supported: true``.
     metadata_documents: bool = False
+    #: ``scopes_supported`` of the authorization server metadata, left out when ``None``.
+    as_scopes_supported: list[str] | None = None
 
 
 class FakeStack:
@@ -137,6 +139,7 @@ class FakeStack:
                 }
                 | ({"revocation_endpoint": f"{self.issuer}/revoke"} if behaviour.revocation else {})
                 | ({"client_id_metadata_document_supported": True} if behaviour.metadata_documents else {})
+                | ({"scopes_supported": behaviour.as_scopes_supported} if behaviour.as_scopes_supported else {})
             )
 
         async def register(request: Request) -> Response:

@@ -270,10 +270,12 @@ class SdkStack:
         self.mcp_url = f"http://localhost:{free_port()}/mcp"
         # The issuer identifier as the SDK's metadata spells it (a trailing slash), the assertions' audience.
         self.token_front = TokenFront(str(AnyHttpUrl(self.issuer)), self.provider, machine)
+        #: Each request the MCP server received: its path with the query, and its Authorization header ("" if none).
+        self.mcp_requests: list[tuple[str, str]] = []
         self._authorization_server = ThreadedServer(
             self._authorization_server_app(machine), port=urlsplit(self.issuer).port
         )
-        self._mcp = ThreadedServer(self._mcp_app(), port=urlsplit(self.mcp_url).port, lifespan="on")
+        self._mcp = ThreadedServer(self._recorded(self._mcp_app()), port=urlsplit(self.mcp_url).port, lifespan="on")
 
     def start(self) -> "SdkStack":
         self._authorization_server.start()
@@ -300,6 +302,15 @@ class SdkStack:
             handler = cors_middleware(MetadataHandler(metadata).handle, ["GET", "OPTIONS"])
             routes.append(Route("/.well-known/oauth-authorization-server", handler, methods=["GET", "OPTIONS"]))
         return Starlette(routes=routes + sdk_routes)
+
+    def _recorded(self, app: ASGIApp) -> ASGIApp:
+        async def record(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                target = scope["path"] + (f"?{scope['query_string'].decode()}" if scope["query_string"] else "")
+                self.mcp_requests.append((target, dict(scope["headers"]).get(b"authorization", b"").decode()))
+            await app(scope, receive, send)
+
+        return record
 
     def _mcp_app(self) -> Starlette:
         auth = AuthSettings(

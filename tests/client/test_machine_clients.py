@@ -168,6 +168,23 @@ class TestPrivateKeyJwt:
         assert [claims["iss"] for claims in machine_stack.token_front.assertions[-2:]] == [client_id, client_id]
 
 
+class TestSteps:
+    def test_authorize_asks_nobody_and_token_uses_the_client_credentials(
+        self, tmp_path: Path, machine_stack: SdkStack
+    ) -> None:
+        """OAuth 2.1 §4.2: with --step, authorize only says there is no user; token asks with the credentials."""
+        client_id, key_file = keyed_client(machine_stack, tmp_path)
+        store = tmp_path / "store.json"
+        options = ["--client-id", client_id, "--private-key-file", str(key_file)]
+        assert machine_run(machine_stack, store, *options).exit_code == 0
+        authorize = machine_run(machine_stack, store, *options, "--step", "authorize")
+        assert (authorize.exit_code, authorize.steps, authorize.requests) == (0, ["4 authorize"], [])
+        assert "no user to ask" in authorize.stdout
+        token = machine_run(machine_stack, store, *options, "--step", "token")
+        assert (token.exit_code, token.steps) == (0, ["5 token"]), token.describe()
+        assert machine_stack.token_front.requests[-1]["grant_type"] == "client_credentials"
+
+
 class TestClientSecret:
     def test_basic_by_default_when_the_server_lists_it(self, tmp_path: Path, machine_stack: SdkStack) -> None:
         """CL-13, RFC 8414 §2: the metadata lists both methods; the secret goes as client_secret_basic."""

@@ -30,7 +30,9 @@ class TestFullRunAgainstTheSdk:
     def test_discovery_registration_authorization_token_call_and_refresh(
         self, tmp_path: Path, sdk_stack: SdkStack
     ) -> None:
-        """CL-01..CL-06, CL-12, CL-17, CL-19, CL-25, CL-29: the seven steps against the SDK's servers."""
+        """CL-12, CL-19, CL-25, CL-29: the seven steps against the SDK's servers (discovery, CL-01 to CL-06,
+        against the SDK's own 401 and documents): a public client, the resource in both token requests,
+        the refresh token rotated, the tokens masked."""
         store = tmp_path / "store.json"
         sent_before = len(sdk_stack.token_front.requests)
         run = full_run(sdk_stack, store)
@@ -51,6 +53,24 @@ class TestFullRunAgainstTheSdk:
         assert rotation["refresh_token"] not in sdk_stack.provider.refresh_tokens  # rotated away (CL-29)
         assert sdk_stack.provider.access_tokens[held["access_token"]].resource == sdk_stack.mcp_url
         assert_tokens_masked(run.output, store, sdk_stack.mcp_url, issuer(sdk_stack))
+
+    def test_every_mcp_request_with_the_token_carries_it_in_the_header(
+        self, tmp_path: Path, sdk_stack: SdkStack
+    ) -> None:
+        """CL-26: after the first request (without a token, for the 401), every request to the SDK's MCP server
+        carries Authorization: Bearer with the stored token, and no URL ever carries a token."""
+        store = tmp_path / "store.json"
+        seen_before = len(sdk_stack.mcp_requests)
+        full_run(sdk_stack, store)
+        seen = sdk_stack.mcp_requests[seen_before:]
+        first, *rest = [(target, header) for target, header in seen if not target.startswith("/.well-known/")]
+        assert first == ("/mcp", "")
+        assert len(rest) >= 6  # steps 6 and 7: discover, tools/list, tools/call each
+        assert all(target == "/mcp" and header.startswith("Bearer ") for target, header in rest)
+        tokens = {header.removeprefix("Bearer ") for _, header in rest}
+        held = read_store(store)["tokens"][sdk_stack.mcp_url][issuer(sdk_stack)]["access_token"]
+        assert len(tokens) == 2 and held in tokens  # step 6's token, then step 7's refreshed one
+        assert not any("token" in target for target, _ in seen)
 
     def test_a_second_run_reuses_the_registration_and_the_token(self, tmp_path: Path, sdk_stack: SdkStack) -> None:
         """CL-14, CL-27: nothing is registered or authorized again while the stored token is valid."""
