@@ -270,8 +270,8 @@ class SdkStack:
         self.mcp_url = f"http://localhost:{free_port()}/mcp"
         # The issuer identifier as the SDK's metadata spells it (a trailing slash), the assertions' audience.
         self.token_front = TokenFront(str(AnyHttpUrl(self.issuer)), self.provider, machine)
-        #: Each request the MCP server received: its path with the query, and its Authorization header ("" if none).
-        self.mcp_requests: list[tuple[str, str]] = []
+        #: Each request the MCP server received: its path with the query, and its headers (names in lower case).
+        self.mcp_requests: list[tuple[str, dict[str, str]]] = []
         self._authorization_server = ThreadedServer(
             self._authorization_server_app(machine), port=urlsplit(self.issuer).port
         )
@@ -307,7 +307,8 @@ class SdkStack:
         async def record(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http":
                 target = scope["path"] + (f"?{scope['query_string'].decode()}" if scope["query_string"] else "")
-                self.mcp_requests.append((target, dict(scope["headers"]).get(b"authorization", b"").decode()))
+                headers = {name.decode(): value.decode() for name, value in scope["headers"]}
+                self.mcp_requests.append((target, headers))
             await app(scope, receive, send)
 
         return record

@@ -34,7 +34,7 @@ class TestStart:
     """CL-17, CL-18: every request has a fresh verifier and state from the CSPRNG."""
 
     def test_two_requests_share_neither_verifier_nor_state(self) -> None:
-        """Two requests for the same client differ in both."""
+        """CL-17, CL-18: two requests for the same client differ in both."""
         first, second = (
             start(issuer=ISSUER, resource="r", client_id="c", redirect_uri="u", scope=None) for _ in range(2)
         )
@@ -55,7 +55,7 @@ class TestStart:
         )
 
     def test_the_verifier_is_43_unreserved_characters(self) -> None:
-        """RFC 7636 §4.1: 32 random octets, base64url-encoded."""
+        """CL-17, RFC 7636 §4.1: 32 random octets, base64url-encoded."""
         pending = start(issuer=ISSUER, resource="r", client_id="c", redirect_uri="u", scope=None)
         assert VERIFIER_PATTERN.fullmatch(pending.code_verifier)
         assert (len(pending.code_verifier), len(pending.state)) == (43, 43)

@@ -7,6 +7,7 @@ endpoints, a tool call the SDK's bearer middleware lets through, and a refresh w
 (``http://localhost:PORT/``) in both documents: the client keeps it as the exact string (CL-06).
 """
 
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.client.running import Run, assert_tokens_masked, edit_store, read_store, run_cli, run_client
@@ -19,6 +20,13 @@ def full_run(stack: SdkStack, store: Path, *options: str) -> Run:
     run = run_client(stack.mcp_url, store, "--headless", *options)
     assert run.exit_code == 0, run.describe()
     return run
+
+
+def mcp_posts(stack: SdkStack, run: Callable[[], Run]) -> list[dict[str, str]]:
+    """The headers of each request to the MCP endpoint while ``run`` runs (not its metadata documents)."""
+    seen_before = len(stack.mcp_requests)
+    run()
+    return [headers for target, headers in stack.mcp_requests[seen_before:] if target == "/mcp"]
 
 
 def issuer(stack: SdkStack) -> str:
@@ -60,17 +68,23 @@ class TestFullRunAgainstTheSdk:
         """CL-26: after the first request (without a token, for the 401), every request to the SDK's MCP server
         carries Authorization: Bearer with the stored token, and no URL ever carries a token."""
         store = tmp_path / "store.json"
-        seen_before = len(sdk_stack.mcp_requests)
-        full_run(sdk_stack, store)
-        seen = sdk_stack.mcp_requests[seen_before:]
-        first, *rest = [(target, header) for target, header in seen if not target.startswith("/.well-known/")]
-        assert first == ("/mcp", "")
+        first, *rest = mcp_posts(sdk_stack, lambda: full_run(sdk_stack, store))
+        assert "authorization" not in first
         assert len(rest) >= 6  # steps 6 and 7: discover, tools/list, tools/call each
-        assert all(target == "/mcp" and header.startswith("Bearer ") for target, header in rest)
-        tokens = {header.removeprefix("Bearer ") for _, header in rest}
+        tokens = {headers["authorization"].removeprefix("Bearer ") for headers in rest}
         held = read_store(store)["tokens"][sdk_stack.mcp_url][issuer(sdk_stack)]["access_token"]
         assert len(tokens) == 2 and held in tokens  # step 6's token, then step 7's refreshed one
-        assert not any("token" in target for target, _ in seen)
+        assert all(headers["authorization"].startswith("Bearer ") for headers in rest)
+        assert not any("token" in target for target, _ in sdk_stack.mcp_requests)
+
+    def test_every_mcp_post_carries_the_transport_headers(self, tmp_path: Path, sdk_stack: SdkStack) -> None:
+        """CL-31: each POST carries MCP-Protocol-Version and Mcp-Method; a tools/call also Mcp-Name."""
+        posts = mcp_posts(sdk_stack, lambda: full_run(sdk_stack, tmp_path / "store.json"))
+        assert all("mcp-protocol-version" in headers and "mcp-method" in headers for headers in posts)
+        methods = [headers["mcp-method"] for headers in posts]
+        assert methods[0] == "server/discover" and "tools/list" in methods
+        calls = [headers for headers in posts if headers["mcp-method"] == "tools/call"]
+        assert calls and all(headers["mcp-name"] == "whoami" for headers in calls)
 
     def test_a_second_run_reuses_the_registration_and_the_token(self, tmp_path: Path, sdk_stack: SdkStack) -> None:
         """CL-14, CL-27: nothing is registered or authorized again while the stored token is valid."""
