@@ -163,6 +163,15 @@ class TestFetchProtectedResourceMetadata:
             found = await fetch_protected_resource_metadata(http, SERVER, Challenge(), HTTPS_ONLY, tutorial)
         assert (found.resource, found.authorization_servers) == (SERVER, (ISSUER,))
 
+    async def test_a_metadata_url_into_the_cloud_metadata_service_is_never_fetched(self, tutorial: Tutorial) -> None:
+        """CL-08, RFC 9728 §7.7: resource_metadata="http://169.254.169.254/latest/meta-data" sends no request."""
+        server = Server({})
+        challenge = Challenge(resource_metadata="http://169.254.169.254/latest/meta-data")
+        async with server.client() as http:
+            with pytest.raises(McpServerError, match="is not fetched"):
+                await fetch_protected_resource_metadata(http, SERVER, challenge, HTTPS_ONLY, tutorial)
+        assert server.asked == []
+
 
 class TestFetchAuthorizationServerMetadata:
     """CL-05, CL-06, CL-07, CL-08."""

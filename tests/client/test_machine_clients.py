@@ -62,7 +62,8 @@ def issuer(stack: SdkStack) -> str:
 
 class TestPrivateKeyJwt:
     def test_client_credentials_with_a_signed_assertion(self, tmp_path: Path, machine_stack: SdkStack) -> None:
-        """CL-13, RFC 7523 §2.2, §3: iss = sub = client_id, aud = the issuer, 60 s, a jti; no user, no browser."""
+        """CL-13, CL-19, RFC 7523 §2.2, §3: iss = sub = client_id, aud = the issuer, 60 s, a jti; the resource;
+        no user, no browser."""
         client_id, key_file = keyed_client(machine_stack, tmp_path)
         store = tmp_path / "store.json"
         sent_before = len(machine_stack.token_front.requests)
@@ -119,8 +120,8 @@ class TestPrivateKeyJwt:
         assert "signed RS256" in first.stdout and "signed PS256" in second.stdout
 
     def test_every_request_carries_a_new_jti(self, tmp_path: Path, machine_stack: SdkStack) -> None:
-        """RFC 7523 §3: a jti is never reused, so a server can refuse replays; an expired token is renewed
-        with a new client_credentials request, never a refresh token (OAuth 2.1 §4.2.3)."""
+        """RFC 7523 §3: a jti is never reused, so a server can refuse replays; CL-29 for a machine client: an
+        expired token is renewed with a new client_credentials request, never a refresh token (OAuth 2.1 §4.2.3)."""
         client_id, key_file = keyed_client(machine_stack, tmp_path)
         store = tmp_path / "store.json"
         options = ["--client-id", client_id, "--private-key-file", str(key_file)]

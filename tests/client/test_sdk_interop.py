@@ -38,9 +38,9 @@ class TestFullRunAgainstTheSdk:
     def test_discovery_registration_authorization_token_call_and_refresh(
         self, tmp_path: Path, sdk_stack: SdkStack
     ) -> None:
-        """CL-12, CL-19, CL-25, CL-29: the seven steps against the SDK's servers (discovery, CL-01 to CL-06,
-        against the SDK's own 401 and documents): a public client, the resource in both token requests,
-        the refresh token rotated, the tokens masked."""
+        """CL-12, CL-17, CL-19, CL-25, CL-29: the seven steps against the SDK's servers (discovery, CL-01 to
+        CL-06, against the SDK's own 401 and documents): a public client, a PKCE verifier the SDK accepts, the
+        resource in both token requests, the refresh token rotated, the tokens masked."""
         store = tmp_path / "store.json"
         sent_before = len(sdk_stack.token_front.requests)
         run = full_run(sdk_stack, store)
