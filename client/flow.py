@@ -277,9 +277,9 @@ class Flow:
 
     def no_approval(self) -> None:
         """Step 4 of a machine client: there is no user to ask (OAuth 2.1 §4.2)."""
-        self.tutorial.step(4, "authorize", AUTHORIZE)
-        self.tutorial.result("no user to ask: the client_credentials grant has no authorization request")
-        self.tutorial.rule("OAuth 2.1 §4.2, MCP ext-auth SEP-1046", "a machine client gets a token for itself")
+        self.tutorial.step(4, "authorize", "No user to ask: a machine client gets a token for itself (OAuth 2.1 §4.2).")
+        self.tutorial.result("nothing to do: the client_credentials grant has no authorization request")
+        self.tutorial.rule("OAuth 2.1 §4.2, MCP ext-auth SEP-1046", "no browser, no PKCE, no state, no code")
 
     async def machine_token(self, registration: Registration) -> Tokens:
         """Step 5 of a machine client: its own credentials for a token (OAuth 2.1 §4.2.1)."""
@@ -388,11 +388,12 @@ class Flow:
     async def refresh(self, held: Tokens) -> None:
         """Step 7: rotate the tokens, and show the new access token works."""
         tutorial = self.tutorial
-        tutorial.step(7, "refresh", "Refresh the tokens (OAuth 2.1 §4.3), then call whoami with the new access token.")
         if self.options.grant == CLIENT_CREDENTIALS:
-            tutorial.result("a machine client keeps no refresh token: when its token expires, it asks for a new one")
+            tutorial.step(7, "refresh", "Nothing to refresh: a machine client asks for a new token instead.")
+            tutorial.result("no refresh token is kept: when the access token expires, step 5 runs again")
             tutorial.rule("OAuth 2.1 §4.2.3", "the client_credentials grant should not issue a refresh token")
             return
+        tutorial.step(7, "refresh", "Refresh the tokens (OAuth 2.1 §4.3), then call whoami with the new access token.")
         if held.refresh_token is None:
             tutorial.result("the authorization server issued no refresh token: nothing to refresh")
             tutorial.rule("CL-16, MCP Refresh Tokens", "a client never assumes it will get a refresh token")

@@ -180,7 +180,7 @@ class TestSteps:
         assert machine_run(machine_stack, store, *options).exit_code == 0
         authorize = machine_run(machine_stack, store, *options, "--step", "authorize")
         assert (authorize.exit_code, authorize.steps, authorize.requests) == (0, ["4 authorize"], [])
-        assert "no user to ask" in authorize.stdout
+        assert "No user to ask" in authorize.stdout
         token = machine_run(machine_stack, store, *options, "--step", "token")
         assert (token.exit_code, token.steps) == (0, ["5 token"]), token.describe()
         assert machine_stack.token_front.requests[-1]["grant_type"] == "client_credentials"
