@@ -31,8 +31,8 @@ replaced by a new client_credentials request, never refreshed.
 
 A 403 ``insufficient_scope`` at step 6 (CL-30, MCP Step-Up Authorization Flow) runs steps 4 and 5
 again (for a machine client: step 5 alone) for the union of the scope asked before and the scope
-the challenge names (SEP-2350), then
-step 6 again; at most :data:`MAX_STEP_UPS` times for the run's resource and tool, then it fails.
+the challenge names (SEP-2350), then step 6 again; at most :data:`MAX_STEP_UPS` times for the
+run's resource and tool, then it fails.
 """
 
 import time
