@@ -87,6 +87,23 @@ def choose_scope(
     return None, "none given by the MCP server, so the request names no scope"
 
 
+OFFLINE_ACCESS = "offline_access"
+
+
+def with_offline_access(
+    scope: tuple[str, ...] | None, as_scopes_supported: tuple[str, ...] | None
+) -> tuple[str, ...] | None:
+    """``scope`` with ``offline_access`` added when the authorization server lists it (CL-16, SEP-2207).
+
+    This client wants a refresh token, so it MAY ask for ``offline_access``, but only where the
+    authorization server's own metadata lists it, and only beside a scope it asks for anyway:
+    ``offline_access`` alone would ask for nothing else.
+    """
+    if not scope or OFFLINE_ACCESS in scope or OFFLINE_ACCESS not in (as_scopes_supported or ()):
+        return scope
+    return (*scope, OFFLINE_ACCESS)
+
+
 def authorization_url(endpoint: str, pending: PendingAuthorization, policy: UrlPolicy) -> str:
     """The URL the browser opens: ``endpoint`` with the request's parameters added.
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from client import listing
+from client import assertion, listing
+from client.assertion import SigningKey
 from client.callback import LoopbackCallback, UserAgentFactory, open_browser, print_url
 from client.errors import INTERRUPTED_EXIT_CODE, ClientError, StoreError, UsageError, describe
 from client.flow import Options
@@ -27,6 +28,7 @@ from client.json_output import JsonTutorial, error_line
 from client.steps import Tutorial
 from client.stepwise import LOGOUT, STEPS, run
 from client.store import Store
+from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
 from client.urls import UrlPolicy
 from shared.loopback import is_loopback_host
 from shared.resource import canonical_resource
@@ -49,6 +51,10 @@ to 7 run in one go and the tokens are kept for the next run.
 insufficient_scope, the client authorizes again for the scope it asked before plus the scope
 the server names, and calls again: at most twice, then it fails (exit code 8).
 
+--grant client_credentials makes it a machine client (OAuth 2.1 §4.2): no user, no browser;
+with --client-id and either --client-secret or --private-key-file (private_key_jwt, RFC 7523)
+it gets a token for itself, and a new one when that one expires.
+
 Two commands manage the store: `python client.py servers` lists what it holds (server, issuer,
 client ID, token expiry, scope; never a secret); `python client.py logout --server-url URL`
 revokes that server's tokens at its authorization server (RFC 7009) and forgets them."""
@@ -63,10 +69,11 @@ EXIT_CODES = """exit codes:
   1  a bug in this client
   2  the command line is wrong
   3  the MCP server is unreachable, is not an MCP server, or discovery failed
-  4  the authorization server is unreachable or its metadata is missing or unusable
+  4  the authorization server is unreachable, its metadata is missing or unusable, or it lacks the --grant
   5  the registration was refused
   6  the authorization failed (access_denied, state or iss mismatch, no callback, sign-in page in --headless)
-  7  the token endpoint refused the code or the refresh token, or the revocation endpoint the token
+  7  the token endpoint refused the code, the refresh token or the client's credentials, or the
+     revocation endpoint the token
   8  a tool call failed (also: still insufficient_scope after two step-ups)
   9  the store cannot be read or written
   10  --step: an earlier step has not run yet (the message names it)
@@ -91,6 +98,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     try:
         if command == "logout" and args.step is not None:
             raise UsageError("logout runs no --step")
+        private_key = _private_key(args)
         for server_url in args.server_url:
             options = Options(
                 server_url=_server_url(server_url),
@@ -101,8 +109,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
                 arguments=_arguments(args.call, args.args),
                 client_id=args.client_id,
                 client_secret=_client_secret(args),
-                client_auth_method=args.client_auth_method or "client_secret_basic",
+                client_auth_method=args.client_auth_method,
                 client_metadata_url=_client_metadata_url(args.client_metadata_url),
+                private_key=private_key,
+                grant=args.grant,
             )
             agent = user_agent(args, tutorial, UrlPolicy.for_server(options.server_url))
             asyncio.run(run(options, tutorial, agent, step=LOGOUT if command else args.step))
@@ -194,16 +204,38 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         help="the https URL of this client's metadata document, used as client_id when the authorization "
         "server advertises client_id_metadata_document_supported; otherwise it registers dynamically",
     )
-    parser.add_argument(
+    credential = parser.add_mutually_exclusive_group()
+    credential.add_argument(
         "--client-secret",
         metavar="SECRET",
         help="the secret of --client-id, if it has one (visible to other local users in the process list: "
         "prefer a confidential client only on a machine of your own)",
     )
+    credential.add_argument(
+        "--private-key-file",
+        type=Path,
+        metavar="PATH",
+        help="an unencrypted PEM private key: authenticate as --client-id (or --client-metadata-url) with "
+        "private_key_jwt, a fresh assertion signed with it for each token request (RFC 7523 §2.2)",
+    )
     parser.add_argument(
         "--client-auth-method",
         choices=("client_secret_basic", "client_secret_post"),
-        help="how --client-secret is sent to the token endpoint (default: client_secret_basic)",
+        help="how --client-secret is sent to the token endpoint (default: client_secret_basic, or "
+        "client_secret_post when that is the only one the server's token_endpoint_auth_methods_supported lists)",
+    )
+    parser.add_argument(
+        "--private-key-alg",
+        metavar="ALG",
+        help="the JWS algorithm of --private-key-file's assertions (default: ES256 for an EC P-256 key, "
+        "ES384 and ES512 for P-384 and P-521, RS256 for RSA, EdDSA for Ed25519)",
+    )
+    parser.add_argument(
+        "--grant",
+        choices=(AUTHORIZATION_CODE, CLIENT_CREDENTIALS),
+        default=AUTHORIZATION_CODE,
+        help="authorization_code: a user approves in the browser; client_credentials: a machine client, no "
+        "user, with --client-id and --client-secret or --private-key-file (default: %(default)s)",
     )
     parser.add_argument(
         "--step",
@@ -303,6 +335,21 @@ def _client_secret(args: argparse.Namespace) -> str | None:
         raise UsageError("--client-auth-method needs --client-secret")
     secret: str | None = args.client_secret
     return secret
+
+
+def _private_key(args: argparse.Namespace) -> SigningKey | None:
+    """``--private-key-file`` (and ``--private-key-alg``), loaded; and what ``--grant client_credentials`` needs."""
+    if args.grant == CLIENT_CREDENTIALS and (
+        args.client_id is None or (args.client_secret is None and args.private_key_file is None)
+    ):
+        raise UsageError("--grant client_credentials needs --client-id with --client-secret or --private-key-file")
+    if args.private_key_alg is not None and args.private_key_file is None:
+        raise UsageError("--private-key-alg needs --private-key-file")
+    if args.private_key_file is None:
+        return None
+    if args.client_id is None and args.client_metadata_url is None:
+        raise UsageError("--private-key-file needs --client-id or --client-metadata-url")
+    return assertion.load(args.private_key_file, args.private_key_alg)
 
 
 def _client_metadata_url(url: str | None) -> str | None:

@@ -10,7 +10,9 @@ MCP Authorization Server Discovery, as SPEC-CHECKLIST §3.1 and §5.1 spell it o
 3. Take the first issuer of its ``authorization_servers`` (CL-04) and fetch that issuer's
    metadata from the RFC 8414 and OpenID Connect Discovery URLs in the spec's order (CL-05),
    accepting only a document whose ``issuer`` is the very same string (RFC 8414 §3.3, CL-06).
-   An authorization server without PKCE S256 is refused (CL-07).
+   An authorization server without PKCE S256 is refused (CL-07); for ``--grant
+   client_credentials``, which has no authorization request, one whose ``grant_types_supported``
+   leaves that grant out is refused instead (RFC 8414 §2).
 """
 
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from mcp_types.version import LATEST_MODERN_VERSION
 
 from client.errors import AuthorizationServerError, McpServerError, describe
 from client.steps import Tutorial
+from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
 from client.urls import UrlPolicy
 from shared.metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
 from shared.pkce import METHOD as PKCE_METHOD
@@ -166,9 +169,9 @@ def authorization_server_metadata_urls(issuer: str) -> list[str]:
 
 
 async def fetch_authorization_server_metadata(
-    http: httpx2.AsyncClient, issuer: str, policy: UrlPolicy, tutorial: Tutorial
+    http: httpx2.AsyncClient, issuer: str, policy: UrlPolicy, tutorial: Tutorial, grant: str = AUTHORIZATION_CODE
 ) -> AuthorizationServerMetadata:
-    """The first 200 JSON document whose ``issuer`` is identical to ``issuer`` (CL-05, CL-06)."""
+    """The first 200 JSON document whose ``issuer`` is identical to ``issuer`` (CL-05, CL-06), usable for ``grant``."""
     failures: list[str] = []
     for url in authorization_server_metadata_urls(issuer):
         try:
@@ -188,18 +191,26 @@ async def fetch_authorization_server_metadata(
             failures.append(f"{url} is for the issuer {metadata.issuer!r}, not {issuer!r} (RFC 8414 §3.3)")
             continue
         tutorial.rule("CL-06, RFC 8414 §3.3", f'"issuer" is the very string the MCP server named: {issuer}')
-        _check(metadata, policy, tutorial)
+        _check(metadata, policy, tutorial, grant)
         return metadata
     raise AuthorizationServerError(f"no usable metadata for the authorization server {issuer}: {'; '.join(failures)}")
 
 
-def _check(metadata: AuthorizationServerMetadata, policy: UrlPolicy, tutorial: Tutorial) -> None:
-    if PKCE_METHOD not in (metadata.code_challenge_methods_supported or ()):
+def _check(metadata: AuthorizationServerMetadata, policy: UrlPolicy, tutorial: Tutorial, grant: str) -> None:
+    if grant == CLIENT_CREDENTIALS:
+        if CLIENT_CREDENTIALS not in (metadata.grant_types_supported or (CLIENT_CREDENTIALS,)):
+            raise AuthorizationServerError(
+                f"{metadata.issuer} does not list client_credentials in grant_types_supported "
+                f"({', '.join(metadata.grant_types_supported or ())}): it offers machine clients no token"
+            )
+        tutorial.rule("RFC 8414 §2, OAuth 2.1 §4.2", "client_credentials: no authorization request, so no PKCE")
+    elif PKCE_METHOD not in (metadata.code_challenge_methods_supported or ()):
         raise AuthorizationServerError(
             f"{metadata.issuer} does not list S256 in code_challenge_methods_supported: "
             "MCP clients must not continue without PKCE S256 (CL-07)"
         )
-    tutorial.rule("CL-07, MCP Authorization Code Protection", "code_challenge_methods_supported lists S256")
+    else:
+        tutorial.rule("CL-07, MCP Authorization Code Protection", "code_challenge_methods_supported lists S256")
     endpoints = {
         "authorization_endpoint": metadata.authorization_endpoint,
         "token_endpoint": metadata.token_endpoint,

@@ -25,9 +25,14 @@ A later run reuses what the store holds:
   dropped and a dynamic client registers again, once; a pre-registered client or a metadata
   document URL cannot be made again, so that is an error.
 
+With ``--grant client_credentials`` (a machine client, OAuth 2.1 §4.2) there is no user: step 4
+asks nobody, step 5 sends the client's own credentials, and an expired or refused token is
+replaced by a new client_credentials request, never refreshed.
+
 A 403 ``insufficient_scope`` at step 6 (CL-30, MCP Step-Up Authorization Flow) runs steps 4 and 5
-again for the union of the scope asked before and the scope the challenge names (SEP-2350), then
-step 6 again; at most :data:`MAX_STEP_UPS` times for the run's resource and tool, then it fails.
+again (for a machine client: step 5 alone) for the union of the scope asked before and the scope
+the challenge names (SEP-2350), then step 6 again; at most :data:`MAX_STEP_UPS` times for the
+run's resource and tool, then it fails.
 """
 
 import time
@@ -38,13 +43,14 @@ from typing import Any
 import httpx2
 
 from client import authorization, discovery, mcp_calls, progress, registration, tokens
+from client.assertion import SigningKey
 from client.authorization import PendingAuthorization
 from client.callback import UserAgentFactory, redirect_uri_for
 from client.errors import InsufficientScope, InvalidClient, TokenError, TokenRejected, ToolCallError
-from client.registration import DYNAMIC, Registration
+from client.registration import DYNAMIC, PRIVATE_KEY_JWT, Registration
 from client.steps import Tutorial, mask
 from client.store import Store
-from client.tokens import Tokens
+from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Tokens
 from client.urls import UrlPolicy
 from shared.metadata import AuthorizationServerMetadata
 from shared.scopes import format_scope, parse_scope
@@ -65,12 +71,17 @@ class Options:
     #: A tool to call at step 6, after whoami, with these arguments (``--call``, ``--args``).
     call: str | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
-    #: A pre-registered client (``--client-id``, ``--client-secret``, ``--client-auth-method``).
+    #: A pre-registered client (``--client-id``, ``--client-secret``, ``--client-auth-method``);
+    #: without ``--client-auth-method``, the method the server's metadata allows (CL-13).
     client_id: str | None = None
     client_secret: str | None = None
-    client_auth_method: str = "client_secret_basic"
+    client_auth_method: str | None = None
     #: The URL of this client's metadata document, its client_id where the server supports that.
     client_metadata_url: str | None = None
+    #: ``--private-key-file`` and ``--private-key-alg``: ``private_key_jwt`` instead of a secret.
+    private_key: SigningKey | None = None
+    #: ``--grant``: :data:`AUTHORIZATION_CODE` (a user approves) or :data:`CLIENT_CREDENTIALS` (no user).
+    grant: str = AUTHORIZATION_CODE
 
 
 class Flow:
@@ -144,7 +155,7 @@ class Flow:
         tutorial = self.tutorial
         tutorial.step(2, "metadata", f"Fetch the metadata of the authorization server {self.issuer} (RFC 8414).")
         self.metadata = await discovery.fetch_authorization_server_metadata(
-            self.http, self.issuer, self.policy, tutorial
+            self.http, self.issuer, self.policy, tutorial, self.options.grant
         )
         tutorial.result(
             f"authorize at {self.metadata.authorization_endpoint}, tokens at {self.metadata.token_endpoint}"
@@ -174,10 +185,16 @@ class Flow:
         tutorial.step(3, "register", "Register this client with the authorization server (RFC 7591), once per issuer.")
         options = self.options
         if options.client_id is not None:
+            supported = self.metadata.token_endpoint_auth_methods_supported
             made = registration.pre_registered(
-                self.issuer, options.client_id, options.client_secret, options.client_auth_method
+                self.issuer,
+                options.client_id,
+                client_secret=options.client_secret,
+                auth_method=options.client_auth_method or registration.secret_method(supported),
+                key=options.private_key,
             )
             tutorial.rule("CL-10, MCP Client Registration", "a pre-registered client (--client-id): nothing to send")
+            self.explain_authentication(made)
             return self.keep(made, f"using the pre-registered client_id {made.client_id}")
         if options.client_metadata_url is not None:
             if self.metadata.client_id_metadata_document_supported:
@@ -185,7 +202,8 @@ class Flow:
                     "CL-10, CL-11, MCP Client ID Metadata Documents",
                     "the server fetches this client's metadata from its URL: nothing to send",
                 )
-                made = registration.metadata_document(self.issuer, options.client_metadata_url)
+                made = registration.metadata_document(self.issuer, options.client_metadata_url, options.private_key)
+                self.explain_authentication(made)
                 return self.keep(made, f"using the client ID metadata document {made.client_id} as client_id")
             tutorial.say(
                 f"{self.issuer} does not advertise client_id_metadata_document_supported: "
@@ -250,9 +268,34 @@ class Flow:
             return await self.authorize(registration)
 
     async def authorize(self, registration: Registration) -> Tokens:
-        """Steps 4 and 5 in full: the user's approval, then the code for tokens."""
+        """Steps 4 and 5 in full: the user's approval, then the code for tokens; a machine client asks nobody."""
+        if self.options.grant == CLIENT_CREDENTIALS:
+            self.no_approval()
+            return await self.machine_token(registration)
         pending, code = await self.approval(registration)
         return await self.exchange(registration, pending, code)
+
+    def no_approval(self) -> None:
+        """Step 4 of a machine client: there is no user to ask (OAuth 2.1 §4.2)."""
+        self.tutorial.step(4, "authorize", "No user to ask: a machine client gets a token for itself (OAuth 2.1 §4.2).")
+        self.tutorial.result("nothing to do: the client_credentials grant has no authorization request")
+        self.tutorial.rule("OAuth 2.1 §4.2, MCP ext-auth SEP-1046", "no browser, no PKCE, no state, no code")
+
+    async def machine_token(self, registration: Registration) -> Tokens:
+        """Step 5 of a machine client: its own credentials for a token (OAuth 2.1 §4.2.1)."""
+        tutorial = self.tutorial
+        tutorial.step(5, "token", "Ask for a token with the client's own credentials (OAuth 2.1 §4.2).")
+        scope = format_scope(self.scope) if self.scope else "(none)"
+        tutorial.rule("CL-15, MCP Scope Selection Strategy", f"scope {scope}: {self.scope_reason}")
+        tutorial.rule(
+            "CL-19, CL-24, CL-13",
+            f"client_credentials grant to the token endpoint of {self.issuer}, naming resource={self.resource}, "
+            f"authenticated with {registration.token_endpoint_auth_method}",
+        )
+        got = await tokens.client_credentials(self.http, self.metadata, registration, self.resource, self.scope)
+        self.store.save_tokens(got)
+        self.describe(got)
+        return got
 
     async def approval(self, registration: Registration) -> tuple[PendingAuthorization, str]:
         """Step 4: the request the user approved, and the code it brought back."""
@@ -260,13 +303,18 @@ class Flow:
         tutorial.step(4, "authorize", AUTHORIZE)
         scope = format_scope(self.scope) if self.scope else "(none)"
         tutorial.rule("CL-15, MCP Scope Selection Strategy", f"scope {scope}: {self.scope_reason}")
+        asked = authorization.with_offline_access(self.scope, self.metadata.scopes_supported)
+        if asked != self.scope:
+            tutorial.rule(
+                "CL-16, MCP Refresh Tokens", "the authorization server lists offline_access: asked for with the scope"
+            )
         async with self.user_agent() as agent:
             pending = authorization.start(
                 issuer=self.issuer,
                 resource=self.resource,
                 client_id=registration.client_id,
                 redirect_uri=agent.redirect_uri,
-                scope=self.scope,
+                scope=asked,
             )
             self.explain(pending)
             url = authorization.authorization_url(self.metadata.authorization_endpoint, pending, self.policy)
@@ -340,6 +388,11 @@ class Flow:
     async def refresh(self, held: Tokens) -> None:
         """Step 7: rotate the tokens, and show the new access token works."""
         tutorial = self.tutorial
+        if self.options.grant == CLIENT_CREDENTIALS:
+            tutorial.step(7, "refresh", "Nothing to refresh: a machine client asks for a new token instead.")
+            tutorial.result("no refresh token is kept: when the access token expires, step 5 runs again")
+            tutorial.rule("OAuth 2.1 §4.2.3", "the client_credentials grant should not issue a refresh token")
+            return
         tutorial.step(7, "refresh", "Refresh the tokens (OAuth 2.1 §4.3), then call whoami with the new access token.")
         if held.refresh_token is None:
             tutorial.result("the authorization server issued no refresh token: nothing to refresh")
@@ -419,6 +472,26 @@ class Flow:
         tutorial.rule("CL-19, RFC 8707", f"resource={pending.resource}, the MCP server the token is for")
         tutorial.rule("CL-21, RFC 8252 §7.3", f"redirect_uri={pending.redirect_uri}: loopback, on a port of this run")
         tutorial.rule("CL-20", f"issuer {pending.issuer}, verifier, state and resource recorded before the redirect")
+
+    def explain_authentication(self, made: Registration) -> None:
+        """How this client will authenticate at the token endpoint (CL-13), and whether the server lists that."""
+        method = made.token_endpoint_auth_method
+        if method == PRIVATE_KEY_JWT:
+            how = (
+                f"private_key_jwt: each request carries a fresh assertion signed {made.private_key_alg} with the key "
+                f"in {made.private_key_file} (iss and sub {made.client_id}, aud {made.issuer}, a new jti, 60 s)"
+            )
+        elif made.client_secret:
+            how = f"the client secret is sent as {method}"
+        else:
+            how = "a public client: it sends its client_id only"
+        self.tutorial.rule("CL-13, RFC 7523 §2.2" if method == PRIVATE_KEY_JWT else "CL-13, RFC 6749 §2.3.1", how)
+        supported = self.metadata.token_endpoint_auth_methods_supported
+        if supported and method not in supported:
+            self.tutorial.say(
+                f"{self.issuer} does not list {method} in token_endpoint_auth_methods_supported "
+                f"({', '.join(supported)}); this client was registered that way, so it is used"
+            )
 
     def describe(self, held: Tokens) -> None:
         lifetime = f", expires in {held.expires_at - int(time.time())} s" if held.expires_at else ""

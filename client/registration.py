@@ -5,13 +5,18 @@ client ID metadata document (``--client-metadata-url``) when the server advertis
 ``client_id_metadata_document_supported``, else dynamic client registration (RFC 7591). A
 registration belongs to the issuer it was made with and is never used with another (CL-14,
 MCP Authorization Server Binding); ``kind`` records which of the three it is.
+
+A pre-registered client authenticates at the token endpoint as its operator set it up (CL-13):
+with ``--private-key-file``, ``private_key_jwt`` (RFC 7523 §2.2); with ``--client-secret``,
+``client_secret_basic`` or ``client_secret_post`` (:func:`secret_method`); else as a public client.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx2
 
+from client.assertion import SigningKey
 from client.errors import AuthorizationServerError, RegistrationError, describe
 from client.wire import OAuthErrorResponse
 from shared.json_fields import as_object, optional_str, required_str
@@ -20,6 +25,7 @@ from shared.metadata import AuthorizationServerMetadata
 PRE_REGISTERED = "pre-registered"
 METADATA_DOCUMENT = "metadata-document"
 DYNAMIC = "dynamic"
+PRIVATE_KEY_JWT = "private_key_jwt"
 
 
 @dataclass(frozen=True)
@@ -33,20 +39,49 @@ class Registration:
     client_secret: str | None = None
     #: :data:`PRE_REGISTERED`, :data:`METADATA_DOCUMENT` or :data:`DYNAMIC`; only a dynamic one is made again.
     kind: str = DYNAMIC
+    #: With ``private_key_jwt``: the PEM file of the signing key (never the key itself) and its algorithm.
+    private_key_file: str | None = None
+    private_key_alg: str | None = None
 
 
-def pre_registered(issuer: str, client_id: str, client_secret: str | None, auth_method: str) -> Registration:
-    """A client ID (and secret) the user got from the server's operator: no request (MCP Pre-registration).
+def pre_registered(
+    issuer: str, client_id: str, *, client_secret: str | None, auth_method: str, key: SigningKey | None
+) -> Registration:
+    """A client ID the user got from the server's operator: no request (MCP Pre-registration).
 
-    A secret is sent as ``auth_method`` says (CL-13, RFC 6749 §2.3.1); without one the client is public.
+    With a key it signs ``private_key_jwt`` assertions; with a secret it sends it as ``auth_method``
+    says (CL-13, RFC 6749 §2.3.1); with neither it is a public client.
     """
+    if key is not None:
+        return _with_key(Registration(issuer, client_id, kind=PRE_REGISTERED), key)
     method = auth_method if client_secret else "none"
     return Registration(issuer, client_id, method, client_secret, kind=PRE_REGISTERED)
 
 
-def metadata_document(issuer: str, url: str) -> Registration:
-    """The URL of the client's metadata document as its ``client_id`` (CL-11): the server fetches it."""
-    return Registration(issuer, url, "none", kind=METADATA_DOCUMENT)
+def metadata_document(issuer: str, url: str, key: SigningKey | None) -> Registration:
+    """The URL of the client's metadata document as its ``client_id`` (CL-11): the server fetches it.
+
+    A document whose ``jwks`` holds the public half of ``key`` says ``private_key_jwt``; else ``none``.
+    """
+    made = Registration(issuer, url, "none", kind=METADATA_DOCUMENT)
+    return _with_key(made, key) if key is not None else made
+
+
+def secret_method(supported: tuple[str, ...] | None) -> str:
+    """How to send a client secret when the user did not say (CL-13, RFC 8414 §2).
+
+    ``client_secret_basic`` when the server lists it, or lists nothing (RFC 8414 §2's default);
+    ``client_secret_post`` when only that one is listed.
+    """
+    if supported and "client_secret_basic" not in supported and "client_secret_post" in supported:
+        return "client_secret_post"
+    return "client_secret_basic"
+
+
+def _with_key(made: Registration, key: SigningKey) -> Registration:
+    return replace(
+        made, token_endpoint_auth_method=PRIVATE_KEY_JWT, private_key_file=str(key.path), private_key_alg=key.algorithm
+    )
 
 
 def client_metadata(redirect_uri: str, client_name: str) -> dict[str, Any]:

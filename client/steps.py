@@ -2,8 +2,8 @@
 
 Every HTTP exchange is printed by event hooks on the ``httpx2`` clients (:meth:`Tutorial.hooks`),
 so nothing is sent that is not shown. Secrets are masked wherever they appear, in JSON bodies,
-forms, query strings and headers: tokens, codes, client secrets and the PKCE verifier show their
-first characters and ``…`` only (MCP Security Considerations, Token Theft; OAuth 2.1 §4.3:
+forms, query strings and headers: tokens, codes, client secrets, client assertions and the PKCE
+verifier show their first characters and ``…`` only (MCP Security Considerations, Token Theft; OAuth 2.1 §4.3:
 tokens stay out of logs).
 """
 
@@ -27,6 +27,7 @@ SECRET_FIELDS = frozenset(
         "code",
         "code_verifier",
         "client_secret",
+        "client_assertion",  # RFC 7523 §2.2: a private_key_jwt assertion, a credential while it lives
         "registration_access_token",
         "token",  # RFC 7009 §2.1: the token to revoke
     }

@@ -14,6 +14,9 @@ refresh    token                                the rotated tokens
 revoke     token                                no tokens
 =========  ===================================  =============================================
 
+With ``--grant client_credentials`` there is no code: ``authorize`` only says so, and ``token``
+asks for a token with the client's own credentials, right after ``register``.
+
 A step whose inputs are missing stops with one line naming the step to run first
 (:class:`StepOrderError`, exit code 10). A full run stores steps 1 and 2 too, so ``call``,
 ``refresh`` and ``revoke`` work after it.
@@ -28,7 +31,7 @@ from client.errors import StepOrderError, TokenError
 from client.flow import Flow, Options
 from client.steps import Tutorial
 from client.store import Store, unusable
-from client.tokens import Tokens
+from client.tokens import CLIENT_CREDENTIALS, Tokens
 from client.wire import http_client
 from shared.metadata import AuthorizationServerMetadata
 
@@ -77,6 +80,12 @@ async def run_step(flow: Flow, step: str) -> None:
     if registration is None:
         raise StepOrderError(f"no registration is stored for {flow.issuer}: run --step register first")
     flow.registration = registration
+    if flow.options.grant == CLIENT_CREDENTIALS and step in ("authorize", "token"):
+        if step == "authorize":
+            flow.no_approval()
+        else:
+            await flow.machine_token(registration)
+        return
     if step == "authorize":
         pending, code = await flow.approval(registration)
         flow.store.save_progress(flow.options.server_url, "authorize", progress.authorized(pending, code))

@@ -4,7 +4,8 @@
 
     {
       "version": 1,
-      "registrations": {ISSUER: {"client_id": ..., "token_endpoint_auth_method": ..., "kind": ...}},
+      "registrations": {ISSUER: {"client_id": ..., "token_endpoint_auth_method": ..., "kind": ...,
+                                 "private_key_file": ..., "private_key_alg": ...}},
       "tokens": {RESOURCE: {ISSUER: {"client_id": ..., "access_token": ..., "refresh_token": ...,
                                      "expires_at": ..., "scope": ...}}},
       "progress": {SERVER_URL: {"discover": {...}, "metadata": {...}, "authorize": {...}}}
@@ -19,10 +20,11 @@ The file is written whole into a temporary file beside it, created with mode 060
 disk and renamed over the old one: a crash leaves the old file or the new one, never half of
 either, and there is no moment when a token sits in a file others may read.
 
-``progress`` and a registration's ``kind`` (pre-registered, metadata-document, dynamic) were
-added compatibly, so the version stays 1: a store written before them has no progress (``--step``
-then asks for ``discover`` first) and only dynamic registrations, and a client that predates them
-ignores both.
+``progress``, a registration's ``kind`` (pre-registered, metadata-document, dynamic) and the
+``private_key_file`` and ``private_key_alg`` of a ``private_key_jwt`` client (the key's path, never
+the key) were added compatibly, so the version stays 1: a store written before them has no
+progress (``--step`` then asks for ``discover`` first) and only dynamic registrations, and a
+client that predates them ignores them.
 """
 
 import contextlib
@@ -143,6 +145,8 @@ class Store:
                 token_endpoint_auth_method=optional_str(entry, "token_endpoint_auth_method") or "none",
                 client_secret=optional_str(entry, "client_secret"),
                 kind=optional_str(entry, "kind") or DYNAMIC,
+                private_key_file=optional_str(entry, "private_key_file"),
+                private_key_alg=optional_str(entry, "private_key_alg"),
             )
         tokens = {}
         for resource, by_issuer in as_object(document.get("tokens", {}), '"tokens"').items():

@@ -1,25 +1,33 @@
-"""Steps 5, 7 and 8: the token endpoint, for a code (OAuth 2.1 §4.1.3) or a refresh token (§4.3),
-and the revocation endpoint (RFC 7009).
+"""Steps 5, 7 and 8: the token endpoint, for a code (OAuth 2.1 §4.1.3), a refresh token (§4.3) or
+the client's own credentials (§4.2), and the revocation endpoint (RFC 7009).
 
-Both requests go to the ``token_endpoint`` of the issuer the flow recorded (CL-24), name the
-MCP server in ``resource`` (RFC 8707 §2.2, CL-19) and authenticate the client as it was
-registered (CL-13): a public client sends its ``client_id`` only. Refresh tokens rotate: the
-one in the response replaces the one sent, which the server has just revoked (CL-29).
+Every request goes to the ``token_endpoint`` of the issuer the flow recorded (CL-24), names the
+MCP server in ``resource`` (RFC 8707 §2.2, CL-19) and authenticates the client as it was
+registered (CL-13): a public client sends its ``client_id`` only, a confidential one its secret
+(Basic or in the form) or a fresh ``private_key_jwt`` assertion (RFC 7523 §2.2). Refresh tokens
+rotate: the one in the response replaces the one sent, which the server has just revoked (CL-29).
 """
 
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Self
 from urllib.parse import quote_plus
 
 import httpx2
 
+from client import assertion
 from client.authorization import PendingAuthorization
 from client.errors import AuthorizationServerError, InvalidClient, TokenError, describe
-from client.registration import Registration
+from client.registration import PRIVATE_KEY_JWT, Registration
 from client.wire import OAuthErrorResponse
 from shared.metadata import AuthorizationServerMetadata
+from shared.scopes import format_scope
 from shared.token_response import TokenResponse
+
+#: The grants a run can use (``--grant``): a user's approval, or the client's own credentials.
+AUTHORIZATION_CODE = "authorization_code"
+CLIENT_CREDENTIALS = "client_credentials"
 
 #: An access token this close to its expiry is treated as expired: it could lapse in flight.
 EXPIRY_MARGIN = 30
@@ -69,7 +77,7 @@ async def exchange_code(
     if metadata.issuer != pending.issuer:  # CL-24: the code goes back only where it came from
         raise TokenError(f"the code from {pending.issuer} is not sent to the token endpoint of {metadata.issuer}")
     form = {
-        "grant_type": "authorization_code",
+        "grant_type": AUTHORIZATION_CODE,
         "code": code,
         "code_verifier": pending.code_verifier,
         "redirect_uri": pending.redirect_uri,
@@ -91,6 +99,26 @@ async def refresh(
     response = await _token_request(http, metadata, registration, form)
     renewed = Tokens.from_response(response, resource=tokens.resource, issuer=tokens.issuer, client_id=tokens.client_id)
     return renewed if renewed.refresh_token else replace(renewed, refresh_token=tokens.refresh_token)
+
+
+async def client_credentials(
+    http: httpx2.AsyncClient,
+    metadata: AuthorizationServerMetadata,
+    registration: Registration,
+    resource: str,
+    scope: tuple[str, ...] | None,
+) -> Tokens:
+    """A token for the client itself, with its own credentials (OAuth 2.1 §4.2; MCP ext-auth SEP-1046).
+
+    No refresh token is kept: OAuth 2.1 §4.2.3 says none should be issued, and a new request
+    with the same credentials is what renews the token.
+    """
+    form = {"grant_type": CLIENT_CREDENTIALS, "resource": resource}
+    if scope:
+        form["scope"] = format_scope(scope)
+    response = await _token_request(http, metadata, registration, form)
+    got = Tokens.from_response(response, resource=resource, issuer=metadata.issuer, client_id=registration.client_id)
+    return replace(got, refresh_token=None)
 
 
 async def revoke(http: httpx2.AsyncClient, endpoint: str, registration: Registration, tokens: Tokens) -> str:
@@ -118,6 +146,11 @@ def _client_authentication(
 ) -> tuple[dict[str, str], httpx2.BasicAuth | None]:
     """``form`` with the client's credentials, or Basic auth, as it registered (CL-13, RFC 6749 §2.3)."""
     form = {**form, "client_id": registration.client_id}
+    if registration.token_endpoint_auth_method == PRIVATE_KEY_JWT and registration.private_key_file:
+        key = assertion.load(Path(registration.private_key_file), registration.private_key_alg)
+        form["client_assertion_type"] = assertion.ASSERTION_TYPE
+        form["client_assertion"] = assertion.sign(key, registration.client_id, registration.issuer)
+        return form, None
     if registration.client_secret and registration.token_endpoint_auth_method == "client_secret_basic":
         # RFC 6749 §2.3.1: both parts are form-encoded before they are joined and base64-encoded.
         del form["client_id"]

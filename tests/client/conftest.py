@@ -1,4 +1,4 @@
-"""Fixtures for the client's tests: the demo stack, a stack with a sign-in page, a fake stack."""
+"""Fixtures for the client's tests: a stack with a sign-in page, a fake stack, the mcp SDK's servers."""
 
 from collections.abc import Iterator
 
@@ -6,6 +6,7 @@ import pytest
 
 from scripts.stack import AuthorizationServer, McpServer, free_port, start_authorization_server, start_mcp_server
 from tests.client.fake_stack import FakeStack
+from tests.client.sdk_stack import SdkStack
 
 #: The MCP server and user of the stack without demo mode.
 LOGIN_SERVER_ID = "notes"
@@ -41,3 +42,19 @@ def _fake(fake_stack: FakeStack) -> FakeStack:
     """The fake stack, answering correctly until a test says otherwise."""
     fake_stack.reset()
     return fake_stack
+
+
+@pytest.fixture(name="sdk_stack", scope="session")
+def _sdk_stack() -> Iterator[SdkStack]:
+    """The mcp SDK's own authorization server (create_auth_routes) and MCP server, as they come."""
+    stack = SdkStack().start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(name="machine_stack", scope="session")
+def _machine_stack() -> Iterator[SdkStack]:
+    """The SDK's servers, their token endpoint fronted with client_credentials and private_key_jwt."""
+    stack = SdkStack(machine=True).start()
+    yield stack
+    stack.stop()

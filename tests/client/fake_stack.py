@@ -7,21 +7,18 @@ each protocol for the client to reach the check under test, on a loopback port, 
 of the test process, and records every request it receives.
 """
 
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from scripts.stack import free_port
 from shared.www_authenticate import bearer_challenge
+from tests.client.threaded import ThreadedServer
 
 RIGHT = "right"  # the value a correct server would send
 FAKE_CODE = "fake-authorization-code-0123456789"
@@ -56,11 +53,14 @@ class Behaviour:
     insufficient_scope: bool = False
     #: Whether the metadata says ``client_id_metadata_document_supported: true``.
     metadata_documents: bool = False
+    #: ``scopes_supported`` of the authorization server metadata, left out when ``None``.
+    as_scopes_supported: list[str] | None = None
 
 
 class FakeStack:
     def __init__(self) -> None:
-        self.port = free_port()
+        self._server = ThreadedServer(self._app())
+        self.port = self._server.port
         self.behaviour = Behaviour()
         self.requests: list[str] = []
         #: The forms the revocation endpoint received, in order.
@@ -69,10 +69,6 @@ class FakeStack:
         self.authorized_scopes: list[str] = []
         #: The token endpoint's requests: their form, with the Authorization header as "authorization" if sent.
         self.token_requests: list[dict[str, str]] = []
-        self._server = uvicorn.Server(
-            uvicorn.Config(self._app(), host="127.0.0.1", port=self.port, log_level="error", lifespan="off", ws="none")
-        )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     @property
     def base(self) -> str:
@@ -87,17 +83,11 @@ class FakeStack:
         return f"{self.base}/as"
 
     def start(self) -> "FakeStack":
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake stack did not start")
-            time.sleep(0.01)
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._server.stop()
 
     def reset(self, **behaviour: Any) -> None:
         self.behaviour = Behaviour(**behaviour)
@@ -149,6 +139,7 @@ class FakeStack:
                 }
                 | ({"revocation_endpoint": f"{self.issuer}/revoke"} if behaviour.revocation else {})
                 | ({"client_id_metadata_document_supported": True} if behaviour.metadata_documents else {})
+                | ({"scopes_supported": behaviour.as_scopes_supported} if behaviour.as_scopes_supported else {})
             )
 
         async def register(request: Request) -> Response:

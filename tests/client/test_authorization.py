@@ -10,6 +10,7 @@ from client.authorization import (
     choose_scope,
     parse_response,
     start,
+    with_offline_access,
 )
 from client.errors import AuthorizationError, AuthorizationServerError
 from client.urls import UrlPolicy
@@ -33,7 +34,7 @@ class TestStart:
     """CL-17, CL-18: every request has a fresh verifier and state from the CSPRNG."""
 
     def test_two_requests_share_neither_verifier_nor_state(self) -> None:
-        """Two requests for the same client differ in both."""
+        """CL-17, CL-18: two requests for the same client differ in both."""
         first, second = (
             start(issuer=ISSUER, resource="r", client_id="c", redirect_uri="u", scope=None) for _ in range(2)
         )
@@ -54,7 +55,7 @@ class TestStart:
         )
 
     def test_the_verifier_is_43_unreserved_characters(self) -> None:
-        """RFC 7636 §4.1: 32 random octets, base64url-encoded."""
+        """CL-17, RFC 7636 §4.1: 32 random octets, base64url-encoded."""
         pending = start(issuer=ISSUER, resource="r", client_id="c", redirect_uri="u", scope=None)
         assert VERIFIER_PATTERN.fullmatch(pending.code_verifier)
         assert (len(pending.code_verifier), len(pending.state)) == (43, 43)
@@ -91,16 +92,34 @@ class TestChooseScope:
     """CL-15, MCP Scope Selection Strategy."""
 
     def test_the_challenge_scope_comes_first(self) -> None:
-        """The 401 challenge's scope is used as it is, even when the metadata lists more."""
+        """CL-15: the 401 challenge's scope is used as it is, even when the metadata lists more."""
         assert choose_scope(("a",), ("a", "b")) == (("a",), "from the 401 challenge")
 
     def test_then_every_supported_scope(self) -> None:
-        """Without a challenge scope, every scope of scopes_supported is asked for."""
+        """CL-15: without a challenge scope, every scope of scopes_supported is asked for."""
         assert choose_scope(None, ("a", "b")) == (("a", "b"), "the protected resource metadata's scopes_supported")
 
     def test_else_no_scope(self) -> None:
-        """With neither, the request carries no scope parameter."""
+        """CL-15: with neither, the request carries no scope parameter."""
         assert choose_scope(None, None) == (None, "none given by the MCP server, so the request names no scope")
+
+
+class TestOfflineAccess:
+    """CL-16, MCP Refresh Tokens (SEP-2207): offline_access only where the authorization server lists it."""
+
+    def test_added_when_the_authorization_server_lists_it(self) -> None:
+        """CL-16: a client that wants a refresh token MAY ask for offline_access beside its scope."""
+        assert with_offline_access(("mcp:read",), ("mcp:read", "offline_access")) == ("mcp:read", "offline_access")
+
+    def test_never_when_the_authorization_server_does_not_list_it(self) -> None:
+        """CL-16: asking for a scope the server does not support is an error (CONF offline-access-not-supported)."""
+        assert with_offline_access(("mcp:read",), ("mcp:read",)) == ("mcp:read",)
+        assert with_offline_access(("mcp:read",), None) == ("mcp:read",)
+
+    def test_never_alone_nor_twice(self) -> None:
+        """CL-16: without a scope to ask for, none is added; a scope that has it already keeps one."""
+        assert with_offline_access(None, ("offline_access",)) is None
+        assert with_offline_access(("offline_access", "a"), ("offline_access",)) == ("offline_access", "a")
 
 
 class TestCheckIss:

@@ -51,7 +51,7 @@ class TestLoopbackCallback:
     """CL-21: a listener on 127.0.0.1, on the preferred port or a free one, only during the flow."""
 
     async def test_it_listens_on_127_0_0_1_at_the_preferred_port(self) -> None:
-        """RFC 8252 §8.3: the loopback IP literal, and the redirect URI names the port."""
+        """CL-21, RFC 8252 §8.3: the loopback IP literal, and the redirect URI names the port."""
         port = free_port()
         listener = LoopbackCallback(preferred_port=port, timeout=1, show=nobody)
         async with listener:

@@ -18,6 +18,7 @@ class TestHelp:
         options = ["--server-url", "--headless", "--no-browser", "--store", "--callback-port"]
         more = ["--client-name", "--callback-timeout", "--step", "--json", "--verbose", "--call", "--args"]
         more += ["--client-id", "--client-secret", "--client-auth-method", "--client-metadata-url", "servers", "logout"]
+        more += ["--grant", "--private-key-file", "--private-key-alg"]
         assert [option for option in [*options, *more] if option not in text] == []
         assert EXIT_CODES in text
 

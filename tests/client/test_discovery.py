@@ -14,6 +14,7 @@ from client.discovery import (
     Challenge,
     ask_without_token,
     authorization_server_metadata_urls,
+    choose_issuer,
     fetch_authorization_server_metadata,
     fetch_protected_resource_metadata,
     protected_resource_metadata_urls,
@@ -21,6 +22,7 @@ from client.discovery import (
 from client.errors import AuthorizationServerError, McpServerError
 from client.steps import Tutorial
 from client.urls import UrlPolicy
+from shared.metadata import ProtectedResourceMetadata
 
 pytestmark = pytest.mark.anyio
 
@@ -161,6 +163,15 @@ class TestFetchProtectedResourceMetadata:
             found = await fetch_protected_resource_metadata(http, SERVER, Challenge(), HTTPS_ONLY, tutorial)
         assert (found.resource, found.authorization_servers) == (SERVER, (ISSUER,))
 
+    async def test_a_metadata_url_into_the_cloud_metadata_service_is_never_fetched(self, tutorial: Tutorial) -> None:
+        """CL-08, RFC 9728 §7.7: resource_metadata="http://169.254.169.254/latest/meta-data" sends no request."""
+        server = Server({})
+        challenge = Challenge(resource_metadata="http://169.254.169.254/latest/meta-data")
+        async with server.client() as http:
+            with pytest.raises(McpServerError, match="is not fetched"):
+                await fetch_protected_resource_metadata(http, SERVER, challenge, HTTPS_ONLY, tutorial)
+        assert server.asked == []
+
 
 class TestFetchAuthorizationServerMetadata:
     """CL-05, CL-06, CL-07, CL-08."""
@@ -202,3 +213,22 @@ class TestFetchAuthorizationServerMetadata:
                 AuthorizationServerError, match=re.escape("the token_endpoint 'http://auth.example.com/token'")
             ):
                 await fetch_authorization_server_metadata(http, ISSUER, HTTPS_ONLY, tutorial)
+
+
+class TestChooseIssuer:
+    """CL-04, RFC 9728 §7.6: the authorization server the client uses, from the protected resource metadata."""
+
+    def test_the_first_of_several(self) -> None:
+        """CL-04: with two authorization servers listed, the first one is used (and said to have company)."""
+        listed = ProtectedResourceMetadata(SERVER, (ISSUER, "https://other.example.com"))
+        out = io.StringIO()
+        assert choose_issuer(listed, HTTPS_ONLY, Tutorial(out)) == ISSUER
+        assert f"use the first of authorization_servers: {ISSUER} (1 more listed)" in out.getvalue()
+
+    def test_an_unsafe_first_issuer_is_refused(self, tutorial: Tutorial) -> None:
+        """CL-04, CL-08: the issuer named is checked before its metadata is fetched."""
+        listed = ProtectedResourceMetadata(SERVER, ("http://169.254.169.254/latest",))
+        with pytest.raises(
+            McpServerError, match=re.escape("names the authorization server 'http://169.254.169.254/latest'")
+        ):
+            choose_issuer(listed, HTTPS_ONLY, tutorial)

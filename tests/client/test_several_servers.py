@@ -49,7 +49,7 @@ class TestOneStoreForTwoServers:
     def test_each_issuer_gets_its_own_registration(
         self, servers: tuple[McpServer, McpServer], runs: tuple[Path, list[Run]]
     ) -> None:
-        """CL-14: the second server's issuer gets a registration of its own; the first one's is not reused."""
+        """CL-04, CL-14: the second server's issuer gets a registration of its own; the first one's is not reused."""
         first, second = servers
         store, (_, with_second, _) = runs
         registrations = read_store(store)["registrations"]
