@@ -262,7 +262,7 @@ async def add_client(settings: Settings, args: argparse.Namespace) -> None:
             registration = await ClientService().register(tx, issuer, metadata)
     print(f"registered client {args.name!r} at issuer {issuer} (the secret is shown once):")
     print(f"  client_id      {registration.client.client_id}")
-    print(f"  client_secret  {registration.client_secret}")
+    print(f"  client_secret  {registration.secret}")
 
 
 async def cleanup_clients(settings: Settings, args: argparse.Namespace) -> None:
@@ -403,6 +403,7 @@ def _parser() -> argparse.ArgumentParser:
     add_client_command.add_argument(
         "--mcp-server", help="register at this MCP server's issuer (default: the root issuer)"
     )
+    settings_module.add_arguments(add_client_command, "issuer", default=argparse.SUPPRESS)
     add_client_command.set_defaults(run=add_client)
     cleanup = clients.add_parser("cleanup", help="delete the idle clients without live grants now")
     settings_module.add_arguments(cleanup, "client_idle_ttl", default=argparse.SUPPRESS)

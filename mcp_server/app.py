@@ -11,6 +11,7 @@ from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from starlette.types import ASGIApp
 
 from mcp_server.bearer_auth import BearerAuth
+from mcp_server.downstream import DownstreamApi
 from mcp_server.introspection import IntrospectingVerifier
 from mcp_server.protected_resource import metadata_document, metadata_endpoint, metadata_paths
 from mcp_server.settings import Settings
@@ -19,12 +20,12 @@ from mcp_server.tools import IMPLIED_SCOPES, TOOL_SCOPES, build_tools
 
 
 def create_app(settings: Settings) -> ASGIApp:
-    server = build_tools(settings.name)
+    local = JwtVerifier(settings)
+    server = build_tools(settings.name, DownstreamApi(settings, local) if settings.downstream_api else None)
     endpoint = metadata_endpoint(metadata_document(settings))
     for path in metadata_paths(settings):
         server.custom_route(path, methods=["GET"])(endpoint)
     app = server.streamable_http_app(streamable_http_path=settings.mcp_path, host=settings.host)
-    local = JwtVerifier(settings)
     verifier: Verifier = IntrospectingVerifier(settings, local) if settings.introspection_client_secret else local
     return BearerAuth(
         AuthContextMiddleware(app),
