@@ -165,14 +165,28 @@ class DownstreamProvider:
 
 
 def start_downstream_provider(
-    workdir: Path, *, callback_url: str, port: int | None = None, api_port: int | None = None
+    workdir: Path,
+    *,
+    callback_url: str,
+    port: int | None = None,
+    api_port: int | None = None,
+    user: tuple[str, str] | None = None,
 ) -> DownstreamProvider:
-    """The provider and its API; ``callback_url`` is our server's redirect URI, registered there exactly."""
+    """The provider and its API; ``callback_url`` is our server's redirect URI, registered there exactly.
+
+    In demo mode it approves by itself; given a ``user`` (name, password) it runs without demo
+    mode instead, with that user, who signs in and consents on its pages.
+    """
     api_port = api_port or free_port()
     api_url = f"http://localhost:{api_port}/profile"
     workdir.mkdir(parents=True, exist_ok=True)
-    provider = start_authorization_server(workdir, port=port, demo_resource=api_url, host="127.0.0.1")
+    provider = start_authorization_server(
+        workdir, port=port, demo=user is None, demo_resource=api_url, host="127.0.0.1"
+    )
     try:
+        if user is not None:
+            provider.cli("mcp-servers", "add", "--id", "demo", "--resource", api_url, "--scopes", "mcp:read")
+            provider.cli("users", "add", user[0], input=user[1] + "\n")
         printed = provider.cli(
             "clients",
             "add",
@@ -194,13 +208,18 @@ def start_downstream_provider(
     return DownstreamProvider(provider, api, api_url, fields["client_id"], fields["client_secret"])
 
 
-def connect_downstream(server: AuthorizationServer, provider: DownstreamProvider, mcp_server_id: str = "demo") -> str:
+def connect_downstream(
+    server: AuthorizationServer,
+    provider: DownstreamProvider,
+    mcp_server_id: str = "demo",
+    name: str = PROFILE_CONNECTION,
+) -> str:
     """Give an MCP server the connection to the provider with ``connections add``; the connection's id.
 
     ``server`` must run with the provider's client secret in :data:`PROVIDER_SECRET_ENV`.
     """
     printed = server.cli(
-        "connections", "add", "--mcp-server", mcp_server_id, "--name", PROFILE_CONNECTION,
+        "connections", "add", "--mcp-server", mcp_server_id, "--name", name,
         "--issuer", provider.issuer, "--client-id", provider.client_id, "--client-secret-env", PROVIDER_SECRET_ENV,
         "--scopes", "mcp:read", "--resource", provider.api_url,
     ).stdout  # fmt: skip
