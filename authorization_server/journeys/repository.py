@@ -80,14 +80,7 @@ async def move(
 ) -> bool:
     """Move a journey from ``source`` to ``target`` and set ``columns``; false if it was not in ``source``."""
     assert set(columns) <= _MOVABLE, f"not a movable column: {set(columns) - _MOVABLE}"
-    assignments = "".join(f", {name} = ?" for name in columns)
-    values = [clock.to_db(v) if isinstance(v, datetime) else v for v in columns.values()]
-    changed = await tx.execute(
-        f"UPDATE authorization_journeys SET status = ?, updated_at = ?{assignments}"  # noqa: S608 - names from _MOVABLE
-        " WHERE id = ? AND status = ?",
-        (target, clock.to_db(at), *values, journey_id, source),
-    )
-    return changed == 1
+    return await _move_row(tx, "authorization_journeys", journey_id, source, target, at, columns)
 
 
 async def set_request(
@@ -229,12 +222,19 @@ async def finish_downstream_flow(
 ) -> bool:
     """Move a flow from ``source`` to ``target``, setting ``columns``; false if it was not in ``source``."""
     assert set(columns) <= _DOWNSTREAM_COLUMNS, f"not a downstream column: {set(columns) - _DOWNSTREAM_COLUMNS}"
+    return await _move_row(tx, "downstream_authorization_flows", flow_id, source, target, at, columns)
+
+
+async def _move_row(
+    tx: Transaction, table: str, row_id: str, source: str, target: str, at: datetime, columns: dict[str, Any]
+) -> bool:
+    """Move a row's status from ``source`` to ``target`` with ``columns``; table and names come from the callers."""
     assignments = "".join(f", {name} = ?" for name in columns)
     values = [clock.to_db(v) if isinstance(v, datetime) else v for v in columns.values()]
     changed = await tx.execute(
-        f"UPDATE downstream_authorization_flows SET status = ?, updated_at = ?{assignments}"  # noqa: S608 - fixed names
+        f"UPDATE {table} SET status = ?, updated_at = ?{assignments}"  # noqa: S608 - fixed names, checked by callers
         " WHERE id = ? AND status = ?",
-        (target, clock.to_db(at), *values, flow_id, source),
+        (target, clock.to_db(at), *values, row_id, source),
     )
     return changed == 1
 

@@ -107,24 +107,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         provider.stop()
 
 
+def issuer_of(server: AuthorizationServer, http: httpx2.Client, mcp_server_id: str, resource: str) -> Issuer:
+    """An MCP server's issuer at ``server``, reached the way every MCP client reaches it."""
+    register = f"{server.url}/api/v1/authz/clients/register/mcp/{mcp_server_id}/latest"
+    return Issuer(http, server.issuer_for(mcp_server_id), register, resource=resource)
+
+
 @pytest.fixture(name="demo")
 def _demo(stack: Stack, http: httpx2.Client) -> Issuer:
-    return Issuer(
-        http,
-        stack.ours.issuer_for("demo"),
-        f"{stack.ours.url}/api/v1/authz/clients/register/mcp/demo/latest",
-        resource=stack.mcp.url,
-    )
+    return issuer_of(stack.ours, http, "demo", stack.mcp.url)
 
 
 @pytest.fixture(name="other")
 def _other(stack: Stack, http: httpx2.Client) -> Issuer:
-    return Issuer(
-        http,
-        stack.ours.issuer_for("other"),
-        f"{stack.ours.url}/api/v1/authz/clients/register/mcp/other/latest",
-        resource=stack.other_resource,
-    )
+    return issuer_of(stack.ours, http, "other", stack.other_resource)
 
 
 @dataclass(frozen=True)
@@ -558,12 +554,7 @@ def consenting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsentingS
 
 @pytest.fixture(name="notes")
 def _notes(consenting: ConsentingStack, http: httpx2.Client) -> Issuer:
-    return Issuer(
-        http,
-        consenting.ours.issuer_for("notes"),
-        f"{consenting.ours.url}/api/v1/authz/clients/register/mcp/notes/latest",
-        resource="http://localhost:8111/mcp",
-    )
+    return issuer_of(consenting.ours, http, "notes", "http://localhost:8111/mcp")
 
 
 def through_pages(http: httpx2.Client, response: httpx2.Response, decision: str) -> httpx2.Response:
