@@ -85,7 +85,7 @@ class McpAuthorizationFlow:
 class DownstreamFlowStatus(StrEnum):
     """Where a Downstream Authorization Flow is."""
 
-    PENDING = "pending"  # created for the journey, nothing asked of the provider yet
+    PENDING = "pending"  # linked to the journey before the flow itself existed (before migration 0008)
     STARTED = "started"  # the browser was sent to the provider's authorization endpoint
     COMPLETED = "completed"  # the provider's code was exchanged: its tokens are kept, sealed
     FAILED = "failed"  # denied at the provider, or its answer was unusable: see failure_reason
