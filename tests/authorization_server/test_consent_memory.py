@@ -179,3 +179,21 @@ class TestAppsPageInChromium:
         assert (refreshed.status_code, refreshed.json()["error"]) == (400, "invalid_grant")
         apps.goto(authorization(notes, client).url)
         assert apps.inner_text("h1") == "Allow Notes CLI to use Notes?"
+
+
+class TestConsentPageLoadedTwice:
+    def test_the_form_of_either_load_is_accepted_once(self, notes: Issuer, client: Registered):
+        """USER-NEEDS 8, AS-23: a consent page rendered twice (a reload, a prefetch) keeps one CSRF token,
+        so the first form still posts (FastMCP's double-load race made a deployment turn consent off);
+        the answered interaction then takes no second answer."""
+        _, consent = started(notes, client, READ)
+        url = str(httpx2.URL(notes.url).join(consent.headers["location"]))
+        first, second = csrf_token(notes.http.get(url)), csrf_token(notes.http.get(url))
+
+        answer_ = notes.http.post(url, data={"csrf_token": first, "decision": "allow"})
+        again = notes.http.post(url, data={"csrf_token": second, "decision": "allow"})
+
+        assert first == second
+        assert (answer_.status_code, sorted(redirect_params(answer_))) == (303, ["code", "iss", "state"])
+        assert again.status_code == 400
+        assert "location" not in again.headers

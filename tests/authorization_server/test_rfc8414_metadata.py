@@ -139,3 +139,21 @@ class TestJwks:
         [key] = [key for key in response.json()["keys"] if key["kid"] == kid]
         assert sorted(key) == ["alg", "crv", "kid", "kty", "use", "x", "y"]
         assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("EC", "P-256", "ES256", "sig")
+
+
+class TestNoOpenIdDiscovery:
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/.well-known/openid-configuration",
+            "/.well-known/openid-configuration/mcp/demo",
+            "/mcp/demo/.well-known/openid-configuration",
+        ],
+    )
+    def test_no_openid_provider_metadata_is_served(self, demo_as: AuthorizationServer, http: httpx2.Client, path: str):
+        """AS-09, OIDC Discovery §4: this server issues no ID tokens, so it publishes no OP metadata that
+        could contradict its RFC 8414 document; clients fall back to RFC 8414 (MCP-D AS Metadata Discovery)."""
+        response = http.get(demo_as.url + path)
+
+        assert response.status_code == 404
+        assert response.json()["error"] == "not_found"
