@@ -215,7 +215,7 @@ def _print_timeline(timeline: Timeline, *, with_steps: bool) -> None:
     if with_steps:
         for step in timeline.steps:
             ms = step.took.total_seconds() * 1000
-            print(f"    {step.at:%H:%M:%S.%f}  +{ms:8.1f} ms  {step.step:<24} {step.detail or ''}".rstrip())
+            print(f"    {step.at:%H:%M:%S.%f}  +{ms:8.1f} ms  {step.step:<26} {step.detail or ''}".rstrip())
 
 
 async def list_clients(settings: Settings, args: argparse.Namespace) -> None:

@@ -34,16 +34,19 @@ class DownstreamApi:
         self._credentials = (settings.client_id, settings.client_secret)
         self._issuer = issuer
 
-    async def get(self, subject_token: str) -> Any:
+    async def get(self, subject_token: str) -> dict[str, Any]:
         """The API's answer for the user of ``subject_token``, fetched with the user's own downstream token."""
         token = await self._exchange(subject_token)
         try:
             async with httpx2.AsyncClient(timeout=TIMEOUT) as http:
                 response = await http.get(self._url, headers={"Authorization": f"Bearer {token}"})
             response.raise_for_status()
-            return response.json()
+            answer = response.json()
         except (httpx2.HTTPError, ValueError) as exc:
             raise DownstreamError(f"the downstream API did not answer usably: {exc}") from None
+        if not isinstance(answer, dict):
+            raise DownstreamError("the downstream API did not answer with a JSON object")
+        return answer
 
     async def _exchange(self, subject_token: str) -> str:
         """RFC 8693 §2.1: the client's access token for the user's token at the connection's provider."""

@@ -67,7 +67,7 @@ def build_tools(name: str, downstream: DownstreamApi | None = None) -> MCPServer
     if downstream is not None:
 
         @server.tool()
-        async def downstream_profile() -> Any:
+        async def downstream_profile() -> dict[str, Any]:
             """Your profile at the downstream API: fetched with your own token there, got by token exchange."""
             try:
                 return await downstream.get(_token().token)
