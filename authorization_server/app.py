@@ -21,12 +21,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authorization_server.cors import cors
 from authorization_server.db import Database
+from authorization_server.downstream.authorization import CALLBACK_PATH
 from authorization_server.endpoints import (
     account,
     admin,
     authorize,
     consent,
     discovery,
+    downstream,
     introspect,
     login,
     register,
@@ -93,6 +95,8 @@ def create_app(settings: Settings) -> Starlette:
         # 4. Sign-in, then consent (§3.1), then back to the client with the code (§4.1.2).
         Route("/interaction/{interaction_id}/login", login.login, methods=["GET", "POST"]),
         Route("/interaction/{interaction_id}/consent", consent.consent, methods=["GET", "POST"]),
+        # 4b. After consent, each downstream provider of the MCP server's connections (issue 4) answers here.
+        Route(CALLBACK_PATH, downstream.callback, methods=["GET"]),
         # 5. Token endpoint: code for tokens (§4.1.3), refresh (§4.3).
         cors(TOKEN_PATH, token.token, POST),
         cors(mcp + TOKEN_PATH, token.token, POST),
@@ -147,7 +151,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error in %s %s", request.method, _route(request))
     error = ServerError("the server failed to answer this request")
     path = request.url.path
-    if path.startswith(("/interaction/", "/account/")) or path.endswith(AUTHORIZE_PATH):
+    if path.startswith(("/interaction/", "/account/", CALLBACK_PATH)) or path.endswith(AUTHORIZE_PATH):
         return error_page(error)
     return error.to_response()
 

@@ -7,12 +7,13 @@
     python -m authorization_server mcp-servers add --id ID --resource URL --scopes "a b"
     python -m authorization_server mcp-servers list
     python -m authorization_server connections add --mcp-server ID --name NAME --client-id ID --scopes "a b"
-        (--issuer URL | --authorization-endpoint URL --token-endpoint URL) [--client-secret-env VAR]
+        (--issuer URL | --authorization-endpoint URL --token-endpoint URL) [--client-secret-env VAR] [--resource URL]
     python -m authorization_server connections list [--mcp-server ID]
     python -m authorization_server connections remove ID
     python -m authorization_server journeys list [--limit N]
     python -m authorization_server journeys show ID
     python -m authorization_server clients list
+    python -m authorization_server clients add --name NAME --redirect-uri URI [--mcp-server ID]   a confidential client
     python -m authorization_server clients cleanup [--client-idle-ttl SECONDS]      delete idle clients now
 """
 
@@ -31,8 +32,11 @@ from authorization_server import settings as settings_module
 from authorization_server.accounts.service import AccountService
 from authorization_server.app import create_app
 from authorization_server.client_expiry import ClientExpiry
+from authorization_server.clients.metadata import parse_client_metadata
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database
+from authorization_server.errors import OAuthError
+from authorization_server.issuers import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.settings import Settings
@@ -125,6 +129,7 @@ async def add_connection(settings: Settings, args: argparse.Namespace) -> None:
             authorization_endpoint=args.authorization_endpoint,
             token_endpoint=args.token_endpoint,
             client_secret_env=args.client_secret_env,
+            resource=args.provider_resource,
         )
     print(f"added MCP connection {connection.id} ({connection.name}) to MCP server {connection.mcp_server_id}")
 
@@ -142,6 +147,8 @@ async def list_connections(settings: Settings, args: argparse.Namespace) -> None
             print(f"    authorization {connection.authorization_endpoint}, token {connection.token_endpoint}")
         secret = f"secret from ${connection.client_secret_env}" if connection.client_secret_env else "no secret"
         print(f"    client {connection.client_id} ({secret}), scopes {' '.join(connection.scopes) or '(none)'}")
+        if connection.resource:
+            print(f"    resource {connection.resource}")
 
 
 async def remove_connection(settings: Settings, args: argparse.Namespace) -> None:
@@ -208,7 +215,7 @@ def _print_timeline(timeline: Timeline, *, with_steps: bool) -> None:
     if with_steps:
         for step in timeline.steps:
             ms = step.took.total_seconds() * 1000
-            print(f"    {step.at:%H:%M:%S.%f}  +{ms:8.1f} ms  {step.step:<24} {step.detail or ''}".rstrip())
+            print(f"    {step.at:%H:%M:%S.%f}  +{ms:8.1f} ms  {step.step:<26} {step.detail or ''}".rstrip())
 
 
 async def list_clients(settings: Settings, args: argparse.Namespace) -> None:
@@ -221,6 +228,41 @@ async def list_clients(settings: Settings, args: argparse.Namespace) -> None:
         print(f"    {client.token_endpoint_auth_method}, grants {' '.join(client.grant_types)}")
         print(f"    registered {client.created_at:%Y-%m-%d %H:%M}, last used {client.last_used_at:%Y-%m-%d %H:%M} UTC")
         print(f"    redirect URIs {' '.join(client.redirect_uris)}")
+
+
+async def add_client(settings: Settings, args: argparse.Namespace) -> None:
+    """Pre-register a confidential client, as a provider's operator does for a known partner (RFC 7591 §1).
+
+    This is how another authorization server becomes this one's client for a downstream
+    connection of its own (issue 4): the secret is printed once; only its digest is kept.
+    """
+    async with _database(settings) as db:
+        issuer, scopes = settings.issuer, ()
+        if args.mcp_server is not None:
+            server = await McpServerService(db).get(args.mcp_server)
+            if server is None:
+                raise ValueError(f"no MCP server with id {args.mcp_server!r}")
+            issuer, scopes = f"{settings.issuer}/mcp/{server.id}", server.scopes
+        body = {
+            "client_name": args.name,
+            "redirect_uris": args.redirect_uri,
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }
+        try:
+            metadata = parse_client_metadata(
+                body,
+                grant_types_supported=GRANT_TYPES,
+                auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
+                scopes_offered=scopes,
+            )
+        except OAuthError as error:
+            raise ValueError(error.description) from None
+        async with db.transaction() as tx:
+            registration = await ClientService().register(tx, issuer, metadata)
+    print(f"registered client {args.name!r} at issuer {issuer} (the secret is shown once):")
+    print(f"  client_id      {registration.client.client_id}")
+    print(f"  client_secret  {registration.secret}")
 
 
 async def cleanup_clients(settings: Settings, args: argparse.Namespace) -> None:
@@ -319,6 +361,9 @@ def _parser() -> argparse.ArgumentParser:
         help="name of the environment variable of the server that holds the client secret (the secret is not stored)",
     )
     add.add_argument("--scopes", default="", help='the scopes the tools need at the provider, e.g. "repo read:user"')
+    add.add_argument(
+        "--resource", dest="provider_resource", help="the provider's resource its tokens are for (RFC 8707)"
+    )
     add.set_defaults(run=add_connection)
     listing = connections.add_parser("list", help="the MCP connections and their providers")
     listing.add_argument("--mcp-server", help="only this MCP server's connections")
@@ -350,6 +395,16 @@ def _parser() -> argparse.ArgumentParser:
 
     clients = commands.add_parser("clients", help="registered clients").add_subparsers(metavar="ACTION", required=True)
     clients.add_parser("list", help="every registered client and when it was last used").set_defaults(run=list_clients)
+    add_client_command = clients.add_parser("add", help="pre-register a confidential client; prints its secret once")
+    add_client_command.add_argument("--name", required=True, help="the client's name, shown on the consent page")
+    add_client_command.add_argument(
+        "--redirect-uri", required=True, action="append", help="its redirect URI, matched exactly (repeatable)"
+    )
+    add_client_command.add_argument(
+        "--mcp-server", help="register at this MCP server's issuer (default: the root issuer)"
+    )
+    settings_module.add_arguments(add_client_command, "issuer", default=argparse.SUPPRESS)
+    add_client_command.set_defaults(run=add_client)
     cleanup = clients.add_parser("cleanup", help="delete the idle clients without live grants now")
     settings_module.add_arguments(cleanup, "client_idle_ttl", default=argparse.SUPPRESS)
     cleanup.set_defaults(run=cleanup_clients)

@@ -12,7 +12,7 @@ The service returns where the browser goes next as a value (:class:`ToInteractio
 """
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from authorization_server.accounts.entities import User
 from authorization_server.accounts.lockout import LoginLockout
@@ -22,12 +22,14 @@ from authorization_server.client_directory import ClientDirectory
 from authorization_server.clients.service import ClientService
 from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database, Transaction
+from authorization_server.downstream.authorization import DownstreamAuthorization
 from authorization_server.errors import AccessDenied, InvalidRequest, OAuthError
 from authorization_server.issuers import Issuer, IssuerService
 from authorization_server.journeys.entities import Journey
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.params import Params
+from authorization_server.redirects import ToClient, ToInteraction, ToProvider, code_to_client, error_to_client
 from shared.loopback import is_loopback_http
 
 
@@ -35,26 +37,15 @@ class SignInRequired(InvalidRequest):
     """The consent page was reached before the user signed in."""
 
 
-@dataclass(frozen=True)
-class ToInteraction:
-    """Show the sign-in or consent page of an interaction."""
-
-    interaction_id: str
-    page: str  # "login" or "consent"
+#: Where the browser goes after a step of the interaction.
+Onward = ToInteraction | ToClient | ToProvider
 
 
 @dataclass(frozen=True)
-class ToClient:
-    """Send the browser back to the client's redirect URI with the response parameters.
+class Downstream:
+    """Consent is given; the journey's downstream flows run next, after the transaction commits."""
 
-    ``automatic`` is false for an error bound for a redirect URI that is not loopback before the
-    user approved anything: the user is shown the error and a link instead, so that an open
-    registration cannot turn this server into an open redirector (OAuth 2.1 §7.12.2).
-    """
-
-    url: str
-    automatic: bool = True
-    error: OAuthError | None = None
+    journey_id: str
 
 
 @dataclass(frozen=True)
@@ -94,6 +85,7 @@ class InteractionService:
         issuers: IssuerService,
         journeys: JourneyService,
         mcp_servers: McpServerService,
+        downstream: DownstreamAuthorization,
         demo_user: User | None,
     ) -> None:
         self._db = db
@@ -105,24 +97,30 @@ class InteractionService:
         self._issuers = issuers
         self._journeys = journeys
         self._mcp_servers = mcp_servers
+        self._downstream = downstream
         self._demo_user = demo_user
 
     async def authorize(
         self, issuer: Issuer, params: Params, browser_secret: str, session_cookie: str | None
-    ) -> ToInteraction | ToClient:
+    ) -> Onward:
         """Check an authorization request and start its journey.
 
         Errors about the client or its redirect URI are raised (they are shown on a page);
         every later error is sent back to the client. A client named by the URL of its metadata
         document has it fetched first, before the transaction opens (``client_directory.py``).
         """
+        return await self._onward(await self._authorize(issuer, params, browser_secret, session_cookie))
+
+    async def _authorize(
+        self, issuer: Issuer, params: Params, browser_secret: str, session_cookie: str | None
+    ) -> Onward | Downstream:
         document = await self._directory.document(params.get("client_id"))
         async with self._db.transaction() as tx:
             client, redirect_uri = await check_client(tx, self._directory, issuer, params, document)
             try:
                 request = await check_request(self._issuers, issuer, client, redirect_uri, params)
             except OAuthError as error:
-                return _error_to_client(redirect_uri, _state(params), issuer.url, error, automatic=False)
+                return error_to_client(redirect_uri, _state(params), issuer.url, error, automatic=False)
             journey, interaction_id = await self._journeys.request_authorization(tx, request, browser_secret)
             if self._demo_user is not None:
                 return await self._approve_as_demo_user(tx, journey)
@@ -140,7 +138,7 @@ class InteractionService:
 
     async def login(
         self, interaction_id: str, browser_secret: str | None, username: str, password: str
-    ) -> tuple[str, ToInteraction | ToClient] | None:
+    ) -> tuple[str, Onward] | None:
         """Sign the user in; returns the new session cookie and where to go next, or ``None`` if refused.
 
         A username locked after repeated failures raises ``TooManyRequests`` before its password
@@ -158,7 +156,8 @@ class InteractionService:
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
             session = await self._accounts.start_session(tx, user)
             journey = await self._journeys.authenticated(tx, journey, user.id, f"{user.username}, with a password")
-            return session, await self._ask_consent(tx, journey, interaction_id)
+            outcome = await self._ask_consent(tx, journey, interaction_id)
+        return session, await self._onward(outcome)
 
     async def consent_view(self, interaction_id: str, browser_secret: str | None) -> ConsentView:
         async with self._db.transaction() as tx:
@@ -166,32 +165,49 @@ class InteractionService:
             assert journey.user_id is not None
             return await self._view(tx, journey, await self._accounts.user(tx, journey.user_id))
 
-    async def consent(self, interaction_id: str, browser_secret: str | None, approved: bool) -> ToClient:
-        """The user's answer: a code, or ``access_denied``, sent back to the client (OAuth 2.1 §4.1.2)."""
+    async def consent(self, interaction_id: str, browser_secret: str | None, approved: bool) -> Onward:
+        """The user's answer: a code, or ``access_denied``, sent back to the client (OAuth 2.1 §4.1.2).
+
+        Approved, for an MCP server with connections, the downstream providers come first (issue 4).
+        """
+        return await self._onward(await self._consent(interaction_id, browser_secret, approved))
+
+    async def _consent(self, interaction_id: str, browser_secret: str | None, approved: bool) -> Onward | Downstream:
         async with self._db.transaction() as tx:
             journey = await self._signed_in(tx, interaction_id, browser_secret)
             assert journey.request is not None
             if not approved:
                 await self._journeys.deny(tx, journey)
-                return _error_to_client(
+                return error_to_client(
                     journey.request.redirect_uri,
                     journey.request.state,
                     journey.issuer,
                     AccessDenied("the user denied the request"),
                 )
             await self._consents.remember(tx, journey)
-            code = await self._journeys.approve(tx, journey, "the user approved on the consent page")
-            return _code_to_client(journey, code)
+            return await self._approve(tx, journey, "the user approved on the consent page")
 
-    async def _ask_consent(self, tx: Transaction, journey: Journey, interaction_id: str) -> ToInteraction | ToClient:
+    async def _approve(self, tx: Transaction, journey: Journey, how: str) -> ToClient | Downstream:
+        """Consent given: the code, unless the MCP server's connections must authorize first (issue 4)."""
+        if await self._mcp_servers.connections(journey.mcp_flow.mcp_server_id):
+            await self._journeys.approve_before_downstream(tx, journey, how)
+            return Downstream(journey.id)
+        return code_to_client(journey, await self._journeys.approve(tx, journey, how))
+
+    async def _onward(self, outcome: Onward | Downstream) -> Onward:
+        """Once the transaction that gave consent committed, the downstream flows start (they call out)."""
+        return await self._downstream.proceed(outcome.journey_id) if isinstance(outcome, Downstream) else outcome
+
+    async def _ask_consent(
+        self, tx: Transaction, journey: Journey, interaction_id: str
+    ) -> ToInteraction | ToClient | Downstream:
         """The consent page, unless the user already approved this client, MCP server and scopes (AS-24)."""
         consent = await self._consents.remembered(tx, journey)
         if consent is None:
             return ToInteraction(interaction_id, "consent")
-        how = f"remembered from {consent.approved_at.date().isoformat()}"
-        return _code_to_client(journey, await self._journeys.approve(tx, journey, how))
+        return await self._approve(tx, journey, f"remembered from {consent.approved_at.date().isoformat()}")
 
-    async def _approve_as_demo_user(self, tx: Transaction, journey: Journey) -> ToClient:
+    async def _approve_as_demo_user(self, tx: Transaction, journey: Journey) -> ToClient | Downstream:
         assert self._demo_user is not None
         journey = await self._journeys.authenticated(
             tx,
@@ -199,8 +215,7 @@ class InteractionService:
             self._demo_user.id,
             f"demo mode: signed in as {self._demo_user.username} automatically",
         )
-        code = await self._journeys.approve(tx, journey, "demo mode: approved automatically")
-        return _code_to_client(journey, code)
+        return await self._approve(tx, journey, "demo mode: approved automatically")
 
     async def _signed_in(self, tx: Transaction, interaction_id: str, browser_secret: str | None) -> Journey:
         journey = await self._journeys.pending(tx, interaction_id, browser_secret)
@@ -225,30 +240,6 @@ class InteractionService:
             scopes=journey.request.scope,
             username=user.username if user else "",
         )
-
-
-def _code_to_client(journey: Journey, code: str) -> ToClient:
-    assert journey.request is not None
-    return ToClient(
-        _redirect_uri_with(journey.request.redirect_uri, code=code, state=journey.request.state, iss=journey.issuer)
-    )
-
-
-def _error_to_client(
-    redirect_uri: str, state: str | None, issuer: str, error: OAuthError, *, automatic: bool = True
-) -> ToClient:
-    """OAuth 2.1 §4.1.2.1 with RFC 9207 §2: ``error``, ``error_description``, ``state`` and ``iss``."""
-    url = _redirect_uri_with(
-        redirect_uri, error=error.error, error_description=error.description, state=state, iss=issuer
-    )
-    return ToClient(url, automatic=automatic or is_loopback_http(redirect_uri), error=error)
-
-
-def _redirect_uri_with(redirect_uri: str, **params: str | None) -> str:
-    """Add response parameters to the redirect URI's query, keeping the query it already has (§4.1.2)."""
-    parts = urlsplit(redirect_uri)
-    query = parse_qsl(parts.query, keep_blank_values=True) + [(k, v) for k, v in params.items() if v is not None]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
 
 
 def _state(params: Params) -> str | None:

@@ -35,6 +35,10 @@ MCP_ISSUER_PATH = "/mcp/{mcp_server_id}"
 GRANT_TYPES = ("authorization_code", "refresh_token")
 TOKEN_ENDPOINT_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post", "private_key_jwt")
 #: RFC 7662 §2.1: resource servers authenticate with the secret of their MCP server record.
+#: RFC 8693 §2.1: MCP servers exchange their client's access token for the user's downstream token.
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+#: RFC 8693 §3: the token type of an access token, asked for and issued.
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 INTROSPECTION_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 
@@ -116,7 +120,7 @@ class IssuerService:
             scopes_supported=await self.scopes(issuer),
             response_types_supported=("code",),
             response_modes_supported=("query",),
-            grant_types_supported=GRANT_TYPES,
+            grant_types_supported=(*GRANT_TYPES, TOKEN_EXCHANGE_GRANT),
             token_endpoint_auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
             token_endpoint_auth_signing_alg_values_supported=ASSERTION_SIGNING_ALGS,
             code_challenge_methods_supported=(PKCE_METHOD,),

@@ -45,6 +45,10 @@ ARROWS: dict[Step, tuple[Party, Party, str]] = {
     Step.REVOKED: (Party.AUTHORIZATION_SERVER, Party.CLIENT, "grant revoked"),
     Step.FAILED: (Party.AUTHORIZATION_SERVER, Party.CLIENT, "failed"),
     Step.DOWNSTREAM_FLOW_STARTED: (Party.AUTHORIZATION_SERVER, Party.DOWNSTREAM_PROVIDER, "downstream authorization"),
+    Step.DOWNSTREAM_FLOW_COMPLETED: (Party.DOWNSTREAM_PROVIDER, Party.AUTHORIZATION_SERVER, "code, then tokens"),
+    Step.DOWNSTREAM_FLOW_FAILED: (Party.DOWNSTREAM_PROVIDER, Party.AUTHORIZATION_SERVER, "downstream failed"),
+    Step.DOWNSTREAM_TOKEN_EXCHANGED: (Party.MCP_SERVER, Party.AUTHORIZATION_SERVER, "token exchange (RFC 8693)"),
+    Step.DOWNSTREAM_TOKEN_REFRESHED: (Party.AUTHORIZATION_SERVER, Party.DOWNSTREAM_PROVIDER, "downstream refresh"),
 }
 
 COLUMN = 190  # between two lifelines

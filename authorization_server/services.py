@@ -15,6 +15,10 @@ from authorization_server.clients.service import ClientService
 from authorization_server.connected_apps import ConnectedAppsService
 from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database
+from authorization_server.downstream.authorization import CALLBACK_PATH, DownstreamAuthorization
+from authorization_server.downstream.providers import Providers
+from authorization_server.downstream.token_exchange import TokenExchange
+from authorization_server.encryption import Sealer, new_key, parse_key
 from authorization_server.grants.context import GrantContext
 from authorization_server.grants.service import GrantService
 from authorization_server.interactions import InteractionService
@@ -56,6 +60,7 @@ class Services:
     limits: RateLimits
     client_expiry: ClientExpiry
     timelines: Timelines
+    downstream: DownstreamAuthorization
 
 
 def services(request: Request) -> Services:
@@ -84,7 +89,12 @@ async def build_services(settings: Settings, db: Database) -> Services:
         root_issuer=issuers.root.url,
         allow_loopback=settings.allow_loopback_client_metadata,
     )
-    journeys = JourneyService(mcp_servers, code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
+    journeys = JourneyService(
+        mcp_servers,
+        code_ttl=settings.code_ttl,
+        interaction_ttl=settings.interaction_ttl,
+        sealer=_sealer(settings),
+    )
     async with db.transaction() as tx:
         await ensure_current(tx, settings.signing_alg)  # the first start makes the first key
     keys = Keys(db, settings.key_lifetime_after_rotation)
@@ -92,6 +102,14 @@ async def build_services(settings: Settings, db: Database) -> Services:
         keys, access_token_ttl=settings.access_token_ttl, refresh_token_ttl=settings.refresh_token_ttl
     )
     revocation = RevocationService(db, directory, journeys, tokens)
+    providers = Providers()
+    downstream = DownstreamAuthorization(
+        db,
+        journeys=journeys,
+        mcp_servers=mcp_servers,
+        providers=providers,
+        callback_url=settings.issuer + CALLBACK_PATH,
+    )
     demo_user = None
     if settings.demo:
         if await mcp_servers.get(DEMO_MCP_SERVER_ID) is None:
@@ -132,9 +150,15 @@ async def build_services(settings: Settings, db: Database) -> Services:
             issuers=issuers,
             journeys=journeys,
             mcp_servers=mcp_servers,
+            downstream=downstream,
             demo_user=demo_user,
         ),
-        grants=GrantService(db, directory, GrantContext(journeys=journeys, tokens=tokens)),
+        grants=GrantService(
+            db,
+            directory,
+            GrantContext(journeys=journeys, tokens=tokens),
+            TokenExchange(db, mcp_servers=mcp_servers, journeys=journeys, tokens=tokens, providers=providers),
+        ),
         revocation=revocation,
         connected_apps=ConnectedAppsService(
             db,
@@ -157,4 +181,18 @@ async def build_services(settings: Settings, db: Database) -> Services:
             db, clients=clients, journeys=journeys, tokens=tokens, idle_ttl=settings.client_idle_ttl
         ),
         timelines=Timelines(db, journeys=journeys, clients=clients, mcp_servers=mcp_servers),
+        downstream=downstream,
     )
+
+
+def _sealer(settings: Settings) -> Sealer | None:
+    """What seals downstream tokens at rest: the configured key; in demo mode, one of this process's own."""
+    if settings.downstream_token_key:
+        return Sealer(parse_key(settings.downstream_token_key))
+    if settings.demo:
+        log.warning(
+            "demo mode: downstream tokens are sealed with a key made for this process; they cannot be read"
+            " after a restart. Set AS_DOWNSTREAM_TOKEN_KEY to keep them."
+        )
+        return Sealer(parse_key(new_key()))
+    return None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from authorization_server.encryption import parse_key
 from authorization_server.rate_limits import Rate
 from shared.loopback import is_loopback_host
 
@@ -149,6 +150,15 @@ class Settings:
         "unset: admin pages off; demo in demo mode",
         secret=True,
     )
+    # Downstream tokens are sealed at rest with this AES-256-GCM key (docs/decisions/0021).
+    downstream_token_key: str = _setting(
+        "",
+        "base64url of 32 random octets that seal downstream tokens at rest (AES-256-GCM), e.g. from"
+        " `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`; prefer the environment variable",
+        "AS_DOWNSTREAM_TOKEN_KEY",
+        "unset: MCP servers with connections cannot be authorized; a key of the process's own in demo mode",
+        secret=True,
+    )
     log_level: str = _setting("info", "log level", "AS_LOG_LEVEL", choices=("debug", "info", "warning", "error"))
 
     def rate(self, name: str) -> Rate:
@@ -211,6 +221,8 @@ class Settings:
                 raise ValueError(f"{name} must be positive")
         for name in RATES:
             Rate.parse(getattr(settings, name))
+        if settings.downstream_token_key:
+            parse_key(settings.downstream_token_key)
         return settings
 
 
@@ -244,6 +256,11 @@ def load(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> S
         elif setting.metadata["env"] in environ:
             values[setting.name] = _from_env(setting.type, environ[setting.metadata["env"]], setting.name)
     return Settings(**values).check()
+
+
+def downstream_client_secret(variable: str) -> str | None:
+    """A connection's client secret at its downstream provider, from the variable it names (decisions/0013)."""
+    return os.environ.get(variable) or None
 
 
 def _from_env(kind: Any, raw: str, name: str) -> Any:

@@ -21,6 +21,7 @@ OUTCOMES = {
     JourneyStatus.REGISTERED: "in progress: registered, no authorization request yet",
     JourneyStatus.AUTHORIZATION_REQUESTED: "in progress: waiting for the user to sign in",
     JourneyStatus.AUTHENTICATED: "in progress: waiting for the user's consent",
+    JourneyStatus.DOWNSTREAM: "in progress: waiting for the downstream providers",
     JourneyStatus.CODE_ISSUED: "in progress: code sent, not redeemed yet",
     JourneyStatus.ACTIVE: "tokens issued",
     JourneyStatus.DENIED: "denied by the user",
@@ -124,7 +125,12 @@ class Timelines:
             connections=connections,
             downstream=tuple(
                 # A connection's flows are deleted with it (foreign key): each flow's connection is listed.
-                DownstreamLine(d.id, d.mcp_connection_id, names[d.mcp_connection_id], d.status)
+                DownstreamLine(
+                    d.id,
+                    d.mcp_connection_id,
+                    names[d.mcp_connection_id],
+                    f"{d.status}: {d.failure_reason}" if d.failure_reason else str(d.status),
+                )
                 for d in history.downstream_flows
             ),
             steps=tuple(steps),

@@ -13,6 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from mcp_server.bearer_auth import BearerAuth
+from mcp_server.downstream import DownstreamApi
 from mcp_server.introspection import IntrospectingVerifier
 from mcp_server.protected_resource import metadata_document, metadata_endpoint, metadata_paths
 from mcp_server.settings import Settings
@@ -37,12 +38,12 @@ CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "Mcp-Session-Id", "MCP-Protocol-Vers
 
 
 def create_app(settings: Settings) -> ASGIApp:
-    server = build_tools(settings.name)
+    local = JwtVerifier(settings)
+    server = build_tools(settings.name, DownstreamApi(settings, local) if settings.downstream_api else None)
     endpoint = metadata_endpoint(metadata_document(settings))
     for path in metadata_paths(settings):
         server.custom_route(path, methods=["GET"])(endpoint)
     app = server.streamable_http_app(streamable_http_path=settings.mcp_path, host=settings.host)
-    local = JwtVerifier(settings)
     verifier: Verifier = IntrospectingVerifier(settings, local) if settings.introspection_client_secret else local
     protected = BearerAuth(
         AuthContextMiddleware(app),

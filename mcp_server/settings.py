@@ -34,6 +34,17 @@ class Settings:
     #: Without a secret, tokens are only checked locally (docs/decisions/0010).
     introspection_client_id: str | None = None
     introspection_client_secret: str | None = field(default=None, repr=False)
+    #: The downstream API the ``downstream_profile`` tool calls (issue 4); no such tool without it.
+    downstream_api: str | None = None
+    #: The MCP connection (its name or id at the authorization server) whose provider protects that API.
+    downstream_connection: str = "profile"
+    #: Token exchange (RFC 8693): this server's credentials at the authorization server.
+    client_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def client_id(self) -> str | None:
+        """This server's id at the authorization server, for introspection and token exchange alike."""
+        return self.introspection_client_id
 
     @property
     def mcp_path(self) -> str:
@@ -79,6 +90,23 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         help="this MCP server's id at the authorization server (env MCP_INTROSPECTION_CLIENT_ID, default"
         " the ID of an issuer ending in /mcp/ID)",
     )
+    parser.add_argument(
+        "--downstream-api",
+        default=env("MCP_DOWNSTREAM_API"),
+        help="URL of a downstream API for the downstream_profile tool, reached with the user's token there,"
+        " got by token exchange (RFC 8693) (env MCP_DOWNSTREAM_API, default none: no such tool)",
+    )
+    parser.add_argument(
+        "--downstream-connection",
+        default=env("MCP_DOWNSTREAM_CONNECTION", "profile"),
+        help="the MCP connection whose provider protects that API (env MCP_DOWNSTREAM_CONNECTION, default profile)",
+    )
+    parser.add_argument(
+        "--client-secret",
+        default=env("MCP_CLIENT_SECRET"),
+        help="this server's secret for token exchange, from `mcp-servers credentials ID`; prefer the env"
+        " MCP_CLIENT_SECRET (default: the introspection secret)",
+    )
     parser.add_argument("--name", default=env("MCP_NAME", "Demo MCP server"), help="name shown in the metadata")
     parser.add_argument(
         "--log-level", default=env("MCP_LOG_LEVEL", "info"), choices=("debug", "info", "warning", "error")
@@ -94,6 +122,9 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         client_id = args.introspection_client_id or _mcp_server_id(args.auth_server)
         if args.introspection_client_secret and not client_id:
             raise ValueError("introspection mode needs --introspection-client-id: the issuer has no /mcp/ID path")
+        client_secret = args.client_secret or args.introspection_client_secret
+        if args.downstream_api and not (client_secret and client_id):
+            raise ValueError("--downstream-api needs this server's credentials: --client-secret (and its id)")
     except ValueError as exc:
         parser.exit(2, f"mcp_server: {exc}\n")
     return Settings(
@@ -106,6 +137,9 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         log_level=args.log_level,
         introspection_client_id=client_id,
         introspection_client_secret=args.introspection_client_secret,
+        downstream_api=args.downstream_api,
+        downstream_connection=args.downstream_connection,
+        client_secret=client_secret,
     )
 
 

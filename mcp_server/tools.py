@@ -1,15 +1,20 @@
 """The demo tools, and the scopes each one needs.
 
 ``whoami`` shows what the token says about its caller; ``list_notes`` and ``add_note`` keep a
-few notes per user, in memory. ``add_note`` needs ``mcp:write`` beyond the basic ``mcp:read``,
+few notes per user, in memory; ``downstream_profile`` (with ``--downstream-api``) calls a
+downstream API with the user's token there, never with the client's (``downstream.py``).
+``add_note`` needs ``mcp:write`` beyond the basic ``mcp:read``,
 so that a client holding only the basic scope meets a 403 ``insufficient_scope`` and can step up.
 """
 
 from datetime import UTC, datetime
+from typing import Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import MCPServer
+
+from mcp_server.downstream import DownstreamApi, DownstreamError
 
 #: Scopes a tool needs beyond the server's basic scopes (checked in bearer_auth.py).
 TOOL_SCOPES: dict[str, tuple[str, ...]] = {"add_note": ("mcp:write",)}
@@ -21,7 +26,7 @@ MAX_NOTES = 100
 MAX_NOTE_LENGTH = 500
 
 
-def build_tools(name: str) -> MCPServer:
+def build_tools(name: str, downstream: DownstreamApi | None = None) -> MCPServer:
     server: MCPServer = MCPServer(
         name=name,
         instructions="A demo MCP server protected by OAuth 2.1: try whoami, list_notes and add_note.",
@@ -58,6 +63,16 @@ def build_tools(name: str) -> MCPServer:
             raise ValueError(f"you already have {MAX_NOTES} notes")
         mine.append(text)
         return f"note {len(mine)} saved"
+
+    if downstream is not None:
+
+        @server.tool()
+        async def downstream_profile() -> dict[str, Any]:
+            """Your profile at the downstream API: fetched with your own token there, got by token exchange."""
+            try:
+                return await downstream.get(_token().token)
+            except DownstreamError as exc:
+                raise ValueError(str(exc)) from None
 
     return server
 

@@ -77,10 +77,12 @@ class AuthorizationServer:
     program: Program
     port: int
     db: Path
+    #: The issuer's host: ``localhost``, or ``127.0.0.1`` for a provider whose cookies must not mix with ours.
+    host: str = "localhost"
 
     @property
     def url(self) -> str:
-        return f"http://localhost:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def issuer_for(self, mcp_server_id: str) -> str:
         return f"{self.url}/mcp/{mcp_server_id}"
@@ -91,19 +93,28 @@ class AuthorizationServer:
 
 
 def start_authorization_server(
-    workdir: Path, *options: str, demo: bool = True, mcp_port: int | None = None, port: int | None = None
+    workdir: Path,
+    *options: str,
+    demo: bool = True,
+    mcp_port: int | None = None,
+    port: int | None = None,
+    demo_resource: str | None = None,
+    host: str = "localhost",
+    env: dict[str, str] | None = None,
 ) -> AuthorizationServer:
-    """An authorization server with a fresh database in ``workdir``.
+    """An authorization server with a fresh database in ``workdir``, its issuer ``http://{host}:{port}``.
 
-    In demo mode the demo MCP server's resource is ``http://localhost:{mcp_port}/mcp``.
+    In demo mode the demo MCP server's resource is ``demo_resource``, by default
+    ``http://localhost:{mcp_port}/mcp``.
     """
     port = port or free_port()
     db = workdir / "authorization_server.sqlite3"
-    args = ["-m", "authorization_server", "--port", str(port), "--db", str(db), *options]
+    args = ["-m", "authorization_server", "--port", str(port), "--db", str(db), "--issuer", f"http://{host}:{port}"]
+    args += options
     if demo:
-        args += ["--demo", "--demo-resource", f"http://localhost:{mcp_port or 8000}/mcp"]
-    program = Program(args, workdir / "authorization_server.log", f"http://127.0.0.1:{port}/jwks.json")
-    return AuthorizationServer(program.start(), port, db)
+        args += ["--demo", "--demo-resource", demo_resource or f"http://localhost:{mcp_port or 8000}/mcp"]
+    program = Program(args, workdir / "authorization_server.log", f"http://127.0.0.1:{port}/jwks.json", env or {})
+    return AuthorizationServer(program.start(), port, db, host)
 
 
 @dataclass
@@ -119,10 +130,100 @@ class McpServer:
         return f"http://localhost:{self.port}/mcp"
 
 
-def start_mcp_server(workdir: Path, port: int, issuer: str, *options: str) -> McpServer:
+def start_mcp_server(
+    workdir: Path, port: int, issuer: str, *options: str, env: dict[str, str] | None = None
+) -> McpServer:
     args = ["-m", "mcp_server", "--port", str(port), "--auth-server", issuer, *options]
     ready = f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource"
-    return McpServer(Program(args, workdir / "mcp_server.log", ready).start(), port, issuer)
+    return McpServer(Program(args, workdir / "mcp_server.log", ready, env or {}).start(), port, issuer)
+
+
+#: The environment variable of our authorization server that holds its client secret at the provider.
+PROVIDER_SECRET_ENV = "PROFILE_PROVIDER_CLIENT_SECRET"
+#: The name of the demo MCP server's connection to the provider.
+PROFILE_CONNECTION = "profile"
+
+
+@dataclass
+class DownstreamProvider:
+    """A third-party OAuth provider (a second authorization server of ours, in demo mode, at 127.0.0.1)
+    and the API it protects (``scripts/profile_api.py``), with our server pre-registered as its client."""
+
+    authorization_server: AuthorizationServer
+    api: Program
+    api_url: str
+    client_id: str
+    client_secret: str
+
+    @property
+    def issuer(self) -> str:
+        return self.authorization_server.issuer_for("demo")
+
+    def stop(self) -> None:
+        self.api.stop()
+        self.authorization_server.program.stop()
+
+
+def start_downstream_provider(
+    workdir: Path,
+    *,
+    callback_url: str,
+    port: int | None = None,
+    api_port: int | None = None,
+    user: tuple[str, str] | None = None,
+) -> DownstreamProvider:
+    """The provider and its API; ``callback_url`` is our server's redirect URI, registered there exactly.
+
+    In demo mode it approves by itself; given a ``user`` (name, password) it runs without demo
+    mode instead, with that user, who signs in and consents on its pages.
+    """
+    api_port = api_port or free_port()
+    api_url = f"http://localhost:{api_port}/profile"
+    workdir.mkdir(parents=True, exist_ok=True)
+    provider = start_authorization_server(
+        workdir, port=port, demo=user is None, demo_resource=api_url, host="127.0.0.1"
+    )
+    try:
+        if user is not None:
+            provider.cli("mcp-servers", "add", "--id", "demo", "--resource", api_url, "--scopes", "mcp:read")
+            provider.cli("users", "add", user[0], input=user[1] + "\n")
+        printed = provider.cli(
+            "clients",
+            "add",
+            "--mcp-server",
+            "demo",
+            "--name",
+            "MCP authorization server",
+            "--redirect-uri",
+            callback_url,
+            "--issuer",
+            provider.url,
+        ).stdout
+        fields = dict(line.split() for line in printed.splitlines()[1:])
+        api_args = ["-m", "scripts.profile_api", "--port", str(api_port), "--issuer", provider.issuer_for("demo")]
+        api = Program(api_args, workdir / "profile_api.log", f"http://127.0.0.1:{api_port}/profile").start()
+    except BaseException:
+        provider.program.stop()
+        raise
+    return DownstreamProvider(provider, api, api_url, fields["client_id"], fields["client_secret"])
+
+
+def connect_downstream(
+    server: AuthorizationServer,
+    provider: DownstreamProvider,
+    mcp_server_id: str = "demo",
+    name: str = PROFILE_CONNECTION,
+) -> str:
+    """Give an MCP server the connection to the provider with ``connections add``; the connection's id.
+
+    ``server`` must run with the provider's client secret in :data:`PROVIDER_SECRET_ENV`.
+    """
+    printed = server.cli(
+        "connections", "add", "--mcp-server", mcp_server_id, "--name", name,
+        "--issuer", provider.issuer, "--client-id", provider.client_id, "--client-secret-env", PROVIDER_SECRET_ENV,
+        "--scopes", "mcp:read", "--resource", provider.api_url,
+    ).stdout  # fmt: skip
+    return printed.split()[3]
 
 
 def run_cli(args: Sequence[str], *, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:

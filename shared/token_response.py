@@ -15,6 +15,8 @@ class TokenResponse:
     refresh_token: str | None = None
     #: REQUIRED when the granted scope differs from the requested one; we always send it.
     scope: str | None = None
+    #: RFC 8693 §2.2.1: REQUIRED in a token exchange response, the type of the token issued.
+    issued_token_type: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return without_none(asdict(self))
@@ -32,4 +34,5 @@ class TokenResponse:
             expires_in=optional_int(doc, "expires_in"),
             refresh_token=optional_str(doc, "refresh_token"),
             scope=optional_str(doc, "scope"),
+            issued_token_type=optional_str(doc, "issued_token_type"),
         )

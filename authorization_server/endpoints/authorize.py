@@ -8,9 +8,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from authorization_server.errors import OAuthError
-from authorization_server.interactions import ToClient, ToInteraction
+from authorization_server.interactions import Onward
 from authorization_server.pages import error_page
 from authorization_server.params import query_params
+from authorization_server.redirects import ToInteraction, ToProvider
 from authorization_server.secrets_at_rest import new_secret
 from authorization_server.services import services
 
@@ -33,10 +34,12 @@ async def authorize(request: Request) -> Response:
     return response
 
 
-def next_step(outcome: ToInteraction | ToClient) -> Response:
-    """A 303 to the next page or back to the client (OAuth 2.1 §1.6: never 307), or an error page."""
+def next_step(outcome: Onward) -> Response:
+    """A 303 (OAuth 2.1 §1.6: never 307) to the next page, a downstream provider or the client; or an error page."""
     if isinstance(outcome, ToInteraction):
         return RedirectResponse(f"/interaction/{outcome.interaction_id}/{outcome.page}", status_code=303)
+    if isinstance(outcome, ToProvider):
+        return RedirectResponse(outcome.url, status_code=303)
     if not outcome.automatic and outcome.error is not None:
         return error_page(outcome.error, continue_url=outcome.url)
     return RedirectResponse(outcome.url, status_code=303)

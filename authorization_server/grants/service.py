@@ -3,10 +3,11 @@
 from authorization_server.client_directory import ClientDirectory
 from authorization_server.clients.entities import ClientCredentials
 from authorization_server.db import Database
+from authorization_server.downstream.token_exchange import TokenExchange
 from authorization_server.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
 from authorization_server.grants import authorization_code, refresh_token
 from authorization_server.grants.context import GrantContext
-from authorization_server.issuers import Issuer
+from authorization_server.issuers import TOKEN_EXCHANGE_GRANT, Issuer
 from authorization_server.params import Params
 from shared.token_response import TokenResponse
 
@@ -18,18 +19,24 @@ GRANTS = {
 
 
 class GrantService:
-    def __init__(self, db: Database, directory: ClientDirectory, context: GrantContext) -> None:
+    def __init__(
+        self, db: Database, directory: ClientDirectory, context: GrantContext, token_exchange: TokenExchange
+    ) -> None:
         self._db = db
         self._directory = directory
         self._context = context
+        self._token_exchange = token_exchange
 
     async def exchange(self, issuer: Issuer, credentials: ClientCredentials, params: Params) -> TokenResponse:
         grant_type = params.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("grant_type is required")
+        if grant_type == TOKEN_EXCHANGE_GRANT:  # an MCP server, not a client, authenticates (RFC 8693)
+            return await self._token_exchange.exchange(issuer, credentials, params)
         handler = GRANTS.get(grant_type)
         if handler is None:
-            raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported; use {', '.join(GRANTS)}")
+            supported = ", ".join((*GRANTS, TOKEN_EXCHANGE_GRANT))
+            raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported; use {supported}")
         identified = await self._directory.identify(issuer, credentials)
         async with self._db.transaction() as tx:
             client = await self._directory.authenticate(tx, issuer, credentials, identified)

@@ -11,6 +11,7 @@ class JourneyStatus(StrEnum):
     REGISTERED = "registered"  # the client registered through the MCP endpoint
     AUTHORIZATION_REQUESTED = "authorization_requested"  # /authorize accepted the request
     AUTHENTICATED = "authenticated"  # the resource owner signed in
+    DOWNSTREAM = "downstream_authorization"  # consent given; the downstream providers are asked in turn
     CODE_ISSUED = "code_issued"  # consent given, code sent to the client
     ACTIVE = "active"  # code redeemed: tokens issued (and refreshed)
     DENIED = "denied"  # the resource owner said no
@@ -21,7 +22,10 @@ class JourneyStatus(StrEnum):
 TRANSITIONS: dict[JourneyStatus, frozenset[JourneyStatus]] = {
     JourneyStatus.REGISTERED: frozenset({JourneyStatus.AUTHORIZATION_REQUESTED}),
     JourneyStatus.AUTHORIZATION_REQUESTED: frozenset({JourneyStatus.AUTHENTICATED, JourneyStatus.FAILED}),
-    JourneyStatus.AUTHENTICATED: frozenset({JourneyStatus.CODE_ISSUED, JourneyStatus.DENIED, JourneyStatus.FAILED}),
+    JourneyStatus.AUTHENTICATED: frozenset(
+        {JourneyStatus.DOWNSTREAM, JourneyStatus.CODE_ISSUED, JourneyStatus.DENIED, JourneyStatus.FAILED}
+    ),
+    JourneyStatus.DOWNSTREAM: frozenset({JourneyStatus.CODE_ISSUED, JourneyStatus.DENIED, JourneyStatus.FAILED}),
     JourneyStatus.CODE_ISSUED: frozenset({JourneyStatus.ACTIVE, JourneyStatus.FAILED}),
     JourneyStatus.ACTIVE: frozenset({JourneyStatus.REVOKED}),
     JourneyStatus.DENIED: frozenset(),
@@ -46,6 +50,10 @@ class Step(StrEnum):
     REVOKED = "revoked"
     FAILED = "failed"
     DOWNSTREAM_FLOW_STARTED = "downstream_flow_started"
+    DOWNSTREAM_FLOW_COMPLETED = "downstream_flow_completed"
+    DOWNSTREAM_FLOW_FAILED = "downstream_flow_failed"
+    DOWNSTREAM_TOKEN_EXCHANGED = "downstream_token_exchanged"
+    DOWNSTREAM_TOKEN_REFRESHED = "downstream_token_refreshed"
 
 
 @dataclass(frozen=True)
@@ -75,9 +83,12 @@ class McpAuthorizationFlow:
 
 
 class DownstreamFlowStatus(StrEnum):
-    """Where a Downstream Authorization Flow is; the flow itself is issue 4's later part."""
+    """Where a Downstream Authorization Flow is."""
 
-    PENDING = "pending"  # created for the journey, nothing asked of the provider yet
+    PENDING = "pending"  # linked to the journey before the flow itself existed (before migration 0008)
+    STARTED = "started"  # the browser was sent to the provider's authorization endpoint
+    COMPLETED = "completed"  # the provider's code was exchanged: its tokens are kept, sealed
+    FAILED = "failed"  # denied at the provider, or its answer was unusable: see failure_reason
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,8 @@ class DownstreamAuthorizationFlow:
     status: DownstreamFlowStatus
     created_at: datetime
     updated_at: datetime
+    failure_reason: str | None = None
+    completed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -127,3 +140,27 @@ class JourneyHistory:
     journey: Journey
     events: tuple[Event, ...]
     downstream_flows: tuple[DownstreamAuthorizationFlow, ...]
+
+
+@dataclass(frozen=True)
+class DownstreamTokens:
+    """A user's tokens at a downstream provider, opened from their sealed columns (RFC 6749 §5.1)."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_at: datetime | None
+    scope: str | None
+
+
+@dataclass(frozen=True)
+class DownstreamCallback:
+    """A started downstream flow found by its ``state`` at the callback, which used that state up."""
+
+    flow: DownstreamAuthorizationFlow
+    journey: Journey
+    redirect_uri: str
+    code_verifier: str
+    #: Whether the browser at the callback is the one that started the journey.
+    same_browser: bool
+    #: Whether the answer came after the state's deadline.
+    expired: bool

@@ -1,4 +1,4 @@
-"""SQL for journeys, their events and their MCP authorization flows."""
+"""SQL for journeys, their events, and their MCP and downstream authorization flows."""
 
 from datetime import datetime
 from typing import Any
@@ -35,6 +35,19 @@ _MOVABLE = frozenset(
     }
 )
 
+#: Columns that :func:`finish_downstream_flow` may set besides the status.
+_DOWNSTREAM_COLUMNS = frozenset(
+    {
+        "access_token_sealed",
+        "refresh_token_sealed",
+        "token_expires_at",
+        "scope",
+        "failure_reason",
+        "completed_at",
+        "code_verifier_sealed",
+    }
+)
+
 
 async def add(tx: Transaction, journey_id: str, issuer: str, status: JourneyStatus, flow: McpAuthorizationFlow) -> None:
     """A new journey and its MCP flow, both stamped with the flow's creation time."""
@@ -67,14 +80,7 @@ async def move(
 ) -> bool:
     """Move a journey from ``source`` to ``target`` and set ``columns``; false if it was not in ``source``."""
     assert set(columns) <= _MOVABLE, f"not a movable column: {set(columns) - _MOVABLE}"
-    assignments = "".join(f", {name} = ?" for name in columns)
-    values = [clock.to_db(v) if isinstance(v, datetime) else v for v in columns.values()]
-    changed = await tx.execute(
-        f"UPDATE authorization_journeys SET status = ?, updated_at = ?{assignments}"  # noqa: S608 - names from _MOVABLE
-        " WHERE id = ? AND status = ?",
-        (target, clock.to_db(at), *values, journey_id, source),
-    )
-    return changed == 1
+    return await _move_row(tx, "authorization_journeys", journey_id, source, target, at, columns)
 
 
 async def set_request(
@@ -161,11 +167,20 @@ async def events(tx: Transaction, journey_id: str) -> list[Event]:
     return [Event(Step(row["step"]), clock.from_db(row["at"]), row["detail"]) for row in rows]
 
 
-async def add_downstream_flow(tx: Transaction, flow: DownstreamAuthorizationFlow) -> None:
+async def add_downstream_flow(
+    tx: Transaction,
+    flow: DownstreamAuthorizationFlow,
+    *,
+    state_hash: str | None = None,
+    state_expires_at: datetime | None = None,
+    redirect_uri: str | None = None,
+    code_verifier_sealed: bytes | None = None,
+) -> None:
     """Insert a downstream flow; the schema's triggers refuse a connection of another MCP server."""
     await tx.execute(
         "INSERT INTO downstream_authorization_flows (id, journey_id, mcp_connection_id, status, created_at,"
-        " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        " updated_at, state_hash, state_expires_at, redirect_uri, code_verifier_sealed)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             flow.id,
             flow.journey_id,
@@ -173,6 +188,10 @@ async def add_downstream_flow(tx: Transaction, flow: DownstreamAuthorizationFlow
             flow.status,
             clock.to_db(flow.created_at),
             clock.to_db(flow.updated_at),
+            state_hash,
+            clock.to_db(state_expires_at) if state_expires_at else None,
+            redirect_uri,
+            code_verifier_sealed,
         ),
     )
 
@@ -181,17 +200,69 @@ async def downstream_flows(tx: Transaction, journey_id: str) -> list[DownstreamA
     rows = await tx.fetch_all(
         "SELECT * FROM downstream_authorization_flows WHERE journey_id = ? ORDER BY created_at, id", (journey_id,)
     )
-    return [
-        DownstreamAuthorizationFlow(
-            id=row["id"],
-            journey_id=row["journey_id"],
-            mcp_connection_id=row["mcp_connection_id"],
-            status=DownstreamFlowStatus(row["status"]),
-            created_at=clock.from_db(row["created_at"]),
-            updated_at=clock.from_db(row["updated_at"]),
-        )
-        for row in rows
-    ]
+    return [downstream_flow(row) for row in rows]
+
+
+async def take_downstream_state(tx: Transaction, state_hash: str) -> Row | None:
+    """The flow started with this state, which is cleared here so that it answers once only."""
+    row = await tx.fetch_one("SELECT * FROM downstream_authorization_flows WHERE state_hash = ?", (state_hash,))
+    if row is None:
+        return None
+    await tx.execute("UPDATE downstream_authorization_flows SET state_hash = NULL WHERE id = ?", (row["id"],))
+    return row
+
+
+async def finish_downstream_flow(
+    tx: Transaction,
+    flow_id: str,
+    source: DownstreamFlowStatus,
+    target: DownstreamFlowStatus,
+    at: datetime,
+    **columns: Any,
+) -> bool:
+    """Move a flow from ``source`` to ``target``, setting ``columns``; false if it was not in ``source``."""
+    assert set(columns) <= _DOWNSTREAM_COLUMNS, f"not a downstream column: {set(columns) - _DOWNSTREAM_COLUMNS}"
+    return await _move_row(tx, "downstream_authorization_flows", flow_id, source, target, at, columns)
+
+
+async def _move_row(
+    tx: Transaction, table: str, row_id: str, source: str, target: str, at: datetime, columns: dict[str, Any]
+) -> bool:
+    """Move a row's status from ``source`` to ``target`` with ``columns``; table and names come from the callers."""
+    assignments = "".join(f", {name} = ?" for name in columns)
+    values = [clock.to_db(v) if isinstance(v, datetime) else v for v in columns.values()]
+    changed = await tx.execute(
+        f"UPDATE {table} SET status = ?, updated_at = ?{assignments}"  # noqa: S608 - fixed names, checked by callers
+        " WHERE id = ? AND status = ?",
+        (target, clock.to_db(at), *values, row_id, source),
+    )
+    return changed == 1
+
+
+async def completed_downstream_flow(tx: Transaction, journey_id: str, connection_id: str) -> Row | None:
+    """The completed flow of a journey for one connection, with its sealed tokens."""
+    return await tx.fetch_one(
+        "SELECT * FROM downstream_authorization_flows WHERE journey_id = ? AND mcp_connection_id = ? AND status = ?",
+        (journey_id, connection_id, DownstreamFlowStatus.COMPLETED),
+    )
+
+
+async def browser_hash(tx: Transaction, journey_id: str) -> str | None:
+    row = await tx.fetch_one("SELECT browser_hash FROM authorization_journeys WHERE id = ?", (journey_id,))
+    return row["browser_hash"] if row else None
+
+
+def downstream_flow(row: Row) -> DownstreamAuthorizationFlow:
+    return DownstreamAuthorizationFlow(
+        id=row["id"],
+        journey_id=row["journey_id"],
+        mcp_connection_id=row["mcp_connection_id"],
+        status=DownstreamFlowStatus(row["status"]),
+        created_at=clock.from_db(row["created_at"]),
+        updated_at=clock.from_db(row["updated_at"]),
+        failure_reason=row["failure_reason"],
+        completed_at=_maybe_time(row["completed_at"]),
+    )
 
 
 def _journey(row: Row) -> Journey:

@@ -8,13 +8,16 @@ from dataclasses import dataclass
 
 from authorization_server import clock
 from authorization_server.db import Transaction
-from authorization_server.errors import InvalidGrant, InvalidRequest, InvalidTarget, NotFound
+from authorization_server.encryption import Sealer, Undecryptable
+from authorization_server.errors import InvalidGrant, InvalidRequest, InvalidTarget, NotFound, ServerError
 from authorization_server.journeys import repository
 from authorization_server.journeys.entities import (
     TRANSITIONS,
     AuthorizationRequest,
     DownstreamAuthorizationFlow,
+    DownstreamCallback,
     DownstreamFlowStatus,
+    DownstreamTokens,
     Journey,
     JourneyHistory,
     JourneyStatus,
@@ -36,10 +39,14 @@ class CodeReplayed:
 
 
 class JourneyService:
-    def __init__(self, mcp_servers: McpServerService, *, code_ttl: int, interaction_ttl: int) -> None:
+    def __init__(
+        self, mcp_servers: McpServerService, *, code_ttl: int, interaction_ttl: int, sealer: Sealer | None = None
+    ) -> None:
         self._mcp_servers = mcp_servers
         self._code_ttl = code_ttl
         self._interaction_ttl = interaction_ttl
+        #: Seals downstream tokens and verifiers at rest; ``None`` without ``downstream_token_key``.
+        self._sealer = sealer
 
     async def start_at_registration(
         self, tx: Transaction, *, issuer: str, client_id: str, mcp_server_id: str, mcp_server_version: str
@@ -111,8 +118,24 @@ class JourneyService:
         await self._stamp(tx, journey.id, Step.USER_AUTHENTICATED, how)
         return await self._get(tx, journey.id)
 
+    @property
+    def can_seal(self) -> bool:
+        """Whether downstream tokens can be kept: ``downstream_token_key`` is set."""
+        return self._sealer is not None
+
     async def approve(self, tx: Transaction, journey: Journey, how: str) -> str:
-        """Consent given: issue the authorization code (OAuth 2.1 §4.1.2). Returns the code.
+        """Consent given: issue the authorization code (OAuth 2.1 §4.1.2). Returns the code."""
+        await self._stamp(tx, journey.id, Step.CONSENT_GIVEN, how)
+        return await self.issue_code(tx, journey)
+
+    async def approve_before_downstream(self, tx: Transaction, journey: Journey, how: str) -> Journey:
+        """Consent given, but the MCP server's downstream providers must authorize first (issue 4)."""
+        await self._move(tx, journey, JourneyStatus.DOWNSTREAM, interaction_hash=None)
+        await self._stamp(tx, journey.id, Step.CONSENT_GIVEN, how)
+        return await self._get(tx, journey.id)
+
+    async def issue_code(self, tx: Transaction, journey: Journey) -> str:
+        """Issue the authorization code (OAuth 2.1 §4.1.2) once consent, and every downstream flow, are done.
 
         The code is single-use, short-lived, and bound through the journey to the client, the
         redirect URI, the PKCE challenge, the resource, the scope and the user.
@@ -126,9 +149,19 @@ class JourneyService:
             code_expires_at=clock.later(self._code_ttl),
             interaction_hash=None,
         )
-        await self._stamp(tx, journey.id, Step.CONSENT_GIVEN, how)
         await self._stamp(tx, journey.id, Step.CODE_ISSUED, f"valid for {self._code_ttl} s")
         return code
+
+    async def get(self, tx: Transaction, journey_id: str) -> Journey:
+        journey = await repository.get(tx, journey_id)
+        if journey is None:
+            raise NotFound(f"no journey {journey_id!r}")
+        return journey
+
+    async def fail(self, tx: Transaction, journey: Journey, reason: str) -> None:
+        """End a journey that cannot go on, stamping why."""
+        await self._move(tx, journey, JourneyStatus.FAILED, failure_reason=reason, interaction_hash=None)
+        await self._stamp(tx, journey.id, Step.FAILED, reason)
 
     async def deny(self, tx: Transaction, journey: Journey) -> None:
         """The resource owner refused: the client gets ``access_denied`` (OAuth 2.1 §4.1.2.1)."""
@@ -196,16 +229,15 @@ class JourneyService:
         await self._stamp(tx, journey_id, step, reason)
 
     async def start_downstream_flow(
-        self, tx: Transaction, journey_id: str, connection_id: str
+        self, tx: Transaction, journey_id: str, connection_id: str, *, state: str, code_verifier: str, redirect_uri: str
     ) -> DownstreamAuthorizationFlow:
         """Seed 000: a Downstream Authorization Flow links the journey and a connection of its own MCP server.
 
         A connection of another MCP server is refused here, with the reason; the schema's
-        triggers (migrations/0001) refuse it too, as the last line of defence.
+        triggers (migrations/0001) refuse it too, as the last line of defence. The flow keeps the
+        digest of its ``state`` and its PKCE ``code_verifier``, sealed, for the callback.
         """
-        journey = await repository.get(tx, journey_id)
-        if journey is None:
-            raise NotFound(f"no journey {journey_id!r}")
+        journey = await self.get(tx, journey_id)
         connection = await self._mcp_servers.connection(connection_id)
         if connection is None:
             raise NotFound(f"no MCP connection {connection_id!r}")
@@ -220,14 +252,109 @@ class JourneyService:
             id=new_id("dfl"),
             journey_id=journey.id,
             mcp_connection_id=connection.id,
-            status=DownstreamFlowStatus.PENDING,
+            status=DownstreamFlowStatus.STARTED,
             created_at=now,
             updated_at=now,
         )
-        await repository.add_downstream_flow(tx, flow)
+        await repository.add_downstream_flow(
+            tx,
+            flow,
+            state_hash=digest(state),
+            state_expires_at=clock.later(self._interaction_ttl),
+            redirect_uri=redirect_uri,
+            code_verifier_sealed=self._seal(code_verifier, flow.id, "code_verifier"),
+        )
         detail = f"connection {connection.name} ({connection.id})"
         await self._stamp(tx, journey.id, Step.DOWNSTREAM_FLOW_STARTED, detail)
         return flow
+
+    async def take_downstream_callback(
+        self, tx: Transaction, state: str, browser_secret: str | None
+    ) -> DownstreamCallback:
+        """The started flow whose ``state`` came back to the callback; the state is used up (single use).
+
+        Unknown or used states, and those that waited too long, are ``invalid_request``; the
+        journey of a late one fails.
+        """
+        row = await repository.take_downstream_state(tx, digest(state))
+        if row is None:
+            raise InvalidRequest("This answer from the provider is not valid, or it was already used.")
+        flow = repository.downstream_flow(row)
+        journey = await self.get(tx, flow.journey_id)
+        if flow.status is not DownstreamFlowStatus.STARTED or journey.status is not JourneyStatus.DOWNSTREAM:
+            raise InvalidRequest("This answer from the provider is not valid, or it was already used.")
+        browser_hash = await repository.browser_hash(tx, journey.id)
+        return DownstreamCallback(
+            flow=flow,
+            journey=journey,
+            redirect_uri=row["redirect_uri"],
+            code_verifier=self._open(row["code_verifier_sealed"], flow.id, "code_verifier"),
+            same_browser=bool(browser_secret and browser_hash and matches(browser_secret, browser_hash)),
+            expired=clock.from_db(row["state_expires_at"]) < clock.now(),
+        )
+
+    async def complete_downstream_flow(
+        self, tx: Transaction, flow: DownstreamAuthorizationFlow, tokens: DownstreamTokens, provider: str
+    ) -> None:
+        """The provider's code was exchanged: keep its tokens, sealed, and stamp the journey."""
+        now = clock.now()
+        await self._set_downstream(
+            tx,
+            flow,
+            DownstreamFlowStatus.STARTED,
+            DownstreamFlowStatus.COMPLETED,
+            completed_at=now,
+            code_verifier_sealed=None,
+            **self._sealed_tokens(flow.id, tokens),
+        )
+        await self._stamp(tx, flow.journey_id, Step.DOWNSTREAM_FLOW_COMPLETED, f"{provider}: tokens kept, sealed")
+
+    async def fail_downstream_flow(
+        self, tx: Transaction, flow: DownstreamAuthorizationFlow, reason: str, *, denied: bool
+    ) -> None:
+        """The downstream flow ended without tokens; so does its journey: denied, or failed (issue 4)."""
+        await self._set_downstream(
+            tx,
+            flow,
+            DownstreamFlowStatus.STARTED,
+            DownstreamFlowStatus.FAILED,
+            failure_reason=reason,
+            code_verifier_sealed=None,
+        )
+        await self._stamp(tx, flow.journey_id, Step.DOWNSTREAM_FLOW_FAILED, reason)
+        journey = await self.get(tx, flow.journey_id)
+        target = JourneyStatus.DENIED if denied else JourneyStatus.FAILED
+        await self._move(tx, journey, target, failure_reason="access_denied" if denied else reason)
+
+    async def downstream_tokens(
+        self, tx: Transaction, journey_id: str, connection_id: str
+    ) -> tuple[DownstreamAuthorizationFlow, DownstreamTokens] | None:
+        """The user's tokens at a connection's provider, from the journey's completed flow; else ``None``."""
+        row = await repository.completed_downstream_flow(tx, journey_id, connection_id)
+        if row is None:
+            return None
+        flow = repository.downstream_flow(row)
+        refresh_token = row["refresh_token_sealed"]
+        tokens = DownstreamTokens(
+            access_token=self._open(row["access_token_sealed"], flow.id, "access_token"),
+            refresh_token=self._open(refresh_token, flow.id, "refresh_token") if refresh_token else None,
+            expires_at=clock.from_db(row["token_expires_at"]) if row["token_expires_at"] else None,
+            scope=row["scope"],
+        )
+        return flow, tokens
+
+    async def replace_downstream_tokens(
+        self, tx: Transaction, flow: DownstreamAuthorizationFlow, tokens: DownstreamTokens, step: Step, detail: str
+    ) -> None:
+        """Keep the provider's new tokens (a refresh rotates them) and stamp why."""
+        await self._set_downstream(
+            tx,
+            flow,
+            DownstreamFlowStatus.COMPLETED,
+            DownstreamFlowStatus.COMPLETED,
+            **self._sealed_tokens(flow.id, tokens),
+        )
+        await self._stamp(tx, flow.journey_id, step, detail)
 
     async def is_active(self, tx: Transaction, journey_id: str) -> bool:
         """Whether the journey's grant stands: tokens were issued and nothing revoked them."""
@@ -277,6 +404,43 @@ class JourneyService:
         )
         await repository.add(tx, journey_id, issuer, status, flow)
         return journey_id
+
+    def _sealed_tokens(self, flow_id: str, tokens: DownstreamTokens) -> dict[str, object]:
+        refresh_token = tokens.refresh_token
+        return {
+            "access_token_sealed": self._seal(tokens.access_token, flow_id, "access_token"),
+            "refresh_token_sealed": self._seal(refresh_token, flow_id, "refresh_token") if refresh_token else None,
+            "token_expires_at": tokens.expires_at,
+            "scope": tokens.scope,
+        }
+
+    def _seal(self, value: str, flow_id: str, column: str) -> bytes:
+        """Seal a value of one flow's column: its associated data binds it to that row and column."""
+        return self._cipher().seal(value, f"downstream_authorization_flows/{flow_id}/{column}")
+
+    def _open(self, sealed: bytes, flow_id: str, column: str) -> str:
+        try:
+            return self._cipher().open(sealed, f"downstream_authorization_flows/{flow_id}/{column}")
+        except Undecryptable:
+            raise ServerError(
+                "a downstream token cannot be decrypted", detail=f"flow {flow_id}: downstream_token_key changed?"
+            ) from None
+
+    def _cipher(self) -> Sealer:
+        if self._sealer is None:
+            raise ServerError("downstream tokens cannot be kept", detail="downstream_token_key is not set")
+        return self._sealer
+
+    async def _set_downstream(
+        self,
+        tx: Transaction,
+        flow: DownstreamAuthorizationFlow,
+        source: DownstreamFlowStatus,
+        target: DownstreamFlowStatus,
+        **columns: object,
+    ) -> None:
+        if not await repository.finish_downstream_flow(tx, flow.id, source, target, clock.now(), **columns):
+            raise InvalidRequest(f"this downstream authorization is no longer {source}")
 
     async def _move(self, tx: Transaction, journey: Journey, target: JourneyStatus, **columns: object) -> None:
         if target not in TRANSITIONS[journey.status] or not await repository.move(

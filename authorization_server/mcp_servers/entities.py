@@ -47,3 +47,5 @@ class McpConnection:
     client_secret_env: str | None
     scopes: tuple[str, ...]
     created_at: datetime
+    #: The provider's resource its tokens are for, sent as ``resource`` (RFC 8707); ``None`` to send none.
+    resource: str | None = None

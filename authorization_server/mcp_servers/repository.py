@@ -52,7 +52,7 @@ def _server(row: Row) -> McpServer:
 async def add_connection(tx: Transaction, connection: McpConnection) -> None:
     await tx.execute(
         "INSERT INTO mcp_connections (id, mcp_server_id, name, issuer, authorization_endpoint, token_endpoint,"
-        " client_id, client_secret_env, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " client_id, client_secret_env, scopes, created_at, resource) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             connection.id,
             connection.mcp_server_id,
@@ -64,6 +64,7 @@ async def add_connection(tx: Transaction, connection: McpConnection) -> None:
             connection.client_secret_env,
             format_scope(connection.scopes),
             clock.to_db(connection.created_at),
+            connection.resource,
         ),
     )
 
@@ -89,6 +90,12 @@ async def connection_by_name(tx: Transaction, mcp_server_id: str, name: str) -> 
     return _connection(row) if row else None
 
 
+async def connection_by_name_or_id(tx: Transaction, name_or_id: str) -> list[McpConnection]:
+    """The connection with this id, and those of any MCP server with this name."""
+    rows = await tx.fetch_all("SELECT * FROM mcp_connections WHERE id = ? OR name = ?", (name_or_id, name_or_id))
+    return [_connection(row) for row in rows]
+
+
 async def remove_connection(tx: Transaction, connection_id: str) -> bool:
     """Delete a connection and, by cascade, its downstream flows; false if there is none."""
     return await tx.execute("DELETE FROM mcp_connections WHERE id = ?", (connection_id,)) == 1
@@ -106,4 +113,5 @@ def _connection(row: Row) -> McpConnection:
         client_secret_env=row["client_secret_env"],
         scopes=parse_scope(row["scopes"]),
         created_at=clock.from_db(row["created_at"]),
+        resource=row["resource"],
     )

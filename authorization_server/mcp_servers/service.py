@@ -112,6 +112,7 @@ class McpServerService:
         authorization_endpoint: str | None = None,
         token_endpoint: str | None = None,
         client_secret_env: str | None = None,
+        resource: str | None = None,
     ) -> McpConnection:
         """Give an MCP server a connection to a downstream provider; ``ValueError`` says what is wrong."""
         connection = _new_connection(
@@ -123,6 +124,7 @@ class McpServerService:
             authorization_endpoint,
             token_endpoint,
             client_secret_env,
+            resource,
             clock.now(),
         )
         async with self._db.transaction() as tx:
@@ -141,6 +143,23 @@ class McpServerService:
     async def connection(self, connection_id: str) -> McpConnection | None:
         async with self._db.transaction() as tx:
             return await repository.connection(tx, connection_id)
+
+    async def connection_named(self, mcp_server_id: str, name_or_id: str) -> McpConnection:
+        """The connection an MCP server names by its name or id (RFC 8693 ``audience``); ``LookupError`` says why.
+
+        A connection of another MCP server is refused with the reason (the rule of seed 000).
+        """
+        async with self._db.transaction() as tx:
+            found = await repository.connection_by_name_or_id(tx, name_or_id)
+        own = [connection for connection in found if connection.mcp_server_id == mcp_server_id]
+        if own:
+            return own[0]
+        if found:
+            raise LookupError(
+                f"MCP connection {name_or_id!r} belongs to MCP server {found[0].mcp_server_id!r},"
+                f" not to {mcp_server_id!r}"
+            )
+        raise LookupError(f"MCP server {mcp_server_id!r} has no connection {name_or_id!r}")
 
     async def remove_connection(self, connection_id: str) -> None:
         """Delete a connection; the downstream flows that used it go with it."""
@@ -208,6 +227,7 @@ def _new_connection(
     authorization_endpoint: str | None,
     token_endpoint: str | None,
     client_secret_env: str | None,
+    resource: str | None,
     created_at: datetime,
 ) -> McpConnection:
     if not name.strip():
@@ -219,7 +239,7 @@ def _new_connection(
     by_endpoints = issuer is None and None not in endpoints
     if not (by_issuer or by_endpoints):
         raise ValueError("give either the provider's issuer or both its authorization and token endpoints")
-    for url in (issuer, *endpoints):
+    for url in (issuer, *endpoints, resource):
         if url is not None:
             _check_provider_url(url)
     if client_secret_env is not None and not ENV_NAME.fullmatch(client_secret_env):
@@ -235,6 +255,7 @@ def _new_connection(
         client_secret_env=client_secret_env,
         scopes=parse_scope(scopes),
         created_at=created_at,
+        resource=resource,
     )
 
 

@@ -221,6 +221,10 @@ class TestServerSettings:
             " (env AS_ADMIN_USERNAME, default unset: admin pages off; admin in demo mode)",
             "--admin-password ADMIN_PASSWORD password of the admin pages; prefer the environment variable to the option"
             " (env AS_ADMIN_PASSWORD, default unset: admin pages off; demo in demo mode)",
+            "--downstream-token-key DOWNSTREAM_TOKEN_KEY base64url of 32 random octets that seal downstream tokens at"
+            " rest (AES-256-GCM), e.g. from `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`; prefer"
+            " the environment variable (env AS_DOWNSTREAM_TOKEN_KEY, default unset: MCP servers with connections"
+            " cannot be authorized; a key of the process's own in demo mode)",
             "--log-level {debug,info,warning,error} log level (env AS_LOG_LEVEL, default info)",
         ]
         assert [entry for entry in expected if entry not in text] == []

@@ -7,16 +7,20 @@ from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
+import httpx2
 import pytest
 
 from authorization_server.db import Database
+from authorization_server.encryption import Sealer, new_key, parse_key
 from authorization_server.errors import InvalidRequest, NotFound
 from authorization_server.journeys.entities import DownstreamAuthorizationFlow
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.secrets_at_rest import new_secret
 from scripts.stack import AuthorizationServer
+from shared.pkce import new_verifier
 from tests.authorization_server.conftest import OTHER_SERVER_ID
-from tests.authorization_server.flows import DEMO_FLOW_STEPS, Issuer, journey_of, rows, steps
+from tests.authorization_server.flows import CALLBACK, DEMO_FLOW_STEPS, PUBLIC_CLIENT, Issuer, journey_of, rows, steps
 
 
 def times(db: Path, journey_id: str) -> list[datetime]:
@@ -121,12 +125,34 @@ def add_connection(server: AuthorizationServer, mcp_server_id: str, name: str, *
     return output.split()[3]
 
 
+#: An MCP server of ``demo_as`` whose connections name providers that do not exist here: its
+#: journeys are only registered, never authorized (the downstream flow itself: test_downstream.py).
+LINKED_SERVER_ID = "linked"
+
+
+@pytest.fixture(name="linked", scope="session")
+def _linked(demo_as: AuthorizationServer) -> str:
+    """The ``linked`` MCP server's registration endpoint."""
+    demo_as.cli(
+        "mcp-servers", "add", "--id", LINKED_SERVER_ID, "--resource", f"{demo_as.url}/linked-mcp", "--scopes", "l"
+    )
+    return f"{demo_as.url}/api/v1/authz/clients/register/mcp/{LINKED_SERVER_ID}/latest"
+
+
+def register_linked(demo_as: AuthorizationServer, linked: str) -> sqlite3.Row:
+    """Register a client of the ``linked`` MCP server; its journey."""
+    response = httpx2.post(linked, json=PUBLIC_CLIENT, timeout=10)
+    assert response.status_code == 201, response.text
+    return journey_of(demo_as.db, response.json()["client_id"])
+
+
 @pytest.fixture(name="connections")
-def _connections(demo_as: AuthorizationServer, other: Issuer) -> dict[str, str]:
-    """One MCP connection (a downstream provider) of the demo server and one of the other server."""
+def _connections(demo_as: AuthorizationServer, linked: str, other: Issuer) -> dict[str, str]:
+    """One MCP connection (a downstream provider) of the linked server and one of the other server."""
     suffix = datetime.now().strftime("%H%M%S%f")
     return {
-        server_id: add_connection(demo_as, server_id, f"github-{suffix}") for server_id in ("demo", OTHER_SERVER_ID)
+        server_id: add_connection(demo_as, server_id, f"github-{suffix}")
+        for server_id in (LINKED_SERVER_ID, OTHER_SERVER_ID)
     }
 
 
@@ -143,21 +169,23 @@ def add_downstream_flow(db: Path, flow_id: str, journey_id: str, connection_id: 
 
 class TestDownstreamAuthorizationFlows:
     def test_a_connection_of_the_journeys_mcp_server_is_accepted(
-        self, demo_as: AuthorizationServer, demo: Issuer, connections: dict[str, str]
+        self, demo_as: AuthorizationServer, linked: str, connections: dict[str, str]
     ):
         """Seed 000: a downstream flow links a journey and a connection of the same MCP server."""
-        journey = journey_of(demo_as.db, demo.register().client_id)
+        journey = register_linked(demo_as, linked)
 
-        add_downstream_flow(demo_as.db, "dfl_" + connections["demo"], journey["id"], connections["demo"])
+        add_downstream_flow(
+            demo_as.db, "dfl_" + connections[LINKED_SERVER_ID], journey["id"], connections[LINKED_SERVER_ID]
+        )
 
         [flow] = rows(demo_as.db, "SELECT * FROM downstream_authorization_flows WHERE journey_id = ?", journey["id"])
-        assert flow["mcp_connection_id"] == connections["demo"]
+        assert flow["mcp_connection_id"] == connections[LINKED_SERVER_ID]
 
     def test_a_connection_of_another_mcp_server_is_refused_by_the_schema(
-        self, demo_as: AuthorizationServer, demo: Issuer, connections: dict[str, str]
+        self, demo_as: AuthorizationServer, linked: str, connections: dict[str, str]
     ):
         """Seed 000: the connection must belong to the MCP server of the journey's MCP flow."""
-        journey = journey_of(demo_as.db, demo.register().client_id)
+        journey = register_linked(demo_as, linked)
 
         with pytest.raises(sqlite3.IntegrityError, match=RAISED):
             add_downstream_flow(
@@ -169,12 +197,12 @@ class TestDownstreamAuthorizationFlows:
         )
 
     def test_moving_a_flow_to_a_connection_of_another_server_is_refused(
-        self, demo_as: AuthorizationServer, demo: Issuer, connections: dict[str, str]
+        self, demo_as: AuthorizationServer, linked: str, connections: dict[str, str]
     ):
         """Seed 000: the rule holds for updates too, not only for inserts."""
-        journey = journey_of(demo_as.db, demo.register().client_id)
-        flow_id = "dfl_moved_" + connections["demo"]
-        add_downstream_flow(demo_as.db, flow_id, journey["id"], connections["demo"])
+        journey = register_linked(demo_as, linked)
+        flow_id = "dfl_moved_" + connections[LINKED_SERVER_ID]
+        add_downstream_flow(demo_as.db, flow_id, journey["id"], connections[LINKED_SERVER_ID])
 
         with (
             pytest.raises(sqlite3.IntegrityError, match=RAISED),
@@ -191,39 +219,46 @@ async def start_downstream_flow(db_path: Path, journey_id: str, connection_id: s
     """``JourneyService.start_downstream_flow`` on the server's database file, in one transaction."""
     db = await Database.open(db_path)
     try:
-        journeys = JourneyService(McpServerService(db), code_ttl=60, interaction_ttl=600)
+        sealer = Sealer(parse_key(new_key()))
+        journeys = JourneyService(McpServerService(db), code_ttl=60, interaction_ttl=600, sealer=sealer)
         async with db.transaction() as tx:
-            return await journeys.start_downstream_flow(tx, journey_id, connection_id)
+            return await journeys.start_downstream_flow(
+                tx, journey_id, connection_id, state=new_secret(), code_verifier=new_verifier(), redirect_uri=CALLBACK
+            )
     finally:
         await db.close()
 
 
 @pytest.mark.anyio
 class TestStartingADownstreamFlow:
-    async def test_a_connection_of_the_journeys_mcp_server_starts_a_pending_flow(
-        self, demo_as: AuthorizationServer, demo: Issuer, connections: dict[str, str]
+    async def test_a_connection_of_the_journeys_mcp_server_starts_a_flow(
+        self, demo_as: AuthorizationServer, linked: str, connections: dict[str, str]
     ):
         """Seed 000: the journeys service links the journey and a connection of its MCP server, and stamps it."""
-        journey = journey_of(demo_as.db, demo.register().client_id)
+        journey = register_linked(demo_as, linked)
 
-        flow = await start_downstream_flow(demo_as.db, journey["id"], connections["demo"])
+        flow = await start_downstream_flow(demo_as.db, journey["id"], connections[LINKED_SERVER_ID])
 
         [row] = rows(demo_as.db, "SELECT * FROM downstream_authorization_flows WHERE journey_id = ?", journey["id"])
-        assert (row["id"], row["mcp_connection_id"], row["status"]) == (flow.id, connections["demo"], "pending")
+        assert (row["id"], row["mcp_connection_id"], row["status"]) == (
+            flow.id,
+            connections[LINKED_SERVER_ID],
+            "started",
+        )
         assert steps(demo_as.db, journey["id"]) == ["registered", "downstream_flow_started"]
 
     async def test_a_connection_of_another_mcp_server_is_refused_with_the_reason(
-        self, demo_as: AuthorizationServer, demo: Issuer, connections: dict[str, str]
+        self, demo_as: AuthorizationServer, linked: str, connections: dict[str, str]
     ):
         """Issue 4: a downstream flow for another MCP server's connection is refused with a clear error."""
-        journey = journey_of(demo_as.db, demo.register().client_id)
+        journey = register_linked(demo_as, linked)
         connection = connections[OTHER_SERVER_ID]
 
         with pytest.raises(InvalidRequest) as refused:
             await start_downstream_flow(demo_as.db, journey["id"], connection)
 
         assert refused.value.description == (
-            f"MCP connection '{connection}' belongs to MCP server 'other', not to 'demo',"
+            f"MCP connection '{connection}' belongs to MCP server 'other', not to 'linked',"
             f" the MCP server of journey '{journey['id']}'"
         )
         assert (
@@ -231,9 +266,9 @@ class TestStartingADownstreamFlow:
         )
         assert steps(demo_as.db, journey["id"]) == ["registered"]
 
-    async def test_an_unknown_connection_is_not_found(self, demo_as: AuthorizationServer, demo: Issuer):
+    async def test_an_unknown_connection_is_not_found(self, demo_as: AuthorizationServer, linked: str):
         """Seed 000: a downstream flow links an MCP connection that exists."""
-        journey = journey_of(demo_as.db, demo.register().client_id)
+        journey = register_linked(demo_as, linked)
 
         with pytest.raises(NotFound, match="no MCP connection 'con_missing'"):
             await start_downstream_flow(demo_as.db, journey["id"], "con_missing")
@@ -263,9 +298,9 @@ class TestConnectionsCommand:
         self, demo_as: AuthorizationServer, connections: dict[str, str]
     ):
         """Issue 4: a connection may name its provider's issuer, to be discovered (RFC 8414)."""
-        listed = demo_as.cli("connections", "list", "--mcp-server", "demo").stdout.splitlines()
+        listed = demo_as.cli("connections", "list", "--mcp-server", LINKED_SERVER_ID).stdout.splitlines()
 
-        at = listed.index(next(line for line in listed if line.startswith(connections["demo"])))
+        at = listed.index(next(line for line in listed if line.startswith(connections[LINKED_SERVER_ID])))
         assert listed[at + 1 : at + 3] == [
             "    provider issuer https://github.example",
             "    client as-client (no secret), scopes repo read:user",
@@ -340,21 +375,21 @@ class TestJourneysCommand:
 
     @pytest.mark.anyio
     async def test_journeys_show_prints_each_step_with_its_duration_and_the_downstream_flow(
-        self, demo_as: AuthorizationServer, demo: Issuer, connections: dict[str, str]
+        self, demo_as: AuthorizationServer, linked: str, connections: dict[str, str]
     ):
         """Issue 4: `journeys show ID` is the timeline: each step, its time, the time since the step before."""
-        client = demo.register()
-        demo.tokens(client)
-        journey = journey_of(demo_as.db, client.client_id)
-        flow = await start_downstream_flow(demo_as.db, journey["id"], connections["demo"])
+        journey = register_linked(demo_as, linked)
+        flow = await start_downstream_flow(demo_as.db, journey["id"], connections[LINKED_SERVER_ID])
 
         lines = demo_as.cli("journeys", "show", journey["id"]).stdout.splitlines()
 
-        [connection] = rows(demo_as.db, "SELECT name FROM mcp_connections WHERE id = ?", connections["demo"])
-        assert lines[6] == f"  downstream    {connection['name']} ({flow.id}) pending"
-        assert re.fullmatch(r"  outcome       tokens issued, 7 steps in [0-9.]+ ms", lines[8])
-        timed = [re.fullmatch(r"    [0-9:.]+  \+ *([0-9.]+) ms  (\w+)( .*)?", line) for line in lines[9:]]
-        assert [match[2] for match in timed] == [*DEMO_FLOW_STEPS, "downstream_flow_started"]
+        [connection] = rows(demo_as.db, "SELECT name FROM mcp_connections WHERE id = ?", connections[LINKED_SERVER_ID])
+        assert lines[6] == f"  downstream    {connection['name']} ({flow.id}) started"
+        assert re.fullmatch(
+            r"  outcome       in progress: registered, no authorization request yet, 2 steps in [0-9.]+ ms", lines[7]
+        )
+        timed = [re.fullmatch(r"    [0-9:.]+  \+ *([0-9.]+) ms  (\w+)( .*)?", line) for line in lines[8:]]
+        assert [match[2] for match in timed] == ["registered", "downstream_flow_started"]
         stamps = times(demo_as.db, journey["id"])
         since_previous = [f"{(b - a).total_seconds() * 1000:.1f}" for a, b in itertools.pairwise(stamps)]
         assert [match[1] for match in timed[1:]] == since_previous

@@ -9,6 +9,9 @@ from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import OTHER_SERVER_ID, OTHER_SERVER_VERSION
 from tests.authorization_server.flows import Issuer
 
+#: RFC 8693 §2.1: MCP servers exchange their client's token for the user's downstream token (issue 4).
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+
 WELL_KNOWN = "/.well-known/oauth-authorization-server"
 
 
@@ -49,7 +52,7 @@ class TestMcpIssuerMetadata:
             "scopes_supported": ["mcp:read", "mcp:write"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": ["authorization_code", "refresh_token", TOKEN_EXCHANGE],
             "token_endpoint_auth_methods_supported": methods,
             "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
             "code_challenge_methods_supported": ["S256"],
