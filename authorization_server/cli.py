@@ -233,6 +233,7 @@ async def cleanup_clients(settings: Settings, args: argparse.Namespace) -> None:
                 keys.Keys(db, settings.key_lifetime_after_rotation),
                 access_token_ttl=settings.access_token_ttl,
                 refresh_token_ttl=settings.refresh_token_ttl,
+                refresh_grace=settings.refresh_grace,
             ),
             idle_ttl=settings.client_idle_ttl,
         )

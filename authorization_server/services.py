@@ -72,7 +72,10 @@ async def build_services(settings: Settings, db: Database) -> Services:
         await ensure_current(tx, settings.signing_alg)  # the first start makes the first key
     keys = Keys(db, settings.key_lifetime_after_rotation)
     tokens = TokenService(
-        keys, access_token_ttl=settings.access_token_ttl, refresh_token_ttl=settings.refresh_token_ttl
+        keys,
+        access_token_ttl=settings.access_token_ttl,
+        refresh_token_ttl=settings.refresh_token_ttl,
+        refresh_grace=settings.refresh_grace,
     )
     revocation = RevocationService(db, clients, journeys, tokens)
     demo_user = None

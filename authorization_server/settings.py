@@ -89,6 +89,12 @@ class Settings:
     code_ttl: int = _setting(60, "authorization code lifetime, seconds (OAuth 2.1 §4.1.2)", "AS_CODE_TTL")
     access_token_ttl: int = _setting(900, "access token lifetime, seconds", "AS_ACCESS_TOKEN_TTL")
     refresh_token_ttl: int = _setting(30 * 24 * 3600, "refresh token lifetime, seconds", "AS_REFRESH_TOKEN_TTL")
+    refresh_grace: int = _setting(
+        10,
+        "seconds during which a just-rotated refresh token, presented again by its client, gets the same"
+        " new pair instead of revoking its family (0: never; docs/decisions/0018)",
+        "AS_REFRESH_GRACE",
+    )
     interaction_ttl: int = _setting(600, "time to sign in and consent, seconds", "AS_INTERACTION_TTL")
     session_ttl: int = _setting(8 * 3600, "browser sign-in session lifetime, seconds", "AS_SESSION_TTL")
     max_body_bytes: int = _setting(16 * 1024, "largest request body accepted, bytes", "AS_MAX_BODY_BYTES")
@@ -176,6 +182,8 @@ class Settings:
         for name in POSITIVE:
             if getattr(settings, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if settings.refresh_grace < 0:
+            raise ValueError("refresh_grace must be 0 or more")
         for name in RATES:
             Rate.parse(getattr(settings, name))
         return settings

@@ -1,7 +1,8 @@
 """The refresh token grant (OAuth 2.1 §4.3): a new access token, and a new refresh token.
 
 Every refresh rotates the refresh token (§4.3.1); the journey records each refresh, and a
-rotated token presented again ends the journey with all its tokens.
+rotated token presented again ends the journey with all its tokens, unless its client presents
+it again within the short grace window (docs/decisions/0018).
 """
 
 from authorization_server.clients.entities import Client
@@ -38,6 +39,6 @@ async def exchange(
             tx, outcome.journey_id, Step.REFRESH_TOKEN_REUSED, "a rotated refresh token was presented again"
         )
         return InvalidGrant("the refresh token was already used; this grant is now revoked")
-    journey_id, response = outcome
-    await context.journeys.record(tx, journey_id, Step.TOKEN_REFRESHED, "refresh token rotated")
-    return response
+    detail = "the same pair again, within the grace window" if outcome.repeated else "refresh token rotated"
+    await context.journeys.record(tx, outcome.journey_id, Step.TOKEN_REFRESHED, detail)
+    return outcome.response
