@@ -9,6 +9,7 @@ journey is recorded without the client knowing journeys exist.
 
 import json
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata as AuthlibMetadata
 
@@ -26,6 +27,8 @@ TOKEN_PATH = "/token"
 REVOKE_PATH = "/revoke"
 INTROSPECT_PATH = "/introspect"
 REGISTER_PATH = "/register"
+#: RFC 7592 §1.2: each client's configuration endpoint, at the root whatever issuer it registered with.
+CLIENT_CONFIGURATION_PATH = "/register/{client_id}"
 GENERIC_REGISTER_PATH = "/api/v1/authz/clients/register"
 MCP_REGISTER_PATH = "/api/v1/authz/clients/register/mcp/{mcp_server_id}/{version}"
 JWKS_PATH = "/jwks.json"
@@ -60,6 +63,15 @@ class IssuerService:
         if server is None:
             raise NotFound(f"no MCP server with id {mcp_server_id!r} is registered here")
         return Issuer(self.root.url + MCP_ISSUER_PATH.format(mcp_server_id=server.id), server)
+
+    async def of_url(self, url: str) -> Issuer:
+        """The issuer whose identifier is ``url`` (``NotFound`` if its MCP server is gone)."""
+        prefix = self.root.url + MCP_ISSUER_PATH.format(mcp_server_id="")
+        return await self.resolve(url.removeprefix(prefix) if url.startswith(prefix) else None)
+
+    def client_configuration_uri(self, client_id: str) -> str:
+        """The ``registration_client_uri`` of a client (RFC 7592 §1.2)."""
+        return self.root.url + CLIENT_CONFIGURATION_PATH.format(client_id=quote(client_id, safe=""))
 
     async def scopes(self, issuer: Issuer) -> tuple[str, ...]:
         """The scopes offered at ``issuer``: its MCP server's, or every server's at the root."""

@@ -10,6 +10,7 @@ from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
 from authorization_server.browser import Cookies
 from authorization_server.client_expiry import ClientExpiry
+from authorization_server.client_management import ClientManagementService
 from authorization_server.clients.service import ClientService
 from authorization_server.connected_apps import ConnectedAppsService
 from authorization_server.consents.service import ConsentService
@@ -46,6 +47,7 @@ class Services:
     journeys: JourneyService
     tokens: TokenService
     registration: RegistrationService
+    client_management: ClientManagementService
     interactions: InteractionService
     grants: GrantService
     revocation: RevocationService
@@ -78,6 +80,10 @@ async def build_services(settings: Settings, db: Database) -> Services:
         refresh_grace=settings.refresh_grace,
     )
     revocation = RevocationService(db, clients, journeys, tokens)
+    registration = RegistrationService(db, issuers=issuers, clients=clients, journeys=journeys)
+    client_expiry = ClientExpiry(
+        db, clients=clients, journeys=journeys, tokens=tokens, idle_ttl=settings.client_idle_ttl
+    )
     demo_user = None
     if settings.demo:
         if await mcp_servers.get(DEMO_MCP_SERVER_ID) is None:
@@ -97,7 +103,16 @@ async def build_services(settings: Settings, db: Database) -> Services:
         issuers=issuers,
         journeys=journeys,
         tokens=tokens,
-        registration=RegistrationService(db, issuers=issuers, clients=clients, journeys=journeys),
+        registration=registration,
+        client_management=ClientManagementService(
+            db,
+            issuers=issuers,
+            clients=clients,
+            registration=registration,
+            journeys=journeys,
+            revocation=revocation,
+            expiry=client_expiry,
+        ),
         interactions=InteractionService(
             db,
             accounts=accounts,
@@ -132,8 +147,6 @@ async def build_services(settings: Settings, db: Database) -> Services:
             login=settings.rate("rate_limit_login"),
             login_ip=settings.rate("rate_limit_login_ip"),
         ),
-        client_expiry=ClientExpiry(
-            db, clients=clients, journeys=journeys, tokens=tokens, idle_ttl=settings.client_idle_ttl
-        ),
+        client_expiry=client_expiry,
         timelines=Timelines(db, journeys=journeys, clients=clients, mcp_servers=mcp_servers),
     )

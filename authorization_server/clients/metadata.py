@@ -99,6 +99,33 @@ def parse_client_metadata(
     )
 
 
+#: RFC 7592 §2.2: fields the server issues, which an update request must not carry.
+SERVER_ISSUED = (
+    "registration_access_token",
+    "registration_client_uri",
+    "client_secret_expires_at",
+    "client_id_issued_at",
+)
+
+
+def parse_client_update(body: object, client_id: str) -> str | None:
+    """Check the RFC 7592 §2.2 rules of an update request; returns the ``client_secret`` it carries, if any.
+
+    The metadata itself is then validated as at registration (:func:`parse_client_metadata`).
+    """
+    if not isinstance(body, dict):
+        raise InvalidClientMetadata("the update request must be a JSON object")
+    if body.get("client_id") != client_id:
+        raise InvalidClientMetadata("client_id is required and must be this client's (RFC 7592 section 2.2)")
+    for name in SERVER_ISSUED:
+        if name in body:
+            raise InvalidClientMetadata(f"{name} is issued by the server; leave it out of the request")
+    secret = body.get("client_secret")
+    if secret is not None and not isinstance(secret, str):
+        raise InvalidClientMetadata("client_secret must be a string")
+    return secret
+
+
 def _redirect_uris(body: dict[str, Any]) -> tuple[str, ...]:
     uris = _str_list(body, "redirect_uris", error=InvalidRedirectUri)
     if not uris:

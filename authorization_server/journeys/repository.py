@@ -123,6 +123,16 @@ async def granted_ids(tx: Transaction, user_id: str, client_id: str, mcp_server_
     return [row["id"] for row in rows]
 
 
+async def granted_ids_of_client(tx: Transaction, client_id: str) -> list[str]:
+    """The journeys of one client, for every user and MCP server, that hold tokens or a code not yet redeemed."""
+    rows = await tx.fetch_all(
+        "SELECT j.id FROM authorization_journeys j JOIN mcp_authorization_flows f ON f.journey_id = j.id"
+        " WHERE f.client_id = ? AND j.status IN (?, ?)",
+        (client_id, JourneyStatus.ACTIVE, JourneyStatus.CODE_ISSUED),
+    )
+    return [row["id"] for row in rows]
+
+
 async def delete_for_clients(tx: Transaction, client_ids: list[str]) -> int:
     """Delete the clients' journeys; events, flows and refresh tokens go with them (foreign keys cascade)."""
     marks = ", ".join("?" * len(client_ids))

@@ -238,6 +238,10 @@ class JourneyService:
         """The journeys in which ``user_id`` granted ``client_id`` access to one MCP server: tokens, or a code."""
         return await repository.granted_ids(tx, user_id, client_id, mcp_server_id)
 
+    async def granted_to_client(self, tx: Transaction, client_id: str) -> list[str]:
+        """The journeys in which ``client_id`` holds tokens or a code, whoever granted them."""
+        return await repository.granted_ids_of_client(tx, client_id)
+
     async def delete_for_clients(self, tx: Transaction, client_ids: list[str]) -> int:
         """Forget the journeys of clients that are being deleted; returns how many there were."""
         return await repository.delete_for_clients(tx, client_ids)
