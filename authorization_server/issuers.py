@@ -34,8 +34,11 @@ MCP_REGISTER_PATH = "/api/v1/authz/clients/register/mcp/{mcp_server_id}/{version
 JWKS_PATH = "/jwks.json"
 MCP_ISSUER_PATH = "/mcp/{mcp_server_id}"
 
-GRANT_TYPES = ("authorization_code", "refresh_token")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 TOKEN_ENDPOINT_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
+#: SEP-2207: listed in every issuer's scopes_supported, so MCP clients may ask for it. Refresh tokens
+#: go to clients registered with the refresh_token grant, whether they ask for it or not (docs/decisions/0018).
+OFFLINE_ACCESS = "offline_access"
 #: RFC 7662 §2.1: resource servers authenticate with the secret of their MCP server record.
 INTROSPECTION_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
@@ -74,13 +77,12 @@ class IssuerService:
         return self.root.url + CLIENT_CONFIGURATION_PATH.format(client_id=quote(client_id, safe=""))
 
     async def scopes(self, issuer: Issuer) -> tuple[str, ...]:
-        """The scopes offered at ``issuer``: its MCP server's, or every server's at the root."""
-        if issuer.mcp_server is not None:
-            return issuer.mcp_server.scopes
+        """The scopes offered at ``issuer``: its MCP server's, or every server's at the root; and ``offline_access``."""
+        servers = [issuer.mcp_server] if issuer.mcp_server is not None else await self._mcp_servers.all()
         scopes: dict[str, None] = {}
-        for server in await self._mcp_servers.all():
+        for server in servers:
             scopes.update(dict.fromkeys(server.scopes))
-        return tuple(scopes)
+        return (*scopes, OFFLINE_ACCESS)
 
     async def audience(self, issuer: Issuer, resource: str | None) -> McpServer:
         """The MCP server a request at ``issuer`` asks a token for (RFC 8707 §2).

@@ -128,7 +128,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
             mcp_servers=mcp_servers,
             demo_user=demo_user,
         ),
-        grants=GrantService(db, clients, GrantContext(journeys=journeys, tokens=tokens)),
+        grants=GrantService(db, clients, GrantContext(issuers=issuers, journeys=journeys, tokens=tokens)),
         revocation=revocation,
         connected_apps=ConnectedAppsService(
             db,

@@ -2,12 +2,14 @@
 
 The rules, each answered with the RFC 7591 error it calls for:
 
-- ``redirect_uris`` (required for the authorization code grant): https, or http on a loopback
+- ``redirect_uris`` (required for the authorization code grant, and only then): https, or http on a loopback
   host (MCP "localhost or HTTPS", OAuth 2.1 §2.3.1); absolute, no fragment, no user info. So
   never ``javascript:``, ``data:``, ``file:`` nor private-use schemes. Else ``invalid_redirect_uri``.
-- ``grant_types`` among those the server supports, ``response_types`` only ``code``, and the two
-  consistent (RFC 7591 §2.1); ``token_endpoint_auth_method`` one the server supports. Defaults
-  as RFC 7591 §2 gives them. Else ``invalid_client_metadata``.
+- ``grant_types`` among those the server supports, with ``authorization_code`` or
+  ``client_credentials`` (a machine client, confidential only: OAuth 2.1 §4.2); ``response_types``
+  ``code`` with ``authorization_code`` and empty without it (RFC 7591 §2.1);
+  ``token_endpoint_auth_method`` one the server supports. Defaults as RFC 7591 §2 gives them.
+  Else ``invalid_client_metadata``.
 - ``scope``: the server may register a different scope than asked for (RFC 7591 §2); scopes it
   does not offer are dropped and the response says what was registered.
 - Fields the server does not understand are ignored, as RFC 7591 §2 requires.
@@ -49,7 +51,7 @@ class ClientMetadata:
 
     def to_json(self) -> dict[str, Any]:
         fields = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items() if v is not None}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items() if v is not None and v != ()}
 
 
 def parse_client_metadata(
@@ -63,26 +65,32 @@ def parse_client_metadata(
     if not isinstance(body, dict):
         raise InvalidClientMetadata("the registration request must be a JSON object")
     grant_types = _str_list(body, "grant_types") or ("authorization_code",)
-    response_types = _str_list(body, "response_types") or ("code",)
+    interactive = "authorization_code" in grant_types
+    response_types = _str_list(body, "response_types") or (("code",) if interactive else ())
     method = _text(body, "token_endpoint_auth_method") or "client_secret_basic"
     for grant_type in grant_types:
         if grant_type not in grant_types_supported:
             raise InvalidClientMetadata(
                 f"grant type {grant_type!r} is not supported; use {', '.join(grant_types_supported)}"
             )
-    if set(response_types) != {"code"}:
-        raise InvalidClientMetadata('response_types may only be ["code"] (OAuth 2.1 has no implicit grant)')
-    if "authorization_code" not in grant_types:
-        raise InvalidClientMetadata("grant_types must include authorization_code (RFC 7591 §2.1)")
+    if not interactive and "client_credentials" not in grant_types:
+        raise InvalidClientMetadata("grant_types must include authorization_code or client_credentials")
+    if set(response_types) != ({"code"} if interactive else set()):
+        raise InvalidClientMetadata(
+            'response_types must be ["code"] with the authorization_code grant, and empty without it'
+            " (RFC 7591 §2.1; OAuth 2.1 has no implicit grant)"
+        )
     if method not in auth_methods_supported:
         raise InvalidClientMetadata(
             f"token_endpoint_auth_method {method!r} is not supported; use {', '.join(auth_methods_supported)}"
         )
+    if "client_credentials" in grant_types and method == "none":
+        raise InvalidClientMetadata("the client_credentials grant is only for confidential clients (OAuth 2.1 §4.2)")
     application_type = _text(body, "application_type")
     if application_type is not None and application_type not in APPLICATION_TYPES:
         raise InvalidClientMetadata('application_type must be "native" or "web"')
     return ClientMetadata(
-        redirect_uris=_redirect_uris(body),
+        redirect_uris=_redirect_uris(body, required=interactive),
         token_endpoint_auth_method=method,
         grant_types=grant_types,
         response_types=response_types,
@@ -126,9 +134,9 @@ def parse_client_update(body: object, client_id: str) -> str | None:
     return secret
 
 
-def _redirect_uris(body: dict[str, Any]) -> tuple[str, ...]:
-    uris = _str_list(body, "redirect_uris", error=InvalidRedirectUri)
-    if not uris:
+def _redirect_uris(body: dict[str, Any], *, required: bool) -> tuple[str, ...]:
+    uris = _str_list(body, "redirect_uris", error=InvalidRedirectUri) or ()
+    if not uris and required:
         raise InvalidRedirectUri("redirect_uris is required for the authorization code grant")
     if len(uris) > MAX_REDIRECT_URIS:
         raise InvalidRedirectUri(f"at most {MAX_REDIRECT_URIS} redirect URIs may be registered")

@@ -10,7 +10,7 @@ from authorization_server.db import Transaction
 from authorization_server.errors import InvalidGrant, InvalidScope, OAuthError
 from authorization_server.grants.authorization_code import single_resource
 from authorization_server.grants.context import GrantContext
-from authorization_server.issuers import Issuer
+from authorization_server.issuers import OFFLINE_ACCESS, Issuer
 from authorization_server.journeys.entities import Step
 from authorization_server.params import Params
 from authorization_server.tokens.entities import RefreshTokenReused
@@ -23,9 +23,10 @@ async def exchange(
 ) -> TokenResponse | OAuthError:
     scope_param = params.get("scope")
     try:
-        scope = parse_scope(scope_param) if scope_param is not None else None
+        asked = parse_scope(scope_param) if scope_param is not None else ()
     except ValueError as exc:
         raise InvalidScope(str(exc)) from None
+    scope = tuple(name for name in asked if name != OFFLINE_ACCESS)  # SEP-2207: not a scope of the grant
     outcome = await context.tokens.refresh(
         tx,
         params.require("refresh_token"),

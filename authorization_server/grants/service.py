@@ -4,7 +4,7 @@ from authorization_server.clients.entities import ClientCredentials
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database
 from authorization_server.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
-from authorization_server.grants import authorization_code, refresh_token
+from authorization_server.grants import authorization_code, client_credentials, refresh_token
 from authorization_server.grants.context import GrantContext
 from authorization_server.issuers import Issuer
 from authorization_server.params import Params
@@ -14,6 +14,7 @@ from shared.token_response import TokenResponse
 GRANTS = {
     "authorization_code": authorization_code.exchange,
     "refresh_token": refresh_token.exchange,
+    "client_credentials": client_credentials.exchange,
 }
 
 

@@ -90,6 +90,26 @@ class JourneyService:
         )
         return await self._get(tx, journey_id), interaction_id
 
+    async def client_credentials_granted(
+        self, tx: Transaction, *, issuer: str, client_id: str, mcp_server_id: str, detail: str
+    ) -> str:
+        """A machine client got a token for an MCP server (OAuth 2.1 §4.2); returns the journey, its grant.
+
+        All of one client's client_credentials tokens for one MCP server are one journey, active
+        until a revocation ends it (docs/decisions/0018): the journey its MCP registration started,
+        or the active one of earlier tokens, or a new one.
+        """
+        now = clock.now()
+        journey_id = await repository.machine_journey_id(tx, client_id, mcp_server_id)
+        if journey_id is None:
+            journey_id = await repository.registered_journey_id(tx, client_id, mcp_server_id)
+            if journey_id is None or not await repository.move(
+                tx, journey_id, JourneyStatus.REGISTERED, JourneyStatus.ACTIVE, now
+            ):
+                journey_id = await self._create(tx, issuer, JourneyStatus.ACTIVE, client_id, mcp_server_id)
+        await self._stamp(tx, journey_id, Step.CLIENT_CREDENTIALS_GRANTED, detail)
+        return journey_id
+
     async def pending(self, tx: Transaction, interaction_id: str, browser_secret: str | None) -> Journey:
         """The journey waiting for sign-in or consent under ``interaction_id``, in the browser that started it."""
         found = await repository.by_interaction(tx, digest(interaction_id))
