@@ -44,10 +44,10 @@ class TestMcpIssuerMetadata:
             "token_endpoint": f"{url}/mcp/demo/token",
             "registration_endpoint": f"{url}/api/v1/authz/clients/register/mcp/demo/latest",
             "jwks_uri": f"{url}/jwks.json",
-            "scopes_supported": ["mcp:read", "mcp:write"],
+            "scopes_supported": ["mcp:read", "mcp:write", "offline_access"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
             "revocation_endpoint": f"{url}/mcp/demo/revoke",
@@ -66,7 +66,7 @@ class TestMcpIssuerMetadata:
         assert document["registration_endpoint"] == (
             f"{demo_as.url}/api/v1/authz/clients/register/mcp/other/{OTHER_SERVER_VERSION}"
         )
-        assert document["scopes_supported"] == ["files:read", "files:write"]
+        assert document["scopes_supported"] == ["files:read", "files:write", "offline_access"]
 
     def test_it_is_also_found_by_clients_that_append_the_well_known_suffix(
         self, demo_as: AuthorizationServer, http: httpx2.Client
