@@ -9,6 +9,7 @@ Otherwise a rotated token coming back means it leaked, and the whole family is r
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import httpx2
 import pytest
 
 from scripts.stack import AuthorizationServer, start_authorization_server
-from tests.authorization_server.flows import Issuer, journey_of, rows, steps
+from tests.authorization_server.flows import Issuer, Registered, journey_of, rows, steps
 from tests.authorization_server.test_races import AT_ONCE, at_once, outcomes
 
 GRACE = 1
@@ -26,27 +27,35 @@ def error_of(response: httpx2.Response) -> tuple[int, str]:
     return response.status_code, response.json()["error"]
 
 
-def demo_issuer_of(server: AuthorizationServer, demo: Issuer) -> Issuer:
-    return Issuer(
-        demo.http,
-        server.issuer_for("demo"),
-        f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest",
-        resource=demo.resource,
-    )
+@dataclass(frozen=True)
+class GraceServer:
+    """A demo-mode server of this test's own with ``--refresh-grace`` set, and its demo issuer."""
+
+    server: AuthorizationServer
+    demo: Issuer
+
+    def rotated(self) -> tuple[Registered, str, str]:
+        """A client, its first refresh token (now rotated) and that token's successor."""
+        client = self.demo.register()
+        old = self.demo.tokens(client)["refresh_token"]
+        return client, old, self.demo.refresh(client, old).json()["refresh_token"]
+
+
+def grace_server(tmp_path: Path, mcp_port: int, demo: Issuer, seconds: int) -> Iterator[GraceServer]:
+    server = start_authorization_server(tmp_path, "--refresh-grace", str(seconds), mcp_port=mcp_port)
+    registration = f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest"
+    yield GraceServer(server, Issuer(demo.http, server.issuer_for("demo"), registration, resource=demo.resource))
+    server.program.stop()
 
 
 @pytest.fixture(name="short_grace")
-def _short_grace(tmp_path: Path, mcp_port: int) -> Iterator[AuthorizationServer]:
-    server = start_authorization_server(tmp_path, "--refresh-grace", str(GRACE), mcp_port=mcp_port)
-    yield server
-    server.program.stop()
+def _short_grace(tmp_path: Path, mcp_port: int, demo: Issuer) -> Iterator[GraceServer]:
+    yield from grace_server(tmp_path, mcp_port, demo, GRACE)
 
 
 @pytest.fixture(name="no_grace")
-def _no_grace(tmp_path: Path, mcp_port: int) -> Iterator[AuthorizationServer]:
-    server = start_authorization_server(tmp_path, "--refresh-grace", "0", mcp_port=mcp_port)
-    yield server
-    server.program.stop()
+def _no_grace(tmp_path: Path, mcp_port: int, demo: Issuer) -> Iterator[GraceServer]:
+    yield from grace_server(tmp_path, mcp_port, demo, 0)
 
 
 class TestGraceWindow:
@@ -111,36 +120,30 @@ class TestGraceWindow:
         assert error_of(demo.refresh(client, newest)) == (400, "invalid_grant")
         assert journey_of(demo_as.db, client.client_id)["status"] == "revoked"
 
-    def test_after_the_window_a_reuse_revokes_the_whole_family(self, short_grace: AuthorizationServer, demo: Issuer):
+    def test_after_the_window_a_reuse_revokes_the_whole_family(self, short_grace: GraceServer):
         """AS-39, OAuth 2.1 §4.3.1, RFC 9700 §4.14.2: past --refresh-grace the old token revokes its family."""
-        issuer = demo_issuer_of(short_grace, demo)
-        client = issuer.register()
-        old = issuer.tokens(client)["refresh_token"]
-        new = issuer.refresh(client, old).json()["refresh_token"]
+        issuer = short_grace.demo
+        client, old, new = short_grace.rotated()
         time.sleep(GRACE + 0.2)
 
         assert error_of(issuer.refresh(client, old)) == (400, "invalid_grant")
         assert error_of(issuer.refresh(client, new)) == (400, "invalid_grant")
-        journey = journey_of(short_grace.db, client.client_id)
+        journey = journey_of(short_grace.server.db, client.client_id)
         assert journey["status"] == "revoked"
-        assert "refresh_token_reused" in steps(short_grace.db, journey["id"])
+        assert "refresh_token_reused" in steps(short_grace.server.db, journey["id"])
 
-    def test_without_a_window_the_first_reuse_revokes_the_family(self, no_grace: AuthorizationServer, demo: Issuer):
+    def test_without_a_window_the_first_reuse_revokes_the_family(self, no_grace: GraceServer):
         """AS-39: --refresh-grace 0 turns the window off: a second refresh fails and kills the successor."""
-        issuer = demo_issuer_of(no_grace, demo)
-        client = issuer.register()
-        old = issuer.tokens(client)["refresh_token"]
-        new = issuer.refresh(client, old).json()["refresh_token"]
+        issuer = no_grace.demo
+        client, old, new = no_grace.rotated()
 
         assert error_of(issuer.refresh(client, old)) == (400, "invalid_grant")
         assert error_of(issuer.refresh(client, new)) == (400, "invalid_grant")
-        assert journey_of(no_grace.db, client.client_id)["status"] == "revoked"
+        assert journey_of(no_grace.server.db, client.client_id)["status"] == "revoked"
 
-    def test_many_refreshes_at_once_without_a_window_leave_one_winner_and_a_dead_family(
-        self, no_grace: AuthorizationServer, demo: Issuer
-    ):
+    def test_many_refreshes_at_once_without_a_window_leave_one_winner_and_a_dead_family(self, no_grace: GraceServer):
         """OAuth 2.1 §4.3.1, RFC 9700 §4.14.2: one new pair, the rest invalid_grant, and the new pair is dead."""
-        issuer = demo_issuer_of(no_grace, demo)
+        issuer = no_grace.demo
         for _ in range(10):
             client = issuer.register()
             refresh_token = issuer.tokens(client)["refresh_token"]
@@ -150,7 +153,7 @@ class TestGraceWindow:
             assert outcomes(responses) == [*["400 invalid_grant"] * (AT_ONCE - 1), "ok"]
             (winner,) = [r.json() for r in responses if r.status_code == 200]
             assert error_of(issuer.refresh(client, winner["refresh_token"])) == (400, "invalid_grant")
-            assert journey_of(no_grace.db, client.client_id)["status"] == "revoked"
+            assert journey_of(no_grace.server.db, client.client_id)["status"] == "revoked"
 
 
 class TestSuccessorAtRest:
@@ -170,18 +173,15 @@ class TestSuccessorAtRest:
         )
         assert row["successor_sealed"] is not None and b"refresh_token" not in row["successor_sealed"]
 
-    def test_the_sealed_successor_is_wiped_after_the_window(self, short_grace: AuthorizationServer, demo: Issuer):
+    def test_the_sealed_successor_is_wiped_after_the_window(self, short_grace: GraceServer):
         """Decision 0018: once the window has passed, the next refresh wipes the sealed pair."""
-        issuer = demo_issuer_of(short_grace, demo)
-        client = issuer.register()
-        old = issuer.tokens(client)["refresh_token"]
-        new = issuer.refresh(client, old).json()["refresh_token"]
+        client, _, new = short_grace.rotated()
         time.sleep(GRACE + 0.2)
 
-        assert issuer.refresh(client, new).status_code == 200
+        assert short_grace.demo.refresh(client, new).status_code == 200
 
         first, second = rows(
-            short_grace.db,
+            short_grace.server.db,
             "SELECT successor_sealed FROM refresh_tokens WHERE client_id = ? AND rotated_at IS NOT NULL"
             " ORDER BY rotated_at",
             client.client_id,
