@@ -52,10 +52,8 @@ class ClientManagementService:
         """RFC 7592 §2.2: replace the client's metadata with ``body``'s; fields left out are gone."""
         async with self._db.transaction() as tx:
             client = await self._clients.managed(tx, client_id, token, self._issuers.root.url)
-        presented_secret = parse_client_update(body, client.client_id)
-        metadata = await self._registration.parse(await self._issuers.of_url(client.issuer), body)
-        async with self._db.transaction() as tx:
-            client = await self._clients.managed(tx, client_id, token, self._issuers.root.url)
+            presented_secret = parse_client_update(body, client.client_id)
+            metadata = await self._registration.parse(await self._issuers.of_url(client.issuer), body)
             return await self._clients.replace_metadata(tx, client, metadata, presented_secret)
 
     async def delete(self, client_id: str, token: str | None) -> None:

@@ -147,6 +147,19 @@ class TestJourney:
             "client_credentials_granted",
         ]
 
+    def test_the_journey_is_shown_like_any_other(self, demo_as: AuthorizationServer, demo: Issuer):
+        """Issue 4: the admin page draws a journey without a user, and `journeys show` prints it."""
+        client = register_machine(demo)
+        token_for(demo, client)
+        journey_id = journey_of(demo_as.db, client.client_id)["id"]
+
+        page = demo.http.get(f"{demo_as.url}/admin/journeys/{journey_id}", auth=("admin", "demo"))
+        shown = demo_as.cli("journeys", "show", journey_id).stdout
+
+        assert page.status_code == 200
+        assert "client credentials for a token" in page.text
+        assert "client_credentials_granted" in shown
+
     def test_revoking_a_token_ends_the_journey_and_the_next_token_starts_another(
         self, demo_as: AuthorizationServer, demo: Issuer, demo_secret: str
     ):
