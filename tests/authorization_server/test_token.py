@@ -320,9 +320,9 @@ class TestRequestShape:
 
         assert response.status_code == 405
 
-    @pytest.mark.parametrize("grant_type", ["password", "client_credentials", "implicit"])
+    @pytest.mark.parametrize("grant_type", ["password", "implicit", "urn:ietf:params:oauth:grant-type:device_code"])
     def test_a_grant_type_outside_oauth_21_for_mcp_is_unsupported(self, demo: Issuer, grant_type: str):
-        """AS-12, OAuth 2.1 §10: no password grant (nor any grant but code and refresh)."""
+        """AS-12, OAuth 2.1 §10: no password grant (nor any grant but code, refresh and client credentials)."""
         client = demo.register()
 
         response = demo.post_token(
