@@ -7,8 +7,10 @@ are known, every later error goes back to the client's redirect URI with ``state
 =====================  ==================================================  ===========================
 check                  rule                                                error
 =====================  ==================================================  ===========================
-client                 ``client_id`` registered with this issuer           page
-redirect_uri           registered (exact; loopback port may vary)          page
+client                 ``client_id`` registered with this issuer, or the   page
+                       URL of a valid client metadata document (CIMD)
+redirect_uri           registered or in the document (exact; loopback      page
+                       port may vary)
 response_type          ``code`` only (no implicit grant, OAuth 2.1 §10.1)   unsupported_response_type
 client grant types     client registered ``authorization_code``           unauthorized_client
 PKCE                   ``code_challenge`` with method ``S256`` (RFC 7636)   invalid_request
@@ -18,8 +20,9 @@ scope                  only scopes the MCP server offers (§3.3), and       inva
 =====================  ==================================================  ===========================
 """
 
+from authorization_server.client_directory import ClientDirectory
 from authorization_server.clients.entities import Client
-from authorization_server.clients.service import ClientService
+from authorization_server.clients.metadata import ClientMetadata
 from authorization_server.db import Transaction
 from authorization_server.errors import (
     InvalidRequest,
@@ -38,18 +41,24 @@ from shared.scopes import parse_scope
 MAX_STATE_LENGTH = 2048
 
 
-async def check_client(tx: Transaction, clients: ClientService, issuer: Issuer, params: Params) -> tuple[Client, str]:
-    """The client and the redirect URI to use; errors here are shown, never redirected (§4.1.2.1)."""
+async def check_client(
+    tx: Transaction, directory: ClientDirectory, issuer: Issuer, params: Params, document: ClientMetadata | None
+) -> tuple[Client, str]:
+    """The client and the redirect URI to use; errors here are shown, never redirected (§4.1.2.1).
+
+    ``document`` is the client's metadata document, fetched before the transaction, if its
+    ``client_id`` is one's URL (``ClientDirectory.document``).
+    """
     client_id = params.get("client_id")
     if client_id is None:
         raise InvalidRequest("The request does not say which application is asking (client_id is missing).")
-    client = await clients.find(tx, client_id, issuer.url)
+    client = await directory.client(tx, issuer, client_id, document)
     if client is None:
         raise InvalidRequest("The application asking for access is not registered with this server.")
     redirect_uri = client.redirect_uri_for(params.get("redirect_uri"))
     if redirect_uri is None:
         raise InvalidRequest("The application's redirect URI is missing or not one it registered.")
-    await clients.used(tx, client)
+    await directory.used(tx, client)
     return client, redirect_uri
 
 

@@ -18,6 +18,7 @@ from authorization_server.accounts.entities import User
 from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
 from authorization_server.authorization_requests import check_client, check_request
+from authorization_server.client_directory import ClientDirectory
 from authorization_server.clients.service import ClientService
 from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database, Transaction
@@ -70,6 +71,8 @@ class ConsentView:
 
     client_name: str
     client_id: str
+    #: The host publishing the client's metadata document (CIMD §6.3: show it against phishing); else ``None``.
+    client_host: str | None
     redirect_host: str
     localhost_only: bool
     server_name: str
@@ -86,6 +89,7 @@ class InteractionService:
         accounts: AccountService,
         lockout: LoginLockout,
         clients: ClientService,
+        directory: ClientDirectory,
         consents: ConsentService,
         issuers: IssuerService,
         journeys: JourneyService,
@@ -96,6 +100,7 @@ class InteractionService:
         self._accounts = accounts
         self._lockout = lockout
         self._clients = clients
+        self._directory = directory
         self._consents = consents
         self._issuers = issuers
         self._journeys = journeys
@@ -108,10 +113,12 @@ class InteractionService:
         """Check an authorization request and start its journey.
 
         Errors about the client or its redirect URI are raised (they are shown on a page);
-        every later error is sent back to the client.
+        every later error is sent back to the client. A client named by the URL of its metadata
+        document has it fetched first, before the transaction opens (``client_directory.py``).
         """
+        document = await self._directory.document(params.get("client_id"))
         async with self._db.transaction() as tx:
-            client, redirect_uri = await check_client(tx, self._clients, issuer, params)
+            client, redirect_uri = await check_client(tx, self._directory, issuer, params, document)
             try:
                 request = await check_request(self._issuers, issuer, client, redirect_uri, params)
             except OAuthError as error:
@@ -210,6 +217,7 @@ class InteractionService:
         return ConsentView(
             client_name=client.display_name,
             client_id=client.client_id,
+            client_host=urlsplit(client.client_id).hostname if client.from_metadata_document else None,
             redirect_host=urlsplit(journey.request.redirect_uri).hostname or "",
             localhost_only=all(is_loopback_http(uri) for uri in client.redirect_uris),
             server_name=server.name,

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata as AuthlibMetadata
 
+from authorization_server.clients.assertions import SIGNING_ALGS as ASSERTION_SIGNING_ALGS
 from authorization_server.errors import InvalidTarget, NotFound
 from authorization_server.mcp_servers.entities import McpServer
 from authorization_server.mcp_servers.service import McpServerService
@@ -35,7 +36,7 @@ JWKS_PATH = "/jwks.json"
 MCP_ISSUER_PATH = "/mcp/{mcp_server_id}"
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-TOKEN_ENDPOINT_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
+TOKEN_ENDPOINT_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post", "private_key_jwt")
 #: SEP-2207: listed in every issuer's scopes_supported, so MCP clients may ask for it. Refresh tokens
 #: go to clients registered with the refresh_token grant, whether they ask for it or not (docs/decisions/0018).
 OFFLINE_ACCESS = "offline_access"
@@ -131,13 +132,16 @@ class IssuerService:
             response_modes_supported=("query",),
             grant_types_supported=GRANT_TYPES,
             token_endpoint_auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
+            token_endpoint_auth_signing_alg_values_supported=ASSERTION_SIGNING_ALGS,
             code_challenge_methods_supported=(PKCE_METHOD,),
             revocation_endpoint=issuer.url + REVOKE_PATH,
             # RFC 7009 §2.1: clients authenticate at /revoke as they do at /token.
             revocation_endpoint_auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
+            revocation_endpoint_auth_signing_alg_values_supported=ASSERTION_SIGNING_ALGS,
             introspection_endpoint=issuer.url + INTROSPECT_PATH,
             introspection_endpoint_auth_methods_supported=INTROSPECTION_AUTH_METHODS,
             authorization_response_iss_parameter_supported=True,
+            client_id_metadata_document_supported=True,
         ).to_json()
         AuthlibMetadata(metadata).validate()  # an independent check of RFC 8414 §2, once per build
         return json.dumps(metadata).encode()

@@ -15,9 +15,16 @@ from authorization_server.journeys.service import JourneyService
 
 class RegistrationService:
     def __init__(
-        self, db: Database, *, issuers: IssuerService, clients: ClientService, journeys: JourneyService
+        self,
+        db: Database,
+        *,
+        issuers: IssuerService,
+        clients: ClientService,
+        journeys: JourneyService,
+        allow_loopback_urls: bool,
     ) -> None:
         self._db = db
+        self._allow_loopback_urls = allow_loopback_urls
         self._issuers = issuers
         self._clients = clients
         self._journeys = journeys
@@ -44,4 +51,5 @@ class RegistrationService:
             grant_types_supported=GRANT_TYPES,
             auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
             scopes_offered=await self._issuers.scopes(issuer),
+            allow_loopback_urls=self._allow_loopback_urls,
         )

@@ -8,8 +8,8 @@ revoking an access token does the same, since a JWT cannot be revoked alone
 (docs/decisions/0010-revocation-and-introspection.md).
 """
 
+from authorization_server.client_directory import ClientDirectory
 from authorization_server.clients.entities import ClientCredentials
-from authorization_server.clients.service import ClientService
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import UnsupportedTokenType
 from authorization_server.issuers import Issuer
@@ -22,9 +22,11 @@ TOKEN_TYPE_HINTS = ("access_token", "refresh_token")
 
 
 class RevocationService:
-    def __init__(self, db: Database, clients: ClientService, journeys: JourneyService, tokens: TokenService) -> None:
+    def __init__(
+        self, db: Database, directory: ClientDirectory, journeys: JourneyService, tokens: TokenService
+    ) -> None:
         self._db = db
-        self._clients = clients
+        self._directory = directory
         self._journeys = journeys
         self._tokens = tokens
 
@@ -36,8 +38,9 @@ class RevocationService:
         """
         if hint is not None and hint not in TOKEN_TYPE_HINTS:
             raise UnsupportedTokenType(f"token_type_hint must be one of {', '.join(TOKEN_TYPE_HINTS)}")
+        identified = await self._directory.identify(issuer, credentials)
         async with self._db.transaction() as tx:
-            client = await self._clients.authenticate(tx, issuer.url, credentials)
+            client = await self._directory.authenticate(tx, issuer, credentials, identified)
             grant_id = await self._tokens.grant_of(tx, token, issuer=issuer.url, client_id=client.client_id)
             if grant_id is None or not await self._journeys.is_active(tx, grant_id):
                 return

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
 from authorization_server.browser import Cookies
+from authorization_server.client_directory import ClientDirectory
 from authorization_server.client_expiry import ClientExpiry
 from authorization_server.client_management import ClientManagementService
 from authorization_server.clients.service import ClientService
@@ -25,6 +26,7 @@ from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.rate_limits import RateLimits
 from authorization_server.registration import RegistrationService
 from authorization_server.revocation import RevocationService
+from authorization_server.safe_fetch import FetchPolicy, SafeFetcher
 from authorization_server.settings import DEMO_MCP_SERVER_ID, Settings
 from authorization_server.timelines import Timelines
 from authorization_server.tokens.keys import Keys, ensure_current
@@ -69,6 +71,21 @@ async def build_services(settings: Settings, db: Database) -> Services:
     consents = ConsentService()
     mcp_servers = McpServerService(db)
     issuers = IssuerService(settings, mcp_servers)
+    fetcher = SafeFetcher(
+        FetchPolicy(
+            allow_loopback=settings.allow_loopback_client_metadata,
+            timeout=settings.client_metadata_timeout,
+            cache_min=settings.client_metadata_cache_min,
+            cache_max=settings.client_metadata_cache_max,
+        )
+    )
+    directory = ClientDirectory(
+        db,
+        clients,
+        fetcher,
+        root_issuer=issuers.root.url,
+        allow_loopback=settings.allow_loopback_client_metadata,
+    )
     journeys = JourneyService(mcp_servers, code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
     async with db.transaction() as tx:
         await ensure_current(tx, settings.signing_alg)  # the first start makes the first key
@@ -79,8 +96,14 @@ async def build_services(settings: Settings, db: Database) -> Services:
         refresh_token_ttl=settings.refresh_token_ttl,
         refresh_grace=settings.refresh_grace,
     )
-    revocation = RevocationService(db, clients, journeys, tokens)
-    registration = RegistrationService(db, issuers=issuers, clients=clients, journeys=journeys)
+    revocation = RevocationService(db, directory, journeys, tokens)
+    registration = RegistrationService(
+        db,
+        issuers=issuers,
+        clients=clients,
+        journeys=journeys,
+        allow_loopback_urls=settings.allow_loopback_client_metadata,
+    )
     client_expiry = ClientExpiry(
         db, clients=clients, journeys=journeys, tokens=tokens, idle_ttl=settings.client_idle_ttl
     )
@@ -122,13 +145,14 @@ async def build_services(settings: Settings, db: Database) -> Services:
                 duration=settings.login_lockout_duration,
             ),
             clients=clients,
+            directory=directory,
             consents=consents,
             issuers=issuers,
             journeys=journeys,
             mcp_servers=mcp_servers,
             demo_user=demo_user,
         ),
-        grants=GrantService(db, clients, GrantContext(issuers=issuers, journeys=journeys, tokens=tokens)),
+        grants=GrantService(db, directory, GrantContext(issuers=issuers, journeys=journeys, tokens=tokens)),
         revocation=revocation,
         connected_apps=ConnectedAppsService(
             db,

@@ -37,6 +37,7 @@ POSITIVE = (
     "login_lockout_duration",
     "client_idle_ttl",
     "client_cleanup_interval",
+    "client_metadata_timeout",
 )
 #: Settings that are rates, ``COUNT/[N]UNIT`` (``rate_limits.Rate``).
 RATES = (
@@ -130,6 +131,27 @@ class Settings:
     client_cleanup_interval: int = _setting(
         3600, "seconds between two cleanups of idle clients", "AS_CLIENT_CLEANUP_INTERVAL"
     )
+    # URLs clients give us: client ID metadata documents and jwks_uri (docs/decisions/0015, safe_fetch.py).
+    allow_loopback_client_metadata: bool = _setting(
+        False,
+        "development only: fetch client metadata documents and jwks_uri from loopback (http or https);"
+        " needs a loopback host and issuer",
+        "AS_ALLOW_LOOPBACK_CLIENT_METADATA",
+        "off; on in demo mode",
+    )
+    client_metadata_timeout: int = _setting(
+        5, "seconds a client metadata document or jwks_uri fetch may take, all in", "AS_CLIENT_METADATA_TIMEOUT"
+    )
+    client_metadata_cache_min: int = _setting(
+        60,
+        "seconds a fetched client metadata document or JWK Set is reused at least (unless no-store)",
+        "AS_CLIENT_METADATA_CACHE_MIN",
+    )
+    client_metadata_cache_max: int = _setting(
+        3600,
+        "seconds a fetched client metadata document or JWK Set is reused at most, whatever its max-age",
+        "AS_CLIENT_METADATA_CACHE_MAX",
+    )
     # The admin pages (/admin/journeys, docs/decisions/0014), behind HTTP Basic: off while unset.
     admin_username: str = _setting(
         "", "username of the admin pages", "AS_ADMIN_USERNAME", "unset: admin pages off; admin in demo mode"
@@ -180,6 +202,8 @@ class Settings:
         settings = self if self.issuer else replace(self, issuer=f"http://localhost:{self.port}")
         if settings.demo and not settings.default_mcp_server:
             settings = replace(settings, default_mcp_server=DEMO_MCP_SERVER_ID)
+        if settings.demo:
+            settings = replace(settings, allow_loopback_client_metadata=True)
         if settings.demo and not (settings.admin_username or settings.admin_password):
             settings = replace(settings, admin_username=DEMO_ADMIN[0], admin_password=DEMO_ADMIN[1])
         parts = urlsplit(settings.issuer)
@@ -196,6 +220,15 @@ class Settings:
             )
         if settings.demo and not (is_loopback_host(settings.host) and is_loopback_host(parts.hostname)):
             raise ValueError("demo mode approves every request without a login: it only runs on loopback")
+        if settings.allow_loopback_client_metadata and not (
+            is_loopback_host(settings.host) and is_loopback_host(parts.hostname)
+        ):
+            raise ValueError(
+                "allow_loopback_client_metadata lets clients make this server fetch loopback URLs: "
+                "it only runs on loopback (CIMD section 6.5)"
+            )
+        if not 0 <= settings.client_metadata_cache_min <= settings.client_metadata_cache_max:
+            raise ValueError("client_metadata_cache_min must be between 0 and client_metadata_cache_max")
         proxies = settings.proxy_networks  # raises ValueError for an entry that is not an address
         if not proxies and not is_loopback_host(settings.host):
             raise ValueError(

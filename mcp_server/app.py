@@ -2,12 +2,14 @@
 
 ::
 
-    BearerAuth                      401 / 403 challenges, token verification (bearer_auth.py)
-      AuthContextMiddleware         makes the token visible to tools (mcp SDK)
-        MCPServer streamable HTTP   /mcp, plus /.well-known/oauth-protected-resource[/mcp]
+    CORSMiddleware                    browser clients may read every answer (starlette)
+      BearerAuth                      401 / 403 challenges, token verification (bearer_auth.py)
+        AuthContextMiddleware         makes the token visible to tools (mcp SDK)
+          MCPServer streamable HTTP   /mcp, plus /.well-known/oauth-protected-resource[/mcp]
 """
 
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from mcp_server.bearer_auth import BearerAuth
@@ -16,6 +18,22 @@ from mcp_server.protected_resource import metadata_document, metadata_endpoint, 
 from mcp_server.settings import Settings
 from mcp_server.token_verifier import JwtVerifier, Verifier
 from mcp_server.tools import IMPLIED_SCOPES, TOOL_SCOPES, build_tools
+
+#: USER-NEEDS theme 7: browser-based clients (the MCP Inspector, web hosts) discover and call the
+#: server with ``fetch``. Any origin may read the answers, as at the authorization server
+#: (decision 0011): no cookies are involved, a bearer token is the credential, and the SDK's
+#: Origin check (MCP Streamable HTTP, Security) still decides which pages are served at all.
+CORS_ALLOWED_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Last-Event-ID",
+    "MCP-Protocol-Version",
+    "Mcp-Session-Id",
+    "Mcp-Method",
+    "Mcp-Name",
+]
+#: The challenge a browser client must read to start authorization, and the transport's headers.
+CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "Mcp-Session-Id", "MCP-Protocol-Version"]
 
 
 def create_app(settings: Settings) -> ASGIApp:
@@ -26,10 +44,18 @@ def create_app(settings: Settings) -> ASGIApp:
     app = server.streamable_http_app(streamable_http_path=settings.mcp_path, host=settings.host)
     local = JwtVerifier(settings)
     verifier: Verifier = IntrospectingVerifier(settings, local) if settings.introspection_client_secret else local
-    return BearerAuth(
+    protected = BearerAuth(
         AuthContextMiddleware(app),
         settings=settings,
         verifier=verifier,
         tool_scopes=TOOL_SCOPES,
         implied_scopes=IMPLIED_SCOPES,
+    )
+    return CORSMiddleware(
+        protected,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=CORS_ALLOWED_HEADERS,
+        expose_headers=CORS_EXPOSED_HEADERS,
+        max_age=86400,
     )

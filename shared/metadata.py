@@ -64,10 +64,13 @@ class AuthorizationServerMetadata:
     response_modes_supported: tuple[str, ...] | None = None
     grant_types_supported: tuple[str, ...] | None = None
     token_endpoint_auth_methods_supported: tuple[str, ...] | None = None
+    #: RFC 8414 §2: the algorithms a ``private_key_jwt`` assertion may be signed with (RFC 7523).
+    token_endpoint_auth_signing_alg_values_supported: tuple[str, ...] | None = None
     code_challenge_methods_supported: tuple[str, ...] | None = None
     #: RFC 7009 §2 (advertised as RFC 8414 §2 says): where a client revokes its tokens.
     revocation_endpoint: str | None = None
     revocation_endpoint_auth_methods_supported: tuple[str, ...] | None = None
+    revocation_endpoint_auth_signing_alg_values_supported: tuple[str, ...] | None = None
     introspection_endpoint: str | None = None
     introspection_endpoint_auth_methods_supported: tuple[str, ...] | None = None
     #: RFC 9207 §3: the server sends ``iss`` in every authorization response.
@@ -97,10 +100,16 @@ class AuthorizationServerMetadata:
             response_modes_supported=optional_str_list(doc, "response_modes_supported"),
             grant_types_supported=optional_str_list(doc, "grant_types_supported"),
             token_endpoint_auth_methods_supported=optional_str_list(doc, "token_endpoint_auth_methods_supported"),
+            token_endpoint_auth_signing_alg_values_supported=optional_str_list(
+                doc, "token_endpoint_auth_signing_alg_values_supported"
+            ),
             code_challenge_methods_supported=optional_str_list(doc, "code_challenge_methods_supported"),
             revocation_endpoint=optional_str(doc, "revocation_endpoint"),
             revocation_endpoint_auth_methods_supported=optional_str_list(
                 doc, "revocation_endpoint_auth_methods_supported"
+            ),
+            revocation_endpoint_auth_signing_alg_values_supported=optional_str_list(
+                doc, "revocation_endpoint_auth_signing_alg_values_supported"
             ),
             introspection_endpoint=optional_str(doc, "introspection_endpoint"),
             introspection_endpoint_auth_methods_supported=optional_str_list(

@@ -13,6 +13,7 @@ from scripts.stack import (
     start_authorization_server,
     start_mcp_server,
 )
+from tests.documents import DocumentServer
 
 #: Every test runs from one address, 127.0.0.1, playing hundreds of clients and users: the
 #: servers the tests start lift the per-address rate limits through the environment. Tests of
@@ -35,6 +36,14 @@ def _one_address_many_clients() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def documents() -> Iterator[DocumentServer]:
+    """A loopback server for client ID metadata documents and JWK Sets (tests/documents.py)."""
+    server = DocumentServer()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="session")

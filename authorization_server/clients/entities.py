@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from authorization_server.clients.metadata_documents import is_document_url
 from shared.loopback import is_loopback_http
 
 
@@ -31,6 +32,11 @@ class Client:
     @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"
+
+    @property
+    def from_metadata_document(self) -> bool:
+        """Known by its client ID metadata document: the ``client_id`` is the document's URL (CIMD §3)."""
+        return is_document_url(self.client_id)
 
     @property
     def display_name(self) -> str:
@@ -79,7 +85,7 @@ def client_information(client: Client, registration_client_uri: str) -> dict[str
         "client_id_issued_at": int(client.created_at.timestamp()),
         "registration_client_uri": registration_client_uri,
     }
-    if not client.is_public:
+    if client.secret_hash is not None:
         response["client_secret_expires_at"] = client.secret_expires_at
     return response | client.metadata
 
@@ -89,9 +95,11 @@ class ClientCredentials:
     """How a client identified itself at the token endpoint (OAuth 2.1 §2.4)."""
 
     client_id: str
-    #: ``none``, ``client_secret_basic`` or ``client_secret_post``.
+    #: ``none``, ``client_secret_basic``, ``client_secret_post`` or ``private_key_jwt``.
     method: str
     secret: str | None = field(default=None, repr=False)
+    #: The ``client_assertion`` of ``private_key_jwt`` (RFC 7523 §2.2).
+    assertion: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

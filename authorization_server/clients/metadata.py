@@ -10,6 +10,9 @@ The rules, each answered with the RFC 7591 error it calls for:
   ``code`` with ``authorization_code`` and empty without it (RFC 7591 §2.1);
   ``token_endpoint_auth_method`` one the server supports. Defaults as RFC 7591 §2 gives them.
   Else ``invalid_client_metadata``.
+- ``private_key_jwt`` (RFC 7523 §2.2) needs exactly one of ``jwks`` (public signing keys,
+  ``clients/assertions.py``) and ``jwks_uri`` (a URL ``safe_fetch.py`` may fetch); RFC 7591 §2
+  forbids sending both, whatever the method. Else ``invalid_client_metadata``.
 - ``scope``: the server may register a different scope than asked for (RFC 7591 §2); scopes it
   does not offer are dropped and the response says what was registered.
 - Fields the server does not understand are ignored, as RFC 7591 §2 requires.
@@ -19,7 +22,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from authorization_server.clients.assertions import parse_jwks
 from authorization_server.errors import InvalidClientMetadata, InvalidRedirectUri
+from authorization_server.safe_fetch import url_problem
 from shared.loopback import is_loopback_host
 from shared.scopes import format_scope, parse_scope
 
@@ -48,6 +53,9 @@ class ClientMetadata:
     software_version: str | None = None
     #: Required of MCP clients since 2026-07-28 (SEP-837); recorded, not enforced on older clients.
     application_type: str | None = None
+    #: The client's public keys for ``private_key_jwt`` (RFC 7591 §2): given here, or where to fetch them.
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         fields = asdict(self)
@@ -60,8 +68,12 @@ def parse_client_metadata(
     grant_types_supported: tuple[str, ...],
     auth_methods_supported: tuple[str, ...],
     scopes_offered: tuple[str, ...],
+    allow_loopback_urls: bool = False,
 ) -> ClientMetadata:
-    """Validate a registration request body against what this issuer supports."""
+    """Validate a registration request body against what this issuer supports.
+
+    ``allow_loopback_urls`` admits a ``jwks_uri`` on loopback (``--allow-loopback-client-metadata``).
+    """
     if not isinstance(body, dict):
         raise InvalidClientMetadata("the registration request must be a JSON object")
     grant_types = _str_list(body, "grant_types") or ("authorization_code",)
@@ -86,6 +98,7 @@ def parse_client_metadata(
         )
     if "client_credentials" in grant_types and method == "none":
         raise InvalidClientMetadata("the client_credentials grant is only for confidential clients (OAuth 2.1 §4.2)")
+    jwks, jwks_uri = _keys(body, method, allow_loopback_urls)
     application_type = _text(body, "application_type")
     if application_type is not None and application_type not in APPLICATION_TYPES:
         raise InvalidClientMetadata('application_type must be "native" or "web"')
@@ -104,6 +117,8 @@ def parse_client_metadata(
         software_id=_text(body, "software_id"),
         software_version=_text(body, "software_version"),
         application_type=application_type,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
     )
 
 
@@ -132,6 +147,25 @@ def parse_client_update(body: object, client_id: str) -> str | None:
     if secret is not None and not isinstance(secret, str):
         raise InvalidClientMetadata("client_secret must be a string")
     return secret
+
+
+def _keys(body: dict[str, Any], method: str, allow_loopback: bool) -> tuple[dict[str, Any] | None, str | None]:
+    jwks_uri = _text(body, "jwks_uri", limit=MAX_URI_LENGTH)
+    jwks = body.get("jwks")
+    if jwks is not None and jwks_uri is not None:
+        raise InvalidClientMetadata("jwks and jwks_uri must not both be present (RFC 7591 section 2)")
+    if method == "private_key_jwt" and jwks is None and jwks_uri is None:
+        raise InvalidClientMetadata("private_key_jwt needs the client's public keys: jwks or jwks_uri")
+    if jwks_uri is not None:
+        problem = url_problem(jwks_uri, allow_loopback=allow_loopback)
+        if problem:
+            raise InvalidClientMetadata(f"jwks_uri is not allowed: {problem}")
+    if jwks is not None:
+        try:
+            parse_jwks(jwks)
+        except ValueError as exc:
+            raise InvalidClientMetadata(str(exc)) from None
+    return jwks, jwks_uri
 
 
 def _redirect_uris(body: dict[str, Any], *, required: bool) -> tuple[str, ...]:

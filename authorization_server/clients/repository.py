@@ -1,4 +1,4 @@
-"""SQL for the ``clients`` table."""
+"""SQL for the ``clients`` and ``client_assertions`` tables."""
 
 import json
 from datetime import datetime
@@ -7,12 +7,21 @@ from authorization_server import clock
 from authorization_server.clients.entities import Client
 from authorization_server.db import Row, Transaction
 
+_INSERT = (
+    "INSERT INTO clients (client_id, issuer, client_secret_hash, client_secret_expires_at,"
+    " token_endpoint_auth_method, metadata, created_at, last_used_at, registration_token_hash)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
-async def add(tx: Transaction, client: Client) -> None:
+
+async def add(tx: Transaction, client: Client, *, refresh: bool = False) -> None:
+    """Insert ``client``; with ``refresh``, a row of the same id takes its method and metadata instead."""
+    upsert = (
+        " ON CONFLICT (client_id) DO UPDATE SET token_endpoint_auth_method = excluded.token_endpoint_auth_method,"
+        " metadata = excluded.metadata"
+    )
     await tx.execute(
-        "INSERT INTO clients (client_id, issuer, client_secret_hash, client_secret_expires_at,"
-        " token_endpoint_auth_method, metadata, created_at, last_used_at, registration_token_hash)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _INSERT + (upsert if refresh else ""),
         (
             client.client_id,
             client.issuer,
@@ -72,3 +81,13 @@ def _client(row: Row) -> Client:
         last_used_at=clock.from_db(row["last_used_at"]),
         registration_token_hash=row["registration_token_hash"],
     )
+
+
+async def spend_assertion(tx: Transaction, client_id: str, jti_hash: str, expires_at: datetime) -> bool:
+    """Record an assertion's ``jti``; ``False`` if it was already used and has not expired yet."""
+    await tx.execute("DELETE FROM client_assertions WHERE expires_at < ?", (clock.to_db(clock.now()),))
+    changed = await tx.execute(
+        "INSERT INTO client_assertions (client_id, jti_hash, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        (client_id, jti_hash, clock.to_db(expires_at)),
+    )
+    return changed == 1

@@ -1,4 +1,5 @@
-"""Registering clients (RFC 7591), managing them (RFC 7592), authenticating them at /token (OAuth 2.1 §2.4)."""
+"""Registering clients (RFC 7591), keeping those known by a metadata document (CIMD), managing the
+registered ones (RFC 7592), and authenticating them at the token endpoint (OAuth 2.1 §2.4, RFC 7523 §2.2)."""
 
 import secrets
 from dataclasses import replace
@@ -6,6 +7,7 @@ from datetime import datetime, timedelta
 
 from authorization_server import clock
 from authorization_server.clients import repository
+from authorization_server.clients.assertions import VerifiedAssertion
 from authorization_server.clients.entities import Client, ClientCredentials, Registration
 from authorization_server.clients.metadata import ClientMetadata
 from authorization_server.db import Transaction
@@ -14,30 +16,24 @@ from authorization_server.secrets_at_rest import digest, matches, new_secret
 
 #: How exactly ``last_used_at`` is kept: a client used again within this time is not written again.
 USED_PRECISION = timedelta(hours=1)
+#: The methods that authenticate with a shared secret, which this server issues at registration.
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 
 
 class ClientService:
     async def register(self, tx: Transaction, issuer: str, metadata: ClientMetadata) -> Registration:
-        """Create a client bound to ``issuer``; confidential clients get a secret that never expires.
+        """Create a client bound to ``issuer``; a client that authenticates with a secret gets one that never expires.
 
         Client ids are random and never start with ``https://``, so they cannot be mistaken for
         client ID metadata document URLs (draft-ietf-oauth-client-id-metadata-document §6).
         """
-        secret = None if metadata.token_endpoint_auth_method == "none" else new_secret()
+        secret = new_secret() if metadata.token_endpoint_auth_method in SECRET_METHODS else None
         registration_access_token = new_secret()
-        now = clock.now()
-        client = Client(
-            client_id=secrets.token_urlsafe(18),
-            issuer=issuer,
-            token_endpoint_auth_method=metadata.token_endpoint_auth_method,
-            redirect_uris=metadata.redirect_uris,
-            grant_types=metadata.grant_types,
-            client_name=metadata.client_name,
-            metadata=metadata.to_json(),
-            secret_hash=digest(secret) if secret else None,
-            secret_expires_at=0,
-            created_at=now,
-            last_used_at=now,
+        client = _client(
+            secrets.token_urlsafe(18),
+            issuer,
+            metadata,
+            digest(secret) if secret else None,
             registration_token_hash=digest(registration_access_token),
         )
         await repository.add(tx, client)
@@ -84,14 +80,39 @@ class ClientService:
             metadata=metadata.to_json(),
         )
 
-    async def find(self, tx: Transaction, client_id: str, issuer: str) -> Client | None:
-        """The client ``client_id`` as registered with ``issuer``; other issuers' clients are unknown here."""
-        client = await repository.get(tx, client_id)
-        return client if client is not None and client.issuer == issuer else None
+    async def from_document(self, tx: Transaction, url: str, issuer: str, metadata: ClientMetadata) -> Client:
+        """The client whose metadata document at ``url`` says ``metadata``; its row is added or refreshed.
 
-    async def authenticate(self, tx: Transaction, issuer: str, credentials: ClientCredentials) -> Client:
+        The row, keyed by the URL, lets journeys, consents and tokens refer to the client as to a
+        registered one. It is this server's at every issuer (``find``); ``issuer`` is the root.
+        A new document URL is a new client: it inherits no consent.
+        """
+        stored = await repository.get(tx, url)
+        wanted = metadata.to_json()
+        if stored is not None and stored.metadata == wanted:
+            return stored
+        await repository.add(tx, _client(url, issuer, metadata, None), refresh=True)
+        refreshed = await repository.get(tx, url)
+        assert refreshed is not None
+        return refreshed
+
+    async def find(self, tx: Transaction, client_id: str, issuer: str) -> Client | None:
+        """The client ``client_id`` as registered with ``issuer``; other issuers' clients are unknown here.
+
+        A client known by its metadata document belongs to no issuer in particular: it is found at every one.
+        """
+        client = await repository.get(tx, client_id)
+        if client is None or not (client.issuer == issuer or client.from_metadata_document):
+            return None
+        return client
+
+    async def authenticate(
+        self, tx: Transaction, issuer: str, credentials: ClientCredentials, assertion: VerifiedAssertion | None = None
+    ) -> Client:
         """The client, if it proved who it is with the method it registered (OAuth 2.1 §3.2.1).
 
+        For ``private_key_jwt`` the caller verified the assertion (``assertion``) against the
+        client's keys; here its ``jti`` is spent, so that a replay fails (RFC 7523 §3).
         Every failure is ``invalid_client`` (401): MCP clients take it as the sign to register again.
         """
         client = await self.find(tx, credentials.client_id, issuer)
@@ -99,7 +120,9 @@ class ClientService:
             raise InvalidClient("unknown client; register again", detail=f"client_id {credentials.client_id!r}")
         if credentials.method != client.token_endpoint_auth_method:
             raise InvalidClient(f"this client authenticates with {client.token_endpoint_auth_method}")
-        if not client.is_public and not (
+        if client.token_endpoint_auth_method == "private_key_jwt":
+            await self._spend(tx, client, assertion)
+        elif not client.is_public and not (
             credentials.secret and client.secret_hash and matches(credentials.secret, client.secret_hash)
         ):
             raise InvalidClient("client authentication failed", detail=f"bad secret for {client.client_id}")
@@ -120,3 +143,34 @@ class ClientService:
 
     async def delete(self, tx: Transaction, client_ids: list[str]) -> None:
         await repository.delete(tx, client_ids)
+
+    async def _spend(self, tx: Transaction, client: Client, assertion: VerifiedAssertion | None) -> None:
+        if assertion is None or assertion.client_id != client.client_id:
+            raise InvalidClient("client_assertion is required for this client (private_key_jwt)")
+        if not await repository.spend_assertion(tx, client.client_id, digest(assertion.jti), assertion.expires_at):
+            raise InvalidClient("this client_assertion was already used (its jti is single-use, RFC 7523 section 3)")
+
+
+def _client(
+    client_id: str,
+    issuer: str,
+    metadata: ClientMetadata,
+    secret_hash: str | None,
+    *,
+    registration_token_hash: str | None = None,
+) -> Client:
+    now = clock.now()
+    return Client(
+        client_id=client_id,
+        issuer=issuer,
+        token_endpoint_auth_method=metadata.token_endpoint_auth_method,
+        redirect_uris=metadata.redirect_uris,
+        grant_types=metadata.grant_types,
+        client_name=metadata.client_name,
+        metadata=metadata.to_json(),
+        secret_hash=secret_hash,
+        secret_expires_at=0,
+        created_at=now,
+        last_used_at=now,
+        registration_token_hash=registration_token_hash,
+    )

@@ -1,7 +1,7 @@
 """The token endpoint's work (OAuth 2.1 §3.2): authenticate the client, run its grant, in one transaction."""
 
+from authorization_server.client_directory import ClientDirectory
 from authorization_server.clients.entities import ClientCredentials
-from authorization_server.clients.service import ClientService
 from authorization_server.db import Database
 from authorization_server.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
 from authorization_server.grants import authorization_code, client_credentials, refresh_token
@@ -19,9 +19,9 @@ GRANTS = {
 
 
 class GrantService:
-    def __init__(self, db: Database, clients: ClientService, context: GrantContext) -> None:
+    def __init__(self, db: Database, directory: ClientDirectory, context: GrantContext) -> None:
         self._db = db
-        self._clients = clients
+        self._directory = directory
         self._context = context
 
     async def exchange(self, issuer: Issuer, credentials: ClientCredentials, params: Params) -> TokenResponse:
@@ -31,8 +31,9 @@ class GrantService:
         handler = GRANTS.get(grant_type)
         if handler is None:
             raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported; use {', '.join(GRANTS)}")
+        identified = await self._directory.identify(issuer, credentials)
         async with self._db.transaction() as tx:
-            client = await self._clients.authenticate(tx, issuer.url, credentials)
+            client = await self._directory.authenticate(tx, issuer, credentials, identified)
             if grant_type not in client.grant_types:
                 raise UnauthorizedClient(f"this client did not register the {grant_type} grant")
             outcome = await handler(self._context, tx, issuer, client, params)

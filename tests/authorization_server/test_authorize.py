@@ -95,6 +95,8 @@ class TestErrorsSentBackToTheClient:
             ({"code_challenge_method": "plain"}, "invalid_request"),
             ({"code_challenge_method": None}, "invalid_request"),
             ({"code_challenge": "too-short"}, "invalid_request"),
+            ({"code_challenge": "a" * 129}, "invalid_request"),
+            ({"code_challenge": "+/=" * 15}, "invalid_request"),
             ({"scope": "mcp:read mcp:admin"}, "invalid_scope"),
         ],
         ids=lambda value: repr(value),
@@ -238,3 +240,51 @@ class TestSuccessfulAuthorization:
         tokens = root.tokens(client, resource=None)
 
         assert claims(tokens["access_token"])["aud"] == demo_resource
+
+
+class TestParameterSyntax:
+    def test_an_unknown_parameter_is_ignored(self, demo: Issuer):
+        """AS-13, OAuth 2.1 §3.1: the server MUST ignore unrecognized request parameters."""
+        client = demo.register()
+
+        response = demo.authorize(client, prompt="consent", nonce="n-1", x_custom="1")
+
+        assert sorted(redirect_params(response)) == ["code", "iss", "state"]
+
+    @pytest.mark.parametrize("name", ["code_challenge", "code_challenge_method"])
+    def test_a_parameter_sent_without_a_value_counts_as_absent(self, demo: Issuer, name: str):
+        """AS-13, OAuth 2.1 §3.1: a parameter without a value is treated as omitted, so PKCE is missing."""
+        client = demo.register()
+
+        empty = redirect_params(demo.authorize(client, state="s-6", **{name: ""}))
+        absent = redirect_params(demo.authorize(client, state="s-6", **{name: None}))
+
+        assert empty == absent
+        assert empty["error"] == "invalid_request"
+
+    @pytest.mark.parametrize(
+        "resource",
+        ["{resource}#fragment", "/mcp", "urn:example:mcp", "not a uri"],
+        ids=["fragment", "relative", "urn", "not-a-uri"],
+    )
+    def test_a_resource_that_is_not_this_servers_absolute_uri_is_invalid_target(self, demo: Issuer, resource: str):
+        """AS-19, RFC 8707 §2: resource is an absolute URI without a fragment, naming a known MCP server."""
+        client = demo.register()
+
+        response = demo.authorize(client, state="s-7", resource=resource.format(resource=demo.resource))
+
+        returned = redirect_params(response)
+        assert (returned["error"], returned["state"], returned["iss"]) == ("invalid_target", "s-7", demo.url)
+        assert "code" not in returned
+
+    @pytest.mark.parametrize("host", ["localhost", "[::1]"])
+    def test_a_portless_loopback_registration_takes_any_port(self, demo: Issuer, host: str):
+        """AS-15, RFC 8252 §7.3, USER-NEEDS theme 5: a client registered as http://localhost/callback
+        (as Claude Code's metadata document lists it) receives its code on the port it listens on."""
+        client = demo.register(redirect_uris=[f"http://{host}/callback"])
+
+        response = demo.authorize(client, redirect_uri=f"http://{host}:53682/callback")
+
+        assert response.status_code == 303
+        assert redirect_target(response) == f"http://{host}:53682/callback"
+        assert "code" in redirect_params(response)

@@ -110,6 +110,16 @@ class TestServerSettings:
             "authorization_server: demo mode approves every request without a login: it only runs on loopback\n",
         )
 
+    def test_the_loopback_client_metadata_switch_refuses_a_public_issuer(self, db: Path):
+        """AS-52, CIMD §6.5 (decision 0015): loopback documents only for a server that itself runs on loopback."""
+        result = cli(db, "--allow-loopback-client-metadata", "--issuer", "https://auth.example.com")
+
+        assert (result.returncode, result.stderr) == (
+            2,
+            "authorization_server: allow_loopback_client_metadata lets clients make this server fetch loopback"
+            " URLs: it only runs on loopback (CIMD section 6.5)\n",
+        )
+
     def test_a_plain_http_issuer_on_a_public_host_is_refused(self, db: Path):
         """AS-11, OAuth 2.1 §1.5: plain http only on loopback."""
         result = cli(db, "--issuer", "http://auth.example.com")
@@ -245,6 +255,15 @@ class TestServerSettings:
             " unless it holds a live refresh token (env AS_CLIENT_IDLE_TTL, default 2592000)",
             "--client-cleanup-interval CLIENT_CLEANUP_INTERVAL seconds between two cleanups of idle clients"
             " (env AS_CLIENT_CLEANUP_INTERVAL, default 3600)",
+            "--allow-loopback-client-metadata development only: fetch client metadata documents and jwks_uri from"
+            " loopback (http or https); needs a loopback host and issuer"
+            " (env AS_ALLOW_LOOPBACK_CLIENT_METADATA, default off; on in demo mode)",
+            "--client-metadata-timeout CLIENT_METADATA_TIMEOUT seconds a client metadata document or jwks_uri fetch"
+            " may take, all in (env AS_CLIENT_METADATA_TIMEOUT, default 5)",
+            "--client-metadata-cache-min CLIENT_METADATA_CACHE_MIN seconds a fetched client metadata document or JWK"
+            " Set is reused at least (unless no-store) (env AS_CLIENT_METADATA_CACHE_MIN, default 60)",
+            "--client-metadata-cache-max CLIENT_METADATA_CACHE_MAX seconds a fetched client metadata document or JWK"
+            " Set is reused at most, whatever its max-age (env AS_CLIENT_METADATA_CACHE_MAX, default 3600)",
             "--admin-username ADMIN_USERNAME username of the admin pages"
             " (env AS_ADMIN_USERNAME, default unset: admin pages off; admin in demo mode)",
             "--admin-password ADMIN_PASSWORD password of the admin pages; prefer the environment variable to the option"

@@ -23,6 +23,7 @@ from tests.authorization_server.flows import (
     rows,
 )
 from tests.authorization_server.test_login_consent_pages import answer, authorization, query_of, sign_in
+from tests.documents import DocumentServer, document_client
 
 READ, READ_WRITE = "notes:read", "notes:read notes:write"
 
@@ -179,3 +180,39 @@ class TestAppsPageInChromium:
         assert (refreshed.status_code, refreshed.json()["error"]) == (400, "invalid_grant")
         apps.goto(authorization(notes, client).url)
         assert apps.inner_text("h1") == "Allow Notes CLI to use Notes?"
+
+
+class TestConsentPageLoadedTwice:
+    def test_the_form_of_either_load_is_accepted_once(self, notes: Issuer, client: Registered):
+        """USER-NEEDS 8, AS-23: a consent page rendered twice (a reload, a prefetch) keeps one CSRF token,
+        so the first form still posts (FastMCP's double-load race made a deployment turn consent off);
+        the answered interaction then takes no second answer."""
+        _, consent = started(notes, client, READ)
+        url = str(httpx2.URL(notes.url).join(consent.headers["location"]))
+        first, second = csrf_token(notes.http.get(url)), csrf_token(notes.http.get(url))
+
+        answer_ = notes.http.post(url, data={"csrf_token": first, "decision": "allow"})
+        again = notes.http.post(url, data={"csrf_token": second, "decision": "allow"})
+
+        assert first == second
+        assert (answer_.status_code, sorted(redirect_params(answer_))) == (303, ["code", "iss", "state"])
+        assert again.status_code == 400
+        assert "location" not in again.headers
+
+
+@pytest.mark.as_options("--allow-loopback-client-metadata")
+class TestDocumentClients:
+    def test_consent_is_remembered_per_document_url_and_a_new_url_never_inherits_it(
+        self, notes: Issuer, documents: DocumentServer
+    ):
+        """AS-24 for CIMD clients (decision 0015): consent is keyed by the document URL; another URL with the
+        same name and redirect URIs is a new client, and asks again."""
+        first = document_client(documents.publish("/memory/first.json", client_name="Notes CLI"))
+        second = document_client(documents.publish("/memory/second.json", client_name="Notes CLI"))
+        approved(notes, first, READ)
+
+        _, again = started(notes, first, READ)
+        _, other = started(notes, second, READ)
+
+        assert not asks_for_consent(again)
+        assert asks_for_consent(other)

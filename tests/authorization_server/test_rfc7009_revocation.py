@@ -148,4 +148,5 @@ class TestTheRequest:
                 "none",
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
             ]

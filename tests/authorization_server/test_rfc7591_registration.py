@@ -1,6 +1,7 @@
 """Dynamic client registration (RFC 7591) at /register, the generic API path and the MCP path (seed 000)."""
 
 import hashlib
+import json
 import re
 import time
 from datetime import datetime
@@ -288,3 +289,25 @@ class TestInvalidMetadata:
 
         assert response.status_code == 413
         assert response.json()["error"] == "invalid_request"
+
+
+class TestApplicationType:
+    @pytest.mark.parametrize("application_type", ["native", "web"])
+    def test_the_application_type_is_recorded_with_the_client(
+        self, demo_as: AuthorizationServer, demo: Issuer, application_type: str
+    ):
+        """AS-47, MCP-R Application Type: the type the client sends is kept and answered as registered."""
+        client = demo.register(application_type=application_type)
+
+        [stored] = rows(demo_as.db, "SELECT metadata FROM clients WHERE client_id = ?", client.client_id)
+        assert client.info["application_type"] == application_type
+        assert json.loads(stored["metadata"])["application_type"] == application_type
+
+    def test_an_unknown_application_type_is_refused_saying_which_are_known(self, demo: Issuer):
+        """AS-47, OIDC Registration §2: application_type is native or web; the rejection says so."""
+        response = demo.http.post(demo.registration_endpoint, json={**PUBLIC_CLIENT, "application_type": "desktop"})
+
+        assert (response.status_code, response.json()) == (
+            400,
+            {"error": "invalid_client_metadata", "error_description": "application_type must be 'native' or 'web'"},
+        )

@@ -33,11 +33,13 @@ class TestMcpIssuerMetadata:
     def test_it_lists_its_endpoints_scopes_and_the_methods_it_supports(
         self, demo_as: AuthorizationServer, http: httpx2.Client
     ):
-        """AS-05, AS-06, AS-07, RFC 8414 §2: every endpoint lives under the issuer; S256 only; iss is sent."""
+        """AS-05, AS-06, AS-07, AS-08, RFC 8414 §2: every endpoint lives under the issuer; S256 only; iss is
+        sent; client ID metadata documents and private_key_jwt (RFC 7523) are supported."""
         url = demo_as.url
 
         document = http.get(f"{url}{WELL_KNOWN}/mcp/demo").json()
 
+        methods = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
         assert document == {
             "issuer": f"{url}/mcp/demo",
             "authorization_endpoint": f"{url}/mcp/demo/authorize",
@@ -48,13 +50,16 @@ class TestMcpIssuerMetadata:
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": methods,
+            "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
             "code_challenge_methods_supported": ["S256"],
             "revocation_endpoint": f"{url}/mcp/demo/revoke",
-            "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": methods,
+            "revocation_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
             "introspection_endpoint": f"{url}/mcp/demo/introspect",
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "authorization_response_iss_parameter_supported": True,
+            "client_id_metadata_document_supported": True,
         }
 
     def test_its_registration_endpoint_names_the_server_id_and_version(
@@ -95,7 +100,8 @@ class TestRootIssuerMetadata:
     def test_it_names_the_root_issuer_and_the_generic_endpoints(
         self, demo_as: AuthorizationServer, http: httpx2.Client
     ):
-        """AS-01, AS-04, AS-05, RFC 8414 §3: the root issuer is scheme://host:port, registering at /register."""
+        """AS-01, AS-04, AS-05, AS-08, RFC 8414 §3: the root issuer is scheme://host:port, registering at
+        /register; it accepts client ID metadata documents too."""
         url = demo_as.url
 
         response = http.get(f"{url}{WELL_KNOWN}")
@@ -110,6 +116,7 @@ class TestRootIssuerMetadata:
         assert document["registration_endpoint"] == f"{url}/register"
         assert document["code_challenge_methods_supported"] == ["S256"]
         assert document["authorization_response_iss_parameter_supported"] is True
+        assert document["client_id_metadata_document_supported"] is True
         assert {"mcp:read", "mcp:write"} <= set(document["scopes_supported"])
 
 
@@ -136,3 +143,21 @@ class TestJwks:
         [key] = [key for key in response.json()["keys"] if key["kid"] == kid]
         assert sorted(key) == ["alg", "crv", "kid", "kty", "use", "x", "y"]
         assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("EC", "P-256", "ES256", "sig")
+
+
+class TestNoOpenIdDiscovery:
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/.well-known/openid-configuration",
+            "/.well-known/openid-configuration/mcp/demo",
+            "/mcp/demo/.well-known/openid-configuration",
+        ],
+    )
+    def test_no_openid_provider_metadata_is_served(self, demo_as: AuthorizationServer, http: httpx2.Client, path: str):
+        """AS-09, OIDC Discovery §4: this server issues no ID tokens, so it publishes no OP metadata that
+        could contradict its RFC 8414 document; clients fall back to RFC 8414 (MCP-D AS Metadata Discovery)."""
+        response = http.get(demo_as.url + path)
+
+        assert response.status_code == 404
+        assert response.json()["error"] == "not_found"

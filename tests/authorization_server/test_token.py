@@ -8,7 +8,7 @@ import httpx2
 import pytest
 
 from scripts.stack import AuthorizationServer, start_authorization_server
-from tests.authorization_server.flows import Issuer, Registered, claims, journey_of
+from tests.authorization_server.flows import Issuer, Registered, claims, execute, journey_of, rows
 
 
 def error_of(response: httpx2.Response) -> tuple[int, str]:
@@ -390,3 +390,22 @@ class TestLogs:
         sensitive += [tokens["access_token"], tokens["refresh_token"], refreshed["access_token"]]
         assert [value for value in sensitive if value and value in log] == []
         assert "POST /mcp/{mcp_server_id}/token 400" in log
+
+
+class TestRefreshTokenLifetime:
+    def test_a_refresh_token_expires_after_a_period_without_use(self, demo_as: AuthorizationServer, demo: Issuer):
+        """AS-40, OAuth 2.1 §4.3.3: each rotation starts a new lifetime, so only an unused token runs out;
+        an expired one is invalid_grant."""
+        client = demo.register()
+        first = demo.tokens(client)["refresh_token"]
+        time.sleep(0.01)
+        second = demo.refresh(client, first).json()["refresh_token"]
+        lifetimes = "SELECT expires_at FROM refresh_tokens WHERE client_id = ? ORDER BY issued_at"
+        [before, after] = [row["expires_at"] for row in rows(demo_as.db, lifetimes, client.client_id)]
+        assert after > before
+
+        sql = "UPDATE refresh_tokens SET expires_at = '2000-01-01T00:00:00.000000+00:00' WHERE client_id = ?"
+        execute(demo_as.db, sql, client.client_id)
+        response = demo.refresh(client, second)
+
+        assert response.json() == {"error": "invalid_grant", "error_description": "the refresh token has expired"}

@@ -24,6 +24,13 @@ class TestNoToken:
         assert response.status_code == 401
         assert "error" not in bearer_params(response)
 
+    @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
+    def test_the_scheme_name_is_case_insensitive(self, demo_mcp: McpServer, signer: Signer, scheme: str) -> None:
+        """RS-10, RFC 9110 §11.1: auth-scheme names are case-insensitive, so any spelling of Bearer is read."""
+        headers = {"Accept": "application/json, text/event-stream", "Authorization": f"{scheme} {signer.token()}"}
+        response = httpx2.post(demo_mcp.url, json=INITIALIZE, headers=headers)
+        assert response.status_code not in (401, 403)
+
     def test_two_authorization_headers_are_a_bad_request(self, demo_mcp: McpServer, signer: Signer) -> None:
         """RS-09, RFC 6750 §3.1: more than one way of sending a token is invalid_request (400)."""
         token = signer.token()

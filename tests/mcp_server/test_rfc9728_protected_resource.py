@@ -1,5 +1,7 @@
 """Protected resource metadata (RFC 9728) of the reference MCP server."""
 
+from urllib.parse import urlsplit
+
 import httpx2
 
 from scripts.stack import McpServer
@@ -29,3 +31,15 @@ class TestProtectedResourceMetadata:
         """RS-04, MCP Refresh Tokens: the resource lists only the scopes for basic use."""
         url = f"http://localhost:{demo_mcp.port}/.well-known/oauth-protected-resource/mcp"
         assert "offline_access" not in httpx2.get(url).json()["scopes_supported"]
+
+    def test_the_listed_issuer_publishes_metadata_naming_itself_byte_for_byte(self, demo_mcp: McpServer) -> None:
+        """AS-04, RS-01, RFC 8414 §3.3, USER-NEEDS theme 12: the issuer string in authorization_servers, made
+        into its path-inserted metadata URL, yields a document whose issuer is that very string."""
+        document = httpx2.get(f"http://localhost:{demo_mcp.port}/.well-known/oauth-protected-resource/mcp").json()
+        [issuer] = document["authorization_servers"]
+        parts = urlsplit(issuer)
+
+        metadata = httpx2.get(f"{parts.scheme}://{parts.netloc}/.well-known/oauth-authorization-server{parts.path}")
+
+        assert metadata.status_code == 200
+        assert metadata.json()["issuer"] == issuer
