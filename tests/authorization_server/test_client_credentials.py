@@ -13,6 +13,7 @@ import pytest
 
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import Issuer, Registered, claims, journey_of, rows, steps
+from tests.authorization_server.test_private_key_jwt import Signer, with_assertion
 
 #: A machine client: no redirect URI, no browser, a secret.
 MACHINE_CLIENT: dict[str, Any] = {
@@ -82,6 +83,19 @@ class TestToken:
         token = claims(body["access_token"])
         assert (token["sub"], token["client_id"], token["aud"]) == (client.client_id, client.client_id, demo.resource)
         assert (body["scope"], token["scope"]) == ("mcp:read", "mcp:read")
+
+    def test_a_private_key_jwt_machine_client_gets_a_token(self, demo: Issuer):
+        """OAuth 2.1 §4.2, RFC 7523 §2.2: the grant works with whatever method the client registered."""
+        signer = Signer.new()
+        client = register_machine(demo, token_endpoint_auth_method="private_key_jwt", jwks=signer.jwks)
+        assertion = signer.assertion(client.client_id, demo.token_endpoint)
+
+        response = demo.post_token(
+            {"grant_type": "client_credentials", "resource": demo.resource, **with_assertion(assertion)}
+        )
+
+        assert response.status_code == 200, response.text
+        assert claims(response.json()["access_token"])["sub"] == client.client_id
 
     def test_the_scope_must_be_the_mcp_server_s(self, demo: Issuer):
         """OAuth 2.1 §3.2.2.1: a scope the MCP server does not offer is invalid_scope."""
