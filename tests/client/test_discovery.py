@@ -14,6 +14,7 @@ from client.discovery import (
     Challenge,
     ask_without_token,
     authorization_server_metadata_urls,
+    covers,
     fetch_authorization_server_metadata,
     fetch_protected_resource_metadata,
     protected_resource_metadata_urls,
@@ -160,6 +161,42 @@ class TestFetchProtectedResourceMetadata:
         async with server.client() as http:
             found = await fetch_protected_resource_metadata(http, SERVER, Challenge(), HTTPS_ONLY, tutorial)
         assert (found.resource, found.authorization_servers) == (SERVER, (ISSUER,))
+
+    async def test_a_root_document_for_the_whole_origin_is_used(self, tutorial: Tutorial) -> None:
+        """CL-03 (CONF ``auth/metadata-var2``): the root document names the origin, a prefix of the server URL."""
+        server = Server(
+            {"https://mcp.example.com/.well-known/oauth-protected-resource": (
+                200, {}, resource_metadata("https://mcp.example.com")
+            )}
+        )  # fmt: skip
+        async with server.client() as http:
+            found = await fetch_protected_resource_metadata(http, SERVER, Challenge(), HTTPS_ONLY, tutorial)
+        assert found.resource == "https://mcp.example.com"
+
+
+@pytest.mark.parametrize(
+    ("resource", "used"),
+    [
+        (SERVER, True),
+        ("HTTPS://MCP.example.com/api/mcp", True),
+        ("https://mcp.example.com", True),
+        ("https://mcp.example.com/", True),
+        ("https://mcp.example.com/api", True),
+        ("https://mcp.example.com/api/", True),
+        ("https://mcp.example.com/ap", False),
+        ("https://mcp.example.com/api/mcp/tools", False),
+        ("https://mcp.example.com/other", False),
+        ("https://mcp.example.com?tenant=1", False),
+        ("http://mcp.example.com/api/mcp", False),
+        ("https://mcp.example.com:8443/api/mcp", False),
+        ("https://evil.example.com/api/mcp", False),
+        ("https://mcp.example.com.evil.example/api/mcp", False),
+        ("not a url", False),
+    ],
+)
+def test_metadata_covers_its_resource_and_the_paths_below_it(resource: str, used: bool) -> None:
+    """CL-03, RFC 9728 §3.3: the same resource, or a path prefix on its origin (CONF ``auth/resource-mismatch``)."""
+    assert covers(resource, SERVER) is used
 
 
 class TestFetchAuthorizationServerMetadata:
