@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
-from mcp_types import PROTOCOL_VERSION_META_KEY
+from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 from mcp_types.version import LATEST_MODERN_VERSION
 
 from client.errors import AuthorizationServerError, McpServerError, describe
+from client.mcp_calls import CLIENT_INFO
 from client.steps import Tutorial
 from client.urls import UrlPolicy
 from shared.metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
@@ -34,11 +35,19 @@ from shared.www_authenticate import find_challenge
 OPENID_CONFIGURATION_SUFFIX = "openid-configuration"
 
 #: The first request of an MCP 2026-07-28 client, sent without a token (MCP Streamable HTTP transport).
+#: Every 2026-07-28 request's ``_meta`` carries the protocol version and the client's capabilities
+#: (SEP-2575; the conformance suite's wire schema check), and should carry the client's name.
 DISCOVER_REQUEST = {
     "jsonrpc": "2.0",
     "id": 1,
     "method": "server/discover",
-    "params": {"_meta": {PROTOCOL_VERSION_META_KEY: LATEST_MODERN_VERSION}},
+    "params": {
+        "_meta": {
+            PROTOCOL_VERSION_META_KEY: LATEST_MODERN_VERSION,
+            CLIENT_CAPABILITIES_META_KEY: {},
+            CLIENT_INFO_META_KEY: CLIENT_INFO.model_dump(exclude_none=True),
+        }
+    },
 }
 DISCOVER_HEADERS = {
     "Accept": "application/json, text/event-stream",

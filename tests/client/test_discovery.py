@@ -117,6 +117,27 @@ class TestAuthorizationServerMetadataUrls:
 class TestAskWithoutToken:
     """CL-01: the 401's WWW-Authenticate is parsed robustly."""
 
+    async def test_the_probe_is_a_complete_2026_07_28_request(self, tutorial: Tutorial) -> None:
+        """CL-31, SEP-2575: ``server/discover`` with the version header, and ``_meta`` naming version and client."""
+        sent: list[httpx2.Request] = []
+
+        def answer(request: httpx2.Request) -> httpx2.Response:
+            sent.append(request)
+            return httpx2.Response(401, headers={"WWW-Authenticate": 'Bearer scope="mcp:read"'})
+
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(answer)) as http:
+            await ask_without_token(http, SERVER, tutorial)
+        [request] = sent
+        assert (request.headers["MCP-Protocol-Version"], request.headers["Mcp-Method"]) == (
+            "2026-07-28",
+            "server/discover",
+        )
+        assert json.loads(request.content)["params"]["_meta"] == {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "mcp-authorization-tutorial-client", "version": "0.1.0"},
+        }
+
     async def test_the_bearer_challenge_among_several(self, tutorial: Tutorial) -> None:
         """Another scheme first, quoted strings with commas, an error parameter."""
         header = (
