@@ -15,7 +15,7 @@ import httpx2
 from scripts.stack import AuthorizationServer, McpServer
 from tests.authorization_server.flows import claims, journey_of, steps
 from tests.authorization_server.test_private_key_jwt import Signer
-from tests.client.running import Run, edit_store, read_store, run_client
+from tests.client.running import Run, edit_store, read_store, run_cli, run_client
 from tests.client.test_machine_clients import write_key
 
 CALLBACK_PORT = 8890
@@ -78,7 +78,8 @@ def assert_machine_run(run: Run, store: Path, mcp: McpServer, server: Authorizat
     assert "refresh_token" not in held  # OAuth 2.1 §4.2.3: no refresh token
     assert grants(server, client_id) == 1
     listed = server.cli("journeys", "list", "--steps").stdout
-    assert client_id in listed and "client_credentials_granted" in listed
+    (journey,) = [block for block in listed.split("\njourney ") if f"({client_id})" in block]
+    assert "client_credentials_granted" in journey and "user_authenticated" not in journey
 
 
 def test_client_credentials_with_a_secret_calls_a_tool(
@@ -120,7 +121,8 @@ def test_authorization_code_and_refresh_with_private_key_jwt(
     tmp_path: Path, demo_mcp: McpServer, demo_as: AuthorizationServer
 ) -> None:
     """CL-13, RFC 7523 §2.2, OAuth 2.1 §4.1.3, §4.3.1: a client pre-registered with private_key_jwt redeems its
-    code and its refresh token with a fresh assertion each; the user's token is the demo user's, not the client's."""
+    code and its refresh token with a fresh assertion each; the user's token is the demo user's, not the client's;
+    ``logout`` revokes the grant with one more (RFC 7009 §2.1)."""
     signer, key_file = keyed(tmp_path)
     client = register(
         demo_mcp,
@@ -146,6 +148,12 @@ def test_authorization_code_and_refresh_with_private_key_jwt(
     assert "refresh_token" in held
     journey = journey_of(demo_as.db, client["client_id"])
     assert "client_credentials_granted" not in steps(demo_as.db, journey["id"])
+
+    logout = run_cli("logout", "--server-url", demo_mcp.url, "--store", str(store))  # RFC 7009 §2.1, signed too
+
+    assert logout.exit_code == 0, logout.describe()
+    assert steps(demo_as.db, journey["id"])[-1] == "revoked"
+    assert journey_of(demo_as.db, client["client_id"])["status"] == "revoked"
 
 
 class TestClientSecret:
