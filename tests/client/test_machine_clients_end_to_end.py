@@ -19,7 +19,7 @@ from tests.client.running import Run, edit_store, read_store, run_cli, run_clien
 from tests.client.test_machine_clients import write_key
 
 CALLBACK_PORT = 8890
-MACHINE_STEPS = ["1 discover", "2 metadata", "3 register", "4 authorize", "5 token", "6 call", "7 refresh"]
+SEVEN_STEPS = ["1 discover", "2 metadata", "3 register", "4 authorize", "5 token", "6 call", "7 refresh"]
 
 
 def register(mcp: McpServer, **metadata: Any) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def held_tokens(store: Path, mcp: McpServer) -> dict[str, Any]:
 def assert_machine_run(run: Run, store: Path, mcp: McpServer, server: AuthorizationServer, client_id: str) -> None:
     """The run went through the steps with no user; the token is the client's own; its journey says so."""
     assert run.exit_code == 0, run.describe()
-    assert run.steps == MACHINE_STEPS
+    assert run.steps == SEVEN_STEPS
     assert not any("/authorize" in request or "/register" in request for request in run.requests), run.requests
     assert f'"client_id": "{client_id}"' in run.stdout  # whoami: the MCP server took the token
     held = held_tokens(store, mcp)
@@ -139,7 +139,7 @@ def test_authorization_code_and_refresh_with_private_key_jwt(
     )  # fmt: skip
 
     assert run.exit_code == 0, run.describe()
-    assert run.steps == MACHINE_STEPS
+    assert run.steps == SEVEN_STEPS
     assert run.requests.count(f"POST {demo_mcp.issuer}/token") == 2  # the code, then the refresh
     assert run.stdout.count("✓ whoami:") == 2
     held = held_tokens(store, demo_mcp)
