@@ -1,4 +1,4 @@
-"""``python -m authorization_server``: see ``cli.py``."""
+"""``python -m authorization_server``: see ``cli/__init__.py``."""
 
 from authorization_server.cli import main
 

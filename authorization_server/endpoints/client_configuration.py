@@ -2,7 +2,7 @@
 
 The registration access token comes as a Bearer token (RFC 6750 §2.1); without one, with a
 wrong one, or for an unknown client the answer is 401 ``invalid_token`` with a ``Bearer``
-challenge (RFC 7592 §2.1). Requests spend from the registration rate limit, per address.
+challenge (RFC 7592 §2.1), whatever the body of a ``PUT`` holds. Requests spend from the registration rate limit, per address.
 """
 
 from starlette.requests import Request
@@ -23,6 +23,7 @@ async def client_configuration(request: Request) -> Response:
         await found.client_management.delete(client_id, token)
         return Response(status_code=204, headers=NO_STORE)
     if request.method == "PUT":
+        await found.client_management.read(client_id, token)  # the token first: a stranger's body is never read
         try:
             body = await read_json(request, found.settings.max_body_bytes)
         except ValueError as exc:

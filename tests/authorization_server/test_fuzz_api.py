@@ -7,6 +7,7 @@ leave no row behind.
 """
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -17,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scripts.stack import AuthorizationServer
-from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, rows
+from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, Registered, rows
 from tests.hostile import (
     FUZZ,
     any_text,
@@ -69,8 +70,22 @@ class FormApi:
     empty_200_allowed: bool = False
 
 
-TOKEN_FIELDS = ("grant_type", "code", "code_verifier", "redirect_uri", "resource", "refresh_token", "scope")
-CLIENT_FIELDS = ("client_id", "client_secret")
+TOKEN_FIELDS = (
+    "grant_type",
+    "code",
+    "code_verifier",
+    "redirect_uri",
+    "resource",
+    "refresh_token",
+    "scope",
+    # RFC 8693 §2.1: token exchange, for MCP servers.
+    "subject_token",
+    "subject_token_type",
+    "audience",
+    "requested_token_type",
+)
+#: RFC 6749 §2.3.1 secrets and RFC 7523 §2.2 assertions (private_key_jwt).
+CLIENT_FIELDS = ("client_id", "client_secret", "client_assertion", "client_assertion_type")
 
 #: Each form API is fuzzed at the root issuer and an MCP issuer.
 FORM_APIS = [
@@ -144,6 +159,76 @@ class TestRegistration:
 
         assert oauth_error(response) == "not_found"
         assert_no_traceback(demo_as)
+
+
+#: RFC 7592 §2.1 (``invalid_token``, RFC 6750 §3.1) and, for a PUT, RFC 7591 §3.2.2.
+CLIENT_CONFIGURATION_ERRORS = {"invalid_token", "invalid_request", *REGISTRATION_ERRORS}
+
+
+class TestClientConfiguration:
+    @FUZZ
+    @given(
+        data=st.data(),
+        method=st.sampled_from(["GET", "PUT", "DELETE"]),
+        authorization=st.none() | hostile_authorization,
+        content_type=json_content_types,
+    )
+    def test_a_hostile_request_without_the_token_changes_nothing(
+        self,
+        demo_as: AuthorizationServer,
+        root: Issuer,
+        managed: Registered,
+        data: st.DataObject,
+        method: str,
+        authorization: bytes | None,
+        content_type: str,
+    ):
+        """Issue 6, AS-50, RFC 7592 §2.1: without the registration access token every method is 401 invalid_token."""
+        body = data.draw(hostile_json_bytes | metadata_bodies) if method == "PUT" else b""
+        headers = {"content-type": content_type} | ({"authorization": authorization} if authorization else {})
+
+        response = root.http.request(method, managed.info["registration_client_uri"], content=body, headers=headers)
+
+        assert (response.status_code, oauth_error(response)) == (401, "invalid_token")
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert configuration(root, managed).json() == client_information_of(managed)
+        assert_no_traceback(demo_as)
+
+    @FUZZ
+    @given(body=hostile_json_bytes | metadata_bodies, content_type=json_content_types)
+    def test_a_hostile_replacement_with_the_token_is_refused_whole(
+        self, demo_as: AuthorizationServer, root: Issuer, managed: Registered, body: bytes, content_type: str
+    ):
+        """Issue 6, AS-50, RFC 7592 §2.2: a PUT body without this client's ``client_id`` is refused, the client kept."""
+        headers = {"content-type": content_type, "authorization": f"Bearer {managed.info['registration_access_token']}"}
+
+        response = root.http.put(managed.info["registration_client_uri"], content=body, headers=headers)
+
+        assert oauth_error(response) in CLIENT_CONFIGURATION_ERRORS
+        assert configuration(root, managed).json() == client_information_of(managed)
+        assert_no_traceback(demo_as)
+
+
+@pytest.fixture(name="managed", scope="module")
+def _managed(demo_as: AuthorizationServer) -> Iterator[Registered]:
+    """One client registered at the root issuer whose configuration the fuzzed requests must never change."""
+    with httpx2.Client() as http:
+        response = http.post(demo_as.url + "/register", json=PUBLIC_CLIENT)
+        assert response.status_code == 201, response.text
+        yield Registered(response.json())
+
+
+def configuration(issuer: Issuer, client: Registered) -> httpx2.Response:
+    """RFC 7592 §2.1: the client's current configuration, read with its own token."""
+    token = client.info["registration_access_token"]
+    response = issuer.http.get(client.info["registration_client_uri"], headers={"authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    return response
+
+
+def client_information_of(client: Registered) -> dict[str, Any]:
+    """The registration response without what RFC 7592 §3 does not repeat on a read (the token)."""
+    return {name: value for name, value in client.info.items() if name != "registration_access_token"}
 
 
 class TestFormApis:

@@ -138,3 +138,24 @@ class TestInteractionForms:
 
         assert_page_or_redirect(response, allowed_targets=(CALLBACK,))
         assert_no_traceback(notes_as)
+
+
+#: What a provider's redirect back carries (OAuth 2.1 §4.1.2, §4.1.2.1; RFC 9207 §2).
+DOWNSTREAM_CALLBACK_PARAMS = ["code", "state", "iss", "error", "error_description", "error_uri"]
+
+
+class TestDownstreamCallback:
+    @FUZZ
+    @given(data=st.data(), cookie=st.none() | hostile_cookies)
+    def test_a_hostile_answer_from_a_provider_gets_a_page(
+        self, demo_as: AuthorizationServer, root: Issuer, data: st.DataObject, cookie: bytes | None
+    ):
+        """Issue 4/6, OAuth 2.1 §4.1.2.1: an answer no journey waits for is an error page, never a redirect or a 5xx."""
+        query = data.draw(form_pairs(DOWNSTREAM_CALLBACK_PARAMS, values=query_value))
+        headers = {"cookie": cookie} if cookie else {}
+
+        response = root.http.get(f"{demo_as.url}/downstream/callback?{query}", headers=headers)
+
+        assert response.status_code == 400, response.text[:300]
+        assert_page_or_redirect(response, allowed_targets=())
+        assert_no_traceback(demo_as)

@@ -1,0 +1,61 @@
+"""The command line: run the server, and manage users, MCP servers, journeys and clients.
+
+One module per command group; ``shared.py`` holds what they share.
+
+::
+
+    python -m authorization_server [--host H] [--port P] [--db PATH] [--demo] ...   run the server (serve.py)
+    python -m authorization_server users add NAME                                   add a user (asks for the password)
+    python -m authorization_server mcp-servers add --id ID --resource URL --scopes "a b"
+    python -m authorization_server mcp-servers list
+    python -m authorization_server mcp-servers credentials ID                       its introspection secret, once
+    python -m authorization_server connections add --mcp-server ID --name NAME --client-id ID --scopes "a b"
+        (--issuer URL | --authorization-endpoint URL --token-endpoint URL) [--client-secret-env VAR] [--resource URL]
+    python -m authorization_server connections list [--mcp-server ID]
+    python -m authorization_server connections remove ID
+    python -m authorization_server journeys list [--limit N]
+    python -m authorization_server journeys show ID
+    python -m authorization_server keys rotate [--signing-alg ALG]
+    python -m authorization_server keys list
+    python -m authorization_server clients list
+    python -m authorization_server clients add --name NAME --redirect-uri URI [--mcp-server ID]   a confidential client
+    python -m authorization_server clients cleanup [--client-idle-ttl SECONDS]      delete idle clients now
+"""
+
+import argparse
+import asyncio
+
+from authorization_server import settings as settings_module
+from authorization_server.cli import clients, connections, journeys, keys, mcp_servers, users
+from authorization_server.cli.serve import serve
+from authorization_server.cli.shared import Command
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_module.load(args)
+    except ValueError as exc:
+        parser.exit(2, f"authorization_server: {exc}\n")
+    command: Command | None = getattr(args, "run", None)
+    if command is None:
+        serve(settings)
+        return
+    try:
+        asyncio.run(command(settings, args))
+    except ValueError as exc:
+        parser.exit(1, f"authorization_server: {exc}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m authorization_server",
+        description="An OAuth 2.1 authorization server for MCP. Without a command, it runs the server.",
+    )
+    settings_module.add_arguments(parser)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    # In this order in --help.
+    for group in (users, mcp_servers, connections, journeys, keys, clients):
+        group.add_commands(commands)
+    return parser

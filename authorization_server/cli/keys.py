@@ -1,0 +1,42 @@
+"""``keys rotate | list``: the keys that sign access tokens, published as a JWK Set (RFC 7517)."""
+
+import argparse
+
+from authorization_server import clock
+from authorization_server.cli.shared import Actions, action, database, group, repeat_settings
+from authorization_server.settings import Settings
+from authorization_server.tokens import keys
+
+
+def add_commands(commands: Actions) -> None:
+    key_actions = group(commands, "keys", help="manage the keys that sign access tokens")
+    action(
+        key_actions,
+        "rotate",
+        help="add a new current signing key (--signing-alg); old keys stay published until they retire",
+        run=rotate_keys,
+    )
+    action(key_actions, "list", help="the signing keys, and until when each is published", run=list_keys)
+    repeat_settings(key_actions, "db", "signing_alg", "access_token_ttl")
+
+
+async def rotate_keys(settings: Settings, args: argparse.Namespace) -> None:
+    """Add a new current signing key; a running server signs with it within a second."""
+    async with database(settings) as db, db.transaction() as tx:
+        key = await keys.add(tx, settings.signing_alg)
+    keep_for = settings.key_lifetime_after_rotation
+    print(f"new signing key {key.kid} ({key.alg}) is current; the previous one stays published for {keep_for}")
+
+
+async def list_keys(settings: Settings, args: argparse.Namespace) -> None:
+    async with database(settings) as db, db.transaction() as tx:
+        stored = await keys.all_keys(tx, settings.key_lifetime_after_rotation)
+    now = clock.now()
+    for key in stored:
+        if key.retires_at is None:
+            state = "current"
+        elif key.retires_at > now:
+            state = f"published until {key.retires_at:%Y-%m-%d %H:%M:%S} UTC"
+        else:
+            state = "retired"
+        print(f"{key.kid}  {key.alg}  created {key.created_at:%Y-%m-%d %H:%M:%S} UTC  {state}")

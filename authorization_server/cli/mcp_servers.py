@@ -1,0 +1,64 @@
+"""``mcp-servers add | list | credentials``: the MCP servers (protected resources) tokens are issued for."""
+
+import argparse
+
+from authorization_server.cli.shared import Actions, action, database, group, repeat_settings
+from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.settings import Settings
+
+
+def add_commands(commands: Actions) -> None:
+    servers = group(commands, "mcp-servers", help="manage the MCP servers tokens are issued for")
+    add = action(servers, "add", help="register an MCP server (a protected resource)", run=add_mcp_server)
+    add.add_argument("--id", required=True, help="slug used in its issuer URL: /mcp/ID")
+    add.add_argument("--resource", required=True, help="its canonical URL, e.g. http://localhost:8000/mcp")
+    add.add_argument("--scopes", required=True, help='the scopes it understands, e.g. "mcp:read mcp:write"')
+    add.add_argument("--default-scopes", help="granted when a client asks for none (default: all)")
+    add.add_argument("--name", help="the name users see on the consent page (default: the id)")
+    add.add_argument("--version", default="latest", help="advertised in its registration endpoint")
+    action(servers, "list", help="list the MCP servers", run=list_mcp_servers)
+    credentials = action(
+        servers,
+        "credentials",
+        help="set (or replace) the secret an MCP server introspects tokens with; printed once",
+        run=rotate_mcp_server_secret,
+    )
+    credentials.add_argument("id")
+    repeat_settings(servers, "db")
+
+
+async def add_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
+    async with database(settings) as db:
+        server = await McpServerService(db).add(
+            server_id=args.id,
+            resource=args.resource,
+            scopes=args.scopes,
+            name=args.name,
+            default_scopes=args.default_scopes,
+            version=args.version,
+        )
+    print(f"added MCP server {server.id}: {server.resource}")
+    print(f"  its issuer: {settings.issuer}/mcp/{server.id}")
+
+
+async def list_mcp_servers(settings: Settings, args: argparse.Namespace) -> None:
+    async with database(settings) as db:
+        servers = await McpServerService(db).all()
+    if not servers:
+        print("no MCP servers yet: add one with `mcp-servers add`")
+    for server in servers:
+        print(f"{server.id}  {server.resource}")
+        print(f"    name {server.name!r}, version {server.version}, issuer {settings.issuer}/mcp/{server.id}")
+        print(f"    scopes {' '.join(server.scopes)} (default {' '.join(server.default_scopes)})")
+        print(f"    introspection credentials {'set' if server.secret_hash else 'none (`mcp-servers credentials ID`)'}")
+
+
+async def rotate_mcp_server_secret(settings: Settings, args: argparse.Namespace) -> None:
+    """Print a new introspection secret for the MCP server, once: only its digest is kept."""
+    async with database(settings) as db:
+        secret = await McpServerService(db).rotate_secret(args.id)
+    issuer = f"{settings.issuer}/mcp/{args.id}"
+    print(f"new credentials of MCP server {args.id} (shown once; any previous secret no longer works):")
+    print(f"  client_id      {args.id}")
+    print(f"  client_secret  {secret}")
+    print(f"  introspection  {issuer}/introspect (client_secret_basic or client_secret_post)")

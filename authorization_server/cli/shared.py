@@ -1,0 +1,49 @@
+"""What the command groups share: a command's type, the database it works on, and how a group declares its actions."""
+
+import argparse
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from authorization_server import settings as settings_module
+from authorization_server.db import Database
+from authorization_server.journeys.service import JourneyService
+from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.settings import Settings
+
+Command = Callable[[Settings, argparse.Namespace], Awaitable[None]]
+"""One action of a group, run by ``main()`` with the settings and the parsed options."""
+
+Actions = argparse._SubParsersAction
+"""The actions of the program or of a group, as ``add_subparsers()`` returns them."""
+
+
+def group(commands: Actions, name: str, help: str) -> Actions:
+    """A command group (``users``, ``keys``, ...): its actions are added to what this returns."""
+    return commands.add_parser(name, help=help).add_subparsers(metavar="ACTION", required=True)
+
+
+def action(actions: Actions, name: str, help: str, run: Command) -> argparse.ArgumentParser:
+    """An action of a group, which runs ``run``; its own options are added to what this returns."""
+    parser = actions.add_parser(name, help=help)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def repeat_settings(actions: Actions, *names: str) -> None:
+    """Let every action of a group take these settings' options too, e.g. ``users add NAME --db PATH``."""
+    for choice in actions.choices.values():
+        settings_module.add_arguments(choice, *names, default=argparse.SUPPRESS)
+
+
+@asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The database of ``settings``, migrated, and closed after the command, also on failure."""
+    db = await Database.open(settings.db)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+def journey_service(settings: Settings, mcp_servers: McpServerService) -> JourneyService:
+    return JourneyService(mcp_servers, code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
