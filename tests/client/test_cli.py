@@ -29,6 +29,10 @@ class TestHelp:
         assert exited.value.code == 2
         assert "argument --no-browser: not allowed with argument --headless" in capsys.readouterr().err
 
+
+class TestCredentialOptions:
+    """CL-13: --client-id and --client-secret take what the authorization server issued, whatever it begins with."""
+
     def test_a_client_id_or_secret_may_begin_with_a_dash(self, tmp_path: Path) -> None:
         """RFC 4648 §5: base64url credentials begin with "-" one time in 64 (as this project's authorization server
         issues them); given as the option's next argument they are its value, not an unknown option."""
