@@ -68,5 +68,5 @@ def _copy(db: sqlite3.Connection, table: str, copies: int) -> None:
         else:
             values.append(name)
     names, selected = ", ".join(column[1] for column in columns), ", ".join(values)
-    insert = f"INSERT INTO {table} ({names}) SELECT {selected} FROM {table} AS template, copy"  # noqa: S608
-    db.execute("WITH RECURSIVE copy(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM copy WHERE n < ?) " + insert, (copies,))
+    copy = "WITH RECURSIVE copy(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM copy WHERE n < ?) "
+    db.execute(f"{copy}INSERT INTO {table} ({names}) SELECT {selected} FROM {table} AS template, copy", (copies,))  # noqa: S608
