@@ -1,8 +1,12 @@
-"""The SQLite store: one aiosqlite connection, numbered migrations, one transaction per unit of work.
+"""The SQLite store: one connection, numbered migrations, one transaction per unit of work.
 
 WAL lets the command line read and write while the server runs; foreign keys are on. All
 database work of a request runs inside one :meth:`Database.transaction`, serialised by a lock,
 so no request ever sees another's half-written rows. SQL is parameterised, always.
+
+Statements run on the event loop's own thread: with WAL and ``synchronous=NORMAL`` a commit
+does not wait for the disk, and a statement costs tens of microseconds, less than a hop to a
+worker thread and back (docs/decisions/0005, docs/benchmarks.md).
 """
 
 import asyncio
@@ -13,8 +17,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from authorization_server import clock
 
 Row = sqlite3.Row
@@ -23,27 +25,25 @@ Row = sqlite3.Row
 class Transaction:
     """The handle repositories use inside one transaction."""
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run a statement; returns the number of rows it changed."""
-        cursor = await self._connection.execute(sql, tuple(params))
-        return cursor.rowcount
+        return self._connection.execute(sql, tuple(params)).rowcount
 
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
-        async with self._connection.execute(sql, tuple(params)) as cursor:
-            return await cursor.fetchone()
+        row: Row | None = self._connection.execute(sql, tuple(params)).fetchone()
+        return row
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-        async with self._connection.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        return self._connection.execute(sql, tuple(params)).fetchall()
 
 
 class Database:
     """An open database. Use :meth:`open`, then ``transaction()`` for every unit of work."""
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
@@ -52,26 +52,26 @@ class Database:
     async def open(cls, path: Path) -> "Database":
         """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        connection = await aiosqlite.connect(path, isolation_level=None)
+        connection = sqlite3.connect(path, isolation_level=None)
         connection.row_factory = sqlite3.Row
+        # busy_timeout: a command-line write in progress holds the server up for its milliseconds.
         for pragma in (
             "PRAGMA journal_mode = WAL",
             "PRAGMA synchronous = NORMAL",
             "PRAGMA foreign_keys = ON",
             "PRAGMA busy_timeout = 5000",
         ):
-            await connection.execute(pragma)
+            connection.execute(pragma)
         database = cls(connection)
         await database._migrate()
         return database
 
     async def close(self) -> None:
-        await self._connection.close()
+        self._connection.close()
 
     async def data_version(self) -> int:
         """A number that changes whenever another connection, such as the command line, commits."""
-        async with self._connection.execute("PRAGMA data_version") as cursor:
-            row = await cursor.fetchone()
+        row = self._connection.execute("PRAGMA data_version").fetchone()
         return int(row[0]) if row else 0
 
     @asynccontextmanager
@@ -89,20 +89,20 @@ class Database:
             self._holder = asyncio.current_task()
             try:
                 if self._connection.in_transaction:  # left open by a cancelled unit of work
-                    await self._connection.rollback()
-                await self._connection.execute("BEGIN IMMEDIATE")
+                    self._connection.rollback()
+                self._connection.execute("BEGIN IMMEDIATE")
                 try:
                     yield Transaction(self._connection)
                 except BaseException:
-                    await self._connection.rollback()
+                    self._connection.rollback()
                     raise
-                await self._connection.commit()
+                self._connection.commit()
             finally:
                 self._holder = None
 
     async def _migrate(self) -> None:
         """Apply the numbered scripts in ``migrations/`` that this database has not seen yet."""
-        await self._connection.execute(
+        self._connection.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT"
         )
