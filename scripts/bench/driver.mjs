@@ -23,7 +23,10 @@ const latencies = {}; // step -> [ms]
 const errors = {}; // "step status" -> count
 let firstError = null;
 
+let completed = 0; // units completed, warm-up included: the server's CPU time is divided by it
+
 function note(step, startedAt) {
+  if (step === unit) completed++;
   if (!measuring) return;
   (latencies[step] ??= []).push(Number(process.hrtime.bigint() - startedAt) / 1e6);
 }
@@ -190,4 +193,5 @@ for (const [step, values] of Object.entries(latencies)) {
   steps[step] = { count: values.length, p50_ms: percentile(values, 50), p99_ms: percentile(values, 99) };
 }
 const count = steps[unit]?.count ?? 0;
-console.log(JSON.stringify({ mode: config.mode, unit, seconds, count, rate: count / seconds, steps, errors, first_error: firstError }));
+const result = { mode: config.mode, unit, seconds, count, completed, rate: count / seconds, steps, errors };
+console.log(JSON.stringify({ ...result, first_error: firstError }));

@@ -58,6 +58,8 @@ class Endpoints:
     authorize: str
     token: str
     metadata: str
+    #: The server process that answers them, whose CPU time is counted.
+    pid: int
 
     @classmethod
     def ours(cls, server: AuthorizationServer) -> "Endpoints":
@@ -67,16 +69,25 @@ class Endpoints:
             authorize=issuer + "/authorize",
             token=issuer + "/token",
             metadata=f"{server.url}/.well-known/oauth-authorization-server/mcp/demo",
+            pid=pid_of(server.program),
         )
 
     @classmethod
-    def sdk(cls, url: str) -> "Endpoints":
-        return cls(
-            url + "/register", url + "/authorize", url + "/token", url + "/.well-known/oauth-authorization-server"
-        )
+    def sdk(cls, url: str, pid: int) -> "Endpoints":
+        metadata = url + "/.well-known/oauth-authorization-server"
+        return cls(url + "/register", url + "/authorize", url + "/token", metadata, pid)
 
     def driver_flow(self) -> dict[str, Any]:
-        return {**asdict(self), "redirect_uri": CALLBACK, "client": CLIENT}
+        urls = {name: value for name, value in asdict(self).items() if name != "pid"}
+        return {**urls, "redirect_uri": CALLBACK, "client": CLIENT}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A URL to load, and the server process behind it."""
+
+    url: str
+    pid: int
 
 
 @dataclass
@@ -86,24 +97,41 @@ class Measure:
     rate: float
     steps: dict[str, dict[str, float]]
     errors: dict[str, int]
+    #: The server's CPU time per unit, in ms: less sensitive than the rate to others using the cores.
+    cpu_ms: float
 
 
-def node(config: dict[str, Any]) -> Measure:
+def node(config: dict[str, Any], pid: int) -> Measure:
+    cpu = cpu_seconds(pid)
     output = subprocess.run(
         ["node", str(DRIVER), json.dumps(config)], capture_output=True, text=True, check=True, timeout=900
     ).stdout
     result = json.loads(output)
-    return Measure(result["rate"], result["steps"], result["errors"])
+    cpu_ms = (cpu_seconds(pid) - cpu) * 1000 / max(result["completed"], 1)
+    return Measure(result["rate"], result["steps"], result["errors"], cpu_ms)
 
 
-def wrk(url: str, seconds: float, connections: int = 32, threads: int = 2, **files: Path) -> Measure:
+def wrk(url: str, pid: int, seconds: float, connections: int = 32, threads: int = 2, **files: Path) -> Measure:
     env = {**os.environ, **{f"BENCH_{name.upper()}_FILE": str(path) for name, path in files.items()}}
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{round(seconds)}s", "-s", str(WRK_SCRIPT), url]
+    cpu = cpu_seconds(pid)
     output = subprocess.run(command, capture_output=True, text=True, env=env, check=True, timeout=900).stdout
     result = json.loads(output.strip().splitlines()[-1])
     latency = {"p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"]}
     errors = {"failed": result["errors"]} if result["errors"] else {}
-    return Measure(result["requests"] / result["seconds"], {"request": latency}, errors)
+    cpu_ms = (cpu_seconds(pid) - cpu) * 1000 / max(result["requests"], 1)
+    return Measure(result["requests"] / result["seconds"], {"request": latency}, errors, cpu_ms)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far (proc(5): utime, stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pid_of(program: Program) -> int:
+    assert program.process is not None
+    return program.process.pid
 
 
 def refresh_pools(endpoints: Endpoints, workdir: Path, threads: int = 2, per_thread: int = 16) -> Path:
@@ -153,19 +181,23 @@ class Row:
         return sorted(self.rounds, key=lambda measure: measure.rate)[len(self.rounds) // 2]
 
     def line(self) -> str:
-        """``| name | rate unit | spread | p50 | p99 | errors |`` of the median round's unit step."""
+        """``| name | rate unit | spread | server CPU | p50 | p99 | errors |`` of the median round's unit step."""
         low, high, mid = min(self.rates), max(self.rates), self.median.rate
         spread = f"±{(high - low) / 2 / mid * 100:.0f}%" if mid else "-"
         latency = self.median.steps.get(UNIT_STEP.get(self.unit, "request"), {})
         errors = sum(sum(measure.errors.values()) for measure in self.rounds)
         return (
-            f"| {self.name} | {mid:,.0f} {self.unit} | {spread} | {latency.get('p50_ms', 0):.1f} "
+            f"| {self.name} | {mid:,.0f} {self.unit} | {spread} | {self.median.cpu_ms:.2f} "
+            f"| {latency.get('p50_ms', 0):.1f} "
             f"| {latency.get('p99_ms', 0):.1f} | {errors} |"
         )
 
 
 UNIT_STEP = {"flows/s": "flow", "calls/s": "tools/call"}
-TABLE_HEAD = "| run | median of rounds | spread | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|"
+TABLE_HEAD = (
+    "| run | median of rounds | spread | server CPU ms per unit | p50 ms | p99 ms | errors |\n"
+    "|---|---|---|---|---|---|---|"
+)
 
 
 def side_by_side(rounds: int, runs: dict[str, Callable[[], Measure]]) -> list[Row]:
@@ -206,22 +238,22 @@ class Bench:
 
     # -- the runs -------------------------------------------------------------------------------
 
-    def driver(self, mode: str, seconds: float | None = None, **more: Any) -> Measure:
+    def driver(self, mode: str, pid: int, seconds: float | None = None, **more: Any) -> Measure:
         config = {"mode": mode, "connections": self.args.connections, "seconds": seconds or self.args.seconds}
-        return node({**config, **more})
+        return node({**config, **more}, pid)
 
     def flow(self, endpoints: Endpoints, seconds: float | None = None) -> Measure:
-        return self.driver("flow", seconds, flow=endpoints.driver_flow())
+        return self.driver("flow", endpoints.pid, seconds, flow=endpoints.driver_flow())
 
-    def wrk(self, url: str, **files: Path) -> Measure:
-        return wrk(url, self.args.seconds, self.args.connections, **files)
+    def wrk(self, target: Target, **files: Path) -> Measure:
+        return wrk(target.url, target.pid, self.args.seconds, self.args.connections, **files)
 
     def refresh(self, endpoints: Endpoints, connections: int | None = None) -> Measure:
         """Refresh-token grants in rotating chains: the token endpoint alone."""
         connections = connections or self.args.connections
         # wrk calls request() once more per thread than it sends, to check the script: one token spare.
         pools = refresh_pools(endpoints, self.workdir, per_thread=connections // 2 + 1)
-        return wrk(endpoints.token, self.args.seconds, connections, tokens=pools)
+        return wrk(endpoints.token, endpoints.pid, self.args.seconds, connections, tokens=pools)
 
     # -- the sections ---------------------------------------------------------------------------
 
@@ -237,19 +269,23 @@ class Bench:
         at_least, why = target
         verdict = "met" if ratio >= at_least else "MISSED"
         self.results["ratios"][f"{first.name} / {second.name}"] = ratio
-        self.say(
-            f"|   ratio {first.name} / {second.name} | **{ratio:.2f}** | target ≥ {at_least} ({why}): {verdict} | | | |"
-        )
+        # The same ratio from CPU time per unit: what it would be if each server had a core to itself.
+        by_cpu = second.median.cpu_ms / first.median.cpu_ms if first.median.cpu_ms else 0.0
+        self.results["ratios"][f"{first.name} / {second.name}, by CPU time"] = by_cpu
+        name = f"ratio {first.name} / {second.name}"
+        self.say(f"| {name} | **{ratio:.2f}** | target ≥ {at_least} ({why}): {verdict} | by CPU: {by_cpu:.2f} | | | |")
 
     def fact(self, name: str, value: str) -> None:
         self.results["facts"][name] = value
         self.say(f"- {name}: {value}")
 
-    def servers(self, ours: AuthorizationServer, sdk: Endpoints, ceiling: str, mcp_url: str, open_url: str) -> None:
+    def servers(
+        self, ours: AuthorizationServer, sdk: Endpoints, ceiling: Target, mcp: Target, open_mcp: Target
+    ) -> None:
         mine = Endpoints.ours(ours)
         body = self.workdir / "client.json"
         body.write_text(json.dumps(CLIENT))
-        mcp = {"url": mcp_url, "tool": "whoami", "protocol_version": MCP_PROTOCOL_VERSION}
+        session = {"url": mcp.url, "tool": "whoami", "protocol_version": MCP_PROTOCOL_VERSION}
         self.say(
             f"\n{self.args.rounds} alternating rounds of {self.args.seconds:g} s, {self.args.connections} connections\n"
         )
@@ -259,13 +295,13 @@ class Bench:
             (1.0, "as many as the in-memory SDK"),
             {"full flow, ours": lambda: self.flow(mine), "full flow, SDK baseline": lambda: self.flow(sdk)},
         )
-        rss = peak_rss_mib(ours.program.process.pid)
+        rss = peak_rss_mib(mine.pid)
         self.compare(
             "req/s",
             (1.0, "as many as the SDK"),
             {
-                "register, ours": lambda: self.wrk(mine.register, body=body),
-                "register, SDK baseline": lambda: self.wrk(sdk.register, body=body),
+                "register, ours": lambda: self.wrk(Target(mine.register, mine.pid), body=body),
+                "register, SDK baseline": lambda: self.wrk(Target(sdk.register, sdk.pid), body=body),
             },
         )
         self.compare(
@@ -276,13 +312,16 @@ class Bench:
         self.compare(
             "req/s",
             (0.8, "of the ceiling"),
-            {"metadata, ours": lambda: self.wrk(mine.metadata), "bare Starlette JSON": lambda: self.wrk(ceiling)},
+            {
+                "metadata, ours": lambda: self.wrk(Target(mine.metadata, mine.pid)),
+                "bare Starlette JSON": lambda: self.wrk(ceiling),
+            },
         )
         self.compare(
             "req/s",
             (0.8, "of the ceiling"),
             {
-                "JWKS, ours": lambda: self.wrk(f"{ours.url}/jwks.json"),
+                "JWKS, ours": lambda: self.wrk(Target(f"{ours.url}/jwks.json", mine.pid)),
                 "bare Starlette JSON (again)": lambda: self.wrk(ceiling),
             },
         )
@@ -291,8 +330,12 @@ class Bench:
             (0.9, "auth costs at most 10%"),
             {
                 # Two seconds of warm-up: each connection first gets its token through a full flow.
-                "MCP tools/call, with auth": lambda: self.driver("mcp", mcp=mcp, flow=mine.driver_flow(), warmup=2),
-                "MCP tools/call, no auth": lambda: self.driver("mcp", mcp={**mcp, "url": open_url}, warmup=2),
+                "MCP tools/call, with auth": lambda: self.driver(
+                    "mcp", mcp.pid, mcp=session, flow=mine.driver_flow(), warmup=2
+                ),
+                "MCP tools/call, no auth": lambda: self.driver(
+                    "mcp", open_mcp.pid, mcp={**session, "url": open_mcp.url}, warmup=2
+                ),
             },
         )
         self.say("\nFull flow, each step (median round):\n")
@@ -318,7 +361,7 @@ class Bench:
             f"p50 {flows.get('p50_ms', 0):.0f} ms, p99 {flows.get('p99_ms', 0):.0f} ms, errors {measure.errors or 0}, "
             f"tracebacks or 'database is locked' in the log: {trouble}",
         )
-        self.fact("peak RSS of our AS after it", f"{peak_rss_mib(ours.program.process.pid):.0f} MiB")
+        self.fact("peak RSS of our AS after it", f"{peak_rss_mib(pid_of(ours.program)):.0f} MiB")
 
     def growth(self) -> None:
         """Token-endpoint latency with N journeys (and clients) in the database, and its size."""
@@ -334,7 +377,7 @@ class Bench:
             built = time.monotonic() - started
             server = start_authorization_server(folder)
             try:
-                measure = self.refresh(Endpoints.ours(server), connections=4)
+                measure = self.refresh(Endpoints.ours(server), connections=2)  # one request at a time per wrk thread
             finally:
                 server.program.stop()
                 shutil.rmtree(folder)  # a million journeys take gigabytes
@@ -371,13 +414,19 @@ def main() -> None:
         ready = "/.well-known/oauth-protected-resource"
         issuer = ours.issuer_for("demo")
         sdk_ready = "/.well-known/oauth-authorization-server"
-        programs.append(start(workdir, "scripts.bench.baseline", baseline_port, ready=sdk_ready))
-        programs.append(start(workdir, "scripts.bench.ceiling", ceiling_port))
-        programs.append(start(workdir, "mcp_server", mcp_port, "--auth-server", issuer, ready=ready))
-        programs.append(start(workdir, "scripts.bench.open_mcp", open_port, "--auth-server", issuer, ready=ready))
-        sdk = Endpoints.sdk(f"http://localhost:{baseline_port}")
-        mcp_urls = (f"http://localhost:{mcp_port}/mcp", f"http://localhost:{open_port}/mcp")
-        bench.servers(ours, sdk, f"http://127.0.0.1:{ceiling_port}/", *mcp_urls)
+        programs.append(baseline := start(workdir, "scripts.bench.baseline", baseline_port, ready=sdk_ready))
+        programs.append(ceiling := start(workdir, "scripts.bench.ceiling", ceiling_port))
+        programs.append(mcp := start(workdir, "mcp_server", mcp_port, "--auth-server", issuer, ready=ready))
+        programs.append(
+            open_mcp := start(workdir, "scripts.bench.open_mcp", open_port, "--auth-server", issuer, ready=ready)
+        )
+        bench.servers(
+            ours,
+            Endpoints.sdk(f"http://localhost:{baseline_port}", pid_of(baseline)),
+            Target(f"http://127.0.0.1:{ceiling_port}/", pid_of(ceiling)),
+            Target(f"http://localhost:{mcp_port}/mcp", pid_of(mcp)),
+            Target(f"http://localhost:{open_port}/mcp", pid_of(open_mcp)),
+        )
         if args.load_seconds:
             bench.load(ours)
     finally:
