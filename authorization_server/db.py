@@ -6,11 +6,14 @@ so no request ever sees another's half-written rows. SQL is parameterised, alway
 
 Statements run on the event loop's own thread: with WAL and ``synchronous=NORMAL`` a commit
 does not wait for the disk, and a statement costs tens of microseconds, less than a hop to a
-worker thread and back (docs/decisions/0005, docs/benchmarks.md).
+worker thread and back. What does wait for the disk, the checkpoint that copies the WAL back
+into the database file (two fsyncs), runs on a thread of its own (:class:`Checkpointer`), never
+inside a commit (docs/decisions/0005, docs/benchmarks.md).
 """
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -43,8 +46,9 @@ class Transaction:
 class Database:
     """An open database. Use :meth:`open`, then ``transaction()`` for every unit of work."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, checkpointer: "Checkpointer") -> None:
         self._connection = connection
+        self._checkpointer = checkpointer
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
 
@@ -55,19 +59,22 @@ class Database:
         connection = sqlite3.connect(path, isolation_level=None)
         connection.row_factory = sqlite3.Row
         # busy_timeout: a command-line write in progress holds the server up for its milliseconds.
+        # wal_autocheckpoint = 0: the Checkpointer's thread checkpoints instead of a commit.
         for pragma in (
             "PRAGMA journal_mode = WAL",
             "PRAGMA synchronous = NORMAL",
             "PRAGMA foreign_keys = ON",
             "PRAGMA busy_timeout = 5000",
+            "PRAGMA wal_autocheckpoint = 0",
         ):
             connection.execute(pragma)
-        database = cls(connection)
+        database = cls(connection, Checkpointer(path))
         await database._migrate()
         return database
 
     async def close(self) -> None:
-        self._connection.close()
+        self._checkpointer.stop()
+        self._connection.close()  # the last connection to close checkpoints what is left
 
     async def data_version(self) -> int:
         """A number that changes whenever another connection, such as the command line, commits."""
@@ -116,6 +123,36 @@ class Database:
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (version, name, clock.to_db(clock.now())),
                 )
+
+
+class Checkpointer:
+    """Copies committed WAL frames back into the database file every ``INTERVAL`` seconds.
+
+    SQLite would do it inside the commit that crosses 1,000 WAL pages, with two fsyncs, holding
+    up the event loop for milliseconds to hundreds of milliseconds. A ``PASSIVE`` checkpoint on
+    a connection of its own waits for no one, and writers go on appending meanwhile; once it has
+    copied everything, the next commit starts the WAL over, so the file stays small.
+    """
+
+    INTERVAL = 1.0
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self._path, isolation_level=None)
+        try:
+            while not self._stopping.wait(self.INTERVAL):
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
 
 
 def _migration_scripts() -> list[tuple[int, str, str]]:
