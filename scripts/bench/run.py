@@ -201,10 +201,11 @@ TABLE_HEAD = (
 
 
 def side_by_side(rounds: int, runs: dict[str, Callable[[], Measure]]) -> list[Row]:
-    """Each run once per round, alternating, so the machine's noise falls on every side alike."""
+    """Each run once per round, alternating, in the opposite order every other round (A B, B A,
+    A B), so the machine's noise and whatever a run leaves behind fall on every side alike."""
     results: dict[str, list[Measure]] = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, run in runs.items():
+    for number in range(rounds):
+        for name, run in list(runs.items())[:: -1 if number % 2 else 1]:
             results[name].append(run())
     return [Row(name, "", measures) for name, measures in results.items()]
 
