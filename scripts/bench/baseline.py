@@ -98,22 +98,9 @@ class InMemoryProvider:
     def _issue(self, client_id: str, scopes: list[str], resource: str | None) -> OAuthToken:
         now = int(time.time())
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        self.access_tokens[access] = AccessToken(
-            token=access,
-            client_id=client_id,
-            scopes=scopes,
-            expires_at=now + ACCESS_TOKEN_TTL,
-            resource=resource,
-            subject=SUBJECT,
-        )
-        self.refresh_tokens[refresh] = RefreshToken(
-            token=refresh,
-            client_id=client_id,
-            scopes=scopes,
-            expires_at=now + REFRESH_TOKEN_TTL,
-            resource=resource,
-            subject=SUBJECT,
-        )
+        grant = {"client_id": client_id, "scopes": scopes, "resource": resource, "subject": SUBJECT}
+        self.access_tokens[access] = AccessToken(token=access, expires_at=now + ACCESS_TOKEN_TTL, **grant)
+        self.refresh_tokens[refresh] = RefreshToken(token=refresh, expires_at=now + REFRESH_TOKEN_TTL, **grant)
         return OAuthToken(
             access_token=access,
             expires_in=ACCESS_TOKEN_TTL,
