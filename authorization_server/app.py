@@ -26,6 +26,7 @@ from authorization_server.endpoints import (
     account,
     admin,
     authorize,
+    client_configuration,
     consent,
     discovery,
     downstream,
@@ -38,6 +39,7 @@ from authorization_server.endpoints import (
 from authorization_server.errors import InvalidRequest, NotFound, OAuthError, ServerError
 from authorization_server.issuers import (
     AUTHORIZE_PATH,
+    CLIENT_CONFIGURATION_PATH,
     GENERIC_REGISTER_PATH,
     INTROSPECT_PATH,
     JWKS_PATH,
@@ -89,6 +91,8 @@ def create_app(settings: Settings) -> Starlette:
         cors(REGISTER_PATH, register.register, POST),
         cors(GENERIC_REGISTER_PATH, register.register, POST),
         cors(MCP_REGISTER_PATH, register.register, POST),
+        #    Client management (RFC 7592 §2): read, replace, delete with the registration access token.
+        cors(CLIENT_CONFIGURATION_PATH, client_configuration.client_configuration, ("GET", "PUT", "DELETE")),
         # 3. Authorization request (OAuth 2.1 §4.1.1). Never CORS here nor on the pages (RFC 9700 §2.6).
         Route(AUTHORIZE_PATH, authorize.authorize, methods=["GET"]),
         Route(mcp + AUTHORIZE_PATH, authorize.authorize, methods=["GET"]),

@@ -15,7 +15,8 @@ response_type          ``code`` only (no implicit grant, OAuth 2.1 §10.1)   uns
 client grant types     client registered ``authorization_code``           unauthorized_client
 PKCE                   ``code_challenge`` with method ``S256`` (RFC 7636)   invalid_request
 resource               this issuer's MCP server (RFC 8707 §2)              invalid_target
-scope                  only scopes the MCP server offers (§3.3)            invalid_scope
+scope                  only scopes the MCP server offers (§3.3), and       invalid_scope
+                       ``offline_access`` (SEP-2207), set aside
 =====================  ==================================================  ===========================
 """
 
@@ -30,7 +31,7 @@ from authorization_server.errors import (
     UnauthorizedClient,
     UnsupportedResponseType,
 )
-from authorization_server.issuers import Issuer, IssuerService
+from authorization_server.issuers import OFFLINE_ACCESS, Issuer, IssuerService
 from authorization_server.journeys.entities import AuthorizationRequest
 from authorization_server.params import Params
 from shared.pkce import CHALLENGE_PATTERN
@@ -83,7 +84,7 @@ async def check_request(
     if len(resources) > 1:
         raise InvalidTarget("ask for one MCP server per authorization (one resource parameter)")
     server = await issuers.audience(issuer, resources[0] if resources else None)
-    scope = _scope(params.get("scope"), server.scopes, server.default_scopes)
+    scope = requested_scope(params.get("scope"), server.scopes, server.default_scopes)
     state = params.get("state")
     if state is not None and len(state) > MAX_STATE_LENGTH:
         raise InvalidRequest(f"state is longer than {MAX_STATE_LENGTH} characters")
@@ -99,11 +100,16 @@ async def check_request(
     )
 
 
-def _scope(requested: str | None, offered: tuple[str, ...], defaults: tuple[str, ...]) -> tuple[str, ...]:
+def requested_scope(requested: str | None, offered: tuple[str, ...], defaults: tuple[str, ...]) -> tuple[str, ...]:
+    """The scope a request asks of an MCP server (OAuth 2.1 §3.2.2.1), its defaults if none.
+
+    ``offline_access`` (SEP-2207) is accepted and set aside: it asks for a refresh token, which
+    this server's policy grants by the client's grant types, not by scope (docs/decisions/0018).
+    """
     if requested is None:
         return defaults
     try:
-        scopes = parse_scope(requested)
+        scopes = tuple(scope for scope in parse_scope(requested) if scope != OFFLINE_ACCESS)
     except ValueError as exc:
         raise InvalidScope(str(exc)) from None
     unknown = [scope for scope in scopes if scope not in offered]

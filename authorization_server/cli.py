@@ -65,12 +65,17 @@ def main(argv: list[str] | None = None) -> None:
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # uvicorn's access log prints query strings, which can carry state and challenges: ours does not.
+    # Forwarded headers are believed from the trusted proxies only, and from nobody without them
+    # (uvicorn would otherwise trust 127.0.0.1): docs/decisions/0019.
+    proxies = ",".join(str(network) for network in settings.proxy_networks)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
     )
 
 
@@ -275,6 +280,7 @@ async def cleanup_clients(settings: Settings, args: argparse.Namespace) -> None:
                 keys.Keys(db, settings.key_lifetime_after_rotation),
                 access_token_ttl=settings.access_token_ttl,
                 refresh_token_ttl=settings.refresh_token_ttl,
+                refresh_grace=settings.refresh_grace,
             ),
             idle_ttl=settings.client_idle_ttl,
         )

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from authorization_server import clock
 from authorization_server.clients.service import ClientService
-from authorization_server.db import Database
+from authorization_server.db import Database, Transaction
 from authorization_server.journeys.service import JourneyService
 from authorization_server.tokens.service import TokenService
 
@@ -48,10 +48,14 @@ class ClientExpiry:
                 holding = await self._tokens.clients_holding_live_tokens(tx, batch)
                 expired = [client_id for client_id in batch if client_id not in holding]
                 if expired:
-                    await self._journeys.delete_for_clients(tx, expired)
-                    await self._clients.delete(tx, expired)
+                    await self.delete(tx, expired)
                     deleted += expired
         return deleted
+
+    async def delete(self, tx: Transaction, client_ids: list[str]) -> None:
+        """Delete the clients with their rows: journeys, their steps and flows, refresh tokens, consents."""
+        await self._journeys.delete_for_clients(tx, client_ids)
+        await self._clients.delete(tx, client_ids)
 
     async def run_every(self, interval: int) -> None:
         """Clean up now, then every ``interval`` seconds, until cancelled; a failed round is logged."""

@@ -1,10 +1,10 @@
 """OAuth errors as values: each class carries its registered error code and HTTP status.
 
-Codes come from RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 7591 §3.2.2 and RFC 8707 §2; ``not_found``
-and ``too_many_requests`` are this project's own, for API paths that name something that does not
-exist and for requests over a rate limit (RFC 6585 §4 gives the status, no RFC the code). An error holds two
-texts: ``description`` is sent to the client as ``error_description``; ``detail`` is for the
-log only. Neither ever contains a token, code, secret or password.
+Codes come from RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 7591 §3.2.2 and
+RFC 8707 §2; ``not_found`` and ``too_many_requests`` are this project's own, for API paths that name
+something that does not exist and for requests over a rate limit (RFC 6585 §4 gives the status, no
+RFC the code). An error holds two texts: ``description`` is sent to the client as
+``error_description``; ``detail`` is for the log only. Neither ever contains a token, code, secret or password.
 
 Hierarchy::
 
@@ -12,6 +12,7 @@ Hierarchy::
      ├── InvalidRequest          invalid_request            400
      │    └── RequestTooLarge    invalid_request            413
      ├── InvalidClient           invalid_client             401
+     ├── InvalidToken            invalid_token              401
      ├── AdminSignInRequired     unauthorized               401
      ├── InvalidGrant            invalid_grant              400
      ├── UnauthorizedClient      unauthorized_client        400
@@ -87,6 +88,24 @@ class InvalidClient(OAuthError):
 
     error = "invalid_client"
     status_code = 401
+
+
+class InvalidToken(OAuthError):
+    """The bearer token is missing, wrong or names nothing here (RFC 6750 §3.1).
+
+    Used for the registration access token of RFC 7592 §2: answered with 401 and a ``Bearer``
+    challenge naming the issuer as the realm.
+    """
+
+    error = "invalid_token"
+    status_code = 401
+
+    def __init__(self, description: str, *, realm: str, detail: str | None = None) -> None:
+        super().__init__(description, detail=detail)
+        self.realm = realm
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": f'Bearer realm="{self.realm}", error="invalid_token"'}
 
 
 class AdminSignInRequired(OAuthError):

@@ -9,6 +9,7 @@ journey is recorded without the client knowing journeys exist.
 
 import json
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata as AuthlibMetadata
 
@@ -27,13 +28,18 @@ TOKEN_PATH = "/token"
 REVOKE_PATH = "/revoke"
 INTROSPECT_PATH = "/introspect"
 REGISTER_PATH = "/register"
+#: RFC 7592 §1.2: each client's configuration endpoint, at the root whatever issuer it registered with.
+CLIENT_CONFIGURATION_PATH = "/register/{client_id}"
 GENERIC_REGISTER_PATH = "/api/v1/authz/clients/register"
 MCP_REGISTER_PATH = "/api/v1/authz/clients/register/mcp/{mcp_server_id}/{version}"
 JWKS_PATH = "/jwks.json"
 MCP_ISSUER_PATH = "/mcp/{mcp_server_id}"
 
-GRANT_TYPES = ("authorization_code", "refresh_token")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 TOKEN_ENDPOINT_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post", "private_key_jwt")
+#: SEP-2207: listed in every issuer's scopes_supported, so MCP clients may ask for it. Refresh tokens
+#: go to clients registered with the refresh_token grant, whether they ask for it or not (docs/decisions/0018).
+OFFLINE_ACCESS = "offline_access"
 #: RFC 7662 §2.1: resource servers authenticate with the secret of their MCP server record.
 #: RFC 8693 §2.1: MCP servers exchange their client's access token for the user's downstream token.
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -66,14 +72,22 @@ class IssuerService:
             raise NotFound(f"no MCP server with id {mcp_server_id!r} is registered here")
         return Issuer(self.root.url + MCP_ISSUER_PATH.format(mcp_server_id=server.id), server)
 
+    async def of_url(self, url: str) -> Issuer:
+        """The issuer whose identifier is ``url`` (``NotFound`` if its MCP server is gone)."""
+        prefix = self.root.url + MCP_ISSUER_PATH.format(mcp_server_id="")
+        return await self.resolve(url.removeprefix(prefix) if url.startswith(prefix) else None)
+
+    def client_configuration_uri(self, client_id: str) -> str:
+        """The ``registration_client_uri`` of a client (RFC 7592 §1.2)."""
+        return self.root.url + CLIENT_CONFIGURATION_PATH.format(client_id=quote(client_id, safe=""))
+
     async def scopes(self, issuer: Issuer) -> tuple[str, ...]:
-        """The scopes offered at ``issuer``: its MCP server's, or every server's at the root."""
-        if issuer.mcp_server is not None:
-            return issuer.mcp_server.scopes
+        """The scopes offered at ``issuer``: its MCP server's, or every server's at the root; and ``offline_access``."""
+        servers = [issuer.mcp_server] if issuer.mcp_server is not None else await self._mcp_servers.all()
         scopes: dict[str, None] = {}
-        for server in await self._mcp_servers.all():
+        for server in servers:
             scopes.update(dict.fromkeys(server.scopes))
-        return tuple(scopes)
+        return (*scopes, OFFLINE_ACCESS)
 
     async def audience(self, issuer: Issuer, resource: str | None) -> McpServer:
         """The MCP server a request at ``issuer`` asks a token for (RFC 8707 §2).

@@ -109,8 +109,8 @@ class RateLimits:
 def address_of(request: Request) -> str:
     """The client's address as rate limits count it: IPv4 as is, IPv6 by its /64 network.
 
-    Behind a reverse proxy, uvicorn takes it from ``X-Forwarded-For`` when the proxy is in its
-    ``--forwarded-allow-ips`` (127.0.0.1 by default).
+    Behind a reverse proxy, uvicorn takes it from ``X-Forwarded-For`` when the proxy is one of
+    the ``trusted_proxies`` (none by default: docs/decisions/0019).
     """
     host = request.client.host if request.client else ""
     try:

@@ -6,7 +6,7 @@ and the MCP Authorization Flow linking journey, MCP server and client.
 """
 
 from authorization_server.clients.entities import Registration
-from authorization_server.clients.metadata import parse_client_metadata
+from authorization_server.clients.metadata import ClientMetadata, parse_client_metadata
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database
 from authorization_server.issuers import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, Issuer, IssuerService
@@ -31,13 +31,7 @@ class RegistrationService:
 
     async def register(self, issuer: Issuer, body: object, mcp_server_version: str | None = None) -> Registration:
         """Validate the metadata and register the client with ``issuer`` (RFC 7591 §3.1, §3.2)."""
-        metadata = parse_client_metadata(
-            body,
-            grant_types_supported=GRANT_TYPES,
-            auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
-            scopes_offered=await self._issuers.scopes(issuer),
-            allow_loopback_urls=self._allow_loopback_urls,
-        )
+        metadata = await self.parse(issuer, body)
         async with self._db.transaction() as tx:
             registration = await self._clients.register(tx, issuer.url, metadata)
             if issuer.mcp_server is not None:
@@ -49,3 +43,13 @@ class RegistrationService:
                     mcp_server_version=mcp_server_version or issuer.mcp_server.version,
                 )
         return registration
+
+    async def parse(self, issuer: Issuer, body: object) -> ClientMetadata:
+        """Client metadata validated against what ``issuer`` supports (RFC 7591 §2, §3.2.2)."""
+        return parse_client_metadata(
+            body,
+            grant_types_supported=GRANT_TYPES,
+            auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
+            scopes_offered=await self._issuers.scopes(issuer),
+            allow_loopback_urls=self._allow_loopback_urls,
+        )

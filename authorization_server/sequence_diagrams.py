@@ -39,6 +39,7 @@ ARROWS: dict[Step, tuple[Party, Party, str]] = {
     Step.CONSENT_DENIED: (Party.USER, Party.AUTHORIZATION_SERVER, "denies"),
     Step.CODE_ISSUED: (Party.AUTHORIZATION_SERVER, Party.CLIENT, "authorization code"),
     Step.CODE_REDEEMED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "code + verifier for tokens"),
+    Step.CLIENT_CREDENTIALS_GRANTED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "client credentials for a token"),
     Step.TOKEN_REFRESHED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "refresh"),
     Step.CODE_REPLAYED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "code again (replay)"),
     Step.REFRESH_TOKEN_REUSED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "used refresh token again"),

@@ -11,6 +11,7 @@ from authorization_server.accounts.service import AccountService
 from authorization_server.browser import Cookies
 from authorization_server.client_directory import ClientDirectory
 from authorization_server.client_expiry import ClientExpiry
+from authorization_server.client_management import ClientManagementService
 from authorization_server.clients.service import ClientService
 from authorization_server.connected_apps import ConnectedAppsService
 from authorization_server.consents.service import ConsentService
@@ -52,6 +53,7 @@ class Services:
     journeys: JourneyService
     tokens: TokenService
     registration: RegistrationService
+    client_management: ClientManagementService
     interactions: InteractionService
     grants: GrantService
     revocation: RevocationService
@@ -99,9 +101,22 @@ async def build_services(settings: Settings, db: Database) -> Services:
         await ensure_current(tx, settings.signing_alg)  # the first start makes the first key
     keys = Keys(db, settings.key_lifetime_after_rotation)
     tokens = TokenService(
-        keys, access_token_ttl=settings.access_token_ttl, refresh_token_ttl=settings.refresh_token_ttl
+        keys,
+        access_token_ttl=settings.access_token_ttl,
+        refresh_token_ttl=settings.refresh_token_ttl,
+        refresh_grace=settings.refresh_grace,
     )
     revocation = RevocationService(db, directory, journeys, tokens)
+    registration = RegistrationService(
+        db,
+        issuers=issuers,
+        clients=clients,
+        journeys=journeys,
+        allow_loopback_urls=settings.allow_loopback_client_metadata,
+    )
+    client_expiry = ClientExpiry(
+        db, clients=clients, journeys=journeys, tokens=tokens, idle_ttl=settings.client_idle_ttl
+    )
     providers = Providers()
     downstream = DownstreamAuthorization(
         db,
@@ -129,12 +144,15 @@ async def build_services(settings: Settings, db: Database) -> Services:
         issuers=issuers,
         journeys=journeys,
         tokens=tokens,
-        registration=RegistrationService(
+        registration=registration,
+        client_management=ClientManagementService(
             db,
             issuers=issuers,
             clients=clients,
+            registration=registration,
             journeys=journeys,
-            allow_loopback_urls=settings.allow_loopback_client_metadata,
+            revocation=revocation,
+            expiry=client_expiry,
         ),
         interactions=InteractionService(
             db,
@@ -156,7 +174,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
         grants=GrantService(
             db,
             directory,
-            GrantContext(journeys=journeys, tokens=tokens),
+            GrantContext(issuers=issuers, journeys=journeys, tokens=tokens),
             TokenExchange(db, mcp_servers=mcp_servers, journeys=journeys, tokens=tokens, providers=providers),
         ),
         revocation=revocation,
@@ -177,9 +195,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
             login=settings.rate("rate_limit_login"),
             login_ip=settings.rate("rate_limit_login_ip"),
         ),
-        client_expiry=ClientExpiry(
-            db, clients=clients, journeys=journeys, tokens=tokens, idle_ttl=settings.client_idle_ttl
-        ),
+        client_expiry=client_expiry,
         timelines=Timelines(db, journeys=journeys, clients=clients, mcp_servers=mcp_servers),
         downstream=downstream,
     )

@@ -6,6 +6,7 @@ the environment.
 """
 
 import argparse
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -67,6 +68,13 @@ class Settings:
     host: str = _setting("127.0.0.1", "interface to listen on", "AS_HOST")
     port: int = _setting(9000, "port to listen on", "AS_PORT")
     issuer: str = _setting("", "public URL of the root issuer (RFC 8414 §2)", "AS_ISSUER", "http://localhost:PORT")
+    trusted_proxies: str = _setting(
+        "",
+        "comma-separated addresses or networks of the reverse proxies that terminate TLS in front of this"
+        " server; only their X-Forwarded-For and X-Forwarded-Proto are believed (docs/decisions/0019)",
+        "AS_TRUSTED_PROXIES",
+        "none: forwarded headers are ignored",
+    )
     db: Path = _setting(Path("var/authorization_server.sqlite3"), "SQLite database file", "AS_DB")
     demo: bool = _setting(
         False,
@@ -91,6 +99,12 @@ class Settings:
     code_ttl: int = _setting(60, "authorization code lifetime, seconds (OAuth 2.1 §4.1.2)", "AS_CODE_TTL")
     access_token_ttl: int = _setting(900, "access token lifetime, seconds", "AS_ACCESS_TOKEN_TTL")
     refresh_token_ttl: int = _setting(30 * 24 * 3600, "refresh token lifetime, seconds", "AS_REFRESH_TOKEN_TTL")
+    refresh_grace: int = _setting(
+        10,
+        "seconds during which a just-rotated refresh token, presented again by its client, gets the same"
+        " new pair instead of revoking its family (0: never; docs/decisions/0018)",
+        "AS_REFRESH_GRACE",
+    )
     interaction_ttl: int = _setting(600, "time to sign in and consent, seconds", "AS_INTERACTION_TTL")
     session_ttl: int = _setting(8 * 3600, "browser sign-in session lifetime, seconds", "AS_SESSION_TTL")
     max_body_bytes: int = _setting(16 * 1024, "largest request body accepted, bytes", "AS_MAX_BODY_BYTES")
@@ -171,6 +185,19 @@ class Settings:
         return timedelta(seconds=self.access_token_ttl + RETIREMENT_MARGIN)
 
     @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The trusted reverse proxies, as networks; ``ValueError`` for an entry that is not one."""
+        networks = []
+        for entry in filter(None, (part.strip() for part in self.trusted_proxies.split(","))):
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {entry!r} is not an IP address or network (such as 10.0.0.5 or 10.0.0.0/24)"
+                ) from None
+        return tuple(networks)
+
+    @property
     def admin_pages(self) -> bool:
         """Whether ``/admin/…`` answers at all: only with admin credentials set."""
         return bool(self.admin_username and self.admin_password)
@@ -212,6 +239,12 @@ class Settings:
             )
         if not 0 <= settings.client_metadata_cache_min <= settings.client_metadata_cache_max:
             raise ValueError("client_metadata_cache_min must be between 0 and client_metadata_cache_max")
+        proxies = settings.proxy_networks  # raises ValueError for an entry that is not an address
+        if not proxies and not is_loopback_host(settings.host):
+            raise ValueError(
+                f"this server speaks plain HTTP and would listen on {settings.host}, beyond loopback: terminate TLS"
+                " in a reverse proxy and name it with --trusted-proxies (OAuth 2.1 §1.5)"
+            )
         if settings.signing_alg not in SIGNING_ALGORITHMS:
             raise ValueError(f"signing_alg must be one of {', '.join(SIGNING_ALGORITHMS)}")
         if bool(settings.admin_username) != bool(settings.admin_password):
@@ -219,6 +252,8 @@ class Settings:
         for name in POSITIVE:
             if getattr(settings, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if settings.refresh_grace < 0:
+            raise ValueError("refresh_grace must be 0 or more")
         for name in RATES:
             Rate.parse(getattr(settings, name))
         if settings.downstream_token_key:

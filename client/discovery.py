@@ -6,7 +6,8 @@ MCP Authorization Server Discovery, as SPEC-CHECKLIST §3.1 and §5.1 spell it o
    ``WWW-Authenticate: Bearer resource_metadata="...", scope="..."`` (RFC 9728 §5.1, CL-01).
 2. Fetch its protected resource metadata (RFC 9728 §3): from the challenge's URL, else from the
    path-inserted well-known URL, then the root one (CL-02). Its ``resource`` must name the server
-   asked (RFC 9728 §3.3, CL-03), else the document is not used.
+   asked, or a prefix of it on the same origin (RFC 9728 §3.3, CL-03: :func:`covers`), else the
+   document is not used.
 3. Take the first issuer of its ``authorization_servers`` (CL-04) and fetch that issuer's
    metadata from the RFC 8414 and OpenID Connect Discovery URLs in the spec's order (CL-05),
    accepting only a document whose ``issuer`` is the very same string (RFC 8414 §3.3, CL-06).
@@ -19,16 +20,17 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
-from mcp_types import PROTOCOL_VERSION_META_KEY
+from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 from mcp_types.version import LATEST_MODERN_VERSION
 
 from client.errors import AuthorizationServerError, McpServerError, describe
+from client.mcp_calls import CLIENT_INFO
 from client.steps import Tutorial
 from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
 from client.urls import UrlPolicy
 from shared.metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
 from shared.pkce import METHOD as PKCE_METHOD
-from shared.resource import same_resource
+from shared.resource import canonical_resource, same_resource
 from shared.scopes import format_scope, parse_scope
 from shared.well_known import AUTHORIZATION_SERVER_SUFFIX, PROTECTED_RESOURCE_SUFFIX, insert_well_known
 from shared.www_authenticate import find_challenge
@@ -36,11 +38,19 @@ from shared.www_authenticate import find_challenge
 OPENID_CONFIGURATION_SUFFIX = "openid-configuration"
 
 #: The first request of an MCP 2026-07-28 client, sent without a token (MCP Streamable HTTP transport).
+#: Every 2026-07-28 request's ``_meta`` carries the protocol version and the client's capabilities
+#: (SEP-2575; the conformance suite's wire schema check), and should carry the client's name.
 DISCOVER_REQUEST = {
     "jsonrpc": "2.0",
     "id": 1,
     "method": "server/discover",
-    "params": {"_meta": {PROTOCOL_VERSION_META_KEY: LATEST_MODERN_VERSION}},
+    "params": {
+        "_meta": {
+            PROTOCOL_VERSION_META_KEY: LATEST_MODERN_VERSION,
+            CLIENT_CAPABILITIES_META_KEY: {},
+            CLIENT_INFO_META_KEY: CLIENT_INFO.model_dump(exclude_none=True),
+        }
+    },
 }
 DISCOVER_HEADERS = {
     "Accept": "application/json, text/event-stream",
@@ -130,13 +140,37 @@ async def fetch_protected_resource_metadata(
         except ValueError as exc:
             failures.append(f"{url}: {exc}")
             continue
-        if not same_resource(metadata.resource, server_url):
+        if not covers(metadata.resource, server_url):
             tutorial.rule("CL-03, RFC 9728 §3.3", f"resource {metadata.resource!r} is not {server_url}: not used")
             failures.append(f"{url} describes {metadata.resource!r}, not {server_url} (RFC 9728 §3.3)")
             continue
         tutorial.rule("CL-03, RFC 9728 §3.3", f'"resource" names the server asked: {metadata.resource}')
         return metadata
     raise McpServerError(f"no usable protected resource metadata for {server_url}: {'; '.join(failures)}")
+
+
+def covers(resource: str, server_url: str) -> bool:
+    """Whether protected resource metadata for ``resource`` may be used for ``server_url`` (CL-03).
+
+    RFC 9728 §3.3 asks for the very URL; MCP servers also publish one document for a whole origin
+    at the root well-known URL (``resource`` ``https://mcp.example.com`` for
+    ``https://mcp.example.com/mcp``), which the MCP SDKs and the conformance scenario
+    ``auth/metadata-var2`` accept. So: the same resource, or the same scheme, host and port with
+    a path that is a prefix of the server's path, ending at a ``/``, and no query. The client then
+    asks for tokens for ``resource`` as published.
+    """
+    if same_resource(resource, server_url):
+        return True
+    try:
+        claimed, asked = urlsplit(canonical_resource(resource)), urlsplit(canonical_resource(server_url))
+    except ValueError:
+        return False
+    prefix = claimed.path.rstrip("/") + "/"
+    return (
+        (claimed.scheme, claimed.netloc) == (asked.scheme, asked.netloc)
+        and not claimed.query
+        and (asked.path + "/").startswith(prefix)
+    )
 
 
 def choose_issuer(metadata: ProtectedResourceMetadata, policy: UrlPolicy, tutorial: Tutorial) -> str:

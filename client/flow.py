@@ -21,6 +21,9 @@ A later run reuses what the store holds:
 - an expired one with a refresh token: it is refreshed at step 5 (CL-29); if that fails, a new
   authorization runs;
 - a stored access token the MCP server refuses (401): treated as expired, once;
+- any access token the MCP server refuses (401): step 1 runs again, and when the protected
+  resource metadata now names another authorization server, the client adopts it: its metadata,
+  a registration with it, new tokens (CL-09, CL-14, SEP-2352), once;
 - ``invalid_client`` at the token endpoint (the server forgot the client): the registration is
   dropped and a dynamic client registers again, once; a pre-registered client or a metadata
   document URL cannot be made again, so that is an error.
@@ -46,7 +49,14 @@ from client import authorization, discovery, mcp_calls, progress, registration, 
 from client.assertion import SigningKey
 from client.authorization import PendingAuthorization
 from client.callback import UserAgentFactory, redirect_uri_for
-from client.errors import InsufficientScope, InvalidClient, TokenError, TokenRejected, ToolCallError
+from client.errors import (
+    AuthorizationServerError,
+    InsufficientScope,
+    InvalidClient,
+    TokenError,
+    TokenRejected,
+    ToolCallError,
+)
 from client.registration import DYNAMIC, PRIVATE_KEY_JWT, Registration
 from client.steps import Tutorial, mask
 from client.store import Store
@@ -119,17 +129,45 @@ class Flow:
         try:
             held = await self.call(held)
         except TokenRejected as exc:
-            if not reused:
-                raise
             tutorial.say(str(exc))
-            tutorial.rule("CL-29, OAuth 2.1 §4.3", "a stored access token the server refuses is renewed, once")
-            self.store.save_tokens(replace(held, expires_at=0))
-            held, _ = await self.obtain_tokens()
-            held = await self.call(held)
+            held = await self.call(await self.after_rejection(held, reused, exc))
         await self.refresh(held)
         tutorial.heading("")
         tutorial.heading(f"done: registration and tokens are stored in {self.store.path}")
         tutorial.heading("(step 8, revoke, runs only when asked: --step revoke)")
+
+    async def after_rejection(self, held: Tokens, reused: bool, rejection: TokenRejected) -> Tokens:
+        """A 401 to the access token: discover again, and adopt a new authorization server (CL-09, CL-14).
+
+        The MCP server's challenge names its protected resource metadata again (RFC 9728 §5.2),
+        which may now name another authorization server (SEP-2352): then its metadata, a
+        registration with it (never the previous server's client), and new tokens. With the same
+        server, a stored token is renewed (CL-29); a token just issued is not asked for again.
+        """
+        tutorial = self.tutorial
+        tutorial.rule("CL-09, RFC 9728 §5.2", "a 401 to the token: read the protected resource metadata afresh")
+        previous = self.issuer
+        await self.discover()
+        if self.issuer != previous:
+            tutorial.rule(
+                "CL-09, CL-14, SEP-2352",
+                f"the MCP server now names {self.issuer}, not {previous}: its metadata, its own registration, "
+                "new tokens",
+            )
+            if self.options.client_id is not None:
+                raise AuthorizationServerError(
+                    f"the MCP server moved from {previous} to {self.issuer}: the pre-registered --client-id "
+                    f"{self.options.client_id} belongs to {previous} and is not sent to another server (CL-14)"
+                )
+            await self.fetch_metadata()
+            held, _ = await self.obtain_tokens()
+            return held
+        if not reused:
+            raise rejection
+        tutorial.rule("CL-29, OAuth 2.1 §4.3", "a stored access token the server refuses is renewed, once")
+        self.store.save_tokens(replace(held, expires_at=0))
+        held, _ = await self.obtain_tokens()
+        return held
 
     async def discover(self) -> None:
         """Step 1: the resource, its issuer, and the scope to ask for; stored for ``--step``."""

@@ -18,6 +18,18 @@ import httpx2
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 30.0
+#: Debian's Chromium, for the tests and the conformance run: Playwright cannot download its own
+#: browser here. The flags keep it from reaching for the network, which this machine's closed
+#: network refuses.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:

@@ -7,6 +7,8 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from scripts.stack import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
     AuthorizationServer,
     McpServer,
     free_port,
@@ -93,19 +95,6 @@ def demo_mcp(
     server = start_mcp_server(tmp_path_factory.mktemp("demo_mcp"), mcp_port, demo_as.issuer_for("demo"))
     yield server
     server.program.stop()
-
-
-#: Debian's Chromium: Playwright cannot download its own browser here. The flags keep it from
-#: reaching for the network, which this machine's closed network refuses.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")

@@ -106,5 +106,6 @@ class TestSdkClient:
         assert notes.structured_content == {"result": ["written after step-up"]}
         assert len(browser.authorization_urls) == 2
         second = parse_qs(urlsplit(browser.authorization_urls[1]).query)
-        assert set(second["scope"][0].split()) == {"mcp:read", "mcp:write"}
+        # SEP-2207: the SDK adds offline_access, which the issuer lists; the tokens carry the MCP scopes only.
+        assert set(second["scope"][0].split()) == {"mcp:read", "mcp:write", "offline_access"}
         assert storage.tokens is not None and set((storage.tokens.scope or "").split()) == {"mcp:read", "mcp:write"}

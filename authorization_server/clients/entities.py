@@ -26,6 +26,8 @@ class Client:
     created_at: datetime
     #: When it was last used at /authorize or /token, to the hour; idle clients expire (client_expiry.py).
     last_used_at: datetime
+    #: The digest of its registration access token (RFC 7592 §1.2); ``None``: it cannot be managed.
+    registration_token_hash: str | None = field(default=None, repr=False)
 
     @property
     def is_public(self) -> bool:
@@ -72,6 +74,22 @@ def _without_port(uri: str) -> tuple[str, str, str, str] | None:
     return (parts.scheme, (parts.hostname or "").lower(), parts.path, parts.query)
 
 
+def client_information(client: Client, registration_client_uri: str) -> dict[str, Any]:
+    """The client information response without secrets (RFC 7592 §3, RFC 7591 §3.2.1).
+
+    The client secret and the registration access token are stored only as digests, so they
+    appear only in the response that issued them (docs/decisions/0017).
+    """
+    response: dict[str, Any] = {
+        "client_id": client.client_id,
+        "client_id_issued_at": int(client.created_at.timestamp()),
+        "registration_client_uri": registration_client_uri,
+    }
+    if client.secret_hash is not None:
+        response["client_secret_expires_at"] = client.secret_expires_at
+    return response | client.metadata
+
+
 @dataclass(frozen=True)
 class ClientCredentials:
     """How a client identified itself at the token endpoint (OAuth 2.1 §2.4)."""
@@ -86,18 +104,19 @@ class ClientCredentials:
 
 @dataclass(frozen=True)
 class Registration:
-    """A new client and, for a confidential one, its secret: shown once, stored only as a digest."""
+    """A new client, its registration access token and, for a confidential one, its secret.
+
+    Both secrets are shown once, in the registration response, and stored only as digests.
+    """
 
     client: Client
     secret: str | None = field(repr=False)
+    registration_access_token: str = field(repr=False)
 
-    def to_json(self) -> dict[str, Any]:
-        """The client information response (RFC 7591 §3.2.1): credentials and all registered metadata."""
-        response: dict[str, Any] = {
-            "client_id": self.client.client_id,
-            "client_id_issued_at": int(self.client.created_at.timestamp()),
-        }
+    def to_json(self, registration_client_uri: str) -> dict[str, Any]:
+        """The client information response (RFC 7591 §3.2.1, RFC 7592 §3): credentials and all registered metadata."""
+        response = client_information(self.client, registration_client_uri)
+        response["registration_access_token"] = self.registration_access_token
         if self.secret is not None:
             response["client_secret"] = self.secret
-            response["client_secret_expires_at"] = self.client.secret_expires_at
-        return response | self.client.metadata
+        return response

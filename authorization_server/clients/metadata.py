@@ -2,12 +2,14 @@
 
 The rules, each answered with the RFC 7591 error it calls for:
 
-- ``redirect_uris`` (required for the authorization code grant): https, or http on a loopback
+- ``redirect_uris`` (required for the authorization code grant, and only then): https, or http on a loopback
   host (MCP "localhost or HTTPS", OAuth 2.1 §2.3.1); absolute, no fragment, no user info. So
   never ``javascript:``, ``data:``, ``file:`` nor private-use schemes. Else ``invalid_redirect_uri``.
-- ``grant_types`` among those the server supports, ``response_types`` only ``code``, and the two
-  consistent (RFC 7591 §2.1); ``token_endpoint_auth_method`` one the server supports. Defaults
-  as RFC 7591 §2 gives them. Else ``invalid_client_metadata``.
+- ``grant_types`` among those the server supports, with ``authorization_code`` or
+  ``client_credentials`` (a machine client, confidential only: OAuth 2.1 §4.2); ``response_types``
+  ``code`` with ``authorization_code`` and empty without it (RFC 7591 §2.1);
+  ``token_endpoint_auth_method`` one the server supports. Defaults as RFC 7591 §2 gives them.
+  Else ``invalid_client_metadata``.
 - ``private_key_jwt`` (RFC 7523 §2.2) needs exactly one of ``jwks`` (public signing keys,
   ``clients/assertions.py``) and ``jwks_uri`` (a URL ``safe_fetch.py`` may fetch); RFC 7591 §2
   forbids sending both, whatever the method. Else ``invalid_client_metadata``.
@@ -57,7 +59,7 @@ class ClientMetadata:
 
     def to_json(self) -> dict[str, Any]:
         fields = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items() if v is not None}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items() if v is not None and v != ()}
 
 
 def parse_client_metadata(
@@ -75,27 +77,33 @@ def parse_client_metadata(
     if not isinstance(body, dict):
         raise InvalidClientMetadata("the registration request must be a JSON object")
     grant_types = _str_list(body, "grant_types") or ("authorization_code",)
-    response_types = _str_list(body, "response_types") or ("code",)
+    interactive = "authorization_code" in grant_types
+    response_types = _str_list(body, "response_types") or (("code",) if interactive else ())
     method = _text(body, "token_endpoint_auth_method") or "client_secret_basic"
     for grant_type in grant_types:
         if grant_type not in grant_types_supported:
             raise InvalidClientMetadata(
                 f"grant type {grant_type!r} is not supported; use {', '.join(grant_types_supported)}"
             )
-    if set(response_types) != {"code"}:
-        raise InvalidClientMetadata('response_types may only be ["code"] (OAuth 2.1 has no implicit grant)')
-    if "authorization_code" not in grant_types:
-        raise InvalidClientMetadata("grant_types must include authorization_code (RFC 7591 §2.1)")
+    if not interactive and "client_credentials" not in grant_types:
+        raise InvalidClientMetadata("grant_types must include authorization_code or client_credentials")
+    if set(response_types) != ({"code"} if interactive else set()):
+        raise InvalidClientMetadata(
+            'response_types must be ["code"] with the authorization_code grant, and empty without it'
+            " (RFC 7591 §2.1; OAuth 2.1 has no implicit grant)"
+        )
     if method not in auth_methods_supported:
         raise InvalidClientMetadata(
             f"token_endpoint_auth_method {method!r} is not supported; use {', '.join(auth_methods_supported)}"
         )
+    if "client_credentials" in grant_types and method == "none":
+        raise InvalidClientMetadata("the client_credentials grant is only for confidential clients (OAuth 2.1 §4.2)")
     jwks, jwks_uri = _keys(body, method, allow_loopback_urls)
     application_type = _text(body, "application_type")
     if application_type is not None and application_type not in APPLICATION_TYPES:
         raise InvalidClientMetadata('application_type must be "native" or "web"')
     return ClientMetadata(
-        redirect_uris=_redirect_uris(body),
+        redirect_uris=_redirect_uris(body, required=interactive),
         token_endpoint_auth_method=method,
         grant_types=grant_types,
         response_types=response_types,
@@ -112,6 +120,33 @@ def parse_client_metadata(
         jwks=jwks,
         jwks_uri=jwks_uri,
     )
+
+
+#: RFC 7592 §2.2: fields the server issues, which an update request must not carry.
+SERVER_ISSUED = (
+    "registration_access_token",
+    "registration_client_uri",
+    "client_secret_expires_at",
+    "client_id_issued_at",
+)
+
+
+def parse_client_update(body: object, client_id: str) -> str | None:
+    """Check the RFC 7592 §2.2 rules of an update request; returns the ``client_secret`` it carries, if any.
+
+    The metadata itself is then validated as at registration (:func:`parse_client_metadata`).
+    """
+    if not isinstance(body, dict):
+        raise InvalidClientMetadata("the update request must be a JSON object")
+    if body.get("client_id") != client_id:
+        raise InvalidClientMetadata("client_id is required and must be this client's (RFC 7592 section 2.2)")
+    for name in SERVER_ISSUED:
+        if name in body:
+            raise InvalidClientMetadata(f"{name} is issued by the server; leave it out of the request")
+    secret = body.get("client_secret")
+    if secret is not None and not isinstance(secret, str):
+        raise InvalidClientMetadata("client_secret must be a string")
+    return secret
 
 
 def _keys(body: dict[str, Any], method: str, allow_loopback: bool) -> tuple[dict[str, Any] | None, str | None]:
@@ -133,9 +168,9 @@ def _keys(body: dict[str, Any], method: str, allow_loopback: bool) -> tuple[dict
     return jwks, jwks_uri
 
 
-def _redirect_uris(body: dict[str, Any]) -> tuple[str, ...]:
-    uris = _str_list(body, "redirect_uris", error=InvalidRedirectUri)
-    if not uris:
+def _redirect_uris(body: dict[str, Any], *, required: bool) -> tuple[str, ...]:
+    uris = _str_list(body, "redirect_uris", error=InvalidRedirectUri) or ()
+    if not uris and required:
         raise InvalidRedirectUri("redirect_uris is required for the authorization code grant")
     if len(uris) > MAX_REDIRECT_URIS:
         raise InvalidRedirectUri(f"at most {MAX_REDIRECT_URIS} redirect URIs may be registered")

@@ -9,7 +9,8 @@ from authorization_server.db import Row, Transaction
 
 _INSERT = (
     "INSERT INTO clients (client_id, issuer, client_secret_hash, client_secret_expires_at,"
-    " token_endpoint_auth_method, metadata, created_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " token_endpoint_auth_method, metadata, created_at, last_used_at, registration_token_hash)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -30,8 +31,13 @@ async def add(tx: Transaction, client: Client, *, refresh: bool = False) -> None
             json.dumps(client.metadata),
             clock.to_db(client.created_at),
             clock.to_db(client.last_used_at),
+            client.registration_token_hash,
         ),
     )
+
+
+async def set_metadata(tx: Transaction, client_id: str, metadata: dict[str, object]) -> None:
+    await tx.execute("UPDATE clients SET metadata = ? WHERE client_id = ?", (json.dumps(metadata), client_id))
 
 
 async def get(tx: Transaction, client_id: str) -> Client | None:
@@ -73,6 +79,7 @@ def _client(row: Row) -> Client:
         secret_expires_at=row["client_secret_expires_at"],
         created_at=clock.from_db(row["created_at"]),
         last_used_at=clock.from_db(row["last_used_at"]),
+        registration_token_hash=row["registration_token_hash"],
     )
 
 

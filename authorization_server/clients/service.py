@@ -1,7 +1,8 @@
-"""Registering clients (RFC 7591), keeping those known by a metadata document (CIMD), and
-authenticating them at the token endpoint (OAuth 2.1 §2.4, RFC 7523 §2.2)."""
+"""Registering clients (RFC 7591), keeping those known by a metadata document (CIMD), managing the
+registered ones (RFC 7592), and authenticating them at the token endpoint (OAuth 2.1 §2.4, RFC 7523 §2.2)."""
 
 import secrets
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from authorization_server import clock
@@ -10,7 +11,7 @@ from authorization_server.clients.assertions import VerifiedAssertion
 from authorization_server.clients.entities import Client, ClientCredentials, Registration
 from authorization_server.clients.metadata import ClientMetadata
 from authorization_server.db import Transaction
-from authorization_server.errors import InvalidClient
+from authorization_server.errors import InvalidClient, InvalidClientMetadata, InvalidToken
 from authorization_server.secrets_at_rest import digest, matches, new_secret
 
 #: How exactly ``last_used_at`` is kept: a client used again within this time is not written again.
@@ -27,9 +28,57 @@ class ClientService:
         client ID metadata document URLs (draft-ietf-oauth-client-id-metadata-document §6).
         """
         secret = new_secret() if metadata.token_endpoint_auth_method in SECRET_METHODS else None
-        client = _client(secrets.token_urlsafe(18), issuer, metadata, digest(secret) if secret else None)
+        registration_access_token = new_secret()
+        client = _client(
+            secrets.token_urlsafe(18),
+            issuer,
+            metadata,
+            digest(secret) if secret else None,
+            registration_token_hash=digest(registration_access_token),
+        )
         await repository.add(tx, client)
-        return Registration(client, secret)
+        return Registration(client, secret, registration_access_token)
+
+    async def managed(self, tx: Transaction, client_id: str, token: str | None, realm: str) -> Client:
+        """The client whose registration access token ``token`` is (RFC 7592 §2).
+
+        A missing or wrong token and an unknown client are all the same 401 ``invalid_token``,
+        so the answer does not tell whether a client id exists.
+        """
+        client = await repository.get(tx, client_id)
+        if (
+            client is None
+            or token is None
+            or client.registration_token_hash is None
+            or not matches(token, client.registration_token_hash)
+        ):
+            raise InvalidToken("the registration access token is not valid for this client", realm=realm)
+        return client
+
+    async def replace_metadata(
+        self, tx: Transaction, client: Client, metadata: ClientMetadata, presented_secret: str | None
+    ) -> Client:
+        """RFC 7592 §2.2: the new metadata replaces the old whole; credentials stay as they are.
+
+        A ``client_secret`` in the request must be the current one, and the authentication method
+        cannot change: that would need a new secret, or leave one behind (docs/decisions/0017).
+        """
+        if presented_secret is not None and not (
+            client.secret_hash is not None and matches(presented_secret, client.secret_hash)
+        ):
+            raise InvalidClientMetadata("client_secret must be the current one; a client cannot choose its secret")
+        if metadata.token_endpoint_auth_method != client.token_endpoint_auth_method:
+            raise InvalidClientMetadata(
+                f"token_endpoint_auth_method cannot change from {client.token_endpoint_auth_method}: register anew"
+            )
+        await repository.set_metadata(tx, client.client_id, metadata.to_json())
+        return replace(
+            client,
+            redirect_uris=metadata.redirect_uris,
+            grant_types=metadata.grant_types,
+            client_name=metadata.client_name,
+            metadata=metadata.to_json(),
+        )
 
     async def from_document(self, tx: Transaction, url: str, issuer: str, metadata: ClientMetadata) -> Client:
         """The client whose metadata document at ``url`` says ``metadata``; its row is added or refreshed.
@@ -102,7 +151,14 @@ class ClientService:
             raise InvalidClient("this client_assertion was already used (its jti is single-use, RFC 7523 section 3)")
 
 
-def _client(client_id: str, issuer: str, metadata: ClientMetadata, secret_hash: str | None) -> Client:
+def _client(
+    client_id: str,
+    issuer: str,
+    metadata: ClientMetadata,
+    secret_hash: str | None,
+    *,
+    registration_token_hash: str | None = None,
+) -> Client:
     now = clock.now()
     return Client(
         client_id=client_id,
@@ -116,4 +172,5 @@ def _client(client_id: str, issuer: str, metadata: ClientMetadata, secret_hash: 
         secret_expires_at=0,
         created_at=now,
         last_used_at=now,
+        registration_token_hash=registration_token_hash,
     )

@@ -23,4 +23,5 @@ async def register(request: Request) -> JSONResponse:
     except ValueError as exc:
         raise InvalidClientMetadata(str(exc)) from None
     registration = await found.registration.register(issuer, body, request.path_params.get("version"))
-    return JSONResponse(registration.to_json(), status_code=201, headers=NO_STORE)
+    client_uri = found.issuers.client_configuration_uri(registration.client.client_id)
+    return JSONResponse(registration.to_json(client_uri), status_code=201, headers=NO_STORE)

@@ -2,11 +2,13 @@
 
 from dataclasses import dataclass
 
+from authorization_server.issuers import IssuerService
 from authorization_server.journeys.service import JourneyService
 from authorization_server.tokens.service import TokenService
 
 
 @dataclass(frozen=True)
 class GrantContext:
+    issuers: IssuerService
     journeys: JourneyService
     tokens: TokenService

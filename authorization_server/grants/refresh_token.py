@@ -1,7 +1,8 @@
 """The refresh token grant (OAuth 2.1 §4.3): a new access token, and a new refresh token.
 
 Every refresh rotates the refresh token (§4.3.1); the journey records each refresh, and a
-rotated token presented again ends the journey with all its tokens.
+rotated token presented again ends the journey with all its tokens, unless its client presents
+it again within the short grace window (docs/decisions/0018).
 """
 
 from authorization_server.clients.entities import Client
@@ -9,7 +10,7 @@ from authorization_server.db import Transaction
 from authorization_server.errors import InvalidGrant, InvalidScope, OAuthError
 from authorization_server.grants.authorization_code import single_resource
 from authorization_server.grants.context import GrantContext
-from authorization_server.issuers import Issuer
+from authorization_server.issuers import OFFLINE_ACCESS, Issuer
 from authorization_server.journeys.entities import Step
 from authorization_server.params import Params
 from authorization_server.tokens.entities import RefreshTokenReused
@@ -22,9 +23,10 @@ async def exchange(
 ) -> TokenResponse | OAuthError:
     scope_param = params.get("scope")
     try:
-        scope = parse_scope(scope_param) if scope_param is not None else None
+        asked = parse_scope(scope_param) if scope_param is not None else ()
     except ValueError as exc:
         raise InvalidScope(str(exc)) from None
+    scope = tuple(name for name in asked if name != OFFLINE_ACCESS)  # SEP-2207: not a scope of the grant
     outcome = await context.tokens.refresh(
         tx,
         params.require("refresh_token"),
@@ -38,6 +40,6 @@ async def exchange(
             tx, outcome.journey_id, Step.REFRESH_TOKEN_REUSED, "a rotated refresh token was presented again"
         )
         return InvalidGrant("the refresh token was already used; this grant is now revoked")
-    journey_id, response = outcome
-    await context.journeys.record(tx, journey_id, Step.TOKEN_REFRESHED, "refresh token rotated")
-    return response
+    detail = "the same pair again, within the grace window" if outcome.repeated else "refresh token rotated"
+    await context.journeys.record(tx, outcome.journey_id, Step.TOKEN_REFRESHED, detail)
+    return outcome.response

@@ -5,7 +5,7 @@ from authorization_server.clients.entities import ClientCredentials
 from authorization_server.db import Database
 from authorization_server.downstream.token_exchange import TokenExchange
 from authorization_server.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
-from authorization_server.grants import authorization_code, refresh_token
+from authorization_server.grants import authorization_code, client_credentials, refresh_token
 from authorization_server.grants.context import GrantContext
 from authorization_server.issuers import TOKEN_EXCHANGE_GRANT, Issuer
 from authorization_server.params import Params
@@ -15,6 +15,7 @@ from shared.token_response import TokenResponse
 GRANTS = {
     "authorization_code": authorization_code.exchange,
     "refresh_token": refresh_token.exchange,
+    "client_credentials": client_credentials.exchange,
 }
 
 

@@ -20,7 +20,8 @@ class JourneyStatus(StrEnum):
 
 
 TRANSITIONS: dict[JourneyStatus, frozenset[JourneyStatus]] = {
-    JourneyStatus.REGISTERED: frozenset({JourneyStatus.AUTHORIZATION_REQUESTED}),
+    # A machine client's first client_credentials token continues its registration's journey.
+    JourneyStatus.REGISTERED: frozenset({JourneyStatus.AUTHORIZATION_REQUESTED, JourneyStatus.ACTIVE}),
     JourneyStatus.AUTHORIZATION_REQUESTED: frozenset({JourneyStatus.AUTHENTICATED, JourneyStatus.FAILED}),
     JourneyStatus.AUTHENTICATED: frozenset(
         {JourneyStatus.DOWNSTREAM, JourneyStatus.CODE_ISSUED, JourneyStatus.DENIED, JourneyStatus.FAILED}
@@ -44,6 +45,7 @@ class Step(StrEnum):
     CONSENT_DENIED = "consent_denied"
     CODE_ISSUED = "code_issued"
     CODE_REDEEMED = "code_redeemed"
+    CLIENT_CREDENTIALS_GRANTED = "client_credentials_granted"
     TOKEN_REFRESHED = "token_refreshed"
     CODE_REPLAYED = "code_replayed"
     REFRESH_TOKEN_REUSED = "refresh_token_reused"

@@ -119,12 +119,33 @@ async def registered_journey_id(tx: Transaction, client_id: str, mcp_server_id: 
     return row["id"] if row else None
 
 
+async def machine_journey_id(tx: Transaction, client_id: str, mcp_server_id: str) -> str | None:
+    """The journey of a client's client_credentials tokens for one MCP server: active, and no user in it."""
+    row = await tx.fetch_one(
+        "SELECT j.id FROM authorization_journeys j JOIN mcp_authorization_flows f ON f.journey_id = j.id"
+        " WHERE f.client_id = ? AND f.mcp_server_id = ? AND j.status = ? AND j.user_id IS NULL"
+        " ORDER BY j.created_at LIMIT 1",
+        (client_id, mcp_server_id, JourneyStatus.ACTIVE),
+    )
+    return row["id"] if row else None
+
+
 async def granted_ids(tx: Transaction, user_id: str, client_id: str, mcp_server_id: str) -> list[str]:
     """The journeys of one user, client and MCP server that hold tokens or a code not yet redeemed."""
     rows = await tx.fetch_all(
         "SELECT j.id FROM authorization_journeys j JOIN mcp_authorization_flows f ON f.journey_id = j.id"
         " WHERE f.client_id = ? AND f.mcp_server_id = ? AND j.user_id = ? AND j.status IN (?, ?)",
         (client_id, mcp_server_id, user_id, JourneyStatus.ACTIVE, JourneyStatus.CODE_ISSUED),
+    )
+    return [row["id"] for row in rows]
+
+
+async def granted_ids_of_client(tx: Transaction, client_id: str) -> list[str]:
+    """The journeys of one client, for every user and MCP server, that hold tokens or a code not yet redeemed."""
+    rows = await tx.fetch_all(
+        "SELECT j.id FROM authorization_journeys j JOIN mcp_authorization_flows f ON f.journey_id = j.id"
+        " WHERE f.client_id = ? AND j.status IN (?, ?)",
+        (client_id, JourneyStatus.ACTIVE, JourneyStatus.CODE_ISSUED),
     )
     return [row["id"] for row in rows]
 

@@ -97,6 +97,26 @@ class JourneyService:
         )
         return await self._get(tx, journey_id), interaction_id
 
+    async def client_credentials_granted(
+        self, tx: Transaction, *, issuer: str, client_id: str, mcp_server_id: str, detail: str
+    ) -> str:
+        """A machine client got a token for an MCP server (OAuth 2.1 §4.2); returns the journey, its grant.
+
+        All of one client's client_credentials tokens for one MCP server are one journey, active
+        until a revocation ends it (docs/decisions/0018): the journey its MCP registration started,
+        or the active one of earlier tokens, or a new one.
+        """
+        now = clock.now()
+        journey_id = await repository.machine_journey_id(tx, client_id, mcp_server_id)
+        if journey_id is None:
+            journey_id = await repository.registered_journey_id(tx, client_id, mcp_server_id)
+            if journey_id is None or not await repository.move(
+                tx, journey_id, JourneyStatus.REGISTERED, JourneyStatus.ACTIVE, now
+            ):
+                journey_id = await self._create(tx, issuer, JourneyStatus.ACTIVE, client_id, mcp_server_id)
+        await self._stamp(tx, journey_id, Step.CLIENT_CREDENTIALS_GRANTED, detail)
+        return journey_id
+
     async def pending(self, tx: Transaction, interaction_id: str, browser_secret: str | None) -> Journey:
         """The journey waiting for sign-in or consent under ``interaction_id``, in the browser that started it."""
         found = await repository.by_interaction(tx, digest(interaction_id))
@@ -364,6 +384,10 @@ class JourneyService:
     async def granted(self, tx: Transaction, user_id: str, client_id: str, mcp_server_id: str) -> list[str]:
         """The journeys in which ``user_id`` granted ``client_id`` access to one MCP server: tokens, or a code."""
         return await repository.granted_ids(tx, user_id, client_id, mcp_server_id)
+
+    async def granted_to_client(self, tx: Transaction, client_id: str) -> list[str]:
+        """The journeys in which ``client_id`` holds tokens or a code, whoever granted them."""
+        return await repository.granted_ids_of_client(tx, client_id)
 
     async def delete_for_clients(self, tx: Transaction, client_ids: list[str]) -> int:
         """Forget the journeys of clients that are being deleted; returns how many there were."""

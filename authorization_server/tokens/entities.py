@@ -1,6 +1,6 @@
 """What tokens are issued for, and the refresh tokens kept for it."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
@@ -32,6 +32,9 @@ class RefreshToken:
     expires_at: datetime
     rotated_at: datetime | None
     revoked_at: datetime | None
+    #: Once rotated: its successor's digest and, during the grace window, the sealed successor pair.
+    successor_hash: str | None = None
+    successor_sealed: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,12 @@ class RefreshTokenReused:
 
 
 class Refreshed(NamedTuple):
-    """A successful refresh: the journey it continues and the new token pair."""
+    """A successful refresh: the journey it continues and the new token pair.
+
+    ``repeated`` when the token had just been rotated and this is the pair that rotation gave,
+    answered again within the grace window (docs/decisions/0018).
+    """
 
     journey_id: str
     response: TokenResponse
+    repeated: bool = False

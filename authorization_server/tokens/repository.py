@@ -31,13 +31,22 @@ async def get(tx: Transaction, token_hash: str) -> RefreshToken | None:
     return _refresh_token(row) if row else None
 
 
-async def mark_rotated(tx: Transaction, token_hash: str) -> bool:
-    """Mark a live token as exchanged; false if it was already rotated or revoked."""
+async def mark_rotated(tx: Transaction, token_hash: str, successor_hash: str, successor_sealed: bytes | None) -> bool:
+    """Mark a live token as exchanged for its successor; false if it was already rotated or revoked."""
     changed = await tx.execute(
-        "UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL AND revoked_at IS NULL",
-        (clock.to_db(clock.now()), token_hash),
+        "UPDATE refresh_tokens SET rotated_at = ?, successor_hash = ?, successor_sealed = ?"
+        " WHERE token_hash = ? AND rotated_at IS NULL AND revoked_at IS NULL",
+        (clock.to_db(clock.now()), successor_hash, successor_sealed, token_hash),
     )
     return changed == 1
+
+
+async def forget_successors(tx: Transaction, rotated_before: datetime) -> None:
+    """Wipe the sealed successors of the tokens rotated before ``rotated_before``: their grace is over."""
+    await tx.execute(
+        "UPDATE refresh_tokens SET successor_sealed = NULL WHERE successor_sealed IS NOT NULL AND rotated_at < ?",
+        (clock.to_db(rotated_before),),
+    )
 
 
 async def revoke_family(tx: Transaction, journey_id: str) -> int:
@@ -73,4 +82,6 @@ def _refresh_token(row: Row) -> RefreshToken:
         expires_at=clock.from_db(row["expires_at"]),
         rotated_at=clock.from_db(row["rotated_at"]) if row["rotated_at"] else None,
         revoked_at=clock.from_db(row["revoked_at"]) if row["revoked_at"] else None,
+        successor_hash=row["successor_hash"],
+        successor_sealed=row["successor_sealed"],
     )

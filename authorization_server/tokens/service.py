@@ -1,6 +1,8 @@
 """Issuing token pairs for a grant, and rotating refresh tokens (OAuth 2.1 §4.3, RFC 9700 §4.14.2)."""
 
+import json
 from dataclasses import replace
+from datetime import timedelta
 
 from authorization_server import clock
 from authorization_server.db import Transaction
@@ -8,18 +10,21 @@ from authorization_server.errors import InvalidGrant, InvalidScope, InvalidTarge
 from authorization_server.secrets_at_rest import digest, new_secret
 from authorization_server.tokens import access_tokens, repository
 from authorization_server.tokens.access_tokens import AccessToken, AccessTokenClaims
-from authorization_server.tokens.entities import Grant, Refreshed, RefreshTokenReused
+from authorization_server.tokens.entities import Grant, Refreshed, RefreshToken, RefreshTokenReused
 from authorization_server.tokens.keys import Keys
+from authorization_server.tokens.sealing import Sealer
 from shared.resource import same_resource
 from shared.scopes import format_scope
 from shared.token_response import TokenResponse
 
 
 class TokenService:
-    def __init__(self, keys: Keys, *, access_token_ttl: int, refresh_token_ttl: int) -> None:
+    def __init__(self, keys: Keys, *, access_token_ttl: int, refresh_token_ttl: int, refresh_grace: int) -> None:
         self.keys = keys
         self._access_token_ttl = access_token_ttl
         self._refresh_token_ttl = refresh_token_ttl
+        self._refresh_grace = timedelta(seconds=refresh_grace)
+        self._sealer = Sealer()
 
     async def issue(self, tx: Transaction, grant: Grant, *, with_refresh_token: bool) -> TokenResponse:
         """An access token for the grant and, when the client may refresh, a refresh token of its family."""
@@ -42,29 +47,51 @@ class TokenService:
         """Exchange a refresh token for a new pair; the old one is dead from now on (rotation).
 
         OAuth 2.1 §4.3.1: a rotated token that comes back means it leaked, so its whole family
-        is revoked. The new refresh token keeps the grant's scope and resource; a narrower
-        ``scope`` only narrows the new access token (§4.3.1, RFC 8707 §2.2).
+        is revoked; except within the grace window, when its own client presents it again while
+        its successor is still unused: that client refreshed twice at once, and gets the same
+        pair again (docs/decisions/0018). The new refresh token keeps the grant's scope and
+        resource; a narrower ``scope`` only narrows the new access token (§4.3.1, RFC 8707 §2.2).
         """
+        await repository.forget_successors(tx, clock.now() - self._refresh_grace)
         stored = await repository.get(tx, digest(refresh_token))
         if stored is None or stored.grant.client_id != client_id or stored.grant.issuer != issuer:
             raise InvalidGrant("the refresh token is not valid for this client")
         if stored.revoked_at is not None:
             raise InvalidGrant("the refresh token was revoked")
         if stored.rotated_at is not None:
-            await repository.revoke_family(tx, stored.grant.journey_id)
-            return RefreshTokenReused(stored.grant.journey_id)
+            repeated = await self._successor_in_grace(tx, stored)
+            if repeated is None:
+                await repository.revoke_family(tx, stored.grant.journey_id)
+                return RefreshTokenReused(stored.grant.journey_id)
+            _check_within_grant(stored, scope, resource)
+            return Refreshed(stored.grant.journey_id, repeated, repeated=True)
         if stored.expires_at < clock.now():
             raise InvalidGrant("the refresh token has expired")
-        if scope is not None and not set(scope) <= set(stored.grant.scope):
-            raise InvalidScope(f"a refresh may only narrow the granted scope {format_scope(stored.grant.scope)!r}")
-        if resource is not None and not same_resource(resource, stored.grant.resource):
-            raise InvalidTarget("resource differs from the one this grant is for (RFC 8707 §2.2)")
-        if not await repository.mark_rotated(tx, stored.token_hash):
-            raise InvalidGrant("the refresh token was already used")
+        _check_within_grant(stored, scope, resource)
         successor = new_secret()
-        await repository.add(tx, digest(successor), stored.grant, clock.later(self._refresh_token_ttl))
         narrowed = replace(stored.grant, scope=scope) if scope else stored.grant
-        return Refreshed(stored.grant.journey_id, await self._response(tx, narrowed, successor))
+        response = await self._response(tx, narrowed, successor)
+        sealed = (
+            self._sealer.seal(json.dumps(response.to_json()).encode(), stored.token_hash)
+            if self._refresh_grace
+            else None
+        )
+        if not await repository.mark_rotated(tx, stored.token_hash, digest(successor), sealed):
+            raise InvalidGrant("the refresh token was already used")
+        await repository.add(tx, digest(successor), stored.grant, clock.later(self._refresh_token_ttl))
+        return Refreshed(stored.grant.journey_id, response)
+
+    async def _successor_in_grace(self, tx: Transaction, rotated: RefreshToken) -> TokenResponse | None:
+        """The pair ``rotated`` was exchanged for, if still in its grace window and its refresh token unused."""
+        if rotated.rotated_at is None or rotated.successor_sealed is None or rotated.successor_hash is None:
+            return None
+        if clock.now() - rotated.rotated_at > self._refresh_grace:
+            return None
+        successor = await repository.get(tx, rotated.successor_hash)
+        if successor is None or successor.rotated_at is not None or successor.revoked_at is not None:
+            return None
+        plaintext = self._sealer.open(rotated.successor_sealed, rotated.token_hash)
+        return TokenResponse.from_json(json.loads(plaintext)) if plaintext is not None else None
 
     async def revoke_family(self, tx: Transaction, journey_id: str) -> int:
         """Revoke every refresh token issued for a journey's grant; returns how many were live."""
@@ -110,3 +137,11 @@ class TokenService:
             refresh_token=refresh_token,
             scope=format_scope(grant.scope),
         )
+
+
+def _check_within_grant(stored: RefreshToken, scope: tuple[str, ...] | None, resource: str | None) -> None:
+    """A refresh may narrow the scope, never widen it, and stays with the grant's resource (OAuth 2.1 §4.3.1)."""
+    if scope is not None and not set(scope) <= set(stored.grant.scope):
+        raise InvalidScope(f"a refresh may only narrow the granted scope {format_scope(stored.grant.scope)!r}")
+    if resource is not None and not same_resource(resource, stored.grant.resource):
+        raise InvalidTarget("resource differs from the one this grant is for (RFC 8707 §2.2)")

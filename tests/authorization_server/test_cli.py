@@ -4,10 +4,11 @@ import re
 import subprocess
 from pathlib import Path
 
+import httpx2
 import pytest
 
 from authorization_server.settings import Settings
-from scripts.stack import run_cli
+from scripts.stack import run_cli, start_authorization_server
 from tests.authorization_server.flows import rows
 
 
@@ -129,6 +130,46 @@ class TestServerSettings:
             " OAuth 2.1 §1.5 requires https (plain http is only allowed on loopback)\n"
         )
 
+    def test_a_plain_http_issuer_is_refused_even_behind_a_trusted_proxy(self, db: Path):
+        """AS-11, decision 0019: the issuer is what clients see; TLS in front makes it https, never http."""
+        result = cli(db, "--issuer", "http://auth.example.com", "--trusted-proxies", "10.0.0.5")
+
+        assert result.returncode == 2
+        assert result.stderr.startswith("authorization_server: issuer 'http://auth.example.com' is plain http")
+
+    def test_listening_beyond_loopback_without_a_trusted_proxy_is_refused(self, db: Path):
+        """AS-11, OAuth 2.1 §1.5: this server has no TLS of its own, so beyond loopback a proxy must add it."""
+        result = cli(db, "--issuer", "https://auth.example.com", "--host", "0.0.0.0")  # noqa: S104 - under test
+
+        assert (result.returncode, result.stderr) == (
+            2,
+            "authorization_server: this server speaks plain HTTP and would listen on 0.0.0.0, beyond loopback:"
+            " terminate TLS in a reverse proxy and name it with --trusted-proxies (OAuth 2.1 §1.5)\n",
+        )
+
+    def test_a_trusted_proxy_that_is_not_an_address_is_refused(self, db: Path):
+        """Decision 0019: proxies are named by address or network, never by a name that resolves later."""
+        result = cli(db, "--trusted-proxies", "10.0.0.5, proxy.internal")
+
+        assert (result.returncode, result.stderr) == (
+            2,
+            "authorization_server: trusted_proxies: 'proxy.internal' is not an IP address or network"
+            " (such as 10.0.0.5 or 10.0.0.0/24)\n",
+        )
+
+    def test_behind_a_trusted_proxy_an_https_issuer_listens_beyond_loopback(self, tmp_path: Path):
+        """AS-11, decision 0019: with the proxy named, the production configuration starts."""
+        server = start_authorization_server(
+            tmp_path,
+            "--issuer", "https://auth.example.com", "--host", "0.0.0.0", "--trusted-proxies", "127.0.0.1",  # noqa: S104
+            demo=False,
+        )  # fmt: skip
+        try:
+            metadata = httpx2.get(f"http://127.0.0.1:{server.port}/.well-known/oauth-authorization-server").json()
+            assert metadata["issuer"] == "https://auth.example.com"
+        finally:
+            server.program.stop()
+
     def test_an_issuer_with_a_path_is_refused(self, db: Path):
         """RFC 8414 §2: the root issuer is scheme://host[:port]; MCP issuers get their paths from it."""
         result = cli(db, "--issuer", "https://auth.example.com/")
@@ -170,6 +211,9 @@ class TestServerSettings:
             "--host HOST interface to listen on (env AS_HOST, default 127.0.0.1)",
             "--port PORT port to listen on (env AS_PORT, default 9000)",
             "--issuer ISSUER public URL of the root issuer (RFC 8414 §2) (env AS_ISSUER, default http://localhost:PORT)",
+            "--trusted-proxies TRUSTED_PROXIES comma-separated addresses or networks of the reverse proxies that"
+            " terminate TLS in front of this server; only their X-Forwarded-For and X-Forwarded-Proto are believed"
+            " (docs/decisions/0019) (env AS_TRUSTED_PROXIES, default none: forwarded headers are ignored)",
             "--db DB SQLite database file (env AS_DB, default var/authorization_server.sqlite3)",
             "--demo demo mode: create the demo MCP server and user, and approve every authorization as that user"
             " (env AS_DEMO, default off)",
@@ -183,6 +227,9 @@ class TestServerSettings:
             "--access-token-ttl ACCESS_TOKEN_TTL access token lifetime, seconds (env AS_ACCESS_TOKEN_TTL, default 900)",
             "--refresh-token-ttl REFRESH_TOKEN_TTL refresh token lifetime, seconds"
             " (env AS_REFRESH_TOKEN_TTL, default 2592000)",
+            "--refresh-grace REFRESH_GRACE seconds during which a just-rotated refresh token, presented again by its"
+            " client, gets the same new pair instead of revoking its family (0: never; docs/decisions/0018)"
+            " (env AS_REFRESH_GRACE, default 10)",
             "--interaction-ttl INTERACTION_TTL time to sign in and consent, seconds"
             " (env AS_INTERACTION_TTL, default 600)",
             "--session-ttl SESSION_TTL browser sign-in session lifetime, seconds (env AS_SESSION_TTL, default 28800)",

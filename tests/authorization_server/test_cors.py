@@ -17,6 +17,7 @@ CORS_ROUTES = [
     ("/register", "POST, OPTIONS"),
     ("/api/v1/authz/clients/register", "POST, OPTIONS"),
     ("/api/v1/authz/clients/register/mcp/demo/latest", "POST, OPTIONS"),
+    ("/register/any-client-id", "GET, PUT, DELETE, OPTIONS"),
     ("/token", "POST, OPTIONS"),
     ("/mcp/demo/token", "POST, OPTIONS"),
 ]

@@ -50,7 +50,10 @@ class TestSuccessfulRegistration:
         assert response.headers["cache-control"] == "no-store"
         info = response.json()
         assert before <= info.pop("client_id_issued_at") <= time.time()
-        assert isinstance(info.pop("client_id"), str)
+        client_id = info.pop("client_id")
+        assert isinstance(client_id, str)
+        assert info.pop("registration_client_uri") == f"{demo.url.split('/mcp/')[0]}/register/{client_id}"
+        assert len(info.pop("registration_access_token")) >= 43
         assert info == metadata
 
     def test_omitted_fields_are_answered_with_the_defaults_they_got(self, demo: Issuer):

@@ -49,10 +49,10 @@ class TestMcpIssuerMetadata:
             "token_endpoint": f"{url}/mcp/demo/token",
             "registration_endpoint": f"{url}/api/v1/authz/clients/register/mcp/demo/latest",
             "jwks_uri": f"{url}/jwks.json",
-            "scopes_supported": ["mcp:read", "mcp:write"],
+            "scopes_supported": ["mcp:read", "mcp:write", "offline_access"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token", TOKEN_EXCHANGE],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE],
             "token_endpoint_auth_methods_supported": methods,
             "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
             "code_challenge_methods_supported": ["S256"],
@@ -74,7 +74,7 @@ class TestMcpIssuerMetadata:
         assert document["registration_endpoint"] == (
             f"{demo_as.url}/api/v1/authz/clients/register/mcp/other/{OTHER_SERVER_VERSION}"
         )
-        assert document["scopes_supported"] == ["files:read", "files:write"]
+        assert document["scopes_supported"] == ["files:read", "files:write", "offline_access"]
 
     def test_it_is_also_found_by_clients_that_append_the_well_known_suffix(
         self, demo_as: AuthorizationServer, http: httpx2.Client

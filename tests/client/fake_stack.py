@@ -55,6 +55,8 @@ class Behaviour:
     metadata_documents: bool = False
     #: ``scopes_supported`` of the authorization server metadata, left out when ``None``.
     as_scopes_supported: list[str] | None = None
+    #: Whether the protected resource metadata names the second issuer (``/as2``) once a token was sent.
+    moves_to_second_issuer: bool = False
 
 
 class FakeStack:
@@ -69,6 +71,8 @@ class FakeStack:
         self.authorized_scopes: list[str] = []
         #: The token endpoint's requests: their form, with the Authorization header as "authorization" if sent.
         self.token_requests: list[dict[str, str]] = []
+        #: Whether the MCP server has received a request with a token since the last reset.
+        self.token_seen = False
 
     @property
     def base(self) -> str:
@@ -81,6 +85,11 @@ class FakeStack:
     @property
     def issuer(self) -> str:
         return f"{self.base}/as"
+
+    @property
+    def second_issuer(self) -> str:
+        """The authorization server the MCP server moves to (``moves_to_second_issuer``)."""
+        return f"{self.base}/as2"
 
     def start(self) -> "FakeStack":
         self._server.start()
@@ -95,12 +104,19 @@ class FakeStack:
         self.revoked.clear()
         self.authorized_scopes.clear()
         self.token_requests.clear()
+        self.token_seen = False
+
+    def _issuer_of(self, request: Request) -> str:
+        """The issuer whose endpoint or metadata ``request`` asks for: ``/as...`` or ``/as2...``."""
+        second = request.url.path.startswith("/as2/") or request.url.path.endswith("/as2")
+        return self.second_issuer if second else self.issuer
 
     def _or_right(self, value: str, right: str) -> str:
         return right if value == RIGHT else value
 
     def _app(self) -> ASGIApp:
         async def mcp(request: Request) -> Response:
+            self.token_seen = self.token_seen or "authorization" in request.headers
             if self.behaviour.insufficient_scope and "authorization" in request.headers:
                 challenge = bearer_challenge(error="insufficient_scope", scope="mcp:write")
                 return JSONResponse(
@@ -115,29 +131,29 @@ class FakeStack:
             behaviour = self.behaviour
             if not behaviour.publishes_metadata:
                 return JSONResponse({}, status_code=404)
+            issuer = self.second_issuer if behaviour.moves_to_second_issuer and self.token_seen else self.issuer
             return JSONResponse(
                 {
                     "resource": self._or_right(behaviour.resource, self.mcp_url),
-                    "authorization_servers": [self._or_right(behaviour.authorization_server, self.issuer)],
+                    "authorization_servers": [self._or_right(behaviour.authorization_server, issuer)],
                     "scopes_supported": ["mcp:read"],
                 }
             )
 
         async def metadata(request: Request) -> Response:
             behaviour = self.behaviour
+            issuer = self._issuer_of(request)
             return JSONResponse(
                 {
-                    "issuer": self._or_right(behaviour.metadata_issuer, self.issuer),
-                    "authorization_endpoint": self._or_right(
-                        behaviour.authorization_endpoint, f"{self.issuer}/authorize"
-                    ),
-                    "token_endpoint": f"{self.issuer}/token",
-                    "registration_endpoint": f"{self.issuer}/register",
+                    "issuer": self._or_right(behaviour.metadata_issuer, issuer),
+                    "authorization_endpoint": self._or_right(behaviour.authorization_endpoint, f"{issuer}/authorize"),
+                    "token_endpoint": f"{issuer}/token",
+                    "registration_endpoint": f"{issuer}/register",
                     "response_types_supported": ["code"],
                     "code_challenge_methods_supported": behaviour.code_challenge_methods,
                     "authorization_response_iss_parameter_supported": behaviour.iss_supported,
                 }
-                | ({"revocation_endpoint": f"{self.issuer}/revoke"} if behaviour.revocation else {})
+                | ({"revocation_endpoint": f"{issuer}/revoke"} if behaviour.revocation else {})
                 | ({"client_id_metadata_document_supported": True} if behaviour.metadata_documents else {})
                 | ({"scopes_supported": behaviour.as_scopes_supported} if behaviour.as_scopes_supported else {})
             )
@@ -147,7 +163,8 @@ class FakeStack:
                 return JSONResponse(
                     {"error": "invalid_client_metadata", "error_description": self.behaviour.registration_error}, 400
                 )
-            return JSONResponse({"client_id": "fake-client", "token_endpoint_auth_method": "none"}, 201)
+            client_id = "fake-client" if self._issuer_of(request) == self.issuer else "fake-client-2"
+            return JSONResponse({"client_id": client_id, "token_endpoint_auth_method": "none"}, 201)
 
         async def authorize(request: Request) -> Response:
             behaviour = self.behaviour
@@ -157,7 +174,7 @@ class FakeStack:
                 "error": behaviour.error,
                 "error_description": behaviour.error_description,
                 "state": self._or_right(behaviour.state, request.query_params["state"]) if behaviour.state else None,
-                "iss": self._or_right(behaviour.iss, self.issuer) if behaviour.iss else None,
+                "iss": self._or_right(behaviour.iss, self._issuer_of(request)) if behaviour.iss else None,
             }
             query = urlencode({name: value for name, value in params.items() if value is not None})
             return RedirectResponse(f"{request.query_params['redirect_uri']}?{query}", status_code=303)
@@ -179,11 +196,17 @@ class FakeStack:
             routes=[
                 Route("/mcp", mcp, methods=["POST"]),
                 Route("/.well-known/oauth-protected-resource/mcp", protected_resource),
-                Route("/.well-known/oauth-authorization-server/as", metadata),
-                Route("/as/register", register, methods=["POST"]),
-                Route("/as/authorize", authorize),
-                Route("/as/token", token, methods=["POST"]),
-                Route("/as/revoke", revoke, methods=["POST"]),
+                *(
+                    route
+                    for name in ("as", "as2")
+                    for route in (
+                        Route(f"/.well-known/oauth-authorization-server/{name}", metadata),
+                        Route(f"/{name}/register", register, methods=["POST"]),
+                        Route(f"/{name}/authorize", authorize),
+                        Route(f"/{name}/token", token, methods=["POST"]),
+                        Route(f"/{name}/revoke", revoke, methods=["POST"]),
+                    )
+                ),
             ]
         )
 

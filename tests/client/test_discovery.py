@@ -15,6 +15,7 @@ from client.discovery import (
     ask_without_token,
     authorization_server_metadata_urls,
     choose_issuer,
+    covers,
     fetch_authorization_server_metadata,
     fetch_protected_resource_metadata,
     protected_resource_metadata_urls,
@@ -118,6 +119,27 @@ class TestAuthorizationServerMetadataUrls:
 class TestAskWithoutToken:
     """CL-01: the 401's WWW-Authenticate is parsed robustly."""
 
+    async def test_the_probe_is_a_complete_2026_07_28_request(self, tutorial: Tutorial) -> None:
+        """CL-31, SEP-2575: ``server/discover`` with the version header, and ``_meta`` naming version and client."""
+        sent: list[httpx2.Request] = []
+
+        def answer(request: httpx2.Request) -> httpx2.Response:
+            sent.append(request)
+            return httpx2.Response(401, headers={"WWW-Authenticate": 'Bearer scope="mcp:read"'})
+
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(answer)) as http:
+            await ask_without_token(http, SERVER, tutorial)
+        [request] = sent
+        assert (request.headers["MCP-Protocol-Version"], request.headers["Mcp-Method"]) == (
+            "2026-07-28",
+            "server/discover",
+        )
+        assert json.loads(request.content)["params"]["_meta"] == {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "mcp-authorization-tutorial-client", "version": "0.1.0"},
+        }
+
     async def test_the_bearer_challenge_among_several(self, tutorial: Tutorial) -> None:
         """Another scheme first, quoted strings with commas, an error parameter."""
         header = (
@@ -171,6 +193,42 @@ class TestFetchProtectedResourceMetadata:
             with pytest.raises(McpServerError, match="is not fetched"):
                 await fetch_protected_resource_metadata(http, SERVER, challenge, HTTPS_ONLY, tutorial)
         assert server.asked == []
+
+    async def test_a_root_document_for_the_whole_origin_is_used(self, tutorial: Tutorial) -> None:
+        """CL-03 (CONF ``auth/metadata-var2``): the root document names the origin, a prefix of the server URL."""
+        server = Server(
+            {"https://mcp.example.com/.well-known/oauth-protected-resource": (
+                200, {}, resource_metadata("https://mcp.example.com")
+            )}
+        )  # fmt: skip
+        async with server.client() as http:
+            found = await fetch_protected_resource_metadata(http, SERVER, Challenge(), HTTPS_ONLY, tutorial)
+        assert found.resource == "https://mcp.example.com"
+
+
+@pytest.mark.parametrize(
+    ("resource", "used"),
+    [
+        (SERVER, True),
+        ("HTTPS://MCP.example.com/api/mcp", True),
+        ("https://mcp.example.com", True),
+        ("https://mcp.example.com/", True),
+        ("https://mcp.example.com/api", True),
+        ("https://mcp.example.com/api/", True),
+        ("https://mcp.example.com/ap", False),
+        ("https://mcp.example.com/api/mcp/tools", False),
+        ("https://mcp.example.com/other", False),
+        ("https://mcp.example.com?tenant=1", False),
+        ("http://mcp.example.com/api/mcp", False),
+        ("https://mcp.example.com:8443/api/mcp", False),
+        ("https://evil.example.com/api/mcp", False),
+        ("https://mcp.example.com.evil.example/api/mcp", False),
+        ("not a url", False),
+    ],
+)
+def test_metadata_covers_its_resource_and_the_paths_below_it(resource: str, used: bool) -> None:
+    """CL-03, RFC 9728 §3.3: the same resource, or a path prefix on its origin (CONF ``auth/resource-mismatch``)."""
+    assert covers(resource, SERVER) is used
 
 
 class TestFetchAuthorizationServerMetadata:

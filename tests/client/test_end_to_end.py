@@ -172,12 +172,23 @@ class TestExpiredToken:
         assert "grant_type=authorization_code" in run.stdout
 
     def test_a_refused_stored_token_is_renewed_once(self, authorized: Path, demo_mcp: McpServer) -> None:
-        """A stored access token the MCP server answers 401 to is refreshed, and the call retried."""
+        """A stored access token the MCP server answers 401 to is refreshed, and the call retried.
+
+        CL-09: step 1 runs again first; the metadata names the same issuer, so nothing else changes.
+        """
         edit_store(authorized, lambda doc: doc["tokens"][demo_mcp.url][demo_mcp.issuer].update(access_token="x.y.z"))
         run = run_client(demo_mcp.url, authorized)
         assert run.exit_code == 0, run.describe()
         assert "the MCP server does not accept the access token: the access token is not a JWT" in run.stdout
-        assert run.steps == [*ALL_STEPS[:6], "3 register", "4 authorize", "5 token", "6 call", "7 refresh"]
+        assert run.steps == [
+            *ALL_STEPS[:6],
+            "1 discover",
+            "3 register",
+            "4 authorize",
+            "5 token",
+            "6 call",
+            "7 refresh",
+        ]
 
 
 class TestInvalidClient:

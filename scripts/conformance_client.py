@@ -1,0 +1,81 @@
+"""The client command the MCP conformance harness runs: ``python scripts/conformance_client.py SERVER_URL``.
+
+The harness (``conformance client --command ...``) starts one scenario's MCP server and
+authorization server, appends that MCP server's URL to the command, and passes the scenario's
+extra data as JSON in ``MCP_CONFORMANCE_CONTEXT`` (its name in ``MCP_CONFORMANCE_SCENARIO``).
+This script maps that data to ``client.py``
+options and runs ``client.py --headless`` with a store of its own, deleted afterwards: every
+scenario starts from a client that has never seen a server. ``--headless`` follows the
+scenario's authorization server's redirects itself, as its fixture approves without a person.
+
+In the ``auth/`` scenarios the client calls ``test-tool`` after listing the tools, as the
+harness's own example client does: a call is what meets a step-up challenge (CL-30).
+
+The context's keys, by scenario (the harness's ``src/scenarios/client/auth/*.ts``):
+
+- ``client_id``, ``client_secret`` (``auth/pre-registration``, ``auth/client-credentials-basic``):
+  a pre-registered client, ``--client-id`` and ``--client-secret``;
+- ``private_key_pem``, ``signing_algorithm`` (``auth/client-credentials-jwt``): ``private_key_jwt``
+  client authentication, ``--private-key-file`` (written to the temporary folder, mode 0600)
+  and ``--private-key-alg``;
+- the ``auth/client-credentials-*`` scenarios use the client credentials grant, ``--grant
+  client_credentials``.
+
+Without a pre-registered ``client_id`` the client offers the harness's client ID metadata
+document URL, used where the scenario's server advertises ``client_id_metadata_document_supported``
+(``auth/basic-cimd``), and registers dynamically elsewhere (CL-10).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The client ID metadata document URL the harness's fixture authorization server accepts as is.
+CIMD_CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
+CLIENT_CREDENTIALS_SCENARIOS = ("auth/client-credentials-basic", "auth/client-credentials-jwt")
+#: The tool every authorization scenario's MCP server offers; calling it is what meets a step-up challenge.
+AUTH_SCENARIO_TOOL = "test-tool"
+
+
+def client_arguments(scenario: str, server_url: str, context: Mapping[str, Any], workdir: Path) -> list[str]:
+    """The ``client.py`` options for one scenario, its files written to ``workdir``."""
+    arguments = ["--server-url", server_url, "--headless", "--store", str(workdir / "store.json")]
+    if scenario.startswith("auth/"):
+        arguments += ["--call", AUTH_SCENARIO_TOOL]
+    if scenario in CLIENT_CREDENTIALS_SCENARIOS:
+        arguments += ["--grant", "client_credentials"]
+    if "client_id" in context:
+        arguments += ["--client-id", str(context["client_id"])]
+    else:
+        arguments += ["--client-metadata-url", CIMD_CLIENT_METADATA_URL]
+    if "client_secret" in context:
+        arguments += ["--client-secret", str(context["client_secret"])]
+    if "private_key_pem" in context:
+        key_file = workdir / "private_key.pem"
+        key_file.touch(mode=0o600)
+        key_file.write_text(str(context["private_key_pem"]))
+        arguments += ["--private-key-file", str(key_file)]
+        if context.get("signing_algorithm"):
+            arguments += ["--private-key-alg", str(context["signing_algorithm"])]
+    return arguments
+
+
+def main(argv: Sequence[str] = sys.argv[1:], environ: Mapping[str, str] = os.environ) -> int:
+    if not argv:
+        print("usage: conformance_client.py [ignored ...] SERVER_URL (the harness appends it)", file=sys.stderr)
+        return 2
+    context = json.loads(environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
+    with tempfile.TemporaryDirectory(prefix="conformance-client-") as workdir:
+        scenario = environ.get("MCP_CONFORMANCE_SCENARIO", "")
+        arguments = client_arguments(scenario, argv[-1], context, Path(workdir))
+        return subprocess.run([sys.executable, str(ROOT / "client.py"), *arguments], cwd=ROOT, check=False).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""scripts/conformance_client.py: the conformance harness's context mapped to client.py options.
+
+CL-10 (pre-registered → metadata document → dynamic), CL-13 (client authentication), CL-30 (a
+tool call meets the step-up challenge). The harness itself runs from ``make conformance``.
+"""
+
+import stat
+from pathlib import Path
+
+from scripts.conformance_client import CIMD_CLIENT_METADATA_URL, client_arguments
+
+SERVER = "http://localhost:4100/mcp"
+
+
+def test_without_a_context_the_client_offers_the_harness_metadata_document(tmp_path: Path) -> None:
+    """CL-10: no pre-registered client, so the metadata document URL, used where supported (``auth/basic-cimd``)."""
+    assert client_arguments("auth/basic-cimd", SERVER, {}, tmp_path) == [
+        "--server-url", SERVER, "--headless", "--store", str(tmp_path / "store.json"),
+        "--call", "test-tool", "--client-metadata-url", CIMD_CLIENT_METADATA_URL,
+    ]  # fmt: skip
+
+
+def test_pre_registered_credentials_become_client_id_and_secret(tmp_path: Path) -> None:
+    """CL-10, CL-13 (``auth/pre-registration``): the context's client_id and client_secret, no metadata document."""
+    context = {"name": "auth/pre-registration", "client_id": "pre", "client_secret": "s3cret", "issuer": "x"}
+    arguments = client_arguments("auth/pre-registration", SERVER, context, tmp_path)
+    assert arguments[-4:] == ["--client-id", "pre", "--client-secret", "s3cret"]
+    assert "--client-metadata-url" not in arguments
+
+
+def test_private_key_jwt_context_becomes_a_key_file_only_its_owner_reads(tmp_path: Path) -> None:
+    """``auth/client-credentials-jwt``: the client_credentials grant, the PEM key in a 0600 file, its algorithm."""
+    context = {"client_id": "cc", "private_key_pem": "-----BEGIN PRIVATE KEY-----\n", "signing_algorithm": "ES256"}
+    arguments = client_arguments("auth/client-credentials-jwt", SERVER, context, tmp_path)
+    key_file = tmp_path / "private_key.pem"
+    assert arguments[5:] == [
+        "--call", "test-tool", "--grant", "client_credentials", "--client-id", "cc",
+        "--private-key-file", str(key_file), "--private-key-alg", "ES256",
+    ]  # fmt: skip
+    assert key_file.read_text() == context["private_key_pem"]
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_a_scenario_without_authorization_calls_no_tool(tmp_path: Path) -> None:
+    """Only the ``auth/`` scenarios' MCP servers offer test-tool."""
+    assert "--call" not in client_arguments("tools_call", SERVER, {}, tmp_path)
