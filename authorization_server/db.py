@@ -1,24 +1,19 @@
-"""The SQLite store: one connection, numbered migrations, one transaction per unit of work.
+"""The SQLite store: one aiosqlite connection, numbered migrations, one transaction per unit of work.
 
 WAL lets the command line read and write while the server runs; foreign keys are on. All
 database work of a request runs inside one :meth:`Database.transaction`, serialised by a lock,
 so no request ever sees another's half-written rows. SQL is parameterised, always.
-
-Statements run on the event loop's own thread: with WAL and ``synchronous=NORMAL`` a commit
-does not wait for the disk, and a statement costs tens of microseconds, less than a hop to a
-worker thread and back. What does wait for the disk, the checkpoint that copies the WAL back
-into the database file (two fsyncs), runs on a thread of its own (:class:`Checkpointer`), never
-inside a commit (docs/decisions/0005, docs/benchmarks.md).
 """
 
 import asyncio
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import aiosqlite
 
 from authorization_server import clock
 
@@ -28,27 +23,28 @@ Row = sqlite3.Row
 class Transaction:
     """The handle repositories use inside one transaction."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run a statement; returns the number of rows it changed."""
-        return self._connection.execute(sql, tuple(params)).rowcount
+        cursor = await self._connection.execute(sql, tuple(params))
+        return cursor.rowcount
 
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
-        row: Row | None = self._connection.execute(sql, tuple(params)).fetchone()
-        return row
+        async with self._connection.execute(sql, tuple(params)) as cursor:
+            return await cursor.fetchone()
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-        return self._connection.execute(sql, tuple(params)).fetchall()
+        async with self._connection.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())
 
 
 class Database:
     """An open database. Use :meth:`open`, then ``transaction()`` for every unit of work."""
 
-    def __init__(self, connection: sqlite3.Connection, checkpointer: "Checkpointer") -> None:
+    def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection
-        self._checkpointer = checkpointer
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
 
@@ -56,29 +52,26 @@ class Database:
     async def open(cls, path: Path) -> "Database":
         """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, isolation_level=None)
+        connection = await aiosqlite.connect(path, isolation_level=None)
         connection.row_factory = sqlite3.Row
-        # busy_timeout: a command-line write in progress holds the server up for its milliseconds.
-        # wal_autocheckpoint = 0: the Checkpointer's thread checkpoints instead of a commit.
         for pragma in (
             "PRAGMA journal_mode = WAL",
             "PRAGMA synchronous = NORMAL",
             "PRAGMA foreign_keys = ON",
             "PRAGMA busy_timeout = 5000",
-            "PRAGMA wal_autocheckpoint = 0",
         ):
-            connection.execute(pragma)
-        database = cls(connection, Checkpointer(path))
+            await connection.execute(pragma)
+        database = cls(connection)
         await database._migrate()
         return database
 
     async def close(self) -> None:
-        self._checkpointer.stop()
-        self._connection.close()  # the last connection to close checkpoints what is left
+        await self._connection.close()
 
     async def data_version(self) -> int:
         """A number that changes whenever another connection, such as the command line, commits."""
-        row = self._connection.execute("PRAGMA data_version").fetchone()
+        async with self._connection.execute("PRAGMA data_version") as cursor:
+            row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
     @asynccontextmanager
@@ -96,20 +89,20 @@ class Database:
             self._holder = asyncio.current_task()
             try:
                 if self._connection.in_transaction:  # left open by a cancelled unit of work
-                    self._connection.rollback()
-                self._connection.execute("BEGIN IMMEDIATE")
+                    await self._connection.rollback()
+                await self._connection.execute("BEGIN IMMEDIATE")
                 try:
                     yield Transaction(self._connection)
                 except BaseException:
-                    self._connection.rollback()
+                    await self._connection.rollback()
                     raise
-                self._connection.commit()
+                await self._connection.commit()
             finally:
                 self._holder = None
 
     async def _migrate(self) -> None:
         """Apply the numbered scripts in ``migrations/`` that this database has not seen yet."""
-        self._connection.execute(
+        await self._connection.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT"
         )
@@ -123,36 +116,6 @@ class Database:
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (version, name, clock.to_db(clock.now())),
                 )
-
-
-class Checkpointer:
-    """Copies committed WAL frames back into the database file every ``INTERVAL`` seconds.
-
-    SQLite would do it inside the commit that crosses 1,000 WAL pages, with two fsyncs, holding
-    up the event loop for milliseconds to hundreds of milliseconds. A ``PASSIVE`` checkpoint on
-    a connection of its own waits for no one, and writers go on appending meanwhile; once it has
-    copied everything, the next commit starts the WAL over, so the file stays small.
-    """
-
-    INTERVAL = 1.0
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        connection = sqlite3.connect(self._path, isolation_level=None)
-        try:
-            while not self._stopping.wait(self.INTERVAL):
-                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
 
 
 def _migration_scripts() -> list[tuple[int, str, str]]:
