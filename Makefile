@@ -2,6 +2,7 @@
 #   make demo   run the whole MCP authorization tutorial end to end, unattended
 #   make test   run every test (real servers on loopback, real SQLite, real Chromium),
 #               then the official MCP conformance suite (make conformance)
+#   make bench  run the benchmarks side by side and print the figures (docs/benchmarks.md)
 
 PYTHON ?= python3
 VENV := .venv
@@ -17,7 +18,7 @@ CONFORMANCE_PACKAGE := @modelcontextprotocol/conformance@0.2.0-alpha.12
 # System packages need root; use sudo when we are not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test conformance lint clean
+.PHONY: demo test conformance bench bench-tools lint clean
 
 demo: $(INSTALLED)
 	$(BIN)/python -m scripts.demo
@@ -30,6 +31,17 @@ test: $(INSTALLED) $(CHROMIUM) $(TOOLS_INSTALLED)
 # Fails when a scenario that scripts/conformance_expected.toml does not excuse fails or warns.
 conformance: $(INSTALLED) $(CHROMIUM) $(TOOLS_INSTALLED)
 	$(BIN)/python -m scripts.conformance
+
+# Extra options for scripts/bench/run.py, e.g. make bench BENCH_ARGS="--rounds 1 --growth 1000".
+BENCH_ARGS ?=
+
+bench: $(INSTALLED) bench-tools
+	$(BIN)/python -m scripts.bench.run $(BENCH_ARGS)
+
+# wrk drives the single requests and Node the stateful flows (docs/decisions/0023), both from Debian.
+bench-tools:
+	@command -v wrk >/dev/null && command -v node >/dev/null || { $(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends wrk nodejs; }
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

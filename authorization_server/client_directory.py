@@ -102,8 +102,8 @@ class ClientDirectory:
         self, tx: Transaction, issuer: Issuer, credentials: ClientCredentials, identified: Identified
     ) -> Client:
         """The authenticated client (OAuth 2.1 §3.2.1); ``invalid_client`` otherwise."""
-        await self.client(tx, issuer, credentials.client_id, identified.document)
-        return await self._clients.authenticate(tx, issuer.url, credentials, identified.assertion)
+        client = await self.client(tx, issuer, credentials.client_id, identified.document)
+        return await self._clients.authenticate(tx, client, credentials, identified.assertion)
 
     async def used(self, tx: Transaction, client: Client) -> None:
         await self._clients.used(tx, client)

@@ -3,10 +3,15 @@
 WAL lets the command line read and write while the server runs; foreign keys are on. All
 database work of a request runs inside one :meth:`Database.transaction`, serialised by a lock,
 so no request ever sees another's half-written rows. SQL is parameterised, always.
+
+The checkpoint that copies the WAL back into the database file (two fsyncs) runs on a thread
+and connection of its own (:class:`Checkpointer`), never inside a request's commit
+(docs/decisions/0005, docs/benchmarks.md).
 """
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -21,7 +26,12 @@ Row = sqlite3.Row
 
 
 class Transaction:
-    """The handle repositories use inside one transaction."""
+    """The handle repositories use inside one transaction.
+
+    Every call is one hop to aiosqlite's thread and back, the price of a statement here: a
+    query runs and fetches in the same hop (``execute_fetchall``) rather than three (execute,
+    fetch, close the cursor).
+    """
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection
@@ -32,19 +42,20 @@ class Transaction:
         return cursor.rowcount
 
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
-        async with self._connection.execute(sql, tuple(params)) as cursor:
-            return await cursor.fetchone()
+        """The first row of a query that finds at most one (by key, or with ``LIMIT 1``)."""
+        rows = await self._connection.execute_fetchall(sql, tuple(params))
+        return next(iter(rows), None)
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-        async with self._connection.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self._connection.execute_fetchall(sql, tuple(params)))
 
 
 class Database:
     """An open database. Use :meth:`open`, then ``transaction()`` for every unit of work."""
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(self, connection: aiosqlite.Connection, checkpointer: "Checkpointer") -> None:
         self._connection = connection
+        self._checkpointer = checkpointer
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
 
@@ -54,25 +65,27 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         connection = await aiosqlite.connect(path, isolation_level=None)
         connection.row_factory = sqlite3.Row
+        # wal_autocheckpoint = 0: the Checkpointer's thread checkpoints instead of a request's commit.
         for pragma in (
             "PRAGMA journal_mode = WAL",
             "PRAGMA synchronous = NORMAL",
             "PRAGMA foreign_keys = ON",
             "PRAGMA busy_timeout = 5000",
+            "PRAGMA wal_autocheckpoint = 0",
         ):
             await connection.execute(pragma)
-        database = cls(connection)
+        database = cls(connection, Checkpointer(path))
         await database._migrate()
         return database
 
     async def close(self) -> None:
-        await self._connection.close()
+        self._checkpointer.stop()
+        await self._connection.close()  # the last connection to close checkpoints what is left
 
     async def data_version(self) -> int:
         """A number that changes whenever another connection, such as the command line, commits."""
-        async with self._connection.execute("PRAGMA data_version") as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        rows = await self._connection.execute_fetchall("PRAGMA data_version")
+        return next((int(row[0]) for row in rows), 0)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -116,6 +129,37 @@ class Database:
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (version, name, clock.to_db(clock.now())),
                 )
+
+
+class Checkpointer:
+    """Copies committed WAL frames back into the database file every ``INTERVAL`` seconds.
+
+    SQLite would do it inside the commit that crosses 1,000 WAL pages, with two fsyncs, while
+    that request holds the one connection and every other request waits for the lock. A
+    ``PASSIVE`` checkpoint on a connection of its own waits for no one, and writers go on
+    appending meanwhile; once it has copied everything, the next commit starts the WAL over, so
+    the file stays small.
+    """
+
+    INTERVAL = 1.0
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self._path, isolation_level=None)
+        try:
+            while not self._stopping.wait(self.INTERVAL):
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
 
 
 def _migration_scripts() -> list[tuple[int, str, str]]:

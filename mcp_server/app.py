@@ -39,21 +39,33 @@ CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "Mcp-Session-Id", "MCP-Protocol-Vers
 
 def create_app(settings: Settings) -> ASGIApp:
     local = JwtVerifier(settings)
-    server = build_tools(settings.name, DownstreamApi(settings, local) if settings.downstream_api else None)
-    endpoint = metadata_endpoint(metadata_document(settings))
-    for path in metadata_paths(settings):
-        server.custom_route(path, methods=["GET"])(endpoint)
-    app = server.streamable_http_app(streamable_http_path=settings.mcp_path, host=settings.host)
+    downstream = DownstreamApi(settings, local) if settings.downstream_api else None
     verifier: Verifier = IntrospectingVerifier(settings, local) if settings.introspection_client_secret else local
     protected = BearerAuth(
-        AuthContextMiddleware(app),
+        create_tools_app(settings, downstream),
         settings=settings,
         verifier=verifier,
         tool_scopes=TOOL_SCOPES,
         implied_scopes=IMPLIED_SCOPES,
     )
+    return browser_readable(protected)
+
+
+def create_tools_app(settings: Settings, downstream: DownstreamApi | None = None) -> ASGIApp:
+    """The MCP endpoint and the metadata, with no token check: only ever served behind ``BearerAuth``
+    (the benchmarks put a fixed user in front instead, to price authentication)."""
+    server = build_tools(settings.name, downstream)
+    endpoint = metadata_endpoint(metadata_document(settings))
+    for path in metadata_paths(settings):
+        server.custom_route(path, methods=["GET"])(endpoint)
+    app = server.streamable_http_app(streamable_http_path=settings.mcp_path, host=settings.host)
+    return AuthContextMiddleware(app)
+
+
+def browser_readable(app: ASGIApp) -> ASGIApp:
+    """CORS on every answer, the challenges included (see ``CORS_ALLOWED_HEADERS``)."""
     return CORSMiddleware(
-        protected,
+        app,
         allow_origins=["*"],
         allow_methods=["GET", "POST", "DELETE"],
         allow_headers=CORS_ALLOWED_HEADERS,

@@ -107,15 +107,18 @@ class ClientService:
         return client
 
     async def authenticate(
-        self, tx: Transaction, issuer: str, credentials: ClientCredentials, assertion: VerifiedAssertion | None = None
+        self,
+        tx: Transaction,
+        client: Client | None,
+        credentials: ClientCredentials,
+        assertion: VerifiedAssertion | None = None,
     ) -> Client:
-        """The client, if it proved who it is with the method it registered (OAuth 2.1 §3.2.1).
+        """``client``, as :meth:`find` gave it, if it proved who it is with the method it registered (OAuth 2.1 §3.2.1).
 
         For ``private_key_jwt`` the caller verified the assertion (``assertion``) against the
         client's keys; here its ``jti`` is spent, so that a replay fails (RFC 7523 §3).
         Every failure is ``invalid_client`` (401): MCP clients take it as the sign to register again.
         """
-        client = await self.find(tx, credentials.client_id, issuer)
         if client is None:
             raise InvalidClient("unknown client; register again", detail=f"client_id {credentials.client_id!r}")
         if credentials.method != client.token_endpoint_auth_method:

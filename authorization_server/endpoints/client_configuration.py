@@ -2,7 +2,8 @@
 
 The registration access token comes as a Bearer token (RFC 6750 §2.1); without one, with a
 wrong one, or for an unknown client the answer is 401 ``invalid_token`` with a ``Bearer``
-challenge (RFC 7592 §2.1), whatever the body of a ``PUT`` holds. Requests spend from the registration rate limit, per address.
+challenge (RFC 7592 §2.1), whatever the body of a ``PUT`` holds. Requests spend from the
+registration rate limit, per address.
 """
 
 from starlette.requests import Request

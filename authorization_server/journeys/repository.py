@@ -1,5 +1,6 @@
 """SQL for journeys, their events, and their MCP and downstream authorization flows."""
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,9 @@ _MOVABLE = frozenset(
         "failure_reason",
     }
 )
+
+#: The movable columns that a :class:`Journey` carries (the digests stay in the database).
+_JOURNEY_FIELDS = frozenset({"user_id", "failure_reason", "interaction_expires_at", "code_expires_at"})
 
 #: Columns that :func:`finish_downstream_flow` may set besides the status.
 _DOWNSTREAM_COLUMNS = frozenset(
@@ -109,14 +113,13 @@ async def set_request(
     )
 
 
-async def registered_journey_id(tx: Transaction, client_id: str, mcp_server_id: str) -> str | None:
+async def registered_journey(tx: Transaction, client_id: str, mcp_server_id: str) -> Journey | None:
     """The oldest journey of this client and MCP server that is still waiting for its first request."""
     row = await tx.fetch_one(
-        "SELECT j.id FROM authorization_journeys j JOIN mcp_authorization_flows f ON f.journey_id = j.id"
-        " WHERE f.client_id = ? AND f.mcp_server_id = ? AND j.status = ? ORDER BY j.created_at LIMIT 1",
+        f"{_SELECT} WHERE f.client_id = ? AND f.mcp_server_id = ? AND j.status = ? ORDER BY j.created_at LIMIT 1",
         (client_id, mcp_server_id, JourneyStatus.REGISTERED),
     )
-    return row["id"] if row else None
+    return _journey(row) if row else None
 
 
 async def machine_journey_id(tx: Transaction, client_id: str, mcp_server_id: str) -> str | None:
@@ -320,6 +323,45 @@ def _journey(row: Row) -> Journey:
         created_at=clock.from_db(row["created_at"]),
         updated_at=clock.from_db(row["updated_at"]),
     )
+
+
+def created(journey_id: str, issuer: str, status: JourneyStatus, flow: McpAuthorizationFlow) -> Journey:
+    """The journey :func:`add` just wrote, as :func:`get` would read it back."""
+    return Journey(
+        id=journey_id,
+        issuer=issuer,
+        status=status,
+        mcp_flow=flow,
+        request=None,
+        user_id=None,
+        failure_reason=None,
+        interaction_expires_at=None,
+        code_expires_at=None,
+        created_at=flow.created_at,
+        updated_at=flow.created_at,
+    )
+
+
+def moved(journey: Journey, target: JourneyStatus, at: datetime, columns: dict[str, Any]) -> Journey:
+    """``journey`` after :func:`move` to ``target`` with ``columns``, as :func:`get` would read it back."""
+    kept = {name: value for name, value in columns.items() if name in _JOURNEY_FIELDS}
+    return replace(journey, status=target, updated_at=at, **kept)
+
+
+def requested(journey: Journey, request: AuthorizationRequest, interaction_expires_at: datetime) -> Journey:
+    """``journey`` after :func:`set_request`, as :func:`get` would read it back."""
+    flow = journey.mcp_flow
+    stored = AuthorizationRequest(
+        issuer=journey.issuer,
+        client_id=flow.client_id,
+        mcp_server_id=flow.mcp_server_id,
+        redirect_uri=request.redirect_uri,
+        scope=parse_scope(format_scope(request.scope)),
+        resource=request.resource,
+        code_challenge=request.code_challenge,
+        state=request.state,
+    )
+    return replace(journey, request=stored, interaction_expires_at=interaction_expires_at)
 
 
 def _maybe_time(text: str | None) -> datetime | None:

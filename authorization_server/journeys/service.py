@@ -52,11 +52,9 @@ class JourneyService:
         self, tx: Transaction, *, issuer: str, client_id: str, mcp_server_id: str, mcp_server_version: str
     ) -> Journey:
         """Seed 000: registration through the MCP endpoint creates a journey and its MCP flow."""
-        journey_id = await self._create(
-            tx, issuer, JourneyStatus.REGISTERED, client_id, mcp_server_id, mcp_server_version
-        )
-        await self._stamp(tx, journey_id, Step.REGISTERED, f"client registered for MCP server {mcp_server_id}")
-        return await self._get(tx, journey_id)
+        journey = await self._create(tx, issuer, JourneyStatus.REGISTERED, client_id, mcp_server_id, mcp_server_version)
+        await self._stamp(tx, journey.id, Step.REGISTERED, f"client registered for MCP server {mcp_server_id}")
+        return journey
 
     async def request_authorization(
         self, tx: Transaction, request: AuthorizationRequest, browser_secret: str
@@ -69,33 +67,29 @@ class JourneyService:
         that holds ``browser_secret`` may use it.
         """
         now = clock.now()
-        journey_id = await repository.registered_journey_id(tx, request.client_id, request.mcp_server_id)
-        if journey_id is None or not await repository.move(
-            tx, journey_id, JourneyStatus.REGISTERED, JourneyStatus.AUTHORIZATION_REQUESTED, now
-        ):
-            journey_id = await self._create(
-                tx,
-                request.issuer,
-                JourneyStatus.AUTHORIZATION_REQUESTED,
-                request.client_id,
-                request.mcp_server_id,
-            )
+        target = JourneyStatus.AUTHORIZATION_REQUESTED
+        registered = await repository.registered_journey(tx, request.client_id, request.mcp_server_id)
+        if registered is not None and await repository.move(tx, registered.id, registered.status, target, now):
+            journey = repository.moved(registered, target, now, {})
+        else:
+            journey = await self._create(tx, request.issuer, target, request.client_id, request.mcp_server_id)
         interaction_id = new_secret()
+        interaction_expires_at = clock.later(self._interaction_ttl)
         await repository.set_request(
             tx,
-            journey_id,
+            journey.id,
             request,
             interaction_hash=digest(interaction_id),
-            interaction_expires_at=clock.later(self._interaction_ttl),
+            interaction_expires_at=interaction_expires_at,
             browser_hash=digest(browser_secret),
         )
         await self._stamp(
             tx,
-            journey_id,
+            journey.id,
             Step.AUTHORIZATION_REQUESTED,
             f"scope {format_scope(request.scope)!r} for {request.resource}",
         )
-        return await self._get(tx, journey_id), interaction_id
+        return repository.requested(journey, request, interaction_expires_at), interaction_id
 
     async def client_credentials_granted(
         self, tx: Transaction, *, issuer: str, client_id: str, mcp_server_id: str, detail: str
@@ -109,11 +103,13 @@ class JourneyService:
         now = clock.now()
         journey_id = await repository.machine_journey_id(tx, client_id, mcp_server_id)
         if journey_id is None:
-            journey_id = await repository.registered_journey_id(tx, client_id, mcp_server_id)
-            if journey_id is None or not await repository.move(
-                tx, journey_id, JourneyStatus.REGISTERED, JourneyStatus.ACTIVE, now
+            registered = await repository.registered_journey(tx, client_id, mcp_server_id)
+            if registered is not None and await repository.move(
+                tx, registered.id, JourneyStatus.REGISTERED, JourneyStatus.ACTIVE, now
             ):
-                journey_id = await self._create(tx, issuer, JourneyStatus.ACTIVE, client_id, mcp_server_id)
+                journey_id = registered.id
+            else:
+                journey_id = (await self._create(tx, issuer, JourneyStatus.ACTIVE, client_id, mcp_server_id)).id
         await self._stamp(tx, journey_id, Step.CLIENT_CREDENTIALS_GRANTED, detail)
         return journey_id
 
@@ -134,9 +130,9 @@ class JourneyService:
 
     async def authenticated(self, tx: Transaction, journey: Journey, user_id: str, how: str) -> Journey:
         """The resource owner signed in (OAuth 2.1 §3.1: authenticate before anything else)."""
-        await self._move(tx, journey, JourneyStatus.AUTHENTICATED, user_id=user_id)
+        authenticated = await self._move(tx, journey, JourneyStatus.AUTHENTICATED, user_id=user_id)
         await self._stamp(tx, journey.id, Step.USER_AUTHENTICATED, how)
-        return await self._get(tx, journey.id)
+        return authenticated
 
     @property
     def can_seal(self) -> bool:
@@ -150,9 +146,9 @@ class JourneyService:
 
     async def approve_before_downstream(self, tx: Transaction, journey: Journey, how: str) -> Journey:
         """Consent given, but the MCP server's downstream providers must authorize first (issue 4)."""
-        await self._move(tx, journey, JourneyStatus.DOWNSTREAM, interaction_hash=None)
+        moved = await self._move(tx, journey, JourneyStatus.DOWNSTREAM, interaction_hash=None)
         await self._stamp(tx, journey.id, Step.CONSENT_GIVEN, how)
-        return await self._get(tx, journey.id)
+        return moved
 
     async def issue_code(self, tx: Transaction, journey: Journey) -> str:
         """Issue the authorization code (OAuth 2.1 §4.1.2) once consent, and every downstream flow, are done.
@@ -227,9 +223,9 @@ class JourneyService:
             raise InvalidGrant("code_verifier does not match the code_challenge (RFC 7636 §4.6)")
         if resource is not None and not same_resource(resource, journey.request.resource):
             raise InvalidTarget("resource differs from the one the code was issued for (RFC 8707 §2.2)")
-        await self._move(tx, journey, JourneyStatus.ACTIVE)
+        active = await self._move(tx, journey, JourneyStatus.ACTIVE)
         await self._stamp(tx, journey.id, Step.CODE_REDEEMED, "tokens issued")
-        return await self._get(tx, journey.id)
+        return active
 
     async def record(self, tx: Transaction, journey_id: str, step: Step, detail: str | None = None) -> None:
         """Stamp a step that does not change the journey's state (a refresh, say)."""
@@ -416,7 +412,7 @@ class JourneyService:
         client_id: str,
         mcp_server_id: str,
         mcp_server_version: str | None = None,
-    ) -> str:
+    ) -> Journey:
         journey_id = new_id("jrn")
         flow = McpAuthorizationFlow(
             id=new_id("mfl"),
@@ -427,7 +423,7 @@ class JourneyService:
             created_at=clock.now(),
         )
         await repository.add(tx, journey_id, issuer, status, flow)
-        return journey_id
+        return repository.created(journey_id, issuer, status, flow)
 
     def _sealed_tokens(self, flow_id: str, tokens: DownstreamTokens) -> dict[str, object]:
         refresh_token = tokens.refresh_token
@@ -466,11 +462,14 @@ class JourneyService:
         if not await repository.finish_downstream_flow(tx, flow.id, source, target, clock.now(), **columns):
             raise InvalidRequest(f"this downstream authorization is no longer {source}")
 
-    async def _move(self, tx: Transaction, journey: Journey, target: JourneyStatus, **columns: object) -> None:
+    async def _move(self, tx: Transaction, journey: Journey, target: JourneyStatus, **columns: object) -> Journey:
+        """Move ``journey`` to ``target``; returns it as it now is, without reading it back."""
+        now = clock.now()
         if target not in TRANSITIONS[journey.status] or not await repository.move(
-            tx, journey.id, journey.status, target, clock.now(), **columns
+            tx, journey.id, journey.status, target, now, **columns
         ):
             raise InvalidRequest(f"this authorization can no longer move from {journey.status} to {target}")
+        return repository.moved(journey, target, now, columns)
 
     async def _stamp(self, tx: Transaction, journey_id: str, step: Step, detail: str | None) -> None:
         await repository.add_event(tx, journey_id, step, clock.now(), detail)

@@ -21,7 +21,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
 from authorization_server import clock
 from authorization_server.db import Database, Transaction
@@ -35,6 +35,8 @@ class SigningKey:
     kid: str
     alg: str
     private_key: PrivateKeyTypes
+    #: Derived once: deriving it on every verification cost as much as the check itself.
+    public_key: PublicKeyTypes
     public_jwk: dict[str, Any]
     created_at: datetime
     #: When the last token it may have signed expires; ``None`` for the current key.
@@ -78,7 +80,7 @@ class KeySet:
                 return None
             claims: dict[str, Any] = jwt.decode(
                 token,
-                key.private_key.public_key(),  # type: ignore[union-attr]
+                key.public_key,
                 algorithms=[key.alg],
                 options={"require": required, "verify_aud": False},
             )
@@ -166,10 +168,11 @@ def _new_private_pem(alg: str) -> bytes:
 
 def _signing_key(alg: str, pem: bytes, created_at: datetime) -> SigningKey:
     private_key = serialization.load_pem_private_key(pem, password=None)
+    public_key = private_key.public_key()  # type: ignore[union-attr]
     algorithm = jwt.get_algorithm_by_name(alg)
-    jwk: dict[str, Any] = json.loads(algorithm.to_jwk(private_key.public_key()))  # type: ignore[arg-type]
+    jwk: dict[str, Any] = json.loads(algorithm.to_jwk(public_key))  # type: ignore[arg-type]
     kid = _thumbprint(jwk)
-    return SigningKey(kid, alg, private_key, jwk | {"kid": kid, "alg": alg, "use": "sig"}, created_at)
+    return SigningKey(kid, alg, private_key, public_key, jwk | {"kid": kid, "alg": alg, "use": "sig"}, created_at)
 
 
 def _thumbprint(jwk: dict[str, Any]) -> str:

@@ -1,8 +1,8 @@
 """The mcp SDK's own authorization server and MCP server on loopback: servers written by others.
 
 The authorization server is the SDK's ``create_auth_routes`` (RFC 8414 metadata, RFC 7591
-registration, authorize, token, RFC 7009 revocation) over :class:`MemoryProvider`, an in-memory
-``OAuthAuthorizationServerProvider`` that approves every request as the user :data:`PEER_USER`
+registration, authorize, token, RFC 7009 revocation) over ``scripts.sdk_provider.MemoryProvider``, an
+in-memory ``OAuthAuthorizationServerProvider`` that approves every request as the user :data:`PEER_USER`
 without a page, so ``--headless`` goes through. The MCP server is the SDK's ``MCPServer`` with
 ``AuthSettings`` and the SDK's ``ProviderTokenVerifier``: it serves its own protected resource
 metadata and 401 challenge, and accepts only tokens issued for its URL (``validate_token_resource``).
@@ -16,8 +16,6 @@ assertions but never shows them). Assertions are verified for real with pyjwt: s
 minutes, and a ``jti`` never seen before. The metadata then lists that grant and that method.
 """
 
-import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -27,18 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from mcp.server.auth.handlers.metadata import MetadataHandler
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import (
-    AccessToken,
-    AuthorizationCode,
-    AuthorizationParams,
-    OAuthAuthorizationServerProvider,
     ProviderTokenVerifier,
-    RefreshToken,
-    construct_redirect_uri,
 )
 from mcp.server.auth.routes import build_metadata, cors_middleware, create_auth_routes
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.mcpserver import MCPServer
-from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -47,100 +38,15 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from client.assertion import ASSERTION_TYPE
+from scripts.sdk_provider import MemoryProvider
 from scripts.stack import free_port
 from tests.client.threaded import ThreadedServer
 
 PEER_USER = "peer-user"
 SCOPES = ["peer:read", "peer:write"]
 REQUIRED_SCOPES = ["peer:read"]
-CODE_LIFETIME = 60
 MAX_ASSERTION_LIFETIME = 300
 ASSERTION_ALGORITHMS = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"]
-
-
-class MemoryProvider(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken, AccessToken]):
-    """Clients, codes and tokens in dictionaries; every authorization request approved as :data:`PEER_USER`."""
-
-    def __init__(self) -> None:
-        self.clients: dict[str, OAuthClientInformationFull] = {}
-        self.codes: dict[str, AuthorizationCode] = {}
-        self.access_tokens: dict[str, AccessToken] = {}
-        self.refresh_tokens: dict[str, RefreshToken] = {}
-        #: Seconds an access token lives; a test shortens it to make the client renew.
-        self.access_token_lifetime = 3600
-
-    async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
-        return self.clients.get(client_id)
-
-    async def register_client(self, client_info: OAuthClientInformationFull) -> None:
-        assert client_info.client_id is not None
-        self.clients[client_info.client_id] = client_info
-
-    async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
-        code = AuthorizationCode(
-            code=secrets.token_urlsafe(32),
-            scopes=params.scopes or [],
-            expires_at=time.time() + CODE_LIFETIME,
-            client_id=client.client_id or "",
-            code_challenge=params.code_challenge,
-            redirect_uri=params.redirect_uri,
-            redirect_uri_provided_explicitly=params.redirect_uri_provided_explicitly,
-            resource=params.resource,
-            subject=PEER_USER,
-        )
-        self.codes[code.code] = code
-        return construct_redirect_uri(str(params.redirect_uri), code=code.code, state=params.state)
-
-    async def load_authorization_code(
-        self, client: OAuthClientInformationFull, authorization_code: str
-    ) -> AuthorizationCode | None:
-        return self.codes.get(authorization_code)
-
-    async def exchange_authorization_code(
-        self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
-    ) -> OAuthToken:
-        del self.codes[authorization_code.code]
-        code = authorization_code
-        return self.issue(code.client_id, code.scopes, code.resource, code.subject, refresh=True)
-
-    async def load_refresh_token(self, client: OAuthClientInformationFull, refresh_token: str) -> RefreshToken | None:
-        return self.refresh_tokens.get(refresh_token)
-
-    async def exchange_refresh_token(
-        self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]
-    ) -> OAuthToken:
-        del self.refresh_tokens[refresh_token.token]  # rotation: the one used is dead (OAuth 2.1 §4.3.1)
-        return self.issue(refresh_token.client_id, scopes, refresh_token.resource, refresh_token.subject, refresh=True)
-
-    async def load_access_token(self, token: str) -> AccessToken | None:
-        found = self.access_tokens.get(token)
-        return found if found is not None and (found.expires_at or 0) > time.time() else None
-
-    async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
-        self.access_tokens.pop(token.token, None)
-        self.refresh_tokens.pop(token.token, None)
-
-    def issue(
-        self, client_id: str, scopes: list[str], resource: str | None, subject: str | None, *, refresh: bool
-    ) -> OAuthToken:
-        access = secrets.token_urlsafe(32)
-        lifetime = self.access_token_lifetime
-        self.access_tokens[access] = AccessToken(
-            token=access,
-            client_id=client_id,
-            scopes=scopes,
-            expires_at=int(time.time()) + lifetime,
-            resource=resource,
-            subject=subject,
-        )
-        refresh_token = secrets.token_urlsafe(32) if refresh else None
-        if refresh_token is not None:
-            self.refresh_tokens[refresh_token] = RefreshToken(
-                token=refresh_token, client_id=client_id, scopes=scopes, resource=resource, subject=subject
-            )
-        return OAuthToken(
-            access_token=access, expires_in=lifetime, scope=" ".join(scopes) or None, refresh_token=refresh_token
-        )
 
 
 class Refused(Exception):
@@ -234,7 +140,7 @@ class SdkStack:
     """The SDK's authorization server and MCP server, each on a free loopback port."""
 
     def __init__(self, *, machine: bool = False) -> None:
-        self.provider = MemoryProvider()
+        self.provider = MemoryProvider(PEER_USER)
         self.issuer = f"http://localhost:{free_port()}"
         self.mcp_url = f"http://localhost:{free_port()}/mcp"
         # The issuer identifier as the SDK's metadata spells it (a trailing slash), the assertions' audience.

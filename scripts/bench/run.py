@@ -1,0 +1,443 @@
+"""The benchmarks of issue 6, side by side in one run: ``make bench`` (docs/benchmarks.md).
+
+Starts our authorization server in demo mode, the mcp SDK's auth routes over an in-memory
+provider (``baseline.py``), a bare Starlette endpoint (``ceiling.py``), the reference MCP server
+and the same server without token verification (``open_mcp.py``), all on loopback, then drives
+them with ``wrk`` (fixed requests) and ``driver.mjs`` (stateful flows, MCP sessions). Each
+comparison alternates its two sides for ``--rounds`` rounds and reports the median and the
+spread. Prints figures; asserts nothing.
+
+::
+
+    python -m scripts.bench.run [--seconds 10] [--rounds 3] [--load-seconds 60] [--growth 1000 1000000]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import httpx2
+
+from scripts.bench import growth
+from scripts.stack import ROOT, AuthorizationServer, Program, free_port, start_authorization_server
+from shared.pkce import new_verifier, s256_challenge
+
+DRIVER = ROOT / "scripts" / "bench" / "driver.mjs"
+WRK_SCRIPT = ROOT / "scripts" / "bench" / "wrk.lua"
+CALLBACK = "http://127.0.0.1:8765/callback"
+CLIENT = {
+    "client_name": "Bench client",
+    "redirect_uris": [CALLBACK],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "none",
+}
+#: The abuse controls (docs/decisions/0011) would refuse a benchmark from one address within a second.
+UNLIMITED = {
+    "AS_RATE_LIMIT_REGISTER": "1000000000/s",
+    "AS_RATE_LIMIT_TOKEN_CLIENT": "1000000000/s",
+    "AS_RATE_LIMIT_TOKEN_IP": "1000000000/s",
+}
+MCP_PROTOCOL_VERSION = "2025-11-25"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where a client registers, authorizes and redeems, on one authorization server."""
+
+    register: str
+    authorize: str
+    token: str
+    metadata: str
+    #: The server process that answers them, whose CPU time is counted.
+    pid: int
+
+    @classmethod
+    def ours(cls, server: AuthorizationServer) -> "Endpoints":
+        issuer = server.issuer_for("demo")
+        return cls(
+            register=f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest",
+            authorize=issuer + "/authorize",
+            token=issuer + "/token",
+            metadata=f"{server.url}/.well-known/oauth-authorization-server/mcp/demo",
+            pid=pid_of(server.program),
+        )
+
+    @classmethod
+    def sdk(cls, url: str, pid: int) -> "Endpoints":
+        metadata = url + "/.well-known/oauth-authorization-server"
+        return cls(url + "/register", url + "/authorize", url + "/token", metadata, pid)
+
+    def driver_flow(self) -> dict[str, Any]:
+        urls = {name: value for name, value in asdict(self).items() if name != "pid"}
+        return {**urls, "redirect_uri": CALLBACK, "client": CLIENT}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A URL to load, and the server process behind it."""
+
+    url: str
+    pid: int
+
+
+@dataclass
+class Measure:
+    """One side of a comparison in one round: a rate, latencies per step, errors."""
+
+    rate: float
+    steps: dict[str, dict[str, float]]
+    errors: dict[str, int]
+    #: The server's CPU time per unit, in ms: less sensitive than the rate to others using the cores.
+    cpu_ms: float
+
+
+def node(config: dict[str, Any], pid: int) -> Measure:
+    cpu = cpu_seconds(pid)
+    output = subprocess.run(
+        ["node", str(DRIVER), json.dumps(config)], capture_output=True, text=True, check=True, timeout=900
+    ).stdout
+    result = json.loads(output)
+    cpu_ms = (cpu_seconds(pid) - cpu) * 1000 / max(result["completed"], 1)
+    return Measure(result["rate"], result["steps"], result["errors"], cpu_ms)
+
+
+def wrk(url: str, pid: int, seconds: float, connections: int = 32, threads: int = 2, **files: Path) -> Measure:
+    env = {**os.environ, **{f"BENCH_{name.upper()}_FILE": str(path) for name, path in files.items()}}
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{round(seconds)}s", "-s", str(WRK_SCRIPT), url]
+    cpu = cpu_seconds(pid)
+    output = subprocess.run(command, capture_output=True, text=True, env=env, check=True, timeout=900).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    latency = {"p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"]}
+    errors = {"failed": result["errors"]} if result["errors"] else {}
+    cpu_ms = (cpu_seconds(pid) - cpu) * 1000 / max(result["requests"], 1)
+    return Measure(result["requests"] / result["seconds"], {"request": latency}, errors, cpu_ms)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far (proc(5): utime, stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pid_of(program: Program) -> int:
+    assert program.process is not None
+    return program.process.pid
+
+
+def refresh_pools(endpoints: Endpoints, workdir: Path, threads: int = 2, per_thread: int = 16) -> Path:
+    """A line per wrk thread: one client and ``per_thread`` refresh tokens of its own journeys."""
+    lines = []
+    with httpx2.Client(timeout=30) as http:
+        for _ in range(threads):
+            client_id = http.post(endpoints.register, json=CLIENT).raise_for_status().json()["client_id"]
+            tokens = [obtain_tokens(http, endpoints, client_id)["refresh_token"] for _ in range(per_thread)]
+            lines.append(" ".join([client_id, *tokens]))
+    path = workdir / "refresh-pools.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def obtain_tokens(http: httpx2.Client, endpoints: Endpoints, client_id: str) -> dict[str, Any]:
+    """Authorize (auto-approved) and redeem the code: the token response."""
+    verifier = new_verifier()
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": CALLBACK,
+        "code_challenge": s256_challenge(verifier),
+        "code_challenge_method": "S256",
+        "state": "bench",
+    }
+    location = http.get(endpoints.authorize + "?" + urlencode(query)).headers["location"]
+    code = dict(parse_qsl(urlsplit(location).query))["code"]
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "client_id": client_id}
+    return http.post(endpoints.token, data={**form, "code_verifier": verifier}).raise_for_status().json()
+
+
+@dataclass
+class Row:
+    """A line of the results: the median of the alternating rounds, and their spread."""
+
+    name: str
+    unit: str
+    rounds: list[Measure]
+
+    @property
+    def rates(self) -> list[float]:
+        return [measure.rate for measure in self.rounds]
+
+    @property
+    def median(self) -> Measure:
+        return sorted(self.rounds, key=lambda measure: measure.rate)[len(self.rounds) // 2]
+
+    def line(self) -> str:
+        """``| name | rate unit | spread | server CPU | p50 | p99 | errors |`` of the median round's unit step."""
+        low, high, mid = min(self.rates), max(self.rates), self.median.rate
+        spread = f"±{(high - low) / 2 / mid * 100:.0f}%" if mid else "-"
+        latency = self.median.steps.get(UNIT_STEP.get(self.unit, "request"), {})
+        errors = sum(sum(measure.errors.values()) for measure in self.rounds)
+        return (
+            f"| {self.name} | {mid:,.0f} {self.unit} | {spread} | {self.median.cpu_ms:.2f} "
+            f"| {latency.get('p50_ms', 0):.1f} "
+            f"| {latency.get('p99_ms', 0):.1f} | {errors} |"
+        )
+
+
+UNIT_STEP = {"flows/s": "flow", "calls/s": "tools/call"}
+TABLE_HEAD = (
+    "| run | median of rounds | spread | server CPU ms per unit | p50 ms | p99 ms | errors |\n"
+    "|---|---|---|---|---|---|---|"
+)
+
+
+def side_by_side(rounds: int, runs: dict[str, Callable[[], Measure]]) -> list[Row]:
+    """Each run once per round, alternating, in the opposite order every other round (A B, B A,
+    A B), so the machine's noise and whatever a run leaves behind fall on every side alike."""
+    results: dict[str, list[Measure]] = {name: [] for name in runs}
+    for number in range(rounds):
+        for name, run in list(runs.items())[:: -1 if number % 2 else 1]:
+            results[name].append(run())
+    return [Row(name, "", measures) for name, measures in results.items()]
+
+
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM: the most resident memory the process ever had."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def start(workdir: Path, module: str, port: int, *args: str, ready: str = "/") -> Program:
+    log = workdir / f"{module}.log"
+    return Program(["-m", module, "--port", str(port), *args], log, f"http://127.0.0.1:{port}{ready}").start()
+
+
+class Bench:
+    """The options, the runs, and the figures as they come in (printed as markdown, kept as JSON)."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.lines: list[str] = []
+        self.results: dict[str, Any] = {"rows": {}, "ratios": {}, "facts": {}}
+        self.medians: dict[str, Measure] = {}
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+        print(line, flush=True)
+
+    # -- the runs -------------------------------------------------------------------------------
+
+    def driver(self, mode: str, pid: int, seconds: float | None = None, **more: Any) -> Measure:
+        config = {"mode": mode, "connections": self.args.connections, "seconds": seconds or self.args.seconds}
+        return node({**config, **more}, pid)
+
+    def flow(self, endpoints: Endpoints, seconds: float | None = None) -> Measure:
+        return self.driver("flow", endpoints.pid, seconds, flow=endpoints.driver_flow())
+
+    def wrk(self, target: Target, **files: Path) -> Measure:
+        return wrk(target.url, target.pid, self.args.seconds, self.args.connections, **files)
+
+    def refresh(self, endpoints: Endpoints, connections: int | None = None) -> Measure:
+        """Refresh-token grants in rotating chains: the token endpoint alone."""
+        connections = connections or self.args.connections
+        # wrk calls request() once more per thread than it sends, to check the script: one token spare.
+        pools = refresh_pools(endpoints, self.workdir, per_thread=connections // 2 + 1)
+        return wrk(endpoints.token, endpoints.pid, self.args.seconds, connections, tokens=pools)
+
+    # -- the sections ---------------------------------------------------------------------------
+
+    def compare(self, unit: str, target: tuple[float, str], runs: dict[str, Callable[[], Measure]]) -> None:
+        """Both sides alternately, a row each, and the first over the second as a ratio with its target."""
+        first, second = rows = side_by_side(self.args.rounds, runs)
+        for row in rows:
+            row.unit = unit
+            self.say(row.line())
+            self.results["rows"][row.name] = [asdict(measure) for measure in row.rounds]
+            self.medians[row.name] = row.median
+        ratio = first.median.rate / second.median.rate
+        at_least, why = target
+        verdict = "met" if ratio >= at_least else "MISSED"
+        self.results["ratios"][f"{first.name} / {second.name}"] = ratio
+        # The same ratio from CPU time per unit: what it would be if each server had a core to itself.
+        by_cpu = second.median.cpu_ms / first.median.cpu_ms if first.median.cpu_ms else 0.0
+        self.results["ratios"][f"{first.name} / {second.name}, by CPU time"] = by_cpu
+        name = f"ratio {first.name} / {second.name}"
+        self.say(f"| {name} | **{ratio:.2f}** | target ≥ {at_least} ({why}): {verdict} | by CPU: {by_cpu:.2f} | | | |")
+
+    def fact(self, name: str, value: str) -> None:
+        self.results["facts"][name] = value
+        self.say(f"- {name}: {value}")
+
+    def servers(
+        self, ours: AuthorizationServer, sdk: Endpoints, ceiling: Target, mcp: Target, open_mcp: Target
+    ) -> None:
+        mine = Endpoints.ours(ours)
+        body = self.workdir / "client.json"
+        body.write_text(json.dumps(CLIENT))
+        session = {"url": mcp.url, "tool": "whoami", "protocol_version": MCP_PROTOCOL_VERSION}
+        self.say(
+            f"\n{self.args.rounds} alternating rounds of {self.args.seconds:g} s, {self.args.connections} connections\n"
+        )
+        self.say(TABLE_HEAD)
+        self.compare(
+            "flows/s",
+            (1.0, "as many as the in-memory SDK"),
+            {"full flow, ours": lambda: self.flow(mine), "full flow, SDK baseline": lambda: self.flow(sdk)},
+        )
+        rss = peak_rss_mib(mine.pid)
+        self.compare(
+            "req/s",
+            (1.0, "as many as the SDK"),
+            {
+                "register, ours": lambda: self.wrk(Target(mine.register, mine.pid), body=body),
+                "register, SDK baseline": lambda: self.wrk(Target(sdk.register, sdk.pid), body=body),
+            },
+        )
+        self.compare(
+            "req/s",
+            (1.0, "as many as the SDK"),
+            {"token, ours": lambda: self.refresh(mine), "token, SDK baseline": lambda: self.refresh(sdk)},
+        )
+        self.compare(
+            "req/s",
+            (0.8, "of the ceiling"),
+            {
+                "metadata, ours": lambda: self.wrk(Target(mine.metadata, mine.pid)),
+                "bare Starlette JSON": lambda: self.wrk(ceiling),
+            },
+        )
+        self.compare(
+            "req/s",
+            (0.8, "of the ceiling"),
+            {
+                "JWKS, ours": lambda: self.wrk(Target(f"{ours.url}/jwks.json", mine.pid)),
+                "bare Starlette JSON (again)": lambda: self.wrk(ceiling),
+            },
+        )
+        self.compare(
+            "calls/s",
+            (0.9, "auth costs at most 10%"),
+            {
+                # Two seconds of warm-up: each connection first gets its token through a full flow.
+                "MCP tools/call, with auth": lambda: self.driver(
+                    "mcp", mcp.pid, mcp=session, flow=mine.driver_flow(), warmup=2
+                ),
+                "MCP tools/call, no auth": lambda: self.driver(
+                    "mcp", open_mcp.pid, mcp={**session, "url": open_mcp.url}, warmup=2
+                ),
+            },
+        )
+        self.say("\nFull flow, each step (median round):\n")
+        self.say("| step | ours p50 ms | ours p99 ms | SDK p50 ms | SDK p99 ms |\n|---|---|---|---|---|")
+        ours_flow, sdk_flow = (self.medians[name] for name in ("full flow, ours", "full flow, SDK baseline"))
+        for step in ("register", "authorize", "token", "refresh", "flow"):
+            a, b = ours_flow.steps.get(step, {}), sdk_flow.steps.get(step, {})
+            figures = [side.get(name, 0) for side in (a, b) for name in ("p50_ms", "p99_ms")]
+            self.say(f"| {step} | " + " | ".join(f"{figure:.1f}" for figure in figures) + " |")
+        self.say("")
+        self.fact("peak RSS of our AS under the full-flow load (VmHWM)", f"{rss:.0f} MiB")
+
+    def load(self, ours: AuthorizationServer) -> None:
+        """The long run: concurrent full flows; every answer must be the expected one."""
+        seconds = self.args.load_seconds
+        measure = self.flow(Endpoints.ours(ours), seconds)
+        log = ours.program.log()
+        trouble = sum(log.count(word) for word in ("Traceback", "database is locked"))
+        flows = measure.steps.get("flow", {})
+        self.fact(
+            f"{seconds:g} s of concurrent full flows ({self.args.connections} connections)",
+            f"{measure.rate * seconds:,.0f} flows, {measure.rate:,.0f} flows/s ({measure.rate * 4:,.0f} req/s), "
+            f"p50 {flows.get('p50_ms', 0):.0f} ms, p99 {flows.get('p99_ms', 0):.0f} ms, errors {measure.errors or 0}, "
+            f"tracebacks or 'database is locked' in the log: {trouble}",
+        )
+        self.fact("peak RSS of our AS after it", f"{peak_rss_mib(pid_of(ours.program)):.0f} MiB")
+
+    def growth(self) -> None:
+        """Token-endpoint latency with N journeys (and clients) in the database, and its size."""
+        self.say(
+            "\n| journeys in the database | build s | bytes per journey | token p50 ms | token p99 ms | token req/s |"
+        )
+        self.say("|---|---|---|---|---|---|")
+        for journeys in self.args.growth:
+            folder = self.workdir / f"growth-{journeys}"
+            folder.mkdir()
+            started = time.monotonic()
+            size = growth.build(folder, journeys)
+            built = time.monotonic() - started
+            server = start_authorization_server(folder)
+            try:
+                measure = self.refresh(Endpoints.ours(server), connections=2)  # one request at a time per wrk thread
+            finally:
+                server.program.stop()
+                shutil.rmtree(folder)  # a million journeys take gigabytes
+            latency = measure.steps["request"]
+            self.results["facts"][f"growth {journeys}"] = {"bytes": size, **latency, "rate": measure.rate}
+            self.say(
+                f"| {journeys:,} | {built:.0f} | {size / journeys:,.0f} | {latency['p50_ms']:.2f} "
+                f"| {latency['p99_ms']:.2f} | {measure.rate:,.0f} |"
+            )
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.results, indent=1))
+        path.with_suffix(".md").write_text("\n".join(self.lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10, help="measured seconds of each run (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of each comparison (default 3)")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
+    parser.add_argument("--load-seconds", type=float, default=60, help="the long load of full flows (default 60)")
+    parser.add_argument("--growth", type=int, nargs="*", default=[1000, 1_000_000], help="journeys in growth databases")
+    parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "results.json", help="results (and .md)")
+    args = parser.parse_args()
+    os.environ.update(UNLIMITED)
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    bench = Bench(args, workdir)
+    mcp_port, open_port, baseline_port, ceiling_port = (free_port() for _ in range(4))
+    ours = start_authorization_server(workdir, mcp_port=mcp_port)
+    programs = [ours.program]
+    try:
+        ready = "/.well-known/oauth-protected-resource"
+        issuer = ours.issuer_for("demo")
+        sdk_ready = "/.well-known/oauth-authorization-server"
+        programs.append(baseline := start(workdir, "scripts.bench.baseline", baseline_port, ready=sdk_ready))
+        programs.append(ceiling := start(workdir, "scripts.bench.ceiling", ceiling_port))
+        programs.append(mcp := start(workdir, "mcp_server", mcp_port, "--auth-server", issuer, ready=ready))
+        programs.append(
+            open_mcp := start(workdir, "scripts.bench.open_mcp", open_port, "--auth-server", issuer, ready=ready)
+        )
+        bench.servers(
+            ours,
+            Endpoints.sdk(f"http://localhost:{baseline_port}", pid_of(baseline)),
+            Target(f"http://127.0.0.1:{ceiling_port}/", pid_of(ceiling)),
+            Target(f"http://localhost:{mcp_port}/mcp", pid_of(mcp)),
+            Target(f"http://localhost:{open_port}/mcp", pid_of(open_mcp)),
+        )
+        if args.load_seconds:
+            bench.load(ours)
+    finally:
+        for program in programs:
+            program.stop()
+    if args.growth:
+        bench.growth()
+    bench.say(f"\nmake bench took {time.monotonic() - started:.0f} s; work files in {workdir}")
+    bench.save(args.out)
+
+
+if __name__ == "__main__":
+    main()
