@@ -81,6 +81,10 @@ EXIT_CODES = """exit codes:
 """
 
 
+#: Options whose value is a credential an authorization server chose, which may begin with "-".
+CREDENTIAL_OPTIONS = ("--client-id", "--client-secret")
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
@@ -92,7 +96,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     command = arguments.pop(0) if arguments[:1] in (["servers"], ["logout"]) else None
     if command == "servers":
         return list_servers(servers_parser().parse_args(arguments), environ)
-    args = parser(command).parse_args(arguments)
+    args = parser(command).parse_args(attached(arguments))
     tutorial = JsonTutorial(sys.stdout) if args.json else Tutorial(sys.stdout, verbose=args.verbose)
     fail = _fail_json if args.json else _fail
     try:
@@ -146,6 +150,21 @@ def servers_parser() -> argparse.ArgumentParser:
     )
     _add_store(parser)
     return parser
+
+
+def attached(arguments: list[str]) -> list[str]:
+    """``--client-id VALUE`` as ``--client-id=VALUE``, so that a credential beginning with "-" is a value.
+
+    Authorization servers issue random base64url client IDs and secrets (RFC 4648 §5), and one in
+    64 begins with "-", which argparse would take for an option.
+    """
+    joined: list[str] = []
+    for argument in arguments:
+        if joined[-1:] and joined[-1] in CREDENTIAL_OPTIONS:
+            joined[-1] = f"{joined[-1]}={argument}"
+        else:
+            joined.append(argument)
+    return joined
 
 
 def parser(command: str | None = None) -> argparse.ArgumentParser:

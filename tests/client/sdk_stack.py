@@ -8,19 +8,17 @@ without a page, so ``--headless`` goes through. The MCP server is the SDK's ``MC
 metadata and 401 challenge, and accepts only tokens issued for its URL (``validate_token_resource``).
 
 The token endpoint is fronted by :class:`TokenFront`, which records every request and passes it
-on unchanged. With ``machine=True`` it also serves what neither the SDK's authorization server nor
-this project's has yet: the ``client_credentials`` grant (OAuth 2.1 §4.2) for clients with a
-secret (Basic or in the form) or a public key, and ``private_key_jwt`` (RFC 7523 §2.2) for any
-grant. Assertions are verified for real with pyjwt: signature, ``iss`` = ``sub`` = client_id,
-``aud`` = the issuer, ``exp``, ``iat``, a lifetime of at most five minutes, and a ``jti`` never
-seen before. The metadata then lists that grant and that method.
+on unchanged. With ``machine=True`` it also serves what the SDK's authorization server lacks: the
+``client_credentials`` grant (OAuth 2.1 §4.2) authenticated with ``private_key_jwt`` (RFC 7523
+§2.2), so that tests can read the assertion as the client sent it (this project's server verifies
+assertions but never shows them). Assertions are verified for real with pyjwt: signature,
+``iss`` = ``sub`` = client_id, ``aud`` = the issuer, ``exp``, ``iat``, a lifetime of at most five
+minutes, and a ``jti`` never seen before. The metadata then lists that grant and that method.
 """
 
-import base64
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -51,16 +49,6 @@ MAX_ASSERTION_LIFETIME = 300
 ASSERTION_ALGORITHMS = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"]
 
 
-@dataclass
-class MachineClient:
-    """A client known to :class:`TokenFront`: a secret sent as ``method``, or a public key (``private_key_jwt``)."""
-
-    client_id: str
-    secret: str | None = None
-    method: str = "client_secret_basic"
-    public_key: PublicKeyTypes | None = None
-
-
 class Refused(Exception):
     def __init__(self, error: str, description: str, status: int = 400) -> None:
         super().__init__(description)
@@ -78,7 +66,8 @@ class TokenFront:
     requests: list[dict[str, str]] = field(default_factory=list)
     #: The claims of each assertion verified.
     assertions: list[dict[str, Any]] = field(default_factory=list)
-    clients: dict[str, MachineClient] = field(default_factory=dict)
+    #: The public key of each client the front knows, by client_id.
+    clients: dict[str, PublicKeyTypes] = field(default_factory=dict)
     _seen_jtis: set[str] = field(default_factory=set)
     #: The SDK's token endpoint, which every request not answered here goes on to.
     sdk_token: ASGIApp | None = None
@@ -91,7 +80,7 @@ class TokenFront:
         self.requests.append(form | ({"authorization": authorization} if authorization else {}))
         if self.machine:
             try:
-                answer = self.answer(form, authorization)
+                answer = self.answer(form)
             except Refused as refused:
                 await refused.response(scope, receive, send)
                 return
@@ -105,18 +94,12 @@ class TokenFront:
 
         await self.sdk_token(scope, replay, send)
 
-    def answer(self, form: dict[str, str], authorization: str) -> Response | dict[str, str]:
+    def answer(self, form: dict[str, str]) -> Response | dict[str, str]:
         """The client_credentials grant's response, or the form to pass on (assertion checked and removed)."""
-        if "client_assertion" in form or "client_assertion_type" in form:
-            client_id = self.verify_assertion(form)
-            form = {name: value for name, value in form.items() if not name.startswith("client_assertion")}
-        elif form.get("grant_type") == "client_credentials":
-            client_id = self.verify_secret(form, authorization)
-        else:
-            known = self.clients.get(form.get("client_id", ""))
-            if known is not None and known.public_key is not None:
-                raise Refused("invalid_client", "this client authenticates with private_key_jwt", 401)
+        if "client_assertion" not in form and "client_assertion_type" not in form:
             return form
+        client_id = self.verify_assertion(form)
+        form = {name: value for name, value in form.items() if not name.startswith("client_assertion")}
         if form.get("grant_type") != "client_credentials":
             return form
         scopes = form["scope"].split() if form.get("scope") else REQUIRED_SCOPES
@@ -130,12 +113,12 @@ class TokenFront:
         assertion = form.get("client_assertion", "")
         try:
             client_id = str(jwt.decode(assertion, options={"verify_signature": False}).get("iss"))
-            client = self.clients.get(client_id)
-            if client is None or client.public_key is None:
+            public_key = self.clients.get(client_id)
+            if public_key is None:
                 raise Refused("invalid_client", "no key is registered for the assertion's iss", 401)
             claims: dict[str, Any] = jwt.decode(
                 assertion,
-                client.public_key,  # type: ignore[arg-type]
+                public_key,  # type: ignore[arg-type]
                 algorithms=ASSERTION_ALGORITHMS,
                 audience=self.issuer,
                 options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
@@ -150,21 +133,6 @@ class TokenFront:
             raise Refused("invalid_client", "the assertion was used before", 401)
         self._seen_jtis.add(claims["jti"])
         self.assertions.append(claims)
-        return client_id
-
-    def verify_secret(self, form: dict[str, str], authorization: str) -> str:
-        """RFC 6749 §2.3.1: the secret in Basic credentials or in the form, as the client registered."""
-        if authorization.startswith("Basic "):
-            decoded = base64.b64decode(authorization[6:]).decode()
-            client_id, _, secret = (unquote_plus(part) for part in decoded.partition(":"))
-            method = "client_secret_basic"
-        else:
-            client_id, secret, method = form.get("client_id", ""), form.get("client_secret", ""), "client_secret_post"
-        client = self.clients.get(client_id)
-        if client is None or client.secret is None or client.method != method:
-            raise Refused("invalid_client", f"no client {client_id!r} authenticating with {method}", 401)
-        if not secrets.compare_digest(client.secret, secret):
-            raise Refused("invalid_client", "wrong client secret", 401)
         return client_id
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from client import errors
-from client.cli import EXIT_CODES, default_store, parser
+from client.cli import EXIT_CODES, attached, default_store, main, parser
 from client.errors import one_line
 
 
@@ -28,6 +28,20 @@ class TestHelp:
             parser().parse_args(["--server-url", "http://localhost:8000/mcp", "--headless", "--no-browser"])
         assert exited.value.code == 2
         assert "argument --no-browser: not allowed with argument --headless" in capsys.readouterr().err
+
+
+class TestCredentialOptions:
+    """CL-13: --client-id and --client-secret take what the authorization server issued, whatever it begins with."""
+
+    def test_a_client_id_or_secret_may_begin_with_a_dash(self, tmp_path: Path) -> None:
+        """RFC 4648 §5: base64url credentials begin with "-" one time in 64 (as this project's authorization server
+        issues them); given as the option's next argument they are its value, not an unknown option."""
+        url = "http://localhost:1/mcp"  # nothing listens: exit 3 means the command line was accepted
+        options = ["--grant", "client_credentials", "--client-id", "-Xq4b", "--client-secret", "-s3cret"]
+        assert main(["--server-url", url, "--store", str(tmp_path / "s.json"), *options]) == 3
+        assert attached(["--client-id", "-Xq4b", "--client-secret", "-s3cret", "--step", "token"]) == [
+            "--client-id=-Xq4b", "--client-secret=-s3cret", "--step", "token",
+        ]  # fmt: skip
 
 
 class TestDefaultStore:
