@@ -10,15 +10,18 @@ controls over clients, each checked against a running authorization server (docs
   configuration endpoint (RFC 7592 §2); ``clients unblock`` lets it start again, without its grants.
 """
 
+import argparse
 from collections.abc import Iterator
 
 import httpx2
 import pytest
 
+from authorization_server.settings import load
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import CALLBACK, Issuer, Registered
 from tests.authorization_server.test_cimd import assert_error_page
 from tests.authorization_server.test_rfc7592_management import assert_invalid_token, manage
+from tests.documents import DocumentServer, document_client
 
 REGISTRATION_PATHS = ("/register", "/api/v1/authz/clients/register", "/api/v1/authz/clients/register/mcp/demo/latest")
 
@@ -50,6 +53,12 @@ def pre_registered(server: AuthorizationServer) -> Registered:
 
 
 class TestClosedRegistration:
+    def test_the_environment_variable_takes_only_open_or_closed(self):
+        """Decision 0025: a misspelt AS_DYNAMIC_REGISTRATION stops the server instead of leaving registration open."""
+        assert load(argparse.Namespace(), {"AS_DYNAMIC_REGISTRATION": "closed"}).registration_open is False
+        with pytest.raises(ValueError, match="dynamic_registration must be one of open, closed"):
+            load(argparse.Namespace(), {"AS_DYNAMIC_REGISTRATION": "close"})
+
     def test_no_issuer_names_a_registration_endpoint(self, closed_as: AuthorizationServer, http: httpx2.Client):
         """Theme 15, RFC 8414 §2: registration_endpoint is OPTIONAL; a closed server names none, at every issuer."""
         for path in ("/.well-known/oauth-authorization-server", "/.well-known/oauth-authorization-server/mcp/demo"):
@@ -79,6 +88,18 @@ class TestClosedRegistration:
         tokens = root.tokens(client)
 
         assert tokens["token_type"] == "Bearer"
+
+    def test_a_metadata_document_client_still_completes_a_flow(
+        self, closed_as: AuthorizationServer, http: httpx2.Client, documents: DocumentServer
+    ):
+        """Theme 15, CIMD §3: a client known by its metadata document never registers, so closing DCR leaves it be."""
+        url = documents.publish("/closed/client.json")
+        client = document_client(url)
+        root = Issuer(http, closed_as.url, closed_as.url + "/register")
+
+        response = root.exchange(client, root.code(client))
+
+        assert response.status_code == 200, response.text
 
 
 class TestBlockedClient:
