@@ -25,6 +25,7 @@ from authorization_server.clients.entities import Client
 from authorization_server.clients.metadata import ClientMetadata
 from authorization_server.db import Transaction
 from authorization_server.errors import (
+    InvalidClient,
     InvalidRequest,
     InvalidScope,
     InvalidTarget,
@@ -55,6 +56,8 @@ async def check_client(
     client = await directory.client(tx, issuer, client_id, document)
     if client is None:
         raise InvalidRequest("The application asking for access is not registered with this server.")
+    if client.blocked:
+        raise InvalidClient("The application asking for access is blocked by this server's operator.")
     redirect_uri = client.redirect_uri_for(params.get("redirect_uri"))
     if redirect_uri is None:
         raise InvalidRequest("The application's redirect URI is missing or not one it registered.")

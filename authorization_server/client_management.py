@@ -18,7 +18,6 @@ from authorization_server.clients.metadata import parse_client_update
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database
 from authorization_server.issuers import IssuerService
-from authorization_server.journeys.service import JourneyService
 from authorization_server.registration import RegistrationService
 from authorization_server.revocation import RevocationService
 
@@ -31,7 +30,6 @@ class ClientManagementService:
         issuers: IssuerService,
         clients: ClientService,
         registration: RegistrationService,
-        journeys: JourneyService,
         revocation: RevocationService,
         expiry: ClientExpiry,
     ) -> None:
@@ -39,7 +37,6 @@ class ClientManagementService:
         self._issuers = issuers
         self._clients = clients
         self._registration = registration
-        self._journeys = journeys
         self._revocation = revocation
         self._expiry = expiry
 
@@ -60,6 +57,7 @@ class ClientManagementService:
         """RFC 7592 §2.3: revoke the client's grants, then delete it with its rows."""
         async with self._db.transaction() as tx:
             client = await self._clients.managed(tx, client_id, token, self._issuers.root.url)
-            for grant_id in await self._journeys.granted_to_client(tx, client.client_id):
-                await self._revocation.end_grant(tx, grant_id, "the client deleted its registration (RFC 7592)")
+            await self._revocation.end_client_grants(
+                tx, client.client_id, "the client deleted its registration (RFC 7592)"
+            )
             await self._expiry.delete(tx, [client.client_id])

@@ -60,6 +60,7 @@ class IssuerService:
     def __init__(self, settings: Settings, mcp_servers: McpServerService) -> None:
         self.root = Issuer(settings.issuer)
         self._default_mcp_server = settings.default_mcp_server
+        self._registration_open = settings.registration_open
         self._mcp_servers = mcp_servers
         self._metadata: dict[str, tuple[object, bytes]] = {}
 
@@ -122,9 +123,11 @@ class IssuerService:
     async def _build_metadata(self, issuer: Issuer) -> bytes:
         root = self.root.url
         server = issuer.mcp_server
-        registration = root + (
-            MCP_REGISTER_PATH.format(mcp_server_id=server.id, version=server.version) if server else REGISTER_PATH
-        )
+        registration = None
+        if self._registration_open:  # closed: no registration endpoint to name (RFC 8414 §2, docs/decisions/0025)
+            registration = root + (
+                MCP_REGISTER_PATH.format(mcp_server_id=server.id, version=server.version) if server else REGISTER_PATH
+            )
         metadata = AuthorizationServerMetadata(
             issuer=issuer.url,
             authorization_endpoint=issuer.url + AUTHORIZE_PATH,

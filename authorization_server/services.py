@@ -70,12 +70,8 @@ def services(request: Request) -> Services:
     return request.state.services  # type: ignore[no-any-return]
 
 
-async def build_services(settings: Settings, db: Database) -> Services:
-    accounts = AccountService(db, settings.session_ttl)
-    clients = ClientService()
-    consents = ConsentService()
-    mcp_servers = McpServerService(db)
-    issuers = IssuerService(settings, mcp_servers)
+def client_directory(settings: Settings, db: Database, clients: ClientService) -> ClientDirectory:
+    """Who a ``client_id`` is, fetching metadata documents and JWK Sets by the settings' rules (docs/decisions/0015)."""
     fetcher = SafeFetcher(
         FetchPolicy(
             allow_loopback=settings.allow_loopback_client_metadata,
@@ -84,13 +80,18 @@ async def build_services(settings: Settings, db: Database) -> Services:
             cache_max=settings.client_metadata_cache_max,
         )
     )
-    directory = ClientDirectory(
-        db,
-        clients,
-        fetcher,
-        root_issuer=issuers.root.url,
-        allow_loopback=settings.allow_loopback_client_metadata,
+    return ClientDirectory(
+        db, clients, fetcher, root_issuer=settings.issuer, allow_loopback=settings.allow_loopback_client_metadata
     )
+
+
+async def build_services(settings: Settings, db: Database) -> Services:
+    accounts = AccountService(db, settings.session_ttl)
+    clients = ClientService()
+    consents = ConsentService()
+    mcp_servers = McpServerService(db)
+    issuers = IssuerService(settings, mcp_servers)
+    directory = client_directory(settings, db, clients)
     journeys = JourneyService(
         mcp_servers,
         code_ttl=settings.code_ttl,
@@ -150,7 +151,6 @@ async def build_services(settings: Settings, db: Database) -> Services:
             issuers=issuers,
             clients=clients,
             registration=registration,
-            journeys=journeys,
             revocation=revocation,
             expiry=client_expiry,
         ),

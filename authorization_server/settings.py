@@ -26,6 +26,8 @@ RETIREMENT_MARGIN = 60
 DEMO_MCP_SERVER_ID = "demo"
 #: The admin pages' credentials in demo mode when none are set (loopback only; docs/decisions/0014).
 DEMO_ADMIN = ("admin", "demo")
+#: ``--dynamic-registration``: anyone may register a client (RFC 7591), or only the operator (decision 0025).
+REGISTRATION_MODES = ("open", "closed")
 #: Settings that must be greater than zero.
 POSITIVE = (
     "code_ttl",
@@ -108,6 +110,13 @@ class Settings:
     interaction_ttl: int = _setting(600, "time to sign in and consent, seconds", "AS_INTERACTION_TTL")
     session_ttl: int = _setting(8 * 3600, "browser sign-in session lifetime, seconds", "AS_SESSION_TTL")
     max_body_bytes: int = _setting(16 * 1024, "largest request body accepted, bytes", "AS_MAX_BODY_BYTES")
+    dynamic_registration: str = _setting(
+        "open",
+        "open: anyone may register a client (RFC 7591); closed: the registration endpoints answer 403 and the"
+        " metadata names none, only `clients add` and client ID metadata documents make clients (docs/decisions/0025)",
+        "AS_DYNAMIC_REGISTRATION",
+        choices=REGISTRATION_MODES,
+    )
     # Abuse controls (docs/decisions/0011). A rate is COUNT/[N]UNIT, UNIT one of s, min, h:
     # COUNT requests at once, refilled evenly over the period (a token bucket).
     rate_limit_register: str = _setting(
@@ -198,6 +207,11 @@ class Settings:
         return tuple(networks)
 
     @property
+    def registration_open(self) -> bool:
+        """Whether anyone may register a client (RFC 7591 §3), or only the operator (``clients add``)."""
+        return self.dynamic_registration == "open"
+
+    @property
     def admin_pages(self) -> bool:
         """Whether ``/admin/…`` answers at all: only with admin credentials set."""
         return bool(self.admin_username and self.admin_password)
@@ -247,6 +261,8 @@ class Settings:
             )
         if settings.signing_alg not in SIGNING_ALGORITHMS:
             raise ValueError(f"signing_alg must be one of {', '.join(SIGNING_ALGORITHMS)}")
+        if settings.dynamic_registration not in REGISTRATION_MODES:
+            raise ValueError(f"dynamic_registration must be one of {', '.join(REGISTRATION_MODES)}")
         if bool(settings.admin_username) != bool(settings.admin_password):
             raise ValueError("set both admin_username and admin_password, or neither (admin pages off)")
         for name in POSITIVE:

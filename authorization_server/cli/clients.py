@@ -1,4 +1,5 @@
-"""``clients list | add | cleanup``: registered clients (RFC 7591), and deleting the idle ones (RFC 7591 §5)."""
+"""``clients list | add | cleanup | block | unblock``: registered clients (RFC 7591), deleting the idle
+ones (RFC 7591 §5), and blocking one (docs/decisions/0025)."""
 
 import argparse
 
@@ -7,9 +8,12 @@ from authorization_server.cli.shared import Actions, action, database, group, jo
 from authorization_server.client_expiry import ClientExpiry
 from authorization_server.clients.metadata import parse_client_metadata
 from authorization_server.clients.service import ClientService
+from authorization_server.db import Database
 from authorization_server.errors import OAuthError
 from authorization_server.issuers import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS
 from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.revocation import RevocationService
+from authorization_server.services import client_directory
 from authorization_server.settings import Settings
 from authorization_server.tokens import keys
 from authorization_server.tokens.service import TokenService
@@ -27,6 +31,12 @@ def add_commands(commands: Actions) -> None:
     settings_module.add_arguments(add, "issuer", default=argparse.SUPPRESS)
     cleanup = action(clients, "cleanup", help="delete the idle clients without live grants now", run=cleanup_clients)
     settings_module.add_arguments(cleanup, "client_idle_ttl", default=argparse.SUPPRESS)
+    block = action(clients, "block", help="refuse a client everywhere and end every grant it holds", run=block_client)
+    block.add_argument("client_id")
+    unblock = action(
+        clients, "unblock", help="let a blocked client be used again; its grants stay ended", run=unblock_client
+    )
+    unblock.add_argument("client_id")
     repeat_settings(clients, "db")
 
 
@@ -36,7 +46,8 @@ async def list_clients(settings: Settings, args: argparse.Namespace) -> None:
     if not clients:
         print("no clients yet")
     for client in clients:
-        print(f"{client.client_id}  {client.display_name!r}  issuer {client.issuer}")
+        blocked = "  BLOCKED" if client.blocked else ""
+        print(f"{client.client_id}  {client.display_name!r}  issuer {client.issuer}{blocked}")
         print(f"    {client.token_endpoint_auth_method}, grants {' '.join(client.grant_types)}")
         print(f"    registered {client.created_at:%Y-%m-%d %H:%M}, last used {client.last_used_at:%Y-%m-%d %H:%M} UTC")
         print(f"    redirect URIs {' '.join(client.redirect_uris)}")
@@ -83,15 +94,43 @@ async def cleanup_clients(settings: Settings, args: argparse.Namespace) -> None:
             db,
             clients=ClientService(),
             journeys=journey_service(settings, McpServerService(db)),
-            tokens=TokenService(
-                keys.Keys(db, settings.key_lifetime_after_rotation),
-                access_token_ttl=settings.access_token_ttl,
-                refresh_token_ttl=settings.refresh_token_ttl,
-                refresh_grace=settings.refresh_grace,
-            ),
+            tokens=_tokens(settings, db),
             idle_ttl=settings.client_idle_ttl,
         )
         deleted = await expiry.cleanup()
     print(f"deleted {len(deleted)} client(s) idle for more than {settings.client_idle_ttl} s without live grants")
     for client_id in deleted:
         print(f"    {client_id}")
+
+
+async def block_client(settings: Settings, args: argparse.Namespace) -> None:
+    """Block a client and end every grant it holds, as its own RFC 7592 §2.3 deletion would.
+
+    A running server reads the client's row in each request, so it refuses the client at once.
+    """
+    clients = ClientService()
+    async with database(settings) as db:
+        journeys = journey_service(settings, McpServerService(db))
+        revocation = RevocationService(db, client_directory(settings, db, clients), journeys, _tokens(settings, db))
+        async with db.transaction() as tx:
+            if not await clients.set_blocked(tx, args.client_id, True):
+                raise ValueError(f"no client with id {args.client_id!r}")
+            ended = len(await journeys.granted_to_client(tx, args.client_id))
+            await revocation.end_client_grants(tx, args.client_id, "the operator blocked the client")
+    print(f"blocked client {args.client_id}; ended {ended} grant(s)")
+
+
+async def unblock_client(settings: Settings, args: argparse.Namespace) -> None:
+    async with database(settings) as db, db.transaction() as tx:
+        if not await ClientService().set_blocked(tx, args.client_id, False):
+            raise ValueError(f"no client with id {args.client_id!r}")
+    print(f"unblocked client {args.client_id}; the grants ended when it was blocked stay ended")
+
+
+def _tokens(settings: Settings, db: Database) -> TokenService:
+    return TokenService(
+        keys.Keys(db, settings.key_lifetime_after_rotation),
+        access_token_ttl=settings.access_token_ttl,
+        refresh_token_ttl=settings.refresh_token_ttl,
+        refresh_grace=settings.refresh_grace,
+    )

@@ -28,6 +28,8 @@ class Client:
     last_used_at: datetime
     #: The digest of its registration access token (RFC 7592 §1.2); ``None``: it cannot be managed.
     registration_token_hash: str | None = field(default=None, repr=False)
+    #: Blocked by the operator (``clients block``, docs/decisions/0025): refused everywhere until unblocked.
+    blocked: bool = False
 
     @property
     def is_public(self) -> bool:

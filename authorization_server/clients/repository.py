@@ -40,6 +40,12 @@ async def set_metadata(tx: Transaction, client_id: str, metadata: dict[str, obje
     await tx.execute("UPDATE clients SET metadata = ? WHERE client_id = ?", (json.dumps(metadata), client_id))
 
 
+async def set_blocked(tx: Transaction, client_id: str, blocked: bool) -> bool:
+    """Mark the client blocked or not; ``False`` if there is no such client."""
+    changed = await tx.execute("UPDATE clients SET blocked = ? WHERE client_id = ?", (int(blocked), client_id))
+    return changed == 1
+
+
 async def get(tx: Transaction, client_id: str) -> Client | None:
     row = await tx.fetch_one("SELECT * FROM clients WHERE client_id = ?", (client_id,))
     return _client(row) if row else None
@@ -80,6 +86,7 @@ def _client(row: Row) -> Client:
         created_at=clock.from_db(row["created_at"]),
         last_used_at=clock.from_db(row["last_used_at"]),
         registration_token_hash=row["registration_token_hash"],
+        blocked=bool(row["blocked"]),
     )
 
 

@@ -53,6 +53,8 @@ class ClientService:
             or not matches(token, client.registration_token_hash)
         ):
             raise InvalidToken("the registration access token is not valid for this client", realm=realm)
+        if client.blocked:
+            raise InvalidToken("this client is blocked by the server's operator", realm=realm)
         return client
 
     async def replace_metadata(
@@ -121,6 +123,8 @@ class ClientService:
         """
         if client is None:
             raise InvalidClient("unknown client; register again", detail=f"client_id {credentials.client_id!r}")
+        if client.blocked:
+            raise InvalidClient("this client is blocked by the server's operator", detail=f"{client.client_id} blocked")
         if credentials.method != client.token_endpoint_auth_method:
             raise InvalidClient(f"this client authenticates with {client.token_endpoint_auth_method}")
         if client.token_endpoint_auth_method == "private_key_jwt":
@@ -137,6 +141,10 @@ class ClientService:
         now = clock.now()
         if now - client.last_used_at >= USED_PRECISION:
             await repository.mark_used(tx, client.client_id, now)
+
+    async def set_blocked(self, tx: Transaction, client_id: str, blocked: bool) -> bool:
+        """Block or unblock a client (docs/decisions/0025); ``False`` if there is no such client."""
+        return await repository.set_blocked(tx, client_id, blocked)
 
     async def all(self, tx: Transaction) -> list[Client]:
         return await repository.all(tx)

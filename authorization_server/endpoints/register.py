@@ -4,7 +4,7 @@ and, for one MCP server, ``/api/v1/authz/clients/register/mcp/{mcp_server_id}/{v
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from authorization_server.errors import NO_STORE, InvalidClientMetadata
+from authorization_server.errors import NO_STORE, AccessDenied, InvalidClientMetadata
 from authorization_server.params import read_json
 from authorization_server.services import services
 
@@ -12,10 +12,16 @@ from authorization_server.services import services
 async def register(request: Request) -> JSONResponse:
     """Register with the root issuer, or, when the path names one, with that MCP server's issuer.
 
-    The rate limit per address comes first (RFC 7591 §5), then the MCP server: an unknown id is a
+    A server whose operator closed registration refuses first, with 403 ``access_denied``
+    (docs/decisions/0025). Then the rate limit per address (RFC 7591 §5), then the MCP server: an unknown id is a
     404 whatever the body says.
     """
     found = services(request)
+    if not found.settings.registration_open:
+        raise AccessDenied(
+            "dynamic client registration is closed on this server: ask its operator to register the client,"
+            " or use a client ID metadata document URL as the client_id"
+        )
     found.limits.registration(request)
     issuer = await found.issuers.resolve(request.path_params.get("mcp_server_id"))
     try:

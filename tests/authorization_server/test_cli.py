@@ -235,6 +235,9 @@ class TestServerSettings:
             "--session-ttl SESSION_TTL browser sign-in session lifetime, seconds (env AS_SESSION_TTL, default 28800)",
             "--max-body-bytes MAX_BODY_BYTES largest request body accepted, bytes"
             " (env AS_MAX_BODY_BYTES, default 16384)",
+            "--dynamic-registration {open,closed} open: anyone may register a client (RFC 7591); closed: the"
+            " registration endpoints answer 403 and the metadata names none, only `clients add` and client ID"
+            " metadata documents make clients (docs/decisions/0025) (env AS_DYNAMIC_REGISTRATION, default open)",
             "--rate-limit-register RATE_LIMIT_REGISTER registrations per client address (RFC 7591 §5)"
             " (env AS_RATE_LIMIT_REGISTER, default 60/10min)",
             "--rate-limit-token-client RATE_LIMIT_TOKEN_CLIENT token requests per client_id"
