@@ -28,12 +28,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx2
 
 from scripts.bench import growth
+from scripts.reliability.load import CALLBACK, authorization_query
 from scripts.stack import ROOT, AuthorizationServer, Program, free_port, start_authorization_server
-from shared.pkce import new_verifier, s256_challenge
+from shared.pkce import new_verifier
 
 DRIVER = ROOT / "scripts" / "bench" / "driver.mjs"
 WRK_SCRIPT = ROOT / "scripts" / "bench" / "wrk.lua"
-CALLBACK = "http://127.0.0.1:8765/callback"
 CLIENT = {
     "client_name": "Bench client",
     "redirect_uris": [CALLBACK],
@@ -150,14 +150,7 @@ def refresh_pools(endpoints: Endpoints, workdir: Path, threads: int = 2, per_thr
 def obtain_tokens(http: httpx2.Client, endpoints: Endpoints, client_id: str) -> dict[str, Any]:
     """Authorize (auto-approved) and redeem the code: the token response."""
     verifier = new_verifier()
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": CALLBACK,
-        "code_challenge": s256_challenge(verifier),
-        "code_challenge_method": "S256",
-        "state": "bench",
-    }
+    query = authorization_query(client_id, verifier, "bench")
     location = http.get(endpoints.authorize + "?" + urlencode(query)).headers["location"]
     code = dict(parse_qsl(urlsplit(location).query))["code"]
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "client_id": client_id}

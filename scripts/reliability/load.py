@@ -32,6 +32,18 @@ CLIENT = {
 }
 
 
+def authorization_query(client_id: str, verifier: str, state: str) -> dict[str, str]:
+    """An authorization request (OAuth 2.1 §4.1.1) with PKCE S256 (RFC 7636 §4.3), back to :data:`CALLBACK`."""
+    return {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": CALLBACK,
+        "code_challenge": s256_challenge(verifier),
+        "code_challenge_method": "S256",
+        "state": state,
+    }
+
+
 @dataclass
 class Acknowledged:
     """What the server answered while the load ran. Never printed: it holds live tokens."""
@@ -90,14 +102,7 @@ def one_flow(http: httpx2.Client, target: Target, seen: Acknowledged, refreshes:
     with seen.lock:
         seen.client_ids.append(client_id)
     verifier = new_verifier()
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": CALLBACK,
-        "code_challenge": s256_challenge(verifier),
-        "code_challenge_method": "S256",
-        "state": "load",
-    }
+    query = authorization_query(client_id, verifier, "load")
     authorized = seen.status(http.get(target.issuer + "/authorize", params=query))
     code = dict(parse_qsl(urlsplit(authorized.headers.get("location", "")).query)).get("code")
     if code is None:
