@@ -46,10 +46,15 @@ class RevocationService:
                 return
             await self.end_grant(tx, grant_id, "the client revoked its token (RFC 7009)")
 
-    async def end_client_grants(self, tx: Transaction, client_id: str, reason: str) -> None:
-        """End every grant ``client_id`` holds, whoever granted it: its deletion (RFC 7592 §2.3) or blocking."""
-        for grant_id in await self._journeys.granted_to_client(tx, client_id):
+    async def end_client_grants(self, tx: Transaction, client_id: str, reason: str) -> int:
+        """End every grant ``client_id`` holds, whoever granted it: its deletion (RFC 7592 §2.3) or blocking.
+
+        Returns how many grants were ended.
+        """
+        grant_ids = await self._journeys.granted_to_client(tx, client_id)
+        for grant_id in grant_ids:
             await self.end_grant(tx, grant_id, reason)
+        return len(grant_ids)
 
     async def end_grant(self, tx: Transaction, grant_id: str, reason: str) -> None:
         """Revoke every refresh token of a grant and end its journey, stamping ``reason``."""

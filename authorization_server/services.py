@@ -85,6 +85,16 @@ def client_directory(settings: Settings, db: Database, clients: ClientService) -
     )
 
 
+def token_service(settings: Settings, db: Database) -> TokenService:
+    """Access and refresh tokens by the settings' lifetimes, signed with the database's keys (RFC 9068)."""
+    return TokenService(
+        Keys(db, settings.key_lifetime_after_rotation),
+        access_token_ttl=settings.access_token_ttl,
+        refresh_token_ttl=settings.refresh_token_ttl,
+        refresh_grace=settings.refresh_grace,
+    )
+
+
 async def build_services(settings: Settings, db: Database) -> Services:
     accounts = AccountService(db, settings.session_ttl)
     clients = ClientService()
@@ -100,13 +110,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
     )
     async with db.transaction() as tx:
         await ensure_current(tx, settings.signing_alg)  # the first start makes the first key
-    keys = Keys(db, settings.key_lifetime_after_rotation)
-    tokens = TokenService(
-        keys,
-        access_token_ttl=settings.access_token_ttl,
-        refresh_token_ttl=settings.refresh_token_ttl,
-        refresh_grace=settings.refresh_grace,
-    )
+    tokens = token_service(settings, db)
     revocation = RevocationService(db, directory, journeys, tokens)
     registration = RegistrationService(
         db,

@@ -8,15 +8,12 @@ from authorization_server.cli.shared import Actions, action, database, group, jo
 from authorization_server.client_expiry import ClientExpiry
 from authorization_server.clients.metadata import parse_client_metadata
 from authorization_server.clients.service import ClientService
-from authorization_server.db import Database
 from authorization_server.errors import OAuthError
 from authorization_server.issuers import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.revocation import RevocationService
-from authorization_server.services import client_directory
+from authorization_server.services import client_directory, token_service
 from authorization_server.settings import Settings
-from authorization_server.tokens import keys
-from authorization_server.tokens.service import TokenService
 
 
 def add_commands(commands: Actions) -> None:
@@ -94,7 +91,7 @@ async def cleanup_clients(settings: Settings, args: argparse.Namespace) -> None:
             db,
             clients=ClientService(),
             journeys=journey_service(settings, McpServerService(db)),
-            tokens=_tokens(settings, db),
+            tokens=token_service(settings, db),
             idle_ttl=settings.client_idle_ttl,
         )
         deleted = await expiry.cleanup()
@@ -111,12 +108,13 @@ async def block_client(settings: Settings, args: argparse.Namespace) -> None:
     clients = ClientService()
     async with database(settings) as db:
         journeys = journey_service(settings, McpServerService(db))
-        revocation = RevocationService(db, client_directory(settings, db, clients), journeys, _tokens(settings, db))
+        revocation = RevocationService(
+            db, client_directory(settings, db, clients), journeys, token_service(settings, db)
+        )
         async with db.transaction() as tx:
             if not await clients.set_blocked(tx, args.client_id, True):
                 raise ValueError(f"no client with id {args.client_id!r}")
-            ended = len(await journeys.granted_to_client(tx, args.client_id))
-            await revocation.end_client_grants(tx, args.client_id, "the operator blocked the client")
+            ended = await revocation.end_client_grants(tx, args.client_id, "the operator blocked the client")
     print(f"blocked client {args.client_id}; ended {ended} grant(s)")
 
 
@@ -125,12 +123,3 @@ async def unblock_client(settings: Settings, args: argparse.Namespace) -> None:
         if not await ClientService().set_blocked(tx, args.client_id, False):
             raise ValueError(f"no client with id {args.client_id!r}")
     print(f"unblocked client {args.client_id}; the grants ended when it was blocked stay ended")
-
-
-def _tokens(settings: Settings, db: Database) -> TokenService:
-    return TokenService(
-        keys.Keys(db, settings.key_lifetime_after_rotation),
-        access_token_ttl=settings.access_token_ttl,
-        refresh_token_ttl=settings.refresh_token_ttl,
-        refresh_grace=settings.refresh_grace,
-    )
