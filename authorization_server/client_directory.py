@@ -109,8 +109,7 @@ class ClientDirectory:
         await self._clients.used(tx, client)
 
     async def _registered_metadata(self, issuer: Issuer, client_id: str) -> dict[str, Any]:
-        async with self._db.transaction() as tx:
-            client = await self._clients.find(tx, client_id, issuer.url)
+        client = await self._db.run(lambda tx: self._clients.find(tx, client_id, issuer.url))
         if client is None:
             raise InvalidClient("unknown client; register again", detail=f"client_id {client_id!r}")
         return client.metadata

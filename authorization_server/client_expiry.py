@@ -40,8 +40,9 @@ class ClientExpiry:
 
     async def cleanup(self) -> list[str]:
         """Delete the idle clients without a live grant, with their rows; returns their ids."""
-        deleted: list[str] = []
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> list[str]:
+            deleted: list[str] = []
             idle = await self._clients.idle_since(tx, clock.now() - self._idle_ttl)
             for start in range(0, len(idle), BATCH):
                 batch = idle[start : start + BATCH]
@@ -50,7 +51,9 @@ class ClientExpiry:
                 if expired:
                     await self.delete(tx, expired)
                     deleted += expired
-        return deleted
+            return deleted
+
+        return await self._db.run(unit)
 
     async def delete(self, tx: Transaction, client_ids: list[str]) -> None:
         """Delete the clients with their rows: journeys, their steps and flows, refresh tokens, consents."""

@@ -16,7 +16,7 @@ from authorization_server.client_expiry import ClientExpiry
 from authorization_server.clients.entities import Client
 from authorization_server.clients.metadata import parse_client_update
 from authorization_server.clients.service import ClientService
-from authorization_server.db import Database
+from authorization_server.db import Database, Transaction
 from authorization_server.issuers import IssuerService
 from authorization_server.registration import RegistrationService
 from authorization_server.revocation import RevocationService
@@ -42,22 +42,27 @@ class ClientManagementService:
 
     async def read(self, client_id: str, token: str | None) -> Client:
         """RFC 7592 §2.1: the client, if ``token`` is its registration access token."""
-        async with self._db.transaction() as tx:
-            return await self._clients.managed(tx, client_id, token, self._issuers.root.url)
+        return await self._db.run(lambda tx: self._clients.managed(tx, client_id, token, self._issuers.root.url))
 
     async def replace(self, client_id: str, token: str | None, body: object) -> Client:
         """RFC 7592 §2.2: replace the client's metadata with ``body``'s; fields left out are gone."""
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> Client:
             client = await self._clients.managed(tx, client_id, token, self._issuers.root.url)
             presented_secret = parse_client_update(body, client.client_id)
             metadata = await self._registration.parse(await self._issuers.of_url(client.issuer), body)
             return await self._clients.replace_metadata(tx, client, metadata, presented_secret)
 
+        return await self._db.run(unit)
+
     async def delete(self, client_id: str, token: str | None) -> None:
         """RFC 7592 §2.3: revoke the client's grants, then delete it with its rows."""
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> None:
             client = await self._clients.managed(tx, client_id, token, self._issuers.root.url)
             await self._revocation.end_client_grants(
                 tx, client.client_id, "the client deleted its registration (RFC 7592)"
             )
             await self._expiry.delete(tx, [client.client_id])
+
+        await self._db.run(unit)

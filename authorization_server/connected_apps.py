@@ -67,26 +67,32 @@ class ConnectedAppsService:
 
     async def apps(self, session_cookie: str | None) -> ConnectedApps | None:
         """The apps the session's user approved, the latest approval first; ``None`` if not signed in."""
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> ConnectedApps | None:
             user = await self._accounts.session_user(tx, session_cookie)
             if user is None:
                 return None
             consents = await self._consents.of_user(tx, user.id)
             apps = [await self._app(tx, consent) for consent in consents]
-        return ConnectedApps(user.username, tuple(app for app in apps if app is not None))
+            return ConnectedApps(user.username, tuple(app for app in apps if app is not None))
+
+        return await self._db.run(unit)
 
     async def revoke(self, session_cookie: str | None, client_id: str, mcp_server_id: str) -> None:
         """Forget the user's consent to ``client_id`` at ``mcp_server_id`` and end the grants it led to.
 
         Codes issued but not yet redeemed end too, so no token comes after the revocation.
         """
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> None:
             user = await self._accounts.session_user(tx, session_cookie)
             if user is None:
                 raise InvalidRequest("Your session has ended. Sign in again to manage your connected apps.")
             await self._consents.forget(tx, user.id, client_id, mcp_server_id)
             for grant_id in await self._journeys.granted(tx, user.id, client_id, mcp_server_id):
                 await self._revocation.end_grant(tx, grant_id, "the user revoked the app on the connected apps page")
+
+        await self._db.run(unit)
 
     async def _app(self, tx: Transaction, consent: Consent) -> ConnectedApp | None:
         client = await self._clients.find(tx, consent.client_id, consent.issuer)

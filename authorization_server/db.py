@@ -1,63 +1,71 @@
-"""The SQLite store: one aiosqlite connection, numbered migrations, one transaction per unit of work.
+"""The SQLite store: one aiosqlite connection, numbered migrations, units of work committed in groups.
 
 WAL lets the command line read and write while the server runs; foreign keys are on. All
-database work of a request runs inside one :meth:`Database.transaction`, serialised by a lock,
-so no request ever sees another's half-written rows. SQL is parameterised, always.
+database work of a request is one *unit of work*, a coroutine function given to
+:meth:`Database.run`, which runs whole on aiosqlite's thread, so no request ever sees another's
+half-written rows and a unit costs one thread hop however many statements it makes. SQL is
+parameterised, always.
 
 The checkpoint that copies the WAL back into the database file (two fsyncs) runs on a thread
 and connection of its own (:class:`Checkpointer`), never inside a request's commit
-(docs/decisions/0005, docs/benchmarks.md).
+(docs/decisions/0005, 0026, docs/benchmarks.md).
 """
 
 import asyncio
+import functools
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from authorization_server import clock
 
 Row = sqlite3.Row
+T = TypeVar("T")
 
 
 class Transaction:
-    """The handle repositories use inside one transaction.
+    """The handle repositories use inside one unit of work, on the database thread.
 
-    Every call is one hop to aiosqlite's thread and back, the price of a statement here: a
-    query runs and fetches in the same hop (``execute_fetchall``) rather than three (execute,
-    fetch, close the cursor).
+    Its methods are coroutines so that repositories and services read the same as any other
+    async code, but each runs its statement at once and never suspends: the unit they belong to
+    runs to its end without giving the thread back.
     """
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run a statement; returns the number of rows it changed."""
-        cursor = await self._connection.execute(sql, tuple(params))
-        return cursor.rowcount
+        return self._connection.execute(sql, tuple(params)).rowcount
 
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         """The first row of a query that finds at most one (by key, or with ``LIMIT 1``)."""
-        rows = await self._connection.execute_fetchall(sql, tuple(params))
-        return next(iter(rows), None)
+        row: Row | None = self._connection.execute(sql, tuple(params)).fetchone()
+        return row
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-        return list(await self._connection.execute_fetchall(sql, tuple(params)))
+        return self._connection.execute(sql, tuple(params)).fetchall()
+
+
+#: A unit of work: given the transaction, does its reads and writes and returns its result.
+Unit = Callable[[Transaction], Awaitable[T]]
 
 
 class Database:
-    """An open database. Use :meth:`open`, then ``transaction()`` for every unit of work."""
+    """An open database. Use :meth:`open`, then :meth:`run` for every unit of work."""
 
     def __init__(self, connection: aiosqlite.Connection, checkpointer: "Checkpointer") -> None:
         self._connection = connection
         self._checkpointer = checkpointer
-        self._lock = asyncio.Lock()
-        self._holder: asyncio.Task[Any] | None = None
+        self._queue: list[tuple[Unit[Any], asyncio.Future[Any]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        #: The transaction of the group being committed, seen only on the database thread.
+        self._running = threading.local()
 
     @classmethod
     async def open(cls, path: Path) -> "Database":
@@ -84,34 +92,72 @@ class Database:
 
     async def data_version(self) -> int:
         """A number that changes whenever another connection, such as the command line, commits."""
-        rows = await self._connection.execute_fetchall("PRAGMA data_version")
-        return next((int(row[0]) for row in rows), 0)
+        row = await self.run(lambda tx: tx.fetch_one("PRAGMA data_version"))
+        return int(row[0]) if row else 0
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        """One atomic unit of work: committed when the block ends, rolled back if it raises.
+    async def run(self, unit: Unit[T]) -> T:
+        """Run ``unit`` as one atomic unit of work; its result, or the exception it raised.
 
-        Called again by the task that holds the transaction (a service reloading its cache while
-        a request's unit of work is open), it joins that transaction instead of waiting for the
-        lock its own task holds, which would wait forever and stall every request behind it.
+        Units queue up while the database thread is busy and then run together, in order, in one
+        ``BEGIN IMMEDIATE`` ... ``COMMIT`` (group commit), each inside a savepoint of its own: a
+        unit that raises leaves no row behind and does not disturb the others. Nothing is
+        answered before the commit that holds it. Called from inside a unit (a service reloading
+        its cache while a request's unit runs), it joins that unit.
         """
-        if self._holder is not None and self._holder is asyncio.current_task():
-            yield Transaction(self._connection)
-            return
-        async with self._lock:
-            self._holder = asyncio.current_task()
-            try:
-                if self._connection.in_transaction:  # left open by a cancelled unit of work
-                    await self._connection.rollback()
-                await self._connection.execute("BEGIN IMMEDIATE")
+        joined: Transaction | None = getattr(self._running, "transaction", None)
+        if joined is not None:
+            return await unit(joined)
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((unit, future))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        return await future
+
+    async def _write(self) -> None:
+        """Hand the queued units to the database thread, a group at a time, until none is left."""
+        try:
+            while self._queue:
+                group, self._queue = self._queue, []
                 try:
-                    yield Transaction(self._connection)
-                except BaseException:
-                    await self._connection.rollback()
-                    raise
-                await self._connection.commit()
-            finally:
-                self._holder = None
+                    outcomes = await self._on_database_thread(self._commit, [unit for unit, _ in group])
+                except Exception as error:  # the group could not begin or commit: none of it holds
+                    outcomes = [_Failed(error)] * len(group)
+                for (_, future), outcome in zip(group, outcomes, strict=True):
+                    if future.done():  # its request went away; what it wrote stays committed
+                        continue
+                    if isinstance(outcome, _Failed):
+                        future.set_exception(outcome.error)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._writer = None
+
+    async def _on_database_thread(self, function: Callable[..., T], *args: Any) -> T:
+        """Call ``function(sqlite3_connection, *args)`` on aiosqlite's thread: one hop.
+
+        aiosqlite sends each of its statements to its thread through ``Connection._execute``;
+        this sends a whole group of units the same way (the one internal of aiosqlite used here,
+        pinned with it in pyproject.toml; docs/decisions/0026).
+        """
+        connection = self._connection
+        return await connection._execute(lambda: function(connection._conn, *args))
+
+    def _commit(self, connection: sqlite3.Connection, units: list[Unit[Any]]) -> list[Any]:
+        """On the database thread: run ``units`` in one transaction; each one's result or ``_Failed``."""
+        transaction = Transaction(connection)
+        self._running.transaction = transaction
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                outcomes = [_run_in_savepoint(connection, transaction, unit) for unit in units]
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+        finally:
+            self._running.transaction = None
+        return outcomes
 
     async def _migrate(self) -> None:
         """Apply the numbered scripts in ``migrations/`` that this database has not seen yet."""
@@ -120,15 +166,47 @@ class Database:
             " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT"
         )
         for version, name, script in _migration_scripts():
-            async with self.transaction() as tx:
-                if await tx.fetch_one("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)):
-                    continue
-                for statement in _statements(script):
-                    await tx.execute(statement)
-                await tx.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (version, name, clock.to_db(clock.now())),
-                )
+            await self.run(functools.partial(_apply, version=version, name=name, script=script))
+
+
+class _Failed:
+    """What a unit raised, kept apart from what units return."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _run_in_savepoint(connection: sqlite3.Connection, transaction: Transaction, unit: Unit[Any]) -> Any:
+    connection.execute("SAVEPOINT unit")
+    try:
+        outcome = _complete(unit(transaction))
+    except Exception as error:
+        connection.execute("ROLLBACK TO unit")
+        outcome = _Failed(error)
+    connection.execute("RELEASE unit")
+    return outcome
+
+
+def _complete(step: Awaitable[T]) -> T:
+    """Run a unit's coroutine to its end; it must not wait for anything but the database."""
+    coroutine: Coroutine[Any, Any, T] = step  # type: ignore[assignment]
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("a unit of work waited for something other than the database")
+
+
+async def _apply(tx: Transaction, *, version: int, name: str, script: str) -> None:
+    if await tx.fetch_one("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)):
+        return
+    for statement in _statements(script):
+        await tx.execute(statement)
+    await tx.execute(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+        (version, name, clock.to_db(clock.now())),
+    )
 
 
 class Checkpointer:

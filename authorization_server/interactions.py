@@ -115,7 +115,8 @@ class InteractionService:
         self, issuer: Issuer, params: Params, browser_secret: str, session_cookie: str | None
     ) -> Onward | Downstream:
         document = await self._directory.document(params.get("client_id"))
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> Onward | Downstream:
             client, redirect_uri = await check_client(tx, self._directory, issuer, params, document)
             try:
                 request = await check_request(self._issuers, issuer, client, redirect_uri, params)
@@ -130,11 +131,16 @@ class InteractionService:
             journey = await self._journeys.authenticated(tx, journey, user.id, f"{user.username}, already signed in")
             return await self._ask_consent(tx, journey, interaction_id)
 
+        return await self._db.run(unit)
+
     async def login_view(self, interaction_id: str, browser_secret: str | None) -> LoginView:
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> LoginView:
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
             view = await self._view(tx, journey, None)
-        return LoginView(view.client_name, view.server_name, signed_in=journey.user_id is not None)
+            return LoginView(view.client_name, view.server_name, signed_in=journey.user_id is not None)
+
+        return await self._db.run(unit)
 
     async def login(
         self, interaction_id: str, browser_secret: str | None, username: str, password: str
@@ -144,26 +150,31 @@ class InteractionService:
         A username locked after repeated failures raises ``TooManyRequests`` before its password
         is even checked (``accounts/lockout.py``).
         """
-        async with self._db.transaction() as tx:
-            await self._journeys.pending(tx, interaction_id, browser_secret)
+        await self._db.run(lambda tx: self._journeys.pending(tx, interaction_id, browser_secret))
         self._lockout.check(username)
         user = await self._accounts.check_password(username, password)
         if user is None:
             self._lockout.failed(username)
             return None
         self._lockout.succeeded(username)
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> tuple[str, Onward | Downstream]:
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
             session = await self._accounts.start_session(tx, user)
             journey = await self._journeys.authenticated(tx, journey, user.id, f"{user.username}, with a password")
-            outcome = await self._ask_consent(tx, journey, interaction_id)
+            return session, await self._ask_consent(tx, journey, interaction_id)
+
+        session, outcome = await self._db.run(unit)
         return session, await self._onward(outcome)
 
     async def consent_view(self, interaction_id: str, browser_secret: str | None) -> ConsentView:
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> ConsentView:
             journey = await self._signed_in(tx, interaction_id, browser_secret)
             assert journey.user_id is not None
             return await self._view(tx, journey, await self._accounts.user(tx, journey.user_id))
+
+        return await self._db.run(unit)
 
     async def consent(self, interaction_id: str, browser_secret: str | None, approved: bool) -> Onward:
         """The user's answer: a code, or ``access_denied``, sent back to the client (OAuth 2.1 §4.1.2).
@@ -173,7 +184,8 @@ class InteractionService:
         return await self._onward(await self._consent(interaction_id, browser_secret, approved))
 
     async def _consent(self, interaction_id: str, browser_secret: str | None, approved: bool) -> Onward | Downstream:
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> Onward | Downstream:
             journey = await self._signed_in(tx, interaction_id, browser_secret)
             assert journey.request is not None
             if not approved:
@@ -186,6 +198,8 @@ class InteractionService:
                 )
             await self._consents.remember(tx, journey)
             return await self._approve(tx, journey, "the user approved on the consent page")
+
+        return await self._db.run(unit)
 
     async def _approve(self, tx: Transaction, journey: Journey, how: str) -> ToClient | Downstream:
         """Consent given: the code, unless the MCP server's connections must authorize first (issue 4)."""

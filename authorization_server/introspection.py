@@ -11,11 +11,12 @@ here either: they are ``{"active": false}`` too.
 from typing import Any
 
 from authorization_server.clients.entities import ClientCredentials
-from authorization_server.db import Database
+from authorization_server.db import Database, Transaction
 from authorization_server.errors import InvalidClient
 from authorization_server.issuers import INTROSPECTION_AUTH_METHODS, Issuer
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.tokens.access_tokens import AccessToken
 from authorization_server.tokens.service import TokenService
 from shared.resource import same_resource
 from shared.scopes import format_scope
@@ -37,15 +38,20 @@ class IntrospectionService:
         if credentials.method not in INTROSPECTION_AUTH_METHODS:
             raise InvalidClient("introspection needs the MCP server's credentials (client_secret_basic or _post)")
         caller = await self._mcp_servers.authenticate(credentials.client_id, credentials.secret)
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> AccessToken | None:
             access_token = await self._tokens.read_access_token(tx, token)
             if access_token is None:
-                return INACTIVE
+                return None
             claims = access_token.claims
             if claims.issuer != issuer.url or not same_resource(claims.audience, caller.resource):
-                return INACTIVE
-            if not await self._journeys.is_active(tx, claims.grant_id):
-                return INACTIVE
+                return None
+            return access_token if await self._journeys.is_active(tx, claims.grant_id) else None
+
+        access_token = await self._db.run(unit)
+        if access_token is None:
+            return INACTIVE
+        claims = access_token.claims
         return {
             "active": True,
             "scope": format_scope(claims.scope),

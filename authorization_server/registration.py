@@ -8,7 +8,7 @@ and the MCP Authorization Flow linking journey, MCP server and client.
 from authorization_server.clients.entities import Registration
 from authorization_server.clients.metadata import ClientMetadata, parse_client_metadata
 from authorization_server.clients.service import ClientService
-from authorization_server.db import Database
+from authorization_server.db import Database, Transaction
 from authorization_server.issuers import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, Issuer, IssuerService
 from authorization_server.journeys.service import JourneyService
 
@@ -32,7 +32,8 @@ class RegistrationService:
     async def register(self, issuer: Issuer, body: object, mcp_server_version: str | None = None) -> Registration:
         """Validate the metadata and register the client with ``issuer`` (RFC 7591 §3.1, §3.2)."""
         metadata = await self.parse(issuer, body)
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> Registration:
             registration = await self._clients.register(tx, issuer.url, metadata)
             if issuer.mcp_server is not None:
                 await self._journeys.start_at_registration(
@@ -42,7 +43,9 @@ class RegistrationService:
                     mcp_server_id=issuer.mcp_server.id,
                     mcp_server_version=mcp_server_version or issuer.mcp_server.version,
                 )
-        return registration
+            return registration
+
+        return await self._db.run(unit)
 
     async def parse(self, issuer: Issuer, body: object) -> ClientMetadata:
         """Client metadata validated against what ``issuer`` supports (RFC 7591 §2, §3.2.2)."""

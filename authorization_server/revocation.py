@@ -39,12 +39,15 @@ class RevocationService:
         if hint is not None and hint not in TOKEN_TYPE_HINTS:
             raise UnsupportedTokenType(f"token_type_hint must be one of {', '.join(TOKEN_TYPE_HINTS)}")
         identified = await self._directory.identify(issuer, credentials)
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> None:
             client = await self._directory.authenticate(tx, issuer, credentials, identified)
             grant_id = await self._tokens.grant_of(tx, token, issuer=issuer.url, client_id=client.client_id)
             if grant_id is None or not await self._journeys.is_active(tx, grant_id):
                 return
             await self.end_grant(tx, grant_id, "the client revoked its token (RFC 7009)")
+
+        await self._db.run(unit)
 
     async def end_client_grants(self, tx: Transaction, client_id: str, reason: str) -> int:
         """End every grant ``client_id`` holds, whoever granted it: its deletion (RFC 7592 §2.3) or blocking.

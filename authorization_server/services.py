@@ -108,8 +108,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
         interaction_ttl=settings.interaction_ttl,
         sealer=_sealer(settings),
     )
-    async with db.transaction() as tx:
-        await ensure_current(tx, settings.signing_alg)  # the first start makes the first key
+    await db.run(lambda tx: ensure_current(tx, settings.signing_alg))  # the first start makes the first key
     tokens = token_service(settings, db)
     revocation = RevocationService(db, directory, journeys, tokens)
     registration = RegistrationService(

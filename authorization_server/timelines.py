@@ -88,13 +88,19 @@ class Timelines:
 
     async def recent(self, limit: int) -> list[Timeline]:
         """The latest journeys, newest first."""
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> list[Timeline]:
             return [await self._timeline(tx, history) for history in await self._journeys.recent(tx, limit)]
 
+        return await self._db.run(unit)
+
     async def get(self, journey_id: str) -> Timeline | None:
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> Timeline | None:
             history = await self._journeys.history(tx, journey_id)
             return await self._timeline(tx, history) if history else None
+
+        return await self._db.run(unit)
 
     async def _timeline(self, tx: Transaction, history: JourneyHistory) -> Timeline:
         journey, flow = history.journey, history.journey.mcp_flow

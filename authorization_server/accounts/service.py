@@ -28,22 +28,23 @@ class AccountService:
             raise ValueError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
         password_hash = await asyncio.to_thread(hash_password, password)
         user = User(id=new_id("usr"), username=username, created_at=clock.now())
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> User:
             if await repository.user_with_hash(tx, username):
                 raise ValueError(f"user {username!r} already exists")
             await repository.add_user(tx, user, password_hash)
-        return user
+            return user
+
+        return await self._db.run(unit)
 
     async def ensure_user(self, username: str, password: str) -> User:
         """The user ``username``, created with ``password`` if missing (demo mode)."""
-        async with self._db.transaction() as tx:
-            existing = await repository.user_with_hash(tx, username)
+        existing = await self._db.run(lambda tx: repository.user_with_hash(tx, username))
         return existing[0] if existing else await self.add_user(username, password)
 
     async def check_password(self, username: str, password: str) -> User | None:
         """The user, if the password is theirs. Unknown names cost as much time as wrong passwords."""
-        async with self._db.transaction() as tx:
-            found = await repository.user_with_hash(tx, username)
+        found = await self._db.run(lambda tx: repository.user_with_hash(tx, username))
         stored = found[1] if found else await asyncio.to_thread(dummy_hash)
         valid = await asyncio.to_thread(verify_password, password, stored)
         return found[0] if found and valid else None

@@ -8,6 +8,7 @@ from authorization_server.cli.shared import Actions, action, database, group, jo
 from authorization_server.client_expiry import ClientExpiry
 from authorization_server.clients.metadata import parse_client_metadata
 from authorization_server.clients.service import ClientService
+from authorization_server.db import Transaction
 from authorization_server.errors import OAuthError
 from authorization_server.issuers import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS
 from authorization_server.mcp_servers.service import McpServerService
@@ -38,8 +39,8 @@ def add_commands(commands: Actions) -> None:
 
 
 async def list_clients(settings: Settings, args: argparse.Namespace) -> None:
-    async with database(settings) as db, db.transaction() as tx:
-        clients = await ClientService().all(tx)
+    async with database(settings) as db:
+        clients = await db.run(ClientService().all)
     if not clients:
         print("no clients yet")
     for client in clients:
@@ -78,8 +79,7 @@ async def add_client(settings: Settings, args: argparse.Namespace) -> None:
             )
         except OAuthError as error:
             raise ValueError(error.description) from None
-        async with db.transaction() as tx:
-            registration = await ClientService().register(tx, issuer, metadata)
+        registration = await db.run(lambda tx: ClientService().register(tx, issuer, metadata))
     print(f"registered client {args.name!r} at issuer {issuer} (the secret is shown once):")
     print(f"  client_id      {registration.client.client_id}")
     print(f"  client_secret  {registration.secret}")
@@ -111,15 +111,18 @@ async def block_client(settings: Settings, args: argparse.Namespace) -> None:
         revocation = RevocationService(
             db, client_directory(settings, db, clients), journeys, token_service(settings, db)
         )
-        async with db.transaction() as tx:
+
+        async def block(tx: Transaction) -> int:
             if not await clients.set_blocked(tx, args.client_id, True):
                 raise ValueError(f"no client with id {args.client_id!r}")
-            ended = await revocation.end_client_grants(tx, args.client_id, "the operator blocked the client")
+            return await revocation.end_client_grants(tx, args.client_id, "the operator blocked the client")
+
+        ended = await db.run(block)
     print(f"blocked client {args.client_id}; ended {ended} grant(s)")
 
 
 async def unblock_client(settings: Settings, args: argparse.Namespace) -> None:
-    async with database(settings) as db, db.transaction() as tx:
-        if not await ClientService().set_blocked(tx, args.client_id, False):
+    async with database(settings) as db:
+        if not await db.run(lambda tx: ClientService().set_blocked(tx, args.client_id, False)):
             raise ValueError(f"no client with id {args.client_id!r}")
     print(f"unblocked client {args.client_id}; the grants ended when it was blocked stay ended")

@@ -22,15 +22,15 @@ def add_commands(commands: Actions) -> None:
 
 async def rotate_keys(settings: Settings, args: argparse.Namespace) -> None:
     """Add a new current signing key; a running server signs with it within a second."""
-    async with database(settings) as db, db.transaction() as tx:
-        key = await keys.add(tx, settings.signing_alg)
+    async with database(settings) as db:
+        key = await db.run(lambda tx: keys.add(tx, settings.signing_alg))
     keep_for = settings.key_lifetime_after_rotation
     print(f"new signing key {key.kid} ({key.alg}) is current; the previous one stays published for {keep_for}")
 
 
 async def list_keys(settings: Settings, args: argparse.Namespace) -> None:
-    async with database(settings) as db, db.transaction() as tx:
-        stored = await keys.all_keys(tx, settings.key_lifetime_after_rotation)
+    async with database(settings) as db:
+        stored = await db.run(lambda tx: keys.all_keys(tx, settings.key_lifetime_after_rotation))
     now = clock.now()
     for key in stored:
         if key.retires_at is None:

@@ -21,7 +21,7 @@ error page: it cannot be tied to a client to send it back to (MCP security best 
 confused deputy: the state is single-use, bound to the journey and checked exactly).
 """
 
-from authorization_server.db import Database
+from authorization_server.db import Database, Transaction
 from authorization_server.downstream.providers import ProviderError, Providers
 from authorization_server.errors import AccessDenied, InvalidRequest, OAuthError, ServerError
 from authorization_server.journeys.entities import DownstreamAuthorizationFlow, DownstreamFlowStatus, Journey
@@ -54,9 +54,8 @@ class DownstreamAuthorization:
 
     async def proceed(self, journey_id: str) -> ToProvider | ToClient:
         """The next provider to ask, or, when every connection's flow completed, the MCP client's code."""
-        async with self._db.transaction() as tx:
-            history = await self._journeys.history(tx, journey_id)
-            assert history is not None, journey_id
+        history = await self._db.run(lambda tx: self._journeys.history(tx, journey_id))
+        assert history is not None, journey_id
         journey = history.journey
         completed = {
             f.mcp_connection_id for f in history.downstream_flows if f.status is DownstreamFlowStatus.COMPLETED
@@ -65,9 +64,12 @@ class DownstreamAuthorization:
             c for c in await self._mcp_servers.connections(journey.mcp_flow.mcp_server_id) if c.id not in completed
         ]
         if not pending:
-            async with self._db.transaction() as tx:
-                journey = await self._journeys.get(tx, journey_id)
-                return code_to_client(journey, await self._journeys.issue_code(tx, journey))
+
+            async def issue_code(tx: Transaction) -> ToClient:
+                current = await self._journeys.get(tx, journey_id)
+                return code_to_client(current, await self._journeys.issue_code(tx, current))
+
+            return await self._db.run(issue_code)
         connection = pending[0]
         if not self._journeys.can_seal:
             return await self._end(journey, None, "downstream_token_key is not set: downstream tokens cannot be kept")
@@ -76,10 +78,11 @@ class DownstreamAuthorization:
         except ProviderError as exc:
             return await self._end(journey, None, f"{connection.name}: {exc}")
         state, verifier = new_secret(), new_verifier()
-        async with self._db.transaction() as tx:
-            await self._journeys.start_downstream_flow(
+        await self._db.run(
+            lambda tx: self._journeys.start_downstream_flow(
                 tx, journey.id, connection.id, state=state, code_verifier=verifier, redirect_uri=self._callback_url
             )
+        )
         return ToProvider(
             self._providers.authorization_url(
                 connection, endpoints, state=state, verifier=verifier, redirect_uri=self._callback_url
@@ -95,8 +98,7 @@ class DownstreamAuthorization:
         state, error, code, returned_issuer = (params.get(name) for name in ("state", "error", "code", "iss"))
         if state is None:
             raise InvalidRequest("This answer from the provider has no state: it cannot be matched to a sign-in.")
-        async with self._db.transaction() as tx:
-            found = await self._journeys.take_downstream_callback(tx, state, browser_secret)
+        found = await self._db.run(lambda tx: self._journeys.take_downstream_callback(tx, state, browser_secret))
         flow, journey = found.flow, found.journey
         connection = await self._mcp_servers.connection(flow.mcp_connection_id)
         assert connection is not None, flow.mcp_connection_id  # a connection's flows are deleted with it
@@ -119,19 +121,17 @@ class DownstreamAuthorization:
             )
         except ProviderError as exc:
             return await self._end(journey, flow, f"{connection.name}: {exc}")
-        async with self._db.transaction() as tx:
-            await self._journeys.complete_downstream_flow(tx, flow, tokens, connection.name)
+        await self._db.run(lambda tx: self._journeys.complete_downstream_flow(tx, flow, tokens, connection.name))
         return await self.proceed(journey.id)
 
     async def _end(
         self, journey: Journey, flow: DownstreamAuthorizationFlow | None, reason: str, *, denied: bool = False
     ) -> ToClient:
         """End the journey, and its flow if one started; send the MCP client the error (OAuth 2.1 §4.1.2.1)."""
-        async with self._db.transaction() as tx:
-            if flow is None:
-                await self._journeys.fail(tx, journey, reason)
-            else:
-                await self._journeys.fail_downstream_flow(tx, flow, reason, denied=denied)
+        if flow is None:
+            await self._db.run(lambda tx: self._journeys.fail(tx, journey, reason))
+        else:
+            await self._db.run(lambda tx: self._journeys.fail_downstream_flow(tx, flow, reason, denied=denied))
         assert journey.request is not None
         error: OAuthError = (
             AccessDenied("the user denied access at a downstream provider")

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from authorization_server import clock
 from authorization_server.clients.entities import ClientCredentials
-from authorization_server.db import Database
+from authorization_server.db import Database, Transaction
 from authorization_server.downstream.providers import ProviderError, Providers
 from authorization_server.errors import InvalidClient, InvalidGrant, InvalidRequest, InvalidTarget
 from authorization_server.grants.authorization_code import single_resource
@@ -29,6 +29,7 @@ from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.entities import McpConnection, McpServer
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.params import Params
+from authorization_server.tokens.access_tokens import AccessTokenClaims
 from authorization_server.tokens.service import TokenService
 from shared.resource import same_resource
 from shared.token_response import TokenResponse
@@ -67,7 +68,8 @@ class TokenExchange:
         if params.get("actor_token") is not None:
             raise InvalidRequest("delegation with an actor_token is not supported")
         connection = await self._target(caller, params.get("audience"), single_resource(params))
-        async with self._db.transaction() as tx:
+
+        async def subject(tx: Transaction) -> AccessTokenClaims:
             access_token = await self._tokens.read_access_token(tx, subject_token)
             if access_token is None or access_token.claims.issuer != issuer.url:
                 raise InvalidRequest("subject_token is not a valid access token of this issuer")
@@ -76,11 +78,15 @@ class TokenExchange:
                 raise InvalidRequest("subject_token was issued for another MCP server")
             if not await self._journeys.is_active(tx, claims.grant_id):
                 raise InvalidRequest("the grant of subject_token is no longer active")
+            return claims
+
+        claims = await self._db.run(subject)
         tokens = await self._fresh_tokens(claims.grant_id, connection)
-        async with self._db.transaction() as tx:
-            await self._journeys.record(
+        await self._db.run(
+            lambda tx: self._journeys.record(
                 tx, claims.grant_id, Step.DOWNSTREAM_TOKEN_EXCHANGED, f"{connection.name}, for MCP server {caller.id}"
             )
+        )
         expires_in = int((tokens.expires_at - clock.now()).total_seconds()) if tokens.expires_at else None
         return TokenResponse(
             access_token=tokens.access_token,
@@ -127,17 +133,17 @@ class TokenExchange:
                 raise InvalidGrant(
                     f"the token at {connection.name} could not be refreshed; authorize again", detail=str(exc)
                 ) from None
-            async with self._db.transaction() as tx:
-                await self._journeys.replace_downstream_tokens(
+            await self._db.run(
+                lambda tx: self._journeys.replace_downstream_tokens(
                     tx, flow, refreshed, Step.DOWNSTREAM_TOKEN_REFRESHED, f"{connection.name}: tokens rotated"
                 )
+            )
         return refreshed
 
     async def _stored(
         self, journey_id: str, connection: McpConnection
     ) -> tuple[DownstreamAuthorizationFlow, DownstreamTokens]:
-        async with self._db.transaction() as tx:
-            found = await self._journeys.downstream_tokens(tx, journey_id, connection.id)
+        found = await self._db.run(lambda tx: self._journeys.downstream_tokens(tx, journey_id, connection.id))
         if found is None:
             raise InvalidTarget(f"this grant holds no completed downstream authorization for {connection.name}")
         return found

@@ -2,7 +2,7 @@
 
 from authorization_server.client_directory import ClientDirectory
 from authorization_server.clients.entities import ClientCredentials
-from authorization_server.db import Database
+from authorization_server.db import Database, Transaction
 from authorization_server.downstream.token_exchange import TokenExchange
 from authorization_server.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
 from authorization_server.grants import authorization_code, client_credentials, refresh_token
@@ -39,11 +39,14 @@ class GrantService:
             supported = ", ".join((*GRANTS, TOKEN_EXCHANGE_GRANT))
             raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported; use {supported}")
         identified = await self._directory.identify(issuer, credentials)
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> TokenResponse | OAuthError:
             client = await self._directory.authenticate(tx, issuer, credentials, identified)
             if grant_type not in client.grant_types:
                 raise UnauthorizedClient(f"this client did not register the {grant_type} grant")
-            outcome = await handler(self._context, tx, issuer, client, params)
+            return await handler(self._context, tx, issuer, client, params)
+
+        outcome = await self._db.run(unit)
         if isinstance(outcome, OAuthError):
             raise outcome
         return outcome

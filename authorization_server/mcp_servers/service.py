@@ -7,7 +7,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from authorization_server import clock
-from authorization_server.db import Database
+from authorization_server.db import Database, Transaction
 from authorization_server.errors import InvalidClient
 from authorization_server.mcp_servers import repository
 from authorization_server.mcp_servers.entities import ID_PATTERN, McpConnection, McpServer
@@ -71,20 +71,22 @@ class McpServerService:
     ) -> McpServer:
         """Register an MCP server; ``ValueError`` says what is wrong with the values."""
         server = _new_server(server_id, resource, scopes, name, default_scopes, version, clock.now())
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> None:
             clash = await repository.find_by_id_or_resource(tx, server.id, server.resource)
             if clash is not None:
                 raise ValueError(f"MCP server {clash.id!r} already has that id or resource ({clash.resource})")
             await repository.add(tx, server)
+
+        await self._db.run(unit)
         self._data_version = None
         return server
 
     async def rotate_secret(self, server_id: str) -> str:
         """Give the server a new introspection secret, returned once; the previous one stops working."""
         secret = new_secret()
-        async with self._db.transaction() as tx:
-            if not await repository.set_secret_hash(tx, server_id, digest(secret)):
-                raise ValueError(f"no MCP server with id {server_id!r}")
+        if not await self._db.run(lambda tx: repository.set_secret_hash(tx, server_id, digest(secret))):
+            raise ValueError(f"no MCP server with id {server_id!r}")
         self._data_version = None
         return secret
 
@@ -127,30 +129,30 @@ class McpServerService:
             resource,
             clock.now(),
         )
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Transaction) -> McpConnection:
             if await self.get(mcp_server_id) is None:
                 raise ValueError(f"no MCP server with id {mcp_server_id!r}")
             if await repository.connection_by_name(tx, mcp_server_id, name) is not None:
                 raise ValueError(f"MCP server {mcp_server_id!r} already has a connection named {name!r}")
             await repository.add_connection(tx, connection)
-        return connection
+            return connection
+
+        return await self._db.run(unit)
 
     async def connections(self, mcp_server_id: str | None = None) -> list[McpConnection]:
         """Every MCP connection, or those of one MCP server."""
-        async with self._db.transaction() as tx:
-            return await repository.connections(tx, mcp_server_id)
+        return await self._db.run(lambda tx: repository.connections(tx, mcp_server_id))
 
     async def connection(self, connection_id: str) -> McpConnection | None:
-        async with self._db.transaction() as tx:
-            return await repository.connection(tx, connection_id)
+        return await self._db.run(lambda tx: repository.connection(tx, connection_id))
 
     async def connection_named(self, mcp_server_id: str, name_or_id: str) -> McpConnection:
         """The connection an MCP server names by its name or id (RFC 8693 ``audience``); ``LookupError`` says why.
 
         A connection of another MCP server is refused with the reason (the rule of seed 000).
         """
-        async with self._db.transaction() as tx:
-            found = await repository.connection_by_name_or_id(tx, name_or_id)
+        found = await self._db.run(lambda tx: repository.connection_by_name_or_id(tx, name_or_id))
         own = [connection for connection in found if connection.mcp_server_id == mcp_server_id]
         if own:
             return own[0]
@@ -163,9 +165,8 @@ class McpServerService:
 
     async def remove_connection(self, connection_id: str) -> None:
         """Delete a connection; the downstream flows that used it go with it."""
-        async with self._db.transaction() as tx:
-            if not await repository.remove_connection(tx, connection_id):
-                raise ValueError(f"no MCP connection with id {connection_id!r}")
+        if not await self._db.run(lambda tx: repository.remove_connection(tx, connection_id)):
+            raise ValueError(f"no MCP connection with id {connection_id!r}")
 
     async def _follow_database(self, *, now: bool = False) -> None:
         if not now and time.monotonic() - self._checked_at < self.CHECK_INTERVAL:
@@ -174,8 +175,7 @@ class McpServerService:
         version = await self._db.data_version()
         if version == self._data_version:
             return
-        async with self._db.transaction() as tx:
-            servers = await repository.all_servers(tx)
+        servers = await self._db.run(repository.all_servers)
         self._by_id = {server.id: server for server in servers}
         self._by_resource = {server.resource: server for server in servers}
         self._data_version = version

@@ -118,8 +118,7 @@ class Keys:
         """The JWK Set as bytes; the database is asked only when the cached set is due for a check."""
         if self._key_set is not None and self._recently_checked():
             return self._key_set.jwks_json
-        async with self._db.transaction() as tx:
-            return (await self.key_set(tx)).jwks_json
+        return (await self._db.run(self.key_set)).jwks_json
 
     def _recently_checked(self) -> bool:
         return time.monotonic() - self._checked_at < self.CHECK_INTERVAL

@@ -1,0 +1,102 @@
+"""Units of work and group commit (decisions 0005 and 0026; issue 6, reliability).
+
+Every request's database work is one unit given to ``Database.run``. These tests open the
+store itself on a real SQLite file: units that queue together commit together, yet each one
+is atomic on its own, its caller hears of its commit only after it happened, and a unit that
+tries to wait for anything but the database fails instead of blocking the thread.
+"""
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from authorization_server.db import Database, Transaction
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "store.sqlite3")
+    await database.run(lambda tx: tx.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)"))
+    yield database
+    await database.close()
+
+
+def add(text: str, *, then_fail: bool = False):
+    async def unit(tx: Transaction) -> int:
+        await tx.execute("INSERT INTO notes (text) VALUES (?)", (text,))
+        if then_fail:
+            raise ValueError(f"{text} refused")
+        row = await tx.fetch_one("SELECT count(*) FROM notes")
+        assert row is not None
+        return int(row[0])
+
+    return unit
+
+
+def texts(path: Path) -> list[str]:
+    """What another connection (the command line's, say) sees committed."""
+    with closing(sqlite3.connect(path)) as other:
+        return [text for (text,) in other.execute("SELECT text FROM notes ORDER BY id")]
+
+
+class TestGroupCommit:
+    async def test_units_queued_together_each_get_their_own_result(self, db: Database):
+        """0026: units submitted at once run in order in one transaction and each answers its own caller."""
+        counts = await asyncio.gather(*(db.run(add(f"note {n}")) for n in range(20)))
+
+        assert sorted(counts) == list(range(1, 21))
+
+    async def test_a_failing_unit_leaves_no_row_and_does_not_undo_the_others_in_its_group(
+        self, db: Database, tmp_path: Path
+    ):
+        """0005: a unit is atomic; its savepoint rolls back alone, the units beside it commit."""
+        outcomes = await asyncio.gather(
+            db.run(add("before")), db.run(add("refused", then_fail=True)), db.run(add("after")), return_exceptions=True
+        )
+
+        assert isinstance(outcomes[1], ValueError) and str(outcomes[1]) == "refused refused"
+        assert texts(tmp_path / "store.sqlite3") == ["before", "after"]
+
+    async def test_a_unit_is_committed_when_its_caller_hears_of_it(self, db: Database, tmp_path: Path):
+        """0026: nothing is answered before the commit that holds it; another connection sees the row at once."""
+        await db.run(add("acknowledged"))
+
+        assert texts(tmp_path / "store.sqlite3") == ["acknowledged"]
+
+
+class TestTheRuleOfAUnit:
+    async def test_a_unit_that_waits_for_something_else_fails_and_leaves_nothing(self, db: Database, tmp_path: Path):
+        """0026: a unit may wait for the database only; anything else is a bug that fails loudly, not a stall."""
+
+        async def waits(tx: Transaction) -> None:
+            await tx.execute("INSERT INTO notes (text) VALUES ('half')")
+            await asyncio.sleep(0.01)
+
+        with pytest.raises(RuntimeError):
+            await db.run(waits)
+        assert texts(tmp_path / "store.sqlite3") == []
+        assert await db.run(add("next")) == 1  # the thread and the store go on
+
+    async def test_run_inside_a_unit_joins_it(self, db: Database, tmp_path: Path):
+        """0005: a service reloading its cache from inside a unit joins that unit instead of queueing behind it."""
+
+        async def outer(tx: Transaction) -> int:
+            await tx.execute("INSERT INTO notes (text) VALUES ('outer')")
+            return await db.run(add("inner"))  # sees the outer unit's row: the same transaction
+
+        assert await db.run(outer) == 2
+        assert texts(tmp_path / "store.sqlite3") == ["outer", "inner"]
+
+    async def test_data_version_moves_when_another_connection_commits(self, db: Database, tmp_path: Path):
+        """0005: the caches follow the command line's writes through PRAGMA data_version."""
+        before = await db.data_version()
+        with closing(sqlite3.connect(tmp_path / "store.sqlite3")) as other, other:
+            other.execute("INSERT INTO notes (text) VALUES ('from the command line')")
+
+        assert await db.data_version() != before
