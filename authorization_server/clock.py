@@ -15,7 +15,8 @@ def later(seconds: int) -> datetime:
 
 
 def to_db(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return utc.isoformat(timespec="microseconds")
 
 
 def from_db(text: str) -> datetime:

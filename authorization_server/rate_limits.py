@@ -113,10 +113,10 @@ def address_of(request: Request) -> str:
     the ``trusted_proxies`` (none by default: docs/decisions/0019).
     """
     host = request.client.host if request.client else ""
+    if ":" not in host:  # IPv4 (or a name): counted as it is, without parsing it on every request
+        return host
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return host
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return host
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))

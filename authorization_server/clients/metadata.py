@@ -18,7 +18,7 @@ The rules, each answered with the RFC 7591 error it calls for:
 - Fields the server does not understand are ignored, as RFC 7591 §2 requires.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,8 +58,8 @@ class ClientMetadata:
     jwks_uri: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        fields = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items() if v is not None and v != ()}
+        values = ((field.name, getattr(self, field.name)) for field in fields(self))  # asdict would deep-copy jwks
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values if v is not None and v != ()}
 
 
 def parse_client_metadata(
