@@ -29,7 +29,7 @@ import httpx2
 
 from scripts.bench import growth
 from scripts.reliability.load import CALLBACK, authorization_query
-from scripts.stack import ROOT, AuthorizationServer, Program, free_port, start_authorization_server
+from scripts.stack import ROOT, UNLIMITED_RATES, AuthorizationServer, Program, free_port, start_authorization_server
 from shared.pkce import new_verifier
 
 DRIVER = ROOT / "scripts" / "bench" / "driver.mjs"
@@ -40,12 +40,6 @@ CLIENT = {
     "grant_types": ["authorization_code", "refresh_token"],
     "response_types": ["code"],
     "token_endpoint_auth_method": "none",
-}
-#: The abuse controls (docs/decisions/0011) would refuse a benchmark from one address within a second.
-UNLIMITED = {
-    "AS_RATE_LIMIT_REGISTER": "1000000000/s",
-    "AS_RATE_LIMIT_TOKEN_CLIENT": "1000000000/s",
-    "AS_RATE_LIMIT_TOKEN_IP": "1000000000/s",
 }
 MCP_PROTOCOL_VERSION = "2025-11-25"
 
@@ -397,7 +391,7 @@ def main() -> None:
     parser.add_argument("--growth", type=int, nargs="*", default=[1000, 1_000_000], help="journeys in growth databases")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "results.json", help="results (and .md)")
     args = parser.parse_args()
-    os.environ.update(UNLIMITED)
+    os.environ.update(UNLIMITED_RATES)
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     bench = Bench(args, workdir)
