@@ -18,7 +18,7 @@ The rules, each answered with the RFC 7591 error it calls for:
 - Fields the server does not understand are ignored, as RFC 7591 §2 requires.
 """
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,7 +58,7 @@ class ClientMetadata:
     jwks_uri: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        values = ((field.name, getattr(self, field.name)) for field in fields(self))  # asdict would deep-copy jwks
+        values = vars(self).items()  # not asdict, which would deep-copy jwks for nothing
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values if v is not None and v != ()}
 
 
