@@ -13,6 +13,7 @@ spread. Prints figures; asserts nothing.
 """
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -27,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx2
 
-from scripts.bench import growth
+from scripts.bench import growth, profile
 from scripts.reliability.load import CALLBACK, authorization_query
 from scripts.stack import ROOT, UNLIMITED_RATES, AuthorizationServer, Program, free_port, start_authorization_server
 from shared.pkce import new_verifier
@@ -233,6 +234,9 @@ class Bench:
     def flow(self, endpoints: Endpoints, seconds: float | None = None) -> Measure:
         return self.driver("flow", endpoints.pid, seconds, flow=endpoints.driver_flow())
 
+    def flow_cpu_ms(self, endpoints: Endpoints) -> float:
+        return self.flow(endpoints).cpu_ms
+
     def wrk(self, target: Target, **files: Path) -> Measure:
         return wrk(target.url, target.pid, self.args.seconds, self.args.connections, **files)
 
@@ -284,6 +288,7 @@ class Bench:
             {"full flow, ours": lambda: self.flow(mine), "full flow, SDK baseline": lambda: self.flow(sdk)},
         )
         rss = peak_rss_mib(mine.pid)
+        self.layers(mine, sdk)
         self.compare(
             "req/s",
             (1.0, "as many as the SDK"),
@@ -335,6 +340,19 @@ class Bench:
             self.say(f"| {step} | " + " | ".join(f"{figure:.1f}" for figure in figures) + " |")
         self.say("")
         self.fact("peak RSS of our AS under the full-flow load (VmHWM)", f"{rss:.0f} MiB")
+
+    def layers(self, mine: Endpoints, sdk: Endpoints) -> None:
+        """One more round of full flows on each side under py-spy: the CPU per flow, layer by layer."""
+        sides = {}
+        for side, endpoints in (("ours", mine), ("SDK baseline", sdk)):
+            load = functools.partial(self.flow_cpu_ms, endpoints)
+            sides[side] = profile.profile(endpoints.pid, self.args.seconds, load, self.workdir / f"{side}.txt")
+        self.results["layers"] = sides
+        self.say("\nWhere the CPU time of a full flow goes (py-spy, `scripts/bench/profile.py`):\n")
+        self.say("| layer | ours ms/flow | SDK baseline ms/flow |\n|---|---|---|")
+        for layer in dict.fromkeys([*sides["ours"], *sides["SDK baseline"]]):
+            self.say(f"| {layer} | {sides['ours'].get(layer, 0):.2f} | {sides['SDK baseline'].get(layer, 0):.2f} |")
+        self.say(f"| total | {sum(sides['ours'].values()):.2f} | {sum(sides['SDK baseline'].values()):.2f} |\n")
 
     def load(self, ours: AuthorizationServer) -> None:
         """The long run: concurrent full flows; every answer must be the expected one."""
