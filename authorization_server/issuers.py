@@ -63,6 +63,7 @@ class IssuerService:
         self._registration_open = settings.registration_open
         self._mcp_servers = mcp_servers
         self._metadata: dict[str, tuple[object, bytes]] = {}
+        self._mcp_issuers: dict[str, Issuer] = {}
 
     async def resolve(self, mcp_server_id: str | None) -> Issuer:
         """The root issuer, or the issuer of the MCP server ``mcp_server_id`` (``NotFound`` if unknown)."""
@@ -71,7 +72,11 @@ class IssuerService:
         server = await self._mcp_servers.get(mcp_server_id)
         if server is None:
             raise NotFound(f"no MCP server with id {mcp_server_id!r} is registered here")
-        return Issuer(self.root.url + MCP_ISSUER_PATH.format(mcp_server_id=server.id), server)
+        issuer = self._mcp_issuers.get(server.id)
+        if issuer is None or issuer.mcp_server is not server:  # made once per version of the server's record
+            issuer = Issuer(self.root.url + MCP_ISSUER_PATH.format(mcp_server_id=server.id), server)
+            self._mcp_issuers[server.id] = issuer
+        return issuer
 
     async def of_url(self, url: str) -> Issuer:
         """The issuer whose identifier is ``url`` (``NotFound`` if its MCP server is gone)."""

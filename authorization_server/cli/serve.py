@@ -1,6 +1,7 @@
 """Run the server: what ``python -m authorization_server`` does without a command."""
 
 import logging
+import time
 
 import uvicorn
 
@@ -9,7 +10,9 @@ from authorization_server.settings import Settings
 
 
 def serve(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
     # A line per request: leave out of each record what the format never prints, as the logging
     # HOWTO's "Optimization" section says (the caller's frame, thread and process names).
     logging._srcfile = None
@@ -27,3 +30,23 @@ def serve(settings: Settings) -> None:
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
     )
+
+
+class LineFormatter(logging.Formatter):
+    """The standard formatter, whose ``asctime`` formats the date and time once a second, not once a line.
+
+    ``time.strftime`` of every record's time was an eighth of the cost of an access-log line.
+    The text is the standard one (``2026-11-23 02:57:25,123``).
+    """
+
+    _second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second, text = self._second
+        if second != int(record.created):
+            second = int(record.created)
+            text = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = (second, text)  # one assignment: threads that log see a matching pair
+        return self.default_msec_format % (text, record.msecs)

@@ -1,20 +1,45 @@
 """Discovery: authorization server metadata (RFC 8414 §3) and the JWK Set (RFC 7517 §5).
 
-The documents are built once and served as bytes.
+The documents are built once and served as bytes, by plain ASGI endpoints: no ``Request`` nor
+``Response`` object per request, since nothing of the request but the path is read. An
+``OAuthError`` (an unknown MCP server) goes to the app's handler like any other endpoint's,
+and ``app.Edge`` adds the CORS headers to either answer.
 """
 
-from starlette.requests import Request
-from starlette.responses import Response
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from authorization_server.services import services
+from starlette.types import Receive, Scope, Send
+
+from authorization_server.services import Services
+
+JSON = (b"content-type", b"application/json")
 
 
-async def metadata(request: Request) -> Response:
+class Document:
+    """An ASGI endpoint answering 200 with the JSON bytes ``build(services, path_params)`` returns."""
+
+    def __init__(self, build: Callable[[Services, dict[str, Any]], Awaitable[bytes]]) -> None:
+        self._build = build
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The lifespan state, as services.services(request) reads it.
+        body = await self._build(scope["state"]["services"], scope["path_params"])
+        headers = [(b"content-length", str(len(body)).encode()), JSON]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def _metadata(found: Services, path_params: dict[str, Any]) -> bytes:
     """``GET /.well-known/oauth-authorization-server[/mcp/{id}]``: the issuer's metadata (RFC 8414 §3.2)."""
-    issuer = await services(request).issuers.resolve(request.path_params.get("mcp_server_id"))
-    return Response(await services(request).issuers.metadata_json(issuer), media_type="application/json")
+    issuer = await found.issuers.resolve(path_params.get("mcp_server_id"))
+    return await found.issuers.metadata_json(issuer)
 
 
-async def jwks(request: Request) -> Response:
+async def _jwks(found: Services, path_params: dict[str, Any]) -> bytes:
     """``GET /jwks.json``: the public keys that verify our access tokens, old ones until they retire."""
-    return Response(await services(request).tokens.keys.jwks_json(), media_type="application/json")
+    return await found.tokens.keys.jwks_json()
+
+
+metadata = Document(_metadata)
+jwks = Document(_jwks)

@@ -74,6 +74,17 @@ class TestActualRequests:
             "*",
         ]
 
+    def test_an_error_of_a_discovery_route_is_readable_too(self, demo_as: AuthorizationServer, http: httpx2.Client):
+        """AS-10, RFC 8414 §3.2: the JSON 404 for an unknown MCP server's metadata reaches the page, like the 200."""
+        response = http.get(
+            f"{demo_as.url}/.well-known/oauth-authorization-server/mcp/nobody", headers={"Origin": ORIGIN}
+        )
+
+        assert response.status_code == 404
+        assert response.json()["error"] == "not_found"
+        assert response.headers["access-control-allow-origin"] == "*"
+        assert response.headers["access-control-expose-headers"] == "WWW-Authenticate, Retry-After"
+
     def test_a_registration_from_a_browser_origin_is_readable(self, demo: Issuer):
         """AS-10, USER-NEEDS theme 7 (keycloak PR #43625): the registration response reaches the page."""
         response = demo.http.post(demo.registration_endpoint, json=PUBLIC_CLIENT, headers={"Origin": ORIGIN})
