@@ -15,7 +15,7 @@ import asyncio
 import functools
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,7 +53,7 @@ class Transaction:
 
 
 #: A unit of work: given the transaction, does its reads and writes and returns its result.
-Unit = Callable[[Transaction], Awaitable[T]]
+Unit = Callable[[Transaction], Coroutine[Any, Any, T]]
 
 
 class Database:
@@ -115,6 +115,7 @@ class Database:
 
     async def _write(self) -> None:
         """Hand the queued units to the database thread, a group at a time, until none is left."""
+        group: list[tuple[Unit[Any], asyncio.Future[Any]]] = []
         try:
             while self._queue:
                 group, self._queue = self._queue, []
@@ -131,6 +132,9 @@ class Database:
                         future.set_result(outcome)
         finally:
             self._writer = None
+            for _, future in group:  # cancelled while the thread ran them (the server stopping)
+                if not future.done():
+                    future.cancel()
 
     async def _on_database_thread(self, function: Callable[..., T], *args: Any) -> T:
         """Call ``function(sqlite3_connection, *args)`` on aiosqlite's thread: one hop.
@@ -187,13 +191,13 @@ def _run_in_savepoint(connection: sqlite3.Connection, transaction: Transaction, 
     return outcome
 
 
-def _complete(step: Awaitable[T]) -> T:
+def _complete(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a unit's coroutine to its end; it must not wait for anything but the database."""
-    coroutine: Coroutine[Any, Any, T] = step  # type: ignore[assignment]
     try:
         coroutine.send(None)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        result: T = done.value
+        return result
     coroutine.close()
     raise RuntimeError("a unit of work waited for something other than the database")
 
