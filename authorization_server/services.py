@@ -5,6 +5,7 @@ import secrets
 from dataclasses import dataclass
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
@@ -67,7 +68,13 @@ class Services:
 
 def services(request: Request) -> Services:
     """The services of the app serving ``request`` (Starlette lifespan state)."""
-    return request.state.services  # type: ignore[no-any-return]
+    return services_in(request.scope)
+
+
+def services_in(scope: Scope) -> Services:
+    """The same for a plain ASGI endpoint, which has the scope and no ``Request``."""
+    found: Services = scope["state"]["services"]
+    return found
 
 
 def client_directory(settings: Settings, db: Database, clients: ClientService) -> ClientDirectory:

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from authorization_server.services import Services
+from authorization_server.services import Services, services_in
 
 JSON = (b"content-type", b"application/json")
 
@@ -23,8 +23,7 @@ class Document:
         self._build = build
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # The lifespan state, as services.services(request) reads it.
-        body = await self._build(scope["state"]["services"], scope["path_params"])
+        body = await self._build(services_in(scope), scope["path_params"])
         headers = [(b"content-length", str(len(body)).encode()), JSON]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
