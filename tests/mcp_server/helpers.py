@@ -51,7 +51,19 @@ def tool_call(name: str, arguments: dict[str, Any] | None = None) -> dict[str, A
     return {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments or {}}}
 
 
-INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+#: A message within an open MCP session.
+TOOLS_LIST = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
+#: The opening message of an MCP session (MCP lifecycle, initialization): answered 200 once the token is good.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "mcp-server-tests", "version": "1"},
+    },
+}
 
 
 def post(

@@ -44,7 +44,7 @@ def test_a_live_token_is_accepted_in_introspection_mode(demo: Issuer, introspect
     """RS-13, RFC 7662 §2.2: the issuer says active, for this resource: the call goes through."""
     token = demo.tokens(demo.register())["access_token"]
 
-    assert post(introspecting, token=token).status_code not in (401, 403, 503)
+    assert post(introspecting, token=token).status_code == 200
 
 
 def test_a_revoked_grant_is_refused_at_once_in_introspection_mode_and_accepted_by_default(
@@ -53,13 +53,13 @@ def test_a_revoked_grant_is_refused_at_once_in_introspection_mode_and_accepted_b
     """AS-58, RS-13: after the refresh token is revoked, only the default mode still takes the access token."""
     client = demo.register()
     tokens = demo.tokens(client)
-    assert post(demo_mcp, token=tokens["access_token"]).status_code not in (401, 403)
+    assert post(demo_mcp, token=tokens["access_token"]).status_code == 200
 
     assert demo.revoke(client, tokens["refresh_token"]).status_code == 200
 
     default = post(demo_mcp, token=tokens["access_token"])
     refused = post(introspecting, token=tokens["access_token"])
-    assert default.status_code not in (401, 403)
+    assert default.status_code == 200
     assert (refused.status_code, bearer_params(refused)["error"]) == (401, "invalid_token")
 
 

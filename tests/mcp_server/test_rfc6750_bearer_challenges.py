@@ -29,7 +29,7 @@ class TestNoToken:
         """RS-10, RFC 9110 §11.1: auth-scheme names are case-insensitive, so any spelling of Bearer is read."""
         headers = {"Accept": "application/json, text/event-stream", "Authorization": f"{scheme} {signer.token()}"}
         response = httpx2.post(demo_mcp.url, json=INITIALIZE, headers=headers)
-        assert response.status_code not in (401, 403)
+        assert response.status_code == 200
 
     def test_two_authorization_headers_are_a_bad_request(self, demo_mcp: McpServer, signer: Signer) -> None:
         """RS-09, RFC 6750 §3.1: more than one way of sending a token is invalid_request (400)."""
@@ -41,7 +41,8 @@ class TestNoToken:
 
     def test_a_preflight_request_is_not_challenged(self, demo_mcp: McpServer) -> None:
         """USER-NEEDS 7: an OPTIONS preflight carries no credentials and must not get a 401."""
-        assert httpx2.options(demo_mcp.url).status_code != 401
+        preflight = {"Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST"}
+        assert httpx2.options(demo_mcp.url, headers=preflight).status_code == 200
 
 
 class TestInvalidTokens:
@@ -120,4 +121,4 @@ class TestInsufficientScope:
     def test_a_broader_scope_implies_the_narrower_one(self, demo_mcp: McpServer, signer: Signer) -> None:
         """RS-15, MCP Step-Up Authorization: mcp:write implies mcp:read, so the call passes the scope check."""
         response = post(demo_mcp, token=signer.token(scope="mcp:write"))
-        assert response.status_code not in (401, 403)
+        assert response.status_code == 200

@@ -8,22 +8,10 @@ import httpx2
 import pytest
 
 from scripts.stack import McpServer
-from tests.mcp_server.helpers import INITIALIZE, Signer, bearer_params, post
-
-#: The opening message of an MCP session (MCP lifecycle, initialization).
-OPENING = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "transport-security-test", "version": "1"},
-    },
-}
+from tests.mcp_server.helpers import INITIALIZE, TOOLS_LIST, Signer, bearer_params, post
 
 
-def call(mcp: McpServer, token: str, body: dict[str, Any] = OPENING, **headers: str) -> httpx2.Response:
+def call(mcp: McpServer, token: str, body: dict[str, Any] = INITIALIZE, **headers: str) -> httpx2.Response:
     """POST a JSON-RPC message to the MCP endpoint with a bearer token and extra headers."""
     sent = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {token}", **headers}
     return httpx2.post(mcp.url, json=body, headers=sent)
@@ -73,7 +61,7 @@ class TestCorsForBrowserClients:
 
     def test_a_browser_reads_the_challenge_and_the_metadata_it_names(self, demo_mcp: McpServer):
         """RS-06, RFC 9728 §5.1: the 401's WWW-Authenticate is exposed, and the metadata document is readable."""
-        challenged = httpx2.post(demo_mcp.url, json=OPENING, headers={"Origin": self.INSPECTOR})
+        challenged = httpx2.post(demo_mcp.url, json=INITIALIZE, headers={"Origin": self.INSPECTOR})
         metadata_url = bearer_params(challenged)["resource_metadata"]
 
         metadata = httpx2.get(metadata_url, headers={"Origin": self.INSPECTOR})
@@ -99,11 +87,11 @@ class TestSessions:
         assert opened.status_code == 200, opened.text
         session = opened.headers["mcp-session-id"]
 
-        by_mallory = call(demo_mcp, signer.token(sub="usr_mallory"), INITIALIZE, **{"Mcp-Session-Id": session})
-        by_alice = call(demo_mcp, signer.token(sub="usr_alice"), INITIALIZE, **{"Mcp-Session-Id": session})
+        by_mallory = call(demo_mcp, signer.token(sub="usr_mallory"), TOOLS_LIST, **{"Mcp-Session-Id": session})
+        by_alice = call(demo_mcp, signer.token(sub="usr_alice"), TOOLS_LIST, **{"Mcp-Session-Id": session})
 
         assert by_mallory.status_code == 404
-        assert by_alice.status_code != 404
+        assert by_alice.status_code == 200
 
     def test_every_request_of_a_session_needs_its_token(self, demo_mcp: McpServer, signer: Signer):
         """RS-20, MCP Authorization (Access Token Usage): a session id is never a credential of its own."""
@@ -111,7 +99,7 @@ class TestSessions:
         session = opened.headers["mcp-session-id"]
 
         headers = {"Accept": "application/json, text/event-stream", "Mcp-Session-Id": session}
-        response = httpx2.post(demo_mcp.url, json=INITIALIZE, headers=headers)
+        response = httpx2.post(demo_mcp.url, json=TOOLS_LIST, headers=headers)
 
         assert response.status_code == 401
 
@@ -141,9 +129,9 @@ class TestLog:
         foreign_session = signer.token(sub="usr_other")
         session = call(demo_mcp, accepted).headers["mcp-session-id"]
 
-        call(demo_mcp, accepted, INITIALIZE, **{"Mcp-Session-Id": session})
+        call(demo_mcp, accepted, TOOLS_LIST, **{"Mcp-Session-Id": session})
         post(demo_mcp, token=expired)
-        call(demo_mcp, foreign_session, INITIALIZE, **{"Mcp-Session-Id": session})
+        call(demo_mcp, foreign_session, TOOLS_LIST, **{"Mcp-Session-Id": session})
         call(demo_mcp, accepted, Origin="https://evil.example")
 
         log = demo_mcp.program.log()
