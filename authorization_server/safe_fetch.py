@@ -147,11 +147,16 @@ class SafeFetcher:
     """GETs JSON from client-given URLs under :class:`FetchPolicy`, caching what ``parse`` accepted."""
 
     def __init__(
-        self, policy: FetchPolicy, resolve: Resolver = system_resolver, before_fetch: Callable[[], None] = lambda: None
+        self,
+        policy: FetchPolicy,
+        resolve: Resolver = system_resolver,
+        before_fetch: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._policy = policy
         self._resolve = resolve
         self._before_fetch = before_fetch
+        self._clock = clock
         self._cache: dict[tuple[str, str], _Remembered] = {}
         self._flights: dict[tuple[str, str], asyncio.Task[object]] = {}
         self._slots = _Slots(policy.max_fetches, policy.max_fetches_per_host)
@@ -169,7 +174,7 @@ class SafeFetcher:
             raise FetchFailed(f"the URL is not allowed: {problem}")
         key = (kind, url)
         remembered = self._cache.get(key)
-        if remembered is not None and remembered.expires > time.monotonic():
+        if remembered is not None and remembered.expires > self._clock():
             return remembered.answer()  # type: ignore[return-value]
         flight = self._flights.get(key)
         if flight is None:
@@ -213,7 +218,7 @@ class SafeFetcher:
             return
         while len(self._cache) >= MAX_CACHED:
             del self._cache[next(iter(self._cache))]
-        self._cache[key] = _Remembered(time.monotonic() + ttl, value, failure)
+        self._cache[key] = _Remembered(self._clock() + ttl, value, failure)
 
     def _landed(self, key: tuple[str, str], flight: asyncio.Task[object]) -> None:
         if self._flights.get(key) is flight:
