@@ -12,6 +12,7 @@ import threading
 import httpx2
 import pytest
 
+from authorization_server.settings import Settings
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import Issuer, redirect_params
 from tests.documents import Answer, DocumentServer, document_client
@@ -123,3 +124,18 @@ async def test_concurrent_fetches_are_capped_and_the_rest_are_told_to_retry(
         assert response.status_code == 503, response.text
         assert response.headers["retry-after"] == "1"
         assert "fetching too many client documents at once" in response.text
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "says"),
+    [
+        ("client_metadata_fetches", 0, "client_metadata_fetches must be positive"),
+        ("client_metadata_fetches_per_host", 0, "client_metadata_fetches_per_host must be positive"),
+        ("client_metadata_failure_cache", -1, "client_metadata_failure_cache must be 0 or more"),
+        ("rate_limit_fetch", "lots", "is not a rate"),
+    ],
+)
+def test_a_bad_fetch_setting_stops_the_server_with_one_line(setting: str, value: object, says: str):
+    """Issue 11 item 5: the new settings are checked like every other (settings.py)."""
+    with pytest.raises(ValueError, match=says):
+        Settings(**{setting: value}).check()
