@@ -11,7 +11,8 @@ fetched from its ``jwks_uri`` the same safe way, and the assertion is verified a
 The network is used here, before the request's transaction opens (one connection serves every
 request, docs/decisions/0005); inside it only rows are read and written. Every failure about the
 client is ``invalid_client``: the authorization endpoint shows it on a page, the token and
-revocation endpoints answer 401.
+revocation endpoints answer 401. When every fetch slot is taken the answer is
+``temporarily_unavailable`` (503, ``Retry-After``), which is about this server, not the client.
 """
 
 from dataclasses import dataclass
@@ -28,9 +29,9 @@ from authorization_server.clients.metadata_documents import (
 )
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database, Transaction
-from authorization_server.errors import InvalidClient
+from authorization_server.errors import InvalidClient, TemporarilyUnavailable
 from authorization_server.issuers import GRANT_TYPES, TOKEN_PATH, Issuer
-from authorization_server.safe_fetch import FetchFailed, SafeFetcher
+from authorization_server.safe_fetch import Busy, FetchFailed, SafeFetcher
 
 MAX_JWKS_BYTES = 16 * 1024
 
@@ -74,6 +75,8 @@ class ClientDirectory:
             )
         except FetchFailed as failure:
             raise InvalidClient(f"the client metadata document cannot be fetched: {failure}") from None
+        except Busy as busy:
+            raise TemporarilyUnavailable(str(busy)) from None
 
     async def identify(self, issuer: Issuer, credentials: ClientCredentials) -> Identified:
         """Fetch what the client's authentication needs and verify its assertion, if it sent one."""
@@ -125,6 +128,8 @@ class ClientDirectory:
             return await self._fetcher.get_json("jwks", url, max_bytes=MAX_JWKS_BYTES, parse=_jwks)
         except FetchFailed as failure:
             raise InvalidClient(f"the client's jwks_uri cannot be fetched: {failure}") from None
+        except Busy as busy:
+            raise TemporarilyUnavailable(str(busy)) from None
 
 
 def _jwks(body: object) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """OAuth errors as values: each class carries its registered error code and HTTP status.
 
 Codes come from RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 7591 §3.2.2 and
-RFC 8707 §2; ``not_found`` and ``too_many_requests`` are this project's own, for API paths that name
-something that does not exist and for requests over a rate limit (RFC 6585 §4 gives the status, no
-RFC the code). An error holds two texts: ``description`` is sent to the client as
+RFC 8707 §2 (``temporarily_unavailable`` is RFC 6749 §4.1.2.1's, used here at every endpoint);
+``not_found`` and ``too_many_requests`` are this project's own, for API paths that name something
+that does not exist and for requests over a rate limit (RFC 6585 §4 gives the status, no RFC the
+code). An error holds two texts: ``description`` is sent to the client as
 ``error_description``; ``detail`` is for the log only. Neither ever contains a token, code, secret or password.
 
 Hierarchy::
@@ -26,6 +27,7 @@ Hierarchy::
      ├── InvalidClientMetadata   invalid_client_metadata    400
      ├── NotFound                not_found                  404
      ├── TooManyRequests         too_many_requests          429
+     ├── TemporarilyUnavailable  temporarily_unavailable    503
      └── ServerError             server_error               500
 """
 
@@ -195,6 +197,24 @@ class TooManyRequests(OAuthError):
     status_code = 429
 
     def __init__(self, description: str, *, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(description, detail=detail)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class TemporarilyUnavailable(OAuthError):
+    """The server is too busy for this request now and can serve it shortly (RFC 6749 §4.1.2.1).
+
+    Answered with 503 and ``Retry-After`` (RFC 9110 §15.6.4, §10.2.3), at every endpoint: every
+    slot for fetching client metadata documents and JWK Sets is taken (``safe_fetch.py``).
+    """
+
+    error = "temporarily_unavailable"
+    status_code = 503
+
+    def __init__(self, description: str, *, retry_after: int = 1, detail: str | None = None) -> None:
         super().__init__(description, detail=detail)
         self.retry_after = retry_after
 

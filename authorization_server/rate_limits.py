@@ -14,7 +14,11 @@ registration  client address                         60 per 10 minutes
 token         ``client_id``; and, looser, address    60 per minute; 600 per minute
 sign-in       address and username; and, looser,     10 per minute; 100 per minute
               address
+fetches       address (only fetches that go out)     30 per minute
 ============  =====================================  ==============================
+
+The last is :class:`FetchLimit`: client metadata documents and ``jwks_uri`` JWK Sets that a
+request to ``/authorize``, ``/token`` or ``/revoke`` makes this server fetch (issue 11, item 5).
 
 An IPv6 address counts by its /64 network, which one host usually has to itself.
 """
@@ -24,6 +28,7 @@ import math
 import re
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -120,3 +125,32 @@ def address_of(request: Request) -> str:
     except ValueError:
         return host
     return str(ipaddress.ip_network(f"{address}/64", strict=False))
+
+
+#: The address of the request the current task serves, set by the endpoints whose requests may
+#: make this server fetch (``/authorize``, ``/token``, ``/revoke``) and read by :class:`FetchLimit`
+#: deep in the fetcher. Each request runs in a task of its own, so the value never outlives it;
+#: outside a request (the command line) it is unset and nothing is charged.
+_requester: ContextVar[str | None] = ContextVar("requester", default=None)
+
+
+def charge_fetches_to(request: Request) -> None:
+    """Charge the outbound fetches this request causes to its address (:class:`FetchLimit`)."""
+    _requester.set(address_of(request))
+
+
+class FetchLimit:
+    """Outbound fetches of client metadata documents and JWK Sets per requesting address (issue 11, item 5).
+
+    Called by the fetcher before each fetch that goes out: an answer from its cache, or a share
+    of a fetch of the same URL already under way, costs nothing, so the many users behind one
+    shared egress address whose client is known by one document never run into it.
+    """
+
+    def __init__(self, rate: Rate, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limiter = Limiter(rate, "client documents fetched for requests from this address", clock)
+
+    def __call__(self) -> None:
+        address = _requester.get()
+        if address is not None:
+            self._limiter.take(address)

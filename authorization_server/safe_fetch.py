@@ -13,7 +13,18 @@ Sets (docs/decisions/0015). The rules (CIMD §4, §6.5, §6.6; MCP security best
 - GET only, no proxy from the environment, no redirect followed (a 3xx is an error), 200 only,
   a JSON media type, at most ``max_bytes`` of body, one timeout for the whole exchange;
 - successful, valid answers are cached as their ``Cache-Control`` says, within the server's
-  bounds (``no-store``/``no-cache``: not at all); errors and values ``parse`` refuses never are.
+  bounds (``no-store``/``no-cache``: not at all); a failure (an error, or a value ``parse``
+  refuses) is remembered for ``failure_ttl`` seconds, so that a stream of requests naming a 404
+  document makes one fetch, not one each (issue 11, item 5);
+- the host is an IP literal or a name the resolver can encode (IDNA): labels of 1-63
+  characters, no percent-encoding, no bidi control (issue 11, item 7);
+- at most ``max_fetches`` fetches run at once, ``max_fetches_per_host`` of them to one host; a
+  fetch that gets no slot within ``slot_wait`` seconds is :class:`Busy`, never queued for long;
+  concurrent requests for the same URL share one fetch (single flight);
+- ``before_fetch`` is called before every fetch that goes out (not for a cached answer or a
+  joined one): the server charges it to the requesting address's rate limit (``rate_limits.py``);
+- a host that does not resolve and one that resolves to a special-use address get the same
+  text, so that the error cannot be used to map internal DNS.
 
 ``FetchPolicy.allow_loopback`` (``--allow-loopback-client-metadata``, on in demo mode) admits
 http and https URLs on loopback hosts and loopback addresses, for tests and the demo; nothing
@@ -21,11 +32,13 @@ else special-use, ever.
 """
 
 import asyncio
+import copy
 import ipaddress
 import json
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -50,6 +63,10 @@ class FetchFailed(Exception):
     """Why a URL could not be used; the text names no secret and may be shown to the client."""
 
 
+class Busy(Exception):
+    """No fetch slot came free in time: the server is fetching too much at once; try again shortly."""
+
+
 @dataclass(frozen=True)
 class FetchPolicy:
     allow_loopback: bool
@@ -57,6 +74,13 @@ class FetchPolicy:
     #: Bounds, in seconds, on how long a valid answer is reused (CIMD §4.4).
     cache_min: int
     cache_max: int
+    #: Seconds a failed fetch, or a refused value, is answered from memory (0: never).
+    failure_ttl: int = 30
+    #: Fetches running at once, in all and to one host.
+    max_fetches: int = 16
+    max_fetches_per_host: int = 2
+    #: Seconds a fetch waits for a slot before it is :class:`Busy`.
+    slot_wait: float = 1.0
 
 
 def url_problem(url: str, *, allow_loopback: bool) -> str | None:
@@ -79,7 +103,29 @@ def url_problem(url: str, *, allow_loopback: bool) -> str | None:
         return "it must not carry user information"
     if parts.fragment or "#" in url:
         return "it must not have a fragment"
+    if ascii_host(parts.hostname) is None:
+        return "its host is not a valid domain name"
     return None
+
+
+def ascii_host(host: str) -> str | None:
+    """``host`` as the resolver and the ``Host`` header take it (an IP literal, or IDNA ASCII), or ``None``.
+
+    ``None`` for a name the resolver's IDNA codec refuses (RFC 5890 §2.3.1: an empty label, a
+    label over 63 octets, a character such as U+202E), for percent-encoding, which no resolver
+    decodes, and for a name over 253 characters (RFC 1035 §2.3.4).
+    """
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if "%" in host:
+        return None
+    try:
+        encoded = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    return encoded if 0 < len(encoded) <= 253 else None
 
 
 def is_special_use(address: str) -> bool:
@@ -100,48 +146,95 @@ async def system_resolver(host: str, port: int) -> list[str]:
 class SafeFetcher:
     """GETs JSON from client-given URLs under :class:`FetchPolicy`, caching what ``parse`` accepted."""
 
-    def __init__(self, policy: FetchPolicy, resolve: Resolver = system_resolver) -> None:
+    def __init__(
+        self,
+        policy: FetchPolicy,
+        resolve: Resolver = system_resolver,
+        before_fetch: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._policy = policy
         self._resolve = resolve
-        self._cache: dict[tuple[str, str], tuple[float, object]] = {}
+        self._before_fetch = before_fetch
+        self._clock = clock
+        self._cache: dict[tuple[str, str], _Remembered] = {}
+        self._flights: dict[tuple[str, str], asyncio.Task[object]] = {}
+        self._slots = _Slots(policy.max_fetches, policy.max_fetches_per_host)
 
     async def get_json(self, kind: str, url: str, *, max_bytes: int, parse: Callable[[object], T]) -> T:
         """The JSON at ``url``, turned into a value by ``parse`` (which raises on an invalid one).
 
         ``kind`` keeps apart cached values of the same URL parsed differently. Raises
-        :class:`FetchFailed`, or whatever ``parse`` raises; neither outcome is cached.
+        :class:`FetchFailed` or whatever ``parse`` raises, both remembered for ``failure_ttl``
+        seconds; :class:`Busy`, or whatever ``before_fetch`` raises, neither remembered.
+        A request for a URL already being fetched waits for that fetch instead of making another.
         """
-        key = (kind, url)
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]  # type: ignore[return-value]
-        self._cache.pop(key, None)
-        try:
-            async with asyncio.timeout(self._policy.timeout):
-                body, max_age = await self._fetch(url, max_bytes)
-        except TimeoutError:
-            raise FetchFailed(f"no answer within {self._policy.timeout:g} s") from None
-        except httpx2.HTTPError as exc:
-            raise FetchFailed(f"it cannot be reached ({type(exc).__name__})") from None
-        value = parse(body)
-        if max_age is not None:
-            ttl = min(max(max_age, self._policy.cache_min), self._policy.cache_max)
-            while len(self._cache) >= MAX_CACHED:
-                del self._cache[next(iter(self._cache))]
-            self._cache[key] = (time.monotonic() + ttl, value)
-        return value
-
-    async def _fetch(self, url: str, max_bytes: int) -> tuple[object, int | None]:
         problem = url_problem(url, allow_loopback=self._policy.allow_loopback)
         if problem:
             raise FetchFailed(f"the URL is not allowed: {problem}")
+        key = (kind, url)
+        remembered = self._cache.get(key)
+        if remembered is not None and remembered.expires > self._clock():
+            return remembered.answer()  # type: ignore[return-value]
+        flight = self._flights.get(key)
+        if flight is None:
+            self._cache.pop(key, None)
+            self._before_fetch()
+            flight = asyncio.create_task(self._fly(key, url, max_bytes, parse))
+            self._flights[key] = flight
+            flight.add_done_callback(lambda done: self._landed(key, done))
+        try:
+            return await asyncio.shield(flight)  # type: ignore[return-value]
+        except Exception as failure:  # each request raises its own copy of the one outcome
+            raise _copy(failure).with_traceback(failure.__traceback__) from None
+
+    async def _fly(self, key: tuple[str, str], url: str, max_bytes: int, parse: Callable[[object], object]) -> object:
+        """Fetch ``url`` in a slot, parse it, and remember the outcome (a value as long as it may be kept)."""
+        async with self._slots.slot(urlsplit(url).hostname or "", self._policy.slot_wait):
+            try:
+                try:
+                    async with asyncio.timeout(self._policy.timeout):
+                        body, max_age = await self._fetch(url, max_bytes)
+                except TimeoutError:
+                    raise FetchFailed(f"no answer within {self._policy.timeout:g} s") from None
+                except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
+                    raise FetchFailed(f"it cannot be reached ({type(exc).__name__})") from None
+            except FetchFailed as failure:
+                self._remember(key, self._policy.failure_ttl, failure=failure)
+                raise
+        try:
+            value = parse(body)
+        except Exception as refused:
+            self._remember(key, self._policy.failure_ttl, failure=refused)
+            raise
+        if max_age is not None:
+            self._remember(key, min(max(max_age, self._policy.cache_min), self._policy.cache_max), value=value)
+        return value
+
+    def _remember(
+        self, key: tuple[str, str], ttl: int, *, value: object = None, failure: Exception | None = None
+    ) -> None:
+        if ttl <= 0:
+            return
+        while len(self._cache) >= MAX_CACHED:
+            del self._cache[next(iter(self._cache))]
+        self._cache[key] = _Remembered(self._clock() + ttl, value, failure)
+
+    def _landed(self, key: tuple[str, str], flight: asyncio.Task[object]) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved here, so that no waiter left means no "never retrieved" warning
+
+    async def _fetch(self, url: str, max_bytes: int) -> tuple[object, int | None]:
         parts = urlsplit(url)
-        host = parts.hostname or ""
+        host = ascii_host(parts.hostname or "") or ""  # url_problem made sure there is one
         port = parts.port or (443 if parts.scheme == "https" else 80)
         address = await self._checked_address(host, port)
         literal = f"[{address}]" if ":" in address else address
         pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
-        headers = {"Host": parts.netloc, "Accept": "application/json", "Accept-Encoding": "identity"}
+        netloc = parts.netloc if parts.netloc.isascii() else (f"{host}:{parts.port}" if parts.port else host)
+        headers = {"Host": netloc, "Accept": "application/json", "Accept-Encoding": "identity"}
         async with (
             httpx2.AsyncClient(follow_redirects=False, trust_env=False, timeout=self._policy.timeout) as http,
             http.stream("GET", pinned, headers=headers, extensions={"sni_hostname": host}) as response,
@@ -161,18 +254,95 @@ class SafeFetcher:
             raise FetchFailed("its body is not valid JSON") from None
 
     async def _checked_address(self, host: str, port: int) -> str:
-        """The one address to connect to; refused if any address of ``host`` is special-use."""
+        """The one address to connect to; refused if any address of ``host`` is special-use.
+
+        A name that does not resolve and one that resolves to a special-use address get the
+        same text: a different one would let anyone map this server's internal DNS.
+        """
+        refused = FetchFailed(
+            f"the host {host} cannot be used: it does not resolve, or it resolves to a special-use address"
+            " (RFC 6890), which is refused"
+        )
         try:
             addresses = await self._resolve(host, port)
-        except OSError:
-            raise FetchFailed(f"the host {host} cannot be resolved") from None
+        except (OSError, UnicodeError):
+            raise refused from None
         if not addresses:
-            raise FetchFailed(f"the host {host} cannot be resolved")
+            raise refused
         for address in addresses:
             loopback = ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
             if is_special_use(address) and not (loopback and self._policy.allow_loopback):
-                raise FetchFailed(f"the host {host} resolves to a special-use address (RFC 6890), which is refused")
+                raise refused
         return addresses[0]
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    """A cached outcome: the value ``parse`` made, or the failure, until ``expires`` (monotonic seconds)."""
+
+    expires: float
+    value: object
+    failure: Exception | None
+
+    def answer(self) -> object:
+        if self.failure is not None:
+            raise _copy(self.failure)
+        return self.value
+
+
+def _copy(failure: Exception) -> Exception:
+    """A copy of ``failure`` to raise once more, so that requests sharing it do not share its traceback."""
+    try:
+        return copy.copy(failure)
+    except Exception:  # an exception class whose arguments cannot be replayed: raise it as it is
+        return failure
+
+
+class _Slots:
+    """At most ``total`` fetches at once, and ``per_host`` of them to one host; a wait has a deadline."""
+
+    def __init__(self, total: int, per_host: int) -> None:
+        self._total = asyncio.Semaphore(total)
+        self._per_host = per_host
+        #: host -> its semaphore and how many fetches hold or wait for it (dropped at none).
+        self._hosts: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    @asynccontextmanager
+    async def slot(self, host: str, wait: float) -> AsyncIterator[None]:
+        """Hold a slot for a fetch from ``host``, or raise :class:`Busy` after ``wait`` seconds."""
+        semaphore = self._join(host)
+        try:
+            async with asyncio.timeout(wait):
+                await semaphore.acquire()
+                try:
+                    await self._total.acquire()
+                except BaseException:
+                    semaphore.release()
+                    raise
+        except TimeoutError:
+            self._leave(host)
+            raise Busy("this server is fetching too many client documents at once; try again in a moment") from None
+        except BaseException:
+            self._leave(host)
+            raise
+        try:
+            yield
+        finally:
+            self._total.release()
+            semaphore.release()
+            self._leave(host)
+
+    def _join(self, host: str) -> asyncio.Semaphore:
+        semaphore, users = self._hosts.get(host) or (asyncio.Semaphore(self._per_host), 0)
+        self._hosts[host] = (semaphore, users + 1)
+        return semaphore
+
+    def _leave(self, host: str) -> None:
+        semaphore, users = self._hosts[host]
+        if users <= 1:
+            del self._hosts[host]
+        else:
+            self._hosts[host] = (semaphore, users - 1)
 
 
 async def _capped_body(response: httpx2.Response, max_bytes: int) -> bytes:

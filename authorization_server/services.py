@@ -28,7 +28,7 @@ from authorization_server.introspection import IntrospectionService
 from authorization_server.issuers import IssuerService
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.rate_limits import RateLimits
+from authorization_server.rate_limits import FetchLimit, RateLimits
 from authorization_server.registration import RegistrationService
 from authorization_server.revocation import RevocationService
 from authorization_server.safe_fetch import FetchPolicy, SafeFetcher
@@ -78,14 +78,21 @@ def services_in(scope: Scope) -> Services:
 
 
 def client_directory(settings: Settings, db: Database, clients: ClientService) -> ClientDirectory:
-    """Who a ``client_id`` is, fetching metadata documents and JWK Sets by the settings' rules (docs/decisions/0015)."""
+    """Who a ``client_id`` is, fetching metadata documents and JWK Sets by the settings' rules (docs/decisions/0015).
+
+    Each fetch that goes out is charged to the address of the request that caused it (``FetchLimit``).
+    """
     fetcher = SafeFetcher(
         FetchPolicy(
             allow_loopback=settings.allow_loopback_client_metadata,
             timeout=settings.client_metadata_timeout,
             cache_min=settings.client_metadata_cache_min,
             cache_max=settings.client_metadata_cache_max,
-        )
+            failure_ttl=settings.client_metadata_failure_cache,
+            max_fetches=settings.client_metadata_fetches,
+            max_fetches_per_host=settings.client_metadata_fetches_per_host,
+        ),
+        before_fetch=FetchLimit(settings.rate("rate_limit_fetch")),
     )
     return ClientDirectory(
         db, clients, fetcher, root_issuer=settings.issuer, allow_loopback=settings.allow_loopback_client_metadata

@@ -41,6 +41,8 @@ POSITIVE = (
     "client_idle_ttl",
     "client_cleanup_interval",
     "client_metadata_timeout",
+    "client_metadata_fetches",
+    "client_metadata_fetches_per_host",
 )
 #: Settings that are rates, ``COUNT/[N]UNIT`` (``rate_limits.Rate``).
 RATES = (
@@ -49,6 +51,7 @@ RATES = (
     "rate_limit_token_ip",
     "rate_limit_login",
     "rate_limit_login_ip",
+    "rate_limit_fetch",
 )
 
 
@@ -128,6 +131,11 @@ class Settings:
         "10/min", "sign-in attempts per client address and username", "AS_RATE_LIMIT_LOGIN"
     )
     rate_limit_login_ip: str = _setting("100/min", "sign-in attempts per client address", "AS_RATE_LIMIT_LOGIN_IP")
+    rate_limit_fetch: str = _setting(
+        "30/min",
+        "client metadata document and jwks_uri fetches per client address; answers from the cache do not count",
+        "AS_RATE_LIMIT_FETCH",
+    )
     login_lockout_failures: int = _setting(
         5, "failed passwords for one username that lock it", "AS_LOGIN_LOCKOUT_FAILURES"
     )
@@ -161,6 +169,21 @@ class Settings:
         3600,
         "seconds a fetched client metadata document or JWK Set is reused at most, whatever its max-age",
         "AS_CLIENT_METADATA_CACHE_MAX",
+    )
+    client_metadata_failure_cache: int = _setting(
+        30,
+        "seconds a failed client metadata document or jwks_uri fetch (or an invalid answer) is answered from"
+        " memory instead of fetched again (0: never)",
+        "AS_CLIENT_METADATA_FAILURE_CACHE",
+    )
+    client_metadata_fetches: int = _setting(
+        16,
+        "client metadata document and jwks_uri fetches running at once; a request that gets no slot within"
+        " 1 s is answered temporarily_unavailable (503)",
+        "AS_CLIENT_METADATA_FETCHES",
+    )
+    client_metadata_fetches_per_host: int = _setting(
+        2, "of those, fetches running at once from one host", "AS_CLIENT_METADATA_FETCHES_PER_HOST"
     )
     # The admin pages (/admin/journeys, docs/decisions/0014), behind HTTP Basic: off while unset.
     admin_username: str = _setting(
@@ -270,6 +293,8 @@ class Settings:
                 raise ValueError(f"{name} must be positive")
         if settings.refresh_grace < 0:
             raise ValueError("refresh_grace must be 0 or more")
+        if settings.client_metadata_failure_cache < 0:
+            raise ValueError("client_metadata_failure_cache must be 0 or more")
         for name in RATES:
             Rate.parse(getattr(settings, name))
         if settings.downstream_token_key:

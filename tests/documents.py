@@ -8,7 +8,7 @@ was never fetched (AS-52: "no outbound request").
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,32 +24,48 @@ class Answer:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
+    #: When given, the answer waits until the test sets it: a fetch held open, to count how many run at once.
+    gate: threading.Event | None = field(default=None, compare=False)
 
     @classmethod
     def json(cls, document: object, **headers: str) -> "Answer":
         return cls(200, json.dumps(document).encode(), {"Content-Type": "application/json", **headers})
 
+    def held(self, gate: threading.Event) -> "Answer":
+        """This answer, sent only once ``gate`` is set."""
+        return Answer(self.status, self.body, self.headers, gate)
+
 
 class DocumentServer:
-    """Serves queued answers per path (the last one repeats) and counts the requests per path."""
+    """Serves queued answers per path (the last one repeats), counts the requests per path, and the
+    requests being answered at once."""
 
     def __init__(self) -> None:
         self._answers: dict[str, list[Answer]] = {}
         self.hits: dict[str, int] = {}
         #: The Host header of the latest request per path.
         self.hosts: dict[str, str] = {}
+        #: Requests being answered now, and the most at once since :meth:`reset_peak`.
+        self.in_flight = 0
+        self.peak = 0
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 answer = server._next(self.path, self.headers.get("Host", ""))
-                self.send_response(answer.status)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer.body)))
-                self.end_headers()
-                self.wfile.write(answer.body)
+                try:
+                    if answer.gate is not None:
+                        answer.gate.wait(timeout=30)
+                    self.send_response(answer.status)
+                    for name, value in answer.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(answer.body)))
+                    self.end_headers()
+                    self.wfile.write(answer.body)
+                finally:
+                    server._answered()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -73,12 +89,29 @@ class DocumentServer:
         url = self.url(path)
         return self.serve(path, Answer.json(client_document(url, **fields)))
 
-    def _next(self, path: str, host: str) -> Answer:
+    def reset_peak(self) -> None:
         with self._lock:
+            self.peak = self.in_flight
+
+    def wait_until(self, condition: Callable[["DocumentServer"], bool], timeout: float = 10) -> bool:
+        """Block until ``condition(self)`` holds (checked at every request's start and end), or ``timeout``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: condition(self), timeout)
+
+    def _next(self, path: str, host: str) -> Answer:
+        with self._changed:
             self.hits[path] = self.hits.get(path, 0) + 1
             self.hosts[path] = host
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            self._changed.notify_all()
             queued = self._answers.get(path) or [Answer(404, b"{}")]
             return queued.pop(0) if len(queued) > 1 else queued[0]
+
+    def _answered(self) -> None:
+        with self._changed:
+            self.in_flight -= 1
+            self._changed.notify_all()
 
     def close(self) -> None:
         self._http.shutdown()

@@ -1,7 +1,8 @@
 """The authorization endpoint (OAuth 2.1 §4.1.1): ``GET /authorize`` and ``GET /mcp/{id}/authorize``.
 
 Errors found before the client and its redirect URI are known are shown on a page and never
-redirected (§4.1.2.1). CORS is never enabled here: browsers come by navigation (RFC 9700 §2.6).
+redirected (§4.1.2.1). Fetches of a client's metadata document are charged to the request's
+address (``rate_limits.FetchLimit``). CORS is never enabled here: browsers come by navigation (RFC 9700 §2.6).
 """
 
 from starlette.requests import Request
@@ -11,6 +12,7 @@ from authorization_server.errors import OAuthError
 from authorization_server.interactions import Onward
 from authorization_server.pages import error_page
 from authorization_server.params import query_params
+from authorization_server.rate_limits import charge_fetches_to
 from authorization_server.redirects import ToInteraction, ToProvider
 from authorization_server.secrets_at_rest import new_secret
 from authorization_server.services import services
@@ -21,6 +23,7 @@ async def authorize(request: Request) -> Response:
     browser_secret = found.cookies.browser_secret(request)
     new_browser = browser_secret is None
     browser_secret = browser_secret or new_secret()
+    charge_fetches_to(request)
     try:
         issuer = await found.issuers.resolve(request.path_params.get("mcp_server_id"))
         outcome = await found.interactions.authorize(

@@ -2,7 +2,8 @@
 
 Every answer carries ``Cache-Control: no-store``. Failed client authentication is 401 with a
 ``WWW-Authenticate`` challenge (§3.2.4), which MCP clients take as the sign to register again.
-Requests are rate limited per client and, more loosely, per address (``rate_limits.py``).
+Requests are rate limited per client and, more loosely, per address (``rate_limits.py``), and
+the metadata documents and JWK Sets they make this server fetch per address (``FetchLimit``).
 """
 
 from starlette.requests import Request
@@ -11,6 +12,7 @@ from starlette.responses import JSONResponse
 from authorization_server.client_auth import challenge, client_credentials
 from authorization_server.errors import NO_STORE, InvalidClient
 from authorization_server.params import read_form
+from authorization_server.rate_limits import charge_fetches_to
 from authorization_server.services import services
 
 
@@ -18,6 +20,7 @@ async def token(request: Request) -> JSONResponse:
     found = services(request)
     issuer = await found.issuers.resolve(request.path_params.get("mcp_server_id"))
     params = await read_form(request, found.settings.max_body_bytes)
+    charge_fetches_to(request)
     try:
         credentials = client_credentials(request, params)
         found.limits.token(request, credentials.client_id)

@@ -156,10 +156,13 @@ class TestFetching:
 
         assert_error_page(demo.authorize(document_client(url)), "larger than 5120 bytes")
 
-    def test_an_error_is_not_cached_the_next_request_fetches_again_and_succeeds(
+    def test_an_error_is_remembered_briefly_not_fetched_again_for_every_request(
         self, demo: Issuer, documents: DocumentServer
     ):
-        """AS-55, CIMD §4.4: a 500 is never cached: the next request fetches again, gets 200, succeeds."""
+        """Issue 11 item 5 (was AS-55's "errors are never cached"): a 500 is remembered for
+        --client-metadata-failure-cache seconds (30): the next requests at /authorize and /token
+        are told the same without a fetch. That a fetch after that time succeeds is checked on the
+        fetcher itself (test_safe_fetch.py), where time can be moved."""
         path = "/flaky/client.json"
         url = documents.url(path)
         documents.serve(path, Answer(500, b"{}"), Answer.json(client_document(url)))
@@ -168,18 +171,22 @@ class TestFetching:
         second = demo.authorize(document_client(url))
 
         assert_error_page(first, "status 500")
-        assert second.status_code == 303 and "code" in redirect_params(second)
-        assert documents.hits[path] == 2
+        assert_error_page(second, "status 500")
+        assert token_error(demo, url)[:2] == (401, "invalid_client")
+        assert documents.hits[path] == 1
 
-    def test_an_invalid_document_is_not_cached(self, demo: Issuer, documents: DocumentServer):
-        """AS-55: an invalid document is fetched again next time, and a corrected one is used."""
+    def test_an_invalid_document_is_remembered_as_briefly_as_an_error(self, demo: Issuer, documents: DocumentServer):
+        """Issue 11 item 5: an invalid document, whatever its max-age, is remembered as a failure, not as a
+        document: the same error without a second fetch (a corrected one is used once the failure expires:
+        test_safe_fetch.py)."""
         path = "/corrected/client.json"
         url = documents.url(path)
         invalid = Answer.json(client_document(url, client_name=None), **{"Cache-Control": "max-age=600"})
         documents.serve(path, invalid, Answer.json(client_document(url)))
 
         assert_error_page(demo.authorize(document_client(url)), "has no client_name")
-        assert demo.authorize(document_client(url)).status_code == 303
+        assert_error_page(demo.authorize(document_client(url)), "has no client_name")
+        assert documents.hits[path] == 1
 
     def test_a_valid_document_is_reused_as_its_max_age_allows(self, demo: Issuer, documents: DocumentServer):
         """AS-55: Cache-Control max-age is honoured (within the server's bounds): one fetch for two requests."""

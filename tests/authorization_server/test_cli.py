@@ -248,6 +248,8 @@ class TestServerSettings:
             " (env AS_RATE_LIMIT_LOGIN, default 10/min)",
             "--rate-limit-login-ip RATE_LIMIT_LOGIN_IP sign-in attempts per client address"
             " (env AS_RATE_LIMIT_LOGIN_IP, default 100/min)",
+            "--rate-limit-fetch RATE_LIMIT_FETCH client metadata document and jwks_uri fetches per client address;"
+            " answers from the cache do not count (env AS_RATE_LIMIT_FETCH, default 30/min)",
             "--login-lockout-failures LOGIN_LOCKOUT_FAILURES failed passwords for one username that lock it"
             " (env AS_LOGIN_LOCKOUT_FAILURES, default 5)",
             "--login-lockout-window LOGIN_LOCKOUT_WINDOW seconds within which those failures count"
@@ -267,6 +269,14 @@ class TestServerSettings:
             " Set is reused at least (unless no-store) (env AS_CLIENT_METADATA_CACHE_MIN, default 60)",
             "--client-metadata-cache-max CLIENT_METADATA_CACHE_MAX seconds a fetched client metadata document or JWK"
             " Set is reused at most, whatever its max-age (env AS_CLIENT_METADATA_CACHE_MAX, default 3600)",
+            "--client-metadata-failure-cache CLIENT_METADATA_FAILURE_CACHE seconds a failed client metadata document"
+            " or jwks_uri fetch (or an invalid answer) is answered from memory instead of fetched again (0: never)"
+            " (env AS_CLIENT_METADATA_FAILURE_CACHE, default 30)",
+            "--client-metadata-fetches CLIENT_METADATA_FETCHES client metadata document and jwks_uri fetches running"
+            " at once; a request that gets no slot within 1 s is answered temporarily_unavailable (503)"
+            " (env AS_CLIENT_METADATA_FETCHES, default 16)",
+            "--client-metadata-fetches-per-host CLIENT_METADATA_FETCHES_PER_HOST of those, fetches running at once"
+            " from one host (env AS_CLIENT_METADATA_FETCHES_PER_HOST, default 2)",
             "--admin-username ADMIN_USERNAME username of the admin pages"
             " (env AS_ADMIN_USERNAME, default unset: admin pages off; admin in demo mode)",
             "--admin-password ADMIN_PASSWORD password of the admin pages; prefer the environment variable to the option"
