@@ -69,6 +69,7 @@ def add_commands(commands: Actions) -> None:
     )
     approve.add_argument("client_id")
     approve.add_argument("--mcp-server", action="append", required=True, metavar="ID[:SCOPES]", help=MCP_SERVER_HELP)
+    settings_module.add_arguments(approve, "issuer", default=argparse.SUPPRESS)
     withdraw = action(
         clients,
         "withdraw",
