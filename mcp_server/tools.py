@@ -17,6 +17,7 @@ from typing import Any
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 from mcp_server.downstream import DownstreamApi, DownstreamError
 
@@ -94,7 +95,7 @@ def _token(tool: str | None = None, user_tools: frozenset[str] = frozenset()) ->
     if token is None:  # bearer_auth.py lets no unauthenticated call reach a tool
         raise RuntimeError("no access token in this request")
     if tool in user_tools and (token.claims or {}).get("machine"):
-        raise ValueError(
+        raise ToolError(  # a ToolError's message reaches the client; another exception's would not
             f"{tool} acts for a user: a machine client's token (client_credentials, no user behind it) cannot call it"
         )
     return token
