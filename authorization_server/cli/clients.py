@@ -134,7 +134,7 @@ async def add_client(settings: Settings, args: argparse.Namespace) -> None:
         raise ValueError("--jwks-file or --jwks-uri go with --auth-method private_key_jwt, and it needs one")
     service = ClientService()
     async with database(settings) as db:
-        wanted = await _approvals(db, named)
+        wanted = await _approvals(db, named, approving=machine)
         issuer, scopes = settings.issuer, ()
         if len(wanted) == 1:
             server = wanted[0][0]
@@ -237,8 +237,13 @@ async def withdraw_client(settings: Settings, args: argparse.Namespace) -> None:
     print(f"withdrew client {args.client_id}'s client_credentials approval for {servers}; ended {ended} grant(s)")
 
 
-async def _approvals(db: Database, named: list[str]) -> list[tuple[McpServer, tuple[str, ...]]]:
-    """``ID`` or ``ID:SCOPE,SCOPE`` from the command line: the MCP server and the scopes approved there."""
+async def _approvals(
+    db: Database, named: list[str], *, approving: bool = True
+) -> list[tuple[McpServer, tuple[str, ...]]]:
+    """``ID`` or ``ID:SCOPE,SCOPE`` from the command line: the MCP server and the scopes approved there.
+
+    Without ``approving`` only the servers matter (``clients add`` of an authorization-code client).
+    """
     mcp_servers = McpServerService(db)
     wanted: list[tuple[McpServer, tuple[str, ...]]] = []
     for text in named:
@@ -251,7 +256,7 @@ async def _approvals(db: Database, named: list[str]) -> list[tuple[McpServer, tu
         except ValueError as exc:
             raise ValueError(f"--mcp-server {text}: {exc}") from None
         unknown = [scope for scope in scopes if scope not in server.scopes]
-        if unknown or not scopes:
+        if unknown or (approving and not scopes):
             raise ValueError(f"MCP server {server.id!r} offers the scopes {format_scope(server.scopes)}, not {unknown}")
         wanted.append((server, scopes))
     return wanted
