@@ -52,7 +52,8 @@ class IntrospectionService:
         if access_token is None:
             return INACTIVE
         claims = access_token.claims
-        return {
+        machine = {"machine": True} if claims.machine else {}  # a client_credentials token (docs/decisions/0018)
+        return machine | {
             "active": True,
             "scope": format_scope(claims.scope),
             "client_id": claims.client_id,

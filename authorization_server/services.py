@@ -191,7 +191,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
         grants=GrantService(
             db,
             directory,
-            GrantContext(issuers=issuers, journeys=journeys, tokens=tokens),
+            GrantContext(issuers=issuers, clients=clients, journeys=journeys, tokens=tokens),
             TokenExchange(db, mcp_servers=mcp_servers, journeys=journeys, tokens=tokens, providers=providers),
         ),
         revocation=revocation,

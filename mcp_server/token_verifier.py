@@ -38,6 +38,15 @@ REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "sub", "client_id", "jti"]
 ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
 
 
+def is_machine(claims: dict[str, Any]) -> bool:
+    """A machine client's token (client_credentials, OAuth 2.1 §4.2): no user behind it.
+
+    The issuer marks it with ``"machine": true`` and its ``sub`` is its ``client_id`` (RFC 9068
+    §2.2; docs/decisions/0018). Both must hold, so a token about a person is never taken for one.
+    """
+    return claims.get("machine") is True and claims.get("sub") == claims.get("client_id")
+
+
 class InvalidToken(Exception):
     """The token is not acceptable; the message says why (it is sent as ``error_description``)."""
 
@@ -82,7 +91,7 @@ class JwtVerifier:
             expires_at=int(claims["exp"]),
             resource=self._resource,
             subject=claims["sub"],
-            claims={"iss": claims["iss"], "iat": claims["iat"], "jti": claims["jti"]},
+            claims={"iss": claims["iss"], "iat": claims["iat"], "jti": claims["jti"], "machine": is_machine(claims)},
         )
         self._remember(digest, access_token)
         return access_token

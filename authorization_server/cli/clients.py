@@ -1,20 +1,32 @@
-"""``clients list | add | cleanup | block | unblock``: registered clients (RFC 7591), deleting the idle
-ones (RFC 7591 §5), and blocking one (docs/decisions/0025)."""
+"""``clients list | add | approve | withdraw | cleanup | block | unblock``: registered clients (RFC 7591),
+the machine clients the operator approves for the client_credentials grant (OAuth 2.1 §4.2,
+docs/decisions/0018), deleting the idle ones (RFC 7591 §5), and blocking one (docs/decisions/0025)."""
 
 import argparse
+import json
+from pathlib import Path
 
 from authorization_server import settings as settings_module
 from authorization_server.cli.shared import Actions, action, database, group, journey_service, repeat_settings
 from authorization_server.client_expiry import ClientExpiry
+from authorization_server.clients.entities import Client, MachineApproval, Registration
 from authorization_server.clients.metadata import parse_client_metadata
 from authorization_server.clients.service import ClientService
-from authorization_server.db import Transaction
+from authorization_server.db import Database, Transaction
 from authorization_server.errors import OAuthError
 from authorization_server.issuers import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS
+from authorization_server.mcp_servers.entities import McpServer
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.revocation import RevocationService
 from authorization_server.services import client_directory, token_service
 from authorization_server.settings import Settings
+from shared.scopes import format_scope, parse_scope
+
+MACHINE_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+MCP_SERVER_HELP = (
+    "ID or ID:SCOPE,SCOPE (repeatable): with --grant client_credentials, an MCP server the client may get"
+    " machine tokens for, and the scopes (default: the server's default scopes)"
+)
 
 
 def add_commands(commands: Actions) -> None:
@@ -23,10 +35,51 @@ def add_commands(commands: Actions) -> None:
     add = action(clients, "add", help="pre-register a confidential client; prints its secret once", run=add_client)
     add.add_argument("--name", required=True, help="the client's name, shown on the consent page")
     add.add_argument(
-        "--redirect-uri", required=True, action="append", help="its redirect URI, matched exactly (repeatable)"
+        "--redirect-uri", action="append", help="its redirect URI, matched exactly (repeatable; authorization_code)"
     )
-    add.add_argument("--mcp-server", help="register at this MCP server's issuer (default: the root issuer)")
+    add.add_argument(
+        "--grant",
+        action="append",
+        choices=("authorization_code", "client_credentials"),
+        help="authorization_code (the default, with refresh_token): a user approves; client_credentials: a machine"
+        " client, for the MCP servers named with --mcp-server (repeatable)",
+    )
+    add.add_argument(
+        "--mcp-server",
+        action="append",
+        metavar="ID[:SCOPES]",
+        help="register at this MCP server's issuer (default: the root issuer; the root when several are named). "
+        + MCP_SERVER_HELP,
+    )
+    add.add_argument(
+        "--auth-method",
+        choices=MACHINE_AUTH_METHODS,
+        default="client_secret_basic",
+        help="how it authenticates at /token; private_key_jwt needs --jwks-file or --jwks-uri",
+    )
+    keys = add.add_mutually_exclusive_group()
+    keys.add_argument("--jwks-file", type=Path, help="a JSON file with its public JWK Set (private_key_jwt)")
+    keys.add_argument("--jwks-uri", help="where it publishes its public JWK Set (private_key_jwt)")
     settings_module.add_arguments(add, "issuer", default=argparse.SUPPRESS)
+    approve = action(
+        clients,
+        "approve",
+        help="let a client use the client_credentials grant for MCP servers (OAuth 2.1 §4.2)",
+        run=approve_client,
+    )
+    approve.add_argument("client_id")
+    approve.add_argument("--mcp-server", action="append", required=True, metavar="ID[:SCOPES]", help=MCP_SERVER_HELP)
+    settings_module.add_arguments(approve, "issuer", default=argparse.SUPPRESS)
+    withdraw = action(
+        clients,
+        "withdraw",
+        help="take back a client's client_credentials approval and end its machine grants",
+        run=withdraw_client,
+    )
+    withdraw.add_argument("client_id")
+    withdraw.add_argument(
+        "--mcp-server", action="append", metavar="ID", help="only for this MCP server (repeatable; default: all)"
+    )
     cleanup = action(clients, "cleanup", help="delete the idle clients without live grants now", run=cleanup_clients)
     settings_module.add_arguments(cleanup, "client_idle_ttl", default=argparse.SUPPRESS)
     block = action(clients, "block", help="refuse a client everywhere and end every grant it holds", run=block_client)
@@ -39,50 +92,181 @@ def add_commands(commands: Actions) -> None:
 
 
 async def list_clients(settings: Settings, args: argparse.Namespace) -> None:
+    service = ClientService()
+
+    async def listed(tx: Transaction) -> list[tuple[Client, list[MachineApproval]]]:
+        return [(client, await service.machine_approvals(tx, client.client_id)) for client in await service.all(tx)]
+
     async with database(settings) as db:
-        clients = await db.run(ClientService().all)
+        clients = await db.run(listed)
     if not clients:
         print("no clients yet")
-    for client in clients:
+    for client, approvals in clients:
         blocked = "  BLOCKED" if client.blocked else ""
         print(f"{client.client_id}  {client.display_name!r}  issuer {client.issuer}{blocked}")
         print(f"    {client.token_endpoint_auth_method}, grants {' '.join(client.grant_types)}")
         print(f"    registered {client.created_at:%Y-%m-%d %H:%M}, last used {client.last_used_at:%Y-%m-%d %H:%M} UTC")
         print(f"    redirect URIs {' '.join(client.redirect_uris)}")
+        for approval in approvals:
+            print(f"    client_credentials for {approval.mcp_server_id}: {format_scope(approval.scopes)}")
 
 
 async def add_client(settings: Settings, args: argparse.Namespace) -> None:
     """Pre-register a confidential client, as a provider's operator does for a known partner (RFC 7591 §1).
 
     This is how another authorization server becomes this one's client for a downstream
-    connection of its own (issue 4): the secret is printed once; only its digest is kept.
+    connection of its own (issue 4), and the only way, with ``clients approve``, to a machine
+    client (``--grant client_credentials``, OAuth 2.1 §4.2, RFC 6749 §4.4: "previously arranged"):
+    the approval of each ``--mcp-server`` is stored with the client (docs/decisions/0018). The
+    secret is printed once; only its digest is kept.
     """
+    grants = args.grant or ["authorization_code"]
+    machine = "client_credentials" in grants
+    interactive = "authorization_code" in grants
+    named = args.mcp_server or []
+    if interactive and not args.redirect_uri:
+        raise ValueError("--redirect-uri is required for the authorization_code grant")
+    if machine and not named:
+        raise ValueError("--grant client_credentials needs at least one --mcp-server ID[:SCOPES] to approve")
+    if not machine and (len(named) > 1 or any(":" in name for name in named)):
+        raise ValueError("several --mcp-server, or ID:SCOPES, are for --grant client_credentials")
+    if (args.auth_method == "private_key_jwt") != (args.jwks_file is not None or args.jwks_uri is not None):
+        raise ValueError("--jwks-file or --jwks-uri go with --auth-method private_key_jwt, and it needs one")
+    service = ClientService()
     async with database(settings) as db:
+        wanted = await _approvals(db, named, approving=machine)
         issuer, scopes = settings.issuer, ()
-        if args.mcp_server is not None:
-            server = await McpServerService(db).get(args.mcp_server)
-            if server is None:
-                raise ValueError(f"no MCP server with id {args.mcp_server!r}")
+        if len(wanted) == 1:
+            server = wanted[0][0]
             issuer, scopes = f"{settings.issuer}/mcp/{server.id}", server.scopes
         body = {
             "client_name": args.name,
             "redirect_uris": args.redirect_uri,
-            "grant_types": ["authorization_code", "refresh_token"],
-            "token_endpoint_auth_method": "client_secret_basic",
+            "grant_types": (["authorization_code", "refresh_token"] if interactive else [])
+            + (["client_credentials"] if machine else []),
+            "token_endpoint_auth_method": args.auth_method,
+            "jwks": _jwks(args.jwks_file) if args.jwks_file else None,
+            "jwks_uri": args.jwks_uri,
         }
         try:
             metadata = parse_client_metadata(
-                body,
+                {name: value for name, value in body.items() if value is not None},
                 grant_types_supported=GRANT_TYPES,
                 auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
                 scopes_offered=scopes,
             )
         except OAuthError as error:
             raise ValueError(error.description) from None
-        registration = await db.run(lambda tx: ClientService().register(tx, issuer, metadata))
+
+        async def register(tx: Transaction) -> tuple[Registration, list[MachineApproval]]:
+            registration = await service.register(tx, issuer, metadata)
+            approved = [
+                await service.approve_machine(tx, registration.client, server.id, approved_scopes)
+                for server, approved_scopes in (wanted if machine else [])
+            ]
+            return registration, approved
+
+        registration, approved = await db.run(register)
     print(f"registered client {args.name!r} at issuer {issuer} (the secret is shown once):")
     print(f"  client_id      {registration.client.client_id}")
-    print(f"  client_secret  {registration.secret}")
+    if registration.secret is not None:
+        print(f"  client_secret  {registration.secret}")
+    for approval in approved:
+        print(f"  client_credentials for {approval.mcp_server_id}: {format_scope(approval.scopes)}")
+
+
+async def approve_client(settings: Settings, args: argparse.Namespace) -> None:
+    """Let an existing client use the client_credentials grant for MCP servers (OAuth 2.1 §4.2, docs/decisions/0018).
+
+    The client must be usable at the issuer whose tokens it will ask for: one registered at an MCP
+    server's issuer is approved for that MCP server only; one at the root issuer for any.
+    """
+    service = ClientService()
+    async with database(settings) as db:
+        wanted = await _approvals(db, args.mcp_server)
+
+        async def approve(tx: Transaction) -> list[MachineApproval]:
+            client = await service.get(tx, args.client_id)
+            if client is None:
+                raise ValueError(f"no client with id {args.client_id!r}")
+            approved = []
+            for server, scopes in wanted:
+                if client.issuer not in (settings.issuer, f"{settings.issuer}/mcp/{server.id}"):
+                    raise ValueError(
+                        f"the client is registered at {client.issuer}, which issues no tokens for {server.id!r}"
+                    )
+                approved.append(await service.approve_machine(tx, client, server.id, scopes))
+            return approved
+
+        approved = await db.run(approve)
+    for approval in approved:
+        print(
+            f"approved client {args.client_id} for client_credentials at {approval.mcp_server_id}:"
+            f" {format_scope(approval.scopes)}"
+        )
+
+
+async def withdraw_client(settings: Settings, args: argparse.Namespace) -> None:
+    """Take back a client's client_credentials approval and end its machine grants (their journeys).
+
+    Its JWT access tokens stay valid until they expire, except at MCP servers that introspect
+    (RFC 7662), which see the ended grant at once; it gets no new ones.
+    """
+    clients = ClientService()
+    async with database(settings) as db:
+        mcp_servers = McpServerService(db)
+        journeys = journey_service(settings, mcp_servers)
+        revocation = RevocationService(
+            db, client_directory(settings, db, clients), journeys, token_service(settings, db)
+        )
+
+        async def withdraw(tx: Transaction) -> tuple[list[str], int]:
+            if await clients.get(tx, args.client_id) is None:
+                raise ValueError(f"no client with id {args.client_id!r}")
+            withdrawn = await clients.withdraw_machine(tx, args.client_id, args.mcp_server)
+            ended = 0
+            for mcp_server_id in withdrawn:
+                journey_id = await journeys.machine_journey(tx, args.client_id, mcp_server_id)
+                if journey_id is not None:
+                    await revocation.end_grant(tx, journey_id, "the operator withdrew the client_credentials approval")
+                    ended += 1
+            return withdrawn, ended
+
+        withdrawn, ended = await db.run(withdraw)
+    servers = ", ".join(withdrawn) or "no MCP server"
+    print(f"withdrew client {args.client_id}'s client_credentials approval for {servers}; ended {ended} grant(s)")
+
+
+async def _approvals(
+    db: Database, named: list[str], *, approving: bool = True
+) -> list[tuple[McpServer, tuple[str, ...]]]:
+    """``ID`` or ``ID:SCOPE,SCOPE`` from the command line: the MCP server and the scopes approved there.
+
+    Without ``approving`` only the servers matter (``clients add`` of an authorization-code client).
+    """
+    mcp_servers = McpServerService(db)
+    wanted: list[tuple[McpServer, tuple[str, ...]]] = []
+    for text in named:
+        server_id, _, scope_list = text.partition(":")
+        server = await mcp_servers.get(server_id)
+        if server is None:
+            raise ValueError(f"no MCP server with id {server_id!r}")
+        try:
+            scopes = parse_scope(scope_list.replace(",", " ")) if scope_list else server.default_scopes
+        except ValueError as exc:
+            raise ValueError(f"--mcp-server {text}: {exc}") from None
+        unknown = [scope for scope in scopes if scope not in server.scopes]
+        if unknown or (approving and not scopes):
+            raise ValueError(f"MCP server {server.id!r} offers the scopes {format_scope(server.scopes)}, not {unknown}")
+        wanted.append((server, scopes))
+    return wanted
+
+
+def _jwks(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--jwks-file {path}: {exc}") from None
 
 
 async def cleanup_clients(settings: Settings, args: argparse.Namespace) -> None:

@@ -93,6 +93,21 @@ def client_information(client: Client, registration_client_uri: str) -> dict[str
 
 
 @dataclass(frozen=True)
+class MachineApproval:
+    """The operator let ``client_id`` use the client_credentials grant for one MCP server (OAuth 2.1 §4.2).
+
+    RFC 6749 §4.4: the grant is for resources "previously arranged with the authorization server";
+    this row is that arrangement (docs/decisions/0018). Registration and metadata documents never make one.
+    """
+
+    client_id: str
+    mcp_server_id: str
+    #: The most the client may get there; a request gets the intersection with what it asks.
+    scopes: tuple[str, ...]
+    approved_at: datetime
+
+
+@dataclass(frozen=True)
 class ClientCredentials:
     """How a client identified itself at the token endpoint (OAuth 2.1 §2.4)."""
 

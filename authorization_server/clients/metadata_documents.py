@@ -8,7 +8,10 @@ the URL by simple string comparison, with ``client_name`` and ``redirect_uris``;
 follows the rules of registration (``clients/metadata.py``), and since nobody can hold a
 shared secret for a public document, ``client_secret``, ``client_secret_expires_at`` and the
 ``client_secret_*`` methods are refused: ``token_endpoint_auth_method`` is ``none`` (the
-default here) or ``private_key_jwt`` (CIMD §6.2).
+default here) or ``private_key_jwt`` (CIMD §6.2). A ``client_credentials`` grant in a document is
+ignored (issue 11 item 1): anyone can publish a document, and the grant is for resources
+"previously arranged" with the operator (RFC 6749 §4.4, docs/decisions/0018); the document still
+serves the authorization code grant.
 """
 
 from typing import Any
@@ -66,7 +69,7 @@ def parse_document(
         )
     try:
         return parse_client_metadata(
-            {**_without_scope(body), "token_endpoint_auth_method": method},
+            {**_without_scope(body), "token_endpoint_auth_method": method, **_without_client_credentials(body)},
             grant_types_supported=grant_types_supported,
             auth_methods_supported=AUTH_METHODS,
             scopes_offered=(),
@@ -78,3 +81,12 @@ def parse_document(
 
 def _without_scope(body: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in body.items() if name != "scope"}
+
+
+def _without_client_credentials(body: dict[str, Any]) -> dict[str, Any]:
+    """``grant_types`` without ``client_credentials``, which a document cannot give itself; else nothing."""
+    grant_types = body.get("grant_types")
+    if not isinstance(grant_types, list) or "client_credentials" not in grant_types:
+        return {}
+    kept = [grant_type for grant_type in grant_types if grant_type != "client_credentials"]
+    return {"grant_types": kept or None}

@@ -1,11 +1,12 @@
-"""SQL for the ``clients`` and ``client_assertions`` tables."""
+"""SQL for the ``clients``, ``client_assertions`` and ``client_credentials_approvals`` tables."""
 
 import json
 from datetime import datetime
 
 from authorization_server import clock
-from authorization_server.clients.entities import Client
+from authorization_server.clients.entities import Client, MachineApproval
 from authorization_server.db import Row, Transaction
+from shared.scopes import format_scope, parse_scope
 
 _INSERT = (
     "INSERT INTO clients (client_id, issuer, client_secret_hash, client_secret_expires_at,"
@@ -98,3 +99,43 @@ async def spend_assertion(tx: Transaction, client_id: str, jti_hash: str, expire
         (client_id, jti_hash, clock.to_db(expires_at)),
     )
     return changed == 1
+
+
+async def approve(tx: Transaction, approval: MachineApproval) -> None:
+    """Record the approval; one already there for the same client and MCP server is replaced."""
+    await tx.execute(
+        "INSERT INTO client_credentials_approvals (client_id, mcp_server_id, scopes, approved_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (client_id, mcp_server_id) DO UPDATE SET scopes = excluded.scopes,"
+        " approved_at = excluded.approved_at",
+        (approval.client_id, approval.mcp_server_id, format_scope(approval.scopes), clock.to_db(approval.approved_at)),
+    )
+
+
+async def approvals(tx: Transaction, client_id: str) -> list[MachineApproval]:
+    rows = await tx.fetch_all(
+        "SELECT * FROM client_credentials_approvals WHERE client_id = ? ORDER BY mcp_server_id", (client_id,)
+    )
+    return [
+        MachineApproval(
+            client_id=row["client_id"],
+            mcp_server_id=row["mcp_server_id"],
+            scopes=parse_scope(row["scopes"]),
+            approved_at=clock.from_db(row["approved_at"]),
+        )
+        for row in rows
+    ]
+
+
+async def withdraw(tx: Transaction, client_id: str, mcp_server_ids: list[str] | None) -> list[str]:
+    """Delete the client's approvals (for these MCP servers, or all); returns the MCP servers they were for."""
+    withdrawn = [
+        approval.mcp_server_id
+        for approval in await approvals(tx, client_id)
+        if mcp_server_ids is None or approval.mcp_server_id in mcp_server_ids
+    ]
+    for mcp_server_id in withdrawn:
+        await tx.execute(
+            "DELETE FROM client_credentials_approvals WHERE client_id = ? AND mcp_server_id = ?",
+            (client_id, mcp_server_id),
+        )
+    return withdrawn

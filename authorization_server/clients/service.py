@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from authorization_server import clock
 from authorization_server.clients import repository
 from authorization_server.clients.assertions import VerifiedAssertion
-from authorization_server.clients.entities import Client, ClientCredentials, Registration
+from authorization_server.clients.entities import Client, ClientCredentials, MachineApproval, Registration
 from authorization_server.clients.metadata import ClientMetadata
 from authorization_server.db import Transaction
 from authorization_server.errors import InvalidClient, InvalidClientMetadata, InvalidToken
@@ -145,6 +145,41 @@ class ClientService:
     async def set_blocked(self, tx: Transaction, client_id: str, blocked: bool) -> bool:
         """Block or unblock a client (docs/decisions/0025); ``False`` if there is no such client."""
         return await repository.set_blocked(tx, client_id, blocked)
+
+    async def approve_machine(
+        self, tx: Transaction, client: Client, mcp_server_id: str, scopes: tuple[str, ...]
+    ) -> MachineApproval:
+        """The operator lets ``client`` use the client_credentials grant for one MCP server (OAuth 2.1 §4.2).
+
+        Only a confidential client with credentials of its own: never a public one, and never one
+        known by its metadata document, whose keys are whatever its document says (docs/decisions/0018).
+        """
+        if client.is_public:
+            raise ValueError("the client_credentials grant is only for confidential clients (OAuth 2.1 §4.2)")
+        if client.from_metadata_document:
+            raise ValueError("a client known by its metadata document cannot be approved; add it with `clients add`")
+        approval = MachineApproval(client.client_id, mcp_server_id, scopes, clock.now())
+        await repository.approve(tx, approval)
+        return approval
+
+    async def machine_approvals(self, tx: Transaction, client_id: str) -> list[MachineApproval]:
+        """The MCP servers the operator let ``client_id`` get client_credentials tokens for, and their scopes."""
+        return await repository.approvals(tx, client_id)
+
+    async def machine_approval(self, tx: Transaction, client: Client, mcp_server_id: str) -> MachineApproval | None:
+        """The approval of ``client`` for one MCP server; a metadata document's client never has one."""
+        if client.from_metadata_document:
+            return None
+        approvals = await repository.approvals(tx, client.client_id)
+        return next((approval for approval in approvals if approval.mcp_server_id == mcp_server_id), None)
+
+    async def withdraw_machine(self, tx: Transaction, client_id: str, mcp_server_ids: list[str] | None) -> list[str]:
+        """Withdraw approvals (for these MCP servers, or all); returns the MCP servers withdrawn."""
+        return await repository.withdraw(tx, client_id, mcp_server_ids)
+
+    async def get(self, tx: Transaction, client_id: str) -> Client | None:
+        """The client ``client_id``, at whatever issuer; for the operator's command line."""
+        return await repository.get(tx, client_id)
 
     async def all(self, tx: Transaction) -> list[Client]:
         return await repository.all(tx)

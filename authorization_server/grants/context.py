@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from authorization_server.clients.service import ClientService
 from authorization_server.issuers import IssuerService
 from authorization_server.journeys.service import JourneyService
 from authorization_server.tokens.service import TokenService
@@ -10,5 +11,6 @@ from authorization_server.tokens.service import TokenService
 @dataclass(frozen=True)
 class GrantContext:
     issuers: IssuerService
+    clients: ClientService
     journeys: JourneyService
     tokens: TokenService

@@ -42,7 +42,8 @@ class GrantService:
 
         async def unit(tx: Transaction) -> TokenResponse | OAuthError:
             client = await self._directory.authenticate(tx, issuer, credentials, identified)
-            if grant_type not in client.grant_types:
+            # client_credentials: the operator's approval decides, not the metadata (docs/decisions/0018)
+            if grant_type != "client_credentials" and grant_type not in client.grant_types:
                 raise UnauthorizedClient(f"this client did not register the {grant_type} grant")
             return await handler(self._context, tx, issuer, client, params)
 

@@ -113,6 +113,10 @@ class JourneyService:
         await self._stamp(tx, journey_id, Step.CLIENT_CREDENTIALS_GRANTED, detail)
         return journey_id
 
+    async def machine_journey(self, tx: Transaction, client_id: str, mcp_server_id: str) -> str | None:
+        """The active journey of a machine client's client_credentials tokens for one MCP server, if any."""
+        return await repository.machine_journey_id(tx, client_id, mcp_server_id)
+
     async def pending(self, tx: Transaction, interaction_id: str, browser_secret: str | None) -> Journey:
         """The journey waiting for sign-in or consent under ``interaction_id``, in the browser that started it."""
         found = await repository.by_interaction(tx, digest(interaction_id))

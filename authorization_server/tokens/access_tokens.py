@@ -4,7 +4,10 @@ RFC 9068 §2.1: header ``typ`` is ``at+jwt``; §2.2: ``iss``, ``exp``, ``aud``, 
 ``client_id``, ``iat`` and ``jti`` are required, ``scope`` is added when scopes were granted.
 §2.2.3 allows more claims: ``grant_id`` names the grant (the journey) the token was issued for,
 so that revocation and introspection can tell whether that grant still stands
-(docs/decisions/0010-revocation-and-introspection.md).
+(docs/decisions/0010-revocation-and-introspection.md). ``machine`` (``true``, and only on such
+tokens) marks a token of the client credentials grant (OAuth 2.1 §4.2): it acts for no user, its
+``sub`` is its ``client_id`` (RFC 9068 §2.2), and a resource server may refuse it where a person
+must be behind the call (docs/decisions/0018).
 """
 
 import secrets
@@ -15,6 +18,8 @@ from authorization_server.tokens.keys import KeySet
 from shared.scopes import format_scope, parse_scope
 
 TYP = "at+jwt"
+#: RFC 9068 §2.2.3 allows more claims; this one marks a machine client's token (client_credentials).
+MACHINE_CLAIM = "machine"
 REQUIRED_CLAIMS = ["iss", "sub", "aud", "client_id", "iat", "exp", "jti", "grant_id"]
 
 
@@ -28,6 +33,8 @@ class AccessTokenClaims:
     client_id: str
     scope: tuple[str, ...]
     grant_id: str
+    #: Issued by the client credentials grant: no user behind it (the ``machine`` claim).
+    machine: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,8 @@ def mint(keys: KeySet, claims: AccessTokenClaims, ttl: int) -> str:
     }
     if claims.scope:
         payload["scope"] = format_scope(claims.scope)
+    if claims.machine:
+        payload[MACHINE_CLAIM] = True
     return keys.sign(payload, TYP)
 
 
@@ -70,6 +79,7 @@ def read(keys: KeySet, token: str) -> AccessToken | None:
             client_id=payload["client_id"],
             scope=parse_scope(payload.get("scope", "")),
             grant_id=payload["grant_id"],
+            machine=payload.get(MACHINE_CLAIM) is True,
         )
     except ValueError:
         return None

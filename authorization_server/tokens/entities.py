@@ -20,6 +20,9 @@ class Grant:
     subject: str
     scope: tuple[str, ...]
     resource: str
+    #: A machine client's grant (client_credentials, OAuth 2.1 §4.2): no user, ``subject`` is the client.
+    #: Its tokens say so (``"machine": true``); it never has refresh tokens, so it is never stored.
+    machine: bool = False
 
 
 @dataclass(frozen=True)

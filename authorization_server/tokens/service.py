@@ -129,6 +129,7 @@ class TokenService:
             client_id=grant.client_id,
             scope=grant.scope,
             grant_id=grant.journey_id,
+            machine=grant.machine,
         )
         return TokenResponse(
             access_token=access_tokens.mint(await self.keys.key_set(tx), claims, self._access_token_ttl),

@@ -2,8 +2,9 @@
 
 ``client.py --grant client_credentials`` (OAuth 2.1 §4.2, AS-32, CL-13) and ``private_key_jwt``
 (RFC 7523 §2.2) run as users run them, against the demo stack (tests/conftest.py ``demo_as``,
-``demo_mcp``): each client is registered first with an RFC 7591 POST, as an operator or a
-deployment script would, and then named with ``--client-id``.
+``demo_mcp``): each machine client is added first by the operator (``clients add --grant
+client_credentials --mcp-server demo``: the grant is never self-registered, issue 11 item 1), and
+then named with ``--client-id``; the authorization-code client registers with an RFC 7591 POST.
 """
 
 import secrets
@@ -14,6 +15,7 @@ import httpx2
 
 from scripts.stack import AuthorizationServer, McpServer
 from tests.authorization_server.flows import claims, journey_of, steps
+from tests.authorization_server.test_client_credentials import add_machine, jwks_file
 from tests.authorization_server.test_private_key_jwt import Signer
 from tests.client.running import Run, edit_store, read_store, run_cli, run_client
 from tests.client.test_machine_clients import write_key
@@ -41,13 +43,16 @@ def keyed(tmp_path: Path, alg: str = "ES256") -> tuple[Signer, Path]:
     return signer, write_key(tmp_path / f"key-{signer.kid}.pem", signer.private_key)
 
 
-def keyed_machine(tmp_path: Path, mcp: McpServer, alg: str = "ES256") -> tuple[str, Path]:
-    """A client_credentials client registered with private_key_jwt and its public jwks; its id and key file."""
+def keyed_machine(tmp_path: Path, server: AuthorizationServer, alg: str = "ES256") -> tuple[str, Path]:
+    """A client_credentials client the operator added with private_key_jwt and its public jwks; its id and key."""
     signer, key_file = keyed(tmp_path, alg)
-    client = register(
-        mcp, grant_types=["client_credentials"], token_endpoint_auth_method="private_key_jwt", jwks=signer.jwks
-    )
-    return client["client_id"], key_file
+    client = add_machine(server, "demo", method="private_key_jwt", jwks_file=jwks_file(tmp_path, signer))
+    return client.client_id, key_file
+
+
+def secret_machine(server: AuthorizationServer, method: str = "client_secret_basic") -> dict[str, Any]:
+    """A client_credentials client the operator added with a secret, as ``clients add`` printed it."""
+    return add_machine(server, "demo", method=method).info
 
 
 def machine_run(mcp: McpServer, store: Path, *options: str) -> Run:
@@ -85,9 +90,9 @@ def assert_machine_run(run: Run, store: Path, mcp: McpServer, server: Authorizat
 def test_client_credentials_with_a_secret_calls_a_tool(
     tmp_path: Path, demo_mcp: McpServer, demo_as: AuthorizationServer
 ) -> None:
-    """AS-32, CL-13, OAuth 2.1 §4.2: a confidential client registered for client_credentials gets a token for
+    """AS-32, CL-13, OAuth 2.1 §4.2: a confidential client the operator approved for client_credentials gets a token for
     itself (sub = client_id, aud = the MCP server) with client_secret_basic, no browser, and calls whoami."""
-    client = register(demo_mcp, grant_types=["client_credentials"], token_endpoint_auth_method="client_secret_basic")
+    client = secret_machine(demo_as)
     store = tmp_path / "store.json"
 
     run = machine_run(demo_mcp, store, "--client-id", client["client_id"], "--client-secret", client["client_secret"])
@@ -101,7 +106,7 @@ def test_client_credentials_with_private_key_jwt_calls_a_tool(
 ) -> None:
     """AS-32, CL-13, OAuth 2.1 §4.2, RFC 7523 §2.2: a client registered with private_key_jwt and its public
     jwks authenticates with an assertion it signs; the server verifies it and issues the client's own token."""
-    client_id, key_file = keyed_machine(tmp_path, demo_mcp)
+    client_id, key_file = keyed_machine(tmp_path, demo_as)
     store = tmp_path / "store.json"
 
     run = machine_run(demo_mcp, store, "--client-id", client_id, "--private-key-file", str(key_file))
@@ -115,6 +120,23 @@ def test_client_credentials_with_private_key_jwt_calls_a_tool(
         "private_key_file": str(key_file),
         "private_key_alg": "ES256",
     }
+
+
+def test_a_tool_for_users_refuses_the_machine_token(
+    tmp_path: Path, demo_mcp: McpServer, demo_as: AuthorizationServer
+) -> None:
+    """Issue 11 item 1: the token says "machine": true; add_note, declared for users in mcp_server/tools.py,
+    answers it with a tool error that says why, even with mcp:write approved; exit code 8, one line."""
+    client = add_machine(demo_as, "demo:mcp:read,mcp:write").info
+    credentials = ["--client-id", client["client_id"], "--client-secret", client["client_secret"]]
+
+    run = machine_run(
+        demo_mcp, tmp_path / "store.json", *credentials, "--call", "add_note", "--args", '{"text": "from a job"}'
+    )
+
+    assert run.exit_code == 8, run.describe()
+    assert '"machine": true' in run.stdout  # whoami, before the call
+    assert "add_note acts for a user: a machine client's token" in run.stderr
 
 
 def test_authorization_code_and_refresh_with_private_key_jwt(
@@ -157,11 +179,13 @@ def test_authorization_code_and_refresh_with_private_key_jwt(
 
 
 class TestClientSecret:
-    def test_basic_by_default_and_post_when_asked(self, tmp_path: Path, demo_mcp: McpServer) -> None:
+    def test_basic_by_default_and_post_when_asked(
+        self, tmp_path: Path, demo_mcp: McpServer, demo_as: AuthorizationServer
+    ) -> None:
         """CL-13, RFC 6749 §2.3.1, OAuth 2.1 §2.4.1: the server takes the secret only the way the client
         registered it; the client sends it Basic by default, in the form with --client-auth-method."""
-        basic = register(demo_mcp, grant_types=["client_credentials"], token_endpoint_auth_method="client_secret_basic")
-        post = register(demo_mcp, grant_types=["client_credentials"], token_endpoint_auth_method="client_secret_post")
+        basic = secret_machine(demo_as)
+        post = secret_machine(demo_as, "client_secret_post")
         as_post = ["--client-auth-method", "client_secret_post"]
 
         def run(client: dict[str, Any], *options: str) -> Run:
@@ -173,10 +197,12 @@ class TestClientSecret:
 
 
 class TestPrivateKeyJwt:
-    def test_rsa_keys_sign_rs256_by_default_and_ps256_when_asked(self, tmp_path: Path, demo_mcp: McpServer) -> None:
+    def test_rsa_keys_sign_rs256_by_default_and_ps256_when_asked(
+        self, tmp_path: Path, demo_mcp: McpServer, demo_as: AuthorizationServer
+    ) -> None:
         """RFC 7518 §3.1, RFC 7523 §3: the algorithm follows the key type unless --private-key-alg names another;
         the server verifies both against the registered RSA key."""
-        client_id, key_file = keyed_machine(tmp_path, demo_mcp, "RS256")
+        client_id, key_file = keyed_machine(tmp_path, demo_as, "RS256")
         options = ["--client-id", client_id, "--private-key-file", str(key_file)]
         first = machine_run(demo_mcp, tmp_path / "a.json", *options)
         second = machine_run(demo_mcp, tmp_path / "b.json", *options, "--private-key-alg", "PS256")
@@ -189,7 +215,7 @@ class TestPrivateKeyJwt:
         """CL-29 for a machine client, OAuth 2.1 §4.2.3: a live token is reused; an expired one is replaced by a
         new client_credentials request, never refreshed; RFC 7523 §3: the server spends each jti, so the renewal
         succeeds only with a new one."""
-        client_id, key_file = keyed_machine(tmp_path, demo_mcp)
+        client_id, key_file = keyed_machine(tmp_path, demo_as)
         store = tmp_path / "store.json"
         options = ["--client-id", client_id, "--private-key-file", str(key_file)]
         assert machine_run(demo_mcp, store, *options).exit_code == 0
@@ -205,10 +231,12 @@ class TestPrivateKeyJwt:
         assert renewed.exit_code == 0, renewed.describe()
         assert grants(demo_as, client_id) == 2
 
-    def test_a_key_the_server_does_not_know_is_exit_7(self, tmp_path: Path, demo_mcp: McpServer) -> None:
+    def test_a_key_the_server_does_not_know_is_exit_7(
+        self, tmp_path: Path, demo_mcp: McpServer, demo_as: AuthorizationServer
+    ) -> None:
         """CL-13, RFC 7523 §3: an assertion signed with another key is invalid_client; for a pre-registered
         client that is one line and exit code 7, no traceback."""
-        client_id, _ = keyed_machine(tmp_path, demo_mcp)
+        client_id, _ = keyed_machine(tmp_path, demo_as)
         _, other = keyed(tmp_path)
         run = machine_run(demo_mcp, tmp_path / "store.json", "--client-id", client_id, "--private-key-file", str(other))
         assert run.exit_code == 7, run.describe()
@@ -221,7 +249,7 @@ class TestSteps:
         self, tmp_path: Path, demo_mcp: McpServer, demo_as: AuthorizationServer
     ) -> None:
         """OAuth 2.1 §4.2: with --step, authorize only says there is no user; token asks with the credentials."""
-        client_id, key_file = keyed_machine(tmp_path, demo_mcp)
+        client_id, key_file = keyed_machine(tmp_path, demo_as)
         store = tmp_path / "store.json"
         options = ["--client-id", client_id, "--private-key-file", str(key_file)]
         assert machine_run(demo_mcp, store, *options).exit_code == 0
