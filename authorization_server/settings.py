@@ -122,7 +122,11 @@ class Settings:
     rate_limit_register: str = _setting(
         "60/10min", "registrations per client address (RFC 7591 §5)", "AS_RATE_LIMIT_REGISTER"
     )
-    rate_limit_token_client: str = _setting("60/min", "token requests per client_id", "AS_RATE_LIMIT_TOKEN_CLIENT")
+    rate_limit_token_client: str = _setting(
+        "60/min",
+        "token requests per authenticated client_id (a public client's: per client_id and address)",
+        "AS_RATE_LIMIT_TOKEN_CLIENT",
+    )
     rate_limit_token_ip: str = _setting("600/min", "token requests per client address", "AS_RATE_LIMIT_TOKEN_IP")
     rate_limit_login: str = _setting(
         "10/min", "sign-in attempts per client address and username", "AS_RATE_LIMIT_LOGIN"

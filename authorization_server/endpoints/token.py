@@ -2,8 +2,11 @@
 
 Every answer carries ``Cache-Control: no-store``. Failed client authentication is 401 with a
 ``WWW-Authenticate`` challenge (§3.2.4), which MCP clients take as the sign to register again.
-Requests are rate limited per client and, more loosely, per address (``rate_limits.py``).
+Requests are rate limited per address before the client is authenticated, and per client only
+after it authenticated, so naming a client does not spend its limit (``rate_limits.py``).
 """
+
+from functools import partial
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -20,8 +23,9 @@ async def token(request: Request) -> JSONResponse:
     params = await read_form(request, found.settings.max_body_bytes)
     try:
         credentials = client_credentials(request, params)
-        found.limits.token(request, credentials.client_id)
-        response = await found.grants.exchange(issuer, credentials, params)
+        found.limits.token(request)
+        admit = partial(found.limits.token_client, request)
+        response = await found.grants.exchange(issuer, credentials, params, admit)
     except InvalidClient as error:
         return challenge(error, issuer.url)
     return JSONResponse(response.to_json(), headers=NO_STORE)

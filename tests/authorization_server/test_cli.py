@@ -240,8 +240,8 @@ class TestServerSettings:
             " metadata documents make clients (docs/decisions/0025) (env AS_DYNAMIC_REGISTRATION, default open)",
             "--rate-limit-register RATE_LIMIT_REGISTER registrations per client address (RFC 7591 §5)"
             " (env AS_RATE_LIMIT_REGISTER, default 60/10min)",
-            "--rate-limit-token-client RATE_LIMIT_TOKEN_CLIENT token requests per client_id"
-            " (env AS_RATE_LIMIT_TOKEN_CLIENT, default 60/min)",
+            "--rate-limit-token-client RATE_LIMIT_TOKEN_CLIENT token requests per authenticated client_id"
+            " (a public client's: per client_id and address) (env AS_RATE_LIMIT_TOKEN_CLIENT, default 60/min)",
             "--rate-limit-token-ip RATE_LIMIT_TOKEN_IP token requests per client address"
             " (env AS_RATE_LIMIT_TOKEN_IP, default 600/min)",
             "--rate-limit-login RATE_LIMIT_LOGIN sign-in attempts per client address and username"
