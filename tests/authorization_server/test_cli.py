@@ -227,9 +227,11 @@ class TestServerSettings:
             "--access-token-ttl ACCESS_TOKEN_TTL access token lifetime, seconds (env AS_ACCESS_TOKEN_TTL, default 900)",
             "--refresh-token-ttl REFRESH_TOKEN_TTL refresh token lifetime, seconds"
             " (env AS_REFRESH_TOKEN_TTL, default 2592000)",
-            "--refresh-grace REFRESH_GRACE seconds during which a just-rotated refresh token, presented again by its"
-            " client, gets the same new pair instead of revoking its family (0: never; docs/decisions/0018)"
-            " (env AS_REFRESH_GRACE, default 10)",
+            "--refresh-grace-confidential REFRESH_GRACE_CONFIDENTIAL seconds during which a just-rotated refresh"
+            " token of a confidential client, presented again, gets the same new pair instead of revoking its family"
+            " (0: never; docs/decisions/0018) (env AS_REFRESH_GRACE_CONFIDENTIAL, default 10)",
+            "--refresh-grace-public REFRESH_GRACE_PUBLIC the same for a public client, which proves nothing but its"
+            " client_id: keep it short (0: never) (env AS_REFRESH_GRACE_PUBLIC, default 5)",
             "--interaction-ttl INTERACTION_TTL time to sign in and consent, seconds"
             " (env AS_INTERACTION_TTL, default 600)",
             "--session-ttl SESSION_TTL browser sign-in session lifetime, seconds (env AS_SESSION_TTL, default 28800)",
