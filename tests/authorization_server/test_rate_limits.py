@@ -14,7 +14,7 @@ import pytest
 
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
-from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, Registered
+from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, Param, Registered
 
 as_options = pytest.mark.as_options
 
@@ -41,9 +41,11 @@ def _limited_demo(tmp_path: Path, mcp_port: int, demo: Issuer, request: pytest.F
     server.program.stop()
 
 
-def refresh_naming(issuer: Issuer, client_id: str, *, headers: dict[str, str] | None = None, **credentials: str):
+def refresh_naming(
+    issuer: Issuer, client_id: str, *, headers: dict[str, str] | None = None, **credentials: str
+) -> httpx2.Response:
     """A refresh that names ``client_id`` with whatever credentials an attacker has (none, a guess)."""
-    form = {"grant_type": "refresh_token", "refresh_token": "guessed", "client_id": client_id, **credentials}
+    form: dict[str, Param] = {"grant_type": "refresh_token", "refresh_token": "guessed", "client_id": client_id, **credentials}
     return issuer.post_token(form, headers=headers)
 
 
