@@ -45,7 +45,8 @@ def refresh_naming(
     issuer: Issuer, client_id: str, *, headers: dict[str, str] | None = None, **credentials: str
 ) -> httpx2.Response:
     """A refresh that names ``client_id`` with whatever credentials an attacker has (none, a guess)."""
-    form: dict[str, Param] = {"grant_type": "refresh_token", "refresh_token": "guessed", "client_id": client_id, **credentials}
+    form: dict[str, Param] = {"grant_type": "refresh_token", "refresh_token": "guessed", "client_id": client_id}
+    form |= credentials
     return issuer.post_token(form, headers=headers)
 
 
