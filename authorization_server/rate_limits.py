@@ -11,7 +11,9 @@ lock out the many users behind it (USER-NEEDS theme 4, docs/decisions/0011):
 endpoint      limited per                            default
 ============  =====================================  ==============================
 registration  client address                         60 per 10 minutes
-token         ``client_id``; and, looser, address    60 per minute; 600 per minute
+token         address, before authentication; then   600 per minute; 60 per minute
+              the authenticated ``client_id`` (a
+              public client's: with the address)
 sign-in       address and username; and, looser,     10 per minute; 100 per minute
               address
 fetches       address (only fetches that go out)     30 per minute
@@ -20,12 +22,18 @@ fetches       address (only fetches that go out)     30 per minute
 The last is :class:`FetchLimit`: client metadata documents and ``jwks_uri`` JWK Sets that a
 request to ``/authorize``, ``/token`` or ``/revoke`` makes this server fetch (issue 11, item 5).
 
+At the token endpoint a client's own bucket is spent only once the client proved who it is
+(issue 11 item 3): anyone can name a ``client_id``, so a bucket spent on the name alone let
+anyone exhaust it, and the real client's next refresh got 429. A public client proves nothing,
+so its bucket is its ``client_id`` *and* address: naming it from elsewhere spends another one.
+
 An IPv6 address counts by its /64 network, which one host usually has to itself.
 """
 
 import ipaddress
 import math
 import re
+import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -66,9 +74,15 @@ class Limiter:
         self._what = what
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens left, when counted)
+        #: A limit may be spent on the event loop and on the database thread (inside a unit of work).
+        self._lock = threading.Lock()
 
     def take(self, key: str) -> None:
         """Spend one request of ``key``'s bucket, or raise :class:`TooManyRequests` saying when to retry."""
+        with self._lock:
+            self._take(key)
+
+    def _take(self, key: str) -> None:
         now = self._clock()
         tokens = self._tokens(key, now)
         if tokens < 1:
@@ -101,9 +115,14 @@ class RateLimits:
     def registration(self, request: Request) -> None:
         self._register.take(address_of(request))
 
-    def token(self, request: Request, client_id: str) -> None:
+    def token(self, request: Request) -> None:
+        """Before the client is authenticated: the address's bucket only."""
         self._token_ip.take(address_of(request))
-        self._token_client.take(client_id)
+
+    def token_client(self, request: Request, client_id: str, *, proven: bool) -> None:
+        """Once the client authenticated: its own bucket, or with ``proven`` false (a public client), its
+        bucket at this address. Called inside the request's unit of work, on the database thread."""
+        self._token_client.take(client_id if proven else f"{client_id} {address_of(request)}")
 
     def login(self, request: Request, username: str) -> None:
         address = address_of(request)

@@ -43,6 +43,7 @@ ARROWS: dict[Step, tuple[Party, Party, str]] = {
     Step.TOKEN_REFRESHED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "refresh"),
     Step.CODE_REPLAYED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "code again (replay)"),
     Step.REFRESH_TOKEN_REUSED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "used refresh token again"),
+    Step.REFRESH_TOKEN_GRACE_REUSE: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "refresh again, within grace"),
     Step.REVOKED: (Party.AUTHORIZATION_SERVER, Party.CLIENT, "grant revoked"),
     Step.FAILED: (Party.AUTHORIZATION_SERVER, Party.CLIENT, "failed"),
     Step.DOWNSTREAM_FLOW_STARTED: (Party.AUTHORIZATION_SERVER, Party.DOWNSTREAM_PROVIDER, "downstream authorization"),

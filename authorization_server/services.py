@@ -105,7 +105,8 @@ def token_service(settings: Settings, db: Database) -> TokenService:
         Keys(db, settings.key_lifetime_after_rotation),
         access_token_ttl=settings.access_token_ttl,
         refresh_token_ttl=settings.refresh_token_ttl,
-        refresh_grace=settings.refresh_grace,
+        refresh_grace_confidential=settings.refresh_grace_confidential,
+        refresh_grace_public=settings.refresh_grace_public,
     )
 
 

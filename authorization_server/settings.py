@@ -104,11 +104,16 @@ class Settings:
     code_ttl: int = _setting(60, "authorization code lifetime, seconds (OAuth 2.1 §4.1.2)", "AS_CODE_TTL")
     access_token_ttl: int = _setting(900, "access token lifetime, seconds", "AS_ACCESS_TOKEN_TTL")
     refresh_token_ttl: int = _setting(30 * 24 * 3600, "refresh token lifetime, seconds", "AS_REFRESH_TOKEN_TTL")
-    refresh_grace: int = _setting(
+    refresh_grace_confidential: int = _setting(
         10,
-        "seconds during which a just-rotated refresh token, presented again by its client, gets the same"
-        " new pair instead of revoking its family (0: never; docs/decisions/0018)",
-        "AS_REFRESH_GRACE",
+        "seconds during which a just-rotated refresh token of a confidential client, presented again, gets the"
+        " same new pair instead of revoking its family (0: never; docs/decisions/0018)",
+        "AS_REFRESH_GRACE_CONFIDENTIAL",
+    )
+    refresh_grace_public: int = _setting(
+        5,
+        "the same for a public client, which proves nothing but its client_id: keep it short (0: never)",
+        "AS_REFRESH_GRACE_PUBLIC",
     )
     interaction_ttl: int = _setting(600, "time to sign in and consent, seconds", "AS_INTERACTION_TTL")
     session_ttl: int = _setting(8 * 3600, "browser sign-in session lifetime, seconds", "AS_SESSION_TTL")
@@ -125,7 +130,11 @@ class Settings:
     rate_limit_register: str = _setting(
         "60/10min", "registrations per client address (RFC 7591 §5)", "AS_RATE_LIMIT_REGISTER"
     )
-    rate_limit_token_client: str = _setting("60/min", "token requests per client_id", "AS_RATE_LIMIT_TOKEN_CLIENT")
+    rate_limit_token_client: str = _setting(
+        "60/min",
+        "token requests per authenticated client_id (a public client's: per client_id and address)",
+        "AS_RATE_LIMIT_TOKEN_CLIENT",
+    )
     rate_limit_token_ip: str = _setting("600/min", "token requests per client address", "AS_RATE_LIMIT_TOKEN_IP")
     rate_limit_login: str = _setting(
         "10/min", "sign-in attempts per client address and username", "AS_RATE_LIMIT_LOGIN"
@@ -291,8 +300,9 @@ class Settings:
         for name in POSITIVE:
             if getattr(settings, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if settings.refresh_grace < 0:
-            raise ValueError("refresh_grace must be 0 or more")
+        for name in ("refresh_grace_confidential", "refresh_grace_public"):
+            if getattr(settings, name) < 0:
+                raise ValueError(f"{name} must be 0 or more")
         if settings.client_metadata_failure_cache < 0:
             raise ValueError("client_metadata_failure_cache must be 0 or more")
         for name in RATES:

@@ -6,7 +6,8 @@ registered or in its client ID metadata document) and sends it as ``client_asser
 :data:`SIGNING_ALGS` (never ``none`` nor HMAC, whose "key" would be public), ``iss`` = ``sub`` =
 the client id, ``aud`` naming this issuer or its token endpoint, ``exp`` in the future and at
 most :data:`MAX_LIFETIME` away, and a ``jti``, which ``ClientService`` lets be used only once
-until the assertion expires. Every failure is ``invalid_client`` (RFC 7523 §3.2).
+for as long as the assertion is accepted: until ``exp`` + :data:`LEEWAY`. Every failure is
+``invalid_client`` (RFC 7523 §3.2).
 """
 
 from dataclasses import dataclass

@@ -91,9 +91,14 @@ def _client(row: Row) -> Client:
     )
 
 
-async def spend_assertion(tx: Transaction, client_id: str, jti_hash: str, expires_at: datetime) -> bool:
-    """Record an assertion's ``jti``; ``False`` if it was already used and has not expired yet."""
-    await tx.execute("DELETE FROM client_assertions WHERE expires_at < ?", (clock.to_db(clock.now()),))
+async def spend_assertion(
+    tx: Transaction, client_id: str, jti_hash: str, expires_at: datetime, *, forget_expired_before: datetime
+) -> bool:
+    """Record an assertion's ``jti``; ``False`` if it was already used and is still remembered.
+
+    The ``jti``s of assertions that expired before ``forget_expired_before`` are deleted first.
+    """
+    await tx.execute("DELETE FROM client_assertions WHERE expires_at < ?", (clock.to_db(forget_expired_before),))
     changed = await tx.execute(
         "INSERT INTO client_assertions (client_id, jti_hash, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         (client_id, jti_hash, clock.to_db(expires_at)),

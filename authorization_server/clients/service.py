@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from authorization_server import clock
 from authorization_server.clients import repository
-from authorization_server.clients.assertions import VerifiedAssertion
+from authorization_server.clients.assertions import LEEWAY, VerifiedAssertion
 from authorization_server.clients.entities import Client, ClientCredentials, MachineApproval, Registration
 from authorization_server.clients.metadata import ClientMetadata
 from authorization_server.db import Transaction
@@ -193,7 +193,13 @@ class ClientService:
     async def _spend(self, tx: Transaction, client: Client, assertion: VerifiedAssertion | None) -> None:
         if assertion is None or assertion.client_id != client.client_id:
             raise InvalidClient("client_assertion is required for this client (private_key_jwt)")
-        if not await repository.spend_assertion(tx, client.client_id, digest(assertion.jti), assertion.expires_at):
+        # RFC 7523 §3 item 7: an assertion is accepted until exp + LEEWAY (clock skew), so its jti
+        # must be remembered as long, or it could be replayed in the leeway after exp.
+        forget = clock.now() - timedelta(seconds=LEEWAY)
+        jti_hash = digest(assertion.jti)
+        if not await repository.spend_assertion(
+            tx, client.client_id, jti_hash, assertion.expires_at, forget_expired_before=forget
+        ):
             raise InvalidClient("this client_assertion was already used (its jti is single-use, RFC 7523 section 3)")
 
 

@@ -23,6 +23,7 @@ from authorization_server.db import Database, Transaction
 from authorization_server.downstream.providers import ProviderError, Providers
 from authorization_server.errors import InvalidClient, InvalidGrant, InvalidRequest, InvalidTarget
 from authorization_server.grants.authorization_code import single_resource
+from authorization_server.grants.context import Admit
 from authorization_server.issuers import ACCESS_TOKEN_TYPE, INTROSPECTION_AUTH_METHODS, Issuer
 from authorization_server.journeys.entities import DownstreamAuthorizationFlow, DownstreamTokens, Step
 from authorization_server.journeys.service import JourneyService
@@ -56,10 +57,14 @@ class TokenExchange:
         #: One refresh at a time: a rotated refresh token presented twice would end the grant at the provider.
         self._refreshing = asyncio.Lock()
 
-    async def exchange(self, issuer: Issuer, credentials: ClientCredentials, params: Params) -> TokenResponse:
+    async def exchange(
+        self, issuer: Issuer, credentials: ClientCredentials, params: Params, admit: Admit
+    ) -> TokenResponse:
+        """``admit`` is called once the MCP server authenticated (its rate limit: ``grants/service.py``)."""
         if credentials.method not in INTROSPECTION_AUTH_METHODS:
             raise InvalidClient("token exchange needs the MCP server's credentials (client_secret_basic or _post)")
         caller = await self._mcp_servers.authenticate(credentials.client_id, credentials.secret)
+        admit(caller.id, proven=True)
         subject_token = params.require("subject_token")
         if params.require("subject_token_type") != ACCESS_TOKEN_TYPE:
             raise InvalidRequest(f"subject_token_type must be {ACCESS_TOKEN_TYPE}")

@@ -2,9 +2,12 @@
 
 Every answer carries ``Cache-Control: no-store``. Failed client authentication is 401 with a
 ``WWW-Authenticate`` challenge (§3.2.4), which MCP clients take as the sign to register again.
-Requests are rate limited per client and, more loosely, per address (``rate_limits.py``), and
-the metadata documents and JWK Sets they make this server fetch per address (``FetchLimit``).
+Requests are rate limited per address before the client is authenticated, and per client only
+after it authenticated, so naming a client does not spend its limit (``rate_limits.py``); the
+metadata documents and JWK Sets they make this server fetch are limited per address (``FetchLimit``).
 """
+
+from functools import partial
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -23,8 +26,9 @@ async def token(request: Request) -> JSONResponse:
     charge_fetches_to(request)
     try:
         credentials = client_credentials(request, params)
-        found.limits.token(request, credentials.client_id)
-        response = await found.grants.exchange(issuer, credentials, params)
+        found.limits.token(request)
+        admit = partial(found.limits.token_client, request)
+        response = await found.grants.exchange(issuer, credentials, params, admit)
     except InvalidClient as error:
         return challenge(error, issuer.url)
     return JSONResponse(response.to_json(), headers=NO_STORE)

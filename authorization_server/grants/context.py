@@ -1,6 +1,7 @@
 """What a grant may use."""
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from authorization_server.clients.service import ClientService
 from authorization_server.issuers import IssuerService
@@ -14,3 +15,12 @@ class GrantContext:
     clients: ClientService
     journeys: JourneyService
     tokens: TokenService
+
+
+class Admit(Protocol):
+    """Called once the caller authenticated, before its grant runs: may refuse it (a rate limit, say).
+
+    ``proven`` is false for a public client, which only named its ``client_id``.
+    """
+
+    def __call__(self, client_id: str, *, proven: bool) -> None: ...

@@ -2,7 +2,9 @@
 
 Every refresh rotates the refresh token (§4.3.1); the journey records each refresh, and a
 rotated token presented again ends the journey with all its tokens, unless its client presents
-it again within the short grace window (docs/decisions/0018).
+it again within the grace window: seconds for a public client, longer for a confidential one
+(docs/decisions/0018). Each such reuse within the window is a journey step of its own,
+``refresh_token_grace_reuse``, so that bursts of them (or a thief racing the client) show.
 """
 
 from authorization_server.clients.entities import Client
@@ -32,6 +34,7 @@ async def exchange(
         params.require("refresh_token"),
         issuer=issuer.url,
         client_id=client.client_id,
+        public=client.is_public,
         scope=scope or None,
         resource=single_resource(params),
     )
@@ -40,6 +43,13 @@ async def exchange(
             tx, outcome.journey_id, Step.REFRESH_TOKEN_REUSED, "a rotated refresh token was presented again"
         )
         return InvalidGrant("the refresh token was already used; this grant is now revoked")
-    detail = "the same pair again, within the grace window" if outcome.repeated else "refresh token rotated"
-    await context.journeys.record(tx, outcome.journey_id, Step.TOKEN_REFRESHED, detail)
+    if outcome.repeated_after is not None:
+        kind = "public" if client.is_public else "confidential"
+        detail = (
+            f"a rotated refresh token again, {outcome.repeated_after.total_seconds():.1f} s after its rotation,"
+            f" within the grace window of a {kind} client: the same pair again"
+        )
+        await context.journeys.record(tx, outcome.journey_id, Step.REFRESH_TOKEN_GRACE_REUSE, detail)
+    else:
+        await context.journeys.record(tx, outcome.journey_id, Step.TOKEN_REFRESHED, "refresh token rotated")
     return outcome.response

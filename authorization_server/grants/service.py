@@ -6,7 +6,7 @@ from authorization_server.db import Database, Transaction
 from authorization_server.downstream.token_exchange import TokenExchange
 from authorization_server.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
 from authorization_server.grants import authorization_code, client_credentials, refresh_token
-from authorization_server.grants.context import GrantContext
+from authorization_server.grants.context import Admit, GrantContext
 from authorization_server.issuers import TOKEN_EXCHANGE_GRANT, Issuer
 from authorization_server.params import Params
 from shared.token_response import TokenResponse
@@ -28,12 +28,15 @@ class GrantService:
         self._context = context
         self._token_exchange = token_exchange
 
-    async def exchange(self, issuer: Issuer, credentials: ClientCredentials, params: Params) -> TokenResponse:
+    async def exchange(
+        self, issuer: Issuer, credentials: ClientCredentials, params: Params, admit: Admit
+    ) -> TokenResponse:
+        """Authenticate the client, ``admit`` it, run its grant. A refusal by ``admit`` writes nothing."""
         grant_type = params.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("grant_type is required")
         if grant_type == TOKEN_EXCHANGE_GRANT:  # an MCP server, not a client, authenticates (RFC 8693)
-            return await self._token_exchange.exchange(issuer, credentials, params)
+            return await self._token_exchange.exchange(issuer, credentials, params, admit)
         handler = GRANTS.get(grant_type)
         if handler is None:
             supported = ", ".join((*GRANTS, TOKEN_EXCHANGE_GRANT))
@@ -42,6 +45,7 @@ class GrantService:
 
         async def unit(tx: Transaction) -> TokenResponse | OAuthError:
             client = await self._directory.authenticate(tx, issuer, credentials, identified)
+            admit(client.client_id, proven=not client.is_public)
             # client_credentials: the operator's approval decides, not the metadata (docs/decisions/0018)
             if grant_type != "client_credentials" and grant_type not in client.grant_types:
                 raise UnauthorizedClient(f"this client did not register the {grant_type} grant")

@@ -49,6 +49,8 @@ class Step(StrEnum):
     TOKEN_REFRESHED = "token_refreshed"
     CODE_REPLAYED = "code_replayed"
     REFRESH_TOKEN_REUSED = "refresh_token_reused"
+    #: A just-rotated refresh token presented again within the grace window: the same pair answered.
+    REFRESH_TOKEN_GRACE_REUSE = "refresh_token_grace_reuse"
     REVOKED = "revoked"
     FAILED = "failed"
     DOWNSTREAM_FLOW_STARTED = "downstream_flow_started"

@@ -1,7 +1,7 @@
 """What tokens are issued for, and the refresh tokens kept for it."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from shared.token_response import TokenResponse
@@ -50,10 +50,10 @@ class RefreshTokenReused:
 class Refreshed(NamedTuple):
     """A successful refresh: the journey it continues and the new token pair.
 
-    ``repeated`` when the token had just been rotated and this is the pair that rotation gave,
-    answered again within the grace window (docs/decisions/0018).
+    ``repeated_after`` when the token had already been rotated, that long ago, and this is the
+    pair that rotation gave, answered again within the grace window (docs/decisions/0018).
     """
 
     journey_id: str
     response: TokenResponse
-    repeated: bool = False
+    repeated_after: timedelta | None = None

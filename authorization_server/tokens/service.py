@@ -19,11 +19,20 @@ from shared.token_response import TokenResponse
 
 
 class TokenService:
-    def __init__(self, keys: Keys, *, access_token_ttl: int, refresh_token_ttl: int, refresh_grace: int) -> None:
+    def __init__(
+        self,
+        keys: Keys,
+        *,
+        access_token_ttl: int,
+        refresh_token_ttl: int,
+        refresh_grace_confidential: int,
+        refresh_grace_public: int,
+    ) -> None:
         self.keys = keys
         self._access_token_ttl = access_token_ttl
         self._refresh_token_ttl = refresh_token_ttl
-        self._refresh_grace = timedelta(seconds=refresh_grace)
+        self._grace_confidential = timedelta(seconds=refresh_grace_confidential)
+        self._grace_public = timedelta(seconds=refresh_grace_public)
         self._sealer = Sealer()
 
     async def issue(self, tx: Transaction, grant: Grant, *, with_refresh_token: bool) -> TokenResponse:
@@ -41,6 +50,7 @@ class TokenService:
         *,
         issuer: str,
         client_id: str,
+        public: bool,
         scope: tuple[str, ...] | None,
         resource: str | None,
     ) -> Refreshed | RefreshTokenReused:
@@ -49,43 +59,45 @@ class TokenService:
         OAuth 2.1 §4.3.1: a rotated token that comes back means it leaked, so its whole family
         is revoked; except within the grace window, when its own client presents it again while
         its successor is still unused: that client refreshed twice at once, and gets the same
-        pair again (docs/decisions/0018). The new refresh token keeps the grant's scope and
-        resource; a narrower ``scope`` only narrows the new access token (§4.3.1, RFC 8707 §2.2).
+        pair again (docs/decisions/0018). The window is ``refresh_grace_confidential`` long for a
+        client that authenticated, and the short ``refresh_grace_public`` for a ``public`` one,
+        which proves nothing but its client_id (RFC 9700 §4.14.2). The new refresh token keeps
+        the grant's scope and resource; a narrower ``scope`` only narrows the new access token
+        (§4.3.1, RFC 8707 §2.2).
         """
-        await repository.forget_successors(tx, clock.now() - self._refresh_grace)
+        grace = self._grace_public if public else self._grace_confidential
+        await repository.forget_successors(tx, clock.now() - max(self._grace_confidential, self._grace_public))
         stored = await repository.get(tx, digest(refresh_token))
         if stored is None or stored.grant.client_id != client_id or stored.grant.issuer != issuer:
             raise InvalidGrant("the refresh token is not valid for this client")
         if stored.revoked_at is not None:
             raise InvalidGrant("the refresh token was revoked")
         if stored.rotated_at is not None:
-            repeated = await self._successor_in_grace(tx, stored)
+            repeated = await self._successor_in_grace(tx, stored, grace)
             if repeated is None:
                 await repository.revoke_family(tx, stored.grant.journey_id)
                 return RefreshTokenReused(stored.grant.journey_id)
             _check_within_grant(stored, scope, resource)
-            return Refreshed(stored.grant.journey_id, repeated, repeated=True)
+            return Refreshed(stored.grant.journey_id, repeated, repeated_after=clock.now() - stored.rotated_at)
         if stored.expires_at < clock.now():
             raise InvalidGrant("the refresh token has expired")
         _check_within_grant(stored, scope, resource)
         successor = new_secret()
         narrowed = replace(stored.grant, scope=scope) if scope else stored.grant
         response = await self._response(tx, narrowed, successor)
-        sealed = (
-            self._sealer.seal(json.dumps(response.to_json()).encode(), stored.token_hash)
-            if self._refresh_grace
-            else None
-        )
+        sealed = self._sealer.seal(json.dumps(response.to_json()).encode(), stored.token_hash) if grace else None
         if not await repository.mark_rotated(tx, stored.token_hash, digest(successor), sealed):
             raise InvalidGrant("the refresh token was already used")
         await repository.add(tx, digest(successor), stored.grant, clock.later(self._refresh_token_ttl))
         return Refreshed(stored.grant.journey_id, response)
 
-    async def _successor_in_grace(self, tx: Transaction, rotated: RefreshToken) -> TokenResponse | None:
-        """The pair ``rotated`` was exchanged for, if still in its grace window and its refresh token unused."""
+    async def _successor_in_grace(
+        self, tx: Transaction, rotated: RefreshToken, grace: timedelta
+    ) -> TokenResponse | None:
+        """The pair ``rotated`` was exchanged for, if still in its ``grace`` window and its refresh token unused."""
         if rotated.rotated_at is None or rotated.successor_sealed is None or rotated.successor_hash is None:
             return None
-        if clock.now() - rotated.rotated_at > self._refresh_grace:
+        if clock.now() - rotated.rotated_at > grace:
             return None
         successor = await repository.get(tx, rotated.successor_hash)
         if successor is None or successor.rotated_at is not None or successor.revoked_at is not None:

@@ -227,9 +227,11 @@ class TestServerSettings:
             "--access-token-ttl ACCESS_TOKEN_TTL access token lifetime, seconds (env AS_ACCESS_TOKEN_TTL, default 900)",
             "--refresh-token-ttl REFRESH_TOKEN_TTL refresh token lifetime, seconds"
             " (env AS_REFRESH_TOKEN_TTL, default 2592000)",
-            "--refresh-grace REFRESH_GRACE seconds during which a just-rotated refresh token, presented again by its"
-            " client, gets the same new pair instead of revoking its family (0: never; docs/decisions/0018)"
-            " (env AS_REFRESH_GRACE, default 10)",
+            "--refresh-grace-confidential REFRESH_GRACE_CONFIDENTIAL seconds during which a just-rotated refresh"
+            " token of a confidential client, presented again, gets the same new pair instead of revoking its family"
+            " (0: never; docs/decisions/0018) (env AS_REFRESH_GRACE_CONFIDENTIAL, default 10)",
+            "--refresh-grace-public REFRESH_GRACE_PUBLIC the same for a public client, which proves nothing but its"
+            " client_id: keep it short (0: never) (env AS_REFRESH_GRACE_PUBLIC, default 5)",
             "--interaction-ttl INTERACTION_TTL time to sign in and consent, seconds"
             " (env AS_INTERACTION_TTL, default 600)",
             "--session-ttl SESSION_TTL browser sign-in session lifetime, seconds (env AS_SESSION_TTL, default 28800)",
@@ -240,8 +242,8 @@ class TestServerSettings:
             " metadata documents make clients (docs/decisions/0025) (env AS_DYNAMIC_REGISTRATION, default open)",
             "--rate-limit-register RATE_LIMIT_REGISTER registrations per client address (RFC 7591 §5)"
             " (env AS_RATE_LIMIT_REGISTER, default 60/10min)",
-            "--rate-limit-token-client RATE_LIMIT_TOKEN_CLIENT token requests per client_id"
-            " (env AS_RATE_LIMIT_TOKEN_CLIENT, default 60/min)",
+            "--rate-limit-token-client RATE_LIMIT_TOKEN_CLIENT token requests per authenticated client_id"
+            " (a public client's: per client_id and address) (env AS_RATE_LIMIT_TOKEN_CLIENT, default 60/min)",
             "--rate-limit-token-ip RATE_LIMIT_TOKEN_IP token requests per client address"
             " (env AS_RATE_LIMIT_TOKEN_IP, default 600/min)",
             "--rate-limit-login RATE_LIMIT_LOGIN sign-in attempts per client address and username"

@@ -7,7 +7,10 @@ by a real loopback server (demo mode allows loopback fetches).
 
 import secrets
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -16,6 +19,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from authorization_server import clock
+from authorization_server.clients.assertions import LEEWAY, VerifiedAssertion
+from authorization_server.clients.entities import Client, ClientCredentials
+from authorization_server.clients.metadata import parse_client_metadata
+from authorization_server.clients.service import ClientService
+from authorization_server.db import Database
+from authorization_server.errors import InvalidClient
 from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, Registered
 from tests.documents import Answer, DocumentServer, client_document, document_client
 
@@ -157,6 +167,26 @@ class TestTheTokenEndpoint:
         assert error_of(replayed) == (401, "invalid_client")
         assert "already used" in replayed.json()["error_description"]
 
+    def test_a_replay_after_exp_within_the_leeway_is_invalid_client(
+        self, demo: Issuer, client: Registered, signer: Signer
+    ):
+        """RFC 7523 §3 item 7 (issue 11 item 2): accepted until exp + leeway, the jti is kept as long.
+
+        A short-lived assertion (exp one second ahead) is used once; presented again just after its
+        exp, inside the 30 s leeway, it must be refused, not accepted again because its jti was forgotten.
+        """
+        refresh_token = redeem(demo, client, signer).json()["refresh_token"]
+        exp = int(time.time()) + 1
+        assertion = signer.assertion(client.client_id, demo.token_endpoint, exp=exp)
+        first = refresh(demo, refresh_token, assertion)
+        time.sleep(max(0.0, exp + 0.2 - time.time()))  # past exp, 30 s of leeway left: at most 1.2 s
+
+        replayed = refresh(demo, first.json()["refresh_token"], assertion)
+
+        assert first.status_code == 200, first.text
+        assert error_of(replayed) == (401, "invalid_client")
+        assert "already used" in replayed.json()["error_description"]
+
     @pytest.mark.parametrize(
         ("claims", "says"),
         [
@@ -270,3 +300,55 @@ class TestKeysFetchedFromAUrl:
 
         assert accepted.status_code == 200, accepted.text
         assert error_of(without_assertion) == (401, "invalid_client")
+
+
+class TestTheJtiMemory:
+    """The single-use ``jti`` store itself (RFC 7523 §3 item 7), with the time set by the test (``clock.now``)."""
+
+    @pytest.fixture(name="store")
+    async def _store(self, tmp_path: Path) -> AsyncIterator[tuple[Database, Client]]:
+        db = await Database.open(tmp_path / "as.sqlite3")
+        body = {"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "private_key_jwt"}
+        metadata = parse_client_metadata(
+            body | {"jwks": Signer.new().jwks},
+            grant_types_supported=("authorization_code",),
+            auth_methods_supported=("private_key_jwt",),
+            scopes_offered=(),
+        )
+        registration = await db.run(lambda tx: ClientService().register(tx, "http://localhost:9000", metadata))
+        yield db, registration.client
+        await db.close()
+
+    @staticmethod
+    async def spend(db: Database, client: Client, jti: str, exp: datetime) -> Client:
+        credentials = ClientCredentials(client.client_id, "private_key_jwt", assertion="signed elsewhere")
+        assertion = VerifiedAssertion(client.client_id, jti, exp)
+        return await db.run(lambda tx: ClientService().authenticate(tx, client, credentials, assertion))
+
+    @pytest.mark.anyio
+    async def test_a_jti_is_remembered_until_exp_plus_the_leeway(
+        self, store: tuple[Database, Client], monkeypatch: pytest.MonkeyPatch
+    ):
+        """RFC 7523 §3 item 7 (issue 11 item 2): within the leeway after exp the jti is still spent."""
+        db, client = store
+        exp = clock.now() + timedelta(seconds=60)
+        await self.spend(db, client, "jti-1", exp)
+
+        monkeypatch.setattr(clock, "now", lambda: exp + timedelta(seconds=LEEWAY - 1))
+        with pytest.raises(InvalidClient, match="already used"):
+            await self.spend(db, client, "jti-1", exp)
+
+    @pytest.mark.anyio
+    async def test_a_jti_is_forgotten_once_the_leeway_is_over(
+        self, store: tuple[Database, Client], monkeypatch: pytest.MonkeyPatch
+    ):
+        """RFC 7523 §3 item 7: past exp + leeway the assertion is refused anyway, so its row may go."""
+        db, client = store
+        exp = clock.now() + timedelta(seconds=60)
+        await self.spend(db, client, "jti-1", exp)
+
+        monkeypatch.setattr(clock, "now", lambda: exp + timedelta(seconds=LEEWAY + 1))
+        await self.spend(db, client, "jti-2", exp + timedelta(seconds=120))
+
+        remaining = await db.run(lambda tx: tx.fetch_all("SELECT expires_at FROM client_assertions"))
+        assert [clock.from_db(row["expires_at"]) for row in remaining] == [exp + timedelta(seconds=120)]

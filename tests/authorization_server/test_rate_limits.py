@@ -6,13 +6,15 @@ Each test starts its own server with small limits (``as_options``); every reques
 """
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx2
 import pytest
 
-from scripts.stack import AuthorizationServer
+from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
-from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, Registered
+from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, Param, Registered
 
 as_options = pytest.mark.as_options
 
@@ -27,6 +29,25 @@ def wait_of(refused: httpx2.Response, period: int) -> int:
     wait = int(refused.headers["retry-after"])
     assert 0 < wait <= period
     return wait
+
+
+@pytest.fixture(name="limited_demo")
+def _limited_demo(tmp_path: Path, mcp_port: int, demo: Issuer, request: pytest.FixtureRequest) -> Iterator[Issuer]:
+    """The demo issuer of a demo-mode server of this test's own, started with the test's ``as_options``."""
+    marker = request.node.get_closest_marker("as_options")
+    server = start_authorization_server(tmp_path, *(marker.args if marker else ()), mcp_port=mcp_port)
+    registration = f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest"
+    yield Issuer(demo.http, server.issuer_for("demo"), registration, resource=demo.resource)
+    server.program.stop()
+
+
+def refresh_naming(
+    issuer: Issuer, client_id: str, *, headers: dict[str, str] | None = None, **credentials: str
+) -> httpx2.Response:
+    """A refresh that names ``client_id`` with whatever credentials an attacker has (none, a guess)."""
+    form: dict[str, Param] = {"grant_type": "refresh_token", "refresh_token": "guessed", "client_id": client_id}
+    form |= credentials
+    return issuer.post_token(form, headers=headers)
 
 
 def bogus_code(issuer: Issuer, client: Registered) -> httpx2.Response:
@@ -88,6 +109,51 @@ class TestToken:
             answers[3].json()["error_description"]
             == f"Too many token requests from this address. Try again in {wait} s."
         )
+
+    @as_options("--rate-limit-token-client", "3/min")
+    def test_naming_a_confidential_client_without_its_secret_does_not_spend_its_limit(self, limited_demo: Issuer):
+        """Issue 11 item 3, OAuth 2.1 §3.2.1: the client's bucket is spent only once it authenticated.
+
+        Anyone may name a client_id; many requests naming the victim with no secret or a wrong one
+        are 401 each (the per-address limit is what stops them), and the victim's own refresh
+        still gets its new pair instead of a 429.
+        """
+        victim = limited_demo.register(token_endpoint_auth_method="client_secret_post")
+        refresh_token = limited_demo.tokens(victim)["refresh_token"]
+
+        wrong_secret = [refresh_naming(limited_demo, victim.client_id, client_secret="guess") for _ in range(5)]
+        no_secret = [refresh_naming(limited_demo, victim.client_id) for _ in range(5)]
+        real = limited_demo.refresh(victim, refresh_token)
+
+        assert {answer.status_code for answer in wrong_secret + no_secret} == {401}
+        assert real.status_code == 200, real.text
+
+    @as_options("--rate-limit-token-client", "2/min", "--trusted-proxies", "127.0.0.1")
+    def test_naming_a_public_client_from_another_address_does_not_spend_its_limit(self, limited_demo: Issuer):
+        """Issue 11 item 3: a public client proves nothing, so its bucket is its client_id at one address.
+
+        127.0.0.1 plays a trusted proxy: the attacker's requests arrive forwarded for 203.0.113.66
+        and run out their own bucket; the victim, at its own address, refreshes as usual.
+        """
+        victim = limited_demo.register()
+        refresh_token = limited_demo.tokens(victim)["refresh_token"]
+        elsewhere = {"X-Forwarded-For": "203.0.113.66"}
+
+        attacks = [refresh_naming(limited_demo, victim.client_id, headers=elsewhere) for _ in range(4)]
+        real = limited_demo.refresh(victim, refresh_token)
+
+        assert [answer.status_code for answer in attacks] == [400, 400, 429, 429]
+        assert real.status_code == 200, real.text
+
+    @as_options("--rate-limit-token-ip", "3/min")
+    def test_requests_that_fail_authentication_still_spend_the_address_limit(self, fresh_root: Issuer):
+        """Issue 11 item 3, RFC 6585 §4: before authentication the per-address limit holds, wrong secrets included."""
+        victim = fresh_root.register(token_endpoint_auth_method="client_secret_basic")
+
+        answers = [refresh_naming(fresh_root, victim.client_id, client_secret="guess") for _ in range(4)]
+
+        assert [answer.status_code for answer in answers] == [401, 401, 401, 429]
+        assert answers[3].json()["error_description"].startswith("Too many token requests from this address.")
 
 
 class TestSignIn:

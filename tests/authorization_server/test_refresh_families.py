@@ -1,9 +1,11 @@
 """Refresh-token families with a grace window (AS-39, AS-40, docs/decisions/0018).
 
 Every refresh rotates the refresh token (OAuth 2.1 §4.3.1). A client that refreshes twice at
-once, from two places, presents the just-rotated token again: within ``--refresh-grace`` seconds
-(10 by default) and while the successor is unused, that client gets the very same new pair.
-Otherwise a rotated token coming back means it leaked, and the whole family is revoked
+once, from two places, presents the just-rotated token again: within the grace window and while
+the successor is unused, that client gets the very same new pair, and the journey records the
+reuse (``refresh_token_grace_reuse``). The window is ``--refresh-grace-confidential`` seconds (10
+by default) for a confidential client, ``--refresh-grace-public`` (5) for a public one (issue 11
+item 12). Otherwise a rotated token coming back means it leaked, and the whole family is revoked
 (RFC 9700 §4.14.2).
 """
 
@@ -29,20 +31,20 @@ def error_of(response: httpx2.Response) -> tuple[int, str]:
 
 @dataclass(frozen=True)
 class GraceServer:
-    """A demo-mode server of this test's own with ``--refresh-grace`` set, and its demo issuer."""
+    """A demo-mode server of this test's own with its grace windows set, and its demo issuer."""
 
     server: AuthorizationServer
     demo: Issuer
 
-    def rotated(self) -> tuple[Registered, str, str]:
-        """A client, its first refresh token (now rotated) and that token's successor."""
-        client = self.demo.register()
+    def rotated(self, **metadata: str) -> tuple[Registered, str, str]:
+        """A client (public unless ``metadata`` says), its first refresh token (now rotated) and its successor."""
+        client = self.demo.register(**metadata)
         old = self.demo.tokens(client)["refresh_token"]
         return client, old, self.demo.refresh(client, old).json()["refresh_token"]
 
 
-def grace_server(tmp_path: Path, mcp_port: int, demo: Issuer, seconds: int) -> Iterator[GraceServer]:
-    server = start_authorization_server(tmp_path, "--refresh-grace", str(seconds), mcp_port=mcp_port)
+def grace_server(tmp_path: Path, mcp_port: int, demo: Issuer, *options: str) -> Iterator[GraceServer]:
+    server = start_authorization_server(tmp_path, *options, mcp_port=mcp_port)
     registration = f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest"
     yield GraceServer(server, Issuer(demo.http, server.issuer_for("demo"), registration, resource=demo.resource))
     server.program.stop()
@@ -50,17 +52,31 @@ def grace_server(tmp_path: Path, mcp_port: int, demo: Issuer, seconds: int) -> I
 
 @pytest.fixture(name="short_grace")
 def _short_grace(tmp_path: Path, mcp_port: int, demo: Issuer) -> Iterator[GraceServer]:
-    yield from grace_server(tmp_path, mcp_port, demo, GRACE)
+    """A short window for public clients, and the default (10 s) for confidential ones."""
+    yield from grace_server(tmp_path, mcp_port, demo, "--refresh-grace-public", str(GRACE))
+
+
+@pytest.fixture(name="short_graces")
+def _short_graces(tmp_path: Path, mcp_port: int, demo: Issuer) -> Iterator[GraceServer]:
+    """Short windows for every client: sealed pairs are kept as long as the longer window."""
+    yield from grace_server(
+        tmp_path, mcp_port, demo, "--refresh-grace-public", str(GRACE), "--refresh-grace-confidential", str(GRACE)
+    )
 
 
 @pytest.fixture(name="no_grace")
 def _no_grace(tmp_path: Path, mcp_port: int, demo: Issuer) -> Iterator[GraceServer]:
-    yield from grace_server(tmp_path, mcp_port, demo, 0)
+    yield from grace_server(
+        tmp_path, mcp_port, demo, "--refresh-grace-public", "0", "--refresh-grace-confidential", "0"
+    )
 
 
 class TestGraceWindow:
     def test_a_second_refresh_within_the_window_gets_the_same_pair(self, demo_as: AuthorizationServer, demo: Issuer):
-        """AS-39, decision 0018: the same client, the same just-rotated token, within 10 s: the same pair."""
+        """AS-39, decision 0018: the same client, the same just-rotated token, within 5 s: the same pair.
+
+        Issue 11 item 12: the reuse is recorded as a step of its own, not as another refresh.
+        """
         client = demo.register()
         old = demo.tokens(client)["refresh_token"]
 
@@ -72,7 +88,8 @@ class TestGraceWindow:
         assert demo.refresh(client, first.json()["refresh_token"]).status_code == 200
         journey = journey_of(demo_as.db, client.client_id)
         assert journey["status"] == "active"
-        assert steps(demo_as.db, journey["id"]).count("token_refreshed") == 3
+        recorded = steps(demo_as.db, journey["id"])
+        assert recorded[-3:] == ["token_refreshed", "refresh_token_grace_reuse", "token_refreshed"]
 
     def test_many_refreshes_at_once_all_get_the_same_pair_and_the_family_lives(
         self, demo_as: AuthorizationServer, demo: Issuer
@@ -88,7 +105,9 @@ class TestGraceWindow:
             assert len({r.json()["refresh_token"] for r in responses}) == 1
             assert len({r.json()["access_token"] for r in responses}) == 1
             assert demo.refresh(client, responses[0].json()["refresh_token"]).status_code == 200
-            assert journey_of(demo_as.db, client.client_id)["status"] == "active"
+            journey = journey_of(demo_as.db, client.client_id)
+            assert journey["status"] == "active"
+            assert steps(demo_as.db, journey["id"]).count("refresh_token_grace_reuse") == AT_ONCE - 1
 
     def test_the_repeat_keeps_to_the_grant_scope_and_resource(self, demo: Issuer, other: Issuer):
         """AS-40, AS-36: a repeat asking for more scope is invalid_scope, for another resource invalid_target."""
@@ -121,7 +140,7 @@ class TestGraceWindow:
         assert journey_of(demo_as.db, client.client_id)["status"] == "revoked"
 
     def test_after_the_window_a_reuse_revokes_the_whole_family(self, short_grace: GraceServer):
-        """AS-39, OAuth 2.1 §4.3.1, RFC 9700 §4.14.2: past --refresh-grace the old token revokes its family."""
+        """AS-39, OAuth 2.1 §4.3.1, RFC 9700 §4.14.2: past --refresh-grace-public the old token revokes its family."""
         issuer = short_grace.demo
         client, old, new = short_grace.rotated()
         time.sleep(GRACE + 0.2)
@@ -133,7 +152,7 @@ class TestGraceWindow:
         assert "refresh_token_reused" in steps(short_grace.server.db, journey["id"])
 
     def test_without_a_window_the_first_reuse_revokes_the_family(self, no_grace: GraceServer):
-        """AS-39: --refresh-grace 0 turns the window off: a second refresh fails and kills the successor."""
+        """AS-39: a window of 0 turns it off: a second refresh fails and kills the successor."""
         issuer = no_grace.demo
         client, old, new = no_grace.rotated()
 
@@ -155,6 +174,29 @@ class TestGraceWindow:
             assert error_of(issuer.refresh(client, winner["refresh_token"])) == (400, "invalid_grant")
             assert journey_of(no_grace.server.db, client.client_id)["status"] == "revoked"
 
+    def test_the_long_window_is_for_confidential_clients_only(self, short_grace: GraceServer):
+        """Issue 11 item 12, RFC 9700 §4.14.2: past the public window a public client's reuse revokes its
+        family, while a confidential client, within its longer window, gets the same pair and the step."""
+        issuer, db = short_grace.demo, short_grace.server.db
+        public, public_old, _ = short_grace.rotated()
+        confidential, confidential_old, _ = short_grace.rotated(token_endpoint_auth_method="client_secret_post")
+        first_answer = issuer.refresh(confidential, confidential_old)  # within both windows: the same pair
+        time.sleep(GRACE + 0.2)  # past the public window (1 s), well within the confidential one (10 s)
+
+        public_reuse = issuer.refresh(public, public_old)
+        confidential_reuse = issuer.refresh(confidential, confidential_old)
+
+        assert error_of(public_reuse) == (400, "invalid_grant")
+        assert journey_of(db, public.client_id)["status"] == "revoked"
+        assert confidential_reuse.status_code == 200, confidential_reuse.text
+        assert confidential_reuse.json() == first_answer.json()
+        journey = journey_of(db, confidential.client_id)
+        assert journey["status"] == "active"
+        assert steps(db, journey["id"])[-2:] == ["refresh_token_grace_reuse", "refresh_token_grace_reuse"]
+        last = "SELECT detail FROM journey_events WHERE journey_id = ? ORDER BY id DESC LIMIT 1"
+        [event] = rows(db, last, journey["id"])
+        assert "within the grace window of a confidential client" in event["detail"]
+
 
 class TestSuccessorAtRest:
     def test_the_successor_is_stored_sealed_never_in_plaintext(self, demo_as: AuthorizationServer, demo: Issuer):
@@ -173,8 +215,9 @@ class TestSuccessorAtRest:
         )
         assert row["successor_sealed"] is not None and b"refresh_token" not in row["successor_sealed"]
 
-    def test_the_sealed_successor_is_wiped_after_the_window(self, short_grace: GraceServer):
-        """Decision 0018: once the window has passed, the next refresh wipes the sealed pair."""
+    def test_the_sealed_successor_is_wiped_after_the_window(self, short_graces: GraceServer):
+        """Decision 0018: once the window (the longer of the two) has passed, the next refresh wipes the sealed pair."""
+        short_grace = short_graces
         client, _, new = short_grace.rotated()
         time.sleep(GRACE + 0.2)
 
