@@ -182,6 +182,16 @@ class Settings:
         "unset: MCP servers with connections cannot be authorized; a key of the process's own in demo mode",
         secret=True,
     )
+    # The private keys that sign access tokens are sealed at rest with this AES-256-GCM key (docs/decisions/0027).
+    key_encryption_key: str = _setting(
+        "",
+        "base64url of 32 random octets that seal the token signing keys at rest (AES-256-GCM), e.g. from"
+        " `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`; required to serve and for `keys`;"
+        " prefer the environment variable",
+        "AS_KEY_ENCRYPTION_KEY",
+        "unset: the server refuses to start; in demo mode a key kept in the file DB.key",
+        secret=True,
+    )
     log_level: str = _setting("info", "log level", "AS_LOG_LEVEL", choices=("debug", "info", "warning", "error"))
 
     def rate(self, name: str) -> Rate:
@@ -274,7 +284,25 @@ class Settings:
             Rate.parse(getattr(settings, name))
         if settings.downstream_token_key:
             parse_key(settings.downstream_token_key)
+        if settings.key_encryption_key:
+            parse_key(settings.key_encryption_key, "key_encryption_key")
         return settings
+
+    def require_key_encryption_key(self) -> None:
+        """For what opens the signing keys (the server, ``keys``): ``ValueError`` without a key, outside demo mode.
+
+        Demo mode uses a key of its own kept beside the database (``local_key_file``).
+        """
+        if not (self.key_encryption_key or self.demo):
+            raise ValueError(
+                "AS_KEY_ENCRYPTION_KEY is not set: the token signing keys are sealed at rest with it"
+                " (make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+
+    @property
+    def local_key_file(self) -> Path:
+        """Demo mode's own key for the signing keys, when ``key_encryption_key`` is unset: beside the database."""
+        return self.db.with_name(self.db.name + ".key")
 
 
 def add_arguments(parser: argparse.ArgumentParser, *names: str, default: Any = None) -> None:
