@@ -9,6 +9,7 @@ from starlette.types import Scope
 
 from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
+from authorization_server.admin_auth import AdminGuard
 from authorization_server.browser import Cookies
 from authorization_server.client_directory import ClientDirectory
 from authorization_server.client_expiry import ClientExpiry
@@ -64,6 +65,7 @@ class Services:
     client_expiry: ClientExpiry
     timelines: Timelines
     downstream: DownstreamAuthorization
+    admin: AdminGuard
 
 
 def services(request: Request) -> Services:
@@ -213,6 +215,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
         client_expiry=client_expiry,
         timelines=Timelines(db, journeys=journeys, clients=clients, mcp_servers=mcp_servers),
         downstream=downstream,
+        admin=AdminGuard(settings),
     )
 
 

@@ -25,7 +25,9 @@ RETIREMENT_MARGIN = 60
 #: The MCP server that demo mode creates.
 DEMO_MCP_SERVER_ID = "demo"
 #: The admin pages' credentials in demo mode when none are set (loopback only; docs/decisions/0014).
-DEMO_ADMIN = ("admin", "demo")
+DEMO_ADMIN = ("admin", "demo-admin-pages")
+#: The shortest admin password accepted (issue 11 item 10): HTTP Basic has no second factor.
+MIN_ADMIN_PASSWORD = 16
 #: ``--dynamic-registration``: anyone may register a client (RFC 7591), or only the operator (decision 0025).
 REGISTRATION_MODES = ("open", "closed")
 #: Settings that must be greater than zero.
@@ -129,10 +131,17 @@ class Settings:
     )
     rate_limit_login_ip: str = _setting("100/min", "sign-in attempts per client address", "AS_RATE_LIMIT_LOGIN_IP")
     login_lockout_failures: int = _setting(
-        5, "failed passwords for one username that lock it", "AS_LOGIN_LOCKOUT_FAILURES"
+        5,
+        "failed passwords for one username from one address that lock it there (and failed admin sign-ins"
+        " that lock an address out of the admin pages)",
+        "AS_LOGIN_LOCKOUT_FAILURES",
     )
     login_lockout_window: int = _setting(900, "seconds within which those failures count", "AS_LOGIN_LOCKOUT_WINDOW")
-    login_lockout_duration: int = _setting(900, "seconds a locked username stays locked", "AS_LOGIN_LOCKOUT_DURATION")
+    login_lockout_duration: int = _setting(
+        900,
+        "seconds the first lock lasts; each new one of the same lock twice as long, up to a day",
+        "AS_LOGIN_LOCKOUT_DURATION",
+    )
     client_idle_ttl: int = _setting(
         30 * 24 * 3600,
         "seconds after which a registered client that was not used is deleted, unless it holds a live refresh token",
@@ -168,9 +177,10 @@ class Settings:
     )
     admin_password: str = _setting(
         "",
-        "password of the admin pages; prefer the environment variable to the option",
+        f"password of the admin pages, at least {MIN_ADMIN_PASSWORD} characters; prefer the environment variable"
+        " to the option",
         "AS_ADMIN_PASSWORD",
-        "unset: admin pages off; demo in demo mode",
+        f"unset: admin pages off; {DEMO_ADMIN[1]} in demo mode",
         secret=True,
     )
     # Downstream tokens are sealed at rest with this AES-256-GCM key (docs/decisions/0021).
@@ -275,6 +285,8 @@ class Settings:
             raise ValueError(f"dynamic_registration must be one of {', '.join(REGISTRATION_MODES)}")
         if bool(settings.admin_username) != bool(settings.admin_password):
             raise ValueError("set both admin_username and admin_password, or neither (admin pages off)")
+        if settings.admin_password and len(settings.admin_password) < MIN_ADMIN_PASSWORD:
+            raise ValueError(f"admin_password must be at least {MIN_ADMIN_PASSWORD} characters long")
         for name in POSITIVE:
             if getattr(settings, name) <= 0:
                 raise ValueError(f"{name} must be positive")
