@@ -129,8 +129,8 @@ DEMO_BANNER = """
 ************************************************************************************
 *  DEMO MODE: every authorization request is approved as user 'demo' without a    *
 *  sign-in or consent page. It only runs on loopback. Never use it for real users. *
-*  Admin pages: /admin/journeys, user 'admin', password 'demo' unless you set      *
-*  --admin-username and --admin-password.                                          *
+*  Admin pages: /admin/journeys, user 'admin', password 'demo-admin-pages' unless  *
+*  you set --admin-username and --admin-password.                                  *
 ************************************************************************************"""
 
 

@@ -13,6 +13,7 @@ and connection of its own (:class:`Checkpointer`), never inside a request's comm
 
 import asyncio
 import functools
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Coroutine, Iterable
@@ -70,7 +71,8 @@ class Database:
     @classmethod
     async def open(cls, path: Path) -> "Database":
         """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private(path)
         connection = await aiosqlite.connect(path, isolation_level=None)
         connection.row_factory = sqlite3.Row
         # wal_autocheckpoint = 0: the Checkpointer's thread checkpoints instead of a request's commit.
@@ -171,6 +173,26 @@ class Database:
         )
         for version, name, script in _migration_scripts():
             await self.run(functools.partial(_apply, version=version, name=name, script=script))
+
+
+#: The files SQLite keeps beside the database: the WAL, its shared-memory index, a rollback journal.
+COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
+
+
+def make_private(path: Path) -> None:
+    """The database and its companion files readable and writable by this user only (0600).
+
+    The database holds the signing keys (sealed) and every digest: no other account of the machine
+    reads it (issue 11). The file is made 0600 before SQLite opens it, and SQLite gives the
+    ``-wal`` and ``-shm`` files it creates the mode of the database; files made by an older version
+    with the umask's 0644 are narrowed here, at every start.
+    """
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in COMPANION_SUFFIXES)):
+        try:
+            os.chmod(file, 0o600)
+        except FileNotFoundError:
+            continue
 
 
 class _Failed:

@@ -1,4 +1,4 @@
-"""Encryption at rest of the downstream tokens the authorization server must use again (issue 4).
+"""Encryption at rest of the downstream tokens and the signing keys the server must use again (issues 4, 11).
 
 A downstream provider's access and refresh tokens, and the PKCE verifier of a downstream
 authorization in progress, are needed in clear later, so they cannot be digests like our own
@@ -7,12 +7,16 @@ key of the ``downstream_token_key`` setting: a random 96-bit nonce per value, an
 data naming the row and column the value belongs to, so a ciphertext copied to another row or
 column does not open (docs/decisions/0021-downstream-authorization.md).
 
+The token signing keys are sealed the same way under the ``key_encryption_key`` setting, the
+associated data naming the key's row (docs/decisions/0027-signing-keys-at-rest.md).
+
 Stored form: one version byte, the nonce, then ciphertext and tag.
 """
 
 import base64
 import binascii
 import os
+from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -27,14 +31,30 @@ def new_key() -> str:
     return base64.urlsafe_b64encode(os.urandom(KEY_BYTES)).decode().rstrip("=")
 
 
-def parse_key(text: str) -> bytes:
-    """The 32-octet key written as base64url (padding optional); ``ValueError`` if it is not one."""
+def parse_key(text: str, name: str = "downstream_token_key") -> bytes:
+    """The 32-octet key written as base64url (padding optional); ``ValueError`` naming the setting if it is not one."""
     try:
         key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
-        raise ValueError("downstream_token_key is not base64url") from None
+        raise ValueError(f"{name} is not base64url") from None
     if len(key) != KEY_BYTES:
-        raise ValueError(f"downstream_token_key must be {KEY_BYTES} octets (base64url), not {len(key)}")
+        raise ValueError(f"{name} must be {KEY_BYTES} octets (base64url), not {len(key)}")
+    return key
+
+
+def local_key(path: Path) -> str:
+    """The key kept in the file ``path``, made there (mode 0600, never replaced) on first use.
+
+    Demo mode's key for the signing keys when none is configured: kept beside the database, so a
+    restart still opens what the last run sealed (docs/decisions/0027).
+    """
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        key = new_key()
+        file.write(key + "\n")
     return key
 
 

@@ -143,20 +143,20 @@ class InteractionService:
         return await self._db.run(unit)
 
     async def login(
-        self, interaction_id: str, browser_secret: str | None, username: str, password: str
+        self, interaction_id: str, browser_secret: str | None, username: str, password: str, address: str
     ) -> tuple[str, Onward] | None:
         """Sign the user in; returns the new session cookie and where to go next, or ``None`` if refused.
 
-        A username locked after repeated failures raises ``TooManyRequests`` before its password
-        is even checked (``accounts/lockout.py``).
+        A username locked for the client's ``address`` after repeated failures from there raises
+        ``TooManyRequests`` before its password is even checked (``accounts/lockout.py``).
         """
         await self._db.run(lambda tx: self._journeys.pending(tx, interaction_id, browser_secret))
-        self._lockout.check(username)
+        self._lockout.check(username, address)
         user = await self._accounts.check_password(username, password)
         if user is None:
-            self._lockout.failed(username)
+            self._lockout.failed(username, address)
             return None
-        self._lockout.succeeded(username)
+        self._lockout.succeeded(username, address)
 
         async def unit(tx: Transaction) -> tuple[str, Onward | Downstream]:
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)

@@ -9,6 +9,7 @@ from starlette.types import Scope
 
 from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
+from authorization_server.admin_auth import AdminGuard
 from authorization_server.browser import Cookies
 from authorization_server.client_directory import ClientDirectory
 from authorization_server.client_expiry import ClientExpiry
@@ -20,7 +21,7 @@ from authorization_server.db import Database
 from authorization_server.downstream.authorization import CALLBACK_PATH, DownstreamAuthorization
 from authorization_server.downstream.providers import Providers
 from authorization_server.downstream.token_exchange import TokenExchange
-from authorization_server.encryption import Sealer, new_key, parse_key
+from authorization_server.encryption import Sealer, local_key, new_key, parse_key
 from authorization_server.grants.context import GrantContext
 from authorization_server.grants.service import GrantService
 from authorization_server.interactions import InteractionService
@@ -64,6 +65,7 @@ class Services:
     client_expiry: ClientExpiry
     timelines: Timelines
     downstream: DownstreamAuthorization
+    admin: AdminGuard
 
 
 def services(request: Request) -> Services:
@@ -99,10 +101,13 @@ def client_directory(settings: Settings, db: Database, clients: ClientService) -
     )
 
 
-def token_service(settings: Settings, db: Database) -> TokenService:
-    """Access and refresh tokens by the settings' lifetimes, signed with the database's keys (RFC 9068)."""
+def token_service(settings: Settings, db: Database, sealer: Sealer | None = None) -> TokenService:
+    """Access and refresh tokens by the settings' lifetimes, signed with the database's keys (RFC 9068).
+
+    ``sealer`` opens the stored signing keys (``signing_key_sealer``); without it nothing can be signed.
+    """
     return TokenService(
-        Keys(db, settings.key_lifetime_after_rotation),
+        Keys(db, settings.key_lifetime_after_rotation, sealer),
         access_token_ttl=settings.access_token_ttl,
         refresh_token_ttl=settings.refresh_token_ttl,
         refresh_grace_confidential=settings.refresh_grace_confidential,
@@ -123,8 +128,10 @@ async def build_services(settings: Settings, db: Database) -> Services:
         interaction_ttl=settings.interaction_ttl,
         sealer=_sealer(settings),
     )
-    await db.run(lambda tx: ensure_current(tx, settings.signing_alg))  # the first start makes the first key
-    tokens = token_service(settings, db)
+    key_sealer = signing_key_sealer(settings)
+    # Seals keys stored in clear by older versions (docs/decisions/0027); the first start makes the first key.
+    await db.run(lambda tx: ensure_current(tx, settings.signing_alg, key_sealer))
+    tokens = token_service(settings, db, key_sealer)
     revocation = RevocationService(db, directory, journeys, tokens)
     registration = RegistrationService(
         db,
@@ -216,7 +223,21 @@ async def build_services(settings: Settings, db: Database) -> Services:
         client_expiry=client_expiry,
         timelines=Timelines(db, journeys=journeys, clients=clients, mcp_servers=mcp_servers),
         downstream=downstream,
+        admin=AdminGuard(settings),
     )
+
+
+def signing_key_sealer(settings: Settings) -> Sealer:
+    """What seals the token signing keys at rest: the configured key; in demo mode, one kept beside the database.
+
+    ``ValueError`` without a key outside demo mode (``Settings.require_key_encryption_key``).
+    """
+    settings.require_key_encryption_key()
+    if settings.key_encryption_key:
+        return Sealer(parse_key(settings.key_encryption_key, "key_encryption_key"))
+    path = settings.local_key_file
+    log.warning("demo mode: the signing keys are sealed with the key in %s. Set AS_KEY_ENCRYPTION_KEY instead.", path)
+    return Sealer(parse_key(local_key(path), f"the key in {path}"))
 
 
 def _sealer(settings: Settings) -> Sealer | None:

@@ -25,7 +25,9 @@ RETIREMENT_MARGIN = 60
 #: The MCP server that demo mode creates.
 DEMO_MCP_SERVER_ID = "demo"
 #: The admin pages' credentials in demo mode when none are set (loopback only; docs/decisions/0014).
-DEMO_ADMIN = ("admin", "demo")
+DEMO_ADMIN = ("admin", "demo-admin-pages")
+#: The shortest admin password accepted (issue 11 item 10): HTTP Basic has no second factor.
+MIN_ADMIN_PASSWORD = 16
 #: ``--dynamic-registration``: anyone may register a client (RFC 7591), or only the operator (decision 0025).
 REGISTRATION_MODES = ("open", "closed")
 #: Settings that must be greater than zero.
@@ -146,10 +148,17 @@ class Settings:
         "AS_RATE_LIMIT_FETCH",
     )
     login_lockout_failures: int = _setting(
-        5, "failed passwords for one username that lock it", "AS_LOGIN_LOCKOUT_FAILURES"
+        5,
+        "failed passwords for one username from one address that lock it there (and failed admin sign-ins"
+        " that lock an address out of the admin pages)",
+        "AS_LOGIN_LOCKOUT_FAILURES",
     )
     login_lockout_window: int = _setting(900, "seconds within which those failures count", "AS_LOGIN_LOCKOUT_WINDOW")
-    login_lockout_duration: int = _setting(900, "seconds a locked username stays locked", "AS_LOGIN_LOCKOUT_DURATION")
+    login_lockout_duration: int = _setting(
+        900,
+        "seconds the first lock lasts; each new one of the same lock twice as long, up to a day",
+        "AS_LOGIN_LOCKOUT_DURATION",
+    )
     client_idle_ttl: int = _setting(
         30 * 24 * 3600,
         "seconds after which a registered client that was not used is deleted, unless it holds a live refresh token",
@@ -200,9 +209,10 @@ class Settings:
     )
     admin_password: str = _setting(
         "",
-        "password of the admin pages; prefer the environment variable to the option",
+        f"password of the admin pages, at least {MIN_ADMIN_PASSWORD} characters; prefer the environment variable"
+        " to the option",
         "AS_ADMIN_PASSWORD",
-        "unset: admin pages off; demo in demo mode",
+        f"unset: admin pages off; {DEMO_ADMIN[1]} in demo mode",
         secret=True,
     )
     # Downstream tokens are sealed at rest with this AES-256-GCM key (docs/decisions/0021).
@@ -212,6 +222,16 @@ class Settings:
         " `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`; prefer the environment variable",
         "AS_DOWNSTREAM_TOKEN_KEY",
         "unset: MCP servers with connections cannot be authorized; a key of the process's own in demo mode",
+        secret=True,
+    )
+    # The private keys that sign access tokens are sealed at rest with this AES-256-GCM key (docs/decisions/0027).
+    key_encryption_key: str = _setting(
+        "",
+        "base64url of 32 random octets that seal the token signing keys at rest (AES-256-GCM), e.g. from"
+        " `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`; required to serve and for `keys`;"
+        " prefer the environment variable",
+        "AS_KEY_ENCRYPTION_KEY",
+        "unset: the server refuses to start; in demo mode a key kept in the file DB.key",
         secret=True,
     )
     log_level: str = _setting("info", "log level", "AS_LOG_LEVEL", choices=("debug", "info", "warning", "error"))
@@ -297,6 +317,8 @@ class Settings:
             raise ValueError(f"dynamic_registration must be one of {', '.join(REGISTRATION_MODES)}")
         if bool(settings.admin_username) != bool(settings.admin_password):
             raise ValueError("set both admin_username and admin_password, or neither (admin pages off)")
+        if settings.admin_password and len(settings.admin_password) < MIN_ADMIN_PASSWORD:
+            raise ValueError(f"admin_password must be at least {MIN_ADMIN_PASSWORD} characters long")
         for name in POSITIVE:
             if getattr(settings, name) <= 0:
                 raise ValueError(f"{name} must be positive")
@@ -309,7 +331,25 @@ class Settings:
             Rate.parse(getattr(settings, name))
         if settings.downstream_token_key:
             parse_key(settings.downstream_token_key)
+        if settings.key_encryption_key:
+            parse_key(settings.key_encryption_key, "key_encryption_key")
         return settings
+
+    def require_key_encryption_key(self) -> None:
+        """For what opens the signing keys (the server, ``keys``): ``ValueError`` without a key, outside demo mode.
+
+        Demo mode uses a key of its own kept beside the database (``local_key_file``).
+        """
+        if not (self.key_encryption_key or self.demo):
+            raise ValueError(
+                "AS_KEY_ENCRYPTION_KEY is not set: the token signing keys are sealed at rest with it"
+                " (make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+
+    @property
+    def local_key_file(self) -> Path:
+        """Demo mode's own key for the signing keys, when ``key_encryption_key`` is unset: beside the database."""
+        return self.db.with_name(self.db.name + ".key")
 
 
 def add_arguments(parser: argparse.ArgumentParser, *names: str, default: Any = None) -> None:

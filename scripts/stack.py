@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx2
 
+from authorization_server.encryption import local_key
+
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 30.0
 #: The abuse controls (docs/decisions/0011) would refuse a load from one address within a second.
@@ -98,6 +100,8 @@ class AuthorizationServer:
     db: Path
     #: The issuer's host: ``localhost``, or ``127.0.0.1`` for a provider whose cookies must not mix with ours.
     host: str = "localhost"
+    #: What the server's environment adds, its command line's too: the key that seals its signing keys.
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -108,7 +112,9 @@ class AuthorizationServer:
 
     def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run ``python -m authorization_server ARGS --db <this server's db>``."""
-        return run_cli(["-m", "authorization_server", *args, "--db", str(self.db)], input=input, check=check)
+        return run_cli(
+            ["-m", "authorization_server", *args, "--db", str(self.db)], input=input, check=check, env=self.env
+        )
 
 
 def start_authorization_server(
@@ -124,16 +130,19 @@ def start_authorization_server(
     """An authorization server with a fresh database in ``workdir``, its issuer ``http://{host}:{port}``.
 
     In demo mode the demo MCP server's resource is ``demo_resource``, by default
-    ``http://localhost:{mcp_port}/mcp``.
+    ``http://localhost:{mcp_port}/mcp``. Its signing keys are sealed with a key of the workdir's own,
+    kept in a file there so that a restart opens them, unless ``env`` names one
+    (``AS_KEY_ENCRYPTION_KEY``, empty for demo mode's own key beside the database).
     """
     port = port or free_port()
     db = workdir / "authorization_server.sqlite3"
+    env = {"AS_KEY_ENCRYPTION_KEY": local_key(workdir / "key_encryption_key"), **(env or {})}
     args = ["-m", "authorization_server", "--port", str(port), "--db", str(db), "--issuer", f"http://{host}:{port}"]
     args += options
     if demo:
         args += ["--demo", "--demo-resource", demo_resource or f"http://localhost:{mcp_port or 8000}/mcp"]
-    program = Program(args, workdir / "authorization_server.log", f"http://127.0.0.1:{port}/jwks.json", env or {})
-    return AuthorizationServer(program.start(), port, db, host)
+    program = Program(args, workdir / "authorization_server.log", f"http://127.0.0.1:{port}/jwks.json", env)
+    return AuthorizationServer(program.start(), port, db, host, env)
 
 
 @dataclass
@@ -245,9 +254,18 @@ def connect_downstream(
     return printed.split()[3]
 
 
-def run_cli(args: Sequence[str], *, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: Sequence[str], *, input: str | None = None, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, input=input, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, *args],
+        cwd=ROOT,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
     if check and result.returncode != 0:
         raise RuntimeError(f"{args} exited with {result.returncode}:\n{result.stdout}\n{result.stderr}")

@@ -1,9 +1,17 @@
-"""Locking a username after repeated failed passwords (OAuth 2.1 §7.2, RFC 9700 §4.16).
+"""Locking out password guessing, per username *and address* (OAuth 2.1 §7.2, RFC 9700 §4.16, issue 11).
 
-After ``failures`` wrong passwords for one username within ``window`` seconds, every sign-in
-with that username is refused for ``duration`` seconds, whatever the password, so guessing
-stops even when it comes from many addresses. Unknown usernames are counted and locked exactly
-like real ones: the answer never tells whether an account exists.
+After ``failures`` wrong passwords for one username from one client address within ``window``
+seconds, that username is refused *from that address* for ``duration`` seconds, whatever the
+password. Each further lock of the same pair lasts twice as long as the one before (15 min,
+30 min, 1 h, ... up to a day), until a right password from there, or a day without a failure,
+starts it over. Unknown usernames are counted and locked exactly like real ones: the answer never
+tells whether an account exists.
+
+The lock is not per username alone: then anyone who knew a username could lock its owner out
+from everywhere, the right password included, renewing the lock every 15 minutes forever. An
+attacker now only locks out their own address; the owner signing in from another address is
+not refused. Guessing from many addresses is bounded per address by the growing locks and the
+per-address rate limits (``rate_limits.py``); docs/decisions/0011 weighs the trade.
 
 The counts live in this process's memory: a restart forgets them, and two server processes
 would count apart (docs/decisions/0011).
@@ -12,15 +20,28 @@ would count apart (docs/decisions/0011).
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from authorization_server.accounts.service import MAX_USERNAME_LENGTH
 from authorization_server.errors import TooManyRequests
 
-#: Usernames tracked before the ones with nothing left to remember are dropped.
+#: Keys tracked before the ones with nothing left to remember are dropped.
 MAX_TRACKED = 100_000
+#: The longest a lock grows to; also how long a key must stay quiet for its locks to be forgotten.
+MAX_LOCK = 24 * 3600
 
 
-class LoginLockout:
+@dataclass
+class _Record:
+    failures: list[float] = field(default_factory=list)  # times of the recent failures
+    locked_until: float = 0.0
+    locks: int = 0  # locks so far: the next one lasts duration * 2**locks
+    last_failure: float = 0.0
+
+
+class FailureLock:
+    """Failures counted per key; ``failures`` of them within ``window`` lock the key, longer each time."""
+
     def __init__(
         self, *, failures: int, window: int, duration: int, clock: Callable[[], float] = time.monotonic
     ) -> None:
@@ -28,13 +49,51 @@ class LoginLockout:
         self._window = window
         self._duration = duration
         self._clock = clock
-        self._recent: dict[str, list[float]] = {}  # username -> times of its recent failures
-        self._locked_until: dict[str, float] = {}
+        self._records: dict[str, _Record] = {}
 
-    def check(self, username: str) -> None:
-        """Raise :class:`TooManyRequests` while ``username`` is locked."""
-        until = self._locked_until.get(key(username), 0.0)
-        wait = math.ceil(until - self._clock())
+    def wait(self, key: str) -> int:
+        """Seconds ``key`` stays locked; 0 when it is not."""
+        record = self._records.get(key)
+        return max(0, math.ceil(record.locked_until - self._clock())) if record else 0
+
+    def failed(self, key: str) -> None:
+        """Count a failure; the one that reaches ``failures`` locks the key, twice as long as its last lock."""
+        now = self._clock()
+        if len(self._records) >= MAX_TRACKED:
+            self._forget_old(now)
+        record = self._records.setdefault(key, _Record())
+        if now - record.last_failure > MAX_LOCK:
+            record.locks = 0
+        record.last_failure = now
+        record.failures = [moment for moment in record.failures if moment > now - self._window] + [now]
+        if len(record.failures) >= self._failures:
+            record.locked_until = now + min(self._duration * 2**record.locks, max(MAX_LOCK, self._duration))
+            record.locks += 1
+            record.failures = []
+
+    def succeeded(self, key: str) -> None:
+        """The right secret: the failures and locks counted so far are forgotten."""
+        self._records.pop(key, None)
+
+    def _forget_old(self, now: float) -> None:
+        self._records = {
+            key: record
+            for key, record in self._records.items()
+            if record.locked_until > now or now - record.last_failure <= max(self._window, MAX_LOCK)
+        }
+
+
+class LoginLockout:
+    """The sign-in form's lock: per username and client address."""
+
+    def __init__(
+        self, *, failures: int, window: int, duration: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._lock = FailureLock(failures=failures, window=window, duration=duration, clock=clock)
+
+    def check(self, username: str, address: str) -> None:
+        """Raise :class:`TooManyRequests` while ``username`` is locked for ``address``."""
+        wait = self._lock.wait(key(username, address))
         if wait > 0:
             minutes = math.ceil(wait / 60)
             raise TooManyRequests(
@@ -42,29 +101,15 @@ class LoginLockout:
                 retry_after=wait,
             )
 
-    def failed(self, username: str) -> None:
-        """Count a wrong password; the one that reaches ``failures`` locks the username."""
-        now = self._clock()
-        if len(self._recent) + len(self._locked_until) >= MAX_TRACKED:
-            self._forget_old(now)
-        name = key(username)
-        recent = [moment for moment in self._recent.get(name, []) if moment > now - self._window]
-        recent.append(now)
-        if len(recent) >= self._failures:
-            self._locked_until[name] = now + self._duration
-            self._recent.pop(name, None)
-        else:
-            self._recent[name] = recent
+    def failed(self, username: str, address: str) -> None:
+        """Count a wrong password from ``address``; the one that reaches ``failures`` locks the pair."""
+        self._lock.failed(key(username, address))
 
-    def succeeded(self, username: str) -> None:
-        """A right password clears the failures counted so far."""
-        self._recent.pop(key(username), None)
-
-    def _forget_old(self, now: float) -> None:
-        self._recent = {name: times for name, times in self._recent.items() if times[-1] > now - self._window}
-        self._locked_until = {name: until for name, until in self._locked_until.items() if until > now}
+    def succeeded(self, username: str, address: str) -> None:
+        """A right password clears what this address counted against the username."""
+        self._lock.succeeded(key(username, address))
 
 
-def key(username: str) -> str:
+def key(username: str, address: str) -> str:
     """No username is longer than this, so a longer one is counted by its start (memory stays bounded)."""
-    return username[:MAX_USERNAME_LENGTH]
+    return f"{address} {username[:MAX_USERNAME_LENGTH]}"

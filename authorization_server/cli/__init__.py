@@ -34,11 +34,13 @@ from authorization_server.cli.shared import Command
 def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
+    command: Command | None = getattr(args, "run", None)
     try:
         settings = settings_module.load(args)
+        if command is None:  # the server signs tokens: it needs the key that opens its signing keys
+            settings.require_key_encryption_key()
     except ValueError as exc:
         parser.exit(2, f"authorization_server: {exc}\n")
-    command: Command | None = getattr(args, "run", None)
     if command is None:
         serve(settings)
         return

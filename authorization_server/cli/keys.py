@@ -4,6 +4,7 @@ import argparse
 
 from authorization_server import clock
 from authorization_server.cli.shared import Actions, action, database, group, repeat_settings
+from authorization_server.services import signing_key_sealer
 from authorization_server.settings import Settings
 from authorization_server.tokens import keys
 
@@ -17,20 +18,22 @@ def add_commands(commands: Actions) -> None:
         run=rotate_keys,
     )
     action(key_actions, "list", help="the signing keys, and until when each is published", run=list_keys)
-    repeat_settings(key_actions, "db", "signing_alg", "access_token_ttl")
+    repeat_settings(key_actions, "db", "signing_alg", "access_token_ttl", "key_encryption_key")
 
 
 async def rotate_keys(settings: Settings, args: argparse.Namespace) -> None:
-    """Add a new current signing key; a running server signs with it within a second."""
+    """Add a new current signing key, sealed (and any left in clear); a running server signs with it within a second."""
+    sealer = signing_key_sealer(settings)
     async with database(settings) as db:
-        key = await db.run(lambda tx: keys.add(tx, settings.signing_alg))
+        key = await db.run(lambda tx: keys.add(tx, settings.signing_alg, sealer))
     keep_for = settings.key_lifetime_after_rotation
     print(f"new signing key {key.kid} ({key.alg}) is current; the previous one stays published for {keep_for}")
 
 
 async def list_keys(settings: Settings, args: argparse.Namespace) -> None:
+    sealer = signing_key_sealer(settings)
     async with database(settings) as db:
-        stored = await db.run(lambda tx: keys.all_keys(tx, settings.key_lifetime_after_rotation))
+        stored = await db.run(lambda tx: keys.all_keys(tx, settings.key_lifetime_after_rotation, sealer))
     now = clock.now()
     for key in stored:
         if key.retires_at is None:

@@ -8,7 +8,6 @@ The list of the latest journeys, and one journey as a sequence diagram drawn on 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authorization_server.admin_auth import require_admin
 from authorization_server.errors import NotFound
 from authorization_server.pages import page
 from authorization_server.sequence_diagrams import layout
@@ -20,13 +19,13 @@ LIST_LIMIT = 50
 
 async def journeys(request: Request) -> Response:
     found = services(request)
-    require_admin(request, found.settings)
+    found.admin.require_admin(request)
     return page("admin_journeys.html", timelines=await found.timelines.recent(LIST_LIMIT))
 
 
 async def journey(request: Request) -> Response:
     found = services(request)
-    require_admin(request, found.settings)
+    found.admin.require_admin(request)
     timeline = await found.timelines.get(request.path_params["journey_id"])
     if timeline is None:
         raise NotFound("no such journey")

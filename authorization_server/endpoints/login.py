@@ -1,7 +1,7 @@
 """Signing the resource owner in (OAuth 2.1 §3.1): ``GET|POST /interaction/{interaction_id}/login``.
 
-Attempts are rate limited per address and username, and a username is locked after repeated
-failures (``rate_limits.py``, ``accounts/lockout.py``): the form comes back with 429, the wait
+Attempts are rate limited per address and username, and a username is locked for an address
+after repeated failures from there (``rate_limits.py``, ``accounts/lockout.py``): the form comes back with 429, the wait
 and no hint whether the username exists.
 """
 
@@ -14,6 +14,7 @@ from authorization_server.errors import OAuthError, TooManyRequests
 from authorization_server.interactions import LoginView
 from authorization_server.pages import error_page, form_page
 from authorization_server.params import read_form
+from authorization_server.rate_limits import address_of
 from authorization_server.services import services
 
 
@@ -31,7 +32,8 @@ async def login(request: Request) -> Response:
         check_csrf(browser_secret, interaction_id, form.get("csrf_token"))
         username, password = form.get("username") or "", form.get("password") or ""
         found.limits.login(request, username)
-        result = await found.interactions.login(interaction_id, browser_secret, username, password)
+        address = address_of(request)
+        result = await found.interactions.login(interaction_id, browser_secret, username, password, address)
     except TooManyRequests as refused:
         return _form_again(request, browser_secret, interaction_id, view, username, refused)
     except OAuthError as error:

@@ -7,6 +7,11 @@ a newer one. An older key stays in the JWK Set, and keeps verifying, until every
 has expired: ``keep_for`` (the access token lifetime plus a margin) after its successor was made.
 A running server follows the database (``PRAGMA data_version``, as ``McpServerService`` does),
 so it signs with a rotated key within a second, without a restart.
+
+The private keys are stored sealed with AES-256-GCM under the ``key_encryption_key`` setting
+(``encryption.py``), bound to their ``kid``: the database, its copies and backups hold no PEM.
+A database written before that, with PEMs in clear, is sealed in place when the server starts
+or a key is rotated (:func:`seal_plaintext`, docs/decisions/0027-signing-keys-at-rest.md).
 """
 
 import base64
@@ -25,9 +30,16 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 
 from authorization_server import clock
 from authorization_server.db import Database, Transaction
+from authorization_server.encryption import Sealer, Undecryptable
 
 #: RFC 7638 §3.2: the members of each key type that its thumbprint covers.
 _THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
+#: How a sealed private key starts in ``signing_keys.private_key``; a PEM in clear starts with ``-----BEGIN``.
+SEALED_PREFIX = "sealed:"
+
+
+class UnopenableKeys(ValueError):
+    """No key to open the signing keys with, or not the key that sealed them."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +67,11 @@ class KeySet:
         self.changes_at = min(retiring, default=None)
 
     @classmethod
-    async def load(cls, tx: Transaction, keep_for: timedelta) -> "KeySet":
+    async def load(cls, tx: Transaction, keep_for: timedelta, sealer: Sealer | None) -> "KeySet":
         """The keys in the database: the newest signs, the older ones are published until they retire."""
-        keys = await all_keys(tx, keep_for)
+        if sealer is None:
+            raise UnopenableKeys("key_encryption_key is not set: the signing keys cannot be opened")
+        keys = await all_keys(tx, keep_for, sealer)
         if not keys:
             raise RuntimeError("no signing key in the database: start the server to make one")
         now = clock.now()
@@ -94,9 +108,11 @@ class Keys:
 
     CHECK_INTERVAL = 1.0
 
-    def __init__(self, db: Database, keep_for: timedelta) -> None:
+    def __init__(self, db: Database, keep_for: timedelta, sealer: Sealer | None) -> None:
+        """``sealer`` opens the stored private keys; ``None`` where nothing is signed (most commands)."""
         self._db = db
         self._keep_for = keep_for
+        self._sealer = sealer
         self._key_set: KeySet | None = None
         self._data_version: int | None = None
         self._checked_at = 0.0
@@ -110,7 +126,7 @@ class Keys:
         version = await self._db.data_version()
         retired = key_set is not None and key_set.changes_at is not None and key_set.changes_at <= clock.now()
         if key_set is None or retired or version != self._data_version:
-            key_set = self._key_set = await KeySet.load(tx, self._keep_for)
+            key_set = self._key_set = await KeySet.load(tx, self._keep_for, self._sealer)
             self._data_version = version
         return key_set
 
@@ -124,30 +140,73 @@ class Keys:
         return time.monotonic() - self._checked_at < self.CHECK_INTERVAL
 
 
-async def all_keys(tx: Transaction, keep_for: timedelta) -> list[SigningKey]:
+async def all_keys(tx: Transaction, keep_for: timedelta, sealer: Sealer) -> list[SigningKey]:
     """Every stored key, oldest first, each but the newest retiring ``keep_for`` after its successor."""
     rows = await tx.fetch_all("SELECT kid, alg, private_key, created_at FROM signing_keys ORDER BY created_at")
-    keys = [_signing_key(row["alg"], row["private_key"].encode(), clock.from_db(row["created_at"])) for row in rows]
+    keys = [
+        _signing_key(row["alg"], _open(sealer, row["kid"], row["private_key"]), clock.from_db(row["created_at"]))
+        for row in rows
+    ]
     retiring = [replace(key, retires_at=successor.created_at + keep_for) for key, successor in pairwise(keys)]
     return retiring + keys[-1:]
 
 
-async def ensure_current(tx: Transaction, alg: str) -> None:
-    """At start-up: make a key when there is none, or when the newest is not for ``alg`` (a rotation)."""
-    keys = await all_keys(tx, timedelta(0))
+async def ensure_current(tx: Transaction, alg: str, sealer: Sealer) -> None:
+    """At start-up: seal keys stored in clear, then make a key when there is none, or when the newest
+    is not for ``alg`` (a rotation)."""
+    await seal_plaintext(tx, sealer)
+    keys = await all_keys(tx, timedelta(0), sealer)
     if not keys or keys[-1].alg != alg:
-        await add(tx, alg)
+        await add(tx, alg, sealer)
 
 
-async def add(tx: Transaction, alg: str) -> SigningKey:
-    """Make a new current key for ``alg``; the previous one starts retiring now."""
+async def add(tx: Transaction, alg: str, sealer: Sealer) -> SigningKey:
+    """Make a new current key for ``alg``, stored sealed; the previous one starts retiring now."""
+    await seal_plaintext(tx, sealer)
     pem = _new_private_pem(alg)
     key = _signing_key(alg, pem, clock.now())
     await tx.execute(
         "INSERT INTO signing_keys (kid, alg, private_key, created_at) VALUES (?, ?, ?, ?)",
-        (key.kid, alg, pem.decode(), clock.to_db(key.created_at)),
+        (key.kid, alg, _seal(sealer, key.kid, pem), clock.to_db(key.created_at)),
     )
     return key
+
+
+async def seal_plaintext(tx: Transaction, sealer: Sealer) -> int:
+    """The data migration of issue 11: seal in place every private key still stored as a PEM in clear.
+
+    Each row keeps its ``kid``, so tokens signed before still verify. Returns how many were sealed.
+    """
+    rows = await tx.fetch_all("SELECT kid, private_key FROM signing_keys")
+    plain = [row for row in rows if not row["private_key"].startswith(SEALED_PREFIX)]
+    for row in plain:
+        await tx.execute(
+            "UPDATE signing_keys SET private_key = ? WHERE kid = ?",
+            (_seal(sealer, row["kid"], row["private_key"].encode()), row["kid"]),
+        )
+    return len(plain)
+
+
+def _seal(sealer: Sealer, kid: str, pem: bytes) -> str:
+    sealed = sealer.seal(pem.decode(), _associated_data(kid))
+    return SEALED_PREFIX + base64.urlsafe_b64encode(sealed).decode()
+
+
+def _open(sealer: Sealer, kid: str, stored: str) -> bytes:
+    """The PEM of a stored key: opened if sealed, as is if still in clear (before :func:`seal_plaintext`)."""
+    if not stored.startswith(SEALED_PREFIX):
+        return stored.encode()
+    try:
+        return sealer.open(base64.urlsafe_b64decode(stored.removeprefix(SEALED_PREFIX)), _associated_data(kid)).encode()
+    except Undecryptable:
+        raise UnopenableKeys(
+            f"signing key {kid} does not open with this key_encryption_key: it was sealed with another one"
+        ) from None
+
+
+def _associated_data(kid: str) -> str:
+    """Binds a sealed key to its row: a ciphertext copied to another row does not open."""
+    return f"signing_keys.private_key {kid}"
 
 
 def _new_private_pem(alg: str) -> bytes:

@@ -3,8 +3,10 @@
 import base64
 
 import httpx2
+import pytest
 from playwright.sync_api import Browser, Page
 
+from authorization_server.settings import DEMO_ADMIN
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import DEMO_FLOW_STEPS, Issuer, journey_of
 
@@ -21,7 +23,7 @@ class TestAdminPages:
         client = demo.register()
         demo.tokens(client)
         journey = journey_of(demo_as.db, client.client_id)
-        sign_in_as(page, "admin", "demo")
+        sign_in_as(page, *DEMO_ADMIN)
 
         response = page.goto(f"{demo_as.url}/admin/journeys")
 
@@ -38,7 +40,7 @@ class TestAdminPages:
         client = demo.register()
         demo.tokens(client)
         journey = journey_of(demo_as.db, client.client_id)
-        sign_in_as(page, "admin", "demo")
+        sign_in_as(page, *DEMO_ADMIN)
 
         page.goto(f"{demo_as.url}/admin/journeys")
         page.click(f"a[href='/admin/journeys/{journey['id']}']")
@@ -76,7 +78,7 @@ class TestAdminPages:
 
     def test_the_pages_do_not_exist_without_admin_settings(self, page: Page, fresh_as: AuthorizationServer):
         """Issue 4: admin pages are off by default outside the demo: 404, whatever the credentials."""
-        sign_in_as(page, "admin", "demo")
+        sign_in_as(page, *DEMO_ADMIN)
 
         response = page.goto(f"{fresh_as.url}/admin/journeys")
 
@@ -85,7 +87,7 @@ class TestAdminPages:
     def test_the_pages_are_never_framed_and_never_cors(self, http: httpx2.Client, demo_as: AuthorizationServer):
         """Issue 4, OAuth 2.1 §7.10: the admin pages send the pages' security headers, and no CORS header."""
         response = http.get(
-            f"{demo_as.url}/admin/journeys", auth=("admin", "demo"), headers={"Origin": "https://evil.example"}
+            f"{demo_as.url}/admin/journeys", auth=DEMO_ADMIN, headers={"Origin": "https://evil.example"}
         )
 
         assert response.status_code == 200
@@ -95,6 +97,41 @@ class TestAdminPages:
 
     def test_an_unknown_journey_is_not_found(self, http: httpx2.Client, demo_as: AuthorizationServer):
         """Issue 4: the journey page names an existing journey."""
-        response = http.get(f"{demo_as.url}/admin/journeys/jrn_missing", auth=("admin", "demo"))
+        response = http.get(f"{demo_as.url}/admin/journeys/jrn_missing", auth=DEMO_ADMIN)
 
         assert (response.status_code, response.json()["error_description"]) == (404, "no such journey")
+
+
+ADMIN = ("ops", "a long admin passphrase")
+
+
+@pytest.mark.as_options(
+    "--admin-username", ADMIN[0], "--admin-password", ADMIN[1], "--login-lockout-failures", "3",
+    "--trusted-proxies", "127.0.0.1",
+)  # fmt: skip
+class TestAdminLockout:
+    """Issue 11 item 10: wrong admin credentials are counted per client address, and lock it out."""
+
+    @staticmethod
+    def get(http: httpx2.Client, server: AuthorizationServer, address: str, auth: tuple[str, str] | None) -> int:
+        headers = {"X-Forwarded-For": address}  # the trusted proxy (127.0.0.1) forwards it (decision 0019)
+        return http.get(f"{server.url}/admin/journeys", auth=auth, headers=headers).status_code
+
+    def test_an_address_that_failed_repeatedly_is_refused_even_the_right_password(
+        self, http: httpx2.Client, fresh_as: AuthorizationServer
+    ):
+        """RFC 6585 §4: after three failures that address gets 429 with Retry-After; another address gets in."""
+        wrong = [self.get(http, fresh_as, "203.0.113.7", (ADMIN[0], "guess number one!!")) for _ in range(3)]
+        locked = http.get(f"{fresh_as.url}/admin/journeys", auth=ADMIN, headers={"X-Forwarded-For": "203.0.113.7"})
+
+        assert wrong == [401, 401, 401]
+        assert locked.status_code == 429
+        assert 890 < int(locked.headers["retry-after"]) <= 900
+        assert self.get(http, fresh_as, "198.51.100.9", ADMIN) == 200
+
+    def test_requests_without_credentials_are_not_failures(self, http: httpx2.Client, fresh_as: AuthorizationServer):
+        """RFC 7617 §2: a browser's first request, without credentials, only asks for the challenge."""
+        asked = [self.get(http, fresh_as, "203.0.113.8", None) for _ in range(5)]
+
+        assert asked == [401] * 5
+        assert self.get(http, fresh_as, "203.0.113.8", ADMIN) == 200

@@ -195,9 +195,18 @@ class TestServerSettings:
             "authorization_server: set both admin_username and admin_password, or neither (admin pages off)\n",
         )
 
+    def test_a_short_admin_password_is_refused(self, db: Path):
+        """Issue 11 item 10: HTTP Basic has no second factor, so the admin password has 16 characters at least."""
+        result = cli(db, "--admin-username", "root", "--admin-password", "fifteen chars!!")
+
+        assert (result.returncode, result.stderr) == (
+            2,
+            "authorization_server: admin_password must be at least 16 characters long\n",
+        )
+
     def test_the_admin_password_is_not_in_the_settings_repr(self):
         """Never log a secret: printing the settings does not show the admin password."""
-        settings = Settings(admin_username="root", admin_password="hunter2 staple").check()
+        settings = Settings(admin_username="root", admin_password="hunter2 staple battery").check()
 
         assert "admin_username='root'" in repr(settings)
         assert "hunter2" not in repr(settings)
@@ -252,12 +261,13 @@ class TestServerSettings:
             " (env AS_RATE_LIMIT_LOGIN_IP, default 100/min)",
             "--rate-limit-fetch RATE_LIMIT_FETCH client metadata document and jwks_uri fetches per client address;"
             " answers from the cache do not count (env AS_RATE_LIMIT_FETCH, default 30/min)",
-            "--login-lockout-failures LOGIN_LOCKOUT_FAILURES failed passwords for one username that lock it"
+            "--login-lockout-failures LOGIN_LOCKOUT_FAILURES failed passwords for one username from one address that"
+            " lock it there (and failed admin sign-ins that lock an address out of the admin pages)"
             " (env AS_LOGIN_LOCKOUT_FAILURES, default 5)",
             "--login-lockout-window LOGIN_LOCKOUT_WINDOW seconds within which those failures count"
             " (env AS_LOGIN_LOCKOUT_WINDOW, default 900)",
-            "--login-lockout-duration LOGIN_LOCKOUT_DURATION seconds a locked username stays locked"
-            " (env AS_LOGIN_LOCKOUT_DURATION, default 900)",
+            "--login-lockout-duration LOGIN_LOCKOUT_DURATION seconds the first lock lasts; each new one of the same"
+            " lock twice as long, up to a day (env AS_LOGIN_LOCKOUT_DURATION, default 900)",
             "--client-idle-ttl CLIENT_IDLE_TTL seconds after which a registered client that was not used is deleted,"
             " unless it holds a live refresh token (env AS_CLIENT_IDLE_TTL, default 2592000)",
             "--client-cleanup-interval CLIENT_CLEANUP_INTERVAL seconds between two cleanups of idle clients"
@@ -281,12 +291,17 @@ class TestServerSettings:
             " from one host (env AS_CLIENT_METADATA_FETCHES_PER_HOST, default 2)",
             "--admin-username ADMIN_USERNAME username of the admin pages"
             " (env AS_ADMIN_USERNAME, default unset: admin pages off; admin in demo mode)",
-            "--admin-password ADMIN_PASSWORD password of the admin pages; prefer the environment variable to the option"
-            " (env AS_ADMIN_PASSWORD, default unset: admin pages off; demo in demo mode)",
+            "--admin-password ADMIN_PASSWORD password of the admin pages, at least 16 characters; prefer the"
+            " environment variable to the option"
+            " (env AS_ADMIN_PASSWORD, default unset: admin pages off; demo-admin-pages in demo mode)",
             "--downstream-token-key DOWNSTREAM_TOKEN_KEY base64url of 32 random octets that seal downstream tokens at"
             " rest (AES-256-GCM), e.g. from `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`; prefer"
             " the environment variable (env AS_DOWNSTREAM_TOKEN_KEY, default unset: MCP servers with connections"
             " cannot be authorized; a key of the process's own in demo mode)",
+            "--key-encryption-key KEY_ENCRYPTION_KEY base64url of 32 random octets that seal the token signing keys"
+            " at rest (AES-256-GCM), e.g. from `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`;"
+            " required to serve and for `keys`; prefer the environment variable (env AS_KEY_ENCRYPTION_KEY,"
+            " default unset: the server refuses to start; in demo mode a key kept in the file DB.key)",
             "--log-level {debug,info,warning,error} log level (env AS_LOG_LEVEL, default info)",
         ]
         assert [entry for entry in expected if entry not in text] == []

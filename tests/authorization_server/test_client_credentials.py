@@ -17,6 +17,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from authorization_server.settings import DEMO_ADMIN
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import Issuer, Registered, claims, journey_of, rows, steps
 from tests.authorization_server.test_private_key_jwt import Signer, redeem, with_assertion
@@ -373,7 +374,7 @@ class TestJourney:
         token_for(demo, client)
         journey_id = journey_of(demo_as.db, client.client_id)["id"]
 
-        page = demo.http.get(f"{demo_as.url}/admin/journeys/{journey_id}", auth=("admin", "demo"))
+        page = demo.http.get(f"{demo_as.url}/admin/journeys/{journey_id}", auth=DEMO_ADMIN)
         shown = demo_as.cli("journeys", "show", journey_id).stdout
 
         assert page.status_code == 200

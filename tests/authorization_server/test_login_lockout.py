@@ -1,19 +1,21 @@
-"""Locking a username after repeated failed passwords, without telling whether it exists
-(OAuth 2.1 §7.2, RFC 9700 §4.16)."""
+"""Locking a username after repeated failed passwords from one address, without telling whether it
+exists (OAuth 2.1 §7.2, RFC 9700 §4.16, issue 11 item 9)."""
 
 from dataclasses import replace
 
 import httpx2
 import pytest
 
+from authorization_server.accounts.lockout import MAX_LOCK, FailureLock, LoginLockout
+from authorization_server.errors import TooManyRequests
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
-from tests.authorization_server.flows import Issuer
+from tests.authorization_server.flows import Issuer, SignInForm
 
 
 @pytest.mark.as_options("--login-lockout-failures", "3")
 @pytest.mark.parametrize("username", [ALICE, "nobody"], ids=["a real user", "an unknown name"])
 def test_a_username_is_locked_after_repeated_failures_even_for_the_right_password(notes: Issuer, username: str):
-    """OAuth 2.1 §7.2: the third failure locks the name for 15 minutes; a real and an unknown name look alike."""
+    """OAuth 2.1 §7.2: the third failure locks the name from this address for 15 minutes; real and unknown alike."""
     form = notes.sign_in_form()
 
     failures = [notes.sign_in(form, username, "wrong password") for _ in range(3)]
@@ -41,3 +43,60 @@ def test_a_right_password_clears_the_failures_counted_so_far(notes: Issuer):
 
     assert [slip.status_code, right.status_code, another_slip.status_code] == [200, 303, 200]
     assert right_again.status_code == 303
+
+
+def sign_in_from(notes: Issuer, form: SignInForm, address: str, password: str) -> httpx2.Response:
+    """Post the sign-in form as if the trusted proxy forwarded it from ``address`` (decision 0019)."""
+    fields = {"csrf_token": form.csrf_token, "username": ALICE, "password": password}
+    return notes.http.post(form.url, data=fields, headers={"X-Forwarded-For": address})
+
+
+@pytest.mark.as_options("--trusted-proxies", "127.0.0.1")
+def test_failures_from_one_address_do_not_lock_the_right_password_out_from_another(notes: Issuer):
+    """Issue 11 item 9, OAuth 2.1 §7.2: the lock is per username and address, so an attacker locks only itself out."""
+    form = notes.sign_in_form()
+
+    attacker = [sign_in_from(notes, form, "203.0.113.7", "wrong password").status_code for _ in range(7)]
+    attacker_right = sign_in_from(notes, form, "203.0.113.7", ALICE_PASSWORD)
+    owner = sign_in_from(notes, form, "198.51.100.9", ALICE_PASSWORD)
+
+    assert attacker == [200] * 5 + [429] * 2
+    assert attacker_right.status_code == 429
+    assert owner.status_code == 303
+
+
+class TestGrowingLocks:
+    """Issue 11 item 9: each new lock of the same username and address lasts twice as long (up to a day)."""
+
+    def test_each_lock_of_a_pair_doubles_and_a_right_password_starts_over(self):
+        now = [0.0]
+        lockout = LoginLockout(failures=5, window=900, duration=900, clock=lambda: now[0])
+        waits = []
+        for _ in range(3):
+            for _ in range(5):
+                lockout.failed(ALICE, "203.0.113.7")
+            with pytest.raises(TooManyRequests) as locked:
+                lockout.check(ALICE, "203.0.113.7")
+            waits.append(locked.value.retry_after)
+            now[0] += locked.value.retry_after
+
+        lockout.check(ALICE, "198.51.100.9")  # another address: never locked by these
+        lockout.succeeded(ALICE, "203.0.113.7")
+        for _ in range(5):
+            lockout.failed(ALICE, "203.0.113.7")
+        with pytest.raises(TooManyRequests) as again:
+            lockout.check(ALICE, "203.0.113.7")
+
+        assert waits == [900, 1800, 3600]
+        assert again.value.retry_after == 900
+
+    def test_a_lock_grows_to_a_day_at_most(self):
+        now = [0.0]
+        lock = FailureLock(failures=1, window=900, duration=900, clock=lambda: now[0])
+        waits = []
+        for _ in range(10):
+            lock.failed("key")
+            waits.append(lock.wait("key"))
+            now[0] += waits[-1]
+
+        assert max(waits) == MAX_LOCK == 24 * 3600
