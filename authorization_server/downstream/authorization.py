@@ -162,7 +162,9 @@ def _issuer_refusal(endpoints: ProviderEndpoints, returned_issuer: str | None) -
     if endpoints.issuer is None:
         return None
     if returned_issuer is None:
-        return "the answer has no iss, though the provider's metadata says it sends one" if endpoints.sends_iss else None
+        return (
+            "the answer has no iss, though the provider's metadata says it sends one" if endpoints.sends_iss else None
+        )
     if returned_issuer != endpoints.issuer:
         return f"the answer names another issuer, {returned_issuer!r}"
     return None

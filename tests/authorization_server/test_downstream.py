@@ -334,7 +334,6 @@ class TestHostileCallbacks:
         assert flow["failure_reason"] == f"{PROFILE_CONNECTION} answered temporarily_unavailable"
         assert steps(stack.ours.db, journey["id"])[-2:] == ["downstream_flow_started", "downstream_flow_failed"]
 
-
     @pytest.mark.parametrize(
         ("answer", "reason"),
         [
