@@ -13,7 +13,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -36,7 +36,7 @@ from authorization_server.endpoints import (
     revoke,
     token,
 )
-from authorization_server.errors import InvalidRequest, NotFound, OAuthError, ServerError
+from authorization_server.errors import InvalidRequest, NotFound, OAuthError, RequestTimeout, ServerError
 from authorization_server.issuers import (
     AUTHORIZE_PATH,
     CLIENT_CONFIGURATION_PATH,
@@ -56,6 +56,8 @@ from authorization_server.settings import Settings
 log = logging.getLogger("authorization_server")
 
 METADATA_PATH = "/.well-known/oauth-authorization-server"
+#: The access-log status of a request whose client went away before it was answered (nginx's 499).
+CLIENT_CLOSED_REQUEST = 499
 GET, POST = ("GET",), ("POST",)
 
 
@@ -119,7 +121,7 @@ def create_app(settings: Settings) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(Edge)],
+        middleware=[Middleware(Edge, body_timeout=settings.body_timeout)],
         lifespan=lifespan,
         exception_handlers={OAuthError: _oauth_error, HTTPException: _http_error, Exception: _server_error},
     )
@@ -172,10 +174,22 @@ class Edge:
     It writes the access-log line: one per request, with method, route template, status and
     milliseconds, never the query string. And it adds the CORS headers of the routes that have
     them (``cors.py``), which is why a CORS route needs no middleware of its own.
+
+    A client that closes its connection before its body has all arrived (starlette's
+    ``ClientDisconnect``, raised wherever the body is read, ``params.read_body`` for every
+    endpoint) ends the request here, quietly: there is nobody to answer, so no 500 and no
+    traceback, only the access-log line with status 499 (issue 11, item 8).
+
+    And it bounds how long a body may take (issue 11, item 13, docs/decisions/0029): from the
+    endpoint's first read, the whole body must arrive within ``body_timeout`` seconds, else the
+    read raises ``RequestTimeout``, which the endpoint answers as any error (408, JSON or a page)
+    with ``Connection: close``. Only the body's reads are timed: a request without a body, or a
+    read after the body (waiting for a disconnect) is passed through as it is.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, body_timeout: float) -> None:
         self.app = app
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -193,8 +207,27 @@ class Edge:
                     message["headers"] = [*message.get("headers", ()), *cors_headers]
             await send(message)
 
+        deadline: float | None = None
+        body_complete = False
+
+        async def receive_in_time() -> Message:
+            nonlocal deadline, body_complete
+            if body_complete:
+                return await receive()
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + self.body_timeout
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(f"the request body did not arrive within {self.body_timeout:g} s") from None
+            body_complete = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
         try:
-            await self.app(scope, receive, send_and_note)
+            await self.app(scope, receive_in_time, send_and_note)
+        except ClientDisconnect:
+            status = CLIENT_CLOSED_REQUEST
         finally:
             route = getattr(scope.get("route"), "path", "(no route)")
             log.info("%s %s %d %.1f ms", scope["method"], route, status, (time.perf_counter() - started) * 1000)

@@ -11,7 +11,8 @@ Hierarchy::
 
     OAuthError
      ├── InvalidRequest          invalid_request            400
-     │    └── RequestTooLarge    invalid_request            413
+     │    ├── RequestTooLarge    invalid_request            413
+     │    └── RequestTimeout     invalid_request            408
      ├── InvalidClient           invalid_client             401
      ├── InvalidToken            invalid_token              401
      ├── AdminSignInRequired     unauthorized               401
@@ -79,6 +80,15 @@ class RequestTooLarge(InvalidRequest):
     """The request body is larger than this endpoint accepts."""
 
     status_code = 413
+
+
+class RequestTimeout(InvalidRequest):
+    """The request body did not arrive in time (RFC 9110 §15.5.9); the connection is closed after the answer."""
+
+    status_code = 408
+
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}
 
 
 class InvalidClient(OAuthError):

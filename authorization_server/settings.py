@@ -45,6 +45,9 @@ POSITIVE = (
     "client_metadata_timeout",
     "client_metadata_fetches",
     "client_metadata_fetches_per_host",
+    "header_timeout",
+    "body_timeout",
+    "limit_concurrency",
 )
 #: Settings that are rates, ``COUNT/[N]UNIT`` (``rate_limits.Rate``).
 RATES = (
@@ -120,6 +123,21 @@ class Settings:
     interaction_ttl: int = _setting(600, "time to sign in and consent, seconds", "AS_INTERACTION_TTL")
     session_ttl: int = _setting(8 * 3600, "browser sign-in session lifetime, seconds", "AS_SESSION_TTL")
     max_body_bytes: int = _setting(16 * 1024, "largest request body accepted, bytes", "AS_MAX_BODY_BYTES")
+    # Slow or stalled clients (docs/decisions/0029): bounded here, and still the reverse proxy's job too.
+    header_timeout: int = _setting(
+        10,
+        "seconds a connection has, from its start or its last answer, to send a request's headers; then 408"
+        " (if it sent part of one) and the connection is closed",
+        "AS_HEADER_TIMEOUT",
+    )
+    body_timeout: int = _setting(
+        10,
+        "seconds a request's body has to arrive once its endpoint reads it; then 408 and the connection is closed",
+        "AS_BODY_TIMEOUT",
+    )
+    limit_concurrency: int = _setting(
+        1000, "open connections and requests in progress at most; beyond them 503", "AS_LIMIT_CONCURRENCY"
+    )
     dynamic_registration: str = _setting(
         "open",
         "open: anyone may register a client (RFC 7591); closed: the registration endpoints answer 403 and the"

@@ -6,14 +6,24 @@ import uvicorn
 
 from mcp_server.app import create_app
 from mcp_server.settings import load
+from shared.http_deadlines import with_header_deadline
 
 
 def main() -> None:
     settings = load()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # uvicorn's access log would print query strings; tokens travel only in headers, but stay strict.
+    # Slow clients (docs/decisions/0029): a deadline for headers (uvicorn has none), for bodies
+    # (bearer_auth.py), and a bound on connections and requests at once.
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        http=with_header_deadline(settings.header_timeout),
+        limit_concurrency=settings.limit_concurrency,
+        ws="none",
     )
 
 

@@ -14,9 +14,13 @@ valid token, too little scope               403     ``error="insufficient_scope"
 
 The scope check looks inside the JSON-RPC body: ``tools/call`` of a tool that needs more than
 the basic scopes is refused with 403 before the SDK runs it, so clients can step up (MCP
-Scope Challenge Handling). Preflight ``OPTIONS`` requests pass without a token.
+Scope Challenge Handling). Preflight ``OPTIONS`` requests pass without a token. The body is
+read whole first: over 4 MiB it is 413; not all there within ``--body-timeout`` it is 408 with
+``Connection: close``; cut short by the client closing, the request ends with no answer and
+the SDK never sees it (issue 11, items 8 and 13; docs/decisions/0029).
 """
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterable
@@ -35,6 +39,12 @@ log = logging.getLogger("mcp_server")
 
 #: The SDK's own limit for MCP request bodies (mcp.server.transport_security).
 MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Sent with a 408: the rest of a late body must not be read as the next request (RFC 9110 §15.5.9).
+CLOSE = (b"connection", b"close")
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its request body had all arrived."""
 
 
 class BearerAuth:
@@ -56,6 +66,7 @@ class BearerAuth:
         self._tool_scopes = tool_scopes
         self._implied = implied_scopes
         self._resource_metadata = protected_resource_metadata_url(settings.resource)
+        self._body_timeout = settings.body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != self._path or scope["method"] == "OPTIONS":
@@ -82,10 +93,20 @@ class BearerAuth:
         if missing_basic:
             await self._challenge(send, 403, error="insufficient_scope", scopes=self._basic_scopes)
             return
-        body = await _read_body(receive) if scope["method"] == "POST" else None
-        if body is None and scope["method"] == "POST":
-            await _json(send, 413, {"error": "invalid_request", "error_description": "the request body is too large"})
-            return
+        body = None
+        if scope["method"] == "POST":
+            try:
+                body = await _read_body(receive, self._body_timeout)
+            except ClientGone:
+                return  # nobody to answer: no 500, no traceback, and the SDK never sees half a body
+            except TimeoutError:
+                description = f"the request body did not arrive within {self._body_timeout} s"
+                await _json(send, 408, {"error": "invalid_request", "error_description": description}, [CLOSE])
+                return
+            if body is None:
+                description = "the request body is too large"
+                await _json(send, 413, {"error": "invalid_request", "error_description": description})
+                return
         needed = self._scopes_for(body) if body else ()
         if needed and not set(needed) <= granted:
             await self._challenge(send, 403, error="insufficient_scope", scopes=needed)
@@ -137,21 +158,26 @@ class BearerAuth:
         await _json(send, status, body, [(b"www-authenticate", challenge.encode())])
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or ``None`` when it exceeds the limit."""
+async def _read_body(receive: Receive, timeout: float) -> bytes | None:
+    """The whole request body, or ``None`` when it exceeds the limit.
+
+    ``TimeoutError`` when it has not all arrived within ``timeout`` seconds, ``ClientGone`` when the
+    client closed the connection before (issue 11, items 13 and 8).
+    """
     chunks: list[bytes] = []
     size = 0
     more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-        more = message.get("more_body", False)
+    async with asyncio.timeout(timeout):
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
     return b"".join(chunks)
 
 

@@ -16,6 +16,8 @@ from shared.scopes import parse_scope
 #: Signature algorithms accepted on access tokens, fixed here and never read from the token
 #: (RFC 8725 §2.1); RFC 9068 §4 requires RS256 and we also take what our AS can sign with.
 ALGORITHMS = ("ES256", "EdDSA", "RS256")
+#: The settings that bound slow clients, whole numbers greater than zero.
+LIMITS = ("header_timeout", "body_timeout", "limit_concurrency")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,11 @@ class Settings:
     downstream_connection: str = "profile"
     #: Token exchange (RFC 8693): this server's credentials at the authorization server.
     client_secret: str | None = field(default=None, repr=False)
+    #: Slow clients (docs/decisions/0029): seconds for a request's headers, seconds for its body
+    #: (read by ``BearerAuth``), and connections and requests at once (503 beyond them).
+    header_timeout: int = 10
+    body_timeout: int = 10
+    limit_concurrency: int = 1000
 
     @property
     def client_id(self) -> str | None:
@@ -107,6 +114,24 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         help="this server's secret for token exchange, from `mcp-servers credentials ID`; prefer the env"
         " MCP_CLIENT_SECRET (default: the introspection secret)",
     )
+    parser.add_argument(
+        "--header-timeout",
+        default=env("MCP_HEADER_TIMEOUT", "10"),
+        help="seconds a connection has, from its start or its last answer, to send a request's headers; then 408"
+        " (if it sent part of one) and the connection is closed (env MCP_HEADER_TIMEOUT, default 10)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        default=env("MCP_BODY_TIMEOUT", "10"),
+        help="seconds the body of a POST to the MCP endpoint has to arrive; then 408 and the connection is closed"
+        " (env MCP_BODY_TIMEOUT, default 10)",
+    )
+    parser.add_argument(
+        "--limit-concurrency",
+        default=env("MCP_LIMIT_CONCURRENCY", "1000"),
+        help="open connections and requests in progress at most; beyond them 503 (env MCP_LIMIT_CONCURRENCY,"
+        " default 1000)",
+    )
     parser.add_argument("--name", default=env("MCP_NAME", "Demo MCP server"), help="name shown in the metadata")
     parser.add_argument(
         "--log-level", default=env("MCP_LOG_LEVEL", "info"), choices=("debug", "info", "warning", "error")
@@ -125,6 +150,7 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         client_secret = args.client_secret or args.introspection_client_secret
         if args.downstream_api and not (client_secret and client_id):
             raise ValueError("--downstream-api needs this server's credentials: --client-secret (and its id)")
+        limits = {name: _positive(name, getattr(args, name)) for name in LIMITS}
     except ValueError as exc:
         parser.exit(2, f"mcp_server: {exc}\n")
     return Settings(
@@ -140,6 +166,7 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         downstream_api=args.downstream_api,
         downstream_connection=args.downstream_connection,
         client_secret=client_secret,
+        **limits,
     )
 
 
@@ -147,3 +174,14 @@ def _mcp_server_id(issuer: str) -> str | None:
     """The ``ID`` of an issuer ``…/mcp/ID``: the authorization server's name for this MCP server."""
     head, _, last = urlsplit(issuer).path.rpartition("/")
     return last if head.endswith("/mcp") and last else None
+
+
+def _positive(name: str, raw: str) -> int:
+    """A whole number greater than zero; ``ValueError`` naming the option otherwise."""
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"--{name.replace('_', '-')} must be a whole number greater than zero, not {raw!r}")
+    return value

@@ -7,6 +7,7 @@ import uvicorn
 
 from authorization_server.app import create_app
 from authorization_server.settings import Settings
+from shared.http_deadlines import with_header_deadline
 
 
 def serve(settings: Settings) -> None:
@@ -29,6 +30,11 @@ def serve(settings: Settings) -> None:
         access_log=False,
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
+        # Slow clients (docs/decisions/0029): a deadline for headers (our protocol, uvicorn has none),
+        # for bodies (app.Edge), and a bound on connections and requests at once (503 beyond it).
+        http=with_header_deadline(settings.header_timeout),
+        limit_concurrency=settings.limit_concurrency,
+        ws="none",
     )
 
 

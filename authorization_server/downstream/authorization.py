@@ -18,11 +18,13 @@ completes or fails. A denial at the provider ends the journey as ``denied`` and 
 client ``access_denied`` (OAuth 2.1 §4.1.2.1, with ``state`` and ``iss``); any other failure ends
 it as ``failed`` with ``server_error``. An answer that names no known ``state`` is shown as an
 error page: it cannot be tied to a client to send it back to (MCP security best practices,
-confused deputy: the state is single-use, bound to the journey and checked exactly).
+confused deputy: the state is single-use, bound to the journey and checked exactly). So is an
+answer whose ``iss`` is not the provider's, or that has none when the provider's metadata promises
+it (RFC 9207 §2.4, mix-up attacks): that one ends the journey as ``failed``, the reason stamped.
 """
 
 from authorization_server.db import Database, Transaction
-from authorization_server.downstream.providers import ProviderError, Providers
+from authorization_server.downstream.providers import ProviderEndpoints, ProviderError, Providers
 from authorization_server.errors import AccessDenied, InvalidRequest, OAuthError, ServerError
 from authorization_server.journeys.entities import DownstreamAuthorizationFlow, DownstreamFlowStatus, Journey
 from authorization_server.journeys.service import JourneyService
@@ -107,13 +109,21 @@ class DownstreamAuthorization:
             raise InvalidRequest("This answer from the provider belongs to a sign-in started in another browser.")
         if found.expired:
             return await self._end(journey, flow, f"{connection.name} answered too late")
+        try:
+            endpoints = await self._providers.endpoints(connection)
+        except ProviderError as exc:
+            return await self._end(journey, flow, f"{connection.name}: {exc}")
+        refusal = _issuer_refusal(endpoints, returned_issuer)
+        if refusal is not None:
+            await self._end(journey, flow, f"{connection.name}: {refusal} (RFC 9207 §2.4)")
+            raise InvalidRequest(
+                f"This answer does not show that it comes from {connection.name}, where you were sent:"
+                " the sign-in was stopped (RFC 9207). Start again from the application."
+            )
         if error is not None:
             denied = error == "access_denied"
             return await self._end(journey, flow, f"{connection.name} answered {error}", denied=denied)
         try:
-            endpoints = await self._providers.endpoints(connection)
-            if endpoints.issuer is not None and returned_issuer is not None and returned_issuer != endpoints.issuer:
-                raise ProviderError(f"the answer names another issuer, {returned_issuer!r} (RFC 9207 §2.4)")
             if code is None:
                 raise ProviderError("the answer has neither code nor error")
             tokens = await self._providers.redeem(
@@ -139,3 +149,22 @@ class DownstreamAuthorization:
             else ServerError("the authorization at a downstream provider failed")
         )
         return error_to_client(journey.request.redirect_uri, journey.request.state, journey.issuer, error)
+
+
+def _issuer_refusal(endpoints: ProviderEndpoints, returned_issuer: str | None) -> str | None:
+    """Why the answer's ``iss`` is refused, or ``None`` (RFC 9207 §2.4), checked before an error answer is believed.
+
+    An answer naming another issuer is refused, and so is one without ``iss`` from a provider whose
+    metadata says it sends one (``authorization_response_iss_parameter_supported``, §3): either may
+    come from another server (a mix-up attack). A provider known only by its endpoints has no issuer
+    to compare with, and one that does not promise ``iss`` may leave it out.
+    """
+    if endpoints.issuer is None:
+        return None
+    if returned_issuer is None:
+        return (
+            "the answer has no iss, though the provider's metadata says it sends one" if endpoints.sends_iss else None
+        )
+    if returned_issuer != endpoints.issuer:
+        return f"the answer names another issuer, {returned_issuer!r}"
+    return None

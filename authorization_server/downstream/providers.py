@@ -44,6 +44,9 @@ class ProviderEndpoints:
     issuer: str | None
     authorization_endpoint: str
     token_endpoint: str
+    #: Whether its metadata promises ``iss`` in every authorization response (RFC 9207 §3): then an
+    #: answer without one is refused (§2.4), for it may come from another server (a mix-up attack).
+    sends_iss: bool = False
 
 
 class Providers:
@@ -153,4 +156,9 @@ async def _discover(issuer: str) -> ProviderEndpoints:
         parts = urlsplit(endpoint)
         if not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))):
             raise ProviderError(f"{issuer} names an endpoint that is not https: {endpoint}")
-    return ProviderEndpoints(metadata.issuer, metadata.authorization_endpoint, metadata.token_endpoint)
+    return ProviderEndpoints(
+        metadata.issuer,
+        metadata.authorization_endpoint,
+        metadata.token_endpoint,
+        sends_iss=metadata.authorization_response_iss_parameter_supported is True,
+    )

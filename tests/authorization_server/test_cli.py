@@ -246,6 +246,13 @@ class TestServerSettings:
             "--session-ttl SESSION_TTL browser sign-in session lifetime, seconds (env AS_SESSION_TTL, default 28800)",
             "--max-body-bytes MAX_BODY_BYTES largest request body accepted, bytes"
             " (env AS_MAX_BODY_BYTES, default 16384)",
+            "--header-timeout HEADER_TIMEOUT seconds a connection has, from its start or its last answer, to send a"
+            " request's headers; then 408 (if it sent part of one) and the connection is closed"
+            " (env AS_HEADER_TIMEOUT, default 10)",
+            "--body-timeout BODY_TIMEOUT seconds a request's body has to arrive once its endpoint reads it; then 408"
+            " and the connection is closed (env AS_BODY_TIMEOUT, default 10)",
+            "--limit-concurrency LIMIT_CONCURRENCY open connections and requests in progress at most; beyond them 503"
+            " (env AS_LIMIT_CONCURRENCY, default 1000)",
             "--dynamic-registration {open,closed} open: anyone may register a client (RFC 7591); closed: the"
             " registration endpoints answer 403 and the metadata names none, only `clients add` and client ID"
             " metadata documents make clients (docs/decisions/0025) (env AS_DYNAMIC_REGISTRATION, default open)",

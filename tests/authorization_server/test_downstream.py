@@ -322,7 +322,8 @@ class TestHostileCallbacks:
         state = dict(parse_qsl(urlsplit(to_provider).query))["state"]
 
         response = demo.http.get(
-            f"{stack.ours.url}/downstream/callback", params={"state": state, "error": "temporarily_unavailable"}
+            f"{stack.ours.url}/downstream/callback",
+            params={"state": state, "error": "temporarily_unavailable", "iss": stack.provider.issuer},
         )
 
         returned = redirect_params(response)
@@ -331,6 +332,45 @@ class TestHostileCallbacks:
         flow = flow_of(stack.ours.db, journey["id"])
         assert (journey["status"], flow["status"]) == ("failed", "failed")
         assert flow["failure_reason"] == f"{PROFILE_CONNECTION} answered temporarily_unavailable"
+        assert steps(stack.ours.db, journey["id"])[-2:] == ["downstream_flow_started", "downstream_flow_failed"]
+
+    @pytest.mark.parametrize(
+        ("answer", "reason"),
+        [
+            ({"iss": None}, "the answer has no iss, though the provider's metadata says it sends one"),
+            ({"iss": None, "code": None, "error": "access_denied"}, "the answer has no iss"),
+            ({"iss": "http://127.0.0.1:1/mcp/demo"}, "the answer names another issuer"),
+        ],
+        ids=["code-without-iss", "error-without-iss", "another-iss"],
+    )
+    def test_an_answer_without_the_promised_iss_is_refused_with_a_page_and_fails_the_journey(
+        self, stack: Stack, demo: Issuer, answer: dict[str, str | None], reason: str
+    ):
+        """Issue 11 item 14, RFC 9207 §2.4: the provider's metadata says
+        ``authorization_response_iss_parameter_supported``, so an answer without ``iss`` (or naming
+        another issuer), code or error alike, is refused: a readable page, no redirect, no token
+        request, the journey and its downstream flow ``failed`` with the reason."""
+        assert httpx2.get(
+            f"{stack.provider.authorization_server.url}/.well-known/oauth-authorization-server/mcp/demo"
+        ).json()["authorization_response_iss_parameter_supported"]
+        client = demo.register()
+        to_provider = demo.http.get(demo.authorization_endpoint, params=demo.authorization_query(client, Pkce.new()))
+        from_provider = urlsplit(demo.http.get(to_provider.headers["location"]).headers["location"])
+        params: dict[str, str | None] = {**dict(parse_qsl(from_provider.query)), **answer}
+        assert params.get("state")
+
+        response = demo.http.get(
+            from_provider._replace(query="").geturl(),
+            params={name: value for name, value in params.items() if value is not None},
+        )
+
+        assert response.status_code == 400 and response.headers["content-type"].startswith("text/html")
+        assert "location" not in response.headers and "RFC 9207" in response.text
+        journey = journey_of(stack.ours.db, client.client_id)
+        flow = flow_of(stack.ours.db, journey["id"])
+        assert (journey["status"], flow["status"]) == ("failed", "failed")
+        assert flow["failure_reason"].startswith(f"{PROFILE_CONNECTION}: {reason}")
+        assert flow["failure_reason"].endswith("(RFC 9207 §2.4)")
         assert steps(stack.ours.db, journey["id"])[-2:] == ["downstream_flow_started", "downstream_flow_failed"]
 
 

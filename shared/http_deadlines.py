@@ -1,0 +1,94 @@
+"""A deadline for request headers, which uvicorn's HTTP/1.1 server does not have (issue 11, item 13).
+
+uvicorn (h11) arms one timer of its own: ``timeout_keep_alive``, started when an answer is complete
+and cancelled by the next byte that arrives. A connection that sends nothing after it opens, or
+half a request line, or headers one byte at a time, or the rest of a body it no longer needs after
+an early answer, stays open for good: measured against uvicorn 0.55, such connections were all
+still open after 60 s. Each holds a socket and counts against ``limit_concurrency``, so a few
+hundred of them shut every other client out (slowloris).
+
+:func:`with_header_deadline` returns uvicorn's h11 protocol with a deadline: whenever the
+connection waits for a request (it has just opened, or its last answer is complete), the request's
+headers must all have arrived within ``seconds``, however the bytes trickle. Otherwise it
+answers ``408 Request Timeout`` (RFC 9110 §15.5.9) if part of a request came, and closes. A request
+whose headers arrived is the application's: its body has the application's own deadline (the
+authorization server's ``Edge``, the MCP server's ``BearerAuth``), and a long answer such as an
+SSE stream is not cut.
+
+Both servers run it (``uvicorn.run(..., http=with_header_deadline(s))``). It subclasses
+``uvicorn.protocols.http.h11_impl.H11Protocol`` and relies on three of its methods
+(``data_received``, ``on_response_complete``, ``connection_lost``) and its ``cycle``: the tests in
+``tests/*/test_edge_timeouts.py`` pin that behaviour against the installed uvicorn.
+"""
+
+import asyncio
+import logging
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger("uvicorn.error")
+
+_REQUEST_TIMEOUT_BODY = b"The request headers did not arrive in time.\n"
+#: Written as bytes: h11 will not send a response to a request whose headers it has not parsed.
+REQUEST_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: " + str(len(_REQUEST_TIMEOUT_BODY)).encode() + b"\r\n"
+    b"connection: close\r\n\r\n" + _REQUEST_TIMEOUT_BODY
+)
+
+
+class HeaderDeadlineProtocol(H11Protocol):
+    """uvicorn's h11 protocol, closing a connection whose next request headers are late."""
+
+    #: Seconds from the connection's start or its last answer to the end of the next request's headers.
+    header_timeout: float = 10.0
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._follow_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._follow_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._follow_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_deadline()
+        super().connection_lost(exc)
+
+    def _waiting_for_request(self) -> bool:
+        """No request is in hand: the connection is new, or its last request has been answered."""
+        return self.cycle is None or self.cycle.response_complete
+
+    def _follow_deadline(self) -> None:
+        """Arm the deadline when the connection starts waiting for a request, cancel it when one came."""
+        if not self._waiting_for_request():
+            self._cancel_deadline()
+        elif self._deadline is None and not self.transport.is_closing():
+            self._deadline = self.loop.call_later(self.header_timeout, self._headers_too_late)
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _headers_too_late(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing() or not self._waiting_for_request():
+            return
+        partial, _ = self.conn.trailing_data
+        if partial and self.conn.their_state is h11.IDLE:
+            log.info("request headers incomplete after %s s: 408, connection closed", self.header_timeout)
+            self.transport.write(REQUEST_TIMEOUT)
+        self.transport.close()
+
+
+def with_header_deadline(seconds: float) -> type[HeaderDeadlineProtocol]:
+    """The protocol class to give ``uvicorn.run(http=...)``, with this header deadline."""
+    return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), {"header_timeout": float(seconds)})
