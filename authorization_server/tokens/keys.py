@@ -144,7 +144,7 @@ async def all_keys(tx: Transaction, keep_for: timedelta, sealer: Sealer) -> list
     """Every stored key, oldest first, each but the newest retiring ``keep_for`` after its successor."""
     rows = await tx.fetch_all("SELECT kid, alg, private_key, created_at FROM signing_keys ORDER BY created_at")
     keys = [
-        _signing_key(row["alg"], _open(sealer, row["kid"], row["private_key"]), clock.from_db(row["created_at"]))
+        _signing_key(row["alg"], open_pem(sealer, row["kid"], row["private_key"]), clock.from_db(row["created_at"]))
         for row in rows
     ]
     retiring = [replace(key, retires_at=successor.created_at + keep_for) for key, successor in pairwise(keys)]
@@ -192,7 +192,7 @@ def _seal(sealer: Sealer, kid: str, pem: bytes) -> str:
     return SEALED_PREFIX + base64.urlsafe_b64encode(sealed).decode()
 
 
-def _open(sealer: Sealer, kid: str, stored: str) -> bytes:
+def open_pem(sealer: Sealer, kid: str, stored: str) -> bytes:
     """The PEM of a stored key: opened if sealed, as is if still in clear (before :func:`seal_plaintext`)."""
     if not stored.startswith(SEALED_PREFIX):
         return stored.encode()

@@ -9,6 +9,8 @@ import httpx2
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from authorization_server.encryption import Sealer, parse_key
+from authorization_server.tokens.keys import open_pem
 from scripts.stack import AuthorizationServer, McpServer
 from shared.www_authenticate import find_challenge
 
@@ -21,9 +23,10 @@ class Signer:
 
     def __init__(self, authorization_server: AuthorizationServer, mcp_server: McpServer) -> None:
         with sqlite3.connect(authorization_server.db) as db:
-            kid, alg, pem = db.execute("SELECT kid, alg, private_key FROM signing_keys").fetchone()
+            kid, alg, stored = db.execute("SELECT kid, alg, private_key FROM signing_keys").fetchone()
         self.kid, self.alg = kid, alg
-        self._key = load_pem_private_key(pem.encode(), password=None)
+        sealer = Sealer(parse_key(authorization_server.env["AS_KEY_ENCRYPTION_KEY"], "key_encryption_key"))
+        self._key = load_pem_private_key(open_pem(sealer, kid, stored), password=None)
         self._issuer = mcp_server.issuer
         self._audience = mcp_server.url
 
