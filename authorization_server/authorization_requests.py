@@ -11,6 +11,9 @@ client                 ``client_id`` registered with this issuer, or the   page
                        URL of a valid client metadata document (CIMD)
 redirect_uri           registered or in the document (exact; loopback      page
                        port may vary)
+request, request_uri   no request objects, no PAR (RFC 9101 §6.1)          request_not_supported,
+                                                                           request_uri_not_supported
+response_mode          ``query`` only (OAuth 2.1 §4.1.2; RFC 8414 §2)      invalid_request
 response_type          ``code`` only (no implicit grant, OAuth 2.1 §10.1)   unsupported_response_type
 client grant types     client registered ``authorization_code``           unauthorized_client
 PKCE                   ``code_challenge`` with method ``S256`` (RFC 7636)   invalid_request
@@ -29,6 +32,8 @@ from authorization_server.errors import (
     InvalidRequest,
     InvalidScope,
     InvalidTarget,
+    RequestNotSupported,
+    RequestUriNotSupported,
     UnauthorizedClient,
     UnsupportedResponseType,
 )
@@ -69,6 +74,7 @@ async def check_request(
     issuers: IssuerService, issuer: Issuer, client: Client, redirect_uri: str, params: Params
 ) -> AuthorizationRequest:
     """Every other rule of the request; the errors raised here go back to the redirect URI."""
+    check_request_form(params)
     response_type = params.get("response_type")
     if response_type is None:
         raise InvalidRequest("response_type is required")
@@ -101,6 +107,24 @@ async def check_request(
         code_challenge=code_challenge,
         state=state,
     )
+
+
+def check_request_form(params: Params) -> None:
+    """Refuse what the request asks for in a form this server does not speak (issue 11 item 15).
+
+    RFC 9101 §6.1: request objects are not supported, by value (``request``) nor by reference
+    (``request_uri``, which only PAR would give meaning to, and there is no PAR here). OAuth 2.1
+    §4.1.2 answers in the query; the metadata lists ``response_modes_supported: ["query"]``, so
+    any other ``response_mode`` (``fragment``, ``form_post``, ...) would answer where the client
+    does not look.
+    """
+    if params.get("request") is not None:
+        raise RequestNotSupported("request objects (the request parameter) are not supported (RFC 9101)")
+    if params.get("request_uri") is not None:
+        raise RequestUriNotSupported("request_uri is not supported: no request objects, no pushed requests (RFC 9101)")
+    response_mode = params.get("response_mode")
+    if response_mode is not None and response_mode != "query":
+        raise InvalidRequest("only response_mode=query is supported (OAuth 2.1 section 4.1.2)")
 
 
 def requested_scope(requested: str | None, offered: tuple[str, ...], defaults: tuple[str, ...]) -> tuple[str, ...]:

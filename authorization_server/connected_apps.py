@@ -8,7 +8,6 @@ refresh token of the family is revoked and the journey is stamped ``revoked``.
 
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from authorization_server.accounts.service import AccountService
 from authorization_server.clients.service import ClientService
@@ -16,6 +15,7 @@ from authorization_server.consents.entities import Consent
 from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import InvalidRequest
+from authorization_server.hosts import host_of, with_a_label_host
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.revocation import RevocationService
@@ -30,6 +30,11 @@ class ConnectedApp:
 
     client_name: str
     client_id: str
+    #: The client id as shown: a metadata document URL with its host as an A-label.
+    shown_client_id: str
+    #: The host publishing the client's metadata document (CIMD §6.3), else ``None``.
+    client_host: str | None
+    #: Hosts are A-labels (punycode), so that a look-alike Unicode host shows as one (issue 11 item 11).
     redirect_hosts: tuple[str, ...]
     mcp_server_id: str
     server_name: str
@@ -102,7 +107,9 @@ class ConnectedAppsService:
         return ConnectedApp(
             client_name=client.display_name,
             client_id=client.client_id,
-            redirect_hosts=tuple(sorted({urlsplit(uri).hostname or "" for uri in client.redirect_uris})),
+            shown_client_id=with_a_label_host(client.client_id),
+            client_host=host_of(client.client_id) if client.from_metadata_document else None,
+            redirect_hosts=tuple(sorted({host_of(uri) for uri in client.redirect_uris})),
             mcp_server_id=server.id,
             server_name=server.name,
             resource=server.resource,

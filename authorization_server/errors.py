@@ -1,11 +1,12 @@
 """OAuth errors as values: each class carries its registered error code and HTTP status.
 
-Codes come from RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 7591 §3.2.2 and
-RFC 8707 §2 (``temporarily_unavailable`` is RFC 6749 §4.1.2.1's, used here at every endpoint);
-``not_found`` and ``too_many_requests`` are this project's own, for API paths that name something
-that does not exist and for requests over a rate limit (RFC 6585 §4 gives the status, no RFC the
-code). An error holds two texts: ``description`` is sent to the client as
-``error_description``; ``detail`` is for the log only. Neither ever contains a token, code, secret or password.
+Codes come from RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 7591 §3.2.2,
+RFC 8707 §2 and RFC 9101 §6.1 (registered by OpenID Connect Core §3.1.2.6)
+(``temporarily_unavailable`` is RFC 6749 §4.1.2.1's, used here at every endpoint); ``not_found``
+and ``too_many_requests`` are this project's own, for API paths that name something that does not
+exist and for requests over a rate limit (RFC 6585 §4 gives the status, no RFC the code). An error
+holds two texts: ``description`` is sent to the client as ``error_description``; ``detail`` is for
+the log only. Neither ever contains a token, code, secret or password.
 
 Hierarchy::
 
@@ -20,6 +21,8 @@ Hierarchy::
      ├── UnauthorizedClient      unauthorized_client        400
      ├── UnsupportedGrantType    unsupported_grant_type     400
      ├── UnsupportedResponseType unsupported_response_type  400
+     ├── RequestNotSupported     request_not_supported      400
+     ├── RequestUriNotSupported  request_uri_not_supported  400
      ├── UnsupportedTokenType    unsupported_token_type     400
      ├── InvalidScope            invalid_scope              400
      ├── InvalidTarget           invalid_target             400
@@ -151,6 +154,18 @@ class UnsupportedGrantType(OAuthError):
 
 class UnsupportedResponseType(OAuthError):
     error = "unsupported_response_type"
+
+
+class RequestNotSupported(OAuthError):
+    """The authorization request carries a ``request`` object, which this server does not support (RFC 9101 §6.1)."""
+
+    error = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    """The authorization request carries a ``request_uri``: no request objects, no PAR here (RFC 9101 §6.1)."""
+
+    error = "request_uri_not_supported"
 
 
 class UnsupportedTokenType(OAuthError):

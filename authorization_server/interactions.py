@@ -12,7 +12,6 @@ The service returns where the browser goes next as a value (:class:`ToInteractio
 """
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from authorization_server.accounts.entities import User
 from authorization_server.accounts.lockout import LoginLockout
@@ -24,6 +23,7 @@ from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database, Transaction
 from authorization_server.downstream.authorization import DownstreamAuthorization
 from authorization_server.errors import AccessDenied, InvalidRequest, OAuthError
+from authorization_server.hosts import host_of, with_a_label_host
 from authorization_server.issuers import Issuer, IssuerService
 from authorization_server.journeys.entities import Journey
 from authorization_server.journeys.service import JourneyService
@@ -61,8 +61,10 @@ class ConsentView:
     """Everything the consent page must show (MCP Security Considerations, Confused Deputy)."""
 
     client_name: str
+    #: As shown: a metadata document URL with its host as an A-label (``hosts.py``).
     client_id: str
     #: The host publishing the client's metadata document (CIMD §6.3: show it against phishing); else ``None``.
+    #: Hosts are A-labels (punycode), so that a look-alike Unicode host shows as one (issue 11 item 11).
     client_host: str | None
     redirect_host: str
     localhost_only: bool
@@ -245,9 +247,9 @@ class InteractionService:
             raise InvalidRequest("The application or the MCP server of this request no longer exists.")
         return ConsentView(
             client_name=client.display_name,
-            client_id=client.client_id,
-            client_host=urlsplit(client.client_id).hostname if client.from_metadata_document else None,
-            redirect_host=urlsplit(journey.request.redirect_uri).hostname or "",
+            client_id=with_a_label_host(client.client_id),
+            client_host=host_of(client.client_id) if client.from_metadata_document else None,
+            redirect_host=host_of(journey.request.redirect_uri),
             localhost_only=all(is_loopback_http(uri) for uri in client.redirect_uris),
             server_name=server.name,
             resource=server.resource,

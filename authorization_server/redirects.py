@@ -5,7 +5,7 @@ errors the same way; or on to this server's next page, or to a downstream provid
 """
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 from authorization_server.errors import OAuthError
 from authorization_server.journeys.entities import Journey
@@ -59,7 +59,16 @@ def error_to_client(
 
 
 def redirect_uri_with(redirect_uri: str, **params: str | None) -> str:
-    """Add response parameters to the redirect URI's query, keeping the query it already has (§4.1.2)."""
-    parts = urlsplit(redirect_uri)
-    query = parse_qsl(parts.query, keep_blank_values=True) + [(k, v) for k, v in params.items() if v is not None]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+    """Add response parameters to the redirect URI's query, keeping the query it already has (§4.1.2).
+
+    The registered URI is kept character for character (OAuth 2.1 §2.3.1: it was matched as a
+    string; issue 11 item 15): its query is neither decoded, re-encoded nor reordered; the new
+    parameters are appended after it, form-encoded.
+    """
+    base = redirect_uri.split("#", 1)[0]
+    added = urlencode([(name, value) for name, value in params.items() if value is not None])
+    if not added:
+        return base
+    if "?" not in base:
+        return f"{base}?{added}"
+    return base + added if base.endswith(("?", "&")) else f"{base}&{added}"

@@ -15,9 +15,16 @@ from authorization_server.clients.entities import Registration
 from authorization_server.clients.metadata import ClientMetadata, parse_client_metadata
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database, Transaction
-from authorization_server.errors import InvalidClientMetadata
+from authorization_server.errors import InvalidClientMetadata, NotFound
 from authorization_server.issuers import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, Issuer, IssuerService
 from authorization_server.journeys.service import JourneyService
+from authorization_server.mcp_servers.entities import is_version
+
+
+def check_version(version: str | None) -> None:
+    """The ``{version}`` of the MCP registration path is bounded (issue 11 item 15); else 404, no such endpoint."""
+    if version is not None and not is_version(version):
+        raise NotFound("no registration endpoint at this path: its version is 1 to 64 letters, digits, '.', '_' or '-'")
 
 
 class RegistrationService:

@@ -15,7 +15,9 @@ def add_commands(commands: Actions) -> None:
     add.add_argument("--scopes", required=True, help='the scopes it understands, e.g. "mcp:read mcp:write"')
     add.add_argument("--default-scopes", help="granted when a client asks for none (default: all)")
     add.add_argument("--name", help="the name users see on the consent page (default: the id)")
-    add.add_argument("--version", default="latest", help="advertised in its registration endpoint")
+    add.add_argument(
+        "--version", default="latest", help="advertised in its registration endpoint: 1 to 64 of A-Za-z0-9._-"
+    )
     action(servers, "list", help="list the MCP servers", run=list_mcp_servers)
     credentials = action(
         servers,

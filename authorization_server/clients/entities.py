@@ -1,12 +1,11 @@
 """What a registered client is."""
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from authorization_server.clients.metadata_documents import is_document_url
-from shared.loopback import is_loopback_http
 
 
 @dataclass(frozen=True)
@@ -55,25 +54,32 @@ class Client:
             return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
         if requested in self.redirect_uris:
             return requested
-        if is_loopback_http(requested):
-            asked = _without_port(requested)
-            if asked is not None and any(
-                _without_port(registered) == asked for registered in filter(is_loopback_http, self.redirect_uris)
-            ):
-                return requested
+        asked = _loopback_parts(requested, request=True)
+        if asked is not None and any(_loopback_parts(registered) == asked for registered in self.redirect_uris):
+            return requested
         return None
 
 
-def _without_port(uri: str) -> tuple[str, str, str, str] | None:
-    """A loopback URI's parts but its port; ``None`` if it has user info or a malformed port."""
-    try:
-        parts = urlsplit(uri)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
+#: A loopback http redirect URI: the scheme and host, an optional port, then the path and query, as written.
+_LOOPBACK_URI = re.compile(r"(http://(?:localhost|127\.0\.0\.1|\[::1\]))(?::([0-9]+))?([/?][^#]*)?", re.IGNORECASE)
+#: A port a request may name: 1 to 65535 written without leading zeros (RFC 8252 §7.3 lets it vary, no more).
+_REQUEST_PORT = re.compile(r"[1-9][0-9]{0,4}")
+
+
+def _loopback_parts(uri: str, *, request: bool = False) -> tuple[str, str] | None:
+    """A loopback URI as written but its port: ``("http://127.0.0.1", "/callback?x=1")``; else ``None``.
+
+    RFC 8252 §7.3 and OAuth 2.1 §2.3.1: only the port may differ from the registered URI, so the
+    rest is compared as the raw string: no case folding, no parser's tolerance of tabs, leading
+    spaces or a port of ``0`` or ``019050`` (issue 11 item 15). A requested port must be a real one.
+    """
+    match = _LOOPBACK_URI.fullmatch(uri)
+    if match is None:
         return None
-    if parts.username is not None or parts.password is not None or parts.fragment:
+    prefix, port, rest = match.groups()
+    if request and port is not None and not (_REQUEST_PORT.fullmatch(port) and int(port) <= 65535):
         return None
-    return (parts.scheme, (parts.hostname or "").lower(), parts.path, parts.query)
+    return prefix, rest or ""
 
 
 def client_information(client: Client, registration_client_uri: str) -> dict[str, Any]:

@@ -15,16 +15,24 @@ The rules, each answered with the RFC 7591 error it calls for:
   forbids sending both, whatever the method. Else ``invalid_client_metadata``.
 - ``scope``: the server may register a different scope than asked for (RFC 7591 §2); scopes it
   does not offer are dropped and the response says what was registered.
+- Human-readable text (``client_name``, ``software_id``, ``contacts``, the URLs, ...) carries no
+  control characters and no invisible formatting characters (Unicode category Cf: bidi overrides,
+  zero-width joiners, ...), which could make the consent page read other than the value is (RFC 7591
+  §2 and §5: the metadata is self-asserted; issue 11 item 11). Else ``invalid_client_metadata``, or
+  ``invalid_redirect_uri`` in a redirect URI.
 - Fields the server does not understand are ignored, as RFC 7591 §2 requires.
 """
 
+import ipaddress
+import socket
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from authorization_server.clients.assertions import parse_jwks
 from authorization_server.errors import InvalidClientMetadata, InvalidRedirectUri
-from authorization_server.safe_fetch import url_problem
+from authorization_server.safe_fetch import is_special_use, url_problem
 from shared.loopback import is_loopback_host
 from shared.scopes import format_scope, parse_scope
 
@@ -157,7 +165,9 @@ def _keys(body: dict[str, Any], method: str, allow_loopback: bool) -> tuple[dict
     if method == "private_key_jwt" and jwks is None and jwks_uri is None:
         raise InvalidClientMetadata("private_key_jwt needs the client's public keys: jwks or jwks_uri")
     if jwks_uri is not None:
-        problem = url_problem(jwks_uri, allow_loopback=allow_loopback)
+        problem = url_problem(jwks_uri, allow_loopback=allow_loopback) or _literal_address_problem(
+            jwks_uri, allow_loopback=allow_loopback
+        )
         if problem:
             raise InvalidClientMetadata(f"jwks_uri is not allowed: {problem}")
     if jwks is not None:
@@ -202,7 +212,41 @@ def redirect_uri_problem(uri: str) -> str | None:
         return "it must not carry user information"
     if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in uri):
         return "it contains spaces or control characters"
+    if _hidden_characters(uri):
+        return "it contains invisible formatting characters (Unicode category Cf)"
     return None
+
+
+def _literal_address_problem(url: str, *, allow_loopback: bool) -> str | None:
+    """Why a URL whose host is a literal IP address may not be fetched, or ``None``.
+
+    The same rule as ``safe_fetch.py`` applies when the URL is fetched (RFC 6890, its
+    ``is_special_use``), but a literal address needs no resolving, so it is refused at registration
+    already (issue 11 item 15). IPv4 in the shorthand forms browsers and ``getaddrinfo`` accept
+    (``127.1``, ``2130706433``, ``0x7f.0.0.1``) counts as the address it stands for.
+    """
+    host = urlsplit(url).hostname or ""
+    address = _literal_address(host)
+    if address is None:
+        return None
+    if address.is_loopback and allow_loopback:
+        return None
+    if is_special_use(str(address)):
+        return f"its host {host} is a special-use address (RFC 6890)"
+    return None
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    if not host or not all(char in "0123456789abcdefx." for char in host.lower()):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 def _scope(body: dict[str, Any], offered: tuple[str, ...]) -> str | None:
@@ -238,9 +282,21 @@ def _text(body: dict[str, Any], name: str, *, limit: int = MAX_TEXT_LENGTH) -> s
         raise InvalidClientMetadata(f"{name} must be a string")
     if len(value) > limit:
         raise InvalidClientMetadata(f"{name} is longer than {limit} characters")
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
-        raise InvalidClientMetadata(f"{name} contains control characters")
+    _check_characters(name, value, InvalidClientMetadata)
     return value or None
+
+
+def _check_characters(name: str, value: str, error: type[InvalidClientMetadata | InvalidRedirectUri]) -> None:
+    """Refuse control characters, and the invisible formatting ones that reorder or hide text (issue 11 item 11)."""
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in value):
+        raise error(f"{name} contains control characters")
+    if _hidden_characters(value):
+        raise error(f"{name} contains invisible formatting characters (Unicode category Cf, such as bidi overrides)")
+
+
+def _hidden_characters(value: str) -> bool:
+    """Whether ``value`` holds a format character (Cf) or a lone surrogate (Cs), which no text may show."""
+    return not value.isascii() and any(unicodedata.category(char) in ("Cf", "Cs") for char in value)
 
 
 def _str_list(
@@ -256,6 +312,8 @@ def _str_list(
         raise error(f"{name} must be an array of strings")
     if len(value) > MAX_TEXT_LENGTH:
         raise error(f"{name} has too many entries")
+    for item in value:
+        _check_characters(name, item, error)
     return tuple(dict.fromkeys(value))
 
 

@@ -6,6 +6,7 @@ from starlette.responses import JSONResponse
 
 from authorization_server.errors import NO_STORE, AccessDenied, InvalidClientMetadata
 from authorization_server.params import read_json
+from authorization_server.registration import check_version
 from authorization_server.services import services
 
 
@@ -13,8 +14,8 @@ async def register(request: Request) -> JSONResponse:
     """Register with the root issuer, or, when the path names one, with that MCP server's issuer.
 
     A server whose operator closed registration refuses first, with 403 ``access_denied``
-    (docs/decisions/0025). Then the rate limit per address (RFC 7591 §5), then the MCP server: an unknown id is a
-    404 whatever the body says.
+    (docs/decisions/0025). Then the rate limit per address (RFC 7591 §5), then the MCP server: an unknown id, or a
+    version that is not 1 to 64 of ``A-Za-z0-9._-``, is a 404 whatever the body says.
     """
     found = services(request)
     if not found.settings.registration_open:
@@ -24,6 +25,7 @@ async def register(request: Request) -> JSONResponse:
         )
     found.limits.registration(request)
     issuer = await found.issuers.resolve(request.path_params.get("mcp_server_id"))
+    check_version(request.path_params.get("version"))
     try:
         body = await read_json(request, found.settings.max_body_bytes)
     except ValueError as exc:

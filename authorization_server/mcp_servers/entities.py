@@ -6,6 +6,14 @@ from datetime import datetime
 
 #: The id appears in URL paths (``/mcp/{id}``), so it is a plain slug.
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+#: The version is the last segment of the MCP registration path (``.../mcp/{id}/{version}``), bounded
+#: so that a path cannot carry an arbitrary string into the journey rows (issue 11 item 15).
+VERSION_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def is_version(value: str) -> bool:
+    """Whether ``value`` may be an MCP server's version: at most 64 of ``A-Za-z0-9._-``, not ``.`` nor ``..``."""
+    return bool(VERSION_PATTERN.fullmatch(value)) and value not in (".", "..")
 
 
 @dataclass(frozen=True)

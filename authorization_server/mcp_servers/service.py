@@ -10,7 +10,7 @@ from authorization_server import clock
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import InvalidClient
 from authorization_server.mcp_servers import repository
-from authorization_server.mcp_servers.entities import ID_PATTERN, McpConnection, McpServer
+from authorization_server.mcp_servers.entities import ID_PATTERN, McpConnection, McpServer, is_version
 from authorization_server.secrets_at_rest import digest, matches, new_id, new_secret
 from shared.loopback import is_loopback_host
 from shared.resource import canonical_resource
@@ -205,8 +205,8 @@ def _new_server(
     defaults = parse_scope(default_scopes) if default_scopes is not None else all_scopes
     if not set(defaults) <= set(all_scopes):
         raise ValueError("default scopes must be among the server's scopes")
-    if not version or "/" in version:
-        raise ValueError("version must be a non-empty path segment")
+    if not is_version(version):
+        raise ValueError("version must be 1 to 64 letters, digits, '.', '_' or '-' (it is a path segment)")
     return McpServer(
         id=server_id,
         name=name or server_id,
