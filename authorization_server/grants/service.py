@@ -44,7 +44,10 @@ class GrantService:
             client = await self._directory.authenticate(tx, issuer, credentials, identified)
             if grant_type not in client.grant_types:
                 raise UnauthorizedClient(f"this client did not register the {grant_type} grant")
-            return await handler(self._context, tx, issuer, client, params)
+            outcome = await handler(self._context, tx, issuer, client, params)
+            if not isinstance(outcome, OAuthError):
+                await self._directory.used(tx, client)  # tokens issued: the client is in use (client_expiry.py)
+            return outcome
 
         outcome = await self._db.run(unit)
         if isinstance(outcome, OAuthError):
