@@ -142,7 +142,8 @@ class Settings:
     login_lockout_duration: int = _setting(900, "seconds a locked username stays locked", "AS_LOGIN_LOCKOUT_DURATION")
     client_idle_ttl: int = _setting(
         30 * 24 * 3600,
-        "seconds after which a registered client that was not used is deleted, unless it holds a live refresh token",
+        "seconds after which a registered client that was issued no token is deleted, unless it holds a live"
+        " refresh token",
         "AS_CLIENT_IDLE_TTL",
     )
     client_cleanup_interval: int = _setting(
