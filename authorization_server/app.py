@@ -69,7 +69,7 @@ def create_app(settings: Settings) -> Starlette:
             services = await build_services(settings, db)
             if settings.demo:
                 log.warning(DEMO_BANNER)
-            cleanup = asyncio.create_task(services.client_expiry.run_every(settings.client_cleanup_interval))
+            cleanup = asyncio.create_task(services.maintenance.run_every(settings.client_cleanup_interval))
             log.info("authorization server ready: issuer %s, database %s", settings.issuer, settings.db)
             try:
                 yield {"services": services}

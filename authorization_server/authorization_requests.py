@@ -66,7 +66,6 @@ async def check_client(
     redirect_uri = client.redirect_uri_for(params.get("redirect_uri"))
     if redirect_uri is None:
         raise InvalidRequest("The application's redirect URI is missing or not one it registered.")
-    await directory.used(tx, client)
     return client, redirect_uri
 
 

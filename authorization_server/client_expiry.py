@@ -1,19 +1,19 @@
 """Dynamic registrations expire after an idle period (RFC 7591 §5; USER-NEEDS themes 1-3).
 
 MCP clients register on every new connection, so registrations pile up. A client is *idle*
-when it has not been used at /authorize or /token for ``client_idle_ttl`` seconds (30 days by
-default; ``ClientService.used`` keeps the time, to the hour). An idle client is deleted with
-its rows (journeys, their steps and flows, its refresh tokens), but never while it still holds
-a live refresh token: an absolute TTL that cut off clients in active use sent their users
-back to the consent page every month (USER-NEEDS theme 2). A deleted client that comes back
+when it has not been issued a token at /token (a code redeemed, a refresh, client credentials)
+for ``client_idle_ttl`` seconds (30 days by default; ``ClientService.used`` keeps the time, to
+the hour). An /authorize does not count: anyone who knows a ``client_id`` can send one, so it
+proves nothing about the client (issue 11, item 4). An idle client is deleted with its rows
+(journeys, their steps and flows, its refresh tokens), but never while it still holds a live
+refresh token: an absolute TTL that cut off clients in active use sent their users back to the
+consent page every month (USER-NEEDS theme 2). A deleted client that comes back
 gets ``401 invalid_client`` at /token, and MCP clients register again (theme 3).
 
-The server runs the cleanup every ``client_cleanup_interval`` seconds; the command line runs
-it on demand (``python -m authorization_server clients cleanup``).
+The server runs the cleanup every ``client_cleanup_interval`` seconds (``maintenance.py``); the
+command line runs it on demand (``python -m authorization_server clients cleanup``).
 """
 
-import asyncio
-import logging
 from datetime import timedelta
 
 from authorization_server import clock
@@ -21,8 +21,6 @@ from authorization_server.clients.service import ClientService
 from authorization_server.db import Database, Transaction
 from authorization_server.journeys.service import JourneyService
 from authorization_server.tokens.service import TokenService
-
-log = logging.getLogger("authorization_server")
 
 #: Clients looked at per statement, well below SQLite's limit on ``?`` parameters.
 BATCH = 500
@@ -59,15 +57,3 @@ class ClientExpiry:
         """Delete the clients with their rows: journeys, their steps and flows, refresh tokens, consents."""
         await self._journeys.delete_for_clients(tx, client_ids)
         await self._clients.delete(tx, client_ids)
-
-    async def run_every(self, interval: int) -> None:
-        """Clean up now, then every ``interval`` seconds, until cancelled; a failed round is logged."""
-        while True:
-            try:
-                deleted = await self.cleanup()
-            except Exception:
-                log.exception("the cleanup of idle clients failed; trying again in %d s", interval)
-            else:
-                if deleted:
-                    log.info("deleted %d idle client(s) without live grants", len(deleted))
-            await asyncio.sleep(interval)

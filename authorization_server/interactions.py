@@ -11,7 +11,8 @@ The service returns where the browser goes next as a value (:class:`ToInteractio
 :class:`ToClient`); the endpoints turn it into a 303 or a page.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
 
 from authorization_server.accounts.entities import User
 from authorization_server.accounts.lockout import LoginLockout
@@ -103,18 +104,26 @@ class InteractionService:
         self._demo_user = demo_user
 
     async def authorize(
-        self, issuer: Issuer, params: Params, browser_secret: str, session_cookie: str | None
+        self,
+        issuer: Issuer,
+        params: Params,
+        browser_secret: str,
+        session_cookie: str | None,
+        *,
+        user_started: bool = False,
     ) -> Onward:
         """Check an authorization request and start its journey.
 
         Errors about the client or its redirect URI are raised (they are shown on a page);
         every later error is sent back to the client. A client named by the URL of its metadata
         document has it fetched first, before the transaction opens (``client_directory.py``).
+        ``user_started``: the browser said the user started this navigation (``Sec-Fetch-Site``),
+        without which a remembered consent does not skip the consent page (decision 0012).
         """
-        return await self._onward(await self._authorize(issuer, params, browser_secret, session_cookie))
+        return await self._onward(await self._authorize(issuer, params, browser_secret, session_cookie, user_started))
 
     async def _authorize(
-        self, issuer: Issuer, params: Params, browser_secret: str, session_cookie: str | None
+        self, issuer: Issuer, params: Params, browser_secret: str, session_cookie: str | None, user_started: bool
     ) -> Onward | Downstream:
         document = await self._directory.document(params.get("client_id"))
 
@@ -124,6 +133,7 @@ class InteractionService:
                 request = await check_request(self._issuers, issuer, client, redirect_uri, params)
             except OAuthError as error:
                 return error_to_client(redirect_uri, _state(params), issuer.url, error, automatic=False)
+            request = replace(request, user_started=user_started)
             journey, interaction_id = await self._journeys.request_authorization(tx, request, browser_secret)
             if self._demo_user is not None:
                 return await self._approve_as_demo_user(tx, journey)
@@ -217,7 +227,15 @@ class InteractionService:
     async def _ask_consent(
         self, tx: Transaction, journey: Journey, interaction_id: str
     ) -> ToInteraction | ToClient | Downstream:
-        """The consent page, unless the user already approved this client, MCP server and scopes (AS-24)."""
+        """The consent page, unless the user already approved this client, MCP server, scopes and redirect URI (AS-24).
+
+        Only for a request the user started (``Sec-Fetch-Site`` none, same-origin or same-site): a
+        metadata-document ``client_id`` is the same for every installation, so any page could
+        otherwise start an authorization for it and ride the user's earlier consent (issue 11).
+        """
+        assert journey.request is not None
+        if not journey.request.user_started:
+            return ToInteraction(interaction_id, "consent")
         consent = await self._consents.remembered(tx, journey)
         if consent is None:
             return ToInteraction(interaction_id, "consent")

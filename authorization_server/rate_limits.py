@@ -1,4 +1,4 @@
-"""Rate limits on registration, token and sign-in (RFC 7591 §5, RFC 9700 §4.16, OAuth 2.1 §7.2).
+"""Rate limits on authorization, registration, token and sign-in (RFC 7591 §5, RFC 9700 §4.16, OAuth 2.1 §7.2).
 
 Each limit is a token bucket per key, kept in this process's memory: ``count`` requests at once,
 refilled evenly over ``seconds``. A refused request is ``429 Too Many Requests`` with
@@ -10,6 +10,8 @@ lock out the many users behind it (USER-NEEDS theme 4, docs/decisions/0011):
 ============  =====================================  ==============================
 endpoint      limited per                            default
 ============  =====================================  ==============================
+authorize     client address (each request writes    60 per minute
+              a journey: issue 11, item 4)
 registration  client address                         60 per 10 minutes
 token         address, before authentication; then   600 per minute; 60 per minute
               the authenticated ``client_id`` (a
@@ -103,14 +105,20 @@ class Limiter:
 
 
 class RateLimits:
-    """The limits of the three endpoints that create rows or check secrets, by the keys above."""
+    """The limits of the endpoints that create rows or check secrets, by the keys above."""
 
-    def __init__(self, *, register: Rate, token_client: Rate, token_ip: Rate, login: Rate, login_ip: Rate) -> None:
+    def __init__(
+        self, *, authorize: Rate, register: Rate, token_client: Rate, token_ip: Rate, login: Rate, login_ip: Rate
+    ) -> None:
+        self._authorize = Limiter(authorize, "authorization requests from this address")
         self._register = Limiter(register, "registrations from this address")
         self._token_client = Limiter(token_client, "token requests for this client")
         self._token_ip = Limiter(token_ip, "token requests from this address")
         self._login = Limiter(login, "sign-in attempts for this username from this address")
         self._login_ip = Limiter(login_ip, "sign-in attempts from this address")
+
+    def authorization(self, request: Request) -> None:
+        self._authorize.take(address_of(request))
 
     def registration(self, request: Request) -> None:
         self._register.take(address_of(request))

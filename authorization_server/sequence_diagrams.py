@@ -46,6 +46,7 @@ ARROWS: dict[Step, tuple[Party, Party, str]] = {
     Step.REFRESH_TOKEN_GRACE_REUSE: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "refresh again, within grace"),
     Step.REVOKED: (Party.AUTHORIZATION_SERVER, Party.CLIENT, "grant revoked"),
     Step.FAILED: (Party.AUTHORIZATION_SERVER, Party.CLIENT, "failed"),
+    Step.EXPIRED: (Party.AUTHORIZATION_SERVER, Party.CLIENT, "expired (abandoned)"),
     Step.DOWNSTREAM_FLOW_STARTED: (Party.AUTHORIZATION_SERVER, Party.DOWNSTREAM_PROVIDER, "downstream authorization"),
     Step.DOWNSTREAM_FLOW_COMPLETED: (Party.DOWNSTREAM_PROVIDER, Party.AUTHORIZATION_SERVER, "code, then tokens"),
     Step.DOWNSTREAM_FLOW_FAILED: (Party.DOWNSTREAM_PROVIDER, Party.AUTHORIZATION_SERVER, "downstream failed"),

@@ -27,7 +27,9 @@ from authorization_server.grants.service import GrantService
 from authorization_server.interactions import InteractionService
 from authorization_server.introspection import IntrospectionService
 from authorization_server.issuers import IssuerService
+from authorization_server.journey_expiry import JourneyExpiry
 from authorization_server.journeys.service import JourneyService
+from authorization_server.maintenance import Maintenance
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.rate_limits import FetchLimit, RateLimits
 from authorization_server.registration import RegistrationService
@@ -63,6 +65,7 @@ class Services:
     introspection: IntrospectionService
     limits: RateLimits
     client_expiry: ClientExpiry
+    maintenance: Maintenance
     timelines: Timelines
     downstream: DownstreamAuthorization
     admin: AdminGuard
@@ -214,6 +217,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
         ),
         introspection=IntrospectionService(db, mcp_servers, journeys, tokens),
         limits=RateLimits(
+            authorize=settings.rate("rate_limit_authorize"),
             register=settings.rate("rate_limit_register"),
             token_client=settings.rate("rate_limit_token_client"),
             token_ip=settings.rate("rate_limit_token_ip"),
@@ -221,6 +225,10 @@ async def build_services(settings: Settings, db: Database) -> Services:
             login_ip=settings.rate("rate_limit_login_ip"),
         ),
         client_expiry=client_expiry,
+        maintenance=Maintenance(
+            clients=client_expiry,
+            journeys=JourneyExpiry(db, journeys=journeys, retention=settings.journey_retention),
+        ),
         timelines=Timelines(db, journeys=journeys, clients=clients, mcp_servers=mcp_servers),
         downstream=downstream,
         admin=AdminGuard(settings),

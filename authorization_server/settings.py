@@ -42,6 +42,7 @@ POSITIVE = (
     "login_lockout_duration",
     "client_idle_ttl",
     "client_cleanup_interval",
+    "journey_retention",
     "client_metadata_timeout",
     "client_metadata_fetches",
     "client_metadata_fetches_per_host",
@@ -51,6 +52,7 @@ POSITIVE = (
 )
 #: Settings that are rates, ``COUNT/[N]UNIT`` (``rate_limits.Rate``).
 RATES = (
+    "rate_limit_authorize",
     "rate_limit_register",
     "rate_limit_token_client",
     "rate_limit_token_ip",
@@ -147,6 +149,11 @@ class Settings:
     )
     # Abuse controls (docs/decisions/0011). A rate is COUNT/[N]UNIT, UNIT one of s, min, h:
     # COUNT requests at once, refilled evenly over the period (a token bucket).
+    rate_limit_authorize: str = _setting(
+        "60/min",
+        "authorization requests per client address (each writes a journey; issue 11)",
+        "AS_RATE_LIMIT_AUTHORIZE",
+    )
     rate_limit_register: str = _setting(
         "60/10min", "registrations per client address (RFC 7591 §5)", "AS_RATE_LIMIT_REGISTER"
     )
@@ -179,11 +186,17 @@ class Settings:
     )
     client_idle_ttl: int = _setting(
         30 * 24 * 3600,
-        "seconds after which a registered client that was not used is deleted, unless it holds a live refresh token",
+        "seconds after which a registered client that was issued no token is deleted, unless it holds a live"
+        " refresh token",
         "AS_CLIENT_IDLE_TTL",
     )
     client_cleanup_interval: int = _setting(
-        3600, "seconds between two cleanups of idle clients", "AS_CLIENT_CLEANUP_INTERVAL"
+        3600, "seconds between two cleanups of idle clients and abandoned journeys", "AS_CLIENT_CLEANUP_INTERVAL"
+    )
+    journey_retention: int = _setting(
+        30 * 24 * 3600,
+        "seconds a journey that ended without a grant (failed, denied, expired) is kept before it is deleted",
+        "AS_JOURNEY_RETENTION",
     )
     # URLs clients give us: client ID metadata documents and jwks_uri (docs/decisions/0015, safe_fetch.py).
     allow_loopback_client_metadata: bool = _setting(

@@ -27,6 +27,7 @@ OUTCOMES = {
     JourneyStatus.DENIED: "denied by the user",
     JourneyStatus.FAILED: "failed",
     JourneyStatus.REVOKED: "revoked",
+    JourneyStatus.EXPIRED: "expired: abandoned at sign-in or consent",
 }
 
 

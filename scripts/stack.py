@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 30.0
 #: The abuse controls (docs/decisions/0011) would refuse a load from one address within a second.
 UNLIMITED_RATES = {
+    "AS_RATE_LIMIT_AUTHORIZE": "1000000000/s",
     "AS_RATE_LIMIT_REGISTER": "1000000000/s",
     "AS_RATE_LIMIT_TOKEN_CLIENT": "1000000000/s",
     "AS_RATE_LIMIT_TOKEN_IP": "1000000000/s",

@@ -21,6 +21,7 @@ from tests.documents import DocumentServer
 #: servers the tests start lift the per-address rate limits through the environment. Tests of
 #: the limits themselves set small ones with options, which win over the environment.
 ONE_ADDRESS_MANY_CLIENTS = {
+    "AS_RATE_LIMIT_AUTHORIZE": "100000/min",
     "AS_RATE_LIMIT_REGISTER": "100000/min",
     "AS_RATE_LIMIT_TOKEN_IP": "100000/min",
     "AS_RATE_LIMIT_LOGIN_IP": "100000/min",

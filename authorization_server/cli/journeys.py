@@ -1,10 +1,12 @@
-"""``journeys list | show``: authorization journeys as timelines (issue 4)."""
+"""``journeys list | show | cleanup``: authorization journeys as timelines (issue 4), and their cleanup (issue 11)."""
 
 import argparse
 
+from authorization_server import settings as settings_module
 from authorization_server.cli.shared import Actions, action, database, group, journey_service, repeat_settings
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database
+from authorization_server.journey_expiry import JourneyExpiry
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.settings import Settings
 from authorization_server.timelines import Timeline, Timelines
@@ -21,6 +23,13 @@ def add_commands(commands: Actions) -> None:
         journeys, "show", help="one journey as a timeline: each step, its time and duration", run=show_journey
     )
     show.add_argument("id")
+    cleanup = action(
+        journeys,
+        "cleanup",
+        help="expire the journeys abandoned at sign-in or consent, delete those that ended without a grant long ago",
+        run=cleanup_journeys,
+    )
+    settings_module.add_arguments(cleanup, "journey_retention", default=argparse.SUPPRESS)
     repeat_settings(journeys, "db")
 
 
@@ -40,6 +49,17 @@ async def show_journey(settings: Settings, args: argparse.Namespace) -> None:
     if timeline is None:
         raise ValueError(f"no journey with id {args.id!r}")
     _print_timeline(timeline, with_steps=True)
+
+
+async def cleanup_journeys(settings: Settings, args: argparse.Namespace) -> None:
+    """Issue 11, item 4: what the server's maintenance task does every ``client_cleanup_interval`` seconds."""
+    async with database(settings) as db:
+        expiry = JourneyExpiry(
+            db, journeys=journey_service(settings, McpServerService(db)), retention=settings.journey_retention
+        )
+        done = await expiry.cleanup()
+    print(f"expired {done.expired} journey(s) abandoned at sign-in or consent")
+    print(f"deleted {done.deleted} journey(s) that ended without a grant more than {settings.journey_retention} s ago")
 
 
 def _timelines(settings: Settings, db: Database) -> Timelines:

@@ -23,7 +23,7 @@ class Client:
     secret_hash: str | None
     secret_expires_at: int
     created_at: datetime
-    #: When it was last used at /authorize or /token, to the hour; idle clients expire (client_expiry.py).
+    #: When it was last issued a token at /token, to the hour; idle clients expire (client_expiry.py).
     last_used_at: datetime
     #: The digest of its registration access token (RFC 7592 §1.2); ``None``: it cannot be managed.
     registration_token_hash: str | None = field(default=None, repr=False)

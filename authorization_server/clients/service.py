@@ -133,11 +133,14 @@ class ClientService:
             credentials.secret and client.secret_hash and matches(credentials.secret, client.secret_hash)
         ):
             raise InvalidClient("client authentication failed", detail=f"bad secret for {client.client_id}")
-        await self.used(tx, client)
         return client
 
     async def used(self, tx: Transaction, client: Client) -> None:
-        """Note that ``client`` was used, which keeps it from expiring; written at most once an hour."""
+        """Note that ``client`` was issued a token, which keeps it from expiring; written at most once an hour.
+
+        Only a grant counts (``grants/service.py``): an /authorize, or a public client naming
+        itself at /token, proves nothing about the client (issue 11, item 4).
+        """
         now = clock.now()
         if now - client.last_used_at >= USED_PRECISION:
             await repository.mark_used(tx, client.client_id, now)

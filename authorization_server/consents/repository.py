@@ -19,10 +19,10 @@ async def get(tx: Transaction, user_id: str, client_id: str, mcp_server_id: str)
 async def put(tx: Transaction, consent: Consent) -> None:
     """Add the consent, or replace the one of the same user, client and MCP server."""
     await tx.execute(
-        "INSERT INTO consents (user_id, client_id, mcp_server_id, issuer, scope, approved_at, last_used_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, client_id, mcp_server_id) DO UPDATE SET"
-        " issuer = excluded.issuer, scope = excluded.scope, approved_at = excluded.approved_at,"
-        " last_used_at = excluded.last_used_at",
+        "INSERT INTO consents (user_id, client_id, mcp_server_id, issuer, scope, approved_at, last_used_at,"
+        " redirect_uris) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, client_id, mcp_server_id) DO UPDATE"
+        " SET issuer = excluded.issuer, scope = excluded.scope, approved_at = excluded.approved_at,"
+        " last_used_at = excluded.last_used_at, redirect_uris = excluded.redirect_uris",
         (
             consent.user_id,
             consent.client_id,
@@ -31,6 +31,7 @@ async def put(tx: Transaction, consent: Consent) -> None:
             format_scope(consent.scope),
             clock.to_db(consent.approved_at),
             clock.to_db(consent.last_used_at) if consent.last_used_at else None,
+            " ".join(consent.redirect_uris),
         ),
     )
 
@@ -64,4 +65,5 @@ def _consent(row: Row) -> Consent:
         scope=parse_scope(row["scope"]),
         approved_at=clock.from_db(row["approved_at"]),
         last_used_at=clock.from_db(row["last_used_at"]) if row["last_used_at"] else None,
+        redirect_uris=tuple(row["redirect_uris"].split()),
     )

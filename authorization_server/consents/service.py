@@ -1,38 +1,49 @@
 """Remembering consent, and forgetting it (MCP-SBP Confused Deputy: per-client consent).
 
 A consent belongs to one user, one ``client_id`` and one MCP server; nothing is ever looked up
-by client name or redirect URI, so a newly registered client never finds another's consent.
+by client name or redirect URI, so a newly registered client never finds another's consent. It
+also names the redirect URIs it was given for: a client ID metadata document's ``client_id`` is
+shared by every installation, and a consent must not send codes somewhere the user never approved
+(issue 11; docs/decisions/0012).
 """
 
 from authorization_server import clock
 from authorization_server.consents import repository
-from authorization_server.consents.entities import Consent
+from authorization_server.consents.entities import Consent, redirect_key
 from authorization_server.db import Transaction
 from authorization_server.journeys.entities import Journey
 
 
 class ConsentService:
     async def remembered(self, tx: Transaction, journey: Journey) -> Consent | None:
-        """The signed-in user's consent that covers this journey's request, noted as used; else ``None``."""
+        """The user's consent covering this journey's scopes and redirect URI, noted as used; else ``None``."""
         assert journey.request is not None and journey.user_id is not None
         flow = journey.mcp_flow
         consent = await repository.get(tx, journey.user_id, flow.client_id, flow.mcp_server_id)
-        if consent is None or not consent.covers(journey.request.scope):
+        if consent is None or not consent.covers(journey.request.scope, journey.request.redirect_uri):
             return None
         await repository.mark_used(tx, consent.user_id, consent.client_id, consent.mcp_server_id, clock.now())
         return consent
 
     async def remember(self, tx: Transaction, journey: Journey) -> None:
-        """The user approved this journey's request on the consent page: add its scopes to their consent."""
+        """The user approved this journey's request on the consent page: remember its scopes and redirect URI."""
         assert journey.request is not None and journey.user_id is not None
         flow = journey.mcp_flow
         known = await repository.get(tx, journey.user_id, flow.client_id, flow.mcp_server_id)
-        scope = journey.request.scope
+        scope, redirect_uris = journey.request.scope, (redirect_key(journey.request.redirect_uri),)
         if known is not None:
             scope = known.scope + tuple(name for name in scope if name not in known.scope)
+            redirect_uris = known.redirect_uris + tuple(uri for uri in redirect_uris if uri not in known.redirect_uris)
         last_used_at = known.last_used_at if known else None
         consent = Consent(
-            journey.user_id, flow.client_id, flow.mcp_server_id, journey.issuer, scope, clock.now(), last_used_at
+            journey.user_id,
+            flow.client_id,
+            flow.mcp_server_id,
+            journey.issuer,
+            scope,
+            clock.now(),
+            last_used_at,
+            redirect_uris,
         )
         await repository.put(tx, consent)
 

@@ -49,7 +49,10 @@ class GrantService:
             # client_credentials: the operator's approval decides, not the metadata (docs/decisions/0018)
             if grant_type != "client_credentials" and grant_type not in client.grant_types:
                 raise UnauthorizedClient(f"this client did not register the {grant_type} grant")
-            return await handler(self._context, tx, issuer, client, params)
+            outcome = await handler(self._context, tx, issuer, client, params)
+            if not isinstance(outcome, OAuthError):
+                await self._directory.used(tx, client)  # tokens issued: the client is in use (client_expiry.py)
+            return outcome
 
         outcome = await self._db.run(unit)
         if isinstance(outcome, OAuthError):

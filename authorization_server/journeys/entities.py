@@ -17,14 +17,23 @@ class JourneyStatus(StrEnum):
     DENIED = "denied"  # the resource owner said no
     FAILED = "failed"  # ended without tokens, for the recorded reason
     REVOKED = "revoked"  # its tokens were revoked (replayed code, reused refresh token)
+    EXPIRED = "expired"  # abandoned at sign-in or consent: nobody finished it within the interaction lifetime
 
 
 TRANSITIONS: dict[JourneyStatus, frozenset[JourneyStatus]] = {
     # A machine client's first client_credentials token continues its registration's journey.
     JourneyStatus.REGISTERED: frozenset({JourneyStatus.AUTHORIZATION_REQUESTED, JourneyStatus.ACTIVE}),
-    JourneyStatus.AUTHORIZATION_REQUESTED: frozenset({JourneyStatus.AUTHENTICATED, JourneyStatus.FAILED}),
+    JourneyStatus.AUTHORIZATION_REQUESTED: frozenset(
+        {JourneyStatus.AUTHENTICATED, JourneyStatus.FAILED, JourneyStatus.EXPIRED}
+    ),
     JourneyStatus.AUTHENTICATED: frozenset(
-        {JourneyStatus.DOWNSTREAM, JourneyStatus.CODE_ISSUED, JourneyStatus.DENIED, JourneyStatus.FAILED}
+        {
+            JourneyStatus.DOWNSTREAM,
+            JourneyStatus.CODE_ISSUED,
+            JourneyStatus.DENIED,
+            JourneyStatus.FAILED,
+            JourneyStatus.EXPIRED,
+        }
     ),
     JourneyStatus.DOWNSTREAM: frozenset({JourneyStatus.CODE_ISSUED, JourneyStatus.DENIED, JourneyStatus.FAILED}),
     JourneyStatus.CODE_ISSUED: frozenset({JourneyStatus.ACTIVE, JourneyStatus.FAILED}),
@@ -32,7 +41,13 @@ TRANSITIONS: dict[JourneyStatus, frozenset[JourneyStatus]] = {
     JourneyStatus.DENIED: frozenset(),
     JourneyStatus.FAILED: frozenset(),
     JourneyStatus.REVOKED: frozenset(),
+    JourneyStatus.EXPIRED: frozenset(),
 }
+
+#: Where a journey waits for the user at the sign-in or consent page; past its interaction deadline it expires.
+WAITING_FOR_USER = (JourneyStatus.AUTHORIZATION_REQUESTED, JourneyStatus.AUTHENTICATED)
+#: Journeys that ended without a grant; deleted after ``journey_retention`` (issue 11, item 4).
+ENDED_WITHOUT_GRANT = (JourneyStatus.FAILED, JourneyStatus.DENIED, JourneyStatus.EXPIRED)
 
 
 class Step(StrEnum):
@@ -53,6 +68,7 @@ class Step(StrEnum):
     REFRESH_TOKEN_GRACE_REUSE = "refresh_token_grace_reuse"
     REVOKED = "revoked"
     FAILED = "failed"
+    EXPIRED = "expired"
     DOWNSTREAM_FLOW_STARTED = "downstream_flow_started"
     DOWNSTREAM_FLOW_COMPLETED = "downstream_flow_completed"
     DOWNSTREAM_FLOW_FAILED = "downstream_flow_failed"
@@ -72,6 +88,9 @@ class AuthorizationRequest:
     resource: str
     code_challenge: str
     state: str | None
+    #: The browser said this was a top-level navigation the user started (``Sec-Fetch-Site`` none,
+    #: same-origin or same-site): only then may a remembered consent skip the consent page.
+    user_started: bool = False
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,8 @@ async def set_request(
 ) -> None:
     await tx.execute(
         "UPDATE authorization_journeys SET redirect_uri = ?, state = ?, scope = ?, resource = ?,"
-        " code_challenge = ?, interaction_hash = ?, interaction_expires_at = ?, browser_hash = ? WHERE id = ?",
+        " code_challenge = ?, interaction_hash = ?, interaction_expires_at = ?, browser_hash = ?, user_started = ?"
+        " WHERE id = ?",
         (
             request.redirect_uri,
             request.state,
@@ -108,8 +109,42 @@ async def set_request(
             interaction_hash,
             clock.to_db(interaction_expires_at),
             browser_hash,
+            int(request.user_started),
             journey_id,
         ),
+    )
+
+
+async def adopt_registration(tx: Transaction, registered: Journey, journey_id: str) -> None:
+    """Fold a ``registered`` journey into ``journey_id``: its steps, start and MCP server version; then delete it."""
+    await tx.execute("UPDATE journey_events SET journey_id = ? WHERE journey_id = ?", (journey_id, registered.id))
+    await tx.execute(
+        "UPDATE mcp_authorization_flows SET mcp_server_version = ? WHERE journey_id = ?",
+        (registered.mcp_flow.mcp_server_version, journey_id),
+    )
+    await tx.execute(
+        "UPDATE authorization_journeys SET created_at = ? WHERE id = ?",
+        (clock.to_db(registered.created_at), journey_id),
+    )
+    await tx.execute("DELETE FROM authorization_journeys WHERE id = ?", (registered.id,))
+
+
+async def waiting_past(tx: Transaction, statuses: tuple[JourneyStatus, ...], moment: datetime) -> list[Journey]:
+    """The journeys in ``statuses`` whose interaction deadline passed before ``moment``."""
+    marks = ", ".join("?" * len(statuses))
+    rows = await tx.fetch_all(
+        f"{_SELECT} WHERE j.status IN ({marks}) AND j.interaction_expires_at < ?",
+        (*statuses, clock.to_db(moment)),
+    )
+    return [_journey(row) for row in rows]
+
+
+async def delete_ended_before(tx: Transaction, statuses: tuple[JourneyStatus, ...], moment: datetime) -> int:
+    """Delete the journeys in ``statuses`` last changed before ``moment``; their steps and flows cascade."""
+    marks = ", ".join("?" * len(statuses))
+    return await tx.execute(
+        f"DELETE FROM authorization_journeys WHERE status IN ({marks}) AND updated_at < ?",  # noqa: S608 - only "?"
+        (*statuses, clock.to_db(moment)),
     )
 
 
@@ -309,6 +344,7 @@ def _journey(row: Row) -> Journey:
             resource=row["resource"],
             code_challenge=row["code_challenge"],
             state=row["state"],
+            user_started=bool(row["user_started"]),
         )
     return Journey(
         id=row["id"],
@@ -360,6 +396,7 @@ def requested(journey: Journey, request: AuthorizationRequest, interaction_expir
         resource=request.resource,
         code_challenge=request.code_challenge,
         state=request.state,
+        user_started=request.user_started,
     )
     return replace(journey, request=stored, interaction_expires_at=interaction_expires_at)
 

@@ -5,6 +5,7 @@ other modules commit together or not at all.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from authorization_server import clock
 from authorization_server.db import Transaction
@@ -12,7 +13,9 @@ from authorization_server.encryption import Sealer, Undecryptable
 from authorization_server.errors import InvalidGrant, InvalidRequest, InvalidTarget, NotFound, ServerError
 from authorization_server.journeys import repository
 from authorization_server.journeys.entities import (
+    ENDED_WITHOUT_GRANT,
     TRANSITIONS,
+    WAITING_FOR_USER,
     AuthorizationRequest,
     DownstreamAuthorizationFlow,
     DownstreamCallback,
@@ -59,20 +62,16 @@ class JourneyService:
     async def request_authorization(
         self, tx: Transaction, request: AuthorizationRequest, browser_secret: str
     ) -> tuple[Journey, str]:
-        """Record an accepted authorization request; returns its journey and a new interaction id.
+        """Record an accepted authorization request; returns its new journey and a new interaction id.
 
-        The request continues the journey its client's registration started, if that one is
-        still waiting; otherwise (a client registered elsewhere, or authorizing again) it starts a
-        new journey. The interaction id names the sign-in and consent pages; only the browser
-        that holds ``browser_secret`` may use it.
+        Every request starts a journey of its own: anyone who knows a ``client_id`` can send one,
+        so a request proves nothing yet and must not take over the journey the client's
+        registration started. That one joins the authorization once a signed-in user approved it
+        (:meth:`approve`; docs/architecture.md). The interaction id names the sign-in and consent
+        pages; only the browser that holds ``browser_secret`` may use it.
         """
-        now = clock.now()
         target = JourneyStatus.AUTHORIZATION_REQUESTED
-        registered = await repository.registered_journey(tx, request.client_id, request.mcp_server_id)
-        if registered is not None and await repository.move(tx, registered.id, registered.status, target, now):
-            journey = repository.moved(registered, target, now, {})
-        else:
-            journey = await self._create(tx, request.issuer, target, request.client_id, request.mcp_server_id)
+        journey = await self._create(tx, request.issuer, target, request.client_id, request.mcp_server_id)
         interaction_id = new_secret()
         interaction_expires_at = clock.later(self._interaction_ttl)
         await repository.set_request(
@@ -145,14 +144,34 @@ class JourneyService:
 
     async def approve(self, tx: Transaction, journey: Journey, how: str) -> str:
         """Consent given: issue the authorization code (OAuth 2.1 §4.1.2). Returns the code."""
+        await self._adopt_registration(tx, journey)
         await self._stamp(tx, journey.id, Step.CONSENT_GIVEN, how)
         return await self.issue_code(tx, journey)
 
     async def approve_before_downstream(self, tx: Transaction, journey: Journey, how: str) -> Journey:
         """Consent given, but the MCP server's downstream providers must authorize first (issue 4)."""
         moved = await self._move(tx, journey, JourneyStatus.DOWNSTREAM, interaction_hash=None)
+        await self._adopt_registration(tx, journey)
         await self._stamp(tx, journey.id, Step.CONSENT_GIVEN, how)
         return moved
+
+    async def expire_abandoned(self, tx: Transaction) -> int:
+        """End as ``expired`` the journeys left at the sign-in or consent page past their interaction deadline.
+
+        An authorization abandoned at the sign-in page ends as expired after the interaction
+        lifetime (issue 11, item 4); its interaction id no longer opens a page. Returns how many.
+        """
+        abandoned = await repository.waiting_past(tx, WAITING_FOR_USER, clock.now())
+        for journey in abandoned:
+            page = "sign-in" if journey.status is JourneyStatus.AUTHORIZATION_REQUESTED else "consent"
+            reason = f"abandoned at the {page} page for longer than {self._interaction_ttl} s"
+            await self._move(tx, journey, JourneyStatus.EXPIRED, failure_reason=reason, interaction_hash=None)
+            await self._stamp(tx, journey.id, Step.EXPIRED, reason)
+        return len(abandoned)
+
+    async def delete_ended(self, tx: Transaction, before: datetime) -> int:
+        """Delete the journeys that ended without a grant (failed, denied, expired) before ``before``; how many."""
+        return await repository.delete_ended_before(tx, ENDED_WITHOUT_GRANT, before)
 
     async def issue_code(self, tx: Transaction, journey: Journey) -> str:
         """Issue the authorization code (OAuth 2.1 §4.1.2) once consent, and every downstream flow, are done.
@@ -474,6 +493,19 @@ class JourneyService:
         ):
             raise InvalidRequest(f"this authorization can no longer move from {journey.status} to {target}")
         return repository.moved(journey, target, now, columns)
+
+    async def _adopt_registration(self, tx: Transaction, journey: Journey) -> None:
+        """A signed-in user approved this journey: the journey its client's MCP registration started joins it.
+
+        Only now, not at /authorize: a stranger who knows the ``client_id`` can send an
+        authorization request, but only an approval by a signed-in user continues the
+        registration's journey (issue 11, item 4). Its ``registered`` step moves to this journey,
+        which then starts when the registration did.
+        """
+        flow = journey.mcp_flow
+        registered = await repository.registered_journey(tx, flow.client_id, flow.mcp_server_id)
+        if registered is not None:
+            await repository.adopt_registration(tx, registered, journey.id)
 
     async def _stamp(self, tx: Transaction, journey_id: str, step: Step, detail: str | None) -> None:
         await repository.add_event(tx, journey_id, step, clock.now(), detail)

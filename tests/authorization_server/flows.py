@@ -267,7 +267,11 @@ def execute(db: Path, sql: str, *params: object) -> None:
 
 
 def journey_of(db: Path, client_id: str) -> sqlite3.Row:
-    """The one journey of a client, joined to its MCP authorization flow."""
+    """The one journey of a client, joined to its MCP authorization flow.
+
+    Until a signed-in user approves an authorization, the journey its MCP registration started
+    waits beside the authorization's own (issue 11); then only the authorization's is counted.
+    """
     found = rows(
         db,
         "SELECT j.*, f.id AS flow_id, f.mcp_server_id, f.mcp_server_version, f.client_id"
@@ -275,6 +279,8 @@ def journey_of(db: Path, client_id: str) -> sqlite3.Row:
         " WHERE f.client_id = ?",
         client_id,
     )
+    if len(found) > 1:
+        found = [row for row in found if row["status"] != "registered"]
     assert len(found) == 1, [dict(row) for row in found]
     return found[0]
 

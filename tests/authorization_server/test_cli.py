@@ -256,6 +256,8 @@ class TestServerSettings:
             "--dynamic-registration {open,closed} open: anyone may register a client (RFC 7591); closed: the"
             " registration endpoints answer 403 and the metadata names none, only `clients add` and client ID"
             " metadata documents make clients (docs/decisions/0025) (env AS_DYNAMIC_REGISTRATION, default open)",
+            "--rate-limit-authorize RATE_LIMIT_AUTHORIZE authorization requests per client address (each writes a"
+            " journey; issue 11) (env AS_RATE_LIMIT_AUTHORIZE, default 60/min)",
             "--rate-limit-register RATE_LIMIT_REGISTER registrations per client address (RFC 7591 §5)"
             " (env AS_RATE_LIMIT_REGISTER, default 60/10min)",
             "--rate-limit-token-client RATE_LIMIT_TOKEN_CLIENT token requests per authenticated client_id"
@@ -275,10 +277,12 @@ class TestServerSettings:
             " (env AS_LOGIN_LOCKOUT_WINDOW, default 900)",
             "--login-lockout-duration LOGIN_LOCKOUT_DURATION seconds the first lock lasts; each new one of the same"
             " lock twice as long, up to a day (env AS_LOGIN_LOCKOUT_DURATION, default 900)",
-            "--client-idle-ttl CLIENT_IDLE_TTL seconds after which a registered client that was not used is deleted,"
-            " unless it holds a live refresh token (env AS_CLIENT_IDLE_TTL, default 2592000)",
-            "--client-cleanup-interval CLIENT_CLEANUP_INTERVAL seconds between two cleanups of idle clients"
-            " (env AS_CLIENT_CLEANUP_INTERVAL, default 3600)",
+            "--client-idle-ttl CLIENT_IDLE_TTL seconds after which a registered client that was issued no token is"
+            " deleted, unless it holds a live refresh token (env AS_CLIENT_IDLE_TTL, default 2592000)",
+            "--client-cleanup-interval CLIENT_CLEANUP_INTERVAL seconds between two cleanups of idle clients and"
+            " abandoned journeys (env AS_CLIENT_CLEANUP_INTERVAL, default 3600)",
+            "--journey-retention JOURNEY_RETENTION seconds a journey that ended without a grant (failed, denied,"
+            " expired) is kept before it is deleted (env AS_JOURNEY_RETENTION, default 2592000)",
             "--allow-loopback-client-metadata development only: fetch client metadata documents and jwks_uri from"
             " loopback (http or https); needs a loopback host and issuer"
             " (env AS_ALLOW_LOOPBACK_CLIENT_METADATA, default off; on in demo mode)",

@@ -11,6 +11,7 @@ import pytest
 
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import Issuer, Registered, execute, rows
+from tests.authorization_server.test_consent_memory import approved
 
 DAY = 24 * 3600
 
@@ -55,11 +56,13 @@ class TestCleanupCommand:
             {"error": "invalid_client", "error_description": "unknown client; register again"},
         )
 
-    def test_using_a_client_at_authorize_keeps_it_and_an_unused_one_of_the_same_age_goes(
+    def test_a_token_issued_keeps_a_client_and_an_authorization_request_alone_does_not(
         self, notes: Issuer, notes_as: AuthorizationServer
     ):
-        """USER-NEEDS theme 2: the idle time counts from the last use, which is written at most hourly."""
-        used, unused, recent = notes.register(), notes.register(), notes.register()
+        """USER-NEEDS theme 2, issue 11 item 4: the idle time counts from the last token issued (written at most
+        hourly); an /authorize proves nothing about the client, so it no longer keeps one from expiring."""
+        code_only = ["authorization_code"]  # no refresh token: nothing else keeps the client
+        redeemed, requested, recent = (notes.register(grant_types=code_only) for _ in range(3))
         two_days_ago = (datetime.now(UTC) - timedelta(days=2)).isoformat()
         half_an_hour_ago = (datetime.now(UTC) - timedelta(minutes=30)).isoformat()
         execute(notes_as.db, "UPDATE clients SET created_at = ?, last_used_at = ?", two_days_ago, two_days_ago)
@@ -67,17 +70,18 @@ class TestCleanupCommand:
             notes_as.db, "UPDATE clients SET last_used_at = ? WHERE client_id = ?", half_an_hour_ago, recent.client_id
         )
 
-        notes.authorize(used)
-        notes.authorize(recent)
+        assert notes.exchange(redeemed, approved(notes, redeemed, "notes:read")).status_code == 200
+        assert notes.exchange(recent, approved(notes, recent, "notes:read")).status_code == 200
+        notes.authorize(requested)
         result = notes_as.cli("--client-idle-ttl", str(DAY), "clients", "cleanup")
 
         assert result.stdout.splitlines() == [
             f"deleted 1 client(s) idle for more than {DAY} s without live grants",
-            f"    {unused.client_id}",
+            f"    {requested.client_id}",
         ]
         last_used = {row["client_id"]: row["last_used_at"] for row in rows(notes_as.db, "SELECT * FROM clients")}
-        assert set(last_used) == {used.client_id, recent.client_id}
-        assert datetime.now(UTC) - datetime.fromisoformat(last_used[used.client_id]) < timedelta(minutes=1)
+        assert set(last_used) == {redeemed.client_id, recent.client_id}
+        assert datetime.now(UTC) - datetime.fromisoformat(last_used[redeemed.client_id]) < timedelta(minutes=1)
         assert last_used[recent.client_id] == half_an_hour_ago
 
     def test_clients_list_shows_each_client_and_its_last_use(self, fresh_root: Issuer, fresh_as: AuthorizationServer):

@@ -33,10 +33,22 @@ def _client(notes: Issuer) -> Registered:
     return notes.register(client_name="Notes CLI")
 
 
-def started(notes: Issuer, client: Registered, scope: str) -> tuple[Pkce, httpx2.Response]:
-    """Open an authorization request, signing in if the server asks; the answer that follows sign-in."""
+#: What a browser says of a navigation the user started: the application opened the URL (Fetch Metadata).
+USER_STARTED = {"Sec-Fetch-Site": "none"}
+
+
+def started(
+    notes: Issuer, client: Registered, scope: str, headers: dict[str, str] | None = None, **params: str
+) -> tuple[Pkce, httpx2.Response]:
+    """Open an authorization request, signing in if the server asks; the answer that follows sign-in.
+
+    By default the request says what a browser says when the application opened it (``USER_STARTED``).
+    """
     pkce = Pkce.new()
-    response = notes.authorize(client, pkce, scope=scope)
+    query = notes.authorization_query(client, pkce, scope=scope, **params)
+    response = notes.http.get(
+        notes.authorization_endpoint, params=query, headers=USER_STARTED if headers is None else headers
+    )
     if response.headers["location"].endswith("/login"):
         url = str(httpx2.URL(notes.url).join(response.headers["location"]))
         response = notes.sign_in(SignInForm(url, csrf_token(notes.http.get(url))), ALICE, ALICE_PASSWORD)
@@ -108,6 +120,63 @@ class TestRememberedConsent:
         _, response = started(notes, client, READ)
 
         assert asks_for_consent(response)
+
+
+class TestConsentMemoryAndMetadataDocuments:
+    """Issue 11: a metadata-document ``client_id`` is the same for every installation, so remembered consent
+    also checks the redirect URI and that the user started the navigation (decision 0012)."""
+
+    @pytest.mark.parametrize(
+        "headers",
+        [{"Sec-Fetch-Site": "cross-site"}, {}],
+        ids=["cross-site", "no-fetch-metadata"],
+    )
+    def test_a_request_the_user_did_not_start_shows_the_consent_page_despite_a_remembered_consent(
+        self, notes: Issuer, client: Registered, headers: dict[str, str]
+    ):
+        """Issue 11 consent memory: a page elsewhere that starts the authorization (Sec-Fetch-Site cross-site),
+        or a request without Fetch Metadata, cannot ride the user's earlier consent; the page is shown."""
+        approved(notes, client, READ)
+
+        _, response = started(notes, client, READ, headers=headers)
+
+        assert asks_for_consent(response)
+
+    def test_a_cross_site_request_that_signs_in_first_still_shows_the_consent_page(
+        self, notes: Issuer, client: Registered
+    ):
+        """Issue 11 consent memory: signing in on the way does not make a cross-site request user-started."""
+        approved(notes, client, READ)
+        notes.http.cookies.clear()  # signed out: the request goes through the sign-in page first
+
+        _, response = started(notes, client, READ, headers={"Sec-Fetch-Site": "cross-site"})
+
+        assert asks_for_consent(response)
+
+    @pytest.mark.parametrize("site", ["same-origin", "same-site"])
+    def test_a_same_site_navigation_skips_the_page_as_a_user_started_one_does(
+        self, notes: Issuer, client: Registered, site: str
+    ):
+        """Issue 11 consent memory: a link on the server's own site is the user's navigation (Fetch Metadata)."""
+        approved(notes, client, READ)
+
+        _, response = started(notes, client, READ, headers={"Sec-Fetch-Site": site})
+
+        assert sorted(redirect_params(response)) == ["code", "iss", "state"]
+
+    def test_another_registered_redirect_uri_asks_again_and_a_loopback_port_does_not(self, notes: Issuer):
+        """Issue 11 consent memory: consent is remembered for the redirect URI it was given for; a loopback
+        port may change between runs (RFC 8252 §7.3), another path is another place for the code to go."""
+        client = notes.register(redirect_uris=["http://127.0.0.1/callback", "http://127.0.0.1/other"])
+        first_uri = "http://127.0.0.1:40001/callback"
+        _, consent = started(notes, client, READ, redirect_uri=first_uri)
+        assert redirect_params(answered(notes, consent, "allow"))["code"]
+
+        _, other_port = started(notes, client, READ, redirect_uri="http://127.0.0.1:40002/callback")
+        _, other_path = started(notes, client, READ, redirect_uri="http://127.0.0.1:40002/other")
+
+        assert sorted(redirect_params(other_port)) == ["code", "iss", "state"]
+        assert asks_for_consent(other_path)
 
 
 class TestAppsPageOverHttp:
@@ -216,3 +285,23 @@ class TestDocumentClients:
 
         assert not asks_for_consent(again)
         assert asks_for_consent(other)
+
+    def test_a_document_clients_consent_does_not_cover_another_of_its_redirect_uris(
+        self, notes: Issuer, documents: DocumentServer
+    ):
+        """Issue 11 consent memory: every installation of a document client shares its client_id; the consent
+        given for one redirect URI does not send codes, silently, to another the document lists."""
+        url = documents.publish(
+            "/memory/two-redirects.json",
+            client_name="Notes Web",
+            redirect_uris=["https://notes.example/callback", "https://evil.example/callback"],
+        )
+        client = document_client(url)
+        _, consent = started(notes, client, READ, redirect_uri="https://notes.example/callback")
+        answered(notes, consent, "allow")
+
+        _, again = started(notes, client, READ, redirect_uri="https://notes.example/callback")
+        _, elsewhere = started(notes, client, READ, redirect_uri="https://evil.example/callback")
+
+        assert "code" in redirect_params(again)
+        assert asks_for_consent(elsewhere)
