@@ -12,7 +12,6 @@ The service returns where the browser goes next as a value (:class:`ToInteractio
 """
 
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit
 
 from authorization_server.accounts.entities import User
 from authorization_server.accounts.lockout import LoginLockout
