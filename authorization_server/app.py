@@ -19,43 +19,40 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authorization_server.cors import cors, response_headers
+from authorization_server.account import endpoint as account
+from authorization_server.admin import endpoint as admin
 from authorization_server.db import Database
-from authorization_server.downstream.authorization import CALLBACK_PATH
-from authorization_server.endpoints import (
-    account,
-    admin,
-    authorize,
-    client_configuration,
-    consent,
-    discovery,
-    downstream,
-    introspect,
-    login,
-    register,
-    revoke,
-    token,
-)
 from authorization_server.errors import InvalidRequest, NotFound, OAuthError, RequestTimeout, ServerError
-from authorization_server.issuers import (
+from authorization_server.flow.authorization import consent, login
+from authorization_server.flow.authorization import endpoint as authorize
+from authorization_server.flow.discovery import endpoint as discovery
+from authorization_server.flow.downstream import endpoint as downstream
+from authorization_server.flow.introspection import endpoint as introspect
+from authorization_server.flow.registration import configuration_endpoint as client_configuration
+from authorization_server.flow.registration import endpoint as register
+from authorization_server.flow.revocation import endpoint as revoke
+from authorization_server.flow.token import endpoint as token
+from authorization_server.routes import (
     AUTHORIZE_PATH,
+    CALLBACK_PATH,
     CLIENT_CONFIGURATION_PATH,
     GENERIC_REGISTER_PATH,
     INTROSPECT_PATH,
     JWKS_PATH,
     MCP_ISSUER_PATH,
     MCP_REGISTER_PATH,
+    METADATA_PATH,
     REGISTER_PATH,
     REVOKE_PATH,
     TOKEN_PATH,
 )
-from authorization_server.pages import error_page
 from authorization_server.services import build_services
 from authorization_server.settings import Settings
+from authorization_server.web.cors import cors, response_headers
+from authorization_server.web.pages import error_page
 
 log = logging.getLogger("authorization_server")
 
-METADATA_PATH = "/.well-known/oauth-authorization-server"
 #: The access-log status of a request whose client went away before it was answered (nginx's 499).
 CLIENT_CLOSED_REQUEST = 499
 GET, POST = ("GET",), ("POST",)
@@ -173,7 +170,7 @@ class Edge:
 
     It writes the access-log line: one per request, with method, route template, status and
     milliseconds, never the query string. And it adds the CORS headers of the routes that have
-    them (``cors.py``), which is why a CORS route needs no middleware of its own.
+    them (``web/cors.py``), which is why a CORS route needs no middleware of its own.
 
     A client that closes its connection before its body has all arrived (starlette's
     ``ClientDisconnect``, raised wherever the body is read, ``params.read_body`` for every

@@ -22,7 +22,7 @@ Sets (docs/decisions/0015). The rules (CIMD §4, §6.5, §6.6; MCP security best
   fetch that gets no slot within ``slot_wait`` seconds is :class:`Busy`, never queued for long;
   concurrent requests for the same URL share one fetch (single flight);
 - ``before_fetch`` is called before every fetch that goes out (not for a cached answer or a
-  joined one): the server charges it to the requesting address's rate limit (``rate_limits.py``);
+  joined one): the server charges it to the requesting address's rate limit (``web/rate_limits.py``);
 - a host that does not resolve and one that resolves to a special-use address get the same
   text, so that the error cannot be used to map internal DNS.
 

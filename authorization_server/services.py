@@ -7,38 +7,39 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.types import Scope
 
+from authorization_server.account.connected_apps import ConnectedAppsService
 from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
-from authorization_server.admin_auth import AdminGuard
-from authorization_server.browser import Cookies
-from authorization_server.client_directory import ClientDirectory
-from authorization_server.client_expiry import ClientExpiry
-from authorization_server.client_management import ClientManagementService
+from authorization_server.admin.auth import AdminGuard
+from authorization_server.admin.timelines import Timelines
 from authorization_server.clients.service import ClientService
-from authorization_server.connected_apps import ConnectedAppsService
 from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database
-from authorization_server.downstream.authorization import CALLBACK_PATH, DownstreamAuthorization
-from authorization_server.downstream.providers import Providers
-from authorization_server.downstream.token_exchange import TokenExchange
 from authorization_server.encryption import Sealer, local_key, new_key, parse_key
-from authorization_server.grants.context import GrantContext
-from authorization_server.grants.service import GrantService
-from authorization_server.interactions import InteractionService
-from authorization_server.introspection import IntrospectionService
-from authorization_server.issuers import IssuerService
-from authorization_server.journey_expiry import JourneyExpiry
+from authorization_server.flow.authorization.client_directory import ClientDirectory
+from authorization_server.flow.authorization.interactions import InteractionService
+from authorization_server.flow.discovery.issuers import IssuerService
+from authorization_server.flow.downstream.authorization import DownstreamAuthorization
+from authorization_server.flow.downstream.providers import Providers
+from authorization_server.flow.introspection.service import IntrospectionService
+from authorization_server.flow.registration.management import ClientManagementService
+from authorization_server.flow.registration.service import RegistrationService
+from authorization_server.flow.revocation.service import RevocationService
+from authorization_server.flow.token.grants.context import GrantContext
+from authorization_server.flow.token.grants.token_exchange import TokenExchange
+from authorization_server.flow.token.service import GrantService
 from authorization_server.journeys.service import JourneyService
-from authorization_server.maintenance import Maintenance
+from authorization_server.maintenance.clients import ClientExpiry
+from authorization_server.maintenance.journeys import JourneyExpiry
+from authorization_server.maintenance.schedule import Maintenance
 from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.rate_limits import FetchLimit, RateLimits
-from authorization_server.registration import RegistrationService
-from authorization_server.revocation import RevocationService
+from authorization_server.routes import CALLBACK_PATH
 from authorization_server.safe_fetch import FetchPolicy, SafeFetcher
 from authorization_server.settings import DEMO_MCP_SERVER_ID, Settings
-from authorization_server.timelines import Timelines
 from authorization_server.tokens.keys import Keys, ensure_current
 from authorization_server.tokens.service import TokenService
+from authorization_server.web.browser import Cookies
+from authorization_server.web.rate_limits import FetchLimit, RateLimits
 
 log = logging.getLogger("authorization_server")
 

@@ -8,6 +8,7 @@ the environment.
 import argparse
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
@@ -16,8 +17,26 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authorization_server.encryption import parse_key
-from authorization_server.rate_limits import Rate
 from shared.loopback import is_loopback_host
+
+_RATE = re.compile(r"(\d+)/(\d*)(s|min|h)")
+_UNITS = {"s": 1, "min": 60, "h": 3600}
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``count`` requests per ``seconds``, written ``COUNT/[N]UNIT``: ``60/min``, ``60/10min``, ``5/30s``."""
+
+    count: int
+    seconds: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Rate":
+        match = _RATE.fullmatch(text.strip())
+        if match is None or int(match[1]) == 0 or match[2] == "0":
+            raise ValueError(f"{text!r} is not a rate such as 60/min, 60/10min or 5/30s")
+        return cls(int(match[1]), int(match[2] or 1) * _UNITS[match[3]])
+
 
 SIGNING_ALGORITHMS = ("ES256", "EdDSA", "RS256")
 #: How long past the access token lifetime a rotated-out signing key stays published: clock skew.
@@ -50,7 +69,7 @@ POSITIVE = (
     "body_timeout",
     "limit_concurrency",
 )
-#: Settings that are rates, ``COUNT/[N]UNIT`` (``rate_limits.Rate``).
+#: Settings that are rates, ``COUNT/[N]UNIT`` (``Rate`` above).
 RATES = (
     "rate_limit_authorize",
     "rate_limit_register",

@@ -11,7 +11,7 @@ The lock is not per username alone: then anyone who knew a username could lock i
 from everywhere, the right password included, renewing the lock every 15 minutes forever. An
 attacker now only locks out their own address; the owner signing in from another address is
 not refused. Guessing from many addresses is bounded per address by the growing locks and the
-per-address rate limits (``rate_limits.py``); docs/decisions/0011 weighs the trade.
+per-address rate limits (``web/rate_limits.py``); docs/decisions/0011 weighs the trade.
 
 The counts live in this process's memory: a restart forgets them, and two server processes
 would count apart (docs/decisions/0011).

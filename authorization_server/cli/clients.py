@@ -8,16 +8,16 @@ from pathlib import Path
 
 from authorization_server import settings as settings_module
 from authorization_server.cli.shared import Actions, action, database, group, journey_service, repeat_settings
-from authorization_server.client_expiry import ClientExpiry
 from authorization_server.clients.entities import Client, MachineApproval, Registration
 from authorization_server.clients.metadata import parse_client_metadata
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import OAuthError
-from authorization_server.issuers import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS
+from authorization_server.flow.discovery.issuers import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS
+from authorization_server.flow.revocation.service import RevocationService
+from authorization_server.maintenance.clients import ClientExpiry
 from authorization_server.mcp_servers.entities import McpServer
 from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.revocation import RevocationService
 from authorization_server.services import client_directory, token_service
 from authorization_server.settings import Settings
 from shared.scopes import format_scope, parse_scope

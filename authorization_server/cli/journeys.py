@@ -3,13 +3,13 @@
 import argparse
 
 from authorization_server import settings as settings_module
+from authorization_server.admin.timelines import Timeline, Timelines
 from authorization_server.cli.shared import Actions, action, database, group, journey_service, repeat_settings
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database
-from authorization_server.journey_expiry import JourneyExpiry
+from authorization_server.maintenance.journeys import JourneyExpiry
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.settings import Settings
-from authorization_server.timelines import Timeline, Timelines
 
 
 def add_commands(commands: Actions) -> None:

@@ -138,7 +138,7 @@ class ClientService:
     async def used(self, tx: Transaction, client: Client) -> None:
         """Note that ``client`` was issued a token, which keeps it from expiring; written at most once an hour.
 
-        Only a grant counts (``grants/service.py``): an /authorize, or a public client naming
+        Only a grant counts (``flow/token/service.py``): an /authorize, or a public client naming
         itself at /token, proves nothing about the client (issue 11, item 4).
         """
         now = clock.now()

@@ -2,7 +2,7 @@
 
 A client may register a redirect URI on an internationalised host that reads like another
 (``apple.example`` spelled with a Cyrillic a). The pages show every host as its A-label
-(``hosts.py``), so the user sees ``xn--pple-43d.example``, not a familiar name.
+(``web/hosts.py``), so the user sees ``xn--pple-43d.example``, not a familiar name.
 """
 
 import httpx2

@@ -1,0 +1,119 @@
+"""The signed-in user's connected apps: the clients they approved, and taking that approval back.
+
+MCP security best practices (Confused Deputy, per-client consent) ask that consent can be
+revoked. Revoking an app forgets the consent, so its next authorization asks again, and ends its
+grants for that user and MCP server the way RFC 7009 revocation does (``flow/revocation/service.py``): every
+refresh token of the family is revoked and the journey is stamped ``revoked``.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from authorization_server.accounts.service import AccountService
+from authorization_server.clients.service import ClientService
+from authorization_server.consents.entities import Consent
+from authorization_server.consents.service import ConsentService
+from authorization_server.db import Database, Transaction
+from authorization_server.errors import InvalidRequest
+from authorization_server.flow.revocation.service import RevocationService
+from authorization_server.journeys.service import JourneyService
+from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.web.hosts import host_of, with_a_label_host
+
+#: What the connected apps page's form proves with its CSRF token, keyed by the session cookie.
+FORM_PURPOSE = "account/apps"
+
+
+@dataclass(frozen=True)
+class ConnectedApp:
+    """One approved client at one MCP server, as the page lists it."""
+
+    client_name: str
+    client_id: str
+    #: The client id as shown: a metadata document URL with its host as an A-label.
+    shown_client_id: str
+    #: The host publishing the client's metadata document (CIMD §6.3), else ``None``.
+    client_host: str | None
+    #: Hosts are A-labels (punycode), so that a look-alike Unicode host shows as one (issue 11 item 11).
+    redirect_hosts: tuple[str, ...]
+    mcp_server_id: str
+    server_name: str
+    resource: str
+    scopes: tuple[str, ...]
+    approved_at: datetime
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ConnectedApps:
+    username: str
+    apps: tuple[ConnectedApp, ...]
+
+
+class ConnectedAppsService:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        accounts: AccountService,
+        clients: ClientService,
+        consents: ConsentService,
+        journeys: JourneyService,
+        mcp_servers: McpServerService,
+        revocation: RevocationService,
+    ) -> None:
+        self._db = db
+        self._accounts = accounts
+        self._clients = clients
+        self._consents = consents
+        self._journeys = journeys
+        self._mcp_servers = mcp_servers
+        self._revocation = revocation
+
+    async def apps(self, session_cookie: str | None) -> ConnectedApps | None:
+        """The apps the session's user approved, the latest approval first; ``None`` if not signed in."""
+
+        async def unit(tx: Transaction) -> ConnectedApps | None:
+            user = await self._accounts.session_user(tx, session_cookie)
+            if user is None:
+                return None
+            consents = await self._consents.of_user(tx, user.id)
+            apps = [await self._app(tx, consent) for consent in consents]
+            return ConnectedApps(user.username, tuple(app for app in apps if app is not None))
+
+        return await self._db.run(unit)
+
+    async def revoke(self, session_cookie: str | None, client_id: str, mcp_server_id: str) -> None:
+        """Forget the user's consent to ``client_id`` at ``mcp_server_id`` and end the grants it led to.
+
+        Codes issued but not yet redeemed end too, so no token comes after the revocation.
+        """
+
+        async def unit(tx: Transaction) -> None:
+            user = await self._accounts.session_user(tx, session_cookie)
+            if user is None:
+                raise InvalidRequest("Your session has ended. Sign in again to manage your connected apps.")
+            await self._consents.forget(tx, user.id, client_id, mcp_server_id)
+            for grant_id in await self._journeys.granted(tx, user.id, client_id, mcp_server_id):
+                await self._revocation.end_grant(tx, grant_id, "the user revoked the app on the connected apps page")
+
+        await self._db.run(unit)
+
+    async def _app(self, tx: Transaction, consent: Consent) -> ConnectedApp | None:
+        client = await self._clients.find(tx, consent.client_id, consent.issuer)
+        server = await self._mcp_servers.get(consent.mcp_server_id)
+        if client is None or server is None:  # deleted meanwhile: its consent goes with it
+            return None
+        return ConnectedApp(
+            client_name=client.display_name,
+            client_id=client.client_id,
+            shown_client_id=with_a_label_host(client.client_id),
+            client_host=host_of(client.client_id) if client.from_metadata_document else None,
+            redirect_hosts=tuple(sorted({host_of(uri) for uri in client.redirect_uris})),
+            mcp_server_id=server.id,
+            server_name=server.name,
+            resource=server.resource,
+            scopes=consent.scope,
+            approved_at=consent.approved_at,
+            last_used_at=consent.last_used_at,
+        )

@@ -1,0 +1,285 @@
+"""What happens after /authorize accepts a request: sign-in, consent, and the way back to the client.
+
+OAuth 2.1 §3.1: the resource owner is authenticated first, then asked for consent, and only then
+is the browser sent back to the client (§4.1.2) with ``code``, ``state`` and ``iss`` (RFC 9207).
+Consent is not asked again when the user already approved this client, MCP server and scopes
+(``consents/``; per-client consent, MCP security best practices, Confused Deputy).
+In demo mode the demo user is signed in and consents automatically, so a headless client can
+run the whole flow; the journey records that it happened that way.
+
+The service returns where the browser goes next as a value (:class:`ToInteraction`,
+:class:`ToClient`); the endpoints turn it into a 303 or a page.
+"""
+
+from dataclasses import dataclass, replace
+
+from authorization_server.accounts.entities import User
+from authorization_server.accounts.lockout import LoginLockout
+from authorization_server.accounts.service import AccountService
+from authorization_server.clients.service import ClientService
+from authorization_server.consents.service import ConsentService
+from authorization_server.db import Database, Transaction
+from authorization_server.errors import AccessDenied, InvalidRequest, OAuthError
+from authorization_server.flow.authorization.client_directory import ClientDirectory
+from authorization_server.flow.authorization.requests import check_client, check_request
+from authorization_server.flow.discovery.issuers import Issuer, IssuerService
+from authorization_server.flow.downstream.authorization import DownstreamAuthorization
+from authorization_server.journeys.entities import Journey
+from authorization_server.journeys.service import JourneyService
+from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.web.hosts import host_of, with_a_label_host
+from authorization_server.web.params import Params
+from authorization_server.web.redirects import (
+    Onward,
+    ToClient,
+    ToInteraction,
+    code_to_client,
+    error_to_client,
+)
+from shared.loopback import is_loopback_http
+
+
+class SignInRequired(InvalidRequest):
+    """The consent page was reached before the user signed in."""
+
+
+@dataclass(frozen=True)
+class Downstream:
+    """Consent is given; the journey's downstream flows run next, after the transaction commits."""
+
+    journey_id: str
+
+
+@dataclass(frozen=True)
+class LoginView:
+    client_name: str
+    server_name: str
+    #: The interaction's user already signed in; the sign-in page has nothing left to do.
+    signed_in: bool
+
+
+@dataclass(frozen=True)
+class ConsentView:
+    """Everything the consent page must show (MCP Security Considerations, Confused Deputy)."""
+
+    client_name: str
+    #: As shown: a metadata document URL with its host as an A-label (``web/hosts.py``).
+    client_id: str
+    #: The host publishing the client's metadata document (CIMD §6.3: show it against phishing); else ``None``.
+    #: Hosts are A-labels (punycode), so that a look-alike Unicode host shows as one (issue 11 item 11).
+    client_host: str | None
+    redirect_host: str
+    localhost_only: bool
+    server_name: str
+    resource: str
+    scopes: tuple[str, ...]
+    username: str
+
+
+class InteractionService:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        accounts: AccountService,
+        lockout: LoginLockout,
+        clients: ClientService,
+        directory: ClientDirectory,
+        consents: ConsentService,
+        issuers: IssuerService,
+        journeys: JourneyService,
+        mcp_servers: McpServerService,
+        downstream: DownstreamAuthorization,
+        demo_user: User | None,
+    ) -> None:
+        self._db = db
+        self._accounts = accounts
+        self._lockout = lockout
+        self._clients = clients
+        self._directory = directory
+        self._consents = consents
+        self._issuers = issuers
+        self._journeys = journeys
+        self._mcp_servers = mcp_servers
+        self._downstream = downstream
+        self._demo_user = demo_user
+
+    async def authorize(
+        self,
+        issuer: Issuer,
+        params: Params,
+        browser_secret: str,
+        session_cookie: str | None,
+        *,
+        user_started: bool = False,
+    ) -> Onward:
+        """Check an authorization request and start its journey.
+
+        Errors about the client or its redirect URI are raised (they are shown on a page);
+        every later error is sent back to the client. A client named by the URL of its metadata
+        document has it fetched first, before the transaction opens (``flow/authorization/client_directory.py``).
+        ``user_started``: the browser said the user started this navigation (``Sec-Fetch-Site``),
+        without which a remembered consent does not skip the consent page (decision 0012).
+        """
+        return await self._onward(await self._authorize(issuer, params, browser_secret, session_cookie, user_started))
+
+    async def _authorize(
+        self, issuer: Issuer, params: Params, browser_secret: str, session_cookie: str | None, user_started: bool
+    ) -> Onward | Downstream:
+        document = await self._directory.document(params.get("client_id"))
+
+        async def unit(tx: Transaction) -> Onward | Downstream:
+            client, redirect_uri = await check_client(tx, self._directory, issuer, params, document)
+            try:
+                request = await check_request(self._issuers, issuer, client, redirect_uri, params)
+            except OAuthError as error:
+                return error_to_client(redirect_uri, _state(params), issuer.url, error, automatic=False)
+            request = replace(request, user_started=user_started)
+            journey, interaction_id = await self._journeys.request_authorization(tx, request, browser_secret)
+            if self._demo_user is not None:
+                return await self._approve_as_demo_user(tx, journey)
+            user = await self._accounts.session_user(tx, session_cookie)
+            if user is None:
+                return ToInteraction(interaction_id, "login")
+            journey = await self._journeys.authenticated(tx, journey, user.id, f"{user.username}, already signed in")
+            return await self._ask_consent(tx, journey, interaction_id)
+
+        return await self._db.run(unit)
+
+    async def login_view(self, interaction_id: str, browser_secret: str | None) -> LoginView:
+
+        async def unit(tx: Transaction) -> LoginView:
+            journey = await self._journeys.pending(tx, interaction_id, browser_secret)
+            view = await self._view(tx, journey, None)
+            return LoginView(view.client_name, view.server_name, signed_in=journey.user_id is not None)
+
+        return await self._db.run(unit)
+
+    async def login(
+        self, interaction_id: str, browser_secret: str | None, username: str, password: str, address: str
+    ) -> tuple[str, Onward] | None:
+        """Sign the user in; returns the new session cookie and where to go next, or ``None`` if refused.
+
+        A username locked for the client's ``address`` after repeated failures from there raises
+        ``TooManyRequests`` before its password is even checked (``accounts/lockout.py``).
+        """
+        await self._db.run(lambda tx: self._journeys.pending(tx, interaction_id, browser_secret))
+        self._lockout.check(username, address)
+        user = await self._accounts.check_password(username, password)
+        if user is None:
+            self._lockout.failed(username, address)
+            return None
+        self._lockout.succeeded(username, address)
+
+        async def unit(tx: Transaction) -> tuple[str, Onward | Downstream]:
+            journey = await self._journeys.pending(tx, interaction_id, browser_secret)
+            session = await self._accounts.start_session(tx, user)
+            journey = await self._journeys.authenticated(tx, journey, user.id, f"{user.username}, with a password")
+            return session, await self._ask_consent(tx, journey, interaction_id)
+
+        session, outcome = await self._db.run(unit)
+        return session, await self._onward(outcome)
+
+    async def consent_view(self, interaction_id: str, browser_secret: str | None) -> ConsentView:
+
+        async def unit(tx: Transaction) -> ConsentView:
+            journey = await self._signed_in(tx, interaction_id, browser_secret)
+            assert journey.user_id is not None
+            return await self._view(tx, journey, await self._accounts.user(tx, journey.user_id))
+
+        return await self._db.run(unit)
+
+    async def consent(self, interaction_id: str, browser_secret: str | None, approved: bool) -> Onward:
+        """The user's answer: a code, or ``access_denied``, sent back to the client (OAuth 2.1 §4.1.2).
+
+        Approved, for an MCP server with connections, the downstream providers come first (issue 4).
+        """
+        return await self._onward(await self._consent(interaction_id, browser_secret, approved))
+
+    async def _consent(self, interaction_id: str, browser_secret: str | None, approved: bool) -> Onward | Downstream:
+
+        async def unit(tx: Transaction) -> Onward | Downstream:
+            journey = await self._signed_in(tx, interaction_id, browser_secret)
+            assert journey.request is not None
+            if not approved:
+                await self._journeys.deny(tx, journey)
+                return error_to_client(
+                    journey.request.redirect_uri,
+                    journey.request.state,
+                    journey.issuer,
+                    AccessDenied("the user denied the request"),
+                )
+            await self._consents.remember(tx, journey)
+            return await self._approve(tx, journey, "the user approved on the consent page")
+
+        return await self._db.run(unit)
+
+    async def _approve(self, tx: Transaction, journey: Journey, how: str) -> ToClient | Downstream:
+        """Consent given: the code, unless the MCP server's connections must authorize first (issue 4)."""
+        if await self._mcp_servers.connections(journey.mcp_flow.mcp_server_id):
+            await self._journeys.approve_before_downstream(tx, journey, how)
+            return Downstream(journey.id)
+        return code_to_client(journey, await self._journeys.approve(tx, journey, how))
+
+    async def _onward(self, outcome: Onward | Downstream) -> Onward:
+        """Once the transaction that gave consent committed, the downstream flows start (they call out)."""
+        return await self._downstream.proceed(outcome.journey_id) if isinstance(outcome, Downstream) else outcome
+
+    async def _ask_consent(
+        self, tx: Transaction, journey: Journey, interaction_id: str
+    ) -> ToInteraction | ToClient | Downstream:
+        """The consent page, unless the user already approved this client, MCP server, scopes and redirect URI (AS-24).
+
+        Only for a request the user started (``Sec-Fetch-Site`` none, same-origin or same-site): a
+        metadata-document ``client_id`` is the same for every installation, so any page could
+        otherwise start an authorization for it and ride the user's earlier consent (issue 11).
+        """
+        assert journey.request is not None
+        if not journey.request.user_started:
+            return ToInteraction(interaction_id, "consent")
+        consent = await self._consents.remembered(tx, journey)
+        if consent is None:
+            return ToInteraction(interaction_id, "consent")
+        return await self._approve(tx, journey, f"remembered from {consent.approved_at.date().isoformat()}")
+
+    async def _approve_as_demo_user(self, tx: Transaction, journey: Journey) -> ToClient | Downstream:
+        assert self._demo_user is not None
+        journey = await self._journeys.authenticated(
+            tx,
+            journey,
+            self._demo_user.id,
+            f"demo mode: signed in as {self._demo_user.username} automatically",
+        )
+        return await self._approve(tx, journey, "demo mode: approved automatically")
+
+    async def _signed_in(self, tx: Transaction, interaction_id: str, browser_secret: str | None) -> Journey:
+        journey = await self._journeys.pending(tx, interaction_id, browser_secret)
+        if journey.user_id is None:
+            raise SignInRequired("Sign in before you approve access.")
+        return journey
+
+    async def _view(self, tx: Transaction, journey: Journey, user: User | None) -> ConsentView:
+        assert journey.request is not None
+        client = await self._clients.find(tx, journey.mcp_flow.client_id, journey.issuer)
+        server = await self._mcp_servers.get(journey.mcp_flow.mcp_server_id)
+        if client is None or server is None:
+            raise InvalidRequest("The application or the MCP server of this request no longer exists.")
+        return ConsentView(
+            client_name=client.display_name,
+            client_id=with_a_label_host(client.client_id),
+            client_host=host_of(client.client_id) if client.from_metadata_document else None,
+            redirect_host=host_of(journey.request.redirect_uri),
+            localhost_only=all(is_loopback_http(uri) for uri in client.redirect_uris),
+            server_name=server.name,
+            resource=server.resource,
+            scopes=journey.request.scope,
+            username=user.username if user else "",
+        )
+
+
+def _state(params: Params) -> str | None:
+    """The request's state, to echo in an error (none if it was itself the problem)."""
+    try:
+        return params.get("state")
+    except OAuthError:
+        return None

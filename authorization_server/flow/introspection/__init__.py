@@ -1,0 +1,1 @@
+"""Token introspection (RFC 7662), for MCP servers."""

@@ -1,0 +1,67 @@
+"""Token introspection (RFC 7662): an MCP server asks whether an access token still stands.
+
+§2.1: the caller must authenticate; callers are MCP servers, as client id = their MCP server id
+and the secret set by ``mcp-servers credentials ID``, with ``client_secret_basic`` or
+``client_secret_post``. §2.2: a token that is unknown, malformed, expired, revoked, issued by
+another issuer, or meant for another MCP server is exactly ``{"active": false}`` (§4: no more is
+said about it). Refresh tokens are never shown to MCP servers, so they are not introspected
+here either: they are ``{"active": false}`` too.
+"""
+
+from typing import Any
+
+from authorization_server.clients.entities import ClientCredentials
+from authorization_server.db import Database, Transaction
+from authorization_server.errors import InvalidClient
+from authorization_server.flow.discovery.issuers import INTROSPECTION_AUTH_METHODS, Issuer
+from authorization_server.journeys.service import JourneyService
+from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.tokens.access_tokens import AccessToken
+from authorization_server.tokens.service import TokenService
+from shared.resource import same_resource
+from shared.scopes import format_scope
+
+INACTIVE: dict[str, Any] = {"active": False}
+
+
+class IntrospectionService:
+    def __init__(
+        self, db: Database, mcp_servers: McpServerService, journeys: JourneyService, tokens: TokenService
+    ) -> None:
+        self._db = db
+        self._mcp_servers = mcp_servers
+        self._journeys = journeys
+        self._tokens = tokens
+
+    async def introspect(self, issuer: Issuer, credentials: ClientCredentials, token: str) -> dict[str, Any]:
+        """The introspection response (RFC 7662 §2.2) for ``token``, as the calling MCP server may see it."""
+        if credentials.method not in INTROSPECTION_AUTH_METHODS:
+            raise InvalidClient("introspection needs the MCP server's credentials (client_secret_basic or _post)")
+        caller = await self._mcp_servers.authenticate(credentials.client_id, credentials.secret)
+
+        async def unit(tx: Transaction) -> AccessToken | None:
+            access_token = await self._tokens.read_access_token(tx, token)
+            if access_token is None:
+                return None
+            claims = access_token.claims
+            if claims.issuer != issuer.url or not same_resource(claims.audience, caller.resource):
+                return None
+            return access_token if await self._journeys.is_active(tx, claims.grant_id) else None
+
+        access_token = await self._db.run(unit)
+        if access_token is None:
+            return INACTIVE
+        claims = access_token.claims
+        machine = {"machine": True} if claims.machine else {}  # a client_credentials token (docs/decisions/0018)
+        return machine | {
+            "active": True,
+            "scope": format_scope(claims.scope),
+            "client_id": claims.client_id,
+            "sub": claims.subject,
+            "aud": claims.audience,
+            "iss": claims.issuer,
+            "exp": access_token.expires_at,
+            "iat": access_token.issued_at,
+            "jti": access_token.jti,
+            "token_type": "Bearer",
+        }

@@ -1,0 +1,68 @@
+"""Client management (RFC 7592): a registered client reads, replaces or deletes its registration.
+
+The client proves itself with the registration access token it got at registration (§1.2),
+sent as a Bearer token to its ``registration_client_uri``:
+
+- ``GET``: its current metadata (§2.1);
+- ``PUT``: new metadata replacing the old whole, validated as at registration (§2.2);
+- ``DELETE``: the client is gone (§2.3): every grant it holds is revoked first, then its rows are
+  deleted as idle-client expiry deletes them (``maintenance/clients.py``). It gets ``401
+  invalid_client`` at /token from then on, and registers again.
+
+See docs/decisions/0017-client-management.md.
+"""
+
+from authorization_server.clients.entities import Client
+from authorization_server.clients.metadata import parse_client_update
+from authorization_server.clients.service import ClientService
+from authorization_server.db import Database, Transaction
+from authorization_server.flow.discovery.issuers import IssuerService
+from authorization_server.flow.registration.service import RegistrationService
+from authorization_server.flow.revocation.service import RevocationService
+from authorization_server.maintenance.clients import ClientExpiry
+
+
+class ClientManagementService:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        issuers: IssuerService,
+        clients: ClientService,
+        registration: RegistrationService,
+        revocation: RevocationService,
+        expiry: ClientExpiry,
+    ) -> None:
+        self._db = db
+        self._issuers = issuers
+        self._clients = clients
+        self._registration = registration
+        self._revocation = revocation
+        self._expiry = expiry
+
+    async def read(self, client_id: str, token: str | None) -> Client:
+        """RFC 7592 §2.1: the client, if ``token`` is its registration access token."""
+        return await self._db.run(lambda tx: self._clients.managed(tx, client_id, token, self._issuers.root.url))
+
+    async def replace(self, client_id: str, token: str | None, body: object) -> Client:
+        """RFC 7592 §2.2: replace the client's metadata with ``body``'s; fields left out are gone."""
+
+        async def unit(tx: Transaction) -> Client:
+            client = await self._clients.managed(tx, client_id, token, self._issuers.root.url)
+            presented_secret = parse_client_update(body, client.client_id)
+            metadata = await self._registration.parse(await self._issuers.of_url(client.issuer), body)
+            return await self._clients.replace_metadata(tx, client, metadata, presented_secret)
+
+        return await self._db.run(unit)
+
+    async def delete(self, client_id: str, token: str | None) -> None:
+        """RFC 7592 §2.3: revoke the client's grants, then delete it with its rows."""
+
+        async def unit(tx: Transaction) -> None:
+            client = await self._clients.managed(tx, client_id, token, self._issuers.root.url)
+            await self._revocation.end_client_grants(
+                tx, client.client_id, "the client deleted its registration (RFC 7592)"
+            )
+            await self._expiry.delete(tx, [client.client_id])
+
+        await self._db.run(unit)

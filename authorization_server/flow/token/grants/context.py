@@ -1,0 +1,26 @@
+"""What a grant may use."""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from authorization_server.clients.service import ClientService
+from authorization_server.flow.discovery.issuers import IssuerService
+from authorization_server.journeys.service import JourneyService
+from authorization_server.tokens.service import TokenService
+
+
+@dataclass(frozen=True)
+class GrantContext:
+    issuers: IssuerService
+    clients: ClientService
+    journeys: JourneyService
+    tokens: TokenService
+
+
+class Admit(Protocol):
+    """Called once the caller authenticated, before its grant runs: may refuse it (a rate limit, say).
+
+    ``proven`` is false for a public client, which only named its ``client_id``.
+    """
+
+    def __call__(self, client_id: str, *, proven: bool) -> None: ...

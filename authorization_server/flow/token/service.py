@@ -1,0 +1,60 @@
+"""The token endpoint's work (OAuth 2.1 §3.2): authenticate the client, run its grant, in one transaction."""
+
+from authorization_server.clients.entities import ClientCredentials
+from authorization_server.db import Database, Transaction
+from authorization_server.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
+from authorization_server.flow.authorization.client_directory import ClientDirectory
+from authorization_server.flow.discovery.issuers import TOKEN_EXCHANGE_GRANT, Issuer
+from authorization_server.flow.token.grants import authorization_code, client_credentials, refresh_token
+from authorization_server.flow.token.grants.context import Admit, GrantContext
+from authorization_server.flow.token.grants.token_exchange import TokenExchange
+from authorization_server.web.params import Params
+from shared.token_response import TokenResponse
+
+#: The grants this server supports; the implicit and password grants do not exist in OAuth 2.1.
+GRANTS = {
+    "authorization_code": authorization_code.exchange,
+    "refresh_token": refresh_token.exchange,
+    "client_credentials": client_credentials.exchange,
+}
+
+
+class GrantService:
+    def __init__(
+        self, db: Database, directory: ClientDirectory, context: GrantContext, token_exchange: TokenExchange
+    ) -> None:
+        self._db = db
+        self._directory = directory
+        self._context = context
+        self._token_exchange = token_exchange
+
+    async def exchange(
+        self, issuer: Issuer, credentials: ClientCredentials, params: Params, admit: Admit
+    ) -> TokenResponse:
+        """Authenticate the client, ``admit`` it, run its grant. A refusal by ``admit`` writes nothing."""
+        grant_type = params.get("grant_type")
+        if grant_type is None:
+            raise InvalidRequest("grant_type is required")
+        if grant_type == TOKEN_EXCHANGE_GRANT:  # an MCP server, not a client, authenticates (RFC 8693)
+            return await self._token_exchange.exchange(issuer, credentials, params, admit)
+        handler = GRANTS.get(grant_type)
+        if handler is None:
+            supported = ", ".join((*GRANTS, TOKEN_EXCHANGE_GRANT))
+            raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported; use {supported}")
+        identified = await self._directory.identify(issuer, credentials)
+
+        async def unit(tx: Transaction) -> TokenResponse | OAuthError:
+            client = await self._directory.authenticate(tx, issuer, credentials, identified)
+            admit(client.client_id, proven=not client.is_public)
+            # client_credentials: the operator's approval decides, not the metadata (docs/decisions/0018)
+            if grant_type != "client_credentials" and grant_type not in client.grant_types:
+                raise UnauthorizedClient(f"this client did not register the {grant_type} grant")
+            outcome = await handler(self._context, tx, issuer, client, params)
+            if not isinstance(outcome, OAuthError):
+                await self._directory.used(tx, client)  # tokens issued: the client is in use (client_expiry.py)
+            return outcome
+
+        outcome = await self._db.run(unit)
+        if isinstance(outcome, OAuthError):
+            raise outcome
+        return outcome

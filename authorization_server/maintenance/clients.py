@@ -1,0 +1,59 @@
+"""Dynamic registrations expire after an idle period (RFC 7591 §5; USER-NEEDS themes 1-3).
+
+MCP clients register on every new connection, so registrations pile up. A client is *idle*
+when it has not been issued a token at /token (a code redeemed, a refresh, client credentials)
+for ``client_idle_ttl`` seconds (30 days by default; ``ClientService.used`` keeps the time, to
+the hour). An /authorize does not count: anyone who knows a ``client_id`` can send one, so it
+proves nothing about the client (issue 11, item 4). An idle client is deleted with its rows
+(journeys, their steps and flows, its refresh tokens), but never while it still holds a live
+refresh token: an absolute TTL that cut off clients in active use sent their users back to the
+consent page every month (USER-NEEDS theme 2). A deleted client that comes back
+gets ``401 invalid_client`` at /token, and MCP clients register again (theme 3).
+
+The server runs the cleanup every ``client_cleanup_interval`` seconds (``maintenance/schedule.py``); the
+command line runs it on demand (``python -m authorization_server clients cleanup``).
+"""
+
+from datetime import timedelta
+
+from authorization_server import clock
+from authorization_server.clients.service import ClientService
+from authorization_server.db import Database, Transaction
+from authorization_server.journeys.service import JourneyService
+from authorization_server.tokens.service import TokenService
+
+#: Clients looked at per statement, well below SQLite's limit on ``?`` parameters.
+BATCH = 500
+
+
+class ClientExpiry:
+    def __init__(
+        self, db: Database, *, clients: ClientService, journeys: JourneyService, tokens: TokenService, idle_ttl: int
+    ) -> None:
+        self._db = db
+        self._clients = clients
+        self._journeys = journeys
+        self._tokens = tokens
+        self._idle_ttl = timedelta(seconds=idle_ttl)
+
+    async def cleanup(self) -> list[str]:
+        """Delete the idle clients without a live grant, with their rows; returns their ids."""
+
+        async def unit(tx: Transaction) -> list[str]:
+            deleted: list[str] = []
+            idle = await self._clients.idle_since(tx, clock.now() - self._idle_ttl)
+            for start in range(0, len(idle), BATCH):
+                batch = idle[start : start + BATCH]
+                holding = await self._tokens.clients_holding_live_tokens(tx, batch)
+                expired = [client_id for client_id in batch if client_id not in holding]
+                if expired:
+                    await self.delete(tx, expired)
+                    deleted += expired
+            return deleted
+
+        return await self._db.run(unit)
+
+    async def delete(self, tx: Transaction, client_ids: list[str]) -> None:
+        """Delete the clients with their rows: journeys, their steps and flows, refresh tokens, consents."""
+        await self._journeys.delete_for_clients(tx, client_ids)
+        await self._clients.delete(tx, client_ids)

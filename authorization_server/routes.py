@@ -1,0 +1,24 @@
+"""Every path this server serves, relative to the root issuer, in flow order where it matters.
+
+The routes in ``app.py`` and the metadata documents (``flow/discovery/issuers.py``) are built from
+these constants, so they cannot disagree (RFC 8414 §3, RFC 7591 §3, RFC 7592 §1.2).
+"""
+
+# Paths, relative to the root issuer; the metadata below is derived from them.
+AUTHORIZE_PATH = "/authorize"
+TOKEN_PATH = "/token"
+REVOKE_PATH = "/revoke"
+INTROSPECT_PATH = "/introspect"
+REGISTER_PATH = "/register"
+#: RFC 7592 §1.2: each client's configuration endpoint, at the root whatever issuer it registered with.
+CLIENT_CONFIGURATION_PATH = "/register/{client_id}"
+GENERIC_REGISTER_PATH = "/api/v1/authz/clients/register"
+MCP_REGISTER_PATH = "/api/v1/authz/clients/register/mcp/{mcp_server_id}/{version}"
+JWKS_PATH = "/jwks.json"
+MCP_ISSUER_PATH = "/mcp/{mcp_server_id}"
+
+
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+
+
+CALLBACK_PATH = "/downstream/callback"

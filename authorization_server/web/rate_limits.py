@@ -1,0 +1,165 @@
+"""Rate limits on authorization, registration, token and sign-in (RFC 7591 §5, RFC 9700 §4.16, OAuth 2.1 §7.2).
+
+Each limit is a token bucket per key, kept in this process's memory: ``count`` requests at once,
+refilled evenly over ``seconds``. A refused request is ``429 Too Many Requests`` with
+``Retry-After`` (RFC 6585 §4, RFC 9110 §10.2.3).
+
+The keys are chosen so that one shared egress address (claude.ai, a company proxy) does not
+lock out the many users behind it (USER-NEEDS theme 4, docs/decisions/0011):
+
+============  =====================================  ==============================
+endpoint      limited per                            default
+============  =====================================  ==============================
+authorize     client address (each request writes    60 per minute
+              a journey: issue 11, item 4)
+registration  client address                         60 per 10 minutes
+token         address, before authentication; then   600 per minute; 60 per minute
+              the authenticated ``client_id`` (a
+              public client's: with the address)
+sign-in       address and username; and, looser,     10 per minute; 100 per minute
+              address
+fetches       address (only fetches that go out)     30 per minute
+============  =====================================  ==============================
+
+The last is :class:`FetchLimit`: client metadata documents and ``jwks_uri`` JWK Sets that a
+request to ``/authorize``, ``/token`` or ``/revoke`` makes this server fetch (issue 11, item 5).
+
+At the token endpoint a client's own bucket is spent only once the client proved who it is
+(issue 11 item 3): anyone can name a ``client_id``, so a bucket spent on the name alone let
+anyone exhaust it, and the real client's next refresh got 429. A public client proves nothing,
+so its bucket is its ``client_id`` *and* address: naming it from elsewhere spends another one.
+
+An IPv6 address counts by its /64 network, which one host usually has to itself.
+"""
+
+import ipaddress
+import math
+import threading
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+
+from starlette.requests import Request
+
+from authorization_server.accounts.service import MAX_USERNAME_LENGTH
+from authorization_server.errors import TooManyRequests
+from authorization_server.settings import Rate
+
+#: Buckets kept before the full ones are dropped (a full bucket is the same as no bucket).
+MAX_KEYS = 100_000
+
+
+class Limiter:
+    """A token bucket per key. ``what`` completes "too many ..." in the refusal."""
+
+    def __init__(self, rate: Rate, what: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self._capacity = float(rate.count)
+        self._per_second = rate.count / rate.seconds
+        self._what = what
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens left, when counted)
+        #: A limit may be spent on the event loop and on the database thread (inside a unit of work).
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> None:
+        """Spend one request of ``key``'s bucket, or raise :class:`TooManyRequests` saying when to retry."""
+        with self._lock:
+            self._take(key)
+
+    def _take(self, key: str) -> None:
+        now = self._clock()
+        tokens = self._tokens(key, now)
+        if tokens < 1:
+            wait = math.ceil((1 - tokens) / self._per_second)
+            raise TooManyRequests(f"Too many {self._what}. Try again in {wait} s.", retry_after=wait)
+        if len(self._buckets) >= MAX_KEYS:
+            self._drop_full(now)
+        self._buckets[key] = (tokens - 1, now)
+
+    def _tokens(self, key: str, now: float) -> float:
+        left, then = self._buckets.get(key, (self._capacity, now))
+        return min(self._capacity, left + (now - then) * self._per_second)
+
+    def _drop_full(self, now: float) -> None:
+        self._buckets = {
+            key: bucket for key, bucket in self._buckets.items() if self._tokens(key, now) < self._capacity
+        }
+
+
+class RateLimits:
+    """The limits of the endpoints that create rows or check secrets, by the keys above."""
+
+    def __init__(
+        self, *, authorize: Rate, register: Rate, token_client: Rate, token_ip: Rate, login: Rate, login_ip: Rate
+    ) -> None:
+        self._authorize = Limiter(authorize, "authorization requests from this address")
+        self._register = Limiter(register, "registrations from this address")
+        self._token_client = Limiter(token_client, "token requests for this client")
+        self._token_ip = Limiter(token_ip, "token requests from this address")
+        self._login = Limiter(login, "sign-in attempts for this username from this address")
+        self._login_ip = Limiter(login_ip, "sign-in attempts from this address")
+
+    def authorization(self, request: Request) -> None:
+        self._authorize.take(address_of(request))
+
+    def registration(self, request: Request) -> None:
+        self._register.take(address_of(request))
+
+    def token(self, request: Request) -> None:
+        """Before the client is authenticated: the address's bucket only."""
+        self._token_ip.take(address_of(request))
+
+    def token_client(self, request: Request, client_id: str, *, proven: bool) -> None:
+        """Once the client authenticated: its own bucket, or with ``proven`` false (a public client), its
+        bucket at this address. Called inside the request's unit of work, on the database thread."""
+        self._token_client.take(client_id if proven else f"{client_id} {address_of(request)}")
+
+    def login(self, request: Request, username: str) -> None:
+        address = address_of(request)
+        self._login_ip.take(address)
+        self._login.take(f"{address} {username[:MAX_USERNAME_LENGTH]}")  # no username is longer
+
+
+def address_of(request: Request) -> str:
+    """The client's address as rate limits count it: IPv4 as is, IPv6 by its /64 network.
+
+    Behind a reverse proxy, uvicorn takes it from ``X-Forwarded-For`` when the proxy is one of
+    the ``trusted_proxies`` (none by default: docs/decisions/0019).
+    """
+    host = request.client.host if request.client else ""
+    if ":" not in host:  # IPv4 (or a name): counted as it is, without parsing it on every request
+        return host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
+
+
+#: The address of the request the current task serves, set by the endpoints whose requests may
+#: make this server fetch (``/authorize``, ``/token``, ``/revoke``) and read by :class:`FetchLimit`
+#: deep in the fetcher. Each request runs in a task of its own, so the value never outlives it;
+#: outside a request (the command line) it is unset and nothing is charged.
+_requester: ContextVar[str | None] = ContextVar("requester", default=None)
+
+
+def charge_fetches_to(request: Request) -> None:
+    """Charge the outbound fetches this request causes to its address (:class:`FetchLimit`)."""
+    _requester.set(address_of(request))
+
+
+class FetchLimit:
+    """Outbound fetches of client metadata documents and JWK Sets per requesting address (issue 11, item 5).
+
+    Called by the fetcher before each fetch that goes out: an answer from its cache, or a share
+    of a fetch of the same URL already under way, costs nothing, so the many users behind one
+    shared egress address whose client is known by one document never run into it.
+    """
+
+    def __init__(self, rate: Rate, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limiter = Limiter(rate, "client documents fetched for requests from this address", clock)
+
+    def __call__(self) -> None:
+        address = _requester.get()
+        if address is not None:
+            self._limiter.take(address)

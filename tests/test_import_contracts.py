@@ -1,0 +1,187 @@
+"""The house plan's import contracts (issue 12, docs/decisions/0028-house-plan.md).
+
+Read from the source with ``ast``, nothing imported and no dependency added: every ``import`` and
+``from ... import`` of every module, wherever it sits in the file (inside a function or an
+``if TYPE_CHECKING:`` too), counts. Each test names the rule it checks; a failure lists the
+offending ``module -> imported module`` lines.
+"""
+
+import ast
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+AS = "authorization_server"
+DOMAIN = ("accounts", "clients", "consents", "journeys", "mcp_servers", "tokens")
+#: The root modules every layer may use: they import no package of the authorization server.
+LEAF_HELPERS = ("clock", "db", "encryption", "errors", "routes", "safe_fetch", "secrets_at_rest", "settings")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+@cache
+def modules() -> dict[str, Path]:
+    found = {}
+    for program in (AS, "mcp_server", "client", "shared"):
+        for path in sorted((ROOT / program).rglob("*.py")):
+            found[module_name(path)] = path
+    return found
+
+
+@cache
+def imports(module: str) -> frozenset[str]:
+    """The project modules ``module`` imports (``from a import b`` counts ``a.b`` when it is a module)."""
+    tree = ast.parse(modules()[module].read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            submodules = [f"{node.module}.{alias.name}" for alias in node.names]
+            # ``from package import module`` imports the module; the package only if a name is not a module
+            names = submodules + ([node.module] if any(s not in modules() for s in submodules) else [])
+        else:
+            continue
+        out.update(name for name in names if name in modules())
+    return frozenset(out)
+
+
+def edges(prefix: str) -> Iterator[tuple[str, str]]:
+    for module in modules():
+        if module == prefix or module.startswith(prefix + "."):
+            for imported in imports(module):
+                yield module, imported
+
+
+def inside(module: str, *packages: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def violations(prefix: str, forbidden) -> list[str]:
+    return sorted(f"{a} -> {b}" for a, b in edges(prefix) if forbidden(a, b))
+
+
+def test_web_never_imports_flow():
+    """web/ is what endpoints share; it knows no protocol step (flow/)."""
+    assert violations(f"{AS}.web", lambda a, b: inside(b, f"{AS}.flow")) == []
+
+
+@pytest.mark.parametrize("domain", DOMAIN)
+def test_domain_never_imports_flow_web_or_another_domains_repository(domain):
+    """A domain module (entities, repository, service) imports no protocol step, no web/, no page or
+    wiring module, and no other domain module's repository (docs/conventions/entities.md)."""
+    own = f"{AS}.{domain}"
+    above = [f"{AS}.{p}" for p in ("flow", "web", "account", "admin", "cli", "app", "services")]
+    others = [f"{AS}.{d}.repository" for d in DOMAIN if d != domain]
+    assert violations(own, lambda a, b: inside(b, *above, *others)) == []
+
+
+@pytest.mark.parametrize("program", ["mcp_server", "client"])
+def test_mcp_server_and_client_never_import_the_authorization_server(program):
+    """The three programs know each other only over HTTP (docs/architecture.md)."""
+    assert violations(program, lambda a, b: inside(b, AS)) == []
+
+
+def test_shared_imports_none_of_the_three_programs():
+    """shared/ is wire vocabulary under all three programs, so it imports none of them."""
+    assert violations("shared", lambda a, b: inside(b, AS, "mcp_server", "client")) == []
+
+
+def test_leaf_helpers_at_the_root_import_no_package():
+    """The root holds wiring (app, services, __main__) and leaf helpers; a leaf helper imports only
+    other leaf helpers, so every layer can use it without a cycle."""
+    helpers = [f"{AS}.{name}" for name in LEAF_HELPERS]
+    found = sorted(
+        f"{a} -> {b}"
+        for helper in helpers
+        for a, b in edges(helper)
+        if a == helper and inside(b, AS) and b not in helpers
+    )
+    assert found == []
+
+
+def unit(module: str, depth: int) -> str | None:
+    """The package ``module`` belongs to, ``depth`` levels below the authorization server; None at the root."""
+    parts = module.split(".")
+    if parts[0] != AS or len(parts) <= depth:
+        return None
+    if len(parts) == depth + 1 and modules()[module].name != "__init__.py":
+        return None  # a module, not a package, at that level
+    return ".".join(parts[: depth + 1])
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one node (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def package_graph(within: str, depth: int) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for a, b in edges(within):
+        ua, ub = unit(a, depth), unit(b, depth)
+        if ua and ub and ua != ub and inside(ua, within) and inside(ub, within):
+            graph.setdefault(ua, set()).add(ub)
+    return graph
+
+
+def test_no_import_cycles_between_top_level_packages():
+    """No two top-level packages of the authorization server (flow, web, the domain modules,
+    account, admin, cli) import each other, directly or through others."""
+    assert cycles(package_graph(AS, 1)) == []
+
+
+def test_no_import_cycles_between_protocol_steps():
+    """The protocol steps (flow/discovery, flow/token, ...) do not import each other in a circle:
+    a later step may use an earlier one, never both ways."""
+    assert cycles(package_graph(f"{AS}.flow", 2)) == []
+
+
+def test_no_import_cycles_between_modules():
+    """No module of the authorization server imports itself through others."""
+    graph = {a: {b for b in imports(a) if inside(b, AS)} for a in modules() if inside(a, AS)}
+    assert cycles(graph) == []
+
+
+def test_the_contracts_see_the_layout():
+    """The checks above read real modules: a renamed folder must not make them pass vacuously."""
+    assert {f"{AS}.flow.token.endpoint", f"{AS}.web.params", f"{AS}.tokens.service"} <= set(modules())
+    assert f"{AS}.flow" in {unit(a, 1) for a, _ in edges(AS)}
+    assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
