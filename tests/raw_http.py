@@ -38,3 +38,23 @@ def read_until_closed(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         received += chunk
     return received
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One whole response of a kept-alive connection: its head, then as many body bytes as its
+    ``Content-Length`` says (a ``recv`` may return a part of it, or the head alone)."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(65536) or _closed()
+    head_bytes, _, body = received.partition(b"\r\n\r\n")
+    lengths = [
+        line.split(b":", 1)[1] for line in head_bytes.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    ]
+    length = int(lengths[0]) if lengths else 0
+    while len(body) < length:
+        body += sock.recv(65536) or _closed()
+    return head_bytes + b"\r\n\r\n" + body
+
+
+def _closed() -> bytes:
+    raise ConnectionError("the server closed the connection in the middle of a response")

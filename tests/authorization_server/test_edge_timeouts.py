@@ -12,7 +12,7 @@ import pytest
 
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.test_cli import cli
-from tests.raw_http import PATIENCE, connect, head, read_until_closed, send_half_a_body_and_close
+from tests.raw_http import PATIENCE, connect, head, read_response, read_until_closed, send_half_a_body_and_close
 
 FORM = "application/x-www-form-urlencoded"
 #: Every kind of endpoint that reads a body: the form APIs, the JSON ones, a browser page.
@@ -118,7 +118,7 @@ class TestSlowHeaders:
         with closing(connect(fresh_as.port)) as silent, closing(connect(fresh_as.port)) as prompt:
             for _ in range(2):
                 prompt.sendall(head(fresh_as.port, "GET", "/jwks.json", {}))
-                assert status_of(prompt.recv(65536)) == 200
+                assert status_of(read_response(prompt)) == 200
             assert read_until_closed(silent) == b""
 
 
