@@ -61,9 +61,13 @@ class TestCrash:
         """Issue 6: after kill -9 mid-load, integrity is ok and acknowledged clients and tokens are all there."""
         server = start_authorization_server(tmp_path)
         try:
-            seen, verdict = crash_cycle(server, workers=8, seconds=1.5)
+            # On a busy machine 1.5 s may end before any flow reached its refresh token: crash again.
+            for _ in range(5):
+                seen, verdict = crash_cycle(server, workers=8, seconds=1.5)
+                assert verdict.ok, verdict
+                if seen.refresh_tokens:
+                    break
         finally:
             server.program.stop()
 
-        assert verdict.ok, verdict
         assert len(seen.client_ids) > 0 and len(seen.refresh_tokens) > 0
