@@ -4,7 +4,8 @@ WAL lets the command line read and write while the server runs; foreign keys are
 database work of a request is one *unit of work*, a coroutine function given to
 :meth:`Database.run`, which runs whole on aiosqlite's thread, so no request ever sees another's
 half-written rows and a unit costs one thread hop however many statements it makes. SQL is
-parameterised, always.
+parameterised, always. The one hop goes through :class:`AiosqliteThread`, the only code that
+uses aiosqlite's internals.
 
 The checkpoint that copies the WAL back into the database file (two fsyncs) runs on a thread
 and connection of its own (:class:`Checkpointer`), never inside a request's commit
@@ -60,8 +61,8 @@ Unit = Callable[[Transaction], Coroutine[Any, Any, T]]
 class Database:
     """An open database. Use :meth:`open`, then :meth:`run` for every unit of work."""
 
-    def __init__(self, connection: aiosqlite.Connection, checkpointer: "Checkpointer") -> None:
-        self._connection = connection
+    def __init__(self, thread: "AiosqliteThread", checkpointer: "Checkpointer") -> None:
+        self._thread = thread
         self._checkpointer = checkpointer
         self._queue: list[tuple[Unit[Any], asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -73,8 +74,7 @@ class Database:
         """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         make_private(path)
-        connection = await aiosqlite.connect(path, isolation_level=None)
-        connection.row_factory = sqlite3.Row
+        thread = await AiosqliteThread.connect(path)
         # wal_autocheckpoint = 0: the Checkpointer's thread checkpoints instead of a request's commit.
         for pragma in (
             "PRAGMA journal_mode = WAL",
@@ -83,14 +83,14 @@ class Database:
             "PRAGMA busy_timeout = 5000",
             "PRAGMA wal_autocheckpoint = 0",
         ):
-            await connection.execute(pragma)
-        database = cls(connection, Checkpointer(path))
+            await thread.execute(pragma)
+        database = cls(thread, Checkpointer(path))
         await database._migrate()
         return database
 
     async def close(self) -> None:
         self._checkpointer.stop()
-        await self._connection.close()  # the last connection to close checkpoints what is left
+        await self._thread.close()  # the last connection to close checkpoints what is left
 
     async def data_version(self) -> int:
         """A number that changes whenever another connection, such as the command line, commits."""
@@ -122,7 +122,7 @@ class Database:
             while self._queue:
                 group, self._queue = self._queue, []
                 try:
-                    outcomes = await self._on_database_thread(self._commit, [unit for unit, _ in group])
+                    outcomes = await self._thread.call(self._commit, [unit for unit, _ in group])
                 except Exception as error:  # the group could not begin or commit: none of it holds
                     outcomes = [_Failed(error)] * len(group)
                 for (_, future), outcome in zip(group, outcomes, strict=True):
@@ -137,16 +137,6 @@ class Database:
             for _, future in group:  # cancelled while the thread ran them (the server stopping)
                 if not future.done():
                     future.cancel()
-
-    async def _on_database_thread(self, function: Callable[..., T], *args: Any) -> T:
-        """Call ``function(sqlite3_connection, *args)`` on aiosqlite's thread: one hop.
-
-        aiosqlite sends each of its statements to its thread through ``Connection._execute``;
-        this sends a whole group of units the same way (the one internal of aiosqlite used here,
-        pinned with it in pyproject.toml; docs/decisions/0026).
-        """
-        connection = self._connection
-        return await connection._execute(lambda: function(connection._conn, *args))
 
     def _commit(self, connection: sqlite3.Connection, units: list[Unit[Any]]) -> list[Any]:
         """On the database thread: run ``units`` in one transaction; each one's result or ``_Failed``."""
@@ -167,12 +157,54 @@ class Database:
 
     async def _migrate(self) -> None:
         """Apply the numbered scripts in ``migrations/`` that this database has not seen yet."""
-        await self._connection.execute(
+        await self._thread.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT"
         )
         for version, name, script in _migration_scripts():
             await self.run(functools.partial(_apply, version=version, name=name, script=script))
+
+
+class AiosqliteThread:
+    """aiosqlite's connection and its thread, with the one call this module needs that it lacks.
+
+    aiosqlite runs each of its statements on a thread of its own, sent there through
+    ``Connection._execute(function)``; it has no public way to send a function of ours, which a
+    unit of work needs: a whole group of units run on that thread in one hop (decision 0026). So
+    this class, and nothing else in the project, uses two internals of aiosqlite:
+
+    - ``Connection._execute(fn, *args)``: a coroutine that queues ``fn(*args)`` for the
+      connection's thread and returns its result, or raises what it raised;
+    - ``Connection._conn``: the ``sqlite3.Connection`` that thread uses.
+
+    aiosqlite is pinned (``aiosqlite~=0.22.1``, pyproject.toml), and
+    ``tests/authorization_server/test_db.py`` (``TestAiosqliteInternals``) checks both names, their
+    signatures and their behaviour on the installed version, so an upgrade that changes them fails
+    there, by name, before anything else does.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+
+    @classmethod
+    async def connect(cls, path: Path) -> "AiosqliteThread":
+        """Open ``path`` in autocommit mode (the units say ``BEGIN`` and ``COMMIT`` themselves)."""
+        connection = await aiosqlite.connect(path, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        return cls(connection)
+
+    async def call(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(sqlite3_connection, *args)`` on aiosqlite's thread: one hop; its result or its exception."""
+        connection = self._connection
+        result: T = await connection._execute(function, connection._conn, *args)
+        return result
+
+    async def execute(self, sql: str) -> None:
+        """One statement through aiosqlite's public API (the pragmas and the migrations' table)."""
+        await self._connection.execute(sql)
+
+    async def close(self) -> None:
+        await self._connection.close()
 
 
 #: The files SQLite keeps beside the database: the WAL, its shared-memory index, a rollback journal.

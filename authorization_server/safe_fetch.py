@@ -36,7 +36,6 @@ import copy
 import ipaddress
 import json
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 
+from authorization_server.clock import monotonic
 from shared.loopback import is_loopback_host
 
 T = TypeVar("T")
@@ -151,7 +151,7 @@ class SafeFetcher:
         policy: FetchPolicy,
         resolve: Resolver = system_resolver,
         before_fetch: Callable[[], None] = lambda: None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = monotonic,
     ) -> None:
         self._policy = policy
         self._resolve = resolve

@@ -18,11 +18,11 @@ would count apart (docs/decisions/0011).
 """
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from authorization_server.accounts.service import MAX_USERNAME_LENGTH
+from authorization_server.clock import monotonic
 from authorization_server.errors import TooManyRequests
 
 #: Keys tracked before the ones with nothing left to remember are dropped.
@@ -42,9 +42,7 @@ class _Record:
 class FailureLock:
     """Failures counted per key; ``failures`` of them within ``window`` lock the key, longer each time."""
 
-    def __init__(
-        self, *, failures: int, window: int, duration: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, *, failures: int, window: int, duration: int, clock: Callable[[], float] = monotonic) -> None:
         self._failures = failures
         self._window = window
         self._duration = duration
@@ -86,9 +84,7 @@ class FailureLock:
 class LoginLockout:
     """The sign-in form's lock: per username and client address."""
 
-    def __init__(
-        self, *, failures: int, window: int, duration: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, *, failures: int, window: int, duration: int, clock: Callable[[], float] = monotonic) -> None:
         self._lock = FailureLock(failures=failures, window=window, duration=duration, clock=clock)
 
     def check(self, username: str, address: str) -> None:

@@ -2,7 +2,6 @@
 and the MCP connections (downstream OAuth providers) each of them has."""
 
 import re
-import time
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -169,9 +168,9 @@ class McpServerService:
             raise ValueError(f"no MCP connection with id {connection_id!r}")
 
     async def _follow_database(self, *, now: bool = False) -> None:
-        if not now and time.monotonic() - self._checked_at < self.CHECK_INTERVAL:
+        if not now and clock.monotonic() - self._checked_at < self.CHECK_INTERVAL:
             return
-        self._checked_at = time.monotonic()
+        self._checked_at = clock.monotonic()
         version = await self._db.data_version()
         if version == self._data_version:
             return

@@ -11,9 +11,9 @@ must be behind the call (docs/decisions/0018).
 """
 
 import secrets
-import time
 from dataclasses import dataclass
 
+from authorization_server import clock
 from authorization_server.tokens.keys import KeySet
 from shared.scopes import format_scope, parse_scope
 
@@ -48,7 +48,7 @@ class AccessToken:
 
 
 def mint(keys: KeySet, claims: AccessTokenClaims, ttl: int) -> str:
-    now = int(time.time())
+    now = int(clock.timestamp())
     payload = {
         "iss": claims.issuer,
         "sub": claims.subject,

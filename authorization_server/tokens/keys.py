@@ -17,7 +17,6 @@ or a key is rotated (:func:`seal_plaintext`, docs/decisions/0027-signing-keys-at
 import base64
 import hashlib
 import json
-import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -122,7 +121,7 @@ class Keys:
         key_set = self._key_set
         if key_set is not None and self._recently_checked():
             return key_set
-        self._checked_at = time.monotonic()
+        self._checked_at = clock.monotonic()
         version = await self._db.data_version()
         retired = key_set is not None and key_set.changes_at is not None and key_set.changes_at <= clock.now()
         if key_set is None or retired or version != self._data_version:
@@ -137,7 +136,7 @@ class Keys:
         return (await self._db.run(self.key_set)).jwks_json
 
     def _recently_checked(self) -> bool:
-        return time.monotonic() - self._checked_at < self.CHECK_INTERVAL
+        return clock.monotonic() - self._checked_at < self.CHECK_INTERVAL
 
 
 async def all_keys(tx: Transaction, keep_for: timedelta, sealer: Sealer) -> list[SigningKey]:

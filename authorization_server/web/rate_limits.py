@@ -35,13 +35,13 @@ An IPv6 address counts by its /64 network, which one host usually has to itself.
 import ipaddress
 import math
 import threading
-import time
 from collections.abc import Callable
 from contextvars import ContextVar
 
 from starlette.requests import Request
 
 from authorization_server.accounts.service import MAX_USERNAME_LENGTH
+from authorization_server.clock import monotonic
 from authorization_server.errors import TooManyRequests
 from authorization_server.settings import Rate
 
@@ -52,7 +52,7 @@ MAX_KEYS = 100_000
 class Limiter:
     """A token bucket per key. ``what`` completes "too many ..." in the refusal."""
 
-    def __init__(self, rate: Rate, what: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: Rate, what: str, clock: Callable[[], float] = monotonic) -> None:
         self._capacity = float(rate.count)
         self._per_second = rate.count / rate.seconds
         self._what = what
@@ -156,7 +156,7 @@ class FetchLimit:
     shared egress address whose client is known by one document never run into it.
     """
 
-    def __init__(self, rate: Rate, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: Rate, clock: Callable[[], float] = monotonic) -> None:
         self._limiter = Limiter(rate, "client documents fetched for requests from this address", clock)
 
     def __call__(self) -> None:

@@ -7,14 +7,17 @@ tries to wait for anything but the database fails instead of blocking the thread
 """
 
 import asyncio
+import inspect
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
-from authorization_server.db import Database, Transaction
+from authorization_server.db import AiosqliteThread, Database, Transaction
 
 pytestmark = pytest.mark.anyio
 
@@ -100,3 +103,63 @@ class TestTheRuleOfAUnit:
             other.execute("INSERT INTO notes (text) VALUES ('from the command line')")
 
         assert await db.data_version() != before
+
+
+class TestAiosqliteInternals:
+    """0026: ``AiosqliteThread`` uses two internals of aiosqlite; these fail, by name, if an upgrade changes them."""
+
+    def test_connection_execute_is_a_coroutine_taking_a_function_and_its_arguments(self):
+        """0026: ``aiosqlite.Connection._execute(fn, *args, **kwargs)`` exists, a coroutine function."""
+        execute = aiosqlite.Connection._execute
+
+        assert inspect.iscoroutinefunction(execute)
+        parameters = list(inspect.signature(execute).parameters.values())
+        assert [(p.name, p.kind) for p in parameters] == [
+            ("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            ("fn", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            ("args", inspect.Parameter.VAR_POSITIONAL),
+            ("kwargs", inspect.Parameter.VAR_KEYWORD),
+        ]
+
+    def test_connection_conn_is_a_property(self):
+        """0026: ``aiosqlite.Connection._conn`` exists, a property (the thread's ``sqlite3.Connection``)."""
+        assert isinstance(inspect.getattr_static(aiosqlite.Connection, "_conn"), property)
+
+    async def test_a_call_runs_on_aiosqlites_own_thread_with_its_own_connection(self, tmp_path: Path):
+        """0026: ``call`` runs on the thread aiosqlite runs its statements on, with the connection they use."""
+        thread = await AiosqliteThread.connect(tmp_path / "store.sqlite3")
+        try:
+            connection = thread._connection
+            # Through aiosqlite's public API only: the thread its statements run on, and a row on its connection.
+            await connection.create_function("thread_ident", 0, threading.get_ident)
+            async with connection.execute("SELECT thread_ident()") as cursor:
+                row = await cursor.fetchone()
+            assert row is not None
+            aiosqlite_thread = row[0]
+            await connection.execute("CREATE TEMP TABLE seen (what TEXT)")  # TEMP: visible on this connection only
+            await connection.execute("INSERT INTO seen VALUES ('from aiosqlite')")
+
+            def look(sqlite_connection: sqlite3.Connection, limit: int) -> tuple[int, list[str]]:
+                rows = sqlite_connection.execute("SELECT what FROM seen LIMIT ?", (limit,))
+                return threading.get_ident(), [what for (what,) in rows]
+
+            ident, rows = await thread.call(look, 10)
+
+            assert ident == aiosqlite_thread != threading.get_ident()
+            assert rows == ["from aiosqlite"]
+        finally:
+            await thread.close()
+
+    async def test_a_call_that_raises_gives_its_exception_to_the_caller(self, tmp_path: Path):
+        """0026: a group that cannot begin or commit fails every unit in it with that error: it must reach us."""
+        thread = await AiosqliteThread.connect(tmp_path / "store.sqlite3")
+        try:
+
+            def fails(sqlite_connection: sqlite3.Connection) -> None:
+                sqlite_connection.execute("SELECT * FROM no_such_table")
+
+            with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+                await thread.call(fails)
+            assert await thread.call(lambda c: c.execute("SELECT 1").fetchone()[0]) == 1  # the thread goes on
+        finally:
+            await thread.close()

@@ -303,7 +303,7 @@ class TestKeysFetchedFromAUrl:
 
 
 class TestTheJtiMemory:
-    """The single-use ``jti`` store itself (RFC 7523 §3 item 7), with the time set by the test (``clock.now``)."""
+    """The single-use ``jti`` store itself (RFC 7523 §3 item 7), with the time moved by the test (``clock.advance``)."""
 
     @pytest.fixture(name="store")
     async def _store(self, tmp_path: Path) -> AsyncIterator[tuple[Database, Client]]:
@@ -326,29 +326,27 @@ class TestTheJtiMemory:
         return await db.run(lambda tx: ClientService().authenticate(tx, client, credentials, assertion))
 
     @pytest.mark.anyio
-    async def test_a_jti_is_remembered_until_exp_plus_the_leeway(
-        self, store: tuple[Database, Client], monkeypatch: pytest.MonkeyPatch
-    ):
+    async def test_a_jti_is_remembered_until_exp_plus_the_leeway(self, store: tuple[Database, Client]):
         """RFC 7523 §3 item 7 (issue 11 item 2): within the leeway after exp the jti is still spent."""
         db, client = store
-        exp = clock.now() + timedelta(seconds=60)
-        await self.spend(db, client, "jti-1", exp)
-
-        monkeypatch.setattr(clock, "now", lambda: exp + timedelta(seconds=LEEWAY - 1))
-        with pytest.raises(InvalidClient, match="already used"):
+        with clock.frozen():
+            exp = clock.now() + timedelta(seconds=60)
             await self.spend(db, client, "jti-1", exp)
 
+            clock.advance(60 + LEEWAY - 1)
+            with pytest.raises(InvalidClient, match="already used"):
+                await self.spend(db, client, "jti-1", exp)
+
     @pytest.mark.anyio
-    async def test_a_jti_is_forgotten_once_the_leeway_is_over(
-        self, store: tuple[Database, Client], monkeypatch: pytest.MonkeyPatch
-    ):
+    async def test_a_jti_is_forgotten_once_the_leeway_is_over(self, store: tuple[Database, Client]):
         """RFC 7523 §3 item 7: past exp + leeway the assertion is refused anyway, so its row may go."""
         db, client = store
-        exp = clock.now() + timedelta(seconds=60)
-        await self.spend(db, client, "jti-1", exp)
+        with clock.frozen():
+            exp = clock.now() + timedelta(seconds=60)
+            await self.spend(db, client, "jti-1", exp)
 
-        monkeypatch.setattr(clock, "now", lambda: exp + timedelta(seconds=LEEWAY + 1))
-        await self.spend(db, client, "jti-2", exp + timedelta(seconds=120))
+            clock.advance(60 + LEEWAY + 1)
+            await self.spend(db, client, "jti-2", exp + timedelta(seconds=120))
 
         remaining = await db.run(lambda tx: tx.fetch_all("SELECT expires_at FROM client_assertions"))
         assert [clock.from_db(row["expires_at"]) for row in remaining] == [exp + timedelta(seconds=120)]

@@ -9,7 +9,6 @@ else as a public client. Nothing here logs a code, token or secret.
 """
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote_plus, urlencode, urlsplit
@@ -60,10 +59,10 @@ class Providers:
             assert connection.authorization_endpoint and connection.token_endpoint
             return ProviderEndpoints(None, connection.authorization_endpoint, connection.token_endpoint)
         cached = self._discovered.get(connection.issuer)
-        if cached is not None and cached[1] > time.monotonic():
+        if cached is not None and cached[1] > clock.monotonic():
             return cached[0]
         endpoints = await _discover(connection.issuer)
-        self._discovered[connection.issuer] = (endpoints, time.monotonic() + METADATA_MAX_AGE)
+        self._discovered[connection.issuer] = (endpoints, clock.monotonic() + METADATA_MAX_AGE)
         return endpoints
 
     def authorization_url(
