@@ -1,6 +1,6 @@
 """Journeys, their steps and states, and the MCP and Downstream Authorization Flows that link them."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -129,6 +129,33 @@ class DownstreamAuthorizationFlow:
     updated_at: datetime
     failure_reason: str | None = None
     completed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StartedDownstreamFlow:
+    """A started downstream flow as its callback needs it: what was kept when the browser left for the provider.
+
+    Read by its ``state`` (OAuth 2.1 §4.1.2: the provider sends it back), which the reading uses up.
+    """
+
+    flow: DownstreamAuthorizationFlow
+    #: The exact redirect URI sent to the provider, to be repeated at its token endpoint (OAuth 2.1 §4.1.3).
+    redirect_uri: str
+    #: The PKCE ``code_verifier`` (RFC 7636 §4.1), sealed for its row and column (``journeys/sealing.py``).
+    code_verifier_sealed: bytes = field(repr=False)
+    state_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CompletedDownstreamFlow:
+    """A completed downstream flow with the provider's tokens as stored: sealed (``journeys/sealing.py``)."""
+
+    flow: DownstreamAuthorizationFlow
+    access_token_sealed: bytes = field(repr=False)
+    refresh_token_sealed: bytes | None = field(repr=False)
+    #: When the provider's access token expires; ``None`` when the provider did not say (RFC 6749 §5.1).
+    token_expires_at: datetime | None
+    scope: str | None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""SQL for journeys, their events, and their MCP and downstream authorization flows."""
+"""SQL for journeys, their events, and their MCP and downstream authorization flows.
+
+The only module of journeys/ that sees a row: every function returns entities
+(``journeys/entities.py``) or plain values, never a database row (docs/conventions/entities.md).
+"""
 
 from dataclasses import replace
 from datetime import datetime
@@ -8,12 +12,14 @@ from authorization_server import clock
 from authorization_server.db import Row, Transaction
 from authorization_server.journeys.entities import (
     AuthorizationRequest,
+    CompletedDownstreamFlow,
     DownstreamAuthorizationFlow,
     DownstreamFlowStatus,
     Event,
     Journey,
     JourneyStatus,
     McpAuthorizationFlow,
+    StartedDownstreamFlow,
     Step,
 )
 from shared.scopes import format_scope, parse_scope
@@ -259,16 +265,22 @@ async def downstream_flows(tx: Transaction, journey_id: str) -> list[DownstreamA
     rows = await tx.fetch_all(
         "SELECT * FROM downstream_authorization_flows WHERE journey_id = ? ORDER BY created_at, id", (journey_id,)
     )
-    return [downstream_flow(row) for row in rows]
+    return [_downstream_flow(row) for row in rows]
 
 
-async def take_downstream_state(tx: Transaction, state_hash: str) -> Row | None:
+async def take_downstream_state(tx: Transaction, state_hash: str) -> StartedDownstreamFlow | None:
     """The flow started with this state, which is cleared here so that it answers once only."""
     row = await tx.fetch_one("SELECT * FROM downstream_authorization_flows WHERE state_hash = ?", (state_hash,))
     if row is None:
         return None
     await tx.execute("UPDATE downstream_authorization_flows SET state_hash = NULL WHERE id = ?", (row["id"],))
-    return row
+    # Only start_downstream_flow writes a state, and with it the redirect URI, verifier and deadline.
+    return StartedDownstreamFlow(
+        flow=_downstream_flow(row),
+        redirect_uri=row["redirect_uri"],
+        code_verifier_sealed=row["code_verifier_sealed"],
+        state_expires_at=clock.from_db(row["state_expires_at"]),
+    )
 
 
 async def finish_downstream_flow(
@@ -298,11 +310,22 @@ async def _move_row(
     return changed == 1
 
 
-async def completed_downstream_flow(tx: Transaction, journey_id: str, connection_id: str) -> Row | None:
+async def completed_downstream_flow(
+    tx: Transaction, journey_id: str, connection_id: str
+) -> CompletedDownstreamFlow | None:
     """The completed flow of a journey for one connection, with its sealed tokens."""
-    return await tx.fetch_one(
+    row = await tx.fetch_one(
         "SELECT * FROM downstream_authorization_flows WHERE journey_id = ? AND mcp_connection_id = ? AND status = ?",
         (journey_id, connection_id, DownstreamFlowStatus.COMPLETED),
+    )
+    if row is None:
+        return None
+    return CompletedDownstreamFlow(
+        flow=_downstream_flow(row),
+        access_token_sealed=row["access_token_sealed"],
+        refresh_token_sealed=row["refresh_token_sealed"],
+        token_expires_at=_maybe_time(row["token_expires_at"]),
+        scope=row["scope"],
     )
 
 
@@ -311,7 +334,7 @@ async def browser_hash(tx: Transaction, journey_id: str) -> str | None:
     return row["browser_hash"] if row else None
 
 
-def downstream_flow(row: Row) -> DownstreamAuthorizationFlow:
+def _downstream_flow(row: Row) -> DownstreamAuthorizationFlow:
     return DownstreamAuthorizationFlow(
         id=row["id"],
         journey_id=row["journey_id"],

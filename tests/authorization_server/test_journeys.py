@@ -1,10 +1,12 @@
 """The journey records of seed 000: journeys, their events, and their MCP and downstream flows."""
 
+import inspect
 import itertools
 import re
 import sqlite3
+import typing
 from contextlib import closing
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx2
@@ -13,7 +15,13 @@ import pytest
 from authorization_server.db import Database
 from authorization_server.encryption import Sealer, new_key, parse_key
 from authorization_server.errors import InvalidRequest, NotFound
-from authorization_server.journeys.entities import DownstreamAuthorizationFlow
+from authorization_server.journeys import repository
+from authorization_server.journeys.entities import (
+    CompletedDownstreamFlow,
+    DownstreamAuthorizationFlow,
+    DownstreamFlowStatus,
+    StartedDownstreamFlow,
+)
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.secrets_at_rest import new_secret
@@ -400,3 +408,40 @@ class TestJourneysCommand:
         result = demo_as.cli("journeys", "show", "jrn_missing", check=False)
 
         assert (result.returncode, result.stderr) == (1, "authorization_server: no journey with id 'jrn_missing'\n")
+
+
+def _types_in(annotation: object) -> set[object]:
+    """``annotation`` and every type nested in it (unions, tuples, lists, ``X | None``)."""
+    return {annotation}.union(*(_types_in(argument) for argument in typing.get_args(annotation)))
+
+
+def test_the_repository_returns_entities_never_database_rows():
+    """Issue 12, docs/conventions/entities.md: the repository turns rows into entities; none of its
+    functions hands a database row back (the downstream callback and token exchange read
+    ``StartedDownstreamFlow`` and ``CompletedDownstreamFlow``)."""
+    functions = [
+        function
+        for name, function in inspect.getmembers(repository, inspect.isfunction)
+        if function.__module__ == repository.__name__ and not name.startswith("_")
+    ]
+
+    returned = {function.__name__: _types_in(typing.get_type_hints(function)["return"]) for function in functions}
+
+    assert "take_downstream_state" in returned and "completed_downstream_flow" in returned
+    assert {
+        name: sorted(str(t) for t in types if getattr(t, "__name__", None) == "Row" or t is sqlite3.Row)
+        for name, types in returned.items()
+    } == {name: [] for name in returned}
+
+
+def test_sealed_columns_never_reach_a_log_by_repr():
+    """docs/conventions/dtos.md: the sealed downstream tokens and verifier are ``repr=False``."""
+    now = datetime.now(UTC)
+    flow = DownstreamAuthorizationFlow("dfl_1", "jrn_1", "con_1", DownstreamFlowStatus.COMPLETED, now, now)
+    started = StartedDownstreamFlow(flow, "http://localhost:9000/downstream/callback", b"sealed-verifier", now)
+    completed = CompletedDownstreamFlow(flow, b"sealed-access", b"sealed-refresh", None, "profile")
+
+    shown = repr(started) + repr(completed)
+
+    assert "profile" in shown
+    assert [value for value in ("sealed-verifier", "sealed-access", "sealed-refresh") if value in shown] == []

@@ -1,0 +1,62 @@
+"""A journey's state machine: created with its MCP flow, moved only along ``TRANSITIONS``, each step stamped.
+
+The primitives every job of journeys/ shares (``service.py``, ``grants.py``, ``downstream.py``,
+``upkeep.py``); only :class:`~authorization_server.journeys.service.JourneyService` is called from
+outside the package.
+"""
+
+from authorization_server import clock
+from authorization_server.db import Transaction
+from authorization_server.errors import InvalidRequest, NotFound
+from authorization_server.journeys import repository
+from authorization_server.journeys.entities import TRANSITIONS, Journey, JourneyStatus, McpAuthorizationFlow, Step
+from authorization_server.secrets_at_rest import new_id
+
+
+async def create(
+    tx: Transaction,
+    issuer: str,
+    status: JourneyStatus,
+    client_id: str,
+    mcp_server_id: str,
+    mcp_server_version: str | None = None,
+) -> Journey:
+    """A new journey in ``status`` and the MCP flow that links it to its client and MCP server (seed 000)."""
+    journey_id = new_id("jrn")
+    flow = McpAuthorizationFlow(
+        id=new_id("mfl"),
+        journey_id=journey_id,
+        mcp_server_id=mcp_server_id,
+        client_id=client_id,
+        mcp_server_version=mcp_server_version,
+        created_at=clock.now(),
+    )
+    await repository.add(tx, journey_id, issuer, status, flow)
+    return repository.created(journey_id, issuer, status, flow)
+
+
+async def move(tx: Transaction, journey: Journey, target: JourneyStatus, **columns: object) -> Journey:
+    """Move ``journey`` to ``target``; returns it as it now is, without reading it back.
+
+    Only a move :data:`TRANSITIONS` allows, and only from the state ``journey`` was read in: of two
+    concurrent requests one wins, the other gets ``invalid_request``.
+    """
+    now = clock.now()
+    if target not in TRANSITIONS[journey.status] or not await repository.move(
+        tx, journey.id, journey.status, target, now, **columns
+    ):
+        raise InvalidRequest(f"this authorization can no longer move from {journey.status} to {target}")
+    return repository.moved(journey, target, now, columns)
+
+
+async def stamp(tx: Transaction, journey_id: str, step: Step, detail: str | None) -> None:
+    """Record that ``step`` happened now, with a detail for the reader (never a secret)."""
+    await repository.add_event(tx, journey_id, step, clock.now(), detail)
+
+
+async def get(tx: Transaction, journey_id: str) -> Journey:
+    """The journey ``journey_id``; ``not_found`` if there is none."""
+    journey = await repository.get(tx, journey_id)
+    if journey is None:
+        raise NotFound(f"no journey {journey_id!r}")
+    return journey

@@ -1,0 +1,37 @@
+"""Upkeep of journeys: abandoned ones expire, ended ones and those of deleted clients are deleted.
+
+Run by ``maintenance/`` (issue 11, item 4: ``maintenance/journeys.py``; idle clients:
+``maintenance/clients.py``), never by a request.
+"""
+
+from datetime import datetime
+
+from authorization_server import clock
+from authorization_server.db import Transaction
+from authorization_server.journeys import repository, states
+from authorization_server.journeys.entities import ENDED_WITHOUT_GRANT, WAITING_FOR_USER, JourneyStatus, Step
+
+
+async def expire_abandoned(tx: Transaction, interaction_ttl: int) -> int:
+    """End as ``expired`` the journeys left at the sign-in or consent page past their interaction deadline.
+
+    An authorization abandoned at the sign-in page ends as expired after the interaction
+    lifetime (issue 11, item 4); its interaction id no longer opens a page. Returns how many.
+    """
+    abandoned = await repository.waiting_past(tx, WAITING_FOR_USER, clock.now())
+    for journey in abandoned:
+        page = "sign-in" if journey.status is JourneyStatus.AUTHORIZATION_REQUESTED else "consent"
+        reason = f"abandoned at the {page} page for longer than {interaction_ttl} s"
+        await states.move(tx, journey, JourneyStatus.EXPIRED, failure_reason=reason, interaction_hash=None)
+        await states.stamp(tx, journey.id, Step.EXPIRED, reason)
+    return len(abandoned)
+
+
+async def delete_ended(tx: Transaction, before: datetime) -> int:
+    """Delete the journeys that ended without a grant (failed, denied, expired) before ``before``; how many."""
+    return await repository.delete_ended_before(tx, ENDED_WITHOUT_GRANT, before)
+
+
+async def delete_for_clients(tx: Transaction, client_ids: list[str]) -> int:
+    """Forget the journeys of clients that are being deleted; returns how many there were."""
+    return await repository.delete_for_clients(tx, client_ids)
