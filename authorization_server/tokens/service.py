@@ -9,7 +9,7 @@ from authorization_server.db import Transaction
 from authorization_server.errors import InvalidGrant, InvalidScope, InvalidTarget
 from authorization_server.secrets_at_rest import digest, new_secret
 from authorization_server.tokens import access_tokens, repository
-from authorization_server.tokens.access_tokens import AccessToken, AccessTokenClaims
+from authorization_server.tokens.access_tokens import AccessToken
 from authorization_server.tokens.entities import Grant, Refreshed, RefreshToken, RefreshTokenReused
 from authorization_server.tokens.keys import Keys
 from authorization_server.tokens.sealing import Sealer
@@ -126,25 +126,16 @@ class TokenService:
         access_token = await self.read_access_token(tx, token)
         if access_token is None:
             return None
-        claims = access_token.claims
-        return claims.grant_id if (claims.issuer, claims.client_id) == (issuer, client_id) else None
+        grant = access_token.grant
+        return grant.journey_id if (grant.issuer, grant.client_id) == (issuer, client_id) else None
 
     async def read_access_token(self, tx: Transaction, token: str) -> AccessToken | None:
         """An unexpired access token signed with one of our published keys, else ``None``."""
         return access_tokens.read(await self.keys.key_set(tx), token)
 
     async def _response(self, tx: Transaction, grant: Grant, refresh_token: str | None) -> TokenResponse:
-        claims = AccessTokenClaims(
-            issuer=grant.issuer,
-            subject=grant.subject,
-            audience=grant.resource,
-            client_id=grant.client_id,
-            scope=grant.scope,
-            grant_id=grant.journey_id,
-            machine=grant.machine,
-        )
         return TokenResponse(
-            access_token=access_tokens.mint(await self.keys.key_set(tx), claims, self._access_token_ttl),
+            access_token=access_tokens.mint(await self.keys.key_set(tx), grant, self._access_token_ttl),
             token_type="Bearer",
             expires_in=self._access_token_ttl,
             refresh_token=refresh_token,
