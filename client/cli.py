@@ -25,10 +25,10 @@ from client.errors import INTERRUPTED_EXIT_CODE, ClientError, StoreError, UsageE
 from client.flow import Options
 from client.headless import HeadlessBrowser
 from client.json_output import JsonTutorial, error_line
-from client.steps import Tutorial
 from client.stepwise import LOGOUT, STEPS, run
 from client.store import Store
 from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
+from client.tutorial import Tutorial
 from client.urls import UrlPolicy
 from shared.loopback import is_https_or_loopback_http
 from shared.resource import canonical_resource
