@@ -19,7 +19,7 @@ def is_loopback_host(host: str | None) -> bool:
 
 
 def is_https_or_loopback_http(url: str, *, loopback_http: bool = True) -> bool:
-    """``https``, or plain ``http`` to a loopback host: the one transport rule of all three programs.
+    """``https``, or plain ``http`` to a loopback host: the one transport rule of the programs.
 
     OAuth 2.1 §1.5 (TLS, but for loopback), MCP's "localhost or HTTPS". ``loopback_http=False``
     admits ``https`` only. Only the scheme and the host are judged: a missing host, a fragment or
