@@ -10,6 +10,12 @@ column does not open (docs/decisions/0021-downstream-authorization.md).
 The token signing keys are sealed the same way under the ``key_encryption_key`` setting, the
 associated data naming the key's row (docs/decisions/0027-signing-keys-at-rest.md).
 
+A just-rotated refresh token's successor pair is sealed the same way for its grace window, under
+a key made when the server starts and kept only in its memory (:meth:`Sealer.ephemeral`): the
+database holds ciphertext that nobody, the database's thief included, can open without that
+process, and a restart only ends the grace of the tokens rotated just before it. The associated
+data is the rotated token's digest (docs/decisions/0018).
+
 Stored form: one version byte, the nonce, then ciphertext and tag.
 """
 
@@ -67,6 +73,11 @@ class Sealer:
 
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(key)
+
+    @classmethod
+    def ephemeral(cls) -> "Sealer":
+        """A sealer under a fresh random key that lives only in this process's memory."""
+        return cls(os.urandom(KEY_BYTES))
 
     def seal(self, plaintext: str, associated_data: str) -> bytes:
         nonce = os.urandom(NONCE_BYTES)

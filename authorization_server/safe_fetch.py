@@ -45,7 +45,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx2
 
 from authorization_server.clock import monotonic
-from shared.loopback import is_loopback_host
+from shared.loopback import is_https_or_loopback_http
 
 T = TypeVar("T")
 MAX_URL_LENGTH = 2000
@@ -94,8 +94,7 @@ def url_problem(url: str, *, allow_loopback: bool) -> str | None:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
         return "it is not a valid URL"
-    loopback = allow_loopback and is_loopback_host(parts.hostname)
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+    if not is_https_or_loopback_http(url, loopback_http=allow_loopback):
         return "it must be an https URL"
     if not parts.hostname:
         return "it has no host"

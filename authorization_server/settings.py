@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authorization_server.encryption import parse_key
-from shared.loopback import is_loopback_host
+from shared.loopback import is_https_or_loopback_http, is_loopback_host
 
 _RATE = re.compile(r"(\d+)/(\d*)(s|min|h)")
 _UNITS = {"s": 1, "min": 60, "h": 3600}
@@ -339,7 +339,7 @@ class Settings:
             raise ValueError(
                 f"issuer {settings.issuer!r} must be scheme://host[:port] only: the routes live at the root"
             )
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        if not is_https_or_loopback_http(settings.issuer):
             raise ValueError(
                 f"issuer {settings.issuer!r} is plain http on a non-loopback host: OAuth 2.1 §1.5 "
                 "requires https (plain http is only allowed on loopback)"

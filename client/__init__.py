@@ -11,7 +11,7 @@ takes. Read ``flow.py`` first: the steps in order, then one module per step::
     tokens.py         steps 5,7  code exchange and refresh
     mcp_calls.py      steps 6,7  tools through the MCP SDK with the bearer token
     store.py                     registrations and tokens between runs (0600, atomic)
-    steps.py                     the tutorial output, secrets masked
+    tutorial.py                  the tutorial output, secrets masked
     urls.py, wire.py             which URLs are followed; the HTTP clients and OAuth errors
     cli.py, errors.py            the command line, and one exit code per failure class
 """

@@ -22,7 +22,7 @@ from typing import Protocol, Self
 
 from client.authorization import parse_response
 from client.errors import AuthorizationError
-from client.steps import Tutorial
+from client.tutorial import Tutorial
 
 LOOPBACK_ADDRESS = "127.0.0.1"
 CALLBACK_PATH = "/callback"

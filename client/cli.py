@@ -25,12 +25,12 @@ from client.errors import INTERRUPTED_EXIT_CODE, ClientError, StoreError, UsageE
 from client.flow import Options
 from client.headless import HeadlessBrowser
 from client.json_output import JsonTutorial, error_line
-from client.steps import Tutorial
 from client.stepwise import LOGOUT, STEPS, run
 from client.store import Store
 from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
+from client.tutorial import Tutorial
 from client.urls import UrlPolicy
-from shared.loopback import is_loopback_host
+from shared.loopback import is_https_or_loopback_http
 from shared.resource import canonical_resource
 
 DEFAULT_CALLBACK_PORT = 8888
@@ -325,8 +325,7 @@ def _server_url(url: str) -> str:
         canonical_resource(url)
     except ValueError as exc:
         raise UsageError(f"--server-url: {exc}") from None
-    parts = urlsplit(url)
-    if parts.scheme.lower() == "http" and not is_loopback_host(parts.hostname):
+    if not is_https_or_loopback_http(url):
         raise UsageError("--server-url: plain http is only allowed on loopback (localhost, 127.0.0.1, [::1])")
     return url
 
@@ -376,8 +375,7 @@ def _client_metadata_url(url: str | None) -> str | None:
     if url is None:
         return None
     parts = urlsplit(url)
-    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
-    if not secure or not parts.hostname or parts.path in ("", "/") or parts.fragment:
+    if not is_https_or_loopback_http(url) or not parts.hostname or parts.path in ("", "/") or parts.fragment:
         raise UsageError(
             "--client-metadata-url: an https URL with a path and no fragment, e.g. https://example.com/client.json"
         )

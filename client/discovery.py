@@ -25,8 +25,8 @@ from mcp_types.version import LATEST_MODERN_VERSION
 
 from client.errors import AuthorizationServerError, McpServerError, describe
 from client.mcp_calls import CLIENT_INFO
-from client.steps import Tutorial
 from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
+from client.tutorial import Tutorial
 from client.urls import UrlPolicy
 from shared.metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
 from shared.pkce import METHOD as PKCE_METHOD

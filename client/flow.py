@@ -58,9 +58,9 @@ from client.errors import (
     ToolCallError,
 )
 from client.registration import DYNAMIC, PRIVATE_KEY_JWT, Registration
-from client.steps import Tutorial, mask
 from client.store import Store
 from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Tokens
+from client.tutorial import Tutorial, mask
 from client.urls import UrlPolicy
 from shared.metadata import AuthorizationServerMetadata
 from shared.scopes import format_scope, parse_scope

@@ -18,7 +18,7 @@ import httpx2
 from client.authorization import parse_response
 from client.callback import redirect_uri_for
 from client.errors import AuthorizationError, AuthorizationServerError, describe
-from client.steps import Tutorial, masked_url
+from client.tutorial import Tutorial, masked_url
 from client.urls import UrlPolicy
 from client.wire import http_client
 

@@ -8,7 +8,7 @@ One line per step, in the order the steps ran::
      "rules": [{"rule": "CL-24, CL-25, CL-19", "text": "..."}],
      "notes": ["..."], "results": ["access token eyJhbG…, expires in 900 s, ..."], "data": []}
 
-Secrets are masked exactly as in the text output (client/steps.py). Every header is given, as
+Secrets are masked exactly as in the text output (client/tutorial.py). Every header is given, as
 with ``--verbose``; a body is ``null`` when it was not read (MCP event streams, HTML pages) or
 is not JSON or a form. A failure is one object on stderr: ``{"error": "...", "exit_code": 7}``.
 """
@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 import httpx2
 
-from client.steps import (
+from client.tutorial import (
     SHOWN_REQUEST_HEADERS,
     SHOWN_RESPONSE_HEADERS,
     Tutorial,

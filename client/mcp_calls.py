@@ -20,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import Implementation, TextContent
 
 from client.errors import ClientError, InsufficientScope, TokenRejected, ToolCallError, describe
-from client.steps import Tutorial
+from client.tutorial import Tutorial
 from client.wire import http_client
 from shared.scopes import parse_scope
 from shared.www_authenticate import find_challenge

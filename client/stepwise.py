@@ -29,9 +29,9 @@ from client import progress
 from client.callback import UserAgentFactory
 from client.errors import StepOrderError, TokenError
 from client.flow import Flow, Options
-from client.steps import Tutorial
 from client.store import Store, unusable
 from client.tokens import CLIENT_CREDENTIALS, Tokens
+from client.tutorial import Tutorial
 from client.wire import http_client
 from shared.metadata import AuthorizationServerMetadata
 

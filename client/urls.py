@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Self
 from urllib.parse import urlsplit
 
-from shared.loopback import is_loopback_host, is_loopback_http
+from shared.loopback import is_https_or_loopback_http, is_loopback_http
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class UrlPolicy:
         parts = urlsplit(url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             return "only absolute https URLs (or http on loopback) are followed"
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        if not is_https_or_loopback_http(url):
             return "plain http is only allowed to loopback addresses (OAuth 2.1 §1.5)"
         if parts.scheme == "http" and not self.loopback_http:
             return "plain http to this machine is only followed when the MCP server is on loopback too"

@@ -10,7 +10,7 @@ from typing import Self
 
 import httpx2
 
-from client.steps import Tutorial
+from client.tutorial import Tutorial
 from shared.json_fields import as_object, optional_str, required_str
 
 TIMEOUT = httpx2.Timeout(10.0, connect=5.0)

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from authorization_server.clients.assertions import parse_jwks
 from authorization_server.errors import InvalidClientMetadata, InvalidRedirectUri
 from authorization_server.safe_fetch import is_special_use, url_problem
-from shared.loopback import is_loopback_host
+from shared.loopback import is_https_or_loopback_http
 from shared.scopes import format_scope, parse_scope
 
 MAX_REDIRECT_URIS = 10
@@ -204,7 +204,7 @@ def redirect_uri_problem(uri: str) -> str | None:
         return "it must use https, or http on a loopback address"
     if not parts.hostname:
         return "it must be an absolute URI with a host"
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+    if not is_https_or_loopback_http(uri):
         return "plain http is only allowed for loopback addresses (localhost, 127.0.0.1, [::1])"
     if parts.fragment or "#" in uri:
         return "it must not have a fragment"

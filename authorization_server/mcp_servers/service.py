@@ -11,7 +11,7 @@ from authorization_server.errors import InvalidClient
 from authorization_server.mcp_servers import repository
 from authorization_server.mcp_servers.entities import ID_PATTERN, McpConnection, McpServer, is_version
 from authorization_server.secrets_at_rest import digest, matches, new_id, new_secret
-from shared.loopback import is_loopback_host
+from shared.loopback import is_https_or_loopback_http
 from shared.resource import canonical_resource
 from shared.scopes import parse_scope
 
@@ -261,9 +261,5 @@ def _new_connection(
 def _check_provider_url(url: str) -> None:
     """OAuth 2.1 §1.5: a provider is reached over https, plain http only on loopback."""
     parts = urlsplit(url)
-    if (
-        not parts.hostname
-        or parts.fragment
-        or not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname)))
-    ):
+    if not parts.hostname or parts.fragment or not is_https_or_loopback_http(url):
         raise ValueError(f"{url!r} must be an https URL (plain http only on loopback), without a fragment")

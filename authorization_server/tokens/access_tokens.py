@@ -2,6 +2,9 @@
 
 RFC 9068 §2.1: header ``typ`` is ``at+jwt``; §2.2: ``iss``, ``exp``, ``aud``, ``sub``,
 ``client_id``, ``iat`` and ``jti`` are required, ``scope`` is added when scopes were granted.
+The token carries a :class:`~authorization_server.tokens.entities.Grant`, the same value the
+refresh tokens of its family keep: ``iss`` is its ``issuer``, ``sub`` its ``subject``, ``aud``
+its ``resource``, ``client_id`` and ``scope`` its own, and ``grant_id`` its ``journey_id``.
 §2.2.3 allows more claims: ``grant_id`` names the grant (the journey) the token was issued for,
 so that revocation and introspection can tell whether that grant still stands
 (docs/decisions/0010-revocation-and-introspection.md). ``machine`` (``true``, and only on such
@@ -14,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 
 from authorization_server import clock
+from authorization_server.tokens.entities import Grant
 from authorization_server.tokens.keys import KeySet
 from shared.scopes import format_scope, parse_scope
 
@@ -24,44 +28,32 @@ REQUIRED_CLAIMS = ["iss", "sub", "aud", "client_id", "iat", "exp", "jti", "grant
 
 
 @dataclass(frozen=True)
-class AccessTokenClaims:
-    """Who the token is for and what it allows; the rest is filled in at minting."""
-
-    issuer: str
-    subject: str
-    audience: str
-    client_id: str
-    scope: tuple[str, ...]
-    grant_id: str
-    #: Issued by the client credentials grant: no user behind it (the ``machine`` claim).
-    machine: bool = False
-
-
-@dataclass(frozen=True)
 class AccessToken:
     """An access token this server signed, read back after its signature and expiry were checked."""
 
-    claims: AccessTokenClaims
+    #: The grant it was issued for: who it is for and what it allows.
+    grant: Grant
     issued_at: int
     expires_at: int
     jti: str
 
 
-def mint(keys: KeySet, claims: AccessTokenClaims, ttl: int) -> str:
+def mint(keys: KeySet, grant: Grant, ttl: int) -> str:
+    """An access token for ``grant``, valid ``ttl`` seconds, signed with the current key (RFC 9068 §2)."""
     now = int(clock.timestamp())
     payload = {
-        "iss": claims.issuer,
-        "sub": claims.subject,
-        "aud": claims.audience,
-        "client_id": claims.client_id,
+        "iss": grant.issuer,
+        "sub": grant.subject,
+        "aud": grant.resource,
+        "client_id": grant.client_id,
         "iat": now,
         "exp": now + ttl,
         "jti": secrets.token_urlsafe(16),
-        "grant_id": claims.grant_id,
+        "grant_id": grant.journey_id,
     }
-    if claims.scope:
-        payload["scope"] = format_scope(claims.scope)
-    if claims.machine:
+    if grant.scope:
+        payload["scope"] = format_scope(grant.scope)
+    if grant.machine:
         payload[MACHINE_CLAIM] = True
     return keys.sign(payload, TYP)
 
@@ -72,15 +64,15 @@ def read(keys: KeySet, token: str) -> AccessToken | None:
     if payload is None:
         return None
     try:
-        claims = AccessTokenClaims(
+        grant = Grant(
+            journey_id=payload["grant_id"],
             issuer=payload["iss"],
-            subject=payload["sub"],
-            audience=payload["aud"],
             client_id=payload["client_id"],
+            subject=payload["sub"],
             scope=parse_scope(payload.get("scope", "")),
-            grant_id=payload["grant_id"],
+            resource=payload["aud"],
             machine=payload.get(MACHINE_CLAIM) is True,
         )
     except ValueError:
         return None
-    return AccessToken(claims, int(payload["iat"]), int(payload["exp"]), str(payload["jti"]))
+    return AccessToken(grant, int(payload["iat"]), int(payload["exp"]), str(payload["jti"]))

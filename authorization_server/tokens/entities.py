@@ -12,6 +12,9 @@ class Grant:
     """An authorization the resource owner gave: the basis of every token issued for it.
 
     ``journey_id`` names the journey it came from; all refresh tokens of one grant form a family.
+    An access token carries it as its claims (RFC 9068 §2.2, ``tokens/access_tokens.py``):
+    ``iss`` = ``issuer``, ``sub`` = ``subject``, ``aud`` = ``resource`` (RFC 8707), ``client_id``,
+    ``scope``, and ``grant_id`` = ``journey_id``; a refresh token keeps it in its row.
     """
 
     journey_id: str

@@ -6,13 +6,13 @@ from datetime import timedelta
 
 from authorization_server import clock
 from authorization_server.db import Transaction
+from authorization_server.encryption import Sealer, Undecryptable
 from authorization_server.errors import InvalidGrant, InvalidScope, InvalidTarget
 from authorization_server.secrets_at_rest import digest, new_secret
 from authorization_server.tokens import access_tokens, repository
-from authorization_server.tokens.access_tokens import AccessToken, AccessTokenClaims
+from authorization_server.tokens.access_tokens import AccessToken
 from authorization_server.tokens.entities import Grant, Refreshed, RefreshToken, RefreshTokenReused
 from authorization_server.tokens.keys import Keys
-from authorization_server.tokens.sealing import Sealer
 from shared.resource import same_resource
 from shared.scopes import format_scope
 from shared.token_response import TokenResponse
@@ -33,7 +33,8 @@ class TokenService:
         self._refresh_token_ttl = refresh_token_ttl
         self._grace_confidential = timedelta(seconds=refresh_grace_confidential)
         self._grace_public = timedelta(seconds=refresh_grace_public)
-        self._sealer = Sealer()
+        #: Seals a rotated token's successor pair for its grace window (docs/decisions/0018).
+        self._sealer = Sealer.ephemeral()
 
     async def issue(self, tx: Transaction, grant: Grant, *, with_refresh_token: bool) -> TokenResponse:
         """An access token for the grant and, when the client may refresh, a refresh token of its family."""
@@ -85,7 +86,7 @@ class TokenService:
         successor = new_secret()
         narrowed = replace(stored.grant, scope=scope) if scope else stored.grant
         response = await self._response(tx, narrowed, successor)
-        sealed = self._sealer.seal(json.dumps(response.to_json()).encode(), stored.token_hash) if grace else None
+        sealed = self._sealer.seal(json.dumps(response.to_json()), stored.token_hash) if grace else None
         if not await repository.mark_rotated(tx, stored.token_hash, digest(successor), sealed):
             raise InvalidGrant("the refresh token was already used")
         await repository.add(tx, digest(successor), stored.grant, clock.later(self._refresh_token_ttl))
@@ -102,8 +103,11 @@ class TokenService:
         successor = await repository.get(tx, rotated.successor_hash)
         if successor is None or successor.rotated_at is not None or successor.revoked_at is not None:
             return None
-        plaintext = self._sealer.open(rotated.successor_sealed, rotated.token_hash)
-        return TokenResponse.from_json(json.loads(plaintext)) if plaintext is not None else None
+        try:
+            plaintext = self._sealer.open(rotated.successor_sealed, rotated.token_hash)
+        except Undecryptable:
+            return None  # sealed by another process (a restart, another instance) or altered
+        return TokenResponse.from_json(json.loads(plaintext))
 
     async def revoke_family(self, tx: Transaction, journey_id: str) -> int:
         """Revoke every refresh token issued for a journey's grant; returns how many were live."""
@@ -126,25 +130,16 @@ class TokenService:
         access_token = await self.read_access_token(tx, token)
         if access_token is None:
             return None
-        claims = access_token.claims
-        return claims.grant_id if (claims.issuer, claims.client_id) == (issuer, client_id) else None
+        grant = access_token.grant
+        return grant.journey_id if (grant.issuer, grant.client_id) == (issuer, client_id) else None
 
     async def read_access_token(self, tx: Transaction, token: str) -> AccessToken | None:
         """An unexpired access token signed with one of our published keys, else ``None``."""
         return access_tokens.read(await self.keys.key_set(tx), token)
 
     async def _response(self, tx: Transaction, grant: Grant, refresh_token: str | None) -> TokenResponse:
-        claims = AccessTokenClaims(
-            issuer=grant.issuer,
-            subject=grant.subject,
-            audience=grant.resource,
-            client_id=grant.client_id,
-            scope=grant.scope,
-            grant_id=grant.journey_id,
-            machine=grant.machine,
-        )
         return TokenResponse(
-            access_token=access_tokens.mint(await self.keys.key_set(tx), claims, self._access_token_ttl),
+            access_token=access_tokens.mint(await self.keys.key_set(tx), grant, self._access_token_ttl),
             token_type="Bearer",
             expires_in=self._access_token_ttl,
             refresh_token=refresh_token,

@@ -64,6 +64,14 @@ def _short_graces(tmp_path: Path, mcp_port: int, demo: Issuer) -> Iterator[Grace
     )
 
 
+@pytest.fixture(name="long_grace")
+def _long_grace(tmp_path: Path, mcp_port: int, demo: Issuer) -> Iterator[GraceServer]:
+    """A window far longer than a restart takes, for every client."""
+    yield from grace_server(
+        tmp_path, mcp_port, demo, "--refresh-grace-public", "600", "--refresh-grace-confidential", "600"
+    )
+
+
 @pytest.fixture(name="no_grace")
 def _no_grace(tmp_path: Path, mcp_port: int, demo: Issuer) -> Iterator[GraceServer]:
     yield from grace_server(
@@ -231,3 +239,15 @@ class TestSuccessorAtRest:
         )
         assert first["successor_sealed"] is None
         assert second["successor_sealed"] is not None
+
+    def test_a_restart_ends_the_window_as_its_key_lived_only_in_memory(self, long_grace: GraceServer):
+        """Decision 0018: the sealing key (``encryption.Sealer.ephemeral``) dies with the process, so after a
+        restart the sealed pair no longer opens and a repeated rotated token revokes its family (OAuth 2.1 §4.3.1)."""
+        client, old, new = long_grace.rotated()
+        assert long_grace.demo.refresh(client, old).json()["refresh_token"] == new  # within the window: same pair
+
+        long_grace.server.program.stop()
+        long_grace.server.program.start()
+
+        assert error_of(long_grace.demo.refresh(client, old)) == (400, "invalid_grant")
+        assert error_of(long_grace.demo.refresh(client, new)) == (400, "invalid_grant")

@@ -21,7 +21,7 @@ from client.discovery import (
     protected_resource_metadata_urls,
 )
 from client.errors import AuthorizationServerError, McpServerError
-from client.steps import Tutorial
+from client.tutorial import Tutorial
 from client.urls import UrlPolicy
 from shared.metadata import ProtectedResourceMetadata
 

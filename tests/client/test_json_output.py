@@ -1,4 +1,4 @@
-"""``--json`` and ``--verbose`` (client/json_output.py, client/steps.py): the same run, for scripts or in full."""
+"""``--json`` and ``--verbose`` (client/json_output.py, client/tutorial.py): the same run, for scripts or in full."""
 
 import json
 from pathlib import Path

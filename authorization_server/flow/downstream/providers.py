@@ -19,7 +19,7 @@ from authorization_server import clock
 from authorization_server.journeys.entities import DownstreamTokens
 from authorization_server.mcp_servers.entities import McpConnection
 from authorization_server.settings import downstream_client_secret
-from shared.loopback import is_loopback_host
+from shared.loopback import is_https_or_loopback_http
 from shared.metadata import AuthorizationServerMetadata
 from shared.pkce import METHOD, s256_challenge
 from shared.scopes import format_scope
@@ -152,8 +152,7 @@ async def _discover(issuer: str) -> ProviderEndpoints:
     if METHOD not in (metadata.code_challenge_methods_supported or ()):
         raise ProviderError(f"{issuer} does not offer PKCE {METHOD} (RFC 7636)")
     for endpoint in (metadata.authorization_endpoint, metadata.token_endpoint):
-        parts = urlsplit(endpoint)
-        if not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))):
+        if not is_https_or_loopback_http(endpoint):
             raise ProviderError(f"{issuer} names an endpoint that is not https: {endpoint}")
     return ProviderEndpoints(
         metadata.issuer,

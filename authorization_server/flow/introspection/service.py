@@ -43,23 +43,23 @@ class IntrospectionService:
             access_token = await self._tokens.read_access_token(tx, token)
             if access_token is None:
                 return None
-            claims = access_token.claims
-            if claims.issuer != issuer.url or not same_resource(claims.audience, caller.resource):
+            grant = access_token.grant
+            if grant.issuer != issuer.url or not same_resource(grant.resource, caller.resource):
                 return None
-            return access_token if await self._journeys.is_active(tx, claims.grant_id) else None
+            return access_token if await self._journeys.is_active(tx, grant.journey_id) else None
 
         access_token = await self._db.run(unit)
         if access_token is None:
             return INACTIVE
-        claims = access_token.claims
-        machine = {"machine": True} if claims.machine else {}  # a client_credentials token (docs/decisions/0018)
+        grant = access_token.grant
+        machine = {"machine": True} if grant.machine else {}  # a client_credentials token (docs/decisions/0018)
         return machine | {
             "active": True,
-            "scope": format_scope(claims.scope),
-            "client_id": claims.client_id,
-            "sub": claims.subject,
-            "aud": claims.audience,
-            "iss": claims.issuer,
+            "scope": format_scope(grant.scope),
+            "client_id": grant.client_id,
+            "sub": grant.subject,
+            "aud": grant.resource,
+            "iss": grant.issuer,
             "exp": access_token.expires_at,
             "iat": access_token.issued_at,
             "jti": access_token.jti,

@@ -29,7 +29,7 @@ from authorization_server.journeys.entities import DownstreamAuthorizationFlow, 
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.entities import McpConnection, McpServer
 from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.tokens.access_tokens import AccessTokenClaims
+from authorization_server.tokens.entities import Grant
 from authorization_server.tokens.service import TokenService
 from authorization_server.web.params import Params
 from shared.resource import same_resource
@@ -74,22 +74,22 @@ class TokenExchange:
             raise InvalidRequest("delegation with an actor_token is not supported")
         connection = await self._target(caller, params.get("audience"), single_resource(params))
 
-        async def subject(tx: Transaction) -> AccessTokenClaims:
+        async def subject(tx: Transaction) -> Grant:
             access_token = await self._tokens.read_access_token(tx, subject_token)
-            if access_token is None or access_token.claims.issuer != issuer.url:
+            if access_token is None or access_token.grant.issuer != issuer.url:
                 raise InvalidRequest("subject_token is not a valid access token of this issuer")
-            claims = access_token.claims
-            if not same_resource(claims.audience, caller.resource):
+            grant = access_token.grant
+            if not same_resource(grant.resource, caller.resource):
                 raise InvalidRequest("subject_token was issued for another MCP server")
-            if not await self._journeys.is_active(tx, claims.grant_id):
+            if not await self._journeys.is_active(tx, grant.journey_id):
                 raise InvalidRequest("the grant of subject_token is no longer active")
-            return claims
+            return grant
 
-        claims = await self._db.run(subject)
-        tokens = await self._fresh_tokens(claims.grant_id, connection)
+        grant = await self._db.run(subject)
+        tokens = await self._fresh_tokens(grant.journey_id, connection)
         await self._db.run(
             lambda tx: self._journeys.record(
-                tx, claims.grant_id, Step.DOWNSTREAM_TOKEN_EXCHANGED, f"{connection.name}, for MCP server {caller.id}"
+                tx, grant.journey_id, Step.DOWNSTREAM_TOKEN_EXCHANGED, f"{connection.name}, for MCP server {caller.id}"
             )
         )
         expires_in = int((tokens.expires_at - clock.now()).total_seconds()) if tokens.expires_at else None

@@ -1,4 +1,4 @@
-"""The tutorial output (client/steps.py, client/json_output.py): secrets masked wherever they appear (CL-28)."""
+"""The tutorial output (client/tutorial.py, client/json_output.py): secrets masked wherever they appear (CL-28)."""
 
 import io
 import json
@@ -6,7 +6,7 @@ import json
 import httpx2
 
 from client.json_output import JsonTutorial
-from client.steps import Tutorial, mask, masked, masked_header, masked_url
+from client.tutorial import Tutorial, mask, masked, masked_header, masked_url
 
 
 class TestMask:
