@@ -19,7 +19,7 @@ from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.errors import TooManyRequests
 from authorization_server.settings import Rate
 from authorization_server.tokens import access_tokens
-from authorization_server.tokens.access_tokens import AccessTokenClaims
+from authorization_server.tokens.entities import Grant
 from authorization_server.web.rate_limits import Limiter
 
 NEW_YEAR = datetime(2030, 1, 1, tzinfo=UTC)
@@ -77,10 +77,10 @@ class TestWhatFollowsTheClock:
     def test_an_access_tokens_iat_and_exp_come_from_the_clock(self):
         """RFC 9068 §2.2 (RFC 7519 §4.1.4, §4.1.6): ``iat`` is the clock's time at minting, ``exp`` ``ttl`` later."""
         keys = _RecordingKeys()
-        claims = AccessTokenClaims("http://localhost:9000", "usr_1", "http://localhost:8000/mcp", "c", (), "jrn_1")
+        grant = Grant("jrn_1", "http://localhost:9000", "c", "usr_1", (), "http://localhost:8000/mcp")
 
         with clock.frozen(NEW_YEAR):
-            access_tokens.mint(keys, claims, ttl=300)  # type: ignore[arg-type]
+            access_tokens.mint(keys, grant, ttl=300)  # type: ignore[arg-type]
 
         assert keys.payload["iat"] == int(NEW_YEAR.timestamp())
         assert keys.payload["exp"] == int(NEW_YEAR.timestamp()) + 300
