@@ -8,13 +8,14 @@ from starlette.requests import Request
 from starlette.types import Scope
 
 from authorization_server.account.connected_apps import ConnectedAppsService
+from authorization_server.accounts.entities import User
 from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
 from authorization_server.admin.auth import AdminGuard
 from authorization_server.admin.timelines import Timelines
 from authorization_server.clients.service import ClientService
 from authorization_server.consents.service import ConsentService
-from authorization_server.db import Database
+from authorization_server.db import Database, Transaction
 from authorization_server.encryption import Sealer, local_key, new_key, parse_key
 from authorization_server.flow.authorization.client_directory import ClientDirectory
 from authorization_server.flow.authorization.interactions import InteractionService
@@ -32,6 +33,7 @@ from authorization_server.journeys.service import JourneyService
 from authorization_server.maintenance.clients import ClientExpiry
 from authorization_server.maintenance.journeys import JourneyExpiry
 from authorization_server.maintenance.schedule import Maintenance
+from authorization_server.mcp_servers.cache import McpServerCache
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.routes import CALLBACK_PATH
 from authorization_server.safe_fetch import FetchPolicy, SafeFetcher
@@ -119,22 +121,47 @@ def token_service(settings: Settings, db: Database, sealer: Sealer | None = None
     )
 
 
-async def build_services(settings: Settings, db: Database) -> Services:
-    accounts = AccountService(db, settings.session_ttl)
+@dataclass(frozen=True)
+class Operations:
+    """What the server and the command line share: the domain services and the use cases without HTTP.
+
+    The server builds its :class:`Services` around them (:func:`build_services`); the command line
+    uses them alone (:func:`command_line_services`), so that both register, block and clean up by
+    the same rules.
+    """
+
+    settings: Settings
+    accounts: AccountService
+    clients: ClientService
+    consents: ConsentService
+    mcp_servers: McpServerService
+    mcp_server_cache: McpServerCache
+    issuers: IssuerService
+    journeys: JourneyService
+    tokens: TokenService
+    directory: ClientDirectory
+    registration: RegistrationService
+    revocation: RevocationService
+    client_expiry: ClientExpiry
+    client_management: ClientManagementService
+    journey_expiry: JourneyExpiry
+    timelines: Timelines
+
+
+def operations(settings: Settings, db: Database, key_sealer: Sealer | None) -> Operations:
+    """The one service graph (without the HTTP parts); ``key_sealer`` opens the signing keys, if anything signs."""
+    accounts = AccountService(settings.session_ttl)
     clients = ClientService()
-    consents = ConsentService()
-    mcp_servers = McpServerService(db)
-    issuers = IssuerService(settings, mcp_servers)
+    mcp_server_cache = McpServerCache(db)
+    mcp_servers = McpServerService(mcp_server_cache)
+    issuers = IssuerService(settings, mcp_server_cache)
     directory = client_directory(settings, db, clients)
     journeys = JourneyService(
         mcp_servers,
         code_ttl=settings.code_ttl,
         interaction_ttl=settings.interaction_ttl,
-        sealer=_sealer(settings),
+        sealer=downstream_sealer(settings),
     )
-    key_sealer = signing_key_sealer(settings)
-    # Seals keys stored in clear by older versions (docs/decisions/0027); the first start makes the first key.
-    await db.run(lambda tx: ensure_current(tx, settings.signing_alg, key_sealer))
     tokens = token_service(settings, db, key_sealer)
     revocation = RevocationService(db, directory, journeys, tokens)
     registration = RegistrationService(
@@ -147,34 +174,20 @@ async def build_services(settings: Settings, db: Database) -> Services:
     client_expiry = ClientExpiry(
         db, clients=clients, journeys=journeys, tokens=tokens, idle_ttl=settings.client_idle_ttl
     )
-    providers = Providers()
-    downstream = DownstreamAuthorization(
-        db,
-        journeys=journeys,
-        mcp_servers=mcp_servers,
-        providers=providers,
-        callback_url=settings.issuer + CALLBACK_PATH,
-    )
-    demo_user = None
-    if settings.demo:
-        if await mcp_servers.get(DEMO_MCP_SERVER_ID) is None:
-            await mcp_servers.add(
-                server_id=DEMO_MCP_SERVER_ID,
-                name="Demo MCP server",
-                resource=settings.demo_resource,
-                scopes=DEMO_SCOPES,
-                default_scopes=DEMO_DEFAULT_SCOPES,
-            )
-        demo_user = await accounts.ensure_user(DEMO_USERNAME, secrets.token_urlsafe(24))
-    return Services(
+    return Operations(
         settings=settings,
-        cookies=Cookies(settings),
         accounts=accounts,
+        clients=clients,
+        consents=ConsentService(),
         mcp_servers=mcp_servers,
+        mcp_server_cache=mcp_server_cache,
         issuers=issuers,
         journeys=journeys,
         tokens=tokens,
+        directory=directory,
         registration=registration,
+        revocation=revocation,
+        client_expiry=client_expiry,
         client_management=ClientManagementService(
             db,
             issuers=issuers,
@@ -183,40 +196,86 @@ async def build_services(settings: Settings, db: Database) -> Services:
             revocation=revocation,
             expiry=client_expiry,
         ),
+        journey_expiry=JourneyExpiry(db, journeys=journeys, retention=settings.journey_retention),
+        timelines=Timelines(db, journeys=journeys, clients=clients, mcp_servers=mcp_servers),
+    )
+
+
+def command_line_services(settings: Settings, db: Database) -> Operations:
+    """The command line's services: the server's graph; nothing signs tokens there (``keys`` opens the keys itself)."""
+    return operations(settings, db, key_sealer=None)
+
+
+async def build_services(settings: Settings, db: Database) -> Services:
+    if settings.demo and not settings.downstream_token_key:
+        log.warning(
+            "demo mode: downstream tokens are sealed with a key made for this process; they cannot be read"
+            " after a restart. Set AS_DOWNSTREAM_TOKEN_KEY to keep them."
+        )
+    key_sealer = signing_key_sealer(settings)
+    # Seals keys stored in clear by older versions (docs/decisions/0027); the first start makes the first key.
+    await db.run(lambda tx: ensure_current(tx, settings.signing_alg, key_sealer))
+    core = operations(settings, db, key_sealer)
+    providers = Providers()
+    downstream = DownstreamAuthorization(
+        db,
+        journeys=core.journeys,
+        mcp_servers=core.mcp_servers,
+        providers=providers,
+        callback_url=settings.issuer + CALLBACK_PATH,
+    )
+    demo_user = await _demo(db, core) if settings.demo else None
+    return Services(
+        settings=settings,
+        cookies=Cookies(settings),
+        accounts=core.accounts,
+        mcp_servers=core.mcp_servers,
+        issuers=core.issuers,
+        journeys=core.journeys,
+        tokens=core.tokens,
+        registration=core.registration,
+        client_management=core.client_management,
         interactions=InteractionService(
             db,
-            accounts=accounts,
+            accounts=core.accounts,
             lockout=LoginLockout(
                 failures=settings.login_lockout_failures,
                 window=settings.login_lockout_window,
                 duration=settings.login_lockout_duration,
             ),
-            clients=clients,
-            directory=directory,
-            consents=consents,
-            issuers=issuers,
-            journeys=journeys,
-            mcp_servers=mcp_servers,
+            clients=core.clients,
+            directory=core.directory,
+            consents=core.consents,
+            issuers=core.issuers,
+            journeys=core.journeys,
+            mcp_servers=core.mcp_servers,
             downstream=downstream,
             demo_user=demo_user,
         ),
         grants=GrantService(
             db,
-            directory,
-            GrantContext(issuers=issuers, clients=clients, journeys=journeys, tokens=tokens),
-            TokenExchange(db, mcp_servers=mcp_servers, journeys=journeys, tokens=tokens, providers=providers),
+            core.directory,
+            GrantContext(issuers=core.issuers, clients=core.clients, journeys=core.journeys, tokens=core.tokens),
+            TokenExchange(
+                db,
+                mcp_servers=core.mcp_servers,
+                mcp_server_cache=core.mcp_server_cache,
+                journeys=core.journeys,
+                tokens=core.tokens,
+                providers=providers,
+            ),
         ),
-        revocation=revocation,
+        revocation=core.revocation,
         connected_apps=ConnectedAppsService(
             db,
-            accounts=accounts,
-            clients=clients,
-            consents=consents,
-            journeys=journeys,
-            mcp_servers=mcp_servers,
-            revocation=revocation,
+            accounts=core.accounts,
+            clients=core.clients,
+            consents=core.consents,
+            journeys=core.journeys,
+            mcp_servers=core.mcp_servers,
+            revocation=core.revocation,
         ),
-        introspection=IntrospectionService(db, mcp_servers, journeys, tokens),
+        introspection=IntrospectionService(db, core.mcp_server_cache, core.journeys, core.tokens),
         limits=RateLimits(
             authorize=settings.rate("rate_limit_authorize"),
             register=settings.rate("rate_limit_register"),
@@ -225,15 +284,34 @@ async def build_services(settings: Settings, db: Database) -> Services:
             login=settings.rate("rate_limit_login"),
             login_ip=settings.rate("rate_limit_login_ip"),
         ),
-        client_expiry=client_expiry,
-        maintenance=Maintenance(
-            clients=client_expiry,
-            journeys=JourneyExpiry(db, journeys=journeys, retention=settings.journey_retention),
-        ),
-        timelines=Timelines(db, journeys=journeys, clients=clients, mcp_servers=mcp_servers),
+        client_expiry=core.client_expiry,
+        maintenance=Maintenance(clients=core.client_expiry, journeys=core.journey_expiry),
+        timelines=core.timelines,
         downstream=downstream,
         admin=AdminGuard(settings),
     )
+
+
+async def _demo(db: Database, core: Operations) -> User:
+    """Demo mode: the demo MCP server and the demo user, made at the first start."""
+
+    async def demo_server(tx: Transaction) -> None:
+        if await core.mcp_servers.get(tx, DEMO_MCP_SERVER_ID) is None:
+            await core.mcp_servers.add(
+                tx,
+                server_id=DEMO_MCP_SERVER_ID,
+                name="Demo MCP server",
+                resource=core.settings.demo_resource,
+                scopes=DEMO_SCOPES,
+                default_scopes=DEMO_DEFAULT_SCOPES,
+            )
+
+    await db.run(demo_server)
+    stored = await db.run(lambda tx: core.accounts.stored_password(tx, DEMO_USERNAME))
+    if stored is not None:
+        return stored.user
+    new = await core.accounts.new_user(DEMO_USERNAME, secrets.token_urlsafe(24))
+    return await db.run(lambda tx: core.accounts.ensure_user(tx, new))
 
 
 def signing_key_sealer(settings: Settings) -> Sealer:
@@ -249,14 +327,10 @@ def signing_key_sealer(settings: Settings) -> Sealer:
     return Sealer(parse_key(local_key(path), f"the key in {path}"))
 
 
-def _sealer(settings: Settings) -> Sealer | None:
+def downstream_sealer(settings: Settings) -> Sealer | None:
     """What seals downstream tokens at rest: the configured key; in demo mode, one of this process's own."""
     if settings.downstream_token_key:
         return Sealer(parse_key(settings.downstream_token_key))
     if settings.demo:
-        log.warning(
-            "demo mode: downstream tokens are sealed with a key made for this process; they cannot be read"
-            " after a restart. Set AS_DOWNSTREAM_TOKEN_KEY to keep them."
-        )
         return Sealer(parse_key(new_key()))
     return None

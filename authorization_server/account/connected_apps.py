@@ -101,7 +101,7 @@ class ConnectedAppsService:
 
     async def _app(self, tx: Transaction, consent: Consent) -> ConnectedApp | None:
         client = await self._clients.find(tx, consent.client_id, consent.issuer)
-        server = await self._mcp_servers.get(consent.mcp_server_id)
+        server = await self._mcp_servers.get(tx, consent.mcp_server_id)
         if client is None or server is None:  # deleted meanwhile: its consent goes with it
             return None
         return ConnectedApp(

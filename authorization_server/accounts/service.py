@@ -2,12 +2,13 @@
 
 import asyncio
 import re
+from dataclasses import dataclass, field
 
 from authorization_server import clock
 from authorization_server.accounts import repository
 from authorization_server.accounts.entities import User
 from authorization_server.accounts.passwords import dummy_hash, hash_password, verify_password
-from authorization_server.db import Database, Transaction
+from authorization_server.db import Transaction
 from authorization_server.secrets_at_rest import digest, new_id, new_secret
 
 MAX_USERNAME_LENGTH = 64
@@ -15,39 +16,60 @@ USERNAME_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._@-]{{0,{MAX_USERNAME_LEN
 MIN_PASSWORD_LENGTH = 8
 
 
+@dataclass(frozen=True)
+class NewUser:
+    """An account checked and its password hashed, before the unit that stores it (scrypt takes a thread)."""
+
+    user: User
+    password_hash: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class StoredPassword:
+    """A user and their password hash as stored, read inside a unit to be checked after it."""
+
+    user: User
+    password_hash: str = field(repr=False)
+
+
 class AccountService:
-    def __init__(self, db: Database, session_ttl: int) -> None:
-        self._db = db
+    """Every method that reads or writes takes the unit of work's transaction (``tx``); the password
+    work, which takes a thread of its own and may not run inside a unit, comes before or after it."""
+
+    def __init__(self, session_ttl: int) -> None:
         self._session_ttl = session_ttl
 
-    async def add_user(self, username: str, password: str) -> User:
-        """Create an account; ``ValueError`` says what is wrong with the name or password."""
+    async def new_user(self, username: str, password: str) -> NewUser:
+        """An account to :meth:`add_user`; ``ValueError`` says what is wrong with the name or password."""
         if not USERNAME_PATTERN.fullmatch(username):
             raise ValueError("a username is 1-64 letters, digits and . _ @ -, starting with a letter or digit")
         if len(password) < MIN_PASSWORD_LENGTH:
             raise ValueError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
         password_hash = await asyncio.to_thread(hash_password, password)
-        user = User(id=new_id("usr"), username=username, created_at=clock.now())
+        return NewUser(User(id=new_id("usr"), username=username, created_at=clock.now()), password_hash)
 
-        async def unit(tx: Transaction) -> User:
-            if await repository.user_with_hash(tx, username):
-                raise ValueError(f"user {username!r} already exists")
-            await repository.add_user(tx, user, password_hash)
-            return user
+    async def add_user(self, tx: Transaction, new: NewUser) -> User:
+        """Store the account; ``ValueError`` if the name is taken."""
+        if await repository.user_with_hash(tx, new.user.username):
+            raise ValueError(f"user {new.user.username!r} already exists")
+        await repository.add_user(tx, new.user, new.password_hash)
+        return new.user
 
-        return await self._db.run(unit)
+    async def ensure_user(self, tx: Transaction, new: NewUser) -> User:
+        """The user of that name, stored as ``new`` if missing (demo mode)."""
+        existing = await repository.user_with_hash(tx, new.user.username)
+        return existing[0] if existing else await self.add_user(tx, new)
 
-    async def ensure_user(self, username: str, password: str) -> User:
-        """The user ``username``, created with ``password`` if missing (demo mode)."""
-        existing = await self._db.run(lambda tx: repository.user_with_hash(tx, username))
-        return existing[0] if existing else await self.add_user(username, password)
+    async def stored_password(self, tx: Transaction, username: str) -> StoredPassword | None:
+        """What :meth:`check_password` checks a password against, if ``username`` exists."""
+        found = await repository.user_with_hash(tx, username)
+        return StoredPassword(*found) if found else None
 
-    async def check_password(self, username: str, password: str) -> User | None:
+    async def check_password(self, stored: StoredPassword | None, password: str) -> User | None:
         """The user, if the password is theirs. Unknown names cost as much time as wrong passwords."""
-        found = await self._db.run(lambda tx: repository.user_with_hash(tx, username))
-        stored = found[1] if found else await asyncio.to_thread(dummy_hash)
-        valid = await asyncio.to_thread(verify_password, password, stored)
-        return found[0] if found and valid else None
+        password_hash = stored.password_hash if stored else await asyncio.to_thread(dummy_hash)
+        valid = await asyncio.to_thread(verify_password, password, password_hash)
+        return stored.user if stored and valid else None
 
     async def start_session(self, tx: Transaction, user: User) -> str:
         """A new browser session for ``user``; returns the cookie value (stored only as a digest)."""

@@ -106,8 +106,8 @@ class Timelines:
     async def _timeline(self, tx: Transaction, history: JourneyHistory) -> Timeline:
         journey, flow = history.journey, history.journey.mcp_flow
         client = await self._clients.find(tx, flow.client_id, journey.issuer)
-        server = await self._mcp_servers.get(flow.mcp_server_id)
-        connections = tuple(await self._mcp_servers.connections(flow.mcp_server_id))
+        server = await self._mcp_servers.get(tx, flow.mcp_server_id)
+        connections = tuple(await self._mcp_servers.connections(tx, flow.mcp_server_id))
         names = {connection.id: connection.name for connection in connections}
         previous = journey.created_at
         steps = []

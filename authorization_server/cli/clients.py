@@ -7,18 +7,13 @@ import json
 from pathlib import Path
 
 from authorization_server import settings as settings_module
-from authorization_server.cli.shared import Actions, action, database, group, journey_service, repeat_settings
-from authorization_server.clients.entities import Client, MachineApproval, Registration
-from authorization_server.clients.metadata import parse_client_metadata
-from authorization_server.clients.service import ClientService
+from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from authorization_server.clients.entities import Client, MachineApproval
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import OAuthError
-from authorization_server.flow.discovery.issuers import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS
-from authorization_server.flow.revocation.service import RevocationService
-from authorization_server.maintenance.clients import ClientExpiry
+from authorization_server.flow.discovery.issuers import mcp_issuer_url
 from authorization_server.mcp_servers.entities import McpServer
-from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.services import client_directory, token_service
+from authorization_server.services import Operations
 from authorization_server.settings import Settings
 from shared.scopes import format_scope, parse_scope
 
@@ -92,16 +87,16 @@ def add_commands(commands: Actions) -> None:
 
 
 async def list_clients(settings: Settings, args: argparse.Namespace) -> None:
-    service = ClientService()
+    async with services(settings) as (db, found):
+        clients = found.clients
 
-    async def listed(tx: Transaction) -> list[tuple[Client, list[MachineApproval]]]:
-        return [(client, await service.machine_approvals(tx, client.client_id)) for client in await service.all(tx)]
+        async def listed(tx: Transaction) -> list[tuple[Client, list[MachineApproval]]]:
+            return [(client, await clients.machine_approvals(tx, client.client_id)) for client in await clients.all(tx)]
 
-    async with database(settings) as db:
-        clients = await db.run(listed)
-    if not clients:
+        listing = await db.run(listed)
+    if not listing:
         print("no clients yet")
-    for client, approvals in clients:
+    for client, approvals in listing:
         blocked = "  BLOCKED" if client.blocked else ""
         print(f"{client.client_id}  {client.display_name!r}  issuer {client.issuer}{blocked}")
         print(f"    {client.token_endpoint_auth_method}, grants {' '.join(client.grant_types)}")
@@ -118,7 +113,8 @@ async def add_client(settings: Settings, args: argparse.Namespace) -> None:
     connection of its own (issue 4), and the only way, with ``clients approve``, to a machine
     client (``--grant client_credentials``, OAuth 2.1 §4.2, RFC 6749 §4.4: "previously arranged"):
     the approval of each ``--mcp-server`` is stored with the client (docs/decisions/0018). The
-    secret is printed once; only its digest is kept.
+    secret is printed once; only its digest is kept. Registered by the server's own
+    ``RegistrationService.preregister``.
     """
     grants = args.grant or ["authorization_code"]
     machine = "client_credentials" in grants
@@ -132,13 +128,11 @@ async def add_client(settings: Settings, args: argparse.Namespace) -> None:
         raise ValueError("several --mcp-server, or ID:SCOPES, are for --grant client_credentials")
     if (args.auth_method == "private_key_jwt") != (args.jwks_file is not None or args.jwks_uri is not None):
         raise ValueError("--jwks-file or --jwks-uri go with --auth-method private_key_jwt, and it needs one")
-    service = ClientService()
-    async with database(settings) as db:
-        wanted = await _approvals(db, named, approving=machine)
-        issuer, scopes = settings.issuer, ()
+    async with services(settings) as (db, found):
+        wanted = await _approvals(db, found, named, approving=machine)
+        issuer = found.issuers.root
         if len(wanted) == 1:
-            server = wanted[0][0]
-            issuer, scopes = f"{settings.issuer}/mcp/{server.id}", server.scopes
+            issuer = await found.issuers.resolve(wanted[0][0].id)
         body = {
             "client_name": args.name,
             "redirect_uris": args.redirect_uri,
@@ -149,25 +143,14 @@ async def add_client(settings: Settings, args: argparse.Namespace) -> None:
             "jwks_uri": args.jwks_uri,
         }
         try:
-            metadata = parse_client_metadata(
+            registration, approved = await found.registration.preregister(
+                issuer,
                 {name: value for name, value in body.items() if value is not None},
-                grant_types_supported=GRANT_TYPES,
-                auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
-                scopes_offered=scopes,
+                wanted if machine else [],
             )
         except OAuthError as error:
             raise ValueError(error.description) from None
-
-        async def register(tx: Transaction) -> tuple[Registration, list[MachineApproval]]:
-            registration = await service.register(tx, issuer, metadata)
-            approved = [
-                await service.approve_machine(tx, registration.client, server.id, approved_scopes)
-                for server, approved_scopes in (wanted if machine else [])
-            ]
-            return registration, approved
-
-        registration, approved = await db.run(register)
-    print(f"registered client {args.name!r} at issuer {issuer} (the secret is shown once):")
+    print(f"registered client {args.name!r} at issuer {issuer.url} (the secret is shown once):")
     print(f"  client_id      {registration.client.client_id}")
     if registration.secret is not None:
         print(f"  client_secret  {registration.secret}")
@@ -181,21 +164,21 @@ async def approve_client(settings: Settings, args: argparse.Namespace) -> None:
     The client must be usable at the issuer whose tokens it will ask for: one registered at an MCP
     server's issuer is approved for that MCP server only; one at the root issuer for any.
     """
-    service = ClientService()
-    async with database(settings) as db:
-        wanted = await _approvals(db, args.mcp_server)
+    async with services(settings) as (db, found):
+        clients = found.clients
+        wanted = await _approvals(db, found, args.mcp_server)
 
         async def approve(tx: Transaction) -> list[MachineApproval]:
-            client = await service.get(tx, args.client_id)
+            client = await clients.get(tx, args.client_id)
             if client is None:
                 raise ValueError(f"no client with id {args.client_id!r}")
             approved = []
             for server, scopes in wanted:
-                if client.issuer not in (settings.issuer, f"{settings.issuer}/mcp/{server.id}"):
+                if client.issuer not in (settings.issuer, mcp_issuer_url(settings.issuer, server.id)):
                     raise ValueError(
                         f"the client is registered at {client.issuer}, which issues no tokens for {server.id!r}"
                     )
-                approved.append(await service.approve_machine(tx, client, server.id, scopes))
+                approved.append(await clients.approve_machine(tx, client, server.id, scopes))
             return approved
 
         approved = await db.run(approve)
@@ -212,13 +195,8 @@ async def withdraw_client(settings: Settings, args: argparse.Namespace) -> None:
     Its JWT access tokens stay valid until they expire, except at MCP servers that introspect
     (RFC 7662), which see the ended grant at once; it gets no new ones.
     """
-    clients = ClientService()
-    async with database(settings) as db:
-        mcp_servers = McpServerService(db)
-        journeys = journey_service(settings, mcp_servers)
-        revocation = RevocationService(
-            db, client_directory(settings, db, clients), journeys, token_service(settings, db)
-        )
+    async with services(settings) as (db, found):
+        clients, journeys, revocation = found.clients, found.journeys, found.revocation
 
         async def withdraw(tx: Transaction) -> tuple[list[str], int]:
             if await clients.get(tx, args.client_id) is None:
@@ -238,17 +216,17 @@ async def withdraw_client(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _approvals(
-    db: Database, named: list[str], *, approving: bool = True
+    db: Database, found: Operations, named: list[str], *, approving: bool = True
 ) -> list[tuple[McpServer, tuple[str, ...]]]:
     """``ID`` or ``ID:SCOPE,SCOPE`` from the command line: the MCP server and the scopes approved there.
 
     Without ``approving`` only the servers matter (``clients add`` of an authorization-code client).
     """
-    mcp_servers = McpServerService(db)
+    servers = {server.id: server for server in await db.run(found.mcp_servers.all)}
     wanted: list[tuple[McpServer, tuple[str, ...]]] = []
     for text in named:
         server_id, _, scope_list = text.partition(":")
-        server = await mcp_servers.get(server_id)
+        server = servers.get(server_id)
         if server is None:
             raise ValueError(f"no MCP server with id {server_id!r}")
         try:
@@ -270,43 +248,25 @@ def _jwks(path: Path) -> object:
 
 
 async def cleanup_clients(settings: Settings, args: argparse.Namespace) -> None:
-    async with database(settings) as db:
-        expiry = ClientExpiry(
-            db,
-            clients=ClientService(),
-            journeys=journey_service(settings, McpServerService(db)),
-            tokens=token_service(settings, db),
-            idle_ttl=settings.client_idle_ttl,
-        )
-        deleted = await expiry.cleanup()
+    async with services(settings) as (_, found):
+        deleted = await found.client_expiry.cleanup()
     print(f"deleted {len(deleted)} client(s) idle for more than {settings.client_idle_ttl} s without live grants")
     for client_id in deleted:
         print(f"    {client_id}")
 
 
 async def block_client(settings: Settings, args: argparse.Namespace) -> None:
-    """Block a client and end every grant it holds, as its own RFC 7592 §2.3 deletion would.
+    """Block a client and end every grant it holds, as its own RFC 7592 §2.3 deletion would
+    (``ClientManagementService.block``, docs/decisions/0025).
 
     A running server reads the client's row in each request, so it refuses the client at once.
     """
-    clients = ClientService()
-    async with database(settings) as db:
-        journeys = journey_service(settings, McpServerService(db))
-        revocation = RevocationService(
-            db, client_directory(settings, db, clients), journeys, token_service(settings, db)
-        )
-
-        async def block(tx: Transaction) -> int:
-            if not await clients.set_blocked(tx, args.client_id, True):
-                raise ValueError(f"no client with id {args.client_id!r}")
-            return await revocation.end_client_grants(tx, args.client_id, "the operator blocked the client")
-
-        ended = await db.run(block)
+    async with services(settings) as (_, found):
+        ended = await found.client_management.block(args.client_id)
     print(f"blocked client {args.client_id}; ended {ended} grant(s)")
 
 
 async def unblock_client(settings: Settings, args: argparse.Namespace) -> None:
-    async with database(settings) as db:
-        if not await db.run(lambda tx: ClientService().set_blocked(tx, args.client_id, False)):
-            raise ValueError(f"no client with id {args.client_id!r}")
+    async with services(settings) as (_, found):
+        await found.client_management.unblock(args.client_id)
     print(f"unblocked client {args.client_id}; the grants ended when it was blocked stay ended")

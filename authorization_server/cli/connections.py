@@ -2,8 +2,7 @@
 
 import argparse
 
-from authorization_server.cli.shared import Actions, action, database, group, repeat_settings
-from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
 from authorization_server.settings import Settings
 
 
@@ -38,24 +37,27 @@ def add_commands(commands: Actions) -> None:
 
 
 async def add_connection(settings: Settings, args: argparse.Namespace) -> None:
-    async with database(settings) as db:
-        connection = await McpServerService(db).add_connection(
-            mcp_server_id=args.mcp_server,
-            name=args.name,
-            client_id=args.client_id,
-            scopes=args.scopes,
-            issuer=args.provider_issuer,
-            authorization_endpoint=args.authorization_endpoint,
-            token_endpoint=args.token_endpoint,
-            client_secret_env=args.client_secret_env,
-            resource=args.provider_resource,
+    async with services(settings) as (db, found):
+        connection = await db.run(
+            lambda tx: found.mcp_servers.add_connection(
+                tx,
+                mcp_server_id=args.mcp_server,
+                name=args.name,
+                client_id=args.client_id,
+                scopes=args.scopes,
+                issuer=args.provider_issuer,
+                authorization_endpoint=args.authorization_endpoint,
+                token_endpoint=args.token_endpoint,
+                client_secret_env=args.client_secret_env,
+                resource=args.provider_resource,
+            )
         )
     print(f"added MCP connection {connection.id} ({connection.name}) to MCP server {connection.mcp_server_id}")
 
 
 async def list_connections(settings: Settings, args: argparse.Namespace) -> None:
-    async with database(settings) as db:
-        connections = await McpServerService(db).connections(args.mcp_server)
+    async with services(settings) as (db, found):
+        connections = await db.run(lambda tx: found.mcp_servers.connections(tx, args.mcp_server))
     if not connections:
         print("no MCP connections yet: add one with `connections add`")
     for connection in connections:
@@ -71,6 +73,6 @@ async def list_connections(settings: Settings, args: argparse.Namespace) -> None
 
 
 async def remove_connection(settings: Settings, args: argparse.Namespace) -> None:
-    async with database(settings) as db:
-        await McpServerService(db).remove_connection(args.id)
+    async with services(settings) as (db, found):
+        await db.run(lambda tx: found.mcp_servers.remove_connection(tx, args.id))
     print(f"removed MCP connection {args.id} and its downstream flows")

@@ -3,12 +3,8 @@
 import argparse
 
 from authorization_server import settings as settings_module
-from authorization_server.admin.timelines import Timeline, Timelines
-from authorization_server.cli.shared import Actions, action, database, group, journey_service, repeat_settings
-from authorization_server.clients.service import ClientService
-from authorization_server.db import Database
-from authorization_server.maintenance.journeys import JourneyExpiry
-from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.admin.timelines import Timeline
+from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
 from authorization_server.settings import Settings
 
 
@@ -34,8 +30,8 @@ def add_commands(commands: Actions) -> None:
 
 
 async def list_journeys(settings: Settings, args: argparse.Namespace) -> None:
-    async with database(settings) as db:
-        timelines = await _timelines(settings, db).recent(args.limit)
+    async with services(settings) as (_, found):
+        timelines = await found.timelines.recent(args.limit)
     if not timelines:
         print("no journeys yet")
     for timeline in timelines:
@@ -44,8 +40,8 @@ async def list_journeys(settings: Settings, args: argparse.Namespace) -> None:
 
 async def show_journey(settings: Settings, args: argparse.Namespace) -> None:
     """Issue 4: one journey as a timeline, each step with its time and how long it took."""
-    async with database(settings) as db:
-        timeline = await _timelines(settings, db).get(args.id)
+    async with services(settings) as (_, found):
+        timeline = await found.timelines.get(args.id)
     if timeline is None:
         raise ValueError(f"no journey with id {args.id!r}")
     _print_timeline(timeline, with_steps=True)
@@ -53,19 +49,10 @@ async def show_journey(settings: Settings, args: argparse.Namespace) -> None:
 
 async def cleanup_journeys(settings: Settings, args: argparse.Namespace) -> None:
     """Issue 11, item 4: what the server's maintenance task does every ``client_cleanup_interval`` seconds."""
-    async with database(settings) as db:
-        expiry = JourneyExpiry(
-            db, journeys=journey_service(settings, McpServerService(db)), retention=settings.journey_retention
-        )
-        done = await expiry.cleanup()
+    async with services(settings) as (_, found):
+        done = await found.journey_expiry.cleanup()
     print(f"expired {done.expired} journey(s) abandoned at sign-in or consent")
     print(f"deleted {done.deleted} journey(s) that ended without a grant more than {settings.journey_retention} s ago")
-
-
-def _timelines(settings: Settings, db: Database) -> Timelines:
-    mcp_servers = McpServerService(db)
-    journeys = journey_service(settings, mcp_servers)
-    return Timelines(db, journeys=journeys, clients=ClientService(), mcp_servers=mcp_servers)
 
 
 def _print_timeline(timeline: Timeline, *, with_steps: bool) -> None:

@@ -2,8 +2,9 @@
 
 import argparse
 
-from authorization_server.cli.shared import Actions, action, database, group, repeat_settings
-from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from authorization_server.flow.discovery.issuers import mcp_issuer_url
+from authorization_server.routes import INTROSPECT_PATH
 from authorization_server.settings import Settings
 
 
@@ -30,37 +31,41 @@ def add_commands(commands: Actions) -> None:
 
 
 async def add_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
-    async with database(settings) as db:
-        server = await McpServerService(db).add(
-            server_id=args.id,
-            resource=args.resource,
-            scopes=args.scopes,
-            name=args.name,
-            default_scopes=args.default_scopes,
-            version=args.version,
+    async with services(settings) as (db, found):
+        server = await db.run(
+            lambda tx: found.mcp_servers.add(
+                tx,
+                server_id=args.id,
+                resource=args.resource,
+                scopes=args.scopes,
+                name=args.name,
+                default_scopes=args.default_scopes,
+                version=args.version,
+            )
         )
     print(f"added MCP server {server.id}: {server.resource}")
-    print(f"  its issuer: {settings.issuer}/mcp/{server.id}")
+    print(f"  its issuer: {mcp_issuer_url(settings.issuer, server.id)}")
 
 
 async def list_mcp_servers(settings: Settings, args: argparse.Namespace) -> None:
-    async with database(settings) as db:
-        servers = await McpServerService(db).all()
+    async with services(settings) as (db, found):
+        servers = await db.run(found.mcp_servers.all)
     if not servers:
         print("no MCP servers yet: add one with `mcp-servers add`")
     for server in servers:
         print(f"{server.id}  {server.resource}")
-        print(f"    name {server.name!r}, version {server.version}, issuer {settings.issuer}/mcp/{server.id}")
+        issuer = mcp_issuer_url(settings.issuer, server.id)
+        print(f"    name {server.name!r}, version {server.version}, issuer {issuer}")
         print(f"    scopes {' '.join(server.scopes)} (default {' '.join(server.default_scopes)})")
         print(f"    introspection credentials {'set' if server.secret_hash else 'none (`mcp-servers credentials ID`)'}")
 
 
 async def rotate_mcp_server_secret(settings: Settings, args: argparse.Namespace) -> None:
     """Print a new introspection secret for the MCP server, once: only its digest is kept."""
-    async with database(settings) as db:
-        secret = await McpServerService(db).rotate_secret(args.id)
-    issuer = f"{settings.issuer}/mcp/{args.id}"
+    async with services(settings) as (db, found):
+        secret = await db.run(lambda tx: found.mcp_servers.rotate_secret(tx, args.id))
+    issuer = mcp_issuer_url(settings.issuer, args.id)
     print(f"new credentials of MCP server {args.id} (shown once; any previous secret no longer works):")
     print(f"  client_id      {args.id}")
     print(f"  client_secret  {secret}")
-    print(f"  introspection  {issuer}/introspect (client_secret_basic or client_secret_post)")
+    print(f"  introspection  {issuer}{INTROSPECT_PATH} (client_secret_basic or client_secret_post)")

@@ -6,8 +6,7 @@ from contextlib import asynccontextmanager
 
 from authorization_server import settings as settings_module
 from authorization_server.db import Database
-from authorization_server.journeys.service import JourneyService
-from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.services import Operations, command_line_services
 from authorization_server.settings import Settings
 
 Command = Callable[[Settings, argparse.Namespace], Awaitable[None]]
@@ -45,5 +44,8 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
         await db.close()
 
 
-def journey_service(settings: Settings, mcp_servers: McpServerService) -> JourneyService:
-    return JourneyService(mcp_servers, code_ttl=settings.code_ttl, interaction_ttl=settings.interaction_ttl)
+@asynccontextmanager
+async def services(settings: Settings) -> AsyncIterator[tuple[Database, Operations]]:
+    """The database and the server's service graph on it (``services.command_line_services``)."""
+    async with database(settings) as db:
+        yield db, command_line_services(settings, db)

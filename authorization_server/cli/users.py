@@ -4,8 +4,7 @@ import argparse
 import getpass
 import sys
 
-from authorization_server.accounts.service import AccountService
-from authorization_server.cli.shared import Actions, action, database, group, repeat_settings
+from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
 from authorization_server.settings import Settings
 
 
@@ -18,8 +17,9 @@ def add_commands(commands: Actions) -> None:
 
 async def add_user(settings: Settings, args: argparse.Namespace) -> None:
     password = _read_password()
-    async with database(settings) as db:
-        user = await AccountService(db, settings.session_ttl).add_user(args.name, password)
+    async with services(settings) as (db, found):
+        new = await found.accounts.new_user(args.name, password)
+        user = await db.run(lambda tx: found.accounts.add_user(tx, new))
     print(f"added user {user.username} ({user.id})")
 
 

@@ -48,7 +48,7 @@ class DownstreamFlows:
         digest of its ``state`` and its PKCE ``code_verifier``, sealed, for the callback.
         """
         journey = await states.get(tx, journey_id)
-        connection = await self._mcp_servers.connection(connection_id)
+        connection = await self._mcp_servers.connection(tx, connection_id)
         if connection is None:
             raise NotFound(f"no MCP connection {connection_id!r}")
         server_id = journey.mcp_flow.mcp_server_id

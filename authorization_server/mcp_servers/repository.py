@@ -10,6 +10,11 @@ async def all_servers(tx: Transaction) -> list[McpServer]:
     return [_server(row) for row in await tx.fetch_all("SELECT * FROM mcp_servers ORDER BY id")]
 
 
+async def server(tx: Transaction, server_id: str) -> McpServer | None:
+    row = await tx.fetch_one("SELECT * FROM mcp_servers WHERE id = ?", (server_id,))
+    return _server(row) if row else None
+
+
 async def add(tx: Transaction, server: McpServer) -> None:
     await tx.execute(
         "INSERT INTO mcp_servers (id, name, resource, scopes, default_scopes, version, created_at)"

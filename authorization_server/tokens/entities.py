@@ -44,6 +44,19 @@ class RefreshToken:
 
 
 @dataclass(frozen=True)
+class StoredKey:
+    """A row of ``signing_keys``: the private key as stored, sealed (``sealed:...``) or, before it was sealed, a PEM.
+
+    ``keys.py`` opens it into a signing key (docs/decisions/0027).
+    """
+
+    kid: str
+    alg: str
+    private_key: str = field(repr=False)
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class RefreshTokenReused:
     """A rotated refresh token came back: its family is revoked (OAuth 2.1 §4.3.1)."""
 

@@ -5,7 +5,7 @@ signing is about ten times cheaper than RS256 (PERF-NOTES.md), and RFC 9068 lets
 choose. The newest key signs; ``keys rotate`` (from the command line, while the server runs) adds
 a newer one. An older key stays in the JWK Set, and keeps verifying, until every token it signed
 has expired: ``keep_for`` (the access token lifetime plus a margin) after its successor was made.
-A running server follows the database (``PRAGMA data_version``, as ``McpServerService`` does),
+A running server follows the database (``PRAGMA data_version``, as ``McpServerCache`` does),
 so it signs with a rotated key within a second, without a restart.
 
 The private keys are stored sealed with AES-256-GCM under the ``key_encryption_key`` setting
@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 from authorization_server import clock
 from authorization_server.db import Database, Transaction
 from authorization_server.encryption import Sealer, Undecryptable
+from authorization_server.tokens import repository
+from authorization_server.tokens.entities import StoredKey
 
 #: RFC 7638 §3.2: the members of each key type that its thumbprint covers.
 _THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
@@ -141,10 +143,9 @@ class Keys:
 
 async def all_keys(tx: Transaction, keep_for: timedelta, sealer: Sealer) -> list[SigningKey]:
     """Every stored key, oldest first, each but the newest retiring ``keep_for`` after its successor."""
-    rows = await tx.fetch_all("SELECT kid, alg, private_key, created_at FROM signing_keys ORDER BY created_at")
     keys = [
-        _signing_key(row["alg"], open_pem(sealer, row["kid"], row["private_key"]), clock.from_db(row["created_at"]))
-        for row in rows
+        _signing_key(stored.alg, open_pem(sealer, stored.kid, stored.private_key), stored.created_at)
+        for stored in await repository.signing_keys(tx)
     ]
     retiring = [replace(key, retires_at=successor.created_at + keep_for) for key, successor in pairwise(keys)]
     return retiring + keys[-1:]
@@ -164,10 +165,7 @@ async def add(tx: Transaction, alg: str, sealer: Sealer) -> SigningKey:
     await seal_plaintext(tx, sealer)
     pem = _new_private_pem(alg)
     key = _signing_key(alg, pem, clock.now())
-    await tx.execute(
-        "INSERT INTO signing_keys (kid, alg, private_key, created_at) VALUES (?, ?, ?, ?)",
-        (key.kid, alg, _seal(sealer, key.kid, pem), clock.to_db(key.created_at)),
-    )
+    await repository.add_signing_key(tx, StoredKey(key.kid, alg, _seal(sealer, key.kid, pem), key.created_at))
     return key
 
 
@@ -176,13 +174,9 @@ async def seal_plaintext(tx: Transaction, sealer: Sealer) -> int:
 
     Each row keeps its ``kid``, so tokens signed before still verify. Returns how many were sealed.
     """
-    rows = await tx.fetch_all("SELECT kid, private_key FROM signing_keys")
-    plain = [row for row in rows if not row["private_key"].startswith(SEALED_PREFIX)]
-    for row in plain:
-        await tx.execute(
-            "UPDATE signing_keys SET private_key = ? WHERE kid = ?",
-            (_seal(sealer, row["kid"], row["private_key"].encode()), row["kid"]),
-        )
+    plain = [stored for stored in await repository.signing_keys(tx) if not stored.private_key.startswith(SEALED_PREFIX)]
+    for stored in plain:
+        await repository.set_private_key(tx, stored.kid, _seal(sealer, stored.kid, stored.private_key.encode()))
     return len(plain)
 
 

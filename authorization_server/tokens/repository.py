@@ -1,10 +1,10 @@
-"""SQL for the ``refresh_tokens`` table."""
+"""SQL for the ``refresh_tokens`` and ``signing_keys`` tables."""
 
 from datetime import datetime
 
 from authorization_server import clock
 from authorization_server.db import Row, Transaction
-from authorization_server.tokens.entities import Grant, RefreshToken
+from authorization_server.tokens.entities import Grant, RefreshToken, StoredKey
 from shared.scopes import format_scope, parse_scope
 
 
@@ -65,6 +65,24 @@ async def clients_holding_live_tokens(tx: Transaction, client_ids: list[str]) ->
         (*client_ids, clock.to_db(clock.now())),
     )
     return {row["client_id"] for row in rows}
+
+
+async def signing_keys(tx: Transaction) -> list[StoredKey]:
+    """Every signing key as stored, oldest first."""
+    rows = await tx.fetch_all("SELECT kid, alg, private_key, created_at FROM signing_keys ORDER BY created_at")
+    return [StoredKey(row["kid"], row["alg"], row["private_key"], clock.from_db(row["created_at"])) for row in rows]
+
+
+async def add_signing_key(tx: Transaction, key: StoredKey) -> None:
+    await tx.execute(
+        "INSERT INTO signing_keys (kid, alg, private_key, created_at) VALUES (?, ?, ?, ?)",
+        (key.kid, key.alg, key.private_key, clock.to_db(key.created_at)),
+    )
+
+
+async def set_private_key(tx: Transaction, kid: str, private_key: str) -> None:
+    """Replace a key's stored private key (a PEM in clear by its sealed form, keeping its ``kid``)."""
+    await tx.execute("UPDATE signing_keys SET private_key = ? WHERE kid = ?", (private_key, kid))
 
 
 def _refresh_token(row: Row) -> RefreshToken:

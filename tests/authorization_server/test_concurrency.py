@@ -52,7 +52,7 @@ class TestCommandLineMeanwhile:
         """Decision 0005: a cache reload inside a request's transaction joins it instead of deadlocking."""
         login = notes_as.url + notes.authorize(notes.register()).headers["location"]
         notes_as.cli("users", "add", "bob", input="another horse battery\n")  # another connection commits
-        time.sleep(1.1)  # McpServerService.CHECK_INTERVAL: the next lookup asks SQLite what changed
+        time.sleep(1.1)  # McpServerCache.CHECK_INTERVAL: the next lookup asks SQLite what changed
 
         response = notes.http.get(login, timeout=httpx2.Timeout(5))
 

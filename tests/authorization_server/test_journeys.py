@@ -228,7 +228,7 @@ async def start_downstream_flow(db_path: Path, journey_id: str, connection_id: s
     db = await Database.open(db_path)
     try:
         sealer = Sealer(parse_key(new_key()))
-        journeys = JourneyService(McpServerService(db), code_ttl=60, interaction_ttl=600, sealer=sealer)
+        journeys = JourneyService(McpServerService(), code_ttl=60, interaction_ttl=600, sealer=sealer)
         return await db.run(
             lambda tx: journeys.start_downstream_flow(
                 tx, journey_id, connection_id, state=new_secret(), code_verifier=new_verifier(), redirect_uri=CALLBACK

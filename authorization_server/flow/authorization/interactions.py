@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from authorization_server.accounts.entities import User
 from authorization_server.accounts.lockout import LoginLockout
-from authorization_server.accounts.service import AccountService
+from authorization_server.accounts.service import AccountService, StoredPassword
 from authorization_server.clients.service import ClientService
 from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database, Transaction
@@ -163,9 +163,14 @@ class InteractionService:
         A username locked for the client's ``address`` after repeated failures from there raises
         ``TooManyRequests`` before its password is even checked (``accounts/lockout.py``).
         """
-        await self._db.run(lambda tx: self._journeys.pending(tx, interaction_id, browser_secret))
+
+        async def stored_password(tx: Transaction) -> StoredPassword | None:
+            await self._journeys.pending(tx, interaction_id, browser_secret)
+            return await self._accounts.stored_password(tx, username)
+
+        stored = await self._db.run(stored_password)
         self._lockout.check(username, address)
-        user = await self._accounts.check_password(username, password)
+        user = await self._accounts.check_password(stored, password)
         if user is None:
             self._lockout.failed(username, address)
             return None
@@ -216,7 +221,7 @@ class InteractionService:
 
     async def _approve(self, tx: Transaction, journey: Journey, how: str) -> ToClient | Downstream:
         """Consent given: the code, unless the MCP server's connections must authorize first (issue 4)."""
-        if await self._mcp_servers.connections(journey.mcp_flow.mcp_server_id):
+        if await self._mcp_servers.connections(tx, journey.mcp_flow.mcp_server_id):
             await self._journeys.approve_before_downstream(tx, journey, how)
             return Downstream(journey.id)
         return code_to_client(journey, await self._journeys.approve(tx, journey, how))
@@ -261,7 +266,7 @@ class InteractionService:
     async def _view(self, tx: Transaction, journey: Journey, user: User | None) -> ConsentView:
         assert journey.request is not None
         client = await self._clients.find(tx, journey.mcp_flow.client_id, journey.issuer)
-        server = await self._mcp_servers.get(journey.mcp_flow.mcp_server_id)
+        server = await self._mcp_servers.get(tx, journey.mcp_flow.mcp_server_id)
         if client is None or server is None:
             raise InvalidRequest("The application or the MCP server of this request no longer exists.")
         return ConsentView(

@@ -15,8 +15,8 @@ from authlib.oauth2.rfc8414 import AuthorizationServerMetadata as AuthlibMetadat
 
 from authorization_server.clients.assertions import SIGNING_ALGS as ASSERTION_SIGNING_ALGS
 from authorization_server.errors import InvalidTarget, NotFound
+from authorization_server.mcp_servers.cache import McpServerCache
 from authorization_server.mcp_servers.entities import McpServer
-from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.routes import (
     AUTHORIZE_PATH,
     CLIENT_CONFIGURATION_PATH,
@@ -46,6 +46,11 @@ ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 INTROSPECTION_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 
+def mcp_issuer_url(root: str, mcp_server_id: str) -> str:
+    """The issuer identifier of the MCP server ``mcp_server_id`` under the root issuer ``root`` (decision 0001)."""
+    return root + MCP_ISSUER_PATH.format(mcp_server_id=mcp_server_id)
+
+
 @dataclass(frozen=True)
 class Issuer:
     """An issuer identifier (RFC 8414 §2) and, for an MCP issuer, the MCP server it serves."""
@@ -55,7 +60,7 @@ class Issuer:
 
 
 class IssuerService:
-    def __init__(self, settings: Settings, mcp_servers: McpServerService) -> None:
+    def __init__(self, settings: Settings, mcp_servers: McpServerCache) -> None:
         self.root = Issuer(settings.issuer)
         self._default_mcp_server = settings.default_mcp_server
         self._registration_open = settings.registration_open
@@ -72,13 +77,13 @@ class IssuerService:
             raise NotFound(f"no MCP server with id {mcp_server_id!r} is registered here")
         issuer = self._mcp_issuers.get(server.id)
         if issuer is None or issuer.mcp_server is not server:  # made once per version of the server's record
-            issuer = Issuer(self.root.url + MCP_ISSUER_PATH.format(mcp_server_id=server.id), server)
+            issuer = Issuer(mcp_issuer_url(self.root.url, server.id), server)
             self._mcp_issuers[server.id] = issuer
         return issuer
 
     async def of_url(self, url: str) -> Issuer:
         """The issuer whose identifier is ``url`` (``NotFound`` if its MCP server is gone)."""
-        prefix = self.root.url + MCP_ISSUER_PATH.format(mcp_server_id="")
+        prefix = mcp_issuer_url(self.root.url, "")
         return await self.resolve(url.removeprefix(prefix) if url.startswith(prefix) else None)
 
     def client_configuration_uri(self, client_id: str) -> str:

@@ -26,8 +26,14 @@ it (RFC 9207 §2.4, mix-up attacks): that one ends the journey as ``failed``, th
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import AccessDenied, InvalidRequest, OAuthError, ServerError
 from authorization_server.flow.downstream.providers import ProviderEndpoints, ProviderError, Providers
-from authorization_server.journeys.entities import DownstreamAuthorizationFlow, DownstreamFlowStatus, Journey
+from authorization_server.journeys.entities import (
+    DownstreamAuthorizationFlow,
+    DownstreamCallback,
+    DownstreamFlowStatus,
+    Journey,
+)
 from authorization_server.journeys.service import JourneyService
+from authorization_server.mcp_servers.entities import McpConnection
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.secrets_at_rest import new_secret
 from authorization_server.web.params import Params
@@ -54,15 +60,18 @@ class DownstreamAuthorization:
 
     async def proceed(self, journey_id: str) -> ToProvider | ToClient:
         """The next provider to ask, or, when every connection's flow completed, the MCP client's code."""
-        history = await self._db.run(lambda tx: self._journeys.history(tx, journey_id))
-        assert history is not None, journey_id
-        journey = history.journey
-        completed = {
-            f.mcp_connection_id for f in history.downstream_flows if f.status is DownstreamFlowStatus.COMPLETED
-        }
-        pending = [
-            c for c in await self._mcp_servers.connections(journey.mcp_flow.mcp_server_id) if c.id not in completed
-        ]
+
+        async def still_pending(tx: Transaction) -> tuple[Journey, list[McpConnection]]:
+            history = await self._journeys.history(tx, journey_id)
+            assert history is not None, journey_id
+            journey = history.journey
+            completed = {
+                f.mcp_connection_id for f in history.downstream_flows if f.status is DownstreamFlowStatus.COMPLETED
+            }
+            connections = await self._mcp_servers.connections(tx, journey.mcp_flow.mcp_server_id)
+            return journey, [c for c in connections if c.id not in completed]
+
+        journey, pending = await self._db.run(still_pending)
         if not pending:
 
             async def issue_code(tx: Transaction) -> ToClient:
@@ -98,9 +107,13 @@ class DownstreamAuthorization:
         state, error, code, returned_issuer = (params.get(name) for name in ("state", "error", "code", "iss"))
         if state is None:
             raise InvalidRequest("This answer from the provider has no state: it cannot be matched to a sign-in.")
-        found = await self._db.run(lambda tx: self._journeys.take_downstream_callback(tx, state, browser_secret))
+
+        async def taken(tx: Transaction) -> tuple[DownstreamCallback, McpConnection | None]:
+            found = await self._journeys.take_downstream_callback(tx, state, browser_secret)
+            return found, await self._mcp_servers.connection(tx, found.flow.mcp_connection_id)
+
+        found, connection = await self._db.run(taken)
         flow, journey = found.flow, found.journey
-        connection = await self._mcp_servers.connection(flow.mcp_connection_id)
         assert connection is not None, flow.mcp_connection_id  # a connection's flows are deleted with it
         if not found.same_browser:
             await self._end(journey, flow, "the provider's answer came to another browser")

@@ -15,7 +15,7 @@ from authorization_server.db import Database, Transaction
 from authorization_server.errors import InvalidClient
 from authorization_server.flow.discovery.issuers import INTROSPECTION_AUTH_METHODS, Issuer
 from authorization_server.journeys.service import JourneyService
-from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.mcp_servers.cache import McpServerCache
 from authorization_server.tokens.access_tokens import AccessToken
 from authorization_server.tokens.service import TokenService
 from shared.resource import same_resource
@@ -26,7 +26,7 @@ INACTIVE: dict[str, Any] = {"active": False}
 
 class IntrospectionService:
     def __init__(
-        self, db: Database, mcp_servers: McpServerService, journeys: JourneyService, tokens: TokenService
+        self, db: Database, mcp_servers: McpServerCache, journeys: JourneyService, tokens: TokenService
     ) -> None:
         self._db = db
         self._mcp_servers = mcp_servers

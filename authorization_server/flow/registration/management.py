@@ -55,6 +55,25 @@ class ClientManagementService:
 
         return await self._db.run(unit)
 
+    async def block(self, client_id: str) -> int:
+        """The operator blocks a client (docs/decisions/0025): refused everywhere from the next request, and
+        every grant it holds ended, in one transaction, as its own deletion (RFC 7592 §2.3) ends them.
+
+        Returns how many grants were ended; ``ValueError`` if there is no such client.
+        """
+
+        async def unit(tx: Transaction) -> int:
+            if not await self._clients.set_blocked(tx, client_id, True):
+                raise ValueError(f"no client with id {client_id!r}")
+            return await self._revocation.end_client_grants(tx, client_id, "the operator blocked the client")
+
+        return await self._db.run(unit)
+
+    async def unblock(self, client_id: str) -> None:
+        """The client may be used again; the grants ended when it was blocked stay ended (docs/decisions/0025)."""
+        if not await self._db.run(lambda tx: self._clients.set_blocked(tx, client_id, False)):
+            raise ValueError(f"no client with id {client_id!r}")
+
     async def delete(self, client_id: str, token: str | None) -> None:
         """RFC 7592 §2.3: revoke the client's grants, then delete it with its rows."""
 

@@ -11,14 +11,16 @@ approve``; docs/decisions/0018). Asking for it here, or in an RFC 7592 update (w
 through :meth:`RegistrationService.parse`), is ``invalid_client_metadata``.
 """
 
-from authorization_server.clients.entities import Registration
+from collections.abc import Sequence
+
+from authorization_server.clients.entities import MachineApproval, Registration
 from authorization_server.clients.metadata import ClientMetadata, parse_client_metadata
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import InvalidClientMetadata, NotFound
 from authorization_server.flow.discovery.issuers import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, Issuer, IssuerService
 from authorization_server.journeys.service import JourneyService
-from authorization_server.mcp_servers.entities import is_version
+from authorization_server.mcp_servers.entities import McpServer, is_version
 
 
 def check_version(version: str | None) -> None:
@@ -61,21 +63,47 @@ class RegistrationService:
 
         return await self._db.run(unit)
 
+    async def preregister(
+        self, issuer: Issuer, body: object, approvals: Sequence[tuple[McpServer, tuple[str, ...]]]
+    ) -> tuple[Registration, list[MachineApproval]]:
+        """The operator registers a client (RFC 7591 §1: "pre-registered"; ``clients add``).
+
+        Validated as a registration at ``issuer`` is, except that the operator may give it the
+        ``client_credentials`` grant, with the approval of each of ``approvals`` (an MCP server
+        and the scopes) stored in the same transaction (RFC 6749 §4.4, docs/decisions/0018). No
+        journey starts: that is the MCP registration endpoint's, for clients that register
+        themselves.
+        """
+        metadata = await self._parse(issuer, body)
+
+        async def unit(tx: Transaction) -> tuple[Registration, list[MachineApproval]]:
+            registration = await self._clients.register(tx, issuer.url, metadata)
+            approved = [
+                await self._clients.approve_machine(tx, registration.client, server.id, scopes)
+                for server, scopes in approvals
+            ]
+            return registration, approved
+
+        return await self._db.run(unit)
+
     async def parse(self, issuer: Issuer, body: object) -> ClientMetadata:
         """Client metadata validated against what ``issuer`` supports (RFC 7591 §2, §3.2.2).
 
         ``client_credentials`` is refused: the operator grants it (RFC 6749 §4.4, docs/decisions/0018).
         """
-        metadata = parse_client_metadata(
-            body,
-            grant_types_supported=GRANT_TYPES,
-            auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
-            scopes_offered=await self._issuers.scopes(issuer),
-            allow_loopback_urls=self._allow_loopback_urls,
-        )
+        metadata = await self._parse(issuer, body)
         if "client_credentials" in metadata.grant_types:
             raise InvalidClientMetadata(
                 "the client_credentials grant cannot be registered: the server's operator grants it to a client"
                 " (OAuth 2.1 section 4.2, RFC 6749 section 4.4: resources previously arranged)"
             )
         return metadata
+
+    async def _parse(self, issuer: Issuer, body: object) -> ClientMetadata:
+        return parse_client_metadata(
+            body,
+            grant_types_supported=GRANT_TYPES,
+            auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
+            scopes_offered=await self._issuers.scopes(issuer),
+            allow_loopback_urls=self._allow_loopback_urls,
+        )

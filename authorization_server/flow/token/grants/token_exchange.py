@@ -27,6 +27,7 @@ from authorization_server.flow.token.grants.authorization_code import single_res
 from authorization_server.flow.token.grants.context import Admit
 from authorization_server.journeys.entities import DownstreamAuthorizationFlow, DownstreamTokens, Step
 from authorization_server.journeys.service import JourneyService
+from authorization_server.mcp_servers.cache import McpServerCache
 from authorization_server.mcp_servers.entities import McpConnection, McpServer
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.tokens.entities import Grant
@@ -45,12 +46,14 @@ class TokenExchange:
         db: Database,
         *,
         mcp_servers: McpServerService,
+        mcp_server_cache: McpServerCache,
         journeys: JourneyService,
         tokens: TokenService,
         providers: Providers,
     ) -> None:
         self._db = db
         self._mcp_servers = mcp_servers
+        self._mcp_server_cache = mcp_server_cache
         self._journeys = journeys
         self._tokens = tokens
         self._providers = providers
@@ -63,7 +66,7 @@ class TokenExchange:
         """``admit`` is called once the MCP server authenticated (its rate limit: ``flow/token/service.py``)."""
         if credentials.method not in INTROSPECTION_AUTH_METHODS:
             raise InvalidClient("token exchange needs the MCP server's credentials (client_secret_basic or _post)")
-        caller = await self._mcp_servers.authenticate(credentials.client_id, credentials.secret)
+        caller = await self._mcp_server_cache.authenticate(credentials.client_id, credentials.secret)
         admit(caller.id, proven=True)
         subject_token = params.require("subject_token")
         if params.require("subject_token_type") != ACCESS_TOKEN_TYPE:
@@ -106,13 +109,13 @@ class TokenExchange:
         if (audience is None) == (resource is None):
             raise InvalidRequest("name the connection as audience (its name or id) or as resource, one of them")
         if audience is not None:
+            named = audience
             try:
-                return await self._mcp_servers.connection_named(caller.id, audience)
+                return await self._db.run(lambda tx: self._mcp_servers.connection_named(tx, caller.id, named))
             except LookupError as exc:
                 raise InvalidTarget(str(exc)) from None
-        found = [
-            c for c in await self._mcp_servers.connections() if c.resource and same_resource(c.resource, resource or "")
-        ]
+        connections = await self._db.run(self._mcp_servers.connections)
+        found = [c for c in connections if c.resource and same_resource(c.resource, resource or "")]
         own = [c for c in found if c.mcp_server_id == caller.id]
         if own:
             return own[0]

@@ -1,0 +1,70 @@
+"""Issue 12, "one way of doing each thing": the MCP server cache is the one part of a domain module
+that opens units itself, and only when it must (docs/conventions/entities.md)."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from authorization_server.db import Database, Unit
+from authorization_server.mcp_servers.cache import McpServerCache
+from authorization_server.mcp_servers.service import McpServerService
+
+RESOURCE = "http://localhost:8000/mcp"
+
+
+class CountingDatabase:
+    """Counts the units the cache opens on the database it wraps."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.units = 0
+
+    async def run(self, unit: Unit[Any]) -> Any:
+        self.units += 1
+        return await self.db.run(unit)
+
+    async def data_version(self) -> int:
+        return await self.db.data_version()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "as.db")
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.mark.anyio
+async def test_a_cache_read_opens_no_unit_when_nothing_changed(db: Database):
+    """Issue 12: lookups answer from memory between checks: no unit, so no thread hop, per request."""
+    counting = CountingDatabase(db)
+    cache = McpServerCache(counting)  # type: ignore[arg-type]
+    await db.run(lambda tx: McpServerService(cache).add(tx, server_id="one", resource=RESOURCE, scopes="a"))
+    assert (await cache.get("one")) is not None
+    opened = counting.units
+
+    for _ in range(50):
+        assert (await cache.get("one")) is not None
+        assert (await cache.by_resource(RESOURCE)) is not None
+        assert [server.id for server in await cache.all()] == ["one"]
+
+    assert counting.units == opened
+
+
+@pytest.mark.anyio
+async def test_a_write_of_this_process_is_seen_at_the_next_read(db: Database):
+    """Issue 12: our own commits do not move PRAGMA data_version; the service's write tells the cache in its unit."""
+    cache = McpServerCache(db)
+    service = McpServerService(cache)
+    assert await cache.all() == []
+
+    await db.run(lambda tx: service.add(tx, server_id="two", resource=RESOURCE, scopes="a"))
+
+    server = await cache.get("two")
+    assert server is not None and server.resource == RESOURCE
+    secret = await db.run(lambda tx: service.rotate_secret(tx, "two"))
+    assert (await cache.authenticate("two", secret)).id == "two"
