@@ -9,7 +9,7 @@ import argparse
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
@@ -432,6 +432,21 @@ def load(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> S
         elif setting.metadata["env"] in environ:
             values[setting.name] = _from_env(setting.type, environ[setting.metadata["env"]], setting.name)
     return Settings(**values).check()
+
+
+def from_options(options: Sequence[str], environ: Mapping[str, str]) -> Settings:
+    """The server's settings from its command-line options and an explicit environment, ``os.environ`` untouched.
+
+    What ``python -m authorization_server OPTIONS`` would run with, for a server built inside another
+    program (the tests' in-process harness, tests/harness.md). A bad option or value raises ``ValueError``.
+    """
+    parser = argparse.ArgumentParser(prog="authorization_server", exit_on_error=False, add_help=False)
+    add_arguments(parser)
+    try:
+        args = parser.parse_args(list(options))
+    except argparse.ArgumentError as exc:
+        raise ValueError(str(exc)) from None
+    return load(args, environ)
 
 
 def downstream_client_secret(variable: str) -> str | None:

@@ -29,6 +29,14 @@ ONE_ADDRESS_MANY_CLIENTS = {
 }
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--real-processes",
+        action="store_true",
+        help="start every fresh_as as its own process, as before the in-process harness (docs/testing.md)",
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _one_address_many_clients() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
@@ -69,9 +77,14 @@ def fresh_as(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Authori
     """An authorization server without demo mode and with an empty database, for this test alone.
 
     A test marked ``@pytest.mark.as_options("--rate-limit-login", "2/min", ...)`` starts it with those options.
+    It is served on a thread of the test process (scripts/stack.py, InProcessProgram), its command line run
+    in-process too; a test marked ``@pytest.mark.real_process`` gets ``python -m authorization_server``.
     """
     marker = request.node.get_closest_marker("as_options")
-    server = start_authorization_server(tmp_path, *(marker.args if marker else ()), demo=False)
+    in_process = request.node.get_closest_marker("real_process") is None and not request.config.getoption(
+        "real_processes"
+    )
+    server = start_authorization_server(tmp_path, *(marker.args if marker else ()), demo=False, in_process=in_process)
     yield server
     server.program.stop()
 

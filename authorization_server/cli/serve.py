@@ -2,6 +2,7 @@
 
 import logging
 import time
+from typing import Any
 
 import uvicorn
 
@@ -18,24 +19,31 @@ def serve(settings: Settings) -> None:
     # HOWTO's "Optimization" section says (the caller's frame, thread and process names).
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    uvicorn.run(create_app(settings), **uvicorn_options(settings))
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves the application: the one place its options are chosen.
+
+    The tests' in-process harness (scripts/stack.py) serves the application with the same options on a thread.
+    """
     # uvicorn's access log prints query strings, which can carry state and challenges: ours does not.
     # Forwarded headers are believed from the trusted proxies only, and from nobody without them
     # (uvicorn would otherwise trust 127.0.0.1): docs/decisions/0019.
     proxies = ",".join(str(network) for network in settings.proxy_networks)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies or None,
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or None,
         # Slow clients (docs/decisions/0029): a deadline for headers (our protocol, uvicorn has none),
         # for bodies (app.Edge), and a bound on connections and requests at once (503 beyond it).
-        http=with_header_deadline(settings.header_timeout),
-        limit_concurrency=settings.limit_concurrency,
-        ws="none",
-    )
+        "http": with_header_deadline(settings.header_timeout),
+        "limit_concurrency": settings.limit_concurrency,
+        "ws": "none",
+    }
 
 
 class LineFormatter(logging.Formatter):

@@ -11,6 +11,9 @@ from authorization_server.settings import Settings
 from scripts.stack import run_cli, start_authorization_server
 from tests.authorization_server.flows import rows
 
+#: The command line as the operator runs it: its own interpreter, beside a server process (docs/testing.md).
+pytestmark = pytest.mark.real_process
+
 
 def cli(db: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     """``python -m authorization_server ARGS --db DB``, whatever its exit status."""
