@@ -146,7 +146,8 @@ class Database:
         pinned with it in pyproject.toml; docs/decisions/0026).
         """
         connection = self._connection
-        return await connection._execute(lambda: function(connection._conn, *args))
+        execute: Callable[[Callable[[], T]], Coroutine[Any, Any, T]] = connection._execute  # unannotated there
+        return await execute(lambda: function(connection._conn, *args))
 
     def _commit(self, connection: sqlite3.Connection, units: list[Unit[Any]]) -> list[Any]:
         """On the database thread: run ``units`` in one transaction; each one's result or ``_Failed``."""

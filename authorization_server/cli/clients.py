@@ -135,7 +135,8 @@ async def add_client(settings: Settings, args: argparse.Namespace) -> None:
     service = ClientService()
     async with database(settings) as db:
         wanted = await _approvals(db, named, approving=machine)
-        issuer, scopes = settings.issuer, ()
+        issuer = settings.issuer
+        scopes: tuple[str, ...] = ()
         if len(wanted) == 1:
             server = wanted[0][0]
             issuer, scopes = f"{settings.issuer}/mcp/{server.id}", server.scopes

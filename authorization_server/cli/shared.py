@@ -1,8 +1,9 @@
 """What the command groups share: a command's type, the database it works on, and how a group declares its actions."""
 
 import argparse
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any, TypeAlias
 
 from authorization_server import settings as settings_module
 from authorization_server.db import Database
@@ -10,10 +11,11 @@ from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.settings import Settings
 
-Command = Callable[[Settings, argparse.Namespace], Awaitable[None]]
+Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]]
 """One action of a group, run by ``main()`` with the settings and the parsed options."""
 
-Actions = argparse._SubParsersAction
+# A string: argparse's class takes no type argument at run time.
+Actions: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """The actions of the program or of a group, as ``add_subparsers()`` returns them."""
 
 
