@@ -18,6 +18,10 @@ CONFORMANCE_PACKAGE := @modelcontextprotocol/conformance@0.2.0-alpha.12
 # System packages need root; use sudo when we are not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# The type check ([tool.mypy] in pyproject.toml); client.py apart, as mypy takes it and the client/
+# package for one module.
+MYPY := $(BIN)/mypy && $(BIN)/mypy client.py
+
 .PHONY: demo test conformance bench bench-tools lint clean
 
 demo: $(INSTALLED)
@@ -25,6 +29,7 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED) $(CHROMIUM) $(TOOLS_INSTALLED)
 	$(BIN)/ruff check .
+	$(MYPY)
 	$(BIN)/python -m pytest -n 2
 	$(BIN)/python -m scripts.conformance
 
@@ -46,6 +51,7 @@ bench-tools:
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(MYPY)
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

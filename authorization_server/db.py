@@ -196,8 +196,8 @@ class AiosqliteThread:
     async def call(self, function: Callable[..., T], *args: Any) -> T:
         """``function(sqlite3_connection, *args)`` on aiosqlite's thread: one hop; its result or its exception."""
         connection = self._connection
-        result: T = await connection._execute(function, connection._conn, *args)
-        return result
+        execute: Callable[..., Coroutine[Any, Any, T]] = connection._execute  # unannotated in aiosqlite
+        return await execute(function, connection._conn, *args)
 
     async def execute(self, sql: str) -> None:
         """One statement through aiosqlite's public API (the pragmas and the migrations' table)."""

@@ -39,7 +39,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
@@ -174,7 +174,7 @@ class SafeFetcher:
         key = (kind, url)
         remembered = self._cache.get(key)
         if remembered is not None and remembered.expires > self._clock():
-            return remembered.answer()  # type: ignore[return-value]
+            return cast(T, remembered.answer())  # what ``parse`` made: ``kind`` is in the key
         flight = self._flights.get(key)
         if flight is None:
             self._cache.pop(key, None)
@@ -183,7 +183,7 @@ class SafeFetcher:
             self._flights[key] = flight
             flight.add_done_callback(lambda done: self._landed(key, done))
         try:
-            return await asyncio.shield(flight)  # type: ignore[return-value]
+            return cast(T, await asyncio.shield(flight))
         except Exception as failure:  # each request raises its own copy of the one outcome
             raise _copy(failure).with_traceback(failure.__traceback__) from None
 

@@ -418,7 +418,8 @@ def add_arguments(parser: argparse.ArgumentParser, *names: str, default: Any = N
         if setting.type is bool or setting.type == "bool":
             parser.add_argument(option, action="store_true", default=default, help=text)
         else:
-            kind = {int: int, Path: Path}.get(setting.type, str)  # type: ignore[call-overload]
+            kinds: dict[object, type] = {int: int, Path: Path}
+            kind = kinds.get(setting.type, str)
             parser.add_argument(option, type=kind, default=default, help=text, **meta["argparse"])
 
 

@@ -42,7 +42,7 @@ class SigningKey:
 
     path: Path
     algorithm: str
-    key: PrivateKeyTypes = field(repr=False)
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey = field(repr=False)
 
 
 def load(path: Path, algorithm: str | None = None) -> SigningKey:
@@ -60,7 +60,7 @@ def load(path: Path, algorithm: str | None = None) -> SigningKey:
     except (ValueError, TypeError, UnsupportedAlgorithm):
         raise UsageError(f"--private-key-file: {path} is not an unencrypted PEM private key") from None
     allowed = _algorithms(key)
-    if not allowed:
+    if not allowed or not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
         raise UsageError(f"--private-key-file: {path} is not an RSA, EC (P-256, P-384, P-521) or Ed25519 key")
     chosen = algorithm or allowed[0]
     if chosen not in allowed:
@@ -79,7 +79,7 @@ def sign(key: SigningKey, client_id: str, audience: str) -> str:
         "exp": now + LIFETIME,
         "jti": secrets.token_urlsafe(24),
     }
-    return jwt.encode(claims, key.key, algorithm=key.algorithm)  # type: ignore[arg-type]
+    return jwt.encode(claims, key.key, algorithm=key.algorithm)
 
 
 def _algorithms(key: PrivateKeyTypes) -> tuple[str, ...]:

@@ -133,7 +133,8 @@ async def revoke(http: httpx2.AsyncClient, endpoint: str, registration: Registra
         registration, {"token": tokens.refresh_token or tokens.access_token, "token_type_hint": hint}
     )
     try:
-        response = await http.post(endpoint, data=form, auth=auth)
+        # httpx2 leaves None (no credentials) out of post()'s auth type; the request() it calls takes it.
+        response = await http.post(endpoint, data=form, auth=auth)  # type: ignore[arg-type]
     except httpx2.TransportError as exc:
         raise AuthorizationServerError(f"cannot reach the revocation endpoint {endpoint}: {describe(exc)}") from None
     if response.status_code != 200:
@@ -165,7 +166,8 @@ async def _token_request(
 ) -> TokenResponse:
     form, auth = _client_authentication(registration, form)
     try:
-        response = await http.post(metadata.token_endpoint, data=form, auth=auth)
+        # httpx2 leaves None (no credentials) out of post()'s auth type; the request() it calls takes it.
+        response = await http.post(metadata.token_endpoint, data=form, auth=auth)  # type: ignore[arg-type]
     except httpx2.TransportError as exc:
         raise AuthorizationServerError(
             f"cannot reach the token endpoint {metadata.token_endpoint}: {describe(exc)}"

@@ -46,7 +46,8 @@ class HeaderDeadlineProtocol(H11Protocol):
     header_timeout: float = 10.0
     _deadline: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvicorn narrows asyncio's BaseTransport to Transport in its override (the one it gets).
         super().connection_made(transport)  # type: ignore[arg-type]
         self._follow_deadline()
 

@@ -24,7 +24,8 @@ def new_verifier() -> str:
 
 def s256_challenge(verifier: str) -> str:
     """``BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))`` (RFC 7636 §4.2)."""
-    return create_s256_code_challenge(verifier)
+    challenge: str = create_s256_code_challenge(verifier)
+    return challenge
 
 
 def verify_s256(verifier: str, challenge: str) -> bool:

@@ -63,4 +63,6 @@ class LineFormatter(logging.Formatter):
             second = int(record.created)
             text = time.strftime(self.default_time_format, self.converter(record.created))
             self._second = (second, text)  # one assignment: threads that log see a matching pair
+        if self.default_msec_format is None:  # as logging.Formatter.formatTime: no milliseconds then
+            return text
         return self.default_msec_format % (text, record.msecs)

@@ -1,18 +1,20 @@
 """What the command groups share: a command's type, the database it works on, and how a group declares its actions."""
 
 import argparse
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any, TypeAlias
 
 from authorization_server import settings as settings_module
 from authorization_server.db import Database
 from authorization_server.services import Operations, command_line_services
 from authorization_server.settings import Settings
 
-Command = Callable[[Settings, argparse.Namespace], Awaitable[None]]
+Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]]
 """One action of a group, run by ``main()`` with the settings and the parsed options."""
 
-Actions = argparse._SubParsersAction
+# A string: argparse's class takes no type argument at run time.
+Actions: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """The actions of the program or of a group, as ``add_subparsers()`` returns them."""
 
 

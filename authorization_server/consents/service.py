@@ -30,7 +30,8 @@ class ConsentService:
         assert journey.request is not None and journey.user_id is not None
         flow = journey.mcp_flow
         known = await repository.get(tx, journey.user_id, flow.client_id, flow.mcp_server_id)
-        scope, redirect_uris = journey.request.scope, (redirect_key(journey.request.redirect_uri),)
+        scope = journey.request.scope
+        redirect_uris: tuple[str, ...] = (redirect_key(journey.request.redirect_uri),)
         if known is not None:
             scope = known.scope + tuple(name for name in scope if name not in known.scope)
             redirect_uris = known.redirect_uris + tuple(uri for uri in redirect_uris if uri not in known.redirect_uris)

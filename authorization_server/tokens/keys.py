@@ -25,7 +25,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from authorization_server import clock
 from authorization_server.db import Database, Transaction
@@ -47,9 +47,9 @@ class UnopenableKeys(ValueError):
 class SigningKey:
     kid: str
     alg: str
-    private_key: PrivateKeyTypes
+    private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
     #: Derived once: deriving it on every verification cost as much as the check itself.
-    public_key: PublicKeyTypes
+    public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
     public_jwk: dict[str, Any]
     created_at: datetime
     #: When the last token it may have signed expires; ``None`` for the current key.
@@ -219,9 +219,11 @@ def _new_private_pem(alg: str) -> bytes:
 
 def _signing_key(alg: str, pem: bytes, created_at: datetime) -> SigningKey:
     private_key = serialization.load_pem_private_key(pem, password=None)
-    public_key = private_key.public_key()  # type: ignore[union-attr]
+    if not isinstance(private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        raise ValueError(f"unsupported signing key type {type(private_key).__name__}")  # _new_private_pem's only
+    public_key = private_key.public_key()
     algorithm = jwt.get_algorithm_by_name(alg)
-    jwk: dict[str, Any] = json.loads(algorithm.to_jwk(public_key))  # type: ignore[arg-type]
+    jwk: dict[str, Any] = json.loads(algorithm.to_jwk(public_key))
     kid = _thumbprint(jwk)
     return SigningKey(kid, alg, private_key, public_key, jwk | {"kid": kid, "alg": alg, "use": "sig"}, created_at)
 

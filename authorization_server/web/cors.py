@@ -63,6 +63,7 @@ def response_headers(scope: Scope) -> tuple[tuple[bytes, bytes], ...]:
     Not on a preflight (it has its own), nor on a 405 for a method the route does not take.
     """
     route = scope.get("route")
-    if isinstance(route, CorsRoute) and scope["method"] != "OPTIONS" and scope["method"] in route.methods:
+    # starlette types ``methods`` as optional; a CorsRoute always has them.
+    if isinstance(route, CorsRoute) and scope["method"] != "OPTIONS" and scope["method"] in (route.methods or ()):
         return RESPONSE_HEADERS
     return ()

@@ -31,6 +31,9 @@ async def login(request: Request) -> Response:
         form = await read_form(request, found.settings.max_body_bytes)
         check_csrf(browser_secret, interaction_id, form.get("csrf_token"))
         username, password = form.get("username") or "", form.get("password") or ""
+    except OAuthError as error:
+        return error_page(error)
+    try:  # the form again only once there is a view and a username to show in it
         found.limits.login(request, username)
         address = address_of(request)
         result = await found.interactions.login(interaction_id, browser_secret, username, password, address)

@@ -122,7 +122,8 @@ class Providers:
             auth = (quote_plus(connection.client_id), quote_plus(secret))  # RFC 6749 §2.3.1: form-encoded
         try:
             async with httpx2.AsyncClient(timeout=TIMEOUT) as http:
-                response = await http.post(endpoints.token_endpoint, data=form, auth=auth)
+                # httpx2 leaves None (no credentials) out of post()'s auth type; the request() it calls takes it.
+                response = await http.post(endpoints.token_endpoint, data=form, auth=auth)  # type: ignore[arg-type]
             answer = response.json()
         except (httpx2.HTTPError, ValueError) as exc:
             raise ProviderError(f"the token endpoint of {connection.name} did not answer usably: {exc}") from None
