@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = settings_module.load(args)
         if command is None:  # the server signs tokens: it needs the key that opens its signing keys
             settings.require_key_encryption_key()
+            asyncio.run(keys.check_keys_open(settings))
     except ValueError as exc:
         parser.exit(2, f"authorization_server: {exc}\n")
     if command is None:

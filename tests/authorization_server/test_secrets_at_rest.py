@@ -116,6 +116,19 @@ class TestTheKey:
         assert wrong.returncode == 1 and "does not open with this key_encryption_key" in wrong.stderr
         assert len(missing.stderr.splitlines()) == len(wrong.stderr.splitlines()) == 1
 
+    def test_a_server_with_another_key_refuses_to_start_with_one_line(self, tmp_path: Path):
+        """Issue 11 item 6: a key that does not open the stored signing keys is a bad setting: one line."""
+        server = start_authorization_server(tmp_path, demo=False)
+        server.program.stop()
+        command = ["-m", "authorization_server", "--port", str(free_port()), "--db", str(server.db)]
+
+        result = run_cli(command, check=False, env={"AS_KEY_ENCRYPTION_KEY": new_key()})
+
+        assert result.returncode == 2
+        assert result.stderr.startswith("authorization_server: signing key ")
+        assert "does not open with this key_encryption_key" in result.stderr
+        assert len(result.stderr.splitlines()) == 1
+
     def test_a_bad_key_is_refused_with_one_line(self, tmp_path: Path):
         """Issue 11 item 6: a key that is not 32 octets of base64url stops the program (a bad setting)."""
         result = run_cli(
