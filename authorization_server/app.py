@@ -32,11 +32,15 @@ from authorization_server.flow.registration import configuration_endpoint as cli
 from authorization_server.flow.registration import endpoint as register
 from authorization_server.flow.revocation import endpoint as revoke
 from authorization_server.flow.token import endpoint as token
+from authorization_server.health import endpoint as health
 from authorization_server.routes import (
     AUTHORIZE_PATH,
     CALLBACK_PATH,
     CLIENT_CONFIGURATION_PATH,
     GENERIC_REGISTER_PATH,
+    HEALTH_ALIVE_PATH,
+    HEALTH_READY_PATH,
+    HOME_PATH,
     INTROSPECT_PATH,
     JWKS_PATH,
     MCP_ISSUER_PATH,
@@ -44,6 +48,7 @@ from authorization_server.routes import (
     METADATA_PATH,
     REGISTER_PATH,
     REVOKE_PATH,
+    SIGN_OUT_PATH,
     TOKEN_PATH,
 )
 from authorization_server.services import build_services
@@ -56,6 +61,9 @@ log = logging.getLogger("authorization_server")
 #: The access-log status of a request whose client went away before it was answered (nginx's 499).
 CLIENT_CLOSED_REQUEST = 499
 GET, POST = ("GET",), ("POST",)
+#: Probes ask every few seconds: their answers go to the access log at debug level while they are fine,
+#: a failing one at info like any request (docs/decisions/0033).
+QUIET_WHEN_OK = frozenset({HEALTH_ALIVE_PATH, HEALTH_READY_PATH})
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -67,7 +75,9 @@ def create_app(settings: Settings) -> Starlette:
             if settings.demo:
                 log.warning(DEMO_BANNER)
             cleanup = asyncio.create_task(services.maintenance.run_every(settings.client_cleanup_interval))
-            log.info("authorization server ready: issuer %s, database %s", settings.issuer, settings.db)
+            log.info("authorization server ready: database %s", settings.db)
+            # uvicorn names the address it listens on (127.0.0.1); the cookies belong to the issuer's host.
+            log.info("authorization server: issuer %s (open %s/ in a browser)", settings.issuer, settings.issuer)
             try:
                 yield {"services": services}
             finally:
@@ -112,8 +122,14 @@ def create_app(settings: Settings) -> Starlette:
         # 8. The admin pages (issue 4): journeys, each as a sequence diagram. HTTP Basic; 404 when off.
         Route("/admin/journeys", admin.journeys, methods=["GET"]),
         Route("/admin/journeys/{journey_id}", admin.journey, methods=["GET"]),
-        # 9. The signed-in user's connected apps: what they approved, and revoking it (a page: no CORS).
+        # 9. The person's pages (pages: no CORS): the home page, the connected apps (what they approved,
+        #    and revoking it), signing out (issue 17).
+        Route(HOME_PATH, account.home, methods=["GET"]),
         Route(account.PATH, account.apps, methods=["GET", "POST"]),
+        Route(SIGN_OUT_PATH, account.sign_out, methods=["POST"]),
+        # 10. The operator's probes (issue 17): JSON, no CORS, no rate limit; quiet in the access log when fine.
+        Route(HEALTH_ALIVE_PATH, health.alive, methods=["GET"]),
+        Route(HEALTH_READY_PATH, health.ready, methods=["GET"]),
         Mount("/static", StaticFiles(packages=[("authorization_server", "static")])),
     ]
     return Starlette(
@@ -154,7 +170,8 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error in %s %s", request.method, _route(request))
     error = ServerError("the server failed to answer this request")
     path = request.url.path
-    if path.startswith(("/interaction/", "/account/", CALLBACK_PATH)) or path.endswith(AUTHORIZE_PATH):
+    page_route = path == HOME_PATH or path.startswith(("/interaction/", "/account/", CALLBACK_PATH))
+    if page_route or path.endswith(AUTHORIZE_PATH):
         return error_page(error)
     return error.to_response()
 
@@ -169,8 +186,9 @@ class Edge:
     """The one middleware layer of our own every request passes (a layer costs a call and a closure per request).
 
     It writes the access-log line: one per request, with method, route template, status and
-    milliseconds, never the query string. And it adds the CORS headers of the routes that have
-    them (``web/cors.py``), which is why a CORS route needs no middleware of its own.
+    milliseconds, never the query string; a health probe's line is at debug level unless it failed.
+    And it adds the CORS headers of the routes that have them (``web/cors.py``), which is why a CORS
+    route needs no middleware of its own.
 
     A client that closes its connection before its body has all arrived (starlette's
     ``ClientDisconnect``, raised wherever the body is read, ``params.read_body`` for every
@@ -227,4 +245,5 @@ class Edge:
             status = CLIENT_CLOSED_REQUEST
         finally:
             route = getattr(scope.get("route"), "path", "(no route)")
-            log.info("%s %s %d %.1f ms", scope["method"], route, status, (time.perf_counter() - started) * 1000)
+            level = logging.DEBUG if route in QUIET_WHEN_OK and status < 400 else logging.INFO
+            log.log(level, "%s %s %d %.1f ms", scope["method"], route, status, (time.perf_counter() - started) * 1000)

@@ -256,6 +256,11 @@ def _complete(coroutine: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("a unit of work waited for something other than the database")
 
 
+async def ping(tx: Transaction) -> None:
+    """The most trivial unit of work, ``SELECT 1``: the readiness probe's proof that units run (issue 17)."""
+    await tx.fetch_one("SELECT 1")
+
+
 async def _apply(tx: Transaction, *, version: int, name: str, script: str) -> None:
     if await tx.fetch_one("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)):
         return

@@ -22,3 +22,12 @@ METADATA_PATH = "/.well-known/oauth-authorization-server"
 
 
 CALLBACK_PATH = "/downstream/callback"
+
+# The person's pages (issue 17): the home page, the connected apps, signing out.
+HOME_PATH = "/"
+ACCOUNT_APPS_PATH = "/account/apps"
+SIGN_OUT_PATH = "/account/sign-out"
+
+# The operator's probes (issue 17): the process answers; the database and the signing keys work.
+HEALTH_ALIVE_PATH = "/health/alive"
+HEALTH_READY_PATH = "/health/ready"

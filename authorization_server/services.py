@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.types import Scope
 
 from authorization_server.account.connected_apps import ConnectedAppsService
+from authorization_server.account.home import HomeService
 from authorization_server.accounts.entities import User
 from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
@@ -29,6 +30,7 @@ from authorization_server.flow.revocation.service import RevocationService
 from authorization_server.flow.token.grants.context import GrantContext
 from authorization_server.flow.token.grants.token_exchange import TokenExchange
 from authorization_server.flow.token.service import GrantService
+from authorization_server.health.readiness import Readiness
 from authorization_server.journeys.service import JourneyService
 from authorization_server.maintenance.clients import ClientExpiry
 from authorization_server.maintenance.journeys import JourneyExpiry
@@ -65,6 +67,8 @@ class Services:
     grants: GrantService
     revocation: RevocationService
     connected_apps: ConnectedAppsService
+    home: HomeService
+    readiness: Readiness
     introspection: IntrospectionService
     limits: RateLimits
     client_expiry: ClientExpiry
@@ -275,6 +279,8 @@ async def build_services(settings: Settings, db: Database) -> Services:
             mcp_servers=core.mcp_servers,
             revocation=core.revocation,
         ),
+        home=HomeService(db, accounts=core.accounts, mcp_servers=core.mcp_servers, root_issuer=settings.issuer),
+        readiness=Readiness(db, core.tokens.keys),
         introspection=IntrospectionService(db, core.mcp_server_cache, core.journeys, core.tokens),
         limits=RateLimits(
             authorize=settings.rate("rate_limit_authorize"),

@@ -1,21 +1,35 @@
-"""The signed-in user's connected apps: ``GET|POST /account/apps`` (MCP-SBP Confused Deputy, per-client consent).
+"""The person's pages: the home page ``GET /``, the connected apps ``GET|POST /account/apps`` (MCP-SBP
+Confused Deputy, per-client consent) and signing out ``POST /account/sign-out`` (issue 17).
 
-GET lists the clients the session's user approved; without a session it says how to sign in.
-POST revokes one of them, then shows the list again with a 303 (OAuth 2.1 §1.6: never 307). The
-form's CSRF token is keyed by the session cookie (``web/browser.py``). Never CORS: a page, not an API.
+The home page says what this server is, its issuers and their metadata (RFC 8414 §3), and whether
+this browser is signed in, with the way to the connected apps and to signing out. The apps page
+lists, on GET, the clients the session's user approved; without a session it says how to sign in.
+Its POST revokes one of them, then shows the list again with a 303 (OAuth 2.1 §1.6: never 307).
+Signing out ends the session and clears its cookie, then shows the signed-out page. Every form's
+CSRF token is keyed by the session cookie (``web/browser.py``, OAuth 2.1 §7.10). Never CORS: pages,
+not APIs.
 """
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from authorization_server.account.connected_apps import FORM_PURPOSE
+from authorization_server.account.home import SIGN_OUT_PURPOSE
 from authorization_server.errors import OAuthError
+from authorization_server.routes import ACCOUNT_APPS_PATH, SIGN_OUT_PATH
 from authorization_server.services import services
-from authorization_server.web.browser import check_csrf
+from authorization_server.web.browser import check_csrf, csrf_token
 from authorization_server.web.pages import error_page, form_page, page
 from authorization_server.web.params import read_form
 
-PATH = "/account/apps"
+PATH = ACCOUNT_APPS_PATH
+
+
+async def home(request: Request) -> Response:
+    found = services(request)
+    session = found.cookies.session(request)
+    view = await found.home.home(session)
+    return page("home.html", view=view, sign_out=_sign_out_form(session if view.username else None))
 
 
 async def apps(request: Request) -> Response:
@@ -25,7 +39,7 @@ async def apps(request: Request) -> Response:
         listed = await found.connected_apps.apps(session)
         if listed is None:
             return page("signed_out.html")
-        return form_page(request, "apps.html", session, FORM_PURPOSE, view=listed)
+        return form_page(request, "apps.html", session, FORM_PURPOSE, view=listed, sign_out=_sign_out_form(session))
     try:
         form = await read_form(request, found.settings.max_body_bytes)
         check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
@@ -33,3 +47,26 @@ async def apps(request: Request) -> Response:
     except OAuthError as error:
         return error_page(error)
     return RedirectResponse(PATH, status_code=303)
+
+
+async def sign_out(request: Request) -> Response:
+    """End this browser's session (``accounts/``) and drop its cookie; a browser without one has nothing to end."""
+    found = services(request)
+    session = found.cookies.session(request)
+    try:
+        form = await read_form(request, found.settings.max_body_bytes)
+        if session is not None:
+            check_csrf(session, SIGN_OUT_PURPOSE, form.get("csrf_token"))
+            await found.home.sign_out(session)
+    except OAuthError as error:
+        return error_page(error)
+    response = page("signed_out.html", signed_out=True)
+    found.cookies.clear_session(response)
+    return response
+
+
+def _sign_out_form(session: str | None) -> dict[str, str] | None:
+    """The sign-out button's form for a signed-in browser: where it posts, and its CSRF token."""
+    if session is None:
+        return None
+    return {"action": SIGN_OUT_PATH, "csrf_token": csrf_token(session, SIGN_OUT_PURPOSE)}

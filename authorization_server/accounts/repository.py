@@ -35,6 +35,10 @@ async def session_user(tx: Transaction, id_hash: str) -> User | None:
     return _user(row) if row else None
 
 
+async def delete_session(tx: Transaction, id_hash: str) -> int:
+    return await tx.execute("DELETE FROM browser_sessions WHERE id_hash = ?", (id_hash,))
+
+
 async def user_by_id(tx: Transaction, user_id: str) -> User | None:
     row = await tx.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))
     return _user(row) if row else None

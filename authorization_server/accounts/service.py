@@ -81,5 +81,9 @@ class AccountService:
         """The user signed in with this session cookie, while the session lasts."""
         return await repository.session_user(tx, digest(cookie)) if cookie else None
 
+    async def end_session(self, tx: Transaction, cookie: str | None) -> bool:
+        """Sign the browser out: its session ends now, whatever its lifetime left; whether there was one."""
+        return bool(await repository.delete_session(tx, digest(cookie))) if cookie else False
+
     async def user(self, tx: Transaction, user_id: str) -> User | None:
         return await repository.user_by_id(tx, user_id)

@@ -6,7 +6,7 @@ when the issuer is https (MCP security best practices, consent cookie security):
 - the *browser* cookie, a random value set by /authorize: an interaction works only in the
   browser that started it, and its forms' CSRF token is derived from this value, which other
   sites can neither read nor set (OAuth 2.1 §7.10);
-- the *session* cookie, set after sign-in.
+- the *session* cookie, set after sign-in, cleared by signing out (``/account/sign-out``).
 """
 
 import base64
@@ -40,6 +40,10 @@ class Cookies:
 
     def set_session(self, response: Response, value: str) -> None:
         self._set(response, SESSION, value, max_age=self._session_ttl)
+
+    def clear_session(self, response: Response) -> None:
+        """Signing out: the browser drops the session cookie (its attributes must match the ones it was set with)."""
+        response.delete_cookie(self._prefix + SESSION, path="/", secure=self._secure, httponly=True, samesite="lax")
 
     def _set(self, response: Response, name: str, value: str, max_age: int | None) -> None:
         response.set_cookie(
