@@ -8,10 +8,14 @@ from mcp_server.app import create_app
 from mcp_server.settings import load
 from shared.http_deadlines import with_header_deadline
 
+log = logging.getLogger("mcp_server")
+
 
 def main() -> None:
     settings = load()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # uvicorn names the address it listens on (127.0.0.1); clients use the resource URL (issue 17).
+    log.info("MCP server: resource %s (its authorization server: %s)", settings.resource, settings.auth_server)
     # uvicorn's access log would print query strings; tokens travel only in headers, but stay strict.
     # Slow clients (docs/decisions/0029): a deadline for headers (uvicorn has none), for bodies
     # (bearer_auth.py), and a bound on connections and requests at once.

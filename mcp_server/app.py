@@ -5,7 +5,7 @@
     CORSMiddleware                    browser clients may read every answer (starlette)
       BearerAuth                      401 / 403 challenges, token verification (bearer_auth.py)
         AuthContextMiddleware         makes the token visible to tools (mcp SDK)
-          MCPServer streamable HTTP   /mcp, plus /.well-known/oauth-protected-resource[/mcp]
+          MCPServer streamable HTTP   /mcp, plus /.well-known/oauth-protected-resource[/mcp] and /health
 """
 
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 
 from mcp_server.bearer_auth import BearerAuth
 from mcp_server.downstream import DownstreamApi
+from mcp_server.health import HEALTH_PATH, health
 from mcp_server.introspection import IntrospectingVerifier
 from mcp_server.protected_resource import metadata_document, metadata_endpoint, metadata_paths
 from mcp_server.settings import Settings
@@ -58,6 +59,7 @@ def create_tools_app(settings: Settings, downstream: DownstreamApi | None = None
     endpoint = metadata_endpoint(metadata_document(settings))
     for path in metadata_paths(settings):
         server.custom_route(path, methods=["GET"])(endpoint)
+    server.custom_route(HEALTH_PATH, methods=["GET"])(health)
     app = server.streamable_http_app(streamable_http_path=settings.mcp_path, host=settings.host)
     return AuthContextMiddleware(app)
 
