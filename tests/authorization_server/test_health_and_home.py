@@ -72,6 +72,13 @@ class TestHealthProbes:
         execute(fresh_as.db, "DELETE FROM signing_keys")
 
         response = http.get(fresh_as.url + READY)
+        # In-process, nothing loaded the keys before: the first answer tells. As its own process
+        # (--real-processes), its start-up check read /jwks.json, and the keys are re-read at most
+        # once a second (tokens/keys.py).
+        deadline = time.monotonic() + 3
+        while response.status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            response = http.get(fresh_as.url + READY)
 
         assert response.status_code == 503
         assert response.json() == {"status": "unavailable", "keys": "the signing keys cannot be loaded"}
