@@ -5,11 +5,19 @@ The rules, each answered with the RFC 7591 error it calls for:
 - ``redirect_uris`` (required for the authorization code grant, and only then): https, or http on a loopback
   host (MCP "localhost or HTTPS", OAuth 2.1 §2.3.1); absolute, no fragment, no user info. So
   never ``javascript:``, ``data:``, ``file:`` nor private-use schemes. Else ``invalid_redirect_uri``.
-- ``grant_types`` among those the server supports, with ``authorization_code`` or
-  ``client_credentials`` (a machine client, confidential only: OAuth 2.1 §4.2); ``response_types``
-  ``code`` with ``authorization_code`` and empty without it (RFC 7591 §2.1);
-  ``token_endpoint_auth_method`` one the server supports. Defaults as RFC 7591 §2 gives them.
-  Else ``invalid_client_metadata``.
+- ``grant_types``: those the server does not offer are left out of what is registered, and the
+  response says what was (RFC 7591 §2, §3.2.1: the server may register other values than asked
+  for). Widely used MCP clients list grants such as ``urn:ietf:params:oauth:grant-type:jwt-bearer``
+  that this server has no use for; refusing them locked those clients out (issue 15, real clients).
+  What is left must hold ``authorization_code`` or ``client_credentials`` (a machine client,
+  confidential only: OAuth 2.1 §4.2). ``response_types`` ``code`` with ``authorization_code`` and
+  empty without it (RFC 7591 §2.1). Defaults as RFC 7591 §2 gives them. Else
+  ``invalid_client_metadata``.
+- ``token_endpoint_auth_method`` one the server supports. A client may offer a choice instead, or
+  beside it (OpenID Connect RP Metadata Choices 1.0 §2: ``token_endpoint_auth_methods_supported``):
+  its own method is used when the server supports it, else the first choice the server supports
+  (``private_key_jwt`` only when the client gave its keys); none usable is ``invalid_client_metadata``
+  (RP Metadata Choices, Implementation Considerations). The response names the one registered.
 - ``private_key_jwt`` (RFC 7523 §2.2) needs exactly one of ``jwks`` (public signing keys,
   ``clients/assertions.py``) and ``jwks_uri`` (a URL ``safe_fetch.py`` may fetch); RFC 7591 §2
   forbids sending both, whatever the method. Else ``invalid_client_metadata``.
@@ -84,25 +92,16 @@ def parse_client_metadata(
     """
     if not isinstance(body, dict):
         raise InvalidClientMetadata("the registration request must be a JSON object")
-    grant_types = _str_list(body, "grant_types") or ("authorization_code",)
+    grant_types = _grant_types(body, grant_types_supported)
     interactive = "authorization_code" in grant_types
     response_types = _str_list(body, "response_types") or (("code",) if interactive else ())
-    method = _text(body, "token_endpoint_auth_method") or "client_secret_basic"
-    for grant_type in grant_types:
-        if grant_type not in grant_types_supported:
-            raise InvalidClientMetadata(
-                f"grant type {grant_type!r} is not supported; use {', '.join(grant_types_supported)}"
-            )
+    method = choose_auth_method(body, auth_methods_supported, default="client_secret_basic")
     if not interactive and "client_credentials" not in grant_types:
         raise InvalidClientMetadata("grant_types must include authorization_code or client_credentials")
     if set(response_types) != ({"code"} if interactive else set()):
         raise InvalidClientMetadata(
             'response_types must be ["code"] with the authorization_code grant, and empty without it'
             " (RFC 7591 §2.1; OAuth 2.1 has no implicit grant)"
-        )
-    if method not in auth_methods_supported:
-        raise InvalidClientMetadata(
-            f"token_endpoint_auth_method {method!r} is not supported; use {', '.join(auth_methods_supported)}"
         )
     if "client_credentials" in grant_types and method == "none":
         raise InvalidClientMetadata("the client_credentials grant is only for confidential clients (OAuth 2.1 §4.2)")
@@ -128,6 +127,45 @@ def parse_client_metadata(
         jwks=jwks,
         jwks_uri=jwks_uri,
     )
+
+
+def _grant_types(body: dict[str, Any], supported: tuple[str, ...]) -> tuple[str, ...]:
+    """The grant types to register: those asked for that the server offers (RFC 7591 §2, §3.2.1).
+
+    Left out, ``authorization_code`` (RFC 7591 §2). Asked for, but none of them offered here:
+    ``invalid_client_metadata``, since nothing usable is left.
+    """
+    asked = _str_list(body, "grant_types")
+    if not asked:
+        return ("authorization_code",)
+    kept = tuple(grant_type for grant_type in asked if grant_type in supported)
+    if not kept:
+        raise InvalidClientMetadata(
+            f"none of the grant types {', '.join(map(repr, asked))} is offered here; use {', '.join(supported)}"
+        )
+    return kept
+
+
+def choose_auth_method(body: dict[str, Any], supported: tuple[str, ...], *, default: str) -> str:
+    """The token endpoint authentication method to register (RFC 7591 §2; RP Metadata Choices 1.0 §2).
+
+    The client's ``token_endpoint_auth_method`` if the server supports it; else, or when it is left
+    out, the first of its ``token_endpoint_auth_methods_supported`` that the server supports
+    (``private_key_jwt`` only with ``jwks`` or ``jwks_uri``: a choice the client cannot use is
+    none); else, with neither given, ``default``. Nothing usable: ``invalid_client_metadata``.
+    """
+    method = _text(body, "token_endpoint_auth_method")
+    choices = _str_list(body, "token_endpoint_auth_methods_supported")
+    if method is None and choices is None:
+        return default
+    if method in supported:
+        return method
+    has_keys = body.get("jwks") is not None or body.get("jwks_uri") is not None
+    for choice in choices or ():
+        if choice in supported and (choice != "private_key_jwt" or has_keys):
+            return choice
+    offered = repr(method) if method is not None else f"any of {', '.join(map(repr, choices or ()))}"
+    raise InvalidClientMetadata(f"token_endpoint_auth_method {offered} is not supported; use {', '.join(supported)}")
 
 
 #: RFC 7592 §2.2: fields the server issues, which an update request must not carry.

@@ -8,7 +8,12 @@ the URL by simple string comparison, with ``client_name`` and ``redirect_uris``;
 follows the rules of registration (``clients/metadata.py``), and since nobody can hold a
 shared secret for a public document, ``client_secret``, ``client_secret_expires_at`` and the
 ``client_secret_*`` methods are refused: ``token_endpoint_auth_method`` is ``none`` (the
-default here) or ``private_key_jwt`` (CIMD §6.2). A ``client_credentials`` grant in a document is
+default here) or ``private_key_jwt`` (CIMD §6.2); a document may offer a choice of methods
+(``token_endpoint_auth_methods_supported``, OpenID Connect RP Metadata Choices), and the first of
+those two it offers is used. Grant types this server does not offer (a widely used desktop client
+lists ``urn:ietf:params:oauth:grant-type:jwt-bearer``) are ignored, as at registration; the
+document is refused only when no grant it could use is left (issue 15, real clients). Unknown
+fields are ignored (RFC 7591 §2). A ``client_credentials`` grant in a document is
 ignored (issue 11 item 1): anyone can publish a document, and the grant is for resources
 "previously arranged" with the operator (RFC 6749 §4.4, docs/decisions/0018); the document still
 serves the authorization code grant.
@@ -17,8 +22,8 @@ serves the authorization code grant.
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from authorization_server.clients.metadata import ClientMetadata, parse_client_metadata
-from authorization_server.errors import InvalidClient, OAuthError
+from authorization_server.clients.metadata import ClientMetadata, choose_auth_method, parse_client_metadata
+from authorization_server.errors import InvalidClient, InvalidClientMetadata, OAuthError
 from authorization_server.safe_fetch import url_problem
 
 #: CIMD §4.3 recommends at most 5 KB.
@@ -62,11 +67,13 @@ def parse_document(
     for name in _SECRET_FIELDS:
         if name in body:
             raise InvalidClient(f"a client metadata document must not contain {name}: it is public")
-    method = body.get("token_endpoint_auth_method", "none")
-    if method not in AUTH_METHODS:
+    try:
+        method = choose_auth_method(body, AUTH_METHODS, default="none")
+    except InvalidClientMetadata:
+        asked = body.get("token_endpoint_auth_method", body.get("token_endpoint_auth_methods_supported"))
         raise InvalidClient(
-            f"a client metadata document's token_endpoint_auth_method must be none or private_key_jwt, not {method!r}"
-        )
+            f"a client metadata document's token_endpoint_auth_method must be none or private_key_jwt, not {asked!r}"
+        ) from None
     try:
         return parse_client_metadata(
             {**_without_scope(body), "token_endpoint_auth_method": method, **_without_client_credentials(body)},

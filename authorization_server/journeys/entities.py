@@ -91,6 +91,10 @@ class AuthorizationRequest:
     #: The browser said this was a top-level navigation the user started (``Sec-Fetch-Site`` none,
     #: same-origin or same-site): only then may a remembered consent skip the consent page.
     user_started: bool = False
+    #: Scopes the request asked for that the MCP server does not offer, left out of ``scope`` (RFC 6749
+    #: §3.3; issue 15). Only on the request as received: the ``authorization_requested`` step records
+    #: them, the journey's row does not.
+    dropped_scope: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,11 @@ async def redeem_code(
 
     A code already exchanged for tokens is a replay: its journey is revoked and the caller
     must revoke the tokens issued from it (OAuth 2.1 §4.1.3, RFC 9700 §4.5.3.1).
+
+    Every check comes before the code is marked used, and a failed one raises, which rolls the
+    transaction back: a request with the wrong ``resource`` (compared in canonical form, so an
+    upper-case host or a bare origin's trailing slash is the same resource) does not burn the code,
+    and the client may send it again with the right one (RFC 8707 §2.2; issue 15, real clients).
     """
     journey = await repository.by_code(tx, digest(code))
     if journey is None or journey.request is None or journey.mcp_flow.client_id != client_id:
@@ -52,6 +57,8 @@ async def redeem_code(
         return CodeReplayed(journey.id)
     if journey.status is not JourneyStatus.CODE_ISSUED:
         raise InvalidGrant("the authorization code was already used")
+    if resource is not None and not same_resource(resource, journey.request.resource):
+        raise InvalidTarget("resource differs from the one the code was issued for (RFC 8707 §2.2)")
     if journey.code_expires_at is None or journey.code_expires_at < clock.now():
         raise InvalidGrant("the authorization code has expired")
     if redirect_uri is not None and redirect_uri != journey.request.redirect_uri:
@@ -60,8 +67,6 @@ async def redeem_code(
         raise InvalidGrant("code_verifier is required (PKCE, RFC 7636 §4.5)")
     if not verify_s256(code_verifier, journey.request.code_challenge):
         raise InvalidGrant("code_verifier does not match the code_challenge (RFC 7636 §4.6)")
-    if resource is not None and not same_resource(resource, journey.request.resource):
-        raise InvalidTarget("resource differs from the one the code was issued for (RFC 8707 §2.2)")
     active = await states.move(tx, journey, JourneyStatus.ACTIVE)
     await states.stamp(tx, journey.id, Step.CODE_REDEEMED, "tokens issued")
     return active

@@ -40,6 +40,9 @@ from shared.scopes import format_scope
 
 __all__ = ["CodeReplayed", "JourneyService"]
 
+#: How many dropped scopes an ``authorization_requested`` step names; the rest are counted.
+MAX_DROPPED_SHOWN = 10
+
 
 class JourneyService:
     def __init__(
@@ -86,12 +89,13 @@ class JourneyService:
             interaction_expires_at=interaction_expires_at,
             browser_hash=digest(browser_secret),
         )
-        await states.stamp(
-            tx,
-            journey.id,
-            Step.AUTHORIZATION_REQUESTED,
-            f"scope {format_scope(request.scope)!r} for {request.resource}",
-        )
+        detail = f"scope {format_scope(request.scope)!r} for {request.resource}"
+        if request.dropped_scope:
+            shown = request.dropped_scope[:MAX_DROPPED_SHOWN]
+            more = len(request.dropped_scope) - len(shown)
+            detail += f"; not offered by this MCP server, dropped: {format_scope(shown)!r}"
+            detail += f" and {more} more" if more else ""
+        await states.stamp(tx, journey.id, Step.AUTHORIZATION_REQUESTED, detail)
         return repository.requested(journey, request, interaction_expires_at), interaction_id
 
     async def pending(self, tx: Transaction, interaction_id: str, browser_secret: str | None) -> Journey:

@@ -81,6 +81,29 @@ def _other_resource(demo_as: AuthorizationServer) -> str:
     return resource
 
 
+#: An MCP server of ``demo_as`` named by a bare origin, as a server at the root of its host is (issue 15).
+ORIGIN_SERVER_ID = "origin"
+
+
+@pytest.fixture(name="origin_resource", scope="session")
+def _origin_resource(demo_as: AuthorizationServer) -> str:
+    """An MCP server on ``demo_as`` whose resource is a bare origin (``http://localhost:PORT``, no path)."""
+    resource = f"http://localhost:{free_port()}"
+    demo_as.cli("mcp-servers", "add", "--id", ORIGIN_SERVER_ID, "--resource", resource, "--scopes", "root:read")
+    return resource
+
+
+@pytest.fixture(name="origin")
+def _origin(demo_as: AuthorizationServer, http: httpx2.Client, origin_resource: str) -> Issuer:
+    """The issuer of the bare-origin MCP server."""
+    return Issuer(
+        http,
+        demo_as.issuer_for(ORIGIN_SERVER_ID),
+        f"{demo_as.url}/api/v1/authz/clients/register/mcp/{ORIGIN_SERVER_ID}/latest",
+        resource=origin_resource,
+    )
+
+
 @pytest.fixture(name="other")
 def _other(demo_as: AuthorizationServer, http: httpx2.Client, other_resource: str) -> Issuer:
     """The second MCP server's issuer."""

@@ -7,7 +7,16 @@ import httpx2
 import pytest
 
 from scripts.stack import AuthorizationServer
-from tests.authorization_server.flows import Issuer, Param, Pkce, claims, redirect_params, redirect_target
+from tests.authorization_server.flows import (
+    Issuer,
+    Param,
+    Pkce,
+    claims,
+    journey_of,
+    redirect_params,
+    redirect_target,
+    rows,
+)
 
 HTTPS_CALLBACK = "https://client.example/cb"
 
@@ -97,7 +106,7 @@ class TestErrorsSentBackToTheClient:
             ({"code_challenge": "too-short"}, "invalid_request"),
             ({"code_challenge": "a" * 129}, "invalid_request"),
             ({"code_challenge": "+/=" * 15}, "invalid_request"),
-            ({"scope": "mcp:read mcp:admin"}, "invalid_scope"),
+            ({"scope": 'mcp:read "quoted"'}, "invalid_scope"),
         ],
         ids=lambda value: repr(value),
     )
@@ -240,6 +249,104 @@ class TestSuccessfulAuthorization:
         tokens = root.tokens(client, resource=None)
 
         assert claims(tokens["access_token"])["aud"] == demo_resource
+
+
+def requested_detail(server: AuthorizationServer, client_id: str) -> str:
+    """The detail of the ``authorization_requested`` step of a client's journey."""
+    journey = journey_of(server.db, client_id)
+    [row] = rows(
+        server.db,
+        "SELECT detail FROM journey_events WHERE journey_id = ? AND step = 'authorization_requested'",
+        journey["id"],
+    )
+    return str(row["detail"])
+
+
+class TestScopeIsNarrowed:
+    """Issue 15, real clients, RFC 6749 §3.3: scopes the MCP server does not offer are dropped at /authorize,
+    as registration drops them (RFC 7591 §2), instead of refusing the request with invalid_scope."""
+
+    def test_asking_for_every_scope_the_root_issuer_lists_grants_the_mcp_servers(
+        self, root: Issuer, demo: Issuer, other: Issuer, demo_as: AuthorizationServer
+    ):
+        """Issue 15: a client asks for all of ``scopes_supported`` (every MCP server's at the root issuer);
+        the token gets the demo server's, and the journey records what was dropped."""
+        listed = root.http.get(f"{demo_as.url}/.well-known/oauth-authorization-server").json()["scopes_supported"]
+        assert {"files:read", "mcp:read", "mcp:write", "offline_access"} <= set(listed)
+        client = root.register()
+
+        body = root.tokens(client, scope=" ".join(listed), resource=demo.resource)
+
+        assert body["scope"] == "mcp:read mcp:write"
+        assert claims(body["access_token"])["scope"] == "mcp:read mcp:write"
+        detail = requested_detail(demo_as, client.client_id)
+        assert detail.startswith(f"scope 'mcp:read mcp:write' for {demo.resource}; not offered by this MCP server")
+        assert "files:read files:write" in detail
+        assert "offline_access" not in detail  # SEP-2207: set aside, not dropped
+
+    def test_a_scope_of_another_mcp_server_is_dropped(self, demo: Issuer, demo_as: AuthorizationServer):
+        """Issue 15, RFC 6749 §3.3: what is offered is granted, the rest dropped and recorded."""
+        client = demo.register()
+
+        body = demo.tokens(client, scope="mcp:write calendar:read")
+
+        assert body["scope"] == "mcp:write"
+        assert requested_detail(demo_as, client.client_id).endswith("dropped: 'calendar:read'")
+
+    def test_nothing_offered_left_gets_the_default_scope(self, demo: Issuer, demo_as: AuthorizationServer):
+        """Issue 15, RFC 6749 §3.3: "the authorization server MUST either process the request using a
+        pre-defined default value or fail"; this server uses its default (mcp:read), and says so."""
+        client = demo.register()
+
+        body = demo.tokens(client, scope="calendar:read calendar:write")
+
+        assert body["scope"] == "mcp:read"
+        assert requested_detail(demo_as, client.client_id) == (
+            f"scope 'mcp:read' for {demo.resource};"
+            " not offered by this MCP server, dropped: 'calendar:read calendar:write'"
+        )
+
+    def test_a_long_list_of_dropped_scopes_is_counted_not_copied(self, demo: Issuer, demo_as: AuthorizationServer):
+        """Issue 15: the journey names the first ten dropped scopes and counts the rest."""
+        client = demo.register()
+
+        demo.tokens(client, scope=" ".join(f"x:{n}" for n in range(25)))
+
+        shown = " ".join(f"x:{n}" for n in range(10))
+        assert requested_detail(demo_as, client.client_id).endswith(f"dropped: '{shown}' and 15 more")
+
+
+class TestResourceSpellings:
+    @pytest.mark.parametrize("prefix", ["HTTP://LOCALHOST", "http://LocalHost"])
+    def test_an_upper_case_scheme_or_host_is_the_same_resource(self, demo: Issuer, prefix: str):
+        """Issue 15, MCP Canonical Server URI, RFC 3986 §6.2.2.1: scheme and host are case-insensitive;
+        the token's aud is the resource as registered."""
+        client = demo.register()
+
+        body = demo.tokens(client, resource=demo.resource.replace("http://localhost", prefix))
+
+        assert claims(body["access_token"])["aud"] == demo.resource
+
+    @pytest.mark.parametrize("spelling", ["{origin}/", "{origin}", "{upper}/"], ids=["slash", "bare", "upper+slash"])
+    def test_a_bare_origin_with_a_trailing_slash_is_the_same_resource(
+        self, origin: Issuer, origin_resource: str, spelling: str
+    ):
+        """Issue 15, RFC 3986 §6.2.3 (an empty path is "/" for http), MCP Canonical Server URI: a client
+        that sends ``http://localhost:PORT/`` gets a token for the MCP server ``http://localhost:PORT``."""
+        resource = spelling.format(origin=origin_resource, upper=origin_resource.upper())
+        client = origin.register()
+
+        body = origin.tokens(client, resource=resource)
+
+        assert claims(body["access_token"])["aud"] == origin_resource
+
+    def test_a_trailing_slash_on_a_longer_path_is_another_resource(self, demo: Issuer):
+        """RFC 3986 §6.2.3 normalises only the empty path: /mcp/ is not /mcp (invalid_target)."""
+        client = demo.register()
+
+        response = demo.authorize(client, state="s-9", resource=demo.resource + "/")
+
+        assert redirect_params(response)["error"] == "invalid_target"
 
 
 class TestParameterSyntax:

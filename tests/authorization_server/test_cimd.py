@@ -5,6 +5,8 @@ fetches them: demo mode turns ``--allow-loopback-client-metadata`` on. A server 
 mode keeps it off, and refuses every loopback and special-use address before connecting (AS-52).
 """
 
+import json
+
 import httpx2
 import pytest
 
@@ -88,6 +90,59 @@ class TestADocumentClient:
             url,
         )
         assert sorted(row["issuer"] for row in journeys) == sorted([demo.url, root.url])
+
+
+class TestWhatWidelyUsedClientsPublish:
+    """Issue 15, real clients: documents as MCP clients in use publish them keep working."""
+
+    def test_a_grant_type_the_server_does_not_offer_is_ignored(
+        self, demo: Issuer, documents: DocumentServer, demo_as: AuthorizationServer
+    ):
+        """Issue 15 (a widely used desktop client lists the jwt-bearer grant; it was refused with
+        invalid_client, locking the client out), CIMD §4.1 with RFC 7591 §2: the grant is ignored; the
+        client authorizes, redeems its code and refreshes."""
+        url = documents.publish(
+            "/desktop/client.json",
+            grant_types=["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"],
+        )
+        client = document_client(url)
+
+        response = demo.exchange(client, demo.code(client))
+
+        assert response.status_code == 200, response.text
+        assert demo.refresh(client, response.json()["refresh_token"]).status_code == 200
+        [row] = rows(demo_as.db, "SELECT metadata FROM clients WHERE client_id = ?", url)
+        assert json.loads(row["metadata"])["grant_types"] == ["authorization_code", "refresh_token"]
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"token_endpoint_auth_method": None},
+            {"token_endpoint_auth_method": None, "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"]},
+            {"token_endpoint_auth_method": "client_secret_basic", "token_endpoint_auth_methods_supported": ["none"]},
+            {"software_statement_hint": "x", "logo": {"dark": "https://a.example/d.png"}, "vendor_flag": 0},
+        ],
+        ids=["method left out", "a choice of methods", "an unusable method and a usable choice", "unknown fields"],
+    )
+    def test_a_document_without_a_method_with_a_choice_or_with_unknown_fields_works(
+        self, demo: Issuer, documents: DocumentServer, fields: dict[str, object]
+    ):
+        """Issue 15, CIMD §4.1, RFC 7591 §2 (unknown fields ignored, ``none`` by default here), OpenID
+        Connect RP Metadata Choices 1.0 (``token_endpoint_auth_methods_supported``): the public client
+        redeems its code with client_id and code_verifier."""
+        url = documents.publish(f"/choices/{abs(hash(repr(fields)))}.json", **fields)
+        client = document_client(url)
+
+        response = demo.exchange(client, demo.code(client))
+
+        assert response.status_code == 200, response.text
+
+    def test_a_document_with_no_grant_the_server_offers_is_refused(self, demo: Issuer, documents: DocumentServer):
+        """Issue 15: refused only when nothing usable is left; an error page at /authorize, never a redirect."""
+        jwt_bearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        url = documents.publish("/nothing-left/client.json", grant_types=[jwt_bearer], response_types=None)
+
+        assert_error_page(demo.authorize(document_client(url)), "none of the grant types")
 
 
 class TestTheDocumentIsChecked:

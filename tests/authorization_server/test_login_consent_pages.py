@@ -129,6 +129,25 @@ class TestConsent:
         assert "Notes (http://localhost:8111/mcp)" in page.inner_text("dl")
         assert "only receives answers at localhost" in page.inner_text('[role="note"]')
 
+    def test_the_consent_page_asks_for_the_scope_left_after_narrowing(
+        self, page: Page, notes: Issuer, client: Registered
+    ):
+        """Issue 15, RFC 6749 §3.3: a client asking for scopes Notes does not offer is not refused; the
+        consent page asks only for those it offers, and Allow grants them (the token response says so)."""
+        pkce = Pkce.new()
+        redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+        query = notes.authorization_query(
+            client, pkce, redirect_uri=redirect_uri, scope="notes:write calendar:read files:write offline_access"
+        )
+        page.goto(str(httpx2.URL(notes.authorization_endpoint, params=query)))
+
+        sign_in(page)
+
+        assert page.locator(".scopes li").all_inner_texts() == ["notes:write"]
+        returned = query_of(answer(page, "Allow"))
+        tokens = notes.exchange(client, Code(returned["code"], pkce, redirect_uri))
+        assert tokens.json()["scope"] == "notes:write"
+
     def test_allow_sends_code_state_and_iss_to_the_callback_and_the_code_redeems(
         self, page: Page, request_: Authorization, notes: Issuer
     ):

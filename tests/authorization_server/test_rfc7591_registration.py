@@ -14,6 +14,12 @@ import pytest
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import CALLBACK, PUBLIC_CLIENT, Issuer, rows
 
+#: RFC 7523 §2.1's grant, listed by a widely used desktop MCP client (issue 15); this server does not offer it.
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+#: OpenID Connect RP Metadata Choices 1.0 §2: the methods a client can use, for the server to choose from.
+CHOICES, METHOD = "token_endpoint_auth_methods_supported", "token_endpoint_auth_method"
+
 #: Every table a registration may write to, counted before and after a refused one.
 TABLES = ("clients", "authorization_journeys", "mcp_authorization_flows", "journey_events")
 
@@ -218,7 +224,9 @@ class TestInvalidMetadata:
         ("fields", "error"),
         [
             ({"grant_types": ["implicit"]}, "invalid_client_metadata"),
-            ({"grant_types": ["authorization_code", "password"]}, "invalid_client_metadata"),
+            ({"grant_types": ["password", JWT_BEARER]}, "invalid_client_metadata"),
+            ({"grant_types": ["refresh_token", JWT_BEARER]}, "invalid_client_metadata"),
+            ({METHOD: "client_secret_jwt", CHOICES: ["tls_client_auth"]}, "invalid_client_metadata"),
             ({"response_types": ["token"]}, "invalid_client_metadata"),
             ({"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"),
             ({"client_name": 5}, "invalid_client_metadata"),
@@ -289,6 +297,79 @@ class TestInvalidMetadata:
 
         assert response.status_code == 413
         assert response.json()["error"] == "invalid_request"
+
+
+class TestWhatWidelyUsedClientsSend:
+    """Issue 15, real clients: registrations as MCP clients in use send them are not refused for what
+    they add; the server registers what it can and answers with what it registered (RFC 7591 §3.2.1)."""
+
+    def test_a_grant_type_the_server_does_not_offer_is_left_out_and_the_answer_says_so(
+        self, demo_as: AuthorizationServer, demo: Issuer
+    ):
+        """Issue 15, RFC 7591 §2 and §3.2.1: a desktop client lists the jwt-bearer grant beside the code
+        and refresh grants; it is registered with the two this server offers, and told so."""
+        client = demo.register(grant_types=["authorization_code", "refresh_token", JWT_BEARER])
+
+        [stored] = rows(demo_as.db, "SELECT metadata FROM clients WHERE client_id = ?", client.client_id)
+        assert client.info["grant_types"] == ["authorization_code", "refresh_token"]
+        assert json.loads(stored["metadata"])["grant_types"] == ["authorization_code", "refresh_token"]
+        assert demo.tokens(client)["refresh_token"]
+
+    def test_client_credentials_is_still_refused_beside_a_grant_the_server_does_not_offer(self, demo: Issuer):
+        """Issue 15 keeps issue 11 item 1: the subset rule is for grants the server does not offer;
+        client_credentials it offers, to the operator's clients only, so asking for it is refused."""
+        response = demo.http.post(
+            demo.registration_endpoint,
+            json={
+                **PUBLIC_CLIENT,
+                "token_endpoint_auth_method": "client_secret_basic",
+                "grant_types": ["authorization_code", "client_credentials", JWT_BEARER],
+            },
+        )
+
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_client_metadata"
+        assert "client_credentials" in response.json()["error_description"]
+
+    @pytest.mark.parametrize(
+        ("fields", "registered"),
+        [
+            ({CHOICES: ["client_secret_jwt", "none"]}, "none"),
+            ({CHOICES: ["private_key_jwt", "client_secret_post"]}, "client_secret_post"),
+            (
+                {METHOD: "client_secret_jwt", CHOICES: ["none"]},
+                "none",
+            ),
+            (
+                {METHOD: "none", CHOICES: ["client_secret_basic"]},
+                "none",
+            ),
+        ],
+        ids=["first supported choice", "private_key_jwt without keys skipped", "unsupported method", "method first"],
+    )
+    def test_a_choice_of_auth_methods_registers_one_the_server_supports(
+        self, demo: Issuer, fields: dict[str, Any], registered: str
+    ):
+        """Issue 15, OpenID Connect RP Metadata Choices 1.0 §2 and Implementation Considerations: the
+        client's own method if supported, else the first of its choices the server supports; the answer
+        names the one registered."""
+        metadata = {name: value for name, value in PUBLIC_CLIENT.items() if name != "token_endpoint_auth_method"}
+
+        response = demo.http.post(demo.registration_endpoint, json={**metadata, **fields})
+
+        assert response.status_code == 201, response.text
+        assert response.json()["token_endpoint_auth_method"] == registered
+
+    def test_unknown_fields_are_ignored(self, demo: Issuer):
+        """Issue 15, RFC 7591 §2: "the authorization server MUST ignore any client metadata sent by the
+        client that it does not understand"."""
+        response = demo.http.post(
+            demo.registration_endpoint,
+            json={**PUBLIC_CLIENT, "dpop_bound_access_tokens": False, "x-vendor": {"build": 7}, "client_kind": "cli"},
+        )
+
+        assert response.status_code == 201, response.text
+        assert "x-vendor" not in response.json()
 
 
 class TestApplicationType:

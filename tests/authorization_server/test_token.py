@@ -138,6 +138,34 @@ class TestCodeBinding:
 
         assert error_of(response) == (400, "invalid_target")
 
+    def test_a_wrong_resource_does_not_burn_the_code(self, demo: Issuer, other: Issuer):
+        """Issue 15, RFC 8707 §2.2: resource is checked before the code is used, so the client that sent
+        the wrong one may send the code again with the right one."""
+        client = demo.register()
+        code = demo.code(client)
+
+        refused = demo.exchange(client, code, resource=other.resource)
+        redeemed = demo.exchange(client, code)
+
+        assert error_of(refused) == (400, "invalid_target")
+        assert redeemed.status_code == 200, redeemed.text
+
+    @pytest.mark.parametrize("spelling", ["{upper}/", "{origin}/", "{origin}"], ids=["upper+slash", "slash", "bare"])
+    def test_the_resource_at_the_token_endpoint_is_compared_in_canonical_form(
+        self, origin: Issuer, origin_resource: str, spelling: str
+    ):
+        """Issue 15, MCP Canonical Server URI, RFC 3986 §6.2.2.1 and §6.2.3: a code requested for
+        ``http://localhost:PORT`` redeems with the resource spelled ``HTTP://LOCALHOST:PORT/``; aud is
+        the resource as registered."""
+        client = origin.register()
+
+        response = origin.exchange(
+            client, origin.code(client), resource=spelling.format(origin=origin_resource, upper=origin_resource.upper())
+        )
+
+        assert response.status_code == 200, response.text
+        assert claims(response.json()["access_token"])["aud"] == origin_resource
+
     def test_an_unknown_code_is_invalid_grant(self, demo: Issuer):
         """OAuth 2.1 §4.1.3: a code this server never issued."""
         client = demo.register()

@@ -18,9 +18,17 @@ response_type          ``code`` only (no implicit grant, OAuth 2.1 §10.1)   uns
 client grant types     client registered ``authorization_code``           unauthorized_client
 PKCE                   ``code_challenge`` with method ``S256`` (RFC 7636)   invalid_request
 resource               this issuer's MCP server (RFC 8707 §2)              invalid_target
-scope                  only scopes the MCP server offers (§3.3), and       invalid_scope
-                       ``offline_access`` (SEP-2207), set aside
+scope                  well-formed (RFC 6749 §3.3); scopes the MCP         invalid_scope (malformed
+                       server does not offer are dropped, the defaults     only)
+                       when none is left; ``offline_access`` (SEP-2207)
+                       set aside
 =====================  ==================================================  ===========================
+
+Scope is narrowed, not refused (RFC 6749 §3.3: the server may "fully or partially ignore the scope
+requested by the client"; issue 15, real clients): MCP clients ask for every scope in the issuer's
+``scopes_supported``, or for the scopes of another server, and registration already narrows the same
+way (RFC 7591 §2). The journey's ``authorization_requested`` step says what was dropped, the consent
+page asks for what is left, and the token response's ``scope`` says what was granted (OAuth 2.1 §3.2.3).
 """
 
 from authorization_server.clients.entities import Client
@@ -92,7 +100,7 @@ async def check_request(
     if len(resources) > 1:
         raise InvalidTarget("ask for one MCP server per authorization (one resource parameter)")
     server = await issuers.audience(issuer, resources[0] if resources else None)
-    scope = requested_scope(params.get("scope"), server.scopes, server.default_scopes)
+    scope, dropped = narrowed_scope(params.get("scope"), server.scopes, server.default_scopes)
     state = params.get("state")
     if state is not None and len(state) > MAX_STATE_LENGTH:
         raise InvalidRequest(f"state is longer than {MAX_STATE_LENGTH} characters")
@@ -105,6 +113,7 @@ async def check_request(
         resource=server.resource,
         code_challenge=code_challenge,
         state=state,
+        dropped_scope=dropped,
     )
 
 
@@ -126,8 +135,31 @@ def check_request_form(params: Params) -> None:
         raise InvalidRequest("only response_mode=query is supported (OAuth 2.1 section 4.1.2)")
 
 
+def narrowed_scope(
+    requested: str | None, offered: tuple[str, ...], defaults: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The scope an authorization request gets at an MCP server, and the scopes it asked for that were dropped.
+
+    RFC 6749 §3.3: what the server does not offer is left out; when nothing is left, or nothing was
+    asked, the server's defaults. ``offline_access`` (SEP-2207) is set aside, not dropped
+    (:func:`requested_scope`). A malformed scope string is still ``invalid_scope``.
+    """
+    if requested is None:
+        return defaults, ()
+    try:
+        scopes = tuple(scope for scope in parse_scope(requested) if scope != OFFLINE_ACCESS)
+    except ValueError as exc:
+        raise InvalidScope(str(exc)) from None
+    kept = tuple(scope for scope in scopes if scope in offered)
+    dropped = tuple(scope for scope in scopes if scope not in offered)
+    return kept or defaults, dropped
+
+
 def requested_scope(requested: str | None, offered: tuple[str, ...], defaults: tuple[str, ...]) -> tuple[str, ...]:
-    """The scope a request asks of an MCP server (OAuth 2.1 §3.2.2.1), its defaults if none.
+    """The scope a token request asks of an MCP server (OAuth 2.1 §3.2.2.1), its defaults if none.
+
+    Strict, for the client_credentials grant (docs/decisions/0018): a scope the MCP server does not
+    offer is ``invalid_scope``. The authorization request narrows instead (:func:`narrowed_scope`).
 
     ``offline_access`` (SEP-2207) is accepted and set aside: it asks for a refresh token, which
     this server's policy grants by the client's grant types, not by scope (docs/decisions/0018).
