@@ -20,11 +20,13 @@ from tests.client.running import run_cli, run_client
     [
         pytest.param(["--client-secret", "s3cret"], id="a usage error of main, exit 2"),
         pytest.param(["--headless", "--no-browser"], id="a usage error of argparse (SystemExit), exit 2"),
-        pytest.param(["--headless", "--step", "call"], id="an earlier step has not run, exit 10"),
     ],
 )
 def test_a_failure_is_the_same_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: list[str]) -> None:
-    """Exit status, stdout and the one line on stderr of client/errors.py's classes, in-process as in a process."""
+    """Exit status, stdout and the one line on stderr, in-process as in a process.
+
+    Among the slowest of tests/client/: each case starts ``python client.py`` once, to compare.
+    """
     monkeypatch.setenv("COLUMNS", "80")  # argparse's usage is as wide as the terminal
     url = f"http://127.0.0.1:{free_port()}/mcp"
     in_process, program = (run_client(url, tmp_path / "store.json", *options, process=p) for p in (False, True))
@@ -33,7 +35,7 @@ def test_a_failure_is_the_same_in_process(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_servers_is_the_same_in_process(tmp_path: Path) -> None:
-    """``python client.py servers`` of an empty store: the same lines, exit status 0."""
+    """``python client.py servers`` of an empty store: the same lines, exit status 0 (one program started)."""
     store = str(tmp_path / "store.json")
     in_process, program = (run_cli("servers", "--store", store, process=p) for p in (False, True))
     assert in_process.exit_code == 0, in_process.describe()
