@@ -1,4 +1,4 @@
-"""The client against the real demo stack, run as its users run it: ``python client.py --headless``.
+"""The client against the real demo stack: ``python client.py --headless``, the first run as a program of its own.
 
 The authorization server runs in demo mode (it approves every request as its demo user) and the
 reference MCP server trusts its ``demo`` issuer. Each test has its own store, so its own
@@ -34,9 +34,12 @@ ALL_STEPS = ["1 discover", "2 metadata", "3 register", "4 authorize", "5 token",
 
 @pytest.fixture(name="first", scope="module")
 def _first(tmp_path_factory: pytest.TempPathFactory, demo_mcp: McpServer) -> tuple[Run, Path]:
-    """One full run with an empty store, shared by the tests that only read its outcome."""
+    """One full run with an empty store, shared by the tests that only read its outcome.
+
+    ``python client.py`` as a program of its own, as its users start it (the other runs are in-process).
+    """
     store = tmp_path_factory.mktemp("first") / "state" / "store.json"
-    return run_client(demo_mcp.url, store), store
+    return run_client(demo_mcp.url, store, "--headless", process=True), store
 
 
 @pytest.fixture(name="authorized")

@@ -33,9 +33,9 @@ class TestMcpServer:
     """Exit 3: the MCP server is down, is not an MCP server, or its metadata is not for it (CL-03)."""
 
     def test_a_server_that_is_down(self, tmp_path: Path) -> None:
-        """Nothing listens at the URL."""
+        """Nothing listens at the URL: one line and exit status 3 from ``python client.py`` as a program."""
         url = f"http://127.0.0.1:{free_port()}/mcp"
-        run = run_client(url, tmp_path / "store.json")
+        run = run_client(url, tmp_path / "store.json", "--headless", process=True)
         assert_one_line(run, 3, f"cannot reach the MCP server at {url}: All connection attempts failed")
 
     def test_a_server_that_is_not_an_mcp_server(self, tmp_path: Path, demo_as: AuthorizationServer) -> None:
