@@ -169,7 +169,7 @@ class TestTheTokenEndpoint:
         assert "already used" in replayed.json()["error_description"]
 
     def test_a_replay_after_exp_within_the_leeway_is_invalid_client(
-        self, tmp_path: Path, mcp_port: int, demo: Issuer, signer: Signer
+        self, tmp_path: Path, mcp_port: int, http: httpx2.Client, demo_resource: str, signer: Signer
     ):
         """RFC 7523 §3 item 7 (issue 11 item 2): accepted until exp + leeway, the jti is kept as long.
 
@@ -180,12 +180,8 @@ class TestTheTokenEndpoint:
         """
         server = start_authorization_server(tmp_path, mcp_port=mcp_port, in_process=True)
         try:
-            issuer = Issuer(
-                demo.http,
-                server.issuer_for("demo"),
-                f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest",
-                resource=demo.resource,
-            )
+            registration = f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest"
+            issuer = Issuer(http, server.issuer_for("demo"), registration, resource=demo_resource)
             client = Registered(register(issuer, jwks=signer.jwks).json())
             with clock.frozen():
                 refresh_token = redeem(issuer, client, signer).json()["refresh_token"]
