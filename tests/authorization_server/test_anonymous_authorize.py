@@ -6,7 +6,6 @@ expire and ended ones are deleted after ``--journey-retention``, and that a stra
 not take over the journey a client's registration started.
 """
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import httpx2
@@ -15,6 +14,7 @@ import pytest
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import Issuer, Registered, execute, rows, steps
 from tests.authorization_server.test_consent_memory import READ, answered, approved, started
+from tests.waiting import eventually
 
 as_options = pytest.mark.as_options
 LONG_AGO = (datetime.now(UTC) - timedelta(days=31)).isoformat()
@@ -149,8 +149,6 @@ class TestAbandonedJourneys:
         client = notes.register()
         notes.authorize(client)
 
-        deadline = time.monotonic() + 10
-        while journeys_of(notes_as, client)[-1]["status"] != "expired" and time.monotonic() < deadline:
-            time.sleep(0.2)
+        eventually(lambda: journeys_of(notes_as, client)[-1]["status"] == "expired")
 
         assert journeys_of(notes_as, client)[-1]["steps"] == ["authorization_requested", "expired"]

@@ -1,7 +1,6 @@
 """Dynamic registrations expire when idle, never while they hold a live grant, and come back
 as 401 invalid_client so that clients register again (RFC 7591 §5; USER-NEEDS themes 1-3)."""
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,9 +8,11 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from authorization_server import clock
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import Issuer, Registered, execute, rows
 from tests.authorization_server.test_consent_memory import approved
+from tests.waiting import eventually
 
 DAY = 24 * 3600
 
@@ -37,10 +38,11 @@ class TestCleanupCommand:
         self, notes: Issuer, notes_as: AuthorizationServer
     ):
         """USER-NEEDS themes 1 and 3: `clients cleanup` deletes it and its journey; /token then answers 401."""
-        client = notes.register()
-        time.sleep(1.1)
+        with clock.frozen():  # the in-process server's and its command line's
+            client = notes.register()
+            clock.advance(1.1)
 
-        result = notes_as.cli("--client-idle-ttl", "1", "clients", "cleanup")
+            result = notes_as.cli("--client-idle-ttl", "1", "clients", "cleanup")
 
         assert result.stdout == (
             f"deleted 1 client(s) idle for more than 1 s without live grants\n    {client.client_id}\n"
@@ -98,9 +100,11 @@ class TestCleanupCommand:
 
 @pytest.fixture(name="expiring")
 def _expiring(tmp_path: Path, mcp_port: int, http: httpx2.Client) -> Iterator[tuple[AuthorizationServer, Issuer]]:
-    """A demo server whose clients are idle after 2 s and whose cleanup runs every second."""
+    """A demo server whose clients are idle after 2 s and whose cleanup runs every second.
+
+    In-process, so that a test moves its clock past the idle time; the cleanup still runs every real second."""
     server = start_authorization_server(
-        tmp_path, "--client-idle-ttl", "2", "--client-cleanup-interval", "1", mcp_port=mcp_port
+        tmp_path, "--client-idle-ttl", "2", "--client-cleanup-interval", "1", mcp_port=mcp_port, in_process=True
     )
     issuer = Issuer(
         http,
@@ -118,12 +122,12 @@ class TestCleanupInTheServer:
     ):
         """USER-NEEDS theme 2: a client with a live refresh token is never expired; the other one is."""
         server, demo = expiring
-        holder, idle = demo.register(), demo.register()
-        refresh_token = demo.tokens(holder)["refresh_token"]
+        with clock.frozen():
+            holder, idle = demo.register(), demo.register()
+            refresh_token = demo.tokens(holder)["refresh_token"]
+            clock.advance(2.1)  # both idle now; the next round of cleanup, within a second, sees it
 
-        deadline = time.monotonic() + 10
-        while rows_of(server.db, idle.client_id)["clients"] and time.monotonic() < deadline:
-            time.sleep(0.2)
+            eventually(lambda: not rows_of(server.db, idle.client_id)["clients"])
 
         assert rows_of(server.db, idle.client_id) == {"clients": 0, "mcp_authorization_flows": 0, "refresh_tokens": 0}
         assert unknown_at_token(demo, idle)[0] == 401

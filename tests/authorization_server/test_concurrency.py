@@ -4,12 +4,13 @@ Decision 0005: one connection, one transaction per unit of work. So no request e
 "database is locked", and none waits on a lock that its own request holds.
 """
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2
 
+from authorization_server import clock
+from authorization_server.mcp_servers.cache import McpServerCache
 from scripts.reliability.load import Target, run
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import Issuer
@@ -50,10 +51,11 @@ class TestCommandLineMeanwhile:
         self, notes_as: AuthorizationServer, notes: Issuer
     ):
         """Decision 0005: a cache reload inside a request's transaction joins it instead of deadlocking."""
-        login = notes_as.url + notes.authorize(notes.register()).headers["location"]
-        notes_as.cli("users", "add", "bob", input="another horse battery\n")  # another connection commits
-        time.sleep(1.1)  # McpServerCache.CHECK_INTERVAL: the next lookup asks SQLite what changed
+        with clock.frozen():  # the in-process server's cache reads this clock
+            login = notes_as.url + notes.authorize(notes.register()).headers["location"]
+            notes_as.cli("users", "add", "bob", input="another horse battery\n")  # another connection commits
+            clock.advance(McpServerCache.CHECK_INTERVAL)  # the next lookup asks SQLite what changed
 
-        response = notes.http.get(login, timeout=httpx2.Timeout(5))
+            response = notes.http.get(login, timeout=httpx2.Timeout(5))
 
         assert response.status_code == 200

@@ -4,7 +4,6 @@ played on raw sockets against a running authorization server (docs/decisions/002
 import json
 import socket
 import time
-from collections.abc import Callable
 from contextlib import closing
 
 import httpx2
@@ -13,6 +12,7 @@ import pytest
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.test_cli import cli
 from tests.raw_http import PATIENCE, connect, head, read_response, read_until_closed, send_half_a_body_and_close
+from tests.waiting import eventually
 
 FORM = "application/x-www-form-urlencoded"
 #: Every kind of endpoint that reads a body: the form APIs, the JSON ones, a browser page.
@@ -24,14 +24,6 @@ BODY_READERS = [
     ("/api/v1/authz/clients/register", "application/json"),
     ("/account/apps", FORM),
 ]
-
-
-def eventually(condition: Callable[[], bool]) -> None:
-    """Wait for another process to do something it has no way to tell us it did (a log line)."""
-    deadline = time.monotonic() + PATIENCE
-    while not condition():
-        assert time.monotonic() < deadline, "the server did not get there in time"
-        time.sleep(0.05)
 
 
 def status_of(answer: bytes) -> int:

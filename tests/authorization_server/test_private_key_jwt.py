@@ -26,6 +26,7 @@ from authorization_server.clients.metadata import parse_client_metadata
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database
 from authorization_server.errors import InvalidClient
+from scripts.stack import start_authorization_server
 from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, Registered
 from tests.documents import Answer, DocumentServer, client_document, document_client
 
@@ -168,20 +169,30 @@ class TestTheTokenEndpoint:
         assert "already used" in replayed.json()["error_description"]
 
     def test_a_replay_after_exp_within_the_leeway_is_invalid_client(
-        self, demo: Issuer, client: Registered, signer: Signer
+        self, tmp_path: Path, mcp_port: int, http: httpx2.Client, demo_resource: str, signer: Signer
     ):
         """RFC 7523 §3 item 7 (issue 11 item 2): accepted until exp + leeway, the jti is kept as long.
 
         A short-lived assertion (exp one second ahead) is used once; presented again just after its
         exp, inside the 30 s leeway, it must be refused, not accepted again because its jti was forgotten.
+        The server is in-process and its clock is moved past exp (pyjwt, which reads the real clock, has
+        the leeway for it anyway).
         """
-        refresh_token = redeem(demo, client, signer).json()["refresh_token"]
-        exp = int(time.time()) + 1
-        assertion = signer.assertion(client.client_id, demo.token_endpoint, exp=exp)
-        first = refresh(demo, refresh_token, assertion)
-        time.sleep(max(0.0, exp + 0.2 - time.time()))  # past exp, 30 s of leeway left: at most 1.2 s
+        server = start_authorization_server(tmp_path, mcp_port=mcp_port, in_process=True)
+        try:
+            registration = f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest"
+            issuer = Issuer(http, server.issuer_for("demo"), registration, resource=demo_resource)
+            client = Registered(register(issuer, jwks=signer.jwks).json())
+            with clock.frozen():
+                refresh_token = redeem(issuer, client, signer).json()["refresh_token"]
+                exp = int(clock.timestamp()) + 1
+                assertion = signer.assertion(client.client_id, issuer.token_endpoint, exp=exp)
+                first = refresh(issuer, refresh_token, assertion)
+                clock.advance(exp + 0.2 - clock.timestamp())  # past exp, 30 s of leeway left
 
-        replayed = refresh(demo, first.json()["refresh_token"], assertion)
+                replayed = refresh(issuer, first.json()["refresh_token"], assertion)
+        finally:
+            server.program.stop()
 
         assert first.status_code == 200, first.text
         assert error_of(replayed) == (401, "invalid_client")

@@ -5,13 +5,13 @@ Each test starts its own server with small limits (``as_options``); every reques
 127.0.0.1, which plays the shared egress address.
 """
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 
+from authorization_server import clock
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
 from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, Param, Registered
@@ -76,10 +76,11 @@ class TestRegistration:
     @as_options("--rate-limit-register", "1/3s")
     def test_the_bucket_refills_over_its_period(self, fresh_as: AuthorizationServer, http: httpx2.Client):
         """RFC 6585 §4: a refused client that waits as long as Retry-After says gets through."""
-        first = http.post(f"{fresh_as.url}/register", json=PUBLIC_CLIENT)
-        refused = http.post(f"{fresh_as.url}/register", json=PUBLIC_CLIENT)
-        time.sleep(wait_of(refused, 3))
-        after_the_wait = http.post(f"{fresh_as.url}/register", json=PUBLIC_CLIENT)
+        with clock.frozen():  # the in-process server's buckets read this clock
+            first = http.post(f"{fresh_as.url}/register", json=PUBLIC_CLIENT)
+            refused = http.post(f"{fresh_as.url}/register", json=PUBLIC_CLIENT)
+            clock.advance(wait_of(refused, 3))
+            after_the_wait = http.post(f"{fresh_as.url}/register", json=PUBLIC_CLIENT)
 
         assert [first.status_code, refused.status_code, after_the_wait.status_code] == [201, 429, 201]
 

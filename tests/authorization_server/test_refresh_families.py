@@ -9,7 +9,6 @@ item 12). Otherwise a rotated token coming back means it leaked, and the whole f
 (RFC 9700 §4.14.2).
 """
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from authorization_server import clock
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import Issuer, Registered, journey_of, rows, steps
 from tests.authorization_server.test_races import AT_ONCE, at_once, outcomes
@@ -43,8 +43,11 @@ class GraceServer:
         return client, old, self.demo.refresh(client, old).json()["refresh_token"]
 
 
-def grace_server(tmp_path: Path, mcp_port: int, demo: Issuer, *options: str) -> Iterator[GraceServer]:
-    server = start_authorization_server(tmp_path, *options, mcp_port=mcp_port)
+def grace_server(
+    tmp_path: Path, mcp_port: int, demo: Issuer, *options: str, in_process: bool = True
+) -> Iterator[GraceServer]:
+    """In-process unless asked (a restart needs a process), so that a test moves its clock past a window."""
+    server = start_authorization_server(tmp_path, *options, mcp_port=mcp_port, in_process=in_process)
     registration = f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest"
     yield GraceServer(server, Issuer(demo.http, server.issuer_for("demo"), registration, resource=demo.resource))
     server.program.stop()
@@ -68,7 +71,14 @@ def _short_graces(tmp_path: Path, mcp_port: int, demo: Issuer) -> Iterator[Grace
 def _long_grace(tmp_path: Path, mcp_port: int, demo: Issuer) -> Iterator[GraceServer]:
     """A window far longer than a restart takes, for every client."""
     yield from grace_server(
-        tmp_path, mcp_port, demo, "--refresh-grace-public", "600", "--refresh-grace-confidential", "600"
+        tmp_path,
+        mcp_port,
+        demo,
+        "--refresh-grace-public",
+        "600",
+        "--refresh-grace-confidential",
+        "600",
+        in_process=False,
     )
 
 
@@ -150,11 +160,12 @@ class TestGraceWindow:
     def test_after_the_window_a_reuse_revokes_the_whole_family(self, short_grace: GraceServer):
         """AS-39, OAuth 2.1 §4.3.1, RFC 9700 §4.14.2: past --refresh-grace-public the old token revokes its family."""
         issuer = short_grace.demo
-        client, old, new = short_grace.rotated()
-        time.sleep(GRACE + 0.2)
+        with clock.frozen():
+            client, old, new = short_grace.rotated()
+            clock.advance(GRACE + 0.2)
 
-        assert error_of(issuer.refresh(client, old)) == (400, "invalid_grant")
-        assert error_of(issuer.refresh(client, new)) == (400, "invalid_grant")
+            assert error_of(issuer.refresh(client, old)) == (400, "invalid_grant")
+            assert error_of(issuer.refresh(client, new)) == (400, "invalid_grant")
         journey = journey_of(short_grace.server.db, client.client_id)
         assert journey["status"] == "revoked"
         assert "refresh_token_reused" in steps(short_grace.server.db, journey["id"])
@@ -186,13 +197,14 @@ class TestGraceWindow:
         """Issue 11 item 12, RFC 9700 §4.14.2: past the public window a public client's reuse revokes its
         family, while a confidential client, within its longer window, gets the same pair and the step."""
         issuer, db = short_grace.demo, short_grace.server.db
-        public, public_old, _ = short_grace.rotated()
-        confidential, confidential_old, _ = short_grace.rotated(token_endpoint_auth_method="client_secret_post")
-        first_answer = issuer.refresh(confidential, confidential_old)  # within both windows: the same pair
-        time.sleep(GRACE + 0.2)  # past the public window (1 s), well within the confidential one (10 s)
+        with clock.frozen():
+            public, public_old, _ = short_grace.rotated()
+            confidential, confidential_old, _ = short_grace.rotated(token_endpoint_auth_method="client_secret_post")
+            first_answer = issuer.refresh(confidential, confidential_old)  # within both windows: the same pair
+            clock.advance(GRACE + 0.2)  # past the public window (1 s), well within the confidential one (10 s)
 
-        public_reuse = issuer.refresh(public, public_old)
-        confidential_reuse = issuer.refresh(confidential, confidential_old)
+            public_reuse = issuer.refresh(public, public_old)
+            confidential_reuse = issuer.refresh(confidential, confidential_old)
 
         assert error_of(public_reuse) == (400, "invalid_grant")
         assert journey_of(db, public.client_id)["status"] == "revoked"
@@ -226,10 +238,11 @@ class TestSuccessorAtRest:
     def test_the_sealed_successor_is_wiped_after_the_window(self, short_graces: GraceServer):
         """Decision 0018: once the window (the longer of the two) has passed, the next refresh wipes the sealed pair."""
         short_grace = short_graces
-        client, _, new = short_grace.rotated()
-        time.sleep(GRACE + 0.2)
+        with clock.frozen():
+            client, _, new = short_grace.rotated()
+            clock.advance(GRACE + 0.2)
 
-        assert short_grace.demo.refresh(client, new).status_code == 200
+            assert short_grace.demo.refresh(client, new).status_code == 200
 
         first, second = rows(
             short_grace.server.db,

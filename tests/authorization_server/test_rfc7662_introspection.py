@@ -2,12 +2,14 @@
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 
+from authorization_server import clock
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.conftest import OTHER_SERVER_ID
 from tests.authorization_server.flows import Issuer, claims, journey_of
@@ -18,8 +20,10 @@ from tests.conftest import new_mcp_server_secret
 def _short_lived_tokens(
     tmp_path: Path, http: httpx2.Client, mcp_port: int, demo_resource: str
 ) -> Iterator[tuple[Issuer, str]]:
-    """A demo server whose access tokens live one second, and the demo MCP server's secret there."""
-    server = start_authorization_server(tmp_path, "--access-token-ttl", "1", mcp_port=mcp_port)
+    """A demo server whose access tokens live one second, and the demo MCP server's secret there.
+
+    In-process, so that a test can have it mint a token in the past (``clock.frozen``)."""
+    server = start_authorization_server(tmp_path, "--access-token-ttl", "1", mcp_port=mcp_port, in_process=True)
     registration = f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest"
     yield (
         Issuer(http, server.issuer_for("demo"), registration, resource=demo_resource),
@@ -127,8 +131,10 @@ class TestAnInactiveToken:
     def test_an_expired_token_is_inactive(self, short_lived_tokens: tuple[Issuer, str]):
         """AS-42, RFC 7662 §2.2: a token past its exp is inactive."""
         issuer, secret = short_lived_tokens
-        token = issuer.tokens(issuer.register())["access_token"]
-        time.sleep(1.1)
+        # Minted a minute ago, so its exp has passed: pyjwt checks exp against the real clock.
+        with clock.frozen(datetime.now(UTC) - timedelta(minutes=1)):
+            token = issuer.tokens(issuer.register())["access_token"]
+        assert claims(token)["exp"] < time.time()
 
         response = introspect(issuer, token, ("demo", secret))
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from authorization_server import clock
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import Issuer, Registered, claims, execute, journey_of, rows
 
@@ -178,7 +179,8 @@ class TestCodeBinding:
 
 @pytest.fixture(name="short_lived_codes")
 def _short_lived_codes(tmp_path: Path, mcp_port: int) -> Iterator[AuthorizationServer]:
-    server = start_authorization_server(tmp_path, "--code-ttl", "1", mcp_port=mcp_port)
+    """Codes that live one second, in-process so that a test moves its clock past that."""
+    server = start_authorization_server(tmp_path, "--code-ttl", "1", mcp_port=mcp_port, in_process=True)
     yield server
     server.program.stop()
 
@@ -192,11 +194,12 @@ class TestCodeExpiry:
             f"{short_lived_codes.url}/api/v1/authz/clients/register/mcp/demo/latest",
             resource=demo.resource,
         )
-        client = issuer.register()
-        code = issuer.code(client)
-        time.sleep(1.2)
+        with clock.frozen():
+            client = issuer.register()
+            code = issuer.code(client)
+            clock.advance(1.2)
 
-        response = issuer.exchange(client, code)
+            response = issuer.exchange(client, code)
 
         assert response.json() == {"error": "invalid_grant", "error_description": "the authorization code has expired"}
 
@@ -426,7 +429,7 @@ class TestRefreshTokenLifetime:
         an expired one is invalid_grant."""
         client = demo.register()
         first = demo.tokens(client)["refresh_token"]
-        time.sleep(0.01)
+        time.sleep(0.01)  # two lifetimes a little apart; the server is another process, with its own clock
         second = demo.refresh(client, first).json()["refresh_token"]
         lifetimes = "SELECT expires_at FROM refresh_tokens WHERE client_id = ? ORDER BY issued_at"
         [before, after] = [row["expires_at"] for row in rows(demo_as.db, lifetimes, client.client_id)]
