@@ -39,12 +39,12 @@ class TestMcpServer:
         assert_one_line(run, 3, f"cannot reach the MCP server at {url}: All connection attempts failed")
 
     def test_a_server_that_is_not_an_mcp_server(self, tmp_path: Path, demo_as: AuthorizationServer) -> None:
-        """The authorization server itself answers 404 to an MCP request."""
+        """The authorization server itself answers an MCP request (a POST to its home page) with 405."""
         run = run_client(demo_as.url, tmp_path / "store.json")
         assert_one_line(
             run,
             3,
-            f"{demo_as.url} answered 404 Not Found to an MCP request, not 401 with a Bearer challenge: "
+            f"{demo_as.url} answered 405 Method Not Allowed to an MCP request, not 401 with a Bearer challenge: "
             "it is not a protected MCP server",
         )
 
