@@ -30,7 +30,7 @@ demo: $(INSTALLED)
 test: $(INSTALLED) $(CHROMIUM) $(TOOLS_INSTALLED)
 	$(BIN)/ruff check .
 	$(MYPY)
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 3
 	$(BIN)/python -m scripts.conformance
 
 # Fails when a scenario that scripts/conformance_expected.toml does not excuse fails or warns.
