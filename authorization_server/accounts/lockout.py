@@ -97,9 +97,13 @@ class LoginLockout:
                 retry_after=wait,
             )
 
-    def failed(self, username: str, address: str) -> None:
-        """Count a wrong password from ``address``; the one that reaches ``failures`` locks the pair."""
+    def failed(self, username: str, address: str) -> int:
+        """Count a wrong password from ``address``; the one that reaches ``failures`` locks the pair.
+
+        Returns the seconds of the lock this failure started; 0 when it started none.
+        """
         self._lock.failed(key(username, address))
+        return self._lock.wait(key(username, address))
 
     def succeeded(self, username: str, address: str) -> None:
         """A right password clears what this address counted against the username."""

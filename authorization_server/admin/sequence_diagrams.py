@@ -1,8 +1,10 @@
 """A journey's timeline laid out as a sequence diagram, for the admin page to draw as SVG (issue 4).
 
 Five lifelines (client, user, authorization server, MCP server, downstream provider) and one
-arrow per recorded step, top to bottom in the order the steps were recorded. Only positions
-are computed here; ``templates/admin_journey.html`` turns them into SVG on the server.
+arrow per recorded step, top to bottom in the order the steps were recorded. The MCP server's
+lifeline carries its side: its first introspection of each access token (RFC 7662, issue 17)
+and its token exchanges (RFC 8693). Only positions are computed here;
+``templates/admin_journey.html`` turns them into SVG on the server.
 """
 
 from dataclasses import dataclass
@@ -35,6 +37,8 @@ ARROWS: dict[Step, tuple[Party, Party, str]] = {
     Step.REGISTERED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "registers (RFC 7591)"),
     Step.AUTHORIZATION_REQUESTED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "authorization request"),
     Step.USER_AUTHENTICATED: (Party.USER, Party.AUTHORIZATION_SERVER, "signs in"),
+    Step.SIGN_IN_FAILED: (Party.USER, Party.AUTHORIZATION_SERVER, "sign-in failed"),
+    Step.SIGN_IN_LOCKED: (Party.AUTHORIZATION_SERVER, Party.USER, "username locked"),
     Step.CONSENT_GIVEN: (Party.USER, Party.AUTHORIZATION_SERVER, "allows"),
     Step.CONSENT_DENIED: (Party.USER, Party.AUTHORIZATION_SERVER, "denies"),
     Step.CODE_ISSUED: (Party.AUTHORIZATION_SERVER, Party.CLIENT, "authorization code"),
@@ -44,6 +48,7 @@ ARROWS: dict[Step, tuple[Party, Party, str]] = {
     Step.CODE_REPLAYED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "code again (replay)"),
     Step.REFRESH_TOKEN_REUSED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "used refresh token again"),
     Step.REFRESH_TOKEN_GRACE_REUSE: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "refresh again, within grace"),
+    Step.TOKEN_INTROSPECTED: (Party.MCP_SERVER, Party.AUTHORIZATION_SERVER, "checks the token (RFC 7662)"),
     Step.REVOKED: (Party.AUTHORIZATION_SERVER, Party.CLIENT, "grant revoked"),
     Step.FAILED: (Party.AUTHORIZATION_SERVER, Party.CLIENT, "failed"),
     Step.EXPIRED: (Party.AUTHORIZATION_SERVER, Party.CLIENT, "expired (abandoned)"),

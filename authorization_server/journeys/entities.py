@@ -56,6 +56,10 @@ class Step(StrEnum):
     REGISTERED = "registered"
     AUTHORIZATION_REQUESTED = "authorization_requested"
     USER_AUTHENTICATED = "user_authenticated"
+    #: A wrong username or password at the sign-in page (the two are not told apart; the password never shown).
+    SIGN_IN_FAILED = "sign_in_failed"
+    #: The username is locked for the browser's address after repeated failures (``accounts/lockout.py``).
+    SIGN_IN_LOCKED = "sign_in_locked"
     CONSENT_GIVEN = "consent_given"
     CONSENT_DENIED = "consent_denied"
     CODE_ISSUED = "code_issued"
@@ -66,6 +70,8 @@ class Step(StrEnum):
     REFRESH_TOKEN_REUSED = "refresh_token_reused"
     #: A just-rotated refresh token presented again within the grace window: the same pair answered.
     REFRESH_TOKEN_GRACE_REUSE = "refresh_token_grace_reuse"
+    #: The MCP server checked an access token by introspection (RFC 7662), the first time for that ``jti``.
+    TOKEN_INTROSPECTED = "token_introspected"
     REVOKED = "revoked"
     FAILED = "failed"
     EXPIRED = "expired"

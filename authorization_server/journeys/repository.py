@@ -4,6 +4,7 @@ The only module of journeys/ that sees a row: every function returns entities
 (``journeys/entities.py``) or plain values, never a database row (docs/conventions/entities.md).
 """
 
+import json
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -77,6 +78,30 @@ async def add_event(tx: Transaction, journey_id: str, step: Step, at: datetime, 
     await tx.execute(
         "INSERT INTO journey_events (journey_id, step, at, detail) VALUES (?, ?, ?, ?)",
         (journey_id, step, clock.to_db(at), detail),
+    )
+
+
+async def count_events(tx: Transaction, journey_id: str, steps: tuple[Step, ...]) -> int:
+    """How many of ``steps`` the journey recorded."""
+    row = await tx.fetch_one(
+        "SELECT count(*) AS n FROM journey_events WHERE journey_id = ? AND step IN (SELECT value FROM json_each(?))",
+        (journey_id, json.dumps(list(steps))),
+    )
+    return int(row["n"]) if row else 0
+
+
+async def has_token_event(tx: Transaction, journey_id: str, jti: str) -> bool:
+    """Whether the journey has a step naming the access token ``jti`` (``journey_events_introspected``)."""
+    row = await tx.fetch_one("SELECT 1 FROM journey_events WHERE journey_id = ? AND token_jti = ?", (journey_id, jti))
+    return row is not None
+
+
+async def add_token_event(tx: Transaction, journey_id: str, step: Step, at: datetime, detail: str, jti: str) -> None:
+    """A step about one access token; a second one for the same journey and ``jti`` is not added."""
+    await tx.execute(
+        "INSERT INTO journey_events (journey_id, step, at, detail, token_jti) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (journey_id, token_jti) WHERE token_jti IS NOT NULL DO NOTHING",
+        (journey_id, step, clock.to_db(at), detail, jti),
     )
 
 

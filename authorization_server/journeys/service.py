@@ -42,6 +42,10 @@ __all__ = ["CodeReplayed", "JourneyService"]
 
 #: How many dropped scopes an ``authorization_requested`` step names; the rest are counted.
 MAX_DROPPED_SHOWN = 10
+#: How many ``sign_in_failed`` and ``sign_in_locked`` steps one journey records; later ones are not (issue 17).
+MAX_SIGN_IN_STEPS = 10
+#: How much of a typed username a step shows; no username is longer (``accounts/service.py``).
+MAX_USERNAME_SHOWN = 64
 
 
 class JourneyService:
@@ -118,6 +122,46 @@ class JourneyService:
         authenticated = await states.move(tx, journey, JourneyStatus.AUTHENTICATED, user_id=user_id)
         await states.stamp(tx, journey.id, Step.USER_AUTHENTICATED, how)
         return authenticated
+
+    async def sign_in_failed(self, tx: Transaction, journey_id: str, username: str, *, locked_for: int = 0) -> None:
+        """A wrong username or password at the journey's sign-in page (OAuth 2.1 §3.1; issue 17).
+
+        The journey is the operator's record: it shows the username as typed (quoted, cut to the
+        longest a username can be), never the password, and does not tell a wrong password from an
+        unknown username, as the page does not either. ``locked_for``: seconds of the lock this
+        failure started for the username at the browser's address (``accounts/lockout.py``), stamped
+        as ``sign_in_locked`` after it. At most :data:`MAX_SIGN_IN_STEPS` such steps per journey.
+        """
+        detail = f"wrong username or password for {_shown(username)}"
+        await self._stamp_sign_in(tx, journey_id, Step.SIGN_IN_FAILED, detail)
+        if locked_for > 0:
+            detail = f"{_shown(username)} locked at this address for {_minutes(locked_for)} after repeated failures"
+            await self._stamp_sign_in(tx, journey_id, Step.SIGN_IN_LOCKED, detail)
+
+    async def sign_in_locked(self, tx: Transaction, journey_id: str, username: str, wait: int) -> None:
+        """A sign-in refused, password unchecked: the username is locked at this address (RFC 9700 §4.16; issue 17)."""
+        detail = f"refused: {_shown(username)} is locked at this address for {_minutes(wait)} more"
+        await self._stamp_sign_in(tx, journey_id, Step.SIGN_IN_LOCKED, detail)
+
+    async def _stamp_sign_in(self, tx: Transaction, journey_id: str, step: Step, detail: str) -> None:
+        """Stamp a sign-in trouble step, unless the journey already holds :data:`MAX_SIGN_IN_STEPS` of them."""
+        recorded = await repository.count_events(tx, journey_id, (Step.SIGN_IN_FAILED, Step.SIGN_IN_LOCKED))
+        if recorded >= MAX_SIGN_IN_STEPS:
+            return
+        if recorded == MAX_SIGN_IN_STEPS - 1:
+            detail += "; later failed sign-ins of this authorization are not recorded"
+        await states.stamp(tx, journey_id, step, detail)
+
+    async def token_introspected(self, tx: Transaction, journey_id: str, *, jti: str, mcp_server_id: str) -> None:
+        """The MCP server checked one of the journey's access tokens by introspection (RFC 7662 §2; issue 17).
+
+        Only the first check of each token (by its ``jti``, RFC 9068 §2.2) is a step: the MCP
+        server may ask on every request, and the journey grows by one step per token at most.
+        """
+        if await repository.has_token_event(tx, journey_id, jti):
+            return
+        detail = f"MCP server {mcp_server_id} checked access token {jti} for the first time: active"
+        await repository.add_token_event(tx, journey_id, Step.TOKEN_INTROSPECTED, clock.now(), detail, jti)
 
     async def approve(self, tx: Transaction, journey: Journey, how: str) -> str:
         """Consent given: issue the authorization code (OAuth 2.1 §4.1.2). Returns the code."""
@@ -294,3 +338,13 @@ class JourneyService:
     async def delete_for_clients(self, tx: Transaction, client_ids: list[str]) -> int:
         """Forget the journeys of clients that are being deleted; returns how many there were."""
         return await upkeep.delete_for_clients(tx, client_ids)
+
+
+def _shown(username: str) -> str:
+    """A typed username as a step shows it: quoted, control characters escaped (``repr``), cut to length."""
+    return repr(username[:MAX_USERNAME_SHOWN])
+
+
+def _minutes(seconds: int) -> str:
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute{'s' * (minutes != 1)}"

@@ -19,7 +19,7 @@ from authorization_server.accounts.service import AccountService, StoredPassword
 from authorization_server.clients.service import ClientService
 from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database, Transaction
-from authorization_server.errors import AccessDenied, InvalidRequest, OAuthError
+from authorization_server.errors import AccessDenied, InvalidRequest, OAuthError, TooManyRequests
 from authorization_server.flow.authorization.client_directory import ClientDirectory
 from authorization_server.flow.authorization.requests import check_client, check_request
 from authorization_server.flow.discovery.issuers import Issuer, IssuerService
@@ -161,18 +161,27 @@ class InteractionService:
         """Sign the user in; returns the new session cookie and where to go next, or ``None`` if refused.
 
         A username locked for the client's ``address`` after repeated failures from there raises
-        ``TooManyRequests`` before its password is even checked (``accounts/lockout.py``).
+        ``TooManyRequests`` before its password is even checked (``accounts/lockout.py``). The
+        journey records each failure and lock (``sign_in_failed``, ``sign_in_locked``; issue 17).
         """
 
-        async def stored_password(tx: Transaction) -> StoredPassword | None:
-            await self._journeys.pending(tx, interaction_id, browser_secret)
-            return await self._accounts.stored_password(tx, username)
+        async def stored_password(tx: Transaction) -> tuple[str, StoredPassword | None]:
+            journey = await self._journeys.pending(tx, interaction_id, browser_secret)
+            return journey.id, await self._accounts.stored_password(tx, username)
 
-        stored = await self._db.run(stored_password)
-        self._lockout.check(username, address)
+        journey_id, stored = await self._db.run(stored_password)
+        try:
+            self._lockout.check(username, address)
+        except TooManyRequests as locked:
+            wait = locked.retry_after
+            await self._db.run(lambda tx: self._journeys.sign_in_locked(tx, journey_id, username, wait))
+            raise
         user = await self._accounts.check_password(stored, password)
         if user is None:
-            self._lockout.failed(username, address)
+            locked_for = self._lockout.failed(username, address)
+            await self._db.run(
+                lambda tx: self._journeys.sign_in_failed(tx, journey_id, username, locked_for=locked_for)
+            )
             return None
         self._lockout.succeeded(username, address)
 

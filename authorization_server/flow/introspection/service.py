@@ -6,6 +6,9 @@ and the secret set by ``mcp-servers credentials ID``, with ``client_secret_basic
 another issuer, or meant for another MCP server is exactly ``{"active": false}`` (§4: no more is
 said about it). Refresh tokens are never shown to MCP servers, so they are not introspected
 here either: they are ``{"active": false}`` too.
+
+The token's journey records the first check of each active access token (``token_introspected``,
+once per ``jti``; issue 17), so an operator sees whether the MCP server ever saw a token issued.
 """
 
 from typing import Any
@@ -46,7 +49,10 @@ class IntrospectionService:
             grant = access_token.grant
             if grant.issuer != issuer.url or not same_resource(grant.resource, caller.resource):
                 return None
-            return access_token if await self._journeys.is_active(tx, grant.journey_id) else None
+            if not await self._journeys.is_active(tx, grant.journey_id):
+                return None
+            await self._journeys.token_introspected(tx, grant.journey_id, jti=access_token.jti, mcp_server_id=caller.id)
+            return access_token
 
         access_token = await self._db.run(unit)
         if access_token is None:
