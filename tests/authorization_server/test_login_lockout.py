@@ -8,8 +8,10 @@ import pytest
 
 from authorization_server.accounts.lockout import MAX_LOCK, FailureLock, LoginLockout
 from authorization_server.errors import TooManyRequests
+from authorization_server.journeys.service import MAX_SIGN_IN_STEPS
+from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
-from tests.authorization_server.flows import Issuer, SignInForm
+from tests.authorization_server.flows import Issuer, SignInForm, rows, steps
 
 
 @pytest.mark.as_options("--login-lockout-failures", "3")
@@ -100,3 +102,84 @@ class TestGrowingLocks:
             now[0] += waits[-1]
 
         assert max(waits) == MAX_LOCK == 24 * 3600
+
+
+def sign_in_steps(notes_as: AuthorizationServer) -> list[tuple[str, str]]:
+    """The steps of the one authorization waiting at the sign-in page, with their details."""
+    [journey] = rows(notes_as.db, "SELECT id FROM authorization_journeys WHERE status = 'authorization_requested'")
+    found = rows(notes_as.db, "SELECT step, detail FROM journey_events WHERE journey_id = ? ORDER BY id", journey["id"])
+    return [(row["step"], row["detail"]) for row in found]
+
+
+class TestTheJourneyRecordsFailedSignIns:
+    """Issue 17, "journeys record failed sign-ins and lockouts": the operator's record of the sign-in page."""
+
+    @pytest.mark.parametrize("username", [ALICE, "nobody"], ids=["a real user", "an unknown name"])
+    def test_issue_17_a_failed_sign_in_is_a_step_naming_the_username_never_the_password(
+        self, notes_as: AuthorizationServer, notes: Issuer, username: str
+    ):
+        """Issue 17: `sign_in_failed` shows the username as typed; a wrong password and an unknown user read alike."""
+        form = notes.sign_in_form()
+
+        answer = notes.sign_in(form, username, "hunter2 wrong password")
+
+        assert answer.status_code == 200
+        assert sign_in_steps(notes_as)[-1] == ("sign_in_failed", f"wrong username or password for {username!r}")
+        assert not rows(notes_as.db, "SELECT 1 FROM journey_events WHERE detail LIKE '%hunter2%'")
+
+    def test_issue_17_a_username_typed_with_control_characters_is_shown_escaped(
+        self, notes_as: AuthorizationServer, notes: Issuer
+    ):
+        """Issue 17: what a stranger typed cannot write escape sequences into the operator's terminal."""
+        form = notes.sign_in_form()
+
+        notes.sign_in(form, "eve\x1b[2J", "wrong password")
+
+        assert sign_in_steps(notes_as)[-1] == ("sign_in_failed", "wrong username or password for 'eve\\x1b[2J'")
+
+    @pytest.mark.as_options("--login-lockout-failures", "2")
+    def test_issue_17_the_failure_that_locks_and_each_refusal_while_locked_are_sign_in_locked_steps(
+        self, notes_as: AuthorizationServer, notes: Issuer
+    ):
+        """Issue 17, RFC 9700 §4.16: the lock is recorded when it starts, and again for an attempt it refuses."""
+        form = notes.sign_in_form()
+
+        answers = [notes.sign_in(form, ALICE, "wrong password").status_code for _ in range(2)]
+        refused = notes.sign_in(form, ALICE, ALICE_PASSWORD)
+
+        assert answers == [200, 200]
+        assert refused.status_code == 429
+        assert sign_in_steps(notes_as)[1:] == [
+            ("sign_in_failed", "wrong username or password for 'alice'"),
+            ("sign_in_failed", "wrong username or password for 'alice'"),
+            ("sign_in_locked", "'alice' locked at this address for 15 minutes after repeated failures"),
+            ("sign_in_locked", "refused: 'alice' is locked at this address for 15 minutes more"),
+        ]
+
+    @pytest.mark.as_options("--login-lockout-failures", "100")
+    def test_issue_17_the_sign_in_steps_of_one_journey_stay_bounded(self, notes_as: AuthorizationServer, notes: Issuer):
+        """Issue 17, "everything stays bounded": at most MAX_SIGN_IN_STEPS failures recorded, the last one says so."""
+        form = notes.sign_in_form()
+
+        answers = {notes.sign_in(form, f"guess{n}", "wrong password").status_code for n in range(MAX_SIGN_IN_STEPS + 3)}
+
+        recorded = [detail for step, detail in sign_in_steps(notes_as) if step == "sign_in_failed"]
+        assert answers == {200}
+        assert len(recorded) == MAX_SIGN_IN_STEPS
+        assert recorded[-1] == (
+            f"wrong username or password for 'guess{MAX_SIGN_IN_STEPS - 1}';"
+            " later failed sign-ins of this authorization are not recorded"
+        )
+
+    def test_issue_17_the_journey_signed_in_after_a_failure_keeps_the_failure(
+        self, notes_as: AuthorizationServer, notes: Issuer
+    ):
+        """Issue 17: a slip, then the right password: the journey goes on, the slip stays in its record."""
+        form = notes.sign_in_form()
+        notes.sign_in(form, ALICE, "wrong password")
+
+        signed_in = notes.sign_in(form, ALICE, ALICE_PASSWORD)
+
+        assert signed_in.status_code == 303
+        [journey] = rows(notes_as.db, "SELECT id FROM authorization_journeys WHERE status = 'authenticated'")
+        assert steps(notes_as.db, journey["id"])[-2:] == ["sign_in_failed", "user_authenticated"]
