@@ -12,7 +12,7 @@ import pytest
 from authorization_server import clock
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.conftest import OTHER_SERVER_ID
-from tests.authorization_server.flows import Issuer, claims, journey_of
+from tests.authorization_server.flows import Issuer, claims, journey_of, rows, steps
 from tests.conftest import new_mcp_server_secret
 
 
@@ -193,3 +193,63 @@ class TestCallerAuthentication:
             "client_secret_basic",
             "client_secret_post",
         ]
+
+
+def introspected_steps(server: AuthorizationServer, client_id: str) -> list[str]:
+    """The details of the ``token_introspected`` steps of the client's journey, in order."""
+    journey = journey_of(server.db, client_id)
+    found = rows(
+        server.db,
+        "SELECT detail FROM journey_events WHERE journey_id = ? AND step = 'token_introspected' ORDER BY id",
+        journey["id"],
+    )
+    return [row["detail"] for row in found]
+
+
+class TestTheJourneyRecordsTheMcpServersFirstCheck:
+    """Issue 17: "when the MCP server checks tokens by introspection, the journey records its first check"."""
+
+    def test_issue_17_the_first_check_of_a_token_is_one_step_and_later_checks_add_none(
+        self, demo_as: AuthorizationServer, demo: Issuer, demo_secret: str
+    ):
+        """Issue 17, RFC 7662 §2: three checks of one token, one `token_introspected` step naming its jti."""
+        client = demo.register()
+        token = demo.tokens(client)["access_token"]
+
+        answers = [introspect(demo, token, ("demo", demo_secret)).json()["active"] for _ in range(3)]
+
+        assert answers == [True, True, True]
+        jti = claims(token)["jti"]
+        assert introspected_steps(demo_as, client.client_id) == [
+            f"MCP server demo checked access token {jti} for the first time: active"
+        ]
+
+    def test_issue_17_each_new_access_token_gets_its_own_first_check(
+        self, demo_as: AuthorizationServer, demo: Issuer, demo_secret: str
+    ):
+        """Issue 17: once per access token jti (RFC 9068 §2.2), so a refreshed token's first check is a step too."""
+        client = demo.register()
+        first = demo.tokens(client)
+        second = demo.refresh(client, first["refresh_token"]).json()
+
+        for token in (first["access_token"], second["access_token"], first["access_token"], second["access_token"]):
+            introspect(demo, token, ("demo", demo_secret))
+
+        jtis = [claims(token["access_token"])["jti"] for token in (first, second)]
+        assert [detail.split()[6] for detail in introspected_steps(demo_as, client.client_id)] == jtis
+        journey = journey_of(demo_as.db, client.client_id)
+        assert steps(demo_as.db, journey["id"])[-3:] == ["token_refreshed", "token_introspected", "token_introspected"]
+
+    def test_issue_17_an_inactive_answer_records_nothing(
+        self, demo_as: AuthorizationServer, demo: Issuer, other: Issuer, demo_secret: str
+    ):
+        """Issue 17, RFC 7662 §2.2: another MCP server asking about the token, or a revoked one, adds no step."""
+        other_secret = new_mcp_server_secret(demo_as, OTHER_SERVER_ID)
+        client = demo.register()
+        tokens = demo.tokens(client)
+        introspect(other, tokens["access_token"], (OTHER_SERVER_ID, other_secret))
+        demo.revoke(client, tokens["refresh_token"])
+
+        introspect(demo, tokens["access_token"], ("demo", demo_secret))
+
+        assert introspected_steps(demo_as, client.client_id) == []
