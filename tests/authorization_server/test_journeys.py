@@ -27,7 +27,7 @@ from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.secrets_at_rest import new_secret
 from scripts.stack import AuthorizationServer
 from shared.pkce import new_verifier
-from tests.authorization_server.conftest import OTHER_SERVER_ID
+from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD, OTHER_SERVER_ID
 from tests.authorization_server.flows import CALLBACK, DEMO_FLOW_STEPS, PUBLIC_CLIENT, Issuer, journey_of, rows, steps
 
 
@@ -349,26 +349,45 @@ class TestConnectionsCommand:
 
 
 class TestJourneysCommand:
-    def test_journeys_list_prints_client_mcp_server_connections_and_outcome(
+    def test_issue_17_journeys_list_fits_one_line_per_journey_with_its_username(
         self, demo_as: AuthorizationServer, demo: Issuer
     ):
-        """Issue 4: `journeys list` shows the latest journey's client, MCP server, connections and outcome."""
+        """Issue 17: `journeys list`, one line a journey: id, state, client name, MCP server, username, started, age."""
         client = demo.register()
         demo.tokens(client)
         journey = journey_of(demo_as.db, client.client_id)
 
-        lines = demo_as.cli("journeys", "list", "--limit", "1").stdout.splitlines()
+        [line] = demo_as.cli("journeys", "list", "--limit", "1").stdout.splitlines()
 
-        assert re.fullmatch(rf"journey {journey['id']}  \[active\]  started [0-9-]+ [0-9:]+ UTC", lines[0])
-        assert lines[1] == f"  client        'Test client' ({client.client_id})"
-        assert lines[2] == "  MCP server    'Demo MCP server' (demo, version latest)"
-        assert lines[3] == f"  issuer        {demo.url}"
-        assert lines[4] == f"  MCP flow      {journey['flow_id']} (links the journey, the client and the MCP server)"
-        assert lines[5].startswith("  connections   ")
-        assert lines[6] == "  downstream    none"
-        assert lines[7] == f"  user          {journey['user_id']}"
-        assert re.fullmatch(r"  outcome       tokens issued, 6 steps in [0-9.]+ ms", lines[8])
-        assert len(lines) == 9
+        assert re.fullmatch(
+            rf"{journey['id']}  active {{17}}  Test client {{13}}  demo {{12}}  demo {{12}}"
+            r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  \d+[smhd]",
+            line,
+        ), line
+        assert len(line) <= 160
+
+    def test_issue_17_journeys_list_names_the_user_who_signed_in_and_none_before(
+        self, notes_as: AuthorizationServer, notes: Issuer
+    ):
+        """Issue 17: the username of the journey's user (alice); "-" for a journey nobody signed in to yet."""
+        waiting = notes.sign_in_form()
+        signed_in = notes.sign_in_form()
+        assert notes.sign_in(signed_in, ALICE, ALICE_PASSWORD).status_code == 303
+        del waiting
+
+        lines = notes_as.cli("journeys", "list").stdout.splitlines()
+
+        users = sorted(re.findall(r"  (\S+) *  \d{4}-\d\d-\d\d ", "\n".join(lines)))
+        assert users == ["-", "-", "-", "alice"]  # the waiting one, the two registrations, alice's
+
+    def test_issue_17_a_long_client_name_is_cut_to_its_column(self, demo_as: AuthorizationServer, demo: Issuer):
+        """Issue 17: one line, whatever the client calls itself: a long name ends in "…" within its column."""
+        client = demo.register(client_name="A very long application name indeed, far too long")
+        demo.tokens(client)
+
+        [line] = demo_as.cli("journeys", "list", "--limit", "1").stdout.splitlines()
+
+        assert "  A very long application…  demo " in line
 
     def test_journeys_list_with_steps_prints_each_journey_as_show_does(
         self, demo_as: AuthorizationServer, demo: Issuer

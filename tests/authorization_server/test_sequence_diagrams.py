@@ -56,3 +56,23 @@ def test_every_step_a_journey_records_has_an_arrow():
     diagram = layout(timeline_of(*Step))
 
     assert [arrow.step for arrow in diagram.arrows] == list(Step)
+
+
+def test_issue_17_the_mcp_servers_first_check_of_a_token_is_drawn_from_its_lifeline():
+    """Issue 17: the diagram draws the MCP server's side: its introspection (RFC 7662) goes from its lane to the AS."""
+    diagram = layout(timeline_of(Step.CODE_REDEEMED, Step.TOKEN_INTROSPECTED))
+
+    [_, checked] = diagram.arrows
+    lanes = {line.name: line.x for line in diagram.lifelines}
+    assert (checked.x1, checked.x2) == (lanes["MCP server"], lanes["Authorization server"])
+    assert checked.label == "checks the token (RFC 7662)"
+
+
+def test_issue_17_failed_and_locked_sign_ins_are_drawn_between_the_user_and_the_authorization_server():
+    """Issue 17: a failed sign-in goes from the user to the AS; the lock comes back from the AS to the user."""
+    diagram = layout(timeline_of(Step.AUTHORIZATION_REQUESTED, Step.SIGN_IN_FAILED, Step.SIGN_IN_LOCKED))
+
+    [_, failed, locked] = diagram.arrows
+    lanes = {line.name: line.x for line in diagram.lifelines}
+    assert (failed.x1, failed.x2, failed.label) == (lanes["User"], lanes["Authorization server"], "sign-in failed")
+    assert (locked.x1, locked.x2, locked.label) == (lanes["Authorization server"], lanes["User"], "username locked")
