@@ -7,7 +7,7 @@ import httpx2
 import pytest
 
 from scripts.stack import AuthorizationServer, McpServer, free_port, start_mcp_server
-from tests.authorization_server.flows import Issuer
+from tests.authorization_server.flows import Issuer, journey_of, steps
 from tests.mcp_server.helpers import bearer_params, post
 
 
@@ -74,3 +74,17 @@ def test_wrong_credentials_fail_closed(
         server.program.stop()
 
     assert (response.status_code, response.json()["error"]) == (503, "temporarily_unavailable")
+
+
+def test_issue_17_the_journey_records_the_mcp_servers_first_check_of_the_token(
+    demo_as: AuthorizationServer, demo: Issuer, introspecting: McpServer
+) -> None:
+    """Issue 17: calls through an MCP server in introspection mode leave one `token_introspected` step per token."""
+    client = demo.register()
+    token = demo.tokens(client)["access_token"]
+
+    answers = [post(introspecting, token=token).status_code for _ in range(3)]
+
+    journey = journey_of(demo_as.db, client.client_id)
+    assert answers == [200, 200, 200]
+    assert steps(demo_as.db, journey["id"])[-2:] == ["code_redeemed", "token_introspected"]
