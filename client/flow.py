@@ -50,9 +50,11 @@ from client.assertion import SigningKey
 from client.authorization import PendingAuthorization
 from client.callback import UserAgentFactory, redirect_uri_for
 from client.errors import (
+    AuthorizationError,
     AuthorizationServerError,
     InsufficientScope,
     InvalidClient,
+    NeedsPerson,
     TokenError,
     TokenRejected,
     ToolCallError,
@@ -118,6 +120,8 @@ class Flow:
         self.store = store
         self.user_agent = user_agent
         self.policy = UrlPolicy.for_server(options.server_url)
+        #: Whether the tokens in use came from refreshing stored ones (not from an authorization).
+        self.refreshed = False
 
     async def run(self) -> None:
         tutorial = self.tutorial
@@ -130,7 +134,14 @@ class Flow:
             held = await self.call(held)
         except TokenRejected as exc:
             tutorial.say(str(exc))
-            held = await self.call(await self.after_rejection(held, reused, exc))
+            held = await self.after_rejection(held, reused, exc)
+            try:
+                held = await self.call(held)
+            except TokenRejected as again:
+                if not self.refreshed:
+                    raise
+                tutorial.say(str(again))
+                held = await self.call(await self.after_refused_refresh())
         await self.refresh(held)
         tutorial.heading("")
         tutorial.heading(f"done: registration and tokens are stored in {self.store.path}")
@@ -163,11 +174,23 @@ class Flow:
             held, _ = await self.obtain_tokens()
             return held
         if not reused:
+            if self.refreshed:
+                return await self.after_refused_refresh()
             raise rejection
         tutorial.rule("CL-29, OAuth 2.1 §4.3", "a stored access token the server refuses is renewed, once")
         self.store.save_tokens(replace(held, expires_at=0))
         held, _ = await self.obtain_tokens()
         return held
+
+    async def after_refused_refresh(self) -> Tokens:
+        """An access token just refreshed is refused too (RFC 6750 §3.1 ``invalid_token``): the grant
+        behind it is no good; forget the tokens and authorize again, once (CL-29)."""
+        self.tutorial.rule(
+            "CL-29, RFC 6750 §3.1", "the refreshed access token is refused too: forget the tokens, authorize again"
+        )
+        self.store.forget_tokens(self.resource, self.issuer)
+        self.refreshed = False
+        return await self.authorize(self.registration)
 
     async def discover(self) -> None:
         """Step 1: the resource, its issuer, and the scope to ask for; stored for ``--step``."""
@@ -296,14 +319,33 @@ class Flow:
         tutorial.result("no authorization needed: the stored access token is over, but a refresh token is stored")
         tutorial.step(5, "token", "Refresh the stored tokens (OAuth 2.1 §4.3).")
         try:
-            return await self.refresh_grant(registration, stored)
+            renewed = await self.refresh_grant(registration, stored)
+            self.refreshed = True
+            return renewed
         except InvalidClient:
             raise  # not the refresh token's fault: obtain_tokens registers again
         except TokenError as exc:
-            tutorial.say(f"the refresh failed: {exc}")
-            tutorial.rule("CL-29, OAuth 2.1 §4.3", "when the refresh fails, run the authorization again")
-            self.store.forget_tokens(self.resource, self.issuer)
+            return await self.reauthorize(registration, exc)
+
+    async def reauthorize(self, registration: Registration, refused: TokenError) -> Tokens:
+        """The refresh token is refused (``invalid_grant``, RFC 6749 §5.2: the user revoked the app, or the
+        grant expired): forget the dead tokens and run the authorization again, in this run (CL-29).
+
+        When that needs a person and ``--headless`` has none, the error line says what to run.
+        """
+        tutorial = self.tutorial
+        tutorial.say(f"the refresh failed: {refused}")
+        tutorial.rule("CL-29, OAuth 2.1 §4.3", "when the refresh fails, run the authorization again")
+        self.store.forget_tokens(self.resource, self.issuer)
+        tutorial.result(f"the dead tokens for {self.resource} are forgotten from {self.store.path}")
+        try:
             return await self.authorize(registration)
+        except NeedsPerson:
+            raise AuthorizationError(
+                "the authorization server refused the stored refresh token (the app was revoked, or the grant "
+                "expired) and it is forgotten; signing in again needs a person: run python client.py --server-url "
+                f"{self.options.server_url} --store {self.store.path} (without --headless)"
+            ) from None
 
     async def authorize(self, registration: Registration) -> Tokens:
         """Steps 4 and 5 in full: the user's approval, then the code for tokens; a machine client asks nobody."""
@@ -436,7 +478,12 @@ class Flow:
             tutorial.result("the authorization server issued no refresh token: nothing to refresh")
             tutorial.rule("CL-16, MCP Refresh Tokens", "a client never assumes it will get a refresh token")
             return
-        renewed = await self.refresh_grant(self.registration, held)
+        try:
+            renewed = await self.refresh_grant(self.registration, held)
+        except InvalidClient:
+            raise
+        except TokenError as exc:
+            renewed = await self.reauthorize(self.registration, exc)
         await self.use(renewed)
 
     async def revoke(self, held: Tokens) -> None:
