@@ -25,6 +25,7 @@ from client.errors import INTERRUPTED_EXIT_CODE, ClientError, StoreError, UsageE
 from client.flow import Options
 from client.headless import HeadlessBrowser
 from client.json_output import JsonTutorial, error_line
+from client.quiet import QuietTutorial
 from client.stepwise import LOGOUT, STEPS, run
 from client.store import Store
 from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     if command == "servers":
         return list_servers(servers_parser().parse_args(arguments), environ)
     args = parser(command).parse_args(attached(arguments))
-    tutorial = JsonTutorial(sys.stdout) if args.json else Tutorial(sys.stdout, verbose=args.verbose)
+    tutorial = output(args, logout=command == "logout")
     fail = _fail_json if args.json else _fail
     try:
         if command == "logout" and args.step is not None:
@@ -129,6 +130,18 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         return fail(tutorial, message, ClientError.exit_code)
     tutorial.finish()
     return 0
+
+
+def output(args: argparse.Namespace, *, logout: bool) -> Tutorial:
+    """``--json``, ``--verbose``, ``--quiet``, or the step-by-step tutorial; ``logout`` says only what it did
+    unless ``--json`` or ``--verbose`` asks for its steps."""
+    if args.json:
+        return JsonTutorial(sys.stdout)
+    if args.verbose:
+        return Tutorial(sys.stdout, verbose=True)
+    if args.quiet or logout:
+        return QuietTutorial(sys.stdout, steps=not logout)
+    return Tutorial(sys.stdout)
 
 
 def list_servers(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -280,6 +293,12 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         help="print each step as one JSON object on stdout (secrets masked), a failure as one on stderr",
     )
     output.add_argument(
+        "--quiet",
+        action="store_true",
+        help="one line per step with what it found, and the outcome; no requests, responses or rules "
+        "(logout prints only what it did anyway)",
+    )
+    output.add_argument(
         "--verbose",
         action="store_true",
         help="show every HTTP exchange in full: all headers, the MCP JSON-RPC requests, timings",
@@ -403,6 +422,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def _fail(tutorial: Tutorial, message: str, exit_code: int) -> int:
+    tutorial.finish()  # --quiet: the line of the step that failed
     sys.stdout.flush()
     print(f"error: {message}", file=sys.stderr, flush=True)
     return exit_code

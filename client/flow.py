@@ -144,7 +144,7 @@ class Flow:
                 held = await self.call(await self.after_refused_refresh())
         await self.refresh(held)
         tutorial.heading("")
-        tutorial.heading(f"done: registration and tokens are stored in {self.store.path}")
+        tutorial.outcome(f"done: registration and tokens are stored in {self.store.path}")
         tutorial.heading("(step 8, revoke, runs only when asked: --step revoke)")
 
     async def after_rejection(self, held: Tokens, reused: bool, rejection: TokenRejected) -> Tokens:
@@ -205,6 +205,7 @@ class Flow:
         self.issuer = discovery.choose_issuer(resource_metadata, self.policy, tutorial)
         self.resource = resource_metadata.resource
         self.scope, self.scope_reason = authorization.choose_scope(challenge.scope, resource_metadata.scopes_supported)
+        tutorial.result(f"resource {self.resource}, authorization server {self.issuer}")
         self.store.save_progress(
             self.options.server_url,
             "discover",
@@ -486,11 +487,13 @@ class Flow:
             renewed = await self.reauthorize(self.registration, exc)
         await self.use(renewed)
 
-    async def revoke(self, held: Tokens) -> None:
-        """Step 8: revoke the refresh token where the server offers it (RFC 7009), then forget the tokens."""
+    async def revoke(self, held: Tokens) -> str | None:
+        """Step 8: revoke the refresh token where the server offers it (RFC 7009), then forget the tokens;
+        the kind of token revoked, ``None`` when the server offers no revocation."""
         tutorial = self.tutorial
         tutorial.step(8, "revoke", "Revoke the tokens (RFC 7009), then forget them here.")
         endpoint = self.metadata.revocation_endpoint
+        hint = None
         if endpoint is None:
             tutorial.say(
                 f"{self.issuer} offers no revocation: its metadata has no revocation_endpoint, so the tokens "
@@ -506,9 +509,11 @@ class Flow:
             tutorial.rule("RFC 7009 §2.2", "200: the token is no longer valid, whether or not the server still knew it")
         self.store.forget_tokens(self.resource, self.issuer)
         tutorial.result(f"the tokens for {self.resource} are forgotten from {self.store.path}")
+        return hint
 
     async def logout(self) -> None:
-        """``logout``: steps 1 and 2 afresh, step 8 for the tokens stored for this server, its progress forgotten.
+        """``logout``: steps 1 and 2 afresh, step 8 for the tokens stored for this server, its progress forgotten;
+        then what it did, one line each (issue 17): revoked where, forgotten what, kept what.
 
         The registration stays: it names this client at the issuer, not the user's grant.
         """
@@ -516,12 +521,29 @@ class Flow:
         await self.fetch_metadata()
         held = self.store.tokens(self.resource, self.issuer)
         stored = self.store.registration(self.issuer)
+        done: list[str] = []
         if held is None or stored is None or held.client_id != stored.client_id:
             self.tutorial.result(f"no tokens for {self.resource} are stored: nothing to revoke")
+            done.append(f"no tokens for {self.resource} from {self.issuer} were stored: nothing revoked")
         else:
             self.registration = stored
-            await self.revoke(held)
+            hint = await self.revoke(held)
+            if hint is None:
+                done.append(
+                    f"not revoked: {self.issuer} has no revocation_endpoint, the tokens stay valid there until they "
+                    "expire"
+                )
+            else:
+                done.append(f"revoked the {hint.replace('_', ' ')} at {self.metadata.revocation_endpoint} (RFC 7009)")
+            done.append(f"forgot the tokens for {self.resource} from {self.issuer} (client_id {held.client_id})")
         self.store.forget_server(self.options.server_url)
+        if stored is not None:
+            done.append(
+                f"kept the registration {stored.client_id} at {self.issuer}: it names this client, not your grant"
+            )
+        self.tutorial.heading("")
+        for line in done:
+            self.tutorial.outcome(line)
 
     async def use(self, held: Tokens, tool: str | None = None) -> None:
         """List the tools, call whoami if the server has it, then ``tool`` if given."""
