@@ -58,12 +58,17 @@ it gets a token for itself, and a new one when that one expires.
 
 Two commands manage the store: `python client.py servers` lists what it holds (server, issuer,
 client ID, token expiry, scope; never a secret); `python client.py logout --server-url URL`
-revokes that server's tokens at its authorization server (RFC 7009) and forgets them."""
+revokes that server's tokens at its authorization server (RFC 7009), forgets them, and says what it
+did.
+
+A refresh token the authorization server refuses (invalid_grant: the user revoked the app) is
+forgotten and the authorization runs again in the same run; --quiet prints one line per step."""
 
 LOGOUT_DESCRIPTION = """\
 Log out of an MCP server: discover its authorization server afresh (steps 1 and 2), revoke the
 stored tokens there (step 8, RFC 7009) when it has a revocation endpoint, and forget them. The
-registration stays in the store: it names this client at the issuer, not your grant."""
+registration stays in the store: it names this client at the issuer, not your grant. It prints
+what it did, one line each; --verbose or --json shows its steps instead."""
 
 EXIT_CODES = """exit codes:
   0  done

@@ -20,7 +20,11 @@ A later run reuses what the store holds:
 - a stored access token that has not expired: steps 3 to 5 reuse, nothing is asked;
 - an expired one with a refresh token: it is refreshed at step 5 (CL-29); if that fails, a new
   authorization runs;
-- a stored access token the MCP server refuses (401): treated as expired, once;
+- a stored access token the MCP server refuses (401): treated as expired, once; when the refreshed
+  one is refused too, the tokens are forgotten and a new authorization runs, once (issue 17);
+- a refresh token refused at step 7 (``invalid_grant``: the user revoked the app, the grant
+  expired): the dead tokens are forgotten and steps 4 and 5 run again in this run (issue 17); when
+  that needs a person and ``--headless`` has none, the error line names the command to run;
 - any access token the MCP server refuses (401): step 1 runs again, and when the protected
   resource metadata now names another authorization server, the client adopts it: its metadata,
   a registration with it, new tokens (CL-09, CL-14, SEP-2352), once;
