@@ -25,6 +25,7 @@ from client.errors import INTERRUPTED_EXIT_CODE, ClientError, StoreError, UsageE
 from client.flow import Options
 from client.headless import HeadlessBrowser
 from client.json_output import JsonTutorial, error_line
+from client.quiet import QuietTutorial
 from client.stepwise import LOGOUT, STEPS, run
 from client.store import Store
 from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
@@ -57,12 +58,17 @@ it gets a token for itself, and a new one when that one expires.
 
 Two commands manage the store: `python client.py servers` lists what it holds (server, issuer,
 client ID, token expiry, scope; never a secret); `python client.py logout --server-url URL`
-revokes that server's tokens at its authorization server (RFC 7009) and forgets them."""
+revokes that server's tokens at its authorization server (RFC 7009), forgets them, and says what it
+did.
+
+A refresh token the authorization server refuses (invalid_grant: the user revoked the app) is
+forgotten and the authorization runs again in the same run; --quiet prints one line per step."""
 
 LOGOUT_DESCRIPTION = """\
 Log out of an MCP server: discover its authorization server afresh (steps 1 and 2), revoke the
 stored tokens there (step 8, RFC 7009) when it has a revocation endpoint, and forget them. The
-registration stays in the store: it names this client at the issuer, not your grant."""
+registration stays in the store: it names this client at the issuer, not your grant. It prints
+what it did, one line each; --verbose or --json shows its steps instead."""
 
 EXIT_CODES = """exit codes:
   0  done
@@ -97,7 +103,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     if command == "servers":
         return list_servers(servers_parser().parse_args(arguments), environ)
     args = parser(command).parse_args(attached(arguments))
-    tutorial = JsonTutorial(sys.stdout) if args.json else Tutorial(sys.stdout, verbose=args.verbose)
+    tutorial = output(args, logout=command == "logout")
     fail = _fail_json if args.json else _fail
     try:
         if command == "logout" and args.step is not None:
@@ -129,6 +135,18 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         return fail(tutorial, message, ClientError.exit_code)
     tutorial.finish()
     return 0
+
+
+def output(args: argparse.Namespace, *, logout: bool) -> Tutorial:
+    """``--json``, ``--verbose``, ``--quiet``, or the step-by-step tutorial; ``logout`` says only what it did
+    unless ``--json`` or ``--verbose`` asks for its steps."""
+    if args.json:
+        return JsonTutorial(sys.stdout)
+    if args.verbose:
+        return Tutorial(sys.stdout, verbose=True)
+    if args.quiet or logout:
+        return QuietTutorial(sys.stdout, steps=not logout)
+    return Tutorial(sys.stdout)
 
 
 def list_servers(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -280,6 +298,12 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         help="print each step as one JSON object on stdout (secrets masked), a failure as one on stderr",
     )
     output.add_argument(
+        "--quiet",
+        action="store_true",
+        help="one line per step with what it found, and the outcome; no requests, responses or rules "
+        "(logout prints only what it did anyway)",
+    )
+    output.add_argument(
         "--verbose",
         action="store_true",
         help="show every HTTP exchange in full: all headers, the MCP JSON-RPC requests, timings",
@@ -403,6 +427,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def _fail(tutorial: Tutorial, message: str, exit_code: int) -> int:
+    tutorial.finish()  # --quiet: the line of the step that failed
     sys.stdout.flush()
     print(f"error: {message}", file=sys.stderr, flush=True)
     return exit_code

@@ -59,6 +59,10 @@ DISCOVER_HEADERS = {
 }
 
 
+#: What an MCP server URL looks like, in the error line of a URL that is not one.
+EXAMPLE_SERVER_URL = "e.g. http://localhost:8000/mcp"
+
+
 @dataclass(frozen=True)
 class Challenge:
     """What the MCP server's 401 said: where its metadata is and the scope it wants (CL-01)."""
@@ -72,13 +76,15 @@ async def ask_without_token(http: httpx2.AsyncClient, server_url: str, tutorial:
     try:
         response = await http.post(server_url, json=DISCOVER_REQUEST, headers=DISCOVER_HEADERS)
     except httpx2.TransportError as exc:
-        raise McpServerError(f"cannot reach the MCP server at {server_url}: {describe(exc)}") from None
+        raise McpServerError(
+            f"cannot reach the MCP server at {server_url} ({describe(exc)}): check that it is running and --server-url"
+        ) from None
     if response.is_success:
         raise McpServerError(f"{server_url} answers without a token: it does not ask for authorization")
     if response.status_code != 401:
         raise McpServerError(
-            f"{server_url} answered {response.status_code} {response.reason_phrase} to an MCP request, "
-            "not 401 with a Bearer challenge: it is not a protected MCP server"
+            f"{server_url} answered {response.status_code} {response.reason_phrase}, not 401 with a Bearer "
+            f"challenge: check that --server-url is a protected MCP endpoint ({EXAMPLE_SERVER_URL})"
         )
     bearer = find_challenge(response.headers.get("www-authenticate", ""), "bearer")
     challenge = Challenge(
@@ -146,7 +152,10 @@ async def fetch_protected_resource_metadata(
             continue
         tutorial.rule("CL-03, RFC 9728 §3.3", f'"resource" names the server asked: {metadata.resource}')
         return metadata
-    raise McpServerError(f"no usable protected resource metadata for {server_url}: {'; '.join(failures)}")
+    raise McpServerError(
+        f"no usable protected resource metadata for {server_url} ({_first(failures)}): check the MCP server's "
+        "resource URL and the metadata it publishes (RFC 9728)"
+    )
 
 
 def covers(resource: str, server_url: str) -> bool:
@@ -211,7 +220,10 @@ async def fetch_authorization_server_metadata(
         try:
             response = await http.get(url, headers={"Accept": "application/json"})
         except httpx2.TransportError as exc:
-            raise AuthorizationServerError(f"cannot reach the authorization server {issuer}: {describe(exc)}") from None
+            raise AuthorizationServerError(
+                f"cannot reach the authorization server {issuer} ({describe(exc)}): check that it is running and "
+                "that the MCP server names the right one"
+            ) from None
         if response.status_code != 200:
             failures.append(f"{url}: {response.status_code} {response.reason_phrase}")
             continue
@@ -227,7 +239,10 @@ async def fetch_authorization_server_metadata(
         tutorial.rule("CL-06, RFC 8414 §3.3", f'"issuer" is the very string the MCP server named: {issuer}')
         _check(metadata, policy, tutorial, grant)
         return metadata
-    raise AuthorizationServerError(f"no usable metadata for the authorization server {issuer}: {'; '.join(failures)}")
+    raise AuthorizationServerError(
+        f"no usable metadata for the authorization server {issuer} ({_first(failures)}): check the issuer the MCP "
+        "server names (RFC 8414)"
+    )
 
 
 def _check(metadata: AuthorizationServerMetadata, policy: UrlPolicy, tutorial: Tutorial, grant: str) -> None:
@@ -255,6 +270,12 @@ def _check(metadata: AuthorizationServerMetadata, policy: UrlPolicy, tutorial: T
         problem = url and policy.problem(url)
         if problem:
             raise AuthorizationServerError(f"the {name} {url!r} of {metadata.issuer} is refused: {problem} (CL-08)")
+
+
+def _first(failures: list[str]) -> str:
+    """The first reason a discovery failed, and how many more URLs were tried: one short line, not all of them."""
+    more = len(failures) - 1
+    return failures[0] + (f"; {more} more URL{'s' if more > 1 else ''} tried" if more else "")
 
 
 def _scope(value: str | None) -> tuple[str, ...] | None:

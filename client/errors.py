@@ -11,7 +11,8 @@ never a traceback. Callers catch at the level they need::
      │                                   for another issuer, without S256, or with unsafe endpoints
      ├── RegistrationError          5    dynamic client registration refused or impossible
      ├── AuthorizationError         6    authorization failed: access_denied, state or iss mismatch,
-     │                                   no callback in time, a sign-in page met in --headless mode
+     │    │                              no callback in time
+     │    └── NeedsPerson           6    ... a sign-in page met in --headless mode
      ├── TokenError                 7    the token endpoint refused a code or a refresh token,
      │                                   or the revocation endpoint a token
      │    └── InvalidClient         7    ... because it does not know the client (registered again once)
@@ -73,6 +74,10 @@ class RegistrationError(ClientError):
 
 class AuthorizationError(ClientError):
     exit_code = 6
+
+
+class NeedsPerson(AuthorizationError):
+    """``--headless`` met a sign-in or consent page: only a person can go on."""
 
 
 class TokenError(ClientError):

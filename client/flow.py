@@ -20,7 +20,11 @@ A later run reuses what the store holds:
 - a stored access token that has not expired: steps 3 to 5 reuse, nothing is asked;
 - an expired one with a refresh token: it is refreshed at step 5 (CL-29); if that fails, a new
   authorization runs;
-- a stored access token the MCP server refuses (401): treated as expired, once;
+- a stored access token the MCP server refuses (401): treated as expired, once; when the refreshed
+  one is refused too, the tokens are forgotten and a new authorization runs, once (issue 17);
+- a refresh token refused at step 7 (``invalid_grant``: the user revoked the app, the grant
+  expired): the dead tokens are forgotten and steps 4 and 5 run again in this run (issue 17); when
+  that needs a person and ``--headless`` has none, the error line names the command to run;
 - any access token the MCP server refuses (401): step 1 runs again, and when the protected
   resource metadata now names another authorization server, the client adopts it: its metadata,
   a registration with it, new tokens (CL-09, CL-14, SEP-2352), once;
@@ -50,9 +54,11 @@ from client.assertion import SigningKey
 from client.authorization import PendingAuthorization
 from client.callback import UserAgentFactory, redirect_uri_for
 from client.errors import (
+    AuthorizationError,
     AuthorizationServerError,
     InsufficientScope,
     InvalidClient,
+    NeedsPerson,
     TokenError,
     TokenRejected,
     ToolCallError,
@@ -118,6 +124,8 @@ class Flow:
         self.store = store
         self.user_agent = user_agent
         self.policy = UrlPolicy.for_server(options.server_url)
+        #: Whether the tokens in use came from refreshing stored ones (not from an authorization).
+        self.refreshed = False
 
     async def run(self) -> None:
         tutorial = self.tutorial
@@ -130,10 +138,17 @@ class Flow:
             held = await self.call(held)
         except TokenRejected as exc:
             tutorial.say(str(exc))
-            held = await self.call(await self.after_rejection(held, reused, exc))
+            held = await self.after_rejection(held, reused, exc)
+            try:
+                held = await self.call(held)
+            except TokenRejected as again:
+                if not self.refreshed:
+                    raise
+                tutorial.say(str(again))
+                held = await self.call(await self.after_refused_refresh())
         await self.refresh(held)
         tutorial.heading("")
-        tutorial.heading(f"done: registration and tokens are stored in {self.store.path}")
+        tutorial.outcome(f"done: registration and tokens are stored in {self.store.path}")
         tutorial.heading("(step 8, revoke, runs only when asked: --step revoke)")
 
     async def after_rejection(self, held: Tokens, reused: bool, rejection: TokenRejected) -> Tokens:
@@ -163,11 +178,23 @@ class Flow:
             held, _ = await self.obtain_tokens()
             return held
         if not reused:
+            if self.refreshed:
+                return await self.after_refused_refresh()
             raise rejection
         tutorial.rule("CL-29, OAuth 2.1 §4.3", "a stored access token the server refuses is renewed, once")
         self.store.save_tokens(replace(held, expires_at=0))
         held, _ = await self.obtain_tokens()
         return held
+
+    async def after_refused_refresh(self) -> Tokens:
+        """An access token just refreshed is refused too (RFC 6750 §3.1 ``invalid_token``): the grant
+        behind it is no good; forget the tokens and authorize again, once (CL-29)."""
+        self.tutorial.rule(
+            "CL-29, RFC 6750 §3.1", "the refreshed access token is refused too: forget the tokens, authorize again"
+        )
+        self.store.forget_tokens(self.resource, self.issuer)
+        self.refreshed = False
+        return await self.authorize(self.registration)
 
     async def discover(self) -> None:
         """Step 1: the resource, its issuer, and the scope to ask for; stored for ``--step``."""
@@ -182,6 +209,7 @@ class Flow:
         self.issuer = discovery.choose_issuer(resource_metadata, self.policy, tutorial)
         self.resource = resource_metadata.resource
         self.scope, self.scope_reason = authorization.choose_scope(challenge.scope, resource_metadata.scopes_supported)
+        tutorial.result(f"resource {self.resource}, authorization server {self.issuer}")
         self.store.save_progress(
             self.options.server_url,
             "discover",
@@ -296,14 +324,33 @@ class Flow:
         tutorial.result("no authorization needed: the stored access token is over, but a refresh token is stored")
         tutorial.step(5, "token", "Refresh the stored tokens (OAuth 2.1 §4.3).")
         try:
-            return await self.refresh_grant(registration, stored)
+            renewed = await self.refresh_grant(registration, stored)
+            self.refreshed = True
+            return renewed
         except InvalidClient:
             raise  # not the refresh token's fault: obtain_tokens registers again
         except TokenError as exc:
-            tutorial.say(f"the refresh failed: {exc}")
-            tutorial.rule("CL-29, OAuth 2.1 §4.3", "when the refresh fails, run the authorization again")
-            self.store.forget_tokens(self.resource, self.issuer)
+            return await self.reauthorize(registration, exc)
+
+    async def reauthorize(self, registration: Registration, refused: TokenError) -> Tokens:
+        """The refresh token is refused (``invalid_grant``, RFC 6749 §5.2: the user revoked the app, or the
+        grant expired): forget the dead tokens and run the authorization again, in this run (CL-29).
+
+        When that needs a person and ``--headless`` has none, the error line says what to run.
+        """
+        tutorial = self.tutorial
+        tutorial.say(f"the refresh failed: {refused}")
+        tutorial.rule("CL-29, OAuth 2.1 §4.3", "when the refresh fails, run the authorization again")
+        self.store.forget_tokens(self.resource, self.issuer)
+        tutorial.result(f"the dead tokens for {self.resource} are forgotten from {self.store.path}")
+        try:
             return await self.authorize(registration)
+        except NeedsPerson:
+            raise AuthorizationError(
+                "the authorization server refused the stored refresh token (the app was revoked, or the grant "
+                "expired) and it is forgotten; signing in again needs a person: run python client.py --server-url "
+                f"{self.options.server_url} --store {self.store.path} (without --headless)"
+            ) from None
 
     async def authorize(self, registration: Registration) -> Tokens:
         """Steps 4 and 5 in full: the user's approval, then the code for tokens; a machine client asks nobody."""
@@ -436,14 +483,21 @@ class Flow:
             tutorial.result("the authorization server issued no refresh token: nothing to refresh")
             tutorial.rule("CL-16, MCP Refresh Tokens", "a client never assumes it will get a refresh token")
             return
-        renewed = await self.refresh_grant(self.registration, held)
+        try:
+            renewed = await self.refresh_grant(self.registration, held)
+        except InvalidClient:
+            raise
+        except TokenError as exc:
+            renewed = await self.reauthorize(self.registration, exc)
         await self.use(renewed)
 
-    async def revoke(self, held: Tokens) -> None:
-        """Step 8: revoke the refresh token where the server offers it (RFC 7009), then forget the tokens."""
+    async def revoke(self, held: Tokens) -> str | None:
+        """Step 8: revoke the refresh token where the server offers it (RFC 7009), then forget the tokens;
+        the kind of token revoked, ``None`` when the server offers no revocation."""
         tutorial = self.tutorial
         tutorial.step(8, "revoke", "Revoke the tokens (RFC 7009), then forget them here.")
         endpoint = self.metadata.revocation_endpoint
+        hint = None
         if endpoint is None:
             tutorial.say(
                 f"{self.issuer} offers no revocation: its metadata has no revocation_endpoint, so the tokens "
@@ -459,9 +513,11 @@ class Flow:
             tutorial.rule("RFC 7009 §2.2", "200: the token is no longer valid, whether or not the server still knew it")
         self.store.forget_tokens(self.resource, self.issuer)
         tutorial.result(f"the tokens for {self.resource} are forgotten from {self.store.path}")
+        return hint
 
     async def logout(self) -> None:
-        """``logout``: steps 1 and 2 afresh, step 8 for the tokens stored for this server, its progress forgotten.
+        """``logout``: steps 1 and 2 afresh, step 8 for the tokens stored for this server, its progress forgotten;
+        then what it did, one line each (issue 17): revoked where, forgotten what, kept what.
 
         The registration stays: it names this client at the issuer, not the user's grant.
         """
@@ -469,12 +525,29 @@ class Flow:
         await self.fetch_metadata()
         held = self.store.tokens(self.resource, self.issuer)
         stored = self.store.registration(self.issuer)
+        done: list[str] = []
         if held is None or stored is None or held.client_id != stored.client_id:
             self.tutorial.result(f"no tokens for {self.resource} are stored: nothing to revoke")
+            done.append(f"no tokens for {self.resource} from {self.issuer} were stored: nothing revoked")
         else:
             self.registration = stored
-            await self.revoke(held)
+            hint = await self.revoke(held)
+            if hint is None:
+                done.append(
+                    f"not revoked: {self.issuer} has no revocation_endpoint, the tokens stay valid there until they "
+                    "expire"
+                )
+            else:
+                done.append(f"revoked the {hint.replace('_', ' ')} at {self.metadata.revocation_endpoint} (RFC 7009)")
+            done.append(f"forgot the tokens for {self.resource} from {self.issuer} (client_id {held.client_id})")
         self.store.forget_server(self.options.server_url)
+        if stored is not None:
+            done.append(
+                f"kept the registration {stored.client_id} at {self.issuer}: it names this client, not your grant"
+            )
+        self.tutorial.heading("")
+        for line in done:
+            self.tutorial.outcome(line)
 
     async def use(self, held: Tokens, tool: str | None = None) -> None:
         """List the tools, call whoami if the server has it, then ``tool`` if given."""

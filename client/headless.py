@@ -17,7 +17,7 @@ import httpx2
 
 from client.authorization import parse_response
 from client.callback import redirect_uri_for
-from client.errors import AuthorizationError, AuthorizationServerError, describe
+from client.errors import AuthorizationError, AuthorizationServerError, NeedsPerson, describe
 from client.tutorial import Tutorial, masked_url
 from client.urls import UrlPolicy
 from client.wire import http_client
@@ -51,6 +51,8 @@ class HeadlessBrowser:
                     raise AuthorizationServerError(f"cannot reach {_without_query(url)}: {describe(exc)}") from None
                 location = response.headers.get("location")
                 if not (response.is_redirect and location):
+                    if response.is_success:
+                        raise NeedsPerson(_stopped_at(url, response))
                     raise AuthorizationError(_stopped_at(url, response))
                 url = urljoin(url, location)
                 if url.partition("?")[0] == self.redirect_uri:

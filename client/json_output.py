@@ -41,6 +41,9 @@ class JsonTutorial(Tutorial):
     def heading(self, text: str) -> None:
         return None  # the steps say it all
 
+    def outcome(self, text: str) -> None:
+        return None  # the steps say it all
+
     def step(self, number: int, name: str, what: str) -> None:
         self.finish()
         self._current = {

@@ -129,6 +129,10 @@ class Tutorial:
     def heading(self, text: str) -> None:
         self._line(text)
 
+    def outcome(self, text: str) -> None:
+        """What the run did, at its end: shown in every text view (``--quiet`` too)."""
+        self._line(text)
+
     def step(self, number: int, name: str, what: str) -> None:
         self._line("")
         self._line(f"== Step {number}/{STEP_COUNT} · {name} ==")

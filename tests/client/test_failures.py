@@ -33,19 +33,26 @@ class TestMcpServer:
     """Exit 3: the MCP server is down, is not an MCP server, or its metadata is not for it (CL-03)."""
 
     def test_a_server_that_is_down(self, tmp_path: Path) -> None:
-        """Nothing listens at the URL: one line and exit status 3 from ``python client.py`` as a program."""
+        """Nothing listens at the URL: one line saying what to check (issue 17), exit status 3 from
+        ``python client.py`` as a program."""
         url = f"http://127.0.0.1:{free_port()}/mcp"
         run = run_client(url, tmp_path / "store.json", "--headless", process=True)
-        assert_one_line(run, 3, f"cannot reach the MCP server at {url}: All connection attempts failed")
+        assert_one_line(
+            run,
+            3,
+            f"cannot reach the MCP server at {url} (All connection attempts failed): check that it is running and "
+            "--server-url",
+        )
 
     def test_a_server_that_is_not_an_mcp_server(self, tmp_path: Path, demo_as: AuthorizationServer) -> None:
-        """The authorization server itself answers an MCP request (a POST to its home page) with 405."""
+        """The authorization server itself answers an MCP request (a POST to its home page) with 405; the line
+        says to check --server-url, with an example (issue 17)."""
         run = run_client(demo_as.url, tmp_path / "store.json")
         assert_one_line(
             run,
             3,
-            f"{demo_as.url} answered 405 Method Not Allowed to an MCP request, not 401 with a Bearer challenge: "
-            "it is not a protected MCP server",
+            f"{demo_as.url} answered 405 Method Not Allowed, not 401 with a Bearer challenge: check that "
+            "--server-url is a protected MCP endpoint (e.g. http://localhost:8000/mcp)",
         )
 
     def test_a_server_without_protected_resource_metadata(self, fake: FakeStack, tmp_path: Path) -> None:
@@ -55,8 +62,9 @@ class TestMcpServer:
         assert_one_line(
             run,
             3,
-            f"no usable protected resource metadata for {fake.mcp_url}: "
-            f"{fake.base}/.well-known/oauth-protected-resource/mcp: 404 Not Found",
+            f"no usable protected resource metadata for {fake.mcp_url} "
+            f"({fake.base}/.well-known/oauth-protected-resource/mcp: 404 Not Found): check the MCP server's "
+            "resource URL and the metadata it publishes (RFC 9728)",
         )
         assert fake.requests == ["POST /mcp", "GET /.well-known/oauth-protected-resource/mcp"]
 
@@ -67,8 +75,9 @@ class TestMcpServer:
         assert_one_line(
             run,
             3,
-            f"no usable protected resource metadata for {fake.mcp_url}: {fake.base}/.well-known/oauth-protected-"
-            f"resource/mcp describes 'https://evil.example.com/mcp', not {fake.mcp_url} (RFC 9728 §3.3)",
+            f"no usable protected resource metadata for {fake.mcp_url} ({fake.base}/.well-known/oauth-protected-"
+            f"resource/mcp describes 'https://evil.example.com/mcp', not {fake.mcp_url} (RFC 9728 §3.3)): check the "
+            "MCP server's resource URL and the metadata it publishes (RFC 9728)",
         )
         assert fake.requests == ["POST /mcp", "GET /.well-known/oauth-protected-resource/mcp"]
 
@@ -81,14 +90,23 @@ class TestAuthorizationServer:
         issuer = f"http://localhost:{free_port()}/as"
         fake.reset(authorization_server=issuer)
         run = run_client(fake.mcp_url, tmp_path / "store.json")
-        assert_one_line(run, 4, f"cannot reach the authorization server {issuer}: All connection attempts failed")
+        assert_one_line(
+            run,
+            4,
+            f"cannot reach the authorization server {issuer} (All connection attempts failed): check that it is "
+            "running and that the MCP server names the right one",
+        )
 
     def test_metadata_for_another_issuer_is_not_used(self, fake: FakeStack, tmp_path: Path) -> None:
         """CL-06, RFC 8414 §3.3: an issuer that differs by a trailing slash is another issuer."""
         fake.reset(metadata_issuer=fake.issuer + "/")
         run = run_client(fake.mcp_url, tmp_path / "store.json")
         assert run.exit_code == 4, run.describe()
-        assert f"is for the issuer '{fake.issuer}/', not '{fake.issuer}' (RFC 8414 §3.3)" in run.stderr
+        assert run.stderr == (
+            f"error: no usable metadata for the authorization server {fake.issuer} ({fake.base}/.well-known/oauth-"
+            f"authorization-server/as is for the issuer '{fake.issuer}/', not '{fake.issuer}' (RFC 8414 §3.3); "
+            "2 more URLs tried): check the issuer the MCP server names (RFC 8414)\n"
+        ), "issue 17: the first reason and what to check, in one short line"
         assert "POST /as/register" not in fake.requests
 
     def test_metadata_urls_are_tried_in_the_spec_order(self, fake: FakeStack, tmp_path: Path) -> None:

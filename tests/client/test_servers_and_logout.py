@@ -58,7 +58,7 @@ def test_logout_revokes_at_the_authorization_server_and_forgets(tmp_path: Path, 
     store = tmp_path / "store.json"
     assert run_client(demo_mcp.url, store).exit_code == 0
     held = read_store(store)["tokens"][demo_mcp.url][demo_mcp.issuer]
-    run = run_cli("logout", "--server-url", demo_mcp.url, "--store", str(store))
+    run = run_cli("logout", "--server-url", demo_mcp.url, "--store", str(store), "--verbose")
     assert run.exit_code == 0, run.describe()
     assert run.steps == ["1 discover", "2 metadata", "8 revoke"]
     assert read_store(store)["tokens"] == {}
@@ -66,3 +66,23 @@ def test_logout_revokes_at_the_authorization_server_and_forgets(tmp_path: Path, 
     form = {"grant_type": "refresh_token", "refresh_token": held["refresh_token"], "client_id": held["client_id"]}
     refused = httpx2.post(f"{demo_mcp.issuer}/token", data=form | {"resource": demo_mcp.url})
     assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
+
+
+def test_logout_prints_what_it_did_not_the_metadata(tmp_path: Path, demo_mcp: McpServer) -> None:
+    """Issue 17: ``logout`` says which token it revoked where, which tokens it forgot and which registration it
+    kept, one line each; no steps, no requests, no metadata."""
+    store = tmp_path / "store.json"
+    assert run_client(demo_mcp.url, store).exit_code == 0
+    held = read_store(store)["tokens"][demo_mcp.url][demo_mcp.issuer]
+    run = run_cli("logout", "--server-url", demo_mcp.url, "--store", str(store))
+    assert run.exit_code == 0, run.describe()
+    assert run.stdout.splitlines() == [
+        f"revoked the refresh token at {demo_mcp.issuer}/revoke (RFC 7009)",
+        f"forgot the tokens for {demo_mcp.url} from {demo_mcp.issuer} (client_id {held['client_id']})",
+        f"kept the registration {held['client_id']} at {demo_mcp.issuer}: it names this client, not your grant",
+    ]
+
+    again = run_cli("logout", "--server-url", demo_mcp.url, "--store", str(store))
+    assert again.stdout.splitlines()[0] == (
+        f"no tokens for {demo_mcp.url} from {demo_mcp.issuer} were stored: nothing revoked"
+    ), again.describe()
