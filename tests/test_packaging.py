@@ -5,11 +5,13 @@ checkout gets no build/ folder), installed into a ``--target`` directory with th
 interpreter, whose site-packages give the dependencies (docs/decisions/0035-packaging.md).
 """
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import zipfile
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -38,7 +40,10 @@ def _wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         else:
             shutil.copy(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
-    built = run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--quiet", "-w", str(out)])
+    # setuptools builds wheels by itself from 70.1, before that with the wheel package: with either here,
+    # no isolated build environment (and no download) is needed.
+    isolation = ["--no-build-isolation"] if _builds_wheels_here() else []
+    built = run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--quiet", "-w", str(out), *isolation])
     assert built.returncode == 0, built.stderr
     (wheel,) = out.glob("*.whl")
     return wheel
@@ -50,6 +55,14 @@ def _installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     done = run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(wheel)])
     assert done.returncode == 0, done.stderr
     return target
+
+
+def _builds_wheels_here() -> bool:
+    """Whether this interpreter's setuptools can build a wheel without pip fetching a newer one."""
+    if importlib.util.find_spec("wheel") is not None:
+        return True
+    major, minor = (int(part) for part in version("setuptools").split(".")[:2])
+    return (major, minor) >= (70, 1)
 
 
 def top_level_names(wheel: Path) -> set[str]:
