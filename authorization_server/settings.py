@@ -1,14 +1,18 @@
 """The authorization server's settings: one frozen object, built once at the edge and passed in.
 
-Every setting has a default, an environment variable and a command-line option; the option
-wins over the variable, which wins over the default. This module is the only one that reads
-the environment.
+Every setting has a default, an environment variable, a command-line option and a key of the
+configuration file (TOML, ``--config PATH`` or ``AS_CONFIG``): the option wins over the variable,
+which wins over the file, which wins over the default (docs/configuration.md). This module is the
+only one that reads the environment and the configuration file.
 """
 
 import argparse
+import difflib
 import ipaddress
+import json
 import os
 import re
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
@@ -423,8 +427,30 @@ def add_arguments(parser: argparse.ArgumentParser, *names: str, default: Any = N
             parser.add_argument(option, type=kind, default=default, help=text, **meta["argparse"])
 
 
+#: The environment variable naming the configuration file, when ``--config`` does not.
+CONFIG_ENV = "AS_CONFIG"
+
+
+def add_loading_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options about the settings themselves: the configuration file, and printing the effective settings."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help=f"TOML file of settings, one key per setting (docs/configuration.md); options and environment"
+        f" variables win over it (env {CONFIG_ENV}, default none)",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the effective settings as TOML, secrets masked, and exit",
+    )
+
+
 def load(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> Settings:
-    """Build the settings from parsed options, then the environment, then the defaults."""
+    """Build the settings from parsed options, then the environment, then the configuration file, then the defaults."""
+    path = getattr(args, "config", None) or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
+    from_file = read_config(path) if path is not None else {}
     values: dict[str, Any] = {}
     for setting in fields(Settings):
         given = getattr(args, setting.name, None)
@@ -432,7 +458,92 @@ def load(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> S
             values[setting.name] = given
         elif setting.metadata["env"] in environ:
             values[setting.name] = _from_env(setting.type, environ[setting.metadata["env"]], setting.name)
+        elif setting.name in from_file:
+            values[setting.name] = from_file[setting.name]
     return Settings(**values).check()
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The settings a TOML configuration file sets; ``ValueError`` in one line for an unknown key or a wrong type.
+
+    Keys are the settings' names (``access_token_ttl``), at the top level; a relative ``db`` path
+    is relative to the working directory, as with ``--db``.
+    """
+    try:
+        with path.open("rb") as file:
+            document = tomllib.load(file)
+    except OSError as exc:
+        raise ValueError(f"configuration file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"configuration file {path}: not TOML: {exc}") from None
+    known = {setting.name: setting for setting in fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, value in document.items():
+        setting = known.get(key)
+        if setting is None:
+            close = difflib.get_close_matches(key.replace("-", "_"), known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ValueError(f"configuration file {path}: {key!r} is not a setting{hint}")
+        kind = _kind(setting.type)
+        if kind is Path:
+            kind = str
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            wanted = {bool: "true or false", int: "a whole number", str: "a string"}[kind]
+            raise ValueError(f"configuration file {path}: {key} must be {wanted}, not {value!r}")
+        choices = setting.metadata["argparse"].get("choices")
+        if choices and value not in choices:
+            raise ValueError(f"configuration file {path}: {key} must be one of {', '.join(choices)}, not {value!r}")
+        values[key] = Path(str(value)) if setting.type is Path else value
+    return values
+
+
+def to_toml(settings: Settings) -> str:
+    """The settings as a TOML configuration file that ``--config`` reads back; a set secret is a comment.
+
+    A secret (``secret=True`` above: left out of the ``repr``) that is set shows as masked and commented
+    out, so that the output can be kept or shared without it.
+    """
+    lines = ["# The effective settings of the authorization server (docs/configuration.md)."]
+    for setting in fields(Settings):
+        value = getattr(settings, setting.name)
+        if not setting.repr and value:
+            lines.append(f"# {setting.name} = (set, masked: a secret; give it by {setting.metadata['env']})")
+            continue
+        lines.append(f"{setting.name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def reference_table() -> str:
+    """Every setting with its option, environment variable, default and meaning, as a Markdown table.
+
+    docs/configuration.md carries it; tests/authorization_server/test_configuration.py keeps it true.
+    """
+    rows = [
+        "| Setting (file key) | Option | Environment | Default | Meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for setting in fields(Settings):
+        meta = setting.metadata
+        shown = meta["shown"] or f"`{_toml_value(setting.default)}`"
+        secret = " **Secret**: masked by `--print-config`." if not setting.repr else ""
+        meaning = meta["help"].replace("|", "\\|") + secret
+        option = "--" + setting.name.replace("_", "-")
+        rows.append(f"| `{setting.name}` | `{option}` | `{meta['env']}` | {shown} | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    """A TOML value: JSON's string escapes are TOML's basic-string escapes."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value))
+
+
+def _kind(kind: Any) -> type:
+    """The Python type of a settings field, whose annotation may be a string."""
+    return {bool: bool, "bool": bool, int: int, "int": int, Path: Path, "Path": Path}.get(kind, str)
 
 
 def from_options(options: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -443,6 +554,7 @@ def from_options(options: Sequence[str], environ: Mapping[str, str]) -> Settings
     """
     parser = argparse.ArgumentParser(prog="authorization_server", exit_on_error=False, add_help=False)
     add_arguments(parser)
+    add_loading_arguments(parser)
     try:
         args = parser.parse_args(list(options))
     except argparse.ArgumentError as exc:

@@ -1,4 +1,4 @@
-"""``python -m mcp_server``: see ``settings.py`` for the options."""
+"""``python -m mcp_server``, or ``mcp-demo-server`` once installed: see ``settings.py`` for the options."""
 
 import logging
 
@@ -31,4 +31,5 @@ def main() -> None:
     )
 
 
-main()
+if __name__ == "__main__":  # not when the console script imports main
+    main()

@@ -1,13 +1,21 @@
-"""The MCP server's settings: one frozen object, from the command line or ``MCP_*`` variables.
+"""The MCP server's settings: one frozen object, from the command line, ``MCP_*`` variables or a TOML file.
 
-The defaults work with ``python -m authorization_server --demo``: this server is the demo MCP
-server at ``http://localhost:8000/mcp``, and its issuer is ``http://localhost:9000/mcp/demo``.
+The option wins over the variable, which wins over the configuration file (``--config PATH`` or
+``MCP_CONFIG``, docs/configuration.md), which wins over the default. The defaults work with
+``python -m authorization_server --demo``: this server is the demo MCP server at
+``http://localhost:8000/mcp``, and its issuer is ``http://localhost:9000/mcp/demo``.
 """
 
 import argparse
+import difflib
+import json
 import os
+import sys
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from shared.resource import canonical_resource
@@ -18,6 +26,28 @@ from shared.scopes import parse_scope
 ALGORITHMS = ("ES256", "EdDSA", "RS256")
 #: The settings that bound slow clients, whole numbers greater than zero.
 LIMITS = ("header_timeout", "body_timeout", "limit_concurrency")
+#: The environment variable naming the configuration file, when ``--config`` does not.
+CONFIG_ENV = "MCP_CONFIG"
+#: The keys of the configuration file, the options' names, and their TOML types.
+FILE_KEYS: dict[str, type] = {
+    "host": str,
+    "port": int,
+    "resource": str,
+    "auth_server": str,
+    "scopes": str,
+    "introspection_client_secret": str,
+    "introspection_client_id": str,
+    "downstream_api": str,
+    "downstream_connection": str,
+    "client_secret": str,
+    "header_timeout": int,
+    "body_timeout": int,
+    "limit_concurrency": int,
+    "name": str,
+    "log_level": str,
+}
+#: The settings ``--print-config`` masks (left out of the settings' ``repr`` too).
+SECRETS = ("introspection_client_secret", "client_secret")
 
 
 @dataclass(frozen=True)
@@ -63,7 +93,29 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         prog="python -m mcp_server",
         description="The reference MCP server: tools over streamable HTTP, behind OAuth bearer tokens.",
     )
-    env = environ.get
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help=f"TOML file of settings, one key per option (docs/configuration.md); options and environment"
+        f" variables win over it (env {CONFIG_ENV}, default none)",
+    )
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the effective settings as TOML, secrets masked, and exit"
+    )
+    given = list(sys.argv[1:] if argv is None else argv)
+    first, _ = parser.parse_known_args([arg for arg in given if arg not in ("-h", "--help")])
+    path = first.config or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
+    try:
+        from_file = read_config(path) if path is not None else {}
+    except ValueError as exc:
+        parser.exit(2, f"mcp_server: {exc}\n")
+
+    def env(variable: str, default: Any = None) -> Any:
+        """The variable's value, else the file's value for the same setting, else ``default``."""
+        key = variable.removeprefix("MCP_").lower()
+        return environ.get(variable, from_file.get(key, default))
+
     parser.add_argument(
         "--host", default=env("MCP_HOST", "127.0.0.1"), help="interface (env MCP_HOST, default 127.0.0.1)"
     )
@@ -136,7 +188,7 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     parser.add_argument(
         "--log-level", default=env("MCP_LOG_LEVEL", "info"), choices=("debug", "info", "warning", "error")
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(given)
     resource = args.resource or f"http://localhost:{args.port}/mcp"
     try:
         if canonical_resource(resource) != resource:
@@ -153,7 +205,7 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         limits = {name: _positive(name, getattr(args, name)) for name in LIMITS}
     except ValueError as exc:
         parser.exit(2, f"mcp_server: {exc}\n")
-    return Settings(
+    settings = Settings(
         host=args.host,
         port=args.port,
         resource=resource,
@@ -168,6 +220,49 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         client_secret=client_secret,
         **limits,
     )
+    if args.print_config:
+        print(to_toml(settings), end="")
+        parser.exit(0)
+    return settings
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The settings a TOML configuration file sets; ``ValueError`` in one line for an unknown key or a wrong type."""
+    try:
+        with path.open("rb") as file:
+            document = tomllib.load(file)
+    except OSError as exc:
+        raise ValueError(f"configuration file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"configuration file {path}: not TOML: {exc}") from None
+    for key, value in document.items():
+        kind = FILE_KEYS.get(key)
+        if kind is None:
+            close = difflib.get_close_matches(key.replace("-", "_"), FILE_KEYS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ValueError(f"configuration file {path}: {key!r} is not a setting{hint}")
+        if not isinstance(value, kind) or isinstance(value, bool):
+            wanted = "a whole number" if kind is int else "a string"
+            raise ValueError(f"configuration file {path}: {key} must be {wanted}, not {value!r}")
+    if document.get("log_level", "info") not in ("debug", "info", "warning", "error"):
+        raise ValueError(f"configuration file {path}: log_level must be one of debug, info, warning, error")
+    return document
+
+
+def to_toml(settings: Settings) -> str:
+    """The effective settings as TOML that ``--config`` reads back; set secrets and unset settings are comments."""
+    lines = ["# The effective settings of the MCP server (docs/configuration.md)."]
+    for key in FILE_KEYS:
+        value = getattr(settings, key)
+        if isinstance(value, tuple):
+            value = " ".join(value)
+        if value is None:
+            lines.append(f"# {key} = (unset)")
+        elif key in SECRETS:
+            lines.append(f"# {key} = (set, masked: a secret; give it by MCP_{key.upper()})")
+        else:
+            lines.append(f"{key} = {value if isinstance(value, int) else json.dumps(value)}")
+    return "\n".join(lines) + "\n"
 
 
 def _mcp_server_id(issuer: str) -> str | None:
@@ -176,7 +271,7 @@ def _mcp_server_id(issuer: str) -> str | None:
     return last if head.endswith("/mcp") and last else None
 
 
-def _positive(name: str, raw: str) -> int:
+def _positive(name: str, raw: str | int) -> int:
     """A whole number greater than zero; ``ValueError`` naming the option otherwise."""
     try:
         value = int(raw)

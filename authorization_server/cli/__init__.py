@@ -5,6 +5,7 @@ One module per command group; ``shared.py`` holds what they share.
 ::
 
     python -m authorization_server [--host H] [--port P] [--db PATH] [--demo] ...   run the server (serve.py)
+    python -m authorization_server --config as.toml --print-config                  the effective settings, as TOML
     python -m authorization_server users add NAME                                   add a user (asks for the password)
     python -m authorization_server mcp-servers add --id ID --resource URL --scopes "a b"
     python -m authorization_server mcp-servers list
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     command: Command | None = getattr(args, "run", None)
     try:
         settings = settings_module.load(args)
+        if args.print_config:
+            print(settings_module.to_toml(settings), end="")
+            return
         if command is None:  # the server signs tokens: it needs the key that opens its signing keys
             settings.require_key_encryption_key()
             asyncio.run(keys.check_keys_open(settings))
@@ -56,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m authorization_server",
         description="An OAuth 2.1 authorization server for MCP. Without a command, it runs the server.",
     )
+    settings_module.add_loading_arguments(parser)
     settings_module.add_arguments(parser)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     # In this order in --help.

@@ -220,6 +220,9 @@ class TestServerSettings:
 
         text = " ".join(result.stdout.split())
         expected = [
+            # Issue 17: the configuration file, which the settings below may come from (docs/configuration.md).
+            "--config PATH TOML file of settings, one key per setting (docs/configuration.md); options and"
+            " environment variables win over it (env AS_CONFIG, default none)",
             "--host HOST interface to listen on (env AS_HOST, default 127.0.0.1)",
             "--port PORT port to listen on (env AS_PORT, default 9000)",
             "--issuer ISSUER public URL of the root issuer (RFC 8414 §2) (env AS_ISSUER, default http://localhost:PORT)",
