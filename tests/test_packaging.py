@@ -2,7 +2,7 @@
 
 Built as an operator would (``pip wheel . --no-deps``, from a copy of the sources so that the
 checkout gets no build/ folder), installed into a ``--target`` directory with the test's own
-interpreter, whose site-packages give the dependencies (docs/decisions/0035-packaging.md).
+interpreter, whose site-packages give the dependencies (docs/decisions/0036-packaging.md).
 """
 
 import importlib.util
@@ -71,11 +71,11 @@ def top_level_names(wheel: Path) -> set[str]:
 
 
 def test_the_wheel_holds_the_three_programs_and_their_vocabulary(wheel: Path):
-    """Issue 17 (packaging): the wheel's top-level names today; decision 0035 has the plan for one name."""
+    """Issue 17 (packaging): the wheel's top-level names today; decision 0036 has the plan for one name."""
     assert top_level_names(wheel) == {"authorization_server", "mcp_server", "client", "shared"}
 
 
-@pytest.mark.xfail(reason="issue 17: `client` and `shared` are still top-level names (decision 0035's plan)")
+@pytest.mark.xfail(reason="issue 17: `client` and `shared` are still top-level names (decision 0036's plan)")
 def test_no_generic_top_level_names_are_left(wheel: Path):
     """Issue 17 (packaging): no generic top-level package names (`client`, `shared`) in site-packages."""
     assert not top_level_names(wheel) & {"client", "shared"}
