@@ -33,6 +33,7 @@ from authorization_server.flow.registration import endpoint as register
 from authorization_server.flow.revocation import endpoint as revoke
 from authorization_server.flow.token import endpoint as token
 from authorization_server.health import endpoint as health
+from authorization_server.metrics import Metrics, MetricsListener
 from authorization_server.routes import (
     AUTHORIZE_PATH,
     CALLBACK_PATH,
@@ -55,6 +56,7 @@ from authorization_server.services import build_services
 from authorization_server.settings import Settings
 from authorization_server.web.cors import cors, response_headers
 from authorization_server.web.pages import error_page
+from shared.json_log import ACCESS
 
 log = logging.getLogger("authorization_server")
 
@@ -67,11 +69,17 @@ QUIET_WHEN_OK = frozenset({HEALTH_ALIVE_PATH, HEALTH_READY_PATH})
 
 
 def create_app(settings: Settings) -> Starlette:
+    metrics = Metrics()  # this application's counters, apart from any other in the process (metrics.py)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = await Database.open(settings.db)
+        listener: MetricsListener | None = None
         try:
-            services = await build_services(settings, db)
+            services = await build_services(settings, db, metrics)
+            if settings.metrics_port:  # a listener of its own, never the public port (docs/decisions/0035)
+                listener = metrics.serve(settings.metrics_host, settings.metrics_port)
+                log.info("metrics: http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
             if settings.demo:
                 log.warning(DEMO_BANNER)
             cleanup = asyncio.create_task(services.maintenance.run_every(settings.client_cleanup_interval))
@@ -85,6 +93,8 @@ def create_app(settings: Settings) -> Starlette:
                 with suppress(asyncio.CancelledError):
                     await cleanup
         finally:
+            if listener is not None:
+                listener.stop()
             await db.close()
 
     mcp = MCP_ISSUER_PATH  # each MCP server's issuer: /mcp/{mcp_server_id}
@@ -134,7 +144,7 @@ def create_app(settings: Settings) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(Edge, body_timeout=settings.body_timeout)],
+        middleware=[Middleware(Edge, body_timeout=settings.body_timeout, metrics=metrics)],
         lifespan=lifespan,
         exception_handlers={OAuthError: _oauth_error, HTTPException: _http_error, Exception: _server_error},
     )
@@ -187,6 +197,7 @@ class Edge:
 
     It writes the access-log line: one per request, with method, route template, status and
     milliseconds, never the query string; a health probe's line is at debug level unless it failed.
+    It counts the request in the metrics by the same template and status (``metrics.py``).
     And it adds the CORS headers of the routes that have them (``web/cors.py``), which is why a CORS
     route needs no middleware of its own.
 
@@ -202,9 +213,10 @@ class Edge:
     read after the body (waiting for a disconnect) is passed through as it is.
     """
 
-    def __init__(self, app: ASGIApp, body_timeout: float) -> None:
+    def __init__(self, app: ASGIApp, body_timeout: float, metrics: Metrics | None = None) -> None:
         self.app = app
         self.body_timeout = body_timeout
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -244,6 +256,14 @@ class Edge:
         except ClientDisconnect:
             status = CLIENT_CLOSED_REQUEST
         finally:
+            seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "(no route)")
+            method = scope["method"]
+            if self.metrics is not None:
+                self.metrics.request(method, route, status, seconds)
             level = logging.DEBUG if route in QUIET_WHEN_OK and status < 400 else logging.INFO
-            log.log(level, "%s %s %d %.1f ms", scope["method"], route, status, (time.perf_counter() - started) * 1000)
+            if log.isEnabledFor(level):
+                ms = round(seconds * 1000, 1)
+                # ``access``: the same fields apart, for --log-format json (shared/json_log.py)
+                fields = {ACCESS: (method, route, status, ms)}
+                log.log(level, "%s %s %d %.1f ms", method, route, status, ms, extra=fields)

@@ -40,6 +40,16 @@ class Transaction:
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
+        #: Facts noted by :meth:`count`, told to the database's observer once the transaction committed.
+        self.counted: list[tuple[str, str]] = []
+
+    def count(self, event: str, label: str) -> None:
+        """Note that ``event`` happened (a journey ended, say): counted only if this unit of work commits.
+
+        The metrics (``metrics.py``, issue 17) hear of it after ``COMMIT``; a unit that rolls back
+        counted nothing. Without an observer (the command line) the note is dropped.
+        """
+        self.counted.append((event, label))
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run a statement; returns the number of rows it changed."""
@@ -68,6 +78,12 @@ class Database:
         self._writer: asyncio.Task[None] | None = None
         #: The transaction of the group being committed, seen only on the database thread.
         self._running = threading.local()
+        #: Told each ``Transaction.count`` of a committed group, on the database thread (``observe``).
+        self._observer: Callable[[str, str], None] | None = None
+
+    def observe(self, observer: Callable[[str, str], None]) -> None:
+        """Have ``observer(event, label)`` told what committed units counted (the server's metrics)."""
+        self._observer = observer
 
     @classmethod
     async def open(cls, path: Path) -> "Database":
@@ -147,6 +163,9 @@ class Database:
             try:
                 outcomes = [_run_in_savepoint(connection, transaction, unit) for unit in units]
                 connection.execute("COMMIT")
+                if self._observer is not None:
+                    for event, label in transaction.counted:
+                        self._observer(event, label)
             except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
@@ -236,10 +255,12 @@ class _Failed:
 
 def _run_in_savepoint(connection: sqlite3.Connection, transaction: Transaction, unit: Unit[Any]) -> Any:
     connection.execute("SAVEPOINT unit")
+    counted = len(transaction.counted)
     try:
         outcome = _complete(unit(transaction))
     except Exception as error:
         connection.execute("ROLLBACK TO unit")
+        del transaction.counted[counted:]  # what the unit counted is undone with its rows
         outcome = _Failed(error)
     connection.execute("RELEASE unit")
     return outcome

@@ -151,10 +151,13 @@ class SafeFetcher:
         resolve: Resolver = system_resolver,
         before_fetch: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = monotonic,
+        fetched: Callable[[str], None] = lambda result: None,
     ) -> None:
         self._policy = policy
         self._resolve = resolve
         self._before_fetch = before_fetch
+        #: Told how each fetch that went out ended (the metrics): ``ok``, ``failed``, ``invalid``, ``busy``.
+        self._fetched = fetched
         self._clock = clock
         self._cache: dict[tuple[str, str], _Remembered] = {}
         self._flights: dict[tuple[str, str], asyncio.Task[object]] = {}
@@ -189,23 +192,30 @@ class SafeFetcher:
 
     async def _fly(self, key: tuple[str, str], url: str, max_bytes: int, parse: Callable[[object], object]) -> object:
         """Fetch ``url`` in a slot, parse it, and remember the outcome (a value as long as it may be kept)."""
-        async with self._slots.slot(urlsplit(url).hostname or "", self._policy.slot_wait):
-            try:
+        try:
+            async with self._slots.slot(urlsplit(url).hostname or "", self._policy.slot_wait):
                 try:
-                    async with asyncio.timeout(self._policy.timeout):
-                        body, max_age = await self._fetch(url, max_bytes)
-                except TimeoutError:
-                    raise FetchFailed(f"no answer within {self._policy.timeout:g} s") from None
-                except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
-                    raise FetchFailed(f"it cannot be reached ({type(exc).__name__})") from None
-            except FetchFailed as failure:
-                self._remember(key, self._policy.failure_ttl, failure=failure)
-                raise
+                    try:
+                        async with asyncio.timeout(self._policy.timeout):
+                            body, max_age = await self._fetch(url, max_bytes)
+                    except TimeoutError:
+                        raise FetchFailed(f"no answer within {self._policy.timeout:g} s") from None
+                    except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
+                        raise FetchFailed(f"it cannot be reached ({type(exc).__name__})") from None
+                except FetchFailed as failure:
+                    self._fetched("failed")
+                    self._remember(key, self._policy.failure_ttl, failure=failure)
+                    raise
+        except Busy:
+            self._fetched("busy")
+            raise
         try:
             value = parse(body)
         except Exception as refused:
+            self._fetched("invalid")
             self._remember(key, self._policy.failure_ttl, failure=refused)
             raise
+        self._fetched("ok")
         if max_age is not None:
             self._remember(key, min(max(max_age, self._policy.cache_min), self._policy.cache_max), value=value)
         return value

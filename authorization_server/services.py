@@ -37,6 +37,7 @@ from authorization_server.maintenance.journeys import JourneyExpiry
 from authorization_server.maintenance.schedule import Maintenance
 from authorization_server.mcp_servers.cache import McpServerCache
 from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.metrics import Metrics
 from authorization_server.routes import CALLBACK_PATH
 from authorization_server.safe_fetch import FetchPolicy, SafeFetcher
 from authorization_server.settings import DEMO_MCP_SERVER_ID, Settings
@@ -76,6 +77,7 @@ class Services:
     timelines: Timelines
     downstream: DownstreamAuthorization
     admin: AdminGuard
+    metrics: Metrics
 
 
 def services(request: Request) -> Services:
@@ -89,7 +91,9 @@ def services_in(scope: Scope) -> Services:
     return found
 
 
-def client_directory(settings: Settings, db: Database, clients: ClientService) -> ClientDirectory:
+def client_directory(
+    settings: Settings, db: Database, clients: ClientService, metrics: Metrics | None = None
+) -> ClientDirectory:
     """Who a ``client_id`` is, fetching metadata documents and JWK Sets by the settings' rules (docs/decisions/0015).
 
     Each fetch that goes out is charged to the address of the request that caused it (``FetchLimit``).
@@ -104,7 +108,10 @@ def client_directory(settings: Settings, db: Database, clients: ClientService) -
             max_fetches=settings.client_metadata_fetches,
             max_fetches_per_host=settings.client_metadata_fetches_per_host,
         ),
-        before_fetch=FetchLimit(settings.rate("rate_limit_fetch")),
+        before_fetch=FetchLimit(
+            settings.rate("rate_limit_fetch"), refused=metrics.rate_limited if metrics else lambda name: None
+        ),
+        fetched=metrics.fetched if metrics else lambda result: None,
     )
     return ClientDirectory(
         db, clients, fetcher, root_issuer=settings.issuer, allow_loopback=settings.allow_loopback_client_metadata
@@ -152,14 +159,19 @@ class Operations:
     timelines: Timelines
 
 
-def operations(settings: Settings, db: Database, key_sealer: Sealer | None) -> Operations:
-    """The one service graph (without the HTTP parts); ``key_sealer`` opens the signing keys, if anything signs."""
+def operations(
+    settings: Settings, db: Database, key_sealer: Sealer | None, metrics: Metrics | None = None
+) -> Operations:
+    """The one service graph (without the HTTP parts); ``key_sealer`` opens the signing keys, if anything signs.
+
+    ``metrics``: the server's counters (the command line has none).
+    """
     accounts = AccountService(settings.session_ttl)
     clients = ClientService()
     mcp_server_cache = McpServerCache(db)
     mcp_servers = McpServerService(mcp_server_cache)
     issuers = IssuerService(settings, mcp_server_cache)
-    directory = client_directory(settings, db, clients)
+    directory = client_directory(settings, db, clients, metrics)
     journeys = JourneyService(
         mcp_servers,
         code_ttl=settings.code_ttl,
@@ -210,7 +222,8 @@ def command_line_services(settings: Settings, db: Database) -> Operations:
     return operations(settings, db, key_sealer=None)
 
 
-async def build_services(settings: Settings, db: Database) -> Services:
+async def build_services(settings: Settings, db: Database, metrics: Metrics | None = None) -> Services:
+    """The server's service graph; ``metrics`` counts what it does (the application's, served by ``--metrics-port``)."""
     if settings.demo and not settings.downstream_token_key:
         log.warning(
             "demo mode: downstream tokens are sealed with a key made for this process; they cannot be read"
@@ -219,7 +232,9 @@ async def build_services(settings: Settings, db: Database) -> Services:
     key_sealer = signing_key_sealer(settings)
     # Seals keys stored in clear by older versions (docs/decisions/0027); the first start makes the first key.
     await db.run(lambda tx: ensure_current(tx, settings.signing_alg, key_sealer))
-    core = operations(settings, db, key_sealer)
+    metrics = metrics or Metrics()
+    db.observe(metrics.committed)  # journeys ended, counted once their unit committed
+    core = operations(settings, db, key_sealer, metrics)
     providers = Providers()
     downstream = DownstreamAuthorization(
         db,
@@ -268,6 +283,7 @@ async def build_services(settings: Settings, db: Database) -> Services:
                 tokens=core.tokens,
                 providers=providers,
             ),
+            issued=metrics.token_issued,
         ),
         revocation=core.revocation,
         connected_apps=ConnectedAppsService(
@@ -289,12 +305,14 @@ async def build_services(settings: Settings, db: Database) -> Services:
             token_ip=settings.rate("rate_limit_token_ip"),
             login=settings.rate("rate_limit_login"),
             login_ip=settings.rate("rate_limit_login_ip"),
+            refused=metrics.rate_limited,
         ),
         client_expiry=core.client_expiry,
         maintenance=Maintenance(clients=core.client_expiry, journeys=core.journey_expiry),
         timelines=core.timelines,
         downstream=downstream,
         admin=AdminGuard(settings),
+        metrics=metrics,
     )
 
 

@@ -53,6 +53,8 @@ DEMO_ADMIN = ("admin", "demo-admin-pages")
 MIN_ADMIN_PASSWORD = 16
 #: ``--dynamic-registration``: anyone may register a client (RFC 7591), or only the operator (decision 0025).
 REGISTRATION_MODES = ("open", "closed")
+#: ``--log-format``: readable lines, or one JSON object per line for a log collector (issue 17).
+LOG_FORMATS = ("text", "json")
 #: Settings that must be greater than zero.
 POSITIVE = (
     "code_ttl",
@@ -288,7 +290,27 @@ class Settings:
         "unset: the server refuses to start; in demo mode a key kept in the file DB.key",
         secret=True,
     )
+    # The operator's surface (issue 17, docs/decisions/0035): the log's form, the metrics' listener.
     log_level: str = _setting("info", "log level", "AS_LOG_LEVEL", choices=("debug", "info", "warning", "error"))
+    log_format: str = _setting(
+        "text",
+        "text: one readable line per record; json: one JSON object per line (time, level, logger, message,"
+        " and the access line's fields)",
+        "AS_LOG_FORMAT",
+        choices=LOG_FORMATS,
+    )
+    metrics_port: int = _setting(
+        0,
+        "port of a second listener that serves only /metrics (Prometheus text format), never the public port;"
+        " 0: no metrics",
+        "AS_METRICS_PORT",
+        "0: off",
+    )
+    metrics_host: str = _setting(
+        "127.0.0.1",
+        "interface of the metrics listener; beyond loopback only on a network the scraper alone reaches",
+        "AS_METRICS_HOST",
+    )
 
     def rate(self, name: str) -> Rate:
         """The rate limit setting ``name``, parsed (``check`` made sure it parses)."""
@@ -383,6 +405,12 @@ class Settings:
             raise ValueError("client_metadata_failure_cache must be 0 or more")
         for name in RATES:
             Rate.parse(getattr(settings, name))
+        if settings.log_format not in LOG_FORMATS:
+            raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}")
+        if not 0 <= settings.metrics_port <= 65535:
+            raise ValueError("metrics_port must be a port number (1-65535), or 0 for no metrics")
+        if settings.metrics_port and settings.metrics_port == settings.port:
+            raise ValueError("metrics_port must not be the public port: the metrics have a listener of their own")
         if settings.downstream_token_key:
             parse_key(settings.downstream_token_key)
         if settings.key_encryption_key:

@@ -3,17 +3,21 @@
 import logging
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from mcp_server.app import create_app
 from mcp_server.settings import load
 from shared.http_deadlines import with_header_deadline
+from shared.json_log import formatter
 
 log = logging.getLogger("mcp_server")
 
 
 def main() -> None:
     settings = load()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter(settings.log_format, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
     # uvicorn names the address it listens on (127.0.0.1); clients use the resource URL (issue 17).
     log.info("MCP server: resource %s (its authorization server: %s)", settings.resource, settings.auth_server)
     # uvicorn's access log would print query strings; tokens travel only in headers, but stay strict.
@@ -28,6 +32,8 @@ def main() -> None:
         http=with_header_deadline(settings.header_timeout),
         limit_concurrency=settings.limit_concurrency,
         ws="none",
+        # --log-format json: uvicorn's own records go through the root handler too, as JSON lines.
+        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
     )
 
 

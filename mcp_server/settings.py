@@ -45,6 +45,7 @@ FILE_KEYS: dict[str, type] = {
     "limit_concurrency": int,
     "name": str,
     "log_level": str,
+    "log_format": str,
 }
 #: The settings ``--print-config`` masks (left out of the settings' ``repr`` too).
 SECRETS = ("introspection_client_secret", "client_secret")
@@ -62,6 +63,8 @@ class Settings:
     scopes: tuple[str, ...]
     name: str
     log_level: str
+    #: ``text`` lines, or ``json``: one JSON object per line (issue 17, shared/json_log.py).
+    log_format: str = "text"
     #: Introspection mode (RFC 7662): this server's id at the authorization server, and its secret.
     #: Without a secret, tokens are only checked locally (docs/decisions/0010).
     introspection_client_id: str | None = None
@@ -188,6 +191,13 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     parser.add_argument(
         "--log-level", default=env("MCP_LOG_LEVEL", "info"), choices=("debug", "info", "warning", "error")
     )
+    parser.add_argument(
+        "--log-format",
+        default=env("MCP_LOG_FORMAT", "text"),
+        choices=("text", "json"),
+        help="text: readable lines; json: one JSON object per line (time, level, logger, message)"
+        " (env MCP_LOG_FORMAT, default text)",
+    )
     args = parser.parse_args(given)
     resource = args.resource or f"http://localhost:{args.port}/mcp"
     try:
@@ -213,6 +223,7 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         scopes=scopes,
         name=args.name,
         log_level=args.log_level,
+        log_format=args.log_format,
         introspection_client_id=client_id,
         introspection_client_secret=args.introspection_client_secret,
         downstream_api=args.downstream_api,
@@ -246,6 +257,8 @@ def read_config(path: Path) -> dict[str, Any]:
             raise ValueError(f"configuration file {path}: {key} must be {wanted}, not {value!r}")
     if document.get("log_level", "info") not in ("debug", "info", "warning", "error"):
         raise ValueError(f"configuration file {path}: log_level must be one of debug, info, warning, error")
+    if document.get("log_format", "text") not in ("text", "json"):
+        raise ValueError(f"configuration file {path}: log_format must be one of text, json")
     return document
 
 

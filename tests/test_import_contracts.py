@@ -17,7 +17,17 @@ ROOT = Path(__file__).resolve().parent.parent
 AS = "authorization_server"
 DOMAIN = ("accounts", "clients", "consents", "journeys", "mcp_servers", "tokens")
 #: The root modules every layer may use: they import no package of the authorization server.
-LEAF_HELPERS = ("clock", "db", "encryption", "errors", "routes", "safe_fetch", "secrets_at_rest", "settings")
+LEAF_HELPERS = (
+    "clock",
+    "db",
+    "encryption",
+    "errors",
+    "metrics",
+    "routes",
+    "safe_fetch",
+    "secrets_at_rest",
+    "settings",
+)
 
 
 def module_name(path: Path) -> str:

@@ -5,21 +5,27 @@ import time
 from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from authorization_server.app import create_app
 from authorization_server.settings import Settings
 from shared.http_deadlines import with_header_deadline
+from shared.json_log import JsonFormatter
 
 
 def serve(settings: Settings) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # --log-format json: one JSON object per line, the same messages (shared/json_log.py, docs/decisions/0035).
+    text = LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else text)
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
     # A line per request: leave out of each record what the format never prints, as the logging
     # HOWTO's "Optimization" section says (the caller's frame, thread and process names).
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    uvicorn.run(create_app(settings), **uvicorn_options(settings))
+    # --log-format json: uvicorn's own records ("Started server process") go through our handler too.
+    log_config = None if settings.log_format == "json" else LOGGING_CONFIG
+    uvicorn.run(create_app(settings), **uvicorn_options(settings), log_config=log_config)
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

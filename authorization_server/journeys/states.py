@@ -10,7 +10,11 @@ from authorization_server.db import Transaction
 from authorization_server.errors import InvalidRequest, NotFound
 from authorization_server.journeys import repository
 from authorization_server.journeys.entities import TRANSITIONS, Journey, JourneyStatus, McpAuthorizationFlow, Step
+from authorization_server.metrics import JOURNEY_ENDED
 from authorization_server.secrets_at_rest import new_id
+
+#: The states a journey ends in; reaching one is counted for the metrics (``as_journeys_ended_total``, issue 17).
+ENDED = frozenset({JourneyStatus.DENIED, JourneyStatus.FAILED, JourneyStatus.REVOKED, JourneyStatus.EXPIRED})
 
 
 async def create(
@@ -46,6 +50,8 @@ async def move(tx: Transaction, journey: Journey, target: JourneyStatus, **colum
         tx, journey.id, journey.status, target, now, **columns
     ):
         raise InvalidRequest(f"this authorization can no longer move from {journey.status} to {target}")
+    if target in ENDED:
+        tx.count(JOURNEY_ENDED, target.value)
     return repository.moved(journey, target, now, columns)
 
 

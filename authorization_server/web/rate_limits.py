@@ -50,9 +50,23 @@ MAX_KEYS = 100_000
 
 
 class Limiter:
-    """A token bucket per key. ``what`` completes "too many ..." in the refusal."""
+    """A token bucket per key. ``what`` completes "too many ..." in the refusal.
 
-    def __init__(self, rate: Rate, what: str, clock: Callable[[], float] = monotonic) -> None:
+    ``name`` is the limit's setting without ``rate_limit_`` (``token_ip``); ``refused(name)`` is told of
+    each refusal (the metrics' ``as_rate_limit_refusals_total``, issue 17).
+    """
+
+    def __init__(
+        self,
+        rate: Rate,
+        what: str,
+        clock: Callable[[], float] = monotonic,
+        *,
+        name: str = "",
+        refused: Callable[[str], None] = lambda name: None,
+    ) -> None:
+        self._name = name
+        self._refused = refused
         self._capacity = float(rate.count)
         self._per_second = rate.count / rate.seconds
         self._what = what
@@ -71,6 +85,7 @@ class Limiter:
         tokens = self._tokens(key, now)
         if tokens < 1:
             wait = math.ceil((1 - tokens) / self._per_second)
+            self._refused(self._name)
             raise TooManyRequests(f"Too many {self._what}. Try again in {wait} s.", retry_after=wait)
         if len(self._buckets) >= MAX_KEYS:
             self._drop_full(now)
@@ -90,14 +105,25 @@ class RateLimits:
     """The limits of the endpoints that create rows or check secrets, by the keys above."""
 
     def __init__(
-        self, *, authorize: Rate, register: Rate, token_client: Rate, token_ip: Rate, login: Rate, login_ip: Rate
+        self,
+        *,
+        authorize: Rate,
+        register: Rate,
+        token_client: Rate,
+        token_ip: Rate,
+        login: Rate,
+        login_ip: Rate,
+        refused: Callable[[str], None] = lambda name: None,
     ) -> None:
-        self._authorize = Limiter(authorize, "authorization requests from this address")
-        self._register = Limiter(register, "registrations from this address")
-        self._token_client = Limiter(token_client, "token requests for this client")
-        self._token_ip = Limiter(token_ip, "token requests from this address")
-        self._login = Limiter(login, "sign-in attempts for this username from this address")
-        self._login_ip = Limiter(login_ip, "sign-in attempts from this address")
+        def limiter(rate: Rate, what: str, name: str) -> Limiter:
+            return Limiter(rate, what, name=name, refused=refused)
+
+        self._authorize = limiter(authorize, "authorization requests from this address", "authorize")
+        self._register = limiter(register, "registrations from this address", "register")
+        self._token_client = limiter(token_client, "token requests for this client", "token_client")
+        self._token_ip = limiter(token_ip, "token requests from this address", "token_ip")
+        self._login = limiter(login, "sign-in attempts for this username from this address", "login")
+        self._login_ip = limiter(login_ip, "sign-in attempts from this address", "login_ip")
 
     def authorization(self, request: Request) -> None:
         self._authorize.take(address_of(request))
@@ -156,8 +182,11 @@ class FetchLimit:
     shared egress address whose client is known by one document never run into it.
     """
 
-    def __init__(self, rate: Rate, clock: Callable[[], float] = monotonic) -> None:
-        self._limiter = Limiter(rate, "client documents fetched for requests from this address", clock)
+    def __init__(
+        self, rate: Rate, clock: Callable[[], float] = monotonic, refused: Callable[[str], None] = lambda name: None
+    ) -> None:
+        what = "client documents fetched for requests from this address"
+        self._limiter = Limiter(rate, what, clock, name="fetch", refused=refused)
 
     def __call__(self) -> None:
         address = _requester.get()

@@ -320,6 +320,12 @@ class TestServerSettings:
             " required to serve and for `keys`; prefer the environment variable (env AS_KEY_ENCRYPTION_KEY,"
             " default unset: the server refuses to start; in demo mode a key kept in the file DB.key)",
             "--log-level {debug,info,warning,error} log level (env AS_LOG_LEVEL, default info)",
+            "--log-format {text,json} text: one readable line per record; json: one JSON object per line (time,"
+            " level, logger, message, and the access line's fields) (env AS_LOG_FORMAT, default text)",
+            "--metrics-port METRICS_PORT port of a second listener that serves only /metrics (Prometheus text"
+            " format), never the public port; 0: no metrics (env AS_METRICS_PORT, default 0: off)",
+            "--metrics-host METRICS_HOST interface of the metrics listener; beyond loopback only on a network the"
+            " scraper alone reaches (env AS_METRICS_HOST, default 127.0.0.1)",
         ]
         assert [entry for entry in expected if entry not in text] == []
         assert text.count("(env AS_") == len(expected)

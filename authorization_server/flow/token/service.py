@@ -1,5 +1,7 @@
 """The token endpoint's work (OAuth 2.1 §3.2): authenticate the client, run its grant, in one transaction."""
 
+from collections.abc import Callable
+
 from authorization_server.clients.entities import ClientCredentials
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
@@ -21,8 +23,15 @@ GRANTS = {
 
 class GrantService:
     def __init__(
-        self, db: Database, directory: ClientDirectory, context: GrantContext, token_exchange: TokenExchange
+        self,
+        db: Database,
+        directory: ClientDirectory,
+        context: GrantContext,
+        token_exchange: TokenExchange,
+        issued: Callable[[str], None] = lambda grant_type: None,
     ) -> None:
+        """``issued(grant_type)`` is told of each token response, once committed (the metrics, issue 17)."""
+        self._issued = issued
         self._db = db
         self._directory = directory
         self._context = context
@@ -36,7 +45,9 @@ class GrantService:
         if grant_type is None:
             raise InvalidRequest("grant_type is required")
         if grant_type == TOKEN_EXCHANGE_GRANT:  # an MCP server, not a client, authenticates (RFC 8693)
-            return await self._token_exchange.exchange(issuer, credentials, params, admit)
+            exchanged = await self._token_exchange.exchange(issuer, credentials, params, admit)
+            self._issued(grant_type)
+            return exchanged
         handler = GRANTS.get(grant_type)
         if handler is None:
             supported = ", ".join((*GRANTS, TOKEN_EXCHANGE_GRANT))
@@ -57,4 +68,5 @@ class GrantService:
         outcome = await self._db.run(unit)
         if isinstance(outcome, OAuthError):
             raise outcome
+        self._issued(grant_type)
         return outcome
