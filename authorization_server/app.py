@@ -136,6 +136,7 @@ def create_app(settings: Settings) -> Starlette:
         #    and revoking it), signing out (issue 17).
         Route(HOME_PATH, account.home, methods=["GET"]),
         Route(account.PATH, account.apps, methods=["GET", "POST"]),
+        Route(account.REVOKE_PATH, account.confirm_revoke, methods=["GET"]),
         Route(SIGN_OUT_PATH, account.sign_out, methods=["POST"]),
         # 10. The operator's probes (issue 17): JSON, no CORS, no rate limit; quiet in the access log when fine.
         Route(HEALTH_ALIVE_PATH, health.alive, methods=["GET"]),

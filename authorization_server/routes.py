@@ -26,6 +26,8 @@ CALLBACK_PATH = "/downstream/callback"
 # The person's pages (issue 17): the home page, the connected apps, signing out.
 HOME_PATH = "/"
 ACCOUNT_APPS_PATH = "/account/apps"
+#: Where Revoke asks "are you sure?" before it posts to ACCOUNT_APPS_PATH (issue 17).
+ACCOUNT_APPS_REVOKE_PATH = "/account/apps/revoke"
 SIGN_OUT_PATH = "/account/sign-out"
 
 # The operator's probes (issue 17): the process answers; the database and the signing keys work.

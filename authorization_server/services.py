@@ -50,6 +50,8 @@ log = logging.getLogger("authorization_server")
 
 DEMO_SCOPES = "mcp:read mcp:write"
 DEMO_DEFAULT_SCOPES = "mcp:read"
+#: What the demo MCP server's scopes let a client do, in the consent page's words (issue 17).
+DEMO_SCOPE_DESCRIPTIONS = {"mcp:read": "Read your notes and who you are", "mcp:write": "Add notes in your name"}
 DEMO_USERNAME = "demo"
 
 
@@ -274,7 +276,13 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         grants=GrantService(
             db,
             core.directory,
-            GrantContext(issuers=core.issuers, clients=core.clients, journeys=core.journeys, tokens=core.tokens),
+            GrantContext(
+                issuers=core.issuers,
+                clients=core.clients,
+                consents=core.consents,
+                journeys=core.journeys,
+                tokens=core.tokens,
+            ),
             TokenExchange(
                 db,
                 mcp_servers=core.mcp_servers,
@@ -328,6 +336,7 @@ async def _demo(db: Database, core: Operations) -> User:
                 resource=core.settings.demo_resource,
                 scopes=DEMO_SCOPES,
                 default_scopes=DEMO_DEFAULT_SCOPES,
+                scope_descriptions=DEMO_SCOPE_DESCRIPTIONS,
             )
 
     await db.run(demo_server)

@@ -40,7 +40,10 @@ class ConnectedApp:
     server_name: str
     resource: str
     scopes: tuple[str, ...]
+    #: The MCP server's words for each scope (``mcp-servers add --describe-scope``), ``None`` where it has none.
+    scope_descriptions: tuple[str | None, ...]
     approved_at: datetime
+    #: When tokens were last issued to it under this approval: a code redeemed, a refresh (issue 17).
     last_used_at: datetime | None
 
 
@@ -83,6 +86,19 @@ class ConnectedAppsService:
 
         return await self._db.run(unit)
 
+    async def approval(self, session_cookie: str | None, client_id: str, mcp_server_id: str) -> ConnectedApps | None:
+        """The one approval Revoke asks about, as a list of one; ``None`` if not signed in.
+
+        ``InvalidRequest`` when the user has no such approval (revoked already, or never given).
+        """
+        listed = await self.apps(session_cookie)
+        if listed is None:
+            return None
+        chosen = tuple(app for app in listed.apps if (app.client_id, app.mcp_server_id) == (client_id, mcp_server_id))
+        if not chosen:
+            raise InvalidRequest("You have no such connected app: it was revoked already, or never approved.")
+        return ConnectedApps(listed.username, chosen)
+
     async def revoke(self, session_cookie: str | None, client_id: str, mcp_server_id: str) -> None:
         """Forget the user's consent to ``client_id`` at ``mcp_server_id`` and end the grants it led to.
 
@@ -114,6 +130,7 @@ class ConnectedAppsService:
             server_name=server.name,
             resource=server.resource,
             scopes=consent.scope,
+            scope_descriptions=tuple(server.describe(scope) for scope in consent.scope),
             approved_at=consent.approved_at,
             last_used_at=consent.last_used_at,
         )

@@ -1,6 +1,8 @@
 """The person's pages: the home page ``GET /``, the connected apps ``GET|POST /account/apps`` (MCP-SBP
 Confused Deputy, per-client consent) and signing out ``POST /account/sign-out`` (issue 17).
 
+Revoke asks first: ``GET /account/apps/revoke`` names the app and offers the POST that revokes, so
+no script is needed and no GET changes anything; after it the list says "revoked" (issue 17).
 The home page says what this server is, its issuers and their metadata (RFC 8414 §3), and whether
 this browser is signed in, with the way to the connected apps and to signing out. The apps page
 lists, on GET, the clients the session's user approved; without a session it says how to sign in.
@@ -16,13 +18,14 @@ from starlette.responses import RedirectResponse, Response
 from authorization_server.account.connected_apps import FORM_PURPOSE
 from authorization_server.account.home import SIGN_OUT_PURPOSE
 from authorization_server.errors import OAuthError
-from authorization_server.routes import ACCOUNT_APPS_PATH, SIGN_OUT_PATH
+from authorization_server.routes import ACCOUNT_APPS_PATH, ACCOUNT_APPS_REVOKE_PATH, SIGN_OUT_PATH
 from authorization_server.services import services
 from authorization_server.web.browser import check_csrf, csrf_token
-from authorization_server.web.pages import error_page, form_page, page
-from authorization_server.web.params import read_form
+from authorization_server.web.pages import error_page, page
+from authorization_server.web.params import query_params, read_form
 
 PATH = ACCOUNT_APPS_PATH
+REVOKE_PATH = ACCOUNT_APPS_REVOKE_PATH
 
 
 async def home(request: Request) -> Response:
@@ -39,14 +42,34 @@ async def apps(request: Request) -> Response:
         listed = await found.connected_apps.apps(session)
         if listed is None:
             return page("signed_out.html")
-        return form_page(request, "apps.html", session, FORM_PURPOSE, view=listed, sign_out=_sign_out_form(session))
+        revoked = request.query_params.get("revoked") == "1"  # after Revoke's 303: say it happened
+        return page("apps.html", view=listed, revoked=revoked, confirm=REVOKE_PATH, sign_out=_sign_out_form(session))
     try:
         form = await read_form(request, found.settings.max_body_bytes)
         check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
         await found.connected_apps.revoke(session, form.require("client_id"), form.require("mcp_server_id"))
     except OAuthError as error:
         return error_page(error)
-    return RedirectResponse(PATH, status_code=303)
+    return RedirectResponse(f"{PATH}?revoked=1", status_code=303)
+
+
+async def confirm_revoke(request: Request) -> Response:
+    """Revoke's second step (issue 17): name the app, what it loses, and ask again; a form, no script.
+
+    A GET changes nothing: the POST it offers, with the CSRF token, is what revokes.
+    """
+    found = services(request)
+    session = found.cookies.session(request)
+    try:
+        query = query_params(request)
+        client_id, mcp_server_id = query.require("client_id"), query.require("mcp_server_id")
+        chosen = await found.connected_apps.approval(session, client_id, mcp_server_id)
+    except OAuthError as error:
+        return error_page(error)
+    if chosen is None:
+        return page("signed_out.html")
+    token = csrf_token(session or "", FORM_PURPOSE)
+    return page("revoke.html", view=chosen, app=chosen.apps[0], action=PATH, csrf_token=token)
 
 
 async def sign_out(request: Request) -> Response:

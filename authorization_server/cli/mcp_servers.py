@@ -17,6 +17,13 @@ def add_commands(commands: Actions) -> None:
     add.add_argument("--default-scopes", help="granted when a client asks for none (default: all)")
     add.add_argument("--name", help="the name users see on the consent page (default: the id)")
     add.add_argument(
+        "--describe-scope",
+        action="append",
+        default=[],
+        metavar="SCOPE=TEXT",
+        help='what a scope lets a client do, shown on the consent page, e.g. "mcp:read=Read your notes"; repeatable',
+    )
+    add.add_argument(
         "--version", default="latest", help="advertised in its registration endpoint: 1 to 64 of A-Za-z0-9._-"
     )
     action(servers, "list", help="list the MCP servers", run=list_mcp_servers)
@@ -30,7 +37,19 @@ def add_commands(commands: Actions) -> None:
     repeat_settings(servers, "db")
 
 
+def scope_descriptions(given: list[str]) -> dict[str, str]:
+    """``--describe-scope SCOPE=TEXT`` values as a mapping; ``ValueError`` names a value without ``=``."""
+    described: dict[str, str] = {}
+    for value in given:
+        scope, equals, text = value.partition("=")
+        if not equals or not scope.strip():
+            raise ValueError(f'--describe-scope {value!r}: write SCOPE=TEXT, e.g. "mcp:read=Read your notes"')
+        described[scope.strip()] = text
+    return described
+
+
 async def add_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
+    described = scope_descriptions(args.describe_scope)
     async with services(settings) as (db, found):
         server = await db.run(
             lambda tx: found.mcp_servers.add(
@@ -41,6 +60,7 @@ async def add_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
                 name=args.name,
                 default_scopes=args.default_scopes,
                 version=args.version,
+                scope_descriptions=described,
             )
         )
     print(f"added MCP server {server.id}: {server.resource}")
@@ -57,6 +77,8 @@ async def list_mcp_servers(settings: Settings, args: argparse.Namespace) -> None
         issuer = mcp_issuer_url(settings.issuer, server.id)
         print(f"    name {server.name!r}, version {server.version}, issuer {issuer}")
         print(f"    scopes {' '.join(server.scopes)} (default {' '.join(server.default_scopes)})")
+        for scope, text in server.scope_descriptions:
+            print(f"      {scope}: {text}")
         print(f"    introspection credentials {'set' if server.secret_hash else 'none (`mcp-servers credentials ID`)'}")
 
 

@@ -16,14 +16,31 @@ from authorization_server.journeys.entities import Journey
 
 class ConsentService:
     async def remembered(self, tx: Transaction, journey: Journey) -> Consent | None:
-        """The user's consent covering this journey's scopes and redirect URI, noted as used; else ``None``."""
+        """The user's consent covering this journey's scopes and redirect URI; else ``None``."""
         assert journey.request is not None and journey.user_id is not None
         flow = journey.mcp_flow
         consent = await repository.get(tx, journey.user_id, flow.client_id, flow.mcp_server_id)
         if consent is None or not consent.covers(journey.request.scope, journey.request.redirect_uri):
             return None
-        await repository.mark_used(tx, consent.user_id, consent.client_id, consent.mcp_server_id, clock.now())
         return consent
+
+    async def approved_scopes(self, tx: Transaction, journey: Journey) -> tuple[str, ...] | None:
+        """The scopes the user approved before for this journey's client and MCP server; ``None`` if none.
+
+        The consent page tells them apart from the ones a step-up asks for now (issue 17).
+        """
+        if journey.user_id is None:  # not signed in yet: nobody approved anything
+            return None
+        flow = journey.mcp_flow
+        consent = await repository.get(tx, journey.user_id, flow.client_id, flow.mcp_server_id)
+        return consent.scope if consent is not None else None
+
+    async def used(self, tx: Transaction, journey: Journey) -> None:
+        """Tokens were issued for this journey (a code redeemed, a refresh): its consent's "last used" (issue 17)."""
+        if journey.user_id is None:  # client_credentials: no user, no consent
+            return
+        flow = journey.mcp_flow
+        await repository.mark_used(tx, journey.user_id, flow.client_id, flow.mcp_server_id, clock.now())
 
     async def remember(self, tx: Transaction, journey: Journey) -> None:
         """The user approved this journey's request on the consent page: remember its scopes and redirect URI."""

@@ -33,6 +33,13 @@ class McpServer:
     created_at: datetime
     #: Digest of the secret it introspects tokens with (RFC 7662 §2.1); ``None`` until one is set.
     secret_hash: str | None = None
+    #: What a scope lets a client do, in words a person reads on the consent page (issue 17):
+    #: pairs of scope and text, in the order of ``scopes``; a scope without one shows as itself.
+    scope_descriptions: tuple[tuple[str, str], ...] = ()
+
+    def describe(self, scope: str) -> str | None:
+        """The human description of ``scope``, if the operator gave one."""
+        return dict(self.scope_descriptions).get(scope)
 
 
 @dataclass(frozen=True)

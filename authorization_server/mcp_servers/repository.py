@@ -1,5 +1,7 @@
 """SQL for the ``mcp_servers`` and ``mcp_connections`` tables."""
 
+import json
+
 from authorization_server import clock
 from authorization_server.db import Row, Transaction
 from authorization_server.mcp_servers.entities import McpConnection, McpServer
@@ -17,8 +19,8 @@ async def server(tx: Transaction, server_id: str) -> McpServer | None:
 
 async def add(tx: Transaction, server: McpServer) -> None:
     await tx.execute(
-        "INSERT INTO mcp_servers (id, name, resource, scopes, default_scopes, version, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO mcp_servers (id, name, resource, scopes, default_scopes, version, created_at, scope_descriptions)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             server.id,
             server.name,
@@ -27,6 +29,7 @@ async def add(tx: Transaction, server: McpServer) -> None:
             format_scope(server.default_scopes),
             server.version,
             clock.to_db(server.created_at),
+            json.dumps(dict(server.scope_descriptions)),
         ),
     )
 
@@ -51,7 +54,15 @@ def _server(row: Row) -> McpServer:
         version=row["version"],
         created_at=clock.from_db(row["created_at"]),
         secret_hash=row["secret_hash"],
+        scope_descriptions=_descriptions(row["scope_descriptions"]),
     )
+
+
+def _descriptions(stored: str) -> tuple[tuple[str, str], ...]:
+    loaded = json.loads(stored)
+    if not isinstance(loaded, dict):
+        return ()
+    return tuple((str(scope), str(text)) for scope, text in loaded.items())
 
 
 async def add_connection(tx: Transaction, connection: McpConnection) -> None:

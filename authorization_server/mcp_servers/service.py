@@ -2,6 +2,8 @@
 providers) each of them has. Read on a request's path through the cache (``cache.py``)."""
 
 import re
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -46,9 +48,14 @@ class McpServerService:
         name: str | None = None,
         default_scopes: str | None = None,
         version: str = "latest",
+        scope_descriptions: Mapping[str, str] | None = None,
     ) -> McpServer:
-        """Register an MCP server; ``ValueError`` says what is wrong with the values."""
+        """Register an MCP server; ``ValueError`` says what is wrong with the values.
+
+        ``scope_descriptions`` says what each scope lets a client do, for the consent page (issue 17).
+        """
         server = _new_server(server_id, resource, scopes, name, default_scopes, version, clock.now())
+        server = replace(server, scope_descriptions=_descriptions(server.scopes, scope_descriptions or {}))
         clash = await repository.find_by_id_or_resource(tx, server.id, server.resource)
         if clash is not None:
             raise ValueError(f"MCP server {clash.id!r} already has that id or resource ({clash.resource})")
@@ -162,6 +169,21 @@ def _new_server(
         version=version,
         created_at=created_at,
     )
+
+
+#: A description is one line a person reads on the consent page.
+MAX_DESCRIPTION = 200
+
+
+def _descriptions(scopes: tuple[str, ...], given: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The descriptions in the order of the server's scopes; ``ValueError`` for an unknown scope or a bad text."""
+    unknown = sorted(set(given) - set(scopes))
+    if unknown:
+        raise ValueError(f"cannot describe {', '.join(unknown)}: not among the server's scopes ({' '.join(scopes)})")
+    for scope, text in given.items():
+        if not text.strip() or len(text) > MAX_DESCRIPTION or not text.isprintable():
+            raise ValueError(f"describe {scope} in 1 to {MAX_DESCRIPTION} printable characters on one line")
+    return tuple((scope, given[scope].strip()) for scope in scopes if scope in given)
 
 
 def _new_connection(

@@ -208,11 +208,12 @@ class TestAppsPageOverHttp:
         """USER-NEEDS 15: no token comes after Revoke, not even from a code issued just before."""
         code = approved(notes, client, READ)
         apps = notes_as.url + "/account/apps"
-        form = {"csrf_token": csrf_token(notes.http.get(apps)), "client_id": client.client_id, "mcp_server_id": "notes"}
+        chosen = {"client_id": client.client_id, "mcp_server_id": "notes"}
+        form = {"csrf_token": csrf_token(notes.http.get(apps + "/revoke", params=chosen))} | chosen  # the confirmation
 
         response = notes.http.post(apps, data=form)
 
-        assert (response.status_code, response.headers["location"]) == (303, "/account/apps")
+        assert (response.status_code, response.headers["location"]) == (303, "/account/apps?revoked=1")
         redeemed = notes.exchange(client, code)
         assert (redeemed.status_code, redeemed.json()["error"]) == (400, "invalid_grant")
 
@@ -239,10 +240,12 @@ class TestAppsPageInChromium:
         assert apps.inner_text(".redirect-host") == "127.0.0.1"
         assert apps.inner_text(".server") == "Notes (http://localhost:8111/mcp)"
         assert apps.locator(".scopes li").all_inner_texts() == ["notes:read", "notes:write"]
-        assert apps.inner_text(".last-used-at") == "not since approved"
+        assert apps.inner_text(".last-used-at").endswith(" UTC")  # the code was redeemed (issue 17)
 
         with apps.expect_navigation():
             apps.click('button:has-text("Revoke")')
+        with apps.expect_navigation():  # the confirmation (issue 17)
+            apps.click('button:has-text("Revoke access")')
 
         assert apps.inner_text(".none") == "You have not approved any application."
         refreshed = notes.refresh(client, refresh_token)

@@ -59,6 +59,17 @@ class LoginView:
 
 
 @dataclass(frozen=True)
+class ScopeLine:
+    """One scope on the consent page: the MCP server's words for it, the scope itself as detail (issue 17)."""
+
+    scope: str
+    #: The operator's description (``mcp-servers add --describe-scope``), else ``None``.
+    description: str | None
+    #: Approved before for this client and MCP server: a step-up asks only for the others (issue 17).
+    approved_before: bool
+
+
+@dataclass(frozen=True)
 class ConsentView:
     """Everything the consent page must show (MCP Security Considerations, Confused Deputy)."""
 
@@ -72,8 +83,12 @@ class ConsentView:
     localhost_only: bool
     server_name: str
     resource: str
-    scopes: tuple[str, ...]
+    scopes: tuple[ScopeLine, ...]
     username: str
+    #: Which authorization server asks: the issuer of the request (RFC 8414 §2, RFC 9207).
+    issuer: str
+    #: The user approved this client at this MCP server before, and it asks for more now (a step-up).
+    step_up: bool
 
 
 class InteractionService:
@@ -278,6 +293,9 @@ class InteractionService:
         server = await self._mcp_servers.get(tx, journey.mcp_flow.mcp_server_id)
         if client is None or server is None:
             raise InvalidRequest("The application or the MCP server of this request no longer exists.")
+        approved = await self._consents.approved_scopes(tx, journey)
+        before = set(approved or ())
+        lines = tuple(ScopeLine(scope, server.describe(scope), scope in before) for scope in journey.request.scope)
         return ConsentView(
             client_name=client.display_name,
             client_id=with_a_label_host(client.client_id),
@@ -286,8 +304,10 @@ class InteractionService:
             localhost_only=all(is_loopback_http(uri) for uri in client.redirect_uris),
             server_name=server.name,
             resource=server.resource,
-            scopes=journey.request.scope,
+            scopes=lines,
             username=user.username if user else "",
+            issuer=journey.issuer,
+            step_up=approved is not None and not all(line.approved_before for line in lines),
         )
 
 

@@ -48,6 +48,7 @@ async def exchange(
         scope=request.scope,
         resource=request.resource,
     )
+    await context.consents.used(tx, outcome)  # the connected apps page's "last used" (issue 17)
     return await context.tokens.issue(tx, grant, with_refresh_token="refresh_token" in client.grant_types)
 
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from authorization_server.clients.service import ClientService
+from authorization_server.consents.service import ConsentService
 from authorization_server.flow.discovery.issuers import IssuerService
 from authorization_server.journeys.service import JourneyService
 from authorization_server.tokens.service import TokenService
@@ -13,6 +14,8 @@ from authorization_server.tokens.service import TokenService
 class GrantContext:
     issuers: IssuerService
     clients: ClientService
+    #: Told when tokens are issued, for the connected apps page's "last used" (issue 17).
+    consents: ConsentService
     journeys: JourneyService
     tokens: TokenService
 

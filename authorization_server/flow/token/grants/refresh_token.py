@@ -52,4 +52,5 @@ async def exchange(
         await context.journeys.record(tx, outcome.journey_id, Step.REFRESH_TOKEN_GRACE_REUSE, detail)
     else:
         await context.journeys.record(tx, outcome.journey_id, Step.TOKEN_REFRESHED, "refresh token rotated")
+    await context.consents.used(tx, await context.journeys.get(tx, outcome.journey_id))  # "last used" (issue 17)
     return outcome.response
