@@ -19,7 +19,7 @@ from authorization_server.accounts.service import AccountService, StoredPassword
 from authorization_server.clients.service import ClientService
 from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database, Transaction
-from authorization_server.errors import AccessDenied, InvalidRequest, OAuthError
+from authorization_server.errors import AccessDenied, AccountDisabled, InvalidRequest, OAuthError
 from authorization_server.flow.authorization.client_directory import ClientDirectory
 from authorization_server.flow.authorization.requests import check_client, check_request
 from authorization_server.flow.discovery.issuers import Issuer, IssuerService
@@ -161,7 +161,8 @@ class InteractionService:
         """Sign the user in; returns the new session cookie and where to go next, or ``None`` if refused.
 
         A username locked for the client's ``address`` after repeated failures from there raises
-        ``TooManyRequests`` before its password is even checked (``accounts/lockout.py``).
+        ``TooManyRequests`` before its password is even checked (``accounts/lockout.py``). A disabled
+        account raises ``AccountDisabled``, only once its password was found right (issue 17).
         """
 
         async def stored_password(tx: Transaction) -> StoredPassword | None:
@@ -174,6 +175,8 @@ class InteractionService:
         if user is None:
             self._lockout.failed(username, address)
             return None
+        if user.disabled_at is not None:
+            raise AccountDisabled("This account is disabled. Ask the operator of this server to enable it.")
         self._lockout.succeeded(username, address)
 
         async def unit(tx: Transaction) -> tuple[str, Onward | Downstream]:
