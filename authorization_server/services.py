@@ -208,7 +208,6 @@ def operations(settings: Settings, db: Database, key_sealer: Sealer | None) -> O
         user_administration=UserAdministration(db, accounts=accounts, journeys=journeys, revocation=revocation),
         mcp_server_administration=McpServerAdministration(
             db,
-            root_issuer=settings.issuer,
             mcp_servers=mcp_servers,
             clients=clients,
             journeys=journeys,

@@ -8,16 +8,17 @@ a grant whose user or MCP server is gone. The command line calls these (``cli/us
 """
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from authorization_server.accounts.entities import User
 from authorization_server.accounts.service import AccountService, NewPassword
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database, Transaction
-from authorization_server.flow.discovery.issuers import mcp_issuer_url
 from authorization_server.flow.revocation.service import RevocationService
 from authorization_server.journeys.service import JourneyService
 from authorization_server.maintenance.clients import ClientExpiry
 from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.routes import MCP_ISSUER_PATH
 
 
 class UserAdministration:
@@ -96,7 +97,6 @@ class McpServerAdministration:
         self,
         db: Database,
         *,
-        root_issuer: str,
         mcp_servers: McpServerService,
         clients: ClientService,
         journeys: JourneyService,
@@ -104,7 +104,6 @@ class McpServerAdministration:
         client_expiry: ClientExpiry,
     ) -> None:
         self._db = db
-        self._root_issuer = root_issuer
         self._mcp_servers = mcp_servers
         self._clients = clients
         self._journeys = journeys
@@ -120,8 +119,10 @@ class McpServerAdministration:
         async def unit(tx: Transaction) -> Removed:
             if await self._mcp_servers.get(tx, server_id) is None:
                 raise ValueError(f"no MCP server with id {server_id!r}")
-            issuer = mcp_issuer_url(self._root_issuer, server_id)
-            client_ids = tuple(client.client_id for client in await self._clients.all(tx) if client.issuer == issuer)
+            # By the issuer's path: the command line need not be told the server's public issuer URL.
+            path = MCP_ISSUER_PATH.format(mcp_server_id=server_id)
+            clients = await self._clients.all(tx)
+            client_ids = tuple(client.client_id for client in clients if urlsplit(client.issuer).path == path)
             dependents = Dependents(client_ids, await self._journeys.count_at_server(tx, server_id))
             if dependents and not force:
                 raise DependentsExist(server_id, dependents)
