@@ -289,21 +289,6 @@ class TestClients:
             "authorization_server: no client with id 'nope'\n",
         )
 
-    def test_unblock_lets_a_blocked_client_register_its_requests_again(
-        self, notes_as: AuthorizationServer, notes: Issuer
-    ):
-        """Decision 0025, issue 17: `clients unblock` after `clients block`: /authorize accepts the client again."""
-        client = notes.register()
-        notes_as.cli("clients", "block", client.client_id)
-        blocked = notes.authorize(client)
-
-        notes_as.cli("clients", "unblock", client.client_id)
-        unblocked = notes.authorize(client)
-
-        assert blocked.status_code != 303 or "error=" in blocked.headers.get("location", "")
-        assert unblocked.status_code == 303
-        assert unblocked.headers["location"].endswith("/login")
-
 
 class TestStartWarnings:
     def test_a_server_without_mcp_server_or_user_says_the_commands_to_run(self, fresh_as: AuthorizationServer):
