@@ -77,7 +77,7 @@ def create_app(settings: Settings) -> Starlette:
         listener: MetricsListener | None = None
         try:
             services = await build_services(settings, db, metrics)
-            if settings.metrics_port:  # a listener of its own, never the public port (docs/decisions/0035)
+            if settings.metrics_port:  # a listener of its own, never the public port (docs/decisions/0038)
                 listener = metrics.serve(settings.metrics_host, settings.metrics_port)
                 log.info("metrics: http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
             if settings.demo:

@@ -27,6 +27,7 @@ Hierarchy::
      ├── InvalidScope            invalid_scope              400
      ├── InvalidTarget           invalid_target             400
      ├── AccessDenied            access_denied              403
+     │    └── AccountDisabled    access_denied              403
      ├── InvalidRedirectUri      invalid_redirect_uri       400
      ├── InvalidClientMetadata   invalid_client_metadata    400
      ├── NotFound                not_found                  404
@@ -191,6 +192,14 @@ class AccessDenied(OAuthError):
 
     error = "access_denied"
     status_code = 403
+
+
+class AccountDisabled(AccessDenied):
+    """The password was right, but the operator disabled the account (``users disable``, issue 17).
+
+    Said only after the password was checked, so it tells no more than a wrong password does to
+    someone who does not know it.
+    """
 
 
 class InvalidRedirectUri(OAuthError):

@@ -1,4 +1,4 @@
-"""The server's counters in the Prometheus text format (issue 17, "Ops surface"; docs/decisions/0035).
+"""The server's counters in the Prometheus text format (issue 17, "Ops surface"; docs/decisions/0038).
 
 One :class:`Metrics` per application, with a registry of its own (not ``prometheus_client``'s global
 one), so that two servers in one process (the tests' in-process harness) count apart. The counters

@@ -26,6 +26,7 @@ from authorization_server.flow.downstream.providers import Providers
 from authorization_server.flow.introspection.service import IntrospectionService
 from authorization_server.flow.registration.management import ClientManagementService
 from authorization_server.flow.registration.service import RegistrationService
+from authorization_server.flow.revocation.administration import McpServerAdministration, UserAdministration
 from authorization_server.flow.revocation.service import RevocationService
 from authorization_server.flow.token.grants.context import GrantContext
 from authorization_server.flow.token.grants.token_exchange import TokenExchange
@@ -159,6 +160,8 @@ class Operations:
     client_management: ClientManagementService
     journey_expiry: JourneyExpiry
     timelines: Timelines
+    user_administration: UserAdministration
+    mcp_server_administration: McpServerAdministration
 
 
 def operations(
@@ -216,6 +219,15 @@ def operations(
         ),
         journey_expiry=JourneyExpiry(db, journeys=journeys, retention=settings.journey_retention),
         timelines=Timelines(db, journeys=journeys, clients=clients, mcp_servers=mcp_servers),
+        user_administration=UserAdministration(db, accounts=accounts, journeys=journeys, revocation=revocation),
+        mcp_server_administration=McpServerAdministration(
+            db,
+            mcp_servers=mcp_servers,
+            clients=clients,
+            journeys=journeys,
+            revocation=revocation,
+            client_expiry=client_expiry,
+        ),
     )
 
 
@@ -246,6 +258,8 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         callback_url=settings.issuer + CALLBACK_PATH,
     )
     demo_user = await _demo(db, core) if settings.demo else None
+    if not settings.demo:
+        await _warn_if_empty(db, core)
     return Services(
         settings=settings,
         cookies=Cookies(settings),
@@ -322,6 +336,22 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         admin=AdminGuard(settings),
         metrics=metrics,
     )
+
+
+async def _warn_if_empty(db: Database, core: Operations) -> None:
+    """Outside demo mode, say at start what is missing before anyone can authorize, and the command to run
+    (issue 17)."""
+
+    async def counts(tx: Transaction) -> tuple[int, int]:
+        return len(await core.mcp_servers.all(tx)), len(await core.accounts.all(tx))
+
+    servers, users = await db.run(counts)
+    if not servers:
+        log.warning(
+            "no MCP server yet: python -m authorization_server mcp-servers add --id ID --resource URL --scopes SCOPES"
+        )
+    if not users:
+        log.warning("no user yet: python -m authorization_server users add NAME")
 
 
 async def _demo(db: Database, core: Operations) -> User:

@@ -290,7 +290,7 @@ class Settings:
         "unset: the server refuses to start; in demo mode a key kept in the file DB.key",
         secret=True,
     )
-    # The operator's surface (issue 17, docs/decisions/0035): the log's form, the metrics' listener.
+    # The operator's surface (issue 17, docs/decisions/0038): the log's form, the metrics' listener.
     log_level: str = _setting("info", "log level", "AS_LOG_LEVEL", choices=("debug", "info", "warning", "error"))
     log_format: str = _setting(
         "text",

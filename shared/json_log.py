@@ -1,7 +1,7 @@
 """``--log-format json``: one JSON object per log record, one per line (issue 17, "Ops surface").
 
 For a log collector (Loki, Elasticsearch, CloudWatch) that reads fields instead of parsing text. The
-authorization server and the MCP server both use it (docs/decisions/0035).
+authorization server and the MCP server both use it (docs/decisions/0038).
 
 Each line holds ``time`` (RFC 3339, UTC, milliseconds), ``level``, ``logger``, ``message`` (the
 same text the readable format prints, built by the same code that keeps secrets out of it), and,

@@ -9,3 +9,10 @@ class User:
     id: str
     username: str
     created_at: datetime
+    #: When the operator disabled the account (``users disable``); ``None`` while it may sign in.
+    disabled_at: datetime | None = None
+
+    @property
+    def source(self) -> str:
+        """Where the account comes from: ``local`` (a password stored here) is the only kind today."""
+        return "local"

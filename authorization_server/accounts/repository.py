@@ -29,7 +29,7 @@ async def add_session(tx: Transaction, id_hash: str, user_id: str, expires_at: d
 async def session_user(tx: Transaction, id_hash: str) -> User | None:
     row = await tx.fetch_one(
         "SELECT users.* FROM browser_sessions JOIN users ON users.id = browser_sessions.user_id"
-        " WHERE browser_sessions.id_hash = ? AND browser_sessions.expires_at > ?",
+        " WHERE browser_sessions.id_hash = ? AND browser_sessions.expires_at > ? AND users.disabled_at IS NULL",
         (id_hash, clock.to_db(clock.now())),
     )
     return _user(row) if row else None
@@ -44,5 +44,35 @@ async def user_by_id(tx: Transaction, user_id: str) -> User | None:
     return _user(row) if row else None
 
 
+async def all_users(tx: Transaction) -> list[User]:
+    return [_user(row) for row in await tx.fetch_all("SELECT * FROM users ORDER BY username")]
+
+
+async def delete_user(tx: Transaction, user_id: str) -> bool:
+    """Delete the account; its browser sessions and consents go with it (foreign keys cascade)."""
+    return await tx.execute("DELETE FROM users WHERE id = ?", (user_id,)) == 1
+
+
+async def set_disabled_at(tx: Transaction, user_id: str, disabled_at: datetime | None) -> None:
+    await tx.execute(
+        "UPDATE users SET disabled_at = ? WHERE id = ?",
+        (clock.to_db(disabled_at) if disabled_at else None, user_id),
+    )
+
+
+async def set_password_hash(tx: Transaction, user_id: str, password_hash: str) -> None:
+    await tx.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+
+async def delete_sessions_of(tx: Transaction, user_id: str) -> int:
+    return await tx.execute("DELETE FROM browser_sessions WHERE user_id = ?", (user_id,))
+
+
 def _user(row: Row) -> User:
-    return User(id=row["id"], username=row["username"], created_at=clock.from_db(row["created_at"]))
+    disabled_at = row["disabled_at"]
+    return User(
+        id=row["id"],
+        username=row["username"],
+        created_at=clock.from_db(row["created_at"]),
+        disabled_at=clock.from_db(disabled_at) if disabled_at else None,
+    )

@@ -25,6 +25,13 @@ class NewUser:
 
 
 @dataclass(frozen=True)
+class NewPassword:
+    """A new password checked and hashed, before the unit that stores it (``users reset-password``)."""
+
+    password_hash: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class StoredPassword:
     """A user and their password hash as stored, read inside a unit to be checked after it."""
 
@@ -43,10 +50,15 @@ class AccountService:
         """An account to :meth:`add_user`; ``ValueError`` says what is wrong with the name or password."""
         if not USERNAME_PATTERN.fullmatch(username):
             raise ValueError("a username is 1-64 letters, digits and . _ @ -, starting with a letter or digit")
+        new_password = await self.new_password(password)
+        user = User(id=new_id("usr"), username=username, created_at=clock.now())
+        return NewUser(user, new_password.password_hash)
+
+    async def new_password(self, password: str) -> NewPassword:
+        """A password to :meth:`set_password`; ``ValueError`` if it is too short."""
         if len(password) < MIN_PASSWORD_LENGTH:
             raise ValueError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
-        password_hash = await asyncio.to_thread(hash_password, password)
-        return NewUser(User(id=new_id("usr"), username=username, created_at=clock.now()), password_hash)
+        return NewPassword(await asyncio.to_thread(hash_password, password))
 
     async def add_user(self, tx: Transaction, new: NewUser) -> User:
         """Store the account; ``ValueError`` if the name is taken."""
@@ -87,3 +99,34 @@ class AccountService:
 
     async def user(self, tx: Transaction, user_id: str) -> User | None:
         return await repository.user_by_id(tx, user_id)
+
+    async def all(self, tx: Transaction) -> list[User]:
+        """Every account, by username."""
+        return await repository.all_users(tx)
+
+    async def named(self, tx: Transaction, username: str) -> User:
+        """The account of that name; ``ValueError`` if there is none (the command line)."""
+        found = await repository.user_with_hash(tx, username)
+        if found is None:
+            raise ValueError(f"no user named {username!r}")
+        return found[0]
+
+    async def set_disabled(self, tx: Transaction, username: str, disabled: bool) -> User:
+        """Disable the account (it can no longer sign in, its sessions end) or enable it again (issue 17)."""
+        user = await self.named(tx, username)
+        await repository.set_disabled_at(tx, user.id, clock.now() if disabled else None)
+        if disabled:
+            await repository.delete_sessions_of(tx, user.id)
+        return await self.named(tx, username)
+
+    async def set_password(self, tx: Transaction, username: str, new: NewPassword) -> User:
+        """Replace the account's password; every session signed in with the old one ends."""
+        user = await self.named(tx, username)
+        await repository.set_password_hash(tx, user.id, new.password_hash)
+        await repository.delete_sessions_of(tx, user.id)
+        return user
+
+    async def remove(self, tx: Transaction, user_id: str) -> None:
+        """Delete the account: its sessions and consents go with it (foreign keys cascade); its journeys
+        stay, without the user. End its grants first (``maintenance/users.py``)."""
+        await repository.delete_user(tx, user_id)

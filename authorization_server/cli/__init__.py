@@ -7,9 +7,16 @@ One module per command group; ``shared.py`` holds what they share.
     python -m authorization_server [--host H] [--port P] [--db PATH] [--demo] ...   run the server (serve.py)
     python -m authorization_server --config as.toml --print-config                  the effective settings, as TOML
     python -m authorization_server users add NAME                                   add a user (asks for the password)
+    python -m authorization_server users list                                       name, id, source, enabled, created
+    python -m authorization_server users disable NAME | enable NAME                 refuse or allow its sign-in
+    python -m authorization_server users reset-password NAME                        new password; ends sessions
+    python -m authorization_server users remove NAME                                ends its grants, sessions, consents
     python -m authorization_server mcp-servers add --id ID --resource URL --scopes "a b"
     python -m authorization_server mcp-servers list
     python -m authorization_server mcp-servers credentials ID                       its introspection secret, once
+    python -m authorization_server mcp-servers update ID [--name N] [--resource URL] [--scopes "a b"]
+        [--default-scopes "a"]
+    python -m authorization_server mcp-servers remove ID [--force]                  refused if clients depend
     python -m authorization_server connections add --mcp-server ID --name NAME --client-id ID --scopes "a b"
         (--issuer URL | --authorization-endpoint URL --token-endpoint URL) [--client-secret-env VAR] [--resource URL]
     python -m authorization_server connections list [--mcp-server ID]
@@ -21,6 +28,9 @@ One module per command group; ``shared.py`` holds what they share.
     python -m authorization_server clients list
     python -m authorization_server clients add --name NAME --redirect-uri URI [--mcp-server ID]   a confidential client
     python -m authorization_server clients cleanup [--client-idle-ttl SECONDS]      delete idle clients now
+    python -m authorization_server clients approve CLIENT_ID --mcp-server ID[:SCOPES] | withdraw CLIENT_ID
+    python -m authorization_server clients block CLIENT_ID | unblock CLIENT_ID      refuse it everywhere, or not
+    python -m authorization_server clients delete CLIENT_ID                         as RFC 7592 DELETE
 """
 
 import argparse

@@ -1,6 +1,7 @@
-"""``clients list | add | approve | withdraw | cleanup | block | unblock``: registered clients (RFC 7591),
+"""``clients list | add | approve | withdraw | cleanup | block | unblock | delete``: registered clients (RFC 7591),
 the machine clients the operator approves for the client_credentials grant (OAuth 2.1 §4.2,
-docs/decisions/0018), deleting the idle ones (RFC 7591 §5), and blocking one (docs/decisions/0025)."""
+docs/decisions/0018), deleting the idle ones (RFC 7591 §5), blocking one (docs/decisions/0025), and
+deleting one as its own RFC 7592 §2.3 DELETE would (issue 17)."""
 
 import argparse
 import json
@@ -83,6 +84,10 @@ def add_commands(commands: Actions) -> None:
         clients, "unblock", help="let a blocked client be used again; its grants stay ended", run=unblock_client
     )
     unblock.add_argument("client_id")
+    delete = action(
+        clients, "delete", help="end a client's grants and delete it, as RFC 7592 DELETE does", run=delete_client
+    )
+    delete.add_argument("client_id")
     repeat_settings(clients, "db")
 
 
@@ -270,3 +275,11 @@ async def unblock_client(settings: Settings, args: argparse.Namespace) -> None:
     async with services(settings) as (_, found):
         await found.client_management.unblock(args.client_id)
     print(f"unblocked client {args.client_id}; the grants ended when it was blocked stay ended")
+
+
+async def delete_client(settings: Settings, args: argparse.Namespace) -> None:
+    """End every grant of the client, then delete it with its rows, by the rule of its own RFC 7592 §2.3
+    DELETE (``ClientManagementService.delete_by_operator``). A deleted client gets ``invalid_client``."""
+    async with services(settings) as (_, found):
+        ended = await found.client_management.delete_by_operator(args.client_id)
+    print(f"deleted client {args.client_id}; ended {ended} grant(s)")

@@ -1,4 +1,5 @@
-"""``mcp-servers add | list | credentials``: the MCP servers (protected resources) tokens are issued for."""
+"""``mcp-servers add | list | update | remove | credentials``: the MCP servers (protected resources) tokens
+are issued for."""
 
 import argparse
 
@@ -34,6 +35,26 @@ def add_commands(commands: Actions) -> None:
         run=rotate_mcp_server_secret,
     )
     credentials.add_argument("id")
+    update = action(
+        servers, "update", help="change an MCP server's name, resource or scopes (issue 17)", run=update_mcp_server
+    )
+    update.add_argument("id")
+    update.add_argument("--name", help="the name users see on the consent page")
+    update.add_argument("--resource", help="its canonical URL; tokens issued for the old one keep their audience")
+    update.add_argument("--scopes", help='every scope it understands, e.g. "mcp:read mcp:write"')
+    update.add_argument(
+        "--default-scopes", help="granted when a client asks for none (default: the old ones still offered)"
+    )
+    remove = action(
+        servers,
+        "remove",
+        help="delete an MCP server; refused while clients or journeys depend on it, unless --force",
+        run=remove_mcp_server,
+    )
+    remove.add_argument("id")
+    remove.add_argument(
+        "--force", action="store_true", help="end its grants and delete the clients registered at its issuer too"
+    )
     repeat_settings(servers, "db")
 
 
@@ -91,3 +112,28 @@ async def rotate_mcp_server_secret(settings: Settings, args: argparse.Namespace)
     print(f"  client_id      {args.id}")
     print(f"  client_secret  {secret}")
     print(f"  introspection  {issuer}{INTROSPECT_PATH} (client_secret_basic or client_secret_post)")
+
+
+async def update_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
+    """Change what is given; a running server sees it within a second (``McpServerCache``), in its metadata too."""
+    changes = {
+        "name": args.name,
+        "resource": args.resource,
+        "scopes": args.scopes,
+        "default_scopes": args.default_scopes,
+    }
+    if all(value is None for value in changes.values()):
+        raise ValueError("nothing to change: give --name, --resource, --scopes or --default-scopes")
+    async with services(settings) as (db, found):
+        server = await db.run(lambda tx: found.mcp_servers.update(tx, args.id, **changes))
+    print(f"updated MCP server {server.id}: {server.resource}")
+    print(f"    name {server.name!r}, scopes {' '.join(server.scopes)} (default {' '.join(server.default_scopes)})")
+
+
+async def remove_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
+    async with services(settings) as (_, found):
+        removed = await found.mcp_server_administration.remove(args.id, force=args.force)
+    print(
+        f"removed MCP server {args.id}; ended {removed.ended_grants} grant(s),"
+        f" deleted {len(removed.deleted_clients)} client(s) registered at its issuer"
+    )

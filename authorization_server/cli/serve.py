@@ -15,7 +15,7 @@ from shared.json_log import JsonFormatter
 
 def serve(settings: Settings) -> None:
     handler = logging.StreamHandler()
-    # --log-format json: one JSON object per line, the same messages (shared/json_log.py, docs/decisions/0035).
+    # --log-format json: one JSON object per line, the same messages (shared/json_log.py, docs/decisions/0038).
     text = LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else text)
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])

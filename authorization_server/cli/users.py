@@ -1,4 +1,4 @@
-"""``users add NAME``: user accounts."""
+"""``users add | list | remove | disable | enable | reset-password``: user accounts (issue 17)."""
 
 import argparse
 import getpass
@@ -12,6 +12,22 @@ def add_commands(commands: Actions) -> None:
     users = group(commands, "users", help="manage user accounts")
     add = action(users, "add", help="add a user; asks for the password (or reads it from stdin)", run=add_user)
     add.add_argument("name")
+    action(users, "list", help="every user: name, id, source, enabled or disabled, created", run=list_users)
+    remove = action(
+        users, "remove", help="delete a user: ends the grants they gave, their sessions and consents", run=remove_user
+    )
+    remove.add_argument("name")
+    disable = action(users, "disable", help="refuse the user's sign-in and end their sessions", run=disable_user)
+    disable.add_argument("name")
+    enable = action(users, "enable", help="let a disabled user sign in again", run=enable_user)
+    enable.add_argument("name")
+    reset = action(
+        users,
+        "reset-password",
+        help="set a new password (asks twice, or reads it from stdin); ends the user's sessions",
+        run=reset_password,
+    )
+    reset.add_argument("name")
     repeat_settings(users, "db")
 
 
@@ -21,6 +37,43 @@ async def add_user(settings: Settings, args: argparse.Namespace) -> None:
         new = await found.accounts.new_user(args.name, password)
         user = await db.run(lambda tx: found.accounts.add_user(tx, new))
     print(f"added user {user.username} ({user.id})")
+
+
+async def list_users(settings: Settings, args: argparse.Namespace) -> None:
+    """One line per user: name, id, where the account comes from, enabled or disabled, created (UTC)."""
+    async with services(settings) as (db, found):
+        users = await db.run(found.accounts.all)
+    if not users:
+        print("no users yet: add one with `users add NAME`")
+    for user in users:
+        state = f"disabled {user.disabled_at:%Y-%m-%d %H:%M}" if user.disabled_at else "enabled"
+        print(f"{user.username}  {user.id}  {user.source}  {state}  created {user.created_at:%Y-%m-%d %H:%M} UTC")
+
+
+async def remove_user(settings: Settings, args: argparse.Namespace) -> None:
+    async with services(settings) as (_, found):
+        ended = await found.user_administration.remove(args.name)
+    print(f"removed user {args.name}; ended {ended} grant(s), their sessions and consents")
+
+
+async def disable_user(settings: Settings, args: argparse.Namespace) -> None:
+    async with services(settings) as (_, found):
+        await found.user_administration.disable(args.name)
+    print(f"disabled user {args.name}: they cannot sign in, their sessions ended; the grants they gave stand")
+
+
+async def enable_user(settings: Settings, args: argparse.Namespace) -> None:
+    async with services(settings) as (_, found):
+        await found.user_administration.enable(args.name)
+    print(f"enabled user {args.name}")
+
+
+async def reset_password(settings: Settings, args: argparse.Namespace) -> None:
+    password = _read_password()
+    async with services(settings) as (_, found):
+        new = await found.accounts.new_password(password)
+        await found.user_administration.reset_password(args.name, new)
+    print(f"new password set for user {args.name}; their sessions ended")
 
 
 def _read_password() -> str:

@@ -129,3 +129,13 @@ async def granted(tx: Transaction, user_id: str, client_id: str, mcp_server_id: 
 async def granted_to_client(tx: Transaction, client_id: str) -> list[str]:
     """The journeys in which ``client_id`` holds tokens or a code, whoever granted them."""
     return await repository.granted_ids_of_client(tx, client_id)
+
+
+async def granted_by_user(tx: Transaction, user_id: str) -> list[str]:
+    """The journeys in which ``user_id`` granted any client access: tokens, or a code."""
+    return await repository.granted_ids_of_user(tx, user_id)
+
+
+async def granted_at_server(tx: Transaction, mcp_server_id: str) -> list[str]:
+    """The journeys holding tokens or a code for one MCP server, whoever granted them to whom."""
+    return await repository.granted_ids_at_server(tx, mcp_server_id)

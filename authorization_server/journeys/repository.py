@@ -219,6 +219,33 @@ async def granted_ids_of_client(tx: Transaction, client_id: str) -> list[str]:
     return [row["id"] for row in rows]
 
 
+async def granted_ids_of_user(tx: Transaction, user_id: str) -> list[str]:
+    """The journeys one user approved, for every client and MCP server, that hold tokens or a code not yet redeemed."""
+    rows = await tx.fetch_all(
+        "SELECT id FROM authorization_journeys WHERE user_id = ? AND status IN (?, ?)",
+        (user_id, JourneyStatus.ACTIVE, JourneyStatus.CODE_ISSUED),
+    )
+    return [row["id"] for row in rows]
+
+
+async def granted_ids_at_server(tx: Transaction, mcp_server_id: str) -> list[str]:
+    """The journeys for one MCP server, for every client and user, that hold tokens or a code not yet redeemed."""
+    rows = await tx.fetch_all(
+        "SELECT j.id FROM authorization_journeys j JOIN mcp_authorization_flows f ON f.journey_id = j.id"
+        " WHERE f.mcp_server_id = ? AND j.status IN (?, ?)",
+        (mcp_server_id, JourneyStatus.ACTIVE, JourneyStatus.CODE_ISSUED),
+    )
+    return [row["id"] for row in rows]
+
+
+async def count_at_server(tx: Transaction, mcp_server_id: str) -> int:
+    """How many journeys, of any status, are for one MCP server."""
+    row = await tx.fetch_one(
+        "SELECT count(*) AS n FROM mcp_authorization_flows WHERE mcp_server_id = ?", (mcp_server_id,)
+    )
+    return int(row["n"]) if row else 0
+
+
 async def delete_for_clients(tx: Transaction, client_ids: list[str]) -> int:
     """Delete the clients' journeys; events, flows and refresh tokens go with them (foreign keys cascade)."""
     marks = ", ".join("?" * len(client_ids))

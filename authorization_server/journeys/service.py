@@ -270,6 +270,18 @@ class JourneyService:
         """The journeys in which ``client_id`` holds tokens or a code, whoever granted them."""
         return await grants.granted_to_client(tx, client_id)
 
+    async def granted_by_user(self, tx: Transaction, user_id: str) -> list[str]:
+        """The journeys in which ``user_id`` granted any client access: tokens, or a code (``users remove``)."""
+        return await grants.granted_by_user(tx, user_id)
+
+    async def granted_at_server(self, tx: Transaction, mcp_server_id: str) -> list[str]:
+        """The journeys holding tokens or a code for one MCP server (``mcp-servers remove --force``)."""
+        return await grants.granted_at_server(tx, mcp_server_id)
+
+    async def count_at_server(self, tx: Transaction, mcp_server_id: str) -> int:
+        """How many journeys, whatever their status, are for one MCP server."""
+        return await repository.count_at_server(tx, mcp_server_id)
+
     # Downstream Authorization Flows: downstream.py ---------------------------------------------
 
     @property

@@ -44,6 +44,19 @@ async def set_secret_hash(tx: Transaction, server_id: str, secret_hash: str) -> 
     return await tx.execute("UPDATE mcp_servers SET secret_hash = ? WHERE id = ?", (secret_hash, server_id)) == 1
 
 
+async def update(tx: Transaction, server: McpServer) -> None:
+    """Store the server's name, resource and scopes (``mcp-servers update``)."""
+    await tx.execute(
+        "UPDATE mcp_servers SET name = ?, resource = ?, scopes = ?, default_scopes = ? WHERE id = ?",
+        (server.name, server.resource, format_scope(server.scopes), format_scope(server.default_scopes), server.id),
+    )
+
+
+async def delete(tx: Transaction, server_id: str) -> bool:
+    """Delete the server; its connections, MCP flows, consents and approvals go with it (foreign keys cascade)."""
+    return await tx.execute("DELETE FROM mcp_servers WHERE id = ?", (server_id,)) == 1
+
+
 def _server(row: Row) -> McpServer:
     return McpServer(
         id=row["id"],

@@ -71,6 +71,59 @@ class McpServerService:
         self._changed()
         return secret
 
+    async def update(
+        self,
+        tx: Transaction,
+        server_id: str,
+        *,
+        name: str | None = None,
+        resource: str | None = None,
+        scopes: str | None = None,
+        default_scopes: str | None = None,
+    ) -> McpServer:
+        """Change what is given of the server's name, resource and scopes, checked as at :meth:`add` (issue 17).
+
+        New ``scopes`` without ``default_scopes`` keep the default scopes that are still offered (all of
+        them if none is). ``ValueError`` says what is wrong.
+        """
+        old = await repository.server(tx, server_id)
+        if old is None:
+            raise ValueError(f"no MCP server with id {server_id!r}")
+        if default_scopes is None and scopes is not None:
+            offered = set(parse_scope(scopes))
+            kept = [scope for scope in old.default_scopes if scope in offered]
+            default_scopes = " ".join(kept) if kept else scopes
+        checked = _new_server(
+            old.id,
+            resource if resource is not None else old.resource,
+            scopes if scopes is not None else " ".join(old.scopes),
+            name if name is not None else old.name,
+            default_scopes if default_scopes is not None else " ".join(old.default_scopes),
+            old.version,
+            old.created_at,
+        )
+        if checked.resource != old.resource:
+            clash = await repository.find_by_id_or_resource(tx, "", checked.resource)
+            if clash is not None:
+                raise ValueError(f"MCP server {clash.id!r} already has the resource {clash.resource}")
+        server = replace(
+            old,
+            name=checked.name,
+            resource=checked.resource,
+            scopes=checked.scopes,
+            default_scopes=checked.default_scopes,
+        )
+        await repository.update(tx, server)
+        self._changed()
+        return server
+
+    async def remove(self, tx: Transaction, server_id: str) -> None:
+        """Delete the server with its connections, MCP flows, consents and machine approvals (foreign keys
+        cascade). Its issuer is gone: its metadata answers 404. End its grants first."""
+        if not await repository.delete(tx, server_id):
+            raise ValueError(f"no MCP server with id {server_id!r}")
+        self._changed()
+
     async def add_connection(
         self,
         tx: Transaction,

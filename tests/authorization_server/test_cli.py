@@ -103,6 +103,26 @@ class TestUsersCommand:
         assert rows(db, "SELECT * FROM users") == []
 
 
+class TestUserAdministration:
+    def test_list_disable_reset_and_remove_as_the_operator_runs_them(self, db: Path):
+        """Issue 17: `users list | disable | enable | reset-password | remove` in their own interpreter."""
+        cli(db, "users", "add", "alice", input="correct horse battery\n")
+
+        disabled = cli(db, "users", "disable", "alice")
+        listed = cli(db, "users", "list").stdout
+        enabled = cli(db, "users", "enable", "alice")
+        reset = cli(db, "users", "reset-password", "alice", input="another horse battery\n")
+        removed = cli(db, "users", "remove", "alice")
+        again = cli(db, "users", "remove", "alice")
+
+        [user_id] = re.findall(r"usr_\S+", listed)
+        assert disabled.returncode == enabled.returncode == reset.returncode == removed.returncode == 0
+        assert re.fullmatch(rf"alice  {user_id}  local  disabled [\d-]+ [\d:]+  created [\d-]+ [\d:]+ UTC\n", listed)
+        assert removed.stdout == "removed user alice; ended 0 grant(s), their sessions and consents\n"
+        assert (again.returncode, again.stderr) == (1, "authorization_server: no user named 'alice'\n")
+        assert rows(db, "SELECT * FROM users") == []
+
+
 class TestServerSettings:
     def test_demo_mode_refuses_a_non_loopback_host(self, db: Path):
         """Demo mode approves everything without a login, so it never listens beyond loopback."""

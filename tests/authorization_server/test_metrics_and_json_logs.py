@@ -1,7 +1,7 @@
 """Issue 17, "Ops surface": ``/metrics`` in the Prometheus text format on a listener of its own
 (``--metrics-port``), and ``--log-format json`` at the authorization server and the MCP server.
 
-The counters are scraped after real flows (docs/decisions/0035); the JSON lines are read from the
+The counters are scraped after real flows (docs/decisions/0038); the JSON lines are read from the
 log of a real process and parsed one by one, and no token, code or secret may be in them (as the
 other "nothing secret in the log" checks: the values the test holds are searched for in the text).
 """
@@ -92,7 +92,7 @@ class TestMetrics:
             assert secret not in text
 
     def test_metrics_are_not_served_on_the_public_port(self, metered: tuple[AuthorizationServer, str]):
-        """Issue 17 (Ops surface, docs/decisions/0035): /metrics is on the metrics listener only, loopback by
+        """Issue 17 (Ops surface, docs/decisions/0038): /metrics is on the metrics listener only, loopback by
         default; the public listener answers 404 as for any unknown path."""
         server, metrics_url = metered
         assert httpx2.get(server.url + "/metrics").status_code == 404

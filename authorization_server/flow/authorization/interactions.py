@@ -19,7 +19,7 @@ from authorization_server.accounts.service import AccountService, StoredPassword
 from authorization_server.clients.service import ClientService
 from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database, Transaction
-from authorization_server.errors import AccessDenied, InvalidRequest, OAuthError, TooManyRequests
+from authorization_server.errors import AccessDenied, AccountDisabled, InvalidRequest, OAuthError, TooManyRequests
 from authorization_server.flow.authorization.client_directory import ClientDirectory
 from authorization_server.flow.authorization.requests import check_client, check_request
 from authorization_server.flow.discovery.issuers import Issuer, IssuerService
@@ -178,6 +178,7 @@ class InteractionService:
         A username locked for the client's ``address`` after repeated failures from there raises
         ``TooManyRequests`` before its password is even checked (``accounts/lockout.py``). The
         journey records each failure and lock (``sign_in_failed``, ``sign_in_locked``; issue 17).
+        A disabled account raises ``AccountDisabled``, only once its password was found right (issue 17).
         """
 
         async def stored_password(tx: Transaction) -> tuple[str, StoredPassword | None]:
@@ -198,6 +199,8 @@ class InteractionService:
                 lambda tx: self._journeys.sign_in_failed(tx, journey_id, username, locked_for=locked_for)
             )
             return None
+        if user.disabled_at is not None:
+            raise AccountDisabled("This account is disabled. Ask the operator of this server to enable it.")
         self._lockout.succeeded(username, address)
 
         async def unit(tx: Transaction) -> tuple[str, Onward | Downstream]:

@@ -2,13 +2,14 @@
 
 Attempts are rate limited per address and username, and a username is locked for an address
 after repeated failures from there (``web/rate_limits.py``, ``accounts/lockout.py``): the form
-comes back with 429, the wait and no hint whether the username exists.
+comes back with 429, the wait and no hint whether the username exists. A disabled account
+(``users disable``) gets the form with 403 and says so, only after its right password.
 """
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from authorization_server.errors import OAuthError, TooManyRequests
+from authorization_server.errors import AccountDisabled, OAuthError, TooManyRequests
 from authorization_server.flow.authorization.interactions import LoginView
 from authorization_server.services import services
 from authorization_server.web.browser import check_csrf
@@ -37,7 +38,7 @@ async def login(request: Request) -> Response:
         found.limits.login(request, username)
         address = address_of(request)
         result = await found.interactions.login(interaction_id, browser_secret, username, password, address)
-    except TooManyRequests as refused:
+    except (TooManyRequests, AccountDisabled) as refused:
         return _form_again(request, browser_secret, interaction_id, view, username, refused)
     except OAuthError as error:
         return error_page(error)
@@ -55,9 +56,10 @@ def _form_again(
     interaction_id: str,
     view: LoginView,
     username: str,
-    refused: TooManyRequests | None,
+    refused: TooManyRequests | AccountDisabled | None,
 ) -> Response:
-    """The sign-in form once more, saying why: a wrong password, or a limit and its wait (429)."""
+    """The sign-in form once more, saying why: a wrong password, a limit and its wait (429), or an account
+    the operator disabled (403, issue 17)."""
     if refused is None:
         status, headers, message = 200, None, "Wrong username or password."
     else:
