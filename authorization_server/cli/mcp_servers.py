@@ -43,6 +43,13 @@ def add_commands(commands: Actions) -> None:
     update.add_argument("--resource", help="its canonical URL; tokens issued for the old one keep their audience")
     update.add_argument("--scopes", help='every scope it understands, e.g. "mcp:read mcp:write"')
     update.add_argument(
+        "--describe-scope",
+        action="append",
+        default=[],
+        metavar="SCOPE=TEXT",
+        help="a new description of one of its scopes, shown on the consent page; repeatable",
+    )
+    update.add_argument(
         "--default-scopes", help="granted when a client asks for none (default: the old ones still offered)"
     )
     remove = action(
@@ -122,10 +129,11 @@ async def update_mcp_server(settings: Settings, args: argparse.Namespace) -> Non
         "scopes": args.scopes,
         "default_scopes": args.default_scopes,
     }
-    if all(value is None for value in changes.values()):
-        raise ValueError("nothing to change: give --name, --resource, --scopes or --default-scopes")
+    described = scope_descriptions(args.describe_scope)
+    if all(value is None for value in changes.values()) and not described:
+        raise ValueError("nothing to change: give --name, --resource, --scopes, --default-scopes or --describe-scope")
     async with services(settings) as (db, found):
-        server = await db.run(lambda tx: found.mcp_servers.update(tx, args.id, **changes))
+        server = await db.run(lambda tx: found.mcp_servers.update(tx, args.id, **changes, scope_descriptions=described))
     print(f"updated MCP server {server.id}: {server.resource}")
     print(f"    name {server.name!r}, scopes {' '.join(server.scopes)} (default {' '.join(server.default_scopes)})")
 

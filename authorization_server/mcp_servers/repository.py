@@ -45,10 +45,18 @@ async def set_secret_hash(tx: Transaction, server_id: str, secret_hash: str) -> 
 
 
 async def update(tx: Transaction, server: McpServer) -> None:
-    """Store the server's name, resource and scopes (``mcp-servers update``)."""
+    """Store the server's name, resource, scopes and their descriptions (``mcp-servers update``)."""
     await tx.execute(
-        "UPDATE mcp_servers SET name = ?, resource = ?, scopes = ?, default_scopes = ? WHERE id = ?",
-        (server.name, server.resource, format_scope(server.scopes), format_scope(server.default_scopes), server.id),
+        "UPDATE mcp_servers SET name = ?, resource = ?, scopes = ?, default_scopes = ?, scope_descriptions = ?"
+        " WHERE id = ?",
+        (
+            server.name,
+            server.resource,
+            format_scope(server.scopes),
+            format_scope(server.default_scopes),
+            json.dumps(dict(server.scope_descriptions)),
+            server.id,
+        ),
     )
 
 

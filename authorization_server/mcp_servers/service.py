@@ -80,11 +80,14 @@ class McpServerService:
         resource: str | None = None,
         scopes: str | None = None,
         default_scopes: str | None = None,
+        scope_descriptions: Mapping[str, str] | None = None,
     ) -> McpServer:
-        """Change what is given of the server's name, resource and scopes, checked as at :meth:`add` (issue 17).
+        """Change what is given of the server's name, resource, scopes and their descriptions, checked as
+        at :meth:`add` (issue 17).
 
         New ``scopes`` without ``default_scopes`` keep the default scopes that are still offered (all of
-        them if none is). ``ValueError`` says what is wrong.
+        them if none is). New descriptions replace those of the scopes they name; the others stay while
+        their scope is offered. ``ValueError`` says what is wrong.
         """
         old = await repository.server(tx, server_id)
         if old is None:
@@ -106,12 +109,14 @@ class McpServerService:
             clash = await repository.find_by_id_or_resource(tx, "", checked.resource)
             if clash is not None:
                 raise ValueError(f"MCP server {clash.id!r} already has the resource {clash.resource}")
+        still = {scope: text for scope, text in old.scope_descriptions if scope in checked.scopes}
         server = replace(
             old,
             name=checked.name,
             resource=checked.resource,
             scopes=checked.scopes,
             default_scopes=checked.default_scopes,
+            scope_descriptions=_descriptions(checked.scopes, still | dict(scope_descriptions or {})),
         )
         await repository.update(tx, server)
         self._changed()

@@ -6,6 +6,7 @@ without demo mode, with the ``notes`` MCP server and user alice (``notes_as``), 
 run beside it as an operator runs it.
 """
 
+import json
 import re
 import subprocess
 import time
@@ -186,10 +187,24 @@ class TestMcpServers:
             "notes:read notes:write",
         )
 
+    def test_update_describes_a_scope_and_keeps_the_other_descriptions(self, notes_as: AuthorizationServer):
+        """Issue 17 (consent with human descriptions): an operator describes scopes after adding the server;
+        a description names one of its scopes, and one of a scope no longer offered goes with it."""
+        notes_as.cli("mcp-servers", "update", NOTES_SERVER_ID, "--describe-scope", "notes:read=Read your notes")
+        notes_as.cli("mcp-servers", "update", NOTES_SERVER_ID, "--describe-scope", "notes:write=Change your notes")
+        refused = notes_as.cli("mcp-servers", "update", NOTES_SERVER_ID, "--describe-scope", "x:y=Z", check=False)
+        [both] = rows(notes_as.db, "SELECT scope_descriptions FROM mcp_servers")
+        notes_as.cli("mcp-servers", "update", NOTES_SERVER_ID, "--scopes", "notes:write")
+        [after] = rows(notes_as.db, "SELECT scope_descriptions FROM mcp_servers")
+
+        assert json.loads(both[0]) == {"notes:read": "Read your notes", "notes:write": "Change your notes"}
+        assert refused.returncode == 1 and "cannot describe x:y" in refused.stderr
+        assert json.loads(after[0]) == {"notes:write": "Change your notes"}
+
     @pytest.mark.parametrize(
         ("options", "error"),
         [
-            ((), "nothing to change: give --name, --resource, --scopes or --default-scopes"),
+            ((), "nothing to change: give --name, --resource, --scopes, --default-scopes or --describe-scope"),
             (("--default-scopes", "notes:admin"), "default scopes must be among the server's scopes"),
             (("--resource", "HTTP://Localhost:8111/x"), "resource must be written in canonical form: 'http://localhost:8111/x'"),
             (("--scopes", ""), "an MCP server needs at least one scope"),
