@@ -13,6 +13,7 @@ from authorization_server.accounts.entities import User
 from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
 from authorization_server.admin.auth import AdminGuard
+from authorization_server.admin.console import ClientConsole
 from authorization_server.admin.timelines import Timelines
 from authorization_server.clients.service import ClientService
 from authorization_server.consents.service import ConsentService
@@ -76,6 +77,8 @@ class Services:
     timelines: Timelines
     downstream: DownstreamAuthorization
     admin: AdminGuard
+    #: The operator's console's use cases (issue 17), over the command line's services.
+    console: ClientConsole
 
 
 def services(request: Request) -> Services:
@@ -295,6 +298,16 @@ async def build_services(settings: Settings, db: Database) -> Services:
         timelines=core.timelines,
         downstream=downstream,
         admin=AdminGuard(settings),
+        console=ClientConsole(
+            db,
+            root_issuer=settings.issuer,
+            clients=core.clients,
+            mcp_servers=core.mcp_servers,
+            journeys=core.journeys,
+            revocation=core.revocation,
+            management=core.client_management,
+            expiry=core.client_expiry,
+        ),
     )
 
 
