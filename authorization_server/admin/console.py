@@ -1,11 +1,13 @@
-"""The operator's console (issue 17): what the admin pages do to clients, through the command line's services.
+"""The operator's console (issue 17): what the admin pages do to clients and MCP servers, through the command
+line's services.
 
 Each action is the one ``clients block|unblock|approve|withdraw`` runs (``cli/clients.py``):
 blocking through ``ClientManagementService`` (docs/decisions/0025), the client_credentials
 approvals through ``ClientService`` (OAuth 2.1 §4.2, docs/decisions/0018), a withdrawn approval's
 machine grant ended through ``RevocationService``. Deleting a client ends its grants and deletes
 its rows as its own RFC 7592 §2.3 deletion does. Each is one unit of work; a mistake is an
-``OAuthError`` the page shows (``InvalidRequest``, ``NotFound``), never a 500.
+``OAuthError`` the page shows (``InvalidRequest``, ``NotFound``), never a 500. MCP servers are
+listed, added and given new introspection credentials as ``mcp-servers list|add|credentials`` do.
 """
 
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from authorization_server.journeys.service import JourneyService
 from authorization_server.maintenance.clients import ClientExpiry
 from authorization_server.mcp_servers.entities import McpServer
 from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.routes import INTROSPECT_PATH
 from shared.scopes import parse_scope
 
 
@@ -201,3 +204,54 @@ class ClientConsole:
 
     def _serves(self, client: Client, server: McpServer) -> bool:
         return client.issuer in (self._root, mcp_issuer_url(self._root, server.id))
+
+
+@dataclass(frozen=True)
+class NewCredentials:
+    """An MCP server's new introspection credentials (RFC 7662 §2.1), shown to the operator once."""
+
+    mcp_server_id: str
+    secret: str
+    introspection_endpoint: str
+
+
+class McpServerConsole:
+    """``mcp-servers list|add|credentials`` for the console, through ``McpServerService``."""
+
+    def __init__(self, db: Database, *, root_issuer: str, mcp_servers: McpServerService) -> None:
+        self._db = db
+        self._root = root_issuer
+        self._mcp_servers = mcp_servers
+
+    async def list(self) -> list[McpServer]:
+        servers = await self._db.run(self._mcp_servers.all)
+        return sorted(servers, key=lambda server: server.id)
+
+    def issuer_of(self, server: McpServer) -> str:
+        return mcp_issuer_url(self._root, server.id)
+
+    async def add(self, *, server_id: str, name: str, resource: str, scopes: str, default_scopes: str) -> McpServer:
+        """``mcp-servers add``: the resource (RFC 8707 §2, canonical), its scopes and default scopes (RFC 6749 §3.3)."""
+
+        async def unit(tx: Transaction) -> McpServer:
+            return await self._mcp_servers.add(
+                tx,
+                server_id=server_id.strip(),
+                resource=resource.strip(),
+                scopes=scopes,
+                name=name.strip() or None,
+                default_scopes=default_scopes if default_scopes.strip() else None,
+            )
+
+        try:
+            return await self._db.run(unit)
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+
+    async def rotate_credentials(self, server_id: str) -> NewCredentials:
+        """``mcp-servers credentials``: a new secret, returned once; the previous one stops working."""
+        try:
+            secret = await self._db.run(lambda tx: self._mcp_servers.rotate_secret(tx, server_id))
+        except ValueError as error:
+            raise NotFound(str(error)) from None
+        return NewCredentials(server_id, secret, mcp_issuer_url(self._root, server_id) + INTROSPECT_PATH)

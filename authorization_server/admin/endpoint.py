@@ -7,6 +7,8 @@
 - ``GET /admin/clients`` (filters: kind, blocked, last used), ``GET /admin/clients/view?client_id=``
   (the registered metadata, RFC 7591 §3.2.1, and the client_credentials approvals), ``POST
   /admin/clients/view?client_id=``: block, unblock, delete, approve, withdraw (``admin/console.py``).
+- ``GET|POST /admin/mcp-servers``: the MCP servers; add one (RFC 8707 resource, scopes, default
+  scopes), give one new introspection credentials (RFC 7662 §2.1), shown on the answer once.
 - ``GET /admin/journeys`` and ``GET /admin/journeys/{journey_id}``: the latest journeys, and one as
   a sequence diagram drawn on the server (SVG, no JavaScript).
 
@@ -34,6 +36,7 @@ from authorization_server.routes import (
     ADMIN_CLIENT_PATH,
     ADMIN_CLIENTS_PATH,
     ADMIN_JOURNEYS_PATH,
+    ADMIN_MCP_SERVERS_PATH,
     ADMIN_SIGN_IN_PATH,
     ADMIN_SIGN_OUT_PATH,
 )
@@ -233,6 +236,44 @@ async def _act(found: Services, client_id: str, action: str, mcp_server_id: str 
         await console.withdraw(client_id, mcp_server_id or "")
         return "withdrawn"
     raise NotFound(f"no such action: {action!r}")
+
+
+@console_page
+async def mcp_servers(request: Request, found: Services, session: str | None) -> Response:
+    console = found.mcp_server_console
+    credentials, done = None, None
+    if request.method == "POST":
+        try:
+            form = await read_form(request, found.settings.max_body_bytes)
+            check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
+            action = form.require("action")
+            if action == "add":
+                added = await console.add(
+                    server_id=form.require("id"),
+                    name=form.get("name") or "",
+                    resource=form.require("resource"),
+                    scopes=form.require("scopes"),
+                    default_scopes=form.get("default_scopes") or "",
+                )
+                return RedirectResponse(f"{ADMIN_MCP_SERVERS_PATH}?{urlencode({'added': added.id})}", 303)
+            if action != "credentials":
+                raise NotFound(f"no such action: {action!r}")
+            # Answered with the page itself, not a redirect: the secret is shown here once, never stored.
+            credentials = await console.rotate_credentials(form.require("mcp_server_id"))
+        except OAuthError as error:
+            return error_page(error)
+    added_id = query_params(request).get("added")
+    if added_id:
+        done = f"Added MCP server {added_id}. Give it introspection credentials if it checks tokens that way."
+    servers = await console.list()
+    return _page(
+        request,
+        session,
+        "admin_mcp_servers.html",
+        servers=[(server, console.issuer_of(server)) for server in servers],
+        credentials=credentials,
+        done=done,
+    )
 
 
 @console_page

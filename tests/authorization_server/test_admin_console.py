@@ -4,6 +4,7 @@ Each page is also checked at 390 px wide: nothing wider than the screen, so no h
 """
 
 import re
+import secrets
 from urllib.parse import quote
 
 import httpx2
@@ -247,3 +248,70 @@ class TestClients:
         response = page.goto(client_page(demo_as, "no-such-client"))
 
         assert response is not None and response.status == 404
+
+
+class TestMcpServers:
+    """Issue 17, operator's console item 3: the MCP servers; add one; issue and rotate introspection credentials."""
+
+    def test_an_added_server_gets_its_issuer(self, page: Page, http: httpx2.Client, demo_as: AuthorizationServer):
+        """Issue 17, docs/decisions/0001: a server added in the console has its issuer's metadata (RFC 8414 §3.1)
+        with its scopes."""
+        server_id = f"notes-{secrets.token_hex(3)}"
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.set_viewport_size(NARROW)
+        page.goto(f"{demo_as.url}/admin/mcp-servers")
+        assert fits(page)
+
+        page.fill("form.add-server input[name=id]", server_id)
+        page.fill("form.add-server input[name=name]", "Notes")
+        page.fill("form.add-server input[name=resource]", f"https://{server_id}.example/mcp")
+        page.fill("form.add-server input[name=scopes]", "notes:read notes:write")
+        page.fill("form.add-server input[name=default_scopes]", "notes:read")
+        page.click("button[value=add]")
+
+        row = page.locator(f"tr[data-mcp-server-id='{server_id}']")
+        assert row.locator("td.scopes").inner_text() == "notes:read notes:write (notes:read)"
+        assert row.locator("td.introspection").inner_text().startswith("none")
+        assert fits(page)
+        metadata = http.get(f"{demo_as.url}/.well-known/oauth-authorization-server/mcp/{server_id}").json()
+        assert {"notes:read", "notes:write"} <= set(metadata["scopes_supported"])
+
+    def test_a_resource_not_in_canonical_form_is_refused_on_a_page(self, page: Page, demo_as: AuthorizationServer):
+        """RFC 8707 §2: the resource is stored as clients must send it; a wrong one is a readable 400, not a 500."""
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.goto(f"{demo_as.url}/admin/mcp-servers")
+        page.fill("form.add-server input[name=id]", "uncanonical")
+        page.fill("form.add-server input[name=resource]", "HTTPS://Upper.example/mcp")
+        page.fill("form.add-server input[name=scopes]", "a")
+
+        with page.expect_response(lambda r: r.request.method == "POST") as posted:
+            page.click("button[value=add]")
+
+        assert posted.value.status == 400
+        assert "canonical form" in page.content()
+
+    def test_credentials_are_shown_once_and_rotating_ends_the_old_ones(
+        self, page: Page, http: httpx2.Client, demo_as: AuthorizationServer
+    ):
+        """RFC 7662 §2.1: the MCP server authenticates at introspection with the secret the console showed;
+        rotating it again makes the first one fail."""
+        server_id = f"rotated-{secrets.token_hex(3)}"
+        demo_as.cli("mcp-servers", "add", "--id", server_id, "--resource", f"https://{server_id}.example/mcp",
+                    "--scopes", "x")  # fmt: skip
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.goto(f"{demo_as.url}/admin/mcp-servers")
+        row = f"tr[data-mcp-server-id='{server_id}']"
+
+        page.click(f"{row} button[value=credentials]")
+        first = page.locator("code.secret").inner_text()
+        introspect = f"{demo_as.url}/mcp/{server_id}/introspect"
+        assert http.post(introspect, auth=(server_id, first), data={"token": "x"}).json() == {"active": False}
+        page.goto(f"{demo_as.url}/admin/mcp-servers")
+        assert page.locator("code.secret").count() == 0  # shown once
+        assert page.locator(f"{row} td.introspection").inner_text().startswith("credentials set")
+        page.click(f"{row} button[value=credentials]")
+        second = page.locator("code.secret").inner_text()
+
+        assert second != first
+        assert http.post(introspect, auth=(server_id, first), data={"token": "x"}).status_code == 401
+        assert http.post(introspect, auth=(server_id, second), data={"token": "x"}).status_code == 200
