@@ -10,10 +10,12 @@ its rows as its own RFC 7592 §2.3 deletion does. Each is one unit of work; a mi
 listed, added and given new introspection credentials as ``mcp-servers list|add|credentials`` do.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from authorization_server.accounts.service import AccountService
+from authorization_server.admin.timelines import Timeline, Timelines
 from authorization_server.clients.entities import Client, MachineApproval
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database, Transaction
@@ -21,6 +23,7 @@ from authorization_server.errors import InvalidRequest, NotFound
 from authorization_server.flow.discovery.issuers import mcp_issuer_url
 from authorization_server.flow.registration.management import ClientManagementService
 from authorization_server.flow.revocation.service import RevocationService
+from authorization_server.journeys.entities import JourneySearch
 from authorization_server.journeys.service import JourneyService
 from authorization_server.maintenance.clients import ClientExpiry
 from authorization_server.mcp_servers.entities import McpServer
@@ -255,3 +258,21 @@ class McpServerConsole:
         except ValueError as error:
             raise NotFound(str(error)) from None
         return NewCredentials(server_id, secret, mcp_issuer_url(self._root, server_id) + INTROSPECT_PATH)
+
+
+class JourneyConsole:
+    """The journeys page's filters (issue 17): a username named by the operator is looked up in ``accounts/``."""
+
+    def __init__(self, db: Database, *, accounts: AccountService, timelines: Timelines) -> None:
+        self._db = db
+        self._accounts = accounts
+        self._timelines = timelines
+
+    async def search(self, wanted: JourneySearch, username: str | None) -> list[Timeline]:
+        """The page of journeys ``wanted`` names, of the user ``username`` if given (none if no such user)."""
+        if username:
+            stored = await self._db.run(lambda tx: self._accounts.stored_password(tx, username))
+            if stored is None:
+                return []
+            wanted = replace(wanted, user_id=stored.user.id)
+        return await self._timelines.search(wanted)

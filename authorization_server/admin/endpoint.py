@@ -9,8 +9,9 @@
   /admin/clients/view?client_id=``: block, unblock, delete, approve, withdraw (``admin/console.py``).
 - ``GET|POST /admin/mcp-servers``: the MCP servers; add one (RFC 8707 resource, scopes, default
   scopes), give one new introspection credentials (RFC 7662 §2.1), shown on the answer once.
-- ``GET /admin/journeys`` and ``GET /admin/journeys/{journey_id}``: the latest journeys, and one as
-  a sequence diagram drawn on the server (SVG, no JavaScript).
+- ``GET /admin/journeys`` and ``GET /admin/journeys/{journey_id}``: the journeys, newest first, 50 a
+  page, filtered by client, user, MCP server, outcome and start date; one as a sequence diagram drawn
+  on the server (SVG, no JavaScript).
 
 Every page needs the console's session or, for scripts, the admin's HTTP Basic credentials
 (RFC 7617); a browser bringing neither is sent to the sign-in page. Every POST needs the session
@@ -20,7 +21,7 @@ anything. Never CORS, never framed (``web/pages.py``); a POST answers with a 303
 
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,7 +32,8 @@ from authorization_server import clock
 from authorization_server.admin.auth import AdminSignInFailed
 from authorization_server.admin.console import ClientFilter, ClientKind
 from authorization_server.admin.sequence_diagrams import layout
-from authorization_server.errors import NotFound, OAuthError, TooManyRequests
+from authorization_server.errors import InvalidRequest, NotFound, OAuthError, TooManyRequests
+from authorization_server.journeys.entities import JourneySearch, JourneyStatus
 from authorization_server.routes import (
     ADMIN_CLIENT_PATH,
     ADMIN_CLIENTS_PATH,
@@ -278,7 +280,78 @@ async def mcp_servers(request: Request, found: Services, session: str | None) ->
 
 @console_page
 async def journeys(request: Request, found: Services, session: str | None) -> Response:
-    return _page(request, session, "admin_journeys.html", timelines=await found.timelines.recent(LIST_LIMIT))
+    """The journeys, newest first, a page of ``LIST_LIMIT`` at a time, by client, user, MCP server, outcome, time."""
+    query = query_params(request)
+    chosen = {name: (query.get(name) or "").strip() for name in JOURNEY_FILTERS}
+    try:
+        wanted = JourneySearch(
+            client_id=chosen["client"] or None,
+            mcp_server_id=chosen["mcp_server"] or None,
+            status=_status(chosen["outcome"]),
+            since=_day(chosen["since"], "since"),
+            until=_day(chosen["until"], "until", next_day=True),
+            before=_cursor(query.get("before_at"), query.get("before_id")),
+            limit=LIST_LIMIT + 1,
+        )
+    except InvalidRequest as error:
+        return error_page(error)
+    timelines = await found.journey_console.search(wanted, chosen["user"] or None)
+    more = len(timelines) > LIST_LIMIT
+    timelines = timelines[:LIST_LIMIT]
+    next_page = None
+    if more:
+        last = timelines[-1]
+        cursor = {"before_at": last.started_at.isoformat(), "before_id": last.journey_id}
+        next_page = f"{ADMIN_JOURNEYS_PATH}?{urlencode({**{k: v for k, v in chosen.items() if v}, **cursor})}"
+    return _page(
+        request,
+        session,
+        "admin_journeys.html",
+        timelines=timelines,
+        chosen=chosen,
+        outcomes=[status.value for status in JourneyStatus],
+        next_page=next_page,
+        first_page=f"{ADMIN_JOURNEYS_PATH}?{urlencode({k: v for k, v in chosen.items() if v})}"
+        if query.get("before_id")
+        else None,
+    )
+
+
+#: The journeys page's filters, as named in its query.
+JOURNEY_FILTERS = ("client", "user", "mcp_server", "outcome", "since", "until")
+
+
+def _status(text: str) -> JourneyStatus | None:
+    if not text:
+        return None
+    try:
+        return JourneyStatus(text)
+    except ValueError:
+        raise InvalidRequest(f"no such outcome: {text!r}") from None
+
+
+def _day(text: str, name: str, *, next_day: bool = False) -> datetime | None:
+    """A date (``YYYY-MM-DD``, UTC) from a filter; ``until`` is inclusive, so it ends at the next midnight."""
+    if not text:
+        return None
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a date, YYYY-MM-DD") from None
+    return day + timedelta(days=1) if next_day else day
+
+
+def _cursor(at: str | None, journey_id: str | None) -> tuple[datetime, str] | None:
+    """Where the next page starts: after the journey that ended the page before."""
+    if not (at and journey_id):
+        return None
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        raise InvalidRequest("before_at must be an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise InvalidRequest("before_at must carry its UTC offset")
+    return moment, journey_id
 
 
 @console_page

@@ -315,3 +315,75 @@ class TestMcpServers:
         assert second != first
         assert http.post(introspect, auth=(server_id, first), data={"token": "x"}).status_code == 401
         assert http.post(introspect, auth=(server_id, second), data={"token": "x"}).status_code == 200
+
+
+def journey_rows(page: Page) -> list[str]:
+    """The journey ids of the list's rows, in order."""
+    links = page.locator("table.journeys tbody tr td:first-child a")
+    return links.all_inner_texts()
+
+
+class TestJourneyFilters:
+    """Issue 17, operator's console item 4: the journeys by client, user, MCP server, outcome and time."""
+
+    def test_filters_narrow_the_list(self, page: Page, demo_as: AuthorizationServer, demo: Issuer):
+        """Issue 17: a client's journey is found by its client, its user and its outcome; other filters leave it out."""
+        used, unused = demo.register(), demo.register()
+        demo.tokens(used)
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.set_viewport_size(NARROW)
+        base = f"{demo_as.url}/admin/journeys"
+
+        page.goto(f"{base}?client={used.client_id}")
+        [journey] = journey_rows(page)
+        assert page.locator("td.outcome").inner_text() == "tokens issued"
+        assert fits(page)
+        page.fill("input[name=user]", "demo")
+        page.select_option("select[name=outcome]", "active")
+        page.fill("input[name=mcp_server]", "demo")
+        page.click("form.journey-filters button")
+        assert journey_rows(page) == [journey]
+
+        page.goto(f"{base}?client={used.client_id}&outcome=registered")
+        assert journey_rows(page) == []
+        page.goto(f"{base}?client={used.client_id}&user=nobody-of-that-name")
+        assert journey_rows(page) == []
+        page.goto(f"{base}?client={used.client_id}&since=2999-01-01")
+        assert journey_rows(page) == []
+        page.goto(f"{base}?client={unused.client_id}&outcome=registered")
+        assert len(journey_rows(page)) == 1
+
+    def test_a_bad_filter_is_a_readable_400(self, page: Page, demo_as: AuthorizationServer):
+        """Bad input gets a readable error page, never a 500."""
+        sign_in(page, demo_as, *DEMO_ADMIN)
+
+        bad_date = page.goto(f"{demo_as.url}/admin/journeys?since=yesterday")
+        assert bad_date is not None and bad_date.status == 400
+        bad_outcome = page.goto(f"{demo_as.url}/admin/journeys?outcome=happy")
+        assert bad_outcome is not None and bad_outcome.status == 400
+
+
+@pytest.mark.as_options(
+    "--admin-username", ADMIN[0], "--admin-password", ADMIN[1], "--rate-limit-register", "1000/min",
+)  # fmt: skip
+class TestJourneyPaging:
+    def test_older_journeys_page_by_page(self, page: Page, http: httpx2.Client, fresh_as: AuthorizationServer):
+        """Issue 17: beyond the latest 50, the next page holds the older journeys, none twice, none left out."""
+        fresh_as.cli("mcp-servers", "add", "--id", "notes", "--resource", "https://notes.example/mcp", "--scopes", "a")
+        register = f"{fresh_as.url}/api/v1/authz/clients/register/mcp/notes/latest"
+        body = {"redirect_uris": ["http://127.0.0.1:8765/callback"], "token_endpoint_auth_method": "none"}
+        clients = {http.post(register, json=body).json()["client_id"] for _ in range(53)}
+        sign_in(page, fresh_as, *ADMIN)
+        page.set_viewport_size(NARROW)
+
+        page.goto(f"{fresh_as.url}/admin/journeys?mcp_server=notes")
+        first = journey_rows(page)
+        assert fits(page)
+        page.click("a[rel=next]")
+        second = journey_rows(page)
+
+        assert (len(first), len(second)) == (50, 3)
+        assert page.locator("a[rel=next]").count() == 0
+        shown = {page.locator("table.journeys tbody tr").nth(i).locator("td").nth(2).inner_text() for i in range(3)}
+        assert len(set(first) | set(second)) == 53
+        assert all(any(client in text for client in clients) for text in shown)
