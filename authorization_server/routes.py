@@ -41,3 +41,4 @@ ADMIN_CLIENTS_PATH = "/admin/clients"
 #: One client; its ``client_id`` (a URL, for a metadata document) goes in the query: ``?client_id=``.
 ADMIN_CLIENT_PATH = "/admin/clients/view"
 ADMIN_MCP_SERVERS_PATH = "/admin/mcp-servers"
+ADMIN_KEYS_PATH = "/admin/keys"

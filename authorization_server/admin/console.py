@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from authorization_server import clock
 from authorization_server.accounts.service import AccountService
 from authorization_server.admin.timelines import Timeline, Timelines
 from authorization_server.clients.entities import Client, MachineApproval
@@ -29,6 +30,7 @@ from authorization_server.maintenance.clients import ClientExpiry
 from authorization_server.mcp_servers.entities import McpServer
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.routes import INTROSPECT_PATH
+from authorization_server.tokens.keys import Keys
 from shared.scopes import parse_scope
 
 
@@ -276,3 +278,42 @@ class JourneyConsole:
                 return []
             wanted = replace(wanted, user_id=stored.user.id)
         return await self._timelines.search(wanted)
+
+
+@dataclass(frozen=True)
+class KeyLine:
+    """A signing key as the console lists it (``keys list``)."""
+
+    kid: str
+    alg: str
+    created_at: datetime
+    #: ``current``, ``published until …`` or ``retired``.
+    state: str
+
+
+class KeyConsole:
+    """``keys list|rotate`` for the console (RFC 7517 JWK Set, docs/decisions/0027), through the server's ``Keys``."""
+
+    def __init__(self, db: Database, *, keys: Keys, alg: str) -> None:
+        self._db = db
+        self._keys = keys
+        self._alg = alg
+
+    async def list(self) -> list[KeyLine]:
+        stored = await self._db.run(self._keys.listed)
+        now = clock.now()
+        lines = []
+        for key in reversed(stored):
+            if key.retires_at is None:
+                state = "current"
+            elif key.retires_at > now:
+                state = f"published until {key.retires_at:%Y-%m-%d %H:%M:%S} UTC"
+            else:
+                state = "retired"
+            lines.append(KeyLine(key.kid, key.alg, key.created_at, state))
+        return lines
+
+    async def rotate(self) -> str:
+        """A new current key, signing from the next token; the previous one stays published. Its ``kid``."""
+        key = await self._db.run(lambda tx: self._keys.rotate(tx, self._alg))
+        return key.kid

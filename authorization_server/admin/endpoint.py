@@ -9,6 +9,7 @@
   /admin/clients/view?client_id=``: block, unblock, delete, approve, withdraw (``admin/console.py``).
 - ``GET|POST /admin/mcp-servers``: the MCP servers; add one (RFC 8707 resource, scopes, default
   scopes), give one new introspection credentials (RFC 7662 §2.1), shown on the answer once.
+- ``GET|POST /admin/keys``: the signing keys (RFC 7517) and when each retires; rotate (``keys rotate``).
 - ``GET /admin/journeys`` and ``GET /admin/journeys/{journey_id}``: the journeys, newest first, 50 a
   page, filtered by client, user, MCP server, outcome and start date; one as a sequence diagram drawn
   on the server (SVG, no JavaScript).
@@ -38,6 +39,7 @@ from authorization_server.routes import (
     ADMIN_CLIENT_PATH,
     ADMIN_CLIENTS_PATH,
     ADMIN_JOURNEYS_PATH,
+    ADMIN_KEYS_PATH,
     ADMIN_MCP_SERVERS_PATH,
     ADMIN_SIGN_IN_PATH,
     ADMIN_SIGN_OUT_PATH,
@@ -276,6 +278,24 @@ async def mcp_servers(request: Request, found: Services, session: str | None) ->
         credentials=credentials,
         done=done,
     )
+
+
+@console_page
+async def keys(request: Request, found: Services, session: str | None) -> Response:
+    if request.method == "POST":
+        try:
+            form = await read_form(request, found.settings.max_body_bytes)
+            check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
+            if form.require("action") != "rotate":
+                raise NotFound("no such action")
+            kid = await found.key_console.rotate()
+        except OAuthError as error:
+            return error_page(error)
+        return RedirectResponse(f"{ADMIN_KEYS_PATH}?{urlencode({'rotated': kid})}", status_code=303)
+    rotated = query_params(request).get("rotated")
+    done = f"New signing key {rotated} is current; the previous one stays published." if rotated else None
+    keep_for = found.settings.key_lifetime_after_rotation
+    return _page(request, session, "admin_keys.html", keys=await found.key_console.list(), done=done, keep_for=keep_for)
 
 
 @console_page

@@ -8,6 +8,7 @@ import secrets
 from urllib.parse import quote
 
 import httpx2
+import jwt
 import pytest
 from playwright.sync_api import Page
 
@@ -387,3 +388,31 @@ class TestJourneyPaging:
         shown = {page.locator("table.journeys tbody tr").nth(i).locator("td").nth(2).inner_text() for i in range(3)}
         assert len(set(first) | set(second)) == 53
         assert all(any(client in text for client in clients) for text in shown)
+
+
+@pytest.mark.as_options("--admin-username", ADMIN[0], "--admin-password", ADMIN[1])
+class TestSigningKeys:
+    def test_rotating_signs_the_next_token_with_the_new_key(
+        self, page: Page, http: httpx2.Client, fresh_as: AuthorizationServer
+    ):
+        """Issue 17 item 5, RFC 7517: the console rotates the signing key; the very next token names the new
+        ``kid``, and the old key stays in the JWK Set for the tokens it signed."""
+        fresh_as.cli("mcp-servers", "add", "--id", "notes", "--resource", "https://notes.example/mcp", "--scopes", "a")
+        machine = add_machine(fresh_as, "notes")
+        notes = Issuer(http, fresh_as.issuer_for("notes"), "", resource="https://notes.example/mcp")
+        before = jwt.get_unverified_header(token_for(notes, machine).json()["access_token"])["kid"]
+        sign_in(page, fresh_as, *ADMIN)
+        page.set_viewport_size(NARROW)
+        page.goto(f"{fresh_as.url}/admin/keys")
+        assert page.locator("tr[data-kid] td.state").all_inner_texts() == ["current"]
+        assert fits(page)
+
+        page.click("button[value=rotate]")
+
+        kids = page.locator("tr[data-kid]").evaluate_all("rows => rows.map(r => r.dataset.kid)")
+        states = page.locator("tr[data-kid] td.state").all_inner_texts()
+        assert kids[1] == before and states[0] == "current" and states[1].startswith("published until")
+        after = jwt.get_unverified_header(token_for(notes, machine).json()["access_token"])["kid"]
+        assert after == kids[0] != before
+        published = {key["kid"] for key in http.get(f"{fresh_as.url}/jwks.json").json()["keys"]}
+        assert {before, after} <= published
