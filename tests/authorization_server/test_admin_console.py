@@ -344,6 +344,9 @@ class TestJourneyFilters:
         page.fill("input[name=mcp_server]", "demo")
         page.click("form.journey-filters button")
         assert journey_rows(page) == [journey]
+        page.click(f"a[href='/admin/journeys/{journey}']")
+        assert page.locator("svg.sequence g.arrow").count() > 0
+        assert fits(page)  # the diagram scales down, the steps table stacks
 
         page.goto(f"{base}?client={used.client_id}&outcome=registered")
         assert journey_rows(page) == []
