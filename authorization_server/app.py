@@ -35,6 +35,14 @@ from authorization_server.flow.token import endpoint as token
 from authorization_server.health import endpoint as health
 from authorization_server.metrics import Metrics, MetricsListener
 from authorization_server.routes import (
+    ADMIN_CLIENT_PATH,
+    ADMIN_CLIENTS_PATH,
+    ADMIN_JOURNEYS_PATH,
+    ADMIN_KEYS_PATH,
+    ADMIN_MCP_SERVERS_PATH,
+    ADMIN_PATH,
+    ADMIN_SIGN_IN_PATH,
+    ADMIN_SIGN_OUT_PATH,
     AUTHORIZE_PATH,
     CALLBACK_PATH,
     CLIENT_CONFIGURATION_PATH,
@@ -129,9 +137,17 @@ def create_app(settings: Settings) -> Starlette:
         # 7. Introspection (RFC 7662): an MCP server asks whether a token still stands (server to server: no CORS).
         Route(INTROSPECT_PATH, introspect.introspect, methods=["POST"]),
         Route(mcp + INTROSPECT_PATH, introspect.introspect, methods=["POST"]),
-        # 8. The admin pages (issue 4): journeys, each as a sequence diagram. HTTP Basic; 404 when off.
-        Route("/admin/journeys", admin.journeys, methods=["GET"]),
-        Route("/admin/journeys/{journey_id}", admin.journey, methods=["GET"]),
+        # 8. The operator's console (issues 4, 17): its sign-in, the clients, the journeys (each as a sequence
+        #    diagram). Its session or HTTP Basic; 404 when off (docs/decisions/0014, 0041).
+        Route(ADMIN_PATH, admin.home, methods=["GET"]),
+        Route(ADMIN_SIGN_IN_PATH, admin.sign_in, methods=["GET", "POST"]),
+        Route(ADMIN_SIGN_OUT_PATH, admin.sign_out, methods=["POST"]),
+        Route(ADMIN_CLIENTS_PATH, admin.clients, methods=["GET"]),
+        Route(ADMIN_CLIENT_PATH, admin.client, methods=["GET", "POST"]),
+        Route(ADMIN_MCP_SERVERS_PATH, admin.mcp_servers, methods=["GET", "POST"]),
+        Route(ADMIN_KEYS_PATH, admin.keys, methods=["GET", "POST"]),
+        Route(ADMIN_JOURNEYS_PATH, admin.journeys, methods=["GET"]),
+        Route(ADMIN_JOURNEYS_PATH + "/{journey_id}", admin.journey, methods=["GET"]),
         # 9. The person's pages (pages: no CORS): the home page, the connected apps (what they approved,
         #    and revoking it), signing out (issue 17).
         Route(HOME_PATH, account.home, methods=["GET"]),
@@ -155,7 +171,7 @@ DEMO_BANNER = """
 ************************************************************************************
 *  DEMO MODE: every authorization request is approved as user 'demo' without a    *
 *  sign-in or consent page. It only runs on loopback. Never use it for real users. *
-*  Admin pages: /admin/journeys, user 'admin', password 'demo-admin-pages' unless  *
+*  Admin console: /admin, user 'admin', password 'demo-admin-pages' unless         *
 *  you set --admin-username and --admin-password.                                  *
 ************************************************************************************"""
 
@@ -181,7 +197,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error in %s %s", request.method, _route(request))
     error = ServerError("the server failed to answer this request")
     path = request.url.path
-    page_route = path == HOME_PATH or path.startswith(("/interaction/", "/account/", CALLBACK_PATH))
+    page_route = path == HOME_PATH or path.startswith(("/interaction/", "/account/", CALLBACK_PATH, ADMIN_PATH))
     if page_route or path.endswith(AUTHORIZE_PATH):
         return error_page(error)
     return error.to_response()

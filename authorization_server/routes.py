@@ -33,3 +33,14 @@ SIGN_OUT_PATH = "/account/sign-out"
 # The operator's probes (issue 17): the process answers; the database and the signing keys work.
 HEALTH_ALIVE_PATH = "/health/alive"
 HEALTH_READY_PATH = "/health/ready"
+
+# The operator's console (issue 17, docs/decisions/0014, 0041): its own sign-in; HTTP Basic stays for scripts.
+ADMIN_PATH = "/admin"
+ADMIN_SIGN_IN_PATH = "/admin/sign-in"
+ADMIN_SIGN_OUT_PATH = "/admin/sign-out"
+ADMIN_JOURNEYS_PATH = "/admin/journeys"
+ADMIN_CLIENTS_PATH = "/admin/clients"
+#: One client; its ``client_id`` (a URL, for a metadata document) goes in the query: ``?client_id=``.
+ADMIN_CLIENT_PATH = "/admin/clients/view"
+ADMIN_MCP_SERVERS_PATH = "/admin/mcp-servers"
+ADMIN_KEYS_PATH = "/admin/keys"

@@ -13,6 +13,7 @@ from authorization_server.accounts.entities import User
 from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
 from authorization_server.admin.auth import AdminGuard
+from authorization_server.admin.console import ClientConsole, JourneyConsole, KeyConsole, McpServerConsole
 from authorization_server.admin.timelines import Timelines
 from authorization_server.clients.service import ClientService
 from authorization_server.consents.service import ConsentService
@@ -81,6 +82,11 @@ class Services:
     downstream: DownstreamAuthorization
     admin: AdminGuard
     metrics: Metrics
+    #: The operator's console's use cases (issue 17), over the command line's services.
+    console: ClientConsole
+    mcp_server_console: McpServerConsole
+    journey_console: JourneyConsole
+    key_console: KeyConsole
 
 
 def services(request: Request) -> Services:
@@ -335,6 +341,19 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         downstream=downstream,
         admin=AdminGuard(settings),
         metrics=metrics,
+        console=ClientConsole(
+            db,
+            root_issuer=settings.issuer,
+            clients=core.clients,
+            mcp_servers=core.mcp_servers,
+            journeys=core.journeys,
+            revocation=core.revocation,
+            management=core.client_management,
+            expiry=core.client_expiry,
+        ),
+        mcp_server_console=McpServerConsole(db, root_issuer=settings.issuer, mcp_servers=core.mcp_servers),
+        journey_console=JourneyConsole(db, accounts=core.accounts, timelines=core.timelines),
+        key_console=KeyConsole(db, keys=core.tokens.keys, alg=settings.signing_alg),
     )
 
 

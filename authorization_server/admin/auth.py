@@ -7,26 +7,44 @@ shows in the timing, and wrong credentials are counted per client address: after
 ``login_lockout_failures`` within ``login_lockout_window`` seconds, that address gets 429 for
 ``login_lockout_duration`` seconds, twice as long at each new lock (``accounts/lockout.py``,
 issue 11 item 10).
+
+The console (issue 17) signs the admin in with a form instead (``/admin/sign-in``): the same
+credentials, the same per-address lockout, and then a session cookie whose value is random and
+kept here as a digest until it expires or the admin signs out (docs/decisions/0041). HTTP Basic
+stays for scripts; a browser that brings neither is sent to the sign-in page.
 """
 
 import base64
 import hashlib
 import hmac
 import math
+import secrets
 
 from starlette.requests import Request
 
 from authorization_server.accounts.lockout import FailureLock
+from authorization_server.clock import monotonic
 from authorization_server.errors import AdminSignInRequired, NotFound, TooManyRequests
 from authorization_server.settings import Settings
+from authorization_server.web.browser import Cookies
 from authorization_server.web.rate_limits import address_of
+
+#: At most this many admin sessions are kept; signing in again past it forgets the oldest.
+MAX_SESSIONS = 100
+
+
+class AdminSignInFailed(AdminSignInRequired):
+    """The sign-in form's username or password was wrong (shown on the form again, 401)."""
 
 
 class AdminGuard:
     """The admin's credentials, and the failures of each client address."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, cookies: Cookies | None = None) -> None:
         self._settings = settings
+        self._cookies = cookies or Cookies(settings)
+        #: The digest of each live session's cookie value, and when it expires (``clock.monotonic``).
+        self._sessions: dict[bytes, float] = {}
         self._username = _digest(settings.admin_username)
         self._password = _digest(settings.admin_password)
         self._failures = FailureLock(
@@ -38,16 +56,10 @@ class AdminGuard:
     def require_admin(self, request: Request) -> None:
         """Return if the request carries the admin's credentials; raise ``NotFound``, ``TooManyRequests``
         (an address locked after failures) or ``AdminSignInRequired``."""
-        if not self._settings.admin_pages:
-            raise NotFound("no such endpoint")
-        address = address_of(request)
-        wait = self._failures.wait(address)
-        if wait > 0:
-            minutes = math.ceil(wait / 60)
-            later = f"{minutes} minute{'s' * (minutes > 1)}"
-            raise TooManyRequests(
-                f"Too many failed admin sign-ins from this address. Try again in {later}.", retry_after=wait
-            )
+        self.require_pages()
+        if self.session(request) is not None:
+            return
+        address = self._not_locked(request)
         header = request.headers.get("authorization", "")
         username, password = _basic(header)
         # Both compared in constant time, and both always, so the time tells neither which one was
@@ -59,6 +71,59 @@ class AdminGuard:
                 self._failures.failed(address)
             raise AdminSignInRequired("the admin pages need the admin's username and password")
         self._failures.succeeded(address)
+
+    def require_pages(self) -> None:
+        """``NotFound`` while the admin pages are off (no credentials set, docs/decisions/0014)."""
+        if not self._settings.admin_pages:
+            raise NotFound("no such endpoint")
+
+    def session(self, request: Request) -> str | None:
+        """The request's admin session cookie, if it names a live session."""
+        value = self._cookies.admin_session(request)
+        if not value:
+            return None
+        expires = self._sessions.get(_digest(value))
+        if expires is None or expires <= monotonic():
+            return None
+        return value
+
+    def sign_in(self, request: Request, username: str, password: str) -> str:
+        """The sign-in form: the admin's credentials give a new session, whose cookie value is returned.
+
+        Raises ``TooManyRequests`` for a locked address, ``AdminSignInFailed`` (counted) otherwise.
+        """
+        self.require_pages()
+        address = self._not_locked(request)
+        right_name = hmac.compare_digest(_digest(username), self._username)
+        right_password = hmac.compare_digest(_digest(password), self._password)
+        if not (right_name and right_password):
+            self._failures.failed(address)
+            raise AdminSignInFailed("Wrong username or password.")
+        self._failures.succeeded(address)
+        now = monotonic()
+        self._sessions = {key: expires for key, expires in self._sessions.items() if expires > now}
+        while len(self._sessions) >= MAX_SESSIONS:
+            self._sessions.pop(min(self._sessions, key=self._sessions.__getitem__))
+        value = secrets.token_urlsafe(32)
+        self._sessions[_digest(value)] = now + self._settings.session_ttl
+        return value
+
+    def sign_out(self, session: str | None) -> None:
+        """The session no longer signs anyone in, whatever its lifetime left."""
+        if session:
+            self._sessions.pop(_digest(session), None)
+
+    def _not_locked(self, request: Request) -> str:
+        """The request's address, unless failures locked it out (``TooManyRequests``, RFC 6585 §4)."""
+        address = address_of(request)
+        wait = self._failures.wait(address)
+        if wait > 0:
+            minutes = math.ceil(wait / 60)
+            later = f"{minutes} minute{'s' * (minutes > 1)}"
+            raise TooManyRequests(
+                f"Too many failed admin sign-ins from this address. Try again in {later}.", retry_after=wait
+            )
+        return address
 
 
 def _digest(text: str) -> bytes:

@@ -1,32 +1,389 @@
-"""The admin pages (issue 4): ``GET /admin/journeys`` and ``GET /admin/journeys/{journey_id}``.
+"""The operator's console at ``/admin`` (issues 4 and 17): its sign-in, the clients, the journeys.
 
-The list of the latest journeys, and one journey as a sequence diagram drawn on the server
-(SVG, no JavaScript), with its timeline. Behind the admin's HTTP Basic credentials
-(``admin/auth.py``); never CORS, never framed (``web/pages.py``).
+- ``GET|POST /admin/sign-in``: the admin's username and password (settings) give a session cookie;
+  failures are counted per address and lock it out as HTTP Basic's do (``admin/auth.py``, issue 11
+  item 10). The form's CSRF token is keyed by the browser cookie (OAuth 2.1 §7.10, login CSRF).
+- ``POST /admin/sign-out``: the session ends, its cookie goes.
+- ``GET /admin/clients`` (filters: kind, blocked, last used), ``GET /admin/clients/view?client_id=``
+  (the registered metadata, RFC 7591 §3.2.1, and the client_credentials approvals), ``POST
+  /admin/clients/view?client_id=``: block, unblock, delete, approve, withdraw (``admin/console.py``).
+- ``GET|POST /admin/mcp-servers``: the MCP servers; add one (RFC 8707 resource, scopes, default
+  scopes), give one new introspection credentials (RFC 7662 §2.1), shown on the answer once.
+- ``GET|POST /admin/keys``: the signing keys (RFC 7517) and when each retires; rotate (``keys rotate``).
+- ``GET /admin/journeys`` and ``GET /admin/journeys/{journey_id}``: the journeys, newest first, 50 a
+  page, filtered by client, user, MCP server, outcome and start date; one as a sequence diagram drawn
+  on the server (SVG, no JavaScript).
+
+Every page needs the console's session or, for scripts, the admin's HTTP Basic credentials
+(RFC 7617); a browser bringing neither is sent to the sign-in page. Every POST needs the session
+and the CSRF token keyed by it: Basic credentials, which a browser sends on its own, never change
+anything. Never CORS, never framed (``web/pages.py``); a POST answers with a 303 (OAuth 2.1 §1.6).
 """
 
-from starlette.requests import Request
-from starlette.responses import Response
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
 
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from authorization_server import clock
+from authorization_server.admin.auth import AdminSignInFailed
+from authorization_server.admin.console import ClientFilter, ClientKind
 from authorization_server.admin.sequence_diagrams import layout
-from authorization_server.errors import NotFound
-from authorization_server.services import services
-from authorization_server.web.pages import page
+from authorization_server.errors import InvalidRequest, NotFound, OAuthError, TooManyRequests
+from authorization_server.journeys.entities import JourneySearch, JourneyStatus
+from authorization_server.routes import (
+    ADMIN_CLIENT_PATH,
+    ADMIN_CLIENTS_PATH,
+    ADMIN_JOURNEYS_PATH,
+    ADMIN_KEYS_PATH,
+    ADMIN_MCP_SERVERS_PATH,
+    ADMIN_SIGN_IN_PATH,
+    ADMIN_SIGN_OUT_PATH,
+)
+from authorization_server.services import Services, services
+from authorization_server.web.browser import check_csrf
+from authorization_server.web.pages import error_page, form_page
+from authorization_server.web.params import query_params, read_form
 
 #: How many journeys the list shows, newest first.
 LIST_LIMIT = 50
+#: What the console's forms prove with their CSRF token, keyed by the admin session cookie.
+FORM_PURPOSE = "admin/console"
+#: What the sign-in form proves, keyed by the browser cookie.
+SIGN_IN_PURPOSE = "admin/sign-in"
+
+#: The "last used" filter: its value in the query, its label, and the bounds it sets.
+LAST_USED = {
+    "day": ("in the last 24 hours", timedelta(days=1), None),
+    "week": ("in the last 7 days", timedelta(days=7), None),
+    "idle-30": ("not for 30 days or more", None, timedelta(days=30)),
+}
+#: What a POST did, shown on the page it leads to.
+DONE = {
+    "blocked": "Blocked: the client is refused everywhere and its grants ended.",
+    "unblocked": "Unblocked: the client may be used again; its ended grants stay ended.",
+    "deleted": "Deleted: the client's grants ended and its registration is gone.",
+    "approved": "Approved for client_credentials.",
+    "withdrawn": "Approval withdrawn; its machine grant ended.",
+}
+
+Handler = Callable[[Request, Services, str | None], Awaitable[Response]]
 
 
-async def journeys(request: Request) -> Response:
+def console_page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Let the admin in: by the console's session, else by HTTP Basic; a browser without either signs in first.
+
+    The handler gets the session's cookie value (``None`` when the admin came by HTTP Basic).
+    """
+
+    async def endpoint(request: Request) -> Response:
+        found = services(request)
+        guard = found.admin
+        guard.require_pages()
+        session = guard.session(request)
+        if session is None:
+            if request.method == "GET" and "authorization" not in request.headers and _browser(request):
+                return RedirectResponse(ADMIN_SIGN_IN_PATH, status_code=303)
+            guard.require_admin(request)
+        return await handler(request, found, session)
+
+    return endpoint
+
+
+def _browser(request: Request) -> bool:
+    """A person's browser navigating, as opposed to a script: it asks for HTML."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _page(request: Request, session: str | None, template: str, **context: Any) -> Response:
+    """A console page with its forms' CSRF token and the sign-out button (when signed in with the form)."""
+    return form_page(
+        request, template, session, FORM_PURPOSE, signed_in=session is not None, sign_out=ADMIN_SIGN_OUT_PATH, **context
+    )
+
+
+async def sign_in(request: Request) -> Response:
     found = services(request)
-    found.admin.require_admin(request)
-    return page("admin_journeys.html", timelines=await found.timelines.recent(LIST_LIMIT))
+    guard = found.admin
+    guard.require_pages()
+    if request.method == "GET" and guard.session(request) is not None:
+        return RedirectResponse(ADMIN_CLIENTS_PATH, status_code=303)
+    browser = found.cookies.browser_secret(request)
+    fresh = browser is None
+    secret = browser or secrets.token_urlsafe(32)
+    error, status, headers, username = None, 200, None, ""
+    if request.method == "POST":
+        try:
+            form = await read_form(request, found.settings.max_body_bytes)
+            check_csrf(browser, SIGN_IN_PURPOSE, form.get("csrf_token"))
+            username = form.get("username") or ""
+            session = guard.sign_in(request, username, form.get("password") or "")
+        except AdminSignInFailed as failed:
+            error, status = failed.description, 401
+        except TooManyRequests as locked:
+            error, status, headers = locked.description, 429, locked.headers()
+        except OAuthError as failure:
+            return error_page(failure)
+        else:
+            response: Response = RedirectResponse(ADMIN_CLIENTS_PATH, status_code=303)
+            found.cookies.set_admin_session(response, session)
+            return response
+    signed_out = query_params(request).get("signed_out") is not None
+    response = form_page(
+        request,
+        "admin_sign_in.html",
+        secret,
+        SIGN_IN_PURPOSE,
+        status,
+        headers,
+        error=error,
+        username=username,
+        signed_out=signed_out,
+    )
+    if fresh:
+        found.cookies.set_browser_secret(response, secret)
+    return response
 
 
-async def journey(request: Request) -> Response:
+async def sign_out(request: Request) -> Response:
     found = services(request)
-    found.admin.require_admin(request)
+    found.admin.require_pages()
+    session = found.admin.session(request)
+    try:
+        form = await read_form(request, found.settings.max_body_bytes)
+        check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
+    except OAuthError as error:
+        return error_page(error)
+    found.admin.sign_out(session)
+    response = RedirectResponse(ADMIN_SIGN_IN_PATH + "?signed_out=1", status_code=303)
+    found.cookies.clear_admin_session(response)
+    return response
+
+
+@console_page
+async def home(request: Request, found: Services, session: str | None) -> Response:
+    return RedirectResponse(ADMIN_CLIENTS_PATH, status_code=303)
+
+
+@console_page
+async def clients(request: Request, found: Services, session: str | None) -> Response:
+    query = query_params(request)
+    kind_text, blocked_text, used_text = query.get("kind") or "", query.get("blocked") or "", query.get("used") or ""
+    kinds = {kind.value: kind for kind in ClientKind}
+    kind = kinds.get(kind_text)
+    used_since = used_before = None
+    if used_text in LAST_USED:
+        _, since, before = LAST_USED[used_text]
+        used_since = clock.now() - since if since else None
+        used_before = clock.now() - before if before else None
+    wanted = ClientFilter(
+        kind=kind,
+        blocked={"yes": True, "no": False}.get(blocked_text),
+        used_since=used_since,
+        used_before=used_before,
+    )
+    lines = await found.console.list(wanted)
+    return _page(
+        request,
+        session,
+        "admin_clients.html",
+        lines=lines,
+        kinds=[kind.value for kind in ClientKind],
+        last_used={value: label for value, (label, _, _) in LAST_USED.items()},
+        chosen={"kind": kind_text, "blocked": blocked_text, "used": used_text},
+        done=DONE.get(query.get("done") or ""),
+        client_path=ADMIN_CLIENT_PATH,
+    )
+
+
+@console_page
+async def client(request: Request, found: Services, session: str | None) -> Response:
+    client_id = query_params(request).get("client_id") or ""
+    if request.method == "POST":
+        try:
+            form = await read_form(request, found.settings.max_body_bytes)
+            check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
+            done = await _act(found, client_id, form.require("action"), form.get("mcp_server_id"), form.get("scope"))
+        except OAuthError as error:
+            return error_page(error)
+        if done == "deleted":
+            return RedirectResponse(f"{ADMIN_CLIENTS_PATH}?done=deleted", status_code=303)
+        return RedirectResponse(f"{ADMIN_CLIENT_PATH}?{urlencode({'client_id': client_id, 'done': done})}", 303)
+    try:
+        view = await found.console.view(client_id)
+    except OAuthError as error:
+        return error_page(error)
+    shown = DONE.get(query_params(request).get("done") or "")
+    return _page(request, session, "admin_client.html", view=view, done=shown, clients_path=ADMIN_CLIENTS_PATH)
+
+
+async def _act(found: Services, client_id: str, action: str, mcp_server_id: str | None, scope: str | None) -> str:
+    """Run one of the console's actions on a client; the key of what it did (``DONE``)."""
+    console = found.console
+    if action == "block":
+        await console.block(client_id)
+        return "blocked"
+    if action == "unblock":
+        await console.unblock(client_id)
+        return "unblocked"
+    if action == "delete":
+        await console.delete(client_id)
+        return "deleted"
+    if action == "approve":
+        await console.approve(client_id, mcp_server_id or "", scope or "")
+        return "approved"
+    if action == "withdraw":
+        await console.withdraw(client_id, mcp_server_id or "")
+        return "withdrawn"
+    raise NotFound(f"no such action: {action!r}")
+
+
+@console_page
+async def mcp_servers(request: Request, found: Services, session: str | None) -> Response:
+    console = found.mcp_server_console
+    credentials, done = None, None
+    if request.method == "POST":
+        try:
+            form = await read_form(request, found.settings.max_body_bytes)
+            check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
+            action = form.require("action")
+            if action == "add":
+                added = await console.add(
+                    server_id=form.require("id"),
+                    name=form.get("name") or "",
+                    resource=form.require("resource"),
+                    scopes=form.require("scopes"),
+                    default_scopes=form.get("default_scopes") or "",
+                )
+                return RedirectResponse(f"{ADMIN_MCP_SERVERS_PATH}?{urlencode({'added': added.id})}", 303)
+            if action != "credentials":
+                raise NotFound(f"no such action: {action!r}")
+            # Answered with the page itself, not a redirect: the secret is shown here once, never stored.
+            credentials = await console.rotate_credentials(form.require("mcp_server_id"))
+        except OAuthError as error:
+            return error_page(error)
+    added_id = query_params(request).get("added")
+    if added_id:
+        done = f"Added MCP server {added_id}. Give it introspection credentials if it checks tokens that way."
+    servers = await console.list()
+    return _page(
+        request,
+        session,
+        "admin_mcp_servers.html",
+        servers=[(server, console.issuer_of(server)) for server in servers],
+        credentials=credentials,
+        done=done,
+    )
+
+
+@console_page
+async def keys(request: Request, found: Services, session: str | None) -> Response:
+    if request.method == "POST":
+        try:
+            form = await read_form(request, found.settings.max_body_bytes)
+            check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
+            if form.require("action") != "rotate":
+                raise NotFound("no such action")
+            kid = await found.key_console.rotate()
+        except OAuthError as error:
+            return error_page(error)
+        return RedirectResponse(f"{ADMIN_KEYS_PATH}?{urlencode({'rotated': kid})}", status_code=303)
+    rotated = query_params(request).get("rotated")
+    done = f"New signing key {rotated} is current; the previous one stays published." if rotated else None
+    keep_for = found.settings.key_lifetime_after_rotation
+    return _page(request, session, "admin_keys.html", keys=await found.key_console.list(), done=done, keep_for=keep_for)
+
+
+@console_page
+async def journeys(request: Request, found: Services, session: str | None) -> Response:
+    """The journeys, newest first, a page of ``LIST_LIMIT`` at a time, by client, user, MCP server, outcome, time."""
+    query = query_params(request)
+    chosen = {name: (query.get(name) or "").strip() for name in JOURNEY_FILTERS}
+    try:
+        wanted = JourneySearch(
+            client_id=chosen["client"] or None,
+            mcp_server_id=chosen["mcp_server"] or None,
+            status=_status(chosen["outcome"]),
+            since=_day(chosen["since"], "since"),
+            until=_day(chosen["until"], "until", next_day=True),
+            before=_cursor(query.get("before_at"), query.get("before_id")),
+            limit=LIST_LIMIT + 1,
+        )
+    except InvalidRequest as error:
+        return error_page(error)
+    timelines = await found.journey_console.search(wanted, chosen["user"] or None)
+    more = len(timelines) > LIST_LIMIT
+    timelines = timelines[:LIST_LIMIT]
+    next_page = None
+    if more:
+        last = timelines[-1]
+        cursor = {"before_at": last.started_at.isoformat(), "before_id": last.journey_id}
+        next_page = f"{ADMIN_JOURNEYS_PATH}?{urlencode({**{k: v for k, v in chosen.items() if v}, **cursor})}"
+    return _page(
+        request,
+        session,
+        "admin_journeys.html",
+        timelines=timelines,
+        chosen=chosen,
+        outcomes=[status.value for status in JourneyStatus],
+        next_page=next_page,
+        first_page=f"{ADMIN_JOURNEYS_PATH}?{urlencode({k: v for k, v in chosen.items() if v})}"
+        if query.get("before_id")
+        else None,
+    )
+
+
+#: The journeys page's filters, as named in its query.
+JOURNEY_FILTERS = ("client", "user", "mcp_server", "outcome", "since", "until")
+
+
+def _status(text: str) -> JourneyStatus | None:
+    if not text:
+        return None
+    try:
+        return JourneyStatus(text)
+    except ValueError:
+        raise InvalidRequest(f"no such outcome: {text!r}") from None
+
+
+def _day(text: str, name: str, *, next_day: bool = False) -> datetime | None:
+    """A date (``YYYY-MM-DD``, UTC) from a filter; ``until`` is inclusive, so it ends at the next midnight."""
+    if not text:
+        return None
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a date, YYYY-MM-DD") from None
+    return day + timedelta(days=1) if next_day else day
+
+
+def _cursor(at: str | None, journey_id: str | None) -> tuple[datetime, str] | None:
+    """Where the next page starts: after the journey that ended the page before."""
+    if not (at and journey_id):
+        return None
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        raise InvalidRequest("before_at must be an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise InvalidRequest("before_at must carry its UTC offset")
+    return moment, journey_id
+
+
+@console_page
+async def journey(request: Request, found: Services, session: str | None) -> Response:
     timeline = await found.timelines.get(request.path_params["journey_id"])
     if timeline is None:
         raise NotFound("no such journey")
-    return page("admin_journey.html", timeline=timeline, diagram=layout(timeline))
+    return _page(
+        request,
+        session,
+        "admin_journey.html",
+        timeline=timeline,
+        diagram=layout(timeline),
+        journeys_path=ADMIN_JOURNEYS_PATH,
+    )

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database, Transaction
-from authorization_server.journeys.entities import JourneyHistory, JourneyStatus, Step
+from authorization_server.journeys.entities import JourneyHistory, JourneySearch, JourneyStatus, Step
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.entities import McpConnection
 from authorization_server.mcp_servers.service import McpServerService
@@ -92,6 +92,14 @@ class Timelines:
 
         async def unit(tx: Transaction) -> list[Timeline]:
             return [await self._timeline(tx, history) for history in await self._journeys.recent(tx, limit)]
+
+        return await self._db.run(unit)
+
+    async def search(self, wanted: JourneySearch) -> list[Timeline]:
+        """The journeys the console's filters name, newest first, one page (issue 17)."""
+
+        async def unit(tx: Transaction) -> list[Timeline]:
+            return [await self._timeline(tx, history) for history in await self._journeys.search(tx, wanted)]
 
         return await self._db.run(unit)
 

@@ -224,3 +224,23 @@ class DownstreamCallback:
     same_browser: bool
     #: Whether the answer came after the state's deadline.
     expired: bool
+
+
+@dataclass(frozen=True)
+class JourneySearch:
+    """Which journeys the operator looks for (the console's filters, issue 17); ``None`` leaves a filter out.
+
+    Newest first, a page at a time: ``before`` is the (start, id) of the last journey of the page
+    before, so that paging stays right while new journeys start.
+    """
+
+    client_id: str | None = None
+    user_id: str | None = None
+    mcp_server_id: str | None = None
+    status: JourneyStatus | None = None
+    #: Started at or after this moment.
+    since: datetime | None = None
+    #: Started before this moment.
+    until: datetime | None = None
+    before: tuple[datetime, str] | None = None
+    limit: int = 50

@@ -6,12 +6,17 @@ For the operator (``journeys list`` and ``journeys show``, the admin pages), thr
 
 from authorization_server.db import Transaction
 from authorization_server.journeys import repository
-from authorization_server.journeys.entities import Journey, JourneyHistory
+from authorization_server.journeys.entities import Journey, JourneyHistory, JourneySearch
 
 
 async def recent(tx: Transaction, limit: int) -> list[JourneyHistory]:
     """The latest journeys, newest first, each with its steps in order and its downstream flows."""
     return [await _history(tx, journey) for journey in await repository.recent(tx, limit)]
+
+
+async def search(tx: Transaction, wanted: JourneySearch) -> list[JourneyHistory]:
+    """The journeys ``wanted`` names (the console's filters and pages), newest first, each read whole."""
+    return [await _history(tx, journey) for journey in await repository.search(tx, wanted)]
 
 
 async def history(tx: Transaction, journey_id: str) -> JourneyHistory | None:

@@ -18,6 +18,7 @@ from authorization_server.journeys.entities import (
     DownstreamFlowStatus,
     Event,
     Journey,
+    JourneySearch,
     JourneyStatus,
     McpAuthorizationFlow,
     StartedDownstreamFlow,
@@ -274,6 +275,36 @@ async def by_code(tx: Transaction, code_hash: str) -> Journey | None:
 
 async def recent(tx: Transaction, limit: int) -> list[Journey]:
     rows = await tx.fetch_all(f"{_SELECT} ORDER BY j.created_at DESC LIMIT ?", (limit,))
+    return [_journey(row) for row in rows]
+
+
+async def search(tx: Transaction, wanted: JourneySearch) -> list[Journey]:
+    """The journeys ``wanted`` names, newest first (ties by id), at most ``wanted.limit``."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("f.client_id", wanted.client_id),
+        ("j.user_id", wanted.user_id),
+        ("f.mcp_server_id", wanted.mcp_server_id),
+        ("j.status", wanted.status and str(wanted.status)),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if wanted.since is not None:
+        where.append("j.created_at >= ?")
+        params.append(clock.to_db(wanted.since))
+    if wanted.until is not None:
+        where.append("j.created_at < ?")
+        params.append(clock.to_db(wanted.until))
+    if wanted.before is not None:
+        at, journey_id = wanted.before
+        where.append("(j.created_at < ? OR (j.created_at = ? AND j.id < ?))")
+        params += [clock.to_db(at), clock.to_db(at), journey_id]
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    rows = await tx.fetch_all(
+        f"{_SELECT}{condition} ORDER BY j.created_at DESC, j.id DESC LIMIT ?", (*params, wanted.limit)
+    )
     return [_journey(row) for row in rows]
 
 

@@ -30,6 +30,7 @@ from authorization_server.journeys.entities import (
     DownstreamTokens,
     Journey,
     JourneyHistory,
+    JourneySearch,
     JourneyStatus,
     Step,
 )
@@ -332,6 +333,10 @@ class JourneyService:
     async def recent(self, tx: Transaction, limit: int = 20) -> list[JourneyHistory]:
         """The latest journeys, newest first, each with its steps in order and its downstream flows."""
         return await history.recent(tx, limit)
+
+    async def search(self, tx: Transaction, wanted: JourneySearch) -> list[JourneyHistory]:
+        """The journeys the operator's filters name, newest first, a page at a time (issue 17)."""
+        return await history.search(tx, wanted)
 
     async def history(self, tx: Transaction, journey_id: str) -> JourneyHistory | None:
         """One journey with everything it recorded; ``None`` if there is none."""

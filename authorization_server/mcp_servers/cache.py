@@ -78,8 +78,13 @@ class McpServerCache:
         return server
 
     def forget(self) -> None:
-        """Load again at the next check: this process wrote ``mcp_servers`` (called inside that unit)."""
+        """Load again at the next lookup: this process wrote ``mcp_servers`` (called inside that unit).
+
+        At once, not within the second: a secret rotated in this process (the console, issue 17) must
+        stop working at its next use.
+        """
         self._loaded = _Loaded(None, self._loaded.by_id, self._loaded.by_resource)
+        self._checked_at = 0.0
 
     async def _follow_database(self, *, now: bool = False) -> None:
         """The cache's one way to the database: a unit of its own (or the running one, joined), once a

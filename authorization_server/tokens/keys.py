@@ -137,6 +137,24 @@ class Keys:
             return self._key_set.jwks_json
         return (await self._db.run(self.key_set)).jwks_json
 
+    async def listed(self, tx: Transaction) -> list[SigningKey]:
+        """Every stored key, oldest first, with when each retires (``keys list``, the console)."""
+        return await all_keys(tx, self._keep_for, self._opener())
+
+    async def rotate(self, tx: Transaction, alg: str) -> SigningKey:
+        """``keys rotate`` in this process (the console, issue 17): a new current key, signing from the next token.
+
+        This process's own write does not move ``data_version``, so the cached set is dropped here.
+        """
+        key = await add(tx, alg, self._opener())
+        self._key_set = None
+        return key
+
+    def _opener(self) -> Sealer:
+        if self._sealer is None:
+            raise ValueError("the signing keys cannot be opened here")
+        return self._sealer
+
     def _recently_checked(self) -> bool:
         return clock.monotonic() - self._checked_at < self.CHECK_INTERVAL
 

@@ -6,12 +6,14 @@ when the issuer is https (MCP security best practices, consent cookie security):
 - the *browser* cookie, a random value set by /authorize: an interaction works only in the
   browser that started it, and its forms' CSRF token is derived from this value, which other
   sites can neither read nor set (OAuth 2.1 §7.10);
-- the *session* cookie, set after sign-in, cleared by signing out (``/account/sign-out``).
+- the *session* cookie, set after sign-in, cleared by signing out (``/account/sign-out``);
+- the *admin session* cookie of the operator's console (``/admin/sign-in``, issue 17), ``SameSite=Strict``.
 """
 
 import base64
 import hashlib
 import hmac
+from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,6 +23,7 @@ from authorization_server.settings import Settings
 
 BROWSER = "as_browser"
 SESSION = "as_session"
+ADMIN_SESSION = "as_admin"
 
 
 class Cookies:
@@ -45,7 +48,25 @@ class Cookies:
         """Signing out: the browser drops the session cookie (its attributes must match the ones it was set with)."""
         response.delete_cookie(self._prefix + SESSION, path="/", secure=self._secure, httponly=True, samesite="lax")
 
-    def _set(self, response: Response, name: str, value: str, max_age: int | None) -> None:
+    def admin_session(self, request: Request) -> str | None:
+        return request.cookies.get(self._prefix + ADMIN_SESSION)
+
+    def set_admin_session(self, response: Response, value: str) -> None:
+        self._set(response, ADMIN_SESSION, value, max_age=self._session_ttl, samesite="strict")
+
+    def clear_admin_session(self, response: Response) -> None:
+        response.delete_cookie(
+            self._prefix + ADMIN_SESSION, path="/", secure=self._secure, httponly=True, samesite="strict"
+        )
+
+    def _set(
+        self,
+        response: Response,
+        name: str,
+        value: str,
+        max_age: int | None,
+        samesite: Literal["lax", "strict"] = "lax",
+    ) -> None:
         response.set_cookie(
             self._prefix + name,
             value,
@@ -53,7 +74,7 @@ class Cookies:
             path="/",
             secure=self._secure,
             httponly=True,
-            samesite="lax",
+            samesite=samesite,
         )
 
 

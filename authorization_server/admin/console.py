@@ -1,0 +1,319 @@
+"""The operator's console (issue 17): what the admin pages do to clients and MCP servers, through the command
+line's services.
+
+Each action is the one ``clients block|unblock|approve|withdraw`` runs (``cli/clients.py``):
+blocking through ``ClientManagementService`` (docs/decisions/0025), the client_credentials
+approvals through ``ClientService`` (OAuth 2.1 §4.2, docs/decisions/0018), a withdrawn approval's
+machine grant ended through ``RevocationService``. Deleting a client ends its grants and deletes
+its rows as its own RFC 7592 §2.3 deletion does. Each is one unit of work; a mistake is an
+``OAuthError`` the page shows (``InvalidRequest``, ``NotFound``), never a 500. MCP servers are
+listed, added and given new introspection credentials as ``mcp-servers list|add|credentials`` do.
+"""
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from authorization_server import clock
+from authorization_server.accounts.service import AccountService
+from authorization_server.admin.timelines import Timeline, Timelines
+from authorization_server.clients.entities import Client, MachineApproval
+from authorization_server.clients.service import ClientService
+from authorization_server.db import Database, Transaction
+from authorization_server.errors import InvalidRequest, NotFound
+from authorization_server.flow.discovery.issuers import mcp_issuer_url
+from authorization_server.flow.registration.management import ClientManagementService
+from authorization_server.flow.revocation.service import RevocationService
+from authorization_server.journeys.entities import JourneySearch
+from authorization_server.journeys.service import JourneyService
+from authorization_server.maintenance.clients import ClientExpiry
+from authorization_server.mcp_servers.entities import McpServer
+from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.routes import INTROSPECT_PATH
+from authorization_server.tokens.keys import Keys
+from shared.scopes import parse_scope
+
+
+class ClientKind(StrEnum):
+    """How a client came to be known (the console's filter)."""
+
+    #: Registered itself (RFC 7591 §3), at the root or an MCP server's registration endpoint.
+    DYNAMIC = "dynamic"
+    #: Known by its client ID metadata document: the ``client_id`` is the document's URL (CIMD §3).
+    METADATA_DOCUMENT = "metadata document"
+    #: Registered by the operator with the client_credentials grant, which self-registration refuses
+    #: (``clients add --grant client_credentials``, docs/decisions/0018).
+    PRE_REGISTERED = "pre-registered"
+
+
+def kind_of(client: Client) -> ClientKind:
+    if client.from_metadata_document:
+        return ClientKind.METADATA_DOCUMENT
+    if "client_credentials" in client.grant_types:
+        return ClientKind.PRE_REGISTERED
+    return ClientKind.DYNAMIC
+
+
+@dataclass(frozen=True)
+class ClientFilter:
+    """What the list shows: every field ``None`` (or ``False``) shows every client."""
+
+    kind: ClientKind | None = None
+    #: Only the clients blocked (``True``) or not blocked (``False``).
+    blocked: bool | None = None
+    #: Only the clients last used before this moment (idle ones).
+    used_before: datetime | None = None
+    #: Only the clients last used at or after this moment.
+    used_since: datetime | None = None
+
+    def admits(self, client: Client) -> bool:
+        return (
+            (self.kind is None or kind_of(client) is self.kind)
+            and (self.blocked is None or client.blocked is self.blocked)
+            and (self.used_before is None or client.last_used_at < self.used_before)
+            and (self.used_since is None or client.last_used_at >= self.used_since)
+        )
+
+
+@dataclass(frozen=True)
+class ClientLine:
+    client: Client
+    kind: ClientKind
+    approvals: tuple[MachineApproval, ...]
+
+
+@dataclass(frozen=True)
+class ClientView:
+    line: ClientLine
+    #: The MCP servers whose tokens this client may ask for: its issuer's, or every one at the root issuer.
+    servers: tuple[McpServer, ...]
+
+
+class ClientConsole:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        root_issuer: str,
+        clients: ClientService,
+        mcp_servers: McpServerService,
+        journeys: JourneyService,
+        revocation: RevocationService,
+        management: ClientManagementService,
+        expiry: ClientExpiry,
+    ) -> None:
+        self._db = db
+        self._root = root_issuer
+        self._clients = clients
+        self._mcp_servers = mcp_servers
+        self._journeys = journeys
+        self._revocation = revocation
+        self._management = management
+        self._expiry = expiry
+
+    async def list(self, wanted: ClientFilter) -> list[ClientLine]:
+        """The clients ``wanted`` admits, most recently used first, with their machine approvals."""
+
+        async def unit(tx: Transaction) -> list[ClientLine]:
+            chosen = [client for client in await self._clients.all(tx) if wanted.admits(client)]
+            chosen.sort(key=lambda client: (client.last_used_at, client.created_at), reverse=True)
+            return [await self._line(tx, client) for client in chosen]
+
+        return await self._db.run(unit)
+
+    async def view(self, client_id: str) -> ClientView:
+        async def unit(tx: Transaction) -> ClientView:
+            client = await self._client(tx, client_id)
+            servers = [server for server in await self._mcp_servers.all(tx) if self._serves(client, server)]
+            return ClientView(await self._line(tx, client), tuple(sorted(servers, key=lambda server: server.id)))
+
+        return await self._db.run(unit)
+
+    async def block(self, client_id: str) -> int:
+        """``clients block``: refused everywhere, every grant ended (docs/decisions/0025); how many were ended."""
+        try:
+            return await self._management.block(client_id)
+        except ValueError as error:
+            raise NotFound(str(error)) from None
+
+    async def unblock(self, client_id: str) -> None:
+        try:
+            await self._management.unblock(client_id)
+        except ValueError as error:
+            raise NotFound(str(error)) from None
+
+    async def delete(self, client_id: str) -> int:
+        """The operator deletes a client: its grants ended, then its rows deleted, as RFC 7592 §2.3 does."""
+
+        async def unit(tx: Transaction) -> int:
+            client = await self._client(tx, client_id)
+            ended = await self._revocation.end_client_grants(tx, client.client_id, "the operator deleted the client")
+            await self._expiry.delete(tx, [client.client_id])
+            return ended
+
+        return await self._db.run(unit)
+
+    async def approve(self, client_id: str, mcp_server_id: str, scope: str) -> MachineApproval:
+        """``clients approve``: the client may use client_credentials at the MCP server (OAuth 2.1 §4.2).
+
+        ``scope`` empty means the server's default scopes; every scope must be one the server offers,
+        and the client's issuer must issue tokens for that server (docs/decisions/0018).
+        """
+
+        async def unit(tx: Transaction) -> MachineApproval:
+            client = await self._client(tx, client_id)
+            server = await self._mcp_servers.get(tx, mcp_server_id)
+            if server is None:
+                raise NotFound(f"no MCP server with id {mcp_server_id!r}")
+            if not self._serves(client, server):
+                raise InvalidRequest(
+                    f"the client is registered at {client.issuer}, which issues no tokens for {server.id!r}"
+                )
+            try:
+                scopes = parse_scope(scope.replace(",", " ")) if scope.strip() else server.default_scopes
+            except ValueError as error:
+                raise InvalidRequest(f"scopes: {error}") from None
+            unknown = [name for name in scopes if name not in server.scopes]
+            if unknown or not scopes:
+                raise InvalidRequest(f"MCP server {server.id!r} offers the scopes {' '.join(server.scopes)}")
+            return await self._clients.approve_machine(tx, client, server.id, scopes)
+
+        return await self._db.run(unit)
+
+    async def withdraw(self, client_id: str, mcp_server_id: str) -> int:
+        """``clients withdraw``: the approval goes, and the machine grant it allowed ends; how many grants ended."""
+
+        async def unit(tx: Transaction) -> int:
+            await self._client(tx, client_id)
+            ended = 0
+            for withdrawn in await self._clients.withdraw_machine(tx, client_id, [mcp_server_id]):
+                journey_id = await self._journeys.machine_journey(tx, client_id, withdrawn)
+                if journey_id is not None:
+                    await self._revocation.end_grant(
+                        tx, journey_id, "the operator withdrew the client_credentials approval"
+                    )
+                    ended += 1
+            return ended
+
+        return await self._db.run(unit)
+
+    async def _client(self, tx: Transaction, client_id: str) -> Client:
+        client = await self._clients.get(tx, client_id)
+        if client is None:
+            raise NotFound(f"no client with id {client_id!r}")
+        return client
+
+    async def _line(self, tx: Transaction, client: Client) -> ClientLine:
+        approvals = tuple(await self._clients.machine_approvals(tx, client.client_id))
+        return ClientLine(client, kind_of(client), approvals)
+
+    def _serves(self, client: Client, server: McpServer) -> bool:
+        return client.issuer in (self._root, mcp_issuer_url(self._root, server.id))
+
+
+@dataclass(frozen=True)
+class NewCredentials:
+    """An MCP server's new introspection credentials (RFC 7662 §2.1), shown to the operator once."""
+
+    mcp_server_id: str
+    secret: str
+    introspection_endpoint: str
+
+
+class McpServerConsole:
+    """``mcp-servers list|add|credentials`` for the console, through ``McpServerService``."""
+
+    def __init__(self, db: Database, *, root_issuer: str, mcp_servers: McpServerService) -> None:
+        self._db = db
+        self._root = root_issuer
+        self._mcp_servers = mcp_servers
+
+    async def list(self) -> list[McpServer]:
+        servers = await self._db.run(self._mcp_servers.all)
+        return sorted(servers, key=lambda server: server.id)
+
+    def issuer_of(self, server: McpServer) -> str:
+        return mcp_issuer_url(self._root, server.id)
+
+    async def add(self, *, server_id: str, name: str, resource: str, scopes: str, default_scopes: str) -> McpServer:
+        """``mcp-servers add``: the resource (RFC 8707 §2, canonical), its scopes and default scopes (RFC 6749 §3.3)."""
+
+        async def unit(tx: Transaction) -> McpServer:
+            return await self._mcp_servers.add(
+                tx,
+                server_id=server_id.strip(),
+                resource=resource.strip(),
+                scopes=scopes,
+                name=name.strip() or None,
+                default_scopes=default_scopes if default_scopes.strip() else None,
+            )
+
+        try:
+            return await self._db.run(unit)
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+
+    async def rotate_credentials(self, server_id: str) -> NewCredentials:
+        """``mcp-servers credentials``: a new secret, returned once; the previous one stops working."""
+        try:
+            secret = await self._db.run(lambda tx: self._mcp_servers.rotate_secret(tx, server_id))
+        except ValueError as error:
+            raise NotFound(str(error)) from None
+        return NewCredentials(server_id, secret, mcp_issuer_url(self._root, server_id) + INTROSPECT_PATH)
+
+
+class JourneyConsole:
+    """The journeys page's filters (issue 17): a username named by the operator is looked up in ``accounts/``."""
+
+    def __init__(self, db: Database, *, accounts: AccountService, timelines: Timelines) -> None:
+        self._db = db
+        self._accounts = accounts
+        self._timelines = timelines
+
+    async def search(self, wanted: JourneySearch, username: str | None) -> list[Timeline]:
+        """The page of journeys ``wanted`` names, of the user ``username`` if given (none if no such user)."""
+        if username:
+            stored = await self._db.run(lambda tx: self._accounts.stored_password(tx, username))
+            if stored is None:
+                return []
+            wanted = replace(wanted, user_id=stored.user.id)
+        return await self._timelines.search(wanted)
+
+
+@dataclass(frozen=True)
+class KeyLine:
+    """A signing key as the console lists it (``keys list``)."""
+
+    kid: str
+    alg: str
+    created_at: datetime
+    #: ``current``, ``published until …`` or ``retired``.
+    state: str
+
+
+class KeyConsole:
+    """``keys list|rotate`` for the console (RFC 7517 JWK Set, docs/decisions/0027), through the server's ``Keys``."""
+
+    def __init__(self, db: Database, *, keys: Keys, alg: str) -> None:
+        self._db = db
+        self._keys = keys
+        self._alg = alg
+
+    async def list(self) -> list[KeyLine]:
+        stored = await self._db.run(self._keys.listed)
+        now = clock.now()
+        lines = []
+        for key in reversed(stored):
+            if key.retires_at is None:
+                state = "current"
+            elif key.retires_at > now:
+                state = f"published until {key.retires_at:%Y-%m-%d %H:%M:%S} UTC"
+            else:
+                state = "retired"
+            lines.append(KeyLine(key.kid, key.alg, key.created_at, state))
+        return lines
+
+    async def rotate(self) -> str:
+        """A new current key, signing from the next token; the previous one stays published. Its ``kid``."""
+        key = await self._db.run(lambda tx: self._keys.rotate(tx, self._alg))
+        return key.kid

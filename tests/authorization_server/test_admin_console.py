@@ -1,0 +1,421 @@
+"""The operator's console of issue 17, in real Chromium: its sign-in, the clients and their actions.
+
+Each page is also checked at 390 px wide: nothing wider than the screen, so no horizontal scroll.
+"""
+
+import re
+import secrets
+from urllib.parse import quote
+
+import httpx2
+import jwt
+import pytest
+from playwright.sync_api import Page
+
+from authorization_server.settings import DEMO_ADMIN
+from scripts.stack import AuthorizationServer
+from tests.authorization_server.flows import Issuer
+from tests.authorization_server.test_client_credentials import add_machine, token_for
+
+NARROW = {"width": 390, "height": 844}
+
+
+def sign_in(page: Page, server: AuthorizationServer, username: str, password: str) -> None:
+    """The console's sign-in form, as the admin fills it in."""
+    page.goto(f"{server.url}/admin/sign-in")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+def fits(page: Page) -> bool:
+    """Nothing on the page is wider than the viewport: no horizontal scroll."""
+    width: int = page.evaluate("document.documentElement.scrollWidth")
+    return width <= page.viewport_size["width"] if page.viewport_size else False
+
+
+def client_page(server: AuthorizationServer, client_id: str) -> str:
+    return f"{server.url}/admin/clients/view?client_id={quote(client_id, safe='')}"
+
+
+class TestSignIn:
+    """Issue 17, operator's console item 1: its own sign-in page, a session, CSRF, sign-out."""
+
+    def test_a_browser_without_credentials_is_sent_to_the_sign_in_page_then_to_the_console(
+        self, page: Page, demo_as: AuthorizationServer
+    ):
+        """Issue 17: the console signs the admin in with a form and a session cookie, not a Basic dialog."""
+        page.set_viewport_size(NARROW)
+        response = page.goto(f"{demo_as.url}/admin/journeys")
+
+        assert response is not None and response.status == 200
+        assert page.url == f"{demo_as.url}/admin/sign-in"
+        assert fits(page)
+        page.fill("input[name=username]", DEMO_ADMIN[0])
+        page.fill("input[name=password]", DEMO_ADMIN[1])
+        page.click("button[type=submit]")
+
+        assert page.url == f"{demo_as.url}/admin/clients"
+        assert page.locator("h1").inner_text() == "Clients"
+        page.click("nav.console-nav >> text=Journeys")
+        assert page.locator("h1").inner_text() == "Authorization journeys"
+        assert fits(page)
+        cookie = next(c for c in page.context.cookies() if c["name"] == "as_admin")
+        assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
+
+    def test_signing_out_ends_the_session(self, page: Page, demo_as: AuthorizationServer):
+        """Issue 17: sign-out (a CSRF-protected POST) ends the session; the console asks to sign in again."""
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        stolen = next(c for c in page.context.cookies() if c["name"] == "as_admin")
+
+        page.click("nav.console-nav button:has-text('Sign out')")
+
+        assert page.url == f"{demo_as.url}/admin/sign-in?signed_out=1"
+        assert "You signed out" in page.locator("p.done").inner_text()
+        page.context.add_cookies([stolen])  # the old cookie, brought back, opens nothing
+        page.goto(f"{demo_as.url}/admin/clients")
+        assert page.url == f"{demo_as.url}/admin/sign-in"
+
+    def test_a_wrong_password_is_said_on_the_form(self, page: Page, demo_as: AuthorizationServer):
+        """Issue 17: a failed sign-in shows the form again with the reason, 401, and no session."""
+        page.goto(f"{demo_as.url}/admin/sign-in")
+        page.fill("input[name=username]", DEMO_ADMIN[0])
+        page.fill("input[name=password]", "not the password at all")
+        with page.expect_response(lambda r: r.request.method == "POST") as posted:
+            page.click("button[type=submit]")
+
+        assert posted.value.status == 401
+        assert page.locator("p.error").inner_text() == "Wrong username or password."
+        assert not [c for c in page.context.cookies() if c["name"] == "as_admin"]
+
+    def test_the_sign_in_form_needs_its_csrf_token(self, http: httpx2.Client, demo_as: AuthorizationServer):
+        """OAuth 2.1 §7.10 (login CSRF): a sign-in posted without the browser's token is refused, 403."""
+        response = http.post(
+            f"{demo_as.url}/admin/sign-in", data={"username": DEMO_ADMIN[0], "password": DEMO_ADMIN[1]}
+        )
+
+        assert response.status_code == 403
+        assert "as_admin" not in response.cookies
+
+    def test_http_basic_reads_but_never_changes(self, http: httpx2.Client, demo_as: AuthorizationServer, demo: Issuer):
+        """Issue 17: Basic stays for scripts, read-only; a POST needs the session's CSRF token (OAuth 2.1 §7.10).
+
+        A browser sends Basic credentials on its own, to any site's form: they must change nothing.
+        """
+        client = demo.register()
+        url = client_page(demo_as, client.client_id)
+
+        read = http.get(url, auth=DEMO_ADMIN)
+        block = http.post(url, auth=DEMO_ADMIN, data={"action": "block"})
+
+        assert read.status_code == 200 and client.client_id in read.text
+        assert block.status_code == 403
+        assert "blocked" not in http.get(url, auth=DEMO_ADMIN).text.split("<h2>Metadata")[0]
+
+
+ADMIN = ("ops", "a long admin passphrase")
+
+
+@pytest.mark.as_options("--admin-username", ADMIN[0], "--admin-password", ADMIN[1], "--login-lockout-failures", "3")
+class TestSignInLockout:
+    def test_failed_sign_ins_lock_the_address_out_of_the_form_too(self, page: Page, fresh_as: AuthorizationServer):
+        """Issue 11 item 10, RFC 6585 §4: failures on the form count per address as Basic's do; then 429."""
+        for _ in range(3):
+            sign_in(page, fresh_as, ADMIN[0], "a wrong guess, long enough")
+        with page.expect_response(lambda r: r.request.method == "POST") as posted:
+            sign_in(page, fresh_as, *ADMIN)
+
+        assert posted.value.status == 429
+        assert "Too many failed admin sign-ins" in page.locator("p.error").inner_text()
+        assert page.url == f"{fresh_as.url}/admin/sign-in"
+
+
+def test_the_console_does_not_exist_without_admin_settings(http: httpx2.Client, fresh_as: AuthorizationServer):
+    """docs/decisions/0014: off by default, the console's sign-in and pages too answer 404."""
+    answers = [
+        http.get(f"{fresh_as.url}/admin/sign-in").status_code,
+        http.post(f"{fresh_as.url}/admin/sign-in", data={"username": "a", "password": "b"}).status_code,
+        http.get(f"{fresh_as.url}/admin/clients", auth=DEMO_ADMIN).status_code,
+    ]
+
+    assert answers == [404, 404, 404]
+
+
+class TestClients:
+    """Issue 17, operator's console item 2: the clients, filtered, each with its metadata and actions."""
+
+    def test_the_list_filters_by_kind_and_blocked_state(self, page: Page, demo_as: AuthorizationServer, demo: Issuer):
+        """Issue 17: list with filters (kind: dynamic, metadata document, pre-registered; blocked)."""
+        dynamic = demo.register(client_name="Filter test dynamic")
+        machine = add_machine(demo_as, name="Filter test machine")
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.set_viewport_size(NARROW)
+
+        page.goto(f"{demo_as.url}/admin/clients?kind=pre-registered")
+        ids = page.locator("tr[data-client-id]").evaluate_all("rows => rows.map(r => r.dataset.clientId)")
+        assert machine.client_id in ids and dynamic.client_id not in ids
+        assert fits(page)
+
+        page.select_option("select[name=kind]", "dynamic")
+        page.click("form.filters button")
+        row = page.locator(f"tr[data-client-id='{dynamic.client_id}']")
+        assert row.locator("td.kind").inner_text() == "dynamic"
+        assert page.locator(f"tr[data-client-id='{machine.client_id}']").count() == 0
+
+        page.goto(f"{demo_as.url}/admin/clients?blocked=yes")
+        assert page.locator(f"tr[data-client-id='{dynamic.client_id}']").count() == 0
+
+    def test_the_client_page_shows_its_metadata(self, page: Page, demo_as: AuthorizationServer, demo: Issuer):
+        """RFC 7591 §3.2.1: the console shows the metadata as registered."""
+        client = demo.register(client_name="Metadata shown")
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.set_viewport_size(NARROW)
+
+        page.goto(f"{demo_as.url}/admin/clients")
+        page.click(f"tr[data-client-id='{client.client_id}'] a")
+
+        assert page.locator("h1").inner_text() == "Metadata shown"
+        metadata = page.locator("dl.metadata")
+        assert f'"{client.redirect_uri}"' in metadata.inner_text()
+        assert fits(page)
+
+    def test_block_then_unblock(self, page: Page, demo_as: AuthorizationServer, demo: Issuer):
+        """docs/decisions/0025 through the console: a blocked client is refused at /token; unblocked, it works."""
+        client = add_machine(demo_as, name="Block test machine")
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.goto(client_page(demo_as, client.client_id))
+
+        page.click("button[value=block]")
+
+        assert page.locator("p.done").inner_text().startswith("Blocked")
+        assert page.locator("dd.state").inner_text() == "blocked"
+        assert token_for(demo, client).status_code in (400, 401)
+        page.click("button[value=unblock]")
+        assert page.locator("dd.state").inner_text() == "active"
+        assert token_for(demo, client).status_code == 200
+
+    def test_delete_asks_for_confirmation_and_the_client_is_gone(
+        self, page: Page, demo_as: AuthorizationServer, demo: Issuer
+    ):
+        """RFC 7592 §2.3's effect, by the operator: after confirming, the client is gone and its tokens stop."""
+        client = add_machine(demo_as, name="Delete test machine")
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.goto(client_page(demo_as, client.client_id))
+
+        page.click("button[value=delete]")  # the confirmation box is required: nothing is posted
+        assert page.url == client_page(demo_as, client.client_id)
+        page.check("form.delete input[name=confirm]")
+        page.click("button[value=delete]")
+
+        assert page.url == f"{demo_as.url}/admin/clients?done=deleted"
+        assert page.locator(f"tr[data-client-id='{client.client_id}']").count() == 0
+        assert token_for(demo, client).status_code == 401
+
+    def test_approve_and_withdraw_client_credentials(self, page: Page, demo_as: AuthorizationServer, demo: Issuer):
+        """OAuth 2.1 §4.2, docs/decisions/0018: the operator approves a client for an MCP server with scopes,
+        then withdraws it; the token endpoint follows."""
+        client = add_machine(demo_as, name="Approval test machine")
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.goto(client_page(demo_as, client.client_id))
+        page.click("li[data-mcp-server-id=demo] button[value=withdraw]")
+
+        assert page.locator("p.done").inner_text().startswith("Approval withdrawn")
+        assert page.locator("li[data-mcp-server-id=demo]").count() == 0
+        assert token_for(demo, client).json()["error"] == "unauthorized_client"
+
+        page.select_option("select[name=mcp_server_id]", "demo")
+        page.fill("form.approve input[name=scope]", "mcp:read mcp:write")
+        page.click("button[value=approve]")
+
+        assert page.locator("li[data-mcp-server-id=demo] code").inner_text() == "mcp:read mcp:write"
+        assert token_for(demo, client, scope="mcp:write").status_code == 200
+
+    def test_an_unknown_scope_is_refused_on_a_page(self, page: Page, demo_as: AuthorizationServer):
+        """Bad input gets the proper error on a readable page, never a 500."""
+        client = add_machine(demo_as, name="Bad scope machine")
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.goto(client_page(demo_as, client.client_id))
+        page.fill("form.approve input[name=scope]", "mcp:everything")
+
+        with page.expect_response(lambda r: r.request.method == "POST") as posted:
+            page.click("button[value=approve]")
+
+        assert posted.value.status == 400
+        assert re.search("offers the scopes", page.content())
+
+    def test_an_unknown_client_is_a_page_not_a_500(self, page: Page, demo_as: AuthorizationServer):
+        sign_in(page, demo_as, *DEMO_ADMIN)
+
+        response = page.goto(client_page(demo_as, "no-such-client"))
+
+        assert response is not None and response.status == 404
+
+
+class TestMcpServers:
+    """Issue 17, operator's console item 3: the MCP servers; add one; issue and rotate introspection credentials."""
+
+    def test_an_added_server_gets_its_issuer(self, page: Page, http: httpx2.Client, demo_as: AuthorizationServer):
+        """Issue 17, docs/decisions/0001: a server added in the console has its issuer's metadata (RFC 8414 §3.1)
+        with its scopes."""
+        server_id = f"notes-{secrets.token_hex(3)}"
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.set_viewport_size(NARROW)
+        page.goto(f"{demo_as.url}/admin/mcp-servers")
+        assert fits(page)
+
+        page.fill("form.add-server input[name=id]", server_id)
+        page.fill("form.add-server input[name=name]", "Notes")
+        page.fill("form.add-server input[name=resource]", f"https://{server_id}.example/mcp")
+        page.fill("form.add-server input[name=scopes]", "notes:read notes:write")
+        page.fill("form.add-server input[name=default_scopes]", "notes:read")
+        page.click("button[value=add]")
+
+        row = page.locator(f"tr[data-mcp-server-id='{server_id}']")
+        assert row.locator("td.scopes").inner_text() == "notes:read notes:write (notes:read)"
+        assert row.locator("td.introspection").inner_text().startswith("none")
+        assert fits(page)
+        metadata = http.get(f"{demo_as.url}/.well-known/oauth-authorization-server/mcp/{server_id}").json()
+        assert {"notes:read", "notes:write"} <= set(metadata["scopes_supported"])
+
+    def test_a_resource_not_in_canonical_form_is_refused_on_a_page(self, page: Page, demo_as: AuthorizationServer):
+        """RFC 8707 §2: the resource is stored as clients must send it; a wrong one is a readable 400, not a 500."""
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.goto(f"{demo_as.url}/admin/mcp-servers")
+        page.fill("form.add-server input[name=id]", "uncanonical")
+        page.fill("form.add-server input[name=resource]", "HTTPS://Upper.example/mcp")
+        page.fill("form.add-server input[name=scopes]", "a")
+
+        with page.expect_response(lambda r: r.request.method == "POST") as posted:
+            page.click("button[value=add]")
+
+        assert posted.value.status == 400
+        assert "canonical form" in page.content()
+
+    def test_credentials_are_shown_once_and_rotating_ends_the_old_ones(
+        self, page: Page, http: httpx2.Client, demo_as: AuthorizationServer
+    ):
+        """RFC 7662 §2.1: the MCP server authenticates at introspection with the secret the console showed;
+        rotating it again makes the first one fail."""
+        server_id = f"rotated-{secrets.token_hex(3)}"
+        demo_as.cli("mcp-servers", "add", "--id", server_id, "--resource", f"https://{server_id}.example/mcp",
+                    "--scopes", "x")  # fmt: skip
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.goto(f"{demo_as.url}/admin/mcp-servers")
+        row = f"tr[data-mcp-server-id='{server_id}']"
+
+        page.click(f"{row} button[value=credentials]")
+        first = page.locator("code.secret").inner_text()
+        introspect = f"{demo_as.url}/mcp/{server_id}/introspect"
+        assert http.post(introspect, auth=(server_id, first), data={"token": "x"}).json() == {"active": False}
+        page.goto(f"{demo_as.url}/admin/mcp-servers")
+        assert page.locator("code.secret").count() == 0  # shown once
+        assert page.locator(f"{row} td.introspection").inner_text().startswith("credentials set")
+        page.click(f"{row} button[value=credentials]")
+        second = page.locator("code.secret").inner_text()
+
+        assert second != first
+        assert http.post(introspect, auth=(server_id, first), data={"token": "x"}).status_code == 401
+        assert http.post(introspect, auth=(server_id, second), data={"token": "x"}).status_code == 200
+
+
+def journey_rows(page: Page) -> list[str]:
+    """The journey ids of the list's rows, in order."""
+    links = page.locator("table.journeys tbody tr td:first-child a")
+    return links.all_inner_texts()
+
+
+class TestJourneyFilters:
+    """Issue 17, operator's console item 4: the journeys by client, user, MCP server, outcome and time."""
+
+    def test_filters_narrow_the_list(self, page: Page, demo_as: AuthorizationServer, demo: Issuer):
+        """Issue 17: a client's journey is found by its client, its user and its outcome; other filters leave it out."""
+        used, unused = demo.register(), demo.register()
+        demo.tokens(used)
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.set_viewport_size(NARROW)
+        base = f"{demo_as.url}/admin/journeys"
+
+        page.goto(f"{base}?client={used.client_id}")
+        [journey] = journey_rows(page)
+        assert page.locator("td.outcome").inner_text() == "tokens issued"
+        assert fits(page)
+        page.fill("input[name=user]", "demo")
+        page.select_option("select[name=outcome]", "active")
+        page.fill("input[name=mcp_server]", "demo")
+        page.click("form.journey-filters button")
+        assert journey_rows(page) == [journey]
+        page.click(f"a[href='/admin/journeys/{journey}']")
+        assert page.locator("svg.sequence g.arrow").count() > 0
+        assert fits(page)  # the diagram scales down, the steps table stacks
+
+        page.goto(f"{base}?client={used.client_id}&outcome=registered")
+        assert journey_rows(page) == []
+        page.goto(f"{base}?client={used.client_id}&user=nobody-of-that-name")
+        assert journey_rows(page) == []
+        page.goto(f"{base}?client={used.client_id}&since=2999-01-01")
+        assert journey_rows(page) == []
+        page.goto(f"{base}?client={unused.client_id}&outcome=registered")
+        assert len(journey_rows(page)) == 1
+
+    def test_a_bad_filter_is_a_readable_400(self, page: Page, demo_as: AuthorizationServer):
+        """Bad input gets a readable error page, never a 500."""
+        sign_in(page, demo_as, *DEMO_ADMIN)
+
+        bad_date = page.goto(f"{demo_as.url}/admin/journeys?since=yesterday")
+        assert bad_date is not None and bad_date.status == 400
+        bad_outcome = page.goto(f"{demo_as.url}/admin/journeys?outcome=happy")
+        assert bad_outcome is not None and bad_outcome.status == 400
+
+
+@pytest.mark.as_options(
+    "--admin-username", ADMIN[0], "--admin-password", ADMIN[1], "--rate-limit-register", "1000/min",
+)  # fmt: skip
+class TestJourneyPaging:
+    def test_older_journeys_page_by_page(self, page: Page, http: httpx2.Client, fresh_as: AuthorizationServer):
+        """Issue 17: beyond the latest 50, the next page holds the older journeys, none twice, none left out."""
+        fresh_as.cli("mcp-servers", "add", "--id", "notes", "--resource", "https://notes.example/mcp", "--scopes", "a")
+        register = f"{fresh_as.url}/api/v1/authz/clients/register/mcp/notes/latest"
+        body = {"redirect_uris": ["http://127.0.0.1:8765/callback"], "token_endpoint_auth_method": "none"}
+        clients = {http.post(register, json=body).json()["client_id"] for _ in range(53)}
+        sign_in(page, fresh_as, *ADMIN)
+        page.set_viewport_size(NARROW)
+
+        page.goto(f"{fresh_as.url}/admin/journeys?mcp_server=notes")
+        first = journey_rows(page)
+        assert fits(page)
+        page.click("a[rel=next]")
+        second = journey_rows(page)
+
+        assert (len(first), len(second)) == (50, 3)
+        assert page.locator("a[rel=next]").count() == 0
+        shown = {page.locator("table.journeys tbody tr").nth(i).locator("td").nth(2).inner_text() for i in range(3)}
+        assert len(set(first) | set(second)) == 53
+        assert all(any(client in text for client in clients) for text in shown)
+
+
+@pytest.mark.as_options("--admin-username", ADMIN[0], "--admin-password", ADMIN[1])
+class TestSigningKeys:
+    def test_rotating_signs_the_next_token_with_the_new_key(
+        self, page: Page, http: httpx2.Client, fresh_as: AuthorizationServer
+    ):
+        """Issue 17 item 5, RFC 7517: the console rotates the signing key; the very next token names the new
+        ``kid``, and the old key stays in the JWK Set for the tokens it signed."""
+        fresh_as.cli("mcp-servers", "add", "--id", "notes", "--resource", "https://notes.example/mcp", "--scopes", "a")
+        machine = add_machine(fresh_as, "notes")
+        notes = Issuer(http, fresh_as.issuer_for("notes"), "", resource="https://notes.example/mcp")
+        before = jwt.get_unverified_header(token_for(notes, machine).json()["access_token"])["kid"]
+        sign_in(page, fresh_as, *ADMIN)
+        page.set_viewport_size(NARROW)
+        page.goto(f"{fresh_as.url}/admin/keys")
+        assert page.locator("tr[data-kid] td.state").all_inner_texts() == ["current"]
+        assert fits(page)
+
+        page.click("button[value=rotate]")
+
+        kids = page.locator("tr[data-kid]").evaluate_all("rows => rows.map(r => r.dataset.kid)")
+        states = page.locator("tr[data-kid] td.state").all_inner_texts()
+        assert kids[1] == before and states[0] == "current" and states[1].startswith("published until")
+        after = jwt.get_unverified_header(token_for(notes, machine).json()["access_token"])["kid"]
+        assert after == kids[0] != before
+        published = {key["kid"] for key in http.get(f"{fresh_as.url}/jwks.json").json()["keys"]}
+        assert {before, after} <= published
