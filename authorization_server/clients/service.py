@@ -30,7 +30,7 @@ class ClientService:
         secret = new_secret() if metadata.token_endpoint_auth_method in SECRET_METHODS else None
         registration_access_token = new_secret()
         client = _client(
-            secrets.token_urlsafe(18),
+            new_client_id(),
             issuer,
             metadata,
             digest(secret) if secret else None,
@@ -204,6 +204,17 @@ class ClientService:
             tx, client.client_id, jti_hash, assertion.expires_at, forget_expired_before=forget
         ):
             raise InvalidClient("this client_assertion was already used (its jti is single-use, RFC 7523 section 3)")
+
+
+def new_client_id() -> str:
+    """A random client id (RFC 7591 §3.2.1: unique at this server) of 24 base64url characters.
+
+    It never begins with ``-``: an operator passes client ids to the command line
+    (``clients delete ID``), where a leading dash would read as an option.
+    """
+    while (client_id := secrets.token_urlsafe(18)).startswith("-"):
+        pass
+    return client_id
 
 
 def _client(

@@ -11,6 +11,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from authorization_server.clients.service import new_client_id
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import CALLBACK, PUBLIC_CLIENT, Issuer, rows
 
@@ -392,3 +393,15 @@ class TestApplicationType:
             400,
             {"error": "invalid_client_metadata", "error_description": "application_type must be 'native' or 'web'"},
         )
+
+
+def test_rfc_7591_3_2_1_a_client_id_never_begins_with_a_dash_so_the_command_line_takes_it():
+    """RFC 7591 §3.2.1 leaves the id's form to the server: ours never reads as an option.
+
+    A 24-character base64url id began with ``-`` once in 64 before, and ``clients delete -Abc...``
+    then failed with "the following arguments are required" (CI, 2026-12-03). 2,000 draws meet a
+    leading dash with a chance of 1 - (63/64)**2000, which is 1 within rounding.
+    """
+    ids = [new_client_id() for _ in range(2000)]
+    assert not [client_id for client_id in ids if client_id.startswith("-")]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{24}", client_id) for client_id in ids)
