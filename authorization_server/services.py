@@ -13,7 +13,13 @@ from authorization_server.accounts.entities import User
 from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
 from authorization_server.admin.auth import AdminGuard
-from authorization_server.admin.console import ClientConsole, JourneyConsole, KeyConsole, McpServerConsole
+from authorization_server.admin.console import (
+    ClientConsole,
+    JourneyConsole,
+    KeyConsole,
+    McpServerConsole,
+    UserConsole,
+)
 from authorization_server.admin.timelines import Timelines
 from authorization_server.clients.service import ClientService
 from authorization_server.consents.service import ConsentService
@@ -85,6 +91,7 @@ class Services:
     #: The operator's console's use cases (issue 17), over the command line's services.
     console: ClientConsole
     mcp_server_console: McpServerConsole
+    user_console: UserConsole
     journey_console: JourneyConsole
     key_console: KeyConsole
 
@@ -264,6 +271,15 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         callback_url=settings.issuer + CALLBACK_PATH,
     )
     demo_user = await _demo(db, core) if settings.demo else None
+    connected_apps = ConnectedAppsService(
+        db,
+        accounts=core.accounts,
+        clients=core.clients,
+        consents=core.consents,
+        journeys=core.journeys,
+        mcp_servers=core.mcp_servers,
+        revocation=core.revocation,
+    )
     if not settings.demo:
         await _warn_if_empty(db, core)
     return Services(
@@ -314,15 +330,7 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             issued=metrics.token_issued,
         ),
         revocation=core.revocation,
-        connected_apps=ConnectedAppsService(
-            db,
-            accounts=core.accounts,
-            clients=core.clients,
-            consents=core.consents,
-            journeys=core.journeys,
-            mcp_servers=core.mcp_servers,
-            revocation=core.revocation,
-        ),
+        connected_apps=connected_apps,
         home=HomeService(db, accounts=core.accounts, mcp_servers=core.mcp_servers, root_issuer=settings.issuer),
         readiness=Readiness(db, core.tokens.keys),
         introspection=IntrospectionService(db, core.mcp_server_cache, core.journeys, core.tokens),
@@ -351,7 +359,18 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             management=core.client_management,
             expiry=core.client_expiry,
         ),
-        mcp_server_console=McpServerConsole(db, root_issuer=settings.issuer, mcp_servers=core.mcp_servers),
+        mcp_server_console=McpServerConsole(
+            db,
+            root_issuer=settings.issuer,
+            mcp_servers=core.mcp_servers,
+            administration=core.mcp_server_administration,
+        ),
+        user_console=UserConsole(
+            db,
+            accounts=core.accounts,
+            administration=core.user_administration,
+            connected_apps=connected_apps,
+        ),
         journey_console=JourneyConsole(db, accounts=core.accounts, timelines=core.timelines),
         key_console=KeyConsole(db, keys=core.tokens.keys, alg=settings.signing_alg),
     )

@@ -7,14 +7,20 @@ approvals through ``ClientService`` (OAuth 2.1 §4.2, docs/decisions/0018), a wi
 machine grant ended through ``RevocationService``. Deleting a client ends its grants and deletes
 its rows as its own RFC 7592 §2.3 deletion does. Each is one unit of work; a mistake is an
 ``OAuthError`` the page shows (``InvalidRequest``, ``NotFound``), never a 500. MCP servers are
-listed, added and given new introspection credentials as ``mcp-servers list|add|credentials`` do.
+listed, added, changed, removed and given new introspection credentials as ``mcp-servers
+list|add|update|remove|credentials`` do, users as ``users list|add|disable|enable|reset-password|remove``
+do (``UserAdministration``); a user's connected apps are revoked as the user's own page does.
 """
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from authorization_server import clock
+from authorization_server.account.connected_apps import ConnectedApps, ConnectedAppsService
+from authorization_server.accounts.entities import User
 from authorization_server.accounts.service import AccountService
 from authorization_server.admin.timelines import Timeline, Timelines
 from authorization_server.clients.entities import Client, MachineApproval
@@ -23,15 +29,23 @@ from authorization_server.db import Database, Transaction
 from authorization_server.errors import InvalidRequest, NotFound
 from authorization_server.flow.discovery.issuers import mcp_issuer_url
 from authorization_server.flow.registration.management import ClientManagementService
+from authorization_server.flow.revocation.administration import (
+    DependentsExist,
+    McpServerAdministration,
+    Removed,
+    UserAdministration,
+)
 from authorization_server.flow.revocation.service import RevocationService
 from authorization_server.journeys.entities import JourneySearch
 from authorization_server.journeys.service import JourneyService
 from authorization_server.maintenance.clients import ClientExpiry
-from authorization_server.mcp_servers.entities import McpServer
-from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.mcp_servers.entities import McpConnection, McpServer
+from authorization_server.mcp_servers.service import McpServerService, scope_descriptions
 from authorization_server.routes import INTROSPECT_PATH
 from authorization_server.tokens.keys import Keys
 from shared.scopes import parse_scope
+
+T = TypeVar("T")
 
 
 class ClientKind(StrEnum):
@@ -220,13 +234,31 @@ class NewCredentials:
     introspection_endpoint: str
 
 
-class McpServerConsole:
-    """``mcp-servers list|add|credentials`` for the console, through ``McpServerService``."""
+@dataclass(frozen=True)
+class McpServerView:
+    """One MCP server as its console page shows it: its issuer and its MCP connections (downstream providers)."""
 
-    def __init__(self, db: Database, *, root_issuer: str, mcp_servers: McpServerService) -> None:
+    server: McpServer
+    issuer: str
+    connections: tuple[McpConnection, ...]
+
+
+class McpServerConsole:
+    """``mcp-servers list|add|update|remove|credentials`` for the console, through ``McpServerService`` and
+    ``McpServerAdministration``; ``connections list`` for one server."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        root_issuer: str,
+        mcp_servers: McpServerService,
+        administration: McpServerAdministration,
+    ) -> None:
         self._db = db
         self._root = root_issuer
         self._mcp_servers = mcp_servers
+        self._administration = administration
 
     async def list(self) -> list[McpServer]:
         servers = await self._db.run(self._mcp_servers.all)
@@ -235,8 +267,21 @@ class McpServerConsole:
     def issuer_of(self, server: McpServer) -> str:
         return mcp_issuer_url(self._root, server.id)
 
-    async def add(self, *, server_id: str, name: str, resource: str, scopes: str, default_scopes: str) -> McpServer:
-        """``mcp-servers add``: the resource (RFC 8707 §2, canonical), its scopes and default scopes (RFC 6749 §3.3)."""
+    async def view(self, server_id: str) -> McpServerView:
+        async def unit(tx: Transaction) -> McpServerView:
+            server = await self._mcp_servers.get(tx, server_id)
+            if server is None:
+                raise NotFound(f"no MCP server with id {server_id!r}")
+            connections = await self._mcp_servers.connections(tx, server.id)
+            return McpServerView(server, self.issuer_of(server), tuple(connections))
+
+        return await self._db.run(unit)
+
+    async def add(
+        self, *, server_id: str, name: str, resource: str, scopes: str, default_scopes: str, descriptions: str = ""
+    ) -> McpServer:
+        """``mcp-servers add``: the resource (RFC 8707 §2, canonical), its scopes and default scopes (RFC 6749 §3.3),
+        what each scope lets a client do (``descriptions``: a ``SCOPE=TEXT`` line each)."""
 
         async def unit(tx: Transaction) -> McpServer:
             return await self._mcp_servers.add(
@@ -246,12 +291,50 @@ class McpServerConsole:
                 scopes=scopes,
                 name=name.strip() or None,
                 default_scopes=default_scopes if default_scopes.strip() else None,
+                scope_descriptions=scope_descriptions(descriptions.splitlines()),
             )
 
         try:
             return await self._db.run(unit)
         except ValueError as error:
             raise InvalidRequest(str(error)) from None
+
+    async def update(
+        self, server_id: str, *, name: str, resource: str, scopes: str, default_scopes: str, descriptions: str
+    ) -> McpServer:
+        """``mcp-servers update`` with every field of the form: the descriptions given are all the server keeps;
+        empty default scopes keep those still offered. Tokens already issued keep their audience (RFC 8707)."""
+
+        async def unit(tx: Transaction) -> McpServer:
+            if await self._mcp_servers.get(tx, server_id) is None:
+                raise NotFound(f"no MCP server with id {server_id!r}")
+            return await self._mcp_servers.update(
+                tx,
+                server_id,
+                name=name.strip() or server_id,
+                resource=resource.strip(),
+                scopes=scopes,
+                default_scopes=default_scopes if default_scopes.strip() else None,
+                scope_descriptions=scope_descriptions(descriptions.splitlines()),
+                every_description=True,
+            )
+
+        try:
+            return await self._db.run(unit)
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+
+    async def remove(self, server_id: str, *, force: bool) -> Removed:
+        """``mcp-servers remove [--force]``: refused while clients or journeys depend on it, unless ``force``."""
+        try:
+            return await self._administration.remove(server_id, force=force)
+        except DependentsExist as refused:
+            raise InvalidRequest(
+                f"MCP server {server_id!r} has {refused.dependents.describe()}. To remove it anyway, tick"
+                " 'also end their grants and delete those clients'."
+            ) from None
+        except ValueError as error:
+            raise NotFound(str(error)) from None
 
     async def rotate_credentials(self, server_id: str) -> NewCredentials:
         """``mcp-servers credentials``: a new secret, returned once; the previous one stops working."""
@@ -260,6 +343,75 @@ class McpServerConsole:
         except ValueError as error:
             raise NotFound(str(error)) from None
         return NewCredentials(server_id, secret, mcp_issuer_url(self._root, server_id) + INTROSPECT_PATH)
+
+
+class UserConsole:
+    """``users list|add|disable|enable|reset-password|remove`` for the console, through ``AccountService`` and
+    ``UserAdministration``; a user's connected apps and revoking one, as the user's own page does
+    (``ConnectedAppsService``: the consent forgotten, the grants ended as RFC 7009 §2 revocation ends them)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        accounts: AccountService,
+        administration: UserAdministration,
+        connected_apps: ConnectedAppsService,
+    ) -> None:
+        self._db = db
+        self._accounts = accounts
+        self._administration = administration
+        self._connected_apps = connected_apps
+
+    async def list(self) -> list[User]:
+        """Every user, by username."""
+        return await self._db.run(self._accounts.all)
+
+    async def add(self, username: str, password: str) -> User:
+        """``users add``: the password is hashed before the unit of work, never stored nor shown."""
+        try:
+            new = await self._accounts.new_user(username.strip(), password)
+            return await self._db.run(lambda tx: self._accounts.add_user(tx, new))
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+
+    async def view(self, username: str) -> tuple[User, ConnectedApps]:
+        """The user and the apps they approved; ``NotFound`` if there is no such user."""
+        try:
+            user = await self._db.run(lambda tx: self._accounts.named(tx, username))
+            return user, await self._connected_apps.apps_of(username)
+        except ValueError as error:
+            raise NotFound(str(error)) from None
+
+    async def disable(self, username: str) -> None:
+        await self._named(self._administration.disable(username))
+
+    async def enable(self, username: str) -> None:
+        await self._named(self._administration.enable(username))
+
+    async def reset_password(self, username: str, password: str) -> None:
+        """``users reset-password``: the new password checked and hashed, then set; the user's sessions end."""
+        try:
+            new = await self._accounts.new_password(password)
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+        await self._named(self._administration.reset_password(username, new))
+
+    async def remove(self, username: str) -> int:
+        """``users remove``: the grants they gave end, then the account goes; how many grants ended."""
+        return await self._named(self._administration.remove(username))
+
+    async def revoke(self, username: str, client_id: str, mcp_server_id: str) -> None:
+        """One of the user's connected apps revoked: consent forgotten, its grants ended."""
+        await self._named(self._connected_apps.revoke_of(username, client_id, mcp_server_id))
+
+    @staticmethod
+    async def _named(action: Awaitable[T]) -> T:
+        """Run an action on a named user; ``NotFound`` if there is no such user."""
+        try:
+            return await action
+        except ValueError as error:
+            raise NotFound(str(error)) from None
 
 
 class JourneyConsole:

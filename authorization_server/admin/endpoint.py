@@ -30,8 +30,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from authorization_server import clock
+from authorization_server.accounts.service import MIN_PASSWORD_LENGTH
 from authorization_server.admin.auth import AdminSignInFailed
-from authorization_server.admin.console import ClientFilter, ClientKind
+from authorization_server.admin.console import ClientFilter, ClientKind, UserConsole
 from authorization_server.admin.sequence_diagrams import layout
 from authorization_server.errors import InvalidRequest, NotFound, OAuthError, TooManyRequests
 from authorization_server.journeys.entities import JourneySearch, JourneyStatus
@@ -40,14 +41,17 @@ from authorization_server.routes import (
     ADMIN_CLIENTS_PATH,
     ADMIN_JOURNEYS_PATH,
     ADMIN_KEYS_PATH,
+    ADMIN_MCP_SERVER_PATH,
     ADMIN_MCP_SERVERS_PATH,
     ADMIN_SIGN_IN_PATH,
     ADMIN_SIGN_OUT_PATH,
+    ADMIN_USER_PATH,
+    ADMIN_USERS_PATH,
 )
 from authorization_server.services import Services, services
 from authorization_server.web.browser import check_csrf
 from authorization_server.web.pages import error_page, form_page
-from authorization_server.web.params import query_params, read_form
+from authorization_server.web.params import Params, query_params, read_form
 
 #: How many journeys the list shows, newest first.
 LIST_LIMIT = 50
@@ -104,6 +108,13 @@ def _page(request: Request, session: str | None, template: str, **context: Any) 
     return form_page(
         request, template, session, FORM_PURPOSE, signed_in=session is not None, sign_out=ADMIN_SIGN_OUT_PATH, **context
     )
+
+
+async def _posted(request: Request, found: Services, session: str | None) -> Params:
+    """A console form's fields, once its CSRF token proves the admin's session sent it (OAuth 2.1 §7.10)."""
+    form = await read_form(request, found.settings.max_body_bytes)
+    check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
+    return form
 
 
 async def sign_in(request: Request) -> Response:
@@ -205,8 +216,7 @@ async def client(request: Request, found: Services, session: str | None) -> Resp
     client_id = query_params(request).get("client_id") or ""
     if request.method == "POST":
         try:
-            form = await read_form(request, found.settings.max_body_bytes)
-            check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
+            form = await _posted(request, found, session)
             done = await _act(found, client_id, form.require("action"), form.get("mcp_server_id"), form.get("scope"))
         except OAuthError as error:
             return error_page(error)
@@ -248,8 +258,7 @@ async def mcp_servers(request: Request, found: Services, session: str | None) ->
     credentials, done = None, None
     if request.method == "POST":
         try:
-            form = await read_form(request, found.settings.max_body_bytes)
-            check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
+            form = await _posted(request, found, session)
             action = form.require("action")
             if action == "add":
                 added = await console.add(
@@ -258,6 +267,7 @@ async def mcp_servers(request: Request, found: Services, session: str | None) ->
                     resource=form.require("resource"),
                     scopes=form.require("scopes"),
                     default_scopes=form.get("default_scopes") or "",
+                    descriptions=form.get("descriptions") or "",
                 )
                 return RedirectResponse(f"{ADMIN_MCP_SERVERS_PATH}?{urlencode({'added': added.id})}", 303)
             if action != "credentials":
@@ -266,26 +276,171 @@ async def mcp_servers(request: Request, found: Services, session: str | None) ->
             credentials = await console.rotate_credentials(form.require("mcp_server_id"))
         except OAuthError as error:
             return error_page(error)
-    added_id = query_params(request).get("added")
+    query = query_params(request)
+    added_id, removed_id = query.get("added"), query.get("removed")
     if added_id:
         done = f"Added MCP server {added_id}. Give it introspection credentials if it checks tokens that way."
+    elif removed_id:
+        done = (
+            f"Removed MCP server {removed_id}: {query.get('ended') or 0} grant(s) ended,"
+            f" {query.get('clients') or 0} client(s) registered at its issuer deleted."
+        )
     servers = await console.list()
     return _page(
         request,
         session,
         "admin_mcp_servers.html",
         servers=[(server, console.issuer_of(server)) for server in servers],
+        server_path=ADMIN_MCP_SERVER_PATH,
         credentials=credentials,
         done=done,
     )
+
+
+#: What a POST on one MCP server's page did, shown on the page it leads to.
+SERVER_DONE = {
+    "updated": "Saved. Tokens issued before keep the audience they were issued for.",
+}
+
+
+@console_page
+async def mcp_server(request: Request, found: Services, session: str | None) -> Response:
+    """One MCP server: edit it (``mcp-servers update``), remove it (``mcp-servers remove [--force]``), its
+    MCP connections (``connections list --mcp-server``)."""
+    console = found.mcp_server_console
+    server_id = query_params(request).get("id") or ""
+    try:
+        if request.method == "POST":
+            form = await _posted(request, found, session)
+            action = form.require("action")
+            if action == "update":
+                await console.update(
+                    server_id,
+                    name=form.get("name") or "",
+                    resource=form.require("resource"),
+                    scopes=form.require("scopes"),
+                    default_scopes=form.get("default_scopes") or "",
+                    descriptions=form.get("descriptions") or "",
+                )
+                saved = urlencode({"id": server_id, "done": "updated"})
+                return RedirectResponse(f"{ADMIN_MCP_SERVER_PATH}?{saved}", 303)
+            if action != "remove":
+                raise NotFound(f"no such action: {action!r}")
+            _confirmed(form, "the MCP server's removal")
+            removed = await console.remove(server_id, force=form.get("force") == "yes")
+            gone = {"removed": server_id, "ended": removed.ended_grants, "clients": len(removed.deleted_clients)}
+            return RedirectResponse(f"{ADMIN_MCP_SERVERS_PATH}?{urlencode(gone)}", 303)
+        view = await console.view(server_id)
+    except OAuthError as error:
+        return error_page(error)
+    descriptions = "\n".join(f"{scope}={text}" for scope, text in view.server.scope_descriptions)
+    done = SERVER_DONE.get(query_params(request).get("done") or "")
+    return _page(
+        request,
+        session,
+        "admin_mcp_server.html",
+        view=view,
+        descriptions=descriptions,
+        done=done,
+        servers_path=ADMIN_MCP_SERVERS_PATH,
+    )
+
+
+def _confirmed(form: Params, what: str) -> None:
+    """A destructive action's confirmation box, checked here too: a form posted without it changes nothing."""
+    if form.get("confirm") != "yes":
+        raise InvalidRequest(f"tick the box to confirm {what}")
+
+
+#: What a POST on the users' pages did, shown on the page it leads to.
+USER_DONE = {
+    "added": "Added. The user can sign in now.",
+    "disabled": "Disabled: the user cannot sign in and their sessions ended; the grants they gave stand.",
+    "enabled": "Enabled: the user can sign in again.",
+    "password": "New password set; the user's sessions ended.",
+    "revoked": "Revoked: the app's grants ended and it must ask the user again.",
+}
+
+
+@console_page
+async def users(request: Request, found: Services, session: str | None) -> Response:
+    """The users (``users list``): name, source, state, created; add one (``users add``)."""
+    if request.method == "POST":
+        try:
+            form = await _posted(request, found, session)
+            if form.require("action") != "add":
+                raise NotFound("no such action")
+            added = await found.user_console.add(form.require("username"), form.require("password"))
+        except OAuthError as error:
+            return error_page(error)
+        return RedirectResponse(f"{ADMIN_USER_PATH}?{urlencode({'username': added.username, 'done': 'added'})}", 303)
+    query = query_params(request)
+    removed = query.get("removed")
+    done = f"Removed user {removed}; {query.get('ended') or 0} grant(s) they gave ended." if removed else None
+    return _page(
+        request,
+        session,
+        "admin_users.html",
+        users=await found.user_console.list(),
+        done=done,
+        user_path=ADMIN_USER_PATH,
+        min_password=MIN_PASSWORD_LENGTH,
+    )
+
+
+@console_page
+async def user(request: Request, found: Services, session: str | None) -> Response:
+    """One user: disable, enable, reset the password, remove (confirmed); their connected apps, each revocable."""
+    console = found.user_console
+    username = query_params(request).get("username") or ""
+    try:
+        if request.method == "POST":
+            form = await _posted(request, found, session)
+            action = form.require("action")
+            if action == "remove":
+                _confirmed(form, "the user's removal")
+                ended = await console.remove(username)
+                return RedirectResponse(f"{ADMIN_USERS_PATH}?{urlencode({'removed': username, 'ended': ended})}", 303)
+            did = await _act_on_user(console, username, action, form)
+            return RedirectResponse(f"{ADMIN_USER_PATH}?{urlencode({'username': username, 'done': did})}", 303)
+        account, apps = await console.view(username)
+    except OAuthError as error:
+        return error_page(error)
+    done = USER_DONE.get(query_params(request).get("done") or "")
+    return _page(
+        request,
+        session,
+        "admin_user.html",
+        account=account,
+        apps=apps.apps,
+        done=done,
+        users_path=ADMIN_USERS_PATH,
+        min_password=MIN_PASSWORD_LENGTH,
+    )
+
+
+async def _act_on_user(console: UserConsole, username: str, action: str, form: Params) -> str:
+    """Run one of the console's actions on a user; the key of what it did (``USER_DONE``)."""
+    if action == "disable":
+        await console.disable(username)
+        return "disabled"
+    if action == "enable":
+        await console.enable(username)
+        return "enabled"
+    if action == "reset-password":
+        await console.reset_password(username, form.require("password"))
+        return "password"
+    if action == "revoke":
+        await console.revoke(username, form.require("client_id"), form.require("mcp_server_id"))
+        return "revoked"
+    raise NotFound(f"no such action: {action!r}")
 
 
 @console_page
 async def keys(request: Request, found: Services, session: str | None) -> Response:
     if request.method == "POST":
         try:
-            form = await read_form(request, found.settings.max_body_bytes)
-            check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
+            form = await _posted(request, found, session)
             if form.require("action") != "rotate":
                 raise NotFound("no such action")
             kid = await found.key_console.rotate()

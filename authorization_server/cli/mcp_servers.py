@@ -5,6 +5,7 @@ import argparse
 
 from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
 from authorization_server.flow.discovery.issuers import mcp_issuer_url
+from authorization_server.mcp_servers.service import scope_descriptions
 from authorization_server.routes import INTROSPECT_PATH
 from authorization_server.settings import Settings
 
@@ -63,17 +64,6 @@ def add_commands(commands: Actions) -> None:
         "--force", action="store_true", help="end its grants and delete the clients registered at its issuer too"
     )
     repeat_settings(servers, "db")
-
-
-def scope_descriptions(given: list[str]) -> dict[str, str]:
-    """``--describe-scope SCOPE=TEXT`` values as a mapping; ``ValueError`` names a value without ``=``."""
-    described: dict[str, str] = {}
-    for value in given:
-        scope, equals, text = value.partition("=")
-        if not equals or not scope.strip():
-            raise ValueError(f'--describe-scope {value!r}: write SCOPE=TEXT, e.g. "mcp:read=Read your notes"')
-        described[scope.strip()] = text
-    return described
 
 
 async def add_mcp_server(settings: Settings, args: argparse.Namespace) -> None:

@@ -2,7 +2,7 @@
 providers) each of them has. Read on a request's path through the cache (``cache.py``)."""
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -81,13 +81,15 @@ class McpServerService:
         scopes: str | None = None,
         default_scopes: str | None = None,
         scope_descriptions: Mapping[str, str] | None = None,
+        every_description: bool = False,
     ) -> McpServer:
         """Change what is given of the server's name, resource, scopes and their descriptions, checked as
         at :meth:`add` (issue 17).
 
         New ``scopes`` without ``default_scopes`` keep the default scopes that are still offered (all of
         them if none is). New descriptions replace those of the scopes they name; the others stay while
-        their scope is offered. ``ValueError`` says what is wrong.
+        their scope is offered, unless ``every_description`` (the console's form lists them all: a scope
+        it leaves out loses its description). ``ValueError`` says what is wrong.
         """
         old = await repository.server(tx, server_id)
         if old is None:
@@ -109,7 +111,8 @@ class McpServerService:
             clash = await repository.find_by_id_or_resource(tx, "", checked.resource)
             if clash is not None:
                 raise ValueError(f"MCP server {clash.id!r} already has the resource {clash.resource}")
-        still = {scope: text for scope, text in old.scope_descriptions if scope in checked.scopes}
+        still: dict[str, str] = {} if every_description else dict(old.scope_descriptions)
+        still = {scope: text for scope, text in still.items() if scope in checked.scopes}
         server = replace(
             old,
             name=checked.name,
@@ -231,6 +234,20 @@ def _new_server(
 
 #: A description is one line a person reads on the consent page.
 MAX_DESCRIPTION = 200
+
+
+def scope_descriptions(given: Iterable[str]) -> dict[str, str]:
+    """``SCOPE=TEXT`` values (the command line's ``--describe-scope``, the console's lines) as a mapping;
+    blank values are skipped; ``ValueError`` names a value without ``=``."""
+    described: dict[str, str] = {}
+    for value in given:
+        if not value.strip():
+            continue
+        scope, equals, text = value.partition("=")
+        if not equals or not scope.strip():
+            raise ValueError(f'{value!r}: write SCOPE=TEXT, e.g. "mcp:read=Read your notes"')
+        described[scope.strip()] = text
+    return described
 
 
 def _descriptions(scopes: tuple[str, ...], given: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
