@@ -1,4 +1,4 @@
-"""The operator's console at ``/admin`` (issues 4 and 17): its sign-in, the clients, the journeys.
+"""The operator's console at ``/admin`` (issues 4 and 17): its sign-in, clients, MCP servers, users, keys, journeys.
 
 - ``GET|POST /admin/sign-in``: the admin's username and password (settings) give a session cookie;
   failures are counted per address and lock it out as HTTP Basic's do (``admin/auth.py``, issue 11
@@ -9,7 +9,14 @@
   /admin/clients/view?client_id=``: block, unblock, delete, approve, withdraw (``admin/console.py``).
 - ``GET|POST /admin/mcp-servers``: the MCP servers; add one (RFC 8707 resource, scopes, default
   scopes), give one new introspection credentials (RFC 7662 §2.1), shown on the answer once.
+- ``GET|POST /admin/mcp-servers/view?id=``: one MCP server and its MCP connections; edit its name, resource,
+  scopes, their descriptions and default scopes (``mcp-servers update``); remove it, confirmed, refused
+  while clients or journeys depend on it unless forced (``mcp-servers remove [--force]``).
+- ``GET|POST /admin/users``: the users (source, state, created); add one (``users add``).
+- ``GET|POST /admin/users/view?username=``: one user and their connected apps; disable, enable, reset the
+  password, remove (confirmed), revoke an app (its grants end as RFC 7009 §2 revocation ends them).
 - ``GET|POST /admin/keys``: the signing keys (RFC 7517) and when each retires; rotate (``keys rotate``).
+  No early retirement: a key leaves the JWK Set once every token it signed has expired (docs/decisions/0042).
 - ``GET /admin/journeys`` and ``GET /admin/journeys/{journey_id}``: the journeys, newest first, 50 a
   page, filtered by client, user, MCP server, outcome and start date; one as a sequence diagram drawn
   on the server (SVG, no JavaScript).
