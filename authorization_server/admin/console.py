@@ -243,6 +243,20 @@ class McpServerView:
     connections: tuple[McpConnection, ...]
 
 
+@dataclass(frozen=True)
+class ConnectionFields:
+    """The console's form for a new MCP connection, as typed (``connections add``'s options); empty is absent."""
+
+    name: str
+    client_id: str
+    scopes: str = ""
+    issuer: str = ""
+    authorization_endpoint: str = ""
+    token_endpoint: str = ""
+    client_secret_env: str = ""
+    resource: str = ""
+
+
 class McpServerConsole:
     """``mcp-servers list|add|update|remove|credentials`` for the console, through ``McpServerService`` and
     ``McpServerAdministration``; ``connections list`` for one server."""
@@ -335,6 +349,42 @@ class McpServerConsole:
             ) from None
         except ValueError as error:
             raise NotFound(str(error)) from None
+
+    async def add_connection(self, server_id: str, fields: ConnectionFields) -> McpConnection:
+        """``connections add``: a downstream provider the server's tools need, by its issuer (RFC 8414) or its two
+        endpoints; its client secret stays in the server's environment, only the variable's name is stored."""
+
+        async def unit(tx: Transaction) -> McpConnection:
+            if await self._mcp_servers.get(tx, server_id) is None:
+                raise NotFound(f"no MCP server with id {server_id!r}")
+            return await self._mcp_servers.add_connection(
+                tx,
+                mcp_server_id=server_id,
+                name=fields.name.strip(),
+                client_id=fields.client_id.strip(),
+                scopes=fields.scopes,
+                issuer=fields.issuer.strip() or None,
+                authorization_endpoint=fields.authorization_endpoint.strip() or None,
+                token_endpoint=fields.token_endpoint.strip() or None,
+                client_secret_env=fields.client_secret_env.strip() or None,
+                resource=fields.resource.strip() or None,
+            )
+
+        try:
+            return await self._db.run(unit)
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+
+    async def remove_connection(self, server_id: str, connection_id: str) -> None:
+        """``connections remove``: the connection and its downstream flows go; only one of this server's."""
+
+        async def unit(tx: Transaction) -> None:
+            connection = await self._mcp_servers.connection(tx, connection_id)
+            if connection is None or connection.mcp_server_id != server_id:
+                raise NotFound(f"MCP server {server_id!r} has no connection {connection_id!r}")
+            await self._mcp_servers.remove_connection(tx, connection_id)
+
+        await self._db.run(unit)
 
     async def rotate_credentials(self, server_id: str) -> NewCredentials:
         """``mcp-servers credentials``: a new secret, returned once; the previous one stops working."""

@@ -29,6 +29,7 @@ anything. Never CORS, never framed (``web/pages.py``); a POST answers with a 303
 
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -39,7 +40,13 @@ from starlette.responses import RedirectResponse, Response
 from authorization_server import clock
 from authorization_server.accounts.service import MIN_PASSWORD_LENGTH
 from authorization_server.admin.auth import AdminSignInFailed
-from authorization_server.admin.console import ClientFilter, ClientKind, UserConsole
+from authorization_server.admin.console import (
+    ClientFilter,
+    ClientKind,
+    ConnectionFields,
+    McpServerConsole,
+    UserConsole,
+)
 from authorization_server.admin.sequence_diagrams import layout
 from authorization_server.errors import InvalidRequest, NotFound, OAuthError, TooManyRequests
 from authorization_server.journeys.entities import JourneySearch, JourneyStatus
@@ -307,7 +314,13 @@ async def mcp_servers(request: Request, found: Services, session: str | None) ->
 #: What a POST on one MCP server's page did, shown on the page it leads to.
 SERVER_DONE = {
     "updated": "Saved. Tokens issued before keep the audience they were issued for.",
+    "add-connection": "Connection added. Set its client secret's variable in the server's environment, if it has one.",
+    "remove-connection": "Connection removed, with its downstream flows.",
 }
+#: The MCP server page's actions on its connections (``connections add|remove``).
+CONNECTION_ACTIONS = ("add-connection", "remove-connection")
+#: The new connection form's fields, named as ``ConnectionFields``' attributes.
+CONNECTION_FIELDS = tuple(field.name for field in fields(ConnectionFields))
 
 
 @console_page
@@ -331,6 +344,9 @@ async def mcp_server(request: Request, found: Services, session: str | None) -> 
                 )
                 saved = urlencode({"id": server_id, "done": "updated"})
                 return RedirectResponse(f"{ADMIN_MCP_SERVER_PATH}?{saved}", 303)
+            if action in CONNECTION_ACTIONS:
+                await _act_on_connection(console, server_id, action, form)
+                return RedirectResponse(f"{ADMIN_MCP_SERVER_PATH}?{urlencode({'id': server_id, 'done': action})}", 303)
             if action != "remove":
                 raise NotFound(f"no such action: {action!r}")
             _confirmed(form, "the MCP server's removal")
@@ -351,6 +367,14 @@ async def mcp_server(request: Request, found: Services, session: str | None) -> 
         done=done,
         servers_path=ADMIN_MCP_SERVERS_PATH,
     )
+
+
+async def _act_on_connection(console: McpServerConsole, server_id: str, action: str, form: Params) -> None:
+    if action == "remove-connection":
+        await console.remove_connection(server_id, form.require("connection_id"))
+        return
+    typed = {name: form.get(name) or "" for name in CONNECTION_FIELDS}
+    await console.add_connection(server_id, ConnectionFields(**typed))
 
 
 def _confirmed(form: Params, what: str) -> None:

@@ -412,6 +412,7 @@ class TestSigningKeys:
         page.set_viewport_size(NARROW)
         page.goto(f"{fresh_as.url}/admin/keys")
         assert page.locator("tr[data-kid] td.state").all_inner_texts() == ["current"]
+        assert "There is no earlier retirement" in page.locator("p.retiring").inner_text()  # docs/decisions/0042
         assert fits(page)
 
         page.click("button[value=rotate]")
@@ -537,8 +538,6 @@ class TestMcpServerPage:
         server_id = f"edited-{secrets.token_hex(3)}"
         demo_as.cli("mcp-servers", "add", "--id", server_id, "--resource", f"https://{server_id}.example/mcp",
                     "--scopes", "a:read", "--describe-scope", "a:read=Read things")  # fmt: skip
-        demo_as.cli("connections", "add", "--mcp-server", server_id, "--name", "github",
-                    "--issuer", "https://github.example", "--client-id", "gh-client")  # fmt: skip
         metadata_url = f"{demo_as.url}/.well-known/oauth-authorization-server/mcp/{server_id}"
         register = f"{demo_as.url}/api/v1/authz/clients/register/mcp/{server_id}/latest"
         body = {"redirect_uris": ["http://127.0.0.1:8765/callback"], "token_endpoint_auth_method": "none"}
@@ -547,8 +546,27 @@ class TestMcpServerPage:
         page.set_viewport_size(NARROW)
         page.goto(f"{demo_as.url}/admin/mcp-servers")
         page.click(f"tr[data-mcp-server-id='{server_id}'] a")
-        assert page.locator("table.connections td").first.inner_text().startswith("github")
+        assert page.locator("p.none").inner_text() == "No connections."
+
+        opened = "details.add-connection[open]"
+        page.click("details.add-connection summary")  # issue 4's connections, as `connections add|remove` do
+        page.fill("form.add-connection input[name=name]", "drive")
+        page.fill("form.add-connection input[name=client_id]", "drive-client")
+        assert posted_status(page, "button[value=add-connection]") == 400  # neither an issuer nor endpoints
+        page.go_back()
+        for name in ("github", "drive"):
+            if page.locator(opened).count() == 0:  # a page loaded again shows the form folded
+                page.click("details.add-connection summary")
+            page.fill("form.add-connection input[name=name]", name)
+            page.fill("form.add-connection input[name=issuer]", f"https://{name}.example")
+            page.fill("form.add-connection input[name=client_id]", f"{name}-client")
+            page.fill("form.add-connection input[name=client_secret_env]", "A_SECRET")
+            page.click("button[value=add-connection]")
+            assert page.locator("p.done").inner_text().startswith("Connection added")
         assert fits(page)
+        page.click("tr:has-text('github') button[value=remove-connection]")
+        names = page.locator("table.connections tr[data-connection-id] td:first-child").all_inner_texts()
+        assert [name.split()[0] for name in names] == ["drive"]
 
         page.fill("form.edit-server input[name=name]", "Edited")
         page.fill("form.edit-server input[name=scopes]", "a:read a:write")
