@@ -131,6 +131,23 @@ async def _posted(request: Request, found: Services, session: str | None) -> Par
     return form
 
 
+async def _acting_page(
+    request: Request,
+    found: Services,
+    session: str | None,
+    act: Callable[[Params], Awaitable[str]],
+    show: Callable[[], Awaitable[Response]],
+) -> Response:
+    """A console page with forms: a POST runs ``act`` on its CSRF-checked fields and goes to the page it names
+    (303), a GET is ``show``; a refusal either way is a readable error page, never a 500."""
+    try:
+        if request.method == "POST":
+            return RedirectResponse(await act(await _posted(request, found, session)), status_code=303)
+        return await show()
+    except OAuthError as error:
+        return error_page(error)
+
+
 async def sign_in(request: Request) -> Response:
     found = services(request)
     guard = found.admin
@@ -313,7 +330,7 @@ async def mcp_servers(request: Request, found: Services, session: str | None) ->
 
 #: What a POST on one MCP server's page did, shown on the page it leads to.
 SERVER_DONE = {
-    "updated": "Saved. Tokens issued before keep the audience they were issued for.",
+    "update": "Saved. Tokens issued before keep the audience they were issued for.",
     "add-connection": "Connection added. Set its client secret's variable in the server's environment, if it has one.",
     "remove-connection": "Connection removed, with its downstream flows.",
 }
@@ -326,47 +343,45 @@ CONNECTION_FIELDS = tuple(field.name for field in fields(ConnectionFields))
 @console_page
 async def mcp_server(request: Request, found: Services, session: str | None) -> Response:
     """One MCP server: edit it (``mcp-servers update``), remove it (``mcp-servers remove [--force]``), its
-    MCP connections (``connections list --mcp-server``)."""
+    MCP connections (``connections list|add|remove``)."""
     console = found.mcp_server_console
     server_id = query_params(request).get("id") or ""
-    try:
-        if request.method == "POST":
-            form = await _posted(request, found, session)
-            action = form.require("action")
-            if action == "update":
-                await console.update(
-                    server_id,
-                    name=form.get("name") or "",
-                    resource=form.require("resource"),
-                    scopes=form.require("scopes"),
-                    default_scopes=form.get("default_scopes") or "",
-                    descriptions=form.get("descriptions") or "",
-                )
-                saved = urlencode({"id": server_id, "done": "updated"})
-                return RedirectResponse(f"{ADMIN_MCP_SERVER_PATH}?{saved}", 303)
-            if action in CONNECTION_ACTIONS:
-                await _act_on_connection(console, server_id, action, form)
-                return RedirectResponse(f"{ADMIN_MCP_SERVER_PATH}?{urlencode({'id': server_id, 'done': action})}", 303)
-            if action != "remove":
-                raise NotFound(f"no such action: {action!r}")
+
+    async def act(form: Params) -> str:
+        action = form.require("action")
+        if action == "remove":
             _confirmed(form, "the MCP server's removal")
             removed = await console.remove(server_id, force=form.get("force") == "yes")
             gone = {"removed": server_id, "ended": removed.ended_grants, "clients": len(removed.deleted_clients)}
-            return RedirectResponse(f"{ADMIN_MCP_SERVERS_PATH}?{urlencode(gone)}", 303)
+            return f"{ADMIN_MCP_SERVERS_PATH}?{urlencode(gone)}"
+        if action == "update":
+            await console.update(
+                server_id,
+                name=form.get("name") or "",
+                resource=form.require("resource"),
+                scopes=form.require("scopes"),
+                default_scopes=form.get("default_scopes") or "",
+                descriptions=form.get("descriptions") or "",
+            )
+        elif action in CONNECTION_ACTIONS:
+            await _act_on_connection(console, server_id, action, form)
+        else:
+            raise NotFound(f"no such action: {action!r}")
+        return f"{ADMIN_MCP_SERVER_PATH}?{urlencode({'id': server_id, 'done': action})}"
+
+    async def show() -> Response:
         view = await console.view(server_id)
-    except OAuthError as error:
-        return error_page(error)
-    descriptions = "\n".join(f"{scope}={text}" for scope, text in view.server.scope_descriptions)
-    done = SERVER_DONE.get(query_params(request).get("done") or "")
-    return _page(
-        request,
-        session,
-        "admin_mcp_server.html",
-        view=view,
-        descriptions=descriptions,
-        done=done,
-        servers_path=ADMIN_MCP_SERVERS_PATH,
-    )
+        return _page(
+            request,
+            session,
+            "admin_mcp_server.html",
+            view=view,
+            descriptions="\n".join(f"{scope}={text}" for scope, text in view.server.scope_descriptions),
+            done=SERVER_DONE.get(query_params(request).get("done") or ""),
+            servers_path=ADMIN_MCP_SERVERS_PATH,
+        )
+
+    return await _acting_page(request, found, session, act, show)
 
 
 async def _act_on_connection(console: McpServerConsole, server_id: str, action: str, form: Params) -> None:
@@ -375,6 +390,12 @@ async def _act_on_connection(console: McpServerConsole, server_id: str, action: 
         return
     typed = {name: form.get(name) or "" for name in CONNECTION_FIELDS}
     await console.add_connection(server_id, ConnectionFields(**typed))
+
+
+def _only(form: Params, action: str) -> None:
+    """The one action a page's form has; another is no such action (404)."""
+    if form.require("action") != action:
+        raise NotFound(f"no such action: {form.get('action')!r}")
 
 
 def _confirmed(form: Params, what: str) -> None:
@@ -396,27 +417,26 @@ USER_DONE = {
 @console_page
 async def users(request: Request, found: Services, session: str | None) -> Response:
     """The users (``users list``): name, source, state, created; add one (``users add``)."""
-    if request.method == "POST":
-        try:
-            form = await _posted(request, found, session)
-            if form.require("action") != "add":
-                raise NotFound("no such action")
-            added = await found.user_console.add(form.require("username"), form.require("password"))
-        except OAuthError as error:
-            return error_page(error)
-        return RedirectResponse(f"{ADMIN_USER_PATH}?{urlencode({'username': added.username, 'done': 'added'})}", 303)
-    query = query_params(request)
-    removed = query.get("removed")
-    done = f"Removed user {removed}; {query.get('ended') or 0} grant(s) they gave ended." if removed else None
-    return _page(
-        request,
-        session,
-        "admin_users.html",
-        users=await found.user_console.list(),
-        done=done,
-        user_path=ADMIN_USER_PATH,
-        min_password=MIN_PASSWORD_LENGTH,
-    )
+
+    async def add(form: Params) -> str:
+        _only(form, "add")
+        added = await found.user_console.add(form.require("username"), form.require("password"))
+        return f"{ADMIN_USER_PATH}?{urlencode({'username': added.username, 'done': 'added'})}"
+
+    async def show() -> Response:
+        query = query_params(request)
+        removed = query.get("removed")
+        return _page(
+            request,
+            session,
+            "admin_users.html",
+            users=await found.user_console.list(),
+            done=f"Removed user {removed}; {query.get('ended') or 0} grant(s) they gave ended." if removed else None,
+            user_path=ADMIN_USER_PATH,
+            min_password=MIN_PASSWORD_LENGTH,
+        )
+
+    return await _acting_page(request, found, session, add, show)
 
 
 @console_page
@@ -424,30 +444,30 @@ async def user(request: Request, found: Services, session: str | None) -> Respon
     """One user: disable, enable, reset the password, remove (confirmed); their connected apps, each revocable."""
     console = found.user_console
     username = query_params(request).get("username") or ""
-    try:
-        if request.method == "POST":
-            form = await _posted(request, found, session)
-            action = form.require("action")
-            if action == "remove":
-                _confirmed(form, "the user's removal")
-                ended = await console.remove(username)
-                return RedirectResponse(f"{ADMIN_USERS_PATH}?{urlencode({'removed': username, 'ended': ended})}", 303)
-            did = await _act_on_user(console, username, action, form)
-            return RedirectResponse(f"{ADMIN_USER_PATH}?{urlencode({'username': username, 'done': did})}", 303)
+
+    async def act(form: Params) -> str:
+        action = form.require("action")
+        if action == "remove":
+            _confirmed(form, "the user's removal")
+            ended = await console.remove(username)
+            return f"{ADMIN_USERS_PATH}?{urlencode({'removed': username, 'ended': ended})}"
+        did = await _act_on_user(console, username, action, form)
+        return f"{ADMIN_USER_PATH}?{urlencode({'username': username, 'done': did})}"
+
+    async def show() -> Response:
         account, apps = await console.view(username)
-    except OAuthError as error:
-        return error_page(error)
-    done = USER_DONE.get(query_params(request).get("done") or "")
-    return _page(
-        request,
-        session,
-        "admin_user.html",
-        account=account,
-        apps=apps.apps,
-        done=done,
-        users_path=ADMIN_USERS_PATH,
-        min_password=MIN_PASSWORD_LENGTH,
-    )
+        return _page(
+            request,
+            session,
+            "admin_user.html",
+            account=account,
+            apps=apps.apps,
+            done=USER_DONE.get(query_params(request).get("done") or ""),
+            users_path=ADMIN_USERS_PATH,
+            min_password=MIN_PASSWORD_LENGTH,
+        )
+
+    return await _acting_page(request, found, session, act, show)
 
 
 async def _act_on_user(console: UserConsole, username: str, action: str, form: Params) -> str:
@@ -469,19 +489,18 @@ async def _act_on_user(console: UserConsole, username: str, action: str, form: P
 
 @console_page
 async def keys(request: Request, found: Services, session: str | None) -> Response:
-    if request.method == "POST":
-        try:
-            form = await _posted(request, found, session)
-            if form.require("action") != "rotate":
-                raise NotFound("no such action")
-            kid = await found.key_console.rotate()
-        except OAuthError as error:
-            return error_page(error)
-        return RedirectResponse(f"{ADMIN_KEYS_PATH}?{urlencode({'rotated': kid})}", status_code=303)
-    rotated = query_params(request).get("rotated")
-    done = f"New signing key {rotated} is current; the previous one stays published." if rotated else None
-    keep_for = found.settings.key_lifetime_after_rotation
-    return _page(request, session, "admin_keys.html", keys=await found.key_console.list(), done=done, keep_for=keep_for)
+    async def rotate(form: Params) -> str:
+        _only(form, "rotate")
+        return f"{ADMIN_KEYS_PATH}?{urlencode({'rotated': await found.key_console.rotate()})}"
+
+    async def show() -> Response:
+        rotated = query_params(request).get("rotated")
+        done = f"New signing key {rotated} is current; the previous one stays published." if rotated else None
+        keep_for = found.settings.key_lifetime_after_rotation
+        keys = await found.key_console.list()
+        return _page(request, session, "admin_keys.html", keys=keys, done=done, keep_for=keep_for)
+
+    return await _acting_page(request, found, session, rotate, show)
 
 
 @console_page
