@@ -305,7 +305,7 @@ class McpServerConsole:
                 scopes=scopes,
                 name=name.strip() or None,
                 default_scopes=default_scopes if default_scopes.strip() else None,
-                scope_descriptions=scope_descriptions(descriptions.splitlines()),
+                scope_descriptions=_described(descriptions),
             )
 
         try:
@@ -329,7 +329,7 @@ class McpServerConsole:
                 resource=resource.strip(),
                 scopes=scopes,
                 default_scopes=default_scopes if default_scopes.strip() else None,
-                scope_descriptions=scope_descriptions(descriptions.splitlines()),
+                scope_descriptions=_described(descriptions),
                 every_description=True,
             )
 
@@ -393,6 +393,11 @@ class McpServerConsole:
         except ValueError as error:
             raise NotFound(str(error)) from None
         return NewCredentials(server_id, secret, mcp_issuer_url(self._root, server_id) + INTROSPECT_PATH)
+
+
+def _described(lines: str) -> dict[str, str]:
+    """The form's ``SCOPE=TEXT`` lines, blank ones left out; ``ValueError`` names a line without ``=``."""
+    return scope_descriptions(line for line in lines.splitlines() if line.strip())
 
 
 class UserConsole:

@@ -482,6 +482,7 @@ async def _act_on_user(console: UserConsole, username: str, action: str, form: P
         await console.reset_password(username, form.require("password"))
         return "password"
     if action == "revoke":
+        _confirmed(form, "the app's revocation")
         await console.revoke(username, form.require("client_id"), form.require("mcp_server_id"))
         return "revoked"
     raise NotFound(f"no such action: {action!r}")

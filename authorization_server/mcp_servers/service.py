@@ -238,11 +238,9 @@ MAX_DESCRIPTION = 200
 
 def scope_descriptions(given: Iterable[str]) -> dict[str, str]:
     """``SCOPE=TEXT`` values (the command line's ``--describe-scope``, the console's lines) as a mapping;
-    blank values are skipped; ``ValueError`` names a value without ``=``."""
+    ``ValueError`` names a value without ``=``."""
     described: dict[str, str] = {}
     for value in given:
-        if not value.strip():
-            continue
         scope, equals, text = value.partition("=")
         if not equals or not scope.strip():
             raise ValueError(f'{value!r}: write SCOPE=TEXT, e.g. "mcp:read=Read your notes"')

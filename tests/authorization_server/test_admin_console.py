@@ -491,12 +491,16 @@ class TestUsers:
         page.goto(url)
         token = page.locator("form.remove input[name=csrf_token]").input_value()
         unconfirmed = page.request.post(url, form={"csrf_token": token, "action": "remove"})
+        unconfirmed_revoke = page.request.post(
+            url, form={"csrf_token": token, "action": "revoke", "client_id": "c", "mcp_server_id": "demo"}
+        )
         unknown = page.request.post(
             f"{demo_as.url}/admin/users/view?username=nobody-{name}", form={"csrf_token": token, "action": "disable"}
         )
 
         assert forged.status_code == 403
         assert unconfirmed.status == 400 and "tick the box" in unconfirmed.text()
+        assert unconfirmed_revoke.status == 400 and "tick the box" in unconfirmed_revoke.text()
         assert unknown.status == 404
         assert len(rows(demo_as.db, "SELECT 1 FROM users WHERE username = ? AND disabled_at IS NULL", name)) == 1
 
