@@ -5,7 +5,7 @@ server (not in demo mode, so that a person signs in and a consent page is shown;
 as ``admin``) with one described MCP server and user ``alice``, and the reference MCP server. Then
 drives Chromium as alice (an application asks, she signs in and allows it, the application gets
 its tokens) and as the operator, and saves into ``docs/screenshots/``: the home page, the consent
-page, the console's journeys, clients, users, MCP servers and one journey's page, at desktop width,
+page, the console's journeys, clients, users, alice's page, MCP servers and one journey's page, at desktop width,
 and the home page and the journeys at 390 px wide. Everything stops at the end, also on failure.
 """
 
@@ -176,6 +176,9 @@ def _operator(browser: Browser, server: AuthorizationServer) -> None:
     for section in ("clients", "users", "mcp-servers", "journeys"):
         page.goto(f"{server.url}/admin/{section}")
         _save(page, f"console-{section}")
+    page.goto(f"{server.url}/admin/users/view?username={ALICE[0]}")
+    _save(page, "console-user")
+    page.goto(f"{server.url}/admin/journeys")
     page.click("table.journeys tbody tr:has-text('tokens issued') td:first-child a")
     _save(page, "console-journey")
     page.goto(f"{server.url}/admin/journeys")
