@@ -245,21 +245,19 @@ async def clients(request: Request, found: Services, session: str | None) -> Res
 @console_page
 async def client(request: Request, found: Services, session: str | None) -> Response:
     client_id = query_params(request).get("client_id") or ""
-    if request.method == "POST":
-        try:
-            form = await _posted(request, found, session)
-            done = await _act(found, client_id, form.require("action"), form.get("mcp_server_id"), form.get("scope"))
-        except OAuthError as error:
-            return error_page(error)
+
+    async def act(form: Params) -> str:
+        done = await _act(found, client_id, form.require("action"), form.get("mcp_server_id"), form.get("scope"))
         if done == "deleted":
-            return RedirectResponse(f"{ADMIN_CLIENTS_PATH}?done=deleted", status_code=303)
-        return RedirectResponse(f"{ADMIN_CLIENT_PATH}?{urlencode({'client_id': client_id, 'done': done})}", 303)
-    try:
+            return f"{ADMIN_CLIENTS_PATH}?done=deleted"
+        return f"{ADMIN_CLIENT_PATH}?{urlencode({'client_id': client_id, 'done': done})}"
+
+    async def show() -> Response:
         view = await found.console.view(client_id)
-    except OAuthError as error:
-        return error_page(error)
-    shown = DONE.get(query_params(request).get("done") or "")
-    return _page(request, session, "admin_client.html", view=view, done=shown, clients_path=ADMIN_CLIENTS_PATH)
+        shown = DONE.get(query_params(request).get("done") or "")
+        return _page(request, session, "admin_client.html", view=view, done=shown, clients_path=ADMIN_CLIENTS_PATH)
+
+    return await _acting_page(request, found, session, act, show)
 
 
 async def _act(found: Services, client_id: str, action: str, mcp_server_id: str | None, scope: str | None) -> str:

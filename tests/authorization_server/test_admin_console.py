@@ -481,12 +481,18 @@ class TestUsers:
         assert rows(demo_as.db, "SELECT 1 FROM users WHERE username = ?", name) == []
 
     def test_refusals_change_nothing(self, page: Page, http: httpx2.Client, demo_as: AuthorizationServer):
-        """OAuth 2.1 §7.10 and issue 17: a form without the session's CSRF token, a removal posted without its
-        confirmation and an unknown user are refused with a readable page; the user stays."""
+        """OAuth 2.1 §7.10 and issue 17: a form without the session's CSRF token (a user's removal, an MCP server's
+        forced removal), a removal or revocation posted without its confirmation and an unknown user are refused
+        with a readable page; the user and the server stay."""
         name = f"kept-{secrets.token_hex(3)}"
         demo_as.cli("users", "add", name, input="a long enough password\n")
         url = f"{demo_as.url}/admin/users/view?username={name}"
         forged = http.post(url, auth=DEMO_ADMIN, data={"action": "remove", "confirm": "yes"})
+        forged_removal = http.post(
+            f"{demo_as.url}/admin/mcp-servers/view?id=demo",
+            auth=DEMO_ADMIN,
+            data={"action": "remove", "confirm": "yes", "force": "yes"},
+        )
         sign_in(page, demo_as, *DEMO_ADMIN)
         page.goto(url)
         token = page.locator("form.remove input[name=csrf_token]").input_value()
@@ -499,6 +505,8 @@ class TestUsers:
         )
 
         assert forged.status_code == 403
+        assert forged_removal.status_code == 403
+        assert http.get(f"{demo_as.url}/.well-known/oauth-authorization-server/mcp/demo").status_code == 200
         assert unconfirmed.status == 400 and "tick the box" in unconfirmed.text()
         assert unconfirmed_revoke.status == 400 and "tick the box" in unconfirmed_revoke.text()
         assert unknown.status == 404
