@@ -183,7 +183,7 @@ class FederatedSignIn:
         private_key = (
             self._identity_providers.private_key(provider) if provider.auth_method == "private_key_jwt" else None
         )
-        id_token = await fail.guard(
+        tokens = await fail.guard(
             self._openid.redeem(
                 provider,
                 configuration,
@@ -193,7 +193,14 @@ class FederatedSignIn:
                 private_key=private_key,
             )
         )
-        claims = await fail.guard(self._openid.verify_id_token(provider, configuration, id_token, sign_in.nonce_hash))
+        claims = await fail.guard(
+            self._openid.verify_id_token(provider, configuration, tokens.id_token, sign_in.nonce_hash)
+        )
+        if not ("email" in claims and all(rule.claim in claims for rule in provider.claim_rules)):
+            extra = await fail.guard(
+                self._openid.user_info(provider, configuration, tokens.access_token, claims["sub"])
+            )
+            claims = {**extra, **claims}  # the ID token's claims, checked above, win
         refusal = provider.refusal(claims)
         if refusal is not None:
             await fail.stop(refusal, SignInRefused(f"You may not sign in here: {refusal}."))

