@@ -294,7 +294,7 @@ class Settings:
     local_accounts: bool = _setting(
         True,
         "show the password form for the accounts of this server (`users add`); --no-local-accounts leaves"
-        " only the identity providers' buttons (docs/federated-sign-in.md)",
+        " only the identity providers' buttons (`identity-providers add`)",
         "AS_LOCAL_ACCOUNTS",
         "on",
     )
