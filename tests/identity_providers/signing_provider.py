@@ -36,6 +36,8 @@ class SigningProvider:
         self.tamper: dict[str, Any] = {}
         self.response_iss: str | None = ""  # "": the issuer; None: left out
         self.sign_with: ec.EllipticCurvePrivateKey | None = None  # a key not in the JWK Set
+        #: The public JWK of our client's ``private_key_jwt`` key, once registered here (RFC 7523 §2.2).
+        self.assertion_key: dict[str, Any] | None = None
         self._codes: dict[str, dict[str, str]] = {}
         self.redeemed = 0
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -49,7 +51,7 @@ class SigningProvider:
 
     def reset(self) -> None:
         self.person = {"sub": "bob-sub", "email": "bob@example.com", "name": "Bob"}
-        self.tamper, self.response_iss, self.sign_with = {}, "", None
+        self.tamper, self.response_iss, self.sign_with, self.assertion_key = {}, "", None, None
 
     def close(self) -> None:
         self._server.shutdown()
@@ -84,9 +86,26 @@ class SigningProvider:
             answer["iss"] = self.response_iss or self.issuer
         return query["redirect_uri"] + "?" + urlencode(answer)
 
+    def authenticated(self, form: dict[str, str], authorization: str | None) -> bool:
+        """client_secret_basic, or a private_key_jwt assertion by the registered key (RFC 7523 §3)."""
+        if self.assertion_key is None:
+            return authorization == "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+        if form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            return False
+        try:
+            claims = jwt.decode(
+                form.get("client_assertion", ""),
+                jwt.PyJWK(self.assertion_key).key,
+                algorithms=["ES256"],
+                audience=self.issuer,
+                options={"require": ["iss", "sub", "aud", "exp", "jti"]},
+            )
+        except jwt.PyJWTError:
+            return False
+        return claims["iss"] == claims["sub"] == form.get("client_id") == CLIENT_ID
+
     def token(self, form: dict[str, str], authorization: str | None) -> tuple[int, dict[str, Any]]:
-        expected = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
-        if authorization != expected:
+        if not self.authenticated(form, authorization):
             return 401, {"error": "invalid_client"}
         request = self._codes.pop(form.get("code", ""), None)
         if request is None or form.get("redirect_uri") != request["redirect_uri"]:

@@ -458,6 +458,36 @@ def test_a_provider_that_cannot_be_reached_gives_a_clear_page(stack: Stack, http
     assert not rows(db, "SELECT * FROM upstream_sign_ins WHERE journey_id = ?", _journey(stack, started))
 
 
+def test_private_key_jwt_authenticates_with_a_key_sealed_at_rest(
+    stack: Stack, signer: SigningProvider, http: httpx2.Client
+):
+    """OIDC Core §9, RFC 7523 §2.2: `add --token-endpoint-auth-method private_key_jwt` makes a key, prints its
+    public JWK to register at the provider, keeps the private key sealed; the token request carries an
+    assertion the provider verifies with that JWK."""
+    added = stack.ours.cli(
+        "identity-providers",
+        "add",
+        "--allow-loopback-client-metadata",
+        "--name",
+        "keyed",
+        "--issuer",
+        signer.issuer,
+        "--client-id",
+        CLIENT_ID,
+        "--token-endpoint-auth-method",
+        "private_key_jwt",
+    )
+    signer.assertion_key = json.loads(added.stdout.split("(private_key_jwt): ", 1)[1])
+    assert "d" not in signer.assertion_key  # the public half only
+    started = start(stack, http, "keyed")
+
+    signed_in = http.get(provider_answer(http, started))
+
+    assert signed_in.status_code == 303 and signed_in.headers["location"].endswith("/consent")
+    [row] = rows(stack.ours.db, "SELECT private_key, client_secret_env FROM identity_providers WHERE name = 'keyed'")
+    assert b"PRIVATE KEY" not in row["private_key"] and row["client_secret_env"] is None
+
+
 # The operator's commands ---------------------------------------------------------------------------
 
 

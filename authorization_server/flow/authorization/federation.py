@@ -111,7 +111,9 @@ class FederatedSignIn:
         """The authorization request to provider ``name`` (OIDC Core §3.1.2.1) for the interaction's journey."""
 
         async def chosen(tx: Transaction) -> IdentityProvider:
-            await self._journeys.pending(tx, interaction_id, browser_secret)
+            journey = await self._journeys.pending(tx, interaction_id, browser_secret)
+            if journey.user_id is not None:
+                raise InvalidRequest("You are signed in already: go on to the consent page.")
             provider = await self._identity_providers.find(tx, name)
             if provider is None:
                 raise NotFound(f"There is no identity provider named {name!r} here.")
