@@ -195,6 +195,8 @@ def test_sign_in_through_a_real_openid_provider_ends_at_consent_and_a_token(
     query = notes.authorization_query(client, pkce, redirect_uri=redirect_uri, scope="notes:read")
     context = browser.new_context()
     page: Page = context.new_page()
+    upstream: list[str] = []  # the provider's answers, whose code must never reach a log
+    page.on("request", lambda sent: upstream.append(sent.url) if "/federated/acme/callback" in sent.url else None)
     try:
         page.goto(str(httpx2.URL(notes.authorization_endpoint, params=query)))
         page.click('button:has-text("Continue with ACME")')
@@ -225,7 +227,10 @@ def test_sign_in_through_a_real_openid_provider_ends_at_consent_and_a_token(
     listed = stack.ours.cli("users", "list").stdout
     assert re.search(r"^acme/alice@example.com  usr_\S+  oidc:acme  enabled", listed, re.M), listed
     assert re.search(r"^alice  usr_\S+  local  enabled", listed, re.M), listed
-    assert not any(word in stack.ours.program.log() for word in (returned["code"], "id_token=", "eyJ"))
+    [answer] = upstream
+    upstream_code = dict(parse_qsl(urlsplit(answer).query))["code"]
+    log = stack.ours.program.log()
+    assert not any(word in log for word in (upstream_code, returned["code"], "id_token", "eyJ", ACME_SECRET))
 
 
 def test_the_authorization_request_carries_pkce_s256_state_nonce_and_prompt_login(stack: Stack, http: httpx2.Client):
@@ -486,6 +491,47 @@ def test_private_key_jwt_authenticates_with_a_key_sealed_at_rest(
     assert signed_in.status_code == 303 and signed_in.headers["location"].endswith("/consent")
     [row] = rows(stack.ours.db, "SELECT private_key, client_secret_env FROM identity_providers WHERE name = 'keyed'")
     assert b"PRIVATE KEY" not in row["private_key"] and row["client_secret_env"] is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/federated/acme/callback",
+        "/federated/acme/callback?state=",
+        "/federated/acme/callback?state=a&state=b",
+        "/federated/nobody/callback?state=x&code=y",
+        "/federated/acme/callback?state=%00%ff&code=%00",
+    ],
+    ids=["no-state", "empty-state", "repeated-state", "unknown-provider", "control-characters"],
+)
+def test_a_hostile_callback_gets_a_page_never_a_server_error(stack: Stack, http: httpx2.Client, path: str):
+    """Issue 16, OAuth 2.1 §4.1.2.1: an answer that matches no sign-in is a 400 page, never a redirect, nothing
+    written; an unknown provider at the start is a 404 page."""
+    before = rows(stack.ours.db, "SELECT COUNT(*) AS n FROM browser_sessions")[0]["n"]
+
+    answered = http.get(stack.ours.url + path)
+
+    assert answered.status_code == 400 and "location" not in answered.headers
+    assert rows(stack.ours.db, "SELECT COUNT(*) AS n FROM browser_sessions")[0]["n"] == before
+
+
+def test_an_unknown_provider_at_the_start_is_a_404_page(stack: Stack, http: httpx2.Client):
+    """Issue 16: "Continue with" a provider this server does not have is a 404 page, and a start without the
+    interaction's CSRF token a 403 (a form of another site); neither starts a sign-in."""
+    notes = stack.notes(http)
+    client = notes.register()
+    started = notes.authorize(client)
+    login_url = urljoin(stack.ours.url, started.headers["location"])
+    token = csrf_token(http.get(login_url))
+
+    unknown = http.post(login_url.replace("/login", "/federated/nobody"), data={"csrf_token": token})
+    forged = http.post(login_url.replace("/login", "/federated/acme"), data={"csrf_token": "forged"})
+
+    assert unknown.status_code == 404 and "no identity provider named" in unknown.text
+    assert forged.status_code == 403
+    journey = journey_of(stack.ours.db, client.client_id)
+    assert not rows(stack.ours.db, "SELECT * FROM upstream_sign_ins WHERE journey_id = ?", journey["id"])
+    assert steps(stack.ours.db, journey["id"])[-1] == "authorization_requested"
 
 
 # The operator's commands ---------------------------------------------------------------------------
