@@ -134,7 +134,14 @@ class AccountService:
         return await self.named(tx, username)
 
     async def set_password(self, tx: Transaction, username: str, new: NewPassword) -> User:
-        """Replace the account's password; every session signed in with the old one ends."""
+        """Replace the account's password; every session signed in with the old one ends.
+
+        ``ValueError`` for an account whose owner signs in through an identity provider (issue 16): a
+        password would be a second way in that the provider's rules do not govern.
+        """
+        found = await repository.user_with_hash(tx, username)
+        if found is not None and found[1] == NO_PASSWORD:
+            raise ValueError(f"{username} signs in through an identity provider and has no password here")
         user = await self.named(tx, username)
         await repository.set_password_hash(tx, user.id, new.password_hash)
         await repository.delete_sessions_of(tx, user.id)

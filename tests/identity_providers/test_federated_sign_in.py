@@ -426,7 +426,7 @@ def test_a_person_outside_the_allowed_domains_gets_a_readable_refusal(stack: Sta
 
 def test_a_disabled_federated_user_is_refused(stack: Stack, signer: SigningProvider, http: httpx2.Client):
     """Issue 16: an operator can disable a federated user (`users disable`); the provider's word no longer
-    signs them in."""
+    signs them in. Nor can a password be given to them: it would be a way in the provider's rules miss."""
     signer.person = {"sub": "carol-sub", "email": "carol@example.com"}
     first = start(stack, http, "signer")
     assert http.get(provider_answer(http, first)).status_code == 303
@@ -437,6 +437,8 @@ def test_a_disabled_federated_user_is_refused(stack: Stack, signer: SigningProvi
 
     assert refused.status_code == 403 and "disabled" in refused.text
     assert_not_signed_in(stack, http, second, refused)
+    reset = stack.ours.cli("users", "reset-password", "signer/carol@example.com", input="a new password\n", check=False)
+    assert reset.returncode == 1 and "signs in through an identity provider" in reset.stderr
 
 
 def test_a_provider_that_cannot_be_reached_gives_a_clear_page(stack: Stack, http: httpx2.Client):
