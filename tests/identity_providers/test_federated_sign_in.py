@@ -68,7 +68,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         {
             "client_id": ACME_CLIENT,
             "client_secret": ACME_SECRET,
-            "redirect_uris": [f"http://localhost:{port}/federated/{name}/callback" for name in ("acme", "other")],
+            "redirect_uris": [
+                f"http://localhost:{port}/federated/{name}/callback" for name in ("acme", "other", "grouped")
+            ],
             "token_endpoint_auth_method": "client_secret_basic",
         }
     ]
@@ -389,39 +391,65 @@ def test_an_answer_at_another_providers_callback_is_refused(stack: Stack, signer
     assert signer.redeemed == redeemed
 
 
-def test_a_person_outside_the_allowed_domains_gets_a_readable_refusal(stack: Stack, http: httpx2.Client):
-    """Issue 16: acme allows only example.com (after `identity-providers add --allowed-domains`); mallory, of
-    elsewhere.test, signs in at the provider and is refused here with a 403 page; no account is made."""
+def add_acme_as(stack: Stack, name: str, *options: str) -> None:
+    """The oidc-provider once more, under another name (its client has a redirect URI for each) and rules."""
     stack.ours.cli(
         "identity-providers",
         "add",
         "--allow-loopback-client-metadata",
         "--name",
-        "other",
+        name,
         "--issuer",
         stack.acme,
         "--client-id",
         ACME_CLIENT,
         "--client-secret-env",
         "ACME_SECRET",
-        "--allowed-domains",
-        "example.com",
+        *options,
     )
-    started = start(stack, http, "other")
+
+
+def sign_in_at_acme(stack: Stack, http: httpx2.Client, started: Started, username: str) -> httpx2.Response:
+    """Through oidc-provider's own sign-in page by plain HTTP; then our callback's answer."""
     interaction = http.get(started.to_provider.headers["location"])
     while interaction.status_code in (302, 303):
         interaction = http.get(urljoin(str(interaction.url), interaction.headers["location"]))
-    posted = http.post(str(interaction.url) + "/login", data={"username": "mallory", "password": PROVIDER_PASSWORD})
+    posted = http.post(str(interaction.url) + "/login", data={"username": username, "password": PROVIDER_PASSWORD})
     while posted.status_code in (302, 303) and not posted.headers["location"].startswith(stack.ours.url):
         posted = http.get(urljoin(str(posted.url), posted.headers["location"]))
+    return http.get(posted.headers["location"])
 
-    refused = http.get(posted.headers["location"])
+
+def test_a_person_outside_the_allowed_domains_gets_a_readable_refusal(stack: Stack, http: httpx2.Client):
+    """Issue 16: acme allows only example.com (after `identity-providers add --allowed-domains`); mallory, of
+    elsewhere.test, signs in at the provider and is refused here with a 403 page; no account is made."""
+    add_acme_as(stack, "other", "--allowed-domains", "example.com")
+    started = start(stack, http, "other")
+
+    refused = sign_in_at_acme(stack, http, started, "mallory")
 
     assert refused.status_code == 403
     assert "accounts of elsewhere.test may not sign in here" in refused.text
     assert "Back to the sign-in page" in refused.text
     assert_not_signed_in(stack, http, started, refused)
     assert not rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = 'mallory'")
+
+
+def test_a_claim_rule_reads_the_userinfo_endpoint_when_the_id_token_leaves_the_claim_out(
+    stack: Stack, http: httpx2.Client
+):
+    """Issue 16, OIDC Core §5.3, §5.4: oidc-provider puts `groups` only in UserInfo; the rule groups=mcp-users
+    lets alice in and refuses mallory, whose groups are empty."""
+    add_acme_as(stack, "grouped", "--scopes", "openid email groups", "--claim-rules", "groups=mcp-users")
+    with httpx2.Client(follow_redirects=False, timeout=10) as other_browser:
+        allowed = sign_in_at_acme(stack, other_browser, start(stack, other_browser, "grouped"), "alice")
+    started = start(stack, http, "grouped")
+
+    refused = sign_in_at_acme(stack, http, started, "mallory")
+
+    assert allowed.status_code == 303 and allowed.headers["location"].endswith("/consent")
+    assert refused.status_code == 403 and "lacks groups=mcp-users" in refused.text
+    assert_not_signed_in(stack, http, started, refused)
 
 
 def test_a_disabled_federated_user_is_refused(stack: Stack, signer: SigningProvider, http: httpx2.Client):
