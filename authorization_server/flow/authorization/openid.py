@@ -304,5 +304,5 @@ def client_assertion(provider: IdentityProvider, private_key: str, audience: str
 def _jwk_set(data: object) -> jwt.PyJWKSet:
     try:
         return jwt.PyJWKSet.from_dict(as_object(data, "JWK Set"))
-    except jwt.PyJWKError as exc:
+    except jwt.PyJWTError as exc:  # PyJWKSetError (no usable key) and PyJWKError alike
         raise ValueError(f"the JWK Set is not usable: {exc}") from None
