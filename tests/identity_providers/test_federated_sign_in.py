@@ -603,6 +603,34 @@ def test_removing_a_provider_is_refused_while_people_sign_in_with_it(
     assert refused.returncode == 1 and "remove them first" in refused.stderr
 
 
+@pytest.mark.as_options("--rate-limit-login-ip", "2/min", "--allow-loopback-client-metadata")
+def test_upstream_sign_ins_count_against_the_per_address_sign_in_limit(
+    fresh_as: AuthorizationServer, stack: Stack, http: httpx2.Client
+):
+    """Issue 16, RFC 9700 §4.16 (as the password form, decision 0011): starting a sign-in at a provider is a
+    sign-in attempt of the address; over the limit it is a 429 with Retry-After, and nothing is started."""
+    fresh_as.cli("mcp-servers", "add", "--id", "notes", "--resource", RESOURCE, "--scopes", "notes:read")
+    fresh_as.cli(
+        "identity-providers",
+        "add",
+        "--allow-loopback-client-metadata",
+        "--name",
+        "signer",
+        "--issuer",
+        stack.signer.issuer,
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret-env",
+        "SIGNER_SECRET",
+    )
+    limited = Stack(fresh_as, stack.acme, stack.signer)
+    answers = [start(limited, http, "signer").to_provider for _ in range(3)]
+
+    assert [answer.status_code for answer in answers] == [303, 303, 429]
+    assert int(answers[2].headers["retry-after"]) > 0
+    assert len(rows(fresh_as.db, "SELECT * FROM upstream_sign_ins")) == 2
+
+
 # Local accounts off ---------------------------------------------------------------------------------
 
 

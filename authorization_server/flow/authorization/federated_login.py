@@ -5,7 +5,8 @@ The start is a form post with the interaction's CSRF token (like the password fo
 site can send a person to a provider in this server's name. The callback comes by navigation from
 the provider; an answer that cannot be matched or fails a check is shown as a page with the way
 back to the sign-in page, never redirected to the client (``flow/authorization/federation.py``).
-Nothing here logs a code or token: the log line says why a sign-in stopped.
+Both count against the per-address sign-in rate limit (``--rate-limit-login-ip``: 429 with
+``Retry-After``). Nothing here logs a code or token: the log line says why a sign-in stopped.
 """
 
 import logging
@@ -31,6 +32,7 @@ async def start(request: Request) -> Response:
     try:
         form = await read_form(request, found.settings.max_body_bytes)
         check_csrf(browser_secret, interaction_id, form.get("csrf_token"))
+        found.limits.federated_sign_in(request)
         outcome = await found.federation.start(interaction_id, browser_secret, request.path_params["provider"])
     except SignInStopped as stopped:
         return _problem_page(stopped.problem)
@@ -42,6 +44,7 @@ async def start(request: Request) -> Response:
 async def callback(request: Request) -> Response:
     found = services(request)
     try:
+        found.limits.federated_sign_in(request)
         session, outcome = await found.federation.callback(
             request.path_params["provider"], query_params(request), found.cookies.browser_secret(request)
         )
