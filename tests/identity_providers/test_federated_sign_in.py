@@ -12,7 +12,9 @@ registers its own client, so journeys never mix.
 
 import json
 import re
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -562,6 +564,28 @@ def test_an_unknown_provider_at_the_start_is_a_404_page(stack: Stack, http: http
     journey = journey_of(stack.ours.db, client.client_id)
     assert not rows(stack.ours.db, "SELECT * FROM upstream_sign_ins WHERE journey_id = ?", journey["id"])
     assert steps(stack.ours.db, journey["id"])[-1] == "authorization_requested"
+
+
+@pytest.mark.as_options("--client-metadata-timeout", "1", "--allow-loopback-client-metadata")
+def test_a_provider_that_never_answers_gives_a_clear_page_within_the_timeout(
+    fresh_as: AuthorizationServer, stack: Stack, http: httpx2.Client
+):
+    """Issue 16: the provider slow: a listener that accepts and never answers; the start gives up after the
+    fetch timeout (`--client-metadata-timeout`, 1 s here) with the same clear page, not a hang."""
+    fresh_as.cli("mcp-servers", "add", "--id", "notes", "--resource", RESOURCE, "--scopes", "notes:read")
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        execute(
+            fresh_as.db,
+            "INSERT INTO identity_providers VALUES ('idp_slow', 'slow', ?, 'x', 'client_secret_basic', 'X',"
+            " NULL, NULL, 'openid', '', '', '2026-01-01T00:00:00.000000+00:00')",
+            f"http://127.0.0.1:{silent.getsockname()[1]}",
+        )
+        began = time.monotonic()
+        answered = start(Stack(fresh_as, stack.acme, stack.signer), http, "slow").to_provider
+        took = time.monotonic() - began
+
+    assert answered.status_code == 502 and "slow cannot be reached just now" in answered.text
+    assert took < 5, took
 
 
 # The operator's commands ---------------------------------------------------------------------------
