@@ -471,19 +471,23 @@ def test_a_disabled_federated_user_is_refused(stack: Stack, signer: SigningProvi
     assert reset.returncode == 1 and "signs in through an identity provider" in reset.stderr
 
 
+def unreachable_provider(db: Path, name: str, issuer: str) -> None:
+    """A provider row as `identity-providers add` would have written it while the provider was up."""
+    execute(
+        db,
+        "INSERT INTO identity_providers VALUES (?, ?, ?, 'x', 'client_secret_basic', 'X',"
+        " NULL, NULL, 'openid', '', '', '2026-01-01T00:00:00.000000+00:00')",
+        f"idp_{name}",
+        name,
+        issuer,
+    )
+
+
 def test_a_provider_that_cannot_be_reached_gives_a_clear_page(stack: Stack, http: httpx2.Client):
     """Issue 16: the provider down: its configuration cannot be read, so the button leads to a page saying so
     (and back to the sign-in page), not a hang or a 500."""
-    stack.ours.cli("identity-providers", "remove", "other", check=False)
     db = stack.ours.db
-    stopped = free_port()
-
-    execute(
-        db,
-        "INSERT INTO identity_providers VALUES ('idp_down', 'down', ?, 'x', 'client_secret_basic', 'ACME_SECRET',"
-        " NULL, NULL, 'openid', '', '', '2026-01-01T00:00:00.000000+00:00')",
-        f"http://127.0.0.1:{stopped}",
-    )
+    unreachable_provider(db, "down", f"http://127.0.0.1:{free_port()}")
     try:
         started = start(stack, http, "down")
     finally:
@@ -574,12 +578,7 @@ def test_a_provider_that_never_answers_gives_a_clear_page_within_the_timeout(
     fetch timeout (`--client-metadata-timeout`, 1 s here) with the same clear page, not a hang."""
     fresh_as.cli("mcp-servers", "add", "--id", "notes", "--resource", RESOURCE, "--scopes", "notes:read")
     with socket.create_server(("127.0.0.1", 0)) as silent:
-        execute(
-            fresh_as.db,
-            "INSERT INTO identity_providers VALUES ('idp_slow', 'slow', ?, 'x', 'client_secret_basic', 'X',"
-            " NULL, NULL, 'openid', '', '', '2026-01-01T00:00:00.000000+00:00')",
-            f"http://127.0.0.1:{silent.getsockname()[1]}",
-        )
+        unreachable_provider(fresh_as.db, "slow", f"http://127.0.0.1:{silent.getsockname()[1]}")
         began = time.monotonic()
         answered = start(Stack(fresh_as, stack.acme, stack.signer), http, "slow").to_provider
         took = time.monotonic() - began
