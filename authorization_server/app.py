@@ -23,7 +23,7 @@ from authorization_server.account import endpoint as account
 from authorization_server.admin import endpoint as admin
 from authorization_server.db import Database
 from authorization_server.errors import InvalidRequest, NotFound, OAuthError, RequestTimeout, ServerError
-from authorization_server.flow.authorization import consent, login
+from authorization_server.flow.authorization import consent, federated_login, login
 from authorization_server.flow.authorization import endpoint as authorize
 from authorization_server.flow.discovery import endpoint as discovery
 from authorization_server.flow.downstream import endpoint as downstream
@@ -49,6 +49,8 @@ from authorization_server.routes import (
     AUTHORIZE_PATH,
     CALLBACK_PATH,
     CLIENT_CONFIGURATION_PATH,
+    FEDERATED_CALLBACK_PATH,
+    FEDERATED_START_PATH,
     GENERIC_REGISTER_PATH,
     HEALTH_ALIVE_PATH,
     HEALTH_READY_PATH,
@@ -129,6 +131,8 @@ def create_app(settings: Settings) -> Starlette:
         # 4. Sign-in, then consent (§3.1), then back to the client with the code (§4.1.2).
         Route("/interaction/{interaction_id}/login", login.login, methods=["GET", "POST"]),
         Route("/interaction/{interaction_id}/consent", consent.consent, methods=["GET", "POST"]),
+        Route(FEDERATED_START_PATH, federated_login.start, methods=["POST"]),
+        Route(FEDERATED_CALLBACK_PATH, federated_login.callback, methods=["GET"]),
         # 4b. After consent, each downstream provider of the MCP server's connections (issue 4) answers here.
         Route(CALLBACK_PATH, downstream.callback, methods=["GET"]),
         # 5. Token endpoint: code for tokens (§4.1.3), refresh (§4.3).

@@ -27,10 +27,12 @@ Hierarchy::
      ├── InvalidScope            invalid_scope              400
      ├── InvalidTarget           invalid_target             400
      ├── AccessDenied            access_denied              403
-     │    └── AccountDisabled    access_denied              403
+     │    ├── AccountDisabled    access_denied              403
+     │    └── SignInRefused      access_denied              403
      ├── InvalidRedirectUri      invalid_redirect_uri       400
      ├── InvalidClientMetadata   invalid_client_metadata    400
      ├── NotFound                not_found                  404
+     ├── UpstreamSignInFailed    upstream_sign_in_failed    502
      ├── TooManyRequests         too_many_requests          429
      ├── TemporarilyUnavailable  temporarily_unavailable    503
      └── ServerError             server_error               500
@@ -212,6 +214,20 @@ class InvalidClientMetadata(OAuthError):
     """A client metadata field is invalid (RFC 7591 §3.2.2)."""
 
     error = "invalid_client_metadata"
+
+
+class SignInRefused(AccessDenied):
+    """The identity provider vouched for the person, but this server's rules for it refuse them: an email
+    domain not allowed, a claim rule not met, a disabled account (issue 16)."""
+
+
+class UpstreamSignInFailed(OAuthError):
+    """A sign-in through an identity provider could not be completed: the provider cannot be reached, or
+    its answer fails a check (OIDC Core §3.1.3.7, RFC 9207, RFC 9700 §4.4); the description says which,
+    never with a code or token in it (issue 16). A project code, 502: the upstream's answer is unusable."""
+
+    error = "upstream_sign_in_failed"
+    status_code = 502
 
 
 class NotFound(OAuthError):

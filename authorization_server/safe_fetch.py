@@ -163,20 +163,23 @@ class SafeFetcher:
         self._flights: dict[tuple[str, str], asyncio.Task[object]] = {}
         self._slots = _Slots(policy.max_fetches, policy.max_fetches_per_host)
 
-    async def get_json(self, kind: str, url: str, *, max_bytes: int, parse: Callable[[object], T]) -> T:
+    async def get_json(
+        self, kind: str, url: str, *, max_bytes: int, parse: Callable[[object], T], fresh: bool = False
+    ) -> T:
         """The JSON at ``url``, turned into a value by ``parse`` (which raises on an invalid one).
 
         ``kind`` keeps apart cached values of the same URL parsed differently. Raises
         :class:`FetchFailed` or whatever ``parse`` raises, both remembered for ``failure_ttl``
         seconds; :class:`Busy`, or whatever ``before_fetch`` raises, neither remembered.
         A request for a URL already being fetched waits for that fetch instead of making another.
+        ``fresh``: a cached answer is not used (an identity provider's JWK Set after a key rotation).
         """
         problem = url_problem(url, allow_loopback=self._policy.allow_loopback)
         if problem:
             raise FetchFailed(f"the URL is not allowed: {problem}")
         key = (kind, url)
         remembered = self._cache.get(key)
-        if remembered is not None and remembered.expires > self._clock():
+        if remembered is not None and remembered.expires > self._clock() and not fresh:
             return cast(T, remembered.answer())  # what ``parse`` made: ``kind`` is in the key
         flight = self._flights.get(key)
         if flight is None:

@@ -26,7 +26,9 @@ from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database, Transaction
 from authorization_server.encryption import Sealer, local_key, new_key, parse_key
 from authorization_server.flow.authorization.client_directory import ClientDirectory
+from authorization_server.flow.authorization.federation import FederatedSignIn
 from authorization_server.flow.authorization.interactions import InteractionService
+from authorization_server.flow.authorization.openid import OpenIdProviders
 from authorization_server.flow.discovery.issuers import IssuerService
 from authorization_server.flow.downstream.authorization import DownstreamAuthorization
 from authorization_server.flow.downstream.providers import Providers
@@ -39,6 +41,7 @@ from authorization_server.flow.token.grants.context import GrantContext
 from authorization_server.flow.token.grants.token_exchange import TokenExchange
 from authorization_server.flow.token.service import GrantService
 from authorization_server.health.readiness import Readiness
+from authorization_server.identity_providers.service import IdentityProviderService
 from authorization_server.journeys.service import JourneyService
 from authorization_server.maintenance.clients import ClientExpiry
 from authorization_server.maintenance.journeys import JourneyExpiry
@@ -86,6 +89,8 @@ class Services:
     maintenance: Maintenance
     timelines: Timelines
     downstream: DownstreamAuthorization
+    #: Sign-in through an identity provider (issue 16).
+    federation: FederatedSignIn
     admin: AdminGuard
     metrics: Metrics
     #: The operator's console's use cases (issue 17), over the command line's services.
@@ -107,6 +112,19 @@ def services_in(scope: Scope) -> Services:
     return found
 
 
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    """The safe fetcher's rules by the settings: client metadata documents, JWK Sets, identity providers' documents."""
+    return FetchPolicy(
+        allow_loopback=settings.allow_loopback_client_metadata,
+        timeout=settings.client_metadata_timeout,
+        cache_min=settings.client_metadata_cache_min,
+        cache_max=settings.client_metadata_cache_max,
+        failure_ttl=settings.client_metadata_failure_cache,
+        max_fetches=settings.client_metadata_fetches,
+        max_fetches_per_host=settings.client_metadata_fetches_per_host,
+    )
+
+
 def client_directory(
     settings: Settings, db: Database, clients: ClientService, metrics: Metrics | None = None
 ) -> ClientDirectory:
@@ -115,15 +133,7 @@ def client_directory(
     Each fetch that goes out is charged to the address of the request that caused it (``FetchLimit``).
     """
     fetcher = SafeFetcher(
-        FetchPolicy(
-            allow_loopback=settings.allow_loopback_client_metadata,
-            timeout=settings.client_metadata_timeout,
-            cache_min=settings.client_metadata_cache_min,
-            cache_max=settings.client_metadata_cache_max,
-            failure_ttl=settings.client_metadata_failure_cache,
-            max_fetches=settings.client_metadata_fetches,
-            max_fetches_per_host=settings.client_metadata_fetches_per_host,
-        ),
+        fetch_policy(settings),
         before_fetch=FetchLimit(
             settings.rate("rate_limit_fetch"), refused=metrics.rate_limited if metrics else lambda name: None
         ),
@@ -175,6 +185,7 @@ class Operations:
     timelines: Timelines
     user_administration: UserAdministration
     mcp_server_administration: McpServerAdministration
+    identity_providers: IdentityProviderService
 
 
 def operations(
@@ -241,6 +252,7 @@ def operations(
             revocation=revocation,
             client_expiry=client_expiry,
         ),
+        identity_providers=IdentityProviderService(key_sealer, sign_in_ttl=settings.interaction_ttl),
     )
 
 
@@ -282,6 +294,25 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
     )
     if not settings.demo:
         await _warn_if_empty(db, core)
+    interactions = InteractionService(
+        db,
+        accounts=core.accounts,
+        lockout=LoginLockout(
+            failures=settings.login_lockout_failures,
+            window=settings.login_lockout_window,
+            duration=settings.login_lockout_duration,
+        ),
+        clients=core.clients,
+        directory=core.directory,
+        consents=core.consents,
+        issuers=core.issuers,
+        journeys=core.journeys,
+        mcp_servers=core.mcp_servers,
+        downstream=downstream,
+        identity_providers=core.identity_providers,
+        demo_user=demo_user,
+        local_accounts=settings.local_accounts,
+    )
     return Services(
         settings=settings,
         cookies=Cookies(settings),
@@ -292,23 +323,7 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         tokens=core.tokens,
         registration=core.registration,
         client_management=core.client_management,
-        interactions=InteractionService(
-            db,
-            accounts=core.accounts,
-            lockout=LoginLockout(
-                failures=settings.login_lockout_failures,
-                window=settings.login_lockout_window,
-                duration=settings.login_lockout_duration,
-            ),
-            clients=core.clients,
-            directory=core.directory,
-            consents=core.consents,
-            issuers=core.issuers,
-            journeys=core.journeys,
-            mcp_servers=core.mcp_servers,
-            downstream=downstream,
-            demo_user=demo_user,
-        ),
+        interactions=interactions,
         grants=GrantService(
             db,
             core.directory,
@@ -347,6 +362,16 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         maintenance=Maintenance(clients=core.client_expiry, journeys=core.journey_expiry),
         timelines=core.timelines,
         downstream=downstream,
+        federation=FederatedSignIn(
+            db,
+            identity_providers=core.identity_providers,
+            # Its own fetcher: what providers' documents cost is not charged to a client's address.
+            openid=OpenIdProviders(SafeFetcher(fetch_policy(settings), fetched=metrics.fetched)),
+            accounts=core.accounts,
+            journeys=core.journeys,
+            interactions=interactions,
+            root_issuer=settings.issuer,
+        ),
         admin=AdminGuard(settings),
         metrics=metrics,
         console=ClientConsole(

@@ -290,6 +290,14 @@ class Settings:
         "unset: the server refuses to start; in demo mode a key kept in the file DB.key",
         secret=True,
     )
+    # Sign-in (issue 16): the password form, beside the identity providers (`identity-providers add`).
+    local_accounts: bool = _setting(
+        True,
+        "show the password form for the accounts of this server (`users add`); --no-local-accounts leaves"
+        " only the identity providers' buttons (`identity-providers add`)",
+        "AS_LOCAL_ACCOUNTS",
+        "on",
+    )
     # The operator's surface (issue 17, docs/decisions/0038): the log's form, the metrics' listener.
     log_level: str = _setting("info", "log level", "AS_LOG_LEVEL", choices=("debug", "info", "warning", "error"))
     log_format: str = _setting(
@@ -447,7 +455,9 @@ def add_arguments(parser: argparse.ArgumentParser, *names: str, default: Any = N
         meta = setting.metadata
         shown = meta["shown"] or ("off" if setting.default is False else setting.default)
         text = f"{meta['help']} (env {meta['env']}, default {shown})"
-        if setting.type is bool or setting.type == "bool":
+        if (setting.type is bool or setting.type == "bool") and setting.default is True:  # --x / --no-x
+            parser.add_argument(option, action=argparse.BooleanOptionalAction, default=default, help=text)
+        elif setting.type is bool or setting.type == "bool":
             parser.add_argument(option, action="store_true", default=default, help=text)
         else:
             kinds: dict[object, type] = {int: int, Path: Path}

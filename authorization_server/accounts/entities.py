@@ -11,8 +11,3 @@ class User:
     created_at: datetime
     #: When the operator disabled the account (``users disable``); ``None`` while it may sign in.
     disabled_at: datetime | None = None
-
-    @property
-    def source(self) -> str:
-        """Where the account comes from: ``local`` (a password stored here) is the only kind today."""
-        return "local"

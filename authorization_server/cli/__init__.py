@@ -11,6 +11,10 @@ One module per command group; ``shared.py`` holds what they share.
     python -m authorization_server users disable NAME | enable NAME                 refuse or allow its sign-in
     python -m authorization_server users reset-password NAME                        new password; ends sessions
     python -m authorization_server users remove NAME                                ends its grants, sessions, consents
+    python -m authorization_server identity-providers add --name NAME --issuer URL --client-id ID
+        (--client-secret-env VAR | --token-endpoint-auth-method private_key_jwt) [--scopes "openid email profile"]
+        [--allowed-domains "example.com"] [--claim-rules "groups=mcp-users"]       sign-in through OpenID Connect
+    python -m authorization_server identity-providers list | remove NAME
     python -m authorization_server mcp-servers add --id ID --resource URL --scopes "a b"
     python -m authorization_server mcp-servers list
     python -m authorization_server mcp-servers credentials ID                       its introspection secret, once
@@ -37,7 +41,7 @@ import argparse
 import asyncio
 
 from authorization_server import settings as settings_module
-from authorization_server.cli import clients, connections, journeys, keys, mcp_servers, users
+from authorization_server.cli import clients, connections, identity_providers, journeys, keys, mcp_servers, users
 from authorization_server.cli.serve import serve
 from authorization_server.cli.shared import Command
 
@@ -74,6 +78,6 @@ def _parser() -> argparse.ArgumentParser:
     settings_module.add_arguments(parser)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     # In this order in --help.
-    for group in (users, mcp_servers, connections, journeys, keys, clients):
+    for group in (users, identity_providers, mcp_servers, connections, journeys, keys, clients):
         group.add_commands(commands)
     return parser

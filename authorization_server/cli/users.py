@@ -4,7 +4,9 @@ import argparse
 import getpass
 import sys
 
+from authorization_server.accounts.entities import User
 from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from authorization_server.db import Transaction
 from authorization_server.settings import Settings
 
 
@@ -12,7 +14,12 @@ def add_commands(commands: Actions) -> None:
     users = group(commands, "users", help="manage user accounts")
     add = action(users, "add", help="add a user; asks for the password (or reads it from stdin)", run=add_user)
     add.add_argument("name")
-    action(users, "list", help="every user: name, id, source, enabled or disabled, created", run=list_users)
+    action(
+        users,
+        "list",
+        help="every user: name, id, source (local, or oidc:PROVIDER), enabled or disabled, created",
+        run=list_users,
+    )
     remove = action(
         users, "remove", help="delete a user: ends the grants they gave, their sessions and consents", run=remove_user
     )
@@ -41,13 +48,18 @@ async def add_user(settings: Settings, args: argparse.Namespace) -> None:
 
 async def list_users(settings: Settings, args: argparse.Namespace) -> None:
     """One line per user: name, id, where the account comes from, enabled or disabled, created (UTC)."""
+
+    async def listed(tx: Transaction) -> tuple[list[User], dict[str, str]]:
+        return await found.accounts.all(tx), await found.identity_providers.sources(tx)
+
     async with services(settings) as (db, found):
-        users = await db.run(found.accounts.all)
+        users, sources = await db.run(listed)
     if not users:
         print("no users yet: add one with `users add NAME`")
     for user in users:
         state = f"disabled {user.disabled_at:%Y-%m-%d %H:%M}" if user.disabled_at else "enabled"
-        print(f"{user.username}  {user.id}  {user.source}  {state}  created {user.created_at:%Y-%m-%d %H:%M} UTC")
+        created = f"created {user.created_at:%Y-%m-%d %H:%M} UTC"
+        print(f"{user.username}  {user.id}  {_source(user, sources)}  {state}  {created}")
 
 
 async def remove_user(settings: Settings, args: argparse.Namespace) -> None:
@@ -74,6 +86,12 @@ async def reset_password(settings: Settings, args: argparse.Namespace) -> None:
         new = await found.accounts.new_password(password)
         await found.user_administration.reset_password(args.name, new)
     print(f"new password set for user {args.name}; their sessions ended")
+
+
+def _source(user: User, sources: dict[str, str]) -> str:
+    """``local`` (a password kept here), or ``oidc:NAME`` for a user who signs in through provider NAME (issue 16)."""
+    provider = sources.get(user.id)
+    return f"oidc:{provider}" if provider else "local"
 
 
 def _read_password() -> str:

@@ -60,6 +60,12 @@ class Step(StrEnum):
     SIGN_IN_FAILED = "sign_in_failed"
     #: The username is locked for the browser's address after repeated failures (``accounts/lockout.py``).
     SIGN_IN_LOCKED = "sign_in_locked"
+    #: The person chose an identity provider; the browser went there (issue 16). The detail names it.
+    UPSTREAM_SIGN_IN_STARTED = "upstream_sign_in_started"
+    #: The provider's answer passed every check (OIDC Core §3.1.3.7); ``user_authenticated`` follows.
+    UPSTREAM_SIGN_IN_COMPLETED = "upstream_sign_in_completed"
+    #: The provider's answer was refused, or the person it named may not sign in here; the detail says why.
+    UPSTREAM_SIGN_IN_FAILED = "upstream_sign_in_failed"
     CONSENT_GIVEN = "consent_given"
     CONSENT_DENIED = "consent_denied"
     CODE_ISSUED = "code_issued"

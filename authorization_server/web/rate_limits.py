@@ -145,6 +145,11 @@ class RateLimits:
         self._login_ip.take(address)
         self._login.take(f"{address} {username[:MAX_USERNAME_LENGTH]}")  # no username is longer
 
+    def federated_sign_in(self, request: Request) -> None:
+        """A sign-in through an identity provider, its start or the provider's answer, counts as a sign-in
+        attempt from the address (issue 16): each may write a row and call out to the provider."""
+        self._login_ip.take(address_of(request))
+
 
 def address_of(request: Request) -> str:
     """The client's address as rate limits count it: IPv4 as is, IPv6 by its /64 network.

@@ -339,6 +339,10 @@ class TestServerSettings:
             " at rest (AES-256-GCM), e.g. from `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`;"
             " required to serve and for `keys`; prefer the environment variable (env AS_KEY_ENCRYPTION_KEY,"
             " default unset: the server refuses to start; in demo mode a key kept in the file DB.key)",
+            # Issue 16: the password form beside the identity providers' buttons, on unless turned off.
+            "--local-accounts, --no-local-accounts show the password form for the accounts of this server"
+            " (`users add`); --no-local-accounts leaves only the identity providers' buttons"
+            " (`identity-providers add`) (env AS_LOCAL_ACCOUNTS, default on)",
             "--log-level {debug,info,warning,error} log level (env AS_LOG_LEVEL, default info)",
             "--log-format {text,json} text: one readable line per record; json: one JSON object per line (time,"
             " level, logger, message, and the access line's fields) (env AS_LOG_FORMAT, default text)",

@@ -24,6 +24,7 @@ from authorization_server.flow.authorization.client_directory import ClientDirec
 from authorization_server.flow.authorization.requests import check_client, check_request
 from authorization_server.flow.discovery.issuers import Issuer, IssuerService
 from authorization_server.flow.downstream.authorization import DownstreamAuthorization
+from authorization_server.identity_providers.service import IdentityProviderService
 from authorization_server.journeys.entities import Journey
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
@@ -56,6 +57,10 @@ class LoginView:
     server_name: str
     #: The interaction's user already signed in; the sign-in page has nothing left to do.
     signed_in: bool
+    #: The identity providers' names, one "Continue with NAME" each (issue 16).
+    providers: tuple[str, ...] = ()
+    #: The password form is shown (``--local-accounts``, on by default).
+    local_accounts: bool = True
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,9 @@ class InteractionService:
         journeys: JourneyService,
         mcp_servers: McpServerService,
         downstream: DownstreamAuthorization,
+        identity_providers: IdentityProviderService,
         demo_user: User | None,
+        local_accounts: bool = True,
     ) -> None:
         self._db = db
         self._accounts = accounts
@@ -117,7 +124,9 @@ class InteractionService:
         self._journeys = journeys
         self._mcp_servers = mcp_servers
         self._downstream = downstream
+        self._identity_providers = identity_providers
         self._demo_user = demo_user
+        self._local_accounts = local_accounts
 
     async def authorize(
         self,
@@ -166,7 +175,14 @@ class InteractionService:
         async def unit(tx: Transaction) -> LoginView:
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
             view = await self._view(tx, journey, None)
-            return LoginView(view.client_name, view.server_name, signed_in=journey.user_id is not None)
+            providers = tuple(provider.name for provider in await self._identity_providers.all(tx))
+            return LoginView(
+                view.client_name,
+                view.server_name,
+                signed_in=journey.user_id is not None,
+                providers=providers,
+                local_accounts=self._local_accounts,
+            )
 
         return await self._db.run(unit)
 
@@ -179,7 +195,10 @@ class InteractionService:
         ``TooManyRequests`` before its password is even checked (``accounts/lockout.py``). The
         journey records each failure and lock (``sign_in_failed``, ``sign_in_locked``; issue 17).
         A disabled account raises ``AccountDisabled``, only once its password was found right (issue 17).
+        With local accounts turned off (``--no-local-accounts``, issue 16) no password is checked at all.
         """
+        if not self._local_accounts:
+            raise InvalidRequest("Sign-in with a password is turned off here: continue with an identity provider.")
 
         async def stored_password(tx: Transaction) -> tuple[str, StoredPassword | None]:
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
@@ -205,12 +224,22 @@ class InteractionService:
 
         async def unit(tx: Transaction) -> tuple[str, Onward | Downstream]:
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
-            session = await self._accounts.start_session(tx, user)
-            journey = await self._journeys.authenticated(tx, journey, user.id, f"{user.username}, with a password")
-            return session, await self._ask_consent(tx, journey, interaction_id)
+            return await self.signed_in(tx, journey, user, f"{user.username}, with a password", interaction_id)
 
         session, outcome = await self._db.run(unit)
         return session, await self._onward(outcome)
+
+    async def signed_in(
+        self, tx: Transaction, journey: Journey, user: User, how: str, interaction_id: str
+    ) -> tuple[str, Onward | Downstream]:
+        """The user was authenticated some other way (an identity provider, issue 16): a session, then consent."""
+        session = await self._accounts.start_session(tx, user)
+        journey = await self._journeys.authenticated(tx, journey, user.id, how)
+        return session, await self._ask_consent(tx, journey, interaction_id)
+
+    async def onward(self, outcome: Onward | Downstream) -> Onward:
+        """Where the browser goes once the unit that decided ``outcome`` committed."""
+        return await self._onward(outcome)
 
     async def consent_view(self, interaction_id: str, browser_secret: str | None) -> ConsentView:
 
