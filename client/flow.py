@@ -323,7 +323,10 @@ class Flow:
         return DpopKey(registration.dpop_jwk)
 
     def keep(self, made: Registration, what: str) -> Registration:
-        """Store ``made`` under its issuer (CL-14), and say so."""
+        """Store ``made`` under its issuer (CL-14), and say so; the DPoP key of the same client_id is kept."""
+        before = self.store.registration(self.issuer)
+        if made.dpop_jwk is None and before is not None and before.client_id == made.client_id:
+            made = replace(made, dpop_jwk=before.dpop_jwk)  # its tokens are bound to it (RFC 9449 §6.1)
         self.store.save_registration(made)
         self.tutorial.result(f"{what}; stored for the issuer {self.issuer}")
         return made
