@@ -236,3 +236,33 @@ class TestNonces:
         forged = json.dumps({"not": "ours"})
         refused = _exchange(demo, client, demo.code(client), (key.proof("POST", demo.token_endpoint, nonce=forged),))
         assert error_of(refused) == (400, "use_dpop_nonce")
+
+
+@pytest.fixture(name="no_public_grace", scope="module")
+def _no_public_grace(tmp_path_factory: pytest.TempPathFactory, mcp_port: int) -> Iterator[Issuer]:
+    """A demo server without a grace window for public clients (``--refresh-grace-public 0``)."""
+    server = start_authorization_server(
+        tmp_path_factory.mktemp("dpop_grace"), "--refresh-grace-public", "0", mcp_port=mcp_port, in_process=True
+    )
+    with httpx2.Client(timeout=10) as http:
+        registration = f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest"
+        yield Issuer(http, server.issuer_for("demo"), registration, resource=f"http://localhost:{mcp_port}/mcp")
+    server.program.stop()
+
+
+class TestGraceWindow:
+    def test_a_bound_public_refresh_token_has_the_confidential_grace_window(self, no_public_grace: Issuer):
+        """Issue 15 with RFC 9449 §5: a public client's DPoP-bound refresh token proves a key, so a repeat
+        within the confidential clients' window gets the same pair; an unbound one's repeat revokes."""
+        demo, key = no_public_grace, DpopKey.new()
+        client = demo.register()
+        issued = _exchange(demo, client, demo.code(client), (key.proof("POST", demo.token_endpoint),)).json()
+        first = refresh_with(demo, client, issued["refresh_token"], key.proof("POST", demo.token_endpoint))
+        again = refresh_with(demo, client, issued["refresh_token"], key.proof("POST", demo.token_endpoint))
+        assert again.status_code == 200, again.text
+        assert again.json()["refresh_token"] == first.json()["refresh_token"]
+
+        bearer = demo.register()
+        refresh_token = demo.tokens(bearer)["refresh_token"]
+        assert demo.refresh(bearer, refresh_token).status_code == 200
+        assert error_of(demo.refresh(bearer, refresh_token)) == (400, "invalid_grant")
