@@ -8,6 +8,7 @@ client's own key (``client/dpop.py``) where only a valid one is wanted.
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -203,16 +204,19 @@ class TestAuthorizationCodeBinding:
         assert "error=invalid_request" in response.headers["location"]
 
 
-@pytest.fixture(name="nonce_issuer", scope="module")
-def _nonce_issuer(tmp_path_factory: pytest.TempPathFactory, mcp_port: int) -> Iterator[Issuer]:
-    """A demo server of this module's own that requires DPoP nonces (``--dpop-nonce``)."""
-    server = start_authorization_server(
-        tmp_path_factory.mktemp("dpop_nonce"), "--dpop-nonce", mcp_port=mcp_port, in_process=True
-    )
+def demo_issuer_with(workdir: Path, mcp_port: int, *options: str) -> Iterator[Issuer]:
+    """An in-process demo server of this module's own with ``options``, as its demo MCP server's issuer."""
+    server = start_authorization_server(workdir, *options, mcp_port=mcp_port, in_process=True)
     with httpx2.Client(timeout=10) as http:
         registration = f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest"
         yield Issuer(http, server.issuer_for("demo"), registration, resource=f"http://localhost:{mcp_port}/mcp")
     server.program.stop()
+
+
+@pytest.fixture(name="nonce_issuer", scope="module")
+def _nonce_issuer(tmp_path_factory: pytest.TempPathFactory, mcp_port: int) -> Iterator[Issuer]:
+    """A demo server that requires DPoP nonces (``--dpop-nonce``)."""
+    yield from demo_issuer_with(tmp_path_factory.mktemp("dpop_nonce"), mcp_port, "--dpop-nonce")
 
 
 class TestNonces:
@@ -241,13 +245,7 @@ class TestNonces:
 @pytest.fixture(name="no_public_grace", scope="module")
 def _no_public_grace(tmp_path_factory: pytest.TempPathFactory, mcp_port: int) -> Iterator[Issuer]:
     """A demo server without a grace window for public clients (``--refresh-grace-public 0``)."""
-    server = start_authorization_server(
-        tmp_path_factory.mktemp("dpop_grace"), "--refresh-grace-public", "0", mcp_port=mcp_port, in_process=True
-    )
-    with httpx2.Client(timeout=10) as http:
-        registration = f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest"
-        yield Issuer(http, server.issuer_for("demo"), registration, resource=f"http://localhost:{mcp_port}/mcp")
-    server.program.stop()
+    yield from demo_issuer_with(tmp_path_factory.mktemp("dpop_grace"), mcp_port, "--refresh-grace-public", "0")
 
 
 class TestGraceWindow:
