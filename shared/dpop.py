@@ -101,6 +101,13 @@ def normalise_htu(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", "", ""))
 
 
+def _normalised_or_none(url: str) -> str | None:
+    try:
+        return normalise_htu(url)
+    except ValueError:  # urlsplit: an invalid IPv6 literal
+        return None
+
+
 def check_proof(
     proof: str,
     *,
@@ -141,9 +148,9 @@ def check_proof(
         raise InvalidProof("the DPoP proof needs a jti")
     if htm != method:
         raise InvalidProof(f"the DPoP proof's htm must be {method}")
-    if not isinstance(htu, str) or normalise_htu(htu) != normalise_htu(url):
+    if not isinstance(htu, str) or _normalised_or_none(htu) != normalise_htu(url):
         raise InvalidProof(f"the DPoP proof's htu must be {normalise_htu(url)}")
-    if not isinstance(iat, int | float) or isinstance(iat, bool) or abs(now - iat) > PROOF_WINDOW:
+    if not isinstance(iat, int | float) or isinstance(iat, bool) or not abs(now - iat) <= PROOF_WINDOW:  # NaN too
         raise InvalidProof(f"the DPoP proof's iat must be within {PROOF_WINDOW} s of the server's time")
     if access_token is not None:
         ath = claims.get("ath")

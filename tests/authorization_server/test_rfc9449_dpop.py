@@ -69,9 +69,14 @@ BAD_PROOFS: dict[str, Callable[[DpopKey, str], list[str]]] = {
     "signature of another key (§4.3 point 6)": lambda key, url: [proof_of(key, url, signer=other_signer())],
     "htm is not POST (§4.3 point 8)": lambda key, url: [proof_of(key, url, htm="GET")],
     "htu is another URL (§4.3 point 9)": lambda key, url: [proof_of(key, url + "/elsewhere")],
+    "htu is not a URL (§4.3 point 9)": lambda key, url: [proof_of(key, url, htu="http://[::1/token")],
     "iat too old (§4.3 point 11)": lambda key, url: [proof_of(key, url, iat=int(time.time()) - 600)],
     "iat in the future (§4.3 point 11)": lambda key, url: [proof_of(key, url, iat=int(time.time()) + 600)],
     "no jti (§4.3 point 3)": lambda key, url: [proof_of(key, url, jti=None)],
+    "iat not a number (§4.3 point 11)": lambda key, url: [proof_of(key, url, iat=float("nan"))],
+    "jwk of another curve (§4.3 point 7)": lambda key, url: [
+        proof_of(key, url, header={"jwk": DpopKey.new().public_jwk | {"crv": "P-384"}})
+    ],
 }
 
 
