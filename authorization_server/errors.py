@@ -1,7 +1,7 @@
 """OAuth errors as values: each class carries its registered error code and HTTP status.
 
 Codes come from RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 7591 §3.2.2,
-RFC 8707 §2 and RFC 9101 §6.1 (registered by OpenID Connect Core §3.1.2.6)
+RFC 8707 §2, RFC 9449 §12.2 and RFC 9101 §6.1 (registered by OpenID Connect Core §3.1.2.6)
 (``temporarily_unavailable`` is RFC 6749 §4.1.2.1's, used here at every endpoint); ``not_found``
 and ``too_many_requests`` are this project's own, for API paths that name something that does not
 exist and for requests over a rate limit (RFC 6585 §4 gives the status, no RFC the code). An error
@@ -18,6 +18,8 @@ Hierarchy::
      ├── InvalidToken            invalid_token              401
      ├── AdminSignInRequired     unauthorized               401
      ├── InvalidGrant            invalid_grant              400
+     ├── InvalidDpopProof        invalid_dpop_proof         400
+     ├── UseDpopNonce            use_dpop_nonce             400
      ├── UnauthorizedClient      unauthorized_client        400
      ├── UnsupportedGrantType    unsupported_grant_type     400
      ├── UnsupportedResponseType unsupported_response_type  400
@@ -143,6 +145,25 @@ class InvalidGrant(OAuthError):
     """The code or refresh token is invalid, expired, revoked, used, or bound to something else."""
 
     error = "invalid_grant"
+
+
+class InvalidDpopProof(OAuthError):
+    """The DPoP proof is missing where required, malformed, or fails a check of RFC 9449 §4.3 (§5)."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDpopNonce(OAuthError):
+    """The DPoP proof must carry the server's nonce, sent in the ``DPoP-Nonce`` header (RFC 9449 §8)."""
+
+    error = "use_dpop_nonce"
+
+    def __init__(self, description: str, *, nonce: str, detail: str | None = None) -> None:
+        super().__init__(description, detail=detail)
+        self.nonce = nonce
+
+    def headers(self) -> dict[str, str]:
+        return {"DPoP-Nonce": self.nonce}
 
 
 class UnauthorizedClient(OAuthError):

@@ -37,6 +37,7 @@ from authorization_server.flow.registration.management import ClientManagementSe
 from authorization_server.flow.registration.service import RegistrationService
 from authorization_server.flow.revocation.administration import McpServerAdministration, UserAdministration
 from authorization_server.flow.revocation.service import RevocationService
+from authorization_server.flow.token.dpop import DpopProofs
 from authorization_server.flow.token.grants.context import GrantContext
 from authorization_server.flow.token.grants.token_exchange import TokenExchange
 from authorization_server.flow.token.service import GrantService
@@ -56,6 +57,7 @@ from authorization_server.tokens.keys import Keys, ensure_current
 from authorization_server.tokens.service import TokenService
 from authorization_server.web.browser import Cookies
 from authorization_server.web.rate_limits import FetchLimit, RateLimits
+from shared.dpop import Nonces
 
 log = logging.getLogger("authorization_server")
 
@@ -342,6 +344,7 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
                 tokens=core.tokens,
                 providers=providers,
             ),
+            DpopProofs(Nonces(key_sealer.derive("dpop-nonce")), require_nonce=settings.dpop_nonce),
             issued=metrics.token_issued,
         ),
         revocation=core.revocation,

@@ -223,6 +223,12 @@ class Settings:
         "seconds a journey that ended without a grant (failed, denied, expired) is kept before it is deleted",
         "AS_JOURNEY_RETENTION",
     )
+    dpop_nonce: bool = _setting(
+        False,
+        "require a server nonce in DPoP proofs at the token endpoint (RFC 9449 §8): a proof without the current"
+        " one is answered use_dpop_nonce with a DPoP-Nonce header (docs/dpop.md)",
+        "AS_DPOP_NONCE",
+    )
     # URLs clients give us: client ID metadata documents and jwks_uri (docs/decisions/0015, safe_fetch.py).
     allow_loopback_client_metadata: bool = _setting(
         False,

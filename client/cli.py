@@ -123,6 +123,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
                 client_metadata_url=_client_metadata_url(args.client_metadata_url),
                 private_key=private_key,
                 grant=args.grant,
+                dpop=not args.no_dpop,
             )
             agent = user_agent(args, tutorial, UrlPolicy.for_server(options.server_url))
             asyncio.run(run(options, tutorial, agent, step=LOGOUT if command else args.step))
@@ -273,6 +274,12 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         default=AUTHORIZATION_CODE,
         help="authorization_code: a user approves in the browser; client_credentials: a machine client, no "
         "user, with --client-id and --client-secret or --private-key-file (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-dpop",
+        action="store_true",
+        help="send bearer tokens even when the authorization server advertises DPoP (RFC 9449); by default the"
+        " client binds its tokens to a key of its registration, kept in the store, and proves it on each request",
     )
     parser.add_argument(
         "--step",

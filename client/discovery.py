@@ -72,7 +72,11 @@ class Challenge:
 
 
 async def ask_without_token(http: httpx2.AsyncClient, server_url: str, tutorial: Tutorial) -> Challenge:
-    """Send an MCP request without a token and read the 401's Bearer challenge (RFC 9728 §5.1)."""
+    """Send an MCP request without a token and read the 401's Bearer challenge (RFC 9728 §5.1).
+
+    A server that takes DPoP tokens only may challenge with the DPoP scheme instead (RFC 9449 §7.1),
+    with the same parameters: its challenge is read the same way.
+    """
     try:
         response = await http.post(server_url, json=DISCOVER_REQUEST, headers=DISCOVER_HEADERS)
     except httpx2.TransportError as exc:
@@ -86,7 +90,8 @@ async def ask_without_token(http: httpx2.AsyncClient, server_url: str, tutorial:
             f"{server_url} answered {response.status_code} {response.reason_phrase}, not 401 with a Bearer "
             f"challenge: check that --server-url is a protected MCP endpoint ({EXAMPLE_SERVER_URL})"
         )
-    bearer = find_challenge(response.headers.get("www-authenticate", ""), "bearer")
+    header = response.headers.get("www-authenticate", "")
+    bearer = find_challenge(header, "bearer") or find_challenge(header, "dpop")
     challenge = Challenge(
         resource_metadata=bearer.params.get("resource_metadata") if bearer else None,
         scope=_scope(bearer.params.get("scope")) if bearer else None,

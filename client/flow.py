@@ -53,6 +53,8 @@ from client import authorization, discovery, mcp_calls, progress, registration, 
 from client.assertion import SigningKey
 from client.authorization import PendingAuthorization
 from client.callback import UserAgentFactory, redirect_uri_for
+from client.dpop import ALGORITHM as DPOP_ALGORITHM
+from client.dpop import DpopKey
 from client.errors import (
     AuthorizationError,
     AuthorizationServerError,
@@ -98,6 +100,8 @@ class Options:
     private_key: SigningKey | None = None
     #: ``--grant``: :data:`AUTHORIZATION_CODE` (a user approves) or :data:`CLIENT_CREDENTIALS` (no user).
     grant: str = AUTHORIZATION_CODE
+    #: DPoP (RFC 9449) when the authorization server advertises it; ``--no-dpop`` turns it off.
+    dpop: bool = True
 
 
 class Flow:
@@ -230,7 +234,7 @@ class Flow:
 
     async def obtain_tokens(self) -> tuple[Tokens, bool]:
         """Steps 3 to 5; whether the tokens are the stored ones, as they were."""
-        self.registration = await self.register()
+        self.registration = self.with_dpop_key(await self.register())
         try:
             return await self.tokens_for(self.registration)
         except InvalidClient as exc:
@@ -239,7 +243,7 @@ class Flow:
             if self.registration.kind != DYNAMIC:
                 raise InvalidClient(f"{exc} (a {self.registration.kind} client_id: check it)") from None
             self.tutorial.rule("CL-14, RFC 6749 §5.2", "invalid_client: the server forgot this client; register again")
-            self.registration = await self.register()
+            self.registration = self.with_dpop_key(await self.register())
             return await self.tokens_for(self.registration)
 
     async def register(self) -> Registration:
@@ -293,8 +297,36 @@ class Flow:
         )
         return self.keep(made, f"registered as client_id {made.client_id}")
 
+    def with_dpop_key(self, made: Registration) -> Registration:
+        """The registration with its DPoP key (RFC 9449), made and stored the first time the server offers DPoP."""
+        offered = self.metadata.dpop_signing_alg_values_supported or ()
+        if not self.options.dpop or DPOP_ALGORITHM not in offered:
+            if self.options.dpop and offered:
+                self.tutorial.say(f"{self.issuer} offers DPoP only with {', '.join(offered)}: bearer tokens then")
+            return made
+        if made.dpop_jwk is None:
+            made = replace(made, dpop_jwk=DpopKey.new().private_jwk)
+            self.store.save_registration(made)
+        key = DpopKey(made.dpop_jwk or {})
+        self.tutorial.rule(
+            "RFC 9449 §5, §7",
+            f"the server offers DPoP: tokens bound to this registration's key (jkt {key.jkt}, kept in the store),"
+            " a fresh proof on each request to the token endpoint and the MCP server",
+        )
+        return made
+
+    def dpop_key(self, registration: Registration) -> DpopKey | None:
+        """The key that proves possession at the token endpoint (RFC 9449 §5); ``None``: bearer tokens."""
+        offered = self.metadata.dpop_signing_alg_values_supported or ()
+        if not self.options.dpop or DPOP_ALGORITHM not in offered or registration.dpop_jwk is None:
+            return None
+        return DpopKey(registration.dpop_jwk)
+
     def keep(self, made: Registration, what: str) -> Registration:
-        """Store ``made`` under its issuer (CL-14), and say so."""
+        """Store ``made`` under its issuer (CL-14), and say so; the DPoP key of the same client_id is kept."""
+        before = self.store.registration(self.issuer)
+        if made.dpop_jwk is None and before is not None and before.client_id == made.client_id:
+            made = replace(made, dpop_jwk=before.dpop_jwk)  # its tokens are bound to it (RFC 9449 §6.1)
         self.store.save_registration(made)
         self.tutorial.result(f"{what}; stored for the issuer {self.issuer}")
         return made
@@ -377,7 +409,9 @@ class Flow:
             f"client_credentials grant to the token endpoint of {self.issuer}, naming resource={self.resource}, "
             f"authenticated with {registration.token_endpoint_auth_method}",
         )
-        got = await tokens.client_credentials(self.http, self.metadata, registration, self.resource, self.scope)
+        got = await tokens.client_credentials(
+            self.http, self.metadata, registration, self.resource, self.scope, self.dpop_key(registration)
+        )
         self.store.save_tokens(got)
         self.describe(got)
         return got
@@ -420,7 +454,9 @@ class Flow:
             "CL-24, CL-25, CL-19",
             f"to the token endpoint of {self.issuer} only: the code, its PKCE verifier, the redirect URI, the resource",
         )
-        got = await tokens.exchange_code(self.http, self.metadata, registration, pending, code)
+        got = await tokens.exchange_code(
+            self.http, self.metadata, registration, pending, code, self.dpop_key(registration)
+        )
         self.store.save_tokens(got)
         self.describe(got)
         return got
@@ -429,7 +465,7 @@ class Flow:
         """The refresh token grant, with the rotated refresh token stored at once (CL-29)."""
         assert held.refresh_token is not None
         self.tutorial.rule("CL-29, CL-19", "refresh_token grant, naming the same resource")
-        renewed = await tokens.refresh(self.http, self.metadata, registration, held)
+        renewed = await tokens.refresh(self.http, self.metadata, registration, held, self.dpop_key(registration))
         self.store.save_tokens(renewed)
         if renewed.refresh_token != held.refresh_token:
             self.tutorial.rule(
@@ -552,8 +588,12 @@ class Flow:
     async def use(self, held: Tokens, tool: str | None = None) -> None:
         """List the tools, call whoami if the server has it, then ``tool`` if given."""
         tutorial = self.tutorial
-        tutorial.rule("CL-26, MCP Access Token Usage", "Authorization: Bearer on every request, never in the URL")
-        async with mcp_calls.connected(self.options.server_url, held.access_token, tutorial) as session:
+        key = DpopKey(self.registration.dpop_jwk) if held.dpop_bound and self.registration.dpop_jwk else None
+        if key is None:
+            tutorial.rule("CL-26, MCP Access Token Usage", "Authorization: Bearer on every request, never in the URL")
+        else:
+            tutorial.rule("CL-26, RFC 9449 §7.1", "Authorization: DPoP and a fresh proof (with ath) on every request")
+        async with mcp_calls.connected(self.options.server_url, held.access_token, tutorial, key) as session:
             names = await mcp_calls.list_tools(session)
             tutorial.result(f"tools: {', '.join(names) or '(none)'}")
             if "whoami" in names:

@@ -74,7 +74,7 @@ async def run_step(flow: Flow, step: str) -> None:
         return
     _restore_metadata(flow)
     if step == "register":
-        flow.registration = await flow.register()
+        flow.registration = flow.with_dpop_key(await flow.register())
         return
     registration = flow.store.registration(flow.issuer)
     if registration is None:

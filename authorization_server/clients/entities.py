@@ -35,6 +35,11 @@ class Client:
         return self.token_endpoint_auth_method == "none"
 
     @property
+    def dpop_bound(self) -> bool:
+        """Registered with ``dpop_bound_access_tokens``: every token request must carry a DPoP proof (RFC 9449 §5.2)."""
+        return self.metadata.get("dpop_bound_access_tokens") is True
+
+    @property
     def from_metadata_document(self) -> bool:
         """Known by its client ID metadata document: the ``client_id`` is the document's URL (CIMD §3)."""
         return is_document_url(self.client_id)

@@ -107,6 +107,8 @@ class AuthorizationRequest:
     #: §3.3; issue 15). Only on the request as received: the ``authorization_requested`` step records
     #: them, the journey's row does not.
     dropped_scope: tuple[str, ...] = ()
+    #: ``dpop_jkt`` (RFC 9449 §10): the code goes only to a token request proving this DPoP key.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True)

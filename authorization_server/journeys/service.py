@@ -237,10 +237,17 @@ class JourneyService:
         code_verifier: str | None,
         redirect_uri: str | None,
         resource: str | None,
+        dpop_jkt: str | None = None,
     ) -> Journey | CodeReplayed:
         """Check a code against everything it is bound to and mark it used (OAuth 2.1 §4.1.3; ``grants.py``)."""
         return await grants.redeem_code(
-            tx, code, client_id=client_id, code_verifier=code_verifier, redirect_uri=redirect_uri, resource=resource
+            tx,
+            code,
+            client_id=client_id,
+            code_verifier=code_verifier,
+            redirect_uri=redirect_uri,
+            resource=resource,
+            dpop_jkt=dpop_jkt,
         )
 
     async def client_credentials_granted(

@@ -2,7 +2,7 @@
 
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from authorization_server import clock
 from authorization_server.db import Transaction
@@ -36,13 +36,24 @@ class TokenService:
         #: Seals a rotated token's successor pair for its grace window (docs/decisions/0018).
         self._sealer = Sealer.ephemeral()
 
-    async def issue(self, tx: Transaction, grant: Grant, *, with_refresh_token: bool) -> TokenResponse:
-        """An access token for the grant and, when the client may refresh, a refresh token of its family."""
+    async def issue(
+        self, tx: Transaction, grant: Grant, *, with_refresh_token: bool, public: bool = False
+    ) -> TokenResponse:
+        """An access token for the grant and, when the client may refresh, a refresh token of its family.
+
+        A grant with a DPoP key (``grant.jkt``) gets a DPoP-bound access token (RFC 9449 §6.1),
+        and a ``public`` client's refresh token is bound to that key too (§5).
+        """
         refresh_token = None
         if with_refresh_token:
             refresh_token = new_secret()
-            await repository.add(tx, digest(refresh_token), grant, clock.later(self._refresh_token_ttl))
+            bound = grant.jkt if public else None
+            await repository.add(tx, digest(refresh_token), grant, clock.later(self._refresh_token_ttl), dpop_jkt=bound)
         return await self._response(tx, grant, refresh_token)
+
+    async def spend_dpop_proof(self, tx: Transaction, jkt: str, jti: str, expires_at: datetime) -> bool:
+        """Record a DPoP proof's ``jti`` for its key until ``expires_at``; ``False`` if used before (RFC 9449 §11.1)."""
+        return await repository.spend_dpop_proof(tx, digest(f"{jkt}.{jti}"), expires_at)
 
     async def refresh(
         self,
@@ -54,6 +65,7 @@ class TokenService:
         public: bool,
         scope: tuple[str, ...] | None,
         resource: str | None,
+        jkt: str | None = None,
     ) -> Refreshed | RefreshTokenReused:
         """Exchange a refresh token for a new pair; the old one is dead from now on (rotation).
 
@@ -65,12 +77,19 @@ class TokenService:
         which proves nothing but its client_id (RFC 9700 §4.14.2). The new refresh token keeps
         the grant's scope and resource; a narrower ``scope`` only narrows the new access token
         (§4.3.1, RFC 8707 §2.2).
+
+        ``jkt`` is the key of the request's DPoP proof: the new access token is bound to it (RFC
+        9449 §5), and a refresh token bound to a key (a public client's) is refused without a
+        proof of that same key. Such a token proves more than a ``client_id``, so it has the
+        confidential clients' grace window (issue 15).
         """
-        grace = self._grace_public if public else self._grace_confidential
         await repository.forget_successors(tx, clock.now() - max(self._grace_confidential, self._grace_public))
         stored = await repository.get(tx, digest(refresh_token))
         if stored is None or stored.grant.client_id != client_id or stored.grant.issuer != issuer:
             raise InvalidGrant("the refresh token is not valid for this client")
+        if stored.dpop_jkt is not None and stored.dpop_jkt != jkt:
+            raise InvalidGrant("the refresh token is bound to a DPoP key: send a proof of that key (RFC 9449 §5)")
+        grace = self._grace_public if public and stored.dpop_jkt is None else self._grace_confidential
         if stored.revoked_at is not None:
             raise InvalidGrant("the refresh token was revoked")
         if stored.rotated_at is not None:
@@ -84,12 +103,14 @@ class TokenService:
             raise InvalidGrant("the refresh token has expired")
         _check_within_grant(stored, scope, resource)
         successor = new_secret()
-        narrowed = replace(stored.grant, scope=scope) if scope else stored.grant
+        narrowed = replace(stored.grant, scope=scope or stored.grant.scope, jkt=jkt)
         response = await self._response(tx, narrowed, successor)
         sealed = self._sealer.seal(json.dumps(response.to_json()), stored.token_hash) if grace else None
         if not await repository.mark_rotated(tx, stored.token_hash, digest(successor), sealed):
             raise InvalidGrant("the refresh token was already used")
-        await repository.add(tx, digest(successor), stored.grant, clock.later(self._refresh_token_ttl))
+        await repository.add(
+            tx, digest(successor), stored.grant, clock.later(self._refresh_token_ttl), dpop_jkt=stored.dpop_jkt
+        )
         return Refreshed(stored.grant.journey_id, response)
 
     async def _successor_in_grace(
@@ -140,7 +161,7 @@ class TokenService:
     async def _response(self, tx: Transaction, grant: Grant, refresh_token: str | None) -> TokenResponse:
         return TokenResponse(
             access_token=access_tokens.mint(await self.keys.key_set(tx), grant, self._access_token_ttl),
-            token_type="Bearer",
+            token_type="DPoP" if grant.jkt is not None else "Bearer",
             expires_in=self._access_token_ttl,
             refresh_token=refresh_token,
             scope=format_scope(grant.scope),

@@ -63,6 +63,7 @@ class TestMcpIssuerMetadata:
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "authorization_response_iss_parameter_supported": True,
             "client_id_metadata_document_supported": True,
+            "dpop_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
         }
 
     def test_its_registration_endpoint_names_the_server_id_and_version(

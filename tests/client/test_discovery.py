@@ -151,6 +151,14 @@ class TestAskWithoutToken:
             challenge = await ask_without_token(http, SERVER, tutorial)
         assert challenge == Challenge("https://mcp.example.com/prm", ("mcp:read", "mcp:write"))
 
+    async def test_a_dpop_challenge_names_the_metadata_too(self, tutorial: Tutorial) -> None:
+        """RFC 9449 §7.1 with RFC 9728 §5.1: a server taking DPoP tokens only challenges with DPoP."""
+        header = 'DPoP algs="ES256", resource_metadata="https://mcp.example.com/prm", scope="mcp:read"'
+        server = Server({SERVER: (401, {"WWW-Authenticate": header}, {})})
+        async with server.client() as http:
+            challenge = await ask_without_token(http, SERVER, tutorial)
+        assert challenge == Challenge("https://mcp.example.com/prm", ("mcp:read",))
+
     async def test_a_server_answering_200_asks_for_nothing(self, tutorial: Tutorial) -> None:
         """A server that answers without a token has nothing to discover."""
         server = Server({SERVER: (200, {}, {})})

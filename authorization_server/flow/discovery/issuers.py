@@ -29,6 +29,7 @@ from authorization_server.routes import (
     TOKEN_PATH,
 )
 from authorization_server.settings import Settings
+from shared.dpop import ALGORITHMS as DPOP_ALGORITHMS
 from shared.metadata import AuthorizationServerMetadata
 from shared.pkce import METHOD as PKCE_METHOD
 from shared.resource import same_resource
@@ -157,6 +158,7 @@ class IssuerService:
             introspection_endpoint_auth_methods_supported=INTROSPECTION_AUTH_METHODS,
             authorization_response_iss_parameter_supported=True,
             client_id_metadata_document_supported=True,
+            dpop_signing_alg_values_supported=DPOP_ALGORITHMS,
         ).to_json()
         AuthlibMetadata(metadata).validate()  # an independent check of RFC 8414 §2, once per build
         return json.dumps(metadata).encode()

@@ -1,15 +1,28 @@
-"""The token endpoint's work (OAuth 2.1 §3.2): authenticate the client, run its grant, in one transaction."""
+"""The token endpoint's work (OAuth 2.1 §3.2): authenticate the client, run its grant, in one transaction.
+
+A DPoP proof (RFC 9449 §5) is checked before the transaction and its ``jti`` spent inside it
+(``dpop.py``); its key binds the tokens (``jkt``). A client registered with
+``dpop_bound_access_tokens`` must send one (§5.2).
+"""
 
 from collections.abc import Callable
 
 from authorization_server.clients.entities import ClientCredentials
 from authorization_server.db import Database, Transaction
-from authorization_server.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
+from authorization_server.errors import (
+    InvalidDpopProof,
+    InvalidRequest,
+    OAuthError,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
 from authorization_server.flow.authorization.client_directory import ClientDirectory
 from authorization_server.flow.discovery.issuers import TOKEN_EXCHANGE_GRANT, Issuer
+from authorization_server.flow.token.dpop import DpopProofs
 from authorization_server.flow.token.grants import authorization_code, client_credentials, refresh_token
 from authorization_server.flow.token.grants.context import Admit, GrantContext
 from authorization_server.flow.token.grants.token_exchange import TokenExchange
+from authorization_server.routes import TOKEN_PATH
 from authorization_server.web.params import Params
 from shared.token_response import TokenResponse
 
@@ -28,6 +41,7 @@ class GrantService:
         directory: ClientDirectory,
         context: GrantContext,
         token_exchange: TokenExchange,
+        dpop: DpopProofs,
         issued: Callable[[str], None] = lambda grant_type: None,
     ) -> None:
         """``issued(grant_type)`` is told of each token response, once committed (the metrics, issue 17)."""
@@ -36,11 +50,20 @@ class GrantService:
         self._directory = directory
         self._context = context
         self._token_exchange = token_exchange
+        self.dpop = dpop
 
     async def exchange(
-        self, issuer: Issuer, credentials: ClientCredentials, params: Params, admit: Admit
+        self,
+        issuer: Issuer,
+        credentials: ClientCredentials,
+        params: Params,
+        admit: Admit,
+        dpop_headers: list[str] | None = None,
     ) -> TokenResponse:
-        """Authenticate the client, ``admit`` it, run its grant. A refusal by ``admit`` writes nothing."""
+        """Authenticate the client, ``admit`` it, run its grant. A refusal by ``admit`` writes nothing.
+
+        ``dpop_headers``: the request's ``DPoP`` header values (RFC 9449 §4.1).
+        """
         grant_type = params.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("grant_type is required")
@@ -52,6 +75,8 @@ class GrantService:
         if handler is None:
             supported = ", ".join((*GRANTS, TOKEN_EXCHANGE_GRANT))
             raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported; use {supported}")
+        proof = self.dpop.check(dpop_headers or [], issuer.url + TOKEN_PATH)
+        jkt = proof.jkt if proof is not None else None
         identified = await self._directory.identify(issuer, credentials)
 
         async def unit(tx: Transaction) -> TokenResponse | OAuthError:
@@ -60,7 +85,11 @@ class GrantService:
             # client_credentials: the operator's approval decides, not the metadata (docs/decisions/0018)
             if grant_type != "client_credentials" and grant_type not in client.grant_types:
                 raise UnauthorizedClient(f"this client did not register the {grant_type} grant")
-            outcome = await handler(self._context, tx, issuer, client, params)
+            if proof is None and client.dpop_bound:
+                raise InvalidDpopProof("this client registered dpop_bound_access_tokens: send a DPoP proof (§5.2)")
+            if proof is not None:
+                await DpopProofs.spend(tx, self._context.tokens, proof)
+            outcome = await handler(self._context, tx, issuer, client, params, jkt)
             if not isinstance(outcome, OAuthError):
                 await self._directory.used(tx, client)  # tokens issued: the client is in use (client_expiry.py)
             return outcome
