@@ -309,6 +309,9 @@ class TestServerSettings:
             " abandoned journeys (env AS_CLIENT_CLEANUP_INTERVAL, default 3600)",
             "--journey-retention JOURNEY_RETENTION seconds a journey that ended without a grant (failed, denied,"
             " expired) is kept before it is deleted (env AS_JOURNEY_RETENTION, default 2592000)",
+            "--dpop-nonce require a server nonce in DPoP proofs at the token endpoint (RFC 9449 §8): a proof without"
+            " the current one is answered use_dpop_nonce with a DPoP-Nonce header (docs/dpop.md)"
+            " (env AS_DPOP_NONCE, default off)",
             "--allow-loopback-client-metadata development only: fetch client metadata documents and jwks_uri from"
             " loopback (http or https); needs a loopback host and issuer"
             " (env AS_ALLOW_LOOPBACK_CLIENT_METADATA, default off; on in demo mode)",
