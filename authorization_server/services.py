@@ -133,11 +133,12 @@ def token_service(settings: Settings, db: Database, sealer: Sealer | None = None
     ``sealer`` opens the stored signing keys (``signing_key_sealer``); without it nothing can be signed.
     """
     return TokenService(
-        Keys(db, settings.key_lifetime_after_rotation, sealer),
+        Keys(db, settings.key_lifetime_after_rotation, sealer, settings.cache_check_interval),
         access_token_ttl=settings.access_token_ttl,
         refresh_token_ttl=settings.refresh_token_ttl,
         refresh_grace_confidential=settings.refresh_grace_confidential,
         refresh_grace_public=settings.refresh_grace_public,
+        grace_sealer=sealer,
     )
 
 
@@ -179,7 +180,7 @@ def operations(
     """
     accounts = AccountService(settings.session_ttl)
     clients = ClientService()
-    mcp_server_cache = McpServerCache(db)
+    mcp_server_cache = McpServerCache(db, settings.cache_check_interval)
     mcp_servers = McpServerService(mcp_server_cache)
     issuers = IssuerService(settings, mcp_server_cache)
     directory = client_directory(settings, db, clients, metrics)
@@ -251,7 +252,7 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         )
     key_sealer = signing_key_sealer(settings)
     # Seals keys stored in clear by older versions (docs/decisions/0027); the first start makes the first key.
-    await db.run(lambda tx: ensure_current(tx, settings.signing_alg, key_sealer))
+    await db.run(lambda tx: ensure_current(tx, settings.signing_alg, key_sealer, settings.key_activation_delay))
     metrics = metrics or Metrics()
     db.observe(metrics.committed)  # journeys ended, counted once their unit committed
     core = operations(settings, db, key_sealer, metrics)

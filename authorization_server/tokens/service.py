@@ -27,14 +27,17 @@ class TokenService:
         refresh_token_ttl: int,
         refresh_grace_confidential: int,
         refresh_grace_public: int,
+        grace_sealer: Sealer | None = None,
     ) -> None:
+        """``grace_sealer`` seals a rotated token's successor pair for its grace window (docs/decisions/0018):
+        the key every instance shares (``key_encryption_key``), so that the repeated refresh may reach another
+        instance (issue 13); without one, a key of this process's own."""
         self.keys = keys
         self._access_token_ttl = access_token_ttl
         self._refresh_token_ttl = refresh_token_ttl
         self._grace_confidential = timedelta(seconds=refresh_grace_confidential)
         self._grace_public = timedelta(seconds=refresh_grace_public)
-        #: Seals a rotated token's successor pair for its grace window (docs/decisions/0018).
-        self._sealer = Sealer.ephemeral()
+        self._sealer = grace_sealer or Sealer.ephemeral()
 
     async def issue(self, tx: Transaction, grant: Grant, *, with_refresh_token: bool) -> TokenResponse:
         """An access token for the grant and, when the client may refresh, a refresh token of its family."""
@@ -86,7 +89,7 @@ class TokenService:
         successor = new_secret()
         narrowed = replace(stored.grant, scope=scope) if scope else stored.grant
         response = await self._response(tx, narrowed, successor)
-        sealed = self._sealer.seal(json.dumps(response.to_json()), stored.token_hash) if grace else None
+        sealed = self._sealer.seal(json.dumps(response.to_json()), _grace_data(stored.token_hash)) if grace else None
         if not await repository.mark_rotated(tx, stored.token_hash, digest(successor), sealed):
             raise InvalidGrant("the refresh token was already used")
         await repository.add(tx, digest(successor), stored.grant, clock.later(self._refresh_token_ttl))
@@ -104,9 +107,9 @@ class TokenService:
         if successor is None or successor.rotated_at is not None or successor.revoked_at is not None:
             return None
         try:
-            plaintext = self._sealer.open(rotated.successor_sealed, rotated.token_hash)
+            plaintext = self._sealer.open(rotated.successor_sealed, _grace_data(rotated.token_hash))
         except Undecryptable:
-            return None  # sealed by another process (a restart, another instance) or altered
+            return None  # sealed under another key (a demo process's own, before a restart) or altered
         return TokenResponse.from_json(json.loads(plaintext))
 
     async def revoke_family(self, tx: Transaction, journey_id: str) -> int:
@@ -153,3 +156,8 @@ def _check_within_grant(stored: RefreshToken, scope: tuple[str, ...] | None, res
         raise InvalidScope(f"a refresh may only narrow the granted scope {format_scope(stored.grant.scope)!r}")
     if resource is not None and not same_resource(resource, stored.grant.resource):
         raise InvalidTarget("resource differs from the one this grant is for (RFC 8707 §2.2)")
+
+
+def _grace_data(token_hash: str) -> str:
+    """Binds a sealed successor pair to its row; its key may also seal signing keys, whose rows read otherwise."""
+    return f"refresh_tokens.successor_sealed {token_hash}"

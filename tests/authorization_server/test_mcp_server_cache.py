@@ -25,9 +25,6 @@ class CountingDatabase:
         self.units += 1
         return await self.db.run(unit)
 
-    async def data_version(self) -> int:
-        return await self.db.data_version()
-
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
@@ -57,7 +54,8 @@ async def test_a_cache_read_opens_no_unit_when_nothing_changed(db: Database):
 
 @pytest.mark.anyio
 async def test_a_write_of_this_process_is_seen_at_the_next_read(db: Database):
-    """Issue 12: our own commits do not move PRAGMA data_version; the service's write tells the cache in its unit."""
+    """Issue 12: the service's write tells this process's cache in its unit, without waiting for the next check
+    of the version (issue 13)."""
     cache = McpServerCache(db)
     service = McpServerService(cache)
     assert await cache.all() == []
