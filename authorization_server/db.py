@@ -63,6 +63,19 @@ class Transaction:
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         return self._connection.execute(sql, tuple(params)).fetchall()
 
+    async def attempt(self, part: "Unit[T]") -> T:
+        """Run ``part`` of this unit so that, if it raises, only what it wrote is undone (a nested savepoint);
+        what the unit wrote before stays, and commits with it (the token limit's spend, issue 13)."""
+        self._connection.execute("SAVEPOINT attempt")
+        try:
+            result = await part(self)
+        except BaseException:
+            self._connection.execute("ROLLBACK TO attempt")
+            self._connection.execute("RELEASE attempt")
+            raise
+        self._connection.execute("RELEASE attempt")
+        return result
+
 
 #: A unit of work: given the transaction, does its reads and writes and returns its result.
 Unit = Callable[[Transaction], Coroutine[Any, Any, T]]

@@ -322,8 +322,7 @@ class Settings:
     )
     workers: int = _setting(
         1,
-        "processes serving this issuer from this database on this port (several instances:"
-        " docs/deployment.md)",
+        "processes serving this issuer from this database on this port (several instances: docs/deployment.md)",
         "AS_WORKERS",
     )
 

@@ -19,9 +19,7 @@ def add_commands(commands: Actions) -> None:
         run=rotate_keys,
     )
     action(key_actions, "list", help="the signing keys, and until when each is published", run=list_keys)
-    repeat_settings(
-        key_actions, "db", "signing_alg", "access_token_ttl", "key_encryption_key", "cache_check_interval"
-    )
+    repeat_settings(key_actions, "db", "signing_alg", "access_token_ttl", "key_encryption_key", "cache_check_interval")
 
 
 async def rotate_keys(settings: Settings, args: argparse.Namespace) -> None:

@@ -24,7 +24,6 @@ from scripts.stack import AuthorizationServer, free_port, start_authorization_se
 from tests.authorization_server.flows import Issuer
 from tests.mcp_server.helpers import post
 
-
 #: The server's ``--cache-check-interval``: a rotated key signs from twice this after it was made.
 CHECK_INTERVAL = 0.1
 

@@ -56,14 +56,21 @@ class GrantService:
 
         async def unit(tx: Transaction) -> TokenResponse | OAuthError:
             client = await self._directory.authenticate(tx, issuer, credentials, identified)
-            admit(client.client_id, proven=not client.is_public)
-            # client_credentials: the operator's approval decides, not the metadata (docs/decisions/0018)
-            if grant_type != "client_credentials" and grant_type not in client.grant_types:
-                raise UnauthorizedClient(f"this client did not register the {grant_type} grant")
-            outcome = await handler(self._context, tx, issuer, client, params)
-            if not isinstance(outcome, OAuthError):
-                await self._directory.used(tx, client)  # tokens issued: the client is in use (client_expiry.py)
-            return outcome
+            await admit(tx, client.client_id, proven=not client.is_public)
+
+            async def grant(tx: Transaction) -> TokenResponse | OAuthError:
+                # client_credentials: the operator's approval decides, not the metadata (docs/decisions/0018)
+                if grant_type != "client_credentials" and grant_type not in client.grant_types:
+                    raise UnauthorizedClient(f"this client did not register the {grant_type} grant")
+                outcome = await handler(self._context, tx, issuer, client, params)
+                if not isinstance(outcome, OAuthError):
+                    await self._directory.used(tx, client)  # tokens issued: the client is in use (client_expiry.py)
+                return outcome
+
+            try:  # a refused grant undoes its own writes, not the spend of the client's limit (issue 13)
+                return await tx.attempt(grant)
+            except OAuthError as refused:
+                return refused
 
         outcome = await self._db.run(unit)
         if isinstance(outcome, OAuthError):
