@@ -13,13 +13,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import httpx2
 import jwt
 import pytest
 
-from scripts.stack import UNLIMITED_RATES, AuthorizationServer, start_instances
+from scripts.stack import UNLIMITED_RATES, AuthorizationServer, Program, start_instances
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
 from tests.authorization_server.flows import Code, Issuer, Registered, SignInForm, csrf_token, redirect_params
 from tests.authorization_server.test_consent_memory import approved, started
@@ -121,7 +122,9 @@ def test_a_code_redeemed_at_both_instances_at_once_has_exactly_one_winner(pair: 
     with httpx2.Client(timeout=10) as first, httpx2.Client(timeout=10) as second:
         for _ in range(20):
             code = remembered_code(at(a, http), client)
-            answers = at_once(lambda: at(a, first).exchange(client, code), lambda: at(b, second).exchange(client, code))
+            answers = at_once(
+                partial(at(a, first).exchange, client, code), partial(at(b, second).exchange, client, code)
+            )
             outcomes.append(sorted(answer.status_code for answer in answers))
 
     assert outcomes == [[200, 400]] * 20
@@ -139,8 +142,8 @@ def test_a_refresh_token_sent_to_both_instances_at_once_rotates_once(pair: Pair,
     with httpx2.Client(timeout=10) as first, httpx2.Client(timeout=10) as second:
         for _ in range(10):
             answers = at_once(
-                lambda: at(a, first).refresh(client, refresh_token),
-                lambda: at(b, second).refresh(client, refresh_token),
+                partial(at(a, first).refresh, client, refresh_token),
+                partial(at(b, second).refresh, client, refresh_token),
             )
             assert [answer.status_code for answer in answers] == [200, 200], [answer.text for answer in answers]
             successors.append({answer.json()["refresh_token"] for answer in answers})
@@ -257,9 +260,10 @@ def test_killing_one_instance_under_load_loses_nothing_acknowledged(pair: Pair, 
     worker.start()
     try:
         wait_for(lambda: len(acknowledged) >= 10)
-        assert b.program.process is not None
-        b.program.process.send_signal(signal.SIGKILL)
-        b.program.process.wait()
+        assert isinstance(b.program, Program) and b.program.process is not None
+        process = b.program.process
+        process.send_signal(signal.SIGKILL)
+        process.wait()
         killed.set()
         wait_for(lambda: len(after_kill) >= 10)
     finally:
