@@ -418,6 +418,13 @@ class Settings:
         for name in POSITIVE:
             if getattr(settings, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if settings.workers > 1 and settings.metrics_port:
+            raise ValueError(
+                "metrics_port counts one process: with workers, run each instance as a process of its own,"
+                " each with its own metrics port"
+            )
+        if settings.workers > 1 and settings.demo:
+            raise ValueError("demo mode runs one process (its downstream token key is its own): leave out workers")
         if settings.cache_check_interval > 60:
             raise ValueError("cache_check_interval must be at most 60 seconds")
         for name in ("refresh_grace_confidential", "refresh_grace_public"):

@@ -7,6 +7,7 @@ overrides with its URL. One module-scoped pair serves every test; the ``kill -9`
 starts its victim again.
 """
 
+import os
 import secrets
 import signal
 import threading
@@ -14,15 +15,26 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import jwt
 import pytest
 
-from scripts.stack import UNLIMITED_RATES, AuthorizationServer, Program, start_instances
+from authorization_server.encryption import local_key
+from authorization_server.settings import Settings, from_options
+from scripts.stack import UNLIMITED_RATES, AuthorizationServer, Program, free_port, start_instances
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
-from tests.authorization_server.flows import Code, Issuer, Registered, SignInForm, csrf_token, redirect_params
+from tests.authorization_server.flows import (
+    PUBLIC_CLIENT,
+    Code,
+    Issuer,
+    Registered,
+    SignInForm,
+    csrf_token,
+    redirect_params,
+)
 from tests.authorization_server.test_consent_memory import approved, started
 from tests.conftest import new_mcp_server_secret
 
@@ -281,3 +293,59 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def test_workers_serve_one_port_and_a_worker_that_dies_is_replaced(tmp_path_factory: pytest.TempPathFactory):
+    """Issue 13, ``--workers N``: N processes forked from one accept on one port, on one SQLite file (BEGIN
+    IMMEDIATE serialises their writes, busy_timeout waits); a worker killed is replaced, SIGINT stops all."""
+    workdir = tmp_path_factory.mktemp("workers")
+    port = free_port()
+    env = {"AS_KEY_ENCRYPTION_KEY": local_key(workdir / "key_encryption_key"), **UNLIMITED_RATES}
+    args = ["-m", "authorization_server", "--port", str(port), "--db", str(workdir / "as.sqlite3"), "--workers", "2"]
+    server = Program(args, workdir / "as.log", f"http://127.0.0.1:{port}/health/alive", env).start()
+    assert server.process is not None
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: len(workers_of(server.process.pid)) == 2)
+        first = workers_of(server.process.pid)
+        registered = [httpx2.post(f"{url}/register", json=PUBLIC_CLIENT).status_code for _ in range(6)]
+        os.kill(first[0], signal.SIGKILL)
+        wait_for(lambda: len(workers_of(server.process.pid)) == 2 and first[0] not in workers_of(server.process.pid))
+        after = [httpx2.post(f"{url}/register", json=PUBLIC_CLIENT).status_code for _ in range(6)]
+    finally:
+        server.stop()
+
+    assert registered == after == [201] * 6
+    assert server.process.returncode == 0
+    assert "starting another" in server.log()
+
+
+def workers_of(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux)."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        ({"workers": 0}, "workers must be positive"),
+        ({"cache_check_interval": 0.0}, "cache_check_interval must be positive"),
+        ({"cache_check_interval": 61.0}, "cache_check_interval must be at most 60 seconds"),
+        ({"workers": 2, "metrics_port": 9464}, "metrics_port counts one process"),
+        ({"workers": 2, "demo": True}, "demo mode runs one process"),
+    ],
+)
+def test_a_bad_instance_setting_stops_the_server_with_one_line(values: dict[str, Any], says: str):
+    """Issue 13: --workers and --cache-check-interval are checked like every other setting (settings.py)."""
+    with pytest.raises(ValueError, match=says):
+        Settings(**values).check()
+
+
+def test_the_cache_check_interval_takes_a_fraction_of_a_second_from_each_source(tmp_path: Path):
+    """Issue 13: the first setting that is not a whole number, as an option, a variable and in the file."""
+    config = tmp_path / "as.toml"
+    config.write_text("cache_check_interval = 2\n")
+
+    assert from_options(["--config", str(config)], {}).cache_check_interval == 2.0
+    assert from_options([], {"AS_CACHE_CHECK_INTERVAL": "0.5"}).cache_check_interval == 0.5
+    assert from_options(["--cache-check-interval", "0.25"], {}).key_activation_delay.total_seconds() == 0.5
