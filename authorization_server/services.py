@@ -37,6 +37,7 @@ from authorization_server.journeys.service import JourneyService
 from authorization_server.maintenance.clients import ClientExpiry
 from authorization_server.maintenance.journeys import JourneyExpiry
 from authorization_server.maintenance.schedule import Maintenance
+from authorization_server.maintenance.shared_state import SharedStateUpkeep
 from authorization_server.mcp_servers.cache import McpServerCache
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.metrics import Metrics
@@ -338,7 +339,13 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             refused=metrics.rate_limited,
         ),
         client_expiry=core.client_expiry,
-        maintenance=Maintenance(clients=core.client_expiry, journeys=core.journey_expiry),
+        maintenance=Maintenance(
+            clients=core.client_expiry,
+            journeys=core.journey_expiry,
+            shared_state=SharedStateUpkeep(
+                db, accounts=core.accounts, clients=core.clients, token_client=settings.rate("rate_limit_token_client")
+            ),
+        ),
         timelines=core.timelines,
         downstream=downstream,
         admin=AdminGuard(settings, db, core.accounts),

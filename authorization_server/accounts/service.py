@@ -112,6 +112,10 @@ class AccountService:
     async def end_admin_session(self, tx: Transaction, cookie: str) -> None:
         await repository.delete_admin_session(tx, digest(cookie))
 
+    async def end_expired_admin_sessions(self, tx: Transaction) -> int:
+        """Delete the console's sessions past their expiry (the maintenance round); how many."""
+        return await repository.delete_expired_admin_sessions(tx)
+
     async def user(self, tx: Transaction, user_id: str) -> User | None:
         return await repository.user_by_id(tx, user_id)
 
