@@ -121,11 +121,6 @@ class Database:
         self._checkpointer.stop()
         await self._thread.close()  # the last connection to close checkpoints what is left
 
-    async def data_version(self) -> int:
-        """A number that changes whenever another connection, such as the command line, commits."""
-        row = await self.run(lambda tx: tx.fetch_one("PRAGMA data_version"))
-        return int(row[0]) if row else 0
-
     async def run(self, unit: Unit[T]) -> T:
         """Run ``unit`` as one atomic unit of work; its result, or the exception it raised.
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from authorization_server import clock
 from authorization_server.db import Database, Unit
 from authorization_server.mcp_servers.cache import McpServerCache
 from authorization_server.mcp_servers.service import McpServerService
@@ -66,3 +67,26 @@ async def test_a_write_of_this_process_is_seen_at_the_next_read(db: Database):
     assert server is not None and server.resource == RESOURCE
     secret = await db.run(lambda tx: service.rotate_secret(tx, "two"))
     assert (await cache.authenticate("two", secret)).id == "two"
+
+
+@pytest.mark.anyio
+async def test_another_instances_write_is_seen_within_the_check_interval(db: Database, tmp_path: Path):
+    """Issue 13: a write through another connection (another instance, the command line) bumps the version
+    row; this cache serves what it loaded until its next check, and the change from then on."""
+    other = await Database.open(tmp_path / "as.db")
+    try:
+        cache = McpServerCache(db, check_interval=0.5)
+        theirs = McpServerService(McpServerCache(other))
+        await other.run(lambda tx: theirs.add(tx, server_id="one", resource=RESOURCE, scopes="a", name="Before"))
+        with clock.frozen():
+            assert (await cache.get("one")) is not None  # a miss looks at once
+
+            await other.run(lambda tx: theirs.update(tx, "one", name="After"))
+            within = await cache.get("one")
+            clock.advance(0.6)
+            after = await cache.get("one")
+    finally:
+        await other.close()
+
+    assert within is not None and within.name == "Before"
+    assert after is not None and after.name == "After"
