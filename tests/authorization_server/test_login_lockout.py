@@ -1,9 +1,7 @@
 """Locking a username after repeated failed passwords from one address, without telling whether it
 exists (OAuth 2.1 §7.2, RFC 9700 §4.16, issue 11 item 9)."""
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 
 import httpx2
 import pytest
@@ -69,15 +67,6 @@ def test_failures_from_one_address_do_not_lock_the_right_password_out_from_anoth
     assert attacker == [200] * 5 + [429] * 2
     assert attacker_right.status_code == 429
     assert owner.status_code == 303
-
-
-@pytest.fixture(name="db")
-async def _db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "as.db")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 class TestGrowingLocks:

@@ -1,7 +1,6 @@
 """Issue 12, "one way of doing each thing": the MCP server cache is the one part of a domain module
 that opens units itself, and only when it must (docs/conventions/entities.md)."""
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,6 @@ class CountingDatabase:
     async def run(self, unit: Unit[Any]) -> Any:
         self.units += 1
         return await self.db.run(unit)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "as.db")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.mark.anyio

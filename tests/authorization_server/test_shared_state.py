@@ -4,9 +4,6 @@ Run on a database of their own with the clock held still: the per-client token b
 and the maintenance round that forgets what no longer says anything.
 """
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from authorization_server import clock
@@ -18,15 +15,6 @@ from authorization_server.errors import TooManyRequests
 from authorization_server.maintenance.shared_state import Forgotten, SharedStateUpkeep
 from authorization_server.settings import Rate
 from authorization_server.web.rate_limits import SharedLimiter
-
-
-@pytest.fixture(name="db")
-async def _db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "as.db")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def count(db: Database, table: str) -> int:
