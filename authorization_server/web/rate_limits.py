@@ -80,7 +80,7 @@ class Limiter:
         self._what = what
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens left, when counted)
-        #: A limit may be spent on the event loop and on the database thread (inside a unit of work).
+        #: A limit may be spent from more than one thread (the tests' in-process servers share a process).
         self._lock = threading.Lock()
 
     def take(self, key: str) -> None:
