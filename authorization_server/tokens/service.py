@@ -77,12 +77,7 @@ class TokenService:
         if stored.revoked_at is not None:
             raise InvalidGrant("the refresh token was revoked")
         if stored.rotated_at is not None:
-            repeated = await self._successor_in_grace(tx, stored, grace)
-            if repeated is None:
-                await repository.revoke_family(tx, stored.grant.journey_id)
-                return RefreshTokenReused(stored.grant.journey_id)
-            _check_within_grant(stored, scope, resource)
-            return Refreshed(stored.grant.journey_id, repeated, repeated_after=clock.now() - stored.rotated_at)
+            return await self._presented_again(tx, stored, grace, scope, resource)
         if stored.expires_at < clock.now():
             raise InvalidGrant("the refresh token has expired")
         _check_within_grant(stored, scope, resource)
@@ -91,9 +86,30 @@ class TokenService:
         response = await self._response(tx, narrowed, successor)
         sealed = self._sealer.seal(json.dumps(response.to_json()), _grace_data(stored.token_hash)) if grace else None
         if not await repository.mark_rotated(tx, stored.token_hash, digest(successor), sealed):
-            raise InvalidGrant("the refresh token was already used")
+            # Another instance rotated it since we read it (an engine whose transactions run side by side,
+            # issue 13): the later of two at once is a repeat, answered as one.
+            again = await repository.get(tx, stored.token_hash)
+            if again is None or again.rotated_at is None:
+                raise InvalidGrant("the refresh token was already used")
+            return await self._presented_again(tx, again, grace, scope, resource)
         await repository.add(tx, digest(successor), stored.grant, clock.later(self._refresh_token_ttl))
         return Refreshed(stored.grant.journey_id, response)
+
+    async def _presented_again(
+        self,
+        tx: Transaction,
+        stored: RefreshToken,
+        grace: timedelta,
+        scope: tuple[str, ...] | None,
+        resource: str | None,
+    ) -> Refreshed | RefreshTokenReused:
+        """A rotated token presented again: the same pair within its grace window, else its family revoked."""
+        repeated = await self._successor_in_grace(tx, stored, grace)
+        if repeated is None or stored.rotated_at is None:
+            await repository.revoke_family(tx, stored.grant.journey_id)
+            return RefreshTokenReused(stored.grant.journey_id)
+        _check_within_grant(stored, scope, resource)
+        return Refreshed(stored.grant.journey_id, repeated, repeated_after=clock.now() - stored.rotated_at)
 
     async def _successor_in_grace(
         self, tx: Transaction, rotated: RefreshToken, grace: timedelta
