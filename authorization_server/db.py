@@ -63,6 +63,19 @@ class Transaction:
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         return self._connection.execute(sql, tuple(params)).fetchall()
 
+    async def attempt(self, part: "Unit[T]") -> T:
+        """Run ``part`` of this unit so that, if it raises, only what it wrote is undone (a nested savepoint);
+        what the unit wrote before stays, and commits with it (the token limit's spend, issue 13)."""
+        self._connection.execute("SAVEPOINT attempt")
+        try:
+            result = await part(self)
+        except BaseException:
+            self._connection.execute("ROLLBACK TO attempt")
+            self._connection.execute("RELEASE attempt")
+            raise
+        self._connection.execute("RELEASE attempt")
+        return result
+
 
 #: A unit of work: given the transaction, does its reads and writes and returns its result.
 Unit = Callable[[Transaction], Coroutine[Any, Any, T]]
@@ -107,11 +120,6 @@ class Database:
     async def close(self) -> None:
         self._checkpointer.stop()
         await self._thread.close()  # the last connection to close checkpoints what is left
-
-    async def data_version(self) -> int:
-        """A number that changes whenever another connection, such as the command line, commits."""
-        row = await self.run(lambda tx: tx.fetch_one("PRAGMA data_version"))
-        return int(row[0]) if row else 0
 
     async def run(self, unit: Unit[T]) -> T:
         """Run ``unit`` as one atomic unit of work; its result, or the exception it raised.

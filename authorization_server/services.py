@@ -47,6 +47,7 @@ from authorization_server.journeys.service import JourneyService
 from authorization_server.maintenance.clients import ClientExpiry
 from authorization_server.maintenance.journeys import JourneyExpiry
 from authorization_server.maintenance.schedule import Maintenance
+from authorization_server.maintenance.shared_state import SharedStateUpkeep
 from authorization_server.mcp_servers.cache import McpServerCache
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.metrics import Metrics
@@ -152,11 +153,12 @@ def token_service(settings: Settings, db: Database, sealer: Sealer | None = None
     ``sealer`` opens the stored signing keys (``signing_key_sealer``); without it nothing can be signed.
     """
     return TokenService(
-        Keys(db, settings.key_lifetime_after_rotation, sealer),
+        Keys(db, settings.key_lifetime_after_rotation, sealer, settings.cache_check_interval),
         access_token_ttl=settings.access_token_ttl,
         refresh_token_ttl=settings.refresh_token_ttl,
         refresh_grace_confidential=settings.refresh_grace_confidential,
         refresh_grace_public=settings.refresh_grace_public,
+        grace_sealer=sealer,
     )
 
 
@@ -199,7 +201,7 @@ def operations(
     """
     accounts = AccountService(settings.session_ttl)
     clients = ClientService()
-    mcp_server_cache = McpServerCache(db)
+    mcp_server_cache = McpServerCache(db, settings.cache_check_interval)
     mcp_servers = McpServerService(mcp_server_cache)
     issuers = IssuerService(settings, mcp_server_cache)
     directory = client_directory(settings, db, clients, metrics)
@@ -272,7 +274,7 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         )
     key_sealer = signing_key_sealer(settings)
     # Seals keys stored in clear by older versions (docs/decisions/0027); the first start makes the first key.
-    await db.run(lambda tx: ensure_current(tx, settings.signing_alg, key_sealer))
+    await db.run(lambda tx: ensure_current(tx, settings.signing_alg, key_sealer, settings.key_activation_delay))
     metrics = metrics or Metrics()
     db.observe(metrics.committed)  # journeys ended, counted once their unit committed
     core = operations(settings, db, key_sealer, metrics)
@@ -359,10 +361,17 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             token_ip=settings.rate("rate_limit_token_ip"),
             login=settings.rate("rate_limit_login"),
             login_ip=settings.rate("rate_limit_login_ip"),
+            spend=core.clients.spend_request,
             refused=metrics.rate_limited,
         ),
         client_expiry=core.client_expiry,
-        maintenance=Maintenance(clients=core.client_expiry, journeys=core.journey_expiry),
+        maintenance=Maintenance(
+            clients=core.client_expiry,
+            journeys=core.journey_expiry,
+            shared_state=SharedStateUpkeep(
+                db, accounts=core.accounts, clients=core.clients, token_client=settings.rate("rate_limit_token_client")
+            ),
+        ),
         timelines=core.timelines,
         downstream=downstream,
         federation=FederatedSignIn(
@@ -375,7 +384,7 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             interactions=interactions,
             root_issuer=settings.issuer,
         ),
-        admin=AdminGuard(settings),
+        admin=AdminGuard(settings, db, core.accounts),
         metrics=metrics,
         console=ClientConsole(
             db,

@@ -74,6 +74,8 @@ POSITIVE = (
     "header_timeout",
     "body_timeout",
     "limit_concurrency",
+    "cache_check_interval",
+    "workers",
 )
 #: Settings that are rates, ``COUNT/[N]UNIT`` (``Rate`` above).
 RATES = (
@@ -325,6 +327,18 @@ class Settings:
         "interface of the metrics listener; beyond loopback only on a network the scraper alone reaches",
         "AS_METRICS_HOST",
     )
+    cache_check_interval: float = _setting(
+        1.0,
+        "seconds between an instance's looks at what other instances and the command line changed (MCP"
+        " servers, signing keys); a new signing key is published at once and signs from twice this after it"
+        " was made",
+        "AS_CACHE_CHECK_INTERVAL",
+    )
+    workers: int = _setting(
+        1,
+        "processes serving this issuer from this database on this port (several instances: docs/deployment.md)",
+        "AS_WORKERS",
+    )
 
     def rate(self, name: str) -> Rate:
         """The rate limit setting ``name``, parsed (``check`` made sure it parses)."""
@@ -334,6 +348,12 @@ class Settings:
     def key_lifetime_after_rotation(self) -> timedelta:
         """How long a rotated-out signing key stays published: until its last token has expired."""
         return timedelta(seconds=self.access_token_ttl + RETIREMENT_MARGIN)
+
+    @property
+    def key_activation_delay(self) -> timedelta:
+        """How long after it was made a new signing key starts signing: by then every instance publishes it
+        (each looks at the database at least every ``cache_check_interval``; issue 13)."""
+        return timedelta(seconds=2 * self.cache_check_interval)
 
     @property
     def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -412,6 +432,15 @@ class Settings:
         for name in POSITIVE:
             if getattr(settings, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if settings.workers > 1 and settings.metrics_port:
+            raise ValueError(
+                "metrics_port counts one process: with workers, run each instance as a process of its own,"
+                " each with its own metrics port"
+            )
+        if settings.workers > 1 and settings.demo:
+            raise ValueError("demo mode runs one process (its downstream token key is its own): leave out workers")
+        if settings.cache_check_interval > 60:
+            raise ValueError("cache_check_interval must be at most 60 seconds")
         for name in ("refresh_grace_confidential", "refresh_grace_public"):
             if getattr(settings, name) < 0:
                 raise ValueError(f"{name} must be 0 or more")
@@ -466,7 +495,7 @@ def add_arguments(parser: argparse.ArgumentParser, *names: str, default: Any = N
         elif setting.type is bool or setting.type == "bool":
             parser.add_argument(option, action="store_true", default=default, help=text)
         else:
-            kinds: dict[object, type] = {int: int, Path: Path}
+            kinds: dict[object, type] = {int: int, float: float, "float": float, Path: Path}
             kind = kinds.get(setting.type, str)
             parser.add_argument(option, type=kind, default=default, help=text, **meta["argparse"])
 
@@ -531,12 +560,15 @@ def read_config(path: Path) -> dict[str, Any]:
         kind = _kind(setting.type)
         if kind is Path:
             kind = str
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            wanted = {bool: "true or false", int: "a whole number", str: "a string"}[kind]
+        accepted = (int, float) if kind is float else kind
+        if not isinstance(value, accepted) or (kind in (int, float) and isinstance(value, bool)):
+            wanted = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}[kind]
             raise ValueError(f"configuration file {path}: {key} must be {wanted}, not {value!r}")
         choices = setting.metadata["argparse"].get("choices")
         if choices and value not in choices:
             raise ValueError(f"configuration file {path}: {key} must be one of {', '.join(choices)}, not {value!r}")
+        if kind is float and isinstance(value, int | float):
+            value = float(value)
         values[key] = Path(str(value)) if setting.type is Path else value
     return values
 
@@ -580,14 +612,15 @@ def _toml_value(value: Any) -> str:
     """A TOML value: JSON's string escapes are TOML's basic-string escapes."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, int | float):
         return str(value)
     return json.dumps(str(value))
 
 
 def _kind(kind: Any) -> type:
     """The Python type of a settings field, whose annotation may be a string."""
-    return {bool: bool, "bool": bool, int: int, "int": int, Path: Path, "Path": Path}.get(kind, str)
+    kinds: dict[Any, type] = {bool: bool, "bool": bool, int: int, "int": int, float: float, "float": float}
+    return (kinds | {Path: Path, "Path": Path}).get(kind, str)
 
 
 def from_options(options: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -615,6 +648,6 @@ def _from_env(kind: Any, raw: str, name: str) -> Any:
     if kind is bool or kind == "bool":
         return raw.strip().lower() in ("1", "true", "yes", "on")
     try:
-        return {int: int, Path: Path}.get(kind, str)(raw)
+        return {int: int, "int": int, float: float, "float": float, Path: Path}.get(kind, str)(raw)
     except ValueError:
         raise ValueError(f"environment value for {name} is not valid: {raw!r}") from None

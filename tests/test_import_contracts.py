@@ -18,6 +18,7 @@ AS = "authorization_server"
 DOMAIN = ("accounts", "clients", "consents", "identity_providers", "journeys", "mcp_servers", "tokens")
 #: The root modules every layer may use: they import no package of the authorization server.
 LEAF_HELPERS = (
+    "change_versions",
     "clock",
     "db",
     "encryption",

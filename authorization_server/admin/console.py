@@ -494,7 +494,7 @@ class KeyLine:
     kid: str
     alg: str
     created_at: datetime
-    #: ``current``, ``published until …`` or ``retired``.
+    #: ``next, signs from …``, ``current``, ``published until …`` or ``retired``.
     state: str
 
 
@@ -509,18 +509,10 @@ class KeyConsole:
     async def list(self) -> list[KeyLine]:
         stored = await self._db.run(self._keys.listed)
         now = clock.now()
-        lines = []
-        for key in reversed(stored):
-            if key.retires_at is None:
-                state = "current"
-            elif key.retires_at > now:
-                state = f"published until {key.retires_at:%Y-%m-%d %H:%M:%S} UTC"
-            else:
-                state = "retired"
-            lines.append(KeyLine(key.kid, key.alg, key.created_at, state))
-        return lines
+        return [KeyLine(key.kid, key.alg, key.created_at, key.state(now)) for key in reversed(stored)]
 
     async def rotate(self) -> str:
-        """A new current key, signing from the next token; the previous one stays published. Its ``kid``."""
+        """A new key, published at once, signing after the activation delay (issue 13); the previous one stays
+        published. Its ``kid``."""
         key = await self._db.run(lambda tx: self._keys.rotate(tx, self._alg))
         return key.kid

@@ -102,11 +102,11 @@ def console_page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         found = services(request)
         guard = found.admin
         guard.require_pages()
-        session = guard.session(request)
+        session = await guard.session(request)
         if session is None:
             if request.method == "GET" and "authorization" not in request.headers and _browser(request):
                 return RedirectResponse(ADMIN_SIGN_IN_PATH, status_code=303)
-            guard.require_admin(request)
+            await guard.require_admin(request)
         return await handler(request, found, session)
 
     return endpoint
@@ -152,7 +152,7 @@ async def sign_in(request: Request) -> Response:
     found = services(request)
     guard = found.admin
     guard.require_pages()
-    if request.method == "GET" and guard.session(request) is not None:
+    if request.method == "GET" and await guard.session(request) is not None:
         return RedirectResponse(ADMIN_CLIENTS_PATH, status_code=303)
     browser = found.cookies.browser_secret(request)
     fresh = browser is None
@@ -163,7 +163,7 @@ async def sign_in(request: Request) -> Response:
             form = await read_form(request, found.settings.max_body_bytes)
             check_csrf(browser, SIGN_IN_PURPOSE, form.get("csrf_token"))
             username = form.get("username") or ""
-            session = guard.sign_in(request, username, form.get("password") or "")
+            session = await guard.sign_in(request, username, form.get("password") or "")
         except AdminSignInFailed as failed:
             error, status = failed.description, 401
         except TooManyRequests as locked:
@@ -194,13 +194,13 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     found = services(request)
     found.admin.require_pages()
-    session = found.admin.session(request)
+    session = await found.admin.session(request)
     try:
         form = await read_form(request, found.settings.max_body_bytes)
         check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
     except OAuthError as error:
         return error_page(error)
-    found.admin.sign_out(session)
+    await found.admin.sign_out(session)
     response = RedirectResponse(ADMIN_SIGN_IN_PATH + "?signed_out=1", status_code=303)
     found.cookies.clear_admin_session(response)
     return response

@@ -112,7 +112,8 @@ async def rotate_mcp_server_secret(settings: Settings, args: argparse.Namespace)
 
 
 async def update_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
-    """Change what is given; a running server sees it within a second (``McpServerCache``), in its metadata too."""
+    """Change what is given; every running instance sees it within ``--cache-check-interval`` (``McpServerCache``),
+    in its metadata too."""
     changes = {
         "name": args.name,
         "resource": args.resource,

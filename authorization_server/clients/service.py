@@ -21,6 +21,18 @@ SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 
 
 class ClientService:
+    async def spend_request(self, tx: Transaction, bucket: str, *, count: int, seconds: int) -> int:
+        """The per-client token limit (``web/rate_limits.py``): take one request from ``bucket`` (``count`` per
+        ``seconds``), in the database that every instance shares (issue 13); the thousandths of a request left,
+        negative when none was. A refusal must raise, so that the unit's rollback undoes the spend."""
+        now_ms = int(clock.timestamp() * 1000)
+        return await repository.spend_from_bucket(tx, bucket, count=count, seconds=seconds, now_ms=now_ms)
+
+    async def forget_full_buckets(self, tx: Transaction, limit: str, seconds: int) -> int:
+        """Delete the buckets of ``limit`` untouched for ``seconds``: full again, as a missing one is; how many."""
+        idle_since_ms = int((clock.timestamp() - seconds) * 1000)
+        return await repository.delete_full_buckets(tx, limit, idle_since_ms)
+
     async def register(self, tx: Transaction, issuer: str, metadata: ClientMetadata) -> Registration:
         """Create a client bound to ``issuer``; a client that authenticates with a secret gets one that never expires.
 

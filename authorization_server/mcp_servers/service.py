@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from authorization_server import clock
+from authorization_server import change_versions, clock
 from authorization_server.db import Transaction
 from authorization_server.mcp_servers import repository
 from authorization_server.mcp_servers.cache import McpServerCache
@@ -60,7 +60,7 @@ class McpServerService:
         if clash is not None:
             raise ValueError(f"MCP server {clash.id!r} already has that id or resource ({clash.resource})")
         await repository.add(tx, server)
-        self._changed()
+        await self._changed(tx)
         return server
 
     async def rotate_secret(self, tx: Transaction, server_id: str) -> str:
@@ -68,7 +68,7 @@ class McpServerService:
         secret = new_secret()
         if not await repository.set_secret_hash(tx, server_id, digest(secret)):
             raise ValueError(f"no MCP server with id {server_id!r}")
-        self._changed()
+        await self._changed(tx)
         return secret
 
     async def update(
@@ -122,7 +122,7 @@ class McpServerService:
             scope_descriptions=_descriptions(checked.scopes, still | dict(scope_descriptions or {})),
         )
         await repository.update(tx, server)
-        self._changed()
+        await self._changed(tx)
         return server
 
     async def remove(self, tx: Transaction, server_id: str) -> None:
@@ -130,7 +130,7 @@ class McpServerService:
         cascade). Its issuer is gone: its metadata answers 404. End its grants first."""
         if not await repository.delete(tx, server_id):
             raise ValueError(f"no MCP server with id {server_id!r}")
-        self._changed()
+        await self._changed(tx)
 
     async def add_connection(
         self,
@@ -194,7 +194,10 @@ class McpServerService:
         if not await repository.remove_connection(tx, connection_id):
             raise ValueError(f"no MCP connection with id {connection_id!r}")
 
-    def _changed(self) -> None:
+    async def _changed(self, tx: Transaction) -> None:
+        """Inside the unit that wrote ``mcp_servers``: every instance's cache loads again (issue 13),
+        this one's at its next lookup."""
+        await change_versions.bump(tx, change_versions.MCP_SERVERS)
         if self._cache is not None:
             self._cache.forget()
 

@@ -27,14 +27,17 @@ class TokenService:
         refresh_token_ttl: int,
         refresh_grace_confidential: int,
         refresh_grace_public: int,
+        grace_sealer: Sealer | None = None,
     ) -> None:
+        """``grace_sealer`` seals a rotated token's successor pair for its grace window (docs/decisions/0018):
+        the key every instance shares (``key_encryption_key``), so that the repeated refresh may reach another
+        instance (issue 13); without one, a key of this process's own."""
         self.keys = keys
         self._access_token_ttl = access_token_ttl
         self._refresh_token_ttl = refresh_token_ttl
         self._grace_confidential = timedelta(seconds=refresh_grace_confidential)
         self._grace_public = timedelta(seconds=refresh_grace_public)
-        #: Seals a rotated token's successor pair for its grace window (docs/decisions/0018).
-        self._sealer = Sealer.ephemeral()
+        self._sealer = grace_sealer or Sealer.ephemeral()
 
     async def issue(
         self, tx: Transaction, grant: Grant, *, with_refresh_token: bool, public: bool = False
@@ -93,25 +96,41 @@ class TokenService:
         if stored.revoked_at is not None:
             raise InvalidGrant("the refresh token was revoked")
         if stored.rotated_at is not None:
-            repeated = await self._successor_in_grace(tx, stored, grace)
-            if repeated is None:
-                await repository.revoke_family(tx, stored.grant.journey_id)
-                return RefreshTokenReused(stored.grant.journey_id)
-            _check_within_grant(stored, scope, resource)
-            return Refreshed(stored.grant.journey_id, repeated, repeated_after=clock.now() - stored.rotated_at)
+            return await self._presented_again(tx, stored, grace, scope, resource)
         if stored.expires_at < clock.now():
             raise InvalidGrant("the refresh token has expired")
         _check_within_grant(stored, scope, resource)
         successor = new_secret()
         narrowed = replace(stored.grant, scope=scope or stored.grant.scope, jkt=jkt)
         response = await self._response(tx, narrowed, successor)
-        sealed = self._sealer.seal(json.dumps(response.to_json()), stored.token_hash) if grace else None
+        sealed = self._sealer.seal(json.dumps(response.to_json()), _grace_data(stored.token_hash)) if grace else None
         if not await repository.mark_rotated(tx, stored.token_hash, digest(successor), sealed):
-            raise InvalidGrant("the refresh token was already used")
+            # Another instance rotated it since we read it (an engine whose transactions run side by side,
+            # issue 13): the later of two at once is a repeat, answered as one.
+            again = await repository.get(tx, stored.token_hash)
+            if again is None or again.rotated_at is None:
+                raise InvalidGrant("the refresh token was already used")
+            return await self._presented_again(tx, again, grace, scope, resource)
         await repository.add(
             tx, digest(successor), stored.grant, clock.later(self._refresh_token_ttl), dpop_jkt=stored.dpop_jkt
         )
         return Refreshed(stored.grant.journey_id, response)
+
+    async def _presented_again(
+        self,
+        tx: Transaction,
+        stored: RefreshToken,
+        grace: timedelta,
+        scope: tuple[str, ...] | None,
+        resource: str | None,
+    ) -> Refreshed | RefreshTokenReused:
+        """A rotated token presented again: the same pair within its grace window, else its family revoked."""
+        repeated = await self._successor_in_grace(tx, stored, grace)
+        if repeated is None or stored.rotated_at is None:
+            await repository.revoke_family(tx, stored.grant.journey_id)
+            return RefreshTokenReused(stored.grant.journey_id)
+        _check_within_grant(stored, scope, resource)
+        return Refreshed(stored.grant.journey_id, repeated, repeated_after=clock.now() - stored.rotated_at)
 
     async def _successor_in_grace(
         self, tx: Transaction, rotated: RefreshToken, grace: timedelta
@@ -125,9 +144,9 @@ class TokenService:
         if successor is None or successor.rotated_at is not None or successor.revoked_at is not None:
             return None
         try:
-            plaintext = self._sealer.open(rotated.successor_sealed, rotated.token_hash)
+            plaintext = self._sealer.open(rotated.successor_sealed, _grace_data(rotated.token_hash))
         except Undecryptable:
-            return None  # sealed by another process (a restart, another instance) or altered
+            return None  # sealed under another key (a demo process's own, before a restart) or altered
         return TokenResponse.from_json(json.loads(plaintext))
 
     async def revoke_family(self, tx: Transaction, journey_id: str) -> int:
@@ -174,3 +193,8 @@ def _check_within_grant(stored: RefreshToken, scope: tuple[str, ...] | None, res
         raise InvalidScope(f"a refresh may only narrow the granted scope {format_scope(stored.grant.scope)!r}")
     if resource is not None and not same_resource(resource, stored.grant.resource):
         raise InvalidTarget("resource differs from the one this grant is for (RFC 8707 §2.2)")
+
+
+def _grace_data(token_hash: str) -> str:
+    """Binds a sealed successor pair to its row; its key may also seal signing keys, whose rows read otherwise."""
+    return f"refresh_tokens.successor_sealed {token_hash}"

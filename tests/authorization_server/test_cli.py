@@ -353,6 +353,11 @@ class TestServerSettings:
             " format), never the public port; 0: no metrics (env AS_METRICS_PORT, default 0: off)",
             "--metrics-host METRICS_HOST interface of the metrics listener; beyond loopback only on a network the"
             " scraper alone reaches (env AS_METRICS_HOST, default 127.0.0.1)",
+            "--cache-check-interval CACHE_CHECK_INTERVAL seconds between an instance's looks at what other instances"
+            " and the command line changed (MCP servers, signing keys); a new signing key is published at once and"
+            " signs from twice this after it was made (env AS_CACHE_CHECK_INTERVAL, default 1.0)",
+            "--workers WORKERS processes serving this issuer from this database on this port (several instances:"
+            " docs/deployment.md) (env AS_WORKERS, default 1)",
         ]
         assert [entry for entry in expected if entry not in text] == []
         assert text.count("(env AS_") == len(expected)

@@ -15,11 +15,12 @@ from dataclasses import dataclass, replace
 
 from authorization_server.accounts.entities import User
 from authorization_server.accounts.lockout import LoginLockout
+from authorization_server.accounts.lockout import refusal as lockout_refusal
 from authorization_server.accounts.service import AccountService, StoredPassword
 from authorization_server.clients.service import ClientService
 from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database, Transaction
-from authorization_server.errors import AccessDenied, AccountDisabled, InvalidRequest, OAuthError, TooManyRequests
+from authorization_server.errors import AccessDenied, AccountDisabled, InvalidRequest, OAuthError
 from authorization_server.flow.authorization.client_directory import ClientDirectory
 from authorization_server.flow.authorization.requests import check_client, check_request
 from authorization_server.flow.discovery.issuers import Issuer, IssuerService
@@ -200,29 +201,29 @@ class InteractionService:
         if not self._local_accounts:
             raise InvalidRequest("Sign-in with a password is turned off here: continue with an identity provider.")
 
-        async def stored_password(tx: Transaction) -> tuple[str, StoredPassword | None]:
+        async def stored_password(tx: Transaction) -> tuple[str, StoredPassword | None, int]:
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
-            return journey.id, await self._accounts.stored_password(tx, username)
+            wait = await self._lockout.wait(tx, username, address)
+            return journey.id, await self._accounts.stored_password(tx, username), wait
 
-        journey_id, stored = await self._db.run(stored_password)
-        try:
-            self._lockout.check(username, address)
-        except TooManyRequests as locked:
-            wait = locked.retry_after
+        journey_id, stored, wait = await self._db.run(stored_password)
+        if wait > 0:
             await self._db.run(lambda tx: self._journeys.sign_in_locked(tx, journey_id, username, wait))
-            raise
+            raise lockout_refusal(wait)
         user = await self._accounts.check_password(stored, password)
         if user is None:
-            locked_for = self._lockout.failed(username, address)
-            await self._db.run(
-                lambda tx: self._journeys.sign_in_failed(tx, journey_id, username, locked_for=locked_for)
-            )
+
+            async def failed(tx: Transaction) -> None:
+                locked_for = await self._lockout.failed(tx, username, address)
+                await self._journeys.sign_in_failed(tx, journey_id, username, locked_for=locked_for)
+
+            await self._db.run(failed)
             return None
         if user.disabled_at is not None:
             raise AccountDisabled("This account is disabled. Ask the operator of this server to enable it.")
-        self._lockout.succeeded(username, address)
 
         async def unit(tx: Transaction) -> tuple[str, Onward | Downstream]:
+            await self._lockout.succeeded(tx, username, address)
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
             return await self.signed_in(tx, journey, user, f"{user.username}, with a password", interaction_id)
 

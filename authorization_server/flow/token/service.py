@@ -81,18 +81,25 @@ class GrantService:
 
         async def unit(tx: Transaction) -> TokenResponse | OAuthError:
             client = await self._directory.authenticate(tx, issuer, credentials, identified)
-            admit(client.client_id, proven=not client.is_public)
-            # client_credentials: the operator's approval decides, not the metadata (docs/decisions/0018)
-            if grant_type != "client_credentials" and grant_type not in client.grant_types:
-                raise UnauthorizedClient(f"this client did not register the {grant_type} grant")
-            if proof is None and client.dpop_bound:
-                raise InvalidDpopProof("this client registered dpop_bound_access_tokens: send a DPoP proof (§5.2)")
-            if proof is not None:
-                await DpopProofs.spend(tx, self._context.tokens, proof)
-            outcome = await handler(self._context, tx, issuer, client, params, jkt)
-            if not isinstance(outcome, OAuthError):
-                await self._directory.used(tx, client)  # tokens issued: the client is in use (client_expiry.py)
-            return outcome
+            await admit(tx, client.client_id, proven=not client.is_public)
+
+            async def grant(tx: Transaction) -> TokenResponse | OAuthError:
+                # client_credentials: the operator's approval decides, not the metadata (docs/decisions/0018)
+                if grant_type != "client_credentials" and grant_type not in client.grant_types:
+                    raise UnauthorizedClient(f"this client did not register the {grant_type} grant")
+                if proof is None and client.dpop_bound:
+                    raise InvalidDpopProof("this client registered dpop_bound_access_tokens: send a DPoP proof (§5.2)")
+                if proof is not None:
+                    await DpopProofs.spend(tx, self._context.tokens, proof)
+                outcome = await handler(self._context, tx, issuer, client, params, jkt)
+                if not isinstance(outcome, OAuthError):
+                    await self._directory.used(tx, client)  # tokens issued: the client is in use (client_expiry.py)
+                return outcome
+
+            try:  # a refused grant undoes its own writes, not the spend of the client's limit (issue 13)
+                return await tx.attempt(grant)
+            except OAuthError as refused:
+                return refused
 
         outcome = await self._db.run(unit)
         if isinstance(outcome, OAuthError):
