@@ -529,7 +529,8 @@ async def identity_providers(request: Request, found: Services, session: str | N
             return f"{ADMIN_IDENTITY_PROVIDERS_PATH}?{urlencode({'removed': name})}"
         if action != "add":
             raise NotFound(f"no such action: {action!r}")
-        typed = {name: form.get(name) or "" for name in PROVIDER_FIELDS}
+        # A field left out takes the command line's default (client_secret_basic, "openid email profile").
+        typed = {name: value for name in PROVIDER_FIELDS if (value := form.get(name)) is not None}
         wanted = ProviderFields(**typed, allow_private_network=form.get("allow_private_network") == "yes")
         added = await console.add(wanted)
         return f"{ADMIN_IDENTITY_PROVIDERS_PATH}?{urlencode({'added': added.name})}"
