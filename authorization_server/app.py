@@ -37,6 +37,7 @@ from authorization_server.metrics import Metrics, MetricsListener
 from authorization_server.routes import (
     ADMIN_CLIENT_PATH,
     ADMIN_CLIENTS_PATH,
+    ADMIN_IDENTITY_PROVIDERS_PATH,
     ADMIN_JOURNEYS_PATH,
     ADMIN_KEYS_PATH,
     ADMIN_MCP_SERVER_PATH,
@@ -156,6 +157,7 @@ def create_app(settings: Settings) -> Starlette:
         Route(ADMIN_USERS_PATH, admin.users, methods=["GET", "POST"]),
         Route(ADMIN_USER_PATH, admin.user, methods=["GET", "POST"]),
         Route(ADMIN_KEYS_PATH, admin.keys, methods=["GET", "POST"]),
+        Route(ADMIN_IDENTITY_PROVIDERS_PATH, admin.identity_providers, methods=["GET", "POST"]),
         Route(ADMIN_JOURNEYS_PATH, admin.journeys, methods=["GET"]),
         Route(ADMIN_JOURNEYS_PATH + "/{journey_id}", admin.journey, methods=["GET"]),
         # 9. The person's pages (pages: no CORS): the home page, the connected apps (what they approved,

@@ -54,3 +54,4 @@ ADMIN_USERS_PATH = "/admin/users"
 #: One user: ``?username=``.
 ADMIN_USER_PATH = "/admin/users/view"
 ADMIN_KEYS_PATH = "/admin/keys"
+ADMIN_IDENTITY_PROVIDERS_PATH = "/admin/identity-providers"

@@ -15,6 +15,7 @@ from authorization_server.accounts.service import AccountService
 from authorization_server.admin.auth import AdminGuard
 from authorization_server.admin.console import (
     ClientConsole,
+    IdentityProviderConsole,
     JourneyConsole,
     KeyConsole,
     McpServerConsole,
@@ -102,6 +103,7 @@ class Services:
     user_console: UserConsole
     journey_console: JourneyConsole
     key_console: KeyConsole
+    identity_provider_console: IdentityProviderConsole
 
 
 def services(request: Request) -> Services:
@@ -317,6 +319,17 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         demo_user=demo_user,
         local_accounts=settings.local_accounts,
     )
+    # Its own fetcher: what providers' documents cost is not charged to a client's address.
+    openid = OpenIdProviders(SafeFetcher(fetch_policy(settings), fetched=metrics.fetched))
+    federation = FederatedSignIn(
+        db,
+        identity_providers=core.identity_providers,
+        openid=openid,
+        accounts=core.accounts,
+        journeys=core.journeys,
+        interactions=interactions,
+        root_issuer=settings.issuer,
+    )
     return Services(
         settings=settings,
         cookies=Cookies(settings),
@@ -374,16 +387,7 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         ),
         timelines=core.timelines,
         downstream=downstream,
-        federation=FederatedSignIn(
-            db,
-            identity_providers=core.identity_providers,
-            # Its own fetcher: what providers' documents cost is not charged to a client's address.
-            openid=OpenIdProviders(SafeFetcher(fetch_policy(settings), fetched=metrics.fetched)),
-            accounts=core.accounts,
-            journeys=core.journeys,
-            interactions=interactions,
-            root_issuer=settings.issuer,
-        ),
+        federation=federation,
         admin=AdminGuard(settings, db, core.accounts),
         metrics=metrics,
         console=ClientConsole(
@@ -407,9 +411,13 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             accounts=core.accounts,
             administration=core.user_administration,
             connected_apps=connected_apps,
+            identity_providers=core.identity_providers,
         ),
         journey_console=JourneyConsole(db, accounts=core.accounts, timelines=core.timelines),
         key_console=KeyConsole(db, keys=core.tokens.keys, alg=settings.signing_alg),
+        identity_provider_console=IdentityProviderConsole(
+            db, identity_providers=core.identity_providers, openid=openid, redirect_uri=federation.callback_url
+        ),
     )
 
 

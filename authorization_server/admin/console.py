@@ -10,9 +10,12 @@ its rows as its own RFC 7592 §2.3 deletion does. Each is one unit of work; a mi
 listed, added, changed, removed and given new introspection credentials as ``mcp-servers
 list|add|update|remove|credentials`` do, users as ``users list|add|disable|enable|reset-password|remove``
 do (``UserAdministration``); a user's connected apps are revoked as the user's own page does.
+Identity providers are listed, added (checked by discovery through the SSRF-safe fetcher first) and
+removed as ``identity-providers list|add|remove`` do (``IdentityProviderService``, issue 16).
 """
 
-from collections.abc import Awaitable
+import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -27,6 +30,7 @@ from authorization_server.clients.entities import Client, MachineApproval
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import InvalidRequest, NotFound
+from authorization_server.flow.authorization.openid import OpenIdProviders, check_provider
 from authorization_server.flow.discovery.issuers import mcp_issuer_url
 from authorization_server.flow.registration.management import ClientManagementService
 from authorization_server.flow.revocation.administration import (
@@ -36,6 +40,13 @@ from authorization_server.flow.revocation.administration import (
     UserAdministration,
 )
 from authorization_server.flow.revocation.service import RevocationService
+from authorization_server.identity_providers.entities import IdentityProvider
+from authorization_server.identity_providers.service import (
+    IdentityProviderService,
+    parse_claim_rules,
+    parse_domains,
+    source_of,
+)
 from authorization_server.journeys.entities import JourneySearch
 from authorization_server.journeys.service import JourneyService
 from authorization_server.maintenance.clients import ClientExpiry
@@ -400,6 +411,14 @@ def _described(lines: str) -> dict[str, str]:
     return scope_descriptions(line for line in lines.splitlines() if line.strip())
 
 
+@dataclass(frozen=True)
+class UserLine:
+    """A user as the console lists them: the account and where it signs in (``local`` or ``oidc:NAME``)."""
+
+    user: User
+    source: str
+
+
 class UserConsole:
     """``users list|add|disable|enable|reset-password|remove`` for the console, through ``AccountService`` and
     ``UserAdministration``; a user's connected apps and revoking one, as the user's own page does
@@ -412,15 +431,22 @@ class UserConsole:
         accounts: AccountService,
         administration: UserAdministration,
         connected_apps: ConnectedAppsService,
+        identity_providers: IdentityProviderService,
     ) -> None:
         self._db = db
         self._accounts = accounts
         self._administration = administration
         self._connected_apps = connected_apps
+        self._identity_providers = identity_providers
 
-    async def list(self) -> list[User]:
-        """Every user, by username."""
-        return await self._db.run(self._accounts.all)
+    async def list(self) -> list[UserLine]:
+        """Every user, by username, with their source (issue 16)."""
+
+        async def unit(tx: Transaction) -> list[UserLine]:
+            sources = await self._identity_providers.sources(tx)
+            return [UserLine(user, source_of(user.id, sources)) for user in await self._accounts.all(tx)]
+
+        return await self._db.run(unit)
 
     async def add(self, username: str, password: str) -> User:
         """``users add``: the password is hashed before the unit of work, never stored nor shown."""
@@ -430,11 +456,16 @@ class UserConsole:
         except ValueError as error:
             raise InvalidRequest(str(error)) from None
 
-    async def view(self, username: str) -> tuple[User, ConnectedApps]:
-        """The user and the apps they approved; ``NotFound`` if there is no such user."""
+    async def view(self, username: str) -> tuple[UserLine, ConnectedApps]:
+        """The user, their source, and the apps they approved; ``NotFound`` if there is no such user."""
+
+        async def unit(tx: Transaction) -> UserLine:
+            user = await self._accounts.named(tx, username)
+            return UserLine(user, source_of(user.id, await self._identity_providers.sources(tx)))
+
         try:
-            user = await self._db.run(lambda tx: self._accounts.named(tx, username))
-            return user, await self._connected_apps.apps_of(username)
+            line = await self._db.run(unit)
+            return line, await self._connected_apps.apps_of(username)
         except ValueError as error:
             raise NotFound(str(error)) from None
 
@@ -516,3 +547,107 @@ class KeyConsole:
         published. Its ``kid``."""
         key = await self._db.run(lambda tx: self._keys.rotate(tx, self._alg))
         return key.kid
+
+
+@dataclass(frozen=True)
+class ProviderLine:
+    """An identity provider as the console lists it (``identity-providers list``)."""
+
+    provider: IdentityProvider
+    #: How many users sign in through it: while any do, it cannot be removed.
+    users: int
+    #: The redirect URI registered at the provider, its own per provider (RFC 9700 §4.4.2).
+    redirect_uri: str
+
+
+@dataclass(frozen=True)
+class ProviderFields:
+    """The console's "add an identity provider" form, as typed (``identity-providers add``'s options)."""
+
+    name: str = ""
+    issuer: str = ""
+    client_id: str = ""
+    auth_method: str = "client_secret_basic"
+    client_secret_env: str = ""
+    scopes: str = "openid email profile"
+    allowed_domains: str = ""
+    claim_rules: str = ""
+    display_name: str = ""
+    allow_private_network: bool = False
+
+
+class IdentityProviderConsole:
+    """``identity-providers list|add|remove`` for the console (issue 16), through ``IdentityProviderService``: a new
+    provider is checked by discovery (OIDC Discovery §4) through the SSRF-safe fetcher, as sign-ins fetch it,
+    before anything is stored."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        identity_providers: IdentityProviderService,
+        openid: OpenIdProviders,
+        redirect_uri: Callable[[IdentityProvider], str],
+    ) -> None:
+        self._db = db
+        self._identity_providers = identity_providers
+        self._openid = openid
+        self._redirect_uri = redirect_uri
+
+    async def list(self) -> list[ProviderLine]:
+        async def unit(tx: Transaction) -> list[ProviderLine]:
+            counts = await self._identity_providers.user_counts(tx)
+            providers = await self._identity_providers.all(tx)
+            return [ProviderLine(found, counts.get(found.id, 0), self._redirect_uri(found)) for found in providers]
+
+        return await self._db.run(unit)
+
+    async def add(self, fields: ProviderFields) -> IdentityProvider:
+        """``identity-providers add``: checked, discovered, then stored in one unit of work; ``InvalidRequest``
+        says what is wrong, and then nothing was written."""
+        service = self._identity_providers
+        try:
+            provider = service.new_provider(
+                name=fields.name.strip(),
+                issuer=fields.issuer.strip(),
+                client_id=fields.client_id.strip(),
+                auth_method=fields.auth_method,
+                client_secret_env=fields.client_secret_env.strip() or None,
+                scopes=parse_scope(fields.scopes),
+                allowed_domains=parse_domains(fields.allowed_domains),
+                claim_rules=parse_claim_rules(fields.claim_rules),
+                allow_private_network=fields.allow_private_network,
+                display_name=fields.display_name,
+            )
+            if not provider.client_id:
+                raise ValueError("the client id this server has at the provider is needed")
+            await check_provider(self._openid, provider)
+            return await self._db.run(lambda tx: service.add(tx, provider))
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+
+    async def added(self, name: str) -> tuple[ProviderLine, str | None]:
+        """A provider just added: its line, and for ``private_key_jwt`` the public JWK to register there."""
+        line = next((line for line in await self.list() if line.provider.name == name), None)
+        if line is None:
+            raise NotFound(f"no identity provider named {name!r}")
+        if line.provider.auth_method != "private_key_jwt":
+            return line, None
+        try:
+            return line, json.dumps(self._identity_providers.public_jwk(line.provider))
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+
+    async def remove(self, name: str) -> None:
+        """``identity-providers remove``: refused while users sign in through it; ``NotFound`` if there is none."""
+        service = self._identity_providers
+
+        async def unit(tx: Transaction) -> None:
+            if await service.find(tx, name) is None:
+                raise NotFound(f"no identity provider named {name!r}")
+            await service.remove(tx, name)
+
+        try:
+            await self._db.run(unit)
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None

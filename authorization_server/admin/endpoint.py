@@ -17,6 +17,10 @@
   password, remove (confirmed), revoke an app (its grants end as RFC 7009 §2 revocation ends them).
 - ``GET|POST /admin/keys``: the signing keys (RFC 7517) and when each retires; rotate (``keys rotate``).
   No early retirement: a key leaves the JWK Set once every token it signed has expired (docs/decisions/0042).
+- ``GET|POST /admin/identity-providers``: the OpenID providers people sign in with (issue 16): each with its
+  rules, redirect URI and how many users sign in through it; add one, checked by discovery through the
+  SSRF-safe fetcher first (``identity-providers add``); remove one, confirmed, refused while users sign in
+  through it (``identity-providers remove``).
 - ``GET /admin/journeys`` and ``GET /admin/journeys/{journey_id}``: the journeys, newest first, 50 a
   page, filtered by client, user, MCP server, outcome and start date; one as a sequence diagram drawn
   on the server (SVG, no JavaScript).
@@ -45,14 +49,17 @@ from authorization_server.admin.console import (
     ClientKind,
     ConnectionFields,
     McpServerConsole,
+    ProviderFields,
     UserConsole,
 )
 from authorization_server.admin.sequence_diagrams import layout
 from authorization_server.errors import InvalidRequest, NotFound, OAuthError, TooManyRequests
+from authorization_server.identity_providers.entities import AUTH_METHODS
 from authorization_server.journeys.entities import JourneySearch, JourneyStatus
 from authorization_server.routes import (
     ADMIN_CLIENT_PATH,
     ADMIN_CLIENTS_PATH,
+    ADMIN_IDENTITY_PROVIDERS_PATH,
     ADMIN_JOURNEYS_PATH,
     ADMIN_KEYS_PATH,
     ADMIN_MCP_SERVER_PATH,
@@ -453,12 +460,13 @@ async def user(request: Request, found: Services, session: str | None) -> Respon
         return f"{ADMIN_USER_PATH}?{urlencode({'username': username, 'done': did})}"
 
     async def show() -> Response:
-        account, apps = await console.view(username)
+        line, apps = await console.view(username)
         return _page(
             request,
             session,
             "admin_user.html",
-            account=account,
+            account=line.user,
+            source=line.source,
             apps=apps.apps,
             done=USER_DONE.get(query_params(request).get("done") or ""),
             users_path=ADMIN_USERS_PATH,
@@ -500,6 +508,49 @@ async def keys(request: Request, found: Services, session: str | None) -> Respon
         return _page(request, session, "admin_keys.html", keys=keys, done=done, keep_for=keep_for)
 
     return await _acting_page(request, found, session, rotate, show)
+
+
+#: The "add an identity provider" form's text fields, named as ``ProviderFields``' attributes.
+PROVIDER_FIELDS = tuple(field.name for field in fields(ProviderFields) if field.type is str)
+
+
+@console_page
+async def identity_providers(request: Request, found: Services, session: str | None) -> Response:
+    """The identity providers (``identity-providers list``); add one (``add``, checked by discovery), remove one
+    (``remove``, confirmed, refused while users sign in through it)."""
+    console = found.identity_provider_console
+
+    async def act(form: Params) -> str:
+        action = form.require("action")
+        if action == "remove":
+            name = form.require("name")
+            _confirmed(form, f"the removal of {name}")
+            await console.remove(name)
+            return f"{ADMIN_IDENTITY_PROVIDERS_PATH}?{urlencode({'removed': name})}"
+        if action != "add":
+            raise NotFound(f"no such action: {action!r}")
+        # A field left out takes the command line's default (client_secret_basic, "openid email profile").
+        typed = {name: value for name in PROVIDER_FIELDS if (value := form.get(name)) is not None}
+        wanted = ProviderFields(**typed, allow_private_network=form.get("allow_private_network") == "yes")
+        added = await console.add(wanted)
+        return f"{ADMIN_IDENTITY_PROVIDERS_PATH}?{urlencode({'added': added.name})}"
+
+    async def show() -> Response:
+        query = query_params(request)
+        added_name, removed = query.get("added"), query.get("removed")
+        added = await console.added(added_name) if added_name else None
+        return _page(
+            request,
+            session,
+            "admin_identity_providers.html",
+            providers=await console.list(),
+            added=added,
+            done=f"Removed identity provider {removed}." if removed else None,
+            defaults=ProviderFields(),
+            auth_methods=AUTH_METHODS,
+        )
+
+    return await _acting_page(request, found, session, act, show)
 
 
 @console_page

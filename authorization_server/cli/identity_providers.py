@@ -3,13 +3,8 @@
 import argparse
 import json
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from jwt.algorithms import ECAlgorithm
-
 from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
-from authorization_server.errors import UpstreamSignInFailed
-from authorization_server.flow.authorization.openid import OpenIdProviders
+from authorization_server.flow.authorization.openid import OpenIdProviders, check_provider
 from authorization_server.identity_providers.entities import AUTH_METHODS, IdentityProvider
 from authorization_server.identity_providers.service import IdentityProviderService, parse_claim_rules, parse_domains
 from authorization_server.routes import FEDERATED_CALLBACK_PATH
@@ -52,6 +47,16 @@ def add_commands(commands: Actions) -> None:
     add.add_argument(
         "--claim-rules", default="", help='claims the ID token must carry, CLAIM=VALUE each, e.g. "groups=mcp-users"'
     )
+    add.add_argument(
+        "--display-name", help='the sign-in button\'s words, "Continue with DISPLAY_NAME" (default: the name)'
+    )
+    add.add_argument(
+        "--allow-private-network",
+        action="store_true",
+        help="an in-house provider: its discovery document and JWK Set may be on a private-use address (10/8,"
+        " 172.16/12, 192.168/16, fc00::/7), refused otherwise as a server-side request forgery defence;"
+        " loopback still needs --allow-loopback-client-metadata",
+    )
     action(providers, "list", help="the identity providers and their rules", run=list_providers)
     remove = action(
         providers, "remove", help="delete a provider; refused while users sign in with it", run=remove_provider
@@ -72,22 +77,17 @@ async def add_provider(settings: Settings, args: argparse.Namespace) -> None:
         scopes=parse_scope(args.scopes),
         allowed_domains=parse_domains(args.allowed_domains),
         claim_rules=parse_claim_rules(args.claim_rules),
+        allow_private_network=args.allow_private_network,
+        display_name=args.display_name,
     )
-    try:  # OIDC Discovery §4, through the SSRF-safe fetcher, as the server will
-        await OpenIdProviders(SafeFetcher(fetch_policy(settings))).configuration(provider)
-    except UpstreamSignInFailed as failed:
-        raise ValueError(f"{provider.issuer} is not usable: {failed.detail or failed.description}") from None
+    # OIDC Discovery §4, through the SSRF-safe fetcher, as the server will
+    await check_provider(OpenIdProviders(SafeFetcher(fetch_policy(settings))), provider)
     async with services(settings) as (db, found):
         await db.run(lambda tx: found.identity_providers.add(tx, provider))
     print(f"added identity provider {provider.name} ({provider.id}): {provider.issuer}")
     print(f"    register this redirect URI there: {_redirect_uri(settings, provider)}")
     if provider.auth_method == "private_key_jwt":
-        pem = checker.private_key(provider)
-        key = serialization.load_pem_private_key(pem.encode(), password=None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
-        public = ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
-        public.update({"kid": provider.key_id, "use": "sig", "alg": "ES256"})
-        print(f"    and this public key (private_key_jwt): {json.dumps(public)}")
+        print(f"    and this public key (private_key_jwt): {json.dumps(checker.public_jwk(provider))}")
 
 
 async def list_providers(settings: Settings, args: argparse.Namespace) -> None:
@@ -96,7 +96,9 @@ async def list_providers(settings: Settings, args: argparse.Namespace) -> None:
     if not providers:
         print("no identity providers yet: add one with `identity-providers add`")
     for provider in providers:
-        print(f"{provider.name}  {provider.id}  {provider.issuer}")
+        label = f' "{provider.display_name}"' if provider.display_name else ""
+        network = "  (private network allowed)" if provider.allow_private_network else ""
+        print(f"{provider.name}{label}  {provider.id}  {provider.issuer}{network}")
         how = f"secret from ${provider.client_secret_env}" if provider.client_secret_env else f"key {provider.key_id}"
         print(f"    client {provider.client_id} ({provider.auth_method}, {how}), scopes {' '.join(provider.scopes)}")
         domains = " ".join(provider.allowed_domains) or "any"

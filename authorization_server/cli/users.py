@@ -7,6 +7,7 @@ import sys
 from authorization_server.accounts.entities import User
 from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
 from authorization_server.db import Transaction
+from authorization_server.identity_providers.service import source_of
 from authorization_server.settings import Settings
 
 
@@ -59,7 +60,7 @@ async def list_users(settings: Settings, args: argparse.Namespace) -> None:
     for user in users:
         state = f"disabled {user.disabled_at:%Y-%m-%d %H:%M}" if user.disabled_at else "enabled"
         created = f"created {user.created_at:%Y-%m-%d %H:%M} UTC"
-        print(f"{user.username}  {user.id}  {_source(user, sources)}  {state}  {created}")
+        print(f"{user.username}  {user.id}  {source_of(user.id, sources)}  {state}  {created}")
 
 
 async def remove_user(settings: Settings, args: argparse.Namespace) -> None:
@@ -86,12 +87,6 @@ async def reset_password(settings: Settings, args: argparse.Namespace) -> None:
         new = await found.accounts.new_password(password)
         await found.user_administration.reset_password(args.name, new)
     print(f"new password set for user {args.name}; their sessions ended")
-
-
-def _source(user: User, sources: dict[str, str]) -> str:
-    """``local`` (a password kept here), or ``oidc:NAME`` for a user who signs in through provider NAME (issue 16)."""
-    provider = sources.get(user.id)
-    return f"oidc:{provider}" if provider else "local"
 
 
 def _read_password() -> str:

@@ -45,6 +45,16 @@ class IdentityProvider:
     #: ``private_key_jwt``: the private key's PEM sealed under ``key_encryption_key``, and its kid.
     sealed_private_key: bytes | None = field(default=None, repr=False)
     key_id: str | None = None
+    #: The operator admits discovery and JWK Set fetches to private-network addresses (RFC 1918, RFC 4193)
+    #: for this provider only: an in-house provider (decision 0047; RFC 9700 §4.15, SSRF).
+    allow_private_network: bool = False
+    #: The words of the sign-in button, "Continue with DISPLAY_NAME"; ``None``: the name.
+    display_name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What the sign-in page's button calls the provider: the display name, else the name in capitals."""
+        return self.display_name or self.name.upper()
 
     def refusal(self, claims: dict[str, object]) -> str | None:
         """Why this person may not sign in here (the allow-list of domains, the claim rules), or ``None``."""

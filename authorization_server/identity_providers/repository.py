@@ -11,7 +11,8 @@ from shared.scopes import format_scope, parse_scope
 async def add(tx: Transaction, provider: IdentityProvider) -> None:
     await tx.execute(
         "INSERT INTO identity_providers (id, name, issuer, client_id, auth_method, client_secret_env, private_key,"
-        " key_id, scopes, allowed_domains, claim_rules, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " key_id, scopes, allowed_domains, claim_rules, created_at, allow_private_network, display_name)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             provider.id,
             provider.name,
@@ -25,6 +26,8 @@ async def add(tx: Transaction, provider: IdentityProvider) -> None:
             " ".join(provider.allowed_domains),
             " ".join(str(rule) for rule in provider.claim_rules),
             clock.to_db(provider.created_at),
+            int(provider.allow_private_network),
+            provider.display_name,
         ),
     )
 
@@ -72,6 +75,12 @@ async def update_identity(tx: Transaction, identity: FederatedIdentity) -> None:
         "UPDATE federated_identities SET email = ?, name = ?, signed_in_at = ? WHERE provider_id = ? AND sub = ?",
         (identity.email, identity.name, clock.to_db(clock.now()), identity.provider_id, identity.sub),
     )
+
+
+async def identity_counts(tx: Transaction) -> dict[str, int]:
+    """provider id -> how many users sign in through it."""
+    rows = await tx.fetch_all("SELECT provider_id, COUNT(*) AS n FROM federated_identities GROUP BY provider_id")
+    return {row["provider_id"]: int(row["n"]) for row in rows}
 
 
 async def sources(tx: Transaction) -> dict[str, str]:
@@ -140,6 +149,8 @@ def _provider(row: Row) -> IdentityProvider:
         created_at=clock.from_db(row["created_at"]),
         sealed_private_key=row["private_key"],
         key_id=row["key_id"],
+        allow_private_network=bool(row["allow_private_network"]),
+        display_name=row["display_name"],
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 
 from authorization_server import clock
 from authorization_server.db import Transaction
@@ -28,6 +29,8 @@ from authorization_server.secrets_at_rest import digest, new_id, new_secret
 from shared.loopback import is_https_or_loopback_http
 from shared.pkce import new_verifier
 
+#: The longest display name, characters ("Continue with DISPLAY_NAME").
+MAX_DISPLAY_NAME = 64
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _DOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
 _CLAIM_RULE = re.compile(r"([A-Za-z0-9_.:-]+)=(\S+)")
@@ -62,6 +65,13 @@ def parse_domains(text: str) -> tuple[str, ...]:
     return domains
 
 
+def source_of(user_id: str, sources: dict[str, str]) -> str:
+    """``local`` (a password kept here), or ``oidc:NAME`` for a user who signs in through provider NAME (issue 16);
+    ``sources`` as :meth:`IdentityProviderService.sources` gives them."""
+    provider = sources.get(user_id)
+    return f"oidc:{provider}" if provider else "local"
+
+
 class IdentityProviderService:
     """``sealer``: ``key_encryption_key``'s; ``None`` where nothing is sealed or opened (most commands)."""
 
@@ -80,13 +90,19 @@ class IdentityProviderService:
         scopes: tuple[str, ...],
         allowed_domains: tuple[str, ...] = (),
         claim_rules: tuple[ClaimRule, ...] = (),
+        allow_private_network: bool = False,
+        display_name: str | None = None,
     ) -> IdentityProvider:
         """A provider checked, to :meth:`add`; ``private_key_jwt`` gets a new P-256 key, sealed.
 
-        ``ValueError`` says what is wrong.
+        ``allow_private_network``: its discovery and JWK Set may be on a private-use address (decision 0047).
+        ``display_name``: the sign-in button's words, else the name. ``ValueError`` says what is wrong.
         """
         if not NAME_PATTERN.fullmatch(name):
             raise ValueError("a provider's name is 1-32 lower-case letters, digits and -, e.g. acme")
+        display_name = (display_name or "").strip() or None
+        if display_name is not None and (len(display_name) > MAX_DISPLAY_NAME or not display_name.isprintable()):
+            raise ValueError(f"a display name is at most {MAX_DISPLAY_NAME} printable characters, e.g. Acme SSO")
         if not is_https_or_loopback_http(issuer):
             raise ValueError("the issuer must be an https URL (OIDC Discovery §2)")
         if auth_method not in AUTH_METHODS:
@@ -109,6 +125,8 @@ class IdentityProviderService:
             allowed_domains=allowed_domains,
             claim_rules=claim_rules,
             created_at=clock.now(),
+            allow_private_network=allow_private_network,
+            display_name=display_name,
         )
         if auth_method != "private_key_jwt":
             return provider
@@ -128,6 +146,10 @@ class IdentityProviderService:
 
     async def all(self, tx: Transaction) -> list[IdentityProvider]:
         return await repository.all_providers(tx)
+
+    async def user_counts(self, tx: Transaction) -> dict[str, int]:
+        """provider id -> how many users sign in through it (what :meth:`remove` waits for)."""
+        return await repository.identity_counts(tx)
 
     async def find(self, tx: Transaction, name: str) -> IdentityProvider | None:
         return await repository.named(tx, name)
@@ -151,6 +173,14 @@ class IdentityProviderService:
         """The ``private_key_jwt`` key's PEM, opened (RFC 7523 §2.2)."""
         assert provider.sealed_private_key is not None
         return self._opener().open(provider.sealed_private_key, _key_column(provider.id))
+
+    def public_jwk(self, provider: IdentityProvider) -> dict[str, object]:
+        """The ``private_key_jwt`` key's public half as a JWK (RFC 7517 §4), to register at the provider."""
+        key = serialization.load_pem_private_key(self.private_key(provider).encode(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        public: dict[str, object] = ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+        public.update({"kid": provider.key_id, "use": "sig", "alg": "ES256"})
+        return public
 
     async def start_sign_in(
         self, tx: Transaction, provider: IdentityProvider, journey_id: str, interaction_id: str

@@ -475,8 +475,9 @@ def unreachable_provider(db: Path, name: str, issuer: str) -> None:
     """A provider row as `identity-providers add` would have written it while the provider was up."""
     execute(
         db,
-        "INSERT INTO identity_providers VALUES (?, ?, ?, 'x', 'client_secret_basic', 'X',"
-        " NULL, NULL, 'openid', '', '', '2026-01-01T00:00:00.000000+00:00')",
+        "INSERT INTO identity_providers (id, name, issuer, client_id, auth_method, client_secret_env, scopes,"
+        " allowed_domains, claim_rules, created_at) VALUES (?, ?, ?, 'x', 'client_secret_basic', 'X', 'openid',"
+        " '', '', '2026-01-01T00:00:00.000000+00:00')",
         f"idp_{name}",
         name,
         issuer,

@@ -58,8 +58,8 @@ class LoginView:
     server_name: str
     #: The interaction's user already signed in; the sign-in page has nothing left to do.
     signed_in: bool
-    #: The identity providers' names, one "Continue with NAME" each (issue 16).
-    providers: tuple[str, ...] = ()
+    #: The identity providers, (name, words on its button), one "Continue with …" each (issue 16).
+    providers: tuple[tuple[str, str], ...] = ()
     #: The password form is shown (``--local-accounts``, on by default).
     local_accounts: bool = True
 
@@ -176,7 +176,7 @@ class InteractionService:
         async def unit(tx: Transaction) -> LoginView:
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
             view = await self._view(tx, journey, None)
-            providers = tuple(provider.name for provider in await self._identity_providers.all(tx))
+            providers = tuple((provider.name, provider.label) for provider in await self._identity_providers.all(tx))
             return LoginView(
                 view.client_name,
                 view.server_name,

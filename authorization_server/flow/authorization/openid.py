@@ -98,6 +98,15 @@ class OpenIdConfiguration:
         return configuration
 
 
+async def check_provider(openid: "OpenIdProviders", provider: IdentityProvider) -> OpenIdConfiguration:
+    """A provider about to be added, checked by discovery (OIDC Discovery §4) as sign-ins will fetch it, read
+    anew; ``ValueError`` saying why it is not usable (the command line and the console alike)."""
+    try:
+        return await openid.configuration(provider, fresh=True)
+    except UpstreamSignInFailed as failed:
+        raise ValueError(f"{provider.issuer} is not usable: {failed.detail or failed.description}") from None
+
+
 def configuration_url(issuer: str) -> str:
     """OIDC Discovery §4: the issuer, without a trailing slash, then ``/.well-known/openid-configuration``."""
     return issuer.rstrip("/") + "/.well-known/openid-configuration"
@@ -109,12 +118,21 @@ class OpenIdProviders:
     def __init__(self, fetcher: SafeFetcher) -> None:
         self._fetcher = fetcher
 
-    async def configuration(self, provider: IdentityProvider) -> OpenIdConfiguration:
-        """The provider's configuration; :class:`UpstreamSignInFailed` if it cannot be had or is not its own."""
+    async def configuration(self, provider: IdentityProvider, *, fresh: bool = False) -> OpenIdConfiguration:
+        """The provider's configuration; :class:`UpstreamSignInFailed` if it cannot be had or is not its own.
+
+        On a private network address only when the operator allowed it for this provider (decision 0047).
+        ``fresh``: read anew, not from the cache (the operator checking a provider before adding it).
+        """
         url = configuration_url(provider.issuer)
         try:
             found = await self._fetcher.get_json(
-                "openid-configuration", url, max_bytes=MAX_DOCUMENT_BYTES, parse=OpenIdConfiguration.from_json
+                "openid-configuration",
+                url,
+                max_bytes=MAX_DOCUMENT_BYTES,
+                parse=OpenIdConfiguration.from_json,
+                fresh=fresh,
+                allow_private_network=provider.allow_private_network,
             )
         except (FetchFailed, Busy, ValueError) as exc:
             raise UpstreamSignInFailed(
@@ -245,7 +263,7 @@ class OpenIdProviders:
         allowed = [name for name in configuration.id_token_signing_alg_values_supported if name in ASYMMETRIC]
         if alg not in allowed:
             raise ValueError(f"alg {alg!r} is not one of the provider's asymmetric algorithms {allowed}")
-        key = await self._key(configuration, header.get("kid"), alg)
+        key = await self._key(provider, configuration, header.get("kid"), alg)
         claims: dict[str, Any] = jwt.decode(
             id_token,
             key,
@@ -266,10 +284,12 @@ class OpenIdProviders:
             raise ValueError("sub is not a string")
         return claims
 
-    async def _key(self, configuration: OpenIdConfiguration, kid: object, alg: str) -> jwt.PyJWK:
+    async def _key(
+        self, provider: IdentityProvider, configuration: OpenIdConfiguration, kid: object, alg: str
+    ) -> jwt.PyJWK:
         """The key that signed the token: by ``kid`` from the JWK Set, fetched anew once if it is not there."""
         for fresh in (False, True):
-            keys = await self._jwks(configuration.jwks_uri, fresh)
+            keys = await self._jwks(configuration.jwks_uri, fresh, private=provider.allow_private_network)
             usable = [key for key in keys.keys if key.public_key_use in (None, "sig")]
             found = [key for key in usable if kid is None or key.key_id == kid]
             if kid is None and len(found) > 1:
@@ -278,10 +298,15 @@ class OpenIdProviders:
                 return found[0]
         raise ValueError(f"no key {kid!r} in the provider's JWK Set")
 
-    async def _jwks(self, url: str, fresh: bool) -> jwt.PyJWKSet:
+    async def _jwks(self, url: str, fresh: bool, *, private: bool) -> jwt.PyJWKSet:
         try:
             return await self._fetcher.get_json(
-                "openid-jwks", url, max_bytes=MAX_DOCUMENT_BYTES, parse=_jwk_set, fresh=fresh
+                "openid-jwks",
+                url,
+                max_bytes=MAX_DOCUMENT_BYTES,
+                parse=_jwk_set,
+                fresh=fresh,
+                allow_private_network=private,
             )
         except (FetchFailed, Busy) as exc:
             raise ValueError(f"the JWK Set cannot be read: {exc}") from None
