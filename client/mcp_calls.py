@@ -17,7 +17,7 @@ from typing import Any
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp_types import Implementation, TextContent
+from mcp_types import ElicitRequestFormParams, ElicitRequestParams, ElicitResult, Implementation, TextContent
 
 from client.errors import ClientError, InsufficientScope, TokenRejected, ToolCallError, describe
 from client.tutorial import Tutorial
@@ -31,10 +31,12 @@ MAX_TOOL_PAGES = 10
 
 
 @asynccontextmanager
-async def connected(server_url: str, access_token: str, tutorial: Tutorial) -> AsyncIterator[Client]:
-    """An MCP session whose every request carries the token; failures become :class:`ClientError`."""
+async def connected(server_url: str, access_token: str | None, tutorial: Tutorial) -> AsyncIterator[Client]:
+    """An MCP session whose every request carries the token (none for a server that asks for no
+    authorization); failures become :class:`ClientError`."""
     refusal = _LastRefusal()
-    http = http_client(tutorial, bodies=False, headers={"Authorization": f"Bearer {access_token}"})
+    headers = {"Authorization": f"Bearer {access_token}"} if access_token is not None else {}
+    http = http_client(tutorial, bodies=False, headers=headers)
     http.event_hooks["response"].append(refusal.note)
     try:
         async with (
@@ -44,6 +46,7 @@ async def connected(server_url: str, access_token: str, tutorial: Tutorial) -> A
                 client_info=CLIENT_INFO,
                 read_timeout_seconds=READ_TIMEOUT,
                 cache=None,
+                elicitation_callback=_DefaultAnswers(tutorial),
             ) as client,
         ):
             yield client
@@ -74,6 +77,29 @@ async def call_tool(client: Client, name: str, arguments: dict[str, Any] | None 
     if result.is_error:
         raise ToolCallError(f"the tool {name} failed: {text or 'no details'}")
     return result.structured_content if result.structured_content is not None else text
+
+
+class _DefaultAnswers:
+    """Elicitation requests answered with the defaults the server proposes (MCP Elicitation, SEP-1034).
+
+    This client asks its user nothing after the browser step: a form whose every required field
+    has a default is accepted with those defaults, any other request is declined. A URL-mode
+    request is declined too: it would send the user to a page this client never opens.
+    """
+
+    def __init__(self, tutorial: Tutorial) -> None:
+        self.tutorial = tutorial
+
+    async def __call__(self, context: Any, params: ElicitRequestParams) -> ElicitResult:
+        if isinstance(params, ElicitRequestFormParams):
+            schema = params.requested_schema
+            properties: dict[str, Any] = schema.get("properties") or {}
+            content = {name: field["default"] for name, field in properties.items() if "default" in field}
+            if all(name in content for name in schema.get("required") or ()):
+                self.tutorial.result(f"the server asks: {params.message!r}; answered with its defaults: {content}")
+                return ElicitResult(action="accept", content=content)
+        self.tutorial.result(f"the server asks: {params.message!r}; declined, there is no default to answer with")
+        return ElicitResult(action="decline")
 
 
 class _LastRefusal:

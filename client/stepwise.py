@@ -124,7 +124,8 @@ def _restore_discovery(flow: Flow) -> None:
     fields = _progress(
         flow, "discover", f"nothing is discovered for {flow.options.server_url}: run --step discover first"
     )
-    flow.resource, flow.issuer, flow.scope, flow.scope_reason = _read(flow, progress.read_discovered, fields)
+    discovered = _read(flow, progress.read_discovered, fields)
+    flow.resource, flow.issuer, flow.scope, flow.scope_reason, flow.legacy = discovered
 
 
 def _restore_metadata(flow: Flow) -> None:

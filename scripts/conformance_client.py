@@ -43,11 +43,42 @@ CLIENT_CREDENTIALS_SCENARIOS = ("auth/client-credentials-basic", "auth/client-cr
 AUTH_SCENARIO_TOOL = "test-tool"
 
 
+#: The tools each scenario without authorization asks a client to call, in order, with their arguments
+#: (the harness's scenario files and its example client, examples/clients/typescript/everything-client.ts).
+#: A scenario whose context lists ``toolCalls`` (``http-custom-headers``) names them itself.
+SCENARIO_CALLS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "tools_call": [("add_numbers", {"a": 2, "b": 3})],
+    "elicitation-sep1034-client-defaults": [("test_client_elicitation_defaults", {})],
+    "sse-retry": [("test_reconnection", {})],
+    "sep-2322-client-request-state": [
+        ("test_mrtr_echo_state", {}),
+        ("test_mrtr_unrelated", {}),
+        ("test_mrtr_no_state", {}),
+        ("test_mrtr_no_result_type", {}),
+    ],
+}
+
+
+def tool_calls(scenario: str, context: Mapping[str, Any]) -> list[str]:
+    """``--call TOOL --args JSON`` for each tool the scenario (or its context's ``toolCalls``) asks for."""
+    if scenario.startswith("auth/"):
+        return ["--call", AUTH_SCENARIO_TOOL]
+    listed = context.get("toolCalls")
+    calls = (
+        [(str(call["name"]), dict(call.get("arguments") or {})) for call in listed]
+        if isinstance(listed, list)
+        else SCENARIO_CALLS.get(scenario, [])
+    )
+    arguments: list[str] = []
+    for tool, tool_arguments in calls:
+        arguments += ["--call", tool, "--args", json.dumps(tool_arguments, ensure_ascii=False)]
+    return arguments
+
+
 def client_arguments(scenario: str, server_url: str, context: Mapping[str, Any], workdir: Path) -> list[str]:
     """The ``client.py`` options for one scenario, its files written to ``workdir``."""
     arguments = ["--server-url", server_url, "--headless", "--store", str(workdir / "store.json")]
-    if scenario.startswith("auth/"):
-        arguments += ["--call", AUTH_SCENARIO_TOOL]
+    arguments += tool_calls(scenario, context)
     if scenario in CLIENT_CREDENTIALS_SCENARIOS:
         arguments += ["--grant", "client_credentials"]
     if "client_id" in context:
