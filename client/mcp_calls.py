@@ -46,7 +46,7 @@ async def connected(server_url: str, access_token: str | None, tutorial: Tutoria
                 client_info=CLIENT_INFO,
                 read_timeout_seconds=READ_TIMEOUT,
                 cache=None,
-                elicitation_callback=_DefaultAnswers(tutorial),
+                elicitation_callback=DefaultAnswers(tutorial),
             ) as client,
         ):
             yield client
@@ -79,7 +79,7 @@ async def call_tool(client: Client, name: str, arguments: dict[str, Any] | None 
     return result.structured_content if result.structured_content is not None else text
 
 
-class _DefaultAnswers:
+class DefaultAnswers:
     """Elicitation requests answered with the defaults the server proposes (MCP Elicitation, SEP-1034).
 
     This client asks its user nothing after the browser step: a form whose every required field
