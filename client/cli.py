@@ -48,9 +48,14 @@ sent, what came back (secrets masked), and the spec rule it followed.
 discover, metadata, register, authorize, token, call, refresh, revoke. Without --step, steps 1
 to 7 run in one go and the tokens are kept for the next run.
 
---call TOOL [--args JSON] calls that tool at step 6, after whoami. When the server answers 403
-insufficient_scope, the client authorizes again for the scope it asked before plus the scope
-the server names, and calls again: at most twice, then it fails (exit code 8).
+--call TOOL [--args JSON] calls that tool at step 6, after whoami; repeat it for several tools,
+called in order. When the server answers 403 insufficient_scope, the client authorizes again for
+the scope it asked before plus the scope the server names, and calls again: at most twice, then
+it fails (exit code 8).
+
+An MCP server that answers without a 401 asks for no authorization: the client says so, skips the
+authorization steps and calls the tools without a token. One that publishes no protected resource
+metadata (MCP 2025-03-26) is authorized at its own origin, at the default endpoints if need be.
 
 --grant client_credentials makes it a machine client (OAuth 2.1 §4.2): no user, no browser;
 with --client-id and either --client-secret or --private-key-file (private_key_jwt, RFC 7523)
