@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from client.mcp_calls import DefaultAnswers
 from client.tutorial import Tutorial
+from tests.client.fake_stack import FakeStack
 from tests.client.running import run_client
 from tests.client.threaded import ThreadedServer
 
@@ -113,3 +114,28 @@ def test_a_tool_the_server_lacks_is_an_error_after_listing(open_server: OpenServ
     run = run_client(open_server.url, tmp_path / "store.json", "--headless", "--call", "nope")
     assert run.exit_code == 8, run.describe()
     assert run.stderr == "error: the MCP server has no tool 'nope'; it has: add\n"
+
+
+def test_a_2025_03_26_server_is_authorized_at_the_default_endpoints_of_its_origin(
+    fake: FakeStack, tmp_path: Path
+) -> None:
+    """MCP 2025-03-26 Authorization §2.3.2 and §2.3.3 (Fallbacks), issue 15: no ``resource_metadata`` in the
+    challenge and no protected resource metadata, so the authorization base URL is the MCP server's origin;
+    it has no RFC 8414 metadata either, so the client registers at /register, authorizes at /authorize
+    (with PKCE S256) and redeems the code at /token, for the MCP server's own URL."""
+    fake.reset(march_2025=True, publishes_metadata=False, iss=None)
+    run = run_client(fake.mcp_url, tmp_path / "store.json")
+    assert fake.requests[:8] == [
+        "POST /mcp",
+        "GET /.well-known/oauth-protected-resource/mcp",
+        "GET /.well-known/oauth-protected-resource",
+        "GET /.well-known/oauth-authorization-server",
+        "GET /.well-known/openid-configuration",
+        "POST /register",
+        "GET /authorize",
+        "POST /token",
+    ], run.describe()
+    [token_request] = fake.token_requests[:1]
+    assert (token_request["grant_type"], token_request["resource"]) == ("authorization_code", fake.mcp_url)
+    assert token_request["code_verifier"]
+    assert "use the default endpoints /authorize, /token and /register" in run.stdout
