@@ -66,7 +66,8 @@ async def run(options: Options, tutorial: Tutorial, user_agent: UserAgentFactory
 async def run_step(flow: Flow, step: str) -> None:
     """Run ``step`` alone, after restoring what the steps before it stored."""
     if step == "discover":
-        await flow.discover()
+        if not await flow.discover():
+            flow.tutorial.result("no later step applies to it: run without --step to list and call its tools")
         return
     _restore_discovery(flow)
     if step == "metadata":

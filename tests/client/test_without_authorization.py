@@ -139,3 +139,18 @@ def test_a_2025_03_26_server_is_authorized_at_the_default_endpoints_of_its_origi
     assert (token_request["grant_type"], token_request["resource"]) == ("authorization_code", fake.mcp_url)
     assert token_request["code_verifier"]
     assert "use the default endpoints /authorize, /token and /register" in run.stdout
+
+
+def test_step_discover_says_no_later_step_applies(open_server: OpenServer, tmp_path: Path) -> None:
+    """Issue 15: ``--step discover`` on a server that asks for no authorization says so, stores nothing, and
+    names the run that calls its tools."""
+    store = tmp_path / "store.json"
+    run = run_client(open_server.url, store, "--headless", "--quiet", "--step", "discover")
+    assert run.exit_code == 0, run.describe()
+    assert "this MCP server asks for no authorization" in run.stdout
+    assert "run without --step to list and call its tools" in run.stdout
+    assert (
+        not store.exists()
+        or "progress" not in json.loads(store.read_text())
+        or not json.loads(store.read_text())["progress"].get(open_server.url)
+    )
