@@ -14,6 +14,10 @@ MCP Authorization Server Discovery, as SPEC-CHECKLIST §3.1 and §5.1 spell it o
    An authorization server without PKCE S256 is refused (CL-07); for ``--grant
    client_credentials``, which has no authorization request, one whose ``grant_types_supported``
    leaves that grant out is refused instead (RFC 8414 §2).
+
+A server that answers step 1 without a 401 asks for no authorization (MCP Authorization §1); one
+that publishes no protected resource metadata at all is a 2025-03-26 server, authorized at its
+origin, with the default endpoints when it has no metadata either (decision 0050).
 """
 
 from dataclasses import dataclass

@@ -12,7 +12,9 @@
     7 refresh    the refresh token for new tokens (rotated, stored); whoami with the new access token
     8 revoke     the refresh token revoked (RFC 7009) if the server can, the tokens forgotten
 
-A full run is steps 1 to 7: it keeps the tokens for the next run. Step 8 runs only when asked
+A full run is steps 1 to 7: it keeps the tokens for the next run. An MCP server that answers step 1
+without a 401 asks for no authorization: the run says so and goes straight to step 6, without a
+token, and stores nothing (issue 15, decision 0050). Step 8 runs only when asked
 (``--step revoke``, client/stepwise.py).
 
 A later run reuses what the store holds:
