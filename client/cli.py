@@ -22,7 +22,7 @@ from client import assertion, listing
 from client.assertion import SigningKey
 from client.callback import LoopbackCallback, UserAgentFactory, open_browser, print_url
 from client.errors import INTERRUPTED_EXIT_CODE, ClientError, StoreError, UsageError, describe
-from client.flow import Options
+from client.flow import Options, ToolCall
 from client.headless import HeadlessBrowser
 from client.json_output import JsonTutorial, error_line
 from client.quiet import QuietTutorial
@@ -48,9 +48,14 @@ sent, what came back (secrets masked), and the spec rule it followed.
 discover, metadata, register, authorize, token, call, refresh, revoke. Without --step, steps 1
 to 7 run in one go and the tokens are kept for the next run.
 
---call TOOL [--args JSON] calls that tool at step 6, after whoami. When the server answers 403
-insufficient_scope, the client authorizes again for the scope it asked before plus the scope
-the server names, and calls again: at most twice, then it fails (exit code 8).
+--call TOOL [--args JSON] calls that tool at step 6, after whoami; repeat it for several tools,
+called in order. When the server answers 403 insufficient_scope, the client authorizes again for
+the scope it asked before plus the scope the server names, and calls again: at most twice, then
+it fails (exit code 8).
+
+An MCP server that answers without a 401 asks for no authorization: the client says so, skips the
+authorization steps and calls the tools without a token. One that publishes no protected resource
+metadata (MCP 2025-03-26) is authorized at its own origin, at the default endpoints if need be.
 
 --grant client_credentials makes it a machine client (OAuth 2.1 §4.2): no user, no browser;
 with --client-id and either --client-secret or --private-key-file (private_key_jwt, RFC 7523)
@@ -115,8 +120,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
                 store=args.store or default_store(environ),
                 client_name=args.client_name,
                 callback_port=args.callback_port,
-                call=args.call,
-                arguments=_arguments(args.call, args.args),
+                calls=_calls(args.calls),
                 client_id=args.client_id,
                 client_secret=_client_secret(args),
                 client_auth_method=args.client_auth_method,
@@ -290,13 +294,19 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--call",
+        action=_CallAction,
+        dest="calls",
+        default=[],
         metavar="TOOL",
-        help="call this tool at step 6, after whoami, stepping up on 403 insufficient_scope (e.g. add_note)",
+        help="call this tool at step 6, after whoami, stepping up on 403 insufficient_scope (e.g. add_note); "
+        "repeat it to call several tools in order, each with the --args that follows it",
     )
     parser.add_argument(
         "--args",
+        action=_CallAction,
+        dest="calls",
         metavar="JSON",
-        help='the arguments of --call, a JSON object, e.g. \'{"text": "hi"}\' (default: {})',
+        help='the arguments of the --call before it, a JSON object, e.g. \'{"text": "hi"}\' (default: {})',
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
@@ -361,12 +371,33 @@ def _server_url(url: str) -> str:
     return url
 
 
-def _arguments(tool: str | None, text: str | None) -> dict[str, Any]:
-    """``--args``: a JSON object, and only with ``--call``."""
+class _CallAction(argparse.Action):
+    """``--call TOOL`` and ``--args JSON`` into one list, in order: ``[TOOL, JSON or None]`` per call."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        calls: list[list[str | None]] = [list(call) for call in getattr(namespace, self.dest)]
+        if option == "--call":
+            calls.append([values, None])
+        elif calls and calls[-1][1] is None:
+            calls[-1][1] = values
+        else:
+            calls.append([None, values])  # refused by _calls, in one line
+        setattr(namespace, self.dest, calls)
+
+
+def _calls(calls: list[list[str | None]]) -> tuple[ToolCall, ...]:
+    """The tools to call, each with its ``--args`` parsed: a JSON object; ``--args`` only after a ``--call``."""
+    if any(tool is None for tool, _ in calls):
+        raise UsageError("--args needs --call TOOL")
+    return tuple(ToolCall(str(tool), _arguments(text)) for tool, text in calls)
+
+
+def _arguments(text: str | None) -> dict[str, Any]:
+    """``--args``: a JSON object."""
     if text is None:
         return {}
-    if tool is None:
-        raise UsageError("--args needs --call TOOL")
     try:
         arguments = json.loads(text)
     except ValueError as exc:

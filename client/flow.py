@@ -12,7 +12,9 @@
     7 refresh    the refresh token for new tokens (rotated, stored); whoami with the new access token
     8 revoke     the refresh token revoked (RFC 7009) if the server can, the tokens forgotten
 
-A full run is steps 1 to 7: it keeps the tokens for the next run. Step 8 runs only when asked
+A full run is steps 1 to 7: it keeps the tokens for the next run. An MCP server that answers step 1
+without a 401 asks for no authorization: the run says so and goes straight to step 6, without a
+token, and stores nothing (issue 15, decision 0050). Step 8 runs only when asked
 (``--step revoke``, client/stepwise.py).
 
 A later run reuses what the store holds:
@@ -73,10 +75,20 @@ from client.urls import UrlPolicy
 from shared.metadata import AuthorizationServerMetadata
 from shared.scopes import format_scope, parse_scope
 
+#: What the client says of an MCP server that answers without a 401 (MCP Authorization §1: optional).
+NO_AUTHORIZATION = "this MCP server asks for no authorization"
 AUTHORIZE = "Get the user's approval (OAuth 2.1 §4.1): PKCE and state, the browser, the redirect back."
 EXCHANGE = "Exchange the authorization code for tokens (OAuth 2.1 §4.1.3)."
 #: How many times one run re-authorizes for more scope before it gives up (CL-30).
 MAX_STEP_UPS = 2
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One ``--call TOOL [--args JSON]``."""
+
+    tool: str
+    arguments: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,9 +98,8 @@ class Options:
     client_name: str
     #: The port of the redirect URI registered: ``http://127.0.0.1:PORT/callback``.
     callback_port: int
-    #: A tool to call at step 6, after whoami, with these arguments (``--call``, ``--args``).
-    call: str | None = None
-    arguments: dict[str, Any] = field(default_factory=dict)
+    #: The tools to call at step 6, after whoami, in order, each with its arguments (``--call``, ``--args``).
+    calls: tuple["ToolCall", ...] = ()
     #: A pre-registered client (``--client-id``, ``--client-secret``, ``--client-auth-method``);
     #: without ``--client-auth-method``, the method the server's metadata allows (CL-13).
     client_id: str | None = None
@@ -130,12 +141,19 @@ class Flow:
         self.policy = UrlPolicy.for_server(options.server_url)
         #: Whether the tokens in use came from refreshing stored ones (not from an authorization).
         self.refreshed = False
+        #: Whether the MCP server publishes no protected resource metadata: a 2025-03-26 server, whose
+        #: authorization server is at its origin, perhaps with the default endpoints (2025-03-26 §2.3).
+        self.legacy = False
 
     async def run(self) -> None:
         tutorial = self.tutorial
         tutorial.heading(f"MCP authorization, step by step, for {self.options.server_url}")
         tutorial.heading(f"(store: {self.store.path})")
-        await self.discover()
+        if not await self.discover():
+            await self.call_without_authorization()
+            tutorial.heading("")
+            tutorial.outcome(f"done: {NO_AUTHORIZATION}; nothing is stored")
+            return
         await self.fetch_metadata()
         held, reused = await self.obtain_tokens()
         try:
@@ -166,7 +184,8 @@ class Flow:
         tutorial = self.tutorial
         tutorial.rule("CL-09, RFC 9728 §5.2", "a 401 to the token: read the protected resource metadata afresh")
         previous = self.issuer
-        await self.discover()
+        if not await self.discover():
+            raise rejection  # the server refused a token, then asked for none: nothing to adopt
         if self.issuer != previous:
             tutorial.rule(
                 "CL-09, CL-14, SEP-2352",
@@ -200,37 +219,62 @@ class Flow:
         self.refreshed = False
         return await self.authorize(self.registration)
 
-    async def discover(self) -> None:
-        """Step 1: the resource, its issuer, and the scope to ask for; stored for ``--step``."""
+    async def discover(self) -> bool:
+        """Step 1: the resource, its issuer, and the scope to ask for; stored for ``--step``.
+
+        ``False`` when the MCP server asks for no authorization (it answered without a 401):
+        then there is nothing to discover, and nothing is stored.
+        """
         tutorial = self.tutorial
         tutorial.step(
             1, "discover", "Ask the MCP server without a token: its 401 names its resource metadata (RFC 9728)."
         )
-        challenge = await discovery.ask_without_token(self.http, self.options.server_url, tutorial)
+        server_url = self.options.server_url
+        challenge = await discovery.ask_without_token(self.http, server_url, tutorial)
+        if challenge is None:
+            tutorial.result(NO_AUTHORIZATION)
+            self.store.forget_progress(server_url, "discover")
+            return False
         resource_metadata = await discovery.fetch_protected_resource_metadata(
-            self.http, self.options.server_url, challenge, self.policy, tutorial
+            self.http, server_url, challenge, self.policy, tutorial
         )
-        self.issuer = discovery.choose_issuer(resource_metadata, self.policy, tutorial)
-        self.resource = resource_metadata.resource
-        self.scope, self.scope_reason = authorization.choose_scope(challenge.scope, resource_metadata.scopes_supported)
+        if resource_metadata is None:
+            self.legacy = True
+            self.issuer = discovery.legacy_issuer(server_url)
+            self.resource = server_url
+            self.scope, self.scope_reason = authorization.choose_scope(challenge.scope, None)
+        else:
+            self.legacy = False
+            self.issuer = discovery.choose_issuer(resource_metadata, self.policy, tutorial)
+            self.resource = resource_metadata.resource
+            self.scope, self.scope_reason = authorization.choose_scope(
+                challenge.scope, resource_metadata.scopes_supported
+            )
         tutorial.result(f"resource {self.resource}, authorization server {self.issuer}")
         self.store.save_progress(
-            self.options.server_url,
+            server_url,
             "discover",
-            progress.discovered(self.resource, self.issuer, self.scope, self.scope_reason),
+            progress.discovered(self.resource, self.issuer, self.scope, self.scope_reason, legacy=self.legacy),
         )
+        return True
 
     async def fetch_metadata(self) -> None:
-        """Step 2: the issuer's metadata; stored for ``--step``."""
+        """Step 2: the issuer's metadata (a 2025-03-26 server's: perhaps default endpoints); stored for ``--step``."""
         tutorial = self.tutorial
         tutorial.step(2, "metadata", f"Fetch the metadata of the authorization server {self.issuer} (RFC 8414).")
         self.metadata = await discovery.fetch_authorization_server_metadata(
-            self.http, self.issuer, self.policy, tutorial, self.options.grant
+            self.http, self.issuer, self.policy, tutorial, self.options.grant, legacy=self.legacy
         )
         tutorial.result(
             f"authorize at {self.metadata.authorization_endpoint}, tokens at {self.metadata.token_endpoint}"
         )
         self.store.save_progress(self.options.server_url, "metadata", self.metadata.to_json())
+
+    async def call_without_authorization(self) -> None:
+        """Step 6 alone, for an MCP server that asks for no authorization: no token, no store."""
+        self.tutorial.step(6, "call", f"Call the MCP server without a token: list its tools, {self.what_to_call()}.")
+        self.tutorial.rule("MCP Authorization §1", "authorization is optional: no Authorization header is sent")
+        await self.use(None, self.options.calls)
 
     async def obtain_tokens(self) -> tuple[Tokens, bool]:
         """Steps 3 to 5; whether the tokens are the stored ones, as they were."""
@@ -478,12 +522,13 @@ class Flow:
 
     async def call(self, held: Tokens) -> Tokens:
         """Step 6, stepped up on 403 ``insufficient_scope`` (CL-30); the tokens that worked."""
-        what = f"call whoami and {self.options.call}" if self.options.call else "call whoami"
         step_ups = 0
         while True:
-            self.tutorial.step(6, "call", f"Call the MCP server with the access token: list its tools, {what}.")
+            self.tutorial.step(
+                6, "call", f"Call the MCP server with the access token: list its tools, {self.what_to_call()}."
+            )
             try:
-                await self.use(held, self.options.call)
+                await self.use(held, self.options.calls)
                 return held
             except InsufficientScope as exc:
                 self.tutorial.say(str(exc))
@@ -557,7 +602,11 @@ class Flow:
 
         The registration stays: it names this client at the issuer, not the user's grant.
         """
-        await self.discover()
+        if not await self.discover():
+            self.store.forget_server(self.options.server_url)
+            self.tutorial.heading("")
+            self.tutorial.outcome(f"{NO_AUTHORIZATION}: it has no tokens to revoke")
+            return
         await self.fetch_metadata()
         held = self.store.tokens(self.resource, self.issuer)
         stored = self.store.registration(self.issuer)
@@ -585,15 +634,22 @@ class Flow:
         for line in done:
             self.tutorial.outcome(line)
 
-    async def use(self, held: Tokens, tool: str | None = None) -> None:
-        """List the tools, call whoami if the server has it, then ``tool`` if given."""
+    def what_to_call(self) -> str:
+        return " and ".join(["call whoami", *(call.tool for call in self.options.calls)])
+
+    async def use(self, held: Tokens | None, calls: tuple[ToolCall, ...] = ()) -> None:
+        """List the tools, call whoami if the server has it, then each of ``calls`` in order; without a
+        token when ``held`` is ``None`` (a server that asks for no authorization)."""
         tutorial = self.tutorial
-        key = DpopKey(self.registration.dpop_jwk) if held.dpop_bound and self.registration.dpop_jwk else None
-        if key is None:
+        key = None
+        if held is not None and held.dpop_bound and self.registration.dpop_jwk:
+            key = DpopKey(self.registration.dpop_jwk)
+        if held is not None and key is None:
             tutorial.rule("CL-26, MCP Access Token Usage", "Authorization: Bearer on every request, never in the URL")
-        else:
+        elif key is not None:
             tutorial.rule("CL-26, RFC 9449 §7.1", "Authorization: DPoP and a fresh proof (with ath) on every request")
-        async with mcp_calls.connected(self.options.server_url, held.access_token, tutorial, key) as session:
+        access_token = held.access_token if held is not None else None
+        async with mcp_calls.connected(self.options.server_url, access_token, tutorial, key) as session:
             names = await mcp_calls.list_tools(session)
             tutorial.result(f"tools: {', '.join(names) or '(none)'}")
             if "whoami" in names:
@@ -602,13 +658,14 @@ class Flow:
                 tutorial.data(who)
             else:
                 tutorial.result("this server has no whoami tool to call")
-            if tool is None:
-                return
-            if tool not in names:
-                raise ToolCallError(f"the MCP server has no tool {tool!r}; it has: {', '.join(names) or '(none)'}")
-            answer = await mcp_calls.call_tool(session, tool, self.options.arguments)
-        tutorial.result(f"{tool}:")
-        tutorial.data(answer)
+            for call in calls:
+                if call.tool not in names:
+                    raise ToolCallError(
+                        f"the MCP server has no tool {call.tool!r}; it has: {', '.join(names) or '(none)'}"
+                    )
+                answer = await mcp_calls.call_tool(session, call.tool, call.arguments)
+                tutorial.result(f"{call.tool}:")
+                tutorial.data(answer)
 
     def explain(self, pending: PendingAuthorization) -> None:
         """What the authorization request is bound to, before the user sees it (CL-20)."""

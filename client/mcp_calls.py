@@ -21,7 +21,7 @@ from typing import Any
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp_types import Implementation, TextContent
+from mcp_types import ElicitRequestFormParams, ElicitRequestParams, ElicitResult, Implementation, TextContent
 
 from client.dpop import USE_NONCE, DpopKey
 from client.errors import ClientError, InsufficientScope, TokenRejected, ToolCallError, describe
@@ -37,15 +37,17 @@ MAX_TOOL_PAGES = 10
 
 @asynccontextmanager
 async def connected(
-    server_url: str, access_token: str, tutorial: Tutorial, dpop: DpopKey | None = None
+    server_url: str, access_token: str | None, tutorial: Tutorial, dpop: DpopKey | None = None
 ) -> AsyncIterator[Client]:
-    """An MCP session whose every request carries the token; failures become :class:`ClientError`.
+    """An MCP session whose every request carries the token (none for a server that asks for no
+    authorization); failures become :class:`ClientError`.
 
     With ``dpop``, the token is DPoP-bound to that key and each request carries a proof (RFC 9449 §7.1).
     """
     refusal = _LastRefusal()
-    if dpop is None:
-        http = http_client(tutorial, bodies=False, headers={"Authorization": f"Bearer {access_token}"})
+    if dpop is None or access_token is None:
+        headers = {"Authorization": f"Bearer {access_token}"} if access_token is not None else {}
+        http = http_client(tutorial, bodies=False, headers=headers)
     else:
         http = http_client(tutorial, bodies=False)
         http.auth = DpopAuth(access_token, dpop)
@@ -58,6 +60,7 @@ async def connected(
                 client_info=CLIENT_INFO,
                 read_timeout_seconds=READ_TIMEOUT,
                 cache=None,
+                elicitation_callback=DefaultAnswers(tutorial),
             ) as client,
         ):
             yield client
@@ -118,6 +121,29 @@ class DpopAuth(httpx2.Auth):
 def _challenge_error(response: httpx2.Response) -> str | None:
     dpop = find_challenge(response.headers.get("www-authenticate", ""), "dpop")
     return dpop.params.get("error") if dpop else None
+
+
+class DefaultAnswers:
+    """Elicitation requests answered with the defaults the server proposes (MCP Elicitation, SEP-1034).
+
+    This client asks its user nothing after the browser step: a form whose every required field
+    has a default is accepted with those defaults, any other request is declined. A URL-mode
+    request is declined too: it would send the user to a page this client never opens.
+    """
+
+    def __init__(self, tutorial: Tutorial) -> None:
+        self.tutorial = tutorial
+
+    async def __call__(self, context: Any, params: ElicitRequestParams) -> ElicitResult:
+        if isinstance(params, ElicitRequestFormParams):
+            schema = params.requested_schema
+            properties: dict[str, Any] = schema.get("properties") or {}
+            content = {name: field["default"] for name, field in properties.items() if "default" in field}
+            if all(name in content for name in schema.get("required") or ()):
+                self.tutorial.result(f"the server asks: {params.message!r}; answered with its defaults: {content}")
+                return ElicitResult(action="accept", content=content)
+        self.tutorial.result(f"the server asks: {params.message!r}; declined, there is no default to answer with")
+        return ElicitResult(action="decline")
 
 
 class _LastRefusal:

@@ -66,7 +66,8 @@ async def run(options: Options, tutorial: Tutorial, user_agent: UserAgentFactory
 async def run_step(flow: Flow, step: str) -> None:
     """Run ``step`` alone, after restoring what the steps before it stored."""
     if step == "discover":
-        await flow.discover()
+        if not await flow.discover():
+            flow.tutorial.result("no later step applies to it: run without --step to list and call its tools")
         return
     _restore_discovery(flow)
     if step == "metadata":
@@ -124,7 +125,8 @@ def _restore_discovery(flow: Flow) -> None:
     fields = _progress(
         flow, "discover", f"nothing is discovered for {flow.options.server_url}: run --step discover first"
     )
-    flow.resource, flow.issuer, flow.scope, flow.scope_reason = _read(flow, progress.read_discovered, fields)
+    discovered = _read(flow, progress.read_discovered, fields)
+    flow.resource, flow.issuer, flow.scope, flow.scope_reason, flow.legacy = discovered
 
 
 def _restore_metadata(flow: Flow) -> None:

@@ -26,6 +26,7 @@ document URL, used where the scenario's server advertises ``client_id_metadata_d
 (``auth/basic-cimd``), and registers dynamically elsewhere (CL-10).
 """
 
+import asyncio
 import json
 import os
 import subprocess
@@ -35,6 +36,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mcp import Client
+
 ROOT = Path(__file__).resolve().parent.parent
 #: The client ID metadata document URL the harness's fixture authorization server accepts as is.
 CIMD_CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
@@ -43,11 +46,59 @@ CLIENT_CREDENTIALS_SCENARIOS = ("auth/client-credentials-basic", "auth/client-cr
 AUTH_SCENARIO_TOOL = "test-tool"
 
 
+#: The tools each scenario without authorization asks a client to call, in order, with their arguments
+#: (the harness's scenario files and its example client, examples/clients/typescript/everything-client.ts).
+#: A scenario whose context lists ``toolCalls`` (``http-custom-headers``) names them itself.
+SCENARIO_CALLS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "tools_call": [("add_numbers", {"a": 2, "b": 3})],
+    "elicitation-sep1034-client-defaults": [("test_client_elicitation_defaults", {})],
+    "sse-retry": [("test_reconnection", {})],
+    "http-invalid-tool-headers": [("valid_tool", {"region": "us-west1"})],
+    "sep-2322-client-request-state": [
+        ("test_mrtr_echo_state", {}),
+        ("test_mrtr_unrelated", {}),
+        ("test_mrtr_no_state", {}),
+        ("test_mrtr_no_result_type", {}),
+    ],
+}
+
+
+#: ``json-schema-2020-12-preservation`` (SEP-1613, SEP-2106): the focal tool whose inputSchema the client
+#: echoes back verbatim through the echo tool, ``{"schema": <inputSchema as listed>}``.
+SCHEMA_SCENARIO = "json-schema-2020-12-preservation"
+SCHEMA_FOCAL_TOOL, SCHEMA_ECHO_TOOL = "json_schema_2020_12_tool", "json_schema_echo"
+
+
+async def listed_input_schema(server_url: str, tool: str) -> dict[str, Any]:
+    """``tool``'s inputSchema as the mcp SDK lists it, the SDK client.py runs on (no token: the scenario has none)."""
+    async with Client(server_url) as client:
+        listed = await client.list_tools()
+    return next(item.input_schema for item in listed.tools if item.name == tool)
+
+
+def tool_calls(scenario: str, context: Mapping[str, Any], server_url: str = "") -> list[str]:
+    """``--call TOOL --args JSON`` for each tool the scenario (or its context's ``toolCalls``) asks for."""
+    if scenario.startswith("auth/"):
+        return ["--call", AUTH_SCENARIO_TOOL]
+    if scenario == SCHEMA_SCENARIO:
+        schema = asyncio.run(listed_input_schema(server_url, SCHEMA_FOCAL_TOOL))
+        return ["--call", SCHEMA_ECHO_TOOL, "--args", json.dumps({"schema": schema})]
+    listed = context.get("toolCalls")
+    calls = (
+        [(str(call["name"]), dict(call.get("arguments") or {})) for call in listed]
+        if isinstance(listed, list)
+        else SCENARIO_CALLS.get(scenario, [])
+    )
+    arguments: list[str] = []
+    for tool, tool_arguments in calls:
+        arguments += ["--call", tool, "--args", json.dumps(tool_arguments, ensure_ascii=False)]
+    return arguments
+
+
 def client_arguments(scenario: str, server_url: str, context: Mapping[str, Any], workdir: Path) -> list[str]:
     """The ``client.py`` options for one scenario, its files written to ``workdir``."""
     arguments = ["--server-url", server_url, "--headless", "--store", str(workdir / "store.json")]
-    if scenario.startswith("auth/"):
-        arguments += ["--call", AUTH_SCENARIO_TOOL]
+    arguments += tool_calls(scenario, context, server_url)
     if scenario in CLIENT_CREDENTIALS_SCENARIOS:
         arguments += ["--grant", "client_credentials"]
     if "client_id" in context:
