@@ -6,9 +6,10 @@ from authorization_server.clients.entities import ClientCredentials
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
 from authorization_server.flow.authorization.client_directory import ClientDirectory
-from authorization_server.flow.discovery.issuers import TOKEN_EXCHANGE_GRANT, Issuer
+from authorization_server.flow.discovery.issuers import JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT, Issuer
 from authorization_server.flow.token.grants import authorization_code, client_credentials, refresh_token
 from authorization_server.flow.token.grants.context import Admit, GrantContext
+from authorization_server.flow.token.grants.jwt_bearer import JwtBearerGrant
 from authorization_server.flow.token.grants.token_exchange import TokenExchange
 from authorization_server.web.params import Params
 from shared.token_response import TokenResponse
@@ -29,6 +30,7 @@ class GrantService:
         context: GrantContext,
         token_exchange: TokenExchange,
         issued: Callable[[str], None] = lambda grant_type: None,
+        jwt_bearer: JwtBearerGrant | None = None,
     ) -> None:
         """``issued(grant_type)`` is told of each token response, once committed (the metrics, issue 17)."""
         self._issued = issued
@@ -36,6 +38,7 @@ class GrantService:
         self._directory = directory
         self._context = context
         self._token_exchange = token_exchange
+        self._jwt_bearer = jwt_bearer
 
     async def exchange(
         self, issuer: Issuer, credentials: ClientCredentials, params: Params, admit: Admit
@@ -48,9 +51,13 @@ class GrantService:
             exchanged = await self._token_exchange.exchange(issuer, credentials, params, admit)
             self._issued(grant_type)
             return exchanged
+        if grant_type == JWT_BEARER_GRANT and self._jwt_bearer is not None:  # an IdP's ID-JAG (RFC 7523 §2.1)
+            granted = await self._jwt_bearer.exchange(issuer, credentials, params, admit)
+            self._issued(grant_type)
+            return granted
         handler = GRANTS.get(grant_type)
         if handler is None:
-            supported = ", ".join((*GRANTS, TOKEN_EXCHANGE_GRANT))
+            supported = ", ".join((*GRANTS, TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT))
             raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported; use {supported}")
         identified = await self._directory.identify(issuer, credentials)
 

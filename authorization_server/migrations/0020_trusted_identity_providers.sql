@@ -1,0 +1,24 @@
+-- Enterprise-managed authorization (SEP-990, draft-ietf-oauth-identity-assertion-authz-grant;
+-- docs/decisions/0049): the identity providers whose ID-JAGs (RFC 7523 §2.1 jwt-bearer assertions,
+-- typ oauth-id-jag+jwt) an MCP server's issuer accepts, each for the clients the operator named.
+-- Written only by the command line (`mcp-servers trust-idp`, `mcp-servers distrust-idp`). Owned by the
+-- mcp_servers module. Exactly one of jwks (a JWK Set as JSON) and jwks_uri is set.
+CREATE TABLE trusted_identity_providers (
+    mcp_server_id TEXT NOT NULL REFERENCES mcp_servers(id) ON DELETE CASCADE,
+    issuer        TEXT NOT NULL,          -- the IdP's issuer identifier, compared exactly with the ID-JAG's iss
+    jwks_uri      TEXT,                   -- fetched through safe_fetch.py, cached
+    jwks          TEXT,                   -- or its public keys, given by the operator
+    client_ids    TEXT NOT NULL,          -- the clients here that may present its ID-JAGs, space-separated
+    created_at    TEXT NOT NULL,
+    PRIMARY KEY (mcp_server_id, issuer)
+);
+
+-- RFC 7523 §3 item 7 and the ID-JAG draft: an ID-JAG's jti is single use until it expires. Rows past
+-- expires_at are deleted as new assertions arrive.
+CREATE TABLE identity_assertions (
+    issuer     TEXT NOT NULL,             -- the IdP that issued it
+    jti_hash   TEXT NOT NULL,             -- SHA-256 of the assertion's jti
+    expires_at TEXT NOT NULL,             -- the assertion's exp (plus the clock leeway)
+    PRIMARY KEY (issuer, jti_hash)
+);
+CREATE INDEX identity_assertions_expires ON identity_assertions(expires_at);
