@@ -30,6 +30,7 @@ from authorization_server.flow.registration.service import RegistrationService
 from authorization_server.flow.revocation.administration import McpServerAdministration, UserAdministration
 from authorization_server.flow.revocation.service import RevocationService
 from authorization_server.flow.token.grants.context import GrantContext
+from authorization_server.flow.token.grants.id_jag_issuance import IdJagIssuance
 from authorization_server.flow.token.grants.jwt_bearer import JwtBearerGrant
 from authorization_server.flow.token.grants.token_exchange import TokenExchange
 from authorization_server.flow.token.service import GrantService
@@ -322,6 +323,7 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             jwt_bearer=JwtBearerGrant(
                 db, core.directory, grant_context, core.mcp_servers, safe_fetcher(settings, metrics)
             ),
+            id_jags=IdJagIssuance(db, core.directory, grant_context),
         ),
         revocation=core.revocation,
         connected_apps=ConnectedAppsService(

@@ -22,3 +22,16 @@ CREATE TABLE identity_assertions (
     PRIMARY KEY (issuer, jti_hash)
 );
 CREATE INDEX identity_assertions_expires ON identity_assertions(expires_at);
+
+-- The other side: this server as the enterprise identity provider (SEP-990 step 1; RFC 8693 token
+-- exchange with requested_token_type urn:ietf:params:oauth:token-type:id-jag). A row lets one client
+-- here get ID-JAGs for one resource authorization server (audience: its issuer), where the client is
+-- known as audience_client_id (the ID-JAG's client_id claim). Written only by the command line
+-- (`clients allow-id-jag`, `clients withdraw-id-jag`). Owned by the clients module.
+CREATE TABLE id_jag_audiences (
+    client_id          TEXT NOT NULL REFERENCES clients(client_id) ON DELETE CASCADE,
+    audience           TEXT NOT NULL,
+    audience_client_id TEXT NOT NULL,
+    created_at         TEXT NOT NULL,
+    PRIMARY KEY (client_id, audience)
+);

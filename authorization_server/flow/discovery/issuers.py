@@ -45,6 +45,9 @@ TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: draft-ietf-oauth-identity-assertion-authz-grant, SEP-990: advertised in ``authorization_grant_profiles_supported``.
 ID_JAG_PROFILE = "urn:ietf:params:oauth:grant-profile:id-jag"
+#: SEP-990: the token type a client asks of its IdP by token exchange (``id_jag_issuance.py``), and its JWT ``typ``.
+ID_JAG_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id-jag"
+ID_JAG_TYP = "oauth-id-jag+jwt"
 #: RFC 8693 §3: the token type of an access token, asked for and issued.
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 INTROSPECTION_AUTH_METHODS = ("client_secret_basic", "client_secret_post")

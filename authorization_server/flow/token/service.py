@@ -6,9 +6,15 @@ from authorization_server.clients.entities import ClientCredentials
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
 from authorization_server.flow.authorization.client_directory import ClientDirectory
-from authorization_server.flow.discovery.issuers import JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT, Issuer
+from authorization_server.flow.discovery.issuers import (
+    ID_JAG_TOKEN_TYPE,
+    JWT_BEARER_GRANT,
+    TOKEN_EXCHANGE_GRANT,
+    Issuer,
+)
 from authorization_server.flow.token.grants import authorization_code, client_credentials, refresh_token
 from authorization_server.flow.token.grants.context import Admit, GrantContext
+from authorization_server.flow.token.grants.id_jag_issuance import IdJagIssuance
 from authorization_server.flow.token.grants.jwt_bearer import JwtBearerGrant
 from authorization_server.flow.token.grants.token_exchange import TokenExchange
 from authorization_server.web.params import Params
@@ -31,6 +37,7 @@ class GrantService:
         token_exchange: TokenExchange,
         issued: Callable[[str], None] = lambda grant_type: None,
         jwt_bearer: JwtBearerGrant | None = None,
+        id_jags: IdJagIssuance | None = None,
     ) -> None:
         """``issued(grant_type)`` is told of each token response, once committed (the metrics, issue 17)."""
         self._issued = issued
@@ -39,6 +46,7 @@ class GrantService:
         self._context = context
         self._token_exchange = token_exchange
         self._jwt_bearer = jwt_bearer
+        self._id_jags = id_jags
 
     async def exchange(
         self, issuer: Issuer, credentials: ClientCredentials, params: Params, admit: Admit
@@ -47,6 +55,16 @@ class GrantService:
         grant_type = params.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("grant_type is required")
+        if (
+            grant_type == TOKEN_EXCHANGE_GRANT
+            and params.get("requested_token_type") == ID_JAG_TOKEN_TYPE
+            and self._id_jags
+        ):
+            issued = await self._id_jags.exchange(
+                issuer, credentials, params, admit
+            )  # this server as the IdP (SEP-990)
+            self._issued(grant_type)
+            return issued
         if grant_type == TOKEN_EXCHANGE_GRANT:  # an MCP server, not a client, authenticates (RFC 8693)
             exchanged = await self._token_exchange.exchange(issuer, credentials, params, admit)
             self._issued(grant_type)

@@ -50,7 +50,7 @@ from authorization_server.errors import (
     UnauthorizedClient,
 )
 from authorization_server.flow.authorization.client_directory import ClientDirectory
-from authorization_server.flow.discovery.issuers import Issuer
+from authorization_server.flow.discovery.issuers import ID_JAG_TYP, Issuer
 from authorization_server.flow.token.grants.authorization_code import single_resource
 from authorization_server.flow.token.grants.context import Admit, GrantContext
 from authorization_server.mcp_servers.entities import McpServer, TrustedIdentityProvider
@@ -63,8 +63,6 @@ from shared.resource import same_resource
 from shared.scopes import format_scope, parse_scope
 from shared.token_response import TokenResponse
 
-#: draft-ietf-oauth-identity-assertion-authz-grant §3: the JWT ``typ`` of an ID-JAG.
-ID_JAG_TYP = "oauth-id-jag+jwt"
 MAX_ASSERTION_BYTES = 16_384
 MAX_JWKS_BYTES = 65_536
 _REQUIRED = ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"]
