@@ -267,3 +267,81 @@ class TestTrust:
         )
         assert failed.returncode != 0 and "no MCP server" in failed.stderr
         assert IDP + "/x" not in demo_as.cli("mcp-servers", "idps").stdout
+
+
+ID_JAG_TYPE = "urn:ietf:params:oauth:token-type:id-jag"
+AUDIENCE = "https://resource-as.example.com"
+
+
+def exchange(issuer: Issuer, client: Registered, subject_token: str, **form: str | None) -> httpx2.Response:
+    """RFC 8693 §2.1 at this server as the IdP, asking for an ID-JAG (SEP-990 step 1)."""
+    fields: dict[str, str | None] = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "requested_token_type": ID_JAG_TYPE,
+        "subject_token": subject_token,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "audience": AUDIENCE,
+        "resource": "https://mcp.example.com/mcp",
+        "scope": "notes:read",
+    }
+    return issuer._as_client(client, {**fields, **form})
+
+
+@pytest.fixture(name="app", scope="module")
+def _app(demo_as: AuthorizationServer) -> Registered:
+    """A confidential client at this server as the IdP, allowed ID-JAGs for :data:`AUDIENCE` (clients allow-id-jag)."""
+    with httpx2.Client() as http:
+        response = http.post(
+            f"{demo_as.url}/api/v1/authz/clients/register/mcp/demo/latest",
+            json={
+                "client_name": "Enterprise app at the IdP",
+                "redirect_uris": ["http://127.0.0.1/callback"],
+                "token_endpoint_auth_method": "client_secret_basic",
+            },
+        )
+    client = Registered(response.json())
+    demo_as.cli(
+        "clients", "allow-id-jag", client.client_id, "--audience", AUDIENCE, "--audience-client-id", "app-there"
+    )
+    return client
+
+
+class TestIdentityProvider:
+    def test_a_signed_in_users_token_becomes_an_id_jag(
+        self, demo_as: AuthorizationServer, demo: Issuer, app: Registered
+    ):
+        """RFC 8693 §2.2.1, draft-ietf-oauth-identity-assertion-authz-grant §3: issued_token_type id-jag,
+        token_type N_A; the ID-JAG (typ oauth-id-jag+jwt) names the user, the audience, the client there,
+        the resource and scope, and verifies with this server's published keys."""
+        user = demo.tokens(app)
+        response = exchange(demo, app, user["access_token"])
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["issued_token_type"] == ID_JAG_TYPE and body["token_type"] == "N_A"
+        assert jwt.get_unverified_header(body["access_token"])["typ"] == "oauth-id-jag+jwt"
+        keys = jwt.PyJWKClient(f"{demo_as.url}/jwks.json").get_signing_key_from_jwt(body["access_token"])
+        assertion = jwt.decode(
+            body["access_token"], keys.key, algorithms=["ES256", "RS256", "EdDSA"], audience=AUDIENCE
+        )
+        assert assertion["iss"] == demo.url and assertion["sub"] == claims(user["access_token"])["sub"]
+        assert (assertion["client_id"], assertion["resource"], assertion["scope"]) == (
+            "app-there",
+            "https://mcp.example.com/mcp",
+            "notes:read",
+        )
+        assert "id_jag_issued" in steps(demo_as.db, claims(user["access_token"])["grant_id"])
+
+    def test_an_audience_the_operator_did_not_allow_is_invalid_target(self, demo: Issuer, app: Registered):
+        """RFC 8693 §2.2.2, SEP-990: ID-JAGs only for the authorization servers allowed for this client."""
+        user = demo.tokens(app)
+        assert error_of(exchange(demo, app, user["access_token"], audience="https://elsewhere.example.com")) == (
+            400,
+            "invalid_target",
+        )
+
+    def test_another_clients_user_token_is_refused(self, demo: Issuer, app: Registered):
+        """RFC 8693 §2.2.2: a client exchanges only the tokens issued to it, and only tokens of this issuer."""
+        other = demo.register(token_endpoint_auth_method="client_secret_basic")
+        stolen = demo.tokens(other)["access_token"]
+        assert error_of(exchange(demo, app, stolen)) == (400, "unauthorized_client")
+        assert error_of(exchange(demo, app, "not-a-token")) == (400, "invalid_request")
