@@ -43,6 +43,21 @@ def error_of(response: httpx2.Response) -> tuple[int, str]:
     return response.status_code, response.json()["error"]
 
 
+def confidential(registration_endpoint: str) -> Registered:
+    """RFC 7591 §3.1: a confidential client (client_secret_basic) of an enterprise app, registered dynamically."""
+    with httpx2.Client() as http:
+        response = http.post(
+            registration_endpoint,
+            json={
+                "client_name": "Enterprise app",
+                "redirect_uris": ["http://127.0.0.1:8890/callback"],
+                "token_endpoint_auth_method": "client_secret_basic",
+            },
+        )
+    assert response.status_code == 201, response.text
+    return Registered(response.json())
+
+
 @pytest.fixture(name="idp", scope="module")
 def _idp() -> Signer:
     return Signer.new()
@@ -66,17 +81,7 @@ def _demo(demo_as: AuthorizationServer, http: httpx2.Client) -> Issuer:
 @pytest.fixture(name="allowed", scope="module")
 def _allowed(demo_as: AuthorizationServer, idp: Signer, tmp_path_factory: pytest.TempPathFactory) -> Registered:
     """A confidential client at the demo issuer, allowed to present the IdP's ID-JAGs there."""
-    with httpx2.Client() as http:
-        response = http.post(
-            f"{demo_as.url}/api/v1/authz/clients/register/mcp/demo/latest",
-            json={
-                "client_name": "Enterprise app",
-                "redirect_uris": ["http://127.0.0.1/callback"],
-                "token_endpoint_auth_method": "client_secret_basic",
-            },
-        )
-    assert response.status_code == 201, response.text
-    client = Registered(response.json())
+    client = confidential(f"{demo_as.url}/api/v1/authz/clients/register/mcp/demo/latest")
     jwks = tmp_path_factory.mktemp("idp") / "idp.jwks.json"
     jwks.write_text(json.dumps(idp.jwks))
     printed = demo_as.cli(
@@ -290,16 +295,7 @@ def exchange(issuer: Issuer, client: Registered, subject_token: str, **form: str
 @pytest.fixture(name="app", scope="module")
 def _app(demo_as: AuthorizationServer) -> Registered:
     """A confidential client at this server as the IdP, allowed ID-JAGs for :data:`AUDIENCE` (clients allow-id-jag)."""
-    with httpx2.Client() as http:
-        response = http.post(
-            f"{demo_as.url}/api/v1/authz/clients/register/mcp/demo/latest",
-            json={
-                "client_name": "Enterprise app at the IdP",
-                "redirect_uris": ["http://127.0.0.1/callback"],
-                "token_endpoint_auth_method": "client_secret_basic",
-            },
-        )
-    client = Registered(response.json())
+    client = confidential(f"{demo_as.url}/api/v1/authz/clients/register/mcp/demo/latest")
     demo_as.cli(
         "clients", "allow-id-jag", client.client_id, "--audience", AUDIENCE, "--audience-client-id", "app-there"
     )

@@ -16,7 +16,8 @@ import httpx2
 import pytest
 
 from scripts.stack import AuthorizationServer, McpServer, start_authorization_server
-from tests.authorization_server.flows import Issuer, Registered, claims, rows, steps
+from tests.authorization_server.flows import Issuer, claims, rows, steps
+from tests.authorization_server.test_jwt_bearer_id_jag import confidential
 from tests.client.running import read_store, run_client
 
 SECRET_ENV = "ENTERPRISE_IDP_CLIENT_SECRET"
@@ -32,19 +33,6 @@ def _idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthorizationServ
     server.program.stop()
 
 
-def confidential(http: httpx2.Client, registration_endpoint: str) -> Registered:
-    response = http.post(
-        registration_endpoint,
-        json={
-            "client_name": "Enterprise app",
-            "redirect_uris": ["http://127.0.0.1:8890/callback"],
-            "token_endpoint_auth_method": "client_secret_basic",
-        },
-    )
-    assert response.status_code == 201, response.text
-    return Registered(response.json())
-
-
 def test_enterprise_grant_calls_a_tool_with_an_id_jag_from_another_instance(
     tmp_path: Path,
     idp: AuthorizationServer,
@@ -56,9 +44,9 @@ def test_enterprise_grant_calls_a_tool_with_an_id_jag_from_another_instance(
     MCP server (aud), its subject the IdP's user; both journeys record their half; the tool runs."""
     with httpx2.Client(follow_redirects=False) as http:
         at_idp = Issuer(http, idp.url, f"{idp.url}/register", IDP_DEMO_RESOURCE)
-        app_at_idp = confidential(http, at_idp.registration_endpoint)
+        app_at_idp = confidential(at_idp.registration_endpoint)
         user_tokens = at_idp.tokens(app_at_idp)  # the demo user signed in at the IdP
-        app_at_resource_as = confidential(http, f"{demo_as.url}/api/v1/authz/clients/register/mcp/demo/latest")
+        app_at_resource_as = confidential(f"{demo_as.url}/api/v1/authz/clients/register/mcp/demo/latest")
     idp.cli(
         "clients", "allow-id-jag", app_at_idp.client_id,
         "--audience", demo_mcp.issuer, "--audience-client-id", app_at_resource_as.client_id,

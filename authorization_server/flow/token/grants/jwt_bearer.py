@@ -38,7 +38,7 @@ from typing import Any
 import jwt
 
 from authorization_server import clock
-from authorization_server.clients.assertions import LEEWAY, SIGNING_ALGS, parse_jwks
+from authorization_server.clients.assertions import LEEWAY, SIGNING_ALGS, decode_signed, fits, parse_jwks
 from authorization_server.clients.entities import ClientCredentials
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import (
@@ -206,42 +206,24 @@ class JwtBearerGrant:
 
 
 def _decode(assertion: str, jwks: dict[str, Any], alg: str, kid: object, audience: str, iss: str) -> dict[str, Any]:
-    keys = [jwk for jwk in jwks.get("keys", ()) if _fits(jwk, alg, kid)]
+    keys = [jwk for jwk in jwks.get("keys", ()) if fits(jwk, alg, kid)]
     if not keys:
         raise InvalidGrant("no key of the identity provider fits the assertion's alg and kid")
-    for jwk in keys:
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                assertion,
-                jwt.PyJWK(jwk, algorithm=alg).key,
-                algorithms=[alg],
-                audience=audience,
-                issuer=iss,
-                leeway=LEEWAY,
-                options={"require": _REQUIRED},
-            )
-            return claims
-        except jwt.InvalidSignatureError:
-            continue
-        except jwt.ExpiredSignatureError:
-            raise InvalidGrant("the assertion has expired") from None
-        except jwt.InvalidAudienceError:
-            raise InvalidGrant("the assertion's aud must be this issuer") from None
-        except jwt.MissingRequiredClaimError as missing:
-            raise InvalidGrant(f"the assertion has no {missing.claim} claim") from None
-        except (jwt.PyJWTError, ValueError, TypeError) as exc:
-            raise InvalidGrant(f"the assertion is not valid: {type(exc).__name__}") from None
-    raise InvalidGrant("the assertion's signature does not verify with the identity provider's keys")
-
-
-def _fits(jwk: dict[str, Any], alg: str, kid: object) -> bool:
-    kinds = {"ES256": "EC", "RS256": "RSA", "PS256": "RSA", "EdDSA": "OKP"}
-    return (
-        jwk.get("kty") == kinds[alg]
-        and jwk.get("alg") in (None, alg)
-        and jwk.get("use") in (None, "sig")
-        and (kid is None or jwk.get("kid") == kid)
-    )
+    try:
+        claims = decode_signed(
+            assertion, keys, alg, audience=audience, issuer=iss, leeway=LEEWAY, options={"require": _REQUIRED}
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidGrant("the assertion has expired") from None
+    except jwt.InvalidAudienceError:
+        raise InvalidGrant("the assertion's aud must be this issuer") from None
+    except jwt.MissingRequiredClaimError as missing:
+        raise InvalidGrant(f"the assertion has no {missing.claim} claim") from None
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise InvalidGrant(f"the assertion is not valid: {type(exc).__name__}") from None
+    if claims is None:
+        raise InvalidGrant("the assertion's signature does not verify with the identity provider's keys")
+    return claims
 
 
 def _jwks(body: object) -> dict[str, Any]:
