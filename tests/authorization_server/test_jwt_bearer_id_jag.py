@@ -173,6 +173,19 @@ class TestGrant:
         assert error_of(present(demo, allowed, good(demo, allowed, idp, **change))) == (400, "invalid_grant")
         assert len(journeys_of(demo_as, allowed.client_id)) == before
 
+    def test_the_assertion_is_never_logged(
+        self, demo_as: AuthorizationServer, demo: Issuer, allowed: Registered, idp: Signer
+    ):
+        """Issue 15 (SEP-990): neither an accepted nor a refused ID-JAG, nor the token issued, reaches the log."""
+        accepted = good(demo, allowed, idp)
+        token = present(demo, allowed, accepted).json()["access_token"]
+        refused = good(demo, allowed, idp, aud="https://other.example.com")
+        assert error_of(present(demo, allowed, refused)) == (400, "invalid_grant")
+        log = Path(demo_as.program.log_path).read_text()
+        assert "invalid_grant" in log  # the refusal is logged, by its code and reason
+        for secret in (accepted, refused, token, accepted.split(".")[1]):
+            assert secret not in log
+
     def test_a_signature_by_another_key_is_invalid_grant(self, demo: Issuer, allowed: Registered, idp: Signer):
         """RFC 7523 §3 item 9: the signature must verify with the trusted IdP's keys."""
         forger = Signer(Signer.new().private_key, idp.alg, idp.kid)
