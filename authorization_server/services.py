@@ -40,6 +40,8 @@ from authorization_server.flow.revocation.administration import McpServerAdminis
 from authorization_server.flow.revocation.service import RevocationService
 from authorization_server.flow.token.dpop import DpopProofs
 from authorization_server.flow.token.grants.context import GrantContext
+from authorization_server.flow.token.grants.id_jag_issuance import IdJagIssuance
+from authorization_server.flow.token.grants.jwt_bearer import JwtBearerGrant
 from authorization_server.flow.token.grants.token_exchange import TokenExchange
 from authorization_server.flow.token.service import GrantService
 from authorization_server.health.readiness import Readiness
@@ -137,15 +139,20 @@ def client_directory(
 
     Each fetch that goes out is charged to the address of the request that caused it (``FetchLimit``).
     """
-    fetcher = SafeFetcher(
+    fetcher = safe_fetcher(settings, metrics)
+    return ClientDirectory(
+        db, clients, fetcher, root_issuer=settings.issuer, allow_loopback=settings.allow_loopback_client_metadata
+    )
+
+
+def safe_fetcher(settings: Settings, metrics: Metrics | None = None) -> SafeFetcher:
+    """A fetcher of URLs by the settings' rules (``safe_fetch.py``): client metadata, client and IdP JWK Sets."""
+    return SafeFetcher(
         fetch_policy(settings),
         before_fetch=FetchLimit(
             settings.rate("rate_limit_fetch"), refused=metrics.rate_limited if metrics else lambda name: None
         ),
         fetched=metrics.fetched if metrics else lambda result: None,
-    )
-    return ClientDirectory(
-        db, clients, fetcher, root_issuer=settings.issuer, allow_loopback=settings.allow_loopback_client_metadata
     )
 
 
@@ -281,6 +288,13 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
     db.observe(metrics.committed)  # journeys ended, counted once their unit committed
     core = operations(settings, db, key_sealer, metrics)
     providers = Providers()
+    grant_context = GrantContext(
+        issuers=core.issuers,
+        clients=core.clients,
+        consents=core.consents,
+        journeys=core.journeys,
+        tokens=core.tokens,
+    )
     downstream = DownstreamAuthorization(
         db,
         journeys=core.journeys,
@@ -344,13 +358,7 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         grants=GrantService(
             db,
             core.directory,
-            GrantContext(
-                issuers=core.issuers,
-                clients=core.clients,
-                consents=core.consents,
-                journeys=core.journeys,
-                tokens=core.tokens,
-            ),
+            grant_context,
             TokenExchange(
                 db,
                 mcp_servers=core.mcp_servers,
@@ -361,6 +369,10 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             ),
             DpopProofs(Nonces(key_sealer.derive("dpop-nonce")), require_nonce=settings.dpop_nonce),
             issued=metrics.token_issued,
+            jwt_bearer=JwtBearerGrant(
+                db, core.directory, grant_context, core.mcp_servers, safe_fetcher(settings, metrics)
+            ),
+            id_jags=IdJagIssuance(db, core.directory, grant_context),
         ),
         revocation=core.revocation,
         connected_apps=connected_apps,

@@ -28,7 +28,7 @@ from client.json_output import JsonTutorial, error_line
 from client.quiet import QuietTutorial
 from client.stepwise import LOGOUT, STEPS, run
 from client.store import Store
-from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
+from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, ENTERPRISE, WORKLOAD, IdentityProvider
 from client.tutorial import Tutorial
 from client.urls import UrlPolicy
 from shared.loopback import is_https_or_loopback_http
@@ -60,6 +60,12 @@ metadata (MCP 2025-03-26) is authorized at its own origin, at the default endpoi
 --grant client_credentials makes it a machine client (OAuth 2.1 §4.2): no user, no browser;
 with --client-id and either --client-secret or --private-key-file (private_key_jwt, RFC 7523)
 it gets a token for itself, and a new one when that one expires.
+
+--grant enterprise (SEP-990) exchanges the user's token at their enterprise IdP (--idp-token-endpoint,
+--idp-client-id, --subject-token-file or --subject-token-env) for an ID-JAG (RFC 8693), and presents
+it to the MCP server's authorization server with the jwt-bearer grant (RFC 7523) as --client-id.
+--grant workload (SEP-1933, a draft) presents the workload's own JWT (--assertion-file or
+--assertion-env) the same way. Neither opens a browser or keeps a refresh token.
 
 Two commands manage the store: `python client.py servers` lists what it holds (server, issuer,
 client ID, token expiry, scope; never a secret); `python client.py logout --server-url URL`
@@ -128,6 +134,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
                 private_key=private_key,
                 grant=args.grant,
                 dpop=not args.no_dpop,
+                identity_provider=_identity_provider(args, environ),
+                assertion=_secret_input(args.assertion_file, args.assertion_env, environ, "--assertion")
+                if args.grant == WORKLOAD
+                else None,
             )
             agent = user_agent(args, tutorial, UrlPolicy.for_server(options.server_url))
             asyncio.run(run(options, tutorial, agent, step=LOGOUT if command else args.step))
@@ -274,11 +284,36 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--grant",
-        choices=(AUTHORIZATION_CODE, CLIENT_CREDENTIALS),
+        choices=(AUTHORIZATION_CODE, CLIENT_CREDENTIALS, ENTERPRISE, WORKLOAD),
         default=AUTHORIZATION_CODE,
         help="authorization_code: a user approves in the browser; client_credentials: a machine client, no "
-        "user, with --client-id and --client-secret or --private-key-file (default: %(default)s)",
+        "user, with --client-id and --client-secret or --private-key-file; enterprise: an ID-JAG from the "
+        "user's IdP (--idp-*, --subject-token-*), then the jwt-bearer grant (SEP-990); workload: the "
+        "workload's JWT (--assertion-file or --assertion-env) at the jwt-bearer grant (SEP-1933, draft) "
+        "(default: %(default)s)",
     )
+    enterprise = parser.add_argument_group("--grant enterprise (SEP-990) and --grant workload (SEP-1933, draft)")
+    enterprise.add_argument(
+        "--idp-token-endpoint", metavar="URL", help="the token endpoint of the user's enterprise IdP"
+    )
+    enterprise.add_argument("--idp-client-id", metavar="ID", help="this client's id at the IdP")
+    enterprise.add_argument(
+        "--idp-client-secret-env", metavar="NAME", help="the environment variable holding its secret there, if any"
+    )
+    subject = enterprise.add_mutually_exclusive_group()
+    subject.add_argument("--subject-token-file", type=Path, metavar="PATH", help="a file with the user's IdP token")
+    subject.add_argument(
+        "--subject-token-env", metavar="NAME", help="the environment variable with the user's IdP token"
+    )
+    enterprise.add_argument(
+        "--subject-token-type",
+        choices=("id_token", "access_token"),
+        default="id_token",
+        help="what the user's IdP token is (default: %(default)s)",
+    )
+    workload = enterprise.add_mutually_exclusive_group()
+    workload.add_argument("--assertion-file", type=Path, metavar="PATH", help="a file with the workload's JWT")
+    workload.add_argument("--assertion-env", metavar="NAME", help="the environment variable with the workload's JWT")
     parser.add_argument(
         "--no-dpop",
         action="store_true",
@@ -417,12 +452,52 @@ def _client_secret(args: argparse.Namespace) -> str | None:
     return secret
 
 
+def _secret_input(path: Path | None, env: str | None, environ: Mapping[str, str], option: str) -> str | None:
+    """A token read from ``{option}-file`` or ``{option}-env``, stripped; never printed."""
+    if path is not None:
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(f"{option}-file {path}: {describe(exc)}") from None
+    elif env is not None:
+        value = environ.get(env, "").strip()
+    else:
+        return None
+    if not value:
+        raise UsageError(f"{option}-file or {option}-env is empty")
+    return value
+
+
+def _identity_provider(args: argparse.Namespace, environ: Mapping[str, str]) -> IdentityProvider | None:
+    """What ``--grant enterprise`` needs from the command line (SEP-990)."""
+    if args.grant != ENTERPRISE:
+        return None
+    subject_token = _secret_input(args.subject_token_file, args.subject_token_env, environ, "--subject-token")
+    if args.idp_token_endpoint is None or args.idp_client_id is None or subject_token is None:
+        raise UsageError(
+            "--grant enterprise needs --idp-token-endpoint, --idp-client-id and --subject-token-file or "
+            "--subject-token-env (and --client-id with --client-secret at the MCP server's authorization server)"
+        )
+    secret = environ.get(args.idp_client_secret_env) if args.idp_client_secret_env else None
+    return IdentityProvider(
+        token_endpoint=args.idp_token_endpoint,
+        client_id=args.idp_client_id,
+        client_secret=secret,
+        subject_token=subject_token,
+        subject_token_type=f"urn:ietf:params:oauth:token-type:{args.subject_token_type}",
+    )
+
+
 def _private_key(args: argparse.Namespace) -> SigningKey | None:
     """``--private-key-file`` (and ``--private-key-alg``), loaded; and what ``--grant client_credentials`` needs."""
     if args.grant == CLIENT_CREDENTIALS and (
         args.client_id is None or (args.client_secret is None and args.private_key_file is None)
     ):
         raise UsageError("--grant client_credentials needs --client-id with --client-secret or --private-key-file")
+    if args.grant == WORKLOAD and (args.client_id is None or (args.assertion_file or args.assertion_env) is None):
+        raise UsageError("--grant workload needs --client-id and --assertion-file or --assertion-env")
+    if args.grant == ENTERPRISE and args.client_id is None:
+        raise UsageError("--grant enterprise needs --client-id (and its --client-secret) at the MCP server's server")
     if args.private_key_alg is not None and args.private_key_file is None:
         raise UsageError("--private-key-alg needs --private-key-file")
     if args.private_key_file is None:

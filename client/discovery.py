@@ -30,7 +30,7 @@ from mcp_types.version import LATEST_MODERN_VERSION
 
 from client.errors import AuthorizationServerError, McpServerError, describe
 from client.mcp_calls import CLIENT_INFO
-from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
+from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, ENTERPRISE, JWT_BEARER_GRANT, WORKLOAD
 from client.tutorial import Tutorial
 from client.urls import UrlPolicy
 from shared.metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
@@ -332,7 +332,14 @@ async def fetch_authorization_server_metadata(
 
 
 def _check(metadata: AuthorizationServerMetadata, policy: UrlPolicy, tutorial: Tutorial, grant: str) -> None:
-    if grant == CLIENT_CREDENTIALS:
+    if grant in (ENTERPRISE, WORKLOAD):
+        if JWT_BEARER_GRANT not in (metadata.grant_types_supported or (JWT_BEARER_GRANT,)):
+            raise AuthorizationServerError(
+                f"{metadata.issuer} does not list the jwt-bearer grant in grant_types_supported "
+                f"({', '.join(metadata.grant_types_supported or ())}): it takes no assertion (RFC 7523 §2.1)"
+            )
+        tutorial.rule("RFC 8414 §2, RFC 7523 §2.1", f"{grant}: an assertion for a token, no authorization request")
+    elif grant == CLIENT_CREDENTIALS:
         if CLIENT_CREDENTIALS not in (metadata.grant_types_supported or (CLIENT_CREDENTIALS,)):
             raise AuthorizationServerError(
                 f"{metadata.issuer} does not list client_credentials in grant_types_supported "

@@ -36,7 +36,10 @@ A later run reuses what the store holds:
 
 With ``--grant client_credentials`` (a machine client, OAuth 2.1 §4.2) there is no user: step 4
 asks nobody, step 5 sends the client's own credentials, and an expired or refused token is
-replaced by a new client_credentials request, never refreshed.
+replaced by a new client_credentials request, never refreshed. ``--grant enterprise`` (SEP-990)
+and ``--grant workload`` (SEP-1933, draft) are the same with an assertion instead: step 5 first
+gets an ID-JAG from the user's IdP by token exchange (enterprise), or reads the workload's JWT,
+and presents it with the jwt-bearer grant (RFC 7523 §2.1).
 
 A 403 ``insufficient_scope`` at step 6 (CL-30, MCP Step-Up Authorization Flow) runs steps 4 and 5
 again (for a machine client: step 5 alone) for the union of the scope asked before and the scope
@@ -69,7 +72,14 @@ from client.errors import (
 )
 from client.registration import DYNAMIC, PRIVATE_KEY_JWT, Registration
 from client.store import Store
-from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Tokens
+from client.tokens import (
+    AUTHORIZATION_CODE,
+    CLIENT_CREDENTIALS,
+    ENTERPRISE,
+    NO_BROWSER_GRANTS,
+    IdentityProvider,
+    Tokens,
+)
 from client.tutorial import Tutorial, mask
 from client.urls import UrlPolicy
 from shared.metadata import AuthorizationServerMetadata
@@ -113,6 +123,10 @@ class Options:
     grant: str = AUTHORIZATION_CODE
     #: DPoP (RFC 9449) when the authorization server advertises it; ``--no-dpop`` turns it off.
     dpop: bool = True
+    #: ``--grant enterprise``: where the ID-JAG comes from (SEP-990).
+    identity_provider: IdentityProvider | None = None
+    #: ``--grant workload``: the workload's JWT (``--assertion-file`` or ``--assertion-env``; SEP-1933).
+    assertion: str | None = field(default=None, repr=False)
 
 
 class Flow:
@@ -430,8 +444,10 @@ class Flow:
 
     async def authorize(self, registration: Registration) -> Tokens:
         """Steps 4 and 5 in full: the user's approval, then the code for tokens; a machine client asks nobody."""
-        if self.options.grant == CLIENT_CREDENTIALS:
+        if self.options.grant in NO_BROWSER_GRANTS:
             self.no_approval()
+            if self.options.grant != CLIENT_CREDENTIALS:
+                return await self.assertion_token(registration)
             return await self.machine_token(registration)
         pending, code = await self.approval(registration)
         return await self.exchange(registration, pending, code)
@@ -439,7 +455,7 @@ class Flow:
     def no_approval(self) -> None:
         """Step 4 of a machine client: there is no user to ask (OAuth 2.1 §4.2)."""
         self.tutorial.step(4, "authorize", "No user to ask: a machine client gets a token for itself (OAuth 2.1 §4.2).")
-        self.tutorial.result("nothing to do: the client_credentials grant has no authorization request")
+        self.tutorial.result(f"nothing to do: the {self.options.grant} grant has no authorization request")
         self.tutorial.rule("OAuth 2.1 §4.2, MCP ext-auth SEP-1046", "no browser, no PKCE, no state, no code")
 
     async def machine_token(self, registration: Registration) -> Tokens:
@@ -456,6 +472,35 @@ class Flow:
         got = await tokens.client_credentials(
             self.http, self.metadata, registration, self.resource, self.scope, self.dpop_key(registration)
         )
+        self.store.save_tokens(got)
+        self.describe(got)
+        return got
+
+    async def assertion_token(self, registration: Registration) -> Tokens:
+        """Step 5 with an assertion (RFC 7523 §2.1): an IdP's ID-JAG (SEP-990) or the workload's JWT (SEP-1933)."""
+        tutorial = self.tutorial
+        options = self.options
+        if options.grant == ENTERPRISE:
+            idp = options.identity_provider
+            assert idp is not None  # cli.py requires the --idp-* options with --grant enterprise
+            tutorial.step(5, "token", "Exchange the user's IdP token for an ID-JAG, then present it (SEP-990).")
+            tutorial.rule(
+                "SEP-990, RFC 8693 §2.1",
+                f"token exchange at {idp.token_endpoint}: requested_token_type id-jag, audience {self.issuer}, "
+                f"resource {self.resource}",
+            )
+            assertion_jwt = await tokens.id_jag(self.http, idp, self.issuer, self.resource, self.scope)
+            tutorial.result(f"the IdP issued an ID-JAG {mask(assertion_jwt)}")
+        else:
+            tutorial.step(5, "token", "Present the workload's own JWT for a token (SEP-1933, draft).")
+            assert options.assertion is not None  # cli.py requires --assertion-file or --assertion-env
+            assertion_jwt = options.assertion
+        tutorial.rule(
+            "RFC 7523 §2.1",
+            f"jwt-bearer grant to the token endpoint of {self.issuer}, naming resource={self.resource}, "
+            f"authenticated with {registration.token_endpoint_auth_method}",
+        )
+        got = await tokens.jwt_bearer(self.http, self.metadata, registration, assertion_jwt, self.resource, self.scope)
         self.store.save_tokens(got)
         self.describe(got)
         return got
@@ -554,8 +599,8 @@ class Flow:
     async def refresh(self, held: Tokens) -> None:
         """Step 7: rotate the tokens, and show the new access token works."""
         tutorial = self.tutorial
-        if self.options.grant == CLIENT_CREDENTIALS:
-            tutorial.step(7, "refresh", "Nothing to refresh: a machine client asks for a new token instead.")
+        if self.options.grant in NO_BROWSER_GRANTS:
+            tutorial.step(7, "refresh", "Nothing to refresh: a client without a user asks for a new token instead.")
             tutorial.result("no refresh token is kept: when the access token expires, step 5 runs again")
             tutorial.rule("OAuth 2.1 §4.2.3", "the client_credentials grant should not issue a refresh token")
             return

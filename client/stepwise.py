@@ -30,7 +30,7 @@ from client.callback import UserAgentFactory
 from client.errors import StepOrderError, TokenError
 from client.flow import Flow, Options
 from client.store import Store, unusable
-from client.tokens import CLIENT_CREDENTIALS, Tokens
+from client.tokens import CLIENT_CREDENTIALS, NO_BROWSER_GRANTS, Tokens
 from client.tutorial import Tutorial
 from client.wire import http_client
 from shared.metadata import AuthorizationServerMetadata
@@ -81,11 +81,13 @@ async def run_step(flow: Flow, step: str) -> None:
     if registration is None:
         raise StepOrderError(f"no registration is stored for {flow.issuer}: run --step register first")
     flow.registration = registration
-    if flow.options.grant == CLIENT_CREDENTIALS and step in ("authorize", "token"):
+    if flow.options.grant in NO_BROWSER_GRANTS and step in ("authorize", "token"):
         if step == "authorize":
             flow.no_approval()
-        else:
+        elif flow.options.grant == CLIENT_CREDENTIALS:
             await flow.machine_token(registration)
+        else:
+            await flow.assertion_token(registration)
         return
     if step == "authorize":
         pending, code = await flow.approval(registration)

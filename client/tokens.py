@@ -33,6 +33,15 @@ from shared.token_response import TokenResponse
 #: The grants a run can use (``--grant``): a user's approval, or the client's own credentials.
 AUTHORIZATION_CODE = "authorization_code"
 CLIENT_CREDENTIALS = "client_credentials"
+#: Enterprise-managed authorization (SEP-990): an ID-JAG from the user's IdP, then the jwt-bearer grant.
+ENTERPRISE = "enterprise"
+#: Workload identity federation (SEP-1933, draft): the workload's own JWT at the jwt-bearer grant.
+WORKLOAD = "workload"
+#: The grants without a user at this authorization server: no browser, no code, no refresh token.
+NO_BROWSER_GRANTS = (CLIENT_CREDENTIALS, ENTERPRISE, WORKLOAD)
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+ID_JAG_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id-jag"
 
 #: An access token this close to its expiry is treated as expired: it could lapse in flight.
 EXPIRY_MARGIN = 30
@@ -137,6 +146,74 @@ async def client_credentials(
     response = await _token_request(http, metadata, registration, form, dpop)
     got = Tokens.from_response(response, resource=resource, issuer=metadata.issuer, client_id=registration.client_id)
     return replace(got, refresh_token=None)
+
+
+async def jwt_bearer(
+    http: httpx2.AsyncClient,
+    metadata: AuthorizationServerMetadata,
+    registration: Registration,
+    assertion_jwt: str,
+    resource: str,
+    scope: tuple[str, ...] | None,
+) -> Tokens:
+    """A token for an assertion: an IdP's ID-JAG (SEP-990) or a workload's JWT (SEP-1933); RFC 7523 §2.1.
+
+    No refresh token is kept: a new assertion is what renews the token (the ID-JAG draft §5).
+    """
+    form = {"grant_type": JWT_BEARER_GRANT, "assertion": assertion_jwt, "resource": resource}
+    if scope:
+        form["scope"] = format_scope(scope)
+    response = await _token_request(http, metadata, registration, form)
+    got = Tokens.from_response(response, resource=resource, issuer=metadata.issuer, client_id=registration.client_id)
+    return replace(got, refresh_token=None)
+
+
+@dataclass(frozen=True)
+class IdentityProvider:
+    """Where ``--grant enterprise`` gets its ID-JAG: the IdP's token endpoint, this client there, the user's token."""
+
+    token_endpoint: str
+    client_id: str
+    client_secret: str | None
+    #: The user's ID token (or access token) at the IdP, and its RFC 8693 token type.
+    subject_token: str
+    subject_token_type: str
+
+
+async def id_jag(
+    http: httpx2.AsyncClient, idp: IdentityProvider, audience: str, resource: str, scope: tuple[str, ...] | None
+) -> str:
+    """RFC 8693 token exchange at the IdP for an ID-JAG naming ``audience`` (the MCP server's issuer) and
+    ``resource`` (SEP-990 step 1; draft-ietf-oauth-identity-assertion-authz-grant §4.3)."""
+    form = {
+        "grant_type": TOKEN_EXCHANGE_GRANT,
+        "requested_token_type": ID_JAG_TOKEN_TYPE,
+        "subject_token": idp.subject_token,
+        "subject_token_type": idp.subject_token_type,
+        "audience": audience,
+        "resource": resource,
+        "client_id": idp.client_id,
+    }
+    if scope:
+        form["scope"] = format_scope(scope)
+    auth = httpx2.BasicAuth(quote_plus(idp.client_id), quote_plus(idp.client_secret)) if idp.client_secret else None
+    try:
+        response = await http.post(idp.token_endpoint, data=form, auth=auth)  # type: ignore[arg-type]
+    except httpx2.TransportError as exc:
+        raise AuthorizationServerError(
+            f"cannot reach the IdP's token endpoint {idp.token_endpoint}: {describe(exc)}"
+        ) from None
+    if response.status_code != 200:
+        raise TokenError(f"the IdP refused the token exchange: {OAuthErrorResponse.read(response).text}")
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+        raise TokenError("the IdP's token exchange response has no access_token")
+    if body.get("issued_token_type") != ID_JAG_TOKEN_TYPE:
+        raise TokenError(f"the IdP issued {body.get('issued_token_type')!r}, not an ID-JAG ({ID_JAG_TOKEN_TYPE})")
+    return str(body["access_token"])
 
 
 async def revoke(http: httpx2.AsyncClient, endpoint: str, registration: Registration, tokens: Tokens) -> str:

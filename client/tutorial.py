@@ -28,6 +28,8 @@ SECRET_FIELDS = frozenset(
         "code_verifier",
         "client_secret",
         "client_assertion",  # RFC 7523 §2.2: a private_key_jwt assertion, a credential while it lives
+        "assertion",  # RFC 7523 §2.1: an ID-JAG or a workload's JWT (SEP-990, SEP-1933)
+        "subject_token",  # RFC 8693 §2.1: the user's token at the IdP
         "registration_access_token",
         "token",  # RFC 7009 §2.1: the token to revoke
     }

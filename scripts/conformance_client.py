@@ -19,7 +19,11 @@ The context's keys, by scenario (the harness's ``src/scenarios/client/auth/*.ts`
   client authentication, ``--private-key-file`` (written to the temporary folder, mode 0600)
   and ``--private-key-alg``;
 - the ``auth/client-credentials-*`` scenarios use the client credentials grant, ``--grant
-  client_credentials``.
+  client_credentials``;
+- ``idp_token_endpoint``, ``idp_client_id``, ``idp_id_token`` (``auth/enterprise-managed-authorization``):
+  ``--grant enterprise`` with the user's ID token in a file (``--subject-token-file``), SEP-990;
+- ``valid_jwt`` (``auth/wif-jwt-bearer``): ``--grant workload`` with the workload's JWT in a file
+  (``--assertion-file``), SEP-1933.
 
 Without a pre-registered ``client_id`` the client offers the harness's client ID metadata
 document URL, used where the scenario's server advertises ``client_id_metadata_document_supported``
@@ -101,6 +105,12 @@ def client_arguments(scenario: str, server_url: str, context: Mapping[str, Any],
     arguments += tool_calls(scenario, context, server_url)
     if scenario in CLIENT_CREDENTIALS_SCENARIOS:
         arguments += ["--grant", "client_credentials"]
+    if "idp_id_token" in context:
+        arguments += ["--grant", "enterprise", "--subject-token-file", _secret_file(workdir, "id_token", context)]
+        arguments += ["--idp-token-endpoint", str(context["idp_token_endpoint"])]
+        arguments += ["--idp-client-id", str(context["idp_client_id"])]
+    if "valid_jwt" in context:
+        arguments += ["--grant", "workload", "--assertion-file", _secret_file(workdir, "workload_jwt", context)]
     if "client_id" in context:
         arguments += ["--client-id", str(context["client_id"])]
     else:
@@ -115,6 +125,15 @@ def client_arguments(scenario: str, server_url: str, context: Mapping[str, Any],
         if context.get("signing_algorithm"):
             arguments += ["--private-key-alg", str(context["signing_algorithm"])]
     return arguments
+
+
+def _secret_file(workdir: Path, name: str, context: Mapping[str, Any]) -> str:
+    """The context's token (``idp_id_token`` or ``valid_jwt``) in a file of mode 0600; its path."""
+    value = context["idp_id_token"] if name == "id_token" else context["valid_jwt"]
+    path = workdir / name
+    path.touch(mode=0o600)
+    path.write_text(str(value))
+    return str(path)
 
 
 def main(argv: Sequence[str] = sys.argv[1:], environ: Mapping[str, str] = os.environ) -> int:

@@ -21,6 +21,9 @@ One module per command group; ``shared.py`` holds what they share.
     python -m authorization_server mcp-servers update ID [--name N] [--resource URL] [--scopes "a b"]
         [--default-scopes "a"]
     python -m authorization_server mcp-servers remove ID [--force]                  refused if clients depend
+    python -m authorization_server mcp-servers trust-idp ID --idp ISSUER (--jwks-uri URL | --jwks-file F)
+        --allow-client CLIENT_ID                                                    accept its ID-JAGs (SEP-990)
+    python -m authorization_server mcp-servers idps [ID] | distrust-idp ID --idp ISSUER
     python -m authorization_server connections add --mcp-server ID --name NAME --client-id ID --scopes "a b"
         (--issuer URL | --authorization-endpoint URL --token-endpoint URL) [--client-secret-env VAR] [--resource URL]
     python -m authorization_server connections list [--mcp-server ID]
@@ -34,6 +37,8 @@ One module per command group; ``shared.py`` holds what they share.
     python -m authorization_server clients cleanup [--client-idle-ttl SECONDS]      delete idle clients now
     python -m authorization_server clients approve CLIENT_ID --mcp-server ID[:SCOPES] | withdraw CLIENT_ID
     python -m authorization_server clients block CLIENT_ID | unblock CLIENT_ID      refuse it everywhere, or not
+    python -m authorization_server clients allow-id-jag CLIENT_ID --audience ISSUER --audience-client-id ID
+        | withdraw-id-jag CLIENT_ID --audience ISSUER                               as an IdP (SEP-990)
     python -m authorization_server clients delete CLIENT_ID                         as RFC 7592 DELETE
 """
 

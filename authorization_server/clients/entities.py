@@ -148,3 +148,17 @@ class Registration:
         if self.secret is not None:
             response["client_secret"] = self.secret
         return response
+
+
+@dataclass(frozen=True)
+class IdJagAudience:
+    """This server as an enterprise IdP (SEP-990): ``client_id`` may get ID-JAGs for ``audience``.
+
+    ``audience`` is the resource authorization server's issuer; ``audience_client_id`` the client's
+    id there, which the ID-JAG carries as its ``client_id`` claim (draft-ietf-oauth-identity-assertion-authz-grant §3).
+    """
+
+    client_id: str
+    audience: str
+    audience_client_id: str
+    created_at: datetime

@@ -4,7 +4,7 @@ import json
 from datetime import datetime
 
 from authorization_server import clock
-from authorization_server.clients.entities import Client, MachineApproval
+from authorization_server.clients.entities import Client, IdJagAudience, MachineApproval
 from authorization_server.db import Row, Transaction
 from shared.scopes import format_scope, parse_scope
 
@@ -183,3 +183,33 @@ async def delete_full_buckets(tx: Transaction, prefix: str, idle_since_ms: int) 
     return await tx.execute(
         "DELETE FROM rate_limit_buckets WHERE bucket LIKE ? AND updated_ms < ?", (prefix + " %", idle_since_ms)
     )
+
+
+async def allow_id_jag(tx: Transaction, allowed: IdJagAudience) -> None:
+    """Record the audience; one already there for the same client and audience is replaced."""
+    await tx.execute(
+        "DELETE FROM id_jag_audiences WHERE client_id = ? AND audience = ?", (allowed.client_id, allowed.audience)
+    )
+    await tx.execute(
+        "INSERT INTO id_jag_audiences (client_id, audience, audience_client_id, created_at) VALUES (?, ?, ?, ?)",
+        (allowed.client_id, allowed.audience, allowed.audience_client_id, clock.to_db(allowed.created_at)),
+    )
+
+
+async def withdraw_id_jag(tx: Transaction, client_id: str, audience: str) -> bool:
+    changed = await tx.execute(
+        "DELETE FROM id_jag_audiences WHERE client_id = ? AND audience = ?", (client_id, audience)
+    )
+    return changed == 1
+
+
+async def id_jag_audiences(tx: Transaction, client_id: str | None) -> list[IdJagAudience]:
+    sql = "SELECT * FROM id_jag_audiences"
+    args: tuple[str, ...] = ()
+    if client_id is not None:
+        sql += " WHERE client_id = ?"
+        args = (client_id,)
+    return [
+        IdJagAudience(row["client_id"], row["audience"], row["audience_client_id"], clock.from_db(row["created_at"]))
+        for row in await tx.fetch_all(sql + " ORDER BY client_id, audience", args)
+    ]

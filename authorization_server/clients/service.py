@@ -8,11 +8,18 @@ from datetime import datetime, timedelta
 from authorization_server import clock
 from authorization_server.clients import repository
 from authorization_server.clients.assertions import LEEWAY, VerifiedAssertion
-from authorization_server.clients.entities import Client, ClientCredentials, MachineApproval, Registration
+from authorization_server.clients.entities import (
+    Client,
+    ClientCredentials,
+    IdJagAudience,
+    MachineApproval,
+    Registration,
+)
 from authorization_server.clients.metadata import ClientMetadata
 from authorization_server.db import Transaction
 from authorization_server.errors import InvalidClient, InvalidClientMetadata, InvalidToken
 from authorization_server.secrets_at_rest import digest, matches, new_secret
+from shared.loopback import is_https_or_loopback_http
 
 #: How exactly ``last_used_at`` is kept: a client used again within this time is not written again.
 USED_PRECISION = timedelta(hours=1)
@@ -187,6 +194,31 @@ class ClientService:
             return None
         approvals = await repository.approvals(tx, client.client_id)
         return next((approval for approval in approvals if approval.mcp_server_id == mcp_server_id), None)
+
+    async def allow_id_jag(
+        self, tx: Transaction, client: Client, audience: str, audience_client_id: str
+    ) -> IdJagAudience:
+        """This server as an IdP lets ``client`` get ID-JAGs for the authorization server ``audience`` (SEP-990).
+
+        Only a confidential client added here, as for client_credentials (docs/decisions/0049).
+        """
+        if client.is_public or client.from_metadata_document:
+            raise ValueError("only a confidential client added here (`clients add`) may get ID-JAGs")
+        if not is_https_or_loopback_http(audience):
+            raise ValueError("--audience must be the authorization server's issuer: an https URL (http on loopback)")
+        if not audience_client_id.strip() or len(audience_client_id) > 256:
+            raise ValueError("--audience-client-id must be the client's id at that authorization server")
+        allowed = IdJagAudience(client.client_id, audience, audience_client_id, clock.now())
+        await repository.allow_id_jag(tx, allowed)
+        return allowed
+
+    async def withdraw_id_jag(self, tx: Transaction, client_id: str, audience: str) -> None:
+        if not await repository.withdraw_id_jag(tx, client_id, audience):
+            raise ValueError(f"client {client_id!r} may not get ID-JAGs for {audience!r} anyway")
+
+    async def id_jag_audiences(self, tx: Transaction, client_id: str | None = None) -> list[IdJagAudience]:
+        """The authorization servers a client (or any) may get ID-JAGs for."""
+        return await repository.id_jag_audiences(tx, client_id)
 
     async def withdraw_machine(self, tx: Transaction, client_id: str, mcp_server_ids: list[str] | None) -> list[str]:
         """Withdraw approvals (for these MCP servers, or all); returns the MCP servers withdrawn."""

@@ -71,6 +71,10 @@ class Step(StrEnum):
     CODE_ISSUED = "code_issued"
     CODE_REDEEMED = "code_redeemed"
     CLIENT_CREDENTIALS_GRANTED = "client_credentials_granted"
+    #: A client presented an enterprise IdP's ID-JAG (RFC 7523 §2.1, SEP-990): the detail names the IdP and subject.
+    IDENTITY_ASSERTION_GRANTED = "identity_assertion_granted"
+    #: This server as the IdP issued an ID-JAG for the user's grant (RFC 8693, SEP-990): the detail names its audience.
+    ID_JAG_ISSUED = "id_jag_issued"
     TOKEN_REFRESHED = "token_refreshed"
     CODE_REPLAYED = "code_replayed"
     REFRESH_TOKEN_REUSED = "refresh_token_reused"

@@ -100,6 +100,19 @@ async def client_credentials_granted(
     return journey_id
 
 
+async def identity_assertion_granted(
+    tx: Transaction, *, issuer: str, client_id: str, mcp_server_id: str, detail: str
+) -> str:
+    """A client got a token for an MCP server with an IdP's ID-JAG (RFC 7523 §2.1, SEP-990); a new journey.
+
+    Each assertion is its own grant: the IdP decided, this server only checked, and the client
+    comes back with a new assertion rather than a refresh token (docs/decisions/0049).
+    """
+    journey_id = (await states.create(tx, issuer, JourneyStatus.ACTIVE, client_id, mcp_server_id)).id
+    await states.stamp(tx, journey_id, Step.IDENTITY_ASSERTION_GRANTED, detail)
+    return journey_id
+
+
 async def machine_journey(tx: Transaction, client_id: str, mcp_server_id: str) -> str | None:
     """The active journey of a machine client's client_credentials tokens for one MCP server, if any."""
     return await repository.machine_journey_id(tx, client_id, mcp_server_id)

@@ -258,6 +258,14 @@ class JourneyService:
             tx, issuer=issuer, client_id=client_id, mcp_server_id=mcp_server_id, detail=detail
         )
 
+    async def identity_assertion_granted(
+        self, tx: Transaction, *, issuer: str, client_id: str, mcp_server_id: str, detail: str
+    ) -> str:
+        """A client got a token with an IdP's ID-JAG (RFC 7523 §2.1, SEP-990); returns the new journey."""
+        return await grants.identity_assertion_granted(
+            tx, issuer=issuer, client_id=client_id, mcp_server_id=mcp_server_id, detail=detail
+        )
+
     async def machine_journey(self, tx: Transaction, client_id: str, mcp_server_id: str) -> str | None:
         """The active journey of a machine client's client_credentials tokens for one MCP server, if any."""
         return await grants.machine_journey(tx, client_id, mcp_server_id)

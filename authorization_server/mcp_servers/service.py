@@ -4,14 +4,21 @@ providers) each of them has. Read on a request's path through the cache (``cache
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from authorization_server import change_versions, clock
 from authorization_server.db import Transaction
 from authorization_server.mcp_servers import repository
 from authorization_server.mcp_servers.cache import McpServerCache
-from authorization_server.mcp_servers.entities import ID_PATTERN, McpConnection, McpServer, is_version
+from authorization_server.mcp_servers.entities import (
+    ID_PATTERN,
+    McpConnection,
+    McpServer,
+    TrustedIdentityProvider,
+    is_version,
+)
 from authorization_server.secrets_at_rest import digest, new_id, new_secret
 from shared.loopback import is_https_or_loopback_http
 from shared.resource import canonical_resource
@@ -193,6 +200,63 @@ class McpServerService:
         """Delete a connection; the downstream flows that used it go with it."""
         if not await repository.remove_connection(tx, connection_id):
             raise ValueError(f"no MCP connection with id {connection_id!r}")
+
+    async def trust_identity_provider(
+        self,
+        tx: Transaction,
+        *,
+        mcp_server_id: str,
+        issuer: str,
+        client_ids: list[str],
+        jwks_uri: str | None = None,
+        jwks: dict[str, Any] | None = None,
+    ) -> TrustedIdentityProvider:
+        """Let ``mcp_server_id``'s issuer accept ID-JAGs of ``issuer`` from ``client_ids`` (SEP-990, decision 0049).
+
+        Trusting the same issuer again replaces its keys and clients. ``jwks`` must already be a
+        checked JWK Set of public keys; ``ValueError`` says what is wrong with the values.
+        """
+        if not issuer.strip() or issuer != issuer.strip():
+            raise ValueError("--idp must be the identity provider's issuer identifier, exactly as in its ID-JAGs")
+        if (jwks_uri is None) == (jwks is None):
+            raise ValueError("give the identity provider's keys as --jwks-uri or --jwks-file, one of them")
+        if jwks_uri is not None and not is_https_or_loopback_http(jwks_uri):
+            raise ValueError("--jwks-uri must be an https URL (http only on loopback)")
+        if not client_ids or any(not client_id.strip() for client_id in client_ids):
+            raise ValueError(
+                "name at least one client (--allow-client) that may present this identity provider's ID-JAGs"
+            )
+        if await repository.server(tx, mcp_server_id) is None:
+            raise ValueError(f"no MCP server with id {mcp_server_id!r}")
+        idp = TrustedIdentityProvider(
+            mcp_server_id=mcp_server_id,
+            issuer=issuer,
+            jwks_uri=jwks_uri,
+            jwks=jwks,
+            client_ids=tuple(dict.fromkeys(client_ids)),
+            created_at=clock.now(),
+        )
+        await repository.trust_identity_provider(tx, idp)
+        return idp
+
+    async def distrust_identity_provider(self, tx: Transaction, mcp_server_id: str, issuer: str) -> None:
+        """Stop accepting ``issuer``'s ID-JAGs at ``mcp_server_id``; tokens already issued live on until they expire."""
+        if not await repository.distrust_identity_provider(tx, mcp_server_id, issuer):
+            raise ValueError(f"MCP server {mcp_server_id!r} does not trust the identity provider {issuer!r}")
+
+    async def trusted_identity_providers(
+        self, tx: Transaction, mcp_server_id: str | None = None
+    ) -> list[TrustedIdentityProvider]:
+        """The identity providers one MCP server trusts, or all of them."""
+        return await repository.trusted_identity_providers(tx, mcp_server_id)
+
+    async def spend_identity_assertion(
+        self, tx: Transaction, issuer: str, jti_hash: str, expires_at: datetime, leeway: timedelta
+    ) -> bool:
+        """Spend an ID-JAG's ``jti`` (its digest) until ``expires_at`` + ``leeway``; ``False`` if it was spent."""
+        return await repository.spend_identity_assertion(
+            tx, issuer, jti_hash, expires_at + leeway, forget_expired_before=clock.now()
+        )
 
     async def _changed(self, tx: Transaction) -> None:
         """Inside the unit that wrote ``mcp_servers``: every instance's cache loads again (issue 13),

@@ -3,6 +3,7 @@
 import json
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from authorization_server import clock
 from authorization_server.db import Transaction
@@ -172,6 +173,10 @@ class TokenService:
             return None
         grant = access_token.grant
         return grant.journey_id if (grant.issuer, grant.client_id) == (issuer, client_id) else None
+
+    async def sign_identity_assertion(self, tx: Transaction, claims: dict[str, Any], typ: str) -> str:
+        """An ID-JAG (SEP-990): ``claims`` signed with the current key, the one the JWK Set publishes."""
+        return (await self.keys.key_set(tx)).sign(claims, typ)
 
     async def read_access_token(self, tx: Transaction, token: str) -> AccessToken | None:
         """An unexpired access token signed with one of our published keys, else ``None``."""

@@ -17,10 +17,17 @@ from authorization_server.errors import (
     UnsupportedGrantType,
 )
 from authorization_server.flow.authorization.client_directory import ClientDirectory
-from authorization_server.flow.discovery.issuers import TOKEN_EXCHANGE_GRANT, Issuer
+from authorization_server.flow.discovery.issuers import (
+    ID_JAG_TOKEN_TYPE,
+    JWT_BEARER_GRANT,
+    TOKEN_EXCHANGE_GRANT,
+    Issuer,
+)
 from authorization_server.flow.token.dpop import DpopProofs
 from authorization_server.flow.token.grants import authorization_code, client_credentials, refresh_token
 from authorization_server.flow.token.grants.context import Admit, GrantContext
+from authorization_server.flow.token.grants.id_jag_issuance import IdJagIssuance
+from authorization_server.flow.token.grants.jwt_bearer import JwtBearerGrant
 from authorization_server.flow.token.grants.token_exchange import TokenExchange
 from authorization_server.routes import TOKEN_PATH
 from authorization_server.web.params import Params
@@ -43,6 +50,8 @@ class GrantService:
         token_exchange: TokenExchange,
         dpop: DpopProofs,
         issued: Callable[[str], None] = lambda grant_type: None,
+        jwt_bearer: JwtBearerGrant | None = None,
+        id_jags: IdJagIssuance | None = None,
     ) -> None:
         """``issued(grant_type)`` is told of each token response, once committed (the metrics, issue 17)."""
         self._issued = issued
@@ -51,6 +60,8 @@ class GrantService:
         self._context = context
         self._token_exchange = token_exchange
         self.dpop = dpop
+        self._jwt_bearer = jwt_bearer
+        self._id_jags = id_jags
 
     async def exchange(
         self,
@@ -67,13 +78,27 @@ class GrantService:
         grant_type = params.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("grant_type is required")
+        if (
+            grant_type == TOKEN_EXCHANGE_GRANT
+            and params.get("requested_token_type") == ID_JAG_TOKEN_TYPE
+            and self._id_jags
+        ):
+            issued = await self._id_jags.exchange(
+                issuer, credentials, params, admit
+            )  # this server as the IdP (SEP-990)
+            self._issued(grant_type)
+            return issued
         if grant_type == TOKEN_EXCHANGE_GRANT:  # an MCP server, not a client, authenticates (RFC 8693)
             exchanged = await self._token_exchange.exchange(issuer, credentials, params, admit)
             self._issued(grant_type)
             return exchanged
+        if grant_type == JWT_BEARER_GRANT and self._jwt_bearer is not None:  # an IdP's ID-JAG (RFC 7523 §2.1)
+            granted = await self._jwt_bearer.exchange(issuer, credentials, params, admit)
+            self._issued(grant_type)
+            return granted
         handler = GRANTS.get(grant_type)
         if handler is None:
-            supported = ", ".join((*GRANTS, TOKEN_EXCHANGE_GRANT))
+            supported = ", ".join((*GRANTS, TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT))
             raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported; use {supported}")
         proof = self.dpop.check(dpop_headers or [], issuer.url + TOKEN_PATH)
         jkt = proof.jkt if proof is not None else None
