@@ -18,9 +18,9 @@ from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import ALICE
 from tests.authorization_server.flows import Issuer, Registered, rows
 from tests.authorization_server.test_client_credentials import add_machine, token_for
-from tests.authorization_server.test_person_pages import _client, _diary, _diary_as, approve
+from tests.authorization_server.test_person_pages import _client, _diary, _diary_as, _diary_prepared, approve
 
-__all__ = ["_client", "_diary", "_diary_as"]  # the fixtures of alice's diary server, used here too
+__all__ = ["_client", "_diary", "_diary_as", "_diary_prepared"]  # the fixtures of alice's diary server, used here too
 
 NARROW = {"width": 390, "height": 844}
 

@@ -9,6 +9,7 @@ is readable 390 px wide.
 """
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from playwright.sync_api import Browser, Page
 from scripts.stack import AuthorizationServer, free_port
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
 from tests.authorization_server.flows import Code, Issuer, Pkce, Registered, execute, rows
+from tests.authorization_server.prepared import prepare, started_copy
 from tests.authorization_server.test_login_consent_pages import answer, query_of, sign_in
 
 pytestmark = pytest.mark.browser
@@ -32,16 +34,28 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SAVE_SCREENSHOTS = os.environ.get("SAVE_SCREENSHOTS") == "1"
 
 
+#: The command line runs that describe the MCP server's scopes (``--describe-scope``) and add alice.
+DIARY_RUNS: list[tuple[list[str], str | None]] = [
+    (
+        ["mcp-servers", "add", "--id", SERVER_ID, "--resource", RESOURCE, "--scopes", "diary:read diary:write",
+         "--name", "Diary", "--describe-scope", f"diary:read={READ_TEXT}",
+         "--describe-scope", f"diary:write={WRITE_TEXT}"],
+        None,
+    ),
+    (["users", "add", ALICE], ALICE_PASSWORD + "\n"),
+]  # fmt: skip
+
+
+@pytest.fixture(name="diary_prepared", scope="module")
+def _diary_prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return prepare(tmp_path_factory.mktemp("diary_prepared"), DIARY_RUNS)
+
+
 @pytest.fixture(name="diary_as")
-def _diary_as(fresh_as: AuthorizationServer) -> AuthorizationServer:
-    """A server with an MCP server whose scopes the operator described (``--describe-scope``), and alice."""
-    fresh_as.cli(
-        "mcp-servers", "add", "--id", SERVER_ID, "--resource", RESOURCE, "--scopes", "diary:read diary:write",
-        "--name", "Diary", "--describe-scope", f"diary:read={READ_TEXT}",
-        "--describe-scope", f"diary:write={WRITE_TEXT}",
-    )  # fmt: skip
-    fresh_as.cli("users", "add", ALICE, input=ALICE_PASSWORD + "\n")
-    return fresh_as
+def _diary_as(diary_prepared: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[AuthorizationServer]:
+    """A server with an MCP server whose scopes the operator described, and alice: this test's own, on a copy
+    of a database those runs made once (tests/authorization_server/prepared.py)."""
+    yield from started_copy(diary_prepared, tmp_path, request)
 
 
 @pytest.fixture(name="diary")
