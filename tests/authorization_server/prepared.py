@@ -28,7 +28,7 @@ def prepare(workdir: Path, runs: list[tuple[list[str], str | None]]) -> Path:
     return workdir
 
 
-def started_copy(prepared: Path, workdir: Path, request: pytest.FixtureRequest) -> Iterator[AuthorizationServer]:
+def start_copy(prepared: Path, workdir: Path, request: pytest.FixtureRequest) -> AuthorizationServer:
     """A server on a copy of ``prepared``'s database and key, started as ``fresh_as`` starts one: its
     ``as_options`` marker's options, in-process unless marked ``real_process`` or run with ``--real-processes``."""
     for path in prepared.iterdir():
@@ -38,7 +38,12 @@ def started_copy(prepared: Path, workdir: Path, request: pytest.FixtureRequest) 
     in_process = request.node.get_closest_marker("real_process") is None and not request.config.getoption(
         "real_processes"
     )
-    server = start_authorization_server(workdir, *(marker.args if marker else ()), demo=False, in_process=in_process)
+    return start_authorization_server(workdir, *(marker.args if marker else ()), demo=False, in_process=in_process)
+
+
+def started_copy(prepared: Path, workdir: Path, request: pytest.FixtureRequest) -> Iterator[AuthorizationServer]:
+    """:func:`start_copy` for a fixture: the server, stopped after the test."""
+    server = start_copy(prepared, workdir, request)
     yield server
     server.program.stop()
 
