@@ -89,12 +89,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     try:
         env = {PROVIDER_SECRET_ENV: provider.client_secret, "AS_DOWNSTREAM_TOKEN_KEY": KEY}
-        ours = start_authorization_server(workdir, port=as_port, mcp_port=mcp_port, env=env)
+        # Set up in-process (its command line runs in-process, docs/testing.md), then served as a program: the
+        # server reads the provider's secret from its own environment.
+        setup = start_authorization_server(workdir, port=as_port, mcp_port=mcp_port, env=env, in_process=True)
         try:
             other_resource = f"http://localhost:{free_port()}/other-mcp"
-            ours.cli("mcp-servers", "add", "--id", "other", "--resource", other_resource, "--scopes", "o")
-            connections = {server: connect_downstream(ours, provider, server) for server in ("demo", "other")}
-            secrets = {server: new_mcp_server_secret(ours, server) for server in ("demo", "other")}
+            setup.cli("mcp-servers", "add", "--id", "other", "--resource", other_resource, "--scopes", "o")
+            connections = {server: connect_downstream(setup, provider, server) for server in ("demo", "other")}
+            secrets = {server: new_mcp_server_secret(setup, server) for server in ("demo", "other")}
+        finally:
+            setup.program.stop()
+        ours = start_authorization_server(workdir, port=as_port, mcp_port=mcp_port, env=env)
+        try:
             api = ("--downstream-api", provider.api_url)
             mcp = start_mcp_server(
                 workdir, mcp_port, ours.issuer_for("demo"), *api, env={"MCP_CLIENT_SECRET": secrets["demo"]}
@@ -580,11 +586,15 @@ def consenting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsentingS
     )
     try:
         env = {PROVIDER_SECRET_ENV: provider.client_secret, "AS_DOWNSTREAM_TOKEN_KEY": KEY}
+        setup = start_authorization_server(workdir, port=as_port, demo=False, env=env, in_process=True)
+        try:  # as in ``stack``: set up in-process, then served as a program
+            setup.cli("mcp-servers", "add", "--id", "notes", "--resource", "http://localhost:8111/mcp", "--scopes", "n")
+            setup.cli("users", "add", ALICE, input=ALICE_PASSWORD + "\n")
+            connect_downstream(setup, provider, "notes")
+        finally:
+            setup.program.stop()
         ours = start_authorization_server(workdir, port=as_port, demo=False, env=env)
         try:
-            ours.cli("mcp-servers", "add", "--id", "notes", "--resource", "http://localhost:8111/mcp", "--scopes", "n")
-            ours.cli("users", "add", ALICE, input=ALICE_PASSWORD + "\n")
-            connect_downstream(ours, provider, "notes")
             yield ConsentingStack(ours, provider)
         finally:
             ours.program.stop()
