@@ -19,10 +19,13 @@ from tests.authorization_server.conftest import ALICE
 from tests.authorization_server.flows import Issuer, Registered, rows
 from tests.authorization_server.test_client_credentials import add_machine, token_for
 from tests.authorization_server.test_person_pages import _client, _diary, _diary_as, _diary_prepared, approve
+from tests.set_up import command_line_in_process
 
 __all__ = ["_client", "_diary", "_diary_as", "_diary_prepared"]  # the fixtures of alice's diary server, used here too
 
 NARROW = {"width": 390, "height": 844}
+#: Playwright's own viewport, a new tab's.
+DEFAULT_SIZE = {"width": 1280, "height": 720}
 
 
 def sign_in(page: Page, server: AuthorizationServer, username: str, password: str) -> None:
@@ -39,26 +42,32 @@ def fits(page: Page) -> bool:
     return width <= page.viewport_size["width"] if page.viewport_size else False
 
 
+@pytest.fixture(name="demo_as", scope="module")
+def _demo_as(demo_as: AuthorizationServer) -> AuthorizationServer:
+    """The session's ``demo_as``; what these tests add to it with the command line is added in-process."""
+    return command_line_in_process(demo_as)
+
+
 @pytest.fixture(name="console", scope="module")
 def _console(browser: Browser, demo_as: AuthorizationServer) -> Iterator[BrowserContext]:
     """A browser profile signed in to ``demo_as``'s console once, through its form, for the tests that act there
-    as the admin: each in a tab of its own (``admin``). Their names are their own, so they do not meet; the
+    as the admin: all in its one tab (``admin``). Their names are their own, so they do not meet; the
     tests of signing in and out keep a profile each (docs/testing.md, one sign-in instead of one per test)."""
     context = browser.new_context()
     page = context.new_page()
     sign_in(page, demo_as, *DEMO_ADMIN)
     assert page.url == f"{demo_as.url}/admin/clients"
-    page.close()
     yield context
     context.close()
 
 
 @pytest.fixture(name="admin")
-def _admin(console: BrowserContext) -> Iterator[Page]:
-    """A new tab of the signed-in console profile."""
-    page = console.new_page()
-    yield page
-    page.close()
+def _admin(console: BrowserContext) -> Page:
+    """The signed-in console profile's tab, as the previous test left it but at the default size: one tab for
+    all (a new tab is a new renderer process, about half a second of Chromium's CPU)."""
+    page = console.pages[0] if console.pages else console.new_page()
+    page.set_viewport_size(DEFAULT_SIZE)
+    return page
 
 
 def client_page(server: AuthorizationServer, client_id: str) -> str:
