@@ -326,6 +326,9 @@ class TestMcpServers:
         server_id = f"rotated-{secrets.token_hex(3)}"
         demo_as.cli("mcp-servers", "add", "--id", server_id, "--resource", f"https://{server_id}.example/mcp",
                     "--scopes", "x")  # fmt: skip
+        # Its issuer answers: a lookup that misses reads the database at once, so the list (which follows it
+        # within a second, mcp_servers/cache.py) shows the server added from the command line.
+        assert http.get(f"{demo_as.url}/.well-known/oauth-authorization-server/mcp/{server_id}").status_code == 200
         admin.goto(f"{demo_as.url}/admin/mcp-servers")
         row = f"tr[data-mcp-server-id='{server_id}']"
 
