@@ -9,7 +9,7 @@ is readable 390 px wide.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -300,28 +300,39 @@ def walk(browser: Browser, server: AuthorizationServer, diary: Issuer, client: R
     return walked
 
 
+#: How each walk's browser profile is made: light mode on a phone (390 px wide), dark on a desktop screen.
+PROFILES: dict[str, dict[str, Any]] = {
+    "light": {"color_scheme": "light", "viewport": PHONE, "device_scale_factor": 1},
+    "dark": {"color_scheme": "dark"},
+}
+
+
 @pytest.fixture(name="walks", scope="module")
 def _walks(
     browser: Browser, diary_prepared: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[dict[str, Walk]]:
-    """Two walks through every page, measured once for the tests below (docs/testing.md): light mode on a phone
-    (390 px wide), dark mode on a desktop-sized screen; a server of their own, a client each."""
+) -> Iterator[Callable[[str], Walk]]:
+    """The walk of a profile of ``PROFILES``, made once for the tests below, when the first asks for it
+    (docs/testing.md); a server of their own, a client each."""
     server = start_copy(diary_prepared, tmp_path_factory.mktemp("walks"), request)
+    made: dict[str, Walk] = {}
     with httpx2.Client(follow_redirects=False, timeout=10) as http:
         diary = Issuer(http, server.issuer_for(SERVER_ID), registration_of(server), resource=RESOURCE)
-        walks = {}
-        for scheme, size in (("light", {"viewport": PHONE, "device_scale_factor": 1}), ("dark", {})):
-            client = diary.register(client_name="Diary CLI", redirect_uris=["http://127.0.0.1/callback"])
-            walks[scheme] = walk(browser, server, diary, client, color_scheme=scheme, **size)
-    yield walks
+
+        def walked(profile: str) -> Walk:
+            if profile not in made:
+                client = diary.register(client_name="Diary CLI", redirect_uris=["http://127.0.0.1/callback"])
+                made[profile] = walk(browser, server, diary, client, **PROFILES[profile])
+            return made[profile]
+
+        yield walked
     server.program.stop()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_every_text_meets_wcag_aa_contrast(walks: dict[str, Walk], scheme: str):
+def test_every_text_meets_wcag_aa_contrast(walks: Callable[[str], Walk], scheme: str):
     """Issue 17, WCAG 2.2 SC 1.4.3 (AA): every text on the person's pages, the grey notes (3.95:1 before),
     the errors (2.9:1 in dark mode before), the buttons, has 4.5:1 or more against what is behind it."""
-    measured = walks[scheme].contrast
+    measured = walks(scheme).contrast
 
     classes = {item["cls"] for texts in measured.values() for item in texts}
     assert {"muted", "error", "notice revoked", "warning", "danger", "secondary danger"} <= classes
@@ -329,10 +340,10 @@ def test_every_text_meets_wcag_aa_contrast(walks: dict[str, Walk], scheme: str):
     assert low == {name: [] for name in measured}
 
 
-def test_every_page_is_readable_390_px_wide(walks: dict[str, Walk]):
+def test_every_page_is_readable_390_px_wide(walks: Callable[[str], Walk]):
     """Issue 17 (pages readable at 390 px wide; WCAG 2.2 SC 1.4.10 Reflow): no page scrolls sideways,
     its long client ids and URLs included."""
-    widths = walks["light"].width
+    widths = walks("light").width
 
     assert set(widths) == {"sign-in", "sign-in error", "consent", "home", "apps", "revoke", "error"}
     assert {name: width for name, width in widths.items() if width > PHONE["width"]} == {}
