@@ -127,24 +127,23 @@ def _other(demo_as: AuthorizationServer, http: httpx2.Client, other_resource: st
     )
 
 
+#: The command line runs (arguments, input) that give ``notes_as`` its MCP server and its user;
+#: tests/authorization_server/prepared.py makes the same database once per module and copies it.
+NOTES_RUNS: list[tuple[list[str], str | None]] = [
+    (
+        ["mcp-servers", "add", "--id", NOTES_SERVER_ID, "--resource", "http://localhost:8111/mcp",
+         "--scopes", "notes:read notes:write", "--default-scopes", "notes:read", "--name", "Notes"],
+        None,
+    ),
+    (["users", "add", ALICE], ALICE_PASSWORD + "\n"),
+]  # fmt: skip
+
+
 @pytest.fixture(name="notes_as")
 def _notes_as(fresh_as: AuthorizationServer) -> AuthorizationServer:
     """A server without demo mode, with one MCP server and one user, both added with the CLI."""
-    fresh_as.cli(
-        "mcp-servers",
-        "add",
-        "--id",
-        NOTES_SERVER_ID,
-        "--resource",
-        "http://localhost:8111/mcp",
-        "--scopes",
-        "notes:read notes:write",
-        "--default-scopes",
-        "notes:read",
-        "--name",
-        "Notes",
-    )
-    fresh_as.cli("users", "add", ALICE, input=ALICE_PASSWORD + "\n")
+    for args, given in NOTES_RUNS:
+        fresh_as.cli(*args, input=given)
     return fresh_as
 
 

@@ -5,13 +5,14 @@ Each page is also checked at 390 px wide: nothing wider than the screen, so no h
 
 import re
 import secrets
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import httpx2
 import jwt
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from authorization_server import clock
 from authorization_server.settings import DEMO_ADMIN
@@ -19,11 +20,14 @@ from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import ALICE
 from tests.authorization_server.flows import Issuer, Registered, rows
 from tests.authorization_server.test_client_credentials import add_machine, token_for
-from tests.authorization_server.test_person_pages import _client, _diary, _diary_as, approve
+from tests.authorization_server.test_person_pages import _client, _diary, _diary_as, _diary_prepared, approve
+from tests.set_up import command_line_in_process
 
-__all__ = ["_client", "_diary", "_diary_as"]  # the fixtures of alice's diary server, used here too
+__all__ = ["_client", "_diary", "_diary_as", "_diary_prepared"]  # the fixtures of alice's diary server, used here too
 
 NARROW = {"width": 390, "height": 844}
+#: Playwright's own viewport, a new tab's.
+DEFAULT_SIZE = {"width": 1280, "height": 720}
 
 
 def sign_in(page: Page, server: AuthorizationServer, username: str, password: str) -> None:
@@ -38,6 +42,34 @@ def fits(page: Page) -> bool:
     """Nothing on the page is wider than the viewport: no horizontal scroll."""
     width: int = page.evaluate("document.documentElement.scrollWidth")
     return width <= page.viewport_size["width"] if page.viewport_size else False
+
+
+@pytest.fixture(name="demo_as", scope="module")
+def _demo_as(demo_as: AuthorizationServer) -> AuthorizationServer:
+    """The session's ``demo_as``; what these tests add to it with the command line is added in-process."""
+    return command_line_in_process(demo_as)
+
+
+@pytest.fixture(name="console", scope="module")
+def _console(browser: Browser, demo_as: AuthorizationServer) -> Iterator[BrowserContext]:
+    """A browser profile signed in to ``demo_as``'s console once, through its form, for the tests that act there
+    as the admin: all in its one tab (``admin``). Their names are their own, so they do not meet; the
+    tests of signing in and out keep a profile each (docs/testing.md, one sign-in instead of one per test)."""
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, demo_as, *DEMO_ADMIN)
+    assert page.url == f"{demo_as.url}/admin/clients"
+    yield context
+    context.close()
+
+
+@pytest.fixture(name="admin")
+def _admin(console: BrowserContext) -> Page:
+    """The signed-in console profile's tab, as the previous test left it but at the default size: one tab for
+    all (a new tab is a new renderer process, about half a second of Chromium's CPU)."""
+    page = console.pages[0] if console.pages else console.new_page()
+    page.set_viewport_size(DEFAULT_SIZE)
+    return page
 
 
 def client_page(server: AuthorizationServer, client_id: str) -> str:
@@ -150,109 +182,102 @@ def test_the_console_does_not_exist_without_admin_settings(http: httpx2.Client, 
 class TestClients:
     """Issue 17, operator's console item 2: the clients, filtered, each with its metadata and actions."""
 
-    def test_the_list_filters_by_kind_and_blocked_state(self, page: Page, demo_as: AuthorizationServer, demo: Issuer):
+    def test_the_list_filters_by_kind_and_blocked_state(self, admin: Page, demo_as: AuthorizationServer, demo: Issuer):
         """Issue 17: list with filters (kind: dynamic, metadata document, pre-registered; blocked)."""
         dynamic = demo.register(client_name="Filter test dynamic")
         machine = add_machine(demo_as, name="Filter test machine")
-        sign_in(page, demo_as, *DEMO_ADMIN)
-        page.set_viewport_size(NARROW)
+        admin.set_viewport_size(NARROW)
 
-        page.goto(f"{demo_as.url}/admin/clients?kind=pre-registered")
-        ids = page.locator("tr[data-client-id]").evaluate_all("rows => rows.map(r => r.dataset.clientId)")
+        admin.goto(f"{demo_as.url}/admin/clients?kind=pre-registered")
+        ids = admin.locator("tr[data-client-id]").evaluate_all("rows => rows.map(r => r.dataset.clientId)")
         assert machine.client_id in ids and dynamic.client_id not in ids
-        assert fits(page)
+        assert fits(admin)
 
-        page.select_option("select[name=kind]", "dynamic")
-        page.click("form.filters button")
-        row = page.locator(f"tr[data-client-id='{dynamic.client_id}']")
+        admin.select_option("select[name=kind]", "dynamic")
+        admin.click("form.filters button")
+        row = admin.locator(f"tr[data-client-id='{dynamic.client_id}']")
         assert row.locator("td.kind").inner_text() == "dynamic"
-        assert page.locator(f"tr[data-client-id='{machine.client_id}']").count() == 0
+        assert admin.locator(f"tr[data-client-id='{machine.client_id}']").count() == 0
 
-        page.goto(f"{demo_as.url}/admin/clients?blocked=yes")
-        assert page.locator(f"tr[data-client-id='{dynamic.client_id}']").count() == 0
+        admin.goto(f"{demo_as.url}/admin/clients?blocked=yes")
+        assert admin.locator(f"tr[data-client-id='{dynamic.client_id}']").count() == 0
 
-    def test_the_client_page_shows_its_metadata(self, page: Page, demo_as: AuthorizationServer, demo: Issuer):
+    def test_the_client_page_shows_its_metadata(self, admin: Page, demo_as: AuthorizationServer, demo: Issuer):
         """RFC 7591 §3.2.1: the console shows the metadata as registered."""
         client = demo.register(client_name="Metadata shown")
-        sign_in(page, demo_as, *DEMO_ADMIN)
-        page.set_viewport_size(NARROW)
+        admin.set_viewport_size(NARROW)
 
-        page.goto(f"{demo_as.url}/admin/clients")
-        page.click(f"tr[data-client-id='{client.client_id}'] a")
+        admin.goto(f"{demo_as.url}/admin/clients")
+        admin.click(f"tr[data-client-id='{client.client_id}'] a")
 
-        assert page.locator("h1").inner_text() == "Metadata shown"
-        metadata = page.locator("dl.metadata")
+        assert admin.locator("h1").inner_text() == "Metadata shown"
+        metadata = admin.locator("dl.metadata")
         assert f'"{client.redirect_uri}"' in metadata.inner_text()
-        assert fits(page)
+        assert fits(admin)
 
-    def test_block_then_unblock(self, page: Page, demo_as: AuthorizationServer, demo: Issuer):
+    def test_block_then_unblock(self, admin: Page, demo_as: AuthorizationServer, demo: Issuer):
         """docs/decisions/0025 through the console: a blocked client is refused at /token; unblocked, it works."""
         client = add_machine(demo_as, name="Block test machine")
-        sign_in(page, demo_as, *DEMO_ADMIN)
-        page.goto(client_page(demo_as, client.client_id))
+        admin.goto(client_page(demo_as, client.client_id))
 
-        page.click("button[value=block]")
+        admin.click("button[value=block]")
 
-        assert page.locator("p.done").inner_text().startswith("Blocked")
-        assert page.locator("dd.state").inner_text() == "blocked"
+        assert admin.locator("p.done").inner_text().startswith("Blocked")
+        assert admin.locator("dd.state").inner_text() == "blocked"
         assert token_for(demo, client).status_code in (400, 401)
-        page.click("button[value=unblock]")
-        assert page.locator("dd.state").inner_text() == "active"
+        admin.click("button[value=unblock]")
+        assert admin.locator("dd.state").inner_text() == "active"
         assert token_for(demo, client).status_code == 200
 
     def test_delete_asks_for_confirmation_and_the_client_is_gone(
-        self, page: Page, demo_as: AuthorizationServer, demo: Issuer
+        self, admin: Page, demo_as: AuthorizationServer, demo: Issuer
     ):
         """RFC 7592 §2.3's effect, by the operator: after confirming, the client is gone and its tokens stop."""
         client = add_machine(demo_as, name="Delete test machine")
-        sign_in(page, demo_as, *DEMO_ADMIN)
-        page.goto(client_page(demo_as, client.client_id))
+        admin.goto(client_page(demo_as, client.client_id))
 
-        page.click("button[value=delete]")  # the confirmation box is required: nothing is posted
-        assert page.url == client_page(demo_as, client.client_id)
-        page.check("form.delete input[name=confirm]")
-        page.click("button[value=delete]")
+        admin.click("button[value=delete]")  # the confirmation box is required: nothing is posted
+        assert admin.url == client_page(demo_as, client.client_id)
+        admin.check("form.delete input[name=confirm]")
+        admin.click("button[value=delete]")
 
-        assert page.url == f"{demo_as.url}/admin/clients?done=deleted"
-        assert page.locator(f"tr[data-client-id='{client.client_id}']").count() == 0
+        assert admin.url == f"{demo_as.url}/admin/clients?done=deleted"
+        assert admin.locator(f"tr[data-client-id='{client.client_id}']").count() == 0
         assert token_for(demo, client).status_code == 401
 
-    def test_approve_and_withdraw_client_credentials(self, page: Page, demo_as: AuthorizationServer, demo: Issuer):
+    def test_approve_and_withdraw_client_credentials(self, admin: Page, demo_as: AuthorizationServer, demo: Issuer):
         """OAuth 2.1 §4.2, docs/decisions/0018: the operator approves a client for an MCP server with scopes,
         then withdraws it; the token endpoint follows."""
         client = add_machine(demo_as, name="Approval test machine")
-        sign_in(page, demo_as, *DEMO_ADMIN)
-        page.goto(client_page(demo_as, client.client_id))
-        page.click("li[data-mcp-server-id=demo] button[value=withdraw]")
+        admin.goto(client_page(demo_as, client.client_id))
+        admin.click("li[data-mcp-server-id=demo] button[value=withdraw]")
 
-        assert page.locator("p.done").inner_text().startswith("Approval withdrawn")
-        assert page.locator("li[data-mcp-server-id=demo]").count() == 0
+        assert admin.locator("p.done").inner_text().startswith("Approval withdrawn")
+        assert admin.locator("li[data-mcp-server-id=demo]").count() == 0
         assert token_for(demo, client).json()["error"] == "unauthorized_client"
 
-        page.select_option("select[name=mcp_server_id]", "demo")
-        page.fill("form.approve input[name=scope]", "mcp:read mcp:write")
-        page.click("button[value=approve]")
+        admin.select_option("select[name=mcp_server_id]", "demo")
+        admin.fill("form.approve input[name=scope]", "mcp:read mcp:write")
+        admin.click("button[value=approve]")
 
-        assert page.locator("li[data-mcp-server-id=demo] code").inner_text() == "mcp:read mcp:write"
+        assert admin.locator("li[data-mcp-server-id=demo] code").inner_text() == "mcp:read mcp:write"
         assert token_for(demo, client, scope="mcp:write").status_code == 200
 
-    def test_an_unknown_scope_is_refused_on_a_page(self, page: Page, demo_as: AuthorizationServer):
+    def test_an_unknown_scope_is_refused_on_a_page(self, admin: Page, demo_as: AuthorizationServer):
         """Bad input gets the proper error on a readable page, never a 500."""
         client = add_machine(demo_as, name="Bad scope machine")
-        sign_in(page, demo_as, *DEMO_ADMIN)
-        page.goto(client_page(demo_as, client.client_id))
-        page.fill("form.approve input[name=scope]", "mcp:everything")
+        admin.goto(client_page(demo_as, client.client_id))
+        admin.fill("form.approve input[name=scope]", "mcp:everything")
 
-        with page.expect_response(lambda r: r.request.method == "POST") as posted:
-            page.click("button[value=approve]")
+        with admin.expect_response(lambda r: r.request.method == "POST") as posted:
+            admin.click("button[value=approve]")
 
         assert posted.value.status == 400
-        assert re.search("offers the scopes", page.content())
+        assert re.search("offers the scopes", admin.content())
 
-    def test_an_unknown_client_is_a_page_not_a_500(self, page: Page, demo_as: AuthorizationServer):
-        sign_in(page, demo_as, *DEMO_ADMIN)
+    def test_an_unknown_client_is_a_page_not_a_500(self, admin: Page, demo_as: AuthorizationServer):
 
-        response = page.goto(client_page(demo_as, "no-such-client"))
+        response = admin.goto(client_page(demo_as, "no-such-client"))
 
         assert response is not None and response.status == 404
 
@@ -260,64 +285,64 @@ class TestClients:
 class TestMcpServers:
     """Issue 17, operator's console item 3: the MCP servers; add one; issue and rotate introspection credentials."""
 
-    def test_an_added_server_gets_its_issuer(self, page: Page, http: httpx2.Client, demo_as: AuthorizationServer):
+    def test_an_added_server_gets_its_issuer(self, admin: Page, http: httpx2.Client, demo_as: AuthorizationServer):
         """Issue 17, docs/decisions/0001: a server added in the console has its issuer's metadata (RFC 8414 §3.1)
         with its scopes."""
         server_id = f"notes-{secrets.token_hex(3)}"
-        sign_in(page, demo_as, *DEMO_ADMIN)
-        page.set_viewport_size(NARROW)
-        page.goto(f"{demo_as.url}/admin/mcp-servers")
-        assert fits(page)
+        admin.set_viewport_size(NARROW)
+        admin.goto(f"{demo_as.url}/admin/mcp-servers")
+        assert fits(admin)
 
-        page.fill("form.add-server input[name=id]", server_id)
-        page.fill("form.add-server input[name=name]", "Notes")
-        page.fill("form.add-server input[name=resource]", f"https://{server_id}.example/mcp")
-        page.fill("form.add-server input[name=scopes]", "notes:read notes:write")
-        page.fill("form.add-server input[name=default_scopes]", "notes:read")
-        page.click("button[value=add]")
+        admin.fill("form.add-server input[name=id]", server_id)
+        admin.fill("form.add-server input[name=name]", "Notes")
+        admin.fill("form.add-server input[name=resource]", f"https://{server_id}.example/mcp")
+        admin.fill("form.add-server input[name=scopes]", "notes:read notes:write")
+        admin.fill("form.add-server input[name=default_scopes]", "notes:read")
+        admin.click("button[value=add]")
 
-        row = page.locator(f"tr[data-mcp-server-id='{server_id}']")
+        row = admin.locator(f"tr[data-mcp-server-id='{server_id}']")
         assert row.locator("td.scopes").inner_text() == "notes:read notes:write (notes:read)"
         assert row.locator("td.introspection").inner_text().startswith("none")
-        assert fits(page)
+        assert fits(admin)
         metadata = http.get(f"{demo_as.url}/.well-known/oauth-authorization-server/mcp/{server_id}").json()
         assert {"notes:read", "notes:write"} <= set(metadata["scopes_supported"])
 
-    def test_a_resource_not_in_canonical_form_is_refused_on_a_page(self, page: Page, demo_as: AuthorizationServer):
+    def test_a_resource_not_in_canonical_form_is_refused_on_a_page(self, admin: Page, demo_as: AuthorizationServer):
         """RFC 8707 §2: the resource is stored as clients must send it; a wrong one is a readable 400, not a 500."""
-        sign_in(page, demo_as, *DEMO_ADMIN)
-        page.goto(f"{demo_as.url}/admin/mcp-servers")
-        page.fill("form.add-server input[name=id]", "uncanonical")
-        page.fill("form.add-server input[name=resource]", "HTTPS://Upper.example/mcp")
-        page.fill("form.add-server input[name=scopes]", "a")
+        admin.goto(f"{demo_as.url}/admin/mcp-servers")
+        admin.fill("form.add-server input[name=id]", "uncanonical")
+        admin.fill("form.add-server input[name=resource]", "HTTPS://Upper.example/mcp")
+        admin.fill("form.add-server input[name=scopes]", "a")
 
-        with page.expect_response(lambda r: r.request.method == "POST") as posted:
-            page.click("button[value=add]")
+        with admin.expect_response(lambda r: r.request.method == "POST") as posted:
+            admin.click("button[value=add]")
 
         assert posted.value.status == 400
-        assert "canonical form" in page.content()
+        assert "canonical form" in admin.content()
 
     def test_credentials_are_shown_once_and_rotating_ends_the_old_ones(
-        self, page: Page, http: httpx2.Client, demo_as: AuthorizationServer
+        self, admin: Page, http: httpx2.Client, demo_as: AuthorizationServer
     ):
         """RFC 7662 §2.1: the MCP server authenticates at introspection with the secret the console showed;
         rotating it again makes the first one fail."""
         server_id = f"rotated-{secrets.token_hex(3)}"
         demo_as.cli("mcp-servers", "add", "--id", server_id, "--resource", f"https://{server_id}.example/mcp",
                     "--scopes", "x")  # fmt: skip
-        sign_in(page, demo_as, *DEMO_ADMIN)
-        page.goto(f"{demo_as.url}/admin/mcp-servers")
+        # Its issuer answers: a lookup that misses reads the database at once, so the list (which follows it
+        # within a second, mcp_servers/cache.py) shows the server added from the command line.
+        assert http.get(f"{demo_as.url}/.well-known/oauth-authorization-server/mcp/{server_id}").status_code == 200
+        admin.goto(f"{demo_as.url}/admin/mcp-servers")
         row = f"tr[data-mcp-server-id='{server_id}']"
 
-        page.click(f"{row} button[value=credentials]")
-        first = page.locator("code.secret").inner_text()
+        admin.click(f"{row} button[value=credentials]")
+        first = admin.locator("code.secret").inner_text()
         introspect = f"{demo_as.url}/mcp/{server_id}/introspect"
         assert http.post(introspect, auth=(server_id, first), data={"token": "x"}).json() == {"active": False}
-        page.goto(f"{demo_as.url}/admin/mcp-servers")
-        assert page.locator("code.secret").count() == 0  # shown once
-        assert page.locator(f"{row} td.introspection").inner_text().startswith("credentials set")
-        page.click(f"{row} button[value=credentials]")
-        second = page.locator("code.secret").inner_text()
+        admin.goto(f"{demo_as.url}/admin/mcp-servers")
+        assert admin.locator("code.secret").count() == 0  # shown once
+        assert admin.locator(f"{row} td.introspection").inner_text().startswith("credentials set")
+        admin.click(f"{row} button[value=credentials]")
+        second = admin.locator("code.secret").inner_text()
 
         assert second != first
         assert http.post(introspect, auth=(server_id, first), data={"token": "x"}).status_code == 401
@@ -333,43 +358,41 @@ def journey_rows(page: Page) -> list[str]:
 class TestJourneyFilters:
     """Issue 17, operator's console item 4: the journeys by client, user, MCP server, outcome and time."""
 
-    def test_filters_narrow_the_list(self, page: Page, demo_as: AuthorizationServer, demo: Issuer):
+    def test_filters_narrow_the_list(self, admin: Page, demo_as: AuthorizationServer, demo: Issuer):
         """Issue 17: a client's journey is found by its client, its user and its outcome; other filters leave it out."""
         used, unused = demo.register(), demo.register()
         demo.tokens(used)
-        sign_in(page, demo_as, *DEMO_ADMIN)
-        page.set_viewport_size(NARROW)
+        admin.set_viewport_size(NARROW)
         base = f"{demo_as.url}/admin/journeys"
 
-        page.goto(f"{base}?client={used.client_id}")
-        [journey] = journey_rows(page)
-        assert page.locator("td.outcome").inner_text() == "tokens issued"
-        assert fits(page)
-        page.fill("input[name=user]", "demo")
-        page.select_option("select[name=outcome]", "active")
-        page.fill("input[name=mcp_server]", "demo")
-        page.click("form.journey-filters button")
-        assert journey_rows(page) == [journey]
-        page.click(f"a[href='/admin/journeys/{journey}']")
-        assert page.locator("svg.sequence g.arrow").count() > 0
-        assert fits(page)  # the diagram scales down, the steps table stacks
+        admin.goto(f"{base}?client={used.client_id}")
+        [journey] = journey_rows(admin)
+        assert admin.locator("td.outcome").inner_text() == "tokens issued"
+        assert fits(admin)
+        admin.fill("input[name=user]", "demo")
+        admin.select_option("select[name=outcome]", "active")
+        admin.fill("input[name=mcp_server]", "demo")
+        admin.click("form.journey-filters button")
+        assert journey_rows(admin) == [journey]
+        admin.click(f"a[href='/admin/journeys/{journey}']")
+        assert admin.locator("svg.sequence g.arrow").count() > 0
+        assert fits(admin)  # the diagram scales down, the steps table stacks
 
-        page.goto(f"{base}?client={used.client_id}&outcome=registered")
-        assert journey_rows(page) == []
-        page.goto(f"{base}?client={used.client_id}&user=nobody-of-that-name")
-        assert journey_rows(page) == []
-        page.goto(f"{base}?client={used.client_id}&since=2999-01-01")
-        assert journey_rows(page) == []
-        page.goto(f"{base}?client={unused.client_id}&outcome=registered")
-        assert len(journey_rows(page)) == 1
+        admin.goto(f"{base}?client={used.client_id}&outcome=registered")
+        assert journey_rows(admin) == []
+        admin.goto(f"{base}?client={used.client_id}&user=nobody-of-that-name")
+        assert journey_rows(admin) == []
+        admin.goto(f"{base}?client={used.client_id}&since=2999-01-01")
+        assert journey_rows(admin) == []
+        admin.goto(f"{base}?client={unused.client_id}&outcome=registered")
+        assert len(journey_rows(admin)) == 1
 
-    def test_a_bad_filter_is_a_readable_400(self, page: Page, demo_as: AuthorizationServer):
+    def test_a_bad_filter_is_a_readable_400(self, admin: Page, demo_as: AuthorizationServer):
         """Bad input gets a readable error page, never a 500."""
-        sign_in(page, demo_as, *DEMO_ADMIN)
 
-        bad_date = page.goto(f"{demo_as.url}/admin/journeys?since=yesterday")
+        bad_date = admin.goto(f"{demo_as.url}/admin/journeys?since=yesterday")
         assert bad_date is not None and bad_date.status == 400
-        bad_outcome = page.goto(f"{demo_as.url}/admin/journeys?outcome=happy")
+        bad_outcome = admin.goto(f"{demo_as.url}/admin/journeys?outcome=happy")
         assert bad_outcome is not None and bad_outcome.status == 400
 
 
@@ -440,51 +463,50 @@ def posted_status(page: Page, click: str) -> int:
 class TestUsers:
     """Issue 17, operator's console: users (list, add, disable, reset a password, remove, connected apps)."""
 
-    def test_add_disable_enable_reset_and_remove_a_user(self, page: Page, demo_as: AuthorizationServer):
+    def test_add_disable_enable_reset_and_remove_a_user(self, admin: Page, demo_as: AuthorizationServer):
         """Issue 17: the operator does in the browser what ``users add|disable|enable|reset-password|remove`` do;
         bad input is a readable 400 that writes nothing, and removal asks for a confirmation."""
         name = f"ops-test-{secrets.token_hex(3)}"
-        sign_in(page, demo_as, *DEMO_ADMIN)
-        page.set_viewport_size(NARROW)
-        page.goto(f"{demo_as.url}/admin/users")
-        assert fits(page)
-        page.fill("form.add-user input[name=username]", name)
-        page.fill("form.add-user input[name=password]", "short")
-        assert posted_status(page, "button[value=add]") == 400
-        assert "at least 8 characters" in page.locator("p.error").inner_text()
+        admin.set_viewport_size(NARROW)
+        admin.goto(f"{demo_as.url}/admin/users")
+        assert fits(admin)
+        admin.fill("form.add-user input[name=username]", name)
+        admin.fill("form.add-user input[name=password]", "short")
+        assert posted_status(admin, "button[value=add]") == 400
+        assert "at least 8 characters" in admin.locator("p.error").inner_text()
         assert rows(demo_as.db, "SELECT 1 FROM users WHERE username = ?", name) == []
 
-        page.goto(f"{demo_as.url}/admin/users")
-        page.fill("form.add-user input[name=username]", name)
-        page.fill("form.add-user input[name=password]", "a first password")
-        page.click("button[value=add]")
-        assert page.locator("h1").inner_text() == name
-        assert page.locator("p.done").inner_text().startswith("Added")
-        assert fits(page)
+        admin.goto(f"{demo_as.url}/admin/users")
+        admin.fill("form.add-user input[name=username]", name)
+        admin.fill("form.add-user input[name=password]", "a first password")
+        admin.click("button[value=add]")
+        assert admin.locator("h1").inner_text() == name
+        assert admin.locator("p.done").inner_text().startswith("Added")
+        assert fits(admin)
         [before] = rows(demo_as.db, "SELECT password_hash FROM users WHERE username = ?", name)
 
-        page.click("button[value=disable]")
-        assert page.locator("dd.state strong").inner_text() == "disabled"
-        page.click("nav.console-nav >> text=Users")
-        assert page.locator(f"tr[data-username='{name}'] td.state strong").inner_text() == "disabled"
-        page.click(f"tr[data-username='{name}'] a")
-        page.click("button[value=enable]")
-        assert page.locator("dd.state").inner_text() == "enabled"
-        page.fill("form.reset-password input[name=password]", "a second password")
-        page.click("button[value=reset-password]")
-        assert page.locator("p.done").inner_text().startswith("New password set")
+        admin.click("button[value=disable]")
+        assert admin.locator("dd.state strong").inner_text() == "disabled"
+        admin.click("nav.console-nav >> text=Users")
+        assert admin.locator(f"tr[data-username='{name}'] td.state strong").inner_text() == "disabled"
+        admin.click(f"tr[data-username='{name}'] a")
+        admin.click("button[value=enable]")
+        assert admin.locator("dd.state").inner_text() == "enabled"
+        admin.fill("form.reset-password input[name=password]", "a second password")
+        admin.click("button[value=reset-password]")
+        assert admin.locator("p.done").inner_text().startswith("New password set")
         [after] = rows(demo_as.db, "SELECT password_hash FROM users WHERE username = ?", name)
         assert after["password_hash"] != before["password_hash"]
 
-        page.click("form.remove button[value=remove]")  # the confirmation box is required: nothing is posted
-        assert page.locator("h1").inner_text() == name
-        page.check("form.remove input[name=confirm]")
-        page.click("form.remove button[value=remove]")
-        assert page.locator("p.done").inner_text().startswith(f"Removed user {name}")
-        assert page.locator(f"tr[data-username='{name}']").count() == 0
+        admin.click("form.remove button[value=remove]")  # the confirmation box is required: nothing is posted
+        assert admin.locator("h1").inner_text() == name
+        admin.check("form.remove input[name=confirm]")
+        admin.click("form.remove button[value=remove]")
+        assert admin.locator("p.done").inner_text().startswith(f"Removed user {name}")
+        assert admin.locator(f"tr[data-username='{name}']").count() == 0
         assert rows(demo_as.db, "SELECT 1 FROM users WHERE username = ?", name) == []
 
-    def test_refusals_change_nothing(self, page: Page, http: httpx2.Client, demo_as: AuthorizationServer):
+    def test_refusals_change_nothing(self, admin: Page, http: httpx2.Client, demo_as: AuthorizationServer):
         """OAuth 2.1 §7.10 and issue 17: a form without the session's CSRF token (a user's removal, an MCP server's
         forced removal), a removal or revocation posted without its confirmation and an unknown user are refused
         with a readable page; the user and the server stay."""
@@ -497,14 +519,13 @@ class TestUsers:
             auth=DEMO_ADMIN,
             data={"action": "remove", "confirm": "yes", "force": "yes"},
         )
-        sign_in(page, demo_as, *DEMO_ADMIN)
-        page.goto(url)
-        token = page.locator("form.remove input[name=csrf_token]").input_value()
-        unconfirmed = page.request.post(url, form={"csrf_token": token, "action": "remove"})
-        unconfirmed_revoke = page.request.post(
+        admin.goto(url)
+        token = admin.locator("form.remove input[name=csrf_token]").input_value()
+        unconfirmed = admin.request.post(url, form={"csrf_token": token, "action": "remove"})
+        unconfirmed_revoke = admin.request.post(
             url, form={"csrf_token": token, "action": "revoke", "client_id": "c", "mcp_server_id": "demo"}
         )
-        unknown = page.request.post(
+        unknown = admin.request.post(
             f"{demo_as.url}/admin/users/view?username=nobody-{name}", form={"csrf_token": token, "action": "disable"}
         )
 
@@ -546,7 +567,7 @@ class TestMcpServerPage:
     """Issue 17, operator's console: an MCP server's page; edit it, its connections, remove it."""
 
     def test_edit_then_remove_a_server_clients_depend_on(
-        self, page: Page, http: httpx2.Client, demo_as: AuthorizationServer
+        self, admin: Page, http: httpx2.Client, demo_as: AuthorizationServer
     ):
         """Issue 17 (``mcp-servers update|remove --force`` in the browser), RFC 8414 §3.1: an edit shows in the
         issuer's metadata and on the consent page's words; a removal is refused while a client depends on the
@@ -558,77 +579,75 @@ class TestMcpServerPage:
         register = f"{demo_as.url}/api/v1/authz/clients/register/mcp/{server_id}/latest"
         body = {"redirect_uris": ["http://127.0.0.1:8765/callback"], "token_endpoint_auth_method": "none"}
         client_id = http.post(register, json=body).json()["client_id"]
-        sign_in(page, demo_as, *DEMO_ADMIN)
-        page.set_viewport_size(NARROW)
-        page.goto(f"{demo_as.url}/admin/mcp-servers")
-        page.click(f"tr[data-mcp-server-id='{server_id}'] a")
-        assert page.locator("p.none").inner_text() == "No connections."
+        admin.set_viewport_size(NARROW)
+        admin.goto(f"{demo_as.url}/admin/mcp-servers")
+        admin.click(f"tr[data-mcp-server-id='{server_id}'] a")
+        assert admin.locator("p.none").inner_text() == "No connections."
 
         opened = "details.add-connection[open]"
-        page.click("details.add-connection summary")  # issue 4's connections, as `connections add|remove` do
-        page.fill("form.add-connection input[name=name]", "drive")
-        page.fill("form.add-connection input[name=client_id]", "drive-client")
-        assert posted_status(page, "button[value=add-connection]") == 400  # neither an issuer nor endpoints
-        page.go_back()
+        admin.click("details.add-connection summary")  # issue 4's connections, as `connections add|remove` do
+        admin.fill("form.add-connection input[name=name]", "drive")
+        admin.fill("form.add-connection input[name=client_id]", "drive-client")
+        assert posted_status(admin, "button[value=add-connection]") == 400  # neither an issuer nor endpoints
+        admin.go_back()
         for name in ("github", "drive"):
-            if page.locator(opened).count() == 0:  # a page loaded again shows the form folded
-                page.click("details.add-connection summary")
-            page.fill("form.add-connection input[name=name]", name)
-            page.fill("form.add-connection input[name=issuer]", f"https://{name}.example")
-            page.fill("form.add-connection input[name=client_id]", f"{name}-client")
-            page.fill("form.add-connection input[name=client_secret_env]", "A_SECRET")
-            page.click("button[value=add-connection]")
-            assert page.locator("p.done").inner_text().startswith("Connection added")
-        assert fits(page)
-        page.click("tr:has-text('github') button[value=remove-connection]")
-        names = page.locator("table.connections tr[data-connection-id] td:first-child").all_inner_texts()
+            if admin.locator(opened).count() == 0:  # a page loaded again shows the form folded
+                admin.click("details.add-connection summary")
+            admin.fill("form.add-connection input[name=name]", name)
+            admin.fill("form.add-connection input[name=issuer]", f"https://{name}.example")
+            admin.fill("form.add-connection input[name=client_id]", f"{name}-client")
+            admin.fill("form.add-connection input[name=client_secret_env]", "A_SECRET")
+            admin.click("button[value=add-connection]")
+            assert admin.locator("p.done").inner_text().startswith("Connection added")
+        assert fits(admin)
+        admin.click("tr:has-text('github') button[value=remove-connection]")
+        names = admin.locator("table.connections tr[data-connection-id] td:first-child").all_inner_texts()
         assert [name.split()[0] for name in names] == ["drive"]
 
-        page.fill("form.edit-server input[name=name]", "Edited")
-        page.fill("form.edit-server input[name=scopes]", "a:read a:write")
-        page.fill("form.edit-server input[name=default_scopes]", "a:read")
-        page.fill("form.edit-server textarea[name=descriptions]", "a:write=Change things")
-        page.click("button[value=update]")
+        admin.fill("form.edit-server input[name=name]", "Edited")
+        admin.fill("form.edit-server input[name=scopes]", "a:read a:write")
+        admin.fill("form.edit-server input[name=default_scopes]", "a:read")
+        admin.fill("form.edit-server textarea[name=descriptions]", "a:write=Change things")
+        admin.click("button[value=update]")
 
-        assert page.locator("h1").inner_text() == "Edited"
-        assert page.locator("p.done").inner_text().startswith("Saved")
-        assert page.locator("li[data-scope='a:write']").inner_text() == "a:write: Change things"
-        assert "no description" in page.locator("li[data-scope='a:read']").inner_text()  # left out: none kept
+        assert admin.locator("h1").inner_text() == "Edited"
+        assert admin.locator("p.done").inner_text().startswith("Saved")
+        assert admin.locator("li[data-scope='a:write']").inner_text() == "a:write: Change things"
+        assert "no description" in admin.locator("li[data-scope='a:read']").inner_text()  # left out: none kept
         assert {"a:read", "a:write"} <= set(http.get(metadata_url).json()["scopes_supported"])
 
-        page.fill("form.edit-server input[name=resource]", "HTTPS://Upper.example/mcp")
-        assert posted_status(page, "button[value=update]") == 400
-        assert "canonical form" in page.locator("p.error").inner_text()
-        page.go_back()
+        admin.fill("form.edit-server input[name=resource]", "HTTPS://Upper.example/mcp")
+        assert posted_status(admin, "button[value=update]") == 400
+        assert "canonical form" in admin.locator("p.error").inner_text()
+        admin.go_back()
 
-        page.check("form.remove input[name=confirm]")
-        assert posted_status(page, "button[value=remove]") == 400
-        assert "1 client(s) registered at its issuer" in page.locator("p.error").inner_text()
+        admin.check("form.remove input[name=confirm]")
+        assert posted_status(admin, "button[value=remove]") == 400
+        assert "1 client(s) registered at its issuer" in admin.locator("p.error").inner_text()
         assert http.get(metadata_url).status_code == 200
-        page.go_back()
-        page.reload()
+        admin.go_back()
+        admin.reload()
         # The refused edit wrote nothing:
-        assert page.locator("dd.resource").inner_text() == f"https://{server_id}.example/mcp"
-        page.check("form.remove input[name=confirm]")
-        page.check("form.remove input[name=force]")
-        page.click("button[value=remove]")
+        assert admin.locator("dd.resource").inner_text() == f"https://{server_id}.example/mcp"
+        admin.check("form.remove input[name=confirm]")
+        admin.check("form.remove input[name=force]")
+        admin.click("button[value=remove]")
 
-        assert page.url.startswith(f"{demo_as.url}/admin/mcp-servers?removed={server_id}")
-        assert "1 client(s) registered at its issuer deleted" in page.locator("p.done").inner_text()
-        assert page.locator(f"tr[data-mcp-server-id='{server_id}']").count() == 0
+        assert admin.url.startswith(f"{demo_as.url}/admin/mcp-servers?removed={server_id}")
+        assert "1 client(s) registered at its issuer deleted" in admin.locator("p.done").inner_text()
+        assert admin.locator(f"tr[data-mcp-server-id='{server_id}']").count() == 0
         assert http.get(metadata_url).status_code == 404
         assert rows(demo_as.db, "SELECT 1 FROM clients WHERE client_id = ?", client_id) == []
 
-    def test_an_added_server_keeps_its_scope_descriptions(self, page: Page, demo_as: AuthorizationServer):
+    def test_an_added_server_keeps_its_scope_descriptions(self, admin: Page, demo_as: AuthorizationServer):
         """Issue 17: scopes with human descriptions are given when the server is added in the console."""
         server_id = f"described-{secrets.token_hex(3)}"
-        sign_in(page, demo_as, *DEMO_ADMIN)
-        page.goto(f"{demo_as.url}/admin/mcp-servers")
-        page.fill("form.add-server input[name=id]", server_id)
-        page.fill("form.add-server input[name=resource]", f"https://{server_id}.example/mcp")
-        page.fill("form.add-server input[name=scopes]", "x:read")
-        page.fill("form.add-server textarea[name=descriptions]", "x:read=Read your x")
-        page.click("button[value=add]")
-        page.click(f"tr[data-mcp-server-id='{server_id}'] a")
+        admin.goto(f"{demo_as.url}/admin/mcp-servers")
+        admin.fill("form.add-server input[name=id]", server_id)
+        admin.fill("form.add-server input[name=resource]", f"https://{server_id}.example/mcp")
+        admin.fill("form.add-server input[name=scopes]", "x:read")
+        admin.fill("form.add-server textarea[name=descriptions]", "x:read=Read your x")
+        admin.click("button[value=add]")
+        admin.click(f"tr[data-mcp-server-id='{server_id}'] a")
 
-        assert page.locator("li[data-scope='x:read']").inner_text() == "x:read: Read your x"
+        assert admin.locator("li[data-scope='x:read']").inner_text() == "x:read: Read your x"

@@ -19,6 +19,7 @@ import pytest
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD, NOTES_SERVER_ID
 from tests.authorization_server.flows import Issuer, Registered, rows
+from tests.authorization_server.prepared import _notes_as, _notes_prepared
 from tests.authorization_server.test_consent_memory import approved
 
 NEW_PASSWORD = "a new horse battery"
@@ -26,6 +27,8 @@ DISABLED = "This account is disabled. Ask the operator of this server to enable 
 WRONG = "Wrong username or password."
 BEFORE, AFTER = ["notes:read", "notes:write"], ["notes:read", "notes:share"]
 REMOVED = "removed MCP server notes; ended {grants} grant(s), deleted {clients} client(s) registered at its issuer\n"
+
+__all__ = ["_notes_as", "_notes_prepared"]  # notes_as on a copy of a database prepared once (prepared.py)
 
 
 def granted(notes: Issuer) -> tuple[Registered, str]:

@@ -26,7 +26,6 @@ from scripts.stack import (
     McpServer,
     connect_downstream,
     free_port,
-    start_authorization_server,
     start_downstream_provider,
     start_mcp_server,
 )
@@ -45,6 +44,7 @@ from tests.authorization_server.flows import (
     steps,
 )
 from tests.conftest import new_mcp_server_secret
+from tests.set_up import set_up_then_serve
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -61,6 +61,10 @@ DOWNSTREAM_FLOW_STEPS = [
     "code_issued",
     "code_redeemed",
 ]
+
+
+#: The MCP servers of ``stack``'s server, each with its connection to the provider.
+MCP_SERVERS = ("demo", "other")
 
 
 @dataclass
@@ -89,12 +93,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     try:
         env = {PROVIDER_SECRET_ENV: provider.client_secret, "AS_DOWNSTREAM_TOKEN_KEY": KEY}
-        ours = start_authorization_server(workdir, port=as_port, mcp_port=mcp_port, env=env)
-        try:
+
+        def set_up(server: AuthorizationServer) -> tuple[str, dict[str, str], dict[str, str]]:
             other_resource = f"http://localhost:{free_port()}/other-mcp"
-            ours.cli("mcp-servers", "add", "--id", "other", "--resource", other_resource, "--scopes", "o")
-            connections = {server: connect_downstream(ours, provider, server) for server in ("demo", "other")}
-            secrets = {server: new_mcp_server_secret(ours, server) for server in ("demo", "other")}
+            server.cli("mcp-servers", "add", "--id", "other", "--resource", other_resource, "--scopes", "o")
+            connections = {mcp_server: connect_downstream(server, provider, mcp_server) for mcp_server in MCP_SERVERS}
+            return (
+                other_resource,
+                connections,
+                {mcp_server: new_mcp_server_secret(server, mcp_server) for mcp_server in MCP_SERVERS},
+            )
+
+        # The server reads the provider's secret from its own environment: a program, set up in-process.
+        ours, (other_resource, connections, secrets) = set_up_then_serve(
+            workdir, set_up, port=as_port, mcp_port=mcp_port, env=env
+        )
+        try:
             api = ("--downstream-api", provider.api_url)
             mcp = start_mcp_server(
                 workdir, mcp_port, ours.issuer_for("demo"), *api, env={"MCP_CLIENT_SECRET": secrets["demo"]}
@@ -580,11 +594,16 @@ def consenting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsentingS
     )
     try:
         env = {PROVIDER_SECRET_ENV: provider.client_secret, "AS_DOWNSTREAM_TOKEN_KEY": KEY}
-        ours = start_authorization_server(workdir, port=as_port, demo=False, env=env)
+
+        def set_up(server: AuthorizationServer) -> None:
+            server.cli(
+                "mcp-servers", "add", "--id", "notes", "--resource", "http://localhost:8111/mcp", "--scopes", "n"
+            )
+            server.cli("users", "add", ALICE, input=ALICE_PASSWORD + "\n")
+            connect_downstream(server, provider, "notes")
+
+        ours, _ = set_up_then_serve(workdir, set_up, port=as_port, demo=False, env=env)
         try:
-            ours.cli("mcp-servers", "add", "--id", "notes", "--resource", "http://localhost:8111/mcp", "--scopes", "n")
-            ours.cli("users", "add", ALICE, input=ALICE_PASSWORD + "\n")
-            connect_downstream(ours, provider, "notes")
             yield ConsentingStack(ours, provider)
         finally:
             ours.program.stop()

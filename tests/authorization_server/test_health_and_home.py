@@ -17,12 +17,15 @@ from playwright.sync_api import Page
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import ALICE
 from tests.authorization_server.flows import Issuer, execute, rows
+from tests.authorization_server.prepared import _notes_as, _notes_prepared
 from tests.authorization_server.test_login_consent_pages import PAGE_HEADERS, answer, authorization, sign_in
 
 ALIVE, READY = "/health/alive", "/health/ready"
 SIGN_OUT = "/account/sign-out"
 #: A phone's width (issue 17: every page readable at 390 px).
 PHONE = {"width": 390, "height": 844}
+
+__all__ = ["_notes_as", "_notes_prepared"]  # notes_as on a copy of a database prepared once (prepared.py)
 
 
 class TestHealthProbes:

@@ -9,6 +9,8 @@ is readable 390 px wide.
 """
 
 import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from playwright.sync_api import Browser, Page
 from scripts.stack import AuthorizationServer, free_port
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
 from tests.authorization_server.flows import Code, Issuer, Pkce, Registered, execute, rows
+from tests.authorization_server.prepared import prepare, start_copy, started_copy
 from tests.authorization_server.test_login_consent_pages import answer, query_of, sign_in
 
 pytestmark = pytest.mark.browser
@@ -28,20 +31,39 @@ RESOURCE = "http://localhost:8113/mcp"
 READ_TEXT = "Read your diary entries"
 WRITE_TEXT = "Write diary entries in your name"
 #: ``SAVE_SCREENSHOTS=1`` makes the 390 px test save the consent and apps pages for the README.
+#: A phone's screen (issue 17: every page readable 390 px wide).
+PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SAVE_SCREENSHOTS = os.environ.get("SAVE_SCREENSHOTS") == "1"
 
 
+#: The command line runs that describe the MCP server's scopes (``--describe-scope``) and add alice.
+DIARY_RUNS: list[tuple[list[str], str | None]] = [
+    (
+        ["mcp-servers", "add", "--id", SERVER_ID, "--resource", RESOURCE, "--scopes", "diary:read diary:write",
+         "--name", "Diary", "--describe-scope", f"diary:read={READ_TEXT}",
+         "--describe-scope", f"diary:write={WRITE_TEXT}"],
+        None,
+    ),
+    (["users", "add", ALICE], ALICE_PASSWORD + "\n"),
+]  # fmt: skip
+
+
+@pytest.fixture(name="diary_prepared", scope="module")
+def _diary_prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return prepare(tmp_path_factory.mktemp("diary_prepared"), DIARY_RUNS)
+
+
 @pytest.fixture(name="diary_as")
-def _diary_as(fresh_as: AuthorizationServer) -> AuthorizationServer:
-    """A server with an MCP server whose scopes the operator described (``--describe-scope``), and alice."""
-    fresh_as.cli(
-        "mcp-servers", "add", "--id", SERVER_ID, "--resource", RESOURCE, "--scopes", "diary:read diary:write",
-        "--name", "Diary", "--describe-scope", f"diary:read={READ_TEXT}",
-        "--describe-scope", f"diary:write={WRITE_TEXT}",
-    )  # fmt: skip
-    fresh_as.cli("users", "add", ALICE, input=ALICE_PASSWORD + "\n")
-    return fresh_as
+def _diary_as(diary_prepared: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[AuthorizationServer]:
+    """A server with an MCP server whose scopes the operator described, and alice: this test's own, on a copy
+    of a database those runs made once (tests/authorization_server/prepared.py)."""
+    yield from started_copy(diary_prepared, tmp_path, request)
+
+
+def registration_of(server: AuthorizationServer) -> str:
+    """The diary server's registration endpoint (RFC 7591 §3), MCP-scoped."""
+    return f"{server.url}/api/v1/authz/clients/register/mcp/{SERVER_ID}/latest"
 
 
 @pytest.fixture(name="diary")
@@ -49,7 +71,7 @@ def _diary(diary_as: AuthorizationServer, http: httpx2.Client) -> Issuer:
     return Issuer(
         http,
         diary_as.issuer_for(SERVER_ID),
-        f"{diary_as.url}/api/v1/authz/clients/register/mcp/{SERVER_ID}/latest",
+        registration_of(diary_as),
         resource=RESOURCE,
     )
 
@@ -229,32 +251,88 @@ CONTRAST_SCRIPT = """() => {
 }"""
 
 
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_every_text_meets_wcag_aa_contrast(
-    browser: Browser, scheme: Any, diary: Issuer, client: Registered, diary_as: AuthorizationServer
-):
-    """Issue 17, WCAG 2.2 SC 1.4.3 (AA): every text on the person's pages, the grey notes (3.95:1 before),
-    the errors (2.9:1 in dark mode before), the buttons, has 4.5:1 or more against what is behind it."""
-    context = browser.new_context(color_scheme=scheme)
+#: The pages a person reaches after approving, besides the sign-in and consent pages.
+AFTER_APPROVING = (
+    ("home", "/"),
+    ("apps", "/account/apps?revoked=1"),
+    ("revoke", "/account/apps/revoke?client_id={client_id}&mcp_server_id=" + SERVER_ID),
+    ("error", "/account/apps/revoke?client_id=nobody&mcp_server_id=x"),
+)
+
+
+@dataclass
+class Walk:
+    """What Chromium measured on every page the person sees, page by page: each text's contrast, the width."""
+
+    contrast: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    width: dict[str, int] = field(default_factory=dict)
+
+    def measure(self, name: str, tab: Page) -> None:
+        self.contrast[name] = tab.evaluate(CONTRAST_SCRIPT)
+        self.width[name] = tab.evaluate("() => document.documentElement.scrollWidth")
+
+
+def walk(browser: Browser, server: AuthorizationServer, diary: Issuer, client: Registered, **options: Any) -> Walk:
+    """One person's way through the pages in a browser profile of ``options``: the sign-in page, its error, the
+    consent page, then the home, apps, revoke and error pages."""
+    walked = Walk()
+    context = browser.new_context(**options)
     page = context.new_page()
-    open_request(page, diary, client, "diary:read")
+    open_request(page, diary, client, "diary:read diary:write")
+    walked.measure("sign-in", page)
     page.fill('input[name="username"]', ALICE)
     page.fill('input[name="password"]', "not the password")
     page.click('button:has-text("Sign in")')
-    measured = {"sign-in error": page.evaluate(CONTRAST_SCRIPT)}
+    walked.measure("sign-in error", page)
     sign_in(page)
-    measured["consent"] = page.evaluate(CONTRAST_SCRIPT)
+    walked.measure("consent", page)
+    if SAVE_SCREENSHOTS and options.get("viewport"):
+        page.screenshot(path=str(SCREENSHOTS / "consent.png"), full_page=True)
     answer(page, "Allow")
     other = context.new_page()
-    for name, url in (
-        ("home", "/"),
-        ("apps", "/account/apps?revoked=1"),
-        ("revoke", f"/account/apps/revoke?client_id={client.client_id}&mcp_server_id={SERVER_ID}"),
-        ("error", "/account/apps/revoke?client_id=nobody&mcp_server_id=x"),
-    ):
-        other.goto(diary_as.url + url)
-        measured[name] = other.evaluate(CONTRAST_SCRIPT)
+    for name, url in AFTER_APPROVING:
+        other.goto(server.url + url.format(client_id=client.client_id))
+        walked.measure(name, other)
+        if name == "apps" and SAVE_SCREENSHOTS and options.get("viewport"):
+            other.goto(server.url + "/account/apps")
+            other.screenshot(path=str(SCREENSHOTS / "connected-apps.png"), full_page=True)
     context.close()
+    return walked
+
+
+#: How each walk's browser profile is made: light mode on a phone (390 px wide), dark on a desktop screen.
+PROFILES: dict[str, dict[str, Any]] = {
+    "light": {"color_scheme": "light", "viewport": PHONE, "device_scale_factor": 1},
+    "dark": {"color_scheme": "dark"},
+}
+
+
+@pytest.fixture(name="walks", scope="module")
+def _walks(
+    browser: Browser, diary_prepared: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Callable[[str], Walk]]:
+    """The walk of a profile of ``PROFILES``, made once for the tests below, when the first asks for it
+    (docs/testing.md); a server of their own, a client each."""
+    server = start_copy(diary_prepared, tmp_path_factory.mktemp("walks"), request)
+    made: dict[str, Walk] = {}
+    with httpx2.Client(follow_redirects=False, timeout=10) as http:
+        diary = Issuer(http, server.issuer_for(SERVER_ID), registration_of(server), resource=RESOURCE)
+
+        def walked(profile: str) -> Walk:
+            if profile not in made:
+                client = diary.register(client_name="Diary CLI", redirect_uris=["http://127.0.0.1/callback"])
+                made[profile] = walk(browser, server, diary, client, **PROFILES[profile])
+            return made[profile]
+
+        yield walked
+    server.program.stop()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_text_meets_wcag_aa_contrast(walks: Callable[[str], Walk], scheme: str):
+    """Issue 17, WCAG 2.2 SC 1.4.3 (AA): every text on the person's pages, the grey notes (3.95:1 before),
+    the errors (2.9:1 in dark mode before), the buttons, has 4.5:1 or more against what is behind it."""
+    measured = walks(scheme).contrast
 
     classes = {item["cls"] for texts in measured.values() for item in texts}
     assert {"muted", "error", "notice revoked", "warning", "danger", "secondary danger"} <= classes
@@ -262,39 +340,10 @@ def test_every_text_meets_wcag_aa_contrast(
     assert low == {name: [] for name in measured}
 
 
-def test_every_page_is_readable_390_px_wide(
-    browser: Browser, diary: Issuer, client: Registered, diary_as: AuthorizationServer
-):
+def test_every_page_is_readable_390_px_wide(walks: Callable[[str], Walk]):
     """Issue 17 (pages readable at 390 px wide; WCAG 2.2 SC 1.4.10 Reflow): no page scrolls sideways,
     its long client ids and URLs included."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
-    page = context.new_page()
-    wide: dict[str, int] = {}
+    widths = walks("light").width
 
-    def measure(name: str, tab: Page) -> None:
-        width = tab.evaluate("() => document.documentElement.scrollWidth")
-        if width > 390:
-            wide[name] = width
-
-    open_request(page, diary, client, "diary:read diary:write")
-    measure("sign-in", page)
-    sign_in(page)
-    measure("consent", page)
-    if SAVE_SCREENSHOTS:
-        page.screenshot(path=str(SCREENSHOTS / "consent.png"), full_page=True)
-    answer(page, "Allow")
-    other = context.new_page()
-    for name, url in (
-        ("home", "/"),
-        ("apps", "/account/apps?revoked=1"),
-        ("revoke", f"/account/apps/revoke?client_id={client.client_id}&mcp_server_id={SERVER_ID}"),
-        ("error", "/account/apps/revoke?client_id=nobody&mcp_server_id=x"),
-    ):
-        other.goto(diary_as.url + url)
-        measure(name, other)
-        if name == "apps" and SAVE_SCREENSHOTS:
-            other.goto(diary_as.url + "/account/apps")
-            other.screenshot(path=str(SCREENSHOTS / "connected-apps.png"), full_page=True)
-    context.close()
-
-    assert wide == {}
+    assert set(widths) == {"sign-in", "sign-in error", "consent", "home", "apps", "revoke", "error"}
+    assert {name: width for name, width in widths.items() if width > PHONE["width"]} == {}

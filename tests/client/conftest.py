@@ -4,9 +4,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from scripts.stack import AuthorizationServer, McpServer, free_port, start_authorization_server, start_mcp_server
+from scripts.stack import AuthorizationServer, McpServer, free_port, start_mcp_server
 from tests.client.fake_stack import FakeStack
 from tests.client.sdk_stack import SdkStack
+from tests.set_up import set_up_then_serve
 
 #: The MCP server and user of the stack without demo mode.
 LOGIN_SERVER_ID = "notes"
@@ -17,13 +18,16 @@ ALICE, ALICE_PASSWORD = "alice", "correct horse battery staple"
 def _login_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AuthorizationServer, McpServer]]:
     """An authorization server without demo mode (a real sign-in and consent), and its MCP server."""
     workdir = tmp_path_factory.mktemp("login_stack")
-    authorization_server = start_authorization_server(workdir, demo=False)
     mcp_port = free_port()
-    authorization_server.cli(
-        "mcp-servers", "add", "--id", LOGIN_SERVER_ID, "--resource", f"http://localhost:{mcp_port}/mcp",
-        "--scopes", "mcp:read mcp:write", "--name", "Notes",
-    )  # fmt: skip
-    authorization_server.cli("users", "add", ALICE, input=ALICE_PASSWORD + "\n")
+
+    def set_up(server: AuthorizationServer) -> None:
+        server.cli(
+            "mcp-servers", "add", "--id", LOGIN_SERVER_ID, "--resource", f"http://localhost:{mcp_port}/mcp",
+            "--scopes", "mcp:read mcp:write", "--name", "Notes",
+        )  # fmt: skip
+        server.cli("users", "add", ALICE, input=ALICE_PASSWORD + "\n")
+
+    authorization_server, _ = set_up_then_serve(workdir, set_up, demo=False)
     mcp_server = start_mcp_server(workdir, mcp_port, authorization_server.issuer_for(LOGIN_SERVER_ID))
     yield authorization_server, mcp_server
     mcp_server.program.stop()

@@ -9,19 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from scripts.stack import McpServer, free_port, start_authorization_server, start_mcp_server
+from scripts.stack import McpServer, free_port, start_mcp_server
 from tests.client.fake_stack import FakeStack
 from tests.client.running import Run, read_store, run_cli, run_client
+from tests.set_up import set_up_then_serve
 
 
 @pytest.fixture(name="servers", scope="module")
 def _servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[McpServer, McpServer]]:
     workdir = tmp_path_factory.mktemp("several")
     first_port, second_port = free_port(), free_port()
-    authorization_server = start_authorization_server(workdir, mcp_port=first_port)
-    authorization_server.cli(
-        "mcp-servers", "add", "--id", "second", "--resource", f"http://localhost:{second_port}/mcp",
-        "--scopes", "mcp:read",
+    authorization_server, _ = set_up_then_serve(
+        workdir,
+        lambda server: server.cli(
+            "mcp-servers", "add", "--id", "second", "--resource", f"http://localhost:{second_port}/mcp",
+            "--scopes", "mcp:read",
+        ),
+        mcp_port=first_port,
     )  # fmt: skip
     (workdir / "first").mkdir()
     (workdir / "second").mkdir()

@@ -12,13 +12,14 @@ import pytest
 from scripts.stack import AuthorizationServer, McpServer, free_port, start_mcp_server
 from tests.client.fake_stack import FakeStack
 from tests.client.running import Run, read_store, run_client
+from tests.set_up import command_line_in_process
 
 
 @pytest.fixture(name="notes_mcp", scope="module")
 def _notes_mcp(tmp_path_factory: pytest.TempPathFactory, demo_as: AuthorizationServer) -> Iterator[McpServer]:
     """An MCP server of its own behind the demo authorization server: the note added must not show on demo_mcp."""
     port = free_port()
-    demo_as.cli(
+    command_line_in_process(demo_as).cli(  # the command as it is, without an interpreter of its own
         "mcp-servers", "add", "--id", "step-up", "--resource", f"http://localhost:{port}/mcp",
         "--scopes", "mcp:read mcp:write",
     )  # fmt: skip
