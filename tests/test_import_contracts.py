@@ -20,6 +20,8 @@ DOMAIN = ("accounts", "clients", "consents", "journeys", "mcp_servers", "tokens"
 LEAF_HELPERS = (
     "clock",
     "db",
+    "db_postgresql",
+    "engines",
     "encryption",
     "errors",
     "metrics",

@@ -40,6 +40,7 @@ from authorization_server import settings as settings_module
 from authorization_server.cli import clients, connections, journeys, keys, mcp_servers, users
 from authorization_server.cli.serve import serve
 from authorization_server.cli.shared import Command
+from authorization_server.db import DatabaseUnavailable
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(keys.check_keys_open(settings))
     except ValueError as exc:
         parser.exit(2, f"authorization_server: {exc}\n")
+    except DatabaseUnavailable as exc:
+        parser.exit(1, f"authorization_server: {exc.description}: {exc.detail}\n")
     if command is None:
         serve(settings)
         return
