@@ -51,6 +51,8 @@ else:
 MIGRATION_LOCK = 0x6D63706173
 #: How many times a unit is run in all when PostgreSQL keeps answering that it conflicted.
 ATTEMPTS = 10
+#: The isolation level of every unit (docs/decisions/0045).
+ISOLATION = "repeatable_read"
 #: Seconds a client is asked to wait before repeating a request that met an unreachable database.
 RETRY_AFTER = 2
 
@@ -187,7 +189,7 @@ class PostgresDatabase(Database):
             transaction = PostgresTransaction(connection)
             token = self._running.set(transaction)
             try:
-                async with connection.transaction(isolation="serializable"):
+                async with connection.transaction(isolation=ISOLATION):
                     result = await unit(transaction)
             finally:
                 self._running.reset(token)

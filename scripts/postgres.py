@@ -68,8 +68,10 @@ class ThrowawayCluster:
         subprocess.run(self._command(program, *args), check=True, capture_output=True, cwd=self.directory)
 
     def _popen(self, program: str, *args: str) -> subprocess.Popen[bytes]:
-        log = open(self.directory / "server.log", "wb")  # noqa: SIM115 - closed with the process
-        return subprocess.Popen(self._command(program, *args), stdout=log, stderr=subprocess.STDOUT, cwd=self.directory)
+        with open(self.directory / "server.log", "wb") as log:  # the child keeps a descriptor of its own
+            return subprocess.Popen(
+                self._command(program, *args), stdout=log, stderr=subprocess.STDOUT, cwd=self.directory
+            )
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 30

@@ -31,13 +31,15 @@ One module per command group; ``shared.py`` holds what they share.
     python -m authorization_server clients approve CLIENT_ID --mcp-server ID[:SCOPES] | withdraw CLIENT_ID
     python -m authorization_server clients block CLIENT_ID | unblock CLIENT_ID      refuse it everywhere, or not
     python -m authorization_server clients delete CLIENT_ID                         as RFC 7592 DELETE
+    python -m authorization_server db upgrade [--db DB]                             apply the migrations, then stop
+    python -m authorization_server db copy --from sqlite:///PATH --to postgresql://...   into an empty database
 """
 
 import argparse
 import asyncio
 
 from authorization_server import settings as settings_module
-from authorization_server.cli import clients, connections, journeys, keys, mcp_servers, users
+from authorization_server.cli import clients, connections, journeys, keys, mcp_servers, storage, users
 from authorization_server.cli.serve import serve
 from authorization_server.cli.shared import Command
 from authorization_server.db import DatabaseUnavailable
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(command(settings, args))
     except ValueError as exc:
         parser.exit(1, f"authorization_server: {exc}\n")
+    except DatabaseUnavailable as exc:
+        parser.exit(1, f"authorization_server: {exc.description}: {exc.detail}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,6 +81,6 @@ def _parser() -> argparse.ArgumentParser:
     settings_module.add_arguments(parser)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     # In this order in --help.
-    for group in (users, mcp_servers, connections, journeys, keys, clients):
+    for group in (users, mcp_servers, connections, journeys, keys, clients, storage):
         group.add_commands(commands)
     return parser
