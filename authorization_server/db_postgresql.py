@@ -1,10 +1,13 @@
 """The PostgreSQL engine behind the storage seam (issue 13; docs/decisions/0044, 0045).
 
 asyncpg, on the event loop itself (no thread hop), with a pool of connections. A unit of work
-(``db.py``) runs on one pooled connection inside one ``SERIALIZABLE`` transaction, and is run
-again, whole, when PostgreSQL answers a serialization failure or a deadlock: the
-read-check-write units (a code redeemed once, a refresh token rotated once, a lockout counted)
-keep the guarantee SQLite gives by running one writer at a time (``BEGIN IMMEDIATE``).
+(``db.py``) runs on one pooled connection inside one ``REPEATABLE READ`` transaction, and is run
+again, whole, when PostgreSQL answers a serialization failure or a deadlock. The read-check-write
+units (a code redeemed once, a refresh token rotated once, a journey moved from one status to the
+next) write with a compare-and-swap (``UPDATE ... WHERE status = ?``, then the row count): of two
+units that update the same row, the second fails with a serialization failure, runs again on the
+new snapshot and finds the row changed, as it would have after SQLite's one writer at a time
+(``BEGIN IMMEDIATE``). ``SERIALIZABLE`` was measured and rejected (docs/decisions/0045).
 
 Repositories write SQLite's ``?`` placeholders; :func:`to_postgresql` turns them into ``$1``,
 ``$2`` ... once per statement text (cached). asyncpg's rows (``Record``) are read by name or by
@@ -21,7 +24,7 @@ import functools
 import random
 from collections.abc import Iterable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import asyncpg
 import asyncpg.exceptions
@@ -52,7 +55,7 @@ MIGRATION_LOCK = 0x6D63706173
 #: How many times a unit is run in all when PostgreSQL keeps answering that it conflicted.
 ATTEMPTS = 10
 #: The isolation level of every unit (docs/decisions/0045).
-ISOLATION = "repeatable_read"
+ISOLATION: Final = "repeatable_read"
 #: Seconds a client is asked to wait before repeating a request that met an unreachable database.
 RETRY_AFTER = 2
 
@@ -163,7 +166,7 @@ class PostgresDatabase(Database):
         return int(row[0]) if row else 0
 
     async def run(self, unit: Unit[T]) -> T:
-        """Run ``unit`` in a ``SERIALIZABLE`` transaction, again (at most ``ATTEMPTS`` times) after a conflict."""
+        """Run ``unit`` in a ``REPEATABLE READ`` transaction, again (at most ``ATTEMPTS`` times) after a conflict."""
         joined = self._running.get()
         if joined is not None:
             return await unit(joined)
