@@ -9,10 +9,11 @@ milliseconds). :func:`pg_rows` and :func:`pg_execute` read and change a server's
 """
 
 import asyncio
+import contextlib
+import socket
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -96,6 +97,12 @@ class Databases:
 
         in_a_thread(run)
 
+    def empty(self) -> str:
+        """The URL of a new database without any table (no migration applied)."""
+        name = f"{self._prefix}_{uuid.uuid4().hex[:12]}"
+        self._admin(f'CREATE DATABASE "{name}"')
+        return with_database(self._url, name)
+
     def new(self) -> str:
         """The URL of a new database with every migration applied and no rows."""
         name = f"{self._prefix}_{uuid.uuid4().hex[:12]}"
@@ -109,10 +116,72 @@ class Databases:
     def close(self) -> None:
         self._admin(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
 
-    @contextmanager
+    @contextlib.contextmanager
     def database(self) -> Iterator[str]:
         url = self.new()
         try:
             yield url
         finally:
             self.drop(url)
+
+
+class TcpProxy:
+    """A loopback TCP relay to a server, that can be cut (every connection closed, new ones refused) and restored.
+
+    The outage test puts it between the authorization server and PostgreSQL: a real network failure,
+    seen by the driver as a lost and then a refused connection.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self._target = ("127.0.0.1", target_port)
+        self.port = 0
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self.restore()
+
+    def restore(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        """Close the listener and every relayed connection: the server is unreachable until :meth:`restore`."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self._target)
+            with self._lock:
+                self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_RDWR)
