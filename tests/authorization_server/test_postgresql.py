@@ -22,7 +22,7 @@ from authorization_server.db import (
     shown,
 )
 from authorization_server.db_postgresql import PostgresDatabase, to_postgresql
-from scripts.stack import run_cli_in_process, start_authorization_server
+from scripts.stack import free_port, run_cli_in_process, start_authorization_server
 from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, rows
 from tests.postgresql import Databases, TcpProxy, in_a_thread, pg_execute, pg_rows
 
@@ -238,3 +238,63 @@ def test_database_unreachable_answers_503_with_retry_after_then_recovers(proxied
     after = issuer.register()
     stored = rows(url, "SELECT client_id FROM clients WHERE client_id IN (?, ?)", before.client_id, after.client_id)
     assert sorted(row[0] for row in stored) == sorted([before.client_id, after.client_id])
+
+
+# db copy -----------------------------------------------------------------------------------------
+
+
+def test_db_copy_moves_a_sqlite_deployment_into_postgresql_and_refuses_a_target_with_rows(
+    pg: Databases, tmp_path: Path
+):
+    """Issue 13: ``db copy --from sqlite:///... --to postgresql://...`` copies every table (in the order
+    of the foreign keys, in one transaction); the server then runs on the copy (a refresh token issued on
+    SQLite is rotated on PostgreSQL, its journey stamped); a second copy into it is refused, writing nothing."""
+    mcp_port = free_port()
+    sqlite_server = start_authorization_server(tmp_path, mcp_port=mcp_port, in_process=True)
+    with httpx2.Client(timeout=10) as http:
+        demo = demo_issuer(http, sqlite_server.url, mcp_port)
+        client = demo.register()
+        issued = demo.tokens(client)
+    sqlite_server.program.stop()
+    source = Path(sqlite_server.db)
+    tables = [row[0] for row in rows(source, "SELECT name FROM sqlite_master WHERE type = 'table'")]
+    target = pg.empty()
+
+    command = ["-m", "authorization_server", "db", "copy", "--from", f"sqlite:///{source}", "--to", target]
+    copied = run_cli_in_process(command)
+
+    assert copied.stdout.strip().splitlines()[-1].startswith("copied ")
+    for table in tables:
+        if table != "schema_migrations":
+            [count] = rows(source, f"SELECT count(*) FROM {table}")  # noqa: S608 - names from the catalog
+            assert pg_rows(target, f"SELECT count(*) FROM {table}")[0][0] == count[0], table  # noqa: S608
+    for table in ("users", "clients", "signing_keys", "refresh_tokens", "journey_events", "authorization_journeys"):
+        assert pg_rows(target, f"SELECT count(*) FROM {table}")[0][0] > 0, table  # noqa: S608
+    events = pg_rows(target, "SELECT count(*) FROM journey_events")[0][0]
+
+    again = run_cli_in_process(command, check=False)
+    assert again.returncode == 1
+    assert "the target database is not empty" in again.stderr
+    assert pg_rows(target, "SELECT count(*) FROM journey_events")[0][0] == events
+
+    on_postgresql = start_authorization_server(
+        tmp_path, mcp_port=mcp_port, in_process=True, database=target, port=sqlite_server.port
+    )
+    try:
+        with httpx2.Client(timeout=10) as http:
+            refreshed = demo_issuer(http, on_postgresql.url, mcp_port).refresh(client, issued["refresh_token"])
+        assert refreshed.status_code == 200, refreshed.text
+        assert pg_rows(target, "SELECT count(*) FROM journey_events")[0][0] > events  # the identity went on
+    finally:
+        on_postgresql.program.stop()
+        pg.drop(target)
+
+
+def demo_issuer(http: httpx2.Client, url: str, mcp_port: int) -> Issuer:
+    """The demo MCP server's issuer of a demo-mode server at ``url``."""
+    return Issuer(
+        http,
+        f"{url}/mcp/demo",
+        f"{url}/api/v1/authz/clients/register/mcp/demo/latest",
+        resource=f"http://localhost:{mcp_port}/mcp",
+    )
