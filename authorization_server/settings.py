@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from authorization_server.db import PoolOptions, parse_target
+from authorization_server.db import PoolOptions, parse_target, shown
 from authorization_server.encryption import parse_key
 from shared.loopback import is_https_or_loopback_http, is_loopback_host
 
@@ -575,6 +575,8 @@ def to_toml(settings: Settings) -> str:
         if not setting.repr and value:
             lines.append(f"# {setting.name} = (set, masked: a secret; give it by {setting.metadata['env']})")
             continue
+        if setting.name == "db":
+            value = shown(value)  # a PostgreSQL URL's password, masked (give it by PGPASSWORD or ~/.pgpass)
         lines.append(f"{setting.name} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
 

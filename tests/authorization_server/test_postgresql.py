@@ -89,10 +89,14 @@ def test_another_database_scheme_stops_the_program_with_one_line():
     ]
 
 
-def test_the_log_never_shows_the_database_password():
-    """Never log a secret: the URL shown in the log hides its password."""
+def test_the_log_and_print_config_never_show_the_database_password():
+    """Never log a secret: the URL shown in the log and by ``--print-config`` hides its password."""
     assert shown("postgresql://as:s3cret@db:5432/as") == "postgresql://as:***@db:5432/as"
     assert shown("postgresql://as@db/as") == "postgresql://as@db/as"
+    argv = ["-m", "authorization_server", "--db", "postgresql://as:s3cret@db/as", "--print-config"]
+    printed = run_cli_in_process(argv).stdout
+    assert 'db = "postgresql://as:***@db/as"' in printed
+    assert "s3cret" not in printed
 
 
 # Migrations on PostgreSQL --------------------------------------------------------------------------
