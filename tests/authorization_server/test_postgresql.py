@@ -198,6 +198,26 @@ def test_rows_are_read_by_name_and_by_position_as_sqlite_rows_are(pg: Databases)
     pg.drop(url)
 
 
+def test_without_a_statement_cache_units_run_as_behind_a_transaction_pooler(pg: Databases):
+    """Issue 13: prepared statements configurable off (``--db-statement-cache 0``) for PgBouncer's
+    transaction pooling: the same statements run, none is kept prepared on the connection."""
+    url = pg.new()
+
+    async def run() -> tuple[int, int]:
+        database = await PostgresDatabase.connect(url, PoolOptions(size=1, statement_cache=0))
+        try:
+            for _ in range(3):
+                await database.run(lambda tx: tx.fetch_one("SELECT count(*) FROM users WHERE username = ?", ("x",)))
+            kept = await database.run(lambda tx: tx.fetch_one("SELECT count(*) FROM pg_prepared_statements"))
+            assert kept is not None
+            return 3, int(kept[0])
+        finally:
+            await database.close()
+
+    assert in_a_thread(run) == (3, 0)
+    pg.drop(url)
+
+
 # PostgreSQL unreachable --------------------------------------------------------------------------
 
 
