@@ -23,7 +23,7 @@ from authorization_server.db import (
 )
 from authorization_server.db_postgresql import PostgresDatabase, to_postgresql
 from scripts.stack import free_port, run_cli_in_process, start_authorization_server
-from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, rows
+from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, execute, rows
 from tests.postgresql import Databases, TcpProxy, in_a_thread, pg_execute, pg_rows
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "authorization_server" / "migrations"
@@ -97,6 +97,21 @@ def test_the_log_and_print_config_never_show_the_database_password():
     printed = run_cli_in_process(argv).stdout
     assert 'db = "postgresql://as:***@db/as"' in printed
     assert "s3cret" not in printed
+
+
+def test_a_sqlite_database_newer_than_the_code_refuses_to_start_with_one_line(tmp_path: Path):
+    """Issue 13: the same refusal on SQLite; ``db upgrade`` takes a path too."""
+    path = tmp_path / "as.sqlite3"
+    last = max(number for number, _, _ in migration_scripts("sqlite"))
+    upgraded = run_cli_in_process(["-m", "authorization_server", "db", "upgrade", "--db", str(path)])
+    assert upgraded.stdout.strip() == f"database {path} is at migration {last:04d}"
+    execute(path, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 'then')")
+
+    refused = run_cli_in_process(["-m", "authorization_server", "users", "list", "--db", str(path)], check=False)
+
+    assert refused.returncode == 1
+    [line] = refused.stderr.strip().splitlines()
+    assert f"the database has migration 9999, newer than this code's {last:04d}" in line
 
 
 # Migrations on PostgreSQL --------------------------------------------------------------------------
