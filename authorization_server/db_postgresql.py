@@ -198,7 +198,7 @@ class PostgresDatabase(Database):
                 self._running.reset(token)
         except UNREACHABLE as error:
             # the others are likely broken too (PostgreSQL restarted): each is replaced when next lent
-            self._pool.expire_connections()
+            await self._pool.expire_connections()
             raise DatabaseUnavailable(
                 "the database connection was lost", retry_after=RETRY_AFTER, detail=_reason(error)
             ) from None
