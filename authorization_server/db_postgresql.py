@@ -42,6 +42,7 @@ from authorization_server.db import (
     migration_scripts,
     refuse_newer,
 )
+from authorization_server.errors import InvalidRequest
 
 T = TypeVar("T")
 #: A connection lent by the pool (generic in asyncpg's stubs only).
@@ -68,6 +69,8 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,  # the connection was closed under the unit
 )
+#: What PostgreSQL answers for a string with a NUL character in it, which its text cannot hold.
+NOT_TEXT = (asyncpg.exceptions.CharacterNotInRepertoireError, asyncpg.exceptions.UntranslatableCharacterError)
 #: What PostgreSQL answers when concurrent transactions conflicted: the unit is run again.
 CONFLICT = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
 
@@ -196,6 +199,10 @@ class PostgresDatabase(Database):
                     result = await unit(transaction)
             finally:
                 self._running.reset(token)
+        except NOT_TEXT:
+            # PostgreSQL's text holds no NUL character (SQLite's does): no row can hold such a value, and
+            # none is written; the request that brought it is malformed (RFC 6749 §5.2 invalid_request)
+            raise InvalidRequest("a parameter holds a character that is not allowed (NUL)") from None
         except UNREACHABLE as error:
             # the others are likely broken too (PostgreSQL restarted): each is replaced when next lent
             await self._pool.expire_connections()

@@ -22,7 +22,7 @@ from authorization_server.db import (
     shown,
 )
 from authorization_server.db_postgresql import PostgresDatabase, to_postgresql
-from scripts.stack import free_port, run_cli_in_process, start_authorization_server
+from scripts.stack import AuthorizationServer, free_port, run_cli_in_process, start_authorization_server
 from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, execute, rows
 from tests.postgresql import Databases, TcpProxy, in_a_thread, pg_execute, pg_rows
 
@@ -231,6 +231,21 @@ def test_without_a_statement_cache_units_run_as_behind_a_transaction_pooler(pg: 
 
     assert in_a_thread(run) == (3, 0)
     pg.drop(url)
+
+
+def test_a_nul_character_in_a_parameter_is_invalid_request_never_a_server_error(fresh_as: AuthorizationServer):
+    """OAuth 2.1 §3.1 / RFC 6749 §5.2: a client_id with a NUL character (which PostgreSQL's text cannot hold,
+    unlike SQLite's) gets a readable 400 page at /authorize and a JSON 4xx at /token, never a 500."""
+    with httpx2.Client(timeout=10) as http:
+        page = http.get(f"{fresh_as.url}/authorize", params={"client_id": "a\x00b", "response_type": "code"})
+        api = http.post(
+            f"{fresh_as.url}/token",
+            data={"grant_type": "authorization_code", "client_id": "a\x00b", "code": "c", "code_verifier": "v" * 43},
+        )
+    assert page.status_code == 400, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert 400 <= api.status_code < 500, api.text
+    assert api.json()["error"] in ("invalid_request", "invalid_client")
 
 
 # PostgreSQL unreachable --------------------------------------------------------------------------
