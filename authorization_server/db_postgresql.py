@@ -119,6 +119,15 @@ class PostgresTransaction(Transaction):
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         return list(await self._connection.fetch(to_postgresql(sql), *params))
 
+    async def attempt(self, part: Unit[T]) -> T:
+        """``part`` in a nested transaction (asyncpg's ``SAVEPOINT``): rolled back to it if ``part`` raises.
+
+        A conflict (serialization failure) raised inside still reaches :meth:`PostgresDatabase.run`,
+        which runs the whole unit again.
+        """
+        async with self._connection.transaction():
+            return await part(self)
+
 
 class PostgresDatabase(Database):
     """A pool of asyncpg connections to one PostgreSQL database."""
@@ -158,15 +167,6 @@ class PostgresDatabase(Database):
 
     async def close(self) -> None:
         await self._pool.close()
-
-    async def data_version(self) -> int:
-        """The WAL insert position: it moves with every commit, this process's own too (a spare reload).
-
-        The caches (``McpServerCache``, the signing keys) reload when it changed, as SQLite's
-        ``PRAGMA data_version`` tells them; here any instance's write counts.
-        """
-        row = await self.run(lambda tx: tx.fetch_one("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"))
-        return int(row[0]) if row else 0
 
     async def run(self, unit: Unit[T]) -> T:
         """Run ``unit`` in a ``REPEATABLE READ`` transaction, again (at most ``ATTEMPTS`` times) after a conflict."""

@@ -21,6 +21,8 @@ Stored form: one version byte, the nonce, then ciphertext and tag.
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -73,6 +75,14 @@ class Sealer:
 
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(key)
+        self._key = key
+
+    def derive(self, purpose: str) -> bytes:
+        """A key of its own for ``purpose``, the same wherever this key is (HMAC-SHA-256, as HKDF-Expand does).
+
+        The DPoP nonces (RFC 9449 §8): every instance sealing with this key accepts the others' nonces.
+        """
+        return hmac.new(self._key, purpose.encode(), hashlib.sha256).digest()
 
     @classmethod
     def ephemeral(cls) -> "Sealer":

@@ -1,7 +1,7 @@
 """OAuth errors as values: each class carries its registered error code and HTTP status.
 
 Codes come from RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 7591 §3.2.2,
-RFC 8707 §2 and RFC 9101 §6.1 (registered by OpenID Connect Core §3.1.2.6)
+RFC 8707 §2, RFC 9449 §12.2 and RFC 9101 §6.1 (registered by OpenID Connect Core §3.1.2.6)
 (``temporarily_unavailable`` is RFC 6749 §4.1.2.1's, used here at every endpoint); ``not_found``
 and ``too_many_requests`` are this project's own, for API paths that name something that does not
 exist and for requests over a rate limit (RFC 6585 §4 gives the status, no RFC the code). An error
@@ -18,6 +18,8 @@ Hierarchy::
      ├── InvalidToken            invalid_token              401
      ├── AdminSignInRequired     unauthorized               401
      ├── InvalidGrant            invalid_grant              400
+     ├── InvalidDpopProof        invalid_dpop_proof         400
+     ├── UseDpopNonce            use_dpop_nonce             400
      ├── UnauthorizedClient      unauthorized_client        400
      ├── UnsupportedGrantType    unsupported_grant_type     400
      ├── UnsupportedResponseType unsupported_response_type  400
@@ -27,10 +29,12 @@ Hierarchy::
      ├── InvalidScope            invalid_scope              400
      ├── InvalidTarget           invalid_target             400
      ├── AccessDenied            access_denied              403
-     │    └── AccountDisabled    access_denied              403
+     │    ├── AccountDisabled    access_denied              403
+     │    └── SignInRefused      access_denied              403
      ├── InvalidRedirectUri      invalid_redirect_uri       400
      ├── InvalidClientMetadata   invalid_client_metadata    400
      ├── NotFound                not_found                  404
+     ├── UpstreamSignInFailed    upstream_sign_in_failed    502
      ├── TooManyRequests         too_many_requests          429
      ├── TemporarilyUnavailable  temporarily_unavailable    503
      └── ServerError             server_error               500
@@ -143,6 +147,25 @@ class InvalidGrant(OAuthError):
     error = "invalid_grant"
 
 
+class InvalidDpopProof(OAuthError):
+    """The DPoP proof is missing where required, malformed, or fails a check of RFC 9449 §4.3 (§5)."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDpopNonce(OAuthError):
+    """The DPoP proof must carry the server's nonce, sent in the ``DPoP-Nonce`` header (RFC 9449 §8)."""
+
+    error = "use_dpop_nonce"
+
+    def __init__(self, description: str, *, nonce: str, detail: str | None = None) -> None:
+        super().__init__(description, detail=detail)
+        self.nonce = nonce
+
+    def headers(self) -> dict[str, str]:
+        return {"DPoP-Nonce": self.nonce}
+
+
 class UnauthorizedClient(OAuthError):
     """The client is not allowed to use this grant or response type."""
 
@@ -212,6 +235,20 @@ class InvalidClientMetadata(OAuthError):
     """A client metadata field is invalid (RFC 7591 §3.2.2)."""
 
     error = "invalid_client_metadata"
+
+
+class SignInRefused(AccessDenied):
+    """The identity provider vouched for the person, but this server's rules for it refuse them: an email
+    domain not allowed, a claim rule not met, a disabled account (issue 16)."""
+
+
+class UpstreamSignInFailed(OAuthError):
+    """A sign-in through an identity provider could not be completed: the provider cannot be reached, or
+    its answer fails a check (OIDC Core §3.1.3.7, RFC 9207, RFC 9700 §4.4); the description says which,
+    never with a code or token in it (issue 16). A project code, 502: the upstream's answer is unusable."""
+
+    error = "upstream_sign_in_failed"
+    status_code = 502
 
 
 class NotFound(OAuthError):

@@ -23,6 +23,11 @@ METADATA_PATH = "/.well-known/oauth-authorization-server"
 
 CALLBACK_PATH = "/downstream/callback"
 
+# Sign-in through an identity provider (issue 16): the button posts here, the provider answers at its own path.
+FEDERATED_START_PATH = "/interaction/{interaction_id}/federated/{provider}"
+#: This server's redirect URI at one identity provider: a path per provider (mix-up defence, RFC 9700 §4.4.2).
+FEDERATED_CALLBACK_PATH = "/federated/{provider}/callback"
+
 # The person's pages (issue 17): the home page, the connected apps, signing out.
 HOME_PATH = "/"
 ACCOUNT_APPS_PATH = "/account/apps"
@@ -43,4 +48,10 @@ ADMIN_CLIENTS_PATH = "/admin/clients"
 #: One client; its ``client_id`` (a URL, for a metadata document) goes in the query: ``?client_id=``.
 ADMIN_CLIENT_PATH = "/admin/clients/view"
 ADMIN_MCP_SERVERS_PATH = "/admin/mcp-servers"
+#: One MCP server: ``?id=``.
+ADMIN_MCP_SERVER_PATH = "/admin/mcp-servers/view"
+ADMIN_USERS_PATH = "/admin/users"
+#: One user: ``?username=``.
+ADMIN_USER_PATH = "/admin/users/view"
 ADMIN_KEYS_PATH = "/admin/keys"
+ADMIN_IDENTITY_PROVIDERS_PATH = "/admin/identity-providers"

@@ -28,7 +28,10 @@ Sets (docs/decisions/0015). The rules (CIMD §4, §6.5, §6.6; MCP security best
 
 ``FetchPolicy.allow_loopback`` (``--allow-loopback-client-metadata``, on in demo mode) admits
 http and https URLs on loopback hosts and loopback addresses, for tests and the demo; nothing
-else special-use, ever.
+else special-use, ever. One caller may admit more, per fetch: ``allow_private_network`` admits the
+private-use ranges (RFC 1918, RFC 4193 unique local) and nothing else (not link-local, not CGNAT,
+not loopback), for an identity provider the operator said lives on the organisation's network
+(``identity-providers add --allow-private-network``, decision 0047); never for a client's URL.
 """
 
 import asyncio
@@ -53,6 +56,13 @@ MAX_URL_LENGTH = 2000
 MAX_CACHED = 1000
 #: RFC 6052 §2.1 and RFC 8215: NAT64 prefixes, which translate to IPv4 addresses of any kind.
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+#: RFC 1918 and RFC 4193: the ranges an organisation numbers its own hosts from.
+_PRIVATE_NETWORKS = (
+    ipaddress.ip_network("10.0.0.0/8"),
+    ipaddress.ip_network("172.16.0.0/12"),
+    ipaddress.ip_network("192.168.0.0/16"),
+    ipaddress.ip_network("fc00::/7"),
+)
 _JSON_TYPES = ("application/json", "application/jwk-set+json")
 
 #: Resolves a host and port to IP address strings; ``loop.getaddrinfo`` unless a test gives another.
@@ -137,6 +147,13 @@ def is_special_use(address: str) -> bool:
     return False
 
 
+def is_private_network(address: str) -> bool:
+    """Whether ``address`` is in a private-use range (RFC 1918, RFC 4193), the only special-use ones an operator
+    may admit for one identity provider; an IPv4-mapped or translated form of one is not."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return any(ip.version == net.version and ip in net for net in _PRIVATE_NETWORKS)
+
+
 async def system_resolver(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
@@ -163,26 +180,38 @@ class SafeFetcher:
         self._flights: dict[tuple[str, str], asyncio.Task[object]] = {}
         self._slots = _Slots(policy.max_fetches, policy.max_fetches_per_host)
 
-    async def get_json(self, kind: str, url: str, *, max_bytes: int, parse: Callable[[object], T]) -> T:
+    async def get_json(
+        self,
+        kind: str,
+        url: str,
+        *,
+        max_bytes: int,
+        parse: Callable[[object], T],
+        fresh: bool = False,
+        allow_private_network: bool = False,
+    ) -> T:
         """The JSON at ``url``, turned into a value by ``parse`` (which raises on an invalid one).
 
         ``kind`` keeps apart cached values of the same URL parsed differently. Raises
         :class:`FetchFailed` or whatever ``parse`` raises, both remembered for ``failure_ttl``
         seconds; :class:`Busy`, or whatever ``before_fetch`` raises, neither remembered.
         A request for a URL already being fetched waits for that fetch instead of making another.
+        ``fresh``: a cached answer is not used (an identity provider's JWK Set after a key rotation).
+        ``allow_private_network``: addresses in private-use ranges are admitted too (:func:`is_private_network`),
+        for an identity provider the operator placed on the organisation's network; kept apart in the cache.
         """
         problem = url_problem(url, allow_loopback=self._policy.allow_loopback)
         if problem:
             raise FetchFailed(f"the URL is not allowed: {problem}")
-        key = (kind, url)
+        key = (kind + ("+private" if allow_private_network else ""), url)
         remembered = self._cache.get(key)
-        if remembered is not None and remembered.expires > self._clock():
+        if remembered is not None and remembered.expires > self._clock() and not fresh:
             return cast(T, remembered.answer())  # what ``parse`` made: ``kind`` is in the key
         flight = self._flights.get(key)
         if flight is None:
             self._cache.pop(key, None)
             self._before_fetch()
-            flight = asyncio.create_task(self._fly(key, url, max_bytes, parse))
+            flight = asyncio.create_task(self._fly(key, url, max_bytes, parse, allow_private_network))
             self._flights[key] = flight
             flight.add_done_callback(lambda done: self._landed(key, done))
         try:
@@ -190,14 +219,16 @@ class SafeFetcher:
         except Exception as failure:  # each request raises its own copy of the one outcome
             raise _copy(failure).with_traceback(failure.__traceback__) from None
 
-    async def _fly(self, key: tuple[str, str], url: str, max_bytes: int, parse: Callable[[object], object]) -> object:
+    async def _fly(
+        self, key: tuple[str, str], url: str, max_bytes: int, parse: Callable[[object], object], private: bool
+    ) -> object:
         """Fetch ``url`` in a slot, parse it, and remember the outcome (a value as long as it may be kept)."""
         try:
             async with self._slots.slot(urlsplit(url).hostname or "", self._policy.slot_wait):
                 try:
                     try:
                         async with asyncio.timeout(self._policy.timeout):
-                            body, max_age = await self._fetch(url, max_bytes)
+                            body, max_age = await self._fetch(url, max_bytes, private)
                     except TimeoutError:
                         raise FetchFailed(f"no answer within {self._policy.timeout:g} s") from None
                     except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
@@ -235,11 +266,11 @@ class SafeFetcher:
         if not flight.cancelled():
             flight.exception()  # retrieved here, so that no waiter left means no "never retrieved" warning
 
-    async def _fetch(self, url: str, max_bytes: int) -> tuple[object, int | None]:
+    async def _fetch(self, url: str, max_bytes: int, private: bool) -> tuple[object, int | None]:
         parts = urlsplit(url)
         host = ascii_host(parts.hostname or "") or ""  # url_problem made sure there is one
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = await self._checked_address(host, port)
+        address = await self._checked_address(host, port, private)
         literal = f"[{address}]" if ":" in address else address
         pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
         netloc = parts.netloc if parts.netloc.isascii() else (f"{host}:{parts.port}" if parts.port else host)
@@ -262,8 +293,9 @@ class SafeFetcher:
         except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             raise FetchFailed("its body is not valid JSON") from None
 
-    async def _checked_address(self, host: str, port: int) -> str:
-        """The one address to connect to; refused if any address of ``host`` is special-use.
+    async def _checked_address(self, host: str, port: int, private: bool) -> str:
+        """The one address to connect to; refused if any address of ``host`` is special-use (but loopback with
+        ``allow_loopback``, a private-use one with ``private``).
 
         A name that does not resolve and one that resolves to a special-use address get the
         same text: a different one would let anyone map this server's internal DNS.
@@ -280,7 +312,8 @@ class SafeFetcher:
             raise refused
         for address in addresses:
             loopback = ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
-            if is_special_use(address) and not (loopback and self._policy.allow_loopback):
+            admitted = (loopback and self._policy.allow_loopback) or (private and is_private_network(address))
+            if is_special_use(address) and not admitted:
                 raise refused
         return addresses[0]
 

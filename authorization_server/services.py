@@ -13,14 +13,23 @@ from authorization_server.accounts.entities import User
 from authorization_server.accounts.lockout import LoginLockout
 from authorization_server.accounts.service import AccountService
 from authorization_server.admin.auth import AdminGuard
-from authorization_server.admin.console import ClientConsole, JourneyConsole, KeyConsole, McpServerConsole
+from authorization_server.admin.console import (
+    ClientConsole,
+    IdentityProviderConsole,
+    JourneyConsole,
+    KeyConsole,
+    McpServerConsole,
+    UserConsole,
+)
 from authorization_server.admin.timelines import Timelines
 from authorization_server.clients.service import ClientService
 from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database, Transaction
 from authorization_server.encryption import Sealer, local_key, new_key, parse_key
 from authorization_server.flow.authorization.client_directory import ClientDirectory
+from authorization_server.flow.authorization.federation import FederatedSignIn
 from authorization_server.flow.authorization.interactions import InteractionService
+from authorization_server.flow.authorization.openid import OpenIdProviders
 from authorization_server.flow.discovery.issuers import IssuerService
 from authorization_server.flow.downstream.authorization import DownstreamAuthorization
 from authorization_server.flow.downstream.providers import Providers
@@ -29,14 +38,19 @@ from authorization_server.flow.registration.management import ClientManagementSe
 from authorization_server.flow.registration.service import RegistrationService
 from authorization_server.flow.revocation.administration import McpServerAdministration, UserAdministration
 from authorization_server.flow.revocation.service import RevocationService
+from authorization_server.flow.token.dpop import DpopProofs
 from authorization_server.flow.token.grants.context import GrantContext
+from authorization_server.flow.token.grants.id_jag_issuance import IdJagIssuance
+from authorization_server.flow.token.grants.jwt_bearer import JwtBearerGrant
 from authorization_server.flow.token.grants.token_exchange import TokenExchange
 from authorization_server.flow.token.service import GrantService
 from authorization_server.health.readiness import Readiness
+from authorization_server.identity_providers.service import IdentityProviderService
 from authorization_server.journeys.service import JourneyService
 from authorization_server.maintenance.clients import ClientExpiry
 from authorization_server.maintenance.journeys import JourneyExpiry
 from authorization_server.maintenance.schedule import Maintenance
+from authorization_server.maintenance.shared_state import SharedStateUpkeep
 from authorization_server.mcp_servers.cache import McpServerCache
 from authorization_server.mcp_servers.service import McpServerService
 from authorization_server.metrics import Metrics
@@ -47,6 +61,7 @@ from authorization_server.tokens.keys import Keys, ensure_current
 from authorization_server.tokens.service import TokenService
 from authorization_server.web.browser import Cookies
 from authorization_server.web.rate_limits import FetchLimit, RateLimits
+from shared.dpop import Nonces
 
 log = logging.getLogger("authorization_server")
 
@@ -80,13 +95,17 @@ class Services:
     maintenance: Maintenance
     timelines: Timelines
     downstream: DownstreamAuthorization
+    #: Sign-in through an identity provider (issue 16).
+    federation: FederatedSignIn
     admin: AdminGuard
     metrics: Metrics
     #: The operator's console's use cases (issue 17), over the command line's services.
     console: ClientConsole
     mcp_server_console: McpServerConsole
+    user_console: UserConsole
     journey_console: JourneyConsole
     key_console: KeyConsole
+    identity_provider_console: IdentityProviderConsole
 
 
 def services(request: Request) -> Services:
@@ -100,6 +119,19 @@ def services_in(scope: Scope) -> Services:
     return found
 
 
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    """The safe fetcher's rules by the settings: client metadata documents, JWK Sets, identity providers' documents."""
+    return FetchPolicy(
+        allow_loopback=settings.allow_loopback_client_metadata,
+        timeout=settings.client_metadata_timeout,
+        cache_min=settings.client_metadata_cache_min,
+        cache_max=settings.client_metadata_cache_max,
+        failure_ttl=settings.client_metadata_failure_cache,
+        max_fetches=settings.client_metadata_fetches,
+        max_fetches_per_host=settings.client_metadata_fetches_per_host,
+    )
+
+
 def client_directory(
     settings: Settings, db: Database, clients: ClientService, metrics: Metrics | None = None
 ) -> ClientDirectory:
@@ -107,23 +139,20 @@ def client_directory(
 
     Each fetch that goes out is charged to the address of the request that caused it (``FetchLimit``).
     """
-    fetcher = SafeFetcher(
-        FetchPolicy(
-            allow_loopback=settings.allow_loopback_client_metadata,
-            timeout=settings.client_metadata_timeout,
-            cache_min=settings.client_metadata_cache_min,
-            cache_max=settings.client_metadata_cache_max,
-            failure_ttl=settings.client_metadata_failure_cache,
-            max_fetches=settings.client_metadata_fetches,
-            max_fetches_per_host=settings.client_metadata_fetches_per_host,
-        ),
+    fetcher = safe_fetcher(settings, metrics)
+    return ClientDirectory(
+        db, clients, fetcher, root_issuer=settings.issuer, allow_loopback=settings.allow_loopback_client_metadata
+    )
+
+
+def safe_fetcher(settings: Settings, metrics: Metrics | None = None) -> SafeFetcher:
+    """A fetcher of URLs by the settings' rules (``safe_fetch.py``): client metadata, client and IdP JWK Sets."""
+    return SafeFetcher(
+        fetch_policy(settings),
         before_fetch=FetchLimit(
             settings.rate("rate_limit_fetch"), refused=metrics.rate_limited if metrics else lambda name: None
         ),
         fetched=metrics.fetched if metrics else lambda result: None,
-    )
-    return ClientDirectory(
-        db, clients, fetcher, root_issuer=settings.issuer, allow_loopback=settings.allow_loopback_client_metadata
     )
 
 
@@ -133,11 +162,12 @@ def token_service(settings: Settings, db: Database, sealer: Sealer | None = None
     ``sealer`` opens the stored signing keys (``signing_key_sealer``); without it nothing can be signed.
     """
     return TokenService(
-        Keys(db, settings.key_lifetime_after_rotation, sealer),
+        Keys(db, settings.key_lifetime_after_rotation, sealer, settings.cache_check_interval),
         access_token_ttl=settings.access_token_ttl,
         refresh_token_ttl=settings.refresh_token_ttl,
         refresh_grace_confidential=settings.refresh_grace_confidential,
         refresh_grace_public=settings.refresh_grace_public,
+        grace_sealer=sealer,
     )
 
 
@@ -168,6 +198,7 @@ class Operations:
     timelines: Timelines
     user_administration: UserAdministration
     mcp_server_administration: McpServerAdministration
+    identity_providers: IdentityProviderService
 
 
 def operations(
@@ -179,7 +210,7 @@ def operations(
     """
     accounts = AccountService(settings.session_ttl)
     clients = ClientService()
-    mcp_server_cache = McpServerCache(db)
+    mcp_server_cache = McpServerCache(db, settings.cache_check_interval)
     mcp_servers = McpServerService(mcp_server_cache)
     issuers = IssuerService(settings, mcp_server_cache)
     directory = client_directory(settings, db, clients, metrics)
@@ -234,6 +265,7 @@ def operations(
             revocation=revocation,
             client_expiry=client_expiry,
         ),
+        identity_providers=IdentityProviderService(key_sealer, sign_in_ttl=settings.interaction_ttl),
     )
 
 
@@ -251,11 +283,18 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         )
     key_sealer = signing_key_sealer(settings)
     # Seals keys stored in clear by older versions (docs/decisions/0027); the first start makes the first key.
-    await db.run(lambda tx: ensure_current(tx, settings.signing_alg, key_sealer))
+    await db.run(lambda tx: ensure_current(tx, settings.signing_alg, key_sealer, settings.key_activation_delay))
     metrics = metrics or Metrics()
     db.observe(metrics.committed)  # journeys ended, counted once their unit committed
     core = operations(settings, db, key_sealer, metrics)
     providers = Providers()
+    grant_context = GrantContext(
+        issuers=core.issuers,
+        clients=core.clients,
+        consents=core.consents,
+        journeys=core.journeys,
+        tokens=core.tokens,
+    )
     downstream = DownstreamAuthorization(
         db,
         journeys=core.journeys,
@@ -264,8 +303,47 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         callback_url=settings.issuer + CALLBACK_PATH,
     )
     demo_user = await _demo(db, core) if settings.demo else None
+    connected_apps = ConnectedAppsService(
+        db,
+        accounts=core.accounts,
+        clients=core.clients,
+        consents=core.consents,
+        journeys=core.journeys,
+        mcp_servers=core.mcp_servers,
+        revocation=core.revocation,
+    )
     if not settings.demo:
         await _warn_if_empty(db, core)
+    interactions = InteractionService(
+        db,
+        accounts=core.accounts,
+        lockout=LoginLockout(
+            failures=settings.login_lockout_failures,
+            window=settings.login_lockout_window,
+            duration=settings.login_lockout_duration,
+        ),
+        clients=core.clients,
+        directory=core.directory,
+        consents=core.consents,
+        issuers=core.issuers,
+        journeys=core.journeys,
+        mcp_servers=core.mcp_servers,
+        downstream=downstream,
+        identity_providers=core.identity_providers,
+        demo_user=demo_user,
+        local_accounts=settings.local_accounts,
+    )
+    # Its own fetcher: what providers' documents cost is not charged to a client's address.
+    openid = OpenIdProviders(SafeFetcher(fetch_policy(settings), fetched=metrics.fetched))
+    federation = FederatedSignIn(
+        db,
+        identity_providers=core.identity_providers,
+        openid=openid,
+        accounts=core.accounts,
+        journeys=core.journeys,
+        interactions=interactions,
+        root_issuer=settings.issuer,
+    )
     return Services(
         settings=settings,
         cookies=Cookies(settings),
@@ -276,33 +354,11 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         tokens=core.tokens,
         registration=core.registration,
         client_management=core.client_management,
-        interactions=InteractionService(
-            db,
-            accounts=core.accounts,
-            lockout=LoginLockout(
-                failures=settings.login_lockout_failures,
-                window=settings.login_lockout_window,
-                duration=settings.login_lockout_duration,
-            ),
-            clients=core.clients,
-            directory=core.directory,
-            consents=core.consents,
-            issuers=core.issuers,
-            journeys=core.journeys,
-            mcp_servers=core.mcp_servers,
-            downstream=downstream,
-            demo_user=demo_user,
-        ),
+        interactions=interactions,
         grants=GrantService(
             db,
             core.directory,
-            GrantContext(
-                issuers=core.issuers,
-                clients=core.clients,
-                consents=core.consents,
-                journeys=core.journeys,
-                tokens=core.tokens,
-            ),
+            grant_context,
             TokenExchange(
                 db,
                 mcp_servers=core.mcp_servers,
@@ -311,18 +367,15 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
                 tokens=core.tokens,
                 providers=providers,
             ),
+            DpopProofs(Nonces(key_sealer.derive("dpop-nonce")), require_nonce=settings.dpop_nonce),
             issued=metrics.token_issued,
+            jwt_bearer=JwtBearerGrant(
+                db, core.directory, grant_context, core.mcp_servers, safe_fetcher(settings, metrics)
+            ),
+            id_jags=IdJagIssuance(db, core.directory, grant_context),
         ),
         revocation=core.revocation,
-        connected_apps=ConnectedAppsService(
-            db,
-            accounts=core.accounts,
-            clients=core.clients,
-            consents=core.consents,
-            journeys=core.journeys,
-            mcp_servers=core.mcp_servers,
-            revocation=core.revocation,
-        ),
+        connected_apps=connected_apps,
         home=HomeService(db, accounts=core.accounts, mcp_servers=core.mcp_servers, root_issuer=settings.issuer),
         readiness=Readiness(db, core.tokens.keys),
         introspection=IntrospectionService(db, core.mcp_server_cache, core.journeys, core.tokens),
@@ -333,13 +386,21 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             token_ip=settings.rate("rate_limit_token_ip"),
             login=settings.rate("rate_limit_login"),
             login_ip=settings.rate("rate_limit_login_ip"),
+            spend=core.clients.spend_request,
             refused=metrics.rate_limited,
         ),
         client_expiry=core.client_expiry,
-        maintenance=Maintenance(clients=core.client_expiry, journeys=core.journey_expiry),
+        maintenance=Maintenance(
+            clients=core.client_expiry,
+            journeys=core.journey_expiry,
+            shared_state=SharedStateUpkeep(
+                db, accounts=core.accounts, clients=core.clients, token_client=settings.rate("rate_limit_token_client")
+            ),
+        ),
         timelines=core.timelines,
         downstream=downstream,
-        admin=AdminGuard(settings),
+        federation=federation,
+        admin=AdminGuard(settings, db, core.accounts),
         metrics=metrics,
         console=ClientConsole(
             db,
@@ -351,9 +412,24 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             management=core.client_management,
             expiry=core.client_expiry,
         ),
-        mcp_server_console=McpServerConsole(db, root_issuer=settings.issuer, mcp_servers=core.mcp_servers),
+        mcp_server_console=McpServerConsole(
+            db,
+            root_issuer=settings.issuer,
+            mcp_servers=core.mcp_servers,
+            administration=core.mcp_server_administration,
+        ),
+        user_console=UserConsole(
+            db,
+            accounts=core.accounts,
+            administration=core.user_administration,
+            connected_apps=connected_apps,
+            identity_providers=core.identity_providers,
+        ),
         journey_console=JourneyConsole(db, accounts=core.accounts, timelines=core.timelines),
         key_console=KeyConsole(db, keys=core.tokens.keys, alg=settings.signing_alg),
+        identity_provider_console=IdentityProviderConsole(
+            db, identity_providers=core.identity_providers, openid=openid, redirect_uri=federation.callback_url
+        ),
     )
 
 

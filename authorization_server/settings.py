@@ -77,6 +77,8 @@ POSITIVE = (
     "limit_concurrency",
     "db_pool_size",
     "db_timeout",
+    "cache_check_interval",
+    "workers",
 )
 #: Settings that are rates, ``COUNT/[N]UNIT`` (``Rate`` above).
 RATES = (
@@ -243,6 +245,12 @@ class Settings:
         "seconds a journey that ended without a grant (failed, denied, expired) is kept before it is deleted",
         "AS_JOURNEY_RETENTION",
     )
+    dpop_nonce: bool = _setting(
+        False,
+        "require a server nonce in DPoP proofs at the token endpoint (RFC 9449 §8): a proof without the current"
+        " one is answered use_dpop_nonce with a DPoP-Nonce header (docs/dpop.md)",
+        "AS_DPOP_NONCE",
+    )
     # URLs clients give us: client ID metadata documents and jwks_uri (docs/decisions/0015, safe_fetch.py).
     allow_loopback_client_metadata: bool = _setting(
         False,
@@ -310,6 +318,14 @@ class Settings:
         "unset: the server refuses to start; in demo mode a key kept in the file DB.key",
         secret=True,
     )
+    # Sign-in (issue 16): the password form, beside the identity providers (`identity-providers add`).
+    local_accounts: bool = _setting(
+        True,
+        "show the password form for the accounts of this server (`users add`); --no-local-accounts leaves"
+        " only the identity providers' buttons (`identity-providers add`)",
+        "AS_LOCAL_ACCOUNTS",
+        "on",
+    )
     # The operator's surface (issue 17, docs/decisions/0038): the log's form, the metrics' listener.
     log_level: str = _setting("info", "log level", "AS_LOG_LEVEL", choices=("debug", "info", "warning", "error"))
     log_format: str = _setting(
@@ -331,6 +347,18 @@ class Settings:
         "interface of the metrics listener; beyond loopback only on a network the scraper alone reaches",
         "AS_METRICS_HOST",
     )
+    cache_check_interval: float = _setting(
+        1.0,
+        "seconds between an instance's looks at what other instances and the command line changed (MCP"
+        " servers, signing keys); a new signing key is published at once and signs from twice this after it"
+        " was made",
+        "AS_CACHE_CHECK_INTERVAL",
+    )
+    workers: int = _setting(
+        1,
+        "processes serving this issuer from this database on this port (several instances: docs/deployment.md)",
+        "AS_WORKERS",
+    )
 
     def rate(self, name: str) -> Rate:
         """The rate limit setting ``name``, parsed (``check`` made sure it parses)."""
@@ -340,6 +368,12 @@ class Settings:
     def key_lifetime_after_rotation(self) -> timedelta:
         """How long a rotated-out signing key stays published: until its last token has expired."""
         return timedelta(seconds=self.access_token_ttl + RETIREMENT_MARGIN)
+
+    @property
+    def key_activation_delay(self) -> timedelta:
+        """How long after it was made a new signing key starts signing: by then every instance publishes it
+        (each looks at the database at least every ``cache_check_interval``; issue 13)."""
+        return timedelta(seconds=2 * self.cache_check_interval)
 
     @property
     def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -418,6 +452,15 @@ class Settings:
         for name in POSITIVE:
             if getattr(settings, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if settings.workers > 1 and settings.metrics_port:
+            raise ValueError(
+                "metrics_port counts one process: with workers, run each instance as a process of its own,"
+                " each with its own metrics port"
+            )
+        if settings.workers > 1 and settings.demo:
+            raise ValueError("demo mode runs one process (its downstream token key is its own): leave out workers")
+        if settings.cache_check_interval > 60:
+            raise ValueError("cache_check_interval must be at most 60 seconds")
         for name in ("refresh_grace_confidential", "refresh_grace_public"):
             if getattr(settings, name) < 0:
                 raise ValueError(f"{name} must be 0 or more")
@@ -485,10 +528,12 @@ def add_arguments(parser: argparse.ArgumentParser, *names: str, default: Any = N
         meta = setting.metadata
         shown = meta["shown"] or ("off" if setting.default is False else setting.default)
         text = f"{meta['help']} (env {meta['env']}, default {shown})"
-        if setting.type is bool or setting.type == "bool":
+        if (setting.type is bool or setting.type == "bool") and setting.default is True:  # --x / --no-x
+            parser.add_argument(option, action=argparse.BooleanOptionalAction, default=default, help=text)
+        elif setting.type is bool or setting.type == "bool":
             parser.add_argument(option, action="store_true", default=default, help=text)
         else:
-            kinds: dict[object, type] = {int: int, Path: Path}
+            kinds: dict[object, type] = {int: int, float: float, "float": float, Path: Path}
             kind = kinds.get(setting.type, str)
             parser.add_argument(option, type=kind, default=default, help=text, **meta["argparse"])
 
@@ -553,12 +598,15 @@ def read_config(path: Path) -> dict[str, Any]:
         kind = _kind(setting.type)
         if kind is Path:
             kind = str
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            wanted = {bool: "true or false", int: "a whole number", str: "a string"}[kind]
+        accepted = (int, float) if kind is float else kind
+        if not isinstance(value, accepted) or (kind in (int, float) and isinstance(value, bool)):
+            wanted = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}[kind]
             raise ValueError(f"configuration file {path}: {key} must be {wanted}, not {value!r}")
         choices = setting.metadata["argparse"].get("choices")
         if choices and value not in choices:
             raise ValueError(f"configuration file {path}: {key} must be one of {', '.join(choices)}, not {value!r}")
+        if kind is float and isinstance(value, int | float):
+            value = float(value)
         values[key] = Path(str(value)) if setting.type is Path else value
     return values
 
@@ -604,14 +652,15 @@ def _toml_value(value: Any) -> str:
     """A TOML value: JSON's string escapes are TOML's basic-string escapes."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, int | float):
         return str(value)
     return json.dumps(str(value))
 
 
 def _kind(kind: Any) -> type:
     """The Python type of a settings field, whose annotation may be a string."""
-    return {bool: bool, "bool": bool, int: int, "int": int, Path: Path, "Path": Path}.get(kind, str)
+    kinds: dict[Any, type] = {bool: bool, "bool": bool, int: int, "int": int, float: float, "float": float}
+    return (kinds | {Path: Path, "Path": Path}).get(kind, str)
 
 
 def from_options(options: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -639,6 +688,6 @@ def _from_env(kind: Any, raw: str, name: str) -> Any:
     if kind is bool or kind == "bool":
         return raw.strip().lower() in ("1", "true", "yes", "on")
     try:
-        return {int: int, Path: Path}.get(kind, str)(raw)
+        return {int: int, "int": int, float: float, "float": float, Path: Path}.get(kind, str)(raw)
     except ValueError:
         raise ValueError(f"environment value for {name} is not valid: {raw!r}") from None

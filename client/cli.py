@@ -22,13 +22,13 @@ from client import assertion, listing
 from client.assertion import SigningKey
 from client.callback import LoopbackCallback, UserAgentFactory, open_browser, print_url
 from client.errors import INTERRUPTED_EXIT_CODE, ClientError, StoreError, UsageError, describe
-from client.flow import Options
+from client.flow import Options, ToolCall
 from client.headless import HeadlessBrowser
 from client.json_output import JsonTutorial, error_line
 from client.quiet import QuietTutorial
 from client.stepwise import LOGOUT, STEPS, run
 from client.store import Store
-from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
+from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, ENTERPRISE, WORKLOAD, IdentityProvider
 from client.tutorial import Tutorial
 from client.urls import UrlPolicy
 from shared.loopback import is_https_or_loopback_http
@@ -48,13 +48,24 @@ sent, what came back (secrets masked), and the spec rule it followed.
 discover, metadata, register, authorize, token, call, refresh, revoke. Without --step, steps 1
 to 7 run in one go and the tokens are kept for the next run.
 
---call TOOL [--args JSON] calls that tool at step 6, after whoami. When the server answers 403
-insufficient_scope, the client authorizes again for the scope it asked before plus the scope
-the server names, and calls again: at most twice, then it fails (exit code 8).
+--call TOOL [--args JSON] calls that tool at step 6, after whoami; repeat it for several tools,
+called in order. When the server answers 403 insufficient_scope, the client authorizes again for
+the scope it asked before plus the scope the server names, and calls again: at most twice, then
+it fails (exit code 8).
+
+An MCP server that answers without a 401 asks for no authorization: the client says so, skips the
+authorization steps and calls the tools without a token. One that publishes no protected resource
+metadata (MCP 2025-03-26) is authorized at its own origin, at the default endpoints if need be.
 
 --grant client_credentials makes it a machine client (OAuth 2.1 §4.2): no user, no browser;
 with --client-id and either --client-secret or --private-key-file (private_key_jwt, RFC 7523)
 it gets a token for itself, and a new one when that one expires.
+
+--grant enterprise (SEP-990) exchanges the user's token at their enterprise IdP (--idp-token-endpoint,
+--idp-client-id, --subject-token-file or --subject-token-env) for an ID-JAG (RFC 8693), and presents
+it to the MCP server's authorization server with the jwt-bearer grant (RFC 7523) as --client-id.
+--grant workload (SEP-1933, a draft) presents the workload's own JWT (--assertion-file or
+--assertion-env) the same way. Neither opens a browser or keeps a refresh token.
 
 Two commands manage the store: `python client.py servers` lists what it holds (server, issuer,
 client ID, token expiry, scope; never a secret); `python client.py logout --server-url URL`
@@ -115,14 +126,18 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
                 store=args.store or default_store(environ),
                 client_name=args.client_name,
                 callback_port=args.callback_port,
-                call=args.call,
-                arguments=_arguments(args.call, args.args),
+                calls=_calls(args.calls),
                 client_id=args.client_id,
                 client_secret=_client_secret(args),
                 client_auth_method=args.client_auth_method,
                 client_metadata_url=_client_metadata_url(args.client_metadata_url),
                 private_key=private_key,
                 grant=args.grant,
+                dpop=not args.no_dpop,
+                identity_provider=_identity_provider(args, environ),
+                assertion=_secret_input(args.assertion_file, args.assertion_env, environ, "--assertion")
+                if args.grant == WORKLOAD
+                else None,
             )
             agent = user_agent(args, tutorial, UrlPolicy.for_server(options.server_url))
             asyncio.run(run(options, tutorial, agent, step=LOGOUT if command else args.step))
@@ -269,10 +284,41 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--grant",
-        choices=(AUTHORIZATION_CODE, CLIENT_CREDENTIALS),
+        choices=(AUTHORIZATION_CODE, CLIENT_CREDENTIALS, ENTERPRISE, WORKLOAD),
         default=AUTHORIZATION_CODE,
         help="authorization_code: a user approves in the browser; client_credentials: a machine client, no "
-        "user, with --client-id and --client-secret or --private-key-file (default: %(default)s)",
+        "user, with --client-id and --client-secret or --private-key-file; enterprise: an ID-JAG from the "
+        "user's IdP (--idp-*, --subject-token-*), then the jwt-bearer grant (SEP-990); workload: the "
+        "workload's JWT (--assertion-file or --assertion-env) at the jwt-bearer grant (SEP-1933, draft) "
+        "(default: %(default)s)",
+    )
+    enterprise = parser.add_argument_group("--grant enterprise (SEP-990) and --grant workload (SEP-1933, draft)")
+    enterprise.add_argument(
+        "--idp-token-endpoint", metavar="URL", help="the token endpoint of the user's enterprise IdP"
+    )
+    enterprise.add_argument("--idp-client-id", metavar="ID", help="this client's id at the IdP")
+    enterprise.add_argument(
+        "--idp-client-secret-env", metavar="NAME", help="the environment variable holding its secret there, if any"
+    )
+    subject = enterprise.add_mutually_exclusive_group()
+    subject.add_argument("--subject-token-file", type=Path, metavar="PATH", help="a file with the user's IdP token")
+    subject.add_argument(
+        "--subject-token-env", metavar="NAME", help="the environment variable with the user's IdP token"
+    )
+    enterprise.add_argument(
+        "--subject-token-type",
+        choices=("id_token", "access_token"),
+        default="id_token",
+        help="what the user's IdP token is (default: %(default)s)",
+    )
+    workload = enterprise.add_mutually_exclusive_group()
+    workload.add_argument("--assertion-file", type=Path, metavar="PATH", help="a file with the workload's JWT")
+    workload.add_argument("--assertion-env", metavar="NAME", help="the environment variable with the workload's JWT")
+    parser.add_argument(
+        "--no-dpop",
+        action="store_true",
+        help="send bearer tokens even when the authorization server advertises DPoP (RFC 9449); by default the"
+        " client binds its tokens to a key of its registration, kept in the store, and proves it on each request",
     )
     parser.add_argument(
         "--step",
@@ -283,13 +329,19 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--call",
+        action=_CallAction,
+        dest="calls",
+        default=[],
         metavar="TOOL",
-        help="call this tool at step 6, after whoami, stepping up on 403 insufficient_scope (e.g. add_note)",
+        help="call this tool at step 6, after whoami, stepping up on 403 insufficient_scope (e.g. add_note); "
+        "repeat it to call several tools in order, each with the --args that follows it",
     )
     parser.add_argument(
         "--args",
+        action=_CallAction,
+        dest="calls",
         metavar="JSON",
-        help='the arguments of --call, a JSON object, e.g. \'{"text": "hi"}\' (default: {})',
+        help='the arguments of the --call before it, a JSON object, e.g. \'{"text": "hi"}\' (default: {})',
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
@@ -354,12 +406,33 @@ def _server_url(url: str) -> str:
     return url
 
 
-def _arguments(tool: str | None, text: str | None) -> dict[str, Any]:
-    """``--args``: a JSON object, and only with ``--call``."""
+class _CallAction(argparse.Action):
+    """``--call TOOL`` and ``--args JSON`` into one list, in order: ``[TOOL, JSON or None]`` per call."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        calls: list[list[str | None]] = [list(call) for call in getattr(namespace, self.dest)]
+        if option == "--call":
+            calls.append([values, None])
+        elif calls and calls[-1][1] is None:
+            calls[-1][1] = values
+        else:
+            calls.append([None, values])  # refused by _calls, in one line
+        setattr(namespace, self.dest, calls)
+
+
+def _calls(calls: list[list[str | None]]) -> tuple[ToolCall, ...]:
+    """The tools to call, each with its ``--args`` parsed: a JSON object; ``--args`` only after a ``--call``."""
+    if any(tool is None for tool, _ in calls):
+        raise UsageError("--args needs --call TOOL")
+    return tuple(ToolCall(str(tool), _arguments(text)) for tool, text in calls)
+
+
+def _arguments(text: str | None) -> dict[str, Any]:
+    """``--args``: a JSON object."""
     if text is None:
         return {}
-    if tool is None:
-        raise UsageError("--args needs --call TOOL")
     try:
         arguments = json.loads(text)
     except ValueError as exc:
@@ -379,12 +452,52 @@ def _client_secret(args: argparse.Namespace) -> str | None:
     return secret
 
 
+def _secret_input(path: Path | None, env: str | None, environ: Mapping[str, str], option: str) -> str | None:
+    """A token read from ``{option}-file`` or ``{option}-env``, stripped; never printed."""
+    if path is not None:
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(f"{option}-file {path}: {describe(exc)}") from None
+    elif env is not None:
+        value = environ.get(env, "").strip()
+    else:
+        return None
+    if not value:
+        raise UsageError(f"{option}-file or {option}-env is empty")
+    return value
+
+
+def _identity_provider(args: argparse.Namespace, environ: Mapping[str, str]) -> IdentityProvider | None:
+    """What ``--grant enterprise`` needs from the command line (SEP-990)."""
+    if args.grant != ENTERPRISE:
+        return None
+    subject_token = _secret_input(args.subject_token_file, args.subject_token_env, environ, "--subject-token")
+    if args.idp_token_endpoint is None or args.idp_client_id is None or subject_token is None:
+        raise UsageError(
+            "--grant enterprise needs --idp-token-endpoint, --idp-client-id and --subject-token-file or "
+            "--subject-token-env (and --client-id with --client-secret at the MCP server's authorization server)"
+        )
+    secret = environ.get(args.idp_client_secret_env) if args.idp_client_secret_env else None
+    return IdentityProvider(
+        token_endpoint=args.idp_token_endpoint,
+        client_id=args.idp_client_id,
+        client_secret=secret,
+        subject_token=subject_token,
+        subject_token_type=f"urn:ietf:params:oauth:token-type:{args.subject_token_type}",
+    )
+
+
 def _private_key(args: argparse.Namespace) -> SigningKey | None:
     """``--private-key-file`` (and ``--private-key-alg``), loaded; and what ``--grant client_credentials`` needs."""
     if args.grant == CLIENT_CREDENTIALS and (
         args.client_id is None or (args.client_secret is None and args.private_key_file is None)
     ):
         raise UsageError("--grant client_credentials needs --client-id with --client-secret or --private-key-file")
+    if args.grant == WORKLOAD and (args.client_id is None or (args.assertion_file or args.assertion_env) is None):
+        raise UsageError("--grant workload needs --client-id and --assertion-file or --assertion-env")
+    if args.grant == ENTERPRISE and args.client_id is None:
+        raise UsageError("--grant enterprise needs --client-id (and its --client-secret) at the MCP server's server")
     if args.private_key_alg is not None and args.private_key_file is None:
         raise UsageError("--private-key-alg needs --private-key-file")
     if args.private_key_file is None:

@@ -14,9 +14,14 @@ MCP Authorization Server Discovery, as SPEC-CHECKLIST §3.1 and §5.1 spell it o
    An authorization server without PKCE S256 is refused (CL-07); for ``--grant
    client_credentials``, which has no authorization request, one whose ``grant_types_supported``
    leaves that grant out is refused instead (RFC 8414 §2).
+
+A server that answers step 1 without a 401 asks for no authorization (MCP Authorization §1); one
+that publishes no protected resource metadata at all is a 2025-03-26 server, authorized at its
+origin, with the default endpoints when it has no metadata either (decision 0050).
 """
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
@@ -25,7 +30,7 @@ from mcp_types.version import LATEST_MODERN_VERSION
 
 from client.errors import AuthorizationServerError, McpServerError, describe
 from client.mcp_calls import CLIENT_INFO
-from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
+from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, ENTERPRISE, JWT_BEARER_GRANT, WORKLOAD
 from client.tutorial import Tutorial
 from client.urls import UrlPolicy
 from shared.metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
@@ -71,22 +76,30 @@ class Challenge:
     scope: tuple[str, ...] | None = None
 
 
-async def ask_without_token(http: httpx2.AsyncClient, server_url: str, tutorial: Tutorial) -> Challenge:
-    """Send an MCP request without a token and read the 401's Bearer challenge (RFC 9728 §5.1)."""
-    try:
-        response = await http.post(server_url, json=DISCOVER_REQUEST, headers=DISCOVER_HEADERS)
-    except httpx2.TransportError as exc:
-        raise McpServerError(
-            f"cannot reach the MCP server at {server_url} ({describe(exc)}): check that it is running and --server-url"
-        ) from None
-    if response.is_success:
-        raise McpServerError(f"{server_url} answers without a token: it does not ask for authorization")
+async def ask_without_token(http: httpx2.AsyncClient, server_url: str, tutorial: Tutorial) -> Challenge | None:
+    """Send an MCP request without a token and read the 401's Bearer challenge (RFC 9728 §5.1).
+
+    A server that takes DPoP tokens only may challenge with the DPoP scheme instead (RFC 9449 §7.1),
+    with the same parameters: its challenge is read the same way.
+
+    ``None`` when the server answers without asking for a token (MCP Authorization §1:
+    authorization is optional): a success, or a JSON-RPC error (a 2025 server that knows no
+    ``server/discover``, a version to negotiate), which a protected server sends only after a 401.
+    """
+    response = await _post(http, server_url, DISCOVER_REQUEST, DISCOVER_HEADERS)
+    if response.is_success or _is_jsonrpc_error(response):
+        tutorial.rule(
+            "MCP Authorization §1, RFC 9728 §5.1",
+            f"answered {response.status_code} without a token, no 401: this MCP server asks for no authorization",
+        )
+        return None
     if response.status_code != 401:
         raise McpServerError(
             f"{server_url} answered {response.status_code} {response.reason_phrase}, not 401 with a Bearer "
-            f"challenge: check that --server-url is a protected MCP endpoint ({EXAMPLE_SERVER_URL})"
+            f"challenge: check that --server-url is an MCP endpoint ({EXAMPLE_SERVER_URL})"
         )
-    bearer = find_challenge(response.headers.get("www-authenticate", ""), "bearer")
+    header = response.headers.get("www-authenticate", "")
+    bearer = find_challenge(header, "bearer") or find_challenge(header, "dpop")
     challenge = Challenge(
         resource_metadata=bearer.params.get("resource_metadata") if bearer else None,
         scope=_scope(bearer.params.get("scope")) if bearer else None,
@@ -98,6 +111,26 @@ async def ask_without_token(http: httpx2.AsyncClient, server_url: str, tutorial:
         f"scope={format_scope(challenge.scope) if challenge.scope else '(none)'}",
     )
     return challenge
+
+
+def _is_jsonrpc_error(response: httpx2.Response) -> bool:
+    """Whether the body is a JSON-RPC error response: an MCP server answered the request itself."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("jsonrpc") == "2.0" and isinstance(body.get("error"), dict)
+
+
+async def _post(
+    http: httpx2.AsyncClient, server_url: str, body: dict[str, Any], headers: dict[str, str]
+) -> httpx2.Response:
+    try:
+        return await http.post(server_url, json=body, headers=headers)
+    except httpx2.TransportError as exc:
+        raise McpServerError(
+            f"cannot reach the MCP server at {server_url} ({describe(exc)}): check that it is running and --server-url"
+        ) from None
 
 
 def protected_resource_metadata_urls(server_url: str, challenge: Challenge) -> list[str]:
@@ -118,8 +151,13 @@ def protected_resource_metadata_urls(server_url: str, challenge: Challenge) -> l
 
 async def fetch_protected_resource_metadata(
     http: httpx2.AsyncClient, server_url: str, challenge: Challenge, policy: UrlPolicy, tutorial: Tutorial
-) -> ProtectedResourceMetadata:
-    """The first candidate that is 200 JSON metadata for this very server (CL-02, CL-03)."""
+) -> ProtectedResourceMetadata | None:
+    """The first candidate that is 200 JSON metadata for this very server (CL-02, CL-03).
+
+    ``None`` when the server publishes none: its challenge names no URL and every well-known URL
+    answers 404, as a server of MCP 2025-03-26 (before RFC 9728 was adopted) does; the caller
+    then falls back as that revision says (:func:`legacy_issuer`).
+    """
     urls = protected_resource_metadata_urls(server_url, challenge)
     tutorial.rule(
         "CL-02, RFC 9728 §3.1",
@@ -128,6 +166,7 @@ async def fetch_protected_resource_metadata(
         else "the challenge names no URL: try the path-inserted well-known URL, then the root one",
     )
     failures: list[str] = []
+    absent = 0
     for url in urls:
         problem = policy.problem(url)
         if problem:
@@ -140,6 +179,7 @@ async def fetch_protected_resource_metadata(
             continue
         if response.status_code != 200:
             failures.append(f"{url}: {response.status_code} {response.reason_phrase}")
+            absent += response.status_code == 404
             continue
         try:
             metadata = ProtectedResourceMetadata.from_json(response.json())
@@ -152,6 +192,12 @@ async def fetch_protected_resource_metadata(
             continue
         tutorial.rule("CL-03, RFC 9728 §3.3", f'"resource" names the server asked: {metadata.resource}')
         return metadata
+    if not challenge.resource_metadata and absent == len(failures):
+        tutorial.rule(
+            "MCP 2025-03-26 Authorization §2.3",
+            "no protected resource metadata (404): a 2025-03-26 server, whose authorization base URL is its origin",
+        )
+        return None
     raise McpServerError(
         f"no usable protected resource metadata for {server_url} ({_first(failures)}): check the MCP server's "
         "resource URL and the metadata it publishes (RFC 9728)"
@@ -196,6 +242,26 @@ def choose_issuer(metadata: ProtectedResourceMetadata, policy: UrlPolicy, tutori
     return issuer
 
 
+def legacy_issuer(server_url: str) -> str:
+    """The authorization base URL of a 2025-03-26 MCP server: its URL without the path (2025-03-26 §2.3.2)."""
+    parts = urlsplit(server_url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+
+def default_endpoints(issuer: str) -> AuthorizationServerMetadata:
+    """The endpoints of a 2025-03-26 server that publishes no metadata (2025-03-26 §2.3.3, Fallbacks):
+    ``/authorize``, ``/token`` and ``/register`` at the authorization base URL. PKCE S256 is
+    assumed: that revision requires PKCE of every client."""
+    return AuthorizationServerMetadata(
+        issuer=issuer,
+        authorization_endpoint=f"{issuer}/authorize",
+        token_endpoint=f"{issuer}/token",
+        registration_endpoint=f"{issuer}/register",
+        response_types_supported=("code",),
+        code_challenge_methods_supported=(PKCE_METHOD,),
+    )
+
+
 def authorization_server_metadata_urls(issuer: str) -> list[str]:
     """Where an issuer's metadata may be, in the order MCP requires (SPEC-CHECKLIST §5.1).
 
@@ -212,10 +278,21 @@ def authorization_server_metadata_urls(issuer: str) -> list[str]:
 
 
 async def fetch_authorization_server_metadata(
-    http: httpx2.AsyncClient, issuer: str, policy: UrlPolicy, tutorial: Tutorial, grant: str = AUTHORIZATION_CODE
+    http: httpx2.AsyncClient,
+    issuer: str,
+    policy: UrlPolicy,
+    tutorial: Tutorial,
+    grant: str = AUTHORIZATION_CODE,
+    *,
+    legacy: bool = False,
 ) -> AuthorizationServerMetadata:
-    """The first 200 JSON document whose ``issuer`` is identical to ``issuer`` (CL-05, CL-06), usable for ``grant``."""
+    """The first 200 JSON document whose ``issuer`` is identical to ``issuer`` (CL-05, CL-06), usable for ``grant``.
+
+    ``legacy``: ``issuer`` is a 2025-03-26 server's authorization base URL; when every metadata
+    URL answers 404, its default endpoints are used (:func:`default_endpoints`).
+    """
     failures: list[str] = []
+    absent = 0
     for url in authorization_server_metadata_urls(issuer):
         try:
             response = await http.get(url, headers={"Accept": "application/json"})
@@ -226,6 +303,7 @@ async def fetch_authorization_server_metadata(
             ) from None
         if response.status_code != 200:
             failures.append(f"{url}: {response.status_code} {response.reason_phrase}")
+            absent += response.status_code == 404
             continue
         try:
             metadata = AuthorizationServerMetadata.from_json(response.json())
@@ -239,6 +317,14 @@ async def fetch_authorization_server_metadata(
         tutorial.rule("CL-06, RFC 8414 §3.3", f'"issuer" is the very string the MCP server named: {issuer}')
         _check(metadata, policy, tutorial, grant)
         return metadata
+    if legacy and absent == len(failures):
+        tutorial.rule(
+            "MCP 2025-03-26 Authorization §2.3.3",
+            "no authorization server metadata (404): use the default endpoints /authorize, /token and /register",
+        )
+        metadata = default_endpoints(issuer)
+        _check(metadata, policy, tutorial, grant)
+        return metadata
     raise AuthorizationServerError(
         f"no usable metadata for the authorization server {issuer} ({_first(failures)}): check the issuer the MCP "
         "server names (RFC 8414)"
@@ -246,7 +332,14 @@ async def fetch_authorization_server_metadata(
 
 
 def _check(metadata: AuthorizationServerMetadata, policy: UrlPolicy, tutorial: Tutorial, grant: str) -> None:
-    if grant == CLIENT_CREDENTIALS:
+    if grant in (ENTERPRISE, WORKLOAD):
+        if JWT_BEARER_GRANT not in (metadata.grant_types_supported or (JWT_BEARER_GRANT,)):
+            raise AuthorizationServerError(
+                f"{metadata.issuer} does not list the jwt-bearer grant in grant_types_supported "
+                f"({', '.join(metadata.grant_types_supported or ())}): it takes no assertion (RFC 7523 §2.1)"
+            )
+        tutorial.rule("RFC 8414 §2, RFC 7523 §2.1", f"{grant}: an assertion for a token, no authorization request")
+    elif grant == CLIENT_CREDENTIALS:
         if CLIENT_CREDENTIALS not in (metadata.grant_types_supported or (CLIENT_CREDENTIALS,)):
             raise AuthorizationServerError(
                 f"{metadata.issuer} does not list client_credentials in grant_types_supported "

@@ -12,7 +12,9 @@
     7 refresh    the refresh token for new tokens (rotated, stored); whoami with the new access token
     8 revoke     the refresh token revoked (RFC 7009) if the server can, the tokens forgotten
 
-A full run is steps 1 to 7: it keeps the tokens for the next run. Step 8 runs only when asked
+A full run is steps 1 to 7: it keeps the tokens for the next run. An MCP server that answers step 1
+without a 401 asks for no authorization: the run says so and goes straight to step 6, without a
+token, and stores nothing (issue 15, decision 0050). Step 8 runs only when asked
 (``--step revoke``, client/stepwise.py).
 
 A later run reuses what the store holds:
@@ -34,7 +36,10 @@ A later run reuses what the store holds:
 
 With ``--grant client_credentials`` (a machine client, OAuth 2.1 §4.2) there is no user: step 4
 asks nobody, step 5 sends the client's own credentials, and an expired or refused token is
-replaced by a new client_credentials request, never refreshed.
+replaced by a new client_credentials request, never refreshed. ``--grant enterprise`` (SEP-990)
+and ``--grant workload`` (SEP-1933, draft) are the same with an assertion instead: step 5 first
+gets an ID-JAG from the user's IdP by token exchange (enterprise), or reads the workload's JWT,
+and presents it with the jwt-bearer grant (RFC 7523 §2.1).
 
 A 403 ``insufficient_scope`` at step 6 (CL-30, MCP Step-Up Authorization Flow) runs steps 4 and 5
 again (for a machine client: step 5 alone) for the union of the scope asked before and the scope
@@ -53,6 +58,8 @@ from client import authorization, discovery, mcp_calls, progress, registration, 
 from client.assertion import SigningKey
 from client.authorization import PendingAuthorization
 from client.callback import UserAgentFactory, redirect_uri_for
+from client.dpop import ALGORITHM as DPOP_ALGORITHM
+from client.dpop import DpopKey
 from client.errors import (
     AuthorizationError,
     AuthorizationServerError,
@@ -65,16 +72,33 @@ from client.errors import (
 )
 from client.registration import DYNAMIC, PRIVATE_KEY_JWT, Registration
 from client.store import Store
-from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Tokens
+from client.tokens import (
+    AUTHORIZATION_CODE,
+    CLIENT_CREDENTIALS,
+    ENTERPRISE,
+    NO_BROWSER_GRANTS,
+    IdentityProvider,
+    Tokens,
+)
 from client.tutorial import Tutorial, mask
 from client.urls import UrlPolicy
 from shared.metadata import AuthorizationServerMetadata
 from shared.scopes import format_scope, parse_scope
 
+#: What the client says of an MCP server that answers without a 401 (MCP Authorization §1: optional).
+NO_AUTHORIZATION = "this MCP server asks for no authorization"
 AUTHORIZE = "Get the user's approval (OAuth 2.1 §4.1): PKCE and state, the browser, the redirect back."
 EXCHANGE = "Exchange the authorization code for tokens (OAuth 2.1 §4.1.3)."
 #: How many times one run re-authorizes for more scope before it gives up (CL-30).
 MAX_STEP_UPS = 2
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One ``--call TOOL [--args JSON]``."""
+
+    tool: str
+    arguments: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,9 +108,8 @@ class Options:
     client_name: str
     #: The port of the redirect URI registered: ``http://127.0.0.1:PORT/callback``.
     callback_port: int
-    #: A tool to call at step 6, after whoami, with these arguments (``--call``, ``--args``).
-    call: str | None = None
-    arguments: dict[str, Any] = field(default_factory=dict)
+    #: The tools to call at step 6, after whoami, in order, each with its arguments (``--call``, ``--args``).
+    calls: tuple["ToolCall", ...] = ()
     #: A pre-registered client (``--client-id``, ``--client-secret``, ``--client-auth-method``);
     #: without ``--client-auth-method``, the method the server's metadata allows (CL-13).
     client_id: str | None = None
@@ -98,6 +121,12 @@ class Options:
     private_key: SigningKey | None = None
     #: ``--grant``: :data:`AUTHORIZATION_CODE` (a user approves) or :data:`CLIENT_CREDENTIALS` (no user).
     grant: str = AUTHORIZATION_CODE
+    #: DPoP (RFC 9449) when the authorization server advertises it; ``--no-dpop`` turns it off.
+    dpop: bool = True
+    #: ``--grant enterprise``: where the ID-JAG comes from (SEP-990).
+    identity_provider: IdentityProvider | None = None
+    #: ``--grant workload``: the workload's JWT (``--assertion-file`` or ``--assertion-env``; SEP-1933).
+    assertion: str | None = field(default=None, repr=False)
 
 
 class Flow:
@@ -126,12 +155,19 @@ class Flow:
         self.policy = UrlPolicy.for_server(options.server_url)
         #: Whether the tokens in use came from refreshing stored ones (not from an authorization).
         self.refreshed = False
+        #: Whether the MCP server publishes no protected resource metadata: a 2025-03-26 server, whose
+        #: authorization server is at its origin, perhaps with the default endpoints (2025-03-26 §2.3).
+        self.legacy = False
 
     async def run(self) -> None:
         tutorial = self.tutorial
         tutorial.heading(f"MCP authorization, step by step, for {self.options.server_url}")
         tutorial.heading(f"(store: {self.store.path})")
-        await self.discover()
+        if not await self.discover():
+            await self.call_without_authorization()
+            tutorial.heading("")
+            tutorial.outcome(f"done: {NO_AUTHORIZATION}; nothing is stored")
+            return
         await self.fetch_metadata()
         held, reused = await self.obtain_tokens()
         try:
@@ -162,7 +198,8 @@ class Flow:
         tutorial = self.tutorial
         tutorial.rule("CL-09, RFC 9728 §5.2", "a 401 to the token: read the protected resource metadata afresh")
         previous = self.issuer
-        await self.discover()
+        if not await self.discover():
+            raise rejection  # the server refused a token, then asked for none: nothing to adopt
         if self.issuer != previous:
             tutorial.rule(
                 "CL-09, CL-14, SEP-2352",
@@ -196,41 +233,66 @@ class Flow:
         self.refreshed = False
         return await self.authorize(self.registration)
 
-    async def discover(self) -> None:
-        """Step 1: the resource, its issuer, and the scope to ask for; stored for ``--step``."""
+    async def discover(self) -> bool:
+        """Step 1: the resource, its issuer, and the scope to ask for; stored for ``--step``.
+
+        ``False`` when the MCP server asks for no authorization (it answered without a 401):
+        then there is nothing to discover, and nothing is stored.
+        """
         tutorial = self.tutorial
         tutorial.step(
             1, "discover", "Ask the MCP server without a token: its 401 names its resource metadata (RFC 9728)."
         )
-        challenge = await discovery.ask_without_token(self.http, self.options.server_url, tutorial)
+        server_url = self.options.server_url
+        challenge = await discovery.ask_without_token(self.http, server_url, tutorial)
+        if challenge is None:
+            tutorial.result(NO_AUTHORIZATION)
+            self.store.forget_progress(server_url, "discover")
+            return False
         resource_metadata = await discovery.fetch_protected_resource_metadata(
-            self.http, self.options.server_url, challenge, self.policy, tutorial
+            self.http, server_url, challenge, self.policy, tutorial
         )
-        self.issuer = discovery.choose_issuer(resource_metadata, self.policy, tutorial)
-        self.resource = resource_metadata.resource
-        self.scope, self.scope_reason = authorization.choose_scope(challenge.scope, resource_metadata.scopes_supported)
+        if resource_metadata is None:
+            self.legacy = True
+            self.issuer = discovery.legacy_issuer(server_url)
+            self.resource = server_url
+            self.scope, self.scope_reason = authorization.choose_scope(challenge.scope, None)
+        else:
+            self.legacy = False
+            self.issuer = discovery.choose_issuer(resource_metadata, self.policy, tutorial)
+            self.resource = resource_metadata.resource
+            self.scope, self.scope_reason = authorization.choose_scope(
+                challenge.scope, resource_metadata.scopes_supported
+            )
         tutorial.result(f"resource {self.resource}, authorization server {self.issuer}")
         self.store.save_progress(
-            self.options.server_url,
+            server_url,
             "discover",
-            progress.discovered(self.resource, self.issuer, self.scope, self.scope_reason),
+            progress.discovered(self.resource, self.issuer, self.scope, self.scope_reason, legacy=self.legacy),
         )
+        return True
 
     async def fetch_metadata(self) -> None:
-        """Step 2: the issuer's metadata; stored for ``--step``."""
+        """Step 2: the issuer's metadata (a 2025-03-26 server's: perhaps default endpoints); stored for ``--step``."""
         tutorial = self.tutorial
         tutorial.step(2, "metadata", f"Fetch the metadata of the authorization server {self.issuer} (RFC 8414).")
         self.metadata = await discovery.fetch_authorization_server_metadata(
-            self.http, self.issuer, self.policy, tutorial, self.options.grant
+            self.http, self.issuer, self.policy, tutorial, self.options.grant, legacy=self.legacy
         )
         tutorial.result(
             f"authorize at {self.metadata.authorization_endpoint}, tokens at {self.metadata.token_endpoint}"
         )
         self.store.save_progress(self.options.server_url, "metadata", self.metadata.to_json())
 
+    async def call_without_authorization(self) -> None:
+        """Step 6 alone, for an MCP server that asks for no authorization: no token, no store."""
+        self.tutorial.step(6, "call", f"Call the MCP server without a token: list its tools, {self.what_to_call()}.")
+        self.tutorial.rule("MCP Authorization §1", "authorization is optional: no Authorization header is sent")
+        await self.use(None, self.options.calls)
+
     async def obtain_tokens(self) -> tuple[Tokens, bool]:
         """Steps 3 to 5; whether the tokens are the stored ones, as they were."""
-        self.registration = await self.register()
+        self.registration = self.with_dpop_key(await self.register())
         try:
             return await self.tokens_for(self.registration)
         except InvalidClient as exc:
@@ -239,7 +301,7 @@ class Flow:
             if self.registration.kind != DYNAMIC:
                 raise InvalidClient(f"{exc} (a {self.registration.kind} client_id: check it)") from None
             self.tutorial.rule("CL-14, RFC 6749 §5.2", "invalid_client: the server forgot this client; register again")
-            self.registration = await self.register()
+            self.registration = self.with_dpop_key(await self.register())
             return await self.tokens_for(self.registration)
 
     async def register(self) -> Registration:
@@ -293,8 +355,36 @@ class Flow:
         )
         return self.keep(made, f"registered as client_id {made.client_id}")
 
+    def with_dpop_key(self, made: Registration) -> Registration:
+        """The registration with its DPoP key (RFC 9449), made and stored the first time the server offers DPoP."""
+        offered = self.metadata.dpop_signing_alg_values_supported or ()
+        if not self.options.dpop or DPOP_ALGORITHM not in offered:
+            if self.options.dpop and offered:
+                self.tutorial.say(f"{self.issuer} offers DPoP only with {', '.join(offered)}: bearer tokens then")
+            return made
+        if made.dpop_jwk is None:
+            made = replace(made, dpop_jwk=DpopKey.new().private_jwk)
+            self.store.save_registration(made)
+        key = DpopKey(made.dpop_jwk or {})
+        self.tutorial.rule(
+            "RFC 9449 §5, §7",
+            f"the server offers DPoP: tokens bound to this registration's key (jkt {key.jkt}, kept in the store),"
+            " a fresh proof on each request to the token endpoint and the MCP server",
+        )
+        return made
+
+    def dpop_key(self, registration: Registration) -> DpopKey | None:
+        """The key that proves possession at the token endpoint (RFC 9449 §5); ``None``: bearer tokens."""
+        offered = self.metadata.dpop_signing_alg_values_supported or ()
+        if not self.options.dpop or DPOP_ALGORITHM not in offered or registration.dpop_jwk is None:
+            return None
+        return DpopKey(registration.dpop_jwk)
+
     def keep(self, made: Registration, what: str) -> Registration:
-        """Store ``made`` under its issuer (CL-14), and say so."""
+        """Store ``made`` under its issuer (CL-14), and say so; the DPoP key of the same client_id is kept."""
+        before = self.store.registration(self.issuer)
+        if made.dpop_jwk is None and before is not None and before.client_id == made.client_id:
+            made = replace(made, dpop_jwk=before.dpop_jwk)  # its tokens are bound to it (RFC 9449 §6.1)
         self.store.save_registration(made)
         self.tutorial.result(f"{what}; stored for the issuer {self.issuer}")
         return made
@@ -354,8 +444,10 @@ class Flow:
 
     async def authorize(self, registration: Registration) -> Tokens:
         """Steps 4 and 5 in full: the user's approval, then the code for tokens; a machine client asks nobody."""
-        if self.options.grant == CLIENT_CREDENTIALS:
+        if self.options.grant in NO_BROWSER_GRANTS:
             self.no_approval()
+            if self.options.grant != CLIENT_CREDENTIALS:
+                return await self.assertion_token(registration)
             return await self.machine_token(registration)
         pending, code = await self.approval(registration)
         return await self.exchange(registration, pending, code)
@@ -363,7 +455,7 @@ class Flow:
     def no_approval(self) -> None:
         """Step 4 of a machine client: there is no user to ask (OAuth 2.1 §4.2)."""
         self.tutorial.step(4, "authorize", "No user to ask: a machine client gets a token for itself (OAuth 2.1 §4.2).")
-        self.tutorial.result("nothing to do: the client_credentials grant has no authorization request")
+        self.tutorial.result(f"nothing to do: the {self.options.grant} grant has no authorization request")
         self.tutorial.rule("OAuth 2.1 §4.2, MCP ext-auth SEP-1046", "no browser, no PKCE, no state, no code")
 
     async def machine_token(self, registration: Registration) -> Tokens:
@@ -377,7 +469,38 @@ class Flow:
             f"client_credentials grant to the token endpoint of {self.issuer}, naming resource={self.resource}, "
             f"authenticated with {registration.token_endpoint_auth_method}",
         )
-        got = await tokens.client_credentials(self.http, self.metadata, registration, self.resource, self.scope)
+        got = await tokens.client_credentials(
+            self.http, self.metadata, registration, self.resource, self.scope, self.dpop_key(registration)
+        )
+        self.store.save_tokens(got)
+        self.describe(got)
+        return got
+
+    async def assertion_token(self, registration: Registration) -> Tokens:
+        """Step 5 with an assertion (RFC 7523 §2.1): an IdP's ID-JAG (SEP-990) or the workload's JWT (SEP-1933)."""
+        tutorial = self.tutorial
+        options = self.options
+        if options.grant == ENTERPRISE:
+            idp = options.identity_provider
+            assert idp is not None  # cli.py requires the --idp-* options with --grant enterprise
+            tutorial.step(5, "token", "Exchange the user's IdP token for an ID-JAG, then present it (SEP-990).")
+            tutorial.rule(
+                "SEP-990, RFC 8693 §2.1",
+                f"token exchange at {idp.token_endpoint}: requested_token_type id-jag, audience {self.issuer}, "
+                f"resource {self.resource}",
+            )
+            assertion_jwt = await tokens.id_jag(self.http, idp, self.issuer, self.resource, self.scope)
+            tutorial.result(f"the IdP issued an ID-JAG {mask(assertion_jwt)}")
+        else:
+            tutorial.step(5, "token", "Present the workload's own JWT for a token (SEP-1933, draft).")
+            assert options.assertion is not None  # cli.py requires --assertion-file or --assertion-env
+            assertion_jwt = options.assertion
+        tutorial.rule(
+            "RFC 7523 §2.1",
+            f"jwt-bearer grant to the token endpoint of {self.issuer}, naming resource={self.resource}, "
+            f"authenticated with {registration.token_endpoint_auth_method}",
+        )
+        got = await tokens.jwt_bearer(self.http, self.metadata, registration, assertion_jwt, self.resource, self.scope)
         self.store.save_tokens(got)
         self.describe(got)
         return got
@@ -420,7 +543,9 @@ class Flow:
             "CL-24, CL-25, CL-19",
             f"to the token endpoint of {self.issuer} only: the code, its PKCE verifier, the redirect URI, the resource",
         )
-        got = await tokens.exchange_code(self.http, self.metadata, registration, pending, code)
+        got = await tokens.exchange_code(
+            self.http, self.metadata, registration, pending, code, self.dpop_key(registration)
+        )
         self.store.save_tokens(got)
         self.describe(got)
         return got
@@ -429,7 +554,7 @@ class Flow:
         """The refresh token grant, with the rotated refresh token stored at once (CL-29)."""
         assert held.refresh_token is not None
         self.tutorial.rule("CL-29, CL-19", "refresh_token grant, naming the same resource")
-        renewed = await tokens.refresh(self.http, self.metadata, registration, held)
+        renewed = await tokens.refresh(self.http, self.metadata, registration, held, self.dpop_key(registration))
         self.store.save_tokens(renewed)
         if renewed.refresh_token != held.refresh_token:
             self.tutorial.rule(
@@ -442,12 +567,13 @@ class Flow:
 
     async def call(self, held: Tokens) -> Tokens:
         """Step 6, stepped up on 403 ``insufficient_scope`` (CL-30); the tokens that worked."""
-        what = f"call whoami and {self.options.call}" if self.options.call else "call whoami"
         step_ups = 0
         while True:
-            self.tutorial.step(6, "call", f"Call the MCP server with the access token: list its tools, {what}.")
+            self.tutorial.step(
+                6, "call", f"Call the MCP server with the access token: list its tools, {self.what_to_call()}."
+            )
             try:
-                await self.use(held, self.options.call)
+                await self.use(held, self.options.calls)
                 return held
             except InsufficientScope as exc:
                 self.tutorial.say(str(exc))
@@ -473,8 +599,8 @@ class Flow:
     async def refresh(self, held: Tokens) -> None:
         """Step 7: rotate the tokens, and show the new access token works."""
         tutorial = self.tutorial
-        if self.options.grant == CLIENT_CREDENTIALS:
-            tutorial.step(7, "refresh", "Nothing to refresh: a machine client asks for a new token instead.")
+        if self.options.grant in NO_BROWSER_GRANTS:
+            tutorial.step(7, "refresh", "Nothing to refresh: a client without a user asks for a new token instead.")
             tutorial.result("no refresh token is kept: when the access token expires, step 5 runs again")
             tutorial.rule("OAuth 2.1 §4.2.3", "the client_credentials grant should not issue a refresh token")
             return
@@ -521,7 +647,11 @@ class Flow:
 
         The registration stays: it names this client at the issuer, not the user's grant.
         """
-        await self.discover()
+        if not await self.discover():
+            self.store.forget_server(self.options.server_url)
+            self.tutorial.heading("")
+            self.tutorial.outcome(f"{NO_AUTHORIZATION}: it has no tokens to revoke")
+            return
         await self.fetch_metadata()
         held = self.store.tokens(self.resource, self.issuer)
         stored = self.store.registration(self.issuer)
@@ -549,11 +679,22 @@ class Flow:
         for line in done:
             self.tutorial.outcome(line)
 
-    async def use(self, held: Tokens, tool: str | None = None) -> None:
-        """List the tools, call whoami if the server has it, then ``tool`` if given."""
+    def what_to_call(self) -> str:
+        return " and ".join(["call whoami", *(call.tool for call in self.options.calls)])
+
+    async def use(self, held: Tokens | None, calls: tuple[ToolCall, ...] = ()) -> None:
+        """List the tools, call whoami if the server has it, then each of ``calls`` in order; without a
+        token when ``held`` is ``None`` (a server that asks for no authorization)."""
         tutorial = self.tutorial
-        tutorial.rule("CL-26, MCP Access Token Usage", "Authorization: Bearer on every request, never in the URL")
-        async with mcp_calls.connected(self.options.server_url, held.access_token, tutorial) as session:
+        key = None
+        if held is not None and held.dpop_bound and self.registration.dpop_jwk:
+            key = DpopKey(self.registration.dpop_jwk)
+        if held is not None and key is None:
+            tutorial.rule("CL-26, MCP Access Token Usage", "Authorization: Bearer on every request, never in the URL")
+        elif key is not None:
+            tutorial.rule("CL-26, RFC 9449 §7.1", "Authorization: DPoP and a fresh proof (with ath) on every request")
+        access_token = held.access_token if held is not None else None
+        async with mcp_calls.connected(self.options.server_url, access_token, tutorial, key) as session:
             names = await mcp_calls.list_tools(session)
             tutorial.result(f"tools: {', '.join(names) or '(none)'}")
             if "whoami" in names:
@@ -562,13 +703,14 @@ class Flow:
                 tutorial.data(who)
             else:
                 tutorial.result("this server has no whoami tool to call")
-            if tool is None:
-                return
-            if tool not in names:
-                raise ToolCallError(f"the MCP server has no tool {tool!r}; it has: {', '.join(names) or '(none)'}")
-            answer = await mcp_calls.call_tool(session, tool, self.options.arguments)
-        tutorial.result(f"{tool}:")
-        tutorial.data(answer)
+            for call in calls:
+                if call.tool not in names:
+                    raise ToolCallError(
+                        f"the MCP server has no tool {call.tool!r}; it has: {', '.join(names) or '(none)'}"
+                    )
+                answer = await mcp_calls.call_tool(session, call.tool, call.arguments)
+                tutorial.result(f"{call.tool}:")
+                tutorial.data(answer)
 
     def explain(self, pending: PendingAuthorization) -> None:
         """What the authorization request is bound to, before the user sees it (CL-20)."""

@@ -12,17 +12,22 @@ from client.authorization import PendingAuthorization
 from shared.json_fields import optional_int, optional_str_list, required_str
 
 
-def discovered(resource: str, issuer: str, scope: tuple[str, ...] | None, reason: str) -> dict[str, Any]:
-    """Step 1: the resource, the issuer it names, and the scope to ask for (CL-15)."""
-    return {"resource": resource, "issuer": issuer, "scope": list(scope) if scope else None, "scope_reason": reason}
+def discovered(
+    resource: str, issuer: str, scope: tuple[str, ...] | None, reason: str, *, legacy: bool = False
+) -> dict[str, Any]:
+    """Step 1: the resource, the issuer it names, and the scope to ask for (CL-15); ``legacy`` when the
+    server publishes no protected resource metadata (a 2025-03-26 server)."""
+    fields = {"resource": resource, "issuer": issuer, "scope": list(scope) if scope else None, "scope_reason": reason}
+    return fields | ({"legacy": True} if legacy else {})
 
 
-def read_discovered(fields: dict[str, Any]) -> tuple[str, str, tuple[str, ...] | None, str]:
+def read_discovered(fields: dict[str, Any]) -> tuple[str, str, tuple[str, ...] | None, str, bool]:
     return (
         required_str(fields, "resource"),
         required_str(fields, "issuer"),
         optional_str_list(fields, "scope"),
         required_str(fields, "scope_reason"),
+        fields.get("legacy") is True,
     )
 
 

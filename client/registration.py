@@ -11,7 +11,7 @@ with ``--private-key-file``, ``private_key_jwt`` (RFC 7523 §2.2); with ``--clie
 ``client_secret_basic`` or ``client_secret_post`` (:func:`secret_method`); else as a public client.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx2
@@ -42,6 +42,8 @@ class Registration:
     #: With ``private_key_jwt``: the PEM file of the signing key (never the key itself) and its algorithm.
     private_key_file: str | None = None
     private_key_alg: str | None = None
+    #: The private JWK of this registration's DPoP key (RFC 9449), made when DPoP is first used with it.
+    dpop_jwk: dict[str, Any] | None = field(default=None, repr=False)
 
 
 def pre_registered(

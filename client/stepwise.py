@@ -30,7 +30,7 @@ from client.callback import UserAgentFactory
 from client.errors import StepOrderError, TokenError
 from client.flow import Flow, Options
 from client.store import Store, unusable
-from client.tokens import CLIENT_CREDENTIALS, Tokens
+from client.tokens import CLIENT_CREDENTIALS, NO_BROWSER_GRANTS, Tokens
 from client.tutorial import Tutorial
 from client.wire import http_client
 from shared.metadata import AuthorizationServerMetadata
@@ -66,7 +66,8 @@ async def run(options: Options, tutorial: Tutorial, user_agent: UserAgentFactory
 async def run_step(flow: Flow, step: str) -> None:
     """Run ``step`` alone, after restoring what the steps before it stored."""
     if step == "discover":
-        await flow.discover()
+        if not await flow.discover():
+            flow.tutorial.result("no later step applies to it: run without --step to list and call its tools")
         return
     _restore_discovery(flow)
     if step == "metadata":
@@ -74,17 +75,19 @@ async def run_step(flow: Flow, step: str) -> None:
         return
     _restore_metadata(flow)
     if step == "register":
-        flow.registration = await flow.register()
+        flow.registration = flow.with_dpop_key(await flow.register())
         return
     registration = flow.store.registration(flow.issuer)
     if registration is None:
         raise StepOrderError(f"no registration is stored for {flow.issuer}: run --step register first")
     flow.registration = registration
-    if flow.options.grant == CLIENT_CREDENTIALS and step in ("authorize", "token"):
+    if flow.options.grant in NO_BROWSER_GRANTS and step in ("authorize", "token"):
         if step == "authorize":
             flow.no_approval()
-        else:
+        elif flow.options.grant == CLIENT_CREDENTIALS:
             await flow.machine_token(registration)
+        else:
+            await flow.assertion_token(registration)
         return
     if step == "authorize":
         pending, code = await flow.approval(registration)
@@ -124,7 +127,8 @@ def _restore_discovery(flow: Flow) -> None:
     fields = _progress(
         flow, "discover", f"nothing is discovered for {flow.options.server_url}: run --step discover first"
     )
-    flow.resource, flow.issuer, flow.scope, flow.scope_reason = _read(flow, progress.read_discovered, fields)
+    discovered = _read(flow, progress.read_discovered, fields)
+    flow.resource, flow.issuer, flow.scope, flow.scope_reason, flow.legacy = discovered
 
 
 def _restore_metadata(flow: Flow) -> None:

@@ -5,9 +5,9 @@
     {
       "version": 1,
       "registrations": {ISSUER: {"client_id": ..., "token_endpoint_auth_method": ..., "kind": ...,
-                                 "private_key_file": ..., "private_key_alg": ...}},
+                                 "private_key_file": ..., "private_key_alg": ..., "dpop_jwk": {...}}},
       "tokens": {RESOURCE: {ISSUER: {"client_id": ..., "access_token": ..., "refresh_token": ...,
-                                     "expires_at": ..., "scope": ...}}},
+                                     "expires_at": ..., "scope": ..., "token_type": ...}}},
       "progress": {SERVER_URL: {"discover": {...}, "metadata": {...}, "authorize": {...}}}
     }
 
@@ -22,7 +22,8 @@ either, and there is no moment when a token sits in a file others may read.
 
 ``progress``, a registration's ``kind`` (pre-registered, metadata-document, dynamic) and the
 ``private_key_file`` and ``private_key_alg`` of a ``private_key_jwt`` client (the key's path, never
-the key) were added compatibly, so the version stays 1: a store written before them has no
+the key), a registration's ``dpop_jwk`` (its DPoP key, RFC 9449: a private key, kept as safe as the
+tokens) and the tokens' ``token_type`` were added compatibly, so the version stays 1: a store written before them has no
 progress (``--step`` then asks for ``discover`` first) and only dynamic registrations, and a
 client that predates them ignores them.
 """
@@ -147,6 +148,7 @@ class Store:
                 kind=optional_str(entry, "kind") or DYNAMIC,
                 private_key_file=optional_str(entry, "private_key_file"),
                 private_key_alg=optional_str(entry, "private_key_alg"),
+                dpop_jwk=_optional_object(entry, "dpop_jwk"),
             )
         tokens = {}
         for resource, by_issuer in as_object(document.get("tokens", {}), '"tokens"').items():
@@ -160,6 +162,7 @@ class Store:
                     refresh_token=optional_str(entry, "refresh_token"),
                     expires_at=optional_int(entry, "expires_at"),
                     scope=optional_str(entry, "scope"),
+                    token_type=optional_str(entry, "token_type"),
                 )
         progress = {
             server_url: {
@@ -175,6 +178,11 @@ class Store:
             write_private(self.path, json.dumps(self.to_json(), indent=2) + "\n")
         except OSError as exc:
             raise StoreError(f"cannot write the store {self.path}: {exc.strerror or exc}") from None
+
+
+def _optional_object(entry: dict[str, Any], name: str) -> dict[str, Any] | None:
+    value = entry.get(name)
+    return None if value is None else as_object(value, f'"{name}"')
 
 
 def unusable(path: Path, problem: ValueError) -> StoreError:

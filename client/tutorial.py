@@ -28,6 +28,8 @@ SECRET_FIELDS = frozenset(
         "code_verifier",
         "client_secret",
         "client_assertion",  # RFC 7523 §2.2: a private_key_jwt assertion, a credential while it lives
+        "assertion",  # RFC 7523 §2.1: an ID-JAG or a workload's JWT (SEP-990, SEP-1933)
+        "subject_token",  # RFC 8693 §2.1: the user's token at the IdP
         "registration_access_token",
         "token",  # RFC 7009 §2.1: the token to revoke
     }
@@ -39,6 +41,7 @@ SHOWN_CHARS = 6
 #: The headers worth reading in a tutorial, spelled as the specs spell them.
 SHOWN_REQUEST_HEADERS = {
     "authorization": "Authorization",
+    "dpop": "DPoP",
     "content-type": "Content-Type",
     "mcp-protocol-version": "MCP-Protocol-Version",
     "mcp-method": "Mcp-Method",
@@ -46,13 +49,15 @@ SHOWN_REQUEST_HEADERS = {
 }
 SHOWN_RESPONSE_HEADERS = {
     "www-authenticate": "WWW-Authenticate",
+    "dpop-nonce": "DPoP-Nonce",
     "location": "Location",
     "cache-control": "Cache-Control",
 }
 #: The MCP transport headers (CL-31), shown on the one line of an MCP request.
 MCP_HEADERS = {name: SHOWN_REQUEST_HEADERS[name] for name in ("mcp-method", "mcp-name")}
-#: Headers whose whole value is a secret: a session cookie signs the user in.
-SECRET_HEADERS = frozenset({"cookie", "set-cookie"})
+#: Headers whose whole value is a secret: a session cookie signs the user in; a DPoP proof (RFC 9449
+#: §4.2) is a credential for one request, shown masked like a token.
+SECRET_HEADERS = frozenset({"cookie", "set-cookie", "dpop"})
 MAX_SHOWN_BODY = 8 * 1024
 #: A full run is steps 1 to 7; step 8 (revoke) runs only with ``--step revoke``.
 STEP_COUNT = 8

@@ -28,6 +28,7 @@ from mcp_server.tools import IMPLIED_SCOPES, TOOL_SCOPES, build_tools
 CORS_ALLOWED_HEADERS = [
     "Authorization",
     "Content-Type",
+    "DPoP",
     "Last-Event-ID",
     "MCP-Protocol-Version",
     "Mcp-Session-Id",
@@ -35,7 +36,7 @@ CORS_ALLOWED_HEADERS = [
     "Mcp-Name",
 ]
 #: The challenge a browser client must read to start authorization, and the transport's headers.
-CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "Mcp-Session-Id", "MCP-Protocol-Version"]
+CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "DPoP-Nonce", "Mcp-Session-Id", "MCP-Protocol-Version"]
 
 
 def create_app(settings: Settings) -> ASGIApp:

@@ -12,6 +12,13 @@ invalid, expired or foreign token           401     ``error="invalid_token"``, `
 valid token, too little scope               403     ``error="insufficient_scope"``, every scope the call needs
 ==========================================  ======  ===============================================
 
+DPoP (RFC 9449 §7): ``Authorization: DPoP <token>`` with one ``DPoP`` proof header is checked by
+``dpop.py`` (``ath``, the token's key, a fresh ``jti``, the nonce with ``--dpop-nonce``); every
+answer to such a request challenges with ``WWW-Authenticate: DPoP algs="..."`` and its ``error``
+(``invalid_dpop_proof``, ``use_dpop_nonce`` with a ``DPoP-Nonce`` header, ``invalid_token``,
+``insufficient_scope``). A DPoP-bound token sent as ``Bearer`` is ``invalid_token`` (§7.2). The
+audience and everything else about the token are checked as for a bearer token.
+
 The scope check looks inside the JSON-RPC body: ``tools/call`` of a tool that needs more than
 the basic scopes is refused with 403 before the SDK runs it, so clients can step up (MCP
 Scope Challenge Handling). Preflight ``OPTIONS`` requests pass without a token. The body is
@@ -24,13 +31,16 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterable
+from functools import partial
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.authentication import AuthCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcp_server.dpop import DpopCheck, Refused
 from mcp_server.settings import Settings
 from mcp_server.token_verifier import InvalidToken, IssuerUnavailable, Verifier
+from shared.dpop import dpop_challenge
 from shared.scopes import format_scope
 from shared.well_known import protected_resource_metadata_url
 from shared.www_authenticate import bearer_challenge
@@ -67,31 +77,48 @@ class BearerAuth:
         self._implied = implied_scopes
         self._resource_metadata = protected_resource_metadata_url(settings.resource)
         self._body_timeout = settings.body_timeout
+        self._dpop = DpopCheck(settings.resource, require_nonce=settings.dpop_nonce)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != self._path or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         authorizations = [value for name, value in scope["headers"] if name == b"authorization"]
-        bearer = [value for value in authorizations if value[:7].lower() == b"bearer "]
-        if len(authorizations) > 1 or (bearer and not bearer[0][7:].strip()):
-            await self._challenge(send, 400, error="invalid_request", description="send one bearer token")
+        scheme, _, credentials = (authorizations[0] if authorizations else b"").partition(b" ")
+        dpop = scheme.lower() == b"dpop"
+        given = credentials.strip() if dpop or scheme.lower() == b"bearer" else b""
+        challenge = partial(self._challenge, send, dpop=dpop)
+        if len(authorizations) > 1 or (authorizations and not given and (dpop or scheme.lower() == b"bearer")):
+            await challenge(400, error="invalid_request", description="send one bearer or DPoP token")
             return
-        if not bearer:
-            await self._challenge(send, 401)
+        if not given:
+            await challenge(401)
             return
+        access_token = given.decode("latin-1")
         try:
-            token = await self._verifier.verify(bearer[0][7:].strip().decode("latin-1"))
+            token = await self._verifier.verify(access_token)
         except InvalidToken as exc:
-            await self._challenge(send, 401, error="invalid_token", description=str(exc))
+            await challenge(401, error="invalid_token", description=str(exc))
             return
         except IssuerUnavailable as exc:
             await _json(send, 503, {"error": "temporarily_unavailable", "error_description": str(exc)})
             return
+        bound_to = token.claims.get("jkt") if token.claims else None
+        if dpop:
+            proofs = [value for name, value in scope["headers"] if name == b"dpop"]
+            try:
+                self._dpop.check(proofs, scope["method"], access_token, bound_to)
+            except Refused as refused:
+                await challenge(401, error=refused.error, description=str(refused), nonce=refused.nonce)
+                return
+        elif bound_to is not None:
+            description = "this access token is bound to a DPoP key: send it as DPoP with a proof (RFC 9449 §7.2)"
+            await self._challenge(send, 401, dpop=True, error="invalid_token", description=description)
+            return
         granted = self._with_implied(token.scopes)
         missing_basic = [s for s in self._basic_scopes if s not in granted]
         if missing_basic:
-            await self._challenge(send, 403, error="insufficient_scope", scopes=self._basic_scopes)
+            await challenge(403, error="insufficient_scope", scopes=self._basic_scopes)
             return
         body = None
         if scope["method"] == "POST":
@@ -109,10 +136,12 @@ class BearerAuth:
                 return
         needed = self._scopes_for(body) if body else ()
         if needed and not set(needed) <= granted:
-            await self._challenge(send, 403, error="insufficient_scope", scopes=needed)
+            await challenge(403, error="insufficient_scope", scopes=needed)
             return
         scope["user"] = AuthenticatedUser(token)
         scope["auth"] = AuthCredentials(token.scopes)
+        if dpop and self._dpop.require_nonce:
+            send = _with_header(send, b"dpop-nonce", self._dpop.nonce().encode())
         await self.app(scope, _replay(body, receive) if body is not None else receive, send)
 
     def _with_implied(self, scopes: Iterable[str]) -> set[str]:
@@ -143,9 +172,16 @@ class BearerAuth:
         error: str | None = None,
         description: str | None = None,
         scopes: tuple[str, ...] | None = None,
+        dpop: bool = False,
+        nonce: str | None = None,
     ) -> None:
-        """RFC 6750 §3 with RFC 9728 §5.1: where to find the metadata, and the scope to ask for."""
-        challenge = bearer_challenge(
+        """RFC 6750 §3 with RFC 9728 §5.1: where to find the metadata, and the scope to ask for.
+
+        ``dpop``: the request used the DPoP scheme, and so does the challenge (RFC 9449 §7.1), with
+        ``nonce`` in a ``DPoP-Nonce`` header when one is asked for (§9).
+        """
+        build = dpop_challenge if dpop else bearer_challenge
+        challenge = build(
             error=error,
             error_description=description,
             resource_metadata=self._resource_metadata,
@@ -155,7 +191,10 @@ class BearerAuth:
         body["error_description"] = (
             description or f"this call needs a bearer token with scope {format_scope(scopes or self._basic_scopes)!r}"
         )
-        await _json(send, status, body, [(b"www-authenticate", challenge.encode())])
+        headers = [(b"www-authenticate", challenge.encode())]
+        if nonce is not None:
+            headers.append((b"dpop-nonce", nonce.encode()))
+        await _json(send, status, body, headers)
 
 
 async def _read_body(receive: Receive, timeout: float) -> bytes | None:
@@ -179,6 +218,17 @@ async def _read_body(receive: Receive, timeout: float) -> bytes | None:
             chunks.append(chunk)
             more = message.get("more_body", False)
     return b"".join(chunks)
+
+
+def _with_header(send: Send, name: bytes, value: bytes) -> Send:
+    """A ``send`` that adds one header to the response's start (a fresh ``DPoP-Nonce``, RFC 9449 §9)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (name, value)]}
+        await send(message)
+
+    return sending
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -43,6 +43,7 @@ FILE_KEYS: dict[str, type] = {
     "header_timeout": int,
     "body_timeout": int,
     "limit_concurrency": int,
+    "dpop_nonce": bool,
     "name": str,
     "log_level": str,
     "log_format": str,
@@ -80,6 +81,8 @@ class Settings:
     header_timeout: int = 10
     body_timeout: int = 10
     limit_concurrency: int = 1000
+    #: Require a server nonce in DPoP proofs (RFC 9449 §9): a proof without it gets ``use_dpop_nonce``.
+    dpop_nonce: bool = False
 
     @property
     def client_id(self) -> str | None:
@@ -187,6 +190,13 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         help="open connections and requests in progress at most; beyond them 503 (env MCP_LIMIT_CONCURRENCY,"
         " default 1000)",
     )
+    parser.add_argument(
+        "--dpop-nonce",
+        action="store_true",
+        default=str(env("MCP_DPOP_NONCE", "")).lower() in ("1", "true", "yes", "on"),
+        help="require a server nonce in DPoP proofs (RFC 9449 §9): a proof without the current one is answered"
+        " 401 use_dpop_nonce with a DPoP-Nonce header (env MCP_DPOP_NONCE, default off)",
+    )
     parser.add_argument("--name", default=env("MCP_NAME", "Demo MCP server"), help="name shown in the metadata")
     parser.add_argument(
         "--log-level", default=env("MCP_LOG_LEVEL", "info"), choices=("debug", "info", "warning", "error")
@@ -229,6 +239,7 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         downstream_api=args.downstream_api,
         downstream_connection=args.downstream_connection,
         client_secret=client_secret,
+        dpop_nonce=bool(args.dpop_nonce),
         **limits,
     )
     if args.print_config:
@@ -252,8 +263,8 @@ def read_config(path: Path) -> dict[str, Any]:
             close = difflib.get_close_matches(key.replace("-", "_"), FILE_KEYS, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise ValueError(f"configuration file {path}: {key!r} is not a setting{hint}")
-        if not isinstance(value, kind) or isinstance(value, bool):
-            wanted = "a whole number" if kind is int else "a string"
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            wanted = {int: "a whole number", bool: "true or false"}.get(kind, "a string")
             raise ValueError(f"configuration file {path}: {key} must be {wanted}, not {value!r}")
     if document.get("log_level", "info") not in ("debug", "info", "warning", "error"):
         raise ValueError(f"configuration file {path}: log_level must be one of debug, info, warning, error")
@@ -271,6 +282,8 @@ def to_toml(settings: Settings) -> str:
             value = " ".join(value)
         if value is None:
             lines.append(f"# {key} = (unset)")
+        elif isinstance(value, bool):
+            lines.append(f"{key} = {str(value).lower()}")
         elif key in SECRETS:
             lines.append(f"# {key} = (set, masked: a secret; give it by MCP_{key.upper()})")
         else:

@@ -47,6 +47,13 @@ def is_machine(claims: dict[str, Any]) -> bool:
     return claims.get("machine") is True and claims.get("sub") == claims.get("client_id")
 
 
+def bound_key(claims: dict[str, Any]) -> str | None:
+    """The thumbprint of the DPoP key the token is bound to (``cnf.jkt``, RFC 9449 §6.1), or ``None``."""
+    cnf = claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    return jkt if isinstance(jkt, str) else None
+
+
 class InvalidToken(Exception):
     """The token is not acceptable; the message says why (it is sent as ``error_description``)."""
 
@@ -91,7 +98,13 @@ class JwtVerifier:
             expires_at=int(claims["exp"]),
             resource=self._resource,
             subject=claims["sub"],
-            claims={"iss": claims["iss"], "iat": claims["iat"], "jti": claims["jti"], "machine": is_machine(claims)},
+            claims={
+                "iss": claims["iss"],
+                "iat": claims["iat"],
+                "jti": claims["jti"],
+                "machine": is_machine(claims),
+                "jkt": bound_key(claims),
+            },
         )
         self._remember(digest, access_token)
         return access_token

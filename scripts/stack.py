@@ -262,6 +262,33 @@ def start_authorization_server(
     return AuthorizationServer(program.start(), port, db, host, env)
 
 
+def start_instances(
+    workdir: Path, database: str, *options: str, count: int = 2, env: dict[str, str] | None = None
+) -> list[AuthorizationServer]:
+    """``count`` authorization servers, each a process of its own on a loopback port, serving one issuer (the
+    first one's URL) from one database: ``database``, a SQLite path (or whatever ``--db`` accepts).
+
+    They share the key that seals the signing keys, as every instance must (docs/deployment.md). The
+    first starts alone and brings the schema up to date; the others follow. Their ``url`` is each one's
+    own port; their issuer, the first one's.
+    """
+    ports = [free_port() for _ in range(count)]
+    issuer = f"http://localhost:{ports[0]}"
+    env = {"AS_KEY_ENCRYPTION_KEY": local_key(workdir / "key_encryption_key"), **(env or {})}
+    servers = []
+    try:
+        for number, port in enumerate(ports):
+            args = ["-m", "authorization_server", "--port", str(port), "--db", database, "--issuer", issuer, *options]
+            log = workdir / f"authorization_server_{number}.log"
+            program = Program(args, log, f"http://127.0.0.1:{port}/health/alive", env).start()
+            servers.append(AuthorizationServer(program, port, Path(database), "localhost", env))
+    except BaseException:
+        for server in servers:
+            server.program.stop()
+        raise
+    return servers
+
+
 @dataclass
 class McpServer:
     """A running reference MCP server and the issuer whose tokens it accepts."""

@@ -77,6 +77,10 @@ class AuthorizationServerMetadata:
     authorization_response_iss_parameter_supported: bool | None = None
     #: draft-ietf-oauth-client-id-metadata-document §5: a URL may serve as ``client_id``.
     client_id_metadata_document_supported: bool | None = None
+    #: RFC 9449 §5.1: the algorithms of the DPoP proofs the server accepts; absent: no DPoP.
+    dpop_signing_alg_values_supported: tuple[str, ...] | None = None
+    #: SEP-990 (draft-ietf-oauth-identity-assertion-authz-grant): the assertion profiles the jwt-bearer grant takes.
+    authorization_grant_profiles_supported: tuple[str, ...] | None = None
     service_documentation: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -119,6 +123,8 @@ class AuthorizationServerMetadata:
                 doc, "authorization_response_iss_parameter_supported"
             ),
             client_id_metadata_document_supported=optional_bool(doc, "client_id_metadata_document_supported"),
+            dpop_signing_alg_values_supported=optional_str_list(doc, "dpop_signing_alg_values_supported"),
+            authorization_grant_profiles_supported=optional_str_list(doc, "authorization_grant_profiles_supported"),
             service_documentation=optional_str(doc, "service_documentation"),
         )
 

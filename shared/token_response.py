@@ -26,8 +26,8 @@ class TokenResponse:
         """Parse a received response; ``ValueError`` says what is wrong with it."""
         doc = as_object(data, "token response")
         token_type = required_str(doc, "token_type")
-        if token_type.lower() != "bearer":
-            raise ValueError(f"token_type {token_type!r} is not Bearer")
+        if token_type.lower() not in ("bearer", "dpop"):  # DPoP: RFC 9449 §5
+            raise ValueError(f"token_type {token_type!r} is neither Bearer nor DPoP")
         return cls(
             access_token=required_str(doc, "access_token"),
             token_type=token_type,

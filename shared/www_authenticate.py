@@ -22,7 +22,7 @@ class Challenge:
 
 def bearer_challenge(**params: str | None) -> str:
     """``Bearer name="value", ...`` with the values quoted; ``None`` values are left out."""
-    parts = [f'{name}="{_quote(value)}"' for name, value in params.items() if value is not None]
+    parts = [f'{name}="{quote(value)}"' for name, value in params.items() if value is not None]
     return "Bearer " + ", ".join(parts) if parts else "Bearer"
 
 
@@ -109,5 +109,5 @@ def _skip(header: str, pos: int, chars: str) -> int:
     return pos
 
 
-def _quote(value: str) -> str:
+def quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')

@@ -15,9 +15,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 AS = "authorization_server"
-DOMAIN = ("accounts", "clients", "consents", "journeys", "mcp_servers", "tokens")
+DOMAIN = ("accounts", "clients", "consents", "identity_providers", "journeys", "mcp_servers", "tokens")
 #: The root modules every layer may use: they import no package of the authorization server.
 LEAF_HELPERS = (
+    "change_versions",
     "clock",
     "db",
     "db_postgresql",

@@ -9,6 +9,7 @@ refresh token of the family is revoked and the journey is stamped ``revoked``.
 from dataclasses import dataclass
 from datetime import datetime
 
+from authorization_server.accounts.entities import User
 from authorization_server.accounts.service import AccountService
 from authorization_server.clients.service import ClientService
 from authorization_server.consents.entities import Consent
@@ -78,11 +79,18 @@ class ConnectedAppsService:
 
         async def unit(tx: Transaction) -> ConnectedApps | None:
             user = await self._accounts.session_user(tx, session_cookie)
-            if user is None:
-                return None
-            consents = await self._consents.of_user(tx, user.id)
-            apps = [await self._app(tx, consent) for consent in consents]
-            return ConnectedApps(user.username, tuple(app for app in apps if app is not None))
+            return None if user is None else await self._apps(tx, user)
+
+        return await self._db.run(unit)
+
+    async def apps_of(self, username: str) -> ConnectedApps:
+        """The apps the user named ``username`` approved, as the operator's console shows them (issue 17).
+
+        ``ValueError`` if there is no such user.
+        """
+
+        async def unit(tx: Transaction) -> ConnectedApps:
+            return await self._apps(tx, await self._accounts.named(tx, username))
 
         return await self._db.run(unit)
 
@@ -109,11 +117,29 @@ class ConnectedAppsService:
             user = await self._accounts.session_user(tx, session_cookie)
             if user is None:
                 raise InvalidRequest("Your session has ended. Sign in again to manage your connected apps.")
-            await self._consents.forget(tx, user.id, client_id, mcp_server_id)
-            for grant_id in await self._journeys.granted(tx, user.id, client_id, mcp_server_id):
-                await self._revocation.end_grant(tx, grant_id, "the user revoked the app on the connected apps page")
+            reason = "the user revoked the app on the connected apps page"
+            await self._revoke(tx, user, client_id, mcp_server_id, reason)
 
         await self._db.run(unit)
+
+    async def revoke_of(self, username: str, client_id: str, mcp_server_id: str) -> None:
+        """The operator revokes one of the user's apps, as the user would (issue 17); ``ValueError`` if no such user."""
+
+        async def unit(tx: Transaction) -> None:
+            user = await self._accounts.named(tx, username)
+            await self._revoke(tx, user, client_id, mcp_server_id, "the operator revoked the app in the console")
+
+        await self._db.run(unit)
+
+    async def _apps(self, tx: Transaction, user: User) -> ConnectedApps:
+        consents = await self._consents.of_user(tx, user.id)
+        apps = [await self._app(tx, consent) for consent in consents]
+        return ConnectedApps(user.username, tuple(app for app in apps if app is not None))
+
+    async def _revoke(self, tx: Transaction, user: User, client_id: str, mcp_server_id: str, reason: str) -> None:
+        await self._consents.forget(tx, user.id, client_id, mcp_server_id)
+        for grant_id in await self._journeys.granted(tx, user.id, client_id, mcp_server_id):
+            await self._revocation.end_grant(tx, grant_id, reason)
 
     async def _app(self, tx: Transaction, consent: Consent) -> ConnectedApp | None:
         client = await self._clients.find(tx, consent.client_id, consent.issuer)

@@ -12,7 +12,19 @@ class User:
     #: When the operator disabled the account (``users disable``); ``None`` while it may sign in.
     disabled_at: datetime | None = None
 
-    @property
-    def source(self) -> str:
-        """Where the account comes from: ``local`` (a password stored here) is the only kind today."""
-        return "local"
+
+@dataclass(frozen=True)
+class FailureRecord:
+    """What the sign-in lockout remembers of one key (``accounts/lockout.py``), shared by every instance.
+
+    Times are milliseconds since the epoch.
+    """
+
+    #: The times of the recent failures, within the window.
+    failures: tuple[int, ...] = ()
+    locked_until: int = 0
+    #: Locks so far: the next one lasts ``duration * 2**locks``.
+    locks: int = 0
+    last_failure: int = 0
+    #: Bumped by every write: the compare-and-swap that keeps two instances from losing a failure.
+    version: int = 0

@@ -13,103 +13,125 @@ attacker now only locks out their own address; the owner signing in from another
 not refused. Guessing from many addresses is bounded per address by the growing locks and the
 per-address rate limits (``web/rate_limits.py``); docs/decisions/0011 weighs the trade.
 
-The counts live in this process's memory: a restart forgets them, and two server processes
-would count apart (docs/decisions/0011).
+The counts live in the database (``sign_in_failures``, issue 13): every instance serving the
+issuer counts the same failures, and a restart forgets nothing. Each method takes the unit of
+work's transaction; a failure is counted by compare-and-swap, so two instances counting at once
+both count (docs/decisions/0046-several-instances.md).
 """
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 
+from authorization_server import clock
+from authorization_server.accounts import repository
+from authorization_server.accounts.entities import FailureRecord
 from authorization_server.accounts.service import MAX_USERNAME_LENGTH
-from authorization_server.clock import monotonic
+from authorization_server.db import Transaction
 from authorization_server.errors import TooManyRequests
 
-#: Keys tracked before the ones with nothing left to remember are dropped.
-MAX_TRACKED = 100_000
 #: The longest a lock grows to; also how long a key must stay quiet for its locks to be forgotten.
 MAX_LOCK = 24 * 3600
-
-
-@dataclass
-class _Record:
-    failures: list[float] = field(default_factory=list)  # times of the recent failures
-    locked_until: float = 0.0
-    locks: int = 0  # locks so far: the next one lasts duration * 2**locks
-    last_failure: float = 0.0
+#: A compare-and-swap lost this many times in a row means something else is wrong.
+MAX_ATTEMPTS = 10
 
 
 class FailureLock:
-    """Failures counted per key; ``failures`` of them within ``window`` lock the key, longer each time."""
+    """Failures counted per key; ``failures`` of them within ``window`` lock the key, longer each time.
 
-    def __init__(self, *, failures: int, window: int, duration: int, clock: Callable[[], float] = monotonic) -> None:
+    ``kind`` starts every key, so that the sign-in form's locks and the admin's never meet.
+    """
+
+    def __init__(self, kind: str, *, failures: int, window: int, duration: int) -> None:
+        self._kind = kind
         self._failures = failures
         self._window = window
         self._duration = duration
-        self._clock = clock
-        self._records: dict[str, _Record] = {}
 
-    def wait(self, key: str) -> int:
+    async def wait(self, tx: Transaction, key: str) -> int:
         """Seconds ``key`` stays locked; 0 when it is not."""
-        record = self._records.get(key)
-        return max(0, math.ceil(record.locked_until - self._clock())) if record else 0
+        record = await repository.failure_record(tx, self._key(key))
+        return _seconds_until(record.locked_until) if record else 0
 
-    def failed(self, key: str) -> None:
-        """Count a failure; the one that reaches ``failures`` locks the key, twice as long as its last lock."""
-        now = self._clock()
-        if len(self._records) >= MAX_TRACKED:
-            self._forget_old(now)
-        record = self._records.setdefault(key, _Record())
-        if now - record.last_failure > MAX_LOCK:
-            record.locks = 0
-        record.last_failure = now
-        record.failures = [moment for moment in record.failures if moment > now - self._window] + [now]
-        if len(record.failures) >= self._failures:
-            record.locked_until = now + min(self._duration * 2**record.locks, max(MAX_LOCK, self._duration))
-            record.locks += 1
-            record.failures = []
+    async def failed(self, tx: Transaction, key: str) -> int:
+        """Count a failure; the one that reaches ``failures`` locks the key, twice as long as its last lock.
 
-    def succeeded(self, key: str) -> None:
+        Returns the seconds the key is now locked for; 0 when it is not.
+        """
+        stored_key = self._key(key)
+        for _ in range(MAX_ATTEMPTS):
+            stored = await repository.failure_record(tx, stored_key)
+            record = self._count(stored or FailureRecord(), _now_ms())
+            if await repository.put_failure_record(tx, stored_key, record, was=stored.version if stored else None):
+                return _seconds_until(record.locked_until)
+        raise RuntimeError(f"the sign-in failures of one key changed {MAX_ATTEMPTS} times while counting one")
+
+    async def succeeded(self, tx: Transaction, key: str) -> None:
         """The right secret: the failures and locks counted so far are forgotten."""
-        self._records.pop(key, None)
+        await repository.delete_failure_record(tx, self._key(key))
 
-    def _forget_old(self, now: float) -> None:
-        self._records = {
-            key: record
-            for key, record in self._records.items()
-            if record.locked_until > now or now - record.last_failure <= max(self._window, MAX_LOCK)
-        }
+    def _count(self, record: FailureRecord, now: int) -> FailureRecord:
+        locks = 0 if now - record.last_failure > MAX_LOCK * 1000 else record.locks
+        failures = (*(moment for moment in record.failures if moment > now - self._window * 1000), now)
+        if len(failures) < self._failures:
+            return replace(record, failures=failures, locks=locks, last_failure=now)
+        lock = min(self._duration * 2**locks, max(MAX_LOCK, self._duration))
+        return replace(record, failures=(), locked_until=now + lock * 1000, locks=locks + 1, last_failure=now)
+
+    def _key(self, key: str) -> str:
+        return f"{self._kind} {key}"
+
+
+async def forget_quiet(tx: Transaction) -> int:
+    """Delete the records of keys not locked and without a failure for a day (the upkeep, issue 13)."""
+    now = _now_ms()
+    return await repository.delete_quiet_failure_records(tx, now, now - MAX_LOCK * 1000)
 
 
 class LoginLockout:
     """The sign-in form's lock: per username and client address."""
 
-    def __init__(self, *, failures: int, window: int, duration: int, clock: Callable[[], float] = monotonic) -> None:
-        self._lock = FailureLock(failures=failures, window=window, duration=duration, clock=clock)
+    def __init__(self, *, failures: int, window: int, duration: int) -> None:
+        self._lock = FailureLock("login", failures=failures, window=window, duration=duration)
 
-    def check(self, username: str, address: str) -> None:
+    async def wait(self, tx: Transaction, username: str, address: str) -> int:
+        """Seconds ``username`` stays locked for ``address``; 0 when it is not."""
+        return await self._lock.wait(tx, key(username, address))
+
+    async def check(self, tx: Transaction, username: str, address: str) -> None:
         """Raise :class:`TooManyRequests` while ``username`` is locked for ``address``."""
-        wait = self._lock.wait(key(username, address))
+        wait = await self.wait(tx, username, address)
         if wait > 0:
-            minutes = math.ceil(wait / 60)
-            raise TooManyRequests(
-                f"Too many failed sign-ins for this username. Try again in {minutes} minute{'s' * (minutes > 1)}.",
-                retry_after=wait,
-            )
+            raise refusal(wait)
 
-    def failed(self, username: str, address: str) -> int:
+    async def failed(self, tx: Transaction, username: str, address: str) -> int:
         """Count a wrong password from ``address``; the one that reaches ``failures`` locks the pair.
 
         Returns the seconds of the lock this failure started; 0 when it started none.
         """
-        self._lock.failed(key(username, address))
-        return self._lock.wait(key(username, address))
+        return await self._lock.failed(tx, key(username, address))
 
-    def succeeded(self, username: str, address: str) -> None:
+    async def succeeded(self, tx: Transaction, username: str, address: str) -> None:
         """A right password clears what this address counted against the username."""
-        self._lock.succeeded(key(username, address))
+        await self._lock.succeeded(tx, key(username, address))
+
+
+def refusal(wait: int) -> TooManyRequests:
+    """What a locked username is answered (RFC 6585 §4: ``Retry-After``)."""
+    minutes = math.ceil(wait / 60)
+    return TooManyRequests(
+        f"Too many failed sign-ins for this username. Try again in {minutes} minute{'s' * (minutes > 1)}.",
+        retry_after=wait,
+    )
 
 
 def key(username: str, address: str) -> str:
-    """No username is longer than this, so a longer one is counted by its start (memory stays bounded)."""
+    """No username is longer than this, so a longer one is counted by its start (the key stays bounded)."""
     return f"{address} {username[:MAX_USERNAME_LENGTH]}"
+
+
+def _now_ms() -> int:
+    return int(clock.timestamp() * 1000)
+
+
+def _seconds_until(moment_ms: int) -> int:
+    return max(0, math.ceil((moment_ms - _now_ms()) / 1000))

@@ -1,9 +1,9 @@
-"""SQL for the ``users`` and ``browser_sessions`` tables."""
+"""SQL for the ``users``, ``browser_sessions``, ``sign_in_failures`` and ``admin_sessions`` tables."""
 
 from datetime import datetime
 
 from authorization_server import clock
-from authorization_server.accounts.entities import User
+from authorization_server.accounts.entities import FailureRecord, User
 from authorization_server.db import Row, Transaction
 
 
@@ -75,4 +75,76 @@ def _user(row: Row) -> User:
         username=row["username"],
         created_at=clock.from_db(row["created_at"]),
         disabled_at=clock.from_db(disabled_at) if disabled_at else None,
+    )
+
+
+# The sign-in lockout's records (sign_in_failures, migration 0015): written by compare-and-swap on
+# ``version`` so that two instances counting a failure at once both count (issue 13).
+
+
+async def failure_record(tx: Transaction, key: str) -> FailureRecord | None:
+    row = await tx.fetch_one("SELECT * FROM sign_in_failures WHERE key = ?", (key,))
+    if row is None:
+        return None
+    failures = tuple(int(moment) for moment in row["failures"].split())
+    return FailureRecord(failures, row["locked_until"], row["locks"], row["last_failure"], row["version"])
+
+
+async def put_failure_record(tx: Transaction, key: str, record: FailureRecord, *, was: int | None) -> bool:
+    """Store ``record`` if the row is still at version ``was`` (``None``: there is no row yet); whether it was."""
+    values = (" ".join(map(str, record.failures)), record.locked_until, record.locks, record.last_failure)
+    if was is None:
+        sql = (
+            "INSERT INTO sign_in_failures (key, failures, locked_until, locks, last_failure, version)"
+            " VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (key) DO NOTHING"
+        )
+        return await tx.execute(sql, (key, *values)) == 1
+    sql = (
+        "UPDATE sign_in_failures SET failures = ?, locked_until = ?, locks = ?, last_failure = ?, version = ?"
+        " WHERE key = ? AND version = ?"
+    )
+    return await tx.execute(sql, (*values, was + 1, key, was)) == 1
+
+
+async def delete_failure_record(tx: Transaction, key: str) -> None:
+    await tx.execute("DELETE FROM sign_in_failures WHERE key = ?", (key,))
+
+
+async def delete_quiet_failure_records(tx: Transaction, now: int, quiet_since: int) -> int:
+    """Forget the keys neither locked at ``now`` nor failed since ``quiet_since`` (the upkeep)."""
+    return await tx.execute(
+        "DELETE FROM sign_in_failures WHERE locked_until <= ? AND last_failure < ?", (now, quiet_since)
+    )
+
+
+# The operator's console sessions (admin_sessions, migration 0015; docs/decisions/0041).
+
+
+async def add_admin_session(tx: Transaction, id_hash: str, expires_at: datetime) -> None:
+    await tx.execute(
+        "INSERT INTO admin_sessions (id_hash, expires_at) VALUES (?, ?)", (id_hash, clock.to_db(expires_at))
+    )
+
+
+async def admin_session_live(tx: Transaction, id_hash: str) -> bool:
+    row = await tx.fetch_one(
+        "SELECT 1 FROM admin_sessions WHERE id_hash = ? AND expires_at > ?", (id_hash, clock.to_db(clock.now()))
+    )
+    return row is not None
+
+
+async def delete_admin_session(tx: Transaction, id_hash: str) -> None:
+    await tx.execute("DELETE FROM admin_sessions WHERE id_hash = ?", (id_hash,))
+
+
+async def delete_expired_admin_sessions(tx: Transaction) -> int:
+    return await tx.execute("DELETE FROM admin_sessions WHERE expires_at <= ?", (clock.to_db(clock.now()),))
+
+
+async def delete_oldest_admin_sessions(tx: Transaction, keep: int) -> None:
+    """Leave at most ``keep`` sessions: those that expire last."""
+    await tx.execute(
+        "DELETE FROM admin_sessions WHERE id_hash NOT IN"
+        " (SELECT id_hash FROM admin_sessions ORDER BY expires_at DESC LIMIT ?)",
+        (keep,),
     )

@@ -14,6 +14,8 @@ from authorization_server.secrets_at_rest import digest, new_id, new_secret
 MAX_USERNAME_LENGTH = 64
 USERNAME_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._@-]{{0,{MAX_USERNAME_LENGTH - 1}}}")
 MIN_PASSWORD_LENGTH = 8
+#: The password hash of an account whose owner signs in through an identity provider: no password matches it.
+NO_PASSWORD = "!"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,18 @@ class AccountService:
         await repository.add_user(tx, new.user, new.password_hash)
         return new.user
 
+    async def add_federated_user(self, tx: Transaction, username: str, fallback: str) -> User:
+        """An account for a person an identity provider vouches for (issue 16), without a password.
+
+        Named ``username`` (the provider's name and the person's email, say), or ``fallback`` if that
+        is taken; the name is for display and for the operator's commands, the key is the provider's
+        ``sub`` (``identity_providers/``).
+        """
+        name = username if await repository.user_with_hash(tx, username) is None else fallback
+        user = User(id=new_id("usr"), username=name, created_at=clock.now())
+        await repository.add_user(tx, user, NO_PASSWORD)
+        return user
+
     async def ensure_user(self, tx: Transaction, new: NewUser) -> User:
         """The user of that name, stored as ``new`` if missing (demo mode)."""
         existing = await repository.user_with_hash(tx, new.user.username)
@@ -97,6 +111,25 @@ class AccountService:
         """Sign the browser out: its session ends now, whatever its lifetime left; whether there was one."""
         return bool(await repository.delete_session(tx, digest(cookie))) if cookie else False
 
+    async def start_admin_session(self, tx: Transaction, *, keep: int) -> str:
+        """A new session of the operator's console; the cookie value (stored only as a digest, shared by every
+        instance: issue 13). At most ``keep`` sessions stay: beyond, the oldest ends; expired ones go."""
+        cookie = new_secret()
+        await repository.delete_expired_admin_sessions(tx)
+        await repository.delete_oldest_admin_sessions(tx, keep - 1)
+        await repository.add_admin_session(tx, digest(cookie), clock.later(self._session_ttl))
+        return cookie
+
+    async def admin_session_live(self, tx: Transaction, cookie: str) -> bool:
+        return await repository.admin_session_live(tx, digest(cookie))
+
+    async def end_admin_session(self, tx: Transaction, cookie: str) -> None:
+        await repository.delete_admin_session(tx, digest(cookie))
+
+    async def end_expired_admin_sessions(self, tx: Transaction) -> int:
+        """Delete the console's sessions past their expiry (the maintenance round); how many."""
+        return await repository.delete_expired_admin_sessions(tx)
+
     async def user(self, tx: Transaction, user_id: str) -> User | None:
         return await repository.user_by_id(tx, user_id)
 
@@ -120,7 +153,14 @@ class AccountService:
         return await self.named(tx, username)
 
     async def set_password(self, tx: Transaction, username: str, new: NewPassword) -> User:
-        """Replace the account's password; every session signed in with the old one ends."""
+        """Replace the account's password; every session signed in with the old one ends.
+
+        ``ValueError`` for an account whose owner signs in through an identity provider (issue 16): a
+        password would be a second way in that the provider's rules do not govern.
+        """
+        found = await repository.user_with_hash(tx, username)
+        if found is not None and found[1] == NO_PASSWORD:
+            raise ValueError(f"{username} signs in through an identity provider and has no password here")
         user = await self.named(tx, username)
         await repository.set_password_hash(tx, user.id, new.password_hash)
         await repository.delete_sessions_of(tx, user.id)

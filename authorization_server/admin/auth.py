@@ -10,20 +10,23 @@ issue 11 item 10).
 
 The console (issue 17) signs the admin in with a form instead (``/admin/sign-in``): the same
 credentials, the same per-address lockout, and then a session cookie whose value is random and
-kept here as a digest until it expires or the admin signs out (docs/decisions/0041). HTTP Basic
+kept as a digest until it expires or the admin signs out (docs/decisions/0041). HTTP Basic
 stays for scripts; a browser that brings neither is sent to the sign-in page.
+
+The failures and the sessions live in the database (``accounts/``, issue 13): every instance
+serving the issuer counts the same failures and knows the same sessions.
 """
 
 import base64
 import hashlib
 import hmac
 import math
-import secrets
 
 from starlette.requests import Request
 
 from authorization_server.accounts.lockout import FailureLock
-from authorization_server.clock import monotonic
+from authorization_server.accounts.service import AccountService
+from authorization_server.db import Database, Transaction
 from authorization_server.errors import AdminSignInRequired, NotFound, TooManyRequests
 from authorization_server.settings import Settings
 from authorization_server.web.browser import Cookies
@@ -40,26 +43,29 @@ class AdminSignInFailed(AdminSignInRequired):
 class AdminGuard:
     """The admin's credentials, and the failures of each client address."""
 
-    def __init__(self, settings: Settings, cookies: Cookies | None = None) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, accounts: AccountService, cookies: Cookies | None = None
+    ) -> None:
         self._settings = settings
+        self._db = db
+        self._accounts = accounts
         self._cookies = cookies or Cookies(settings)
-        #: The digest of each live session's cookie value, and when it expires (``clock.monotonic``).
-        self._sessions: dict[bytes, float] = {}
         self._username = _digest(settings.admin_username)
         self._password = _digest(settings.admin_password)
         self._failures = FailureLock(
+            "admin",
             failures=settings.login_lockout_failures,
             window=settings.login_lockout_window,
             duration=settings.login_lockout_duration,
         )
 
-    def require_admin(self, request: Request) -> None:
+    async def require_admin(self, request: Request) -> None:
         """Return if the request carries the admin's credentials; raise ``NotFound``, ``TooManyRequests``
         (an address locked after failures) or ``AdminSignInRequired``."""
         self.require_pages()
-        if self.session(request) is not None:
+        if await self.session(request) is not None:
             return
-        address = self._not_locked(request)
+        address = await self._not_locked(request)
         header = request.headers.get("authorization", "")
         username, password = _basic(header)
         # Both compared in constant time, and both always, so the time tells neither which one was
@@ -68,55 +74,51 @@ class AdminGuard:
         right_password = hmac.compare_digest(_digest(password), self._password)
         if not (right_name and right_password):
             if header:  # a browser's first request, without credentials, only asks for the challenge
-                self._failures.failed(address)
+                await self._db.run(lambda tx: self._failures.failed(tx, address))
             raise AdminSignInRequired("the admin pages need the admin's username and password")
-        self._failures.succeeded(address)
+        await self._db.run(lambda tx: self._failures.succeeded(tx, address))
 
     def require_pages(self) -> None:
         """``NotFound`` while the admin pages are off (no credentials set, docs/decisions/0014)."""
         if not self._settings.admin_pages:
             raise NotFound("no such endpoint")
 
-    def session(self, request: Request) -> str | None:
+    async def session(self, request: Request) -> str | None:
         """The request's admin session cookie, if it names a live session."""
         value = self._cookies.admin_session(request)
         if not value:
             return None
-        expires = self._sessions.get(_digest(value))
-        if expires is None or expires <= monotonic():
-            return None
-        return value
+        live = await self._db.run(lambda tx: self._accounts.admin_session_live(tx, value))
+        return value if live else None
 
-    def sign_in(self, request: Request, username: str, password: str) -> str:
+    async def sign_in(self, request: Request, username: str, password: str) -> str:
         """The sign-in form: the admin's credentials give a new session, whose cookie value is returned.
 
         Raises ``TooManyRequests`` for a locked address, ``AdminSignInFailed`` (counted) otherwise.
         """
         self.require_pages()
-        address = self._not_locked(request)
+        address = await self._not_locked(request)
         right_name = hmac.compare_digest(_digest(username), self._username)
         right_password = hmac.compare_digest(_digest(password), self._password)
         if not (right_name and right_password):
-            self._failures.failed(address)
+            await self._db.run(lambda tx: self._failures.failed(tx, address))
             raise AdminSignInFailed("Wrong username or password.")
-        self._failures.succeeded(address)
-        now = monotonic()
-        self._sessions = {key: expires for key, expires in self._sessions.items() if expires > now}
-        while len(self._sessions) >= MAX_SESSIONS:
-            self._sessions.pop(min(self._sessions, key=self._sessions.__getitem__))
-        value = secrets.token_urlsafe(32)
-        self._sessions[_digest(value)] = now + self._settings.session_ttl
-        return value
 
-    def sign_out(self, session: str | None) -> None:
+        async def unit(tx: Transaction) -> str:
+            await self._failures.succeeded(tx, address)
+            return await self._accounts.start_admin_session(tx, keep=MAX_SESSIONS)
+
+        return await self._db.run(unit)
+
+    async def sign_out(self, session: str | None) -> None:
         """The session no longer signs anyone in, whatever its lifetime left."""
         if session:
-            self._sessions.pop(_digest(session), None)
+            await self._db.run(lambda tx: self._accounts.end_admin_session(tx, session))
 
-    def _not_locked(self, request: Request) -> str:
+    async def _not_locked(self, request: Request) -> str:
         """The request's address, unless failures locked it out (``TooManyRequests``, RFC 6585 §4)."""
         address = address_of(request)
-        wait = self._failures.wait(address)
+        wait = await self._db.run(lambda tx: self._failures.wait(tx, address))
         if wait > 0:
             minutes = math.ceil(wait / 60)
             later = f"{minutes} minute{'s' * (minutes > 1)}"

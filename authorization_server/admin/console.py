@@ -7,31 +7,56 @@ approvals through ``ClientService`` (OAuth 2.1 §4.2, docs/decisions/0018), a wi
 machine grant ended through ``RevocationService``. Deleting a client ends its grants and deletes
 its rows as its own RFC 7592 §2.3 deletion does. Each is one unit of work; a mistake is an
 ``OAuthError`` the page shows (``InvalidRequest``, ``NotFound``), never a 500. MCP servers are
-listed, added and given new introspection credentials as ``mcp-servers list|add|credentials`` do.
+listed, added, changed, removed and given new introspection credentials as ``mcp-servers
+list|add|update|remove|credentials`` do, users as ``users list|add|disable|enable|reset-password|remove``
+do (``UserAdministration``); a user's connected apps are revoked as the user's own page does.
+Identity providers are listed, added (checked by discovery through the SSRF-safe fetcher first) and
+removed as ``identity-providers list|add|remove`` do (``IdentityProviderService``, issue 16).
 """
 
+import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from authorization_server import clock
+from authorization_server.account.connected_apps import ConnectedApps, ConnectedAppsService
+from authorization_server.accounts.entities import User
 from authorization_server.accounts.service import AccountService
 from authorization_server.admin.timelines import Timeline, Timelines
 from authorization_server.clients.entities import Client, MachineApproval
 from authorization_server.clients.service import ClientService
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import InvalidRequest, NotFound
+from authorization_server.flow.authorization.openid import OpenIdProviders, check_provider
 from authorization_server.flow.discovery.issuers import mcp_issuer_url
 from authorization_server.flow.registration.management import ClientManagementService
+from authorization_server.flow.revocation.administration import (
+    DependentsExist,
+    McpServerAdministration,
+    Removed,
+    UserAdministration,
+)
 from authorization_server.flow.revocation.service import RevocationService
+from authorization_server.identity_providers.entities import IdentityProvider
+from authorization_server.identity_providers.service import (
+    IdentityProviderService,
+    parse_claim_rules,
+    parse_domains,
+    source_of,
+)
 from authorization_server.journeys.entities import JourneySearch
 from authorization_server.journeys.service import JourneyService
 from authorization_server.maintenance.clients import ClientExpiry
-from authorization_server.mcp_servers.entities import McpServer
-from authorization_server.mcp_servers.service import McpServerService
+from authorization_server.mcp_servers.entities import McpConnection, McpServer
+from authorization_server.mcp_servers.service import McpServerService, scope_descriptions
 from authorization_server.routes import INTROSPECT_PATH
 from authorization_server.tokens.keys import Keys
 from shared.scopes import parse_scope
+
+T = TypeVar("T")
 
 
 class ClientKind(StrEnum):
@@ -220,13 +245,45 @@ class NewCredentials:
     introspection_endpoint: str
 
 
-class McpServerConsole:
-    """``mcp-servers list|add|credentials`` for the console, through ``McpServerService``."""
+@dataclass(frozen=True)
+class McpServerView:
+    """One MCP server as its console page shows it: its issuer and its MCP connections (downstream providers)."""
 
-    def __init__(self, db: Database, *, root_issuer: str, mcp_servers: McpServerService) -> None:
+    server: McpServer
+    issuer: str
+    connections: tuple[McpConnection, ...]
+
+
+@dataclass(frozen=True)
+class ConnectionFields:
+    """The console's form for a new MCP connection, as typed (``connections add``'s options); empty is absent."""
+
+    name: str
+    client_id: str
+    scopes: str = ""
+    issuer: str = ""
+    authorization_endpoint: str = ""
+    token_endpoint: str = ""
+    client_secret_env: str = ""
+    resource: str = ""
+
+
+class McpServerConsole:
+    """``mcp-servers list|add|update|remove|credentials`` for the console, through ``McpServerService`` and
+    ``McpServerAdministration``; ``connections list`` for one server."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        root_issuer: str,
+        mcp_servers: McpServerService,
+        administration: McpServerAdministration,
+    ) -> None:
         self._db = db
         self._root = root_issuer
         self._mcp_servers = mcp_servers
+        self._administration = administration
 
     async def list(self) -> list[McpServer]:
         servers = await self._db.run(self._mcp_servers.all)
@@ -235,8 +292,21 @@ class McpServerConsole:
     def issuer_of(self, server: McpServer) -> str:
         return mcp_issuer_url(self._root, server.id)
 
-    async def add(self, *, server_id: str, name: str, resource: str, scopes: str, default_scopes: str) -> McpServer:
-        """``mcp-servers add``: the resource (RFC 8707 §2, canonical), its scopes and default scopes (RFC 6749 §3.3)."""
+    async def view(self, server_id: str) -> McpServerView:
+        async def unit(tx: Transaction) -> McpServerView:
+            server = await self._mcp_servers.get(tx, server_id)
+            if server is None:
+                raise NotFound(f"no MCP server with id {server_id!r}")
+            connections = await self._mcp_servers.connections(tx, server.id)
+            return McpServerView(server, self.issuer_of(server), tuple(connections))
+
+        return await self._db.run(unit)
+
+    async def add(
+        self, *, server_id: str, name: str, resource: str, scopes: str, default_scopes: str, descriptions: str = ""
+    ) -> McpServer:
+        """``mcp-servers add``: the resource (RFC 8707 §2, canonical), its scopes and default scopes (RFC 6749 §3.3),
+        what each scope lets a client do (``descriptions``: a ``SCOPE=TEXT`` line each)."""
 
         async def unit(tx: Transaction) -> McpServer:
             return await self._mcp_servers.add(
@@ -246,12 +316,86 @@ class McpServerConsole:
                 scopes=scopes,
                 name=name.strip() or None,
                 default_scopes=default_scopes if default_scopes.strip() else None,
+                scope_descriptions=_described(descriptions),
             )
 
         try:
             return await self._db.run(unit)
         except ValueError as error:
             raise InvalidRequest(str(error)) from None
+
+    async def update(
+        self, server_id: str, *, name: str, resource: str, scopes: str, default_scopes: str, descriptions: str
+    ) -> McpServer:
+        """``mcp-servers update`` with every field of the form: the descriptions given are all the server keeps;
+        empty default scopes keep those still offered. Tokens already issued keep their audience (RFC 8707)."""
+
+        async def unit(tx: Transaction) -> McpServer:
+            if await self._mcp_servers.get(tx, server_id) is None:
+                raise NotFound(f"no MCP server with id {server_id!r}")
+            return await self._mcp_servers.update(
+                tx,
+                server_id,
+                name=name.strip() or server_id,
+                resource=resource.strip(),
+                scopes=scopes,
+                default_scopes=default_scopes if default_scopes.strip() else None,
+                scope_descriptions=_described(descriptions),
+                every_description=True,
+            )
+
+        try:
+            return await self._db.run(unit)
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+
+    async def remove(self, server_id: str, *, force: bool) -> Removed:
+        """``mcp-servers remove [--force]``: refused while clients or journeys depend on it, unless ``force``."""
+        try:
+            return await self._administration.remove(server_id, force=force)
+        except DependentsExist as refused:
+            raise InvalidRequest(
+                f"MCP server {server_id!r} has {refused.dependents.describe()}. To remove it anyway, tick"
+                " 'also end their grants and delete those clients'."
+            ) from None
+        except ValueError as error:
+            raise NotFound(str(error)) from None
+
+    async def add_connection(self, server_id: str, fields: ConnectionFields) -> McpConnection:
+        """``connections add``: a downstream provider the server's tools need, by its issuer (RFC 8414) or its two
+        endpoints; its client secret stays in the server's environment, only the variable's name is stored."""
+
+        async def unit(tx: Transaction) -> McpConnection:
+            if await self._mcp_servers.get(tx, server_id) is None:
+                raise NotFound(f"no MCP server with id {server_id!r}")
+            return await self._mcp_servers.add_connection(
+                tx,
+                mcp_server_id=server_id,
+                name=fields.name.strip(),
+                client_id=fields.client_id.strip(),
+                scopes=fields.scopes,
+                issuer=fields.issuer.strip() or None,
+                authorization_endpoint=fields.authorization_endpoint.strip() or None,
+                token_endpoint=fields.token_endpoint.strip() or None,
+                client_secret_env=fields.client_secret_env.strip() or None,
+                resource=fields.resource.strip() or None,
+            )
+
+        try:
+            return await self._db.run(unit)
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+
+    async def remove_connection(self, server_id: str, connection_id: str) -> None:
+        """``connections remove``: the connection and its downstream flows go; only one of this server's."""
+
+        async def unit(tx: Transaction) -> None:
+            connection = await self._mcp_servers.connection(tx, connection_id)
+            if connection is None or connection.mcp_server_id != server_id:
+                raise NotFound(f"MCP server {server_id!r} has no connection {connection_id!r}")
+            await self._mcp_servers.remove_connection(tx, connection_id)
+
+        await self._db.run(unit)
 
     async def rotate_credentials(self, server_id: str) -> NewCredentials:
         """``mcp-servers credentials``: a new secret, returned once; the previous one stops working."""
@@ -260,6 +404,100 @@ class McpServerConsole:
         except ValueError as error:
             raise NotFound(str(error)) from None
         return NewCredentials(server_id, secret, mcp_issuer_url(self._root, server_id) + INTROSPECT_PATH)
+
+
+def _described(lines: str) -> dict[str, str]:
+    """The form's ``SCOPE=TEXT`` lines, blank ones left out; ``ValueError`` names a line without ``=``."""
+    return scope_descriptions(line for line in lines.splitlines() if line.strip())
+
+
+@dataclass(frozen=True)
+class UserLine:
+    """A user as the console lists them: the account and where it signs in (``local`` or ``oidc:NAME``)."""
+
+    user: User
+    source: str
+
+
+class UserConsole:
+    """``users list|add|disable|enable|reset-password|remove`` for the console, through ``AccountService`` and
+    ``UserAdministration``; a user's connected apps and revoking one, as the user's own page does
+    (``ConnectedAppsService``: the consent forgotten, the grants ended as RFC 7009 §2 revocation ends them)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        accounts: AccountService,
+        administration: UserAdministration,
+        connected_apps: ConnectedAppsService,
+        identity_providers: IdentityProviderService,
+    ) -> None:
+        self._db = db
+        self._accounts = accounts
+        self._administration = administration
+        self._connected_apps = connected_apps
+        self._identity_providers = identity_providers
+
+    async def list(self) -> list[UserLine]:
+        """Every user, by username, with their source (issue 16)."""
+
+        async def unit(tx: Transaction) -> list[UserLine]:
+            sources = await self._identity_providers.sources(tx)
+            return [UserLine(user, source_of(user.id, sources)) for user in await self._accounts.all(tx)]
+
+        return await self._db.run(unit)
+
+    async def add(self, username: str, password: str) -> User:
+        """``users add``: the password is hashed before the unit of work, never stored nor shown."""
+        try:
+            new = await self._accounts.new_user(username.strip(), password)
+            return await self._db.run(lambda tx: self._accounts.add_user(tx, new))
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+
+    async def view(self, username: str) -> tuple[UserLine, ConnectedApps]:
+        """The user, their source, and the apps they approved; ``NotFound`` if there is no such user."""
+
+        async def unit(tx: Transaction) -> UserLine:
+            user = await self._accounts.named(tx, username)
+            return UserLine(user, source_of(user.id, await self._identity_providers.sources(tx)))
+
+        try:
+            line = await self._db.run(unit)
+            return line, await self._connected_apps.apps_of(username)
+        except ValueError as error:
+            raise NotFound(str(error)) from None
+
+    async def disable(self, username: str) -> None:
+        await self._named(self._administration.disable(username))
+
+    async def enable(self, username: str) -> None:
+        await self._named(self._administration.enable(username))
+
+    async def reset_password(self, username: str, password: str) -> None:
+        """``users reset-password``: the new password checked and hashed, then set; the user's sessions end."""
+        try:
+            new = await self._accounts.new_password(password)
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+        await self._named(self._administration.reset_password(username, new))
+
+    async def remove(self, username: str) -> int:
+        """``users remove``: the grants they gave end, then the account goes; how many grants ended."""
+        return await self._named(self._administration.remove(username))
+
+    async def revoke(self, username: str, client_id: str, mcp_server_id: str) -> None:
+        """One of the user's connected apps revoked: consent forgotten, its grants ended."""
+        await self._named(self._connected_apps.revoke_of(username, client_id, mcp_server_id))
+
+    @staticmethod
+    async def _named(action: Awaitable[T]) -> T:
+        """Run an action on a named user; ``NotFound`` if there is no such user."""
+        try:
+            return await action
+        except ValueError as error:
+            raise NotFound(str(error)) from None
 
 
 class JourneyConsole:
@@ -287,7 +525,7 @@ class KeyLine:
     kid: str
     alg: str
     created_at: datetime
-    #: ``current``, ``published until …`` or ``retired``.
+    #: ``next, signs from …``, ``current``, ``published until …`` or ``retired``.
     state: str
 
 
@@ -302,18 +540,114 @@ class KeyConsole:
     async def list(self) -> list[KeyLine]:
         stored = await self._db.run(self._keys.listed)
         now = clock.now()
-        lines = []
-        for key in reversed(stored):
-            if key.retires_at is None:
-                state = "current"
-            elif key.retires_at > now:
-                state = f"published until {key.retires_at:%Y-%m-%d %H:%M:%S} UTC"
-            else:
-                state = "retired"
-            lines.append(KeyLine(key.kid, key.alg, key.created_at, state))
-        return lines
+        return [KeyLine(key.kid, key.alg, key.created_at, key.state(now)) for key in reversed(stored)]
 
     async def rotate(self) -> str:
-        """A new current key, signing from the next token; the previous one stays published. Its ``kid``."""
+        """A new key, published at once, signing after the activation delay (issue 13); the previous one stays
+        published. Its ``kid``."""
         key = await self._db.run(lambda tx: self._keys.rotate(tx, self._alg))
         return key.kid
+
+
+@dataclass(frozen=True)
+class ProviderLine:
+    """An identity provider as the console lists it (``identity-providers list``)."""
+
+    provider: IdentityProvider
+    #: How many users sign in through it: while any do, it cannot be removed.
+    users: int
+    #: The redirect URI registered at the provider, its own per provider (RFC 9700 §4.4.2).
+    redirect_uri: str
+
+
+@dataclass(frozen=True)
+class ProviderFields:
+    """The console's "add an identity provider" form, as typed (``identity-providers add``'s options)."""
+
+    name: str = ""
+    issuer: str = ""
+    client_id: str = ""
+    auth_method: str = "client_secret_basic"
+    client_secret_env: str = ""
+    scopes: str = "openid email profile"
+    allowed_domains: str = ""
+    claim_rules: str = ""
+    display_name: str = ""
+    allow_private_network: bool = False
+
+
+class IdentityProviderConsole:
+    """``identity-providers list|add|remove`` for the console (issue 16), through ``IdentityProviderService``: a new
+    provider is checked by discovery (OIDC Discovery §4) through the SSRF-safe fetcher, as sign-ins fetch it,
+    before anything is stored."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        identity_providers: IdentityProviderService,
+        openid: OpenIdProviders,
+        redirect_uri: Callable[[IdentityProvider], str],
+    ) -> None:
+        self._db = db
+        self._identity_providers = identity_providers
+        self._openid = openid
+        self._redirect_uri = redirect_uri
+
+    async def list(self) -> list[ProviderLine]:
+        async def unit(tx: Transaction) -> list[ProviderLine]:
+            counts = await self._identity_providers.user_counts(tx)
+            providers = await self._identity_providers.all(tx)
+            return [ProviderLine(found, counts.get(found.id, 0), self._redirect_uri(found)) for found in providers]
+
+        return await self._db.run(unit)
+
+    async def add(self, fields: ProviderFields) -> IdentityProvider:
+        """``identity-providers add``: checked, discovered, then stored in one unit of work; ``InvalidRequest``
+        says what is wrong, and then nothing was written."""
+        service = self._identity_providers
+        try:
+            provider = service.new_provider(
+                name=fields.name.strip(),
+                issuer=fields.issuer.strip(),
+                client_id=fields.client_id.strip(),
+                auth_method=fields.auth_method,
+                client_secret_env=fields.client_secret_env.strip() or None,
+                scopes=parse_scope(fields.scopes),
+                allowed_domains=parse_domains(fields.allowed_domains),
+                claim_rules=parse_claim_rules(fields.claim_rules),
+                allow_private_network=fields.allow_private_network,
+                display_name=fields.display_name,
+            )
+            if not provider.client_id:
+                raise ValueError("the client id this server has at the provider is needed")
+            await check_provider(self._openid, provider)
+            return await self._db.run(lambda tx: service.add(tx, provider))
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+
+    async def added(self, name: str) -> tuple[ProviderLine, str | None]:
+        """A provider just added: its line, and for ``private_key_jwt`` the public JWK to register there."""
+        line = next((line for line in await self.list() if line.provider.name == name), None)
+        if line is None:
+            raise NotFound(f"no identity provider named {name!r}")
+        if line.provider.auth_method != "private_key_jwt":
+            return line, None
+        try:
+            return line, json.dumps(self._identity_providers.public_jwk(line.provider))
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+
+    async def remove(self, name: str) -> None:
+        """``identity-providers remove``: refused while users sign in through it; ``NotFound`` if there is none."""
+        service = self._identity_providers
+
+        async def unit(tx: Transaction) -> None:
+            if await service.find(tx, name) is None:
+                raise NotFound(f"no identity provider named {name!r}")
+            await service.remove(tx, name)
+
+        try:
+            await self._db.run(unit)
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None

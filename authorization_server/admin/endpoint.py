@@ -1,4 +1,4 @@
-"""The operator's console at ``/admin`` (issues 4 and 17): its sign-in, the clients, the journeys.
+"""The operator's console at ``/admin`` (issues 4 and 17): its sign-in, clients, MCP servers, users, keys, journeys.
 
 - ``GET|POST /admin/sign-in``: the admin's username and password (settings) give a session cookie;
   failures are counted per address and lock it out as HTTP Basic's do (``admin/auth.py``, issue 11
@@ -9,7 +9,18 @@
   /admin/clients/view?client_id=``: block, unblock, delete, approve, withdraw (``admin/console.py``).
 - ``GET|POST /admin/mcp-servers``: the MCP servers; add one (RFC 8707 resource, scopes, default
   scopes), give one new introspection credentials (RFC 7662 §2.1), shown on the answer once.
+- ``GET|POST /admin/mcp-servers/view?id=``: one MCP server and its MCP connections; edit its name, resource,
+  scopes, their descriptions and default scopes (``mcp-servers update``); remove it, confirmed, refused
+  while clients or journeys depend on it unless forced (``mcp-servers remove [--force]``).
+- ``GET|POST /admin/users``: the users (source, state, created); add one (``users add``).
+- ``GET|POST /admin/users/view?username=``: one user and their connected apps; disable, enable, reset the
+  password, remove (confirmed), revoke an app (its grants end as RFC 7009 §2 revocation ends them).
 - ``GET|POST /admin/keys``: the signing keys (RFC 7517) and when each retires; rotate (``keys rotate``).
+  No early retirement: a key leaves the JWK Set once every token it signed has expired (docs/decisions/0042).
+- ``GET|POST /admin/identity-providers``: the OpenID providers people sign in with (issue 16): each with its
+  rules, redirect URI and how many users sign in through it; add one, checked by discovery through the
+  SSRF-safe fetcher first (``identity-providers add``); remove one, confirmed, refused while users sign in
+  through it (``identity-providers remove``).
 - ``GET /admin/journeys`` and ``GET /admin/journeys/{journey_id}``: the journeys, newest first, 50 a
   page, filtered by client, user, MCP server, outcome and start date; one as a sequence diagram drawn
   on the server (SVG, no JavaScript).
@@ -22,6 +33,7 @@ anything. Never CORS, never framed (``web/pages.py``); a POST answers with a 303
 
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -30,24 +42,37 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from authorization_server import clock
+from authorization_server.accounts.service import MIN_PASSWORD_LENGTH
 from authorization_server.admin.auth import AdminSignInFailed
-from authorization_server.admin.console import ClientFilter, ClientKind
+from authorization_server.admin.console import (
+    ClientFilter,
+    ClientKind,
+    ConnectionFields,
+    McpServerConsole,
+    ProviderFields,
+    UserConsole,
+)
 from authorization_server.admin.sequence_diagrams import layout
 from authorization_server.errors import InvalidRequest, NotFound, OAuthError, TooManyRequests
+from authorization_server.identity_providers.entities import AUTH_METHODS
 from authorization_server.journeys.entities import JourneySearch, JourneyStatus
 from authorization_server.routes import (
     ADMIN_CLIENT_PATH,
     ADMIN_CLIENTS_PATH,
+    ADMIN_IDENTITY_PROVIDERS_PATH,
     ADMIN_JOURNEYS_PATH,
     ADMIN_KEYS_PATH,
+    ADMIN_MCP_SERVER_PATH,
     ADMIN_MCP_SERVERS_PATH,
     ADMIN_SIGN_IN_PATH,
     ADMIN_SIGN_OUT_PATH,
+    ADMIN_USER_PATH,
+    ADMIN_USERS_PATH,
 )
 from authorization_server.services import Services, services
 from authorization_server.web.browser import check_csrf
 from authorization_server.web.pages import error_page, form_page
-from authorization_server.web.params import query_params, read_form
+from authorization_server.web.params import Params, query_params, read_form
 
 #: How many journeys the list shows, newest first.
 LIST_LIMIT = 50
@@ -84,11 +109,11 @@ def console_page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         found = services(request)
         guard = found.admin
         guard.require_pages()
-        session = guard.session(request)
+        session = await guard.session(request)
         if session is None:
             if request.method == "GET" and "authorization" not in request.headers and _browser(request):
                 return RedirectResponse(ADMIN_SIGN_IN_PATH, status_code=303)
-            guard.require_admin(request)
+            await guard.require_admin(request)
         return await handler(request, found, session)
 
     return endpoint
@@ -106,11 +131,35 @@ def _page(request: Request, session: str | None, template: str, **context: Any) 
     )
 
 
+async def _posted(request: Request, found: Services, session: str | None) -> Params:
+    """A console form's fields, once its CSRF token proves the admin's session sent it (OAuth 2.1 §7.10)."""
+    form = await read_form(request, found.settings.max_body_bytes)
+    check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
+    return form
+
+
+async def _acting_page(
+    request: Request,
+    found: Services,
+    session: str | None,
+    act: Callable[[Params], Awaitable[str]],
+    show: Callable[[], Awaitable[Response]],
+) -> Response:
+    """A console page with forms: a POST runs ``act`` on its CSRF-checked fields and goes to the page it names
+    (303), a GET is ``show``; a refusal either way is a readable error page, never a 500."""
+    try:
+        if request.method == "POST":
+            return RedirectResponse(await act(await _posted(request, found, session)), status_code=303)
+        return await show()
+    except OAuthError as error:
+        return error_page(error)
+
+
 async def sign_in(request: Request) -> Response:
     found = services(request)
     guard = found.admin
     guard.require_pages()
-    if request.method == "GET" and guard.session(request) is not None:
+    if request.method == "GET" and await guard.session(request) is not None:
         return RedirectResponse(ADMIN_CLIENTS_PATH, status_code=303)
     browser = found.cookies.browser_secret(request)
     fresh = browser is None
@@ -121,7 +170,7 @@ async def sign_in(request: Request) -> Response:
             form = await read_form(request, found.settings.max_body_bytes)
             check_csrf(browser, SIGN_IN_PURPOSE, form.get("csrf_token"))
             username = form.get("username") or ""
-            session = guard.sign_in(request, username, form.get("password") or "")
+            session = await guard.sign_in(request, username, form.get("password") or "")
         except AdminSignInFailed as failed:
             error, status = failed.description, 401
         except TooManyRequests as locked:
@@ -152,13 +201,13 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     found = services(request)
     found.admin.require_pages()
-    session = found.admin.session(request)
+    session = await found.admin.session(request)
     try:
         form = await read_form(request, found.settings.max_body_bytes)
         check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
     except OAuthError as error:
         return error_page(error)
-    found.admin.sign_out(session)
+    await found.admin.sign_out(session)
     response = RedirectResponse(ADMIN_SIGN_IN_PATH + "?signed_out=1", status_code=303)
     found.cookies.clear_admin_session(response)
     return response
@@ -203,22 +252,19 @@ async def clients(request: Request, found: Services, session: str | None) -> Res
 @console_page
 async def client(request: Request, found: Services, session: str | None) -> Response:
     client_id = query_params(request).get("client_id") or ""
-    if request.method == "POST":
-        try:
-            form = await read_form(request, found.settings.max_body_bytes)
-            check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
-            done = await _act(found, client_id, form.require("action"), form.get("mcp_server_id"), form.get("scope"))
-        except OAuthError as error:
-            return error_page(error)
+
+    async def act(form: Params) -> str:
+        done = await _act(found, client_id, form.require("action"), form.get("mcp_server_id"), form.get("scope"))
         if done == "deleted":
-            return RedirectResponse(f"{ADMIN_CLIENTS_PATH}?done=deleted", status_code=303)
-        return RedirectResponse(f"{ADMIN_CLIENT_PATH}?{urlencode({'client_id': client_id, 'done': done})}", 303)
-    try:
+            return f"{ADMIN_CLIENTS_PATH}?done=deleted"
+        return f"{ADMIN_CLIENT_PATH}?{urlencode({'client_id': client_id, 'done': done})}"
+
+    async def show() -> Response:
         view = await found.console.view(client_id)
-    except OAuthError as error:
-        return error_page(error)
-    shown = DONE.get(query_params(request).get("done") or "")
-    return _page(request, session, "admin_client.html", view=view, done=shown, clients_path=ADMIN_CLIENTS_PATH)
+        shown = DONE.get(query_params(request).get("done") or "")
+        return _page(request, session, "admin_client.html", view=view, done=shown, clients_path=ADMIN_CLIENTS_PATH)
+
+    return await _acting_page(request, found, session, act, show)
 
 
 async def _act(found: Services, client_id: str, action: str, mcp_server_id: str | None, scope: str | None) -> str:
@@ -248,8 +294,7 @@ async def mcp_servers(request: Request, found: Services, session: str | None) ->
     credentials, done = None, None
     if request.method == "POST":
         try:
-            form = await read_form(request, found.settings.max_body_bytes)
-            check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
+            form = await _posted(request, found, session)
             action = form.require("action")
             if action == "add":
                 added = await console.add(
@@ -258,6 +303,7 @@ async def mcp_servers(request: Request, found: Services, session: str | None) ->
                     resource=form.require("resource"),
                     scopes=form.require("scopes"),
                     default_scopes=form.get("default_scopes") or "",
+                    descriptions=form.get("descriptions") or "",
                 )
                 return RedirectResponse(f"{ADMIN_MCP_SERVERS_PATH}?{urlencode({'added': added.id})}", 303)
             if action != "credentials":
@@ -266,36 +312,245 @@ async def mcp_servers(request: Request, found: Services, session: str | None) ->
             credentials = await console.rotate_credentials(form.require("mcp_server_id"))
         except OAuthError as error:
             return error_page(error)
-    added_id = query_params(request).get("added")
+    query = query_params(request)
+    added_id, removed_id = query.get("added"), query.get("removed")
     if added_id:
         done = f"Added MCP server {added_id}. Give it introspection credentials if it checks tokens that way."
+    elif removed_id:
+        done = (
+            f"Removed MCP server {removed_id}: {query.get('ended') or 0} grant(s) ended,"
+            f" {query.get('clients') or 0} client(s) registered at its issuer deleted."
+        )
     servers = await console.list()
     return _page(
         request,
         session,
         "admin_mcp_servers.html",
         servers=[(server, console.issuer_of(server)) for server in servers],
+        server_path=ADMIN_MCP_SERVER_PATH,
         credentials=credentials,
         done=done,
     )
 
 
+#: What a POST on one MCP server's page did, shown on the page it leads to.
+SERVER_DONE = {
+    "update": "Saved. Tokens issued before keep the audience they were issued for.",
+    "add-connection": "Connection added. Set its client secret's variable in the server's environment, if it has one.",
+    "remove-connection": "Connection removed, with its downstream flows.",
+}
+#: The MCP server page's actions on its connections (``connections add|remove``).
+CONNECTION_ACTIONS = ("add-connection", "remove-connection")
+#: The new connection form's fields, named as ``ConnectionFields``' attributes.
+CONNECTION_FIELDS = tuple(field.name for field in fields(ConnectionFields))
+
+
+@console_page
+async def mcp_server(request: Request, found: Services, session: str | None) -> Response:
+    """One MCP server: edit it (``mcp-servers update``), remove it (``mcp-servers remove [--force]``), its
+    MCP connections (``connections list|add|remove``)."""
+    console = found.mcp_server_console
+    server_id = query_params(request).get("id") or ""
+
+    async def act(form: Params) -> str:
+        action = form.require("action")
+        if action == "remove":
+            _confirmed(form, "the MCP server's removal")
+            removed = await console.remove(server_id, force=form.get("force") == "yes")
+            gone = {"removed": server_id, "ended": removed.ended_grants, "clients": len(removed.deleted_clients)}
+            return f"{ADMIN_MCP_SERVERS_PATH}?{urlencode(gone)}"
+        if action == "update":
+            await console.update(
+                server_id,
+                name=form.get("name") or "",
+                resource=form.require("resource"),
+                scopes=form.require("scopes"),
+                default_scopes=form.get("default_scopes") or "",
+                descriptions=form.get("descriptions") or "",
+            )
+        elif action in CONNECTION_ACTIONS:
+            await _act_on_connection(console, server_id, action, form)
+        else:
+            raise NotFound(f"no such action: {action!r}")
+        return f"{ADMIN_MCP_SERVER_PATH}?{urlencode({'id': server_id, 'done': action})}"
+
+    async def show() -> Response:
+        view = await console.view(server_id)
+        return _page(
+            request,
+            session,
+            "admin_mcp_server.html",
+            view=view,
+            descriptions="\n".join(f"{scope}={text}" for scope, text in view.server.scope_descriptions),
+            done=SERVER_DONE.get(query_params(request).get("done") or ""),
+            servers_path=ADMIN_MCP_SERVERS_PATH,
+        )
+
+    return await _acting_page(request, found, session, act, show)
+
+
+async def _act_on_connection(console: McpServerConsole, server_id: str, action: str, form: Params) -> None:
+    if action == "remove-connection":
+        await console.remove_connection(server_id, form.require("connection_id"))
+        return
+    typed = {name: form.get(name) or "" for name in CONNECTION_FIELDS}
+    await console.add_connection(server_id, ConnectionFields(**typed))
+
+
+def _only(form: Params, action: str) -> None:
+    """The one action a page's form has; another is no such action (404)."""
+    if form.require("action") != action:
+        raise NotFound(f"no such action: {form.get('action')!r}")
+
+
+def _confirmed(form: Params, what: str) -> None:
+    """A destructive action's confirmation box, checked here too: a form posted without it changes nothing."""
+    if form.get("confirm") != "yes":
+        raise InvalidRequest(f"tick the box to confirm {what}")
+
+
+#: What a POST on the users' pages did, shown on the page it leads to.
+USER_DONE = {
+    "added": "Added. The user can sign in now.",
+    "disabled": "Disabled: the user cannot sign in and their sessions ended; the grants they gave stand.",
+    "enabled": "Enabled: the user can sign in again.",
+    "password": "New password set; the user's sessions ended.",
+    "revoked": "Revoked: the app's grants ended and it must ask the user again.",
+}
+
+
+@console_page
+async def users(request: Request, found: Services, session: str | None) -> Response:
+    """The users (``users list``): name, source, state, created; add one (``users add``)."""
+
+    async def add(form: Params) -> str:
+        _only(form, "add")
+        added = await found.user_console.add(form.require("username"), form.require("password"))
+        return f"{ADMIN_USER_PATH}?{urlencode({'username': added.username, 'done': 'added'})}"
+
+    async def show() -> Response:
+        query = query_params(request)
+        removed = query.get("removed")
+        return _page(
+            request,
+            session,
+            "admin_users.html",
+            users=await found.user_console.list(),
+            done=f"Removed user {removed}; {query.get('ended') or 0} grant(s) they gave ended." if removed else None,
+            user_path=ADMIN_USER_PATH,
+            min_password=MIN_PASSWORD_LENGTH,
+        )
+
+    return await _acting_page(request, found, session, add, show)
+
+
+@console_page
+async def user(request: Request, found: Services, session: str | None) -> Response:
+    """One user: disable, enable, reset the password, remove (confirmed); their connected apps, each revocable."""
+    console = found.user_console
+    username = query_params(request).get("username") or ""
+
+    async def act(form: Params) -> str:
+        action = form.require("action")
+        if action == "remove":
+            _confirmed(form, "the user's removal")
+            ended = await console.remove(username)
+            return f"{ADMIN_USERS_PATH}?{urlencode({'removed': username, 'ended': ended})}"
+        did = await _act_on_user(console, username, action, form)
+        return f"{ADMIN_USER_PATH}?{urlencode({'username': username, 'done': did})}"
+
+    async def show() -> Response:
+        line, apps = await console.view(username)
+        return _page(
+            request,
+            session,
+            "admin_user.html",
+            account=line.user,
+            source=line.source,
+            apps=apps.apps,
+            done=USER_DONE.get(query_params(request).get("done") or ""),
+            users_path=ADMIN_USERS_PATH,
+            min_password=MIN_PASSWORD_LENGTH,
+        )
+
+    return await _acting_page(request, found, session, act, show)
+
+
+async def _act_on_user(console: UserConsole, username: str, action: str, form: Params) -> str:
+    """Run one of the console's actions on a user; the key of what it did (``USER_DONE``)."""
+    if action == "disable":
+        await console.disable(username)
+        return "disabled"
+    if action == "enable":
+        await console.enable(username)
+        return "enabled"
+    if action == "reset-password":
+        await console.reset_password(username, form.require("password"))
+        return "password"
+    if action == "revoke":
+        _confirmed(form, "the app's revocation")
+        await console.revoke(username, form.require("client_id"), form.require("mcp_server_id"))
+        return "revoked"
+    raise NotFound(f"no such action: {action!r}")
+
+
 @console_page
 async def keys(request: Request, found: Services, session: str | None) -> Response:
-    if request.method == "POST":
-        try:
-            form = await read_form(request, found.settings.max_body_bytes)
-            check_csrf(session, FORM_PURPOSE, form.get("csrf_token"))
-            if form.require("action") != "rotate":
-                raise NotFound("no such action")
-            kid = await found.key_console.rotate()
-        except OAuthError as error:
-            return error_page(error)
-        return RedirectResponse(f"{ADMIN_KEYS_PATH}?{urlencode({'rotated': kid})}", status_code=303)
-    rotated = query_params(request).get("rotated")
-    done = f"New signing key {rotated} is current; the previous one stays published." if rotated else None
-    keep_for = found.settings.key_lifetime_after_rotation
-    return _page(request, session, "admin_keys.html", keys=await found.key_console.list(), done=done, keep_for=keep_for)
+    async def rotate(form: Params) -> str:
+        _only(form, "rotate")
+        return f"{ADMIN_KEYS_PATH}?{urlencode({'rotated': await found.key_console.rotate()})}"
+
+    async def show() -> Response:
+        rotated = query_params(request).get("rotated")
+        done = f"New signing key {rotated} is current; the previous one stays published." if rotated else None
+        keep_for = found.settings.key_lifetime_after_rotation
+        keys = await found.key_console.list()
+        return _page(request, session, "admin_keys.html", keys=keys, done=done, keep_for=keep_for)
+
+    return await _acting_page(request, found, session, rotate, show)
+
+
+#: The "add an identity provider" form's text fields, named as ``ProviderFields``' attributes.
+PROVIDER_FIELDS = tuple(field.name for field in fields(ProviderFields) if field.type is str)
+
+
+@console_page
+async def identity_providers(request: Request, found: Services, session: str | None) -> Response:
+    """The identity providers (``identity-providers list``); add one (``add``, checked by discovery), remove one
+    (``remove``, confirmed, refused while users sign in through it)."""
+    console = found.identity_provider_console
+
+    async def act(form: Params) -> str:
+        action = form.require("action")
+        if action == "remove":
+            name = form.require("name")
+            _confirmed(form, f"the removal of {name}")
+            await console.remove(name)
+            return f"{ADMIN_IDENTITY_PROVIDERS_PATH}?{urlencode({'removed': name})}"
+        if action != "add":
+            raise NotFound(f"no such action: {action!r}")
+        # A field left out takes the command line's default (client_secret_basic, "openid email profile").
+        typed = {name: value for name in PROVIDER_FIELDS if (value := form.get(name)) is not None}
+        wanted = ProviderFields(**typed, allow_private_network=form.get("allow_private_network") == "yes")
+        added = await console.add(wanted)
+        return f"{ADMIN_IDENTITY_PROVIDERS_PATH}?{urlencode({'added': added.name})}"
+
+    async def show() -> Response:
+        query = query_params(request)
+        added_name, removed = query.get("added"), query.get("removed")
+        added = await console.added(added_name) if added_name else None
+        return _page(
+            request,
+            session,
+            "admin_identity_providers.html",
+            providers=await console.list(),
+            added=added,
+            done=f"Removed identity provider {removed}." if removed else None,
+            defaults=ProviderFields(),
+            auth_methods=AUTH_METHODS,
+        )
+
+    return await _acting_page(request, found, session, act, show)
 
 
 @console_page

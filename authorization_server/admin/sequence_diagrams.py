@@ -1,10 +1,10 @@
 """A journey's timeline laid out as a sequence diagram, for the admin page to draw as SVG (issue 4).
 
-Five lifelines (client, user, authorization server, MCP server, downstream provider) and one
+Six lifelines (client, user, authorization server, MCP server, downstream provider, identity provider) and one
 arrow per recorded step, top to bottom in the order the steps were recorded. The MCP server's
 lifeline carries its side: its first introspection of each access token (RFC 7662, issue 17)
-and its token exchanges (RFC 8693). Only positions are computed here;
-``templates/admin_journey.html`` turns them into SVG on the server.
+and its token exchanges (RFC 8693); the identity provider's, a sign-in through it (issue 16).
+Only positions are computed here; ``templates/admin_journey.html`` turns them into SVG on the server.
 """
 
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ class Party(IntEnum):
     AUTHORIZATION_SERVER = 2
     MCP_SERVER = 3
     DOWNSTREAM_PROVIDER = 4
+    IDENTITY_PROVIDER = 5
 
 
 NAMES = {
@@ -30,6 +31,7 @@ NAMES = {
     Party.AUTHORIZATION_SERVER: "Authorization server",
     Party.MCP_SERVER: "MCP server",
     Party.DOWNSTREAM_PROVIDER: "Downstream provider",
+    Party.IDENTITY_PROVIDER: "Identity provider",
 }
 
 #: Who each recorded step goes from and to, and what the arrow says.
@@ -39,11 +41,16 @@ ARROWS: dict[Step, tuple[Party, Party, str]] = {
     Step.USER_AUTHENTICATED: (Party.USER, Party.AUTHORIZATION_SERVER, "signs in"),
     Step.SIGN_IN_FAILED: (Party.USER, Party.AUTHORIZATION_SERVER, "sign-in failed"),
     Step.SIGN_IN_LOCKED: (Party.AUTHORIZATION_SERVER, Party.USER, "username locked"),
+    Step.UPSTREAM_SIGN_IN_STARTED: (Party.AUTHORIZATION_SERVER, Party.IDENTITY_PROVIDER, "sign-in (OpenID Connect)"),
+    Step.UPSTREAM_SIGN_IN_COMPLETED: (Party.IDENTITY_PROVIDER, Party.AUTHORIZATION_SERVER, "code, then ID token"),
+    Step.UPSTREAM_SIGN_IN_FAILED: (Party.IDENTITY_PROVIDER, Party.AUTHORIZATION_SERVER, "sign-in refused"),
     Step.CONSENT_GIVEN: (Party.USER, Party.AUTHORIZATION_SERVER, "allows"),
     Step.CONSENT_DENIED: (Party.USER, Party.AUTHORIZATION_SERVER, "denies"),
     Step.CODE_ISSUED: (Party.AUTHORIZATION_SERVER, Party.CLIENT, "authorization code"),
     Step.CODE_REDEEMED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "code + verifier for tokens"),
     Step.CLIENT_CREDENTIALS_GRANTED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "client credentials for a token"),
+    Step.ID_JAG_ISSUED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "token exchange for an ID-JAG"),
+    Step.IDENTITY_ASSERTION_GRANTED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "an IdP's ID-JAG for a token"),
     Step.TOKEN_REFRESHED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "refresh"),
     Step.CODE_REPLAYED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "code again (replay)"),
     Step.REFRESH_TOKEN_REUSED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "used refresh token again"),
@@ -91,15 +98,22 @@ class Diagram:
     arrows: tuple[Arrow, ...]
 
 
+#: Steps on the identity provider's lifeline; without one of them the diagram leaves that lifeline out.
+UPSTREAM = (Step.UPSTREAM_SIGN_IN_STARTED, Step.UPSTREAM_SIGN_IN_COMPLETED, Step.UPSTREAM_SIGN_IN_FAILED)
+
+
 def layout(timeline: Timeline) -> Diagram:
-    lifelines = tuple(Lifeline(NAMES[party], _x(party)) for party in Party)
+    """The lifelines (the identity provider's only for a journey signed in through one) and an arrow per step."""
+    upstream = any(step.step in UPSTREAM for step in timeline.steps)
+    parties = [party for party in Party if upstream or party is not Party.IDENTITY_PROVIDER]
+    lifelines = tuple(Lifeline(NAMES[party], _x(party)) for party in parties)
     arrows = []
     for number, step in enumerate(timeline.steps, start=1):
         source, target, label = ARROWS[step.step]
         y = TOP + ROW * number
         arrows.append(Arrow(number, step.step, label, _x(source), _x(target), y, step.took.total_seconds() * 1000))
     return Diagram(
-        width=2 * MARGIN + COLUMN * (len(Party) - 1),
+        width=2 * MARGIN + COLUMN * (len(parties) - 1),
         height=TOP + ROW * (len(arrows) + 1),
         lifelines=lifelines,
         arrows=tuple(arrows),

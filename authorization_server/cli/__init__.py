@@ -11,12 +11,19 @@ One module per command group; ``shared.py`` holds what they share.
     python -m authorization_server users disable NAME | enable NAME                 refuse or allow its sign-in
     python -m authorization_server users reset-password NAME                        new password; ends sessions
     python -m authorization_server users remove NAME                                ends its grants, sessions, consents
+    python -m authorization_server identity-providers add --name NAME --issuer URL --client-id ID
+        (--client-secret-env VAR | --token-endpoint-auth-method private_key_jwt) [--scopes "openid email profile"]
+        [--allowed-domains "example.com"] [--claim-rules "groups=mcp-users"]       sign-in through OpenID Connect
+    python -m authorization_server identity-providers list | remove NAME
     python -m authorization_server mcp-servers add --id ID --resource URL --scopes "a b"
     python -m authorization_server mcp-servers list
     python -m authorization_server mcp-servers credentials ID                       its introspection secret, once
     python -m authorization_server mcp-servers update ID [--name N] [--resource URL] [--scopes "a b"]
         [--default-scopes "a"]
     python -m authorization_server mcp-servers remove ID [--force]                  refused if clients depend
+    python -m authorization_server mcp-servers trust-idp ID --idp ISSUER (--jwks-uri URL | --jwks-file F)
+        --allow-client CLIENT_ID                                                    accept its ID-JAGs (SEP-990)
+    python -m authorization_server mcp-servers idps [ID] | distrust-idp ID --idp ISSUER
     python -m authorization_server connections add --mcp-server ID --name NAME --client-id ID --scopes "a b"
         (--issuer URL | --authorization-endpoint URL --token-endpoint URL) [--client-secret-env VAR] [--resource URL]
     python -m authorization_server connections list [--mcp-server ID]
@@ -30,6 +37,8 @@ One module per command group; ``shared.py`` holds what they share.
     python -m authorization_server clients cleanup [--client-idle-ttl SECONDS]      delete idle clients now
     python -m authorization_server clients approve CLIENT_ID --mcp-server ID[:SCOPES] | withdraw CLIENT_ID
     python -m authorization_server clients block CLIENT_ID | unblock CLIENT_ID      refuse it everywhere, or not
+    python -m authorization_server clients allow-id-jag CLIENT_ID --audience ISSUER --audience-client-id ID
+        | withdraw-id-jag CLIENT_ID --audience ISSUER                               as an IdP (SEP-990)
     python -m authorization_server clients delete CLIENT_ID                         as RFC 7592 DELETE
     python -m authorization_server db upgrade [--db DB]                             apply the migrations, then stop
     python -m authorization_server db copy --from sqlite:///PATH --to postgresql://...   into an empty database
@@ -39,7 +48,16 @@ import argparse
 import asyncio
 
 from authorization_server import settings as settings_module
-from authorization_server.cli import clients, connections, journeys, keys, mcp_servers, storage, users
+from authorization_server.cli import (
+    clients,
+    connections,
+    identity_providers,
+    journeys,
+    keys,
+    mcp_servers,
+    storage,
+    users,
+)
 from authorization_server.cli.serve import serve
 from authorization_server.cli.shared import Command
 from authorization_server.db import DatabaseUnavailable
@@ -81,6 +99,6 @@ def _parser() -> argparse.ArgumentParser:
     settings_module.add_arguments(parser)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     # In this order in --help.
-    for group in (users, mcp_servers, connections, journeys, keys, clients, storage):
+    for group in (users, identity_providers, mcp_servers, connections, journeys, keys, clients, storage):
         group.add_commands(commands)
     return parser

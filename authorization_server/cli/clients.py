@@ -9,7 +9,7 @@ from pathlib import Path
 
 from authorization_server import settings as settings_module
 from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
-from authorization_server.clients.entities import Client, MachineApproval
+from authorization_server.clients.entities import Client, IdJagAudience, MachineApproval
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import OAuthError
 from authorization_server.flow.discovery.issuers import mcp_issuer_url
@@ -75,6 +75,29 @@ def add_commands(commands: Actions) -> None:
     withdraw.add_argument("client_id")
     withdraw.add_argument(
         "--mcp-server", action="append", metavar="ID", help="only for this MCP server (repeatable; default: all)"
+    )
+    allow_id_jag = action(
+        clients,
+        "allow-id-jag",
+        help="this server as an enterprise IdP: let a client get ID-JAGs for another authorization server (SEP-990)",
+        run=allow_id_jag_client,
+    )
+    allow_id_jag.add_argument("client_id")
+    allow_id_jag.add_argument(
+        "--audience", required=True, metavar="ISSUER", help="the authorization server's issuer (the ID-JAG's aud)"
+    )
+    allow_id_jag.add_argument(
+        "--audience-client-id", required=True, metavar="ID", help="the client's id there (the ID-JAG's client_id)"
+    )
+    withdraw_id_jag = action(
+        clients,
+        "withdraw-id-jag",
+        help="stop issuing a client ID-JAGs for an authorization server",
+        run=withdraw_id_jag_client,
+    )
+    withdraw_id_jag.add_argument("client_id")
+    withdraw_id_jag.add_argument(
+        "--audience", required=True, metavar="ISSUER", help="the authorization server's issuer"
     )
     cleanup = action(clients, "cleanup", help="delete the idle clients without live grants now", run=cleanup_clients)
     settings_module.add_arguments(cleanup, "client_idle_ttl", default=argparse.SUPPRESS)
@@ -192,6 +215,26 @@ async def approve_client(settings: Settings, args: argparse.Namespace) -> None:
             f"approved client {args.client_id} for client_credentials at {approval.mcp_server_id}:"
             f" {format_scope(approval.scopes)}"
         )
+
+
+async def allow_id_jag_client(settings: Settings, args: argparse.Namespace) -> None:
+    """Let a confidential client exchange its users' access tokens for ID-JAGs for ``--audience`` (decision 0049)."""
+    async with services(settings) as (db, found):
+
+        async def allow(tx: Transaction) -> IdJagAudience:
+            client = await found.clients.get(tx, args.client_id)
+            if client is None:
+                raise ValueError(f"no client with id {args.client_id!r}")
+            return await found.clients.allow_id_jag(tx, client, args.audience, args.audience_client_id)
+
+        allowed = await db.run(allow)
+    print(f"client {allowed.client_id} may get ID-JAGs for {allowed.audience}, as client {allowed.audience_client_id}")
+
+
+async def withdraw_id_jag_client(settings: Settings, args: argparse.Namespace) -> None:
+    async with services(settings) as (db, found):
+        await db.run(lambda tx: found.clients.withdraw_id_jag(tx, args.client_id, args.audience))
+    print(f"client {args.client_id} gets no more ID-JAGs for {args.audience}; those issued expire within minutes")
 
 
 async def withdraw_client(settings: Settings, args: argparse.Namespace) -> None:

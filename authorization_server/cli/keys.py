@@ -14,20 +14,25 @@ def add_commands(commands: Actions) -> None:
     action(
         key_actions,
         "rotate",
-        help="add a new current signing key (--signing-alg); old keys stay published until they retire",
+        help="add a new signing key (--signing-alg), published at once and signing after twice"
+        " --cache-check-interval; old keys stay published until they retire",
         run=rotate_keys,
     )
     action(key_actions, "list", help="the signing keys, and until when each is published", run=list_keys)
-    repeat_settings(key_actions, "db", "signing_alg", "access_token_ttl", "key_encryption_key")
+    repeat_settings(key_actions, "db", "signing_alg", "access_token_ttl", "key_encryption_key", "cache_check_interval")
 
 
 async def rotate_keys(settings: Settings, args: argparse.Namespace) -> None:
-    """Add a new current signing key, sealed (and any left in clear); a running server signs with it within a second."""
+    """Add a new signing key, sealed (and any left in clear). Every running instance publishes it within
+    ``--cache-check-interval``; it signs from twice that after now (issue 13)."""
     sealer = signing_key_sealer(settings)
     async with database(settings) as db:
-        key = await db.run(lambda tx: keys.add(tx, settings.signing_alg, sealer))
+        key = await db.run(lambda tx: keys.add(tx, settings.signing_alg, sealer, settings.key_activation_delay))
     keep_for = settings.key_lifetime_after_rotation
-    print(f"new signing key {key.kid} ({key.alg}) is current; the previous one stays published for {keep_for}")
+    print(
+        f"new signing key {key.kid} ({key.alg}) is published; it signs from {key.signs_from:%Y-%m-%d %H:%M:%S} UTC"
+        f" and the previous one stays published for {keep_for} after that"
+    )
 
 
 async def check_keys_open(settings: Settings) -> None:
@@ -42,13 +47,9 @@ async def check_keys_open(settings: Settings) -> None:
 async def list_keys(settings: Settings, args: argparse.Namespace) -> None:
     sealer = signing_key_sealer(settings)
     async with database(settings) as db:
-        stored = await db.run(lambda tx: keys.all_keys(tx, settings.key_lifetime_after_rotation, sealer))
+        stored = await db.run(
+            lambda tx: keys.all_keys(tx, settings.key_lifetime_after_rotation, sealer, settings.key_activation_delay)
+        )
     now = clock.now()
     for key in stored:
-        if key.retires_at is None:
-            state = "current"
-        elif key.retires_at > now:
-            state = f"published until {key.retires_at:%Y-%m-%d %H:%M:%S} UTC"
-        else:
-            state = "retired"
-        print(f"{key.kid}  {key.alg}  created {key.created_at:%Y-%m-%d %H:%M:%S} UTC  {state}")
+        print(f"{key.kid}  {key.alg}  created {key.created_at:%Y-%m-%d %H:%M:%S} UTC  {key.state(now)}")

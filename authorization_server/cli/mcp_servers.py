@@ -1,10 +1,14 @@
-"""``mcp-servers add | list | update | remove | credentials``: the MCP servers (protected resources) tokens
-are issued for."""
+"""``mcp-servers add | list | update | remove | credentials | trust-idp | idps | distrust-idp``: the MCP servers
+(protected resources) tokens are issued for, and the enterprise identity providers each trusts (SEP-990)."""
 
 import argparse
+import json
+from pathlib import Path
 
 from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from authorization_server.clients.assertions import parse_jwks
 from authorization_server.flow.discovery.issuers import mcp_issuer_url
+from authorization_server.mcp_servers.service import scope_descriptions
 from authorization_server.routes import INTROSPECT_PATH
 from authorization_server.settings import Settings
 
@@ -62,18 +66,34 @@ def add_commands(commands: Actions) -> None:
     remove.add_argument(
         "--force", action="store_true", help="end its grants and delete the clients registered at its issuer too"
     )
+    trust = action(
+        servers,
+        "trust-idp",
+        help="accept an enterprise identity provider's ID-JAGs for an MCP server (SEP-990, RFC 7523 jwt-bearer)",
+        run=trust_identity_provider,
+    )
+    trust.add_argument("id", help="the MCP server")
+    trust.add_argument(
+        "--idp", required=True, metavar="ISSUER", help="the IdP's issuer identifier, exactly as its ID-JAGs' iss"
+    )
+    keys = trust.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--jwks-uri", help="where the IdP publishes its public JWK Set (fetched safely, cached)")
+    keys.add_argument("--jwks-file", type=Path, help="a JSON file with the IdP's public JWK Set")
+    trust.add_argument(
+        "--allow-client",
+        action="append",
+        required=True,
+        metavar="CLIENT_ID",
+        help="a client here that may present this IdP's ID-JAGs (its client_id claim); repeatable",
+    )
+    idps = action(servers, "idps", help="list the identity providers MCP servers trust", run=list_identity_providers)
+    idps.add_argument("id", nargs="?", help="only this MCP server's")
+    distrust = action(
+        servers, "distrust-idp", help="stop accepting an identity provider's ID-JAGs", run=distrust_identity_provider
+    )
+    distrust.add_argument("id", help="the MCP server")
+    distrust.add_argument("--idp", required=True, metavar="ISSUER", help="the IdP's issuer identifier")
     repeat_settings(servers, "db")
-
-
-def scope_descriptions(given: list[str]) -> dict[str, str]:
-    """``--describe-scope SCOPE=TEXT`` values as a mapping; ``ValueError`` names a value without ``=``."""
-    described: dict[str, str] = {}
-    for value in given:
-        scope, equals, text = value.partition("=")
-        if not equals or not scope.strip():
-            raise ValueError(f'--describe-scope {value!r}: write SCOPE=TEXT, e.g. "mcp:read=Read your notes"')
-        described[scope.strip()] = text
-    return described
 
 
 async def add_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
@@ -122,7 +142,8 @@ async def rotate_mcp_server_secret(settings: Settings, args: argparse.Namespace)
 
 
 async def update_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
-    """Change what is given; a running server sees it within a second (``McpServerCache``), in its metadata too."""
+    """Change what is given; every running instance sees it within ``--cache-check-interval`` (``McpServerCache``),
+    in its metadata too."""
     changes = {
         "name": args.name,
         "resource": args.resource,
@@ -145,3 +166,43 @@ async def remove_mcp_server(settings: Settings, args: argparse.Namespace) -> Non
         f"removed MCP server {args.id}; ended {removed.ended_grants} grant(s),"
         f" deleted {len(removed.deleted_clients)} client(s) registered at its issuer"
     )
+
+
+async def trust_identity_provider(settings: Settings, args: argparse.Namespace) -> None:
+    """Trust (or trust anew, replacing keys and clients) an IdP for one MCP server (docs/decisions/0049)."""
+    jwks = None
+    if args.jwks_file is not None:
+        try:
+            jwks = parse_jwks(json.loads(args.jwks_file.read_text()))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--jwks-file {args.jwks_file}: {exc}") from None
+    async with services(settings) as (db, found):
+        idp = await db.run(
+            lambda tx: found.mcp_servers.trust_identity_provider(
+                tx,
+                mcp_server_id=args.id,
+                issuer=args.idp,
+                client_ids=args.allow_client,
+                jwks_uri=args.jwks_uri,
+                jwks=jwks,
+            )
+        )
+    print(f"MCP server {idp.mcp_server_id} trusts the identity provider {idp.issuer}")
+    print(f"  for the clients {' '.join(idp.client_ids)}, at {mcp_issuer_url(settings.issuer, idp.mcp_server_id)}")
+
+
+async def list_identity_providers(settings: Settings, args: argparse.Namespace) -> None:
+    async with services(settings) as (db, found):
+        idps = await db.run(lambda tx: found.mcp_servers.trusted_identity_providers(tx, args.id))
+    if not idps:
+        print("no trusted identity providers: add one with `mcp-servers trust-idp`")
+    for idp in idps:
+        keys = idp.jwks_uri or f"{len((idp.jwks or {}).get('keys', []))} key(s) given"
+        print(f"{idp.mcp_server_id}  {idp.issuer}")
+        print(f"    keys {keys}; clients {' '.join(idp.client_ids)}")
+
+
+async def distrust_identity_provider(settings: Settings, args: argparse.Namespace) -> None:
+    async with services(settings) as (db, found):
+        await db.run(lambda tx: found.mcp_servers.distrust_identity_provider(tx, args.id, args.idp))
+    print(f"MCP server {args.id} no longer accepts ID-JAGs of {args.idp}; tokens issued live until they expire")

@@ -1,7 +1,16 @@
-"""Run the server: what ``python -m authorization_server`` does without a command."""
+"""Run the server: what ``python -m authorization_server`` does without a command.
+
+With ``--workers N`` (N > 1) this process binds the port and forks N workers that accept on it, each
+a whole server with its own event loop and database connection, serving one issuer from one
+database as separate instances would (issue 13, docs/deployment.md "Several instances"). A worker
+that dies is replaced; SIGINT or SIGTERM stops them all.
+"""
 
 import logging
+import os
+import signal
 import time
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -11,6 +20,8 @@ from authorization_server.app import create_app
 from authorization_server.settings import Settings
 from shared.http_deadlines import with_header_deadline
 from shared.json_log import JsonFormatter
+
+log = logging.getLogger("authorization_server")
 
 
 def serve(settings: Settings) -> None:
@@ -25,7 +36,61 @@ def serve(settings: Settings) -> None:
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     # --log-format json: uvicorn's own records ("Started server process") go through our handler too.
     log_config = None if settings.log_format == "json" else LOGGING_CONFIG
+    if settings.workers > 1:
+        serve_workers(settings, log_config)
+        return
     uvicorn.run(create_app(settings), **uvicorn_options(settings), log_config=log_config)
+
+
+def serve_workers(settings: Settings, log_config: dict[str, Any] | None) -> None:
+    """``--workers N``: bind the port here, then fork N workers that serve it, replacing any that dies.
+
+    The workers run in a process group of their own, so that a terminal's Ctrl-C reaches this process
+    only, which passes one SIGTERM to each: uvicorn takes a second signal as "stop at once".
+    """
+    config = uvicorn.Config(create_app(settings), **uvicorn_options(settings), log_config=log_config)
+    listening = config.bind_socket()
+    workers: set[int] = set()
+    stopping = False
+
+    def start_worker() -> int:
+        pid = os.fork()
+        if pid == 0:  # the worker: a whole server on the inherited socket
+            os.setpgid(0, 0)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            status = 1
+            try:
+                worker = uvicorn.Config(create_app(settings), **uvicorn_options(settings), log_config=log_config)
+                uvicorn.Server(worker).run(sockets=[listening])
+                status = 0
+            finally:
+                os._exit(status)
+        return pid
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    workers.update(start_worker() for _ in range(settings.workers))
+    log.info("authorization server: %d workers on %s:%d", settings.workers, config.host, config.port)
+    while workers:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        workers.discard(pid)
+        if not stopping:
+            log.warning("worker %d ended (wait status %d): starting another", pid, status)
+            workers.add(start_worker())
+    listening.close()
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -4,7 +4,10 @@ import argparse
 import getpass
 import sys
 
+from authorization_server.accounts.entities import User
 from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from authorization_server.db import Transaction
+from authorization_server.identity_providers.service import source_of
 from authorization_server.settings import Settings
 
 
@@ -12,7 +15,12 @@ def add_commands(commands: Actions) -> None:
     users = group(commands, "users", help="manage user accounts")
     add = action(users, "add", help="add a user; asks for the password (or reads it from stdin)", run=add_user)
     add.add_argument("name")
-    action(users, "list", help="every user: name, id, source, enabled or disabled, created", run=list_users)
+    action(
+        users,
+        "list",
+        help="every user: name, id, source (local, or oidc:PROVIDER), enabled or disabled, created",
+        run=list_users,
+    )
     remove = action(
         users, "remove", help="delete a user: ends the grants they gave, their sessions and consents", run=remove_user
     )
@@ -41,13 +49,18 @@ async def add_user(settings: Settings, args: argparse.Namespace) -> None:
 
 async def list_users(settings: Settings, args: argparse.Namespace) -> None:
     """One line per user: name, id, where the account comes from, enabled or disabled, created (UTC)."""
+
+    async def listed(tx: Transaction) -> tuple[list[User], dict[str, str]]:
+        return await found.accounts.all(tx), await found.identity_providers.sources(tx)
+
     async with services(settings) as (db, found):
-        users = await db.run(found.accounts.all)
+        users, sources = await db.run(listed)
     if not users:
         print("no users yet: add one with `users add NAME`")
     for user in users:
         state = f"disabled {user.disabled_at:%Y-%m-%d %H:%M}" if user.disabled_at else "enabled"
-        print(f"{user.username}  {user.id}  {user.source}  {state}  created {user.created_at:%Y-%m-%d %H:%M} UTC")
+        created = f"created {user.created_at:%Y-%m-%d %H:%M} UTC"
+        print(f"{user.username}  {user.id}  {source_of(user.id, sources)}  {state}  {created}")
 
 
 async def remove_user(settings: Settings, args: argparse.Namespace) -> None:

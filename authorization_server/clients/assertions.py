@@ -86,7 +86,7 @@ def verify_assertion(
     alg = header.get("alg")
     if alg not in SIGNING_ALGS:
         raise InvalidClient(f"client_assertion must be signed with one of {', '.join(SIGNING_ALGS)}")
-    keys = [jwk for jwk in jwks.get("keys", ()) if _fits(jwk, alg, header.get("kid"))]
+    keys = [jwk for jwk in jwks.get("keys", ()) if fits(jwk, alg, header.get("kid"))]
     if not keys:
         raise InvalidClient("no key of the client's JWK Set fits the client_assertion's alg and kid")
     claims = _decode(assertion, keys, alg, client_id, audiences)
@@ -100,7 +100,8 @@ def verify_assertion(
     return VerifiedAssertion(client_id, jti, datetime.fromtimestamp(claims["exp"], UTC))
 
 
-def _fits(jwk: dict[str, Any], alg: str, kid: object) -> bool:
+def fits(jwk: dict[str, Any], alg: str, kid: object) -> bool:
+    """Whether a JWK can check a signature of ``alg`` with header ``kid`` (its type, curve, alg, use and kid)."""
     kty, crv = _KEY_TYPES[alg]
     return (
         jwk.get("kty") == kty
@@ -111,29 +112,44 @@ def _fits(jwk: dict[str, Any], alg: str, kid: object) -> bool:
     )
 
 
-def _decode(
-    assertion: str, keys: list[dict[str, Any]], alg: str, client_id: str, audiences: tuple[str, ...]
-) -> dict[str, Any]:
+def decode_signed(assertion: str, keys: list[dict[str, Any]], alg: str, **checks: Any) -> dict[str, Any] | None:
+    """The claims of ``assertion`` if one of ``keys`` verifies its signature, else ``None``.
+
+    ``checks`` go to ``jwt.decode`` (audience, issuer, leeway, options); a claim they refuse raises
+    pyjwt's error, which the caller names in its own error code.
+    """
     for jwk in keys:
         try:
             claims: dict[str, Any] = jwt.decode(
-                assertion,
-                jwt.PyJWK(jwk, algorithm=alg).key,
-                algorithms=[alg],
-                audience=list(audiences),
-                issuer=client_id,
-                leeway=LEEWAY,
-                options={"require": ["iss", "sub", "aud", "exp", "jti"]},
+                assertion, jwt.PyJWK(jwk, algorithm=alg).key, algorithms=[alg], **checks
             )
             return claims
         except jwt.InvalidSignatureError:
             continue
-        except jwt.ExpiredSignatureError:
-            raise InvalidClient("client_assertion has expired") from None
-        except jwt.InvalidAudienceError:
-            raise InvalidClient("client_assertion's aud must name this issuer or its token endpoint") from None
-        except jwt.InvalidIssuerError:
-            raise InvalidClient("client_assertion's iss must be the client_id (RFC 7523 section 3)") from None
-        except (jwt.PyJWTError, ValueError, TypeError) as exc:
-            raise InvalidClient(f"client_assertion is not valid: {exc}") from None
-    raise InvalidClient("client_assertion's signature does not verify with the client's keys")
+    return None
+
+
+def _decode(
+    assertion: str, keys: list[dict[str, Any]], alg: str, client_id: str, audiences: tuple[str, ...]
+) -> dict[str, Any]:
+    try:
+        claims = decode_signed(
+            assertion,
+            keys,
+            alg,
+            audience=list(audiences),
+            issuer=client_id,
+            leeway=LEEWAY,
+            options={"require": ["iss", "sub", "aud", "exp", "jti"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidClient("client_assertion has expired") from None
+    except jwt.InvalidAudienceError:
+        raise InvalidClient("client_assertion's aud must name this issuer or its token endpoint") from None
+    except jwt.InvalidIssuerError:
+        raise InvalidClient("client_assertion's iss must be the client_id (RFC 7523 section 3)") from None
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise InvalidClient(f"client_assertion is not valid: {exc}") from None
+    if claims is None:
+        raise InvalidClient("client_assertion's signature does not verify with the client's keys")
+    return claims

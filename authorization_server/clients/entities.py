@@ -35,6 +35,11 @@ class Client:
         return self.token_endpoint_auth_method == "none"
 
     @property
+    def dpop_bound(self) -> bool:
+        """Registered with ``dpop_bound_access_tokens``: every token request must carry a DPoP proof (RFC 9449 §5.2)."""
+        return self.metadata.get("dpop_bound_access_tokens") is True
+
+    @property
     def from_metadata_document(self) -> bool:
         """Known by its client ID metadata document: the ``client_id`` is the document's URL (CIMD §3)."""
         return is_document_url(self.client_id)
@@ -143,3 +148,17 @@ class Registration:
         if self.secret is not None:
             response["client_secret"] = self.secret
         return response
+
+
+@dataclass(frozen=True)
+class IdJagAudience:
+    """This server as an enterprise IdP (SEP-990): ``client_id`` may get ID-JAGs for ``audience``.
+
+    ``audience`` is the resource authorization server's issuer; ``audience_client_id`` the client's
+    id there, which the ID-JAG carries as its ``client_id`` claim (draft-ietf-oauth-identity-assertion-authz-grant §3).
+    """
+
+    client_id: str
+    audience: str
+    audience_client_id: str
+    created_at: datetime

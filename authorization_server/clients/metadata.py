@@ -72,6 +72,8 @@ class ClientMetadata:
     #: The client's public keys for ``private_key_jwt`` (RFC 7591 §2): given here, or where to fetch them.
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
+    #: The client always sends DPoP proofs at the token endpoint (RFC 9449 §5.2): one without is refused.
+    dpop_bound_access_tokens: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         values = vars(self).items()  # not asdict, which would deep-copy jwks for nothing
@@ -126,7 +128,16 @@ def parse_client_metadata(
         application_type=application_type,
         jwks=jwks,
         jwks_uri=jwks_uri,
+        dpop_bound_access_tokens=_dpop_bound(body),
     )
+
+
+def _dpop_bound(body: dict[str, Any]) -> bool | None:
+    """``dpop_bound_access_tokens`` (RFC 9449 §5.2): a boolean, false when absent."""
+    value = body.get("dpop_bound_access_tokens")
+    if value is not None and not isinstance(value, bool):
+        raise InvalidClientMetadata("dpop_bound_access_tokens must be true or false (RFC 9449 §5.2)")
+    return value
 
 
 def _grant_types(body: dict[str, Any], supported: tuple[str, ...]) -> tuple[str, ...]:

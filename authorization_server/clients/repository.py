@@ -1,10 +1,10 @@
-"""SQL for the ``clients``, ``client_assertions`` and ``client_credentials_approvals`` tables."""
+"""SQL for the ``clients``, ``client_assertions``, ``client_credentials_approvals``, ``rate_limit_buckets`` tables."""
 
 import json
 from datetime import datetime
 
 from authorization_server import clock
-from authorization_server.clients.entities import Client, MachineApproval
+from authorization_server.clients.entities import Client, IdJagAudience, MachineApproval
 from authorization_server.db import Row, Transaction
 from shared.scopes import format_scope, parse_scope
 
@@ -144,3 +144,72 @@ async def withdraw(tx: Transaction, client_id: str, mcp_server_ids: list[str] | 
             (client_id, mcp_server_id),
         )
     return withdrawn
+
+
+# The per-client token limit's buckets (rate_limit_buckets, migration 0015; issue 13). One statement
+# spends a request: the bucket refilled for the time since its last spend, one request taken, what is
+# left returned; a refusal (nothing left) is undone by the unit's rollback. Requests are counted in
+# thousandths, so that the integer arithmetic of every engine refills evenly.
+_SPEND = """
+INSERT INTO rate_limit_buckets (bucket, tokens, updated_ms) VALUES (?, ?, ?)
+ON CONFLICT (bucket) DO UPDATE SET
+    tokens = CASE
+        WHEN excluded.updated_ms - rate_limit_buckets.updated_ms >= ? THEN excluded.tokens
+        WHEN excluded.updated_ms <= rate_limit_buckets.updated_ms THEN rate_limit_buckets.tokens - 1000
+        WHEN rate_limit_buckets.tokens + (excluded.updated_ms - rate_limit_buckets.updated_ms) * ? / ? >= ?
+            THEN excluded.tokens
+        ELSE rate_limit_buckets.tokens + (excluded.updated_ms - rate_limit_buckets.updated_ms) * ? / ? - 1000
+    END,
+    updated_ms = CASE
+        WHEN excluded.updated_ms > rate_limit_buckets.updated_ms THEN excluded.updated_ms
+        ELSE rate_limit_buckets.updated_ms
+    END
+RETURNING tokens
+"""
+
+
+async def spend_from_bucket(tx: Transaction, bucket: str, *, count: int, seconds: int, now_ms: int) -> int:
+    """Take one request from ``bucket`` (``count`` per ``seconds``, full when new); the thousandths left,
+    negative when there was not a whole request left."""
+    capacity = count * 1000
+    full_after_ms = seconds * 1000
+    params = (bucket, capacity - 1000, now_ms, full_after_ms, count, seconds, capacity, count, seconds)
+    rows = await tx.fetch_all(_SPEND, params)  # all of them: the statement ends before the unit goes on
+    return int(rows[0][0]) if rows else capacity - 1000
+
+
+async def delete_full_buckets(tx: Transaction, prefix: str, idle_since_ms: int) -> int:
+    """Forget the buckets of ``prefix`` untouched since ``idle_since_ms``: they have refilled (the upkeep)."""
+    return await tx.execute(
+        "DELETE FROM rate_limit_buckets WHERE bucket LIKE ? AND updated_ms < ?", (prefix + " %", idle_since_ms)
+    )
+
+
+async def allow_id_jag(tx: Transaction, allowed: IdJagAudience) -> None:
+    """Record the audience; one already there for the same client and audience is replaced."""
+    await tx.execute(
+        "DELETE FROM id_jag_audiences WHERE client_id = ? AND audience = ?", (allowed.client_id, allowed.audience)
+    )
+    await tx.execute(
+        "INSERT INTO id_jag_audiences (client_id, audience, audience_client_id, created_at) VALUES (?, ?, ?, ?)",
+        (allowed.client_id, allowed.audience, allowed.audience_client_id, clock.to_db(allowed.created_at)),
+    )
+
+
+async def withdraw_id_jag(tx: Transaction, client_id: str, audience: str) -> bool:
+    changed = await tx.execute(
+        "DELETE FROM id_jag_audiences WHERE client_id = ? AND audience = ?", (client_id, audience)
+    )
+    return changed == 1
+
+
+async def id_jag_audiences(tx: Transaction, client_id: str | None) -> list[IdJagAudience]:
+    sql = "SELECT * FROM id_jag_audiences"
+    args: tuple[str, ...] = ()
+    if client_id is not None:
+        sql += " WHERE client_id = ?"
+        args = (client_id,)
+    return [
+        IdJagAudience(row["client_id"], row["audience"], row["audience_client_id"], clock.from_db(row["created_at"]))
+        for row in await tx.fetch_all(sql + " ORDER BY client_id, audience", args)
+    ]

@@ -8,11 +8,18 @@ from datetime import datetime, timedelta
 from authorization_server import clock
 from authorization_server.clients import repository
 from authorization_server.clients.assertions import LEEWAY, VerifiedAssertion
-from authorization_server.clients.entities import Client, ClientCredentials, MachineApproval, Registration
+from authorization_server.clients.entities import (
+    Client,
+    ClientCredentials,
+    IdJagAudience,
+    MachineApproval,
+    Registration,
+)
 from authorization_server.clients.metadata import ClientMetadata
 from authorization_server.db import Transaction
 from authorization_server.errors import InvalidClient, InvalidClientMetadata, InvalidToken
 from authorization_server.secrets_at_rest import digest, matches, new_secret
+from shared.loopback import is_https_or_loopback_http
 
 #: How exactly ``last_used_at`` is kept: a client used again within this time is not written again.
 USED_PRECISION = timedelta(hours=1)
@@ -21,6 +28,18 @@ SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 
 
 class ClientService:
+    async def spend_request(self, tx: Transaction, bucket: str, *, count: int, seconds: int) -> int:
+        """The per-client token limit (``web/rate_limits.py``): take one request from ``bucket`` (``count`` per
+        ``seconds``), in the database that every instance shares (issue 13); the thousandths of a request left,
+        negative when none was. A refusal must raise, so that the unit's rollback undoes the spend."""
+        now_ms = int(clock.timestamp() * 1000)
+        return await repository.spend_from_bucket(tx, bucket, count=count, seconds=seconds, now_ms=now_ms)
+
+    async def forget_full_buckets(self, tx: Transaction, limit: str, seconds: int) -> int:
+        """Delete the buckets of ``limit`` untouched for ``seconds``: full again, as a missing one is; how many."""
+        idle_since_ms = int((clock.timestamp() - seconds) * 1000)
+        return await repository.delete_full_buckets(tx, limit, idle_since_ms)
+
     async def register(self, tx: Transaction, issuer: str, metadata: ClientMetadata) -> Registration:
         """Create a client bound to ``issuer``; a client that authenticates with a secret gets one that never expires.
 
@@ -175,6 +194,31 @@ class ClientService:
             return None
         approvals = await repository.approvals(tx, client.client_id)
         return next((approval for approval in approvals if approval.mcp_server_id == mcp_server_id), None)
+
+    async def allow_id_jag(
+        self, tx: Transaction, client: Client, audience: str, audience_client_id: str
+    ) -> IdJagAudience:
+        """This server as an IdP lets ``client`` get ID-JAGs for the authorization server ``audience`` (SEP-990).
+
+        Only a confidential client added here, as for client_credentials (docs/decisions/0049).
+        """
+        if client.is_public or client.from_metadata_document:
+            raise ValueError("only a confidential client added here (`clients add`) may get ID-JAGs")
+        if not is_https_or_loopback_http(audience):
+            raise ValueError("--audience must be the authorization server's issuer: an https URL (http on loopback)")
+        if not audience_client_id.strip() or len(audience_client_id) > 256:
+            raise ValueError("--audience-client-id must be the client's id at that authorization server")
+        allowed = IdJagAudience(client.client_id, audience, audience_client_id, clock.now())
+        await repository.allow_id_jag(tx, allowed)
+        return allowed
+
+    async def withdraw_id_jag(self, tx: Transaction, client_id: str, audience: str) -> None:
+        if not await repository.withdraw_id_jag(tx, client_id, audience):
+            raise ValueError(f"client {client_id!r} may not get ID-JAGs for {audience!r} anyway")
+
+    async def id_jag_audiences(self, tx: Transaction, client_id: str | None = None) -> list[IdJagAudience]:
+        """The authorization servers a client (or any) may get ID-JAGs for."""
+        return await repository.id_jag_audiences(tx, client_id)
 
     async def withdraw_machine(self, tx: Transaction, client_id: str, mcp_server_ids: list[str] | None) -> list[str]:
         """Withdraw approvals (for these MCP servers, or all); returns the MCP servers withdrawn."""

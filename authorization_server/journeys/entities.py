@@ -60,11 +60,21 @@ class Step(StrEnum):
     SIGN_IN_FAILED = "sign_in_failed"
     #: The username is locked for the browser's address after repeated failures (``accounts/lockout.py``).
     SIGN_IN_LOCKED = "sign_in_locked"
+    #: The person chose an identity provider; the browser went there (issue 16). The detail names it.
+    UPSTREAM_SIGN_IN_STARTED = "upstream_sign_in_started"
+    #: The provider's answer passed every check (OIDC Core §3.1.3.7); ``user_authenticated`` follows.
+    UPSTREAM_SIGN_IN_COMPLETED = "upstream_sign_in_completed"
+    #: The provider's answer was refused, or the person it named may not sign in here; the detail says why.
+    UPSTREAM_SIGN_IN_FAILED = "upstream_sign_in_failed"
     CONSENT_GIVEN = "consent_given"
     CONSENT_DENIED = "consent_denied"
     CODE_ISSUED = "code_issued"
     CODE_REDEEMED = "code_redeemed"
     CLIENT_CREDENTIALS_GRANTED = "client_credentials_granted"
+    #: A client presented an enterprise IdP's ID-JAG (RFC 7523 §2.1, SEP-990): the detail names the IdP and subject.
+    IDENTITY_ASSERTION_GRANTED = "identity_assertion_granted"
+    #: This server as the IdP issued an ID-JAG for the user's grant (RFC 8693, SEP-990): the detail names its audience.
+    ID_JAG_ISSUED = "id_jag_issued"
     TOKEN_REFRESHED = "token_refreshed"
     CODE_REPLAYED = "code_replayed"
     REFRESH_TOKEN_REUSED = "refresh_token_reused"
@@ -101,6 +111,8 @@ class AuthorizationRequest:
     #: §3.3; issue 15). Only on the request as received: the ``authorization_requested`` step records
     #: them, the journey's row does not.
     dropped_scope: tuple[str, ...] = ()
+    #: ``dpop_jkt`` (RFC 9449 §10): the code goes only to a token request proving this DPoP key.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ async def redeem_code(
     code_verifier: str | None,
     redirect_uri: str | None,
     resource: str | None,
+    dpop_jkt: str | None = None,
 ) -> Journey | CodeReplayed:
     """Check a code against everything it is bound to and mark it used (OAuth 2.1 §4.1.3).
 
@@ -42,6 +43,8 @@ async def redeem_code(
     transaction back: a request with the wrong ``resource`` (compared in canonical form, so an
     upper-case host or a bare origin's trailing slash is the same resource) does not burn the code,
     and the client may send it again with the right one (RFC 8707 §2.2; issue 15, real clients).
+    A code asked for with ``dpop_jkt`` is only for a request whose DPoP proof is of that key
+    (``dpop_jkt`` here, RFC 9449 §10).
     """
     journey = await repository.by_code(tx, digest(code))
     if journey is None or journey.request is None or journey.mcp_flow.client_id != client_id:
@@ -67,6 +70,8 @@ async def redeem_code(
         raise InvalidGrant("code_verifier is required (PKCE, RFC 7636 §4.5)")
     if not verify_s256(code_verifier, journey.request.code_challenge):
         raise InvalidGrant("code_verifier does not match the code_challenge (RFC 7636 §4.6)")
+    if journey.request.dpop_jkt is not None and journey.request.dpop_jkt != dpop_jkt:
+        raise InvalidGrant("the authorization code is bound to another DPoP key (dpop_jkt, RFC 9449 §10)")
     active = await states.move(tx, journey, JourneyStatus.ACTIVE)
     await states.stamp(tx, journey.id, Step.CODE_REDEEMED, "tokens issued")
     return active
@@ -92,6 +97,19 @@ async def client_credentials_granted(
         else:
             journey_id = (await states.create(tx, issuer, JourneyStatus.ACTIVE, client_id, mcp_server_id)).id
     await states.stamp(tx, journey_id, Step.CLIENT_CREDENTIALS_GRANTED, detail)
+    return journey_id
+
+
+async def identity_assertion_granted(
+    tx: Transaction, *, issuer: str, client_id: str, mcp_server_id: str, detail: str
+) -> str:
+    """A client got a token for an MCP server with an IdP's ID-JAG (RFC 7523 §2.1, SEP-990); a new journey.
+
+    Each assertion is its own grant: the IdP decided, this server only checked, and the client
+    comes back with a new assertion rather than a refresh token (docs/decisions/0049).
+    """
+    journey_id = (await states.create(tx, issuer, JourneyStatus.ACTIVE, client_id, mcp_server_id)).id
+    await states.stamp(tx, journey_id, Step.IDENTITY_ASSERTION_GRANTED, detail)
     return journey_id
 
 

@@ -128,8 +128,8 @@ async def set_request(
 ) -> None:
     await tx.execute(
         "UPDATE authorization_journeys SET redirect_uri = ?, state = ?, scope = ?, resource = ?,"
-        " code_challenge = ?, interaction_hash = ?, interaction_expires_at = ?, browser_hash = ?, user_started = ?"
-        " WHERE id = ?",
+        " code_challenge = ?, interaction_hash = ?, interaction_expires_at = ?, browser_hash = ?, user_started = ?,"
+        " dpop_jkt = ? WHERE id = ?",
         (
             request.redirect_uri,
             request.state,
@@ -140,6 +140,7 @@ async def set_request(
             clock.to_db(interaction_expires_at),
             browser_hash,
             int(request.user_started),
+            request.dpop_jkt,
             journey_id,
         ),
     )
@@ -449,6 +450,7 @@ def _journey(row: Row) -> Journey:
             code_challenge=row["code_challenge"],
             state=row["state"],
             user_started=bool(row["user_started"]),
+            dpop_jkt=row["dpop_jkt"],
         )
     return Journey(
         id=row["id"],
@@ -501,6 +503,7 @@ def requested(journey: Journey, request: AuthorizationRequest, interaction_expir
         code_challenge=request.code_challenge,
         state=request.state,
         user_started=request.user_started,
+        dpop_jkt=request.dpop_jkt,
     )
     return replace(journey, request=stored, interaction_expires_at=interaction_expires_at)
 

@@ -237,10 +237,17 @@ class JourneyService:
         code_verifier: str | None,
         redirect_uri: str | None,
         resource: str | None,
+        dpop_jkt: str | None = None,
     ) -> Journey | CodeReplayed:
         """Check a code against everything it is bound to and mark it used (OAuth 2.1 §4.1.3; ``grants.py``)."""
         return await grants.redeem_code(
-            tx, code, client_id=client_id, code_verifier=code_verifier, redirect_uri=redirect_uri, resource=resource
+            tx,
+            code,
+            client_id=client_id,
+            code_verifier=code_verifier,
+            redirect_uri=redirect_uri,
+            resource=resource,
+            dpop_jkt=dpop_jkt,
         )
 
     async def client_credentials_granted(
@@ -248,6 +255,14 @@ class JourneyService:
     ) -> str:
         """A machine client got a token for an MCP server (OAuth 2.1 §4.2); returns the journey, its grant."""
         return await grants.client_credentials_granted(
+            tx, issuer=issuer, client_id=client_id, mcp_server_id=mcp_server_id, detail=detail
+        )
+
+    async def identity_assertion_granted(
+        self, tx: Transaction, *, issuer: str, client_id: str, mcp_server_id: str, detail: str
+    ) -> str:
+        """A client got a token with an IdP's ID-JAG (RFC 7523 §2.1, SEP-990); returns the new journey."""
+        return await grants.identity_assertion_granted(
             tx, issuer=issuer, client_id=client_id, mcp_server_id=mcp_server_id, detail=detail
         )
 

@@ -1,8 +1,9 @@
-"""The server's housekeeping, run in one lifespan task: idle clients and abandoned journeys.
+"""The server's housekeeping, run in one lifespan task: idle clients, abandoned journeys, stale counters.
 
 Every ``client_cleanup_interval`` seconds (an hour by default), and once at start: idle clients
 are deleted (``maintenance/clients.py``, RFC 7591 §5), then abandoned journeys expire and those that
-ended without a grant past ``journey_retention`` are deleted (``maintenance/journeys.py``, issue 11).
+ended without a grant past ``journey_retention`` are deleted (``maintenance/journeys.py``, issue 11);
+then the shared counters and sessions that no longer say anything (``maintenance/shared_state.py``, issue 13).
 A failed round is logged and tried again at the next one.
 """
 
@@ -11,14 +12,16 @@ import logging
 
 from authorization_server.maintenance.clients import ClientExpiry
 from authorization_server.maintenance.journeys import JourneyExpiry
+from authorization_server.maintenance.shared_state import SharedStateUpkeep
 
 log = logging.getLogger("authorization_server")
 
 
 class Maintenance:
-    def __init__(self, *, clients: ClientExpiry, journeys: JourneyExpiry) -> None:
+    def __init__(self, *, clients: ClientExpiry, journeys: JourneyExpiry, shared_state: SharedStateUpkeep) -> None:
         self._clients = clients
         self._journeys = journeys
+        self._shared_state = shared_state
 
     async def run_once(self) -> None:
         """One round; each part's failure is logged without stopping the other."""
@@ -40,6 +43,10 @@ class Maintenance:
                     journeys.expired,
                     journeys.deleted,
                 )
+        try:
+            await self._shared_state.cleanup()
+        except Exception:
+            log.exception("the cleanup of stale lockouts, token buckets and console sessions failed; trying again")
 
     async def run_every(self, interval: int) -> None:
         """Run a round now, then every ``interval`` seconds, until cancelled."""

@@ -8,7 +8,7 @@ when to look at the database, in one place, :meth:`McpServerCache._follow_databa
 
 from dataclasses import dataclass, field
 
-from authorization_server import clock
+from authorization_server import change_versions, clock
 from authorization_server.db import Database, Transaction
 from authorization_server.errors import InvalidClient
 from authorization_server.mcp_servers import repository
@@ -21,7 +21,7 @@ from shared.resource import canonical_resource
 class _Loaded:
     """What one reload read, replaced whole so that a reader never sees half of two reloads."""
 
-    data_version: int | None = None
+    version: int | None = None
     by_id: dict[str, McpServer] = field(default_factory=dict)
     by_resource: dict[str, McpServer] = field(default_factory=dict)
 
@@ -29,17 +29,20 @@ class _Loaded:
 class McpServerCache:
     """Lookups by id and by resource, answered from memory.
 
-    MCP servers change rarely and mostly from the command line, in another process. The cache
-    asks SQLite whether anything was committed since it loaded (``PRAGMA data_version``) at most
-    once a second, and at once when a lookup misses: a server just added is found immediately, a
-    changed one within a second. This process's own writes do not change ``data_version``:
-    ``McpServerService`` calls :meth:`forget` inside the unit that writes.
+    MCP servers change rarely and mostly from the command line or another instance, in another
+    process. Every write bumps their version in ``change_versions`` (``McpServerService``, issue 13);
+    the cache reads it at most every ``check_interval`` seconds (``--cache-check-interval``), and at
+    once when a lookup misses: a server just added is found immediately, a changed one within the
+    interval. This process's own writes also call :meth:`forget` inside the unit that writes, so
+    this instance sees them at its next lookup.
     """
 
+    #: The default of ``--cache-check-interval``.
     CHECK_INTERVAL = 1.0
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, check_interval: float = CHECK_INTERVAL) -> None:
         self._db = db
+        self._check_interval = check_interval
         self._loaded = _Loaded()
         self._checked_at = 0.0
 
@@ -87,17 +90,17 @@ class McpServerCache:
         self._checked_at = 0.0
 
     async def _follow_database(self, *, now: bool = False) -> None:
-        """The cache's one way to the database: a unit of its own (or the running one, joined), once a
-        second at most unless ``now``; the servers are read again only if ``data_version`` moved."""
-        if not now and clock.monotonic() - self._checked_at < self.CHECK_INTERVAL:
+        """The cache's one way to the database: a unit of its own (or the running one, joined), once an
+        interval at most unless ``now``; the servers are read again only if their version moved."""
+        if not now and clock.monotonic() - self._checked_at < self._check_interval:
             return
         self._checked_at = clock.monotonic()
         await self._db.run(self._reload)
 
     async def _reload(self, tx: Transaction) -> None:
         # On the database thread, in order with the units that write and call forget().
-        version = await self._db.data_version()
-        if version == self._loaded.data_version:
+        version = await change_versions.read(tx, change_versions.MCP_SERVERS)
+        if version == self._loaded.version:
             return
         servers = await repository.all_servers(tx)
         self._loaded = _Loaded(

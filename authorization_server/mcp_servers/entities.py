@@ -3,6 +3,7 @@
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 #: The id appears in URL paths (``/mcp/{id}``), so it is a plain slug.
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -64,3 +65,19 @@ class McpConnection:
     created_at: datetime
     #: The provider's resource its tokens are for, sent as ``resource`` (RFC 8707); ``None`` to send none.
     resource: str | None = None
+
+
+@dataclass(frozen=True)
+class TrustedIdentityProvider:
+    """An enterprise identity provider whose ID-JAGs one MCP server's issuer accepts (SEP-990, decision 0049).
+
+    Its keys are ``jwks`` (a JWK Set the operator gave) or fetched from ``jwks_uri``; exactly one
+    of the two is set. Only the clients in ``client_ids`` may present its assertions here.
+    """
+
+    mcp_server_id: str
+    issuer: str
+    jwks_uri: str | None
+    jwks: dict[str, Any] | None
+    client_ids: tuple[str, ...]
+    created_at: datetime

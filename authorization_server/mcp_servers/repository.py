@@ -1,10 +1,11 @@
-"""SQL for the ``mcp_servers`` and ``mcp_connections`` tables."""
+"""SQL for the ``mcp_servers``, ``mcp_connections``, ``trusted_identity_providers``, ``identity_assertions`` tables."""
 
 import json
+from datetime import datetime
 
 from authorization_server import clock
 from authorization_server.db import Row, Transaction
-from authorization_server.mcp_servers.entities import McpConnection, McpServer
+from authorization_server.mcp_servers.entities import McpConnection, McpServer, TrustedIdentityProvider
 from shared.scopes import format_scope, parse_scope
 
 
@@ -153,3 +154,65 @@ def _connection(row: Row) -> McpConnection:
         created_at=clock.from_db(row["created_at"]),
         resource=row["resource"],
     )
+
+
+async def trust_identity_provider(tx: Transaction, idp: TrustedIdentityProvider) -> None:
+    """Record the IdP for its MCP server; one already there with the same issuer is replaced."""
+    await tx.execute(
+        "DELETE FROM trusted_identity_providers WHERE mcp_server_id = ? AND issuer = ?", (idp.mcp_server_id, idp.issuer)
+    )
+    await tx.execute(
+        "INSERT INTO trusted_identity_providers (mcp_server_id, issuer, jwks_uri, jwks, client_ids, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            idp.mcp_server_id,
+            idp.issuer,
+            idp.jwks_uri,
+            json.dumps(idp.jwks) if idp.jwks is not None else None,
+            " ".join(idp.client_ids),
+            clock.to_db(idp.created_at),
+        ),
+    )
+
+
+async def distrust_identity_provider(tx: Transaction, mcp_server_id: str, issuer: str) -> bool:
+    changed = await tx.execute(
+        "DELETE FROM trusted_identity_providers WHERE mcp_server_id = ? AND issuer = ?", (mcp_server_id, issuer)
+    )
+    return changed == 1
+
+
+async def trusted_identity_providers(tx: Transaction, mcp_server_id: str | None) -> list[TrustedIdentityProvider]:
+    """The IdPs one MCP server trusts, or every server's (``None``), ordered by server and issuer."""
+    sql = "SELECT * FROM trusted_identity_providers"
+    args: tuple[str, ...] = ()
+    if mcp_server_id is not None:
+        sql += " WHERE mcp_server_id = ?"
+        args = (mcp_server_id,)
+    rows = await tx.fetch_all(sql + " ORDER BY mcp_server_id, issuer", args)
+    return [
+        TrustedIdentityProvider(
+            mcp_server_id=row["mcp_server_id"],
+            issuer=row["issuer"],
+            jwks_uri=row["jwks_uri"],
+            jwks=json.loads(row["jwks"]) if row["jwks"] is not None else None,
+            client_ids=tuple(row["client_ids"].split()),
+            created_at=clock.from_db(row["created_at"]),
+        )
+        for row in rows
+    ]
+
+
+async def spend_identity_assertion(
+    tx: Transaction, issuer: str, jti_hash: str, expires_at: datetime, *, forget_expired_before: datetime
+) -> bool:
+    """Record an ID-JAG's ``jti``; ``False`` if it was already used and is still remembered.
+
+    The ``jti``s of assertions that expired before ``forget_expired_before`` are deleted first.
+    """
+    await tx.execute("DELETE FROM identity_assertions WHERE expires_at < ?", (clock.to_db(forget_expired_before),))
+    changed = await tx.execute(
+        "INSERT INTO identity_assertions (issuer, jti_hash, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        (issuer, jti_hash, clock.to_db(expires_at)),
+    )
+    return changed == 1

@@ -2,16 +2,23 @@
 providers) each of them has. Read on a request's path through the cache (``cache.py``)."""
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
-from authorization_server import clock
+from authorization_server import change_versions, clock
 from authorization_server.db import Transaction
 from authorization_server.mcp_servers import repository
 from authorization_server.mcp_servers.cache import McpServerCache
-from authorization_server.mcp_servers.entities import ID_PATTERN, McpConnection, McpServer, is_version
+from authorization_server.mcp_servers.entities import (
+    ID_PATTERN,
+    McpConnection,
+    McpServer,
+    TrustedIdentityProvider,
+    is_version,
+)
 from authorization_server.secrets_at_rest import digest, new_id, new_secret
 from shared.loopback import is_https_or_loopback_http
 from shared.resource import canonical_resource
@@ -60,7 +67,7 @@ class McpServerService:
         if clash is not None:
             raise ValueError(f"MCP server {clash.id!r} already has that id or resource ({clash.resource})")
         await repository.add(tx, server)
-        self._changed()
+        await self._changed(tx)
         return server
 
     async def rotate_secret(self, tx: Transaction, server_id: str) -> str:
@@ -68,7 +75,7 @@ class McpServerService:
         secret = new_secret()
         if not await repository.set_secret_hash(tx, server_id, digest(secret)):
             raise ValueError(f"no MCP server with id {server_id!r}")
-        self._changed()
+        await self._changed(tx)
         return secret
 
     async def update(
@@ -81,13 +88,15 @@ class McpServerService:
         scopes: str | None = None,
         default_scopes: str | None = None,
         scope_descriptions: Mapping[str, str] | None = None,
+        every_description: bool = False,
     ) -> McpServer:
         """Change what is given of the server's name, resource, scopes and their descriptions, checked as
         at :meth:`add` (issue 17).
 
         New ``scopes`` without ``default_scopes`` keep the default scopes that are still offered (all of
         them if none is). New descriptions replace those of the scopes they name; the others stay while
-        their scope is offered. ``ValueError`` says what is wrong.
+        their scope is offered, unless ``every_description`` (the console's form lists them all: a scope
+        it leaves out loses its description). ``ValueError`` says what is wrong.
         """
         old = await repository.server(tx, server_id)
         if old is None:
@@ -109,7 +118,8 @@ class McpServerService:
             clash = await repository.find_by_id_or_resource(tx, "", checked.resource)
             if clash is not None:
                 raise ValueError(f"MCP server {clash.id!r} already has the resource {clash.resource}")
-        still = {scope: text for scope, text in old.scope_descriptions if scope in checked.scopes}
+        still: dict[str, str] = {} if every_description else dict(old.scope_descriptions)
+        still = {scope: text for scope, text in still.items() if scope in checked.scopes}
         server = replace(
             old,
             name=checked.name,
@@ -119,7 +129,7 @@ class McpServerService:
             scope_descriptions=_descriptions(checked.scopes, still | dict(scope_descriptions or {})),
         )
         await repository.update(tx, server)
-        self._changed()
+        await self._changed(tx)
         return server
 
     async def remove(self, tx: Transaction, server_id: str) -> None:
@@ -127,7 +137,7 @@ class McpServerService:
         cascade). Its issuer is gone: its metadata answers 404. End its grants first."""
         if not await repository.delete(tx, server_id):
             raise ValueError(f"no MCP server with id {server_id!r}")
-        self._changed()
+        await self._changed(tx)
 
     async def add_connection(
         self,
@@ -191,7 +201,67 @@ class McpServerService:
         if not await repository.remove_connection(tx, connection_id):
             raise ValueError(f"no MCP connection with id {connection_id!r}")
 
-    def _changed(self) -> None:
+    async def trust_identity_provider(
+        self,
+        tx: Transaction,
+        *,
+        mcp_server_id: str,
+        issuer: str,
+        client_ids: list[str],
+        jwks_uri: str | None = None,
+        jwks: dict[str, Any] | None = None,
+    ) -> TrustedIdentityProvider:
+        """Let ``mcp_server_id``'s issuer accept ID-JAGs of ``issuer`` from ``client_ids`` (SEP-990, decision 0049).
+
+        Trusting the same issuer again replaces its keys and clients. ``jwks`` must already be a
+        checked JWK Set of public keys; ``ValueError`` says what is wrong with the values.
+        """
+        if not issuer.strip() or issuer != issuer.strip():
+            raise ValueError("--idp must be the identity provider's issuer identifier, exactly as in its ID-JAGs")
+        if (jwks_uri is None) == (jwks is None):
+            raise ValueError("give the identity provider's keys as --jwks-uri or --jwks-file, one of them")
+        if jwks_uri is not None and not is_https_or_loopback_http(jwks_uri):
+            raise ValueError("--jwks-uri must be an https URL (http only on loopback)")
+        if not client_ids or any(not client_id.strip() for client_id in client_ids):
+            raise ValueError(
+                "name at least one client (--allow-client) that may present this identity provider's ID-JAGs"
+            )
+        if await repository.server(tx, mcp_server_id) is None:
+            raise ValueError(f"no MCP server with id {mcp_server_id!r}")
+        idp = TrustedIdentityProvider(
+            mcp_server_id=mcp_server_id,
+            issuer=issuer,
+            jwks_uri=jwks_uri,
+            jwks=jwks,
+            client_ids=tuple(dict.fromkeys(client_ids)),
+            created_at=clock.now(),
+        )
+        await repository.trust_identity_provider(tx, idp)
+        return idp
+
+    async def distrust_identity_provider(self, tx: Transaction, mcp_server_id: str, issuer: str) -> None:
+        """Stop accepting ``issuer``'s ID-JAGs at ``mcp_server_id``; tokens already issued live on until they expire."""
+        if not await repository.distrust_identity_provider(tx, mcp_server_id, issuer):
+            raise ValueError(f"MCP server {mcp_server_id!r} does not trust the identity provider {issuer!r}")
+
+    async def trusted_identity_providers(
+        self, tx: Transaction, mcp_server_id: str | None = None
+    ) -> list[TrustedIdentityProvider]:
+        """The identity providers one MCP server trusts, or all of them."""
+        return await repository.trusted_identity_providers(tx, mcp_server_id)
+
+    async def spend_identity_assertion(
+        self, tx: Transaction, issuer: str, jti_hash: str, expires_at: datetime, leeway: timedelta
+    ) -> bool:
+        """Spend an ID-JAG's ``jti`` (its digest) until ``expires_at`` + ``leeway``; ``False`` if it was spent."""
+        return await repository.spend_identity_assertion(
+            tx, issuer, jti_hash, expires_at + leeway, forget_expired_before=clock.now()
+        )
+
+    async def _changed(self, tx: Transaction) -> None:
+        """Inside the unit that wrote ``mcp_servers``: every instance's cache loads again (issue 13),
+        this one's at its next lookup."""
+        await change_versions.bump(tx, change_versions.MCP_SERVERS)
         if self._cache is not None:
             self._cache.forget()
 
@@ -231,6 +301,18 @@ def _new_server(
 
 #: A description is one line a person reads on the consent page.
 MAX_DESCRIPTION = 200
+
+
+def scope_descriptions(given: Iterable[str]) -> dict[str, str]:
+    """``SCOPE=TEXT`` values (the command line's ``--describe-scope``, the console's lines) as a mapping;
+    ``ValueError`` names a value without ``=``."""
+    described: dict[str, str] = {}
+    for value in given:
+        scope, equals, text = value.partition("=")
+        if not equals or not scope.strip():
+            raise ValueError(f'{value!r}: write SCOPE=TEXT, e.g. "mcp:read=Read your notes"')
+        described[scope.strip()] = text
+    return described
 
 
 def _descriptions(scopes: tuple[str, ...], given: Mapping[str, str]) -> tuple[tuple[str, str], ...]:

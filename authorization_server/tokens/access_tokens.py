@@ -10,7 +10,8 @@ so that revocation and introspection can tell whether that grant still stands
 (docs/decisions/0010-revocation-and-introspection.md). ``machine`` (``true``, and only on such
 tokens) marks a token of the client credentials grant (OAuth 2.1 §4.2): it acts for no user, its
 ``sub`` is its ``client_id`` (RFC 9068 §2.2), and a resource server may refuse it where a person
-must be behind the call (docs/decisions/0018).
+must be behind the call (docs/decisions/0018). A DPoP-bound token (RFC 9449 §6.1) carries
+``cnf`` with the ``jkt`` of its key.
 """
 
 import secrets
@@ -55,6 +56,8 @@ def mint(keys: KeySet, grant: Grant, ttl: int) -> str:
         payload["scope"] = format_scope(grant.scope)
     if grant.machine:
         payload[MACHINE_CLAIM] = True
+    if grant.jkt is not None:
+        payload["cnf"] = {"jkt": grant.jkt}
     return keys.sign(payload, TYP)
 
 
@@ -63,6 +66,8 @@ def read(keys: KeySet, token: str) -> AccessToken | None:
     payload = keys.verify(token, TYP, REQUIRED_CLAIMS)
     if payload is None:
         return None
+    cnf = payload.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
     try:
         grant = Grant(
             journey_id=payload["grant_id"],
@@ -72,6 +77,7 @@ def read(keys: KeySet, token: str) -> AccessToken | None:
             scope=parse_scope(payload.get("scope", "")),
             resource=payload["aud"],
             machine=payload.get(MACHINE_CLAIM) is True,
+            jkt=jkt if isinstance(jkt, str) else None,
         )
     except ValueError:
         return None

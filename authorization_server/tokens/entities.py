@@ -26,6 +26,9 @@ class Grant:
     #: A machine client's grant (client_credentials, OAuth 2.1 §4.2): no user, ``subject`` is the client.
     #: Its tokens say so (``"machine": true``); it never has refresh tokens, so it is never stored.
     machine: bool = False
+    #: The JWK thumbprint of the DPoP key the access token is bound to (RFC 9449 §6.1, ``cnf.jkt``);
+    #: ``None``: a bearer token. Each token request's own proof decides it, so it is not stored.
+    jkt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class RefreshToken:
     #: Once rotated: its successor's digest and, during the grace window, the sealed successor pair.
     successor_hash: str | None = None
     successor_sealed: bytes | None = field(default=None, repr=False)
+    #: A public client's refresh token is bound to its DPoP key (RFC 9449 §5): that key's thumbprint.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True)

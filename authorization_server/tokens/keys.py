@@ -2,11 +2,13 @@
 
 Keys are kept in the database, so tokens stay valid across restarts. ES256 is the default:
 signing is about ten times cheaper than RS256 (PERF-NOTES.md), and RFC 9068 lets the server
-choose. The newest key signs; ``keys rotate`` (from the command line, while the server runs) adds
-a newer one. An older key stays in the JWK Set, and keeps verifying, until every token it signed
-has expired: ``keep_for`` (the access token lifetime plus a margin) after its successor was made.
-A running server follows the database (``PRAGMA data_version``, as ``McpServerCache`` does),
-so it signs with a rotated key within a second, without a restart.
+choose. ``keys rotate`` (from the command line, or the console, while the server runs) adds a
+newer key. Every instance serving the issuer publishes it in its JWK Set at once, or within
+``--cache-check-interval`` (each follows the ``signing_keys`` version of ``change_versions.py``),
+and it signs only from ``activation_delay`` (twice that interval) after it was made: so no
+instance signs a token with a key that another instance does not publish yet (issue 13). An
+older key stays in the JWK Set, and keeps verifying, until every token it signed has expired:
+``keep_for`` (the access token lifetime plus a margin) after its successor started signing.
 
 The private keys are stored sealed with AES-256-GCM under the ``key_encryption_key`` setting
 (``encryption.py``), bound to their ``kid``: the database, its copies and backups hold no PEM.
@@ -27,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from authorization_server import clock
+from authorization_server import change_versions, clock
 from authorization_server.db import Database, Transaction
 from authorization_server.encryption import Sealer, Undecryptable
 from authorization_server.tokens import repository
@@ -52,8 +54,23 @@ class SigningKey:
     public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
     public_jwk: dict[str, Any]
     created_at: datetime
-    #: When the last token it may have signed expires; ``None`` for the current key.
+    #: When it starts signing: at once for the first key, ``activation_delay`` after it was made for a later one.
+    signs_from: datetime
+    #: When its successor starts signing and it stops; ``None`` for the newest key.
+    succeeded_at: datetime | None = None
+    #: When the last token it may have signed expires; ``None`` for the newest key.
     retires_at: datetime | None = None
+
+    def state(self, now: datetime) -> str:
+        """What ``keys list`` and the console say of it: ``next, signs from …``, ``current``,
+        ``published until …`` or ``retired``."""
+        if self.signs_from > now:
+            return f"next, signs from {self.signs_from:%Y-%m-%d %H:%M:%S} UTC"
+        if self.succeeded_at is None or self.succeeded_at > now:
+            return "current"
+        if self.retires_at is not None and self.retires_at > now:
+            return f"published until {self.retires_at:%Y-%m-%d %H:%M:%S} UTC"
+        return "retired"
 
 
 class KeySet:
@@ -64,19 +81,24 @@ class KeySet:
         self._by_kid = {key.kid: key for key in published}
         self.jwks_json = json.dumps({"keys": [key.public_jwk for key in published]}).encode()
         retiring = [key.retires_at for key in published if key.retires_at is not None]
-        #: When the next published key retires, and the set must be loaded again.
-        self.changes_at = min(retiring, default=None)
+        starting = [key.signs_from for key in published if key.signs_from > clock.now()]
+        #: When the next published key starts signing or retires, and the set must be loaded again.
+        self.changes_at = min(retiring + starting, default=None)
 
     @classmethod
-    async def load(cls, tx: Transaction, keep_for: timedelta, sealer: Sealer | None) -> "KeySet":
-        """The keys in the database: the newest signs, the older ones are published until they retire."""
+    async def load(
+        cls, tx: Transaction, keep_for: timedelta, sealer: Sealer | None, activation_delay: timedelta
+    ) -> "KeySet":
+        """The keys in the database: the newest that may sign signs; every key is published until it retires,
+        a newer one from the moment it was made."""
         if sealer is None:
             raise UnopenableKeys("key_encryption_key is not set: the signing keys cannot be opened")
-        keys = await all_keys(tx, keep_for, sealer)
+        keys = await all_keys(tx, keep_for, sealer, activation_delay)
         if not keys:
             raise RuntimeError("no signing key in the database: start the server to make one")
         now = clock.now()
-        return cls(keys[-1], [key for key in keys if key.retires_at is None or key.retires_at > now])
+        signing = [key for key in keys if key.signs_from <= now] or keys[:1]
+        return cls(signing[-1], [key for key in keys if key.retires_at is None or key.retires_at > now])
 
     def sign(self, claims: dict[str, Any], typ: str) -> str:
         return jwt.encode(
@@ -107,46 +129,56 @@ class KeySet:
 class Keys:
     """The key set of a running server, in step with the database and the clock."""
 
+    #: The default of ``--cache-check-interval``.
     CHECK_INTERVAL = 1.0
 
-    def __init__(self, db: Database, keep_for: timedelta, sealer: Sealer | None) -> None:
-        """``sealer`` opens the stored private keys; ``None`` where nothing is signed (most commands)."""
+    def __init__(
+        self, db: Database, keep_for: timedelta, sealer: Sealer | None, check_interval: float = CHECK_INTERVAL
+    ) -> None:
+        """``sealer`` opens the stored private keys; ``None`` where nothing is signed (most commands).
+
+        ``check_interval``: how often at most the database is asked whether the keys changed; a new key
+        signs from twice that after it was made (``activation_delay``).
+        """
         self._db = db
         self._keep_for = keep_for
         self._sealer = sealer
+        self._check_interval = check_interval
+        self.activation_delay = timedelta(seconds=2 * check_interval)
         self._key_set: KeySet | None = None
-        self._data_version: int | None = None
+        self._version: int | None = None
         self._checked_at = 0.0
 
     async def key_set(self, tx: Transaction) -> KeySet:
-        """The current keys, re-read at most once a second if the database changed or a key retired."""
+        """The current keys, re-read at most once an interval if their version moved, or when a key starts
+        signing or retires."""
         key_set = self._key_set
-        if key_set is not None and self._recently_checked():
+        due = key_set is not None and key_set.changes_at is not None and key_set.changes_at <= clock.now()
+        if key_set is not None and not due and self._recently_checked():
             return key_set
         self._checked_at = clock.monotonic()
-        version = await self._db.data_version()
-        retired = key_set is not None and key_set.changes_at is not None and key_set.changes_at <= clock.now()
-        if key_set is None or retired or version != self._data_version:
-            key_set = self._key_set = await KeySet.load(tx, self._keep_for, self._sealer)
-            self._data_version = version
+        version = await change_versions.read(tx, change_versions.SIGNING_KEYS)
+        if key_set is None or due or version != self._version:
+            key_set = self._key_set = await KeySet.load(tx, self._keep_for, self._sealer, self.activation_delay)
+            self._version = version
         return key_set
 
     async def jwks_json(self) -> bytes:
         """The JWK Set as bytes; the database is asked only when the cached set is due for a check."""
-        if self._key_set is not None and self._recently_checked():
-            return self._key_set.jwks_json
+        key_set = self._key_set
+        due = key_set is not None and key_set.changes_at is not None and key_set.changes_at <= clock.now()
+        if key_set is not None and not due and self._recently_checked():
+            return key_set.jwks_json
         return (await self._db.run(self.key_set)).jwks_json
 
     async def listed(self, tx: Transaction) -> list[SigningKey]:
         """Every stored key, oldest first, with when each retires (``keys list``, the console)."""
-        return await all_keys(tx, self._keep_for, self._opener())
+        return await all_keys(tx, self._keep_for, self._opener(), self.activation_delay)
 
     async def rotate(self, tx: Transaction, alg: str) -> SigningKey:
-        """``keys rotate`` in this process (the console, issue 17): a new current key, signing from the next token.
-
-        This process's own write does not move ``data_version``, so the cached set is dropped here.
-        """
-        key = await add(tx, alg, self._opener())
+        """``keys rotate`` in this process (the console, issue 17): a new key, published by this instance from
+        the next request and signing from ``activation_delay`` on; the cached set is dropped here."""
+        key = await add(tx, alg, self._opener(), self.activation_delay)
         self._key_set = None
         return key
 
@@ -156,34 +188,49 @@ class Keys:
         return self._sealer
 
     def _recently_checked(self) -> bool:
-        return clock.monotonic() - self._checked_at < self.CHECK_INTERVAL
+        return clock.monotonic() - self._checked_at < self._check_interval
 
 
-async def all_keys(tx: Transaction, keep_for: timedelta, sealer: Sealer) -> list[SigningKey]:
-    """Every stored key, oldest first, each but the newest retiring ``keep_for`` after its successor."""
+async def all_keys(
+    tx: Transaction, keep_for: timedelta, sealer: Sealer, activation_delay: timedelta = timedelta(0)
+) -> list[SigningKey]:
+    """Every stored key, oldest first: each but the first signs from ``activation_delay`` after it was made,
+    and each but the newest retires ``keep_for`` after its successor started signing."""
+    stored_keys = await repository.signing_keys(tx)
     keys = [
-        _signing_key(stored.alg, open_pem(sealer, stored.kid, stored.private_key), stored.created_at)
-        for stored in await repository.signing_keys(tx)
+        _signing_key(
+            stored.alg,
+            open_pem(sealer, stored.kid, stored.private_key),
+            stored.created_at,
+            stored.created_at + (activation_delay if index else timedelta(0)),
+        )
+        for index, stored in enumerate(stored_keys)
     ]
-    retiring = [replace(key, retires_at=successor.created_at + keep_for) for key, successor in pairwise(keys)]
+    retiring = [
+        replace(key, succeeded_at=successor.signs_from, retires_at=successor.signs_from + keep_for)
+        for key, successor in pairwise(keys)
+    ]
     return retiring + keys[-1:]
 
 
-async def ensure_current(tx: Transaction, alg: str, sealer: Sealer) -> None:
+async def ensure_current(tx: Transaction, alg: str, sealer: Sealer, activation_delay: timedelta) -> None:
     """At start-up: seal keys stored in clear, then make a key when there is none, or when the newest
-    is not for ``alg`` (a rotation)."""
+    is not for ``alg`` (a rotation, signing after ``activation_delay``)."""
     await seal_plaintext(tx, sealer)
     keys = await all_keys(tx, timedelta(0), sealer)
     if not keys or keys[-1].alg != alg:
-        await add(tx, alg, sealer)
+        await add(tx, alg, sealer, activation_delay)
 
 
-async def add(tx: Transaction, alg: str, sealer: Sealer) -> SigningKey:
-    """Make a new current key for ``alg``, stored sealed; the previous one starts retiring now."""
+async def add(tx: Transaction, alg: str, sealer: Sealer, activation_delay: timedelta = timedelta(0)) -> SigningKey:
+    """Make a new key for ``alg``, stored sealed, published by every instance at once or within the check
+    interval, signing ``activation_delay`` after now (then the previous one starts retiring)."""
     await seal_plaintext(tx, sealer)
     pem = _new_private_pem(alg)
-    key = _signing_key(alg, pem, clock.now())
+    now = clock.now()
+    key = _signing_key(alg, pem, now, now + activation_delay)
     await repository.add_signing_key(tx, StoredKey(key.kid, alg, _seal(sealer, key.kid, pem), key.created_at))
+    await change_versions.bump(tx, change_versions.SIGNING_KEYS)
     return key
 
 
@@ -235,7 +282,7 @@ def _new_private_pem(alg: str) -> bytes:
     )
 
 
-def _signing_key(alg: str, pem: bytes, created_at: datetime) -> SigningKey:
+def _signing_key(alg: str, pem: bytes, created_at: datetime, signs_from: datetime) -> SigningKey:
     private_key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
         raise ValueError(f"unsupported signing key type {type(private_key).__name__}")  # _new_private_pem's only
@@ -243,7 +290,8 @@ def _signing_key(alg: str, pem: bytes, created_at: datetime) -> SigningKey:
     algorithm = jwt.get_algorithm_by_name(alg)
     jwk: dict[str, Any] = json.loads(algorithm.to_jwk(public_key))
     kid = _thumbprint(jwk)
-    return SigningKey(kid, alg, private_key, public_key, jwk | {"kid": kid, "alg": alg, "use": "sig"}, created_at)
+    public_jwk = jwk | {"kid": kid, "alg": alg, "use": "sig"}
+    return SigningKey(kid, alg, private_key, public_key, public_jwk, created_at, signs_from)
 
 
 def _thumbprint(jwk: dict[str, Any]) -> str:

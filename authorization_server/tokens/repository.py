@@ -8,10 +8,12 @@ from authorization_server.tokens.entities import Grant, RefreshToken, StoredKey
 from shared.scopes import format_scope, parse_scope
 
 
-async def add(tx: Transaction, token_hash: str, grant: Grant, expires_at: datetime) -> None:
+async def add(
+    tx: Transaction, token_hash: str, grant: Grant, expires_at: datetime, *, dpop_jkt: str | None = None
+) -> None:
     await tx.execute(
         "INSERT INTO refresh_tokens (token_hash, journey_id, client_id, subject, scope, resource, issuer,"
-        " issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " issued_at, expires_at, dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             token_hash,
             grant.journey_id,
@@ -22,8 +24,22 @@ async def add(tx: Transaction, token_hash: str, grant: Grant, expires_at: dateti
             grant.issuer,
             clock.to_db(clock.now()),
             clock.to_db(expires_at),
+            dpop_jkt,
         ),
     )
+
+
+async def spend_dpop_proof(tx: Transaction, jti_hash: str, expires_at: datetime) -> bool:
+    """Record a DPoP proof's ``jti``; ``False`` if it was already used (RFC 9449 §11.1).
+
+    Proofs whose window is over are deleted first: they would be refused by their ``iat`` anyway.
+    """
+    await tx.execute("DELETE FROM dpop_proofs WHERE expires_at < ?", (clock.to_db(clock.now()),))
+    changed = await tx.execute(
+        "INSERT INTO dpop_proofs (jti_hash, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        (jti_hash, clock.to_db(expires_at)),
+    )
+    return changed == 1
 
 
 async def get(tx: Transaction, token_hash: str) -> RefreshToken | None:
@@ -102,4 +118,5 @@ def _refresh_token(row: Row) -> RefreshToken:
         revoked_at=clock.from_db(row["revoked_at"]) if row["revoked_at"] else None,
         successor_hash=row["successor_hash"],
         successor_sealed=row["successor_sealed"],
+        dpop_jkt=row["dpop_jkt"],
     )

@@ -19,11 +19,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-#: What browser clients send besides the CORS-safelisted headers: client credentials, JSON
+#: What browser clients send besides the CORS-safelisted headers: client credentials, DPoP proofs, JSON
 #: bodies, and the MCP transport headers that some clients add to every request.
-ALLOWED_HEADERS = "Authorization, Content-Type, MCP-Protocol-Version, Mcp-Method, Mcp-Name"
-#: Response headers a browser client needs to read: the 401 challenge and the 429 wait.
-EXPOSED_HEADERS = "WWW-Authenticate, Retry-After"
+ALLOWED_HEADERS = "Authorization, Content-Type, DPoP, MCP-Protocol-Version, Mcp-Method, Mcp-Name"
+#: Response headers a browser client needs to read: the 401 challenge, the 429 wait, the DPoP nonce (RFC 9449 §8).
+EXPOSED_HEADERS = "WWW-Authenticate, Retry-After, DPoP-Nonce"
 #: How long a browser may cache a preflight answer: one day, in seconds.
 MAX_AGE = "86400"
 #: What every answer of a CORS route but the preflight gets, as raw ASGI headers.

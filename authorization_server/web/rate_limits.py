@@ -1,8 +1,14 @@
 """Rate limits on authorization, registration, token and sign-in (RFC 7591 §5, RFC 9700 §4.16, OAuth 2.1 §7.2).
 
-Each limit is a token bucket per key, kept in this process's memory: ``count`` requests at once,
-refilled evenly over ``seconds``. A refused request is ``429 Too Many Requests`` with
-``Retry-After`` (RFC 6585 §4, RFC 9110 §10.2.3).
+Each limit is a token bucket per key: ``count`` requests at once, refilled evenly over
+``seconds``. A refused request is ``429 Too Many Requests`` with ``Retry-After`` (RFC 6585 §4,
+RFC 9110 §10.2.3).
+
+The per-client token limit is kept in the database (:class:`SharedLimiter`, issue 13), spent by one
+statement inside the token request's unit of work, so that every instance serving the issuer
+spends the same bucket. The per-address limits are kept in each process's memory: behind a load
+balancer over N instances, an address may make up to N times the setting
+(docs/deployment.md, "Several instances").
 
 The keys are chosen so that one shared egress address (claude.ai, a company proxy) does not
 lock out the many users behind it (USER-NEEDS theme 4, docs/decisions/0011):
@@ -37,11 +43,13 @@ import math
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
+from typing import Protocol
 
 from starlette.requests import Request
 
 from authorization_server.accounts.service import MAX_USERNAME_LENGTH
 from authorization_server.clock import monotonic
+from authorization_server.db import Transaction
 from authorization_server.errors import TooManyRequests
 from authorization_server.settings import Rate
 
@@ -72,7 +80,7 @@ class Limiter:
         self._what = what
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens left, when counted)
-        #: A limit may be spent on the event loop and on the database thread (inside a unit of work).
+        #: A limit may be spent from more than one thread (the tests' in-process servers share a process).
         self._lock = threading.Lock()
 
     def take(self, key: str) -> None:
@@ -101,6 +109,36 @@ class Limiter:
         }
 
 
+class Spend(Protocol):
+    """Takes one request from a bucket kept in the database; the thousandths of a request left (``ClientService``)."""
+
+    async def __call__(self, tx: Transaction, bucket: str, *, count: int, seconds: int) -> int: ...
+
+
+class SharedLimiter:
+    """A token bucket per key in the database every instance shares (issue 13), spent inside a unit of work.
+
+    A refusal raises :class:`TooManyRequests`, and the unit's rollback undoes the spend: a refused
+    request does not count.
+    """
+
+    def __init__(
+        self, rate: Rate, what: str, spend: Spend, *, name: str, refused: Callable[[str], None] = lambda name: None
+    ) -> None:
+        self._rate = rate
+        self._what = what
+        self._spend = spend
+        self._name = name
+        self._refused = refused
+
+    async def take(self, tx: Transaction, key: str) -> None:
+        left = await self._spend(tx, f"{self._name} {key}", count=self._rate.count, seconds=self._rate.seconds)
+        if left < 0:
+            wait = max(1, math.ceil(-left * self._rate.seconds / (self._rate.count * 1000)))
+            self._refused(self._name)
+            raise TooManyRequests(f"Too many {self._what}. Try again in {wait} s.", retry_after=wait)
+
+
 class RateLimits:
     """The limits of the endpoints that create rows or check secrets, by the keys above."""
 
@@ -113,14 +151,19 @@ class RateLimits:
         token_ip: Rate,
         login: Rate,
         login_ip: Rate,
+        spend: Spend,
         refused: Callable[[str], None] = lambda name: None,
     ) -> None:
+        """``spend``: the database's buckets, for the per-client token limit (``ClientService.spend_request``)."""
+
         def limiter(rate: Rate, what: str, name: str) -> Limiter:
             return Limiter(rate, what, name=name, refused=refused)
 
         self._authorize = limiter(authorize, "authorization requests from this address", "authorize")
         self._register = limiter(register, "registrations from this address", "register")
-        self._token_client = limiter(token_client, "token requests for this client", "token_client")
+        self._token_client = SharedLimiter(
+            token_client, "token requests for this client", spend, name="token_client", refused=refused
+        )
         self._token_ip = limiter(token_ip, "token requests from this address", "token_ip")
         self._login = limiter(login, "sign-in attempts for this username from this address", "login")
         self._login_ip = limiter(login_ip, "sign-in attempts from this address", "login_ip")
@@ -135,15 +178,20 @@ class RateLimits:
         """Before the client is authenticated: the address's bucket only."""
         self._token_ip.take(address_of(request))
 
-    def token_client(self, request: Request, client_id: str, *, proven: bool) -> None:
+    async def token_client(self, request: Request, tx: Transaction, client_id: str, *, proven: bool) -> None:
         """Once the client authenticated: its own bucket, or with ``proven`` false (a public client), its
-        bucket at this address. Called inside the request's unit of work, on the database thread."""
-        self._token_client.take(client_id if proven else f"{client_id} {address_of(request)}")
+        bucket at this address. Spent inside the request's unit of work, in the database (issue 13)."""
+        await self._token_client.take(tx, client_id if proven else f"{client_id} {address_of(request)}")
 
     def login(self, request: Request, username: str) -> None:
         address = address_of(request)
         self._login_ip.take(address)
         self._login.take(f"{address} {username[:MAX_USERNAME_LENGTH]}")  # no username is longer
+
+    def federated_sign_in(self, request: Request) -> None:
+        """A sign-in through an identity provider, its start or the provider's answer, counts as a sign-in
+        attempt from the address (issue 16): each may write a row and call out to the provider."""
+        self._login_ip.take(address_of(request))
 
 
 def address_of(request: Request) -> str:

@@ -1,11 +1,13 @@
 """Fixtures for the authorization server's tests: HTTP clients bound to its issuers, extra MCP
 servers and users added with its command line, as an operator would add them."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx2
 import pytest
 
+from authorization_server.db import Database
 from scripts.stack import AuthorizationServer, free_port
 from tests.authorization_server.flows import Issuer
 
@@ -23,6 +25,16 @@ def _http() -> Iterator[httpx2.Client]:
     """A plain HTTP client that shows redirects instead of following them."""
     with httpx2.Client(follow_redirects=False, timeout=10) as client:
         yield client
+
+
+@pytest.fixture(name="db")
+async def _db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A database of the test's own (``as.db`` in its temporary folder), migrated, without a server."""
+    database = await Database.open(tmp_path / "as.db")
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 @pytest.fixture(name="demo_resource", scope="session")

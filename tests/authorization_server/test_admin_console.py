@@ -5,6 +5,7 @@ Each page is also checked at 390 px wide: nothing wider than the screen, so no h
 
 import re
 import secrets
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import httpx2
@@ -12,10 +13,15 @@ import jwt
 import pytest
 from playwright.sync_api import Page
 
+from authorization_server import clock
 from authorization_server.settings import DEMO_ADMIN
 from scripts.stack import AuthorizationServer
-from tests.authorization_server.flows import Issuer
+from tests.authorization_server.conftest import ALICE
+from tests.authorization_server.flows import Issuer, Registered, rows
 from tests.authorization_server.test_client_credentials import add_machine, token_for
+from tests.authorization_server.test_person_pages import _client, _diary, _diary_as, approve
+
+__all__ = ["_client", "_diary", "_diary_as"]  # the fixtures of alice's diary server, used here too
 
 NARROW = {"width": 390, "height": 844}
 
@@ -395,11 +401,12 @@ class TestJourneyPaging:
 
 @pytest.mark.as_options("--admin-username", ADMIN[0], "--admin-password", ADMIN[1])
 class TestSigningKeys:
-    def test_rotating_signs_the_next_token_with_the_new_key(
+    def test_rotating_publishes_the_new_key_at_once_and_signs_with_it_after_its_delay(
         self, page: Page, http: httpx2.Client, fresh_as: AuthorizationServer
     ):
-        """Issue 17 item 5, RFC 7517: the console rotates the signing key; the very next token names the new
-        ``kid``, and the old key stays in the JWK Set for the tokens it signed."""
+        """Issue 17 item 5, RFC 7517: the console rotates the signing key; it is published at once, and the
+        first token once its activation delay passed (issue 13: twice the 1 s check interval) names the new
+        ``kid``; the old key stays in the JWK Set for the tokens it signed."""
         fresh_as.cli("mcp-servers", "add", "--id", "notes", "--resource", "https://notes.example/mcp", "--scopes", "a")
         machine = add_machine(fresh_as, "notes")
         notes = Issuer(http, fresh_as.issuer_for("notes"), "", resource="https://notes.example/mcp")
@@ -408,14 +415,220 @@ class TestSigningKeys:
         page.set_viewport_size(NARROW)
         page.goto(f"{fresh_as.url}/admin/keys")
         assert page.locator("tr[data-kid] td.state").all_inner_texts() == ["current"]
+        assert "There is no earlier retirement" in page.locator("p.retiring").inner_text()  # docs/decisions/0042
         assert fits(page)
 
         page.click("button[value=rotate]")
 
         kids = page.locator("tr[data-kid]").evaluate_all("rows => rows.map(r => r.dataset.kid)")
         states = page.locator("tr[data-kid] td.state").all_inner_texts()
-        assert kids[1] == before and states[0] == "current" and states[1].startswith("published until")
-        after = jwt.get_unverified_header(token_for(notes, machine).json()["access_token"])["kid"]
-        assert after == kids[0] != before
+        assert kids[1] == before and states[0].startswith("next, signs from") and states[1] == "current"
         published = {key["kid"] for key in http.get(f"{fresh_as.url}/jwks.json").json()["keys"]}
+        with clock.frozen(datetime.now(UTC) + timedelta(seconds=3)):  # the in-process server's clock
+            after = jwt.get_unverified_header(token_for(notes, machine).json()["access_token"])["kid"]
+        assert after == kids[0] != before
         assert {before, after} <= published
+
+
+def posted_status(page: Page, click: str) -> int:
+    """Click a form's button and return the status of the POST it sends."""
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.click(click)
+    return posted.value.status
+
+
+class TestUsers:
+    """Issue 17, operator's console: users (list, add, disable, reset a password, remove, connected apps)."""
+
+    def test_add_disable_enable_reset_and_remove_a_user(self, page: Page, demo_as: AuthorizationServer):
+        """Issue 17: the operator does in the browser what ``users add|disable|enable|reset-password|remove`` do;
+        bad input is a readable 400 that writes nothing, and removal asks for a confirmation."""
+        name = f"ops-test-{secrets.token_hex(3)}"
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.set_viewport_size(NARROW)
+        page.goto(f"{demo_as.url}/admin/users")
+        assert fits(page)
+        page.fill("form.add-user input[name=username]", name)
+        page.fill("form.add-user input[name=password]", "short")
+        assert posted_status(page, "button[value=add]") == 400
+        assert "at least 8 characters" in page.locator("p.error").inner_text()
+        assert rows(demo_as.db, "SELECT 1 FROM users WHERE username = ?", name) == []
+
+        page.goto(f"{demo_as.url}/admin/users")
+        page.fill("form.add-user input[name=username]", name)
+        page.fill("form.add-user input[name=password]", "a first password")
+        page.click("button[value=add]")
+        assert page.locator("h1").inner_text() == name
+        assert page.locator("p.done").inner_text().startswith("Added")
+        assert fits(page)
+        [before] = rows(demo_as.db, "SELECT password_hash FROM users WHERE username = ?", name)
+
+        page.click("button[value=disable]")
+        assert page.locator("dd.state strong").inner_text() == "disabled"
+        page.click("nav.console-nav >> text=Users")
+        assert page.locator(f"tr[data-username='{name}'] td.state strong").inner_text() == "disabled"
+        page.click(f"tr[data-username='{name}'] a")
+        page.click("button[value=enable]")
+        assert page.locator("dd.state").inner_text() == "enabled"
+        page.fill("form.reset-password input[name=password]", "a second password")
+        page.click("button[value=reset-password]")
+        assert page.locator("p.done").inner_text().startswith("New password set")
+        [after] = rows(demo_as.db, "SELECT password_hash FROM users WHERE username = ?", name)
+        assert after["password_hash"] != before["password_hash"]
+
+        page.click("form.remove button[value=remove]")  # the confirmation box is required: nothing is posted
+        assert page.locator("h1").inner_text() == name
+        page.check("form.remove input[name=confirm]")
+        page.click("form.remove button[value=remove]")
+        assert page.locator("p.done").inner_text().startswith(f"Removed user {name}")
+        assert page.locator(f"tr[data-username='{name}']").count() == 0
+        assert rows(demo_as.db, "SELECT 1 FROM users WHERE username = ?", name) == []
+
+    def test_refusals_change_nothing(self, page: Page, http: httpx2.Client, demo_as: AuthorizationServer):
+        """OAuth 2.1 §7.10 and issue 17: a form without the session's CSRF token (a user's removal, an MCP server's
+        forced removal), a removal or revocation posted without its confirmation and an unknown user are refused
+        with a readable page; the user and the server stay."""
+        name = f"kept-{secrets.token_hex(3)}"
+        demo_as.cli("users", "add", name, input="a long enough password\n")
+        url = f"{demo_as.url}/admin/users/view?username={name}"
+        forged = http.post(url, auth=DEMO_ADMIN, data={"action": "remove", "confirm": "yes"})
+        forged_removal = http.post(
+            f"{demo_as.url}/admin/mcp-servers/view?id=demo",
+            auth=DEMO_ADMIN,
+            data={"action": "remove", "confirm": "yes", "force": "yes"},
+        )
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.goto(url)
+        token = page.locator("form.remove input[name=csrf_token]").input_value()
+        unconfirmed = page.request.post(url, form={"csrf_token": token, "action": "remove"})
+        unconfirmed_revoke = page.request.post(
+            url, form={"csrf_token": token, "action": "revoke", "client_id": "c", "mcp_server_id": "demo"}
+        )
+        unknown = page.request.post(
+            f"{demo_as.url}/admin/users/view?username=nobody-{name}", form={"csrf_token": token, "action": "disable"}
+        )
+
+        assert forged.status_code == 403
+        assert forged_removal.status_code == 403
+        assert http.get(f"{demo_as.url}/.well-known/oauth-authorization-server/mcp/demo").status_code == 200
+        assert unconfirmed.status == 400 and "tick the box" in unconfirmed.text()
+        assert unconfirmed_revoke.status == 400 and "tick the box" in unconfirmed_revoke.text()
+        assert unknown.status == 404
+        assert len(rows(demo_as.db, "SELECT 1 FROM users WHERE username = ? AND disabled_at IS NULL", name)) == 1
+
+
+@pytest.mark.as_options("--admin-username", ADMIN[0], "--admin-password", ADMIN[1])
+class TestConnectedApps:
+    def test_revoking_a_users_connected_app_ends_its_tokens(
+        self, page: Page, diary_as: AuthorizationServer, diary: Issuer, client: Registered
+    ):
+        """MCP security best practices (per-client consent), RFC 7009 §2: the operator sees the apps alice approved
+        and revokes one, as her own page would; its refresh token stops working."""
+        refresh_token = diary.exchange(client, approve(page, diary, client, "diary:read")).json()["refresh_token"]
+        # A tab of its own: alice's still follows the redirect to the client's callback, where nothing listens.
+        page = page.context.new_page()
+        sign_in(page, diary_as, *ADMIN)
+        page.set_viewport_size(NARROW)
+        page.goto(f"{diary_as.url}/admin/users/view?username={ALICE}")
+        app = page.locator(f"section.app[data-client-id='{client.client_id}']")
+        assert "Diary CLI" in app.locator("h3").inner_text()
+        assert fits(page)
+
+        app.locator("input[name=confirm]").check()
+        app.locator("button[value=revoke]").click()
+
+        assert page.locator("p.done").inner_text().startswith("Revoked")
+        assert page.locator("section.app").count() == 0
+        assert diary.refresh(client, refresh_token).json()["error"] == "invalid_grant"
+
+
+class TestMcpServerPage:
+    """Issue 17, operator's console: an MCP server's page; edit it, its connections, remove it."""
+
+    def test_edit_then_remove_a_server_clients_depend_on(
+        self, page: Page, http: httpx2.Client, demo_as: AuthorizationServer
+    ):
+        """Issue 17 (``mcp-servers update|remove --force`` in the browser), RFC 8414 §3.1: an edit shows in the
+        issuer's metadata and on the consent page's words; a removal is refused while a client depends on the
+        server, with nothing removed, until the operator also ticks "force"; then its issuer is gone."""
+        server_id = f"edited-{secrets.token_hex(3)}"
+        demo_as.cli("mcp-servers", "add", "--id", server_id, "--resource", f"https://{server_id}.example/mcp",
+                    "--scopes", "a:read", "--describe-scope", "a:read=Read things")  # fmt: skip
+        metadata_url = f"{demo_as.url}/.well-known/oauth-authorization-server/mcp/{server_id}"
+        register = f"{demo_as.url}/api/v1/authz/clients/register/mcp/{server_id}/latest"
+        body = {"redirect_uris": ["http://127.0.0.1:8765/callback"], "token_endpoint_auth_method": "none"}
+        client_id = http.post(register, json=body).json()["client_id"]
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.set_viewport_size(NARROW)
+        page.goto(f"{demo_as.url}/admin/mcp-servers")
+        page.click(f"tr[data-mcp-server-id='{server_id}'] a")
+        assert page.locator("p.none").inner_text() == "No connections."
+
+        opened = "details.add-connection[open]"
+        page.click("details.add-connection summary")  # issue 4's connections, as `connections add|remove` do
+        page.fill("form.add-connection input[name=name]", "drive")
+        page.fill("form.add-connection input[name=client_id]", "drive-client")
+        assert posted_status(page, "button[value=add-connection]") == 400  # neither an issuer nor endpoints
+        page.go_back()
+        for name in ("github", "drive"):
+            if page.locator(opened).count() == 0:  # a page loaded again shows the form folded
+                page.click("details.add-connection summary")
+            page.fill("form.add-connection input[name=name]", name)
+            page.fill("form.add-connection input[name=issuer]", f"https://{name}.example")
+            page.fill("form.add-connection input[name=client_id]", f"{name}-client")
+            page.fill("form.add-connection input[name=client_secret_env]", "A_SECRET")
+            page.click("button[value=add-connection]")
+            assert page.locator("p.done").inner_text().startswith("Connection added")
+        assert fits(page)
+        page.click("tr:has-text('github') button[value=remove-connection]")
+        names = page.locator("table.connections tr[data-connection-id] td:first-child").all_inner_texts()
+        assert [name.split()[0] for name in names] == ["drive"]
+
+        page.fill("form.edit-server input[name=name]", "Edited")
+        page.fill("form.edit-server input[name=scopes]", "a:read a:write")
+        page.fill("form.edit-server input[name=default_scopes]", "a:read")
+        page.fill("form.edit-server textarea[name=descriptions]", "a:write=Change things")
+        page.click("button[value=update]")
+
+        assert page.locator("h1").inner_text() == "Edited"
+        assert page.locator("p.done").inner_text().startswith("Saved")
+        assert page.locator("li[data-scope='a:write']").inner_text() == "a:write: Change things"
+        assert "no description" in page.locator("li[data-scope='a:read']").inner_text()  # left out: none kept
+        assert {"a:read", "a:write"} <= set(http.get(metadata_url).json()["scopes_supported"])
+
+        page.fill("form.edit-server input[name=resource]", "HTTPS://Upper.example/mcp")
+        assert posted_status(page, "button[value=update]") == 400
+        assert "canonical form" in page.locator("p.error").inner_text()
+        page.go_back()
+
+        page.check("form.remove input[name=confirm]")
+        assert posted_status(page, "button[value=remove]") == 400
+        assert "1 client(s) registered at its issuer" in page.locator("p.error").inner_text()
+        assert http.get(metadata_url).status_code == 200
+        page.go_back()
+        page.reload()
+        # The refused edit wrote nothing:
+        assert page.locator("dd.resource").inner_text() == f"https://{server_id}.example/mcp"
+        page.check("form.remove input[name=confirm]")
+        page.check("form.remove input[name=force]")
+        page.click("button[value=remove]")
+
+        assert page.url.startswith(f"{demo_as.url}/admin/mcp-servers?removed={server_id}")
+        assert "1 client(s) registered at its issuer deleted" in page.locator("p.done").inner_text()
+        assert page.locator(f"tr[data-mcp-server-id='{server_id}']").count() == 0
+        assert http.get(metadata_url).status_code == 404
+        assert rows(demo_as.db, "SELECT 1 FROM clients WHERE client_id = ?", client_id) == []
+
+    def test_an_added_server_keeps_its_scope_descriptions(self, page: Page, demo_as: AuthorizationServer):
+        """Issue 17: scopes with human descriptions are given when the server is added in the console."""
+        server_id = f"described-{secrets.token_hex(3)}"
+        sign_in(page, demo_as, *DEMO_ADMIN)
+        page.goto(f"{demo_as.url}/admin/mcp-servers")
+        page.fill("form.add-server input[name=id]", server_id)
+        page.fill("form.add-server input[name=resource]", f"https://{server_id}.example/mcp")
+        page.fill("form.add-server input[name=scopes]", "x:read")
+        page.fill("form.add-server textarea[name=descriptions]", "x:read=Read your x")
+        page.click("button[value=add]")
+        page.click(f"tr[data-mcp-server-id='{server_id}'] a")
+
+        assert page.locator("li[data-scope='x:read']").inner_text() == "x:read: Read your x"

@@ -316,6 +316,9 @@ class TestServerSettings:
             " abandoned journeys (env AS_CLIENT_CLEANUP_INTERVAL, default 3600)",
             "--journey-retention JOURNEY_RETENTION seconds a journey that ended without a grant (failed, denied,"
             " expired) is kept before it is deleted (env AS_JOURNEY_RETENTION, default 2592000)",
+            "--dpop-nonce require a server nonce in DPoP proofs at the token endpoint (RFC 9449 §8): a proof without"
+            " the current one is answered use_dpop_nonce with a DPoP-Nonce header (docs/dpop.md)"
+            " (env AS_DPOP_NONCE, default off)",
             "--allow-loopback-client-metadata development only: fetch client metadata documents and jwks_uri from"
             " loopback (http or https); needs a loopback host and issuer"
             " (env AS_ALLOW_LOOPBACK_CLIENT_METADATA, default off; on in demo mode)",
@@ -346,6 +349,10 @@ class TestServerSettings:
             " at rest (AES-256-GCM), e.g. from `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`;"
             " required to serve and for `keys`; prefer the environment variable (env AS_KEY_ENCRYPTION_KEY,"
             " default unset: the server refuses to start; in demo mode a key kept in the file DB.key)",
+            # Issue 16: the password form beside the identity providers' buttons, on unless turned off.
+            "--local-accounts, --no-local-accounts show the password form for the accounts of this server"
+            " (`users add`); --no-local-accounts leaves only the identity providers' buttons"
+            " (`identity-providers add`) (env AS_LOCAL_ACCOUNTS, default on)",
             "--log-level {debug,info,warning,error} log level (env AS_LOG_LEVEL, default info)",
             "--log-format {text,json} text: one readable line per record; json: one JSON object per line (time,"
             " level, logger, message, and the access line's fields) (env AS_LOG_FORMAT, default text)",
@@ -353,6 +360,11 @@ class TestServerSettings:
             " format), never the public port; 0: no metrics (env AS_METRICS_PORT, default 0: off)",
             "--metrics-host METRICS_HOST interface of the metrics listener; beyond loopback only on a network the"
             " scraper alone reaches (env AS_METRICS_HOST, default 127.0.0.1)",
+            "--cache-check-interval CACHE_CHECK_INTERVAL seconds between an instance's looks at what other instances"
+            " and the command line changed (MCP servers, signing keys); a new signing key is published at once and"
+            " signs from twice this after it was made (env AS_CACHE_CHECK_INTERVAL, default 1.0)",
+            "--workers WORKERS processes serving this issuer from this database on this port (several instances:"
+            " docs/deployment.md) (env AS_WORKERS, default 1)",
         ]
         assert [entry for entry in expected if entry not in text] == []
         assert text.count("(env AS_") == len(expected)

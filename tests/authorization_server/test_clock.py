@@ -16,6 +16,7 @@ import pytest
 
 from authorization_server import clock
 from authorization_server.accounts.lockout import LoginLockout
+from authorization_server.db import Database
 from authorization_server.errors import TooManyRequests
 from authorization_server.settings import Rate
 from authorization_server.tokens import access_tokens
@@ -98,18 +99,23 @@ class TestWhatFollowsTheClock:
 
             limiter.take("198.51.100.9")
 
-    def test_a_sign_in_lock_lifts_when_the_clock_passes_it(self):
+    @pytest.mark.anyio
+    async def test_a_sign_in_lock_lifts_when_the_clock_passes_it(self, tmp_path: Path):
         """OAuth 2.1 §7.2 (issue 11 item 9): a locked username signs in again once its lock is over."""
-        with clock.frozen():
-            lockout = LoginLockout(failures=2, window=900, duration=900)
-            lockout.failed("alice", "203.0.113.7")
-            lockout.failed("alice", "203.0.113.7")
-            with pytest.raises(TooManyRequests):
-                lockout.check("alice", "203.0.113.7")
+        db = await Database.open(tmp_path / "as.db")
+        lockout = LoginLockout(failures=2, window=900, duration=900)
+        try:
+            with clock.frozen():
+                await db.run(lambda tx: lockout.failed(tx, "alice", "203.0.113.7"))
+                await db.run(lambda tx: lockout.failed(tx, "alice", "203.0.113.7"))
+                with pytest.raises(TooManyRequests):
+                    await db.run(lambda tx: lockout.check(tx, "alice", "203.0.113.7"))
 
-            clock.advance(900)
+                clock.advance(900)
 
-            lockout.check("alice", "203.0.113.7")
+                await db.run(lambda tx: lockout.check(tx, "alice", "203.0.113.7"))
+        finally:
+            await db.close()
 
 
 #: What reads a clock (``time.perf_counter``, which only measures, is left out: it decides nothing).

@@ -54,7 +54,7 @@ class TestCommandLineMeanwhile:
         with clock.frozen():  # the in-process server's cache reads this clock
             login = notes_as.url + notes.authorize(notes.register()).headers["location"]
             notes_as.cli("users", "add", "bob", input="another horse battery\n")  # another connection commits
-            clock.advance(McpServerCache.CHECK_INTERVAL)  # the next lookup asks SQLite what changed
+            clock.advance(McpServerCache.CHECK_INTERVAL)  # the next lookup reads the change versions
 
             response = notes.http.get(login, timeout=httpx2.Timeout(5))
 

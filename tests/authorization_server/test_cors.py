@@ -55,7 +55,9 @@ class TestPreflight:
         } == {
             "access-control-allow-origin": "*",
             "access-control-allow-methods": methods,
-            "access-control-allow-headers": "Authorization, Content-Type, MCP-Protocol-Version, Mcp-Method, Mcp-Name",
+            "access-control-allow-headers": (
+                "Authorization, Content-Type, DPoP, MCP-Protocol-Version, Mcp-Method, Mcp-Name"
+            ),
             "access-control-max-age": "86400",
         }
 
@@ -83,7 +85,7 @@ class TestActualRequests:
         assert response.status_code == 404
         assert response.json()["error"] == "not_found"
         assert response.headers["access-control-allow-origin"] == "*"
-        assert response.headers["access-control-expose-headers"] == "WWW-Authenticate, Retry-After"
+        assert response.headers["access-control-expose-headers"] == "WWW-Authenticate, Retry-After, DPoP-Nonce"
 
     def test_a_registration_from_a_browser_origin_is_readable(self, demo: Issuer):
         """AS-10, USER-NEEDS theme 7 (keycloak PR #43625): the registration response reaches the page."""
@@ -100,7 +102,7 @@ class TestActualRequests:
 
         assert response.status_code == 401
         assert response.headers["access-control-allow-origin"] == "*"
-        assert response.headers["access-control-expose-headers"] == "WWW-Authenticate, Retry-After"
+        assert response.headers["access-control-expose-headers"] == "WWW-Authenticate, Retry-After, DPoP-Nonce"
 
 
 class TestNeverOnAuthorize:

@@ -96,13 +96,21 @@ class TestTheRuleOfAUnit:
         assert await db.run(outer) == 2
         assert texts(tmp_path / "store.sqlite3") == ["outer", "inner"]
 
-    async def test_data_version_moves_when_another_connection_commits(self, db: Database, tmp_path: Path):
-        """0005: the caches follow the command line's writes through PRAGMA data_version."""
-        before = await db.data_version()
-        with closing(sqlite3.connect(tmp_path / "store.sqlite3")) as other, other:
-            other.execute("INSERT INTO notes (text) VALUES ('from the command line')")
 
-        assert await db.data_version() != before
+class TestAttempt:
+    async def test_a_part_that_raises_undoes_only_its_own_writes(self, db: Database, tmp_path: Path):
+        """Issue 13: the token limit's spend stays when the grant after it fails; the grant's rows go."""
+
+        async def unit(tx: Transaction) -> str:
+            await tx.execute("INSERT INTO notes (text) VALUES ('spent')")
+            try:
+                await tx.attempt(add("grant", then_fail=True))
+            except ValueError as refused:
+                return str(refused)
+            return "granted"
+
+        assert await db.run(unit) == "grant refused"
+        assert texts(tmp_path / "store.sqlite3") == ["spent"]
 
 
 class TestAiosqliteInternals:

@@ -1,4 +1,9 @@
-"""Signing key rotation (RFC 7517, RFC 9068 §4): `keys rotate` while the server runs."""
+"""Signing key rotation (RFC 7517, RFC 9068 §4): `keys rotate` while the server runs.
+
+A new key is published at once and signs from twice ``--cache-check-interval`` after it was made
+(issue 13: every instance publishes it before any signs with it; tests/authorization_server/
+test_instances.py checks that with two). This module's server looks every 0.1 s.
+"""
 
 import sqlite3
 import time
@@ -14,20 +19,24 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from authorization_server import clock
-from authorization_server.tokens.keys import Keys
 from mcp_server.token_verifier import JwtVerifier
 from scripts.stack import AuthorizationServer, free_port, start_authorization_server, start_mcp_server
 from tests.authorization_server.flows import Issuer
 from tests.mcp_server.helpers import post
+
+#: The server's ``--cache-check-interval``: a rotated key signs from twice this after it was made.
+CHECK_INTERVAL = 0.1
 
 
 @pytest.fixture(name="stack", scope="module")
 def _stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AuthorizationServer, int]]:
     """A demo authorization server of this module's own, since rotating changes its keys for everyone.
 
-    In-process, so that a test moves its clock past ``Keys.CHECK_INTERVAL`` instead of sleeping."""
+    In-process, so that a test moves its clock past the key's activation instead of sleeping."""
     mcp_port = free_port()
-    server = start_authorization_server(tmp_path_factory.mktemp("keys_as"), mcp_port=mcp_port, in_process=True)
+    workdir = tmp_path_factory.mktemp("keys_as")
+    options = ("--cache-check-interval", str(CHECK_INTERVAL))
+    server = start_authorization_server(workdir, *options, mcp_port=mcp_port, in_process=True)
     yield server, mcp_port
     server.program.stop()
 
@@ -53,13 +62,14 @@ def new_token(issuer: Issuer) -> str:
 
 @contextmanager
 def keys_due_for_a_check() -> Iterator[None]:
-    """The in-process server's clock moved ``Keys.CHECK_INTERVAL`` on: its next request looks at the database.
+    """The in-process server's clock moved past the activation of a key made before (twice its check
+    interval): its next request looks at the database, and signs with that key.
 
-    Its wall clock starts that much behind the real one, so that the tokens it signs meanwhile are not
-    dated in the future for pyjwt, which reads the real clock.
+    The tokens it signs meanwhile are dated that little in the future; nothing here verifies them
+    before the real clock got there.
     """
-    with clock.frozen(datetime.now(UTC) - timedelta(seconds=Keys.CHECK_INTERVAL)):
-        clock.advance(Keys.CHECK_INTERVAL)
+    with clock.frozen(datetime.now(UTC)):
+        clock.advance(3 * CHECK_INTERVAL)
         yield
 
 
@@ -76,12 +86,34 @@ def test_a_rotation_makes_a_new_current_key_and_keeps_the_old_one_published(
     server, _ = stack
     before = new_token(issuer)
 
-    rotated = server.cli("keys", "rotate")
+    rotated = server.cli("keys", "rotate", "--cache-check-interval", str(CHECK_INTERVAL))
     after = token_after_rotation(issuer)
 
     assert kid_of(after) != kid_of(before)
-    assert rotated.stdout.startswith(f"new signing key {kid_of(after)} (ES256) is current")
+    assert rotated.stdout.startswith(f"new signing key {kid_of(after)} (ES256) is published; it signs from ")
     assert {key["kid"] for key in published(server)} >= {kid_of(before), kid_of(after)}
+
+
+def test_a_rotated_key_is_published_at_once_and_signs_only_after_the_activation_delay(
+    stack: tuple[AuthorizationServer, int], issuer: Issuer
+):
+    """Issue 13, RFC 7517 §5: the JWK Set names the new key before any token does: until twice the check
+    interval has passed, the previous key keeps signing, so an instance that has not yet looked at the
+    database never serves a JWK Set without the key of a token another instance signed."""
+    server, _ = stack
+    with clock.frozen(datetime.now(UTC)):
+        clock.advance(3 * CHECK_INTERVAL)  # past the checks of the tests before, whose clocks ran ahead
+        before = kid_of(new_token(issuer))
+        server.cli("keys", "rotate", "--cache-check-interval", str(CHECK_INTERVAL))
+        clock.advance(1.5 * CHECK_INTERVAL)  # the server looks again, yet the key is not due to sign
+
+        during = kid_of(new_token(issuer))
+        kids = {key["kid"] for key in published(server)}
+
+    assert during == before
+    assert len(kids - {before}) >= 1 and before in kids
+    new = [line for line in server.cli("keys", "list").stdout.splitlines() if "next, signs from" in line]
+    assert new and new[-1].split()[0] in kids
 
 
 def test_the_mcp_server_takes_tokens_of_both_keys_after_a_rotation(
@@ -110,14 +142,17 @@ def test_the_mcp_server_takes_tokens_of_both_keys_after_a_rotation(
 def test_keys_list_shows_the_current_key_and_until_when_the_old_one_stays(stack: tuple[AuthorizationServer, int]):
     """The old key stays published for the access token lifetime (900 s) plus a 60 s margin."""
     server, _ = stack
-    server.cli("keys", "rotate")
+    server.cli("keys", "rotate")  # the command line's own --cache-check-interval, 1 s: signs 2 s after
 
     lines = server.cli("keys", "list").stdout.splitlines()
+    with clock.frozen(datetime.now(UTC) + timedelta(seconds=3)):
+        later = server.cli("keys", "list").stdout.splitlines()
 
-    assert lines[-1].endswith("current")
     created = datetime.strptime(lines[-1].split("created ")[1][:19], "%Y-%m-%d %H:%M:%S")
-    until = (created + timedelta(seconds=960)).strftime("%Y-%m-%d %H:%M:%S")
-    assert lines[-2].endswith(f"published until {until} UTC")
+    signs_from = (created + timedelta(seconds=2)).strftime("%Y-%m-%d %H:%M:%S")
+    assert lines[-1].endswith(f"next, signs from {signs_from} UTC") and lines[-2].endswith("current")
+    until = (created + timedelta(seconds=2 + 960)).strftime("%Y-%m-%d %H:%M:%S")
+    assert later[-1].endswith("current") and later[-2].endswith(f"published until {until} UTC")
 
 
 def test_a_key_whose_tokens_have_all_expired_is_no_longer_published(
@@ -138,9 +173,12 @@ def test_a_key_whose_tokens_have_all_expired_is_no_longer_published(
                 "INSERT INTO signing_keys (kid, alg, private_key, created_at) VALUES (?, 'ES256', ?, ?)",
                 (f"test-{age.seconds}", pem, (now - age).isoformat(timespec="microseconds")),
             )
+        # Written behind the services' back: say so, as their writes do (issue 13, change_versions.py).
+        db.execute("UPDATE change_versions SET version = version + 1 WHERE kind = 'signing_keys'")
     with keys_due_for_a_check():  # the server looks at the database at most once a second
         xs = {key["x"] for key in published(server)}
-        [current] = [line for line in server.cli("keys", "list").stdout.splitlines() if line.endswith("current")]
+        listed = server.cli("keys", "list", "--cache-check-interval", str(CHECK_INTERVAL)).stdout
+        [current] = [line for line in listed.splitlines() if line.endswith("current")]
 
     assert x_of(retired) not in xs
     assert x_of(retiring) in xs

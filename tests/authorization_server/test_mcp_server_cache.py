@@ -1,12 +1,12 @@
 """Issue 12, "one way of doing each thing": the MCP server cache is the one part of a domain module
 that opens units itself, and only when it must (docs/conventions/entities.md)."""
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from authorization_server import clock
 from authorization_server.db import Database, Unit
 from authorization_server.mcp_servers.cache import McpServerCache
 from authorization_server.mcp_servers.service import McpServerService
@@ -24,18 +24,6 @@ class CountingDatabase:
     async def run(self, unit: Unit[Any]) -> Any:
         self.units += 1
         return await self.db.run(unit)
-
-    async def data_version(self) -> int:
-        return await self.db.data_version()
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "as.db")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.mark.anyio
@@ -57,7 +45,8 @@ async def test_a_cache_read_opens_no_unit_when_nothing_changed(db: Database):
 
 @pytest.mark.anyio
 async def test_a_write_of_this_process_is_seen_at_the_next_read(db: Database):
-    """Issue 12: our own commits do not move PRAGMA data_version; the service's write tells the cache in its unit."""
+    """Issue 12: the service's write tells this process's cache in its unit, without waiting for the next check
+    of the version (issue 13)."""
     cache = McpServerCache(db)
     service = McpServerService(cache)
     assert await cache.all() == []
@@ -68,3 +57,26 @@ async def test_a_write_of_this_process_is_seen_at_the_next_read(db: Database):
     assert server is not None and server.resource == RESOURCE
     secret = await db.run(lambda tx: service.rotate_secret(tx, "two"))
     assert (await cache.authenticate("two", secret)).id == "two"
+
+
+@pytest.mark.anyio
+async def test_another_instances_write_is_seen_within_the_check_interval(db: Database, tmp_path: Path):
+    """Issue 13: a write through another connection (another instance, the command line) bumps the version
+    row; this cache serves what it loaded until its next check, and the change from then on."""
+    other = await Database.open(tmp_path / "as.db")
+    try:
+        cache = McpServerCache(db, check_interval=0.5)
+        theirs = McpServerService(McpServerCache(other))
+        await other.run(lambda tx: theirs.add(tx, server_id="one", resource=RESOURCE, scopes="a", name="Before"))
+        with clock.frozen():
+            assert (await cache.get("one")) is not None  # a miss looks at once
+
+            await other.run(lambda tx: theirs.update(tx, "one", name="After"))
+            within = await cache.get("one")
+            clock.advance(0.6)
+            after = await cache.get("one")
+    finally:
+        await other.close()
+
+    assert within is not None and within.name == "Before"
+    assert after is not None and after.name == "After"

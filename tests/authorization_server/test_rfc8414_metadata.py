@@ -52,7 +52,13 @@ class TestMcpIssuerMetadata:
             "scopes_supported": ["mcp:read", "mcp:write", "offline_access"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE],
+            "grant_types_supported": [
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                TOKEN_EXCHANGE,
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            ],
             "token_endpoint_auth_methods_supported": methods,
             "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
             "code_challenge_methods_supported": ["S256"],
@@ -63,6 +69,8 @@ class TestMcpIssuerMetadata:
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "authorization_response_iss_parameter_supported": True,
             "client_id_metadata_document_supported": True,
+            "dpop_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
+            "authorization_grant_profiles_supported": ["urn:ietf:params:oauth:grant-profile:id-jag"],
         }
 
     def test_its_registration_endpoint_names_the_server_id_and_version(

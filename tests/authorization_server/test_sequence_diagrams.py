@@ -76,3 +76,19 @@ def test_issue_17_failed_and_locked_sign_ins_are_drawn_between_the_user_and_the_
     lanes = {line.name: line.x for line in diagram.lifelines}
     assert (failed.x1, failed.x2, failed.label) == (lanes["User"], lanes["Authorization server"], "sign-in failed")
     assert (locked.x1, locked.x2, locked.label) == (lanes["Authorization server"], lanes["User"], "username locked")
+
+
+def test_an_upstream_sign_in_is_drawn_on_an_identity_provider_lifeline():
+    """Issue 16: a sign-in through an identity provider has its own lifeline, right of the downstream provider;
+    a journey without one keeps the five lifelines (the test above)."""
+    diagram = layout(
+        timeline_of(Step.UPSTREAM_SIGN_IN_STARTED, Step.UPSTREAM_SIGN_IN_FAILED, Step.UPSTREAM_SIGN_IN_COMPLETED)
+    )
+
+    assert [line.name for line in diagram.lifelines][-1] == "Identity provider"
+    assert [(arrow.x1, arrow.x2, arrow.label) for arrow in diagram.arrows] == [
+        (480, 1050, "sign-in (OpenID Connect)"),
+        (1050, 480, "sign-in refused"),
+        (1050, 480, "code, then ID token"),
+    ]
+    assert diagram.width == 1150

@@ -57,6 +57,9 @@ class Behaviour:
     as_scopes_supported: list[str] | None = None
     #: Whether the protected resource metadata names the second issuer (``/as2``) once a token was sent.
     moves_to_second_issuer: bool = False
+    #: An MCP 2025-03-26 server: a challenge without ``resource_metadata``, no protected resource metadata,
+    #: and its authorization server at its origin without metadata, at the default endpoints.
+    march_2025: bool = False
 
 
 class FakeStack:
@@ -123,7 +126,10 @@ class FakeStack:
                     {"error": "insufficient_scope"}, status_code=403, headers={"WWW-Authenticate": challenge}
                 )
             challenge = bearer_challenge(
-                resource_metadata=f"{self.base}/.well-known/oauth-protected-resource/mcp", scope="mcp:read"
+                resource_metadata=None
+                if self.behaviour.march_2025
+                else f"{self.base}/.well-known/oauth-protected-resource/mcp",
+                scope="mcp:read",
             )
             return JSONResponse({}, status_code=401, headers={"WWW-Authenticate": challenge})
 
@@ -196,6 +202,10 @@ class FakeStack:
             routes=[
                 Route("/mcp", mcp, methods=["POST"]),
                 Route("/.well-known/oauth-protected-resource/mcp", protected_resource),
+                # The default endpoints of a 2025-03-26 server without metadata, at its origin.
+                Route("/register", register, methods=["POST"]),
+                Route("/authorize", authorize),
+                Route("/token", token, methods=["POST"]),
                 *(
                     route
                     for name in ("as", "as2")

@@ -18,6 +18,7 @@ from client.discovery import (
     covers,
     fetch_authorization_server_metadata,
     fetch_protected_resource_metadata,
+    legacy_issuer,
     protected_resource_metadata_urls,
 )
 from client.errors import AuthorizationServerError, McpServerError
@@ -151,12 +152,87 @@ class TestAskWithoutToken:
             challenge = await ask_without_token(http, SERVER, tutorial)
         assert challenge == Challenge("https://mcp.example.com/prm", ("mcp:read", "mcp:write"))
 
-    async def test_a_server_answering_200_asks_for_nothing(self, tutorial: Tutorial) -> None:
-        """A server that answers without a token has nothing to discover."""
-        server = Server({SERVER: (200, {}, {})})
+    async def test_a_dpop_challenge_names_the_metadata_too(self, tutorial: Tutorial) -> None:
+        """RFC 9449 §7.1 with RFC 9728 §5.1: a server taking DPoP tokens only challenges with DPoP."""
+        header = 'DPoP algs="ES256", resource_metadata="https://mcp.example.com/prm", scope="mcp:read"'
+        server = Server({SERVER: (401, {"WWW-Authenticate": header}, {})})
         async with server.client() as http:
-            with pytest.raises(McpServerError, match="answers without a token: it does not ask for authorization"):
+            challenge = await ask_without_token(http, SERVER, tutorial)
+        assert challenge == Challenge("https://mcp.example.com/prm", ("mcp:read",))
+
+    @pytest.mark.parametrize(
+        ("status", "body"),
+        [
+            (200, {"jsonrpc": "2.0", "id": 1, "result": {}}),
+            (400, {"jsonrpc": "2.0", "id": None, "error": {"code": -32000, "message": "No valid session ID"}}),
+            (400, {"jsonrpc": "2.0", "id": 1, "error": {"code": -32022, "message": "Unsupported protocol version"}}),
+        ],
+    )
+    async def test_a_server_answering_without_a_401_asks_for_no_authorization(
+        self, tutorial: Tutorial, status: int, body: object
+    ) -> None:
+        """MCP Authorization §1 (authorization is optional), issue 15: a success, or a JSON-RPC error from a
+        2025 server that knows no server/discover or a version to negotiate, is an answer without a 401."""
+        server = Server({SERVER: (status, {}, body)})
+        async with server.client() as http:
+            assert await ask_without_token(http, SERVER, tutorial) is None
+
+    async def test_another_status_without_a_json_rpc_body_is_not_an_mcp_endpoint(self, tutorial: Tutorial) -> None:
+        """A 404 page is not an MCP server's answer: the URL is wrong, and the error line says so."""
+        server = Server({})
+        async with server.client() as http:
+            with pytest.raises(McpServerError, match="answered 404 Not Found, not 401 with a Bearer challenge"):
                 await ask_without_token(http, SERVER, tutorial)
+
+
+class TestMarch2025Fallback:
+    """MCP 2025-03-26 Authorization §2.3 (issue 15, "Real clients"): no protected resource metadata, so the
+    authorization server is at the MCP server's origin, with its metadata or else the default endpoints."""
+
+    async def test_no_metadata_anywhere_is_a_2025_03_26_server(self, tutorial: Tutorial) -> None:
+        """Every well-known URL answers 404 and the challenge names none: ``None``, the caller falls back."""
+        server = Server({})
+        async with server.client() as http:
+            assert await fetch_protected_resource_metadata(http, SERVER, Challenge(), HTTPS_ONLY, tutorial) is None
+
+    async def test_a_named_metadata_url_that_fails_is_still_an_error(self, tutorial: Tutorial) -> None:
+        """RFC 9728 §5.1: a challenge that names its metadata is a 2025-06-18 server; no fallback."""
+        server = Server({})
+        async with server.client() as http:
+            with pytest.raises(McpServerError, match="no usable protected resource metadata"):
+                await fetch_protected_resource_metadata(
+                    http, SERVER, Challenge("https://mcp.example.com/prm"), HTTPS_ONLY, tutorial
+                )
+
+    def test_the_authorization_base_url_is_the_origin(self) -> None:
+        """2025-03-26 §2.3.2: the MCP server's URL with its path discarded."""
+        assert legacy_issuer("https://mcp.example.com/api/mcp") == "https://mcp.example.com"
+
+    async def test_metadata_at_the_origin_is_used(self, tutorial: Tutorial) -> None:
+        """2025-03-26 §2.3.2: RFC 8414 metadata at the origin, endpoints wherever it says."""
+        origin = "https://mcp.example.com"
+        document = metadata(origin, authorization_endpoint=f"{origin}/oauth/authorize")
+        server = Server({f"{origin}/.well-known/oauth-authorization-server": (200, {}, document)})
+        async with server.client() as http:
+            found = await fetch_authorization_server_metadata(http, origin, HTTPS_ONLY, tutorial, legacy=True)
+        assert found.authorization_endpoint == f"{origin}/oauth/authorize"
+
+    async def test_without_metadata_the_default_endpoints(self, tutorial: Tutorial) -> None:
+        """2025-03-26 §2.3.3 Fallbacks: /authorize, /token, /register at the origin."""
+        origin = "https://mcp.example.com"
+        async with Server({}).client() as http:
+            found = await fetch_authorization_server_metadata(http, origin, HTTPS_ONLY, tutorial, legacy=True)
+        assert (found.authorization_endpoint, found.token_endpoint, found.registration_endpoint) == (
+            f"{origin}/authorize",
+            f"{origin}/token",
+            f"{origin}/register",
+        )
+
+    async def test_a_named_issuer_without_metadata_gets_no_defaults(self, tutorial: Tutorial) -> None:
+        """RFC 8414 §3: an issuer named by protected resource metadata must publish its metadata."""
+        async with Server({}).client() as http:
+            with pytest.raises(AuthorizationServerError, match="no usable metadata"):
+                await fetch_authorization_server_metadata(http, ISSUER, HTTPS_ONLY, tutorial)
 
 
 class TestFetchProtectedResourceMetadata:

@@ -117,7 +117,9 @@ class TestFullRun:
         held = document["tokens"][demo_mcp.url][demo_mcp.issuer]
         assert held["client_id"] == document["registrations"][demo_mcp.issuer]["client_id"]
         assert held["scope"] == "mcp:read"
-        assert sorted(held) == ["access_token", "client_id", "expires_at", "refresh_token", "scope"]
+        assert sorted(held) == ["access_token", "client_id", "expires_at", "refresh_token", "scope", "token_type"]
+        assert held["token_type"] == "DPoP"  # RFC 9449: the demo issuer offers DPoP, so the client uses it
+        assert document["registrations"][demo_mcp.issuer]["dpop_jwk"]["kty"] == "EC"
 
     def test_no_secret_is_printed_whole(self, first: tuple[Run, Path], demo_mcp: McpServer) -> None:
         """CL-28: tokens and codes appear only masked, as their first 6 characters and "…"."""

@@ -52,7 +52,7 @@ class TestMcpServer:
             run,
             3,
             f"{demo_as.url} answered 405 Method Not Allowed, not 401 with a Bearer challenge: check that "
-            "--server-url is a protected MCP endpoint (e.g. http://localhost:8000/mcp)",
+            "--server-url is an MCP endpoint (e.g. http://localhost:8000/mcp)",
         )
 
     def test_a_server_without_protected_resource_metadata(self, fake: FakeStack, tmp_path: Path) -> None:

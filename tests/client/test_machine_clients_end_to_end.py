@@ -113,7 +113,9 @@ def test_client_credentials_with_private_key_jwt_calls_a_tool(
 
     assert_machine_run(run, store, demo_mcp, demo_as, client_id)
     assert "signed ES256" in run.stdout
-    assert read_store(store)["registrations"][demo_mcp.issuer] == {
+    registration = read_store(store)["registrations"][demo_mcp.issuer]
+    assert registration.pop("dpop_jwk")["kty"] == "EC"  # the demo issuer offers DPoP (RFC 9449): its own key
+    assert registration == {
         "client_id": client_id,
         "token_endpoint_auth_method": "private_key_jwt",
         "kind": "pre-registered",

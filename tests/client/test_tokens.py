@@ -165,9 +165,16 @@ class TestErrors:
 
     async def test_a_response_that_is_not_a_bearer_token(self) -> None:
         """A token of another type is not used as a bearer token."""
+        endpoint = TokenEndpoint(body={"access_token": "at", "token_type": "MAC"})
+        async with endpoint.client() as http:
+            with pytest.raises(TokenError, match="token_type 'MAC' is neither Bearer nor DPoP"):
+                await refresh(http, METADATA, PUBLIC, HELD)
+
+    async def test_a_dpop_token_for_a_request_without_a_proof_is_refused(self) -> None:
+        """RFC 9449 §5: a DPoP token is only for the key of a proof; without one the client cannot use it."""
         endpoint = TokenEndpoint(body={"access_token": "at", "token_type": "DPoP"})
         async with endpoint.client() as http:
-            with pytest.raises(TokenError, match="the token response is not usable: token_type 'DPoP' is not Bearer"):
+            with pytest.raises(TokenError, match="this request carried no DPoP proof"):
                 await refresh(http, METADATA, PUBLIC, HELD)
 
 

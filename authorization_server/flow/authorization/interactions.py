@@ -15,15 +15,17 @@ from dataclasses import dataclass, replace
 
 from authorization_server.accounts.entities import User
 from authorization_server.accounts.lockout import LoginLockout
+from authorization_server.accounts.lockout import refusal as lockout_refusal
 from authorization_server.accounts.service import AccountService, StoredPassword
 from authorization_server.clients.service import ClientService
 from authorization_server.consents.service import ConsentService
 from authorization_server.db import Database, Transaction
-from authorization_server.errors import AccessDenied, AccountDisabled, InvalidRequest, OAuthError, TooManyRequests
+from authorization_server.errors import AccessDenied, AccountDisabled, InvalidRequest, OAuthError
 from authorization_server.flow.authorization.client_directory import ClientDirectory
 from authorization_server.flow.authorization.requests import check_client, check_request
 from authorization_server.flow.discovery.issuers import Issuer, IssuerService
 from authorization_server.flow.downstream.authorization import DownstreamAuthorization
+from authorization_server.identity_providers.service import IdentityProviderService
 from authorization_server.journeys.entities import Journey
 from authorization_server.journeys.service import JourneyService
 from authorization_server.mcp_servers.service import McpServerService
@@ -56,6 +58,10 @@ class LoginView:
     server_name: str
     #: The interaction's user already signed in; the sign-in page has nothing left to do.
     signed_in: bool
+    #: The identity providers, (name, words on its button), one "Continue with …" each (issue 16).
+    providers: tuple[tuple[str, str], ...] = ()
+    #: The password form is shown (``--local-accounts``, on by default).
+    local_accounts: bool = True
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,9 @@ class InteractionService:
         journeys: JourneyService,
         mcp_servers: McpServerService,
         downstream: DownstreamAuthorization,
+        identity_providers: IdentityProviderService,
         demo_user: User | None,
+        local_accounts: bool = True,
     ) -> None:
         self._db = db
         self._accounts = accounts
@@ -117,7 +125,9 @@ class InteractionService:
         self._journeys = journeys
         self._mcp_servers = mcp_servers
         self._downstream = downstream
+        self._identity_providers = identity_providers
         self._demo_user = demo_user
+        self._local_accounts = local_accounts
 
     async def authorize(
         self,
@@ -166,7 +176,14 @@ class InteractionService:
         async def unit(tx: Transaction) -> LoginView:
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
             view = await self._view(tx, journey, None)
-            return LoginView(view.client_name, view.server_name, signed_in=journey.user_id is not None)
+            providers = tuple((provider.name, provider.label) for provider in await self._identity_providers.all(tx))
+            return LoginView(
+                view.client_name,
+                view.server_name,
+                signed_in=journey.user_id is not None,
+                providers=providers,
+                local_accounts=self._local_accounts,
+            )
 
         return await self._db.run(unit)
 
@@ -179,38 +196,51 @@ class InteractionService:
         ``TooManyRequests`` before its password is even checked (``accounts/lockout.py``). The
         journey records each failure and lock (``sign_in_failed``, ``sign_in_locked``; issue 17).
         A disabled account raises ``AccountDisabled``, only once its password was found right (issue 17).
+        With local accounts turned off (``--no-local-accounts``, issue 16) no password is checked at all.
         """
+        if not self._local_accounts:
+            raise InvalidRequest("Sign-in with a password is turned off here: continue with an identity provider.")
 
-        async def stored_password(tx: Transaction) -> tuple[str, StoredPassword | None]:
+        async def stored_password(tx: Transaction) -> tuple[str, StoredPassword | None, int]:
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
-            return journey.id, await self._accounts.stored_password(tx, username)
+            wait = await self._lockout.wait(tx, username, address)
+            return journey.id, await self._accounts.stored_password(tx, username), wait
 
-        journey_id, stored = await self._db.run(stored_password)
-        try:
-            self._lockout.check(username, address)
-        except TooManyRequests as locked:
-            wait = locked.retry_after
+        journey_id, stored, wait = await self._db.run(stored_password)
+        if wait > 0:
             await self._db.run(lambda tx: self._journeys.sign_in_locked(tx, journey_id, username, wait))
-            raise
+            raise lockout_refusal(wait)
         user = await self._accounts.check_password(stored, password)
         if user is None:
-            locked_for = self._lockout.failed(username, address)
-            await self._db.run(
-                lambda tx: self._journeys.sign_in_failed(tx, journey_id, username, locked_for=locked_for)
-            )
+
+            async def failed(tx: Transaction) -> None:
+                locked_for = await self._lockout.failed(tx, username, address)
+                await self._journeys.sign_in_failed(tx, journey_id, username, locked_for=locked_for)
+
+            await self._db.run(failed)
             return None
         if user.disabled_at is not None:
             raise AccountDisabled("This account is disabled. Ask the operator of this server to enable it.")
-        self._lockout.succeeded(username, address)
 
         async def unit(tx: Transaction) -> tuple[str, Onward | Downstream]:
+            await self._lockout.succeeded(tx, username, address)
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
-            session = await self._accounts.start_session(tx, user)
-            journey = await self._journeys.authenticated(tx, journey, user.id, f"{user.username}, with a password")
-            return session, await self._ask_consent(tx, journey, interaction_id)
+            return await self.signed_in(tx, journey, user, f"{user.username}, with a password", interaction_id)
 
         session, outcome = await self._db.run(unit)
         return session, await self._onward(outcome)
+
+    async def signed_in(
+        self, tx: Transaction, journey: Journey, user: User, how: str, interaction_id: str
+    ) -> tuple[str, Onward | Downstream]:
+        """The user was authenticated some other way (an identity provider, issue 16): a session, then consent."""
+        session = await self._accounts.start_session(tx, user)
+        journey = await self._journeys.authenticated(tx, journey, user.id, how)
+        return session, await self._ask_consent(tx, journey, interaction_id)
+
+    async def onward(self, outcome: Onward | Downstream) -> Onward:
+        """Where the browser goes once the unit that decided ``outcome`` committed."""
+        return await self._onward(outcome)
 
     async def consent_view(self, interaction_id: str, browser_secret: str | None) -> ConsentView:
 

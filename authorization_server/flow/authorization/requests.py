@@ -22,6 +22,8 @@ scope                  well-formed (RFC 6749 §3.3); scopes the MCP         inva
                        server does not offer are dropped, the defaults     only)
                        when none is left; ``offline_access`` (SEP-2207)
                        set aside
+dpop_jkt               a JWK SHA-256 thumbprint (RFC 9449 §10), binding    invalid_request
+                       the code to that DPoP key
 =====================  ==================================================  ===========================
 
 Scope is narrowed, not refused (RFC 6749 §3.3: the server may "fully or partially ignore the scope
@@ -30,6 +32,8 @@ requested by the client"; issue 15, real clients): MCP clients ask for every sco
 way (RFC 7591 §2). The journey's ``authorization_requested`` step says what was dropped, the consent
 page asks for what is left, and the token response's ``scope`` says what was granted (OAuth 2.1 §3.2.3).
 """
+
+import re
 
 from authorization_server.clients.entities import Client
 from authorization_server.clients.metadata import ClientMetadata
@@ -51,6 +55,9 @@ from authorization_server.web.params import Params
 from shared.pkce import CHALLENGE_PATTERN
 from shared.pkce import METHOD as PKCE_METHOD
 from shared.scopes import parse_scope
+
+#: A base64url SHA-256 digest: the form of a JWK thumbprint (RFC 7638, RFC 9449 §10).
+JKT_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 MAX_STATE_LENGTH = 2048
 
@@ -104,6 +111,9 @@ async def check_request(
     state = params.get("state")
     if state is not None and len(state) > MAX_STATE_LENGTH:
         raise InvalidRequest(f"state is longer than {MAX_STATE_LENGTH} characters")
+    dpop_jkt = params.get("dpop_jkt")
+    if dpop_jkt is not None and not JKT_PATTERN.fullmatch(dpop_jkt):
+        raise InvalidRequest("dpop_jkt must be a JWK SHA-256 thumbprint, 43 base64url characters (RFC 9449 §10)")
     return AuthorizationRequest(
         issuer=issuer.url,
         client_id=client.client_id,
@@ -114,6 +124,7 @@ async def check_request(
         code_challenge=code_challenge,
         state=state,
         dropped_scope=dropped,
+        dpop_jkt=dpop_jkt,
     )
 
 

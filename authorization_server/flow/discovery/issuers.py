@@ -29,6 +29,7 @@ from authorization_server.routes import (
     TOKEN_PATH,
 )
 from authorization_server.settings import Settings
+from shared.dpop import ALGORITHMS as DPOP_ALGORITHMS
 from shared.metadata import AuthorizationServerMetadata
 from shared.pkce import METHOD as PKCE_METHOD
 from shared.resource import same_resource
@@ -41,6 +42,13 @@ OFFLINE_ACCESS = "offline_access"
 #: RFC 7662 §2.1: resource servers authenticate with the secret of their MCP server record.
 #: RFC 8693 §2.1: MCP servers exchange their client's access token for the user's downstream token.
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+#: RFC 7523 §2.1: a client presents an enterprise IdP's ID-JAG (SEP-990, ``flow/token/grants/jwt_bearer.py``).
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#: draft-ietf-oauth-identity-assertion-authz-grant, SEP-990: advertised in ``authorization_grant_profiles_supported``.
+ID_JAG_PROFILE = "urn:ietf:params:oauth:grant-profile:id-jag"
+#: SEP-990: the token type a client asks of its IdP by token exchange (``id_jag_issuance.py``), and its JWT ``typ``.
+ID_JAG_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id-jag"
+ID_JAG_TYP = "oauth-id-jag+jwt"
 #: RFC 8693 §3: the token type of an access token, asked for and issued.
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 INTROSPECTION_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
@@ -145,7 +153,8 @@ class IssuerService:
             scopes_supported=await self.scopes(issuer),
             response_types_supported=("code",),
             response_modes_supported=("query",),
-            grant_types_supported=(*GRANT_TYPES, TOKEN_EXCHANGE_GRANT),
+            grant_types_supported=(*GRANT_TYPES, TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT),
+            authorization_grant_profiles_supported=(ID_JAG_PROFILE,),
             token_endpoint_auth_methods_supported=TOKEN_ENDPOINT_AUTH_METHODS,
             token_endpoint_auth_signing_alg_values_supported=ASSERTION_SIGNING_ALGS,
             code_challenge_methods_supported=(PKCE_METHOD,),
@@ -157,6 +166,7 @@ class IssuerService:
             introspection_endpoint_auth_methods_supported=INTROSPECTION_AUTH_METHODS,
             authorization_response_iss_parameter_supported=True,
             client_id_metadata_document_supported=True,
+            dpop_signing_alg_values_supported=DPOP_ALGORITHMS,
         ).to_json()
         AuthlibMetadata(metadata).validate()  # an independent check of RFC 8414 §2, once per build
         return json.dumps(metadata).encode()

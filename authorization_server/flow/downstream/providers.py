@@ -120,22 +120,34 @@ class Providers:
             if secret is None:
                 raise ProviderError(f"the environment variable {connection.client_secret_env} is not set")
             auth = (quote_plus(connection.client_id), quote_plus(secret))  # RFC 6749 §2.3.1: form-encoded
-        try:
-            async with httpx2.AsyncClient(timeout=TIMEOUT) as http:
-                # httpx2 leaves None (no credentials) out of post()'s auth type; the request() it calls takes it.
-                response = await http.post(endpoints.token_endpoint, data=form, auth=auth)  # type: ignore[arg-type]
-            answer = response.json()
-        except (httpx2.HTTPError, ValueError) as exc:
-            raise ProviderError(f"the token endpoint of {connection.name} did not answer usably: {exc}") from None
-        if response.status_code != 200:
-            error = answer.get("error") if isinstance(answer, dict) else None
-            raise ProviderError(f"the token endpoint of {connection.name} refused: {error or response.status_code}")
+        answer = await token_request(endpoints.token_endpoint, form, auth, connection.name)
         try:
             parsed = TokenResponse.from_json(answer)
         except ValueError as exc:
             raise ProviderError(f"the token response of {connection.name} is not usable: {exc}") from None
         expires_at = clock.now() + timedelta(seconds=parsed.expires_in) if parsed.expires_in else None
         return DownstreamTokens(parsed.access_token, parsed.refresh_token, expires_at, parsed.scope)
+
+
+async def token_request(
+    token_endpoint: str, form: dict[str, str], auth: tuple[str, str] | None, who: str
+) -> dict[str, object]:
+    """POST ``form`` to a provider's token endpoint (OAuth 2.1 §3.2.2); the answer's JSON object if it is a 200.
+
+    ``auth``: HTTP Basic credentials (RFC 6749 §2.3.1), already form-encoded; ``who`` names the provider in
+    a :class:`ProviderError`, which never holds what was sent or received.
+    """
+    try:
+        async with httpx2.AsyncClient(timeout=TIMEOUT) as http:
+            # httpx2 leaves None (no credentials) out of post()'s auth type; the request() it calls takes it.
+            response = await http.post(token_endpoint, data=form, auth=auth)  # type: ignore[arg-type]
+        answer = response.json()
+    except (httpx2.HTTPError, ValueError) as exc:
+        raise ProviderError(f"the token endpoint of {who} did not answer usably: {type(exc).__name__}") from None
+    if response.status_code != 200 or not isinstance(answer, dict):
+        error = answer.get("error") if isinstance(answer, dict) else None
+        raise ProviderError(f"the token endpoint of {who} refused: {error or response.status_code}")
+    return answer
 
 
 async def _discover(issuer: str) -> ProviderEndpoints:

@@ -59,15 +59,20 @@ class IntrospectionService:
             return INACTIVE
         grant = access_token.grant
         machine = {"machine": True} if grant.machine else {}  # a client_credentials token (docs/decisions/0018)
-        return machine | {
-            "active": True,
-            "scope": format_scope(grant.scope),
-            "client_id": grant.client_id,
-            "sub": grant.subject,
-            "aud": grant.resource,
-            "iss": grant.issuer,
-            "exp": access_token.expires_at,
-            "iat": access_token.issued_at,
-            "jti": access_token.jti,
-            "token_type": "Bearer",
-        }
+        bound = {"cnf": {"jkt": grant.jkt}} if grant.jkt else {}  # a DPoP-bound token (RFC 9449 §6.2)
+        return (
+            machine
+            | bound
+            | {
+                "active": True,
+                "scope": format_scope(grant.scope),
+                "client_id": grant.client_id,
+                "sub": grant.subject,
+                "aud": grant.resource,
+                "iss": grant.issuer,
+                "exp": access_token.expires_at,
+                "iat": access_token.issued_at,
+                "jti": access_token.jti,
+                "token_type": "DPoP" if grant.jkt else "Bearer",
+            }
+        )

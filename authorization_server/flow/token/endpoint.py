@@ -5,6 +5,8 @@ Every answer carries ``Cache-Control: no-store``. Failed client authentication i
 Requests are rate limited per address before the client is authenticated, and per client only
 after it authenticated, so naming a client does not spend its limit (``web/rate_limits.py``); the
 metadata documents and JWK Sets they make this server fetch are limited per address (``FetchLimit``).
+A ``DPoP`` header carries the client's proof (RFC 9449 §5); when nonces are required each answer
+names the current one in ``DPoP-Nonce`` (§8).
 """
 
 from functools import partial
@@ -28,7 +30,9 @@ async def token(request: Request) -> JSONResponse:
         credentials = client_credentials(request, params)
         found.limits.token(request)
         admit = partial(found.limits.token_client, request)
-        response = await found.grants.exchange(issuer, credentials, params, admit)
+        dpop = request.headers.getlist("dpop")
+        response = await found.grants.exchange(issuer, credentials, params, admit, dpop)
     except InvalidClient as error:
         return challenge(error, issuer.url)
-    return JSONResponse(response.to_json(), headers=NO_STORE)
+    nonce = found.grants.dpop.nonce()
+    return JSONResponse(response.to_json(), headers={**NO_STORE, **({"DPoP-Nonce": nonce} if nonce else {})})

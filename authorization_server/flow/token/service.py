@@ -1,15 +1,35 @@
-"""The token endpoint's work (OAuth 2.1 §3.2): authenticate the client, run its grant, in one transaction."""
+"""The token endpoint's work (OAuth 2.1 §3.2): authenticate the client, run its grant, in one transaction.
+
+A DPoP proof (RFC 9449 §5) is checked before the transaction and its ``jti`` spent inside it
+(``dpop.py``); its key binds the tokens (``jkt``). A client registered with
+``dpop_bound_access_tokens`` must send one (§5.2).
+"""
 
 from collections.abc import Callable
 
 from authorization_server.clients.entities import ClientCredentials
 from authorization_server.db import Database, Transaction
-from authorization_server.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
+from authorization_server.errors import (
+    InvalidDpopProof,
+    InvalidRequest,
+    OAuthError,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
 from authorization_server.flow.authorization.client_directory import ClientDirectory
-from authorization_server.flow.discovery.issuers import TOKEN_EXCHANGE_GRANT, Issuer
+from authorization_server.flow.discovery.issuers import (
+    ID_JAG_TOKEN_TYPE,
+    JWT_BEARER_GRANT,
+    TOKEN_EXCHANGE_GRANT,
+    Issuer,
+)
+from authorization_server.flow.token.dpop import DpopProofs
 from authorization_server.flow.token.grants import authorization_code, client_credentials, refresh_token
 from authorization_server.flow.token.grants.context import Admit, GrantContext
+from authorization_server.flow.token.grants.id_jag_issuance import IdJagIssuance
+from authorization_server.flow.token.grants.jwt_bearer import JwtBearerGrant
 from authorization_server.flow.token.grants.token_exchange import TokenExchange
+from authorization_server.routes import TOKEN_PATH
 from authorization_server.web.params import Params
 from shared.token_response import TokenResponse
 
@@ -28,7 +48,10 @@ class GrantService:
         directory: ClientDirectory,
         context: GrantContext,
         token_exchange: TokenExchange,
+        dpop: DpopProofs,
         issued: Callable[[str], None] = lambda grant_type: None,
+        jwt_bearer: JwtBearerGrant | None = None,
+        id_jags: IdJagIssuance | None = None,
     ) -> None:
         """``issued(grant_type)`` is told of each token response, once committed (the metrics, issue 17)."""
         self._issued = issued
@@ -36,34 +59,72 @@ class GrantService:
         self._directory = directory
         self._context = context
         self._token_exchange = token_exchange
+        self.dpop = dpop
+        self._jwt_bearer = jwt_bearer
+        self._id_jags = id_jags
 
     async def exchange(
-        self, issuer: Issuer, credentials: ClientCredentials, params: Params, admit: Admit
+        self,
+        issuer: Issuer,
+        credentials: ClientCredentials,
+        params: Params,
+        admit: Admit,
+        dpop_headers: list[str] | None = None,
     ) -> TokenResponse:
-        """Authenticate the client, ``admit`` it, run its grant. A refusal by ``admit`` writes nothing."""
+        """Authenticate the client, ``admit`` it, run its grant. A refusal by ``admit`` writes nothing.
+
+        ``dpop_headers``: the request's ``DPoP`` header values (RFC 9449 §4.1).
+        """
         grant_type = params.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("grant_type is required")
+        if (
+            grant_type == TOKEN_EXCHANGE_GRANT
+            and params.get("requested_token_type") == ID_JAG_TOKEN_TYPE
+            and self._id_jags
+        ):
+            issued = await self._id_jags.exchange(
+                issuer, credentials, params, admit
+            )  # this server as the IdP (SEP-990)
+            self._issued(grant_type)
+            return issued
         if grant_type == TOKEN_EXCHANGE_GRANT:  # an MCP server, not a client, authenticates (RFC 8693)
             exchanged = await self._token_exchange.exchange(issuer, credentials, params, admit)
             self._issued(grant_type)
             return exchanged
+        if grant_type == JWT_BEARER_GRANT and self._jwt_bearer is not None:  # an IdP's ID-JAG (RFC 7523 §2.1)
+            granted = await self._jwt_bearer.exchange(issuer, credentials, params, admit)
+            self._issued(grant_type)
+            return granted
         handler = GRANTS.get(grant_type)
         if handler is None:
-            supported = ", ".join((*GRANTS, TOKEN_EXCHANGE_GRANT))
+            supported = ", ".join((*GRANTS, TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT))
             raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported; use {supported}")
+        proof = self.dpop.check(dpop_headers or [], issuer.url + TOKEN_PATH)
+        jkt = proof.jkt if proof is not None else None
         identified = await self._directory.identify(issuer, credentials)
 
         async def unit(tx: Transaction) -> TokenResponse | OAuthError:
             client = await self._directory.authenticate(tx, issuer, credentials, identified)
-            admit(client.client_id, proven=not client.is_public)
-            # client_credentials: the operator's approval decides, not the metadata (docs/decisions/0018)
-            if grant_type != "client_credentials" and grant_type not in client.grant_types:
-                raise UnauthorizedClient(f"this client did not register the {grant_type} grant")
-            outcome = await handler(self._context, tx, issuer, client, params)
-            if not isinstance(outcome, OAuthError):
-                await self._directory.used(tx, client)  # tokens issued: the client is in use (client_expiry.py)
-            return outcome
+            await admit(tx, client.client_id, proven=not client.is_public)
+
+            async def grant(tx: Transaction) -> TokenResponse | OAuthError:
+                # client_credentials: the operator's approval decides, not the metadata (docs/decisions/0018)
+                if grant_type != "client_credentials" and grant_type not in client.grant_types:
+                    raise UnauthorizedClient(f"this client did not register the {grant_type} grant")
+                if proof is None and client.dpop_bound:
+                    raise InvalidDpopProof("this client registered dpop_bound_access_tokens: send a DPoP proof (§5.2)")
+                if proof is not None:
+                    await DpopProofs.spend(tx, self._context.tokens, proof)
+                outcome = await handler(self._context, tx, issuer, client, params, jkt)
+                if not isinstance(outcome, OAuthError):
+                    await self._directory.used(tx, client)  # tokens issued: the client is in use (client_expiry.py)
+                return outcome
+
+            try:  # a refused grant undoes its own writes, not the spend of the client's limit (issue 13)
+                return await tx.attempt(grant)
+            except OAuthError as refused:
+                return refused
 
         outcome = await self._db.run(unit)
         if isinstance(outcome, OAuthError):

@@ -24,7 +24,7 @@ from shared.token_response import TokenResponse
 
 
 async def exchange(
-    context: GrantContext, tx: Transaction, issuer: Issuer, client: Client, params: Params
+    context: GrantContext, tx: Transaction, issuer: Issuer, client: Client, params: Params, jkt: str | None
 ) -> TokenResponse | OAuthError:
     outcome = await context.journeys.redeem_code(
         tx,
@@ -33,6 +33,7 @@ async def exchange(
         code_verifier=params.get("code_verifier"),
         redirect_uri=params.get("redirect_uri"),
         resource=single_resource(params),
+        dpop_jkt=jkt,
     )
     if isinstance(outcome, CodeReplayed):
         await context.tokens.revoke_family(tx, outcome.journey_id)
@@ -47,9 +48,11 @@ async def exchange(
         subject=outcome.user_id,
         scope=request.scope,
         resource=request.resource,
+        jkt=jkt,
     )
     await context.consents.used(tx, outcome)  # the connected apps page's "last used" (issue 17)
-    return await context.tokens.issue(tx, grant, with_refresh_token="refresh_token" in client.grant_types)
+    with_refresh_token = "refresh_token" in client.grant_types
+    return await context.tokens.issue(tx, grant, with_refresh_token=with_refresh_token, public=client.is_public)
 
 
 def single_resource(params: Params) -> str | None:

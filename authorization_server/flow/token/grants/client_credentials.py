@@ -39,7 +39,7 @@ from shared.token_response import TokenResponse
 
 
 async def exchange(
-    context: GrantContext, tx: Transaction, issuer: Issuer, client: Client, params: Params
+    context: GrantContext, tx: Transaction, issuer: Issuer, client: Client, params: Params, jkt: str | None
 ) -> TokenResponse | OAuthError:
     if client.is_public:
         raise UnauthorizedClient("the client_credentials grant is only for confidential clients (OAuth 2.1 §4.2)")
@@ -72,5 +72,6 @@ async def exchange(
         scope=scope,
         resource=server.resource,
         machine=True,
+        jkt=jkt,
     )
     return await context.tokens.issue(tx, grant, with_refresh_token=False)

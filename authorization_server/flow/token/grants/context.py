@@ -5,6 +5,7 @@ from typing import Protocol
 
 from authorization_server.clients.service import ClientService
 from authorization_server.consents.service import ConsentService
+from authorization_server.db import Transaction
 from authorization_server.flow.discovery.issuers import IssuerService
 from authorization_server.journeys.service import JourneyService
 from authorization_server.tokens.service import TokenService
@@ -23,7 +24,8 @@ class GrantContext:
 class Admit(Protocol):
     """Called once the caller authenticated, before its grant runs: may refuse it (a rate limit, say).
 
-    ``proven`` is false for a public client, which only named its ``client_id``.
+    ``proven`` is false for a public client, which only named its ``client_id``. Runs inside the grant's
+    unit of work (``tx``): a refusal raises, and the unit writes nothing.
     """
 
-    def __call__(self, client_id: str, *, proven: bool) -> None: ...
+    async def __call__(self, tx: Transaction, client_id: str, *, proven: bool) -> None: ...

@@ -21,7 +21,7 @@ from shared.token_response import TokenResponse
 
 
 async def exchange(
-    context: GrantContext, tx: Transaction, issuer: Issuer, client: Client, params: Params
+    context: GrantContext, tx: Transaction, issuer: Issuer, client: Client, params: Params, jkt: str | None
 ) -> TokenResponse | OAuthError:
     scope_param = params.get("scope")
     try:
@@ -37,6 +37,7 @@ async def exchange(
         public=client.is_public,
         scope=scope or None,
         resource=single_resource(params),
+        jkt=jkt,
     )
     if isinstance(outcome, RefreshTokenReused):
         await context.journeys.revoke(

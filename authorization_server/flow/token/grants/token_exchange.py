@@ -67,7 +67,7 @@ class TokenExchange:
         if credentials.method not in INTROSPECTION_AUTH_METHODS:
             raise InvalidClient("token exchange needs the MCP server's credentials (client_secret_basic or _post)")
         caller = await self._mcp_server_cache.authenticate(credentials.client_id, credentials.secret)
-        admit(caller.id, proven=True)
+        await self._db.run(lambda tx: admit(tx, caller.id, proven=True))
         subject_token = params.require("subject_token")
         if params.require("subject_token_type") != ACCESS_TOKEN_TYPE:
             raise InvalidRequest(f"subject_token_type must be {ACCESS_TOKEN_TYPE}")

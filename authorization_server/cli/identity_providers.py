@@ -1,0 +1,117 @@
+"""``identity-providers add | list | remove``: the OpenID Connect providers people sign in with (issue 16)."""
+
+import argparse
+import json
+
+from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from authorization_server.flow.authorization.openid import OpenIdProviders, check_provider
+from authorization_server.identity_providers.entities import AUTH_METHODS, IdentityProvider
+from authorization_server.identity_providers.service import IdentityProviderService, parse_claim_rules, parse_domains
+from authorization_server.routes import FEDERATED_CALLBACK_PATH
+from authorization_server.safe_fetch import SafeFetcher
+from authorization_server.services import fetch_policy, signing_key_sealer
+from authorization_server.settings import Settings
+from shared.scopes import parse_scope
+
+
+def add_commands(commands: Actions) -> None:
+    providers = group(
+        commands, "identity-providers", help="manage the OpenID Connect providers people may sign in with"
+    )
+    add = action(
+        providers,
+        "add",
+        help="add a provider, checked by discovery (.well-known/openid-configuration); prints the redirect URI"
+        " to register there",
+        run=add_provider,
+    )
+    add.add_argument("--name", required=True, help='a slug: "Continue with NAME" and the callback path, e.g. acme')
+    # Not args.issuer: that is this server's own issuer setting.
+    add.add_argument("--issuer", dest="provider_issuer", required=True, help="the provider's issuer, exactly")
+    add.add_argument("--client-id", required=True, help="the client this server is at the provider")
+    add.add_argument(
+        "--client-secret-env",
+        help="name of the environment variable of the server that holds the client secret (the secret is not stored)",
+    )
+    add.add_argument(
+        "--token-endpoint-auth-method",
+        choices=AUTH_METHODS,
+        default="client_secret_basic",
+        help="how this server authenticates at the provider's token endpoint (default client_secret_basic);"
+        " private_key_jwt makes a key, sealed at rest, and prints its public JWK to register there",
+    )
+    add.add_argument("--scopes", default="openid email profile", help='default "openid email profile"')
+    add.add_argument(
+        "--allowed-domains", default="", help="only people whose verified email is at these domains, e.g. example.com"
+    )
+    add.add_argument(
+        "--claim-rules", default="", help='claims the ID token must carry, CLAIM=VALUE each, e.g. "groups=mcp-users"'
+    )
+    add.add_argument(
+        "--display-name", help='the sign-in button\'s words, "Continue with DISPLAY_NAME" (default: the name)'
+    )
+    add.add_argument(
+        "--allow-private-network",
+        action="store_true",
+        help="an in-house provider: its discovery document and JWK Set may be on a private-use address (10/8,"
+        " 172.16/12, 192.168/16, fc00::/7), refused otherwise as a server-side request forgery defence;"
+        " loopback still needs --allow-loopback-client-metadata",
+    )
+    action(providers, "list", help="the identity providers and their rules", run=list_providers)
+    remove = action(
+        providers, "remove", help="delete a provider; refused while users sign in with it", run=remove_provider
+    )
+    remove.add_argument("name")
+    repeat_settings(providers, "db", "key_encryption_key", "allow_loopback_client_metadata")
+
+
+async def add_provider(settings: Settings, args: argparse.Namespace) -> None:
+    sealer = signing_key_sealer(settings) if args.token_endpoint_auth_method == "private_key_jwt" else None
+    checker = IdentityProviderService(sealer, sign_in_ttl=settings.interaction_ttl)
+    provider = checker.new_provider(
+        name=args.name,
+        issuer=args.provider_issuer,
+        client_id=args.client_id,
+        auth_method=args.token_endpoint_auth_method,
+        client_secret_env=args.client_secret_env,
+        scopes=parse_scope(args.scopes),
+        allowed_domains=parse_domains(args.allowed_domains),
+        claim_rules=parse_claim_rules(args.claim_rules),
+        allow_private_network=args.allow_private_network,
+        display_name=args.display_name,
+    )
+    # OIDC Discovery §4, through the SSRF-safe fetcher, as the server will
+    await check_provider(OpenIdProviders(SafeFetcher(fetch_policy(settings))), provider)
+    async with services(settings) as (db, found):
+        await db.run(lambda tx: found.identity_providers.add(tx, provider))
+    print(f"added identity provider {provider.name} ({provider.id}): {provider.issuer}")
+    print(f"    register this redirect URI there: {_redirect_uri(settings, provider)}")
+    if provider.auth_method == "private_key_jwt":
+        print(f"    and this public key (private_key_jwt): {json.dumps(checker.public_jwk(provider))}")
+
+
+async def list_providers(settings: Settings, args: argparse.Namespace) -> None:
+    async with services(settings) as (db, found):
+        providers = await db.run(found.identity_providers.all)
+    if not providers:
+        print("no identity providers yet: add one with `identity-providers add`")
+    for provider in providers:
+        label = f' "{provider.display_name}"' if provider.display_name else ""
+        network = "  (private network allowed)" if provider.allow_private_network else ""
+        print(f"{provider.name}{label}  {provider.id}  {provider.issuer}{network}")
+        how = f"secret from ${provider.client_secret_env}" if provider.client_secret_env else f"key {provider.key_id}"
+        print(f"    client {provider.client_id} ({provider.auth_method}, {how}), scopes {' '.join(provider.scopes)}")
+        domains = " ".join(provider.allowed_domains) or "any"
+        rules = " ".join(str(rule) for rule in provider.claim_rules) or "none"
+        print(f"    allowed domains {domains}; claim rules {rules}")
+        print(f"    redirect URI {_redirect_uri(settings, provider)}")
+
+
+async def remove_provider(settings: Settings, args: argparse.Namespace) -> None:
+    async with services(settings) as (db, found):
+        await db.run(lambda tx: found.identity_providers.remove(tx, args.name))
+    print(f"removed identity provider {args.name}")
+
+
+def _redirect_uri(settings: Settings, provider: IdentityProvider) -> str:
+    return settings.issuer + FEDERATED_CALLBACK_PATH.format(provider=provider.name)
