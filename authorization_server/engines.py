@@ -23,6 +23,9 @@ async def open_database(target: str | Path, options: PoolOptions | None = None) 
 #: Tables copied after others that no foreign key names: a trigger checks a downstream flow against
 #: its journey's MCP flow (migrations/0001_initial.sql).
 COPIED_AFTER = {"downstream_authorization_flows": {"mcp_authorization_flows"}}
+#: Tables a migration fills (migrations/0016_change_versions.sql): a new database has their rows, which
+#: the source's replace; they do not make the target count as not empty.
+SEEDED = {"change_versions"}
 
 
 async def copy_database(source: Database, target: Database) -> dict[str, int]:
@@ -30,7 +33,8 @@ async def copy_database(source: Database, target: Database) -> dict[str, int]:
 
     Both are opened by this code, so both have its migrations: the same tables and columns.
     Tables are copied in the order of their foreign keys (a referenced table first); a target
-    that has a row in any table is refused (``ValueError``) and nothing is written. PostgreSQL's
+    that has a row in any table is refused (``ValueError``) and nothing is written; the rows a
+    migration wrote (:data:`SEEDED`) are the source's after the copy. PostgreSQL's
     identity columns continue after the copied ids. Returns the rows copied per table.
     """
     order = _dependency_order(await source.run(lambda tx: _foreign_keys(tx, source.engine)))
@@ -42,8 +46,10 @@ async def copy_database(source: Database, target: Database) -> dict[str, int]:
 
     async def write(tx: Transaction) -> dict[str, int]:
         for table in order:
-            if await tx.fetch_one(f'SELECT 1 FROM "{table}" LIMIT 1'):  # noqa: S608
+            if table not in SEEDED and await tx.fetch_one(f'SELECT 1 FROM "{table}" LIMIT 1'):  # noqa: S608
                 raise ValueError(f"the target database is not empty (table {table} has rows): copy only into a new one")
+        for table in SEEDED & set(order):
+            await tx.execute(f'DELETE FROM "{table}"')  # noqa: S608 - a name of this module's
         for table, rows in contents.items():
             for row in rows:
                 columns = list(row.keys())

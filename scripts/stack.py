@@ -262,6 +262,11 @@ def start_authorization_server(
     return AuthorizationServer(program.start(), port, db, host, env)
 
 
+def _db(database: str) -> Path | str:
+    """``--db`` kept as given: a PostgreSQL URL stays a string (``Path`` would fold its ``//``)."""
+    return database if "://" in database else Path(database)
+
+
 def start_instances(
     workdir: Path, database: str, *options: str, count: int = 2, env: dict[str, str] | None = None
 ) -> list[AuthorizationServer]:
@@ -281,7 +286,7 @@ def start_instances(
             args = ["-m", "authorization_server", "--port", str(port), "--db", database, "--issuer", issuer, *options]
             log = workdir / f"authorization_server_{number}.log"
             program = Program(args, log, f"http://127.0.0.1:{port}/health/alive", env).start()
-            servers.append(AuthorizationServer(program, port, Path(database), "localhost", env))
+            servers.append(AuthorizationServer(program, port, _db(database), "localhost", env))
     except BaseException:
         for server in servers:
             server.program.stop()
