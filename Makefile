@@ -27,7 +27,7 @@ MYPY := $(BIN)/mypy && $(BIN)/mypy client.py
 
 # The authorization server's test files that run on PostgreSQL too (docs/testing.md); the others
 # are SQLite's alone for now, or read the SQLite file itself.
-POSTGRESQL_TESTS := $(shell cat tests/authorization_server/postgresql_tests.txt)
+POSTGRESQL_TESTS := $(shell grep '^tests/' tests/authorization_server/postgresql_tests.txt)
 
 .PHONY: demo test conformance bench bench-tools postgresql lint clean
 
