@@ -21,7 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authorization_server.account import endpoint as account
 from authorization_server.admin import endpoint as admin
-from authorization_server.db import Database
+from authorization_server.db import shown
+from authorization_server.engines import open_database
 from authorization_server.errors import InvalidRequest, NotFound, OAuthError, RequestTimeout, ServerError
 from authorization_server.flow.authorization import consent, federated_login, login
 from authorization_server.flow.authorization import endpoint as authorize
@@ -87,7 +88,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        db = await Database.open(settings.db)
+        db = await open_database(settings.db, settings.pool_options)
         listener: MetricsListener | None = None
         try:
             services = await build_services(settings, db, metrics)
@@ -97,7 +98,7 @@ def create_app(settings: Settings) -> Starlette:
             if settings.demo:
                 log.warning(DEMO_BANNER)
             cleanup = asyncio.create_task(services.maintenance.run_every(settings.client_cleanup_interval))
-            log.info("authorization server ready: database %s", settings.db)
+            log.info("authorization server ready: database %s", shown(settings.db))
             # uvicorn names the address it listens on (127.0.0.1); the cookies belong to the issuer's host.
             log.info("authorization server: issuer %s (open %s/ in a browser)", settings.issuer, settings.issuer)
             try:

@@ -1,5 +1,13 @@
-"""The SQLite store: one aiosqlite connection, numbered migrations, units of work committed in groups.
+"""The storage seam: units of work on one of two engines, SQLite (embedded, the default) or PostgreSQL.
 
+All database work of a request is one *unit of work*, a coroutine function given a
+:class:`Transaction` (``execute``, ``fetch_one``, ``fetch_all``, ``?`` placeholders) and run by
+:meth:`Database.run`, atomically. ``engines.open_database`` picks the engine from the ``--db`` value
+(:func:`parse_target`): a path or ``sqlite:///PATH`` opens the SQLite store below, a
+``postgresql://`` URL the PostgreSQL one (``db_postgresql.py``, issue 13, docs/decisions/0044,
+0045). Repositories write one SQL that both engines run; services never see either.
+
+The SQLite store: one aiosqlite connection, numbered migrations, units of work committed in groups.
 WAL lets the command line read and write while the server runs; foreign keys are on. All
 database work of a request is one *unit of work*, a coroutine function given to
 :meth:`Database.run`, which runs whole on aiosqlite's thread, so no request ever sees another's
@@ -18,28 +26,95 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import aiosqlite
 
 from authorization_server import clock
+from authorization_server.errors import TemporarilyUnavailable
 
-Row = sqlite3.Row
 T = TypeVar("T")
+Engine = Literal["sqlite", "postgresql"]
+
+
+class Row(Protocol):
+    """A row as both engines give it: by column name (``row["scope"]``) or by position (``row[0]``)."""
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+    def keys(self) -> Any: ...
+
+
+class DatabaseUnavailable(TemporarilyUnavailable):
+    """The database cannot be reached now (PostgreSQL restarting, the network gone): 503 + ``Retry-After``.
+
+    RFC 6749 §4.1.2.1 ``temporarily_unavailable``, RFC 9110 §15.6.4: the request may be repeated;
+    nothing of its unit of work was committed, unless the connection broke during ``COMMIT`` itself.
+    """
+
+
+class DatabaseNewerThanCode(ValueError):
+    """The database has migrations this code does not know: it was upgraded by a newer version."""
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """How a PostgreSQL database is reached (``--db-pool-size``, ``--db-statement-cache``, ``--db-timeout``)."""
+
+    #: Connections at most in the pool; units beyond it wait for one.
+    size: int = 10
+    #: Prepared statements kept per connection; 0 behind a transaction pooler (PgBouncer ``pool_mode=transaction``).
+    statement_cache: int = 100
+    #: Seconds to wait for a connection (and to connect) before a unit fails with ``DatabaseUnavailable``.
+    timeout: float = 5.0
+
+
+def parse_target(text: str) -> tuple[Engine, str]:
+    """The engine and its address named by ``--db``: ``("sqlite", path)`` or ``("postgresql", url)``.
+
+    A plain path or ``sqlite:///PATH`` (``sqlite:////abs/path`` for an absolute one, as SQLAlchemy
+    writes it) is SQLite; ``postgresql://...`` or ``postgres://...`` is PostgreSQL. ``ValueError``
+    for any other scheme.
+    """
+    if text.startswith(("postgresql://", "postgres://")):
+        return "postgresql", text
+    if text.startswith("sqlite:///"):
+        path = text.removeprefix("sqlite:///")
+        if not path:
+            raise ValueError(f"{text!r} names no file: write sqlite:///relative/path or sqlite:////absolute/path")
+        return "sqlite", path
+    scheme, found, _ = text.partition("://")
+    if found:
+        raise ValueError(
+            f"--db {scheme}://...: not a database this server runs on (a path, sqlite:/// or postgresql://)"
+        )
+    if not text:
+        raise ValueError("--db is empty: give a SQLite file path or a postgresql:// URL")
+    return "sqlite", text
+
+
+def shown(target: str) -> str:
+    """``--db`` as the log may show it: a PostgreSQL URL's password replaced by ``***``."""
+    parts = urlsplit(target)
+    if parts.password is None:
+        return target
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=user + host))
 
 
 class Transaction:
-    """The handle repositories use inside one unit of work, on the database thread.
+    """The handle repositories use inside one unit of work: the same API on both engines.
 
-    Its methods are coroutines so that repositories and services read the same as any other
-    async code, but each runs its statement at once and never suspends: the unit they belong to
-    runs to its end without giving the thread back.
+    ``?`` placeholders; rows by name or position (:class:`Row`); ``execute`` returns the number of
+    rows a statement changed.
     """
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._connection = connection
+    def __init__(self) -> None:
         #: Facts noted by :meth:`count`, told to the database's observer once the transaction committed.
         self.counted: list[tuple[str, str]] = []
 
@@ -53,19 +128,44 @@ class Transaction:
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run a statement; returns the number of rows it changed."""
-        return self._connection.execute(sql, tuple(params)).rowcount
+        raise NotImplementedError
 
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         """The first row of a query that finds at most one (by key, or with ``LIMIT 1``)."""
-        row: Row | None = self._connection.execute(sql, tuple(params)).fetchone()
+        raise NotImplementedError
+
+    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        raise NotImplementedError
+
+    async def attempt(self, part: "Unit[T]") -> T:
+        """Run ``part`` of this unit so that, if it raises, only what it wrote is undone (a savepoint);
+        what the unit wrote before stays, and commits with it (the token limit's spend, issue 13)."""
+        raise NotImplementedError
+
+
+class SqliteTransaction(Transaction):
+    """A SQLite unit's handle, on the database thread.
+
+    Its methods are coroutines so that repositories and services read the same as any other
+    async code, but each runs its statement at once and never suspends: the unit they belong to
+    runs to its end without giving the thread back.
+    """
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        super().__init__()
+        self._connection = connection
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        return self._connection.execute(sql, tuple(params)).rowcount
+
+    async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        row: sqlite3.Row | None = self._connection.execute(sql, tuple(params)).fetchone()
         return row
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-        return self._connection.execute(sql, tuple(params)).fetchall()
+        return list(self._connection.execute(sql, tuple(params)).fetchall())
 
     async def attempt(self, part: "Unit[T]") -> T:
-        """Run ``part`` of this unit so that, if it raises, only what it wrote is undone (a nested savepoint);
-        what the unit wrote before stays, and commits with it (the token limit's spend, issue 13)."""
         self._connection.execute("SAVEPOINT attempt")
         try:
             result = await part(self)
@@ -82,7 +182,42 @@ Unit = Callable[[Transaction], Coroutine[Any, Any, T]]
 
 
 class Database:
-    """An open database. Use :meth:`open`, then :meth:`run` for every unit of work."""
+    """An open database, on either engine: :func:`open_database`, then :meth:`run` for every unit of work."""
+
+    engine: Engine
+    _observer: Callable[[str, str], None] | None = None
+
+    def observe(self, observer: Callable[[str, str], None]) -> None:
+        """Have ``observer(event, label)`` told what committed units counted (the server's metrics)."""
+        self._observer = observer
+
+    @classmethod
+    async def open(cls, path: Path) -> "Database":
+        """Open the SQLite database at ``path`` (kept for the tests and tools that name a file)."""
+        return await SqliteDatabase.open(path)
+
+    async def run(self, unit: Unit[T]) -> T:
+        """Run ``unit`` as one atomic unit of work; its result, or the exception it raised.
+
+        Called from inside a unit (a service reloading its cache while a request's unit runs), it
+        joins that unit. ``DatabaseUnavailable`` when the database cannot be reached.
+        """
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def _tell(self, transaction: Transaction) -> None:
+        """After a commit: the observer hears what the transaction's units counted."""
+        if self._observer is not None:
+            for event, label in transaction.counted:
+                self._observer(event, label)
+
+
+class SqliteDatabase(Database):
+    """The embedded engine. :meth:`open`, then :meth:`run` for every unit of work."""
+
+    engine: Engine = "sqlite"
 
     def __init__(self, thread: "AiosqliteThread", checkpointer: "Checkpointer") -> None:
         self._thread = thread
@@ -91,15 +226,9 @@ class Database:
         self._writer: asyncio.Task[None] | None = None
         #: The transaction of the group being committed, seen only on the database thread.
         self._running = threading.local()
-        #: Told each ``Transaction.count`` of a committed group, on the database thread (``observe``).
-        self._observer: Callable[[str, str], None] | None = None
-
-    def observe(self, observer: Callable[[str, str], None]) -> None:
-        """Have ``observer(event, label)`` told what committed units counted (the server's metrics)."""
-        self._observer = observer
 
     @classmethod
-    async def open(cls, path: Path) -> "Database":
+    async def open(cls, path: Path) -> "SqliteDatabase":
         """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         make_private(path)
@@ -164,16 +293,14 @@ class Database:
 
     def _commit(self, connection: sqlite3.Connection, units: list[Unit[Any]]) -> list[Any]:
         """On the database thread: run ``units`` in one transaction; each one's result or ``_Failed``."""
-        transaction = Transaction(connection)
+        transaction = SqliteTransaction(connection)
         self._running.transaction = transaction
         try:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 outcomes = [_run_in_savepoint(connection, transaction, unit) for unit in units]
                 connection.execute("COMMIT")
-                if self._observer is not None:
-                    for event, label in transaction.counted:
-                        self._observer(event, label)
+                self._tell(transaction)
             except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
@@ -188,7 +315,10 @@ class Database:
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT"
         )
-        for version, name, script in _migration_scripts():
+        scripts = migration_scripts("sqlite")
+        applied = await self.run(applied_versions)
+        refuse_newer(applied, scripts)
+        for version, name, script in scripts:
             await self.run(functools.partial(_apply, version=version, name=name, script=script))
 
 
@@ -261,7 +391,7 @@ class _Failed:
         self.error = error
 
 
-def _run_in_savepoint(connection: sqlite3.Connection, transaction: Transaction, unit: Unit[Any]) -> Any:
+def _run_in_savepoint(connection: sqlite3.Connection, transaction: SqliteTransaction, unit: Unit[Any]) -> Any:
     connection.execute("SAVEPOINT unit")
     counted = len(transaction.counted)
     try:
@@ -332,8 +462,31 @@ class Checkpointer:
         self._thread.join()
 
 
-def _migration_scripts() -> list[tuple[int, str, str]]:
+async def applied_versions(tx: Transaction) -> set[int]:
+    """The migrations a database has had (``schema_migrations``)."""
+    return {int(row[0]) for row in await tx.fetch_all("SELECT version FROM schema_migrations")}
+
+
+def refuse_newer(applied: set[int], scripts: list[tuple[int, str, str]]) -> None:
+    """``DatabaseNewerThanCode`` (one line) if the database had a migration this code does not have."""
+    known = {version for version, _, _ in scripts}
+    unknown = sorted(applied - known)
+    if unknown:
+        raise DatabaseNewerThanCode(
+            f"the database has migration {unknown[-1]:04d}, newer than this code's {max(known, default=0):04d}:"
+            " run the newer version of the server, or restore a backup taken before its upgrade"
+        )
+
+
+def migration_scripts(engine: Engine) -> list[tuple[int, str, str]]:
+    """``(number, name, script)`` of an engine's migrations, in order.
+
+    SQLite's are ``migrations/NNNN_name.sql``; PostgreSQL's twins, with the same numbers and
+    names, are ``migrations/postgresql/NNNN_name.sql`` (docs/decisions/0045).
+    """
     folder = resources.files("authorization_server") / "migrations"
+    if engine == "postgresql":
+        folder = folder / "postgresql"
     scripts = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from authorization_server.db import PoolOptions, parse_target, shown
 from authorization_server.encryption import parse_key
 from shared.loopback import is_https_or_loopback_http, is_loopback_host
 
@@ -74,6 +75,8 @@ POSITIVE = (
     "header_timeout",
     "body_timeout",
     "limit_concurrency",
+    "db_pool_size",
+    "db_timeout",
     "cache_check_interval",
     "workers",
 )
@@ -114,7 +117,24 @@ class Settings:
         "AS_TRUSTED_PROXIES",
         "none: forwarded headers are ignored",
     )
-    db: Path = _setting(Path("var/authorization_server.sqlite3"), "SQLite database file", "AS_DB")
+    db: str = _setting(
+        "var/authorization_server.sqlite3",
+        "the database: a SQLite file (PATH or sqlite:///PATH) or PostgreSQL (postgresql://USER@HOST/DB,"
+        " docs/deployment.md)",
+        "AS_DB",
+    )
+    db_pool_size: int = _setting(10, "PostgreSQL: connections in the pool at most", "AS_DB_POOL_SIZE")
+    db_statement_cache: int = _setting(
+        100,
+        "PostgreSQL: prepared statements kept per connection; 0 behind a transaction pooler"
+        " (PgBouncer pool_mode=transaction)",
+        "AS_DB_STATEMENT_CACHE",
+    )
+    db_timeout: int = _setting(
+        5,
+        "PostgreSQL: seconds to wait for a connection before a request gets 503 with Retry-After",
+        "AS_DB_TIMEOUT",
+    )
     demo: bool = _setting(
         False,
         "demo mode: create the demo MCP server and user, and approve every authorization as that user",
@@ -454,6 +474,9 @@ class Settings:
             raise ValueError("metrics_port must be a port number (1-65535), or 0 for no metrics")
         if settings.metrics_port and settings.metrics_port == settings.port:
             raise ValueError("metrics_port must not be the public port: the metrics have a listener of their own")
+        if settings.db_statement_cache < 0:
+            raise ValueError("db_statement_cache must be 0 or more")
+        parse_target(settings.db)  # ValueError for a scheme that is not a database
         if settings.downstream_token_key:
             parse_key(settings.downstream_token_key)
         if settings.key_encryption_key:
@@ -472,9 +495,24 @@ class Settings:
             )
 
     @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file ``db`` names; None for PostgreSQL."""
+        engine, address = parse_target(self.db)
+        return Path(address) if engine == "sqlite" else None
+
+    @property
+    def pool_options(self) -> PoolOptions:
+        """How a PostgreSQL database is reached (``db_pool_size``, ``db_statement_cache``, ``db_timeout``)."""
+        return PoolOptions(self.db_pool_size, self.db_statement_cache, float(self.db_timeout))
+
+    @property
     def local_key_file(self) -> Path:
-        """Demo mode's own key for the signing keys, when ``key_encryption_key`` is unset: beside the database."""
-        return self.db.with_name(self.db.name + ".key")
+        """Demo mode's own key for the signing keys, when ``key_encryption_key`` is unset: beside the database.
+
+        On PostgreSQL, in ``var/`` of the working directory.
+        """
+        path = self.sqlite_path or Path("var/authorization_server.postgresql")
+        return path.with_name(path.name + ".key")
 
 
 def add_arguments(parser: argparse.ArgumentParser, *names: str, default: Any = None) -> None:
@@ -585,6 +623,8 @@ def to_toml(settings: Settings) -> str:
         if not setting.repr and value:
             lines.append(f"# {setting.name} = (set, masked: a secret; give it by {setting.metadata['env']})")
             continue
+        if setting.name == "db":
+            value = shown(value)  # a PostgreSQL URL's password, masked (give it by PGPASSWORD or ~/.pgpass)
         lines.append(f"{setting.name} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
 

@@ -203,7 +203,8 @@ class AuthorizationServer:
 
     program: Program | InProcessProgram
     port: int
-    db: Path
+    #: The SQLite file, or the PostgreSQL URL, given as ``--db``.
+    db: Path | str
     #: The issuer's host: ``localhost``, or ``127.0.0.1`` for a provider whose cookies must not mix with ours.
     host: str = "localhost"
     #: What the server's environment adds, its command line's too: the key that seals its signing keys.
@@ -234,6 +235,7 @@ def start_authorization_server(
     host: str = "localhost",
     env: dict[str, str] | None = None,
     in_process: bool = False,
+    database: str | None = None,
 ) -> AuthorizationServer:
     """An authorization server with a fresh database in ``workdir``, its issuer ``http://{host}:{port}``.
 
@@ -241,10 +243,11 @@ def start_authorization_server(
     ``http://localhost:{mcp_port}/mcp``. Its signing keys are sealed with a key of the workdir's own,
     kept in a file there so that a restart opens them, unless ``env`` names one
     (``AS_KEY_ENCRYPTION_KEY``, empty for demo mode's own key beside the database).
-    ``in_process`` serves it on a thread of this process (:class:`InProcessProgram`).
+    ``in_process`` serves it on a thread of this process (:class:`InProcessProgram`). ``database``, a
+    ``postgresql://`` URL, replaces the SQLite file in ``workdir`` (issue 13).
     """
     port = port or free_port()
-    db = workdir / "authorization_server.sqlite3"
+    db: Path | str = database or workdir / "authorization_server.sqlite3"
     env = {"AS_KEY_ENCRYPTION_KEY": local_key(workdir / "key_encryption_key"), **(env or {})}
     args = ["-m", "authorization_server", "--port", str(port), "--db", str(db), "--issuer", f"http://{host}:{port}"]
     args += options
@@ -257,6 +260,11 @@ def start_authorization_server(
     else:
         program = Program(args, log, f"http://127.0.0.1:{port}/jwks.json", env)
     return AuthorizationServer(program.start(), port, db, host, env)
+
+
+def _db(database: str) -> Path | str:
+    """``--db`` kept as given: a PostgreSQL URL stays a string (``Path`` would fold its ``//``)."""
+    return database if "://" in database else Path(database)
 
 
 def start_instances(
@@ -278,7 +286,7 @@ def start_instances(
             args = ["-m", "authorization_server", "--port", str(port), "--db", database, "--issuer", issuer, *options]
             log = workdir / f"authorization_server_{number}.log"
             program = Program(args, log, f"http://127.0.0.1:{port}/health/alive", env).start()
-            servers.append(AuthorizationServer(program, port, Path(database), "localhost", env))
+            servers.append(AuthorizationServer(program, port, _db(database), "localhost", env))
     except BaseException:
         for server in servers:
             server.program.stop()

@@ -1,11 +1,14 @@
 """Fixtures: real servers on loopback ports, each with its own SQLite file, and real Chromium."""
 
+import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from scripts.postgres import throwaway_cluster
 from scripts.stack import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -16,6 +19,7 @@ from scripts.stack import (
     start_mcp_server,
 )
 from tests.documents import DocumentServer
+from tests.postgresql import Databases
 
 #: Every test runs from one address, 127.0.0.1, playing hundreds of clients and users: the
 #: servers the tests start lift the per-address rate limits through the environment. Tests of
@@ -35,6 +39,37 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="start every fresh_as as its own process, as before the in-process harness (docs/testing.md)",
     )
+    parser.addoption(
+        "--engine",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the database of demo_as and fresh_as: a SQLite file, or a PostgreSQL database of its own in a"
+        " throwaway cluster (or on TEST_DATABASE_URL) (issue 13, docs/testing.md)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.sqlite_only("why")``: skipped on ``--engine postgresql``, saying why."""
+    if config.getoption("engine") != "postgresql":
+        return
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {marker.args[0]}"))
+
+
+@pytest.fixture(scope="session")
+def databases(request: pytest.FixtureRequest) -> Iterator[Databases | None]:
+    """PostgreSQL databases for the servers on ``--engine postgresql``; None on SQLite."""
+    if request.config.getoption("engine") != "postgresql":
+        yield None
+        return
+    given = os.environ.get("TEST_DATABASE_URL")
+    with contextlib.ExitStack() as stack:
+        url = given or stack.enter_context(throwaway_cluster()).url
+        made = Databases(url)
+        yield made
+        made.close()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,15 +100,22 @@ def mcp_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def demo_as(tmp_path_factory: pytest.TempPathFactory, mcp_port: int) -> Iterator[AuthorizationServer]:
+def demo_as(
+    tmp_path_factory: pytest.TempPathFactory, mcp_port: int, databases: Databases | None
+) -> Iterator[AuthorizationServer]:
     """One authorization server in demo mode, shared by the tests that only read or add to it."""
-    server = start_authorization_server(tmp_path_factory.mktemp("demo_as"), mcp_port=mcp_port)
+    database = databases.new() if databases else None
+    server = start_authorization_server(tmp_path_factory.mktemp("demo_as"), mcp_port=mcp_port, database=database)
     yield server
     server.program.stop()
+    if databases and database:
+        databases.drop(database)
 
 
 @pytest.fixture
-def fresh_as(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[AuthorizationServer]:
+def fresh_as(
+    tmp_path: Path, request: pytest.FixtureRequest, databases: Databases | None
+) -> Iterator[AuthorizationServer]:
     """An authorization server without demo mode and with an empty database, for this test alone.
 
     A test marked ``@pytest.mark.as_options("--rate-limit-login", "2/min", ...)`` starts it with those options.
@@ -84,9 +126,13 @@ def fresh_as(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Authori
     in_process = request.node.get_closest_marker("real_process") is None and not request.config.getoption(
         "real_processes"
     )
-    server = start_authorization_server(tmp_path, *(marker.args if marker else ()), demo=False, in_process=in_process)
+    database = databases.new() if databases else None
+    options = marker.args if marker else ()
+    server = start_authorization_server(tmp_path, *options, demo=False, in_process=in_process, database=database)
     yield server
     server.program.stop()
+    if databases and database:
+        databases.drop(database)
 
 
 def new_mcp_server_secret(server: AuthorizationServer, mcp_server_id: str) -> str:

@@ -21,6 +21,8 @@ LEAF_HELPERS = (
     "change_versions",
     "clock",
     "db",
+    "db_postgresql",
+    "engines",
     "encryption",
     "errors",
     "metrics",

@@ -40,15 +40,27 @@ One module per command group; ``shared.py`` holds what they share.
     python -m authorization_server clients allow-id-jag CLIENT_ID --audience ISSUER --audience-client-id ID
         | withdraw-id-jag CLIENT_ID --audience ISSUER                               as an IdP (SEP-990)
     python -m authorization_server clients delete CLIENT_ID                         as RFC 7592 DELETE
+    python -m authorization_server db upgrade [--db DB]                             apply the migrations, then stop
+    python -m authorization_server db copy --from sqlite:///PATH --to postgresql://...   into an empty database
 """
 
 import argparse
 import asyncio
 
 from authorization_server import settings as settings_module
-from authorization_server.cli import clients, connections, identity_providers, journeys, keys, mcp_servers, users
+from authorization_server.cli import (
+    clients,
+    connections,
+    identity_providers,
+    journeys,
+    keys,
+    mcp_servers,
+    storage,
+    users,
+)
 from authorization_server.cli.serve import serve
 from authorization_server.cli.shared import Command
+from authorization_server.db import DatabaseUnavailable
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -65,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(keys.check_keys_open(settings))
     except ValueError as exc:
         parser.exit(2, f"authorization_server: {exc}\n")
+    except DatabaseUnavailable as exc:
+        parser.exit(1, f"authorization_server: {exc.description}: {exc.detail}\n")
     if command is None:
         serve(settings)
         return
@@ -72,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(command(settings, args))
     except ValueError as exc:
         parser.exit(1, f"authorization_server: {exc}\n")
+    except DatabaseUnavailable as exc:
+        parser.exit(1, f"authorization_server: {exc.description}: {exc.detail}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,6 +99,6 @@ def _parser() -> argparse.ArgumentParser:
     settings_module.add_arguments(parser)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     # In this order in --help.
-    for group in (users, identity_providers, mcp_servers, connections, journeys, keys, clients):
+    for group in (users, identity_providers, mcp_servers, connections, journeys, keys, clients, storage):
         group.add_commands(commands)
     return parser

@@ -38,7 +38,8 @@ async def rotate_keys(settings: Settings, args: argparse.Namespace) -> None:
 async def check_keys_open(settings: Settings) -> None:
     """Before the server listens: ``ValueError`` (one line) if the stored signing keys do not open with its key."""
     sealer = signing_key_sealer(settings)
-    if settings.db.exists():  # a new database gets its first key, sealed, when the server starts
+    path = settings.sqlite_path
+    if path is None or path.exists():  # a new SQLite file gets its first key, sealed, when the server starts
         async with database(settings) as db:
             await db.run(lambda tx: keys.all_keys(tx, settings.key_lifetime_after_rotation, sealer))
 

@@ -7,6 +7,7 @@ from typing import Any, TypeAlias
 
 from authorization_server import settings as settings_module
 from authorization_server.db import Database
+from authorization_server.engines import open_database
 from authorization_server.services import Operations, command_line_services
 from authorization_server.settings import Settings
 
@@ -39,7 +40,7 @@ def repeat_settings(actions: Actions, *names: str) -> None:
 @asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[Database]:
     """The database of ``settings``, migrated, and closed after the command, also on failure."""
-    db = await Database.open(settings.db)
+    db = await open_database(settings.db, settings.pool_options)
     try:
         yield db
     finally:

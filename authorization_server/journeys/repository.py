@@ -4,7 +4,6 @@ The only module of journeys/ that sees a row: every function returns entities
 (``journeys/entities.py``) or plain values, never a database row (docs/conventions/entities.md).
 """
 
-import json
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -84,11 +83,10 @@ async def add_event(tx: Transaction, journey_id: str, step: Step, at: datetime, 
 
 async def count_events(tx: Transaction, journey_id: str, steps: tuple[Step, ...]) -> int:
     """How many of ``steps`` the journey recorded."""
-    row = await tx.fetch_one(
-        "SELECT count(*) AS n FROM journey_events WHERE journey_id = ? AND step IN (SELECT value FROM json_each(?))",
-        (journey_id, json.dumps(list(steps))),
+    counted = await tx.fetch_all(
+        "SELECT step, count(*) AS n FROM journey_events WHERE journey_id = ? GROUP BY step", (journey_id,)
     )
-    return int(row["n"]) if row else 0
+    return sum(int(row["n"]) for row in counted if row["step"] in steps)
 
 
 async def has_token_event(tx: Transaction, journey_id: str, jti: str) -> bool:

@@ -110,8 +110,9 @@ async def add_connection(tx: Transaction, connection: McpConnection) -> None:
 async def connections(tx: Transaction, mcp_server_id: str | None) -> list[McpConnection]:
     """Every connection, or those of one MCP server, by server and name."""
     rows = await tx.fetch_all(
-        "SELECT * FROM mcp_connections WHERE ? IS NULL OR mcp_server_id = ? ORDER BY mcp_server_id, name",
-        (mcp_server_id, mcp_server_id),
+        # coalesce, not "? IS NULL OR ...": PostgreSQL must be able to tell the parameter's type
+        "SELECT * FROM mcp_connections WHERE mcp_server_id = coalesce(?, mcp_server_id) ORDER BY mcp_server_id, name",
+        (mcp_server_id,),
     )
     return [_connection(row) for row in rows]
 

@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx2
 import jwt
 
+from tests.postgresql import pg_execute, pg_rows
+
 #: A request parameter: ``None`` leaves it out, a list sends it once per value.
 Param = str | list[str] | None
 
@@ -252,15 +254,20 @@ def claims(token: str) -> dict[str, Any]:
     return dict(jwt.decode(token, options={"verify_signature": False}))
 
 
-def rows(db: Path, sql: str, *params: object) -> list[sqlite3.Row]:
-    """Rows of the authorization server's database, read as the operator would (sqlite3)."""
+def rows(db: Path | str, sql: str, *params: object) -> list[sqlite3.Row]:
+    """Rows of the authorization server's database, read as the operator would (sqlite3, or asyncpg on PostgreSQL)."""
+    if isinstance(db, str):
+        return pg_rows(db, sql, *params)  # type: ignore[return-value]  # read by name and position alike
     with closing(sqlite3.connect(db, timeout=5)) as connection:
         connection.row_factory = sqlite3.Row
         return connection.execute(sql, params).fetchall()
 
 
-def execute(db: Path, sql: str, *params: object) -> None:
+def execute(db: Path | str, sql: str, *params: object) -> None:
     """Change the authorization server's database as the operator could (sqlite3), e.g. to age a row."""
+    if isinstance(db, str):
+        pg_execute(db, sql, *params)
+        return
     with closing(sqlite3.connect(db, timeout=5)) as connection:
         connection.execute(sql, params)
         connection.commit()

@@ -249,7 +249,14 @@ class TestServerSettings:
             "--trusted-proxies TRUSTED_PROXIES comma-separated addresses or networks of the reverse proxies that"
             " terminate TLS in front of this server; only their X-Forwarded-For and X-Forwarded-Proto are believed"
             " (docs/decisions/0019) (env AS_TRUSTED_PROXIES, default none: forwarded headers are ignored)",
-            "--db DB SQLite database file (env AS_DB, default var/authorization_server.sqlite3)",
+            # Issue 13: the database is a SQLite file or a PostgreSQL URL (docs/deployment.md).
+            "--db DB the database: a SQLite file (PATH or sqlite:///PATH) or PostgreSQL (postgresql://USER@HOST/DB,"
+            " docs/deployment.md) (env AS_DB, default var/authorization_server.sqlite3)",
+            "--db-pool-size DB_POOL_SIZE PostgreSQL: connections in the pool at most (env AS_DB_POOL_SIZE, default 10)",
+            "--db-statement-cache DB_STATEMENT_CACHE PostgreSQL: prepared statements kept per connection; 0 behind a"
+            " transaction pooler (PgBouncer pool_mode=transaction) (env AS_DB_STATEMENT_CACHE, default 100)",
+            "--db-timeout DB_TIMEOUT PostgreSQL: seconds to wait for a connection before a request gets 503 with"
+            " Retry-After (env AS_DB_TIMEOUT, default 5)",
             "--demo demo mode: create the demo MCP server and user, and approve every authorization as that user"
             " (env AS_DEMO, default off)",
             "--default-mcp-server DEFAULT_MCP_SERVER id of the MCP server that a root-issuer request without"

@@ -47,6 +47,7 @@ class TestHealthProbes:
         assert (response.status_code, response.json()) == (200, {"status": "ok"})
         assert response.headers["cache-control"] == "no-store"
 
+    @pytest.mark.sqlite_only("holds SQLite's write lock; PostgreSQL's outage is in test_postgresql.py")
     def test_ready_is_503_naming_the_database_while_another_process_holds_its_write_lock(
         self, fresh_as: AuthorizationServer, http: httpx2.Client
     ):

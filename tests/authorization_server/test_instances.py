@@ -37,6 +37,7 @@ from tests.authorization_server.flows import (
 )
 from tests.authorization_server.test_consent_memory import approved, started
 from tests.conftest import new_mcp_server_secret
+from tests.postgresql import Databases
 
 NOTES, RESOURCE, READ = "notes", "http://localhost:8111/mcp", "notes:read"
 #: The instances' ``--cache-check-interval``: a rotated key signs from twice this after it was made.
@@ -47,9 +48,14 @@ Pair = tuple[AuthorizationServer, AuthorizationServer]
 
 
 @pytest.fixture(name="database", scope="module")
-def _database(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The database both instances use: a SQLite file (a PostgreSQL run gives its URL instead)."""
-    return str(tmp_path_factory.mktemp("instances_db") / "shared.sqlite3")
+def _database(tmp_path_factory: pytest.TempPathFactory, databases: Databases | None) -> Iterator[str]:
+    """The database both instances use: a SQLite file, or on ``--engine postgresql`` a new PostgreSQL database."""
+    if databases is None:
+        yield str(tmp_path_factory.mktemp("instances_db") / "shared.sqlite3")
+        return
+    url = databases.new()
+    yield url
+    databases.drop(url)
 
 
 @pytest.fixture(name="pair", scope="module")

@@ -9,11 +9,12 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import httpx2
 import pytest
 
-from authorization_server.db import Database
 from authorization_server.encryption import Sealer, new_key, parse_key
+from authorization_server.engines import open_database
 from authorization_server.errors import InvalidRequest, NotFound
 from authorization_server.journeys import repository
 from authorization_server.journeys.entities import (
@@ -28,7 +29,16 @@ from authorization_server.secrets_at_rest import new_secret
 from scripts.stack import AuthorizationServer
 from shared.pkce import new_verifier
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD, OTHER_SERVER_ID
-from tests.authorization_server.flows import CALLBACK, DEMO_FLOW_STEPS, PUBLIC_CLIENT, Issuer, journey_of, rows, steps
+from tests.authorization_server.flows import (
+    CALLBACK,
+    DEMO_FLOW_STEPS,
+    PUBLIC_CLIENT,
+    Issuer,
+    execute,
+    journey_of,
+    rows,
+    steps,
+)
 
 
 def times(db: Path, journey_id: str) -> list[datetime]:
@@ -122,6 +132,8 @@ class TestJourneyOfAGenericClient:
 
 
 RAISED = "the MCP connection belongs to another MCP server than the journey's MCP flow"
+#: What the schema's trigger raises: SQLite's RAISE(ABORT), PostgreSQL's RAISE EXCEPTION (migrations/postgresql/0001).
+REFUSED = (sqlite3.IntegrityError, asyncpg.exceptions.RaiseError)
 
 
 def add_connection(server: AuthorizationServer, mcp_server_id: str, name: str, *provider: str) -> str:
@@ -164,15 +176,18 @@ def _connections(demo_as: AuthorizationServer, linked: str, other: Issuer) -> di
     }
 
 
-def add_downstream_flow(db: Path, flow_id: str, journey_id: str, connection_id: str) -> None:
-    """Insert a downstream authorization flow directly, as the schema's own test."""
+def add_downstream_flow(db: Path | str, flow_id: str, journey_id: str, connection_id: str) -> None:
+    """Insert a downstream authorization flow directly, as the schema's own test (either engine)."""
+    sql = (
+        "INSERT INTO downstream_authorization_flows (id, journey_id, mcp_connection_id, status, created_at,"
+        " updated_at) VALUES (?, ?, ?, 'pending', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')"
+    )
+    if isinstance(db, str):
+        execute(db, sql, flow_id, journey_id, connection_id)
+        return
     with closing(sqlite3.connect(db, timeout=5)) as connection, connection:
         connection.execute("PRAGMA foreign_keys = ON")
-        connection.execute(
-            "INSERT INTO downstream_authorization_flows (id, journey_id, mcp_connection_id, status, created_at,"
-            " updated_at) VALUES (?, ?, ?, 'pending', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')",
-            (flow_id, journey_id, connection_id),
-        )
+        connection.execute(sql, (flow_id, journey_id, connection_id))
 
 
 class TestDownstreamAuthorizationFlows:
@@ -195,7 +210,7 @@ class TestDownstreamAuthorizationFlows:
         """Seed 000: the connection must belong to the MCP server of the journey's MCP flow."""
         journey = register_linked(demo_as, linked)
 
-        with pytest.raises(sqlite3.IntegrityError, match=RAISED):
+        with pytest.raises(REFUSED, match=RAISED):
             add_downstream_flow(
                 demo_as.db, "dfl_" + connections[OTHER_SERVER_ID], journey["id"], connections[OTHER_SERVER_ID]
             )
@@ -212,20 +227,20 @@ class TestDownstreamAuthorizationFlows:
         flow_id = "dfl_moved_" + connections[LINKED_SERVER_ID]
         add_downstream_flow(demo_as.db, flow_id, journey["id"], connections[LINKED_SERVER_ID])
 
-        with (
-            pytest.raises(sqlite3.IntegrityError, match=RAISED),
-            closing(sqlite3.connect(demo_as.db, timeout=5)) as db,
-            db,
-        ):
-            db.execute(
+        with pytest.raises(REFUSED, match=RAISED):
+            execute(
+                demo_as.db,
                 "UPDATE downstream_authorization_flows SET mcp_connection_id = ? WHERE id = ?",
-                (connections[OTHER_SERVER_ID], flow_id),
+                connections[OTHER_SERVER_ID],
+                flow_id,
             )
 
 
-async def start_downstream_flow(db_path: Path, journey_id: str, connection_id: str) -> DownstreamAuthorizationFlow:
-    """``JourneyService.start_downstream_flow`` on the server's database file, in one transaction."""
-    db = await Database.open(db_path)
+async def start_downstream_flow(
+    db_path: Path | str, journey_id: str, connection_id: str
+) -> DownstreamAuthorizationFlow:
+    """``JourneyService.start_downstream_flow`` on the server's database, in one transaction."""
+    db = await open_database(db_path)
     try:
         sealer = Sealer(parse_key(new_key()))
         journeys = JourneyService(McpServerService(), code_ttl=60, interaction_ttl=600, sealer=sealer)

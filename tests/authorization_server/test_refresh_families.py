@@ -223,6 +223,7 @@ class TestGraceWindow:
 
 
 class TestSuccessorAtRest:
+    @pytest.mark.sqlite_only("reads the bytes of the SQLite file and its WAL on disk")
     def test_the_successor_is_stored_sealed_never_in_plaintext(self, demo_as: AuthorizationServer, demo: Issuer):
         """Decision 0018, AS-40 (integrity-protected): the database holds the pair only as AES-GCM ciphertext."""
         client = demo.register()

@@ -117,6 +117,7 @@ class TestConfidentialClients:
         assert "client_secret" not in client.info
         assert "client_secret_expires_at" not in client.info
 
+    @pytest.mark.sqlite_only("reads the bytes of the SQLite file and its WAL on disk")
     def test_the_secret_is_stored_only_as_a_digest(self, demo_as: AuthorizationServer, demo: Issuer):
         """DESIGN security defaults: the database holds SHA-256(secret), never the secret itself."""
         client = demo.register(token_endpoint_auth_method="client_secret_post")

@@ -60,6 +60,7 @@ class TestRegistrationResponse:
         assert info["registration_client_uri"] == f"{demo_as.url}/register/{info['client_id']}"
         assert len(info["registration_access_token"]) >= 43
 
+    @pytest.mark.sqlite_only("reads the bytes of the SQLite file and its WAL on disk")
     def test_the_token_is_stored_only_as_its_digest(self, demo_as: AuthorizationServer, demo: Issuer):
         """AS-50, secrets at rest: the database holds the SHA-256 of the registration access token."""
         client = demo.register()

@@ -162,6 +162,7 @@ class TestTheKey:
 
 
 class TestTheDatabaseFiles:
+    @pytest.mark.sqlite_only("the modes of the SQLite file and its -wal and -shm")
     def test_the_database_and_its_wal_and_shm_are_0600(self, fresh_as: AuthorizationServer, http: httpx2.Client):
         """Issue 11 item 6: no other account of the machine reads the database, its WAL or its index."""
         Issuer(http, fresh_as.url, f"{fresh_as.url}/register").register()  # a write: the WAL has frames

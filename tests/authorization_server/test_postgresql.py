@@ -1,0 +1,354 @@
+"""The PostgreSQL engine behind the storage seam (issue 13; docs/decisions/0044, 0045).
+
+The tests marked with the ``pg`` fixture need PostgreSQL: they run on ``pytest --engine
+postgresql`` (``make test`` does, in a throwaway cluster) and are skipped otherwise; the others
+check what both engines share.
+"""
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx2
+import pytest
+
+from authorization_server.db import (
+    DatabaseNewerThanCode,
+    PoolOptions,
+    Transaction,
+    migration_scripts,
+    parse_target,
+    shown,
+)
+from authorization_server.db_postgresql import PostgresDatabase, to_postgresql
+from scripts.stack import AuthorizationServer, free_port, run_cli_in_process, start_authorization_server
+from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, execute, rows
+from tests.postgresql import Databases, TcpProxy, in_a_thread, pg_execute, pg_rows
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "authorization_server" / "migrations"
+
+
+@pytest.fixture(name="pg")
+def _pg(databases: Databases | None) -> Databases:
+    if databases is None:
+        pytest.skip("needs PostgreSQL: pytest --engine postgresql")
+    return databases
+
+
+# What both engines share ----------------------------------------------------------------------
+
+
+def test_every_sqlite_migration_has_its_postgresql_twin_with_the_same_number_and_name():
+    """Issue 13: migrations for both engines, numbered alike (docs/decisions/0045). A migration added
+    for SQLite alone (migrations/NNNN_name.sql) fails here until its twin is in migrations/postgresql/."""
+    sqlite = [(number, name) for number, name, _ in migration_scripts("sqlite")]
+    postgresql = [(number, name) for number, name, _ in migration_scripts("postgresql")]
+    assert postgresql == sqlite
+    assert [number for number, _ in sqlite] == list(range(1, len(sqlite) + 1))
+
+
+def test_the_postgresql_migrations_use_no_sqlite_only_syntax():
+    """Issue 13: STRICT tables, BLOB, RAISE(ABORT) and INSERT OR are SQLite's; their twins say it PostgreSQL's way."""
+    for script in sorted((MIGRATIONS / "postgresql").glob("*.sql")):
+        code = "\n".join(line.split("--")[0] for line in script.read_text().splitlines())
+        for sqlite_only in (") STRICT", " BLOB", "RAISE(ABORT", "INSERT OR", "AUTOINCREMENT", "PRAGMA"):
+            assert sqlite_only not in code, f"{script.name}: {sqlite_only}"
+
+
+def test_placeholders_are_numbered_in_order_but_not_inside_quotes():
+    """Issue 13: repositories write SQLite's ``?``; PostgreSQL gets ``$1, $2`` ... once per statement text."""
+    sql = "SELECT '?', \"a?b\", x FROM t WHERE a = ? AND b = 'it''s ?' AND c = ?"
+    assert to_postgresql(sql) == "SELECT '?', \"a?b\", x FROM t WHERE a = $1 AND b = 'it''s ?' AND c = $2"
+    assert to_postgresql(sql) is to_postgresql(sql)  # cached: translated once
+
+
+@pytest.mark.parametrize(
+    ("target", "engine", "address"),
+    [
+        ("var/as.sqlite3", "sqlite", "var/as.sqlite3"),
+        ("sqlite:///var/as.sqlite3", "sqlite", "var/as.sqlite3"),
+        ("sqlite:////srv/as.sqlite3", "sqlite", "/srv/as.sqlite3"),
+        ("postgresql://as@db.internal/as", "postgresql", "postgresql://as@db.internal/as"),
+        ("postgres://as@db.internal/as", "postgresql", "postgres://as@db.internal/as"),
+    ],
+)
+def test_db_names_the_engine_by_a_path_or_a_url(target: str, engine: str, address: str):
+    """Issue 13: ``--db`` takes a path or ``sqlite:///PATH`` (SQLite) or ``postgresql://`` (PostgreSQL)."""
+    assert parse_target(target) == (engine, address)
+
+
+def test_another_database_scheme_stops_the_program_with_one_line():
+    """Issue 13: a bad setting stops the program with one line (``--db mysql://...``)."""
+    result = run_cli_in_process(
+        ["-m", "authorization_server", "--db", "mysql://as@db/as", "users", "list"], check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "authorization_server: --db mysql://...: not a database this server runs on (a path, sqlite:/// or postgresql://)"
+    ]
+
+
+def test_the_log_and_print_config_never_show_the_database_password():
+    """Never log a secret: the URL shown in the log and by ``--print-config`` hides its password."""
+    assert shown("postgresql://as:s3cret@db:5432/as") == "postgresql://as:***@db:5432/as"
+    assert shown("postgresql://as@db/as") == "postgresql://as@db/as"
+    argv = ["-m", "authorization_server", "--db", "postgresql://as:s3cret@db/as", "--print-config"]
+    printed = run_cli_in_process(argv).stdout
+    assert 'db = "postgresql://as:***@db/as"' in printed
+    assert "s3cret" not in printed
+
+
+def test_a_sqlite_database_newer_than_the_code_refuses_to_start_with_one_line(tmp_path: Path):
+    """Issue 13: the same refusal on SQLite; ``db upgrade`` takes a path too."""
+    path = tmp_path / "as.sqlite3"
+    last = max(number for number, _, _ in migration_scripts("sqlite"))
+    upgraded = run_cli_in_process(["-m", "authorization_server", "db", "upgrade", "--db", str(path)])
+    assert upgraded.stdout.strip() == f"database {path} is at migration {last:04d}"
+    execute(path, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 'then')")
+
+    refused = run_cli_in_process(["-m", "authorization_server", "users", "list", "--db", str(path)], check=False)
+
+    assert refused.returncode == 1
+    [line] = refused.stderr.strip().splitlines()
+    assert f"the database has migration 9999, newer than this code's {last:04d}" in line
+
+
+# Migrations on PostgreSQL --------------------------------------------------------------------------
+
+
+def test_two_instances_starting_at_once_on_a_new_database_do_not_race(pg: Databases):
+    """Issue 13: migrations applied at start inside an advisory lock; two instances at once both start,
+    and each migration is applied once."""
+    url = pg.empty()
+
+    async def start_two() -> None:
+        both = await asyncio.gather(*(PostgresDatabase.connect(url, PoolOptions(size=1)) for _ in range(2)))
+        for database in both:
+            await database.close()
+
+    in_a_thread(start_two)
+    applied = pg_rows(url, "SELECT version FROM schema_migrations ORDER BY version")
+    assert [row[0] for row in applied] == [number for number, _, _ in migration_scripts("postgresql")]
+    pg.drop(url)
+
+
+def test_db_upgrade_applies_the_migrations_without_serving(pg: Databases):
+    """Issue 13: ``python -m authorization_server db upgrade --db URL`` migrates and stops."""
+    url = pg.empty()
+    result = run_cli_in_process(["-m", "authorization_server", "db", "upgrade", "--db", url])
+    last = max(number for number, _, _ in migration_scripts("postgresql"))
+    assert result.stdout.strip() == f"database {url} is at migration {last:04d}"
+    assert len(pg_rows(url, "SELECT version FROM schema_migrations")) == last
+    pg.drop(url)
+
+
+def test_a_database_newer_than_the_code_refuses_to_start_with_one_line(pg: Databases):
+    """Issue 13: a database migrated by a newer version is refused, in one line, and left as it was."""
+    url = pg.new()
+    pg_execute(url, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 'then')")
+
+    result = run_cli_in_process(["-m", "authorization_server", "db", "upgrade", "--db", url], check=False)
+
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "the database has migration 9999, newer than this code's" in line
+    with pytest.raises(DatabaseNewerThanCode):
+        in_a_thread(lambda: PostgresDatabase.connect(url, PoolOptions(size=1)))
+    pg.drop(url)
+
+
+# Units of work on PostgreSQL ---------------------------------------------------------------------
+
+
+def test_concurrent_read_check_write_units_each_see_the_others_write(pg: Databases):
+    """Issue 13 / decision 0045: units that read a row and write it back from what they read, run at
+    once, all count (the conflicting ones run again on a new snapshot), as SQLite's one writer gives."""
+    url = pg.new()
+    pg_execute(url, "CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+    pg_execute(url, "INSERT INTO counter VALUES (1, 0)")
+
+    async def increment(tx: Transaction) -> None:
+        row = await tx.fetch_one("SELECT n FROM counter WHERE id = ?", (1,))
+        assert row is not None
+        await tx.execute("UPDATE counter SET n = ? WHERE id = ?", (row["n"] + 1, 1))
+
+    async def many() -> int:
+        database = await PostgresDatabase.connect(url, PoolOptions(size=8))
+        try:
+            await asyncio.gather(*(database.run(increment) for _ in range(40)))
+            return database.retries
+        finally:
+            await database.close()
+
+    retries = in_a_thread(many)
+    assert pg_rows(url, "SELECT n FROM counter")[0]["n"] == 40
+    assert retries > 0  # they did conflict: the guarantee came from the retries, not from luck
+    pg.drop(url)
+
+
+def test_rows_are_read_by_name_and_by_position_as_sqlite_rows_are(pg: Databases):
+    """Issue 13: the same ``Transaction`` API on both engines: ``row["col"]`` and ``row[0]``."""
+    url = pg.new()
+
+    async def read() -> tuple[str, str, int]:
+        database = await PostgresDatabase.connect(url, PoolOptions(size=1))
+        try:
+            await database.run(
+                lambda tx: tx.execute(
+                    "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                    ("u1", "ada", "x", "2026-01-01T00:00:00+00:00"),
+                )
+            )
+            row = await database.run(lambda tx: tx.fetch_one("SELECT username, id FROM users WHERE id = ?", ("u1",)))
+            assert row is not None
+            changed = await database.run(
+                lambda tx: tx.execute("UPDATE users SET username = ? WHERE id = ?", ("b", "u1"))
+            )
+            return row["username"], row[1], changed
+        finally:
+            await database.close()
+
+    assert in_a_thread(read) == ("ada", "u1", 1)
+    pg.drop(url)
+
+
+def test_without_a_statement_cache_units_run_as_behind_a_transaction_pooler(pg: Databases):
+    """Issue 13: prepared statements configurable off (``--db-statement-cache 0``) for PgBouncer's
+    transaction pooling: the same statements run, none is kept prepared on the connection."""
+    url = pg.new()
+
+    async def run() -> tuple[int, int]:
+        database = await PostgresDatabase.connect(url, PoolOptions(size=1, statement_cache=0))
+        try:
+            for _ in range(3):
+                await database.run(lambda tx: tx.fetch_one("SELECT count(*) FROM users WHERE username = ?", ("x",)))
+            kept = await database.run(lambda tx: tx.fetch_one("SELECT count(*) FROM pg_prepared_statements"))
+            assert kept is not None
+            return 3, int(kept[0])
+        finally:
+            await database.close()
+
+    assert in_a_thread(run) == (3, 0)
+    pg.drop(url)
+
+
+def test_a_nul_character_in_a_parameter_is_invalid_request_never_a_server_error(fresh_as: AuthorizationServer):
+    """OAuth 2.1 §3.1 / RFC 6749 §5.2: a client_id with a NUL character (which PostgreSQL's text cannot hold,
+    unlike SQLite's) gets a readable 400 page at /authorize and a JSON 4xx at /token, never a 500."""
+    with httpx2.Client(timeout=10) as http:
+        page = http.get(f"{fresh_as.url}/authorize", params={"client_id": "a\x00b", "response_type": "code"})
+        api = http.post(
+            f"{fresh_as.url}/token",
+            data={"grant_type": "authorization_code", "client_id": "a\x00b", "code": "c", "code_verifier": "v" * 43},
+        )
+    assert page.status_code == 400, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert 400 <= api.status_code < 500, api.text
+    assert api.json()["error"] in ("invalid_request", "invalid_client")
+
+
+# PostgreSQL unreachable --------------------------------------------------------------------------
+
+
+@pytest.fixture(name="proxied")
+def _proxied(pg: Databases, tmp_path: Path) -> Iterator[tuple[Issuer, TcpProxy, str]]:
+    """An in-process server whose PostgreSQL is reached through a relay the test can cut."""
+    url = pg.new()
+    parts = urlsplit(url)
+    proxy = TcpProxy(parts.port or 5432)
+    through = parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
+    server = start_authorization_server(tmp_path, "--db-timeout", "2", demo=False, in_process=True, database=through)
+    with httpx2.Client(timeout=10) as http:
+        yield Issuer(http, server.url, f"{server.url}/register"), proxy, url
+    server.program.stop()
+    proxy.cut()
+    pg.drop(url)
+
+
+def test_database_unreachable_answers_503_with_retry_after_then_recovers(proxied: tuple[Issuer, TcpProxy, str]):
+    """Issue 13: PostgreSQL unreachable: a clean 503 ``temporarily_unavailable`` with ``Retry-After``
+    (RFC 6749 §4.1.2.1, RFC 9110 §10.2.3), JSON for the API and a readable page for the browser, never a
+    500 nor a hang; once it is back the server reconnects by itself and nothing acknowledged is lost."""
+    issuer, proxy, url = proxied
+    before = issuer.register()
+
+    proxy.cut()
+    api = issuer.http.post(issuer.registration_endpoint, json=PUBLIC_CLIENT)
+    page = issuer.http.get(
+        issuer.authorization_endpoint,
+        params={"client_id": before.client_id, "response_type": "code"},
+        headers={"Accept": "text/html"},
+    )
+
+    assert api.status_code == 503, api.text
+    assert api.json()["error"] == "temporarily_unavailable"
+    assert int(api.headers["Retry-After"]) > 0
+    assert page.status_code == 503
+    assert page.headers["content-type"].startswith("text/html")
+    assert "temporarily_unavailable" in page.text
+
+    proxy.restore()
+    after = issuer.register()
+    stored = rows(url, "SELECT client_id FROM clients WHERE client_id IN (?, ?)", before.client_id, after.client_id)
+    assert sorted(row[0] for row in stored) == sorted([before.client_id, after.client_id])
+
+
+# db copy -----------------------------------------------------------------------------------------
+
+
+def test_db_copy_moves_a_sqlite_deployment_into_postgresql_and_refuses_a_target_with_rows(
+    pg: Databases, tmp_path: Path
+):
+    """Issue 13: ``db copy --from sqlite:///... --to postgresql://...`` copies every table (in the order
+    of the foreign keys, in one transaction); the server then runs on the copy (a refresh token issued on
+    SQLite is rotated on PostgreSQL, its journey stamped); a second copy into it is refused, writing nothing."""
+    mcp_port = free_port()
+    sqlite_server = start_authorization_server(tmp_path, mcp_port=mcp_port, in_process=True)
+    with httpx2.Client(timeout=10) as http:
+        demo = demo_issuer(http, sqlite_server.url, mcp_port)
+        client = demo.register()
+        issued = demo.tokens(client)
+    sqlite_server.program.stop()
+    source = Path(sqlite_server.db)
+    tables = [row[0] for row in rows(source, "SELECT name FROM sqlite_master WHERE type = 'table'")]
+    target = pg.empty()
+
+    command = ["-m", "authorization_server", "db", "copy", "--from", f"sqlite:///{source}", "--to", target]
+    copied = run_cli_in_process(command)
+
+    assert copied.stdout.strip().splitlines()[-1].startswith("copied ")
+    for table in tables:
+        if table != "schema_migrations":
+            [count] = rows(source, f"SELECT count(*) FROM {table}")  # noqa: S608 - names from the catalog
+            assert pg_rows(target, f"SELECT count(*) FROM {table}")[0][0] == count[0], table  # noqa: S608
+    for table in ("users", "clients", "signing_keys", "refresh_tokens", "journey_events", "authorization_journeys"):
+        assert pg_rows(target, f"SELECT count(*) FROM {table}")[0][0] > 0, table  # noqa: S608
+    events = pg_rows(target, "SELECT count(*) FROM journey_events")[0][0]
+
+    again = run_cli_in_process(command, check=False)
+    assert again.returncode == 1
+    assert "the target database is not empty" in again.stderr
+    assert pg_rows(target, "SELECT count(*) FROM journey_events")[0][0] == events
+
+    on_postgresql = start_authorization_server(
+        tmp_path, mcp_port=mcp_port, in_process=True, database=target, port=sqlite_server.port
+    )
+    try:
+        with httpx2.Client(timeout=10) as http:
+            refreshed = demo_issuer(http, on_postgresql.url, mcp_port).refresh(client, issued["refresh_token"])
+        assert refreshed.status_code == 200, refreshed.text
+        assert pg_rows(target, "SELECT count(*) FROM journey_events")[0][0] > events  # the identity went on
+    finally:
+        on_postgresql.program.stop()
+        pg.drop(target)
+
+
+def demo_issuer(http: httpx2.Client, url: str, mcp_port: int) -> Issuer:
+    """The demo MCP server's issuer of a demo-mode server at ``url``."""
+    return Issuer(
+        http,
+        f"{url}/mcp/demo",
+        f"{url}/api/v1/authz/clients/register/mcp/demo/latest",
+        resource=f"http://localhost:{mcp_port}/mcp",
+    )
