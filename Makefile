@@ -21,9 +21,8 @@ OIDC_PROVIDER_PACKAGE := oidc-provider@9.13.3
 # System packages need root; use sudo when we are not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# The type check ([tool.mypy] in pyproject.toml); client.py apart, as mypy takes it and the client/
-# package for one module.
-MYPY := $(BIN)/mypy && $(BIN)/mypy client.py
+# The type check ([tool.mypy] in pyproject.toml: the programs through mcp_authz/, and client.py).
+MYPY := $(BIN)/mypy
 
 # The authorization server's test files that run on PostgreSQL too (docs/testing.md); the others
 # are SQLite's alone for now, or read the SQLite file itself.

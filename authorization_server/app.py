@@ -170,7 +170,7 @@ def create_app(settings: Settings) -> Starlette:
         # 10. The operator's probes (issue 17): JSON, no CORS, no rate limit; quiet in the access log when fine.
         Route(HEALTH_ALIVE_PATH, health.alive, methods=["GET"]),
         Route(HEALTH_READY_PATH, health.ready, methods=["GET"]),
-        Mount("/static", StaticFiles(packages=[("authorization_server", "static")])),
+        Mount("/static", StaticFiles(packages=[(__name__.rpartition(".")[0], "static")])),
     ]
     return Starlette(
         routes=routes,

@@ -484,7 +484,7 @@ def migration_scripts(engine: Engine) -> list[tuple[int, str, str]]:
     SQLite's are ``migrations/NNNN_name.sql``; PostgreSQL's twins, with the same numbers and
     names, are ``migrations/postgresql/NNNN_name.sql`` (docs/decisions/0045).
     """
-    folder = resources.files("authorization_server") / "migrations"
+    folder = resources.files(__name__.rpartition(".")[0]) / "migrations"  # this package, by the name it was imported by
     if engine == "postgresql":
         folder = folder / "postgresql"
     scripts = []

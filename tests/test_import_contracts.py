@@ -15,6 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 AS = "authorization_server"
+#: The one import package the four folders are imported under (docs/decisions/0036-packaging.md).
+UMBRELLA = "mcp_authz"
 DOMAIN = ("accounts", "clients", "consents", "identity_providers", "journeys", "mcp_servers", "tokens")
 #: The root modules every layer may use: they import no package of the authorization server.
 LEAF_HELPERS = (
@@ -49,6 +51,11 @@ def modules() -> dict[str, Path]:
     return found
 
 
+def folder_name(imported: str) -> str:
+    """A module by its folder's name: ``mcp_authz.client.cli`` is ``client/cli.py`` (decision 0036)."""
+    return imported.removeprefix(f"{UMBRELLA}.")
+
+
 @cache
 def imports(module: str) -> frozenset[str]:
     """The project modules ``module`` imports (``from a import b`` counts ``a.b`` when it is a module)."""
@@ -56,11 +63,11 @@ def imports(module: str) -> frozenset[str]:
     out = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
+            names = [folder_name(alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            submodules = [f"{node.module}.{alias.name}" for alias in node.names]
+            submodules = [f"{folder_name(node.module)}.{alias.name}" for alias in node.names]
             # ``from package import module`` imports the module; the package only if a name is not a module
-            names = submodules + ([node.module] if any(s not in modules() for s in submodules) else [])
+            names = submodules + ([folder_name(node.module)] if any(s not in modules() for s in submodules) else [])
         else:
             continue
         out.update(name for name in names if name in modules())
@@ -106,6 +113,29 @@ def test_mcp_server_and_client_never_import_the_authorization_server(program):
 def test_shared_imports_none_of_the_three_programs():
     """shared/ is wire vocabulary under all three programs, so it imports none of them."""
     assert violations("shared", lambda a, b: inside(b, AS, "mcp_server", "client")) == []
+
+
+def test_every_import_of_the_four_folders_goes_through_mcp_authz():
+    """Issue 17 (packaging), decision 0036: the code imports ``mcp_authz.client``, never ``client``,
+    so that the installed wheel (whose only top-level name is ``mcp_authz``) runs, and no module is
+    loaded twice under two names. ``python scripts/rename_imports.py`` rewrites what this finds."""
+    programs = (AS, "mcp_server", "client", "shared")
+    paths = [ROOT / "client.py"] + [
+        p for folder in (*programs, "tests", "scripts") for p in (ROOT / folder).rglob("*.py")
+    ]
+    found = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            found += [
+                f"{path.relative_to(ROOT)}:{node.lineno} {name}" for name in names if name.split(".")[0] in programs
+            ]
+    assert found == []
 
 
 def test_leaf_helpers_at_the_root_import_no_package():

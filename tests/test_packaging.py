@@ -1,8 +1,9 @@
-"""Issue 17, packaging: the wheel's console scripts, one per program, and its top-level names.
+"""Issue 17, packaging: the wheel's console scripts, one per program, and its one top-level name.
 
-Built as an operator would (``pip wheel . --no-deps``, from a copy of the sources so that the
-checkout gets no build/ folder), installed into a ``--target`` directory with the test's own
-interpreter, whose site-packages give the dependencies (docs/decisions/0036-packaging.md).
+Built as an operator would (``pip wheel . --no-deps``, from a copy of the sources, ``mcp_authz/``'s
+links included, so that the checkout gets no build/ folder), installed into a ``--target``
+directory with the test's own interpreter, whose site-packages give the dependencies
+(docs/decisions/0036-packaging.md).
 """
 
 import importlib.util
@@ -17,8 +18,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-#: What the wheel is built from: the project's metadata and its four packages.
-SOURCES = ("pyproject.toml", "README.md", "authorization_server", "mcp_server", "client", "shared")
+#: What the wheel is built from: the project's metadata, its four folders and mcp_authz/, which links to them.
+SOURCES = ("pyproject.toml", "README.md", "mcp_authz", "authorization_server", "mcp_server", "client", "shared")
 #: Each program's command after ``pip install``, and what its --help starts with.
 COMMANDS = {
     "mcp-authorization-server": "An OAuth 2.1 authorization server for MCP",
@@ -36,7 +37,7 @@ def _wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = tmp_path_factory.mktemp("source")
     for name in SOURCES:
         if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(ROOT / name, source / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
@@ -70,12 +71,18 @@ def top_level_names(wheel: Path) -> set[str]:
         return {name.split("/")[0] for name in archive.namelist() if not name.split("/")[0].endswith(".dist-info")}
 
 
-def test_the_wheel_holds_the_three_programs_and_their_vocabulary(wheel: Path):
-    """Issue 17 (packaging): the wheel's top-level names today; decision 0036 has the plan for one name."""
-    assert top_level_names(wheel) == {"authorization_server", "mcp_server", "client", "shared"}
+def test_the_wheel_holds_the_three_programs_and_their_vocabulary_under_one_name(wheel: Path):
+    """Issue 17 (packaging), decision 0036: one top-level name, ``mcp_authz``, with the four folders
+    under it, the authorization server's data (migrations, templates, static files) included."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    assert top_level_names(wheel) == {"mcp_authz"}
+    for package in ("authorization_server", "mcp_server", "client", "shared"):
+        assert f"mcp_authz/{package}/__init__.py" in names
+    for data in ("migrations/", "templates/", "static/"):
+        assert any(name.startswith(f"mcp_authz/authorization_server/{data}") for name in names), data
 
 
-@pytest.mark.xfail(reason="issue 17: `client` and `shared` are still top-level names (decision 0036's plan)")
 def test_no_generic_top_level_names_are_left(wheel: Path):
     """Issue 17 (packaging): no generic top-level package names (`client`, `shared`) in site-packages."""
     assert not top_level_names(wheel) & {"client", "shared"}
@@ -89,7 +96,11 @@ def test_each_program_has_its_console_script(installed: Path, tmp_path: Path, co
 
     helped = run([str(script), "--help"], cwd=tmp_path, env=environ)
     located = run(
-        [sys.executable, "-c", "import client, shared, authorization_server, mcp_server as m; print(m.__file__)"],
+        [
+            sys.executable,
+            "-c",
+            "import mcp_authz.client, mcp_authz.shared, mcp_authz.mcp_server as m; print(m.__file__)",
+        ],
         cwd=tmp_path,
         env=environ,
     )

@@ -23,9 +23,9 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 
-_templates = Environment(
-    loader=PackageLoader("authorization_server", "templates"), autoescape=select_autoescape(default=True)
-)
+#: The authorization server's package, by the name it was imported by (mcp_authz.authorization_server: decision 0036).
+_PACKAGE = __name__.rsplit(".", 2)[0]
+_templates = Environment(loader=PackageLoader(_PACKAGE, "templates"), autoescape=select_autoescape(default=True))
 
 
 def page(template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
