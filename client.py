@@ -5,7 +5,7 @@ Run ``python client.py --help`` for the options and exit codes.
 
 import sys
 
-from client.cli import main
+from mcp_authz.client.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,5 +1,5 @@
 """``python -m authorization_server``: see ``cli/__init__.py``."""
 
-from authorization_server.cli import main
+from mcp_authz.authorization_server.cli import main
 
 main()

@@ -19,23 +19,23 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authorization_server.account import endpoint as account
-from authorization_server.admin import endpoint as admin
-from authorization_server.db import shown
-from authorization_server.engines import open_database
-from authorization_server.errors import InvalidRequest, NotFound, OAuthError, RequestTimeout, ServerError
-from authorization_server.flow.authorization import consent, federated_login, login
-from authorization_server.flow.authorization import endpoint as authorize
-from authorization_server.flow.discovery import endpoint as discovery
-from authorization_server.flow.downstream import endpoint as downstream
-from authorization_server.flow.introspection import endpoint as introspect
-from authorization_server.flow.registration import configuration_endpoint as client_configuration
-from authorization_server.flow.registration import endpoint as register
-from authorization_server.flow.revocation import endpoint as revoke
-from authorization_server.flow.token import endpoint as token
-from authorization_server.health import endpoint as health
-from authorization_server.metrics import Metrics, MetricsListener
-from authorization_server.routes import (
+from mcp_authz.authorization_server.account import endpoint as account
+from mcp_authz.authorization_server.admin import endpoint as admin
+from mcp_authz.authorization_server.db import shown
+from mcp_authz.authorization_server.engines import open_database
+from mcp_authz.authorization_server.errors import InvalidRequest, NotFound, OAuthError, RequestTimeout, ServerError
+from mcp_authz.authorization_server.flow.authorization import consent, federated_login, login
+from mcp_authz.authorization_server.flow.authorization import endpoint as authorize
+from mcp_authz.authorization_server.flow.discovery import endpoint as discovery
+from mcp_authz.authorization_server.flow.downstream import endpoint as downstream
+from mcp_authz.authorization_server.flow.introspection import endpoint as introspect
+from mcp_authz.authorization_server.flow.registration import configuration_endpoint as client_configuration
+from mcp_authz.authorization_server.flow.registration import endpoint as register
+from mcp_authz.authorization_server.flow.revocation import endpoint as revoke
+from mcp_authz.authorization_server.flow.token import endpoint as token
+from mcp_authz.authorization_server.health import endpoint as health
+from mcp_authz.authorization_server.metrics import Metrics, MetricsListener
+from mcp_authz.authorization_server.routes import (
     ADMIN_CLIENT_PATH,
     ADMIN_CLIENTS_PATH,
     ADMIN_IDENTITY_PROVIDERS_PATH,
@@ -67,11 +67,11 @@ from authorization_server.routes import (
     SIGN_OUT_PATH,
     TOKEN_PATH,
 )
-from authorization_server.services import build_services
-from authorization_server.settings import Settings
-from authorization_server.web.cors import cors, response_headers
-from authorization_server.web.pages import error_page
-from shared.json_log import ACCESS
+from mcp_authz.authorization_server.services import build_services
+from mcp_authz.authorization_server.settings import Settings
+from mcp_authz.authorization_server.web.cors import cors, response_headers
+from mcp_authz.authorization_server.web.pages import error_page
+from mcp_authz.shared.json_log import ACCESS
 
 log = logging.getLogger("authorization_server")
 

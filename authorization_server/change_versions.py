@@ -8,7 +8,7 @@ so its writes bump the versions too. It works alike on every engine, which SQLit
 ``PRAGMA data_version`` did not (docs/decisions/0046-several-instances.md).
 """
 
-from authorization_server.db import Transaction
+from mcp_authz.authorization_server.db import Transaction
 
 MCP_SERVERS = "mcp_servers"
 SIGNING_KEYS = "signing_keys"

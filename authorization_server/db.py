@@ -34,8 +34,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiosqlite
 
-from authorization_server import clock
-from authorization_server.errors import TemporarilyUnavailable
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.errors import TemporarilyUnavailable
 
 T = TypeVar("T")
 Engine = Literal["sqlite", "postgresql"]

@@ -30,8 +30,8 @@ import asyncpg
 import asyncpg.exceptions
 from asyncpg.pool import PoolConnectionProxy
 
-from authorization_server import clock
-from authorization_server.db import (
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.db import (
     Database,
     DatabaseUnavailable,
     Engine,
@@ -42,7 +42,7 @@ from authorization_server.db import (
     migration_scripts,
     refuse_newer,
 )
-from authorization_server.errors import InvalidRequest
+from mcp_authz.authorization_server.errors import InvalidRequest
 
 T = TypeVar("T")
 #: A connection lent by the pool (generic in asyncpg's stubs only).

@@ -6,8 +6,8 @@ database here, and get a ``db.Database`` whichever it is.
 
 from pathlib import Path
 
-from authorization_server.db import Database, PoolOptions, Row, SqliteDatabase, Transaction, parse_target
-from authorization_server.db_postgresql import PostgresDatabase
+from mcp_authz.authorization_server.db import Database, PoolOptions, Row, SqliteDatabase, Transaction, parse_target
+from mcp_authz.authorization_server.db_postgresql import PostgresDatabase
 
 
 async def open_database(target: str | Path, options: PoolOptions | None = None) -> Database:

@@ -47,8 +47,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 
-from authorization_server.clock import monotonic
-from shared.loopback import is_https_or_loopback_http
+from mcp_authz.authorization_server.clock import monotonic
+from mcp_authz.shared.loopback import is_https_or_loopback_http
 
 T = TypeVar("T")
 MAX_URL_LENGTH = 2000

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.types import Scope
 
-from authorization_server.account.connected_apps import ConnectedAppsService
-from authorization_server.account.home import HomeService
-from authorization_server.accounts.entities import User
-from authorization_server.accounts.lockout import LoginLockout
-from authorization_server.accounts.service import AccountService
-from authorization_server.admin.auth import AdminGuard
-from authorization_server.admin.console import (
+from mcp_authz.authorization_server.account.connected_apps import ConnectedAppsService
+from mcp_authz.authorization_server.account.home import HomeService
+from mcp_authz.authorization_server.accounts.entities import User
+from mcp_authz.authorization_server.accounts.lockout import LoginLockout
+from mcp_authz.authorization_server.accounts.service import AccountService
+from mcp_authz.authorization_server.admin.auth import AdminGuard
+from mcp_authz.authorization_server.admin.console import (
     ClientConsole,
     IdentityProviderConsole,
     JourneyConsole,
@@ -21,47 +21,47 @@ from authorization_server.admin.console import (
     McpServerConsole,
     UserConsole,
 )
-from authorization_server.admin.timelines import Timelines
-from authorization_server.clients.service import ClientService
-from authorization_server.consents.service import ConsentService
-from authorization_server.db import Database, Transaction
-from authorization_server.encryption import Sealer, local_key, new_key, parse_key
-from authorization_server.flow.authorization.client_directory import ClientDirectory
-from authorization_server.flow.authorization.federation import FederatedSignIn
-from authorization_server.flow.authorization.interactions import InteractionService
-from authorization_server.flow.authorization.openid import OpenIdProviders
-from authorization_server.flow.discovery.issuers import IssuerService
-from authorization_server.flow.downstream.authorization import DownstreamAuthorization
-from authorization_server.flow.downstream.providers import Providers
-from authorization_server.flow.introspection.service import IntrospectionService
-from authorization_server.flow.registration.management import ClientManagementService
-from authorization_server.flow.registration.service import RegistrationService
-from authorization_server.flow.revocation.administration import McpServerAdministration, UserAdministration
-from authorization_server.flow.revocation.service import RevocationService
-from authorization_server.flow.token.dpop import DpopProofs
-from authorization_server.flow.token.grants.context import GrantContext
-from authorization_server.flow.token.grants.id_jag_issuance import IdJagIssuance
-from authorization_server.flow.token.grants.jwt_bearer import JwtBearerGrant
-from authorization_server.flow.token.grants.token_exchange import TokenExchange
-from authorization_server.flow.token.service import GrantService
-from authorization_server.health.readiness import Readiness
-from authorization_server.identity_providers.service import IdentityProviderService
-from authorization_server.journeys.service import JourneyService
-from authorization_server.maintenance.clients import ClientExpiry
-from authorization_server.maintenance.journeys import JourneyExpiry
-from authorization_server.maintenance.schedule import Maintenance
-from authorization_server.maintenance.shared_state import SharedStateUpkeep
-from authorization_server.mcp_servers.cache import McpServerCache
-from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.metrics import Metrics
-from authorization_server.routes import CALLBACK_PATH
-from authorization_server.safe_fetch import FetchPolicy, SafeFetcher
-from authorization_server.settings import DEMO_MCP_SERVER_ID, Settings
-from authorization_server.tokens.keys import Keys, ensure_current
-from authorization_server.tokens.service import TokenService
-from authorization_server.web.browser import Cookies
-from authorization_server.web.rate_limits import FetchLimit, RateLimits
-from shared.dpop import Nonces
+from mcp_authz.authorization_server.admin.timelines import Timelines
+from mcp_authz.authorization_server.clients.service import ClientService
+from mcp_authz.authorization_server.consents.service import ConsentService
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.encryption import Sealer, local_key, new_key, parse_key
+from mcp_authz.authorization_server.flow.authorization.client_directory import ClientDirectory
+from mcp_authz.authorization_server.flow.authorization.federation import FederatedSignIn
+from mcp_authz.authorization_server.flow.authorization.interactions import InteractionService
+from mcp_authz.authorization_server.flow.authorization.openid import OpenIdProviders
+from mcp_authz.authorization_server.flow.discovery.issuers import IssuerService
+from mcp_authz.authorization_server.flow.downstream.authorization import DownstreamAuthorization
+from mcp_authz.authorization_server.flow.downstream.providers import Providers
+from mcp_authz.authorization_server.flow.introspection.service import IntrospectionService
+from mcp_authz.authorization_server.flow.registration.management import ClientManagementService
+from mcp_authz.authorization_server.flow.registration.service import RegistrationService
+from mcp_authz.authorization_server.flow.revocation.administration import McpServerAdministration, UserAdministration
+from mcp_authz.authorization_server.flow.revocation.service import RevocationService
+from mcp_authz.authorization_server.flow.token.dpop import DpopProofs
+from mcp_authz.authorization_server.flow.token.grants.context import GrantContext
+from mcp_authz.authorization_server.flow.token.grants.id_jag_issuance import IdJagIssuance
+from mcp_authz.authorization_server.flow.token.grants.jwt_bearer import JwtBearerGrant
+from mcp_authz.authorization_server.flow.token.grants.token_exchange import TokenExchange
+from mcp_authz.authorization_server.flow.token.service import GrantService
+from mcp_authz.authorization_server.health.readiness import Readiness
+from mcp_authz.authorization_server.identity_providers.service import IdentityProviderService
+from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.maintenance.clients import ClientExpiry
+from mcp_authz.authorization_server.maintenance.journeys import JourneyExpiry
+from mcp_authz.authorization_server.maintenance.schedule import Maintenance
+from mcp_authz.authorization_server.maintenance.shared_state import SharedStateUpkeep
+from mcp_authz.authorization_server.mcp_servers.cache import McpServerCache
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService
+from mcp_authz.authorization_server.metrics import Metrics
+from mcp_authz.authorization_server.routes import CALLBACK_PATH
+from mcp_authz.authorization_server.safe_fetch import FetchPolicy, SafeFetcher
+from mcp_authz.authorization_server.settings import DEMO_MCP_SERVER_ID, Settings
+from mcp_authz.authorization_server.tokens.keys import Keys, ensure_current
+from mcp_authz.authorization_server.tokens.service import TokenService
+from mcp_authz.authorization_server.web.browser import Cookies
+from mcp_authz.authorization_server.web.rate_limits import FetchLimit, RateLimits
+from mcp_authz.shared.dpop import Nonces
 
 log = logging.getLogger("authorization_server")
 

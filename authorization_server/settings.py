@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from authorization_server.db import PoolOptions, parse_target, shown
-from authorization_server.encryption import parse_key
-from shared.loopback import is_https_or_loopback_http, is_loopback_host
+from mcp_authz.authorization_server.db import PoolOptions, parse_target, shown
+from mcp_authz.authorization_server.encryption import parse_key
+from mcp_authz.shared.loopback import is_https_or_loopback_http, is_loopback_host
 
 _RATE = re.compile(r"(\d+)/(\d*)(s|min|h)")
 _UNITS = {"s": 1, "min": 60, "h": 3600}

@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from client.errors import AuthorizationError, AuthorizationServerError
-from client.urls import UrlPolicy
-from shared.pkce import METHOD as PKCE_METHOD
-from shared.pkce import new_verifier, s256_challenge
-from shared.scopes import format_scope
+from mcp_authz.client.errors import AuthorizationError, AuthorizationServerError
+from mcp_authz.client.urls import UrlPolicy
+from mcp_authz.shared.pkce import METHOD as PKCE_METHOD
+from mcp_authz.shared.pkce import new_verifier, s256_challenge
+from mcp_authz.shared.scopes import format_scope
 
 
 @dataclass(frozen=True)

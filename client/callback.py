@@ -20,9 +20,9 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Protocol, Self
 
-from client.authorization import parse_response
-from client.errors import AuthorizationError
-from client.tutorial import Tutorial
+from mcp_authz.client.authorization import parse_response
+from mcp_authz.client.errors import AuthorizationError
+from mcp_authz.client.tutorial import Tutorial
 
 LOOPBACK_ADDRESS = "127.0.0.1"
 CALLBACK_PATH = "/callback"

@@ -18,21 +18,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from client import assertion, listing
-from client.assertion import SigningKey
-from client.callback import LoopbackCallback, UserAgentFactory, open_browser, print_url
-from client.errors import INTERRUPTED_EXIT_CODE, ClientError, StoreError, UsageError, describe
-from client.flow import Options, ToolCall
-from client.headless import HeadlessBrowser
-from client.json_output import JsonTutorial, error_line
-from client.quiet import QuietTutorial
-from client.stepwise import LOGOUT, STEPS, run
-from client.store import Store
-from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, ENTERPRISE, WORKLOAD, IdentityProvider
-from client.tutorial import Tutorial
-from client.urls import UrlPolicy
-from shared.loopback import is_https_or_loopback_http
-from shared.resource import canonical_resource
+from mcp_authz.client import assertion, listing
+from mcp_authz.client.assertion import SigningKey
+from mcp_authz.client.callback import LoopbackCallback, UserAgentFactory, open_browser, print_url
+from mcp_authz.client.errors import INTERRUPTED_EXIT_CODE, ClientError, StoreError, UsageError, describe
+from mcp_authz.client.flow import Options, ToolCall
+from mcp_authz.client.headless import HeadlessBrowser
+from mcp_authz.client.json_output import JsonTutorial, error_line
+from mcp_authz.client.quiet import QuietTutorial
+from mcp_authz.client.stepwise import LOGOUT, STEPS, run
+from mcp_authz.client.store import Store
+from mcp_authz.client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, ENTERPRISE, WORKLOAD, IdentityProvider
+from mcp_authz.client.tutorial import Tutorial
+from mcp_authz.client.urls import UrlPolicy
+from mcp_authz.shared.loopback import is_https_or_loopback_http
+from mcp_authz.shared.resource import canonical_resource
 
 DEFAULT_CALLBACK_PORT = 8888
 DEFAULT_CALLBACK_TIMEOUT = 300.0

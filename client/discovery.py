@@ -28,17 +28,17 @@ import httpx2
 from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 from mcp_types.version import LATEST_MODERN_VERSION
 
-from client.errors import AuthorizationServerError, McpServerError, describe
-from client.mcp_calls import CLIENT_INFO
-from client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, ENTERPRISE, JWT_BEARER_GRANT, WORKLOAD
-from client.tutorial import Tutorial
-from client.urls import UrlPolicy
-from shared.metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
-from shared.pkce import METHOD as PKCE_METHOD
-from shared.resource import canonical_resource, same_resource
-from shared.scopes import format_scope, parse_scope
-from shared.well_known import AUTHORIZATION_SERVER_SUFFIX, PROTECTED_RESOURCE_SUFFIX, insert_well_known
-from shared.www_authenticate import find_challenge
+from mcp_authz.client.errors import AuthorizationServerError, McpServerError, describe
+from mcp_authz.client.mcp_calls import CLIENT_INFO
+from mcp_authz.client.tokens import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, ENTERPRISE, JWT_BEARER_GRANT, WORKLOAD
+from mcp_authz.client.tutorial import Tutorial
+from mcp_authz.client.urls import UrlPolicy
+from mcp_authz.shared.metadata import AuthorizationServerMetadata, ProtectedResourceMetadata
+from mcp_authz.shared.pkce import METHOD as PKCE_METHOD
+from mcp_authz.shared.resource import canonical_resource, same_resource
+from mcp_authz.shared.scopes import format_scope, parse_scope
+from mcp_authz.shared.well_known import AUTHORIZATION_SERVER_SUFFIX, PROTECTED_RESOURCE_SUFFIX, insert_well_known
+from mcp_authz.shared.www_authenticate import find_challenge
 
 OPENID_CONFIGURATION_SUFFIX = "openid-configuration"
 

@@ -54,13 +54,13 @@ from typing import Any
 
 import httpx2
 
-from client import authorization, discovery, mcp_calls, progress, registration, tokens
-from client.assertion import SigningKey
-from client.authorization import PendingAuthorization
-from client.callback import UserAgentFactory, redirect_uri_for
-from client.dpop import ALGORITHM as DPOP_ALGORITHM
-from client.dpop import DpopKey
-from client.errors import (
+from mcp_authz.client import authorization, discovery, mcp_calls, progress, registration, tokens
+from mcp_authz.client.assertion import SigningKey
+from mcp_authz.client.authorization import PendingAuthorization
+from mcp_authz.client.callback import UserAgentFactory, redirect_uri_for
+from mcp_authz.client.dpop import ALGORITHM as DPOP_ALGORITHM
+from mcp_authz.client.dpop import DpopKey
+from mcp_authz.client.errors import (
     AuthorizationError,
     AuthorizationServerError,
     InsufficientScope,
@@ -70,9 +70,9 @@ from client.errors import (
     TokenRejected,
     ToolCallError,
 )
-from client.registration import DYNAMIC, PRIVATE_KEY_JWT, Registration
-from client.store import Store
-from client.tokens import (
+from mcp_authz.client.registration import DYNAMIC, PRIVATE_KEY_JWT, Registration
+from mcp_authz.client.store import Store
+from mcp_authz.client.tokens import (
     AUTHORIZATION_CODE,
     CLIENT_CREDENTIALS,
     ENTERPRISE,
@@ -80,10 +80,10 @@ from client.tokens import (
     IdentityProvider,
     Tokens,
 )
-from client.tutorial import Tutorial, mask
-from client.urls import UrlPolicy
-from shared.metadata import AuthorizationServerMetadata
-from shared.scopes import format_scope, parse_scope
+from mcp_authz.client.tutorial import Tutorial, mask
+from mcp_authz.client.urls import UrlPolicy
+from mcp_authz.shared.metadata import AuthorizationServerMetadata
+from mcp_authz.shared.scopes import format_scope, parse_scope
 
 #: What the client says of an MCP server that answers without a 401 (MCP Authorization §1: optional).
 NO_AUTHORIZATION = "this MCP server asks for no authorization"

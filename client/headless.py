@@ -15,12 +15,12 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx2
 
-from client.authorization import parse_response
-from client.callback import redirect_uri_for
-from client.errors import AuthorizationError, AuthorizationServerError, NeedsPerson, describe
-from client.tutorial import Tutorial, masked_url
-from client.urls import UrlPolicy
-from client.wire import http_client
+from mcp_authz.client.authorization import parse_response
+from mcp_authz.client.callback import redirect_uri_for
+from mcp_authz.client.errors import AuthorizationError, AuthorizationServerError, NeedsPerson, describe
+from mcp_authz.client.tutorial import Tutorial, masked_url
+from mcp_authz.client.urls import UrlPolicy
+from mcp_authz.client.wire import http_client
 
 MAX_REDIRECTS = 10
 

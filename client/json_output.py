@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 import httpx2
 
-from client.tutorial import (
+from mcp_authz.client.tutorial import (
     SHOWN_REQUEST_HEADERS,
     SHOWN_RESPONSE_HEADERS,
     Tutorial,

@@ -5,7 +5,7 @@ it was obtained, when the access token expires, and the scope granted. A registr
 tokens is listed too. Tokens, refresh tokens and client secrets are never shown (CL-28).
 """
 
-from client.store import Store
+from mcp_authz.client.store import Store
 
 COLUMNS = ("SERVER", "ISSUER", "CLIENT ID", "EXPIRES", "SCOPE")
 

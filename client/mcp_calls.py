@@ -23,12 +23,12 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import ElicitRequestFormParams, ElicitRequestParams, ElicitResult, Implementation, TextContent
 
-from client.dpop import USE_NONCE, DpopKey
-from client.errors import ClientError, InsufficientScope, TokenRejected, ToolCallError, describe
-from client.tutorial import Tutorial
-from client.wire import http_client
-from shared.scopes import parse_scope
-from shared.www_authenticate import find_challenge
+from mcp_authz.client.dpop import USE_NONCE, DpopKey
+from mcp_authz.client.errors import ClientError, InsufficientScope, TokenRejected, ToolCallError, describe
+from mcp_authz.client.tutorial import Tutorial
+from mcp_authz.client.wire import http_client
+from mcp_authz.shared.scopes import parse_scope
+from mcp_authz.shared.www_authenticate import find_challenge
 
 CLIENT_INFO = Implementation(name="mcp-authorization-tutorial-client", version="0.1.0")
 READ_TIMEOUT = 30.0

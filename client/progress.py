@@ -8,8 +8,8 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from client.authorization import PendingAuthorization
-from shared.json_fields import optional_int, optional_str_list, required_str
+from mcp_authz.client.authorization import PendingAuthorization
+from mcp_authz.shared.json_fields import optional_int, optional_str_list, required_str
 
 
 def discovered(

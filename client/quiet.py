@@ -17,8 +17,8 @@ from typing import Any, TextIO
 
 import httpx2
 
-from client.errors import one_line
-from client.tutorial import STEP_COUNT, Tutorial, masked
+from mcp_authz.client.errors import one_line
+from mcp_authz.client.tutorial import STEP_COUNT, Tutorial, masked
 
 
 class QuietTutorial(Tutorial):

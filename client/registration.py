@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx2
 
-from client.assertion import SigningKey
-from client.errors import AuthorizationServerError, RegistrationError, describe
-from client.wire import OAuthErrorResponse
-from shared.json_fields import as_object, optional_str, required_str
-from shared.metadata import AuthorizationServerMetadata
+from mcp_authz.client.assertion import SigningKey
+from mcp_authz.client.errors import AuthorizationServerError, RegistrationError, describe
+from mcp_authz.client.wire import OAuthErrorResponse
+from mcp_authz.shared.json_fields import as_object, optional_str, required_str
+from mcp_authz.shared.metadata import AuthorizationServerMetadata
 
 PRE_REGISTERED = "pre-registered"
 METADATA_DOCUMENT = "metadata-document"

@@ -25,15 +25,15 @@ A step whose inputs are missing stops with one line naming the step to run first
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from client import progress
-from client.callback import UserAgentFactory
-from client.errors import StepOrderError, TokenError
-from client.flow import Flow, Options
-from client.store import Store, unusable
-from client.tokens import CLIENT_CREDENTIALS, NO_BROWSER_GRANTS, Tokens
-from client.tutorial import Tutorial
-from client.wire import http_client
-from shared.metadata import AuthorizationServerMetadata
+from mcp_authz.client import progress
+from mcp_authz.client.callback import UserAgentFactory
+from mcp_authz.client.errors import StepOrderError, TokenError
+from mcp_authz.client.flow import Flow, Options
+from mcp_authz.client.store import Store, unusable
+from mcp_authz.client.tokens import CLIENT_CREDENTIALS, NO_BROWSER_GRANTS, Tokens
+from mcp_authz.client.tutorial import Tutorial
+from mcp_authz.client.wire import http_client
+from mcp_authz.shared.metadata import AuthorizationServerMetadata
 
 STEPS = ("discover", "metadata", "register", "authorize", "token", "call", "refresh", "revoke")
 #: Not a step: ``python client.py logout`` (:meth:`Flow.logout`).

@@ -36,10 +36,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Self
 
-from client.errors import StoreError
-from client.registration import DYNAMIC, Registration
-from client.tokens import Tokens
-from shared.json_fields import as_object, optional_int, optional_str, required_str, without_none
+from mcp_authz.client.errors import StoreError
+from mcp_authz.client.registration import DYNAMIC, Registration
+from mcp_authz.client.tokens import Tokens
+from mcp_authz.shared.json_fields import as_object, optional_int, optional_str, required_str, without_none
 
 SCHEMA_VERSION = 1
 

@@ -20,15 +20,15 @@ from urllib.parse import quote_plus
 
 import httpx2
 
-from client import assertion
-from client.authorization import PendingAuthorization
-from client.dpop import USE_NONCE, DpopKey
-from client.errors import AuthorizationServerError, InvalidClient, TokenError, describe
-from client.registration import PRIVATE_KEY_JWT, Registration
-from client.wire import OAuthErrorResponse
-from shared.metadata import AuthorizationServerMetadata
-from shared.scopes import format_scope
-from shared.token_response import TokenResponse
+from mcp_authz.client import assertion
+from mcp_authz.client.authorization import PendingAuthorization
+from mcp_authz.client.dpop import USE_NONCE, DpopKey
+from mcp_authz.client.errors import AuthorizationServerError, InvalidClient, TokenError, describe
+from mcp_authz.client.registration import PRIVATE_KEY_JWT, Registration
+from mcp_authz.client.wire import OAuthErrorResponse
+from mcp_authz.shared.metadata import AuthorizationServerMetadata
+from mcp_authz.shared.scopes import format_scope
+from mcp_authz.shared.token_response import TokenResponse
 
 #: The grants a run can use (``--grant``): a user's approval, or the client's own credentials.
 AUTHORIZATION_CODE = "authorization_code"

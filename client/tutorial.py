@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
 
 import httpx2
 
-from client.errors import one_line
+from mcp_authz.client.errors import one_line
 
 #: Parameters and fields whose values are secrets, wherever they occur.
 SECRET_FIELDS = frozenset(

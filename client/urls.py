@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Self
 from urllib.parse import urlsplit
 
-from shared.loopback import is_https_or_loopback_http, is_loopback_http
+from mcp_authz.shared.loopback import is_https_or_loopback_http, is_loopback_http
 
 
 @dataclass(frozen=True)

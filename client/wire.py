@@ -10,8 +10,8 @@ from typing import Self
 
 import httpx2
 
-from client.tutorial import Tutorial
-from shared.json_fields import as_object, optional_str, required_str
+from mcp_authz.client.tutorial import Tutorial
+from mcp_authz.shared.json_fields import as_object, optional_str, required_str
 
 TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
 

@@ -5,10 +5,10 @@ import logging
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
-from mcp_server.app import create_app
-from mcp_server.settings import load
-from shared.http_deadlines import with_header_deadline
-from shared.json_log import formatter
+from mcp_authz.mcp_server.app import create_app
+from mcp_authz.mcp_server.settings import load
+from mcp_authz.shared.http_deadlines import with_header_deadline
+from mcp_authz.shared.json_log import formatter
 
 log = logging.getLogger("mcp_server")
 

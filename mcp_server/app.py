@@ -12,14 +12,14 @@ from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-from mcp_server.bearer_auth import BearerAuth
-from mcp_server.downstream import DownstreamApi
-from mcp_server.health import HEALTH_PATH, health
-from mcp_server.introspection import IntrospectingVerifier
-from mcp_server.protected_resource import metadata_document, metadata_endpoint, metadata_paths
-from mcp_server.settings import Settings
-from mcp_server.token_verifier import JwtVerifier, Verifier
-from mcp_server.tools import IMPLIED_SCOPES, TOOL_SCOPES, build_tools
+from mcp_authz.mcp_server.bearer_auth import BearerAuth
+from mcp_authz.mcp_server.downstream import DownstreamApi
+from mcp_authz.mcp_server.health import HEALTH_PATH, health
+from mcp_authz.mcp_server.introspection import IntrospectingVerifier
+from mcp_authz.mcp_server.protected_resource import metadata_document, metadata_endpoint, metadata_paths
+from mcp_authz.mcp_server.settings import Settings
+from mcp_authz.mcp_server.token_verifier import JwtVerifier, Verifier
+from mcp_authz.mcp_server.tools import IMPLIED_SCOPES, TOOL_SCOPES, build_tools
 
 #: USER-NEEDS theme 7: browser-based clients (the MCP Inspector, web hosts) discover and call the
 #: server with ``fetch``. Any origin may read the answers, as at the authorization server

@@ -37,13 +37,13 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.authentication import AuthCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mcp_server.dpop import DpopCheck, Refused
-from mcp_server.settings import Settings
-from mcp_server.token_verifier import InvalidToken, IssuerUnavailable, Verifier
-from shared.dpop import dpop_challenge
-from shared.scopes import format_scope
-from shared.well_known import protected_resource_metadata_url
-from shared.www_authenticate import bearer_challenge
+from mcp_authz.mcp_server.dpop import DpopCheck, Refused
+from mcp_authz.mcp_server.settings import Settings
+from mcp_authz.mcp_server.token_verifier import InvalidToken, IssuerUnavailable, Verifier
+from mcp_authz.shared.dpop import dpop_challenge
+from mcp_authz.shared.scopes import format_scope
+from mcp_authz.shared.well_known import protected_resource_metadata_url
+from mcp_authz.shared.www_authenticate import bearer_challenge
 
 log = logging.getLogger("mcp_server")
 

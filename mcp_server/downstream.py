@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx2
 
-from mcp_server.settings import Settings
-from mcp_server.token_verifier import JwtVerifier
+from mcp_authz.mcp_server.settings import Settings
+from mcp_authz.mcp_server.token_verifier import JwtVerifier
 
 log = logging.getLogger("mcp_server")
 

@@ -15,7 +15,7 @@ import secrets
 import time
 from collections import OrderedDict
 
-from shared.dpop import PROOF_WINDOW, InvalidProof, NonceNeeded, Nonces, check_proof
+from mcp_authz.shared.dpop import PROOF_WINDOW, InvalidProof, NonceNeeded, Nonces, check_proof
 
 #: How many proofs' ``jti`` are remembered at most; beyond it the oldest are forgotten.
 SEEN_LIMIT = 100_000

@@ -18,9 +18,9 @@ from collections import OrderedDict
 import httpx2
 from mcp.server.auth.provider import AccessToken
 
-from mcp_server.settings import Settings
-from mcp_server.token_verifier import InvalidToken, IssuerUnavailable, JwtVerifier
-from shared.resource import same_resource
+from mcp_authz.mcp_server.settings import Settings
+from mcp_authz.mcp_server.token_verifier import InvalidToken, IssuerUnavailable, JwtVerifier
+from mcp_authz.shared.resource import same_resource
 
 log = logging.getLogger("mcp_server")
 

@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mcp_server.settings import Settings
-from shared.metadata import ProtectedResourceMetadata
-from shared.well_known import PROTECTED_RESOURCE_SUFFIX, protected_resource_metadata_url
+from mcp_authz.mcp_server.settings import Settings
+from mcp_authz.shared.metadata import ProtectedResourceMetadata
+from mcp_authz.shared.well_known import PROTECTED_RESOURCE_SUFFIX, protected_resource_metadata_url
 
 
 def metadata_document(settings: Settings) -> bytes:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared.resource import canonical_resource
-from shared.scopes import parse_scope
+from mcp_authz.shared.resource import canonical_resource
+from mcp_authz.shared.scopes import parse_scope
 
 #: Signature algorithms accepted on access tokens, fixed here and never read from the token
 #: (RFC 8725 §2.1); RFC 9068 §4 requires RS256 and we also take what our AS can sign with.

@@ -26,11 +26,11 @@ import httpx2
 import jwt
 from mcp.server.auth.provider import AccessToken
 
-from mcp_server.settings import ALGORITHMS, Settings
-from shared.metadata import AuthorizationServerMetadata
-from shared.resource import same_resource
-from shared.scopes import parse_scope
-from shared.well_known import authorization_server_metadata_url
+from mcp_authz.mcp_server.settings import ALGORITHMS, Settings
+from mcp_authz.shared.metadata import AuthorizationServerMetadata
+from mcp_authz.shared.resource import same_resource
+from mcp_authz.shared.scopes import parse_scope
+from mcp_authz.shared.well_known import authorization_server_metadata_url
 
 log = logging.getLogger("mcp_server")
 

@@ -19,7 +19,7 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from mcp_server.downstream import DownstreamApi, DownstreamError
+from mcp_authz.mcp_server.downstream import DownstreamApi, DownstreamError
 
 #: Scopes a tool needs beyond the server's basic scopes (checked in bearer_auth.py).
 TOOL_SCOPES: dict[str, tuple[str, ...]] = {"add_note": ("mcp:write",)}

@@ -6,7 +6,7 @@ tests/authorization_server/test_configuration.py fails while the document and th
 
 from pathlib import Path
 
-from authorization_server.settings import reference_table
+from mcp_authz.authorization_server.settings import reference_table
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 BEGIN = "<!-- settings table: begin -->\n"

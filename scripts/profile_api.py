@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from shared.well_known import authorization_server_metadata_url
+from mcp_authz.shared.well_known import authorization_server_metadata_url
 
 log = logging.getLogger("profile_api")
 

@@ -29,11 +29,11 @@ from pathlib import Path
 import httpx2
 import uvicorn
 
-from authorization_server import settings as settings_module
-from authorization_server.app import create_app
-from authorization_server.cli import main as cli_main
-from authorization_server.cli.serve import uvicorn_options
-from authorization_server.encryption import local_key
+from mcp_authz.authorization_server import settings as settings_module
+from mcp_authz.authorization_server.app import create_app
+from mcp_authz.authorization_server.cli import main as cli_main
+from mcp_authz.authorization_server.cli.serve import uvicorn_options
+from mcp_authz.authorization_server.encryption import local_key
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 30.0

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import jwt
 
-from shared.www_authenticate import quote
+from mcp_authz.shared.www_authenticate import quote
 
 #: The asymmetric algorithms a proof may be signed with (RFC 9449 §4.2: no ``none``, no MAC).
 ALGORITHMS = ("ES256", "RS256", "PS256", "EdDSA")

@@ -8,7 +8,7 @@ trailing slash would break the comparison).
 from dataclasses import asdict, dataclass
 from typing import Any, Self
 
-from shared.json_fields import (
+from mcp_authz.shared.json_fields import (
     as_object,
     optional_bool,
     optional_str,

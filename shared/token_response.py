@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Any, Self
 
-from shared.json_fields import as_object, optional_int, optional_str, required_str, without_none
+from mcp_authz.shared.json_fields import as_object, optional_int, optional_str, required_str, without_none
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from authorization_server.db import PoolOptions
-from authorization_server.db_postgresql import PostgresDatabase, to_postgresql
+from mcp_authz.authorization_server.db import PoolOptions
+from mcp_authz.authorization_server.db_postgresql import PostgresDatabase, to_postgresql
 
 T = TypeVar("T")
 

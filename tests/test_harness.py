@@ -5,7 +5,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from authorization_server import settings as settings_module
+from mcp_authz.authorization_server import settings as settings_module
 from scripts.stack import start_authorization_server
 
 

@@ -8,7 +8,7 @@ and followed URLs) have their own tests; this pins the rule they now share.
 
 import pytest
 
-from shared.loopback import is_https_or_loopback_http
+from mcp_authz.shared.loopback import is_https_or_loopback_http
 
 
 @pytest.mark.parametrize(

@@ -9,17 +9,17 @@ refresh token of the family is revoked and the journey is stamped ``revoked``.
 from dataclasses import dataclass
 from datetime import datetime
 
-from authorization_server.accounts.entities import User
-from authorization_server.accounts.service import AccountService
-from authorization_server.clients.service import ClientService
-from authorization_server.consents.entities import Consent
-from authorization_server.consents.service import ConsentService
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import InvalidRequest
-from authorization_server.flow.revocation.service import RevocationService
-from authorization_server.journeys.service import JourneyService
-from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.web.hosts import host_of, with_a_label_host
+from mcp_authz.authorization_server.accounts.entities import User
+from mcp_authz.authorization_server.accounts.service import AccountService
+from mcp_authz.authorization_server.clients.service import ClientService
+from mcp_authz.authorization_server.consents.entities import Consent
+from mcp_authz.authorization_server.consents.service import ConsentService
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import InvalidRequest
+from mcp_authz.authorization_server.flow.revocation.service import RevocationService
+from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService
+from mcp_authz.authorization_server.web.hosts import host_of, with_a_label_host
 
 #: What the connected apps page's form proves with its CSRF token, keyed by the session cookie.
 FORM_PURPOSE = "account/apps"

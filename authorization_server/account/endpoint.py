@@ -15,14 +15,14 @@ not APIs.
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from authorization_server.account.connected_apps import FORM_PURPOSE
-from authorization_server.account.home import SIGN_OUT_PURPOSE
-from authorization_server.errors import OAuthError
-from authorization_server.routes import ACCOUNT_APPS_PATH, ACCOUNT_APPS_REVOKE_PATH, SIGN_OUT_PATH
-from authorization_server.services import services
-from authorization_server.web.browser import check_csrf, csrf_token
-from authorization_server.web.pages import error_page, page
-from authorization_server.web.params import query_params, read_form
+from mcp_authz.authorization_server.account.connected_apps import FORM_PURPOSE
+from mcp_authz.authorization_server.account.home import SIGN_OUT_PURPOSE
+from mcp_authz.authorization_server.errors import OAuthError
+from mcp_authz.authorization_server.routes import ACCOUNT_APPS_PATH, ACCOUNT_APPS_REVOKE_PATH, SIGN_OUT_PATH
+from mcp_authz.authorization_server.services import services
+from mcp_authz.authorization_server.web.browser import check_csrf, csrf_token
+from mcp_authz.authorization_server.web.pages import error_page, page
+from mcp_authz.authorization_server.web.params import query_params, read_form
 
 PATH = ACCOUNT_APPS_PATH
 REVOKE_PATH = ACCOUNT_APPS_REVOKE_PATH

@@ -9,11 +9,11 @@ next authorization asks the person to sign in again.
 
 from dataclasses import dataclass
 
-from authorization_server.accounts.service import AccountService
-from authorization_server.db import Database, Transaction
-from authorization_server.flow.discovery.issuers import mcp_issuer_url
-from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.routes import METADATA_PATH
+from mcp_authz.authorization_server.accounts.service import AccountService
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.flow.discovery.issuers import mcp_issuer_url
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService
+from mcp_authz.authorization_server.routes import METADATA_PATH
 
 #: What the sign-out form proves with its CSRF token, keyed by the session cookie (docs/decisions/0006).
 SIGN_OUT_PURPOSE = "account/sign-out"

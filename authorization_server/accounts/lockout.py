@@ -22,12 +22,12 @@ both count (docs/decisions/0046-several-instances.md).
 import math
 from dataclasses import replace
 
-from authorization_server import clock
-from authorization_server.accounts import repository
-from authorization_server.accounts.entities import FailureRecord
-from authorization_server.accounts.service import MAX_USERNAME_LENGTH
-from authorization_server.db import Transaction
-from authorization_server.errors import TooManyRequests
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.accounts import repository
+from mcp_authz.authorization_server.accounts.entities import FailureRecord
+from mcp_authz.authorization_server.accounts.service import MAX_USERNAME_LENGTH
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.errors import TooManyRequests
 
 #: The longest a lock grows to; also how long a key must stay quiet for its locks to be forgotten.
 MAX_LOCK = 24 * 3600

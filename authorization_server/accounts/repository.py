@@ -2,9 +2,9 @@
 
 from datetime import datetime
 
-from authorization_server import clock
-from authorization_server.accounts.entities import FailureRecord, User
-from authorization_server.db import Row, Transaction
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.accounts.entities import FailureRecord, User
+from mcp_authz.authorization_server.db import Row, Transaction
 
 
 async def add_user(tx: Transaction, user: User, password_hash: str) -> None:

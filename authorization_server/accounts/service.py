@@ -4,12 +4,12 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 
-from authorization_server import clock
-from authorization_server.accounts import repository
-from authorization_server.accounts.entities import User
-from authorization_server.accounts.passwords import dummy_hash, hash_password, verify_password
-from authorization_server.db import Transaction
-from authorization_server.secrets_at_rest import digest, new_id, new_secret
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.accounts import repository
+from mcp_authz.authorization_server.accounts.entities import User
+from mcp_authz.authorization_server.accounts.passwords import dummy_hash, hash_password, verify_password
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.secrets_at_rest import digest, new_id, new_secret
 
 MAX_USERNAME_LENGTH = 64
 USERNAME_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._@-]{{0,{MAX_USERNAME_LENGTH - 1}}}")

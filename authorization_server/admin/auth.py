@@ -24,13 +24,13 @@ import math
 
 from starlette.requests import Request
 
-from authorization_server.accounts.lockout import FailureLock
-from authorization_server.accounts.service import AccountService
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import AdminSignInRequired, NotFound, TooManyRequests
-from authorization_server.settings import Settings
-from authorization_server.web.browser import Cookies
-from authorization_server.web.rate_limits import address_of
+from mcp_authz.authorization_server.accounts.lockout import FailureLock
+from mcp_authz.authorization_server.accounts.service import AccountService
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import AdminSignInRequired, NotFound, TooManyRequests
+from mcp_authz.authorization_server.settings import Settings
+from mcp_authz.authorization_server.web.browser import Cookies
+from mcp_authz.authorization_server.web.rate_limits import address_of
 
 #: At most this many admin sessions are kept; signing in again past it forgets the oldest.
 MAX_SESSIONS = 100

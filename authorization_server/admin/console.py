@@ -21,40 +21,40 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from authorization_server import clock
-from authorization_server.account.connected_apps import ConnectedApps, ConnectedAppsService
-from authorization_server.accounts.entities import User
-from authorization_server.accounts.service import AccountService
-from authorization_server.admin.timelines import Timeline, Timelines
-from authorization_server.clients.entities import Client, MachineApproval
-from authorization_server.clients.service import ClientService
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import InvalidRequest, NotFound
-from authorization_server.flow.authorization.openid import OpenIdProviders, check_provider
-from authorization_server.flow.discovery.issuers import mcp_issuer_url
-from authorization_server.flow.registration.management import ClientManagementService
-from authorization_server.flow.revocation.administration import (
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.account.connected_apps import ConnectedApps, ConnectedAppsService
+from mcp_authz.authorization_server.accounts.entities import User
+from mcp_authz.authorization_server.accounts.service import AccountService
+from mcp_authz.authorization_server.admin.timelines import Timeline, Timelines
+from mcp_authz.authorization_server.clients.entities import Client, MachineApproval
+from mcp_authz.authorization_server.clients.service import ClientService
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import InvalidRequest, NotFound
+from mcp_authz.authorization_server.flow.authorization.openid import OpenIdProviders, check_provider
+from mcp_authz.authorization_server.flow.discovery.issuers import mcp_issuer_url
+from mcp_authz.authorization_server.flow.registration.management import ClientManagementService
+from mcp_authz.authorization_server.flow.revocation.administration import (
     DependentsExist,
     McpServerAdministration,
     Removed,
     UserAdministration,
 )
-from authorization_server.flow.revocation.service import RevocationService
-from authorization_server.identity_providers.entities import IdentityProvider
-from authorization_server.identity_providers.service import (
+from mcp_authz.authorization_server.flow.revocation.service import RevocationService
+from mcp_authz.authorization_server.identity_providers.entities import IdentityProvider
+from mcp_authz.authorization_server.identity_providers.service import (
     IdentityProviderService,
     parse_claim_rules,
     parse_domains,
     source_of,
 )
-from authorization_server.journeys.entities import JourneySearch
-from authorization_server.journeys.service import JourneyService
-from authorization_server.maintenance.clients import ClientExpiry
-from authorization_server.mcp_servers.entities import McpConnection, McpServer
-from authorization_server.mcp_servers.service import McpServerService, scope_descriptions
-from authorization_server.routes import INTROSPECT_PATH
-from authorization_server.tokens.keys import Keys
-from shared.scopes import parse_scope
+from mcp_authz.authorization_server.journeys.entities import JourneySearch
+from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.maintenance.clients import ClientExpiry
+from mcp_authz.authorization_server.mcp_servers.entities import McpConnection, McpServer
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService, scope_descriptions
+from mcp_authz.authorization_server.routes import INTROSPECT_PATH
+from mcp_authz.authorization_server.tokens.keys import Keys
+from mcp_authz.shared.scopes import parse_scope
 
 T = TypeVar("T")
 

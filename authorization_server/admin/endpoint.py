@@ -41,10 +41,10 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from authorization_server import clock
-from authorization_server.accounts.service import MIN_PASSWORD_LENGTH
-from authorization_server.admin.auth import AdminSignInFailed
-from authorization_server.admin.console import (
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.accounts.service import MIN_PASSWORD_LENGTH
+from mcp_authz.authorization_server.admin.auth import AdminSignInFailed
+from mcp_authz.authorization_server.admin.console import (
     ClientFilter,
     ClientKind,
     ConnectionFields,
@@ -52,11 +52,11 @@ from authorization_server.admin.console import (
     ProviderFields,
     UserConsole,
 )
-from authorization_server.admin.sequence_diagrams import layout
-from authorization_server.errors import InvalidRequest, NotFound, OAuthError, TooManyRequests
-from authorization_server.identity_providers.entities import AUTH_METHODS
-from authorization_server.journeys.entities import JourneySearch, JourneyStatus
-from authorization_server.routes import (
+from mcp_authz.authorization_server.admin.sequence_diagrams import layout
+from mcp_authz.authorization_server.errors import InvalidRequest, NotFound, OAuthError, TooManyRequests
+from mcp_authz.authorization_server.identity_providers.entities import AUTH_METHODS
+from mcp_authz.authorization_server.journeys.entities import JourneySearch, JourneyStatus
+from mcp_authz.authorization_server.routes import (
     ADMIN_CLIENT_PATH,
     ADMIN_CLIENTS_PATH,
     ADMIN_IDENTITY_PROVIDERS_PATH,
@@ -69,10 +69,10 @@ from authorization_server.routes import (
     ADMIN_USER_PATH,
     ADMIN_USERS_PATH,
 )
-from authorization_server.services import Services, services
-from authorization_server.web.browser import check_csrf
-from authorization_server.web.pages import error_page, form_page
-from authorization_server.web.params import Params, query_params, read_form
+from mcp_authz.authorization_server.services import Services, services
+from mcp_authz.authorization_server.web.browser import check_csrf
+from mcp_authz.authorization_server.web.pages import error_page, form_page
+from mcp_authz.authorization_server.web.params import Params, query_params, read_form
 
 #: How many journeys the list shows, newest first.
 LIST_LIMIT = 50

@@ -10,8 +10,8 @@ Only positions are computed here; ``templates/admin_journey.html`` turns them in
 from dataclasses import dataclass
 from enum import IntEnum
 
-from authorization_server.admin.timelines import Timeline
-from authorization_server.journeys.entities import Step
+from mcp_authz.authorization_server.admin.timelines import Timeline
+from mcp_authz.authorization_server.journeys.entities import Step
 
 
 class Party(IntEnum):

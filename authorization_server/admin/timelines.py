@@ -9,12 +9,12 @@ render this one value.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from authorization_server.clients.service import ClientService
-from authorization_server.db import Database, Transaction
-from authorization_server.journeys.entities import JourneyHistory, JourneySearch, JourneyStatus, Step
-from authorization_server.journeys.service import JourneyService
-from authorization_server.mcp_servers.entities import McpConnection
-from authorization_server.mcp_servers.service import McpServerService
+from mcp_authz.authorization_server.clients.service import ClientService
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.journeys.entities import JourneyHistory, JourneySearch, JourneyStatus, Step
+from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.mcp_servers.entities import McpConnection
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService
 
 #: What each state says about how the journey ended, or that it has not yet.
 OUTCOMES = {

@@ -47,8 +47,8 @@ One module per command group; ``shared.py`` holds what they share.
 import argparse
 import asyncio
 
-from authorization_server import settings as settings_module
-from authorization_server.cli import (
+from mcp_authz.authorization_server import settings as settings_module
+from mcp_authz.authorization_server.cli import (
     clients,
     connections,
     identity_providers,
@@ -58,9 +58,9 @@ from authorization_server.cli import (
     storage,
     users,
 )
-from authorization_server.cli.serve import serve
-from authorization_server.cli.shared import Command
-from authorization_server.db import DatabaseUnavailable
+from mcp_authz.authorization_server.cli.serve import serve
+from mcp_authz.authorization_server.cli.shared import Command
+from mcp_authz.authorization_server.db import DatabaseUnavailable
 
 
 def main(argv: list[str] | None = None) -> None:

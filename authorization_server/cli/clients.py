@@ -7,16 +7,16 @@ import argparse
 import json
 from pathlib import Path
 
-from authorization_server import settings as settings_module
-from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
-from authorization_server.clients.entities import Client, IdJagAudience, MachineApproval
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import OAuthError
-from authorization_server.flow.discovery.issuers import mcp_issuer_url
-from authorization_server.mcp_servers.entities import McpServer
-from authorization_server.services import Operations
-from authorization_server.settings import Settings
-from shared.scopes import format_scope, parse_scope
+from mcp_authz.authorization_server import settings as settings_module
+from mcp_authz.authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from mcp_authz.authorization_server.clients.entities import Client, IdJagAudience, MachineApproval
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import OAuthError
+from mcp_authz.authorization_server.flow.discovery.issuers import mcp_issuer_url
+from mcp_authz.authorization_server.mcp_servers.entities import McpServer
+from mcp_authz.authorization_server.services import Operations
+from mcp_authz.authorization_server.settings import Settings
+from mcp_authz.shared.scopes import format_scope, parse_scope
 
 MACHINE_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 MCP_SERVER_HELP = (

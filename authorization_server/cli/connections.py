@@ -2,8 +2,8 @@
 
 import argparse
 
-from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
-from authorization_server.settings import Settings
+from mcp_authz.authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from mcp_authz.authorization_server.settings import Settings
 
 
 def add_commands(commands: Actions) -> None:

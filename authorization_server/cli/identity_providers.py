@@ -3,15 +3,19 @@
 import argparse
 import json
 
-from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
-from authorization_server.flow.authorization.openid import OpenIdProviders, check_provider
-from authorization_server.identity_providers.entities import AUTH_METHODS, IdentityProvider
-from authorization_server.identity_providers.service import IdentityProviderService, parse_claim_rules, parse_domains
-from authorization_server.routes import FEDERATED_CALLBACK_PATH
-from authorization_server.safe_fetch import SafeFetcher
-from authorization_server.services import fetch_policy, signing_key_sealer
-from authorization_server.settings import Settings
-from shared.scopes import parse_scope
+from mcp_authz.authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from mcp_authz.authorization_server.flow.authorization.openid import OpenIdProviders, check_provider
+from mcp_authz.authorization_server.identity_providers.entities import AUTH_METHODS, IdentityProvider
+from mcp_authz.authorization_server.identity_providers.service import (
+    IdentityProviderService,
+    parse_claim_rules,
+    parse_domains,
+)
+from mcp_authz.authorization_server.routes import FEDERATED_CALLBACK_PATH
+from mcp_authz.authorization_server.safe_fetch import SafeFetcher
+from mcp_authz.authorization_server.services import fetch_policy, signing_key_sealer
+from mcp_authz.authorization_server.settings import Settings
+from mcp_authz.shared.scopes import parse_scope
 
 
 def add_commands(commands: Actions) -> None:

@@ -3,12 +3,12 @@
 import argparse
 from datetime import datetime, timedelta
 
-from authorization_server import clock
-from authorization_server import settings as settings_module
-from authorization_server.admin.timelines import Timeline
-from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
-from authorization_server.db import Transaction
-from authorization_server.settings import Settings
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server import settings as settings_module
+from mcp_authz.authorization_server.admin.timelines import Timeline
+from mcp_authz.authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.settings import Settings
 
 
 def add_commands(commands: Actions) -> None:

@@ -2,11 +2,11 @@
 
 import argparse
 
-from authorization_server import clock
-from authorization_server.cli.shared import Actions, action, database, group, repeat_settings
-from authorization_server.services import signing_key_sealer
-from authorization_server.settings import Settings
-from authorization_server.tokens import keys
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.cli.shared import Actions, action, database, group, repeat_settings
+from mcp_authz.authorization_server.services import signing_key_sealer
+from mcp_authz.authorization_server.settings import Settings
+from mcp_authz.authorization_server.tokens import keys
 
 
 def add_commands(commands: Actions) -> None:

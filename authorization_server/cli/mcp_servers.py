@@ -5,12 +5,12 @@ import argparse
 import json
 from pathlib import Path
 
-from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
-from authorization_server.clients.assertions import parse_jwks
-from authorization_server.flow.discovery.issuers import mcp_issuer_url
-from authorization_server.mcp_servers.service import scope_descriptions
-from authorization_server.routes import INTROSPECT_PATH
-from authorization_server.settings import Settings
+from mcp_authz.authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from mcp_authz.authorization_server.clients.assertions import parse_jwks
+from mcp_authz.authorization_server.flow.discovery.issuers import mcp_issuer_url
+from mcp_authz.authorization_server.mcp_servers.service import scope_descriptions
+from mcp_authz.authorization_server.routes import INTROSPECT_PATH
+from mcp_authz.authorization_server.settings import Settings
 
 
 def add_commands(commands: Actions) -> None:

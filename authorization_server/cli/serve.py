@@ -16,10 +16,10 @@ from typing import Any
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
-from authorization_server.app import create_app
-from authorization_server.settings import Settings
-from shared.http_deadlines import with_header_deadline
-from shared.json_log import JsonFormatter
+from mcp_authz.authorization_server.app import create_app
+from mcp_authz.authorization_server.settings import Settings
+from mcp_authz.shared.http_deadlines import with_header_deadline
+from mcp_authz.shared.json_log import JsonFormatter
 
 log = logging.getLogger("authorization_server")
 

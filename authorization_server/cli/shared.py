@@ -5,11 +5,11 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
-from authorization_server import settings as settings_module
-from authorization_server.db import Database
-from authorization_server.engines import open_database
-from authorization_server.services import Operations, command_line_services
-from authorization_server.settings import Settings
+from mcp_authz.authorization_server import settings as settings_module
+from mcp_authz.authorization_server.db import Database
+from mcp_authz.authorization_server.engines import open_database
+from mcp_authz.authorization_server.services import Operations, command_line_services
+from mcp_authz.authorization_server.settings import Settings
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]]
 """One action of a group, run by ``main()`` with the settings and the parsed options."""

@@ -7,10 +7,10 @@ every table of one database into a new, empty one, e.g. a SQLite deployment into
 
 import argparse
 
-from authorization_server.cli.shared import Actions, action, database, group, repeat_settings
-from authorization_server.db import applied_versions, shown
-from authorization_server.engines import copy_database, open_database
-from authorization_server.settings import Settings
+from mcp_authz.authorization_server.cli.shared import Actions, action, database, group, repeat_settings
+from mcp_authz.authorization_server.db import applied_versions, shown
+from mcp_authz.authorization_server.engines import copy_database, open_database
+from mcp_authz.authorization_server.settings import Settings
 
 
 def add_commands(commands: Actions) -> None:

@@ -4,11 +4,11 @@ import argparse
 import getpass
 import sys
 
-from authorization_server.accounts.entities import User
-from authorization_server.cli.shared import Actions, action, group, repeat_settings, services
-from authorization_server.db import Transaction
-from authorization_server.identity_providers.service import source_of
-from authorization_server.settings import Settings
+from mcp_authz.authorization_server.accounts.entities import User
+from mcp_authz.authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.identity_providers.service import source_of
+from mcp_authz.authorization_server.settings import Settings
 
 
 def add_commands(commands: Actions) -> None:

@@ -17,8 +17,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from authorization_server import clock
-from authorization_server.errors import InvalidClient
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.errors import InvalidClient
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SIGNING_ALGS = ("ES256", "RS256", "PS256", "EdDSA")

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from authorization_server.clients.metadata_documents import is_document_url
+from mcp_authz.authorization_server.clients.metadata_documents import is_document_url
 
 
 @dataclass(frozen=True)

@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from authorization_server.clients.assertions import parse_jwks
-from authorization_server.errors import InvalidClientMetadata, InvalidRedirectUri
-from authorization_server.safe_fetch import is_special_use, url_problem
-from shared.loopback import is_https_or_loopback_http
-from shared.scopes import format_scope, parse_scope
+from mcp_authz.authorization_server.clients.assertions import parse_jwks
+from mcp_authz.authorization_server.errors import InvalidClientMetadata, InvalidRedirectUri
+from mcp_authz.authorization_server.safe_fetch import is_special_use, url_problem
+from mcp_authz.shared.loopback import is_https_or_loopback_http
+from mcp_authz.shared.scopes import format_scope, parse_scope
 
 MAX_REDIRECT_URIS = 10
 MAX_URI_LENGTH = 2000

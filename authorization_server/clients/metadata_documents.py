@@ -22,9 +22,9 @@ serves the authorization code grant.
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from authorization_server.clients.metadata import ClientMetadata, choose_auth_method, parse_client_metadata
-from authorization_server.errors import InvalidClient, InvalidClientMetadata, OAuthError
-from authorization_server.safe_fetch import url_problem
+from mcp_authz.authorization_server.clients.metadata import ClientMetadata, choose_auth_method, parse_client_metadata
+from mcp_authz.authorization_server.errors import InvalidClient, InvalidClientMetadata, OAuthError
+from mcp_authz.authorization_server.safe_fetch import url_problem
 
 #: CIMD §4.3 recommends at most 5 KB.
 MAX_DOCUMENT_BYTES = 5 * 1024

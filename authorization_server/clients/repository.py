@@ -3,10 +3,10 @@
 import json
 from datetime import datetime
 
-from authorization_server import clock
-from authorization_server.clients.entities import Client, IdJagAudience, MachineApproval
-from authorization_server.db import Row, Transaction
-from shared.scopes import format_scope, parse_scope
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.clients.entities import Client, IdJagAudience, MachineApproval
+from mcp_authz.authorization_server.db import Row, Transaction
+from mcp_authz.shared.scopes import format_scope, parse_scope
 
 _INSERT = (
     "INSERT INTO clients (client_id, issuer, client_secret_hash, client_secret_expires_at,"

@@ -5,21 +5,21 @@ import secrets
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from authorization_server import clock
-from authorization_server.clients import repository
-from authorization_server.clients.assertions import LEEWAY, VerifiedAssertion
-from authorization_server.clients.entities import (
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.clients import repository
+from mcp_authz.authorization_server.clients.assertions import LEEWAY, VerifiedAssertion
+from mcp_authz.authorization_server.clients.entities import (
     Client,
     ClientCredentials,
     IdJagAudience,
     MachineApproval,
     Registration,
 )
-from authorization_server.clients.metadata import ClientMetadata
-from authorization_server.db import Transaction
-from authorization_server.errors import InvalidClient, InvalidClientMetadata, InvalidToken
-from authorization_server.secrets_at_rest import digest, matches, new_secret
-from shared.loopback import is_https_or_loopback_http
+from mcp_authz.authorization_server.clients.metadata import ClientMetadata
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.errors import InvalidClient, InvalidClientMetadata, InvalidToken
+from mcp_authz.authorization_server.secrets_at_rest import digest, matches, new_secret
+from mcp_authz.shared.loopback import is_https_or_loopback_http
 
 #: How exactly ``last_used_at`` is kept: a client used again within this time is not written again.
 USED_PRECISION = timedelta(hours=1)

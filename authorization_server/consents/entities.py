@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
-from shared.loopback import is_loopback_http
+from mcp_authz.shared.loopback import is_loopback_http
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@
 
 from datetime import datetime
 
-from authorization_server import clock
-from authorization_server.consents.entities import Consent
-from authorization_server.db import Row, Transaction
-from shared.scopes import format_scope, parse_scope
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.consents.entities import Consent
+from mcp_authz.authorization_server.db import Row, Transaction
+from mcp_authz.shared.scopes import format_scope, parse_scope
 
 
 async def get(tx: Transaction, user_id: str, client_id: str, mcp_server_id: str) -> Consent | None:

@@ -7,11 +7,11 @@ shared by every installation, and a consent must not send codes somewhere the us
 (issue 11; docs/decisions/0012).
 """
 
-from authorization_server import clock
-from authorization_server.consents import repository
-from authorization_server.consents.entities import Consent, redirect_key
-from authorization_server.db import Transaction
-from authorization_server.journeys.entities import Journey
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.consents import repository
+from mcp_authz.authorization_server.consents.entities import Consent, redirect_key
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.journeys.entities import Journey
 
 
 class ConsentService:

@@ -14,7 +14,7 @@ successful probe at debug level only (``app.Edge``).
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from authorization_server.services import services
+from mcp_authz.authorization_server.services import services
 
 NO_STORE = {"Cache-Control": "no-store"}
 #: RFC 9110 §10.2.3: when to ask again after a 503.

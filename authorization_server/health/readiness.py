@@ -12,8 +12,8 @@ seconds: a probe must never hang on a locked or stuck database. What is wrong is
 import asyncio
 import logging
 
-from authorization_server.db import Database, Transaction, ping
-from authorization_server.tokens.keys import Keys, UnopenableKeys
+from mcp_authz.authorization_server.db import Database, Transaction, ping
+from mcp_authz.authorization_server.tokens.keys import Keys, UnopenableKeys
 
 log = logging.getLogger("authorization_server")
 

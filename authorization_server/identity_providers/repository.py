@@ -2,10 +2,10 @@
 
 from datetime import datetime
 
-from authorization_server import clock
-from authorization_server.db import Row, Transaction
-from authorization_server.identity_providers.entities import ClaimRule, FederatedIdentity, IdentityProvider
-from shared.scopes import format_scope, parse_scope
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.db import Row, Transaction
+from mcp_authz.authorization_server.identity_providers.entities import ClaimRule, FederatedIdentity, IdentityProvider
+from mcp_authz.shared.scopes import format_scope, parse_scope
 
 
 async def add(tx: Transaction, provider: IdentityProvider) -> None:

@@ -14,20 +14,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from authorization_server import clock
-from authorization_server.db import Transaction
-from authorization_server.encryption import Sealer
-from authorization_server.identity_providers import repository
-from authorization_server.identity_providers.entities import (
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.encryption import Sealer
+from mcp_authz.authorization_server.identity_providers import repository
+from mcp_authz.authorization_server.identity_providers.entities import (
     AUTH_METHODS,
     ClaimRule,
     FederatedIdentity,
     IdentityProvider,
     UpstreamSignIn,
 )
-from authorization_server.secrets_at_rest import digest, new_id, new_secret
-from shared.loopback import is_https_or_loopback_http
-from shared.pkce import new_verifier
+from mcp_authz.authorization_server.secrets_at_rest import digest, new_id, new_secret
+from mcp_authz.shared.loopback import is_https_or_loopback_http
+from mcp_authz.shared.pkce import new_verifier
 
 #: The longest display name, characters ("Continue with DISPLAY_NAME").
 MAX_DISPLAY_NAME = 64

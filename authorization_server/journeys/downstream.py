@@ -6,12 +6,12 @@ completes with the provider's tokens, kept sealed (``sealing.py``) until the MCP
 for them (RFC 8693, ``flow/token/grants/token_exchange.py``).
 """
 
-from authorization_server import clock
-from authorization_server.db import Transaction
-from authorization_server.encryption import Sealer
-from authorization_server.errors import InvalidRequest, NotFound
-from authorization_server.journeys import repository, states
-from authorization_server.journeys.entities import (
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.encryption import Sealer
+from mcp_authz.authorization_server.errors import InvalidRequest, NotFound
+from mcp_authz.authorization_server.journeys import repository, states
+from mcp_authz.authorization_server.journeys.entities import (
     DownstreamAuthorizationFlow,
     DownstreamCallback,
     DownstreamFlowStatus,
@@ -19,9 +19,9 @@ from authorization_server.journeys.entities import (
     JourneyStatus,
     Step,
 )
-from authorization_server.journeys.sealing import DownstreamSeal
-from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.secrets_at_rest import digest, matches, new_id
+from mcp_authz.authorization_server.journeys.sealing import DownstreamSeal
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService
+from mcp_authz.authorization_server.secrets_at_rest import digest, matches, new_id
 
 
 class DownstreamFlows:

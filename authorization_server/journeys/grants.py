@@ -7,14 +7,14 @@ docs/decisions/0018), ending a grant (RFC 7009), and which journeys hold one.
 
 from dataclasses import dataclass
 
-from authorization_server import clock
-from authorization_server.db import Transaction
-from authorization_server.errors import InvalidGrant, InvalidTarget
-from authorization_server.journeys import repository, states
-from authorization_server.journeys.entities import Journey, JourneyStatus, Step
-from authorization_server.secrets_at_rest import digest
-from shared.pkce import verify_s256
-from shared.resource import same_resource
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.errors import InvalidGrant, InvalidTarget
+from mcp_authz.authorization_server.journeys import repository, states
+from mcp_authz.authorization_server.journeys.entities import Journey, JourneyStatus, Step
+from mcp_authz.authorization_server.secrets_at_rest import digest
+from mcp_authz.shared.pkce import verify_s256
+from mcp_authz.shared.resource import same_resource
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ For the operator (``journeys list`` and ``journeys show``, the admin pages), thr
 ``admin/timelines.py``; it changes nothing.
 """
 
-from authorization_server.db import Transaction
-from authorization_server.journeys import repository
-from authorization_server.journeys.entities import Journey, JourneyHistory, JourneySearch
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.journeys import repository
+from mcp_authz.authorization_server.journeys.entities import Journey, JourneyHistory, JourneySearch
 
 
 async def recent(tx: Transaction, limit: int) -> list[JourneyHistory]:

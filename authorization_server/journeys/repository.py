@@ -8,9 +8,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from authorization_server import clock
-from authorization_server.db import Row, Transaction
-from authorization_server.journeys.entities import (
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.db import Row, Transaction
+from mcp_authz.authorization_server.journeys.entities import (
     AuthorizationRequest,
     CompletedDownstreamFlow,
     DownstreamAuthorizationFlow,
@@ -23,7 +23,7 @@ from authorization_server.journeys.entities import (
     StartedDownstreamFlow,
     Step,
 )
-from shared.scopes import format_scope, parse_scope
+from mcp_authz.shared.scopes import format_scope, parse_scope
 
 _SELECT = (
     "SELECT j.*, f.id AS flow_id, f.mcp_server_id, f.client_id, f.mcp_server_version,"

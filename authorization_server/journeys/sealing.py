@@ -6,9 +6,9 @@ setting; the associated data names the row and the column, so a sealed value cop
 another row or column does not open (``encryption.py``, docs/decisions/0021).
 """
 
-from authorization_server.encryption import Sealer, Undecryptable
-from authorization_server.errors import ServerError
-from authorization_server.journeys.entities import CompletedDownstreamFlow, DownstreamTokens
+from mcp_authz.authorization_server.encryption import Sealer, Undecryptable
+from mcp_authz.authorization_server.errors import ServerError
+from mcp_authz.authorization_server.journeys.entities import CompletedDownstreamFlow, DownstreamTokens
 
 
 class DownstreamSeal:

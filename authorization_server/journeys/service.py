@@ -17,13 +17,13 @@ other modules commit together or not at all.
 
 from datetime import datetime
 
-from authorization_server import clock
-from authorization_server.db import Transaction
-from authorization_server.encryption import Sealer
-from authorization_server.errors import InvalidRequest
-from authorization_server.journeys import grants, history, repository, states, upkeep
-from authorization_server.journeys.downstream import DownstreamFlows
-from authorization_server.journeys.entities import (
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.encryption import Sealer
+from mcp_authz.authorization_server.errors import InvalidRequest
+from mcp_authz.authorization_server.journeys import grants, history, repository, states, upkeep
+from mcp_authz.authorization_server.journeys.downstream import DownstreamFlows
+from mcp_authz.authorization_server.journeys.entities import (
     AuthorizationRequest,
     DownstreamAuthorizationFlow,
     DownstreamCallback,
@@ -34,10 +34,10 @@ from authorization_server.journeys.entities import (
     JourneyStatus,
     Step,
 )
-from authorization_server.journeys.grants import CodeReplayed
-from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.secrets_at_rest import digest, matches, new_secret
-from shared.scopes import format_scope
+from mcp_authz.authorization_server.journeys.grants import CodeReplayed
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService
+from mcp_authz.authorization_server.secrets_at_rest import digest, matches, new_secret
+from mcp_authz.shared.scopes import format_scope
 
 __all__ = ["CodeReplayed", "JourneyService"]
 

@@ -5,13 +5,19 @@ The primitives every job of journeys/ shares (``service.py``, ``grants.py``, ``d
 outside the package.
 """
 
-from authorization_server import clock
-from authorization_server.db import Transaction
-from authorization_server.errors import InvalidRequest, NotFound
-from authorization_server.journeys import repository
-from authorization_server.journeys.entities import TRANSITIONS, Journey, JourneyStatus, McpAuthorizationFlow, Step
-from authorization_server.metrics import JOURNEY_ENDED
-from authorization_server.secrets_at_rest import new_id
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.errors import InvalidRequest, NotFound
+from mcp_authz.authorization_server.journeys import repository
+from mcp_authz.authorization_server.journeys.entities import (
+    TRANSITIONS,
+    Journey,
+    JourneyStatus,
+    McpAuthorizationFlow,
+    Step,
+)
+from mcp_authz.authorization_server.metrics import JOURNEY_ENDED
+from mcp_authz.authorization_server.secrets_at_rest import new_id
 
 #: The states a journey ends in; reaching one is counted for the metrics (``as_journeys_ended_total``, issue 17).
 ENDED = frozenset({JourneyStatus.DENIED, JourneyStatus.FAILED, JourneyStatus.REVOKED, JourneyStatus.EXPIRED})

@@ -6,10 +6,10 @@ Run by ``maintenance/`` (issue 11, item 4: ``maintenance/journeys.py``; idle cli
 
 from datetime import datetime
 
-from authorization_server import clock
-from authorization_server.db import Transaction
-from authorization_server.journeys import repository, states
-from authorization_server.journeys.entities import ENDED_WITHOUT_GRANT, WAITING_FOR_USER, JourneyStatus, Step
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.journeys import repository, states
+from mcp_authz.authorization_server.journeys.entities import ENDED_WITHOUT_GRANT, WAITING_FOR_USER, JourneyStatus, Step
 
 
 async def expire_abandoned(tx: Transaction, interaction_ttl: int) -> int:

@@ -16,11 +16,11 @@ command line runs it on demand (``python -m authorization_server clients cleanup
 
 from datetime import timedelta
 
-from authorization_server import clock
-from authorization_server.clients.service import ClientService
-from authorization_server.db import Database, Transaction
-from authorization_server.journeys.service import JourneyService
-from authorization_server.tokens.service import TokenService
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.clients.service import ClientService
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.tokens.service import TokenService
 
 #: Clients looked at per statement, well below SQLite's limit on ``?`` parameters.
 BATCH = 500

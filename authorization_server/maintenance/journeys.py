@@ -19,9 +19,9 @@ journeys cleanup`` runs it now.
 from dataclasses import dataclass
 from datetime import timedelta
 
-from authorization_server import clock
-from authorization_server.db import Database, Transaction
-from authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.journeys.service import JourneyService
 
 
 @dataclass(frozen=True)

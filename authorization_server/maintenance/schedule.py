@@ -10,9 +10,9 @@ A failed round is logged and tried again at the next one.
 import asyncio
 import logging
 
-from authorization_server.maintenance.clients import ClientExpiry
-from authorization_server.maintenance.journeys import JourneyExpiry
-from authorization_server.maintenance.shared_state import SharedStateUpkeep
+from mcp_authz.authorization_server.maintenance.clients import ClientExpiry
+from mcp_authz.authorization_server.maintenance.journeys import JourneyExpiry
+from mcp_authz.authorization_server.maintenance.shared_state import SharedStateUpkeep
 
 log = logging.getLogger("authorization_server")
 

@@ -9,11 +9,11 @@ is deleted here, in the maintenance round.
 
 from dataclasses import dataclass
 
-from authorization_server.accounts import lockout
-from authorization_server.accounts.service import AccountService
-from authorization_server.clients.service import ClientService
-from authorization_server.db import Database, Transaction
-from authorization_server.settings import Rate
+from mcp_authz.authorization_server.accounts import lockout
+from mcp_authz.authorization_server.accounts.service import AccountService
+from mcp_authz.authorization_server.clients.service import ClientService
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.settings import Rate
 
 
 @dataclass(frozen=True)

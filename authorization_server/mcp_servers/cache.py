@@ -8,13 +8,13 @@ when to look at the database, in one place, :meth:`McpServerCache._follow_databa
 
 from dataclasses import dataclass, field
 
-from authorization_server import change_versions, clock
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import InvalidClient
-from authorization_server.mcp_servers import repository
-from authorization_server.mcp_servers.entities import McpServer
-from authorization_server.secrets_at_rest import matches
-from shared.resource import canonical_resource
+from mcp_authz.authorization_server import change_versions, clock
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import InvalidClient
+from mcp_authz.authorization_server.mcp_servers import repository
+from mcp_authz.authorization_server.mcp_servers.entities import McpServer
+from mcp_authz.authorization_server.secrets_at_rest import matches
+from mcp_authz.shared.resource import canonical_resource
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,10 @@
 import json
 from datetime import datetime
 
-from authorization_server import clock
-from authorization_server.db import Row, Transaction
-from authorization_server.mcp_servers.entities import McpConnection, McpServer, TrustedIdentityProvider
-from shared.scopes import format_scope, parse_scope
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.db import Row, Transaction
+from mcp_authz.authorization_server.mcp_servers.entities import McpConnection, McpServer, TrustedIdentityProvider
+from mcp_authz.shared.scopes import format_scope, parse_scope
 
 
 async def all_servers(tx: Transaction) -> list[McpServer]:

@@ -8,21 +8,21 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from authorization_server import change_versions, clock
-from authorization_server.db import Transaction
-from authorization_server.mcp_servers import repository
-from authorization_server.mcp_servers.cache import McpServerCache
-from authorization_server.mcp_servers.entities import (
+from mcp_authz.authorization_server import change_versions, clock
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.mcp_servers import repository
+from mcp_authz.authorization_server.mcp_servers.cache import McpServerCache
+from mcp_authz.authorization_server.mcp_servers.entities import (
     ID_PATTERN,
     McpConnection,
     McpServer,
     TrustedIdentityProvider,
     is_version,
 )
-from authorization_server.secrets_at_rest import digest, new_id, new_secret
-from shared.loopback import is_https_or_loopback_http
-from shared.resource import canonical_resource
-from shared.scopes import parse_scope
+from mcp_authz.authorization_server.secrets_at_rest import digest, new_id, new_secret
+from mcp_authz.shared.loopback import is_https_or_loopback_http
+from mcp_authz.shared.resource import canonical_resource
+from mcp_authz.shared.scopes import parse_scope
 
 #: A POSIX environment variable name: where a downstream client secret is read from.
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

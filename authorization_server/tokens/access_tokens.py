@@ -17,10 +17,10 @@ must be behind the call (docs/decisions/0018). A DPoP-bound token (RFC 9449 §6.
 import secrets
 from dataclasses import dataclass
 
-from authorization_server import clock
-from authorization_server.tokens.entities import Grant
-from authorization_server.tokens.keys import KeySet
-from shared.scopes import format_scope, parse_scope
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.tokens.entities import Grant
+from mcp_authz.authorization_server.tokens.keys import KeySet
+from mcp_authz.shared.scopes import format_scope, parse_scope
 
 TYP = "at+jwt"
 #: RFC 9068 §2.2.3 allows more claims; this one marks a machine client's token (client_credentials).

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from shared.token_response import TokenResponse
+from mcp_authz.shared.token_response import TokenResponse
 
 
 @dataclass(frozen=True)

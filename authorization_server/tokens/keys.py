@@ -29,11 +29,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from authorization_server import change_versions, clock
-from authorization_server.db import Database, Transaction
-from authorization_server.encryption import Sealer, Undecryptable
-from authorization_server.tokens import repository
-from authorization_server.tokens.entities import StoredKey
+from mcp_authz.authorization_server import change_versions, clock
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.encryption import Sealer, Undecryptable
+from mcp_authz.authorization_server.tokens import repository
+from mcp_authz.authorization_server.tokens.entities import StoredKey
 
 #: RFC 7638 §3.2: the members of each key type that its thumbprint covers.
 _THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}

@@ -5,18 +5,18 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from authorization_server import clock
-from authorization_server.db import Transaction
-from authorization_server.encryption import Sealer, Undecryptable
-from authorization_server.errors import InvalidGrant, InvalidScope, InvalidTarget
-from authorization_server.secrets_at_rest import digest, new_secret
-from authorization_server.tokens import access_tokens, repository
-from authorization_server.tokens.access_tokens import AccessToken
-from authorization_server.tokens.entities import Grant, Refreshed, RefreshToken, RefreshTokenReused
-from authorization_server.tokens.keys import Keys
-from shared.resource import same_resource
-from shared.scopes import format_scope
-from shared.token_response import TokenResponse
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.encryption import Sealer, Undecryptable
+from mcp_authz.authorization_server.errors import InvalidGrant, InvalidScope, InvalidTarget
+from mcp_authz.authorization_server.secrets_at_rest import digest, new_secret
+from mcp_authz.authorization_server.tokens import access_tokens, repository
+from mcp_authz.authorization_server.tokens.access_tokens import AccessToken
+from mcp_authz.authorization_server.tokens.entities import Grant, Refreshed, RefreshToken, RefreshTokenReused
+from mcp_authz.authorization_server.tokens.keys import Keys
+from mcp_authz.shared.resource import same_resource
+from mcp_authz.shared.scopes import format_scope
+from mcp_authz.shared.token_response import TokenResponse
 
 
 class TokenService:

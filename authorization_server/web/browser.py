@@ -18,8 +18,8 @@ from typing import Literal
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authorization_server.errors import InvalidRequest
-from authorization_server.settings import Settings
+from mcp_authz.authorization_server.errors import InvalidRequest
+from mcp_authz.authorization_server.settings import Settings
 
 BROWSER = "as_browser"
 SESSION = "as_session"

@@ -13,10 +13,10 @@ from urllib.parse import unquote_plus
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from authorization_server.clients.assertions import ASSERTION_TYPE, asserted_client_id
-from authorization_server.clients.entities import ClientCredentials
-from authorization_server.errors import InvalidClient, InvalidRequest
-from authorization_server.web.params import Params
+from mcp_authz.authorization_server.clients.assertions import ASSERTION_TYPE, asserted_client_id
+from mcp_authz.authorization_server.clients.entities import ClientCredentials
+from mcp_authz.authorization_server.errors import InvalidClient, InvalidRequest
+from mcp_authz.authorization_server.web.params import Params
 
 
 def client_credentials(request: Request, params: Params) -> ClientCredentials:

@@ -11,8 +11,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from authorization_server.errors import OAuthError
-from authorization_server.web.browser import csrf_token
+from mcp_authz.authorization_server.errors import OAuthError
+from mcp_authz.authorization_server.web.browser import csrf_token
 
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from authorization_server.errors import InvalidRequest, RequestTooLarge
+from mcp_authz.authorization_server.errors import InvalidRequest, RequestTooLarge
 
 MAX_FIELDS = 64
 

@@ -47,11 +47,11 @@ from typing import Protocol
 
 from starlette.requests import Request
 
-from authorization_server.accounts.service import MAX_USERNAME_LENGTH
-from authorization_server.clock import monotonic
-from authorization_server.db import Transaction
-from authorization_server.errors import TooManyRequests
-from authorization_server.settings import Rate
+from mcp_authz.authorization_server.accounts.service import MAX_USERNAME_LENGTH
+from mcp_authz.authorization_server.clock import monotonic
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.errors import TooManyRequests
+from mcp_authz.authorization_server.settings import Rate
 
 #: Buckets kept before the full ones are dropped (a full bucket is the same as no bucket).
 MAX_KEYS = 100_000

@@ -9,10 +9,10 @@ from urllib.parse import urlencode
 
 from starlette.responses import RedirectResponse, Response
 
-from authorization_server.errors import OAuthError
-from authorization_server.journeys.entities import Journey
-from authorization_server.web.pages import error_page
-from shared.loopback import is_loopback_http
+from mcp_authz.authorization_server.errors import OAuthError
+from mcp_authz.authorization_server.journeys.entities import Journey
+from mcp_authz.authorization_server.web.pages import error_page
+from mcp_authz.shared.loopback import is_loopback_http
 
 
 @dataclass(frozen=True)

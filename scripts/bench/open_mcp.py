@@ -17,8 +17,8 @@ from mcp.server.auth.provider import AccessToken
 from starlette.authentication import AuthCredentials
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcp_server.app import browser_readable, create_tools_app
-from mcp_server.settings import load
+from mcp_authz.mcp_server.app import browser_readable, create_tools_app
+from mcp_authz.mcp_server.settings import load
 from scripts.bench.serving import serve
 
 

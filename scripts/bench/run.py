@@ -28,10 +28,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx2
 
+from mcp_authz.shared.pkce import new_verifier
 from scripts.bench import growth, profile
 from scripts.reliability.load import CALLBACK, authorization_query
 from scripts.stack import ROOT, UNLIMITED_RATES, AuthorizationServer, Program, free_port, start_authorization_server
-from shared.pkce import new_verifier
 
 DRIVER = ROOT / "scripts" / "bench" / "driver.mjs"
 WRK_SCRIPT = ROOT / "scripts" / "bench" / "wrk.lua"

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx2
 
-from shared.pkce import new_verifier, s256_challenge
+from mcp_authz.shared.pkce import new_verifier, s256_challenge
 
 CALLBACK = "http://127.0.0.1:8765/callback"
 CLIENT = {

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from authorization_server.db import Database
+from mcp_authz.authorization_server.db import Database
 from scripts.stack import AuthorizationServer, free_port
 from tests.authorization_server.flows import Issuer
 

@@ -14,8 +14,8 @@ import jwt
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from authorization_server import clock
-from authorization_server.settings import DEMO_ADMIN
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.settings import DEMO_ADMIN
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import ALICE
 from tests.authorization_server.flows import Issuer, Registered, rows

@@ -6,7 +6,7 @@ import httpx2
 import pytest
 from playwright.sync_api import Page
 
-from authorization_server.settings import DEMO_ADMIN
+from mcp_authz.authorization_server.settings import DEMO_ADMIN
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import DEMO_FLOW_STEPS, Issuer, journey_of
 

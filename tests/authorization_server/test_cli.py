@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from authorization_server.settings import Settings
+from mcp_authz.authorization_server.settings import Settings
 from scripts.stack import run_cli, start_authorization_server
 from tests.authorization_server.flows import rows
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from authorization_server.settings import DEMO_ADMIN
+from mcp_authz.authorization_server.settings import DEMO_ADMIN
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import Issuer, Registered, claims, journey_of, rows, steps
 from tests.authorization_server.test_private_key_jwt import Signer, redeem, with_assertion

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from authorization_server import clock
+from mcp_authz.authorization_server import clock
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import Issuer, Registered, execute, rows
 from tests.authorization_server.test_consent_memory import approved

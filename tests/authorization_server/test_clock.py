@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from authorization_server import clock
-from authorization_server.accounts.lockout import LoginLockout
-from authorization_server.db import Database
-from authorization_server.errors import TooManyRequests
-from authorization_server.settings import Rate
-from authorization_server.tokens import access_tokens
-from authorization_server.tokens.entities import Grant
-from authorization_server.web.rate_limits import Limiter
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.accounts.lockout import LoginLockout
+from mcp_authz.authorization_server.db import Database
+from mcp_authz.authorization_server.errors import TooManyRequests
+from mcp_authz.authorization_server.settings import Rate
+from mcp_authz.authorization_server.tokens import access_tokens
+from mcp_authz.authorization_server.tokens.entities import Grant
+from mcp_authz.authorization_server.web.rate_limits import Limiter
 
 NEW_YEAR = datetime(2030, 1, 1, tzinfo=UTC)
 

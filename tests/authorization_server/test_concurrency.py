@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx2
 
-from authorization_server import clock
-from authorization_server.mcp_servers.cache import McpServerCache
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.mcp_servers.cache import McpServerCache
 from scripts.reliability.load import Target, run
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import Issuer

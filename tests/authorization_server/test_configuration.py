@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from authorization_server import settings as settings_module
-from authorization_server.cli import main
-from authorization_server.settings import from_options
+from mcp_authz.authorization_server import settings as settings_module
+from mcp_authz.authorization_server.cli import main
+from mcp_authz.authorization_server.settings import from_options
 from scripts.configuration_table import DOCUMENT, with_table
 
 SECRET = "a-long-admin-password-not-to-print"

@@ -17,7 +17,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from authorization_server.db import AiosqliteThread, Database, Transaction
+from mcp_authz.authorization_server.db import AiosqliteThread, Database, Transaction
 
 pytestmark = pytest.mark.anyio
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx2
 import pytest
 
-from authorization_server.encryption import Sealer, Undecryptable, new_key, parse_key
+from mcp_authz.authorization_server.encryption import Sealer, Undecryptable, new_key, parse_key
 from scripts.stack import (
     PROFILE_CONNECTION,
     PROVIDER_SECRET_ENV,

@@ -11,7 +11,7 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from authorization_server.web.hosts import a_label, host_of, with_a_label_host
+from mcp_authz.authorization_server.web.hosts import a_label, host_of, with_a_label_host
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import Issuer, redirect_params, redirect_target
 from tests.authorization_server.test_cimd import assert_error_page, token_error

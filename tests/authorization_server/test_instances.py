@@ -22,8 +22,8 @@ import httpx2
 import jwt
 import pytest
 
-from authorization_server.encryption import local_key
-from authorization_server.settings import Settings, from_options
+from mcp_authz.authorization_server.encryption import local_key
+from mcp_authz.authorization_server.settings import Settings, from_options
 from scripts.stack import UNLIMITED_RATES, AuthorizationServer, Program, free_port, start_instances
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
 from tests.authorization_server.flows import (

@@ -13,21 +13,21 @@ import asyncpg
 import httpx2
 import pytest
 
-from authorization_server.encryption import Sealer, new_key, parse_key
-from authorization_server.engines import open_database
-from authorization_server.errors import InvalidRequest, NotFound
-from authorization_server.journeys import repository
-from authorization_server.journeys.entities import (
+from mcp_authz.authorization_server.encryption import Sealer, new_key, parse_key
+from mcp_authz.authorization_server.engines import open_database
+from mcp_authz.authorization_server.errors import InvalidRequest, NotFound
+from mcp_authz.authorization_server.journeys import repository
+from mcp_authz.authorization_server.journeys.entities import (
     CompletedDownstreamFlow,
     DownstreamAuthorizationFlow,
     DownstreamFlowStatus,
     StartedDownstreamFlow,
 )
-from authorization_server.journeys.service import JourneyService
-from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.secrets_at_rest import new_secret
+from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService
+from mcp_authz.authorization_server.secrets_at_rest import new_secret
+from mcp_authz.shared.pkce import new_verifier
 from scripts.stack import AuthorizationServer
-from shared.pkce import new_verifier
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD, OTHER_SERVER_ID
 from tests.authorization_server.flows import (
     CALLBACK,

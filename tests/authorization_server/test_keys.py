@@ -18,8 +18,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from authorization_server import clock
-from mcp_server.token_verifier import JwtVerifier
+from mcp_authz.authorization_server import clock
+from mcp_authz.mcp_server.token_verifier import JwtVerifier
 from scripts.stack import AuthorizationServer, free_port, start_authorization_server, start_mcp_server
 from tests.authorization_server.flows import Issuer
 from tests.mcp_server.helpers import post

@@ -6,11 +6,11 @@ from dataclasses import replace
 import httpx2
 import pytest
 
-from authorization_server import clock
-from authorization_server.accounts.lockout import MAX_LOCK, FailureLock, LoginLockout
-from authorization_server.db import Database
-from authorization_server.errors import TooManyRequests
-from authorization_server.journeys.service import MAX_SIGN_IN_STEPS
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.accounts.lockout import MAX_LOCK, FailureLock, LoginLockout
+from mcp_authz.authorization_server.db import Database
+from mcp_authz.authorization_server.errors import TooManyRequests
+from mcp_authz.authorization_server.journeys.service import MAX_SIGN_IN_STEPS
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
 from tests.authorization_server.flows import Issuer, SignInForm, rows, steps

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from authorization_server import clock
-from authorization_server.db import Database, Unit
-from authorization_server.mcp_servers.cache import McpServerCache
-from authorization_server.mcp_servers.service import McpServerService
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.db import Database, Unit
+from mcp_authz.authorization_server.mcp_servers.cache import McpServerCache
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService
 
 RESOURCE = "http://localhost:8000/mcp"
 

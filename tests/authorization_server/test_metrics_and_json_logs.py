@@ -14,7 +14,7 @@ import httpx2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.db import Database, Transaction
 from scripts.stack import AuthorizationServer, free_port, start_authorization_server, start_mcp_server
 from tests.authorization_server.flows import Issuer
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from authorization_server.settings import load
+from mcp_authz.authorization_server.settings import load
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import CALLBACK, Issuer, Registered
 from tests.authorization_server.test_cimd import assert_error_page

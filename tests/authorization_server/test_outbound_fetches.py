@@ -12,7 +12,7 @@ import threading
 import httpx2
 import pytest
 
-from authorization_server.settings import Settings
+from mcp_authz.authorization_server.settings import Settings
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import Issuer, redirect_params
 from tests.documents import Answer, DocumentServer, document_client

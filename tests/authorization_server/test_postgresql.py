@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx2
 import pytest
 
-from authorization_server.db import (
+from mcp_authz.authorization_server.db import (
     DatabaseNewerThanCode,
     PoolOptions,
     Transaction,
@@ -21,7 +21,7 @@ from authorization_server.db import (
     parse_target,
     shown,
 )
-from authorization_server.db_postgresql import PostgresDatabase, to_postgresql
+from mcp_authz.authorization_server.db_postgresql import PostgresDatabase, to_postgresql
 from scripts.stack import AuthorizationServer, free_port, run_cli_in_process, start_authorization_server
 from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, execute, rows
 from tests.postgresql import Databases, TcpProxy, in_a_thread, pg_execute, pg_rows

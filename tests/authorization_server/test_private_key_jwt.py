@@ -19,13 +19,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from authorization_server import clock
-from authorization_server.clients.assertions import LEEWAY, VerifiedAssertion
-from authorization_server.clients.entities import Client, ClientCredentials
-from authorization_server.clients.metadata import parse_client_metadata
-from authorization_server.clients.service import ClientService
-from authorization_server.db import Database
-from authorization_server.errors import InvalidClient
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.clients.assertions import LEEWAY, VerifiedAssertion
+from mcp_authz.authorization_server.clients.entities import Client, ClientCredentials
+from mcp_authz.authorization_server.clients.metadata import parse_client_metadata
+from mcp_authz.authorization_server.clients.service import ClientService
+from mcp_authz.authorization_server.db import Database
+from mcp_authz.authorization_server.errors import InvalidClient
 from scripts.stack import start_authorization_server
 from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, Registered
 from tests.documents import Answer, DocumentServer, client_document, document_client

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from authorization_server import clock
+from mcp_authz.authorization_server import clock
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
 from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, Param, Registered

@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from authorization_server import clock
-from authorization_server.db import Transaction
-from authorization_server.tokens import repository as refresh_repository
-from authorization_server.tokens.entities import RefreshToken
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.tokens import repository as refresh_repository
+from mcp_authz.authorization_server.tokens.entities import RefreshToken
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import Issuer, Registered, journey_of, rows, steps
 from tests.authorization_server.test_races import AT_ONCE, at_once, outcomes

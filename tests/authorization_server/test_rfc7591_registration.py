@@ -11,7 +11,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from authorization_server.clients.service import new_client_id
+from mcp_authz.authorization_server.clients.service import new_client_id
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import CALLBACK, PUBLIC_CLIENT, Issuer, rows
 

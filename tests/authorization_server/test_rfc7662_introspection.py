@@ -9,7 +9,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from authorization_server import clock
+from mcp_authz.authorization_server import clock
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.conftest import OTHER_SERVER_ID
 from tests.authorization_server.flows import Issuer, claims, journey_of, rows, steps

@@ -17,9 +17,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from client.dpop import DpopKey
+from mcp_authz.client.dpop import DpopKey
+from mcp_authz.shared.dpop import normalise_htu
 from scripts.stack import start_authorization_server
-from shared.dpop import normalise_htu
 from tests.authorization_server.flows import Issuer, claims, rows
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from authorization_server.safe_fetch import Busy, FetchFailed, FetchPolicy, SafeFetcher, is_special_use
+from mcp_authz.authorization_server.safe_fetch import Busy, FetchFailed, FetchPolicy, SafeFetcher, is_special_use
 from tests.documents import Answer, DocumentServer, silent_listener
 
 pytestmark = pytest.mark.anyio

@@ -15,9 +15,9 @@ import httpx2
 import jwt
 import pytest
 
-from authorization_server.db import Database
-from authorization_server.encryption import Sealer, new_key, parse_key
-from authorization_server.tokens.keys import SEALED_PREFIX
+from mcp_authz.authorization_server.db import Database
+from mcp_authz.authorization_server.encryption import Sealer, new_key, parse_key
+from mcp_authz.authorization_server.tokens.keys import SEALED_PREFIX
 from scripts.stack import AuthorizationServer, free_port, run_cli, start_authorization_server
 from tests.authorization_server.flows import Issuer, execute, rows
 

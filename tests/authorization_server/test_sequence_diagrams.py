@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
-from authorization_server.admin.sequence_diagrams import layout
-from authorization_server.admin.timelines import Timeline, TimelineStep
-from authorization_server.journeys.entities import JourneyStatus, Step
+from mcp_authz.authorization_server.admin.sequence_diagrams import layout
+from mcp_authz.authorization_server.admin.timelines import Timeline, TimelineStep
+from mcp_authz.authorization_server.journeys.entities import JourneyStatus, Step
 
 START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 

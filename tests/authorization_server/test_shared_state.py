@@ -6,15 +6,15 @@ and the maintenance round that forgets what no longer says anything.
 
 import pytest
 
-from authorization_server import clock
-from authorization_server.accounts.lockout import MAX_LOCK, LoginLockout
-from authorization_server.accounts.service import AccountService
-from authorization_server.clients.service import ClientService
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import TooManyRequests
-from authorization_server.maintenance.shared_state import Forgotten, SharedStateUpkeep
-from authorization_server.settings import Rate
-from authorization_server.web.rate_limits import SharedLimiter
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.accounts.lockout import MAX_LOCK, LoginLockout
+from mcp_authz.authorization_server.accounts.service import AccountService
+from mcp_authz.authorization_server.clients.service import ClientService
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import TooManyRequests
+from mcp_authz.authorization_server.maintenance.shared_state import Forgotten, SharedStateUpkeep
+from mcp_authz.authorization_server.settings import Rate
+from mcp_authz.authorization_server.web.rate_limits import SharedLimiter
 
 
 async def count(db: Database, table: str) -> int:

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.www_authenticate import bearer_challenge
+from mcp_authz.shared.www_authenticate import bearer_challenge
 from tests.client.threaded import ThreadedServer
 
 RIGHT = "right"  # the value a correct server would send

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from client.cli import main
+from mcp_authz.client.cli import main
 from scripts.stack import ROOT
 
 RUN_TIMEOUT = 60

@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from client.assertion import ASSERTION_TYPE
+from mcp_authz.client.assertion import ASSERTION_TYPE
 from scripts.sdk_provider import MemoryProvider
 from scripts.stack import free_port
 from tests.client.threaded import ThreadedServer

@@ -8,9 +8,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from client import assertion
-from client.errors import UsageError
-from client.registration import secret_method
+from mcp_authz.client import assertion
+from mcp_authz.client.errors import UsageError
+from mcp_authz.client.registration import secret_method
 
 ISSUER = "https://auth.example.com/tenant"
 

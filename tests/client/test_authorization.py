@@ -2,7 +2,7 @@
 
 import pytest
 
-from client.authorization import (
+from mcp_authz.client.authorization import (
     PendingAuthorization,
     accept_response,
     authorization_url,
@@ -12,9 +12,9 @@ from client.authorization import (
     start,
     with_offline_access,
 )
-from client.errors import AuthorizationError, AuthorizationServerError
-from client.urls import UrlPolicy
-from shared.pkce import VERIFIER_PATTERN
+from mcp_authz.client.errors import AuthorizationError, AuthorizationServerError
+from mcp_authz.client.urls import UrlPolicy
+from mcp_authz.shared.pkce import VERIFIER_PATTERN
 
 ISSUER = "https://auth.example.com/mcp/demo"
 LOOPBACK = UrlPolicy(loopback_http=True)

@@ -6,8 +6,8 @@ import socket
 import httpx2
 import pytest
 
-from client.callback import LoopbackCallback
-from client.errors import AuthorizationError
+from mcp_authz.client.callback import LoopbackCallback
+from mcp_authz.client.errors import AuthorizationError
 from scripts.stack import free_port
 
 pytestmark = pytest.mark.anyio

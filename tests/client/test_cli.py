@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from client import errors
-from client.cli import EXIT_CODES, attached, default_store, main, parser
-from client.errors import one_line
+from mcp_authz.client import errors
+from mcp_authz.client.cli import EXIT_CODES, attached, default_store, main, parser
+from mcp_authz.client.errors import one_line
 
 
 class TestHelp:

@@ -10,7 +10,7 @@ import re
 import httpx2
 import pytest
 
-from client.discovery import (
+from mcp_authz.client.discovery import (
     Challenge,
     ask_without_token,
     authorization_server_metadata_urls,
@@ -21,10 +21,10 @@ from client.discovery import (
     legacy_issuer,
     protected_resource_metadata_urls,
 )
-from client.errors import AuthorizationServerError, McpServerError
-from client.tutorial import Tutorial
-from client.urls import UrlPolicy
-from shared.metadata import ProtectedResourceMetadata
+from mcp_authz.client.errors import AuthorizationServerError, McpServerError
+from mcp_authz.client.tutorial import Tutorial
+from mcp_authz.client.urls import UrlPolicy
+from mcp_authz.shared.metadata import ProtectedResourceMetadata
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from client.dpop import DpopKey
+from mcp_authz.client.dpop import DpopKey
 from scripts.stack import McpServer, free_port, start_authorization_server, start_mcp_server
 from tests.client.running import read_store, run_client
 

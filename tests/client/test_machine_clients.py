@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from client.cli import main
+from mcp_authz.client.cli import main
 from tests.client.running import Run, read_store, run_client
 from tests.client.sdk_stack import SdkStack
 

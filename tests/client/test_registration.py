@@ -5,9 +5,9 @@ import json
 import httpx2
 import pytest
 
-from client.errors import RegistrationError
-from client.registration import Registration, client_metadata, register
-from shared.metadata import AuthorizationServerMetadata
+from mcp_authz.client.errors import RegistrationError
+from mcp_authz.client.registration import Registration, client_metadata, register
+from mcp_authz.shared.metadata import AuthorizationServerMetadata
 
 pytestmark = pytest.mark.anyio
 

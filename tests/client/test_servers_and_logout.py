@@ -8,10 +8,10 @@ from pathlib import Path
 
 import httpx2
 
-from client.listing import servers
-from client.registration import Registration
-from client.store import Store
-from client.tokens import Tokens
+from mcp_authz.client.listing import servers
+from mcp_authz.client.registration import Registration
+from mcp_authz.client.store import Store
+from mcp_authz.client.tokens import Tokens
 from scripts.stack import McpServer
 from tests.client.running import read_store, run_cli, run_client
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from client.errors import StoreError
-from client.registration import Registration
-from client.store import Store
-from client.tokens import Tokens
+from mcp_authz.client.errors import StoreError
+from mcp_authz.client.registration import Registration
+from mcp_authz.client.store import Store
+from mcp_authz.client.tokens import Tokens
 
 ISSUER_A = "http://localhost:9000/mcp/a"
 ISSUER_B = "http://localhost:9000/mcp/b"

@@ -11,11 +11,11 @@ from urllib.parse import parse_qsl
 import httpx2
 import pytest
 
-from client.authorization import PendingAuthorization
-from client.errors import InvalidClient, TokenError
-from client.registration import Registration
-from client.tokens import Tokens, exchange_code, refresh, revoke
-from shared.metadata import AuthorizationServerMetadata
+from mcp_authz.client.authorization import PendingAuthorization
+from mcp_authz.client.errors import InvalidClient, TokenError
+from mcp_authz.client.registration import Registration
+from mcp_authz.client.tokens import Tokens, exchange_code, refresh, revoke
+from mcp_authz.shared.metadata import AuthorizationServerMetadata
 
 pytestmark = pytest.mark.anyio
 

@@ -5,8 +5,8 @@ import json
 
 import httpx2
 
-from client.json_output import JsonTutorial
-from client.tutorial import Tutorial, mask, masked, masked_header, masked_url
+from mcp_authz.client.json_output import JsonTutorial
+from mcp_authz.client.tutorial import Tutorial, mask, masked, masked_header, masked_url
 
 
 class TestMask:

@@ -20,8 +20,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import ElicitRequestFormParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from client.mcp_calls import DefaultAnswers
-from client.tutorial import Tutorial
+from mcp_authz.client.mcp_calls import DefaultAnswers
+from mcp_authz.client.tutorial import Tutorial
 from tests.client.fake_stack import FakeStack
 from tests.client.running import run_client
 from tests.client.threaded import ThreadedServer

@@ -24,7 +24,7 @@ import httpx2
 import pytest
 from playwright.sync_api import Browser, Page
 
-from authorization_server.web.browser import csrf_token as browser_csrf_token
+from mcp_authz.authorization_server.web.browser import csrf_token as browser_csrf_token
 from scripts.stack import ROOT, AuthorizationServer, free_port, start_authorization_server
 from tests.authorization_server.flows import (
     Code,

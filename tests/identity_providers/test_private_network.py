@@ -15,11 +15,11 @@ from typing import Any
 import httpx2
 import pytest
 
-from authorization_server import clock
-from authorization_server.errors import UpstreamSignInFailed
-from authorization_server.flow.authorization.openid import OpenIdProviders
-from authorization_server.identity_providers.entities import IdentityProvider
-from authorization_server.safe_fetch import FetchFailed, FetchPolicy, SafeFetcher, is_private_network
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.errors import UpstreamSignInFailed
+from mcp_authz.authorization_server.flow.authorization.openid import OpenIdProviders
+from mcp_authz.authorization_server.identity_providers.entities import IdentityProvider
+from mcp_authz.authorization_server.safe_fetch import FetchFailed, FetchPolicy, SafeFetcher, is_private_network
 
 pytestmark = pytest.mark.anyio
 

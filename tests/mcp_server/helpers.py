@@ -9,10 +9,10 @@ import httpx2
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from authorization_server.encryption import Sealer, parse_key
-from authorization_server.tokens.keys import open_pem
+from mcp_authz.authorization_server.encryption import Sealer, parse_key
+from mcp_authz.authorization_server.tokens.keys import open_pem
+from mcp_authz.shared.www_authenticate import find_challenge
 from scripts.stack import AuthorizationServer, McpServer
-from shared.www_authenticate import find_challenge
 
 
 class Signer:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server.settings import FILE_KEYS, load
+from mcp_authz.mcp_server.settings import FILE_KEYS, load
 
 SECRET = "an-introspection-secret-not-to-print"
 

@@ -10,8 +10,8 @@ import httpx2
 import pytest
 from hypothesis import given
 
+from mcp_authz.shared.www_authenticate import find_challenge
 from scripts.stack import McpServer
-from shared.www_authenticate import find_challenge
 from tests.hostile import FUZZ, assert_no_traceback, hostile_authorization, hostile_json_bytes, json_content_types
 from tests.mcp_server.helpers import Signer
 

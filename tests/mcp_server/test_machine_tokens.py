@@ -14,8 +14,8 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver.exceptions import ToolError
 
-from mcp_server.token_verifier import is_machine
-from mcp_server.tools import USER_TOOLS, build_tools
+from mcp_authz.mcp_server.token_verifier import is_machine
+from mcp_authz.mcp_server.tools import USER_TOOLS, build_tools
 
 
 def call(tool: str, arguments: dict[str, Any], *, machine: bool, user_tools: frozenset[str] = USER_TOOLS) -> Any:

@@ -5,9 +5,9 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from client.dpop import DpopKey
+from mcp_authz.client.dpop import DpopKey
+from mcp_authz.shared.www_authenticate import find_challenge
 from scripts.stack import McpServer, free_port, start_mcp_server
-from shared.www_authenticate import find_challenge
 from tests.mcp_server.helpers import INITIALIZE, Signer
 
 ACCEPT = "application/json, text/event-stream"

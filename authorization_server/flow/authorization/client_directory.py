@@ -18,21 +18,21 @@ revocation endpoints answer 401. When every fetch slot is taken the answer is
 from dataclasses import dataclass
 from typing import Any
 
-from authorization_server.clients.assertions import VerifiedAssertion, parse_jwks, verify_assertion
-from authorization_server.clients.entities import Client, ClientCredentials
-from authorization_server.clients.metadata import ClientMetadata
-from authorization_server.clients.metadata_documents import (
+from mcp_authz.authorization_server.clients.assertions import VerifiedAssertion, parse_jwks, verify_assertion
+from mcp_authz.authorization_server.clients.entities import Client, ClientCredentials
+from mcp_authz.authorization_server.clients.metadata import ClientMetadata
+from mcp_authz.authorization_server.clients.metadata_documents import (
     MAX_DOCUMENT_BYTES,
     document_url_problem,
     is_document_url,
     parse_document,
 )
-from authorization_server.clients.service import ClientService
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import InvalidClient, TemporarilyUnavailable
-from authorization_server.flow.discovery.issuers import GRANT_TYPES, Issuer
-from authorization_server.routes import TOKEN_PATH
-from authorization_server.safe_fetch import Busy, FetchFailed, SafeFetcher
+from mcp_authz.authorization_server.clients.service import ClientService
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import InvalidClient, TemporarilyUnavailable
+from mcp_authz.authorization_server.flow.discovery.issuers import GRANT_TYPES, Issuer
+from mcp_authz.authorization_server.routes import TOKEN_PATH
+from mcp_authz.authorization_server.safe_fetch import Busy, FetchFailed, SafeFetcher
 
 MAX_JWKS_BYTES = 16 * 1024
 

@@ -7,13 +7,13 @@ Security Considerations); Allow issues the code, Deny sends ``access_denied`` (O
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from authorization_server.errors import InvalidRequest, OAuthError
-from authorization_server.flow.authorization.interactions import SignInRequired
-from authorization_server.services import services
-from authorization_server.web.browser import check_csrf
-from authorization_server.web.pages import error_page, form_page
-from authorization_server.web.params import read_form
-from authorization_server.web.redirects import next_step
+from mcp_authz.authorization_server.errors import InvalidRequest, OAuthError
+from mcp_authz.authorization_server.flow.authorization.interactions import SignInRequired
+from mcp_authz.authorization_server.services import services
+from mcp_authz.authorization_server.web.browser import check_csrf
+from mcp_authz.authorization_server.web.pages import error_page, form_page
+from mcp_authz.authorization_server.web.params import read_form
+from mcp_authz.authorization_server.web.redirects import next_step
 
 
 async def consent(request: Request) -> Response:

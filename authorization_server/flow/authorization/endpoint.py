@@ -10,13 +10,13 @@ the limit the browser gets a 429 page with ``Retry-After``.
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authorization_server.errors import OAuthError
-from authorization_server.secrets_at_rest import new_secret
-from authorization_server.services import services
-from authorization_server.web.pages import error_page
-from authorization_server.web.params import query_params
-from authorization_server.web.rate_limits import charge_fetches_to
-from authorization_server.web.redirects import next_step
+from mcp_authz.authorization_server.errors import OAuthError
+from mcp_authz.authorization_server.secrets_at_rest import new_secret
+from mcp_authz.authorization_server.services import services
+from mcp_authz.authorization_server.web.pages import error_page
+from mcp_authz.authorization_server.web.params import query_params
+from mcp_authz.authorization_server.web.rate_limits import charge_fetches_to
+from mcp_authz.authorization_server.web.redirects import next_step
 
 
 async def authorize(request: Request) -> Response:

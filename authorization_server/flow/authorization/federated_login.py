@@ -14,13 +14,13 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authorization_server.errors import OAuthError
-from authorization_server.flow.authorization.federation import SignInProblem, SignInStopped
-from authorization_server.services import services
-from authorization_server.web.browser import check_csrf
-from authorization_server.web.pages import error_page, page
-from authorization_server.web.params import query_params, read_form
-from authorization_server.web.redirects import next_step
+from mcp_authz.authorization_server.errors import OAuthError
+from mcp_authz.authorization_server.flow.authorization.federation import SignInProblem, SignInStopped
+from mcp_authz.authorization_server.services import services
+from mcp_authz.authorization_server.web.browser import check_csrf
+from mcp_authz.authorization_server.web.pages import error_page, page
+from mcp_authz.authorization_server.web.params import query_params, read_form
+from mcp_authz.authorization_server.web.redirects import next_step
 
 log = logging.getLogger("authorization_server")
 

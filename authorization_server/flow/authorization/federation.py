@@ -25,19 +25,29 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
-from authorization_server.accounts.entities import User
-from authorization_server.accounts.service import AccountService
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import InvalidRequest, NotFound, OAuthError, SignInRefused, UpstreamSignInFailed
-from authorization_server.flow.authorization.interactions import Downstream, InteractionService
-from authorization_server.flow.authorization.openid import OpenIdProviders
-from authorization_server.identity_providers.entities import FederatedIdentity, IdentityProvider, UpstreamSignIn
-from authorization_server.identity_providers.service import IdentityProviderService
-from authorization_server.journeys.entities import Step
-from authorization_server.journeys.service import JourneyService
-from authorization_server.routes import FEDERATED_CALLBACK_PATH
-from authorization_server.web.params import Params
-from authorization_server.web.redirects import Onward, ToProvider
+from mcp_authz.authorization_server.accounts.entities import User
+from mcp_authz.authorization_server.accounts.service import AccountService
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import (
+    InvalidRequest,
+    NotFound,
+    OAuthError,
+    SignInRefused,
+    UpstreamSignInFailed,
+)
+from mcp_authz.authorization_server.flow.authorization.interactions import Downstream, InteractionService
+from mcp_authz.authorization_server.flow.authorization.openid import OpenIdProviders
+from mcp_authz.authorization_server.identity_providers.entities import (
+    FederatedIdentity,
+    IdentityProvider,
+    UpstreamSignIn,
+)
+from mcp_authz.authorization_server.identity_providers.service import IdentityProviderService
+from mcp_authz.authorization_server.journeys.entities import Step
+from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.routes import FEDERATED_CALLBACK_PATH
+from mcp_authz.authorization_server.web.params import Params
+from mcp_authz.authorization_server.web.redirects import Onward, ToProvider
 
 T = TypeVar("T")
 

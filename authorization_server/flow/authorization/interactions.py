@@ -13,32 +13,32 @@ The service returns where the browser goes next as a value (:class:`ToInteractio
 
 from dataclasses import dataclass, replace
 
-from authorization_server.accounts.entities import User
-from authorization_server.accounts.lockout import LoginLockout
-from authorization_server.accounts.lockout import refusal as lockout_refusal
-from authorization_server.accounts.service import AccountService, StoredPassword
-from authorization_server.clients.service import ClientService
-from authorization_server.consents.service import ConsentService
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import AccessDenied, AccountDisabled, InvalidRequest, OAuthError
-from authorization_server.flow.authorization.client_directory import ClientDirectory
-from authorization_server.flow.authorization.requests import check_client, check_request
-from authorization_server.flow.discovery.issuers import Issuer, IssuerService
-from authorization_server.flow.downstream.authorization import DownstreamAuthorization
-from authorization_server.identity_providers.service import IdentityProviderService
-from authorization_server.journeys.entities import Journey
-from authorization_server.journeys.service import JourneyService
-from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.web.hosts import host_of, with_a_label_host
-from authorization_server.web.params import Params
-from authorization_server.web.redirects import (
+from mcp_authz.authorization_server.accounts.entities import User
+from mcp_authz.authorization_server.accounts.lockout import LoginLockout
+from mcp_authz.authorization_server.accounts.lockout import refusal as lockout_refusal
+from mcp_authz.authorization_server.accounts.service import AccountService, StoredPassword
+from mcp_authz.authorization_server.clients.service import ClientService
+from mcp_authz.authorization_server.consents.service import ConsentService
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import AccessDenied, AccountDisabled, InvalidRequest, OAuthError
+from mcp_authz.authorization_server.flow.authorization.client_directory import ClientDirectory
+from mcp_authz.authorization_server.flow.authorization.requests import check_client, check_request
+from mcp_authz.authorization_server.flow.discovery.issuers import Issuer, IssuerService
+from mcp_authz.authorization_server.flow.downstream.authorization import DownstreamAuthorization
+from mcp_authz.authorization_server.identity_providers.service import IdentityProviderService
+from mcp_authz.authorization_server.journeys.entities import Journey
+from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService
+from mcp_authz.authorization_server.web.hosts import host_of, with_a_label_host
+from mcp_authz.authorization_server.web.params import Params
+from mcp_authz.authorization_server.web.redirects import (
     Onward,
     ToClient,
     ToInteraction,
     code_to_client,
     error_to_client,
 )
-from shared.loopback import is_loopback_http
+from mcp_authz.shared.loopback import is_loopback_http
 
 
 class SignInRequired(InvalidRequest):

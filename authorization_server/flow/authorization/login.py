@@ -9,14 +9,14 @@ comes back with 429, the wait and no hint whether the username exists. A disable
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from authorization_server.errors import AccountDisabled, OAuthError, TooManyRequests
-from authorization_server.flow.authorization.interactions import LoginView
-from authorization_server.services import services
-from authorization_server.web.browser import check_csrf
-from authorization_server.web.pages import error_page, form_page
-from authorization_server.web.params import read_form
-from authorization_server.web.rate_limits import address_of
-from authorization_server.web.redirects import next_step
+from mcp_authz.authorization_server.errors import AccountDisabled, OAuthError, TooManyRequests
+from mcp_authz.authorization_server.flow.authorization.interactions import LoginView
+from mcp_authz.authorization_server.services import services
+from mcp_authz.authorization_server.web.browser import check_csrf
+from mcp_authz.authorization_server.web.pages import error_page, form_page
+from mcp_authz.authorization_server.web.params import read_form
+from mcp_authz.authorization_server.web.rate_limits import address_of
+from mcp_authz.authorization_server.web.redirects import next_step
 
 
 async def login(request: Request) -> Response:

@@ -30,18 +30,18 @@ from urllib.parse import quote_plus, urlencode, urlsplit
 import httpx2
 import jwt
 
-from authorization_server import clock
-from authorization_server.errors import UpstreamSignInFailed
-from authorization_server.flow.downstream.providers import TIMEOUT, ProviderError, token_request
-from authorization_server.identity_providers.entities import IdentityProvider
-from authorization_server.identity_providers.service import StartedSignIn
-from authorization_server.safe_fetch import Busy, FetchFailed, SafeFetcher
-from authorization_server.secrets_at_rest import digest, new_secret
-from authorization_server.settings import downstream_client_secret
-from shared.json_fields import as_object, optional_bool, optional_str, optional_str_list, required_str
-from shared.loopback import is_https_or_loopback_http
-from shared.pkce import METHOD, s256_challenge
-from shared.scopes import format_scope
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.errors import UpstreamSignInFailed
+from mcp_authz.authorization_server.flow.downstream.providers import TIMEOUT, ProviderError, token_request
+from mcp_authz.authorization_server.identity_providers.entities import IdentityProvider
+from mcp_authz.authorization_server.identity_providers.service import StartedSignIn
+from mcp_authz.authorization_server.safe_fetch import Busy, FetchFailed, SafeFetcher
+from mcp_authz.authorization_server.secrets_at_rest import digest, new_secret
+from mcp_authz.authorization_server.settings import downstream_client_secret
+from mcp_authz.shared.json_fields import as_object, optional_bool, optional_str, optional_str_list, required_str
+from mcp_authz.shared.loopback import is_https_or_loopback_http
+from mcp_authz.shared.pkce import METHOD, s256_challenge
+from mcp_authz.shared.scopes import format_scope
 
 #: The most a discovery document or a JWK Set may weigh.
 MAX_DOCUMENT_BYTES = 64 * 1024

@@ -35,10 +35,10 @@ page asks for what is left, and the token response's ``scope`` says what was gra
 
 import re
 
-from authorization_server.clients.entities import Client
-from authorization_server.clients.metadata import ClientMetadata
-from authorization_server.db import Transaction
-from authorization_server.errors import (
+from mcp_authz.authorization_server.clients.entities import Client
+from mcp_authz.authorization_server.clients.metadata import ClientMetadata
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.errors import (
     InvalidClient,
     InvalidRequest,
     InvalidScope,
@@ -48,13 +48,13 @@ from authorization_server.errors import (
     UnauthorizedClient,
     UnsupportedResponseType,
 )
-from authorization_server.flow.authorization.client_directory import ClientDirectory
-from authorization_server.flow.discovery.issuers import OFFLINE_ACCESS, Issuer, IssuerService
-from authorization_server.journeys.entities import AuthorizationRequest
-from authorization_server.web.params import Params
-from shared.pkce import CHALLENGE_PATTERN
-from shared.pkce import METHOD as PKCE_METHOD
-from shared.scopes import parse_scope
+from mcp_authz.authorization_server.flow.authorization.client_directory import ClientDirectory
+from mcp_authz.authorization_server.flow.discovery.issuers import OFFLINE_ACCESS, Issuer, IssuerService
+from mcp_authz.authorization_server.journeys.entities import AuthorizationRequest
+from mcp_authz.authorization_server.web.params import Params
+from mcp_authz.shared.pkce import CHALLENGE_PATTERN
+from mcp_authz.shared.pkce import METHOD as PKCE_METHOD
+from mcp_authz.shared.scopes import parse_scope
 
 #: A base64url SHA-256 digest: the form of a JWK thumbprint (RFC 7638, RFC 9449 §10).
 JKT_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from authorization_server.services import Services, services_in
+from mcp_authz.authorization_server.services import Services, services_in
 
 JSON = (b"content-type", b"application/json")
 

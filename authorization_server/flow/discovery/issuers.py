@@ -13,11 +13,11 @@ from urllib.parse import quote
 
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata as AuthlibMetadata
 
-from authorization_server.clients.assertions import SIGNING_ALGS as ASSERTION_SIGNING_ALGS
-from authorization_server.errors import InvalidTarget, NotFound
-from authorization_server.mcp_servers.cache import McpServerCache
-from authorization_server.mcp_servers.entities import McpServer
-from authorization_server.routes import (
+from mcp_authz.authorization_server.clients.assertions import SIGNING_ALGS as ASSERTION_SIGNING_ALGS
+from mcp_authz.authorization_server.errors import InvalidTarget, NotFound
+from mcp_authz.authorization_server.mcp_servers.cache import McpServerCache
+from mcp_authz.authorization_server.mcp_servers.entities import McpServer
+from mcp_authz.authorization_server.routes import (
     AUTHORIZE_PATH,
     CLIENT_CONFIGURATION_PATH,
     INTROSPECT_PATH,
@@ -28,11 +28,11 @@ from authorization_server.routes import (
     REVOKE_PATH,
     TOKEN_PATH,
 )
-from authorization_server.settings import Settings
-from shared.dpop import ALGORITHMS as DPOP_ALGORITHMS
-from shared.metadata import AuthorizationServerMetadata
-from shared.pkce import METHOD as PKCE_METHOD
-from shared.resource import same_resource
+from mcp_authz.authorization_server.settings import Settings
+from mcp_authz.shared.dpop import ALGORITHMS as DPOP_ALGORITHMS
+from mcp_authz.shared.metadata import AuthorizationServerMetadata
+from mcp_authz.shared.pkce import METHOD as PKCE_METHOD
+from mcp_authz.shared.resource import same_resource
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 TOKEN_ENDPOINT_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post", "private_key_jwt")

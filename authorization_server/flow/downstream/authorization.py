@@ -23,22 +23,22 @@ answer whose ``iss`` is not the provider's, or that has none when the provider's
 it (RFC 9207 §2.4, mix-up attacks): that one ends the journey as ``failed``, the reason stamped.
 """
 
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import AccessDenied, InvalidRequest, OAuthError, ServerError
-from authorization_server.flow.downstream.providers import ProviderEndpoints, ProviderError, Providers
-from authorization_server.journeys.entities import (
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import AccessDenied, InvalidRequest, OAuthError, ServerError
+from mcp_authz.authorization_server.flow.downstream.providers import ProviderEndpoints, ProviderError, Providers
+from mcp_authz.authorization_server.journeys.entities import (
     DownstreamAuthorizationFlow,
     DownstreamCallback,
     DownstreamFlowStatus,
     Journey,
 )
-from authorization_server.journeys.service import JourneyService
-from authorization_server.mcp_servers.entities import McpConnection
-from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.secrets_at_rest import new_secret
-from authorization_server.web.params import Params
-from authorization_server.web.redirects import ToClient, ToProvider, code_to_client, error_to_client
-from shared.pkce import new_verifier
+from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.mcp_servers.entities import McpConnection
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService
+from mcp_authz.authorization_server.secrets_at_rest import new_secret
+from mcp_authz.authorization_server.web.params import Params
+from mcp_authz.authorization_server.web.redirects import ToClient, ToProvider, code_to_client, error_to_client
+from mcp_authz.shared.pkce import new_verifier
 
 
 class DownstreamAuthorization:

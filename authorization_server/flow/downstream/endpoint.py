@@ -9,11 +9,11 @@ is shown as an error page, never redirected. CORS is never enabled here: browser
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authorization_server.errors import OAuthError
-from authorization_server.services import services
-from authorization_server.web.pages import error_page
-from authorization_server.web.params import query_params
-from authorization_server.web.redirects import next_step
+from mcp_authz.authorization_server.errors import OAuthError
+from mcp_authz.authorization_server.services import services
+from mcp_authz.authorization_server.web.pages import error_page
+from mcp_authz.authorization_server.web.params import query_params
+from mcp_authz.authorization_server.web.redirects import next_step
 
 
 async def callback(request: Request) -> Response:

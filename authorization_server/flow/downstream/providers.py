@@ -15,16 +15,16 @@ from urllib.parse import quote_plus, urlencode, urlsplit
 
 import httpx2
 
-from authorization_server import clock
-from authorization_server.journeys.entities import DownstreamTokens
-from authorization_server.mcp_servers.entities import McpConnection
-from authorization_server.settings import downstream_client_secret
-from shared.loopback import is_https_or_loopback_http
-from shared.metadata import AuthorizationServerMetadata
-from shared.pkce import METHOD, s256_challenge
-from shared.scopes import format_scope
-from shared.token_response import TokenResponse
-from shared.well_known import authorization_server_metadata_url
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.journeys.entities import DownstreamTokens
+from mcp_authz.authorization_server.mcp_servers.entities import McpConnection
+from mcp_authz.authorization_server.settings import downstream_client_secret
+from mcp_authz.shared.loopback import is_https_or_loopback_http
+from mcp_authz.shared.metadata import AuthorizationServerMetadata
+from mcp_authz.shared.pkce import METHOD, s256_challenge
+from mcp_authz.shared.scopes import format_scope
+from mcp_authz.shared.token_response import TokenResponse
+from mcp_authz.shared.well_known import authorization_server_metadata_url
 
 log = logging.getLogger("authorization_server")
 

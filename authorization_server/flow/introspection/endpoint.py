@@ -7,10 +7,10 @@ Callers are MCP servers with their credentials; without them the answer is 401 (
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from authorization_server.errors import NO_STORE, InvalidClient
-from authorization_server.services import services
-from authorization_server.web.client_auth import challenge, client_credentials
-from authorization_server.web.params import read_form
+from mcp_authz.authorization_server.errors import NO_STORE, InvalidClient
+from mcp_authz.authorization_server.services import services
+from mcp_authz.authorization_server.web.client_auth import challenge, client_credentials
+from mcp_authz.authorization_server.web.params import read_form
 
 
 async def introspect(request: Request) -> JSONResponse:

@@ -13,16 +13,16 @@ once per ``jti``; issue 17), so an operator sees whether the MCP server ever saw
 
 from typing import Any
 
-from authorization_server.clients.entities import ClientCredentials
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import InvalidClient
-from authorization_server.flow.discovery.issuers import INTROSPECTION_AUTH_METHODS, Issuer
-from authorization_server.journeys.service import JourneyService
-from authorization_server.mcp_servers.cache import McpServerCache
-from authorization_server.tokens.access_tokens import AccessToken
-from authorization_server.tokens.service import TokenService
-from shared.resource import same_resource
-from shared.scopes import format_scope
+from mcp_authz.authorization_server.clients.entities import ClientCredentials
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import InvalidClient
+from mcp_authz.authorization_server.flow.discovery.issuers import INTROSPECTION_AUTH_METHODS, Issuer
+from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.mcp_servers.cache import McpServerCache
+from mcp_authz.authorization_server.tokens.access_tokens import AccessToken
+from mcp_authz.authorization_server.tokens.service import TokenService
+from mcp_authz.shared.resource import same_resource
+from mcp_authz.shared.scopes import format_scope
 
 INACTIVE: dict[str, Any] = {"active": False}
 

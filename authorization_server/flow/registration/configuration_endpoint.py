@@ -9,10 +9,10 @@ registration rate limit, per address.
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from authorization_server.clients.entities import client_information
-from authorization_server.errors import NO_STORE, InvalidClientMetadata
-from authorization_server.services import services
-from authorization_server.web.params import read_json
+from mcp_authz.authorization_server.clients.entities import client_information
+from mcp_authz.authorization_server.errors import NO_STORE, InvalidClientMetadata
+from mcp_authz.authorization_server.services import services
+from mcp_authz.authorization_server.web.params import read_json
 
 
 async def client_configuration(request: Request) -> Response:

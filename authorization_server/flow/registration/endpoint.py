@@ -4,10 +4,10 @@ and, for one MCP server, ``/api/v1/authz/clients/register/mcp/{mcp_server_id}/{v
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from authorization_server.errors import NO_STORE, AccessDenied, InvalidClientMetadata
-from authorization_server.flow.registration.service import check_version
-from authorization_server.services import services
-from authorization_server.web.params import read_json
+from mcp_authz.authorization_server.errors import NO_STORE, AccessDenied, InvalidClientMetadata
+from mcp_authz.authorization_server.flow.registration.service import check_version
+from mcp_authz.authorization_server.services import services
+from mcp_authz.authorization_server.web.params import read_json
 
 
 async def register(request: Request) -> JSONResponse:

@@ -12,14 +12,14 @@ sent as a Bearer token to its ``registration_client_uri``:
 See docs/decisions/0017-client-management.md.
 """
 
-from authorization_server.clients.entities import Client
-from authorization_server.clients.metadata import parse_client_update
-from authorization_server.clients.service import ClientService
-from authorization_server.db import Database, Transaction
-from authorization_server.flow.discovery.issuers import IssuerService
-from authorization_server.flow.registration.service import RegistrationService
-from authorization_server.flow.revocation.service import RevocationService
-from authorization_server.maintenance.clients import ClientExpiry
+from mcp_authz.authorization_server.clients.entities import Client
+from mcp_authz.authorization_server.clients.metadata import parse_client_update
+from mcp_authz.authorization_server.clients.service import ClientService
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.flow.discovery.issuers import IssuerService
+from mcp_authz.authorization_server.flow.registration.service import RegistrationService
+from mcp_authz.authorization_server.flow.revocation.service import RevocationService
+from mcp_authz.authorization_server.maintenance.clients import ClientExpiry
 
 
 class ClientManagementService:

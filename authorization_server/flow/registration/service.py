@@ -13,14 +13,19 @@ through :meth:`RegistrationService.parse`), is ``invalid_client_metadata``.
 
 from collections.abc import Sequence
 
-from authorization_server.clients.entities import MachineApproval, Registration
-from authorization_server.clients.metadata import ClientMetadata, parse_client_metadata
-from authorization_server.clients.service import ClientService
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import InvalidClientMetadata, NotFound
-from authorization_server.flow.discovery.issuers import GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, Issuer, IssuerService
-from authorization_server.journeys.service import JourneyService
-from authorization_server.mcp_servers.entities import McpServer, is_version
+from mcp_authz.authorization_server.clients.entities import MachineApproval, Registration
+from mcp_authz.authorization_server.clients.metadata import ClientMetadata, parse_client_metadata
+from mcp_authz.authorization_server.clients.service import ClientService
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import InvalidClientMetadata, NotFound
+from mcp_authz.authorization_server.flow.discovery.issuers import (
+    GRANT_TYPES,
+    TOKEN_ENDPOINT_AUTH_METHODS,
+    Issuer,
+    IssuerService,
+)
+from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.mcp_servers.entities import McpServer, is_version
 
 
 def check_version(version: str | None) -> None:

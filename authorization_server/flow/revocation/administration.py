@@ -10,15 +10,15 @@ a grant whose user or MCP server is gone. The command line calls these (``cli/us
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from authorization_server.accounts.entities import User
-from authorization_server.accounts.service import AccountService, NewPassword
-from authorization_server.clients.service import ClientService
-from authorization_server.db import Database, Transaction
-from authorization_server.flow.revocation.service import RevocationService
-from authorization_server.journeys.service import JourneyService
-from authorization_server.maintenance.clients import ClientExpiry
-from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.routes import MCP_ISSUER_PATH
+from mcp_authz.authorization_server.accounts.entities import User
+from mcp_authz.authorization_server.accounts.service import AccountService, NewPassword
+from mcp_authz.authorization_server.clients.service import ClientService
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.flow.revocation.service import RevocationService
+from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.maintenance.clients import ClientExpiry
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService
+from mcp_authz.authorization_server.routes import MCP_ISSUER_PATH
 
 
 class UserAdministration:

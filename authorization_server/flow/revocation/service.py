@@ -8,14 +8,14 @@ revoking an access token does the same, since a JWT cannot be revoked alone
 (docs/decisions/0010-revocation-and-introspection.md).
 """
 
-from authorization_server.clients.entities import ClientCredentials
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import UnsupportedTokenType
-from authorization_server.flow.authorization.client_directory import ClientDirectory
-from authorization_server.flow.discovery.issuers import Issuer
-from authorization_server.journeys.entities import Step
-from authorization_server.journeys.service import JourneyService
-from authorization_server.tokens.service import TokenService
+from mcp_authz.authorization_server.clients.entities import ClientCredentials
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import UnsupportedTokenType
+from mcp_authz.authorization_server.flow.authorization.client_directory import ClientDirectory
+from mcp_authz.authorization_server.flow.discovery.issuers import Issuer
+from mcp_authz.authorization_server.journeys.entities import Step
+from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.tokens.service import TokenService
 
 #: RFC 7009 §2.1, §4.1.2: the token type hints this server understands.
 TOKEN_TYPE_HINTS = ("access_token", "refresh_token")

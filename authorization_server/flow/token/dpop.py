@@ -13,11 +13,11 @@ key that seals the signing keys, so each accepts the others' nonces.
 
 from datetime import timedelta
 
-from authorization_server import clock
-from authorization_server.db import Transaction
-from authorization_server.errors import InvalidDpopProof, UseDpopNonce
-from authorization_server.tokens.service import TokenService
-from shared.dpop import PROOF_WINDOW, InvalidProof, NonceNeeded, Nonces, Proof, check_proof
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.errors import InvalidDpopProof, UseDpopNonce
+from mcp_authz.authorization_server.tokens.service import TokenService
+from mcp_authz.shared.dpop import PROOF_WINDOW, InvalidProof, NonceNeeded, Nonces, Proof, check_proof
 
 
 class DpopProofs:

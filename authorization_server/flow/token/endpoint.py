@@ -14,11 +14,11 @@ from functools import partial
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from authorization_server.errors import NO_STORE, InvalidClient
-from authorization_server.services import services
-from authorization_server.web.client_auth import challenge, client_credentials
-from authorization_server.web.params import read_form
-from authorization_server.web.rate_limits import charge_fetches_to
+from mcp_authz.authorization_server.errors import NO_STORE, InvalidClient
+from mcp_authz.authorization_server.services import services
+from mcp_authz.authorization_server.web.client_auth import challenge, client_credentials
+from mcp_authz.authorization_server.web.params import read_form
+from mcp_authz.authorization_server.web.rate_limits import charge_fetches_to
 
 
 async def token(request: Request) -> JSONResponse:

@@ -7,31 +7,31 @@ A DPoP proof (RFC 9449 §5) is checked before the transaction and its ``jti`` sp
 
 from collections.abc import Callable
 
-from authorization_server.clients.entities import ClientCredentials
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import (
+from mcp_authz.authorization_server.clients.entities import ClientCredentials
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import (
     InvalidDpopProof,
     InvalidRequest,
     OAuthError,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from authorization_server.flow.authorization.client_directory import ClientDirectory
-from authorization_server.flow.discovery.issuers import (
+from mcp_authz.authorization_server.flow.authorization.client_directory import ClientDirectory
+from mcp_authz.authorization_server.flow.discovery.issuers import (
     ID_JAG_TOKEN_TYPE,
     JWT_BEARER_GRANT,
     TOKEN_EXCHANGE_GRANT,
     Issuer,
 )
-from authorization_server.flow.token.dpop import DpopProofs
-from authorization_server.flow.token.grants import authorization_code, client_credentials, refresh_token
-from authorization_server.flow.token.grants.context import Admit, GrantContext
-from authorization_server.flow.token.grants.id_jag_issuance import IdJagIssuance
-from authorization_server.flow.token.grants.jwt_bearer import JwtBearerGrant
-from authorization_server.flow.token.grants.token_exchange import TokenExchange
-from authorization_server.routes import TOKEN_PATH
-from authorization_server.web.params import Params
-from shared.token_response import TokenResponse
+from mcp_authz.authorization_server.flow.token.dpop import DpopProofs
+from mcp_authz.authorization_server.flow.token.grants import authorization_code, client_credentials, refresh_token
+from mcp_authz.authorization_server.flow.token.grants.context import Admit, GrantContext
+from mcp_authz.authorization_server.flow.token.grants.id_jag_issuance import IdJagIssuance
+from mcp_authz.authorization_server.flow.token.grants.jwt_bearer import JwtBearerGrant
+from mcp_authz.authorization_server.flow.token.grants.token_exchange import TokenExchange
+from mcp_authz.authorization_server.routes import TOKEN_PATH
+from mcp_authz.authorization_server.web.params import Params
+from mcp_authz.shared.token_response import TokenResponse
 
 #: The grants this server supports; the implicit and password grants do not exist in OAuth 2.1.
 GRANTS = {

@@ -12,15 +12,15 @@ PKCE challenge, resource), used once, and never again: presenting it a second ti
 the tokens it yielded (§4.1.3, RFC 9700 §4.5.3.1).
 """
 
-from authorization_server.clients.entities import Client
-from authorization_server.db import Transaction
-from authorization_server.errors import InvalidGrant, InvalidTarget, OAuthError
-from authorization_server.flow.discovery.issuers import Issuer
-from authorization_server.flow.token.grants.context import GrantContext
-from authorization_server.journeys.service import CodeReplayed
-from authorization_server.tokens.entities import Grant
-from authorization_server.web.params import Params
-from shared.token_response import TokenResponse
+from mcp_authz.authorization_server.clients.entities import Client
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.errors import InvalidGrant, InvalidTarget, OAuthError
+from mcp_authz.authorization_server.flow.discovery.issuers import Issuer
+from mcp_authz.authorization_server.flow.token.grants.context import GrantContext
+from mcp_authz.authorization_server.journeys.service import CodeReplayed
+from mcp_authz.authorization_server.tokens.entities import Grant
+from mcp_authz.authorization_server.web.params import Params
+from mcp_authz.shared.token_response import TokenResponse
 
 
 async def exchange(

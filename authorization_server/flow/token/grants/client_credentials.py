@@ -25,17 +25,17 @@ give it. So:
 The tokens of one client for one MCP server form one journey (docs/decisions/0018).
 """
 
-from authorization_server.clients.entities import Client
-from authorization_server.db import Transaction
-from authorization_server.errors import InvalidScope, InvalidTarget, OAuthError, UnauthorizedClient
-from authorization_server.flow.authorization.requests import requested_scope
-from authorization_server.flow.discovery.issuers import Issuer
-from authorization_server.flow.token.grants.authorization_code import single_resource
-from authorization_server.flow.token.grants.context import GrantContext
-from authorization_server.tokens.entities import Grant
-from authorization_server.web.params import Params
-from shared.scopes import format_scope
-from shared.token_response import TokenResponse
+from mcp_authz.authorization_server.clients.entities import Client
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.errors import InvalidScope, InvalidTarget, OAuthError, UnauthorizedClient
+from mcp_authz.authorization_server.flow.authorization.requests import requested_scope
+from mcp_authz.authorization_server.flow.discovery.issuers import Issuer
+from mcp_authz.authorization_server.flow.token.grants.authorization_code import single_resource
+from mcp_authz.authorization_server.flow.token.grants.context import GrantContext
+from mcp_authz.authorization_server.tokens.entities import Grant
+from mcp_authz.authorization_server.web.params import Params
+from mcp_authz.shared.scopes import format_scope
+from mcp_authz.shared.token_response import TokenResponse
 
 
 async def exchange(

@@ -3,12 +3,12 @@
 from dataclasses import dataclass
 from typing import Protocol
 
-from authorization_server.clients.service import ClientService
-from authorization_server.consents.service import ConsentService
-from authorization_server.db import Transaction
-from authorization_server.flow.discovery.issuers import IssuerService
-from authorization_server.journeys.service import JourneyService
-from authorization_server.tokens.service import TokenService
+from mcp_authz.authorization_server.clients.service import ClientService
+from mcp_authz.authorization_server.consents.service import ConsentService
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.flow.discovery.issuers import IssuerService
+from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.tokens.service import TokenService
 
 
 @dataclass(frozen=True)

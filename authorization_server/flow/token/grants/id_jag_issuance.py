@@ -25,18 +25,23 @@ and ``exp``, signed with the key this server's JWK Set publishes. The user's jou
 
 import secrets
 
-from authorization_server import clock
-from authorization_server.clients.entities import ClientCredentials
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import InvalidRequest, InvalidTarget, OAuthError, UnauthorizedClient
-from authorization_server.flow.authorization.client_directory import ClientDirectory
-from authorization_server.flow.discovery.issuers import ACCESS_TOKEN_TYPE, ID_JAG_TOKEN_TYPE, ID_JAG_TYP, Issuer
-from authorization_server.flow.token.grants.context import Admit, GrantContext
-from authorization_server.journeys.entities import Step
-from authorization_server.web.params import Params
-from shared.resource import canonical_resource
-from shared.scopes import format_scope, parse_scope
-from shared.token_response import TokenResponse
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.clients.entities import ClientCredentials
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import InvalidRequest, InvalidTarget, OAuthError, UnauthorizedClient
+from mcp_authz.authorization_server.flow.authorization.client_directory import ClientDirectory
+from mcp_authz.authorization_server.flow.discovery.issuers import (
+    ACCESS_TOKEN_TYPE,
+    ID_JAG_TOKEN_TYPE,
+    ID_JAG_TYP,
+    Issuer,
+)
+from mcp_authz.authorization_server.flow.token.grants.context import Admit, GrantContext
+from mcp_authz.authorization_server.journeys.entities import Step
+from mcp_authz.authorization_server.web.params import Params
+from mcp_authz.shared.resource import canonical_resource
+from mcp_authz.shared.scopes import format_scope, parse_scope
+from mcp_authz.shared.token_response import TokenResponse
 
 #: Seconds an ID-JAG is valid: long enough to present once, short as the draft recommends.
 ID_JAG_TTL = 300

@@ -37,11 +37,11 @@ from typing import Any
 
 import jwt
 
-from authorization_server import clock
-from authorization_server.clients.assertions import LEEWAY, SIGNING_ALGS, decode_signed, fits, parse_jwks
-from authorization_server.clients.entities import ClientCredentials
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import (
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.clients.assertions import LEEWAY, SIGNING_ALGS, decode_signed, fits, parse_jwks
+from mcp_authz.authorization_server.clients.entities import ClientCredentials
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import (
     InvalidGrant,
     InvalidScope,
     InvalidTarget,
@@ -49,19 +49,19 @@ from authorization_server.errors import (
     TemporarilyUnavailable,
     UnauthorizedClient,
 )
-from authorization_server.flow.authorization.client_directory import ClientDirectory
-from authorization_server.flow.discovery.issuers import ID_JAG_TYP, Issuer
-from authorization_server.flow.token.grants.authorization_code import single_resource
-from authorization_server.flow.token.grants.context import Admit, GrantContext
-from authorization_server.mcp_servers.entities import McpServer, TrustedIdentityProvider
-from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.safe_fetch import Busy, FetchFailed, SafeFetcher
-from authorization_server.secrets_at_rest import digest
-from authorization_server.tokens.entities import Grant
-from authorization_server.web.params import Params
-from shared.resource import same_resource
-from shared.scopes import format_scope, parse_scope
-from shared.token_response import TokenResponse
+from mcp_authz.authorization_server.flow.authorization.client_directory import ClientDirectory
+from mcp_authz.authorization_server.flow.discovery.issuers import ID_JAG_TYP, Issuer
+from mcp_authz.authorization_server.flow.token.grants.authorization_code import single_resource
+from mcp_authz.authorization_server.flow.token.grants.context import Admit, GrantContext
+from mcp_authz.authorization_server.mcp_servers.entities import McpServer, TrustedIdentityProvider
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService
+from mcp_authz.authorization_server.safe_fetch import Busy, FetchFailed, SafeFetcher
+from mcp_authz.authorization_server.secrets_at_rest import digest
+from mcp_authz.authorization_server.tokens.entities import Grant
+from mcp_authz.authorization_server.web.params import Params
+from mcp_authz.shared.resource import same_resource
+from mcp_authz.shared.scopes import format_scope, parse_scope
+from mcp_authz.shared.token_response import TokenResponse
 
 MAX_ASSERTION_BYTES = 16_384
 MAX_JWKS_BYTES = 65_536

@@ -7,17 +7,17 @@ it again within the grace window: seconds for a public client, longer for a conf
 ``refresh_token_grace_reuse``, so that bursts of them (or a thief racing the client) show.
 """
 
-from authorization_server.clients.entities import Client
-from authorization_server.db import Transaction
-from authorization_server.errors import InvalidGrant, InvalidScope, OAuthError
-from authorization_server.flow.discovery.issuers import OFFLINE_ACCESS, Issuer
-from authorization_server.flow.token.grants.authorization_code import single_resource
-from authorization_server.flow.token.grants.context import GrantContext
-from authorization_server.journeys.entities import Step
-from authorization_server.tokens.entities import RefreshTokenReused
-from authorization_server.web.params import Params
-from shared.scopes import parse_scope
-from shared.token_response import TokenResponse
+from mcp_authz.authorization_server.clients.entities import Client
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.errors import InvalidGrant, InvalidScope, OAuthError
+from mcp_authz.authorization_server.flow.discovery.issuers import OFFLINE_ACCESS, Issuer
+from mcp_authz.authorization_server.flow.token.grants.authorization_code import single_resource
+from mcp_authz.authorization_server.flow.token.grants.context import GrantContext
+from mcp_authz.authorization_server.journeys.entities import Step
+from mcp_authz.authorization_server.tokens.entities import RefreshTokenReused
+from mcp_authz.authorization_server.web.params import Params
+from mcp_authz.shared.scopes import parse_scope
+from mcp_authz.shared.token_response import TokenResponse
 
 
 async def exchange(

@@ -17,24 +17,24 @@ is not the caller's, or for which this grant holds no completed downstream autho
 import asyncio
 from datetime import timedelta
 
-from authorization_server import clock
-from authorization_server.clients.entities import ClientCredentials
-from authorization_server.db import Database, Transaction
-from authorization_server.errors import InvalidClient, InvalidGrant, InvalidRequest, InvalidTarget
-from authorization_server.flow.discovery.issuers import ACCESS_TOKEN_TYPE, INTROSPECTION_AUTH_METHODS, Issuer
-from authorization_server.flow.downstream.providers import ProviderError, Providers
-from authorization_server.flow.token.grants.authorization_code import single_resource
-from authorization_server.flow.token.grants.context import Admit
-from authorization_server.journeys.entities import DownstreamAuthorizationFlow, DownstreamTokens, Step
-from authorization_server.journeys.service import JourneyService
-from authorization_server.mcp_servers.cache import McpServerCache
-from authorization_server.mcp_servers.entities import McpConnection, McpServer
-from authorization_server.mcp_servers.service import McpServerService
-from authorization_server.tokens.entities import Grant
-from authorization_server.tokens.service import TokenService
-from authorization_server.web.params import Params
-from shared.resource import same_resource
-from shared.token_response import TokenResponse
+from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.clients.entities import ClientCredentials
+from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.errors import InvalidClient, InvalidGrant, InvalidRequest, InvalidTarget
+from mcp_authz.authorization_server.flow.discovery.issuers import ACCESS_TOKEN_TYPE, INTROSPECTION_AUTH_METHODS, Issuer
+from mcp_authz.authorization_server.flow.downstream.providers import ProviderError, Providers
+from mcp_authz.authorization_server.flow.token.grants.authorization_code import single_resource
+from mcp_authz.authorization_server.flow.token.grants.context import Admit
+from mcp_authz.authorization_server.journeys.entities import DownstreamAuthorizationFlow, DownstreamTokens, Step
+from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.mcp_servers.cache import McpServerCache
+from mcp_authz.authorization_server.mcp_servers.entities import McpConnection, McpServer
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService
+from mcp_authz.authorization_server.tokens.entities import Grant
+from mcp_authz.authorization_server.tokens.service import TokenService
+from mcp_authz.authorization_server.web.params import Params
+from mcp_authz.shared.resource import same_resource
+from mcp_authz.shared.token_response import TokenResponse
 
 #: A downstream token this close to its expiry is refreshed before it is handed out.
 EXPIRY_MARGIN = timedelta(seconds=30)
