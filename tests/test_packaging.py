@@ -206,6 +206,9 @@ def test_docs_install_md_from_pip_install_to_a_served_mcp_server(wheel: Path, tm
                 outputs[documented] = done.stdout
                 for name, value in re.findall(r"^\s+(client_id|client_secret)\s+(\S+)$", done.stdout, re.MULTILINE):
                     printed[name.upper()] = value
+        # The installed copy's data, which no command above needs: a page (templates) and its style sheet.
+        home = httpx2.get(f"http://localhost:{ports['9000']}/", timeout=10)
+        style = httpx2.get(f"http://localhost:{ports['9000']}/static/style.css", timeout=10)
     finally:
         for server in servers:
             server.terminate()
@@ -219,6 +222,7 @@ def test_docs_install_md_from_pip_install_to_a_served_mcp_server(wheel: Path, tm
     assert (
         'as_tokens_issued_total{grant_type="client_credentials"} 1.0' in said["curl -s http://127.0.0.1:9464/metrics"]
     )
+    assert (home.status_code, home.headers["content-type"], style.status_code) == (200, "text/html; charset=utf-8", 200)
 
 
 def _ready(server: subprocess.Popen[bytes], probe: str, log: Path) -> bool:
