@@ -143,31 +143,8 @@ def test_docs_install_md_from_pip_install_to_a_served_mcp_server(wheel: Path, tm
     from the index), with other ports: ``AS_PORT``, ``MCP_PORT`` and the URLs moved. An ``export``
     of a value that an earlier command printed takes the printed value; a server command runs until
     its health probe answers; ``curl`` is a GET."""
-    venv, work = tmp_path / "venv", tmp_path / "work"
+    venv, work = fresh_venv(wheel, tmp_path / "venv"), tmp_path / "work"
     work.mkdir()
-    assert run([sys.executable, "-m", "venv", "--without-pip", str(venv)]).returncode == 0
-    purelib = Path(
-        run(
-            [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]
-        ).stdout.strip()
-    )
-    (purelib / "dependencies.pth").write_text(
-        "\n".join(sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})) + "\n"
-    )
-    installed = run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(venv / "bin" / "python"),
-            "install",
-            "--no-deps",
-            "--quiet",
-            str(wheel),
-        ]
-    )
-    assert installed.returncode == 0, installed.stderr
     ports = {doc: str(free_port()) for doc in DOC_PORTS}
     environ = {key: value for key, value in os.environ.items() if not key.startswith(("AS_", "MCP_", "PYTHON"))}
     environ |= {"PATH": f"{venv / 'bin'}:{environ['PATH']}", "XDG_STATE_HOME": str(tmp_path / "state")}
@@ -223,6 +200,19 @@ def test_docs_install_md_from_pip_install_to_a_served_mcp_server(wheel: Path, tm
         'as_tokens_issued_total{grant_type="client_credentials"} 1.0' in said["curl -s http://127.0.0.1:9464/metrics"]
     )
     assert (home.status_code, home.headers["content-type"], style.status_code) == (200, "text/html; charset=utf-8", 200)
+
+
+def fresh_venv(wheel: Path, venv: Path) -> Path:
+    """A virtual environment with the wheel pip-installed (``--no-deps``: the dependencies come from
+    this interpreter's site-packages, named in a .pth, so that no index is needed)."""
+    assert run([sys.executable, "-m", "venv", "--without-pip", str(venv)]).returncode == 0
+    python = str(venv / "bin" / "python")
+    purelib = Path(run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]).stdout.strip())
+    ours = sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})
+    (purelib / "dependencies.pth").write_text("\n".join(ours) + "\n")
+    installed = run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--quiet", str(wheel)])
+    assert installed.returncode == 0, installed.stderr
+    return venv
 
 
 def _ready(server: subprocess.Popen[bytes], probe: str, log: Path) -> bool:
