@@ -169,16 +169,23 @@ class PostgresDatabase(Database):
         await self._pool.close()
 
     async def run(self, unit: Unit[T]) -> T:
-        """Run ``unit`` in a ``REPEATABLE READ`` transaction, again (at most ``ATTEMPTS`` times) after a conflict."""
+        """Run ``unit`` in a ``REPEATABLE READ`` transaction, again (at most ``ATTEMPTS`` times) after a conflict.
+
+        A unit that conflicts every time fails with ``DatabaseUnavailable`` (503 + ``Retry-After``).
+        """
         joined = self._running.get()
         if joined is not None:
             return await unit(joined)
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return await self._attempt(unit)
-            except CONFLICT:
-                if attempt == ATTEMPTS:
-                    raise
+            except CONFLICT as error:
+                if attempt == ATTEMPTS:  # still meeting others' writes: busy, not broken (a 503, never a 500)
+                    raise DatabaseUnavailable(
+                        "the database is too busy to finish this request",
+                        retry_after=RETRY_AFTER,
+                        detail=_reason(error),
+                    ) from None
                 self.retries += 1
                 # a few milliseconds, growing and jittered, so that the conflicting units do not meet again
                 await asyncio.sleep(random.uniform(0, 0.001 * 2**attempt))  # noqa: S311 - jitter, not a secret

@@ -394,7 +394,11 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             clients=core.client_expiry,
             journeys=core.journey_expiry,
             shared_state=SharedStateUpkeep(
-                db, accounts=core.accounts, clients=core.clients, token_client=settings.rate("rate_limit_token_client")
+                db,
+                accounts=core.accounts,
+                clients=core.clients,
+                tokens=core.tokens,
+                token_client=settings.rate("rate_limit_token_client"),
             ),
         ),
         timelines=core.timelines,

@@ -4,7 +4,8 @@ The login lockout's records, the per-client token buckets and the console's sess
 database so that every instance shares them (docs/decisions/0046-several-instances.md). A record of
 a key that is neither locked nor failed for a day, a bucket untouched for its limit's whole period
 (it is full again, as a missing one is), a session past its expiry: each is the same as no row, and
-is deleted here, in the maintenance round.
+is deleted here, in the maintenance round. So is the sealed successor pair of a refresh token whose
+grace window is over (docs/decisions/0018), which a refresh wipes only in its own family.
 """
 
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from mcp_authz.authorization_server.accounts.service import AccountService
 from mcp_authz.authorization_server.clients.service import ClientService
 from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.settings import Rate
+from mcp_authz.authorization_server.tokens.service import TokenService
 
 
 @dataclass(frozen=True)
@@ -21,11 +23,21 @@ class Forgotten:
     sign_in_records: int
     token_buckets: int
     admin_sessions: int
+    grace_successors: int
 
 
 class SharedStateUpkeep:
-    def __init__(self, db: Database, *, accounts: AccountService, clients: ClientService, token_client: Rate) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        accounts: AccountService,
+        clients: ClientService,
+        tokens: TokenService,
+        token_client: Rate,
+    ) -> None:
         self._db = db
+        self._tokens = tokens
         self._accounts = accounts
         self._clients = clients
         self._token_client = token_client
@@ -36,6 +48,7 @@ class SharedStateUpkeep:
                 await lockout.forget_quiet(tx),
                 await self._clients.forget_full_buckets(tx, "token_client", self._token_client.seconds),
                 await self._accounts.end_expired_admin_sessions(tx),
+                await self._tokens.forget_ended_successors(tx),
             )
 
         return await self._db.run(unit)

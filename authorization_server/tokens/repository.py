@@ -57,12 +57,16 @@ async def mark_rotated(tx: Transaction, token_hash: str, successor_hash: str, su
     return changed == 1
 
 
-async def forget_successors(tx: Transaction, rotated_before: datetime) -> None:
-    """Wipe the sealed successors of the tokens rotated before ``rotated_before``: their grace is over."""
-    await tx.execute(
-        "UPDATE refresh_tokens SET successor_sealed = NULL WHERE successor_sealed IS NOT NULL AND rotated_at < ?",
-        (clock.to_db(rotated_before),),
-    )
+async def forget_successors(tx: Transaction, rotated_before: datetime, journey_id: str | None = None) -> int:
+    """Wipe the sealed successors of the tokens rotated before ``rotated_before``: their grace is over.
+
+    With ``journey_id``, only that family's: a refresh touches no other grant's rows, so refreshes of
+    different grants never conflict on an engine whose transactions run side by side (issue 13).
+    """
+    sql = "UPDATE refresh_tokens SET successor_sealed = NULL WHERE successor_sealed IS NOT NULL AND rotated_at < ?"
+    if journey_id is None:
+        return await tx.execute(sql, (clock.to_db(rotated_before),))
+    return await tx.execute(sql + " AND journey_id = ?", (clock.to_db(rotated_before), journey_id))
 
 
 async def revoke_family(tx: Transaction, journey_id: str) -> int:

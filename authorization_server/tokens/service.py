@@ -87,10 +87,10 @@ class TokenService:
         proof of that same key. Such a token proves more than a ``client_id``, so it has the
         confidential clients' grace window (issue 15).
         """
-        await repository.forget_successors(tx, clock.now() - max(self._grace_confidential, self._grace_public))
         stored = await repository.get(tx, digest(refresh_token))
         if stored is None or stored.grant.client_id != client_id or stored.grant.issuer != issuer:
             raise InvalidGrant("the refresh token is not valid for this client")
+        await repository.forget_successors(tx, self._grace_ended(), stored.grant.journey_id)
         if stored.dpop_jkt is not None and stored.dpop_jkt != jkt:
             raise InvalidGrant("the refresh token is bound to a DPoP key: send a proof of that key (RFC 9449 §5)")
         grace = self._grace_public if public and stored.dpop_jkt is None else self._grace_confidential
@@ -116,6 +116,14 @@ class TokenService:
             tx, digest(successor), stored.grant, clock.later(self._refresh_token_ttl), dpop_jkt=stored.dpop_jkt
         )
         return Refreshed(stored.grant.journey_id, response)
+
+    async def forget_ended_successors(self, tx: Transaction) -> int:
+        """Wipe every sealed successor pair whose grace window is over (the maintenance round's sweep;
+        a refresh wipes its own family's at once)."""
+        return await repository.forget_successors(tx, self._grace_ended())
+
+    def _grace_ended(self) -> datetime:
+        return clock.now() - max(self._grace_confidential, self._grace_public)
 
     async def _presented_again(
         self,

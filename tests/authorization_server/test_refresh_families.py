@@ -258,6 +258,23 @@ class TestSuccessorAtRest:
         assert first["successor_sealed"] is None
         assert second["successor_sealed"] is not None
 
+    def test_a_refresh_wipes_only_its_own_familys_pair(self, short_graces: GraceServer):
+        """Decision 0018, issue 13: a refresh writes no other grant's rows (on PostgreSQL, refreshes of two
+        grants sweeping every family at once conflicted and failed); the maintenance round wipes the rest."""
+        with clock.frozen():
+            client, _, _ = short_graces.rotated()
+            other, _, other_new = short_graces.rotated()
+            clock.advance(GRACE + 0.2)
+
+            assert short_graces.demo.refresh(other, other_new).status_code == 200
+
+        [untouched] = rows(
+            short_graces.server.db,
+            "SELECT successor_sealed FROM refresh_tokens WHERE client_id = ? AND rotated_at IS NOT NULL",
+            client.client_id,
+        )
+        assert untouched["successor_sealed"] is not None
+
     def test_a_restart_keeps_the_window_as_its_key_is_the_shared_one(self, long_grace: GraceServer):
         """Decision 0018, issue 13: the pair is sealed under the key every instance shares (the key encryption
         key), so a restarted server, or another instance, answers the repeated token with the same pair

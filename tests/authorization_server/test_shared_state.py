@@ -4,6 +4,8 @@ Run on a database of their own with the clock held still: the per-client token b
 and the maintenance round that forgets what no longer says anything.
 """
 
+from datetime import timedelta
+
 import pytest
 
 from mcp_authz.authorization_server import clock
@@ -14,6 +16,8 @@ from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.errors import TooManyRequests
 from mcp_authz.authorization_server.maintenance.shared_state import Forgotten, SharedStateUpkeep
 from mcp_authz.authorization_server.settings import Rate
+from mcp_authz.authorization_server.tokens.keys import Keys
+from mcp_authz.authorization_server.tokens.service import TokenService
 from mcp_authz.authorization_server.web.rate_limits import SharedLimiter
 
 
@@ -55,7 +59,14 @@ async def test_the_maintenance_round_forgets_only_the_rows_that_say_nothing(db: 
     accounts, clients = AccountService(session_ttl=60), ClientService()
     lockout = LoginLockout(failures=1, window=900, duration=900)
     limiter = SharedLimiter(Rate(60, 60), "token requests", clients.spend_request, name="token_client")
-    upkeep = SharedStateUpkeep(db, accounts=accounts, clients=clients, token_client=Rate(60, 60))
+    tokens = TokenService(
+        Keys(db, timedelta(0), None),
+        access_token_ttl=60,
+        refresh_token_ttl=60,
+        refresh_grace_confidential=10,
+        refresh_grace_public=5,
+    )
+    upkeep = SharedStateUpkeep(db, accounts=accounts, clients=clients, tokens=tokens, token_client=Rate(60, 60))
     with clock.frozen():
         await db.run(lambda tx: lockout.failed(tx, "old", "203.0.113.7"))
         await db.run(lambda tx: limiter.take(tx, "old client"))
@@ -66,6 +77,6 @@ async def test_the_maintenance_round_forgets_only_the_rows_that_say_nothing(db: 
 
         forgotten = await upkeep.cleanup()
 
-    assert forgotten == Forgotten(sign_in_records=1, token_buckets=1, admin_sessions=1)
+    assert forgotten == Forgotten(sign_in_records=1, token_buckets=1, admin_sessions=1, grace_successors=0)
     left = [await count(db, table) for table in ("sign_in_failures", "rate_limit_buckets", "admin_sessions")]
     assert left == [1, 1, 0]
