@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
-import httpx2
 
 from scripts.stack import start_authorization_server
 
@@ -47,16 +46,11 @@ class Catalog(Protocol):
 def build(folder: Path, journeys: int, database: str | None = None) -> int:
     """A database with ``journeys`` clients and journeys, in ``folder`` or the empty PostgreSQL
     ``database``; returns its size in bytes."""
-    from scripts.bench.run import CLIENT, Endpoints, obtain_tokens  # the flow the benchmarks drive
+    from scripts.bench.run import Endpoints, warm_up  # the flow the benchmarks drive
 
     server = start_authorization_server(folder, database=database)
     try:
-        endpoints = Endpoints.ours(server)
-        with httpx2.Client(timeout=30) as http:
-            client_id = http.post(endpoints.register, json=CLIENT).raise_for_status().json()["client_id"]
-            tokens = obtain_tokens(http, endpoints, client_id)
-            form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": tokens["refresh_token"]}
-            http.post(endpoints.token, data=form).raise_for_status()
+        warm_up(Endpoints.ours(server))
     finally:
         server.program.stop()
     if database is None:
