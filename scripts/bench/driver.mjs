@@ -7,6 +7,7 @@
 //   flow      register -> authorize -> token -> refresh                       [flow]
 //   mcp       initialize, then tools/call `tool` (with a token from one flow
 //             when `flow` is given)                                           [tools/call]
+// Each URL of `flow` may be a list, one per instance on one database: requests go round-robin.
 // A Python driver tops out near 500 requests/s on two cores; this one does not
 // (docs/decisions/0023-benchmarks.md).
 import { createHash, randomBytes } from "node:crypto";
@@ -38,9 +39,15 @@ function fail(step, what) {
   firstError ??= key;
 }
 
+// A URL, or a list of several instances' URLs: each request goes to the next instance in turn.
+let turn = 0;
+function pick(url) {
+  return Array.isArray(url) ? url[turn++ % url.length] : url;
+}
+
 // One request on the shared keep-alive agent; "localhost" is dialled as 127.0.0.1, where our servers listen.
 function send(step, method, url, { headers = {}, body } = {}) {
-  const target = new URL(url);
+  const target = new URL(pick(url));
   const startedAt = process.hrtime.bigint();
   return new Promise((resolve) => {
     const request = http.request(
@@ -97,7 +104,7 @@ async function obtainTokens(flow) {
     code_challenge_method: "S256",
     state: "bench",
   });
-  const authorized = await send("authorize", "GET", `${flow.authorize}?${query}`);
+  const authorized = await send("authorize", "GET", `${pick(flow.authorize)}?${query}`);
   if (!expect("authorize", authorized, 302)) return null;
   const code = new URL(authorized.headers.location).searchParams.get("code");
   if (code === null) {

@@ -1,6 +1,7 @@
 """The benchmarks of issue 6, side by side in one run: ``make bench`` (docs/benchmarks.md).
 
-Starts our authorization server in demo mode, the mcp SDK's auth routes over an in-memory
+Starts our authorization server in demo mode (on SQLite, and on PostgreSQL: one instance, then
+two on one database, issue 13), the mcp SDK's auth routes over an in-memory
 provider (``baseline.py``), a bare Starlette endpoint (``ceiling.py``), the reference MCP server
 and the same server without token verification (``open_mcp.py``), all on loopback, then drives
 them with ``wrk`` (fixed requests) and ``driver.mjs`` (stateful flows, MCP sessions). Each
@@ -10,9 +11,11 @@ spread. Prints figures; asserts nothing.
 ::
 
     python -m scripts.bench.run [--seconds 10] [--rounds 3] [--load-seconds 60] [--growth 1000 1000000]
+                                [--database-url URL | --no-postgresql] [--growth-postgresql 1000 1000000]
 """
 
 import argparse
+import asyncio
 import functools
 import json
 import os
@@ -20,16 +23,19 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 import httpx2
 
 from mcp_authz.shared.pkce import new_verifier
 from scripts.bench import growth, profile
+from scripts.postgres import throwaway_cluster
 from scripts.reliability.load import CALLBACK, authorization_query
 from scripts.stack import ROOT, UNLIMITED_RATES, AuthorizationServer, Program, free_port, start_authorization_server
 
@@ -55,6 +61,10 @@ class Endpoints:
     metadata: str
     #: The server process that answers them, whose CPU time is counted.
     pid: int
+    #: More instances on the same database: the driver sends each request to the next one in turn.
+    replicas: tuple["Endpoints", ...] = ()
+    #: The CPU seconds the database server has used so far, when it is a server (PostgreSQL).
+    database_cpu: Callable[[], float] | None = field(default=None, compare=False)
 
     @classmethod
     def ours(cls, server: AuthorizationServer) -> "Endpoints":
@@ -72,8 +82,15 @@ class Endpoints:
         metadata = url + "/.well-known/oauth-authorization-server"
         return cls(url + "/register", url + "/authorize", url + "/token", metadata, pid)
 
+    @property
+    def pids(self) -> list[int]:
+        return [self.pid, *(replica.pid for replica in self.replicas)]
+
     def driver_flow(self) -> dict[str, Any]:
-        urls = {name: value for name, value in asdict(self).items() if name != "pid"}
+        """The driver's ``flow``: each URL, or the list of each instance's, taken round-robin."""
+        instances = (self, *self.replicas)
+        names = ("register", "authorize", "token", "metadata")
+        urls = {name: [getattr(e, name) for e in instances] if self.replicas else getattr(self, name) for name in names}
         return {**urls, "redirect_uri": CALLBACK, "client": CLIENT}
 
 
@@ -94,16 +111,21 @@ class Measure:
     errors: dict[str, int]
     #: The server's CPU time per unit, in ms: less sensitive than the rate to others using the cores.
     cpu_ms: float
+    #: The database server's CPU time per unit, in ms (PostgreSQL's processes; 0 for SQLite, in the server).
+    database_cpu_ms: float = 0.0
 
 
-def node(config: dict[str, Any], pid: int) -> Measure:
-    cpu = cpu_seconds(pid)
+def node(config: dict[str, Any], pids: Sequence[int], database_cpu: Callable[[], float] | None = None) -> Measure:
+    """One run of driver.mjs; the CPU time of the server processes ``pids`` (and of the database) per unit."""
+    cpu, database = sum(map(cpu_seconds, pids)), database_cpu() if database_cpu else 0.0
     output = subprocess.run(
         ["node", str(DRIVER), json.dumps(config)], capture_output=True, text=True, check=True, timeout=900
     ).stdout
     result = json.loads(output)
-    cpu_ms = (cpu_seconds(pid) - cpu) * 1000 / max(result["completed"], 1)
-    return Measure(result["rate"], result["steps"], result["errors"], cpu_ms)
+    units = max(result["completed"], 1)
+    cpu_ms = (sum(map(cpu_seconds, pids)) - cpu) * 1000 / units
+    database_ms = (database_cpu() - database) * 1000 / units if database_cpu else 0.0
+    return Measure(result["rate"], result["steps"], result["errors"], cpu_ms, database_ms)
 
 
 def wrk(url: str, pid: int, seconds: float, connections: int = 32, threads: int = 2, **files: Path) -> Measure:
@@ -118,15 +140,92 @@ def wrk(url: str, pid: int, seconds: float, connections: int = 32, threads: int 
     return Measure(result["requests"] / result["seconds"], {"request": latency}, errors, cpu_ms)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time the process has used so far (proc(5): utime, stime)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User and system CPU time the process has used so far (proc(5): utime, stime), with
+    ``children`` that of its children it has waited for too (cutime, cstime)."""
+    fields = _stat(pid)
+    used = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return used / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command's name: the state is [0], the parent [1]."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def postgres_cpu_seconds(postmaster: int) -> float:
+    """The CPU time of a PostgreSQL server: the postmaster's, its ended children's (reaped, so in
+    its cutime and cstime) and its live children's (the backends, the checkpointer, the WAL writer ...)."""
+    used = cpu_seconds(postmaster, children=True)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat(int(entry.name))[1]) == postmaster:
+                    used += cpu_seconds(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # ended meanwhile: now in the postmaster's cutime
+    return used
 
 
 def pid_of(program: Program) -> int:
     assert program.process is not None
     return program.process.pid
+
+
+def postgres(url: str, *statements: str) -> list[Any]:
+    """Run ``statements`` on ``url``, one at a time; the value of each."""
+
+    async def run() -> list[Any]:
+        connection = await asyncpg.connect(url)
+        try:
+            return [await connection.fetchval(statement) for statement in statements]
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@contextmanager
+def new_database(url: str, name: str) -> Iterator[str]:
+    """An empty database ``name`` on the server of ``url``, dropped again after."""
+    postgres(url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(url, name)
+    finally:
+        postgres(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postmaster_of(url: str) -> int | None:
+    """The pid of the PostgreSQL server at ``url``, when it runs on this machine and its data
+    directory can be read (``postmaster.pid``, first line); else None."""
+    try:
+        (directory,) = postgres(url, "SHOW data_directory")
+        pid = int((Path(directory) / "postmaster.pid").read_text().split()[0])
+        cpu_seconds(pid)
+    except (OSError, ValueError, asyncpg.PostgresError):
+        return None
+    return pid
+
+
+def another_instance(server: AuthorizationServer, workdir: Path) -> Program:
+    """A second process of ``server``'s command line on a port of its own: the same database,
+    issuer and key (docs/deployment.md, several instances)."""
+    assert isinstance(server.program, Program)
+    args = list(server.program.args)
+    port = free_port()
+    args[args.index("--port") + 1] = str(port)
+    return Program(args, workdir / "instance-2.log", f"http://127.0.0.1:{port}/jwks.json", server.env).start()
+
+
+def moved(endpoints: Endpoints, port: int, pid: int) -> Endpoints:
+    """The same endpoints on another instance: ``port`` instead of theirs."""
+    old = f":{urlsplit(endpoints.register).port}/"
+    urls = {name: getattr(endpoints, name).replace(old, f":{port}/") for name in ("register", "authorize", "token")}
+    return Endpoints(**urls, metadata=endpoints.metadata.replace(old, f":{port}/"), pid=pid)
 
 
 def refresh_pools(endpoints: Endpoints, workdir: Path, threads: int = 2, per_thread: int = 16) -> Path:
@@ -140,6 +239,17 @@ def refresh_pools(endpoints: Endpoints, workdir: Path, threads: int = 2, per_thr
     path = workdir / "refresh-pools.txt"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def warm_up(endpoints: Endpoints) -> None:
+    """One full flow, not measured: what a server in use has done before. The copies of a growth
+    database all carry the template's sealed refresh successor, which the first refresh grant
+    after the grace wipes (a million rows in one unit); a server in use wipes them as they expire."""
+    with httpx2.Client(timeout=900) as http:
+        client_id = http.post(endpoints.register, json=CLIENT).raise_for_status().json()["client_id"]
+        tokens = obtain_tokens(http, endpoints, client_id)
+        form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": tokens["refresh_token"]}
+        http.post(endpoints.token, data=form).raise_for_status()
 
 
 def obtain_tokens(http: httpx2.Client, endpoints: Endpoints, client_id: str) -> dict[str, Any]:
@@ -227,12 +337,14 @@ class Bench:
 
     # -- the runs -------------------------------------------------------------------------------
 
-    def driver(self, mode: str, pid: int, seconds: float | None = None, **more: Any) -> Measure:
+    def driver(
+        self, mode: str, pids: Sequence[int], seconds: float | None = None, database_cpu: Any = None, **more: Any
+    ) -> Measure:
         config = {"mode": mode, "connections": self.args.connections, "seconds": seconds or self.args.seconds}
-        return node({**config, **more}, pid)
+        return node({**config, **more}, pids, database_cpu)
 
     def flow(self, endpoints: Endpoints, seconds: float | None = None) -> Measure:
-        return self.driver("flow", endpoints.pid, seconds, flow=endpoints.driver_flow())
+        return self.driver("flow", endpoints.pids, seconds, endpoints.database_cpu, flow=endpoints.driver_flow())
 
     def flow_cpu_ms(self, endpoints: Endpoints) -> float:
         return self.flow(endpoints).cpu_ms
@@ -249,7 +361,7 @@ class Bench:
 
     # -- the sections ---------------------------------------------------------------------------
 
-    def compare(self, unit: str, target: tuple[float, str], runs: dict[str, Callable[[], Measure]]) -> None:
+    def compare(self, unit: str, target: tuple[float, str] | None, runs: dict[str, Callable[[], Measure]]) -> list[Row]:
         """Both sides alternately, a row each, and the first over the second as a ratio with its target."""
         first, second = rows = side_by_side(self.args.rounds, runs)
         for row in rows:
@@ -258,14 +370,16 @@ class Bench:
             self.results["rows"][row.name] = [asdict(measure) for measure in row.rounds]
             self.medians[row.name] = row.median
         ratio = first.median.rate / second.median.rate
-        at_least, why = target
+        at_least, why = target or (0.0, "")
         verdict = "met" if ratio >= at_least else "MISSED"
         self.results["ratios"][f"{first.name} / {second.name}"] = ratio
         # The same ratio from CPU time per unit: what it would be if each server had a core to itself.
         by_cpu = second.median.cpu_ms / first.median.cpu_ms if first.median.cpu_ms else 0.0
         self.results["ratios"][f"{first.name} / {second.name}, by CPU time"] = by_cpu
         name = f"ratio {first.name} / {second.name}"
-        self.say(f"| {name} | **{ratio:.2f}** | target ≥ {at_least} ({why}): {verdict} | by CPU: {by_cpu:.2f} | | | |")
+        verdict = f"target ≥ {at_least} ({why}): {verdict}" if target else "no target"
+        self.say(f"| {name} | **{ratio:.2f}** | {verdict} | by CPU: {by_cpu:.2f} | | | |")
+        return rows
 
     def fact(self, name: str, value: str) -> None:
         self.results["facts"][name] = value
@@ -324,10 +438,10 @@ class Bench:
             {
                 # Two seconds of warm-up: each connection first gets its token through a full flow.
                 "MCP tools/call, with auth": lambda: self.driver(
-                    "mcp", mcp.pid, mcp=session, flow=mine.driver_flow(), warmup=2
+                    "mcp", [mcp.pid], mcp=session, flow=mine.driver_flow(), warmup=2
                 ),
                 "MCP tools/call, no auth": lambda: self.driver(
-                    "mcp", open_mcp.pid, mcp={**session, "url": open_mcp.url}, warmup=2
+                    "mcp", [open_mcp.pid], mcp={**session, "url": open_mcp.url}, warmup=2
                 ),
             },
         )
@@ -340,6 +454,35 @@ class Bench:
             self.say(f"| {step} | " + " | ".join(f"{figure:.1f}" for figure in figures) + " |")
         self.say("")
         self.fact("peak RSS of our AS under the full-flow load (VmHWM)", f"{rss:.0f} MiB")
+
+    def postgresql(self, sqlite: Endpoints, one: Endpoints, two: Endpoints) -> None:
+        """Issue 13: the full flow on PostgreSQL beside SQLite, then one instance against two on one
+        PostgreSQL database, with the CPU time of the server processes and of PostgreSQL's."""
+        self.say("\nPostgreSQL and several instances (issue 13):\n")
+        self.say(TABLE_HEAD)
+        rows = self.compare(
+            "flows/s",
+            None,
+            {"full flow, PostgreSQL": lambda: self.flow(one), "full flow, SQLite": lambda: self.flow(sqlite)},
+        )
+        rows += self.compare(
+            "flows/s",
+            (1.0, "no fewer than one instance"),
+            {
+                "full flow, PostgreSQL, two instances": lambda: self.flow(two),
+                "full flow, PostgreSQL, one instance": lambda: self.flow(one),
+            },
+        )
+        sdk = self.medians["full flow, SDK baseline"]
+        baseline = "full flow, SDK baseline (in memory: one process only, from above)"
+        self.say(f"| {baseline} | {sdk.rate:,.0f} flows/s | | {sdk.cpu_ms:.2f} | | | |")
+        self.say("\nCPU time per full flow (median round), ms:\n")
+        self.say("| run | server processes | PostgreSQL's processes | both |\n|---|---|---|---|")
+        for row in rows:
+            measure = row.median
+            database = f"{measure.database_cpu_ms:.2f}" if one.database_cpu or row.name.endswith("SQLite") else "-"
+            both = measure.cpu_ms + measure.database_cpu_ms
+            self.say(f"| {row.name} | {measure.cpu_ms:.2f} | {database} | {both:.2f} |")
 
     def layers(self, mine: Endpoints, sdk: Endpoints) -> None:
         """One more round of full flows on each side under py-spy: the CPU per flow, layer by layer."""
@@ -369,26 +512,34 @@ class Bench:
         )
         self.fact("peak RSS of our AS after it", f"{peak_rss_mib(pid_of(ours.program)):.0f} MiB")
 
-    def growth(self) -> None:
-        """Token-endpoint latency with N journeys (and clients) in the database, and its size."""
+    def growth(self, sizes: list[int], postgresql_url: str | None = None) -> None:
+        """Token-endpoint latency with N journeys (and clients) in the database, and its size:
+        a SQLite file, or a database of its own on the PostgreSQL server of ``postgresql_url``."""
+        engine = "PostgreSQL" if postgresql_url else "SQLite"
         self.say(
-            "\n| journeys in the database | build s | bytes per journey | token p50 ms | token p99 ms | token req/s |"
+            f"\n| journeys in the {engine} database | build s | bytes per journey | token p50 ms | token p99 ms"
+            " | token req/s |"
         )
         self.say("|---|---|---|---|---|---|")
-        for journeys in self.args.growth:
-            folder = self.workdir / f"growth-{journeys}"
+        for journeys in sizes:
+            folder = self.workdir / f"growth-{engine}-{journeys}"
             folder.mkdir()
-            started = time.monotonic()
-            size = growth.build(folder, journeys)
-            built = time.monotonic() - started
-            server = start_authorization_server(folder)
-            try:
-                measure = self.refresh(Endpoints.ours(server), connections=2)  # one request at a time per wrk thread
-            finally:
-                server.program.stop()
-                shutil.rmtree(folder)  # a million journeys take gigabytes
+            with ExitStack() as stack:
+                database = stack.enter_context(new_database(postgresql_url, "bench_growth")) if postgresql_url else None
+                started = time.monotonic()
+                size = growth.build(folder, journeys, database)
+                built = time.monotonic() - started
+                server = start_authorization_server(folder, database=database)
+                try:
+                    warm_up(Endpoints.ours(server))
+                    # One request at a time per wrk thread.
+                    measure = self.refresh(Endpoints.ours(server), connections=2)
+                finally:
+                    server.program.stop()
+                    shutil.rmtree(folder)  # a million journeys take gigabytes
             latency = measure.steps["request"]
-            self.results["facts"][f"growth {journeys}"] = {"bytes": size, **latency, "rate": measure.rate}
+            key = f"growth {journeys}" + (" PostgreSQL" if postgresql_url else "")
+            self.results["facts"][key] = {"bytes": size, **latency, "rate": measure.rate}
             self.say(
                 f"| {journeys:,} | {built:.0f} | {size / journeys:,.0f} | {latency['p50_ms']:.2f} "
                 f"| {latency['p99_ms']:.2f} | {measure.rate:,.0f} |"
@@ -400,6 +551,24 @@ class Bench:
         path.with_suffix(".md").write_text("\n".join(self.lines) + "\n")
 
 
+def postgresql_instances(url: str, workdir: Path, mcp_port: int, stack: ExitStack) -> tuple[Endpoints, Endpoints]:
+    """Our AS on a new database of the PostgreSQL server at ``url``, and the same with a second
+    instance on that database; both stopped by ``stack``."""
+    database = stack.enter_context(new_database(url, "bench_flows"))
+    folder = workdir / "postgresql"
+    folder.mkdir()
+    server = start_authorization_server(folder, mcp_port=mcp_port, database=database)
+    stack.callback(server.program.stop)
+    second = another_instance(server, folder)
+    stack.callback(second.stop)
+    postmaster = postmaster_of(url)
+    usage = functools.partial(postgres_cpu_seconds, postmaster) if postmaster else None
+    one = replace(Endpoints.ours(server), database_cpu=usage)
+    port = urlsplit(second.ready_url).port
+    assert port is not None
+    return one, replace(one, replicas=(moved(one, port, pid_of(second)),))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m scripts.bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10, help="measured seconds of each run (default 10)")
@@ -407,6 +576,25 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--load-seconds", type=float, default=60, help="the long load of full flows (default 60)")
     parser.add_argument("--growth", type=int, nargs="*", default=[1000, 1_000_000], help="journeys in growth databases")
+    parser.add_argument(
+        "--postgresql",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also the full flow on PostgreSQL, one instance and two (default: yes)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL"),
+        help="a PostgreSQL server to create the benchmark's databases on, as its superuser (default:"
+        " BENCH_DATABASE_URL, else TEST_DATABASE_URL, else a throwaway cluster of scripts/postgres.py)",
+    )
+    parser.add_argument(
+        "--growth-postgresql",
+        type=int,
+        nargs="*",
+        default=[1000],
+        help="journeys in PostgreSQL growth databases (default 1000; a million takes some minutes: 1000 1000000)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "results.json", help="results (and .md)")
     args = parser.parse_args()
     os.environ.update(UNLIMITED_RATES)
@@ -416,6 +604,10 @@ def main() -> None:
     mcp_port, open_port, baseline_port, ceiling_port = (free_port() for _ in range(4))
     ours = start_authorization_server(workdir, mcp_port=mcp_port)
     programs = [ours.program]
+    stack = ExitStack()
+    postgresql_url = None
+    if args.postgresql:
+        postgresql_url = args.database_url or stack.enter_context(throwaway_cluster()).url
     try:
         ready = "/.well-known/oauth-protected-resource"
         issuer = ours.issuer_for("demo")
@@ -433,13 +625,22 @@ def main() -> None:
             Target(f"http://localhost:{mcp_port}/mcp", pid_of(mcp)),
             Target(f"http://localhost:{open_port}/mcp", pid_of(open_mcp)),
         )
+        if postgresql_url:
+            bench.postgresql(Endpoints.ours(ours), *postgresql_instances(postgresql_url, workdir, mcp_port, stack))
         if args.load_seconds:
             bench.load(ours)
     finally:
         for program in programs:
             program.stop()
-    if args.growth:
-        bench.growth()
+        if not (postgresql_url and args.growth_postgresql):
+            stack.close()
+    try:
+        if args.growth:
+            bench.growth(args.growth)
+        if postgresql_url and args.growth_postgresql:
+            bench.growth(args.growth_postgresql, postgresql_url)
+    finally:
+        stack.close()
     bench.say(f"\nmake bench took {time.monotonic() - started:.0f} s; work files in {workdir}")
     bench.save(args.out)
 
