@@ -97,12 +97,6 @@ class LoginLockout:
         """Seconds ``username`` stays locked for ``address``; 0 when it is not."""
         return await self._lock.wait(tx, key(username, address))
 
-    async def check(self, tx: Transaction, username: str, address: str) -> None:
-        """Raise :class:`TooManyRequests` while ``username`` is locked for ``address``."""
-        wait = await self.wait(tx, username, address)
-        if wait > 0:
-            raise refusal(wait)
-
     async def failed(self, tx: Transaction, username: str, address: str) -> int:
         """Count a wrong password from ``address``; the one that reaches ``failures`` locks the pair.
 
