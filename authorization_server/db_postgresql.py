@@ -20,6 +20,7 @@ race.
 """
 
 import asyncio
+import contextlib
 import functools
 import random
 from collections.abc import Iterable
@@ -222,10 +223,16 @@ class PostgresDatabase(Database):
         return result
 
     async def _release(self, connection: Connection) -> None:
-        try:
+        """Give ``connection`` back; one that cannot be reset is dropped, never the request's failure.
+
+        When the reset fails, whatever the error (the server gone, ``ConnectionDoesNotExistError``; or the
+        protocol left mid-operation by a unit the lost connection interrupted, ``InternalClientError``),
+        asyncpg's pool has already terminated the connection and detached it, so calling ``terminate`` on it
+        raised ``InterfaceError``: a 500 where a 503 (or, after a commit, the unit's answer) was due.
+        The pool opens a new connection when it is next needed.
+        """
+        with contextlib.suppress(Exception):  # asyncpg terminated it; the unit's outcome stands
             await self._pool.release(connection)
-        except UNREACHABLE:
-            connection.terminate()  # the pool opens a new one when it is next needed
 
     async def _migrate(self) -> None:
         """Apply the migrations this database lacks, one transaction each, under ``MIGRATION_LOCK``."""

@@ -48,7 +48,8 @@ class ThrowawayCluster:
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.directory}"
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
         )
-        self._server = self._popen("postgres", "-D", str(data), *options.split())
+        self._options = options.split()
+        self._server = self._popen("postgres", "-D", str(data), *self._options)
         self._wait_ready()
 
     @property
@@ -68,7 +69,7 @@ class ThrowawayCluster:
         subprocess.run(self._command(program, *args), check=True, capture_output=True, cwd=self.directory)
 
     def _popen(self, program: str, *args: str) -> subprocess.Popen[bytes]:
-        with open(self.directory / "server.log", "wb") as log:  # the child keeps a descriptor of its own
+        with open(self.directory / "server.log", "ab") as log:  # the child keeps a descriptor of its own
             return subprocess.Popen(
                 self._command(program, *args), stdout=log, stderr=subprocess.STDOUT, cwd=self.directory
             )
@@ -85,6 +86,17 @@ class ThrowawayCluster:
                 raise RuntimeError(f"postgres stopped: {(self.directory / 'server.log').read_text()[-2000:]}")
             time.sleep(0.05)
         raise RuntimeError("postgres did not start within 30 s")
+
+    def halt(self) -> None:
+        """Stop the server as an operator would, ``pg_ctl stop -m fast`` (sessions ended, transactions rolled
+        back), keeping its data for :meth:`resume`."""
+        self._run("pg_ctl", "stop", "-D", str(self.directory / "data"), "-m", "fast", "-w")
+        self._server.wait()
+
+    def resume(self) -> None:
+        """Start the halted server again, on the same port and data."""
+        self._server = self._popen("postgres", "-D", str(self.directory / "data"), *self._options)
+        self._wait_ready()
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and remove its directory."""

@@ -6,7 +6,10 @@ check what both engines share.
 """
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,9 +25,17 @@ from mcp_authz.authorization_server.db import (
     shown,
 )
 from mcp_authz.authorization_server.db_postgresql import PostgresDatabase, to_postgresql
-from scripts.stack import AuthorizationServer, free_port, run_cli_in_process, start_authorization_server
-from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, execute, rows
+from scripts.postgres import ThrowawayCluster
+from scripts.stack import (
+    UNLIMITED_RATES,
+    AuthorizationServer,
+    free_port,
+    run_cli_in_process,
+    start_authorization_server,
+)
+from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, Registered, execute, rows
 from tests.postgresql import Databases, TcpProxy, in_a_thread, pg_execute, pg_rows
+from tests.waiting import eventually
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "authorization_server" / "migrations"
 
@@ -292,6 +303,135 @@ def test_database_unreachable_answers_503_with_retry_after_then_recovers(proxied
     after = issuer.register()
     stored = rows(url, "SELECT client_id FROM clients WHERE client_id IN (?, ?)", before.client_id, after.client_id)
     assert sorted(row[0] for row in stored) == sorted([before.client_id, after.client_id])
+
+
+#: The outage test's ``--db-timeout``: no request may take longer than this and ``MARGIN``, outage or not.
+DB_TIMEOUT, MARGIN = 2, 3.0
+LOOPS = 3
+
+
+@dataclass
+class Chain:
+    """One loop of the load: its client's refresh chain, the clients it registered, every answer it got."""
+
+    issuer: Issuer
+    client: Registered
+    refresh_token: str  # the last one answered with 200: acknowledged
+    registered: list[str] = field(default_factory=list)
+    answers: list[tuple[str, int, float, str]] = field(default_factory=list)  # (phase, status, seconds, detail)
+
+    def count(self, phase: str, status: int) -> int:
+        return sum(1 for answer in self.answers if answer[0] == phase and answer[1] == status)
+
+    def went_wrong(self) -> bool:
+        """Whether any answer was neither a success nor a clean 503 (the test then stops waiting and fails)."""
+        return any(status not in (200, 201, 503) or detail for _, status, _, detail in self.answers)
+
+
+def test_postgresql_stopped_and_started_under_load_answers_503_then_recovers_losing_nothing_acknowledged(
+    pg: Databases, tmp_path: Path
+):
+    """Issue 13, "PostgreSQL stopped and started under load": loops registering clients (RFC 7591 §3.2.1) and
+    rotating refresh tokens (OAuth 2.1 §4.3) run while PostgreSQL (a cluster of this test's own) is stopped with
+    ``pg_ctl stop -m fast`` and started again. During the outage every answer is ``503`` with ``Retry-After``
+    and ``temporarily_unavailable`` (RFC 6749 §5.2, RFC 9110 §10.2.3) within ``--db-timeout`` and a margin, never
+    a 500; afterwards the loops succeed again with the server not restarted, and nothing acknowledged is lost:
+    the last refresh token of each chain answered 200 still refreshes, every client answered 201 exists."""
+    cluster = ThrowawayCluster()
+    # grace: a refresh whose COMMIT went through as its connection broke was answered 503; presented again after
+    # the outage it gets the same pair (decision 0018) however long this machine takes to start PostgreSQL
+    env = {**UNLIMITED_RATES, "AS_REFRESH_GRACE_PUBLIC": "60"}
+    options = ("--db-timeout", str(DB_TIMEOUT))
+    server = start_authorization_server(tmp_path, *options, env=env, in_process=True, database=cluster.url)
+    phase = ["before"]
+    stop = threading.Event()
+    try:
+        with httpx2.Client(timeout=10) as http:
+            demo = demo_issuer(http, server.url, 8000)
+            chains = []
+            for _ in range(LOOPS):
+                client = demo.register()
+                chains.append(Chain(demo, client, demo.tokens(client)["refresh_token"]))
+
+        def load(chain: Chain) -> None:
+            with httpx2.Client(timeout=30) as own:
+                issuer = replace(chain.issuer, http=own)
+                turn = 0
+                while not stop.is_set():
+                    turn += 1
+                    sent_in, started = phase[0], time.monotonic()
+                    try:
+                        if turn % 2:
+                            answer = own.post(issuer.registration_endpoint, json=PUBLIC_CLIENT)
+                        else:
+                            answer = issuer.refresh(chain.client, chain.refresh_token)
+                    except httpx2.TransportError as error:  # no answer at all: as wrong as a 500
+                        chain.answers.append((sent_in, 0, time.monotonic() - started, repr(error)))
+                        continue
+                    seconds = time.monotonic() - started
+                    during = sent_in if sent_in == phase[0] else "between"  # sent in one phase, answered in the next
+                    chain.answers.append((during, answer.status_code, seconds, outage_answer(answer)))
+                    if answer.status_code == 201:
+                        chain.registered.append(answer.json()["client_id"])
+                    elif answer.status_code == 200:
+                        chain.refresh_token = answer.json()["refresh_token"]
+
+        workers = [threading.Thread(target=load, args=(chain,)) for chain in chains]
+        for worker in workers:
+            worker.start()
+        try:
+            eventually(lambda: went_wrong(chains) or all(chain.count("before", 200) >= 2 for chain in chains))
+            phase[0] = "halting"
+            cluster.halt()
+            phase[0] = "down"
+            eventually(lambda: went_wrong(chains) or all(chain.count("down", 503) >= 3 for chain in chains))
+            phase[0] = "resuming"
+            cluster.resume()
+            phase[0] = "after"
+            eventually(
+                lambda: (
+                    went_wrong(chains)
+                    or all(chain.count("after", 200) >= 2 and chain.count("after", 201) >= 2 for chain in chains)
+                )
+            )
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join()
+
+        answers = [answer for chain in chains for answer in chain.answers]
+        assert {status for _, status, _, _ in answers} <= {200, 201, 503}, [a for a in answers if a[1] >= 500]
+        down = [answer for answer in answers if answer[0] == "down"]
+        assert {(status, detail) for _, status, _, detail in down} == {(503, "")}, down
+        assert all(detail == "" for _, status, _, detail in answers if status == 503), answers
+        assert max(seconds for _, _, seconds, _ in answers) < DB_TIMEOUT + MARGIN, max(answers, key=lambda a: a[2])
+
+        with httpx2.Client(timeout=10) as http:
+            demo = demo_issuer(http, server.url, 8000)
+            refreshed = [demo.refresh(chain.client, chain.refresh_token).status_code for chain in chains]
+        registered = [client_id for chain in chains for client_id in chain.registered]
+        stored = pg_rows(cluster.url, "SELECT client_id FROM clients WHERE client_id = ANY(?)", registered)
+        assert refreshed == [200] * LOOPS
+        assert sorted(row[0] for row in stored) == sorted(registered)
+    finally:
+        stop.set()
+        server.program.stop()
+        cluster.stop()
+
+
+def went_wrong(chains: list[Chain]) -> bool:
+    return any(chain.went_wrong() for chain in chains)
+
+
+def outage_answer(answer: httpx2.Response) -> str:
+    """What is wrong with a 503 (empty when it is the clean one: JSON ``temporarily_unavailable``, ``Retry-After``)."""
+    if answer.status_code != 503:
+        return ""
+    if not answer.headers.get("Retry-After", "").isdigit() or int(answer.headers["Retry-After"]) <= 0:
+        return "no Retry-After"
+    if answer.json().get("error") != "temporarily_unavailable":
+        return answer.text
+    return ""
 
 
 # db copy -----------------------------------------------------------------------------------------
