@@ -69,6 +69,9 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, crash shutdown, cannot connect now
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,  # the connection was closed under the unit
+    # the connection broke between two statements (``pg_ctl stop -m fast``): its protocol is left mid-operation
+    # and the unit's next statement, or its COMMIT, is refused before it is sent (nothing committed)
+    asyncpg.exceptions.InternalClientError,
 )
 #: What PostgreSQL answers for a string with a NUL character in it, which its text cannot hold.
 NOT_TEXT = (asyncpg.exceptions.CharacterNotInRepertoireError, asyncpg.exceptions.UntranslatableCharacterError)
