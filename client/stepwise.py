@@ -9,7 +9,8 @@ register   metadata                             the registration for the issuer
 authorize  register                             the code, with its PKCE verifier, state,
                                                 issuer, resource and redirect URI (CL-20)
 token      authorize                            the tokens
-call       token                                nothing new
+call       token (nothing, on a server that     nothing new
+           asks for no authorization)
 refresh    token                                the rotated tokens
 revoke     token                                no tokens
 =========  ===================================  =============================================
@@ -69,6 +70,11 @@ async def run_step(flow: Flow, step: str) -> None:
         if not await flow.discover():
             flow.tutorial.result("no later step applies to it: run without --step to list and call its tools")
         return
+    if step == "call" and flow.store.progress(flow.options.server_url, "discover") is None:
+        # nothing is stored for a server that asks for no authorization (MCP Authorization §1): ask it now
+        if not await flow.discover():
+            await flow.call_without_authorization()
+            return
     _restore_discovery(flow)
     if step == "metadata":
         await flow.fetch_metadata()

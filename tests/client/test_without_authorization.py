@@ -154,3 +154,29 @@ def test_step_discover_says_no_later_step_applies(open_server: OpenServer, tmp_p
         or "progress" not in json.loads(store.read_text())
         or not json.loads(store.read_text())["progress"].get(open_server.url)
     )
+
+
+def test_step_call_calls_a_server_that_asks_for_no_authorization(open_server: OpenServer, tmp_path: Path) -> None:
+    """Issue 15 and MCP Authorization §1: ``--step call`` with nothing stored asks the server first; one that
+    needs no authorization has its tools listed and called, with no Authorization header and nothing stored."""
+    store = tmp_path / "store.json"
+    sent_before = len(open_server.authorization_headers)
+    run = run_client(
+        open_server.url, store, "--headless", "--step", "call", "--call", "add", "--args", '{"a": 2, "b": 3}'
+    )
+    assert run.exit_code == 0, run.describe()
+    assert "this MCP server asks for no authorization" in run.stdout
+    assert "run --step discover first" not in run.stdout + run.stderr
+    assert "5" in run.stdout
+    assert open_server.authorization_headers[sent_before:] and not any(open_server.authorization_headers[sent_before:])
+    assert not store.exists() or not json.loads(store.read_text()).get("progress", {}).get(open_server.url)
+
+
+def test_step_call_on_a_protected_server_with_nothing_stored_names_the_step_to_run(
+    fake: FakeStack, tmp_path: Path
+) -> None:
+    """``--step call`` with nothing stored, on a server that answers 401: the discovery is made and stored, and the
+    run stops naming the next missing step (exit code 10), never calling a tool without a token."""
+    run = run_client(fake.mcp_url, tmp_path / "store.json", "--headless", "--step", "call")
+    assert run.exit_code == 10, run.describe()
+    assert "run --step metadata first" in run.stdout + run.stderr
