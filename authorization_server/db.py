@@ -188,7 +188,8 @@ class Database:
     _observer: Callable[[str, str], None] | None = None
 
     def observe(self, observer: Callable[[str, str], None]) -> None:
-        """Have ``observer(event, label)`` told what committed units counted (the server's metrics)."""
+        """Have ``observer(event, label)`` told what committed units counted, and each unit run again after a
+        conflict (the server's metrics)."""
         self._observer = observer
 
     @classmethod

@@ -44,6 +44,7 @@ from mcp_authz.authorization_server.db import (
     refuse_newer,
 )
 from mcp_authz.authorization_server.errors import InvalidRequest
+from mcp_authz.authorization_server.metrics import UNIT_RETRIED
 
 T = TypeVar("T")
 #: A connection lent by the pool (generic in asyncpg's stubs only).
@@ -191,6 +192,8 @@ class PostgresDatabase(Database):
                         detail=_reason(error),
                     ) from None
                 self.retries += 1
+                if self._observer is not None:
+                    self._observer(UNIT_RETRIED, type(error).__name__)
                 # a few milliseconds, growing and jittered, so that the conflicting units do not meet again
                 await asyncio.sleep(random.uniform(0, 0.001 * 2**attempt))  # noqa: S311 - jitter, not a secret
         raise AssertionError("unreachable")

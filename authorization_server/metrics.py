@@ -23,6 +23,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: The ``Transaction.count`` event of a journey reaching an end state (``journeys/states.py``), its label the state.
 JOURNEY_ENDED = "journey_ended"
+#: The database's event of a unit run again after a conflict (``db_postgresql.py``), its label the reason.
+UNIT_RETRIED = "unit_retried"
 
 
 class Metrics:
@@ -65,6 +67,12 @@ class Metrics:
             ["result"],
             registry=registry,
         )
+        self._retries = Counter(
+            "as_database_retries",
+            "units of work run again after a conflict (PostgreSQL serialization failure or deadlock)",
+            ["reason"],
+            registry=registry,
+        )
         # labels() takes a lock and builds a key each call: the request path keeps its children instead.
         self._request_children: dict[tuple[str, str, int], Callable[[], None]] = {}
         self._latency_children: dict[str, Callable[[float], None]] = {}
@@ -91,10 +99,13 @@ class Metrics:
     def fetched(self, result: str) -> None:
         self._fetches.labels(result).inc()
 
-    def committed(self, event: str, label: str) -> None:
-        """A fact a unit of work noted with ``Transaction.count``, told once its transaction committed."""
+    def database_event(self, event: str, label: str) -> None:
+        """What the database tells (``Database.observe``): a fact a unit of work noted with ``Transaction.count``,
+        once its transaction committed; a unit run again after a conflict, as it happens."""
         if event == JOURNEY_ENDED:
             self._journeys.labels(label).inc()
+        elif event == UNIT_RETRIED:
+            self._retries.labels(label).inc()
 
     def serve(self, host: str, port: int) -> "MetricsListener":
         """Serve ``GET /metrics`` (any path, in fact) on ``host:port`` from a thread of its own."""

@@ -285,7 +285,7 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
     # Seals keys stored in clear by older versions (docs/decisions/0027); the first start makes the first key.
     await db.run(lambda tx: ensure_current(tx, settings.signing_alg, key_sealer, settings.key_activation_delay))
     metrics = metrics or Metrics()
-    db.observe(metrics.committed)  # journeys ended, counted once their unit committed
+    db.observe(metrics.database_event)  # journeys ended, once their unit committed; units retried
     core = operations(settings, db, key_sealer, metrics)
     providers = Providers()
     grant_context = GrantContext(

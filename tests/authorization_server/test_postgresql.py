@@ -25,6 +25,7 @@ from mcp_authz.authorization_server.db import (
     shown,
 )
 from mcp_authz.authorization_server.db_postgresql import PostgresDatabase, to_postgresql
+from mcp_authz.authorization_server.metrics import Metrics
 from scripts.postgres import ThrowawayCluster
 from scripts.stack import (
     UNLIMITED_RATES,
@@ -184,8 +185,11 @@ def test_concurrent_read_check_write_units_each_see_the_others_write(pg: Databas
         assert row is not None
         await tx.execute("UPDATE counter SET n = ? WHERE id = ?", (row["n"] + 1, 1))
 
+    metrics = Metrics()
+
     async def many() -> int:
         database = await PostgresDatabase.connect(url, PoolOptions(size=8))
+        database.observe(metrics.database_event)
         try:
             await asyncio.gather(*(database.run(increment) for _ in range(40)))
             return database.retries
@@ -195,6 +199,9 @@ def test_concurrent_read_check_write_units_each_see_the_others_write(pg: Databas
     retries = in_a_thread(many)
     assert pg_rows(url, "SELECT n FROM counter")[0]["n"] == 40
     assert retries > 0  # they did conflict: the guarantee came from the retries, not from luck
+    # and /metrics says so (issue 17, Ops surface): as_database_retries_total, by the conflict's kind
+    counted = metrics.registry.get_sample_value("as_database_retries_total", {"reason": "SerializationError"})
+    assert counted == retries
     pg.drop(url)
 
 
