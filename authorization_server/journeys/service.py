@@ -43,8 +43,11 @@ __all__ = ["CodeReplayed", "JourneyService"]
 
 #: How many dropped scopes an ``authorization_requested`` step names; the rest are counted.
 MAX_DROPPED_SHOWN = 10
-#: How many ``sign_in_failed`` and ``sign_in_locked`` steps one journey records; later ones are not (issue 17).
+#: How many sign-in trouble steps of one kind a journey records; later ones are not (issue 17): the password
+#: form's failures and locks, and, apart, the sign-ins started and failed at identity providers (issue 16).
 MAX_SIGN_IN_STEPS = 10
+PASSWORD_SIGN_IN_STEPS = (Step.SIGN_IN_FAILED, Step.SIGN_IN_LOCKED)
+UPSTREAM_SIGN_IN_STEPS = (Step.UPSTREAM_SIGN_IN_STARTED, Step.UPSTREAM_SIGN_IN_FAILED)
 #: How much of a typed username a step shows; no username is longer (``accounts/service.py``).
 MAX_USERNAME_SHOWN = 64
 
@@ -144,13 +147,25 @@ class JourneyService:
         detail = f"refused: {_shown(username)} is locked at this address for {_minutes(wait)} more"
         await self._stamp_sign_in(tx, journey_id, Step.SIGN_IN_LOCKED, detail)
 
+    async def upstream_sign_in(self, tx: Transaction, journey_id: str, step: Step, detail: str) -> None:
+        """A sign-in at an identity provider started or failed (issue 16). A person may press "Continue with"
+        again and again: at most :data:`MAX_SIGN_IN_STEPS` such steps per journey."""
+        later = "later sign-ins at identity providers of this authorization are not recorded"
+        await self._stamp_bounded(tx, journey_id, step, detail, UPSTREAM_SIGN_IN_STEPS, later)
+
     async def _stamp_sign_in(self, tx: Transaction, journey_id: str, step: Step, detail: str) -> None:
-        """Stamp a sign-in trouble step, unless the journey already holds :data:`MAX_SIGN_IN_STEPS` of them."""
-        recorded = await repository.count_events(tx, journey_id, (Step.SIGN_IN_FAILED, Step.SIGN_IN_LOCKED))
+        later = "later failed sign-ins of this authorization are not recorded"
+        await self._stamp_bounded(tx, journey_id, step, detail, PASSWORD_SIGN_IN_STEPS, later)
+
+    async def _stamp_bounded(
+        self, tx: Transaction, journey_id: str, step: Step, detail: str, kind: tuple[Step, ...], later: str
+    ) -> None:
+        """Stamp ``step``, unless the journey already holds :data:`MAX_SIGN_IN_STEPS` steps of its ``kind``."""
+        recorded = await repository.count_events(tx, journey_id, kind)
         if recorded >= MAX_SIGN_IN_STEPS:
             return
         if recorded == MAX_SIGN_IN_STEPS - 1:
-            detail += "; later failed sign-ins of this authorization are not recorded"
+            detail += f"; {later}"
         await states.stamp(tx, journey_id, step, detail)
 
     async def token_introspected(self, tx: Transaction, journey_id: str, *, jti: str, mcp_server_id: str) -> None:

@@ -24,6 +24,7 @@ import httpx2
 import pytest
 from playwright.sync_api import Browser, Page
 
+from mcp_authz.authorization_server.journeys.service import MAX_SIGN_IN_STEPS
 from mcp_authz.authorization_server.web.browser import csrf_token as browser_csrf_token
 from scripts.stack import ROOT, AuthorizationServer, free_port, start_authorization_server
 from tests.authorization_server.flows import (
@@ -269,6 +270,28 @@ def test_a_good_answer_signs_in_and_leads_to_consent(stack: Stack, signer: Signi
     [identity] = rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = 'bob-sub'")
     [user] = rows(stack.ours.db, "SELECT * FROM users WHERE id = ?", identity["user_id"])
     assert user["username"] == "signer/bob@example.com"
+
+
+def test_the_upstream_sign_in_steps_of_one_journey_stay_bounded(stack: Stack, http: httpx2.Client):
+    """Issues 16 and 17 ("everything stays bounded"): pressing "Continue with SIGNER" again and again on one
+    sign-in page starts a sign-in each time, but the journey records at most MAX_SIGN_IN_STEPS upstream steps,
+    the last one saying that later ones are not recorded."""
+    started = start(stack, http, "signer")
+    page = http.get(started.login_url)
+    again = started.login_url.replace("/login", "/federated/signer")
+
+    answers = {http.post(again, data={"csrf_token": csrf_token(page)}).status_code for _ in range(MAX_SIGN_IN_STEPS)}
+
+    recorded = rows(
+        stack.ours.db,
+        "SELECT step, detail FROM journey_events WHERE journey_id = ? AND step LIKE 'upstream_sign_in_%' ORDER BY id",
+        _journey(stack, started),
+    )
+    assert answers == {303}
+    assert len(recorded) == MAX_SIGN_IN_STEPS
+    assert recorded[-1]["detail"] == (
+        "at signer; later sign-ins at identity providers of this authorization are not recorded"
+    )
 
 
 def test_a_tampered_state_matches_no_sign_in(stack: Stack, signer: SigningProvider, http: httpx2.Client):

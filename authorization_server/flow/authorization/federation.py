@@ -81,7 +81,9 @@ class _Failure:
     async def stop(self, reason: str, error: OAuthError) -> NoReturn:
         detail = f"at {self._provider.name}: {reason}"
         await self._db.run(
-            lambda tx: self._journeys.record(tx, self._sign_in.journey_id, Step.UPSTREAM_SIGN_IN_FAILED, detail)
+            lambda tx: self._journeys.upstream_sign_in(
+                tx, self._sign_in.journey_id, Step.UPSTREAM_SIGN_IN_FAILED, detail
+            )
         )
         raise SignInStopped(SignInProblem(error, self._sign_in.interaction_id))
 
@@ -138,7 +140,7 @@ class FederatedSignIn:
         async def unit(tx: Transaction) -> ToProvider:
             journey = await self._journeys.pending(tx, interaction_id, browser_secret)
             started = await self._identity_providers.start_sign_in(tx, provider, journey.id, interaction_id)
-            await self._journeys.record(tx, journey.id, Step.UPSTREAM_SIGN_IN_STARTED, f"at {provider.name}")
+            await self._journeys.upstream_sign_in(tx, journey.id, Step.UPSTREAM_SIGN_IN_STARTED, f"at {provider.name}")
             url = self._openid.authorization_url(provider, configuration, started, self.callback_url(provider))
             return ToProvider(url)
 
