@@ -70,11 +70,11 @@ async def run_step(flow: Flow, step: str) -> None:
         if not await flow.discover():
             flow.tutorial.result("no later step applies to it: run without --step to list and call its tools")
         return
-    if step == "call" and flow.store.progress(flow.options.server_url, "discover") is None:
-        # nothing is stored for a server that asks for no authorization (MCP Authorization §1): ask it now
-        if not await flow.discover():
-            await flow.call_without_authorization()
-            return
+    # nothing is stored for a server that asks for no authorization (MCP Authorization §1): ask it now
+    nothing_stored = flow.store.progress(flow.options.server_url, "discover") is None
+    if step == "call" and nothing_stored and not await flow.discover():
+        await flow.call_without_authorization()
+        return
     _restore_discovery(flow)
     if step == "metadata":
         await flow.fetch_metadata()

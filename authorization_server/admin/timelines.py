@@ -27,7 +27,7 @@ OUTCOMES = {
     JourneyStatus.DENIED: "denied by the user",
     JourneyStatus.FAILED: "failed",
     JourneyStatus.REVOKED: "revoked",
-    JourneyStatus.EXPIRED: "expired: abandoned at sign-in or consent",
+    JourneyStatus.EXPIRED: "expired: abandoned at sign-in, consent or a downstream provider",
 }
 
 

@@ -28,7 +28,8 @@ def add_commands(commands: Actions) -> None:
     cleanup = action(
         journeys,
         "cleanup",
-        help="expire the journeys abandoned at sign-in or consent, delete those that ended without a grant long ago",
+        help="expire the journeys abandoned at sign-in, consent or a downstream provider;"
+        " delete those that ended without a grant long ago",
         run=cleanup_journeys,
     )
     settings_module.add_arguments(cleanup, "journey_retention", default=argparse.SUPPRESS)
@@ -104,7 +105,7 @@ async def cleanup_journeys(settings: Settings, args: argparse.Namespace) -> None
     """Issue 11, item 4: what the server's maintenance task does every ``client_cleanup_interval`` seconds."""
     async with services(settings) as (_, found):
         done = await found.journey_expiry.cleanup()
-    print(f"expired {done.expired} journey(s) abandoned at sign-in or consent")
+    print(f"expired {done.expired} journey(s) abandoned at sign-in, consent or a downstream provider")
     print(f"deleted {done.deleted} journey(s) that ended without a grant more than {settings.journey_retention} s ago")
 
 

@@ -58,6 +58,7 @@ class DownstreamFlows:
                 f" not to {server_id!r}, the MCP server of journey {journey.id!r}"
             )
         now = clock.now()
+        state_expires_at = clock.later(self._interaction_ttl)
         flow = DownstreamAuthorizationFlow(
             id=new_id("dfl"),
             journey_id=journey.id,
@@ -70,10 +71,12 @@ class DownstreamFlows:
             tx,
             flow,
             state_hash=digest(state),
-            state_expires_at=clock.later(self._interaction_ttl),
+            state_expires_at=state_expires_at,
             redirect_uri=redirect_uri,
             code_verifier_sealed=self._seal.seal(code_verifier, flow.id, "code_verifier"),
         )
+        # the person is at the provider until the state expires: then the journey was abandoned (upkeep.py)
+        await repository.extend_interaction(tx, journey.id, state_expires_at)
         detail = f"connection {connection.name} ({connection.id})"
         await states.stamp(tx, journey.id, Step.DOWNSTREAM_FLOW_STARTED, detail)
         return flow

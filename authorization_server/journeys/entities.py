@@ -17,7 +17,7 @@ class JourneyStatus(StrEnum):
     DENIED = "denied"  # the resource owner said no
     FAILED = "failed"  # ended without tokens, for the recorded reason
     REVOKED = "revoked"  # its tokens were revoked (replayed code, reused refresh token)
-    EXPIRED = "expired"  # abandoned at sign-in or consent: nobody finished it within the interaction lifetime
+    EXPIRED = "expired"  # abandoned at sign-in, consent or a downstream provider: not finished within its lifetime
 
 
 TRANSITIONS: dict[JourneyStatus, frozenset[JourneyStatus]] = {
@@ -35,7 +35,9 @@ TRANSITIONS: dict[JourneyStatus, frozenset[JourneyStatus]] = {
             JourneyStatus.EXPIRED,
         }
     ),
-    JourneyStatus.DOWNSTREAM: frozenset({JourneyStatus.CODE_ISSUED, JourneyStatus.DENIED, JourneyStatus.FAILED}),
+    JourneyStatus.DOWNSTREAM: frozenset(
+        {JourneyStatus.CODE_ISSUED, JourneyStatus.DENIED, JourneyStatus.FAILED, JourneyStatus.EXPIRED}
+    ),
     JourneyStatus.CODE_ISSUED: frozenset({JourneyStatus.ACTIVE, JourneyStatus.FAILED}),
     JourneyStatus.ACTIVE: frozenset({JourneyStatus.REVOKED}),
     JourneyStatus.DENIED: frozenset(),
@@ -44,8 +46,8 @@ TRANSITIONS: dict[JourneyStatus, frozenset[JourneyStatus]] = {
     JourneyStatus.EXPIRED: frozenset(),
 }
 
-#: Where a journey waits for the user at the sign-in or consent page; past its interaction deadline it expires.
-WAITING_FOR_USER = (JourneyStatus.AUTHORIZATION_REQUESTED, JourneyStatus.AUTHENTICATED)
+#: Where a journey waits for the user (sign-in or consent page, downstream provider); past its deadline it expires.
+WAITING_FOR_USER = (JourneyStatus.AUTHORIZATION_REQUESTED, JourneyStatus.AUTHENTICATED, JourneyStatus.DOWNSTREAM)
 #: Journeys that ended without a grant; deleted after ``journey_retention`` (issue 11, item 4).
 ENDED_WITHOUT_GRANT = (JourneyStatus.FAILED, JourneyStatus.DENIED, JourneyStatus.EXPIRED)
 

@@ -117,6 +117,13 @@ async def move(
     return await _move_row(tx, "authorization_journeys", journey_id, source, target, at, columns)
 
 
+async def extend_interaction(tx: Transaction, journey_id: str, until: datetime) -> None:
+    """Move the journey's interaction deadline to ``until`` (a downstream provider's authorization under way)."""
+    await tx.execute(
+        "UPDATE authorization_journeys SET interaction_expires_at = ? WHERE id = ?", (clock.to_db(until), journey_id)
+    )
+
+
 async def set_request(
     tx: Transaction,
     journey_id: str,

@@ -375,7 +375,7 @@ class JourneyService:
     # Upkeep: upkeep.py -------------------------------------------------------------------------
 
     async def expire_abandoned(self, tx: Transaction) -> int:
-        """End as ``expired`` the journeys left at sign-in or consent past their interaction deadline; how many."""
+        """End as ``expired`` the journeys left at sign-in, consent or a downstream provider past their deadline."""
         return await upkeep.expire_abandoned(tx, self._interaction_ttl)
 
     async def delete_ended(self, tx: Transaction, before: datetime) -> int:

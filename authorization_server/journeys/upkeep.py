@@ -11,17 +11,25 @@ from mcp_authz.authorization_server.db import Transaction
 from mcp_authz.authorization_server.journeys import repository, states
 from mcp_authz.authorization_server.journeys.entities import ENDED_WITHOUT_GRANT, WAITING_FOR_USER, JourneyStatus, Step
 
+#: Where a journey in each waiting state was left, for its failure reason.
+_WHERE = {
+    JourneyStatus.AUTHORIZATION_REQUESTED: "at the sign-in page",
+    JourneyStatus.AUTHENTICATED: "at the consent page",
+    JourneyStatus.DOWNSTREAM: "at a downstream provider's authorization",
+}
+
 
 async def expire_abandoned(tx: Transaction, interaction_ttl: int) -> int:
-    """End as ``expired`` the journeys left at the sign-in or consent page past their interaction deadline.
+    """End as ``expired`` the journeys left at the sign-in or consent page, or at a downstream provider's
+    authorization (issue 4), past their interaction deadline.
 
     An authorization abandoned at the sign-in page ends as expired after the interaction
-    lifetime (issue 11, item 4); its interaction id no longer opens a page. Returns how many.
+    lifetime (issue 11, item 4); its interaction id no longer opens a page, and a late answer of a
+    downstream provider is refused. Returns how many.
     """
     abandoned = await repository.waiting_past(tx, WAITING_FOR_USER, clock.now())
     for journey in abandoned:
-        page = "sign-in" if journey.status is JourneyStatus.AUTHORIZATION_REQUESTED else "consent"
-        reason = f"abandoned at the {page} page for longer than {interaction_ttl} s"
+        reason = f"abandoned {_WHERE[journey.status]} for longer than {interaction_ttl} s"
         await states.move(tx, journey, JourneyStatus.EXPIRED, failure_reason=reason, interaction_hash=None)
         await states.stamp(tx, journey.id, Step.EXPIRED, reason)
     return len(abandoned)

@@ -4,8 +4,9 @@ Anyone can send ``/authorize``, and each accepted request writes a journey, its 
 step. Without a cleanup those rows would grow without bound. So:
 
 - a journey left at the sign-in or consent page (``authorization_requested`` or
-  ``authenticated``) past its interaction deadline (``interaction_ttl``, 10 minutes) ends as
-  ``expired``, stamped with where it was abandoned;
+  ``authenticated``) past its interaction deadline (``interaction_ttl``, 10 minutes), or at a
+  downstream provider's authorization (``downstream_authorization``) past its state's lifetime
+  (the same), ends as ``expired``, stamped with where it was abandoned;
 - a journey that ended without a grant (``failed``, ``denied``, ``expired``) is deleted, with its
   steps and flows, ``journey_retention`` seconds (30 days by default) after it ended: long enough
   to look into what went wrong, short enough to keep the table small.

@@ -105,7 +105,8 @@ class TestAbandonedJourneys:
 
         result = notes_as.cli("journeys", "cleanup")
 
-        assert result.stdout.splitlines()[0] == "expired 2 journey(s) abandoned at sign-in or consent"
+        expected = "expired 2 journey(s) abandoned at sign-in, consent or a downstream provider"
+        assert result.stdout.splitlines()[0] == expected
         expired = [j for j in journeys_of(notes_as, client) if j["status"] == "expired"]
         assert [(j["failure_reason"], j["steps"][-1]) for j in expired] == [
             ("abandoned at the sign-in page for longer than 600 s", "expired"),

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -314,6 +315,39 @@ class TestHostileCallbacks:
 
         assert (again.status_code, "already used" in again.text) == (400, True)
         assert journey_of(stack.ours.db, client.client_id)["status"] == "code_issued"
+
+    def test_a_journey_abandoned_at_the_downstream_provider_expires_and_its_late_answer_is_refused(
+        self, stack: Stack, demo: Issuer
+    ):
+        """Issue 4 and issue 11 item 4: a person who never comes back from the downstream provider leaves the
+        journey in downstream_authorization; past the state's lifetime the upkeep ends it as expired, stamped
+        with where it was left, and the provider's late answer is an error page that issues no code."""
+        client = demo.register()
+        query = demo.authorization_query(client, Pkce.new())
+        to_provider = demo.http.get(demo.authorization_endpoint, params=query)
+        at_provider = demo.http.get(str(to_provider.url.join(to_provider.headers["location"])))
+        assert at_provider.status_code == 303, at_provider.text
+        late_answer = str(at_provider.url.join(at_provider.headers["location"]))
+        journey = journey_of(stack.ours.db, client.client_id)
+        assert journey["status"] == "downstream_authorization"
+        past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+        execute(
+            stack.ours.db,
+            "UPDATE authorization_journeys SET interaction_expires_at = ? WHERE id = ?",
+            past,
+            journey["id"],
+        )
+
+        stack.ours.cli("journeys", "cleanup")
+
+        expired = journey_of(stack.ours.db, client.client_id)
+        assert (expired["status"], expired["failure_reason"]) == (
+            "expired",
+            "abandoned at a downstream provider's authorization for longer than 600 s",
+        )
+        assert steps(stack.ours.db, journey["id"])[-1] == "expired"
+        answer = demo.http.get(late_answer)
+        assert answer.status_code == 400 and "location" not in answer.headers
 
     def test_an_answer_in_another_browser_is_refused_and_ends_the_journey(self, stack: Stack, demo: Issuer):
         """Issue 4: the answer must come back to the browser that started the journey (login CSRF)."""
