@@ -59,10 +59,24 @@ CHROMIUM_ARGS = [
 ]
 
 
+#: The ports :func:`free_port` handed out in this process: a port is free when chosen, not when a server binds it.
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, never one this process was given before.
+
+    Between this call and the server's ``bind`` the port is free for anyone; the kernel may pick the
+    same one again for the next call (``port, other = free_port(), free_port()``), and two servers
+    would then share it, the second's requests answered by the first (a 404 from the wrong server).
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 @dataclass
