@@ -18,7 +18,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from mcp_authz.shared.dpop import PROOF_TYPE, access_token_hash, normalise_htu, thumbprint
+from mcp_authz.shared.dpop import PROOF_TYPE, access_token_hash, normalise_htu
+from mcp_authz.shared.jwk import thumbprint
 
 ALGORITHM = "ES256"
 #: The error that asks for the server's nonce, at the token endpoint (RFC 9449 §8) and the MCP server (§9).

@@ -20,6 +20,7 @@ nonce of the current or the previous window is fresh.
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -31,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import jwt
 
+from mcp_authz.shared.jwk import required_members, thumbprint, verifying_key
 from mcp_authz.shared.www_authenticate import quote
 
 #: The asymmetric algorithms a proof may be signed with (RFC 9449 §4.2: no ``none``, no MAC).
@@ -42,8 +44,6 @@ PROOF_WINDOW = 60
 NONCE_WINDOW = 300
 #: Members of a public JWK that reveal a private key or a shared secret (RFC 7518 §6).
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
-#: The required members of each key type, for the thumbprint (RFC 7638 §3.2).
-_THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"), "OKP": ("crv", "kty", "x")}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 #: The curve each algorithm signs on (RFC 7518 §3.4, RFC 8037 §3.1).
 _CURVES = {"ES256": "P-256", "EdDSA": "Ed25519"}
@@ -72,20 +72,12 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def thumbprint(jwk: dict[str, Any]) -> str:
-    """The JWK SHA-256 thumbprint (RFC 7638 §3), base64url: the ``jkt`` of RFC 9449 §6."""
-    members = _THUMBPRINT_MEMBERS.get(str(jwk.get("kty")))
-    if members is None or not all(isinstance(jwk.get(name), str) for name in members):
-        raise InvalidProof("the proof's jwk is not an EC, RSA or OKP public key")
-    canonical = json.dumps({name: jwk[name] for name in members}, separators=(",", ":"), sort_keys=True)
-    return b64url(hashlib.sha256(canonical.encode()).digest())
-
-
 def access_token_hash(access_token: str) -> str:
     """``ath``: base64url of the SHA-256 of the access token's ASCII (RFC 9449 §4.2)."""
     return b64url(hashlib.sha256(access_token.encode("ascii")).digest())
 
 
+@functools.lru_cache(maxsize=1024)  # a server's own URL, and the few each client sends
 def normalise_htu(url: str) -> str:
     """The URL without query and fragment, scheme and host lower-cased, default port dropped (RFC 9449 §4.3)."""
     parts = urlsplit(url)
@@ -133,12 +125,14 @@ def check_proof(
         raise InvalidProof("the DPoP proof's header must carry its public key as jwk")
     if any(name in jwk for name in _PRIVATE_MEMBERS):
         raise InvalidProof("the DPoP proof's jwk must be a public key, without private parts")
-    jkt = thumbprint(jwk)
+    try:
+        members = required_members(jwk)
+    except ValueError:
+        raise InvalidProof("the DPoP proof's jwk is not an EC, RSA or OKP public key") from None
     if _CURVES.get(alg, jwk.get("crv")) != jwk.get("crv"):
         raise InvalidProof(f"the DPoP proof's jwk is not a key for {alg}")
     try:
-        algorithm = jwt.get_algorithm_by_name(alg)
-        verified = algorithm.verify(signing_input, algorithm.from_jwk(jwk), signature)
+        verified = jwt.get_algorithm_by_name(alg).verify(signing_input, verifying_key(alg, members), signature)
     except (jwt.InvalidKeyError, jwt.PyJWKError, ValueError, TypeError, KeyError):
         raise InvalidProof("the DPoP proof's jwk is not a valid key for its alg") from None
     if not verified:
@@ -157,7 +151,7 @@ def check_proof(
         if not isinstance(ath, str) or not hmac.compare_digest(ath, access_token_hash(access_token)):
             raise InvalidProof("the DPoP proof's ath does not match the access token (RFC 9449 §4.3)")
     nonce = claims.get("nonce")
-    return Proof(jkt=jkt, jti=jti, iat=int(iat), nonce=nonce if isinstance(nonce, str) else None)
+    return Proof(jkt=thumbprint(jwk), jti=jti, iat=int(iat), nonce=nonce if isinstance(nonce, str) else None)
 
 
 def _parts(proof: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:

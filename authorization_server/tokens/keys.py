@@ -17,7 +17,6 @@ or a key is rotated (:func:`seal_plaintext`, docs/decisions/0027-signing-keys-at
 """
 
 import base64
-import hashlib
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -34,9 +33,8 @@ from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.encryption import Sealer, Undecryptable
 from mcp_authz.authorization_server.tokens import repository
 from mcp_authz.authorization_server.tokens.entities import StoredKey
+from mcp_authz.shared.jwk import thumbprint
 
-#: RFC 7638 §3.2: the members of each key type that its thumbprint covers.
-_THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
 #: How a sealed private key starts in ``signing_keys.private_key``; a PEM in clear starts with ``-----BEGIN``.
 SEALED_PREFIX = "sealed:"
 
@@ -289,13 +287,6 @@ def _signing_key(alg: str, pem: bytes, created_at: datetime, signs_from: datetim
     public_key = private_key.public_key()
     algorithm = jwt.get_algorithm_by_name(alg)
     jwk: dict[str, Any] = json.loads(algorithm.to_jwk(public_key))
-    kid = _thumbprint(jwk)
+    kid = thumbprint(jwk)
     public_jwk = jwk | {"kid": kid, "alg": alg, "use": "sig"}
     return SigningKey(kid, alg, private_key, public_key, public_jwk, created_at, signs_from)
-
-
-def _thumbprint(jwk: dict[str, Any]) -> str:
-    """The JWK thumbprint of RFC 7638 §3: SHA-256 of the required members, base64url."""
-    members = {name: jwk[name] for name in _THUMBPRINT_MEMBERS[jwk["kty"]]}
-    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
