@@ -11,7 +11,7 @@ ends with issue 14's targets and their verdicts (``targets.py``). Prints figures
 
 ::
 
-    python -m scripts.bench.run [--seconds 10] [--rounds 3] [--load-seconds 60] [--growth 1000 1000000]
+    python -m scripts.bench.run [--seconds 8] [--rounds 3] [--load-seconds 30] [--growth 1000 1000000]
                                 [--database-url URL | --no-postgresql] [--growth-postgresql 1000 1000000]
 """
 
@@ -58,6 +58,9 @@ BASELINE = ("scripts.bench.baseline",)
 SDK_READY = "/.well-known/oauth-authorization-server"
 #: Options of ours and of the baseline for uvicorn's uvloop and httptools (docs/decisions/0052).
 UVLOOP = ("--http-stack", "uvloop")
+#: The rows of the full-flow comparison beyond ours and the SDK's.
+TWO_INSTANCES = "full flow, ours, two instances on SQLite"
+FAST = ("full flow, ours, uvloop + httptools", "full flow, SDK baseline, uvloop + httptools")
 
 
 @dataclass(frozen=True)
@@ -390,25 +393,39 @@ class Bench:
         runs: dict[str, Callable[[], Measure]],
         read_by: Literal["rate", "CPU"] = "CPU",
     ) -> list[Row]:
-        """Both sides alternately, a row each, and the first over the second as a ratio; with a
-        ``target`` (at least, and its name in the Targets table), its verdict, read by ``read_by``."""
-        first, second = rows = side_by_side(self.args.rounds, runs)
+        """Both sides alternately, a row each, and the first over the second as a ratio (``ratio``)."""
+        rows = self.alternate(unit, runs)
+        self.ratio(rows[0].name, rows[1].name, target, read_by)
+        return rows
+
+    def alternate(self, unit: str, runs: dict[str, Callable[[], Measure]]) -> list[Row]:
+        """Every run once per round, alternating (``side_by_side``), a row each."""
+        rows = side_by_side(self.args.rounds, runs)
         for row in rows:
             row.unit = unit
             self.say(row.line())
             self.results["rows"][row.name] = [asdict(measure) for measure in row.rounds]
             self.medians[row.name] = row.median
+        return rows
+
+    def ratio(
+        self, first: str, second: str, target: tuple[float, str] | None, read_by: Literal["rate", "CPU"] = "CPU"
+    ) -> Verdict | None:
+        """The median row ``first`` over ``second``, by rate and by CPU; with a ``target`` (at least,
+        and its name in the Targets table) its verdict, read by ``read_by``."""
+        a, b = self.medians[first], self.medians[second]
         # By CPU: the same ratio from CPU time per unit, what it would be if each server had a core to itself.
-        by_rate, by_cpu = ratios(first.median.rate, second.median.rate, first.median.cpu_ms, second.median.cpu_ms)
-        self.results["ratios"][f"{first.name} / {second.name}"] = by_rate
-        self.results["ratios"][f"{first.name} / {second.name}, by CPU time"] = by_cpu
-        verdict = "no target"
+        by_rate, by_cpu = ratios(a.rate, b.rate, a.cpu_ms, b.cpu_ms)
+        self.results["ratios"][f"{first} / {second}"] = by_rate
+        self.results["ratios"][f"{first} / {second}, by CPU time"] = by_cpu
+        verdict, said = None, "no target"
         if target:
             bound, name = target
-            self.verdict(ratio_target(name, bound, by_rate, by_cpu, read_by))
-            verdict = f"target: {name}, by {read_by}: {self.verdicts[-1].verdict()}"
-        self.say(f"| ratio {first.name} / {second.name} | **{by_rate:.2f}** | {verdict} | by CPU: {by_cpu:.2f} | | | |")
-        return rows
+            verdict = ratio_target(name, bound, by_rate, by_cpu, read_by)
+            self.verdict(verdict)
+            said = f"target: {name}, by {read_by}: {verdict.verdict()}"
+        self.say(f"| ratio {first} / {second} | **{by_rate:.2f}** | {said} | by CPU: {by_cpu:.2f} | | | |")
+        return verdict
 
     def verdict(self, verdict: Verdict) -> None:
         """A target of issue 14 as measured: kept for the Targets table and the JSON results."""
@@ -427,8 +444,18 @@ class Bench:
         self.say(f"- {name}: {value}")
 
     def servers(
-        self, ours: AuthorizationServer, sdk: Endpoints, ceiling: Target, mcp: Target, open_mcp: Target
+        self,
+        ours: AuthorizationServer,
+        sdk: Endpoints,
+        ceiling: Target,
+        mcp: Target,
+        open_mcp: Target,
+        two: Endpoints,
+        fast: tuple[Endpoints, Endpoints] | None,
     ) -> None:
+        """Everything on the SQLite server and its peers. The full flow alternates all its sides in
+        one comparison: ours, the SDK, two instances of ours (per machine), and both on uvloop and
+        httptools (``fast``, when installed), so the SDK's rounds serve every ratio against it."""
         mine = Endpoints.ours(ours)
         body = self.workdir / "client.json"
         body.write_text(json.dumps(CLIENT))
@@ -437,11 +464,17 @@ class Bench:
             f"\n{self.args.rounds} alternating rounds of {self.args.seconds:g} s, {self.args.connections} connections\n"
         )
         self.say(TABLE_HEAD)
-        self.compare(
-            "flows/s",
-            (0.7, "full flow on SQLite ≥ 0.7 x the in-memory SDK"),
-            {"full flow, ours": lambda: self.flow(mine), "full flow, SDK baseline": lambda: self.flow(sdk)},
-        )
+        flows = {"full flow, ours": lambda: self.flow(mine), "full flow, SDK baseline": lambda: self.flow(sdk)}
+        flows[TWO_INSTANCES] = lambda: self.flow(two)
+        if fast:
+            flows[FAST[0]], flows[FAST[1]] = (functools.partial(self.flow, side) for side in fast)
+        self.alternate("flows/s", flows)
+        self.ratio("full flow, ours", "full flow, SDK baseline", (0.7, "full flow on SQLite ≥ 0.7 x the in-memory SDK"))
+        # Per machine: two processes of ours against the SDK, which cannot run a second (its state is
+        # in one process's memory); read by rate, the machine's flows per second.
+        per_machine = "per machine: two instances on SQLite, more flows/s than the SDK at all"
+        self.ratio(TWO_INSTANCES, "full flow, SDK baseline", (1.0, per_machine), read_by="rate")
+        self.http_stack(fast is not None)
         rss = peak_rss_mib(mine.pid)
         self.layers(mine, sdk)
         self.compare(
@@ -457,22 +490,16 @@ class Bench:
             (0.7, "token endpoint (refresh grant) ≥ 0.7 x the SDK"),
             {"token, ours": lambda: self.refresh(mine), "token, SDK baseline": lambda: self.refresh(sdk)},
         )
-        self.compare(
+        self.alternate(
             "req/s",
-            (0.8, "metadata ≥ 0.8 x the bare Starlette ceiling"),
             {
                 "metadata, ours": lambda: self.wrk(Target(mine.metadata, mine.pid)),
+                "JWKS, ours": lambda: self.wrk(Target(f"{ours.url}/jwks.json", mine.pid)),
                 "bare Starlette JSON": lambda: self.wrk(ceiling),
             },
         )
-        self.compare(
-            "req/s",
-            (0.8, "JWKS ≥ 0.8 x the bare Starlette ceiling"),
-            {
-                "JWKS, ours": lambda: self.wrk(Target(f"{ours.url}/jwks.json", mine.pid)),
-                "bare Starlette JSON (again)": lambda: self.wrk(ceiling),
-            },
-        )
+        for name in ("metadata", "JWKS"):
+            self.ratio(f"{name}, ours", "bare Starlette JSON", (0.8, f"{name} ≥ 0.8 x the bare Starlette ceiling"))
         self.compare(
             "calls/s",
             (0.9, "MCP server auth costs ≤ 10% of tool-call throughput"),
@@ -488,16 +515,22 @@ class Bench:
         )
         self.steps(f"{self.args.connections} connections", "full flow, ours", "full flow, SDK baseline")
         self.fact("peak RSS of our AS under the full-flow load (VmHWM)", f"{rss:.0f} MiB")
+        self.one_connection(mine, sdk)
 
     def one_connection(self, mine: Endpoints, sdk: Endpoints) -> None:
-        """Issue 14, the latency a person feels: full flows one at a time, each step's p50 on both sides."""
+        """Issue 14, the latency a person feels: full flows one at a time, each step's p50 on both
+        sides. Rounds of half ``--seconds``: a p50 of hundreds of flows settles sooner than a rate."""
         self.say("\nOne connection: a full flow at a time, so each step's latency is the server's, not a queue's:\n")
         self.say(TABLE_HEAD)
         names = ("full flow at one connection, ours", "full flow at one connection, SDK baseline")
+        seconds = self.args.seconds / 2
         self.compare(
             "flows/s",
             None,
-            {names[0]: lambda: self.flow(mine, connections=1), names[1]: lambda: self.flow(sdk, connections=1)},
+            {
+                names[0]: lambda: self.flow(mine, seconds, connections=1),
+                names[1]: lambda: self.flow(sdk, seconds, connections=1),
+            },
         )
         self.steps("one connection", *names)
         ours, theirs = (self.medians[name].steps for name in names)
@@ -513,65 +546,42 @@ class Bench:
             self.say(f"| {step} | " + " | ".join(f"{figure:.2f}" for figure in figures) + " |")
         self.say("")
 
-    def per_machine(self, two: Endpoints, sdk: Endpoints) -> None:
-        """Issue 14, per machine: two processes of ours on one SQLite file against the SDK, which
-        cannot run a second process (its state is in one process's memory). Read by rate."""
-        self.say("\nPer machine: two instances of ours on one SQLite file, round-robin, against the SDK:\n")
-        self.say(TABLE_HEAD)
-        self.compare(
-            "flows/s",
-            (1.0, "per machine: two instances on SQLite, more flows/s than the SDK at all"),
-            {
-                "full flow, ours, two instances on SQLite": lambda: self.flow(two),
-                "full flow, SDK baseline (one process: all it can)": lambda: self.flow(sdk),
-            },
-            read_by="rate",
-        )
-
-    def http_stack(self, mine: Endpoints, sdk: Endpoints) -> None:
-        """Issue 14, the HTTP stack: both sides on uvloop and httptools, against their asyncio and h11
-        rows above (decision 0052); no target of its own."""
-        self.say("\nThe HTTP stack: both sides on uvloop and httptools (`--http-stack uvloop`):\n")
-        self.say(TABLE_HEAD)
-        names = ("full flow, ours, uvloop + httptools", "full flow, SDK baseline, uvloop + httptools")
-        self.compare("flows/s", None, {names[0]: lambda: self.flow(mine), names[1]: lambda: self.flow(sdk)})
-        fast_ours, fast_sdk = (self.medians[name] for name in names)
-        slow_ours, slow_sdk = (self.medians[name] for name in ("full flow, ours", "full flow, SDK baseline"))
-        by_rate, by_cpu = ratios(fast_ours.rate, fast_sdk.rate, fast_ours.cpu_ms, fast_sdk.cpu_ms)
+    def http_stack(self, measured: bool) -> None:
+        """Issue 14, the HTTP stack: both sides on uvloop and httptools, against each other and
+        against their asyncio and h11 rows (decision 0052); a row, no target of its own."""
+        target = "full flow, both sides on uvloop + httptools ≥ 0.7 x the SDK (a row, not a target)"
+        if not measured:
+            note = "uvloop and httptools are not installed (pip install -e '.[dev]')"
+            self.verdict(Verdict(target, None, None, None, 0.7, note=note))
+            return
+        verdict = self.ratio(*FAST, (0.7, target))
         gains = [
-            slow.cpu_ms / fast.cpu_ms if fast.cpu_ms else 0.0
-            for slow, fast in ((slow_ours, fast_ours), (slow_sdk, fast_sdk))
+            self.medians[slow].cpu_ms / self.medians[quick].cpu_ms if self.medians[quick].cpu_ms else 0.0
+            for slow, quick in zip(("full flow, ours", "full flow, SDK baseline"), FAST, strict=True)
         ]
-        note = f"CPU per flow against asyncio + h11: ours {gains[0]:.2f}x, SDK {gains[1]:.2f}x as cheap"
-        self.fact("uvloop + httptools, each side against its asyncio + h11 row (CPU per flow)", note)
-        self.verdict(
-            ratio_target(
-                "full flow, both sides on uvloop + httptools ≥ 0.7 x the SDK (a row, not a target)",
-                0.7,
-                by_rate,
-                by_cpu,
-                note=note,
-            )
+        note = (
+            f"each side's CPU per flow, asyncio + h11 over uvloop + httptools: ours {gains[0]:.2f}, SDK {gains[1]:.2f}"
         )
+        self.fact("the HTTP stack", note)
+        assert verdict is not None
+        self.verdicts[-1] = replace(verdict, note=note)
 
     def postgresql(self, sqlite: Endpoints, one: Endpoints, two: Endpoints) -> None:
         """Issue 13: the full flow on PostgreSQL beside SQLite, then one instance against two on one
         PostgreSQL database, with the CPU time of the server processes and of PostgreSQL's."""
         self.say("\nPostgreSQL and several instances (issue 13):\n")
         self.say(TABLE_HEAD)
-        rows = self.compare(
+        # The three sides alternate in one comparison: PostgreSQL's one instance serves both ratios.
+        rows = self.alternate(
             "flows/s",
-            None,
-            {"full flow, PostgreSQL": lambda: self.flow(one), "full flow, SQLite": lambda: self.flow(sqlite)},
-        )
-        rows += self.compare(
-            "flows/s",
-            None,
             {
+                "full flow, PostgreSQL": lambda: self.flow(one),
+                "full flow, SQLite": lambda: self.flow(sqlite),
                 "full flow, PostgreSQL, two instances": lambda: self.flow(two),
-                "full flow, PostgreSQL, one instance": lambda: self.flow(one),
             },
         )
+        self.ratio("full flow, PostgreSQL", "full flow, SQLite", None)
+        self.ratio("full flow, PostgreSQL, two instances", "full flow, PostgreSQL", None)
         sdk = self.medians["full flow, SDK baseline"]
         baseline = "full flow, SDK baseline (in memory: one process only, from above)"
         self.say(f"| {baseline} | {sdk.rate:,.0f} flows/s | | {sdk.cpu_ms:.2f} | | | |")
@@ -703,10 +713,10 @@ def postgresql_instances(url: str, workdir: Path, mcp_port: int, stack: ExitStac
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m scripts.bench.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=10, help="measured seconds of each run (default 10)")
+    parser.add_argument("--seconds", type=float, default=8, help="measured seconds of each run (default 8)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of each comparison (default 3)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
-    parser.add_argument("--load-seconds", type=float, default=60, help="the long load of full flows (default 60)")
+    parser.add_argument("--load-seconds", type=float, default=30, help="the long load of full flows (default 30)")
     parser.add_argument("--growth", type=int, nargs="*", default=[1000, 1_000_000], help="journeys in growth databases")
     parser.add_argument(
         "--postgresql",
@@ -750,41 +760,31 @@ def main() -> None:
             open_mcp := start(workdir, "scripts.bench.open_mcp", open_port, "--auth-server", issuer, ready=ready)
         )
         sdk = Endpoints.sdk(f"http://localhost:{baseline_port}", pid_of(baseline))
+        # Per machine: a second process of ours on the same SQLite file (the same command line on another port).
+        programs.append(second := another_instance(ours, workdir))
+        one = Endpoints.ours(ours)
+        second_port = urlsplit(second.ready_url).port
+        assert second_port is not None
+        two = replace(one, replicas=(moved(one, second_port, pid_of(second)),))
+        # The HTTP stack: ours and the SDK on uvloop and httptools (decision 0052), when they are installed.
+        fast = None
+        if fast_http_installed():
+            (workdir / "uvloop").mkdir()
+            programs.append(
+                (quick := start_authorization_server(workdir / "uvloop", *UVLOOP, mcp_port=mcp_port)).program
+            )
+            port = free_port()
+            programs.append(quick_sdk := start(workdir, *BASELINE, port, *UVLOOP, ready=SDK_READY, log="uvloop-sdk"))
+            fast = (Endpoints.ours(quick), Endpoints.sdk(f"http://localhost:{port}", pid_of(quick_sdk)))
         bench.servers(
             ours,
             sdk,
             Target(f"http://127.0.0.1:{ceiling_port}/", pid_of(ceiling)),
             Target(f"http://localhost:{mcp_port}/mcp", pid_of(mcp)),
             Target(f"http://localhost:{open_port}/mcp", pid_of(open_mcp)),
+            two,
+            fast,
         )
-        bench.one_connection(Endpoints.ours(ours), sdk)
-        # Per machine: a second process of ours on the same SQLite file, only for this comparison.
-        second = another_instance(ours, workdir)
-        try:
-            one = Endpoints.ours(ours)
-            port = urlsplit(second.ready_url).port
-            assert port is not None
-            bench.per_machine(replace(one, replicas=(moved(one, port, pid_of(second)),)), sdk)
-        finally:
-            second.stop()
-        if fast_http_installed():
-            programs.append(
-                (fast := start_authorization_server(workdir / "uvloop", *UVLOOP, mcp_port=mcp_port)).program
-            )
-            port = free_port()
-            programs.append(fast_sdk := start(workdir, *BASELINE, port, *UVLOOP, ready=SDK_READY, log="uvloop-sdk"))
-            bench.http_stack(Endpoints.ours(fast), Endpoints.sdk(f"http://localhost:{port}", pid_of(fast_sdk)))
-        else:
-            bench.verdict(
-                Verdict(
-                    "full flow, both sides on uvloop + httptools",
-                    None,
-                    None,
-                    None,
-                    0.7,
-                    note="uvloop and httptools are not installed (pip install -e '.[dev]')",
-                )
-            )
         if postgresql_url:
             bench.postgresql(Endpoints.ours(ours), *postgresql_instances(postgresql_url, workdir, mcp_port, stack))
         else:
