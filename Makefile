@@ -47,7 +47,9 @@ conformance: $(INSTALLED) $(CHROMIUM) $(TOOLS_INSTALLED)
 # Extra options for scripts/bench/run.py, e.g. make bench BENCH_ARGS="--rounds 1 --growth 1000".
 BENCH_ARGS ?=
 
+# uvloop and httptools (the dev extras) for the HTTP-stack row, both sides (docs/decisions/0052).
 bench: $(INSTALLED) bench-tools
+	@$(BIN)/python -c "import uvloop, httptools" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m scripts.bench.run $(BENCH_ARGS)
 
 # wrk drives the single requests and Node the stateful flows (docs/decisions/0023), both from Debian.

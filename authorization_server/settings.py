@@ -8,6 +8,7 @@ only one that reads the environment and the configuration file.
 
 import argparse
 import difflib
+import importlib.util
 import ipaddress
 import json
 import os
@@ -56,6 +57,12 @@ MIN_ADMIN_PASSWORD = 16
 REGISTRATION_MODES = ("open", "closed")
 #: ``--log-format``: readable lines, or one JSON object per line for a log collector (issue 17).
 LOG_FORMATS = ("text", "json")
+#: ``--http-stack``: uvicorn's event loop and HTTP/1.1 parser (docs/decisions/0052). ``asyncio`` is the
+#: standard library's loop with h11; ``uvloop`` is uvloop with httptools (C, optional packages);
+#: ``auto`` is ``uvloop`` when both packages are installed, else ``asyncio``.
+HTTP_STACKS = ("asyncio", "uvloop", "auto")
+#: The packages ``--http-stack uvloop`` needs (not dependencies of the project: ``pip install uvloop httptools``).
+FAST_HTTP_PACKAGES = ("uvloop", "httptools")
 #: Settings that must be greater than zero.
 POSITIVE = (
     "code_ttl",
@@ -90,6 +97,11 @@ RATES = (
     "rate_limit_login_ip",
     "rate_limit_fetch",
 )
+
+
+def fast_http_installed() -> bool:
+    """Whether uvloop and httptools can be imported (``--http-stack uvloop``)."""
+    return all(importlib.util.find_spec(name) is not None for name in FAST_HTTP_PACKAGES)
 
 
 def _setting(
@@ -186,6 +198,14 @@ class Settings:
     )
     limit_concurrency: int = _setting(
         1000, "open connections and requests in progress at most; beyond them 503", "AS_LIMIT_CONCURRENCY"
+    )
+    http_stack: str = _setting(
+        "asyncio",
+        "uvicorn's event loop and HTTP parser: asyncio (the standard library's loop, h11), uvloop (uvloop and"
+        " httptools, when installed: pip install uvloop httptools) or auto (uvloop when both are installed)"
+        " (docs/decisions/0052)",
+        "AS_HTTP_STACK",
+        choices=HTTP_STACKS,
     )
     dynamic_registration: str = _setting(
         "open",
@@ -360,6 +380,11 @@ class Settings:
         "AS_WORKERS",
     )
 
+    @property
+    def uvloop_and_httptools(self) -> bool:
+        """Whether uvicorn runs on uvloop and httptools (``--http-stack``), rather than asyncio and h11."""
+        return self.http_stack == "uvloop" or (self.http_stack == "auto" and fast_http_installed())
+
     def rate(self, name: str) -> Rate:
         """The rate limit setting ``name``, parsed (``check`` made sure it parses)."""
         return Rate.parse(getattr(self, name))
@@ -468,6 +493,10 @@ class Settings:
             raise ValueError("client_metadata_failure_cache must be 0 or more")
         for name in RATES:
             Rate.parse(getattr(settings, name))
+        if settings.http_stack not in HTTP_STACKS:
+            raise ValueError(f"http_stack must be one of {', '.join(HTTP_STACKS)}")
+        if settings.http_stack == "uvloop" and not fast_http_installed():
+            raise ValueError("http_stack uvloop needs the packages uvloop and httptools: pip install uvloop httptools")
         if settings.log_format not in LOG_FORMATS:
             raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}")
         if not 0 <= settings.metrics_port <= 65535:

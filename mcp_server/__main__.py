@@ -30,6 +30,8 @@ def main() -> None:
         log_level=settings.log_level,
         access_log=False,
         http=with_header_deadline(settings.header_timeout),
+        # asyncio whatever is installed (uvicorn's default "auto" takes uvloop when it is): docs/decisions/0052.
+        loop="asyncio",
         limit_concurrency=settings.limit_concurrency,
         ws="none",
         # --log-format json: uvicorn's own records go through the root handler too, as JSON lines.

@@ -7,7 +7,7 @@ an early answer, stays open for good: measured against uvicorn 0.55, such connec
 still open after 60 s. Each holds a socket and counts against ``limit_concurrency``, so a few
 hundred of them shut every other client out (slowloris).
 
-:func:`with_header_deadline` returns uvicorn's h11 protocol with a deadline: whenever the
+:func:`with_header_deadline` returns uvicorn's HTTP/1.1 protocol with a deadline: whenever the
 connection waits for a request (it has just opened, or its last answer is complete), the request's
 headers must all have arrived within ``seconds``, however the bytes trickle. Otherwise it
 answers ``408 Request Timeout`` (RFC 9110 §15.5.9) if part of a request came, and closes. A request
@@ -16,13 +16,17 @@ authorization server's ``Edge``, the MCP server's ``BearerAuth``), and a long an
 SSE stream is not cut.
 
 Both servers run it (``uvicorn.run(..., http=with_header_deadline(s))``). It subclasses
-``uvicorn.protocols.http.h11_impl.H11Protocol`` and relies on three of its methods
-(``data_received``, ``on_response_complete``, ``connection_lost``) and its ``cycle``: the tests in
+``uvicorn.protocols.http.h11_impl.H11Protocol``, or with ``parser="httptools"`` uvicorn's
+``HttpToolsProtocol`` (the C parser of ``--http-stack uvloop``, docs/decisions/0052), and relies on
+three of their methods (``data_received``, ``on_response_complete``, ``connection_lost``), their
+``cycle``, and to tell a partial request from none, h11's ``trailing_data`` or httptools' two
+callbacks ``on_message_begin`` and ``on_headers_complete``: the tests in
 ``tests/*/test_edge_timeouts.py`` pin that behaviour against the installed uvicorn.
 """
 
 import asyncio
 import logging
+from typing import Any, Literal
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -39,33 +43,40 @@ REQUEST_TIMEOUT = (
 )
 
 
-class HeaderDeadlineProtocol(H11Protocol):
-    """uvicorn's h11 protocol, closing a connection whose next request headers are late."""
+class _HeaderDeadline:
+    """The deadline, over either of uvicorn's HTTP/1.1 protocols (the class that follows this one in the MRO)."""
 
     #: Seconds from the connection's start or its last answer to the end of the next request's headers.
     header_timeout: float = 10.0
     _deadline: asyncio.TimerHandle | None = None
+    # What the protocol classes give (uvicorn's H11Protocol and HttpToolsProtocol alike).
+    cycle: Any
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvicorn narrows asyncio's BaseTransport to Transport in its override (the one it gets).
-        super().connection_made(transport)  # type: ignore[arg-type]
+        super().connection_made(transport)  # type: ignore[misc]
         self._follow_deadline()
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+        super().data_received(data)  # type: ignore[misc]
         self._follow_deadline()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        super().on_response_complete()  # type: ignore[misc]
         self._follow_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_deadline()
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
 
     def _waiting_for_request(self) -> bool:
         """No request is in hand: the connection is new, or its last request has been answered."""
-        return self.cycle is None or self.cycle.response_complete
+        return self.cycle is None or bool(self.cycle.response_complete)
+
+    def _part_of_a_request_came(self) -> bool:
+        """Some bytes of the next request arrived, but not all its headers."""
+        raise NotImplementedError
 
     def _follow_deadline(self) -> None:
         """Arm the deadline when the connection starts waiting for a request, cancel it when one came."""
@@ -83,13 +94,44 @@ class HeaderDeadlineProtocol(H11Protocol):
         self._deadline = None
         if self.transport.is_closing() or not self._waiting_for_request():
             return
-        partial, _ = self.conn.trailing_data
-        if partial and self.conn.their_state is h11.IDLE:
+        if self._part_of_a_request_came():
             log.info("request headers incomplete after %s s: 408, connection closed", self.header_timeout)
             self.transport.write(REQUEST_TIMEOUT)
         self.transport.close()
 
 
-def with_header_deadline(seconds: float) -> type[HeaderDeadlineProtocol]:
-    """The protocol class to give ``uvicorn.run(http=...)``, with this header deadline."""
-    return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), {"header_timeout": float(seconds)})
+class HeaderDeadlineProtocol(_HeaderDeadline, H11Protocol):
+    """uvicorn's h11 protocol, closing a connection whose next request headers are late."""
+
+    def _part_of_a_request_came(self) -> bool:
+        partial, _ = self.conn.trailing_data
+        return bool(partial) and self.conn.their_state is h11.IDLE
+
+
+def _httptools_protocol() -> type[_HeaderDeadline]:
+    """uvicorn's httptools protocol with the deadline; imported only when asked for (httptools is optional)."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class HttpToolsHeaderDeadlineProtocol(_HeaderDeadline, HttpToolsProtocol):
+        """The same deadline over httptools: its parser says when a request begins and when its headers end."""
+
+        _request_begun = False
+
+        def on_message_begin(self) -> None:
+            self._request_begun = True
+            super().on_message_begin()
+
+        def on_headers_complete(self) -> None:
+            self._request_begun = False
+            super().on_headers_complete()
+
+        def _part_of_a_request_came(self) -> bool:
+            return self._request_begun
+
+    return HttpToolsHeaderDeadlineProtocol
+
+
+def with_header_deadline(seconds: float, parser: Literal["h11", "httptools"] = "h11") -> type[asyncio.Protocol]:
+    """The protocol class to give ``uvicorn.run(http=...)``, with this header deadline, over ``parser``."""
+    base = HeaderDeadlineProtocol if parser == "h11" else _httptools_protocol()
+    return type(base.__name__, (base,), {"header_timeout": float(seconds)})

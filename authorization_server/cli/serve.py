@@ -102,6 +102,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     # Forwarded headers are believed from the trusted proxies only, and from nobody without them
     # (uvicorn would otherwise trust 127.0.0.1): docs/decisions/0019.
     proxies = ",".join(str(network) for network in settings.proxy_networks)
+    fast = settings.uvloop_and_httptools
     return {
         "host": settings.host,
         "port": settings.port,
@@ -111,7 +112,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "forwarded_allow_ips": proxies or None,
         # Slow clients (docs/decisions/0029): a deadline for headers (our protocol, uvicorn has none),
         # for bodies (app.Edge), and a bound on connections and requests at once (503 beyond it).
-        "http": with_header_deadline(settings.header_timeout),
+        "http": with_header_deadline(settings.header_timeout, "httptools" if fast else "h11"),
+        # --http-stack (docs/decisions/0052): never uvicorn's own "auto", which would change with what is installed.
+        "loop": "uvloop" if fast else "asyncio",
         "limit_concurrency": settings.limit_concurrency,
         "ws": "none",
     }

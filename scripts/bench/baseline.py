@@ -9,17 +9,15 @@ signing, no database): the cheapest honest provider, so the comparison flatters 
 
 ::
 
-    python -m scripts.bench.baseline --port 9100
+    python -m scripts.bench.baseline --port 9100 [--http-stack asyncio|uvloop]
 """
-
-import argparse
 
 from mcp.server.auth.routes import create_auth_routes
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
 from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 
-from scripts.bench.serving import serve
+from scripts.bench.serving import arguments, serve
 from scripts.sdk_provider import MemoryProvider
 
 SUBJECT = "demo"
@@ -36,10 +34,8 @@ def create_app(issuer: str) -> Starlette:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m scripts.bench.baseline")
-    parser.add_argument("--port", type=int, required=True)
-    port = parser.parse_args().port
-    serve(create_app(f"http://localhost:{port}"), port)
+    args = arguments("python -m scripts.bench.baseline").parse_args()
+    serve(create_app(f"http://localhost:{args.port}"), args.port, args.http_stack)
 
 
 if __name__ == "__main__":

@@ -5,14 +5,12 @@
     python -m scripts.bench.ceiling --port 9200      GET / answers {"ok": true}
 """
 
-import argparse
-
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from scripts.bench.serving import serve
+from scripts.bench.serving import arguments, serve
 
 
 async def ok(request: Request) -> JSONResponse:
@@ -20,9 +18,8 @@ async def ok(request: Request) -> JSONResponse:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m scripts.bench.ceiling")
-    parser.add_argument("--port", type=int, required=True)
-    serve(Starlette(routes=[Route("/", ok)]), parser.parse_args().port)
+    args = arguments("python -m scripts.bench.ceiling").parse_args()
+    serve(Starlette(routes=[Route("/", ok)]), args.port, args.http_stack)
 
 
 if __name__ == "__main__":

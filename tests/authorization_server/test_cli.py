@@ -286,6 +286,9 @@ class TestServerSettings:
             " and the connection is closed (env AS_BODY_TIMEOUT, default 10)",
             "--limit-concurrency LIMIT_CONCURRENCY open connections and requests in progress at most; beyond them 503"
             " (env AS_LIMIT_CONCURRENCY, default 1000)",
+            "--http-stack {asyncio,uvloop,auto} uvicorn's event loop and HTTP parser: asyncio (the standard"
+            " library's loop, h11), uvloop (uvloop and httptools, when installed: pip install uvloop httptools) or"
+            " auto (uvloop when both are installed) (docs/decisions/0052) (env AS_HTTP_STACK, default asyncio)",
             "--dynamic-registration {open,closed} open: anyone may register a client (RFC 7591); closed: the"
             " registration endpoints answer 403 and the metadata names none, only `clients add` and client ID"
             " metadata documents make clients (docs/decisions/0025) (env AS_DYNAMIC_REGISTRATION, default open)",

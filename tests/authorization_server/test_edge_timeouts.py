@@ -8,8 +8,12 @@ from contextlib import closing
 
 import httpx2
 import pytest
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from scripts.stack import AuthorizationServer
+from mcp_authz.authorization_server.cli.serve import uvicorn_options
+from mcp_authz.authorization_server.settings import fast_http_installed
+from mcp_authz.authorization_server.settings import from_options as settings_from_options
+from scripts.stack import AuthorizationServer, InProcessProgram
 from tests.authorization_server.test_cli import cli
 from tests.raw_http import PATIENCE, connect, head, read_response, read_until_closed, send_half_a_body_and_close
 from tests.waiting import eventually
@@ -83,8 +87,9 @@ class TestStalledBody:
         assert b"did not arrive within 1 s" in answer
 
 
-@pytest.mark.as_options("--header-timeout", "1")
-class TestSlowHeaders:
+class SlowHeaders:
+    """The header deadline's tests, run on each HTTP stack (the classes below give the options)."""
+
     @pytest.mark.parametrize(
         "sent",
         [b"POST /tok", b"POST /token HTTP/1.1\r\nHost: localhost\r\n"],
@@ -114,6 +119,11 @@ class TestSlowHeaders:
             assert read_until_closed(silent) == b""
 
 
+@pytest.mark.as_options("--header-timeout", "1")
+class TestSlowHeaders(SlowHeaders):
+    """The default stack, asyncio and h11."""
+
+
 @pytest.mark.as_options("--limit-concurrency", "4", "--header-timeout", "2")
 def test_beyond_the_concurrency_limit_requests_get_503_until_stalled_connections_are_cut(
     fresh_as: AuthorizationServer,
@@ -140,3 +150,46 @@ def test_a_limit_of_zero_stops_the_start_with_one_line(tmp_path, option: str):
         2,
         f"authorization_server: {option[2:].replace('-', '_')} must be positive\n",
     )
+
+
+NOT_INSTALLED = "uvloop and httptools are not installed (the dev extras pin them)"
+
+
+@pytest.mark.skipif(not fast_http_installed(), reason=NOT_INSTALLED)
+@pytest.mark.as_options("--header-timeout", "1", "--http-stack", "uvloop")
+class TestSlowHeadersOnUvloopAndHttptools(SlowHeaders):
+    """Decision 0052: with --http-stack uvloop, uvicorn's httptools protocol keeps the same header
+    deadline (shared/http_deadlines.py): the same tests, on the other parser and loop."""
+
+    def test_the_server_runs_on_uvloop_and_httptools(self, fresh_as: AuthorizationServer):
+        """Decision 0052: --http-stack uvloop is uvloop's loop and the httptools parser, with the deadline."""
+        assert isinstance(fresh_as.program, InProcessProgram) and fresh_as.program.server is not None
+        config = fresh_as.program.server.config
+        assert config.loop == "uvloop"
+        assert "HttpToolsProtocol" in [base.__name__ for base in config.http_protocol_class.__mro__]
+        assert config.http_protocol_class.header_timeout == 1.0
+
+
+@pytest.mark.parametrize(
+    ("stack", "loop", "protocol"),
+    [("asyncio", "asyncio", "H11Protocol"), ("uvloop", "uvloop", "HttpToolsProtocol")],
+    ids=["asyncio", "uvloop"],
+)
+def test_the_http_stack_setting_picks_uvicorns_loop_and_parser(stack: str, loop: str, protocol: str):
+    """Decision 0052: --http-stack names uvicorn's loop and HTTP/1.1 parser outright, never uvicorn's
+    "auto" (which would change with what is installed); both parsers keep the header deadline."""
+    if stack == "uvloop" and not fast_http_installed():
+        pytest.skip(NOT_INSTALLED)
+    options = uvicorn_options(settings_from_options(["--http-stack", stack], {}))
+
+    assert options["loop"] == loop
+    assert protocol in [base.__name__ for base in options["http"].__mro__]
+    assert options["http"].header_timeout == 10.0
+
+
+def test_the_default_http_stack_is_asyncio_and_h11_whatever_is_installed():
+    """Decision 0052: the project ships asyncio and h11; uvloop and httptools, even installed, are opt-in."""
+    options = uvicorn_options(settings_from_options([], {}))
+
+    assert options["loop"] == "asyncio"
+    assert issubclass(options["http"], H11Protocol)

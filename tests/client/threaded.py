@@ -15,7 +15,10 @@ class ThreadedServer:
     def __init__(self, app: ASGIApp, *, port: int | None = None, lifespan: str = "off") -> None:
         self.port = port or free_port()
         self._server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error", lifespan=lifespan, ws="none")
+            # asyncio as the servers run, though the dev extras install uvloop (docs/decisions/0052).
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="error", lifespan=lifespan, ws="none", loop="asyncio"
+            )
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
