@@ -2,14 +2,7 @@
 
 import argparse
 
-from mcp_authz.authorization_server.cli.shared import (
-    Actions,
-    action,
-    group,
-    in_unit,
-    provider_client_options,
-    repeat_settings,
-)
+from mcp_authz.authorization_server.cli.shared import Actions, action, group, in_unit, provider_client, repeat_settings
 from mcp_authz.authorization_server.settings import Settings
 
 
@@ -27,7 +20,7 @@ def add_commands(commands: Actions) -> None:
     provider.add_argument("--issuer", dest="provider_issuer", help="its issuer, endpoints discovered (RFC 8414)")
     provider.add_argument("--authorization-endpoint", help="its authorization endpoint (with --token-endpoint)")
     add.add_argument("--token-endpoint", help="its token endpoint (with --authorization-endpoint)")
-    provider_client_options(add)
+    provider_client(add)
     add.add_argument("--scopes", default="", help='the scopes the tools need at the provider, e.g. "repo read:user"')
     add.add_argument(
         "--resource", dest="provider_resource", help="the provider's resource its tokens are for (RFC 8707)"

@@ -3,14 +3,7 @@
 import argparse
 import json
 
-from mcp_authz.authorization_server.cli.shared import (
-    Actions,
-    action,
-    group,
-    in_unit,
-    provider_client_options,
-    repeat_settings,
-)
+from mcp_authz.authorization_server.cli.shared import Actions, action, group, in_unit, provider_client, repeat_settings
 from mcp_authz.authorization_server.flow.authorization.openid import OpenIdProviders, check_provider
 from mcp_authz.authorization_server.identity_providers.entities import AUTH_METHODS, IdentityProvider
 from mcp_authz.authorization_server.identity_providers.service import (
@@ -39,7 +32,7 @@ def add_commands(commands: Actions) -> None:
     add.add_argument("--name", required=True, help='a slug: "Continue with NAME" and the callback path, e.g. acme')
     # Not args.issuer: that is this server's own issuer setting.
     add.add_argument("--issuer", dest="provider_issuer", required=True, help="the provider's issuer, exactly")
-    provider_client_options(add)
+    provider_client(add)
     add.add_argument(
         "--token-endpoint-auth-method",
         choices=AUTH_METHODS,

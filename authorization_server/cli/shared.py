@@ -39,7 +39,7 @@ def repeat_settings(actions: Actions, *names: str) -> None:
         settings_module.add_arguments(choice, *names, default=argparse.SUPPRESS)
 
 
-def provider_client_options(parser: argparse.ArgumentParser) -> None:
+def provider_client(parser: argparse.ArgumentParser) -> None:
     """``--client-id`` and ``--client-secret-env``: the client this server is at an outside provider, its secret
     left in the server's environment (``connections add``, ``identity-providers add``)."""
     parser.add_argument("--client-id", required=True, help="the client this server is at the provider")
