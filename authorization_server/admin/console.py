@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from mcp_authz.authorization_server import clock
 from mcp_authz.authorization_server.account.connected_apps import ConnectedApps, ConnectedAppsService
@@ -323,15 +323,8 @@ class McpServerConsole:
         what each scope lets a client do (``descriptions``: a ``SCOPE=TEXT`` line each)."""
 
         async def unit(tx: Transaction) -> McpServer:
-            return await self._mcp_servers.add(
-                tx,
-                server_id=server_id.strip(),
-                resource=resource.strip(),
-                scopes=scopes,
-                name=name.strip() or None,
-                default_scopes=default_scopes if default_scopes.strip() else None,
-                scope_descriptions=_described(descriptions),
-            )
+            fields = _server_fields(resource, scopes, default_scopes, descriptions)
+            return await self._mcp_servers.add(tx, server_id=server_id.strip(), name=name.strip() or None, **fields)
 
         return await _or_invalid(self._db.run(unit))
 
@@ -343,15 +336,9 @@ class McpServerConsole:
 
         async def unit(tx: Transaction) -> McpServer:
             await _mcp_server(self._mcp_servers, tx, server_id)
+            fields = _server_fields(resource, scopes, default_scopes, descriptions)
             return await self._mcp_servers.update(
-                tx,
-                server_id,
-                name=name.strip() or server_id,
-                resource=resource.strip(),
-                scopes=scopes,
-                default_scopes=default_scopes if default_scopes.strip() else None,
-                scope_descriptions=_described(descriptions),
-                every_description=True,
+                tx, server_id, name=name.strip() or server_id, every_description=True, **fields
             )
 
         return await _or_invalid(self._db.run(unit))
@@ -404,6 +391,24 @@ class McpServerConsole:
         """``mcp-servers credentials``: a new secret, returned once; the previous one stops working."""
         secret = await _or_not_found(self._db.run(lambda tx: self._mcp_servers.rotate_secret(tx, server_id)))
         return NewCredentials(server_id, secret, mcp_issuer_url(self._root, server_id) + INTROSPECT_PATH)
+
+
+class _ServerFields(TypedDict):
+    resource: str
+    scopes: str
+    default_scopes: str | None
+    scope_descriptions: dict[str, str]
+
+
+def _server_fields(resource: str, scopes: str, default_scopes: str, descriptions: str) -> _ServerFields:
+    """The MCP server form's resource, scopes, default scopes (empty: none given) and scope descriptions, as
+    ``McpServerService.add`` and ``update`` take them."""
+    return {
+        "resource": resource.strip(),
+        "scopes": scopes,
+        "default_scopes": default_scopes if default_scopes.strip() else None,
+        "scope_descriptions": _described(descriptions),
+    }
 
 
 def _described(lines: str) -> dict[str, str]:

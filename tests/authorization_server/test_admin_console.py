@@ -639,6 +639,22 @@ class TestMcpServerPage:
         assert http.get(metadata_url).status_code == 404
         assert rows(demo_as.db, "SELECT 1 FROM clients WHERE client_id = ?", client_id) == []
 
+    def test_a_description_without_equals_is_a_readable_refusal_and_adds_nothing(
+        self, admin: Page, demo_as: AuthorizationServer
+    ):
+        """Issue 17: a scope description is a ``SCOPE=TEXT`` line; another line is a 400 page that says so, never a
+        500 (console.py's ``_server_fields`` runs inside the refusal's reach), and no server is added."""
+        server_id = f"undescribed-{secrets.token_hex(3)}"
+        admin.goto(f"{demo_as.url}/admin/mcp-servers")
+        admin.fill("form.add-server input[name=id]", server_id)
+        admin.fill("form.add-server input[name=resource]", f"https://{server_id}.example/mcp")
+        admin.fill("form.add-server input[name=scopes]", "x:read")
+        admin.fill("form.add-server textarea[name=descriptions]", "x:read Read your x")
+
+        assert posted_status(admin, "button[value=add]") == 400
+        assert "write SCOPE=TEXT" in admin.locator("p.error").inner_text()
+        assert rows(demo_as.db, "SELECT 1 FROM mcp_servers WHERE id = ?", server_id) == []
+
     def test_an_added_server_keeps_its_scope_descriptions(self, admin: Page, demo_as: AuthorizationServer):
         """Issue 17: scopes with human descriptions are given when the server is added in the console."""
         server_id = f"described-{secrets.token_hex(3)}"
