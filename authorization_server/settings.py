@@ -7,13 +7,11 @@ only one that reads the environment and the configuration file.
 """
 
 import argparse
-import difflib
 import importlib.util
 import ipaddress
 import json
 import os
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
@@ -23,6 +21,7 @@ from urllib.parse import urlsplit
 
 from mcp_authz.authorization_server.db import PoolOptions, parse_target, shown
 from mcp_authz.authorization_server.encryption import parse_key
+from mcp_authz.shared.config_file import not_a_setting, read_toml, wrong_type
 from mcp_authz.shared.loopback import is_https_or_loopback_http, is_loopback_host
 
 _RATE = re.compile(r"(\d+)/(\d*)(s|min|h)")
@@ -609,28 +608,19 @@ def read_config(path: Path) -> dict[str, Any]:
     Keys are the settings' names (``access_token_ttl``), at the top level; a relative ``db`` path
     is relative to the working directory, as with ``--db``.
     """
-    try:
-        with path.open("rb") as file:
-            document = tomllib.load(file)
-    except OSError as exc:
-        raise ValueError(f"configuration file {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"configuration file {path}: not TOML: {exc}") from None
+    document = read_toml(path)
     known = {setting.name: setting for setting in fields(Settings)}
     values: dict[str, Any] = {}
     for key, value in document.items():
         setting = known.get(key)
         if setting is None:
-            close = difflib.get_close_matches(key.replace("-", "_"), known, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ValueError(f"configuration file {path}: {key!r} is not a setting{hint}")
+            raise not_a_setting(path, key, known)
         kind = _kind(setting.type)
         if kind is Path:
             kind = str
         accepted = (int, float) if kind is float else kind
         if not isinstance(value, accepted) or (kind in (int, float) and isinstance(value, bool)):
-            wanted = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}[kind]
-            raise ValueError(f"configuration file {path}: {key} must be {wanted}, not {value!r}")
+            raise wrong_type(path, key, kind, value)
         choices = setting.metadata["argparse"].get("choices")
         if choices and value not in choices:
             raise ValueError(f"configuration file {path}: {key} must be one of {', '.join(choices)}, not {value!r}")

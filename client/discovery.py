@@ -20,8 +20,9 @@ that publishes no protected resource metadata at all is a 2025-03-26 server, aut
 origin, with the default endpoints when it has no metadata either (decision 0050).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
@@ -39,6 +40,8 @@ from mcp_authz.shared.resource import canonical_resource, same_resource
 from mcp_authz.shared.scopes import format_scope, parse_scope
 from mcp_authz.shared.well_known import AUTHORIZATION_SERVER_SUFFIX, PROTECTED_RESOURCE_SUFFIX, insert_well_known
 from mcp_authz.shared.www_authenticate import find_challenge
+
+T = TypeVar("T")
 
 OPENID_CONFIGURATION_SUFFIX = "openid-configuration"
 
@@ -177,14 +180,10 @@ async def fetch_protected_resource_metadata(
         except httpx2.TransportError as exc:
             failures.append(f"{url}: {describe(exc)}")
             continue
-        if response.status_code != 200:
-            failures.append(f"{url}: {response.status_code} {response.reason_phrase}")
+        metadata = _document(url, response, ProtectedResourceMetadata.from_json)
+        if isinstance(metadata, str):
+            failures.append(metadata)
             absent += response.status_code == 404
-            continue
-        try:
-            metadata = ProtectedResourceMetadata.from_json(response.json())
-        except ValueError as exc:
-            failures.append(f"{url}: {exc}")
             continue
         if not covers(metadata.resource, server_url):
             tutorial.rule("CL-03, RFC 9728 §3.3", f"resource {metadata.resource!r} is not {server_url}: not used")
@@ -301,14 +300,10 @@ async def fetch_authorization_server_metadata(
                 f"cannot reach the authorization server {issuer} ({describe(exc)}): check that it is running and "
                 "that the MCP server names the right one"
             ) from None
-        if response.status_code != 200:
-            failures.append(f"{url}: {response.status_code} {response.reason_phrase}")
+        metadata = _document(url, response, AuthorizationServerMetadata.from_json)
+        if isinstance(metadata, str):
+            failures.append(metadata)
             absent += response.status_code == 404
-            continue
-        try:
-            metadata = AuthorizationServerMetadata.from_json(response.json())
-        except ValueError as exc:
-            failures.append(f"{url}: {exc}")
             continue
         if metadata.issuer != issuer:
             tutorial.rule("CL-06, RFC 8414 §3.3", f"issuer {metadata.issuer!r} is not {issuer!r}: not used")
@@ -379,3 +374,14 @@ def _scope(value: str | None) -> tuple[str, ...] | None:
         return parse_scope(value) or None
     except ValueError:
         return None
+
+
+def _document(url: str, response: httpx2.Response, parse: Callable[[object], T]) -> T | str:
+    """The metadata document a GET of ``url`` answered (RFC 9728 §3.2, RFC 8414 §3.2: a 200 with a JSON object),
+    parsed; else the line that says why it is not, for the failures the caller reports."""
+    if response.status_code != 200:
+        return f"{url}: {response.status_code} {response.reason_phrase}"
+    try:
+        return parse(response.json())
+    except ValueError as exc:
+        return f"{url}: {exc}"

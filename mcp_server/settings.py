@@ -7,17 +7,16 @@ The option wins over the variable, which wins over the configuration file (``--c
 """
 
 import argparse
-import difflib
 import json
 import os
 import sys
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mcp_authz.shared.config_file import not_a_setting, read_toml, wrong_type
 from mcp_authz.shared.resource import canonical_resource
 from mcp_authz.shared.scopes import parse_scope
 
@@ -250,22 +249,13 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
 
 def read_config(path: Path) -> dict[str, Any]:
     """The settings a TOML configuration file sets; ``ValueError`` in one line for an unknown key or a wrong type."""
-    try:
-        with path.open("rb") as file:
-            document = tomllib.load(file)
-    except OSError as exc:
-        raise ValueError(f"configuration file {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"configuration file {path}: not TOML: {exc}") from None
+    document = read_toml(path)
     for key, value in document.items():
         kind = FILE_KEYS.get(key)
         if kind is None:
-            close = difflib.get_close_matches(key.replace("-", "_"), FILE_KEYS, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ValueError(f"configuration file {path}: {key!r} is not a setting{hint}")
+            raise not_a_setting(path, key, FILE_KEYS)
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            wanted = {int: "a whole number", bool: "true or false"}.get(kind, "a string")
-            raise ValueError(f"configuration file {path}: {key} must be {wanted}, not {value!r}")
+            raise wrong_type(path, key, kind, value)
     if document.get("log_level", "info") not in ("debug", "info", "warning", "error"):
         raise ValueError(f"configuration file {path}: log_level must be one of debug, info, warning, error")
     if document.get("log_format", "text") not in ("text", "json"):

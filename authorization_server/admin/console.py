@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from mcp_authz.authorization_server import clock
 from mcp_authz.authorization_server.account.connected_apps import ConnectedApps, ConnectedAppsService
@@ -57,6 +57,30 @@ from mcp_authz.authorization_server.tokens.keys import Keys
 from mcp_authz.shared.scopes import parse_scope
 
 T = TypeVar("T")
+
+
+async def _or_not_found(action: Awaitable[T]) -> T:
+    """Run an action on something named; the ``ValueError`` of a name that does not exist is ``NotFound``."""
+    try:
+        return await action
+    except ValueError as error:
+        raise NotFound(str(error)) from None
+
+
+async def _or_invalid(action: Awaitable[T]) -> T:
+    """Run an action on the operator's input; the ``ValueError`` that says what is wrong is ``InvalidRequest``."""
+    try:
+        return await action
+    except ValueError as error:
+        raise InvalidRequest(str(error)) from None
+
+
+async def _mcp_server(mcp_servers: McpServerService, tx: Transaction, server_id: str) -> McpServer:
+    """The MCP server ``server_id`` names; ``NotFound`` if there is none."""
+    server = await mcp_servers.get(tx, server_id)
+    if server is None:
+        raise NotFound(f"no MCP server with id {server_id!r}")
+    return server
 
 
 class ClientKind(StrEnum):
@@ -156,16 +180,10 @@ class ClientConsole:
 
     async def block(self, client_id: str) -> int:
         """``clients block``: refused everywhere, every grant ended (docs/decisions/0025); how many were ended."""
-        try:
-            return await self._management.block(client_id)
-        except ValueError as error:
-            raise NotFound(str(error)) from None
+        return await _or_not_found(self._management.block(client_id))
 
     async def unblock(self, client_id: str) -> None:
-        try:
-            await self._management.unblock(client_id)
-        except ValueError as error:
-            raise NotFound(str(error)) from None
+        await _or_not_found(self._management.unblock(client_id))
 
     async def delete(self, client_id: str) -> int:
         """The operator deletes a client: its grants ended, then its rows deleted, as RFC 7592 §2.3 does."""
@@ -187,9 +205,7 @@ class ClientConsole:
 
         async def unit(tx: Transaction) -> MachineApproval:
             client = await self._client(tx, client_id)
-            server = await self._mcp_servers.get(tx, mcp_server_id)
-            if server is None:
-                raise NotFound(f"no MCP server with id {mcp_server_id!r}")
+            server = await _mcp_server(self._mcp_servers, tx, mcp_server_id)
             if not self._serves(client, server):
                 raise InvalidRequest(
                     f"the client is registered at {client.issuer}, which issues no tokens for {server.id!r}"
@@ -294,9 +310,7 @@ class McpServerConsole:
 
     async def view(self, server_id: str) -> McpServerView:
         async def unit(tx: Transaction) -> McpServerView:
-            server = await self._mcp_servers.get(tx, server_id)
-            if server is None:
-                raise NotFound(f"no MCP server with id {server_id!r}")
+            server = await _mcp_server(self._mcp_servers, tx, server_id)
             connections = await self._mcp_servers.connections(tx, server.id)
             return McpServerView(server, self.issuer_of(server), tuple(connections))
 
@@ -309,20 +323,10 @@ class McpServerConsole:
         what each scope lets a client do (``descriptions``: a ``SCOPE=TEXT`` line each)."""
 
         async def unit(tx: Transaction) -> McpServer:
-            return await self._mcp_servers.add(
-                tx,
-                server_id=server_id.strip(),
-                resource=resource.strip(),
-                scopes=scopes,
-                name=name.strip() or None,
-                default_scopes=default_scopes if default_scopes.strip() else None,
-                scope_descriptions=_described(descriptions),
-            )
+            fields = _server_fields(resource, scopes, default_scopes, descriptions)
+            return await self._mcp_servers.add(tx, server_id=server_id.strip(), name=name.strip() or None, **fields)
 
-        try:
-            return await self._db.run(unit)
-        except ValueError as error:
-            raise InvalidRequest(str(error)) from None
+        return await _or_invalid(self._db.run(unit))
 
     async def update(
         self, server_id: str, *, name: str, resource: str, scopes: str, default_scopes: str, descriptions: str
@@ -331,23 +335,13 @@ class McpServerConsole:
         empty default scopes keep those still offered. Tokens already issued keep their audience (RFC 8707)."""
 
         async def unit(tx: Transaction) -> McpServer:
-            if await self._mcp_servers.get(tx, server_id) is None:
-                raise NotFound(f"no MCP server with id {server_id!r}")
+            await _mcp_server(self._mcp_servers, tx, server_id)
+            fields = _server_fields(resource, scopes, default_scopes, descriptions)
             return await self._mcp_servers.update(
-                tx,
-                server_id,
-                name=name.strip() or server_id,
-                resource=resource.strip(),
-                scopes=scopes,
-                default_scopes=default_scopes if default_scopes.strip() else None,
-                scope_descriptions=_described(descriptions),
-                every_description=True,
+                tx, server_id, name=name.strip() or server_id, every_description=True, **fields
             )
 
-        try:
-            return await self._db.run(unit)
-        except ValueError as error:
-            raise InvalidRequest(str(error)) from None
+        return await _or_invalid(self._db.run(unit))
 
     async def remove(self, server_id: str, *, force: bool) -> Removed:
         """``mcp-servers remove [--force]``: refused while clients or journeys depend on it, unless ``force``."""
@@ -366,8 +360,7 @@ class McpServerConsole:
         endpoints; its client secret stays in the server's environment, only the variable's name is stored."""
 
         async def unit(tx: Transaction) -> McpConnection:
-            if await self._mcp_servers.get(tx, server_id) is None:
-                raise NotFound(f"no MCP server with id {server_id!r}")
+            await _mcp_server(self._mcp_servers, tx, server_id)
             return await self._mcp_servers.add_connection(
                 tx,
                 mcp_server_id=server_id,
@@ -381,10 +374,7 @@ class McpServerConsole:
                 resource=fields.resource.strip() or None,
             )
 
-        try:
-            return await self._db.run(unit)
-        except ValueError as error:
-            raise InvalidRequest(str(error)) from None
+        return await _or_invalid(self._db.run(unit))
 
     async def remove_connection(self, server_id: str, connection_id: str) -> None:
         """``connections remove``: the connection and its downstream flows go; only one of this server's."""
@@ -399,11 +389,26 @@ class McpServerConsole:
 
     async def rotate_credentials(self, server_id: str) -> NewCredentials:
         """``mcp-servers credentials``: a new secret, returned once; the previous one stops working."""
-        try:
-            secret = await self._db.run(lambda tx: self._mcp_servers.rotate_secret(tx, server_id))
-        except ValueError as error:
-            raise NotFound(str(error)) from None
+        secret = await _or_not_found(self._db.run(lambda tx: self._mcp_servers.rotate_secret(tx, server_id)))
         return NewCredentials(server_id, secret, mcp_issuer_url(self._root, server_id) + INTROSPECT_PATH)
+
+
+class _ServerFields(TypedDict):
+    resource: str
+    scopes: str
+    default_scopes: str | None
+    scope_descriptions: dict[str, str]
+
+
+def _server_fields(resource: str, scopes: str, default_scopes: str, descriptions: str) -> _ServerFields:
+    """The MCP server form's resource, scopes, default scopes (empty: none given) and scope descriptions, as
+    ``McpServerService.add`` and ``update`` take them."""
+    return {
+        "resource": resource.strip(),
+        "scopes": scopes,
+        "default_scopes": default_scopes if default_scopes.strip() else None,
+        "scope_descriptions": _described(descriptions),
+    }
 
 
 def _described(lines: str) -> dict[str, str]:
@@ -470,10 +475,10 @@ class UserConsole:
             raise NotFound(str(error)) from None
 
     async def disable(self, username: str) -> None:
-        await self._named(self._administration.disable(username))
+        await _or_not_found(self._administration.disable(username))
 
     async def enable(self, username: str) -> None:
-        await self._named(self._administration.enable(username))
+        await _or_not_found(self._administration.enable(username))
 
     async def reset_password(self, username: str, password: str) -> None:
         """``users reset-password``: the new password checked and hashed, then set; the user's sessions end."""
@@ -481,23 +486,15 @@ class UserConsole:
             new = await self._accounts.new_password(password)
         except ValueError as error:
             raise InvalidRequest(str(error)) from None
-        await self._named(self._administration.reset_password(username, new))
+        await _or_not_found(self._administration.reset_password(username, new))
 
     async def remove(self, username: str) -> int:
         """``users remove``: the grants they gave end, then the account goes; how many grants ended."""
-        return await self._named(self._administration.remove(username))
+        return await _or_not_found(self._administration.remove(username))
 
     async def revoke(self, username: str, client_id: str, mcp_server_id: str) -> None:
         """One of the user's connected apps revoked: consent forgotten, its grants ended."""
-        await self._named(self._connected_apps.revoke_of(username, client_id, mcp_server_id))
-
-    @staticmethod
-    async def _named(action: Awaitable[T]) -> T:
-        """Run an action on a named user; ``NotFound`` if there is no such user."""
-        try:
-            return await action
-        except ValueError as error:
-            raise NotFound(str(error)) from None
+        await _or_not_found(self._connected_apps.revoke_of(username, client_id, mcp_server_id))
 
 
 class JourneyConsole:
@@ -647,7 +644,4 @@ class IdentityProviderConsole:
                 raise NotFound(f"no identity provider named {name!r}")
             await service.remove(tx, name)
 
-        try:
-            await self._db.run(unit)
-        except ValueError as error:
-            raise InvalidRequest(str(error)) from None
+        await _or_invalid(self._db.run(unit))

@@ -270,22 +270,41 @@ async def client(request: Request, found: Services, session: str | None) -> Resp
 async def _act(found: Services, client_id: str, action: str, mcp_server_id: str | None, scope: str | None) -> str:
     """Run one of the console's actions on a client; the key of what it did (``DONE``)."""
     console = found.console
-    if action == "block":
-        await console.block(client_id)
-        return "blocked"
-    if action == "unblock":
-        await console.unblock(client_id)
-        return "unblocked"
-    if action == "delete":
-        await console.delete(client_id)
-        return "deleted"
-    if action == "approve":
-        await console.approve(client_id, mcp_server_id or "", scope or "")
-        return "approved"
-    if action == "withdraw":
-        await console.withdraw(client_id, mcp_server_id or "")
-        return "withdrawn"
-    raise NotFound(f"no such action: {action!r}")
+    return await _run_action(
+        action,
+        {
+            "block": ("blocked", lambda: console.block(client_id)),
+            "unblock": ("unblocked", lambda: console.unblock(client_id)),
+            "delete": ("deleted", lambda: console.delete(client_id)),
+            "approve": ("approved", lambda: console.approve(client_id, mcp_server_id or "", scope or "")),
+            "withdraw": ("withdrawn", lambda: console.withdraw(client_id, mcp_server_id or "")),
+        },
+    )
+
+
+#: A page's actions by name: the key of what each did (its ``DONE`` message) and what runs it.
+Actions = dict[str, tuple[str, Callable[[], Awaitable[object]]]]
+
+
+async def _run_action(action: str, actions: Actions) -> str:
+    """Run the action named ``action``; the key of what it did. A name the page has not is no such action (404)."""
+    if action not in actions:
+        raise NotFound(f"no such action: {action!r}")
+    done, run = actions[action]
+    await run()
+    return done
+
+
+def _server_fields(form: Params) -> dict[str, str]:
+    """The MCP server form's fields (``mcp-servers add|update``' options): resource and scopes required, the rest
+    empty when left out."""
+    return {
+        "name": form.get("name") or "",
+        "resource": form.require("resource"),
+        "scopes": form.require("scopes"),
+        "default_scopes": form.get("default_scopes") or "",
+        "descriptions": form.get("descriptions") or "",
+    }
 
 
 @console_page
@@ -297,14 +316,7 @@ async def mcp_servers(request: Request, found: Services, session: str | None) ->
             form = await _posted(request, found, session)
             action = form.require("action")
             if action == "add":
-                added = await console.add(
-                    server_id=form.require("id"),
-                    name=form.get("name") or "",
-                    resource=form.require("resource"),
-                    scopes=form.require("scopes"),
-                    default_scopes=form.get("default_scopes") or "",
-                    descriptions=form.get("descriptions") or "",
-                )
+                added = await console.add(server_id=form.require("id"), **_server_fields(form))
                 return RedirectResponse(f"{ADMIN_MCP_SERVERS_PATH}?{urlencode({'added': added.id})}", 303)
             if action != "credentials":
                 raise NotFound(f"no such action: {action!r}")
@@ -360,14 +372,7 @@ async def mcp_server(request: Request, found: Services, session: str | None) -> 
             gone = {"removed": server_id, "ended": removed.ended_grants, "clients": len(removed.deleted_clients)}
             return f"{ADMIN_MCP_SERVERS_PATH}?{urlencode(gone)}"
         if action == "update":
-            await console.update(
-                server_id,
-                name=form.get("name") or "",
-                resource=form.require("resource"),
-                scopes=form.require("scopes"),
-                default_scopes=form.get("default_scopes") or "",
-                descriptions=form.get("descriptions") or "",
-            )
+            await console.update(server_id, **_server_fields(form))
         elif action in CONNECTION_ACTIONS:
             await _act_on_connection(console, server_id, action, form)
         else:
@@ -478,20 +483,20 @@ async def user(request: Request, found: Services, session: str | None) -> Respon
 
 async def _act_on_user(console: UserConsole, username: str, action: str, form: Params) -> str:
     """Run one of the console's actions on a user; the key of what it did (``USER_DONE``)."""
-    if action == "disable":
-        await console.disable(username)
-        return "disabled"
-    if action == "enable":
-        await console.enable(username)
-        return "enabled"
-    if action == "reset-password":
-        await console.reset_password(username, form.require("password"))
-        return "password"
     if action == "revoke":
         _confirmed(form, "the app's revocation")
-        await console.revoke(username, form.require("client_id"), form.require("mcp_server_id"))
-        return "revoked"
-    raise NotFound(f"no such action: {action!r}")
+    return await _run_action(
+        action,
+        {
+            "disable": ("disabled", lambda: console.disable(username)),
+            "enable": ("enabled", lambda: console.enable(username)),
+            "reset-password": ("password", lambda: console.reset_password(username, form.require("password"))),
+            "revoke": (
+                "revoked",
+                lambda: console.revoke(username, form.require("client_id"), form.require("mcp_server_id")),
+            ),
+        },
+    )
 
 
 @console_page

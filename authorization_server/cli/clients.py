@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from mcp_authz.authorization_server import settings as settings_module
-from mcp_authz.authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from mcp_authz.authorization_server.cli.shared import Actions, action, group, operate, repeat_settings, services
 from mcp_authz.authorization_server.clients.entities import Client, IdJagAudience, MachineApproval
 from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.errors import OAuthError
@@ -296,8 +296,7 @@ def _jwks(path: Path) -> object:
 
 
 async def cleanup_clients(settings: Settings, args: argparse.Namespace) -> None:
-    async with services(settings) as (_, found):
-        deleted = await found.client_expiry.cleanup()
+    deleted = await operate(settings, lambda found: found.client_expiry.cleanup())
     print(f"deleted {len(deleted)} client(s) idle for more than {settings.client_idle_ttl} s without live grants")
     for client_id in deleted:
         print(f"    {client_id}")
@@ -309,20 +308,17 @@ async def block_client(settings: Settings, args: argparse.Namespace) -> None:
 
     A running server reads the client's row in each request, so it refuses the client at once.
     """
-    async with services(settings) as (_, found):
-        ended = await found.client_management.block(args.client_id)
+    ended = await operate(settings, lambda found: found.client_management.block(args.client_id))
     print(f"blocked client {args.client_id}; ended {ended} grant(s)")
 
 
 async def unblock_client(settings: Settings, args: argparse.Namespace) -> None:
-    async with services(settings) as (_, found):
-        await found.client_management.unblock(args.client_id)
+    await operate(settings, lambda found: found.client_management.unblock(args.client_id))
     print(f"unblocked client {args.client_id}; the grants ended when it was blocked stay ended")
 
 
 async def delete_client(settings: Settings, args: argparse.Namespace) -> None:
     """End every grant of the client, then delete it with its rows, by the rule of its own RFC 7592 §2.3
     DELETE (``ClientManagementService.delete_by_operator``). A deleted client gets ``invalid_client``."""
-    async with services(settings) as (_, found):
-        ended = await found.client_management.delete_by_operator(args.client_id)
+    ended = await operate(settings, lambda found: found.client_management.delete_by_operator(args.client_id))
     print(f"deleted client {args.client_id}; ended {ended} grant(s)")

@@ -2,7 +2,7 @@
 
 import argparse
 
-from mcp_authz.authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from mcp_authz.authorization_server.cli.shared import Actions, action, group, in_unit, provider_client, repeat_settings
 from mcp_authz.authorization_server.settings import Settings
 
 
@@ -20,11 +20,7 @@ def add_commands(commands: Actions) -> None:
     provider.add_argument("--issuer", dest="provider_issuer", help="its issuer, endpoints discovered (RFC 8414)")
     provider.add_argument("--authorization-endpoint", help="its authorization endpoint (with --token-endpoint)")
     add.add_argument("--token-endpoint", help="its token endpoint (with --authorization-endpoint)")
-    add.add_argument("--client-id", required=True, help="the client this server is at the provider")
-    add.add_argument(
-        "--client-secret-env",
-        help="name of the environment variable of the server that holds the client secret (the secret is not stored)",
-    )
+    provider_client(add)
     add.add_argument("--scopes", default="", help='the scopes the tools need at the provider, e.g. "repo read:user"')
     add.add_argument(
         "--resource", dest="provider_resource", help="the provider's resource its tokens are for (RFC 8707)"
@@ -37,27 +33,26 @@ def add_commands(commands: Actions) -> None:
 
 
 async def add_connection(settings: Settings, args: argparse.Namespace) -> None:
-    async with services(settings) as (db, found):
-        connection = await db.run(
-            lambda tx: found.mcp_servers.add_connection(
-                tx,
-                mcp_server_id=args.mcp_server,
-                name=args.name,
-                client_id=args.client_id,
-                scopes=args.scopes,
-                issuer=args.provider_issuer,
-                authorization_endpoint=args.authorization_endpoint,
-                token_endpoint=args.token_endpoint,
-                client_secret_env=args.client_secret_env,
-                resource=args.provider_resource,
-            )
-        )
+    connection = await in_unit(
+        settings,
+        lambda found, tx: found.mcp_servers.add_connection(
+            tx,
+            mcp_server_id=args.mcp_server,
+            name=args.name,
+            client_id=args.client_id,
+            scopes=args.scopes,
+            issuer=args.provider_issuer,
+            authorization_endpoint=args.authorization_endpoint,
+            token_endpoint=args.token_endpoint,
+            client_secret_env=args.client_secret_env,
+            resource=args.provider_resource,
+        ),
+    )
     print(f"added MCP connection {connection.id} ({connection.name}) to MCP server {connection.mcp_server_id}")
 
 
 async def list_connections(settings: Settings, args: argparse.Namespace) -> None:
-    async with services(settings) as (db, found):
-        connections = await db.run(lambda tx: found.mcp_servers.connections(tx, args.mcp_server))
+    connections = await in_unit(settings, lambda found, tx: found.mcp_servers.connections(tx, args.mcp_server))
     if not connections:
         print("no MCP connections yet: add one with `connections add`")
     for connection in connections:
@@ -73,6 +68,5 @@ async def list_connections(settings: Settings, args: argparse.Namespace) -> None
 
 
 async def remove_connection(settings: Settings, args: argparse.Namespace) -> None:
-    async with services(settings) as (db, found):
-        await db.run(lambda tx: found.mcp_servers.remove_connection(tx, args.id))
+    await in_unit(settings, lambda found, tx: found.mcp_servers.remove_connection(tx, args.id))
     print(f"removed MCP connection {args.id} and its downstream flows")

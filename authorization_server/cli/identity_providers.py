@@ -3,7 +3,7 @@
 import argparse
 import json
 
-from mcp_authz.authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from mcp_authz.authorization_server.cli.shared import Actions, action, group, in_unit, provider_client, repeat_settings
 from mcp_authz.authorization_server.flow.authorization.openid import OpenIdProviders, check_provider
 from mcp_authz.authorization_server.identity_providers.entities import AUTH_METHODS, IdentityProvider
 from mcp_authz.authorization_server.identity_providers.service import (
@@ -32,11 +32,7 @@ def add_commands(commands: Actions) -> None:
     add.add_argument("--name", required=True, help='a slug: "Continue with NAME" and the callback path, e.g. acme')
     # Not args.issuer: that is this server's own issuer setting.
     add.add_argument("--issuer", dest="provider_issuer", required=True, help="the provider's issuer, exactly")
-    add.add_argument("--client-id", required=True, help="the client this server is at the provider")
-    add.add_argument(
-        "--client-secret-env",
-        help="name of the environment variable of the server that holds the client secret (the secret is not stored)",
-    )
+    provider_client(add)
     add.add_argument(
         "--token-endpoint-auth-method",
         choices=AUTH_METHODS,
@@ -86,8 +82,7 @@ async def add_provider(settings: Settings, args: argparse.Namespace) -> None:
     )
     # OIDC Discovery §4, through the SSRF-safe fetcher, as the server will
     await check_provider(OpenIdProviders(SafeFetcher(fetch_policy(settings))), provider)
-    async with services(settings) as (db, found):
-        await db.run(lambda tx: found.identity_providers.add(tx, provider))
+    await in_unit(settings, lambda found, tx: found.identity_providers.add(tx, provider))
     print(f"added identity provider {provider.name} ({provider.id}): {provider.issuer}")
     print(f"    register this redirect URI there: {_redirect_uri(settings, provider)}")
     if provider.auth_method == "private_key_jwt":
@@ -95,8 +90,7 @@ async def add_provider(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def list_providers(settings: Settings, args: argparse.Namespace) -> None:
-    async with services(settings) as (db, found):
-        providers = await db.run(found.identity_providers.all)
+    providers = await in_unit(settings, lambda found, tx: found.identity_providers.all(tx))
     if not providers:
         print("no identity providers yet: add one with `identity-providers add`")
     for provider in providers:
@@ -112,8 +106,7 @@ async def list_providers(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def remove_provider(settings: Settings, args: argparse.Namespace) -> None:
-    async with services(settings) as (db, found):
-        await db.run(lambda tx: found.identity_providers.remove(tx, args.name))
+    await in_unit(settings, lambda found, tx: found.identity_providers.remove(tx, args.name))
     print(f"removed identity provider {args.name}")
 
 

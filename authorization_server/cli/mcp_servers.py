@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from mcp_authz.authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from mcp_authz.authorization_server.cli.shared import Actions, action, group, in_unit, operate, repeat_settings
 from mcp_authz.authorization_server.clients.assertions import parse_jwks
 from mcp_authz.authorization_server.flow.discovery.issuers import mcp_issuer_url
 from mcp_authz.authorization_server.mcp_servers.service import scope_descriptions
@@ -21,12 +21,8 @@ def add_commands(commands: Actions) -> None:
     add.add_argument("--scopes", required=True, help='the scopes it understands, e.g. "mcp:read mcp:write"')
     add.add_argument("--default-scopes", help="granted when a client asks for none (default: all)")
     add.add_argument("--name", help="the name users see on the consent page (default: the id)")
-    add.add_argument(
-        "--describe-scope",
-        action="append",
-        default=[],
-        metavar="SCOPE=TEXT",
-        help='what a scope lets a client do, shown on the consent page, e.g. "mcp:read=Read your notes"; repeatable',
+    _describe_scope(
+        add, 'what a scope lets a client do, shown on the consent page, e.g. "mcp:read=Read your notes"; repeatable'
     )
     add.add_argument(
         "--version", default="latest", help="advertised in its registration endpoint: 1 to 64 of A-Za-z0-9._-"
@@ -46,13 +42,7 @@ def add_commands(commands: Actions) -> None:
     update.add_argument("--name", help="the name users see on the consent page")
     update.add_argument("--resource", help="its canonical URL; tokens issued for the old one keep their audience")
     update.add_argument("--scopes", help='every scope it understands, e.g. "mcp:read mcp:write"')
-    update.add_argument(
-        "--describe-scope",
-        action="append",
-        default=[],
-        metavar="SCOPE=TEXT",
-        help="a new description of one of its scopes, shown on the consent page; repeatable",
-    )
+    _describe_scope(update, "a new description of one of its scopes, shown on the consent page; repeatable")
     update.add_argument(
         "--default-scopes", help="granted when a client asks for none (default: the old ones still offered)"
     )
@@ -96,28 +86,32 @@ def add_commands(commands: Actions) -> None:
     repeat_settings(servers, "db")
 
 
+def _describe_scope(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--describe-scope SCOPE=TEXT``, repeatable: what the consent page says a scope lets a client do."""
+    parser.add_argument("--describe-scope", action="append", default=[], metavar="SCOPE=TEXT", help=help)
+
+
 async def add_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
     described = scope_descriptions(args.describe_scope)
-    async with services(settings) as (db, found):
-        server = await db.run(
-            lambda tx: found.mcp_servers.add(
-                tx,
-                server_id=args.id,
-                resource=args.resource,
-                scopes=args.scopes,
-                name=args.name,
-                default_scopes=args.default_scopes,
-                version=args.version,
-                scope_descriptions=described,
-            )
-        )
+    server = await in_unit(
+        settings,
+        lambda found, tx: found.mcp_servers.add(
+            tx,
+            server_id=args.id,
+            resource=args.resource,
+            scopes=args.scopes,
+            name=args.name,
+            default_scopes=args.default_scopes,
+            version=args.version,
+            scope_descriptions=described,
+        ),
+    )
     print(f"added MCP server {server.id}: {server.resource}")
     print(f"  its issuer: {mcp_issuer_url(settings.issuer, server.id)}")
 
 
 async def list_mcp_servers(settings: Settings, args: argparse.Namespace) -> None:
-    async with services(settings) as (db, found):
-        servers = await db.run(found.mcp_servers.all)
+    servers = await in_unit(settings, lambda found, tx: found.mcp_servers.all(tx))
     if not servers:
         print("no MCP servers yet: add one with `mcp-servers add`")
     for server in servers:
@@ -132,8 +126,7 @@ async def list_mcp_servers(settings: Settings, args: argparse.Namespace) -> None
 
 async def rotate_mcp_server_secret(settings: Settings, args: argparse.Namespace) -> None:
     """Print a new introspection secret for the MCP server, once: only its digest is kept."""
-    async with services(settings) as (db, found):
-        secret = await db.run(lambda tx: found.mcp_servers.rotate_secret(tx, args.id))
+    secret = await in_unit(settings, lambda found, tx: found.mcp_servers.rotate_secret(tx, args.id))
     issuer = mcp_issuer_url(settings.issuer, args.id)
     print(f"new credentials of MCP server {args.id} (shown once; any previous secret no longer works):")
     print(f"  client_id      {args.id}")
@@ -153,15 +146,15 @@ async def update_mcp_server(settings: Settings, args: argparse.Namespace) -> Non
     described = scope_descriptions(args.describe_scope)
     if all(value is None for value in changes.values()) and not described:
         raise ValueError("nothing to change: give --name, --resource, --scopes, --default-scopes or --describe-scope")
-    async with services(settings) as (db, found):
-        server = await db.run(lambda tx: found.mcp_servers.update(tx, args.id, **changes, scope_descriptions=described))
+    server = await in_unit(
+        settings, lambda found, tx: found.mcp_servers.update(tx, args.id, **changes, scope_descriptions=described)
+    )
     print(f"updated MCP server {server.id}: {server.resource}")
     print(f"    name {server.name!r}, scopes {' '.join(server.scopes)} (default {' '.join(server.default_scopes)})")
 
 
 async def remove_mcp_server(settings: Settings, args: argparse.Namespace) -> None:
-    async with services(settings) as (_, found):
-        removed = await found.mcp_server_administration.remove(args.id, force=args.force)
+    removed = await operate(settings, lambda found: found.mcp_server_administration.remove(args.id, force=args.force))
     print(
         f"removed MCP server {args.id}; ended {removed.ended_grants} grant(s),"
         f" deleted {len(removed.deleted_clients)} client(s) registered at its issuer"
@@ -176,24 +169,18 @@ async def trust_identity_provider(settings: Settings, args: argparse.Namespace) 
             jwks = parse_jwks(json.loads(args.jwks_file.read_text()))
         except (OSError, ValueError) as exc:
             raise ValueError(f"--jwks-file {args.jwks_file}: {exc}") from None
-    async with services(settings) as (db, found):
-        idp = await db.run(
-            lambda tx: found.mcp_servers.trust_identity_provider(
-                tx,
-                mcp_server_id=args.id,
-                issuer=args.idp,
-                client_ids=args.allow_client,
-                jwks_uri=args.jwks_uri,
-                jwks=jwks,
-            )
-        )
+    idp = await in_unit(
+        settings,
+        lambda found, tx: found.mcp_servers.trust_identity_provider(
+            tx, mcp_server_id=args.id, issuer=args.idp, client_ids=args.allow_client, jwks_uri=args.jwks_uri, jwks=jwks
+        ),
+    )
     print(f"MCP server {idp.mcp_server_id} trusts the identity provider {idp.issuer}")
     print(f"  for the clients {' '.join(idp.client_ids)}, at {mcp_issuer_url(settings.issuer, idp.mcp_server_id)}")
 
 
 async def list_identity_providers(settings: Settings, args: argparse.Namespace) -> None:
-    async with services(settings) as (db, found):
-        idps = await db.run(lambda tx: found.mcp_servers.trusted_identity_providers(tx, args.id))
+    idps = await in_unit(settings, lambda found, tx: found.mcp_servers.trusted_identity_providers(tx, args.id))
     if not idps:
         print("no trusted identity providers: add one with `mcp-servers trust-idp`")
     for idp in idps:
@@ -203,6 +190,5 @@ async def list_identity_providers(settings: Settings, args: argparse.Namespace) 
 
 
 async def distrust_identity_provider(settings: Settings, args: argparse.Namespace) -> None:
-    async with services(settings) as (db, found):
-        await db.run(lambda tx: found.mcp_servers.distrust_identity_provider(tx, args.id, args.idp))
+    await in_unit(settings, lambda found, tx: found.mcp_servers.distrust_identity_provider(tx, args.id, args.idp))
     print(f"MCP server {args.id} no longer accepts ID-JAGs of {args.idp}; tokens issued live until they expire")

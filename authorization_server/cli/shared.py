@@ -1,15 +1,17 @@
 """What the command groups share: a command's type, the database it works on, and how a group declares its actions."""
 
 import argparse
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from mcp_authz.authorization_server import settings as settings_module
-from mcp_authz.authorization_server.db import Database
+from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.engines import open_database
 from mcp_authz.authorization_server.services import Operations, command_line_services
 from mcp_authz.authorization_server.settings import Settings
+
+T = TypeVar("T")
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]]
 """One action of a group, run by ``main()`` with the settings and the parsed options."""
@@ -37,6 +39,16 @@ def repeat_settings(actions: Actions, *names: str) -> None:
         settings_module.add_arguments(choice, *names, default=argparse.SUPPRESS)
 
 
+def provider_client(parser: argparse.ArgumentParser) -> None:
+    """``--client-id`` and ``--client-secret-env``: the client this server is at an outside provider, its secret
+    left in the server's environment (``connections add``, ``identity-providers add``)."""
+    parser.add_argument("--client-id", required=True, help="the client this server is at the provider")
+    parser.add_argument(
+        "--client-secret-env",
+        help="name of the environment variable of the server that holds the client secret (the secret is not stored)",
+    )
+
+
 @asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[Database]:
     """The database of ``settings``, migrated, and closed after the command, also on failure."""
@@ -52,3 +64,15 @@ async def services(settings: Settings) -> AsyncIterator[tuple[Database, Operatio
     """The database and the server's service graph on it (``services.command_line_services``)."""
     async with database(settings) as db:
         yield db, command_line_services(settings, db)
+
+
+async def operate(settings: Settings, work: Callable[[Operations], Awaitable[T]]) -> T:
+    """Run ``work`` on the service graph over the database of ``settings``; the database is closed after it."""
+    async with services(settings) as (_, found):
+        return await work(found)
+
+
+async def in_unit(settings: Settings, work: Callable[[Operations, Transaction], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work`` as one unit of work (``Database.run``) on the service graph over the database of ``settings``."""
+    async with services(settings) as (db, found):
+        return await db.run(lambda tx: work(found, tx))

@@ -5,7 +5,7 @@ import getpass
 import sys
 
 from mcp_authz.authorization_server.accounts.entities import User
-from mcp_authz.authorization_server.cli.shared import Actions, action, group, repeat_settings, services
+from mcp_authz.authorization_server.cli.shared import Actions, action, group, operate, repeat_settings, services
 from mcp_authz.authorization_server.db import Transaction
 from mcp_authz.authorization_server.identity_providers.service import source_of
 from mcp_authz.authorization_server.settings import Settings
@@ -64,20 +64,17 @@ async def list_users(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def remove_user(settings: Settings, args: argparse.Namespace) -> None:
-    async with services(settings) as (_, found):
-        ended = await found.user_administration.remove(args.name)
+    ended = await operate(settings, lambda found: found.user_administration.remove(args.name))
     print(f"removed user {args.name}; ended {ended} grant(s), their sessions and consents")
 
 
 async def disable_user(settings: Settings, args: argparse.Namespace) -> None:
-    async with services(settings) as (_, found):
-        await found.user_administration.disable(args.name)
+    await operate(settings, lambda found: found.user_administration.disable(args.name))
     print(f"disabled user {args.name}: they cannot sign in, their sessions ended; the grants they gave stand")
 
 
 async def enable_user(settings: Settings, args: argparse.Namespace) -> None:
-    async with services(settings) as (_, found):
-        await found.user_administration.enable(args.name)
+    await operate(settings, lambda found: found.user_administration.enable(args.name))
     print(f"enabled user {args.name}")
 
 

@@ -20,6 +20,15 @@ NOTES_SERVER_ID = "notes"
 ALICE, ALICE_PASSWORD = "alice", "correct horse battery"
 
 
+def mcp_issuer(
+    http: httpx2.Client, server: AuthorizationServer, server_id: str, resource: str, version: str = "latest"
+) -> Issuer:
+    """The issuer of MCP server ``server_id`` on ``server``, with its MCP-scoped registration endpoint
+    (DESIGN.md, "One issuer per MCP server")."""
+    register = f"{server.url}/api/v1/authz/clients/register/mcp/{server_id}/{version}"
+    return Issuer(http, server.issuer_for(server_id), register, resource=resource)
+
+
 @pytest.fixture(name="http")
 def _http() -> Iterator[httpx2.Client]:
     """A plain HTTP client that shows redirects instead of following them."""
@@ -46,12 +55,7 @@ def _demo_resource(mcp_port: int) -> str:
 @pytest.fixture(name="demo")
 def _demo(demo_as: AuthorizationServer, http: httpx2.Client, demo_resource: str) -> Issuer:
     """The demo MCP server's issuer, reached the way every MCP client reaches it."""
-    return Issuer(
-        http,
-        demo_as.issuer_for("demo"),
-        f"{demo_as.url}/api/v1/authz/clients/register/mcp/demo/latest",
-        resource=demo_resource,
-    )
+    return mcp_issuer(http, demo_as, "demo", demo_resource)
 
 
 @pytest.fixture(name="root")
@@ -108,23 +112,13 @@ def _origin_resource(demo_as: AuthorizationServer) -> str:
 @pytest.fixture(name="origin")
 def _origin(demo_as: AuthorizationServer, http: httpx2.Client, origin_resource: str) -> Issuer:
     """The issuer of the bare-origin MCP server."""
-    return Issuer(
-        http,
-        demo_as.issuer_for(ORIGIN_SERVER_ID),
-        f"{demo_as.url}/api/v1/authz/clients/register/mcp/{ORIGIN_SERVER_ID}/latest",
-        resource=origin_resource,
-    )
+    return mcp_issuer(http, demo_as, ORIGIN_SERVER_ID, origin_resource)
 
 
 @pytest.fixture(name="other")
 def _other(demo_as: AuthorizationServer, http: httpx2.Client, other_resource: str) -> Issuer:
     """The second MCP server's issuer."""
-    return Issuer(
-        http,
-        demo_as.issuer_for(OTHER_SERVER_ID),
-        f"{demo_as.url}/api/v1/authz/clients/register/mcp/{OTHER_SERVER_ID}/{OTHER_SERVER_VERSION}",
-        resource=other_resource,
-    )
+    return mcp_issuer(http, demo_as, OTHER_SERVER_ID, other_resource, OTHER_SERVER_VERSION)
 
 
 #: The command line runs (arguments, input) that give ``notes_as`` its MCP server and its user;
@@ -150,9 +144,4 @@ def _notes_as(fresh_as: AuthorizationServer) -> AuthorizationServer:
 @pytest.fixture(name="notes")
 def _notes(notes_as: AuthorizationServer, http: httpx2.Client) -> Issuer:
     """The issuer of the ``notes`` MCP server of ``notes_as``."""
-    return Issuer(
-        http,
-        notes_as.issuer_for(NOTES_SERVER_ID),
-        f"{notes_as.url}/api/v1/authz/clients/register/mcp/{NOTES_SERVER_ID}/latest",
-        resource="http://localhost:8111/mcp",
-    )
+    return mcp_issuer(http, notes_as, NOTES_SERVER_ID, "http://localhost:8111/mcp")

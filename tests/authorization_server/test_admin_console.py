@@ -293,11 +293,15 @@ class TestMcpServers:
         admin.goto(f"{demo_as.url}/admin/mcp-servers")
         assert fits(admin)
 
-        admin.fill("form.add-server input[name=id]", server_id)
-        admin.fill("form.add-server input[name=name]", "Notes")
-        admin.fill("form.add-server input[name=resource]", f"https://{server_id}.example/mcp")
-        admin.fill("form.add-server input[name=scopes]", "notes:read notes:write")
-        admin.fill("form.add-server input[name=default_scopes]", "notes:read")
+        resource = f"https://{server_id}.example/mcp"
+        fill_add_server(
+            admin,
+            id=server_id,
+            name="Notes",
+            resource=resource,
+            scopes="notes:read notes:write",
+            default_scopes="notes:read",
+        )
         admin.click("button[value=add]")
 
         row = admin.locator(f"tr[data-mcp-server-id='{server_id}']")
@@ -310,9 +314,7 @@ class TestMcpServers:
     def test_a_resource_not_in_canonical_form_is_refused_on_a_page(self, admin: Page, demo_as: AuthorizationServer):
         """RFC 8707 §2: the resource is stored as clients must send it; a wrong one is a readable 400, not a 500."""
         admin.goto(f"{demo_as.url}/admin/mcp-servers")
-        admin.fill("form.add-server input[name=id]", "uncanonical")
-        admin.fill("form.add-server input[name=resource]", "HTTPS://Upper.example/mcp")
-        admin.fill("form.add-server input[name=scopes]", "a")
+        fill_add_server(admin, id="uncanonical", resource="HTTPS://Upper.example/mcp", scopes="a")
 
         with admin.expect_response(lambda r: r.request.method == "POST") as posted:
             admin.click("button[value=add]")
@@ -451,6 +453,12 @@ class TestSigningKeys:
             after = jwt.get_unverified_header(token_for(notes, machine).json()["access_token"])["kid"]
         assert after == kids[0] != before
         assert {before, after} <= published
+
+
+def fill_add_server(page: Page, **fields: str) -> None:
+    """Type into the "add an MCP server" form's fields, named as in the form (``id``, ``resource``, ``scopes``...)."""
+    for name, value in fields.items():
+        page.fill(f"form.add-server [name={name}]", value)
 
 
 def posted_status(page: Page, click: str) -> int:
@@ -639,14 +647,26 @@ class TestMcpServerPage:
         assert http.get(metadata_url).status_code == 404
         assert rows(demo_as.db, "SELECT 1 FROM clients WHERE client_id = ?", client_id) == []
 
+    def test_a_description_without_equals_is_a_readable_refusal_and_adds_nothing(
+        self, admin: Page, demo_as: AuthorizationServer
+    ):
+        """Issue 17: a scope description is a ``SCOPE=TEXT`` line; another line is a 400 page that says so, never a
+        500 (console.py's ``_server_fields`` runs inside the refusal's reach), and no server is added."""
+        server_id = f"undescribed-{secrets.token_hex(3)}"
+        admin.goto(f"{demo_as.url}/admin/mcp-servers")
+        resource = f"https://{server_id}.example/mcp"
+        fill_add_server(admin, id=server_id, resource=resource, scopes="x:read", descriptions="x:read Read your x")
+
+        assert posted_status(admin, "button[value=add]") == 400
+        assert "write SCOPE=TEXT" in admin.locator("p.error").inner_text()
+        assert rows(demo_as.db, "SELECT 1 FROM mcp_servers WHERE id = ?", server_id) == []
+
     def test_an_added_server_keeps_its_scope_descriptions(self, admin: Page, demo_as: AuthorizationServer):
         """Issue 17: scopes with human descriptions are given when the server is added in the console."""
         server_id = f"described-{secrets.token_hex(3)}"
         admin.goto(f"{demo_as.url}/admin/mcp-servers")
-        admin.fill("form.add-server input[name=id]", server_id)
-        admin.fill("form.add-server input[name=resource]", f"https://{server_id}.example/mcp")
-        admin.fill("form.add-server input[name=scopes]", "x:read")
-        admin.fill("form.add-server textarea[name=descriptions]", "x:read=Read your x")
+        resource = f"https://{server_id}.example/mcp"
+        fill_add_server(admin, id=server_id, resource=resource, scopes="x:read", descriptions="x:read=Read your x")
         admin.click("button[value=add]")
         admin.click(f"tr[data-mcp-server-id='{server_id}'] a")
 

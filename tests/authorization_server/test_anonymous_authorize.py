@@ -12,7 +12,7 @@ import httpx2
 import pytest
 
 from scripts.stack import AuthorizationServer
-from tests.authorization_server.flows import Issuer, Registered, execute, rows, steps
+from tests.authorization_server.flows import DEMO_FLOW_STEPS, Issuer, Registered, execute, rows, steps
 from tests.authorization_server.test_consent_memory import READ, answered, approved, started
 from tests.waiting import eventually
 
@@ -82,14 +82,7 @@ class TestRegistrationJourney:
         [users, strangers] = journeys_of(notes_as, client)  # the user's journey starts at the registration
         assert (strangers["status"], strangers["steps"]) == ("authorization_requested", ["authorization_requested"])
         assert (users["status"], users["mcp_server_version"]) == ("active", "latest")
-        assert users["steps"] == [
-            "registered",
-            "authorization_requested",
-            "user_authenticated",
-            "consent_given",
-            "code_issued",
-            "code_redeemed",
-        ]
+        assert users["steps"] == DEMO_FLOW_STEPS
 
 
 class TestAbandonedJourneys:

@@ -10,6 +10,7 @@ import pytest
 
 from mcp_authz.authorization_server import clock
 from scripts.stack import AuthorizationServer, start_authorization_server
+from tests.authorization_server.conftest import mcp_issuer
 from tests.authorization_server.flows import Issuer, Registered, execute, rows
 from tests.authorization_server.test_consent_memory import approved
 from tests.waiting import eventually
@@ -106,12 +107,7 @@ def _expiring(tmp_path: Path, mcp_port: int, http: httpx2.Client) -> Iterator[tu
     server = start_authorization_server(
         tmp_path, "--client-idle-ttl", "2", "--client-cleanup-interval", "1", mcp_port=mcp_port, in_process=True
     )
-    issuer = Issuer(
-        http,
-        server.issuer_for("demo"),
-        f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest",
-        resource=f"http://localhost:{mcp_port}/mcp",
-    )
+    issuer = mcp_issuer(http, server, "demo", f"http://localhost:{mcp_port}/mcp")
     yield server, issuer
     server.program.stop()
 

@@ -30,7 +30,7 @@ from scripts.stack import (
     start_downstream_provider,
     start_mcp_server,
 )
-from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
+from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD, mcp_issuer
 from tests.authorization_server.flows import (
     CALLBACK,
     Code,
@@ -122,20 +122,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         provider.stop()
 
 
-def issuer_of(server: AuthorizationServer, http: httpx2.Client, mcp_server_id: str, resource: str) -> Issuer:
-    """An MCP server's issuer at ``server``, reached the way every MCP client reaches it."""
-    register = f"{server.url}/api/v1/authz/clients/register/mcp/{mcp_server_id}/latest"
-    return Issuer(http, server.issuer_for(mcp_server_id), register, resource=resource)
-
-
 @pytest.fixture(name="demo")
 def _demo(stack: Stack, http: httpx2.Client) -> Issuer:
-    return issuer_of(stack.ours, http, "demo", stack.mcp.url)
+    return mcp_issuer(http, stack.ours, "demo", stack.mcp.url)
 
 
 @pytest.fixture(name="other")
 def _other(stack: Stack, http: httpx2.Client) -> Issuer:
-    return issuer_of(stack.ours, http, "other", stack.other_resource)
+    return mcp_issuer(http, stack.ours, "other", stack.other_resource)
 
 
 @dataclass(frozen=True)
@@ -647,7 +641,7 @@ def consenting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsentingS
 
 @pytest.fixture(name="notes")
 def _notes(consenting: ConsentingStack, http: httpx2.Client) -> Issuer:
-    return issuer_of(consenting.ours, http, "notes", "http://localhost:8111/mcp")
+    return mcp_issuer(http, consenting.ours, "notes", "http://localhost:8111/mcp")
 
 
 def through_pages(http: httpx2.Client, response: httpx2.Response, decision: str) -> httpx2.Response:

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mcp_authz.authorization_server.db import Database, Transaction
 from scripts.stack import AuthorizationServer, free_port, start_authorization_server, start_mcp_server
+from tests.authorization_server.conftest import mcp_issuer
 from tests.authorization_server.flows import Issuer
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -51,12 +52,7 @@ def _metered(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[A
 
 
 def demo_issuer(server: AuthorizationServer, http: httpx2.Client) -> Issuer:
-    return Issuer(
-        http,
-        server.issuer_for("demo"),
-        f"{server.url}/api/v1/authz/clients/register/mcp/demo/latest",
-        resource="http://localhost:8000/mcp",
-    )
+    return mcp_issuer(http, server, "demo", "http://localhost:8000/mcp")
 
 
 class TestMetrics:
