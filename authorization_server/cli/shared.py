@@ -1,11 +1,14 @@
 """What the command groups share: a command's type, the database it works on, and how a group declares its actions."""
 
 import argparse
+import json
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeAlias
 
 from mcp_authz.authorization_server import settings as settings_module
+from mcp_authz.authorization_server.clients.assertions import parse_jwks
 from mcp_authz.authorization_server.db import Database
 from mcp_authz.authorization_server.engines import open_database
 from mcp_authz.authorization_server.services import Operations, command_line_services
@@ -52,3 +55,13 @@ async def services(settings: Settings) -> AsyncIterator[tuple[Database, Operatio
     """The database and the server's service graph on it (``services.command_line_services``)."""
     async with database(settings) as db:
         yield db, command_line_services(settings, db)
+
+
+def read_jwks_file(option: str, path: Path | None) -> dict[str, Any] | None:
+    """The public JWK Set in the file an option names (``--jwks-file``), checked; ``None`` without one."""
+    if path is None:
+        return None
+    try:
+        return parse_jwks(json.loads(path.read_text()))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{option} {path}: {exc}") from None

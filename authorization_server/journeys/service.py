@@ -262,8 +262,26 @@ class JourneyService:
         self, tx: Transaction, *, issuer: str, client_id: str, mcp_server_id: str, detail: str
     ) -> str:
         """A client got a token with an IdP's ID-JAG (RFC 7523 §2.1, SEP-990); returns the new journey."""
-        return await grants.identity_assertion_granted(
-            tx, issuer=issuer, client_id=client_id, mcp_server_id=mcp_server_id, detail=detail
+        return await grants.assertion_granted(
+            tx,
+            Step.IDENTITY_ASSERTION_GRANTED,
+            issuer=issuer,
+            client_id=client_id,
+            mcp_server_id=mcp_server_id,
+            detail=detail,
+        )
+
+    async def workload_identity_granted(
+        self, tx: Transaction, *, issuer: str, client_id: str, mcp_server_id: str, detail: str
+    ) -> str:
+        """A workload got a token with its platform's JWT (RFC 7523 §2.1, SEP-1933); returns the new journey."""
+        return await grants.assertion_granted(
+            tx,
+            Step.WORKLOAD_IDENTITY_GRANTED,
+            issuer=issuer,
+            client_id=client_id,
+            mcp_server_id=mcp_server_id,
+            detail=detail,
         )
 
     async def machine_journey(self, tx: Transaction, client_id: str, mcp_server_id: str) -> str | None:
