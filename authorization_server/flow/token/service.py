@@ -82,8 +82,6 @@ class GrantService:
         may do (SEP-1933). ``dpop_headers``: the request's ``DPoP`` header values (RFC 9449 §4.1).
         """
         grant_type = params.get("grant_type")
-        if grant_type is None:
-            raise InvalidRequest("grant_type is required")
         if grant_type == JWT_BEARER_GRANT and self._workloads is not None and not _is_id_jag(params):
             # a workload's own JWT (SEP-1933); an ID-JAG (typ oauth-id-jag+jwt) keeps to the SEP-990 path
             granted = await self._workloads.exchange(issuer, credentials, params, admit)
@@ -91,6 +89,8 @@ class GrantService:
             return granted
         if credentials is None:
             raise InvalidClient("client_id is required")
+        if grant_type is None:
+            raise InvalidRequest("grant_type is required")
         if (
             grant_type == TOKEN_EXCHANGE_GRANT
             and params.get("requested_token_type") == ID_JAG_TOKEN_TYPE
