@@ -11,7 +11,7 @@ from mcp_authz.shared.loopback import is_https_or_loopback_http
 from mcp_authz.shared.scopes import parse_scope
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-_CLAIM = re.compile(r"([A-Za-z0-9_.:-]{1,64})=([^,]{1,256})")
+_CLAIM = re.compile(r"([^\s=,]{1,64})=([^,]{1,256})")
 _SERVER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
