@@ -17,6 +17,7 @@ import httpx2
 import jwt
 import pytest
 
+from mcp_authz.authorization_server.settings import DEMO_ADMIN
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import Issuer, claims, rows, steps
 from tests.authorization_server.test_jwt_bearer_id_jag import JWT_BEARER, error_of
@@ -260,6 +261,15 @@ class TestTheWorkloadClient:
         client_id = claims(present(demo, workload_jwt(ci, demo.url, sub=sub)).json()["access_token"])["client_id"]
         wif_as.cli("clients", "block", client_id)
         assert error_of(present(demo, workload_jwt(ci, demo.url, sub=sub))) == (400, "unauthorized_client")
+
+    def test_the_console_lists_it_as_kind_workload(self, wif_as: AuthorizationServer, demo: Issuer, ci: Signer):
+        """Decision 0051, issue 17's console: the workload client shows as kind workload, filtered by that kind."""
+        client_id = claims(present(demo, workload_jwt(ci, demo.url)).json()["access_token"])["client_id"]
+        listed = demo.http.get(f"{wif_as.url}/admin/clients?kind=workload", auth=DEMO_ADMIN)
+        assert listed.status_code == 200 and client_id in listed.text
+        assert client_id not in demo.http.get(f"{wif_as.url}/admin/clients?kind=dynamic", auth=DEMO_ADMIN).text
+        page = demo.http.get(f"{wif_as.url}/admin/clients/view", params={"client_id": client_id}, auth=DEMO_ADMIN)
+        assert page.status_code == 200 and '<dd class="kind">workload</dd>' in page.text
 
     def test_an_id_jag_keeps_to_the_id_jag_path(self, demo: Issuer, ci: Signer):
         """SEP-990: a JWT of typ oauth-id-jag+jwt is an ID-JAG, for an authenticated client only, even when its iss
