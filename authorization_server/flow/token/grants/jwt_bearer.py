@@ -53,6 +53,7 @@ from mcp_authz.authorization_server.flow.authorization.client_directory import C
 from mcp_authz.authorization_server.flow.discovery.issuers import ID_JAG_TYP, Issuer
 from mcp_authz.authorization_server.flow.token.grants.authorization_code import single_resource
 from mcp_authz.authorization_server.flow.token.grants.context import Admit, GrantContext
+from mcp_authz.authorization_server.journeys.entities import Step
 from mcp_authz.authorization_server.mcp_servers.entities import McpServer, TrustedIdentityProvider
 from mcp_authz.authorization_server.mcp_servers.service import McpServerService
 from mcp_authz.authorization_server.safe_fetch import Busy, FetchFailed, SafeFetcher
@@ -119,8 +120,9 @@ class JwtBearerGrant:
                 tx, assertion.idp.issuer, digest(assertion.jti), assertion.expires_at, timedelta(seconds=LEEWAY)
             ):
                 raise InvalidGrant("this assertion was already used (its jti is single-use, RFC 7523 section 3)")
-            journey_id = await self._context.journeys.identity_assertion_granted(
+            journey_id = await self._context.journeys.assertion_granted(
                 tx,
+                Step.IDENTITY_ASSERTION_GRANTED,
                 issuer=issuer.url,
                 client_id=client.client_id,
                 mcp_server_id=assertion.server.id,
@@ -285,15 +287,21 @@ def _scopes(value: str) -> tuple[str, ...]:
 def _granted_scope(requested: str | None, assertion: IdentityAssertion) -> tuple[str, ...]:
     """What the client asks, within what the IdP granted, within the MCP server's scopes (RFC 6749 §3.3)."""
     granted = assertion.scope if assertion.scope is not None else assertion.server.default_scopes
-    offered = [scope for scope in granted if scope in assertion.server.scopes]
+    offered = tuple(scope for scope in granted if scope in assertion.server.scopes)
+    return narrowed_scope(requested, offered, f"the assertion grants only {format_scope(offered)!r} here")
+
+
+def narrowed_scope(requested: str | None, offered: tuple[str, ...], refusal: str) -> tuple[str, ...]:
+    """What is asked within ``offered``, or all of it when nothing is asked (RFC 6749 §3.3); nothing left is
+    ``invalid_scope`` saying ``refusal``."""
     if requested is None:
-        scope = tuple(offered)
+        scope = offered
     else:
         try:
             asked = parse_scope(requested)
         except ValueError as exc:
             raise InvalidScope(str(exc)) from None
-        scope = tuple(scope for scope in asked if scope in offered)
+        scope = tuple(scope for scope in offered if scope in asked)
     if not scope:
-        raise InvalidScope(f"the assertion grants only {format_scope(tuple(offered))!r} here")
+        raise InvalidScope(refusal)
     return scope

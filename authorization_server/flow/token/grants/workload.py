@@ -47,7 +47,6 @@ from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.errors import (
     InvalidGrant,
     InvalidRequest,
-    InvalidScope,
     UnauthorizedClient,
 )
 from mcp_authz.authorization_server.flow.authorization.openid import MAX_DOCUMENT_BYTES, configuration_url
@@ -58,8 +57,10 @@ from mcp_authz.authorization_server.flow.token.grants.jwt_bearer import (
     decode_assertion,
     fetch_jwks,
     fitting_keys,
+    narrowed_scope,
     read_assertion,
 )
+from mcp_authz.authorization_server.journeys.entities import Step
 from mcp_authz.authorization_server.mcp_servers.entities import McpServer
 from mcp_authz.authorization_server.mcp_servers.service import McpServerService
 from mcp_authz.authorization_server.routes import TOKEN_PATH
@@ -71,7 +72,7 @@ from mcp_authz.authorization_server.workload_issuers.entities import WorkloadIss
 from mcp_authz.authorization_server.workload_issuers.service import WorkloadIssuerService
 from mcp_authz.shared.json_fields import as_object, required_str
 from mcp_authz.shared.loopback import is_https_or_loopback_http
-from mcp_authz.shared.scopes import format_scope, parse_scope
+from mcp_authz.shared.scopes import format_scope
 from mcp_authz.shared.token_response import TokenResponse
 
 _REQUIRED = ["iss", "sub", "aud", "exp"]
@@ -134,8 +135,9 @@ class WorkloadGrant:
                 tx, trusted.issuer, digest(assertion.jti), assertion.expires_at, timedelta(seconds=LEEWAY)
             ):
                 raise InvalidGrant("this assertion was already used (its jti is single-use, RFC 7523 section 3)")
-            journey_id = await self._context.journeys.workload_identity_granted(
+            journey_id = await self._context.journeys.assertion_granted(
                 tx,
+                Step.WORKLOAD_IDENTITY_GRANTED,
                 issuer=issuer.url,
                 client_id=client_id,
                 mcp_server_id=server.id,
@@ -240,14 +242,4 @@ def _granted_scope(requested: str | None, assertion: WorkloadAssertion, server: 
         )
     given = {scope for rule in rules for scope in (rule.scopes if rule.scopes is not None else server.default_scopes)}
     allowed = tuple(scope for scope in server.scopes if scope in given)
-    if requested is None:
-        scope = allowed
-    else:
-        try:
-            asked = parse_scope(requested)
-        except ValueError as exc:
-            raise InvalidScope(str(exc)) from None
-        scope = tuple(scope for scope in allowed if scope in asked)
-    if not scope:
-        raise InvalidScope(f"this workload may have only {format_scope(allowed)!r} here")
-    return scope
+    return narrowed_scope(requested, allowed, f"this workload may have only {format_scope(allowed)!r} here")
