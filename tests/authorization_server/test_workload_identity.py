@@ -19,7 +19,7 @@ import pytest
 
 from mcp_authz.authorization_server.settings import DEMO_ADMIN
 from scripts.stack import AuthorizationServer, start_authorization_server
-from tests.authorization_server.flows import Issuer, claims, rows, steps
+from tests.authorization_server.flows import Issuer, Registered, claims, rows, steps
 from tests.authorization_server.test_jwt_bearer_id_jag import JWT_BEARER, error_of
 from tests.authorization_server.test_private_key_jwt import Signer
 from tests.conftest import Databases
@@ -146,6 +146,21 @@ class TestGrant:
         for audience in (demo.token_endpoint, "mcp-authorization", [demo.url, "https://else.example.com"]):
             assert present(demo, workload_jwt(ci, demo.url, aud=audience)).status_code == 200
 
+    def test_at_the_root_issuer_the_resource_names_the_mcp_server(
+        self, wif_as: AuthorizationServer, http: httpx2.Client, ci: Signer
+    ):
+        """RFC 8707 §2 at the root issuer (``/token``): the JWT's aud is that issuer, the resource the MCP server."""
+        root = Issuer(http, wif_as.url, f"{wif_as.url}/register", DEMO_RESOURCE)
+        response = present(root, workload_jwt(ci, root.url))
+        assert response.status_code == 200 and claims(response.json()["access_token"])["aud"] == DEMO_RESOURCE
+
+    def test_the_metadata_lists_the_grant_and_no_client_authentication(self, wif_as: AuthorizationServer, demo: Issuer):
+        """SEP-1933, RFC 8414 §2: the jwt-bearer grant in grant_types_supported, and "none" (no client
+        authentication) in token_endpoint_auth_methods_supported, as the conformance scenario's server says."""
+        metadata = demo.http.get(f"{wif_as.url}/.well-known/oauth-authorization-server/mcp/demo").json()
+        assert JWT_BEARER in metadata["grant_types_supported"]
+        assert "none" in metadata["token_endpoint_auth_methods_supported"]
+
     def test_without_jti_the_jwt_is_accepted(self, demo: Issuer, ci: Signer):
         """RFC 7523 §3 item 7: jti is optional; when absent nothing is spent."""
         assert present(demo, workload_jwt(ci, demo.url, jti=None)).status_code == 200
@@ -239,6 +254,22 @@ class TestTheWorkloadClient:
                 demo.token_endpoint, {"grant_type": grant, "client_id": client_id, "refresh_token": "x", "code": "x"}
             )
             assert error_of(response) == (401, "invalid_client"), grant
+
+    def test_authorize_and_rfc_7592_do_not_know_it(self, wif_as: AuthorizationServer, demo: Issuer, ci: Signer):
+        """Decision 0051: a workload client has no redirect URI and no registration access token: /authorize
+        answers with a page, never a redirect (OAuth 2.1 §4.1.2.1); RFC 7592 refuses any token (401)."""
+        client_id = claims(present(demo, workload_jwt(ci, demo.url)).json()["access_token"])["client_id"]
+        workload = Registered(
+            {
+                "client_id": client_id,
+                "redirect_uris": ["http://127.0.0.1:8765/callback"],
+                "token_endpoint_auth_method": "none",
+            }
+        )
+        started = demo.authorize(workload)
+        assert started.status_code == 400 and "location" not in started.headers
+        configuration = demo.http.get(f"{wif_as.url}/register/{client_id}", headers={"Authorization": "Bearer x"})
+        assert configuration.status_code == 401
 
     def test_a_client_id_naming_another_client_is_invalid_grant(
         self, wif_as: AuthorizationServer, demo: Issuer, ci: Signer
