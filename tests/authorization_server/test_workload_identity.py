@@ -213,6 +213,11 @@ class TestGrant:
         forged = jwt.encode(payload, key, algorithm=alg, headers={"kid": ci.kid})
         assert error_of(present(demo, forged)) == (400, "invalid_grant")
 
+    @pytest.mark.parametrize("assertion", ["not-a-jwt", "a.b.c", "eyJhbGciOiJFUzI1NiJ9.e30"])
+    def test_what_is_not_a_jwt_is_invalid_grant(self, demo: Issuer, assertion: str):
+        """RFC 7523 §3.1: an assertion that is not a JWT is invalid_grant, never a 500."""
+        assert error_of(present(demo, assertion)) == (400, "invalid_grant")
+
     def test_the_assertion_is_required(self, demo: Issuer):
         """RFC 7523 §2.1: the grant carries its assertion; without one the request is invalid_request."""
         assert error_of(present(demo, None)) == (400, "invalid_request")

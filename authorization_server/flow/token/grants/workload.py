@@ -47,6 +47,7 @@ from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.errors import (
     InvalidGrant,
     InvalidRequest,
+    TemporarilyUnavailable,
     UnauthorizedClient,
 )
 from mcp_authz.authorization_server.flow.authorization.openid import MAX_DOCUMENT_BYTES, configuration_url
@@ -64,7 +65,7 @@ from mcp_authz.authorization_server.journeys.entities import Step
 from mcp_authz.authorization_server.mcp_servers.entities import McpServer
 from mcp_authz.authorization_server.mcp_servers.service import McpServerService
 from mcp_authz.authorization_server.routes import TOKEN_PATH
-from mcp_authz.authorization_server.safe_fetch import FetchFailed, SafeFetcher
+from mcp_authz.authorization_server.safe_fetch import Busy, FetchFailed, SafeFetcher
 from mcp_authz.authorization_server.secrets_at_rest import digest
 from mcp_authz.authorization_server.tokens.entities import Grant
 from mcp_authz.authorization_server.web.params import Params
@@ -214,6 +215,8 @@ class WorkloadGrant:
             return await fetch_jwks(self._fetcher, url, whose=WHOSE, fresh=fresh)
         except FetchFailed as failure:
             raise InvalidGrant(f"the workload issuer's keys cannot be fetched: {failure}") from None
+        except Busy as busy:  # every slot for fetching is taken: try again shortly (503)
+            raise TemporarilyUnavailable(str(busy)) from None
 
 
 def _discovered_jwks_uri(body: object, issuer: str) -> str:
