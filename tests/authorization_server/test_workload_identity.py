@@ -131,6 +131,10 @@ class TestGrant:
         assert steps(wif_as.db, flow["journey_id"]) == ["workload_identity_granted"]
         [event] = rows(wif_as.db, "SELECT detail FROM journey_events WHERE journey_id = ?", flow["journey_id"])
         assert "workload issuer ci" in event["detail"] and token["sub"] in event["detail"]
+        shown = wif_as.cli("journeys", "show", flow["journey_id"]).stdout
+        assert "workload_identity_granted" in shown and "workload issuer ci" in shown
+        page = httpx2.get(f"{wif_as.url}/admin/journeys/{flow['journey_id']}", auth=DEMO_ADMIN)
+        assert page.status_code == 200 and "a workload&#39;s JWT for a token" in page.text  # the sequence diagram
         listed = wif_as.cli("clients", "list").stdout
         assert f"workload of ci, subject {token['sub']}" in listed
 
