@@ -414,6 +414,15 @@ class TestOperator:
         response = present(demo, workload_jwt(signer, demo.url, iss=issuer, team="a", env="prod"))
         assert error_of(response) == (400, "invalid_grant")
 
+    def test_a_name_or_issuer_already_there_is_refused(self, wif_as: AuthorizationServer):
+        """One issuer, one name: adding ``ci`` again, or its issuer under another name, stops with the reason."""
+        for name, issuer in (("ci", "https://another.example.com"), ("ci-again", CI)):
+            failed = wif_as.cli(
+                "workload-issuers", "add", "--name", name, "--issuer", issuer, "--rule", "* -> demo", check=False
+            )
+            assert failed.returncode != 0 and "is already there" in failed.stderr
+        assert "ci-again" not in wif_as.cli("workload-issuers", "list").stdout
+
     @pytest.mark.parametrize(
         ("rule", "says"),
         [
