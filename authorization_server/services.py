@@ -43,6 +43,7 @@ from mcp_authz.authorization_server.flow.token.grants.context import GrantContex
 from mcp_authz.authorization_server.flow.token.grants.id_jag_issuance import IdJagIssuance
 from mcp_authz.authorization_server.flow.token.grants.jwt_bearer import JwtBearerGrant
 from mcp_authz.authorization_server.flow.token.grants.token_exchange import TokenExchange
+from mcp_authz.authorization_server.flow.token.grants.workload import WorkloadGrant
 from mcp_authz.authorization_server.flow.token.service import GrantService
 from mcp_authz.authorization_server.health.readiness import Readiness
 from mcp_authz.authorization_server.identity_providers.service import IdentityProviderService
@@ -61,6 +62,7 @@ from mcp_authz.authorization_server.tokens.keys import Keys, ensure_current
 from mcp_authz.authorization_server.tokens.service import TokenService
 from mcp_authz.authorization_server.web.browser import Cookies
 from mcp_authz.authorization_server.web.rate_limits import FetchLimit, RateLimits
+from mcp_authz.authorization_server.workload_issuers.service import WorkloadIssuerService
 from mcp_authz.shared.dpop import Nonces
 
 log = logging.getLogger("authorization_server")
@@ -199,6 +201,7 @@ class Operations:
     user_administration: UserAdministration
     mcp_server_administration: McpServerAdministration
     identity_providers: IdentityProviderService
+    workload_issuers: WorkloadIssuerService
 
 
 def operations(
@@ -266,6 +269,7 @@ def operations(
             client_expiry=client_expiry,
         ),
         identity_providers=IdentityProviderService(key_sealer, sign_in_ttl=settings.interaction_ttl),
+        workload_issuers=WorkloadIssuerService(),
     )
 
 
@@ -288,6 +292,8 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
     db.observe(metrics.database_event)  # journeys ended, once their unit committed; units retried
     core = operations(settings, db, key_sealer, metrics)
     providers = Providers()
+    # One fetcher for the JWK Sets of assertion issuers (ID-JAG IdPs, workload issuers), caching them for both.
+    assertion_keys = safe_fetcher(settings, metrics)
     grant_context = GrantContext(
         issuers=core.issuers,
         clients=core.clients,
@@ -369,10 +375,9 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             ),
             DpopProofs(Nonces(key_sealer.derive("dpop-nonce")), require_nonce=settings.dpop_nonce),
             issued=metrics.token_issued,
-            jwt_bearer=JwtBearerGrant(
-                db, core.directory, grant_context, core.mcp_servers, safe_fetcher(settings, metrics)
-            ),
+            jwt_bearer=JwtBearerGrant(db, core.directory, grant_context, core.mcp_servers, assertion_keys),
             id_jags=IdJagIssuance(db, core.directory, grant_context),
+            workloads=WorkloadGrant(db, grant_context, core.workload_issuers, core.mcp_servers, assertion_keys),
         ),
         revocation=core.revocation,
         connected_apps=connected_apps,

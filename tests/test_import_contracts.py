@@ -17,7 +17,16 @@ ROOT = Path(__file__).resolve().parent.parent
 AS = "authorization_server"
 #: The one import package the four folders are imported under (docs/decisions/0036-packaging.md).
 UMBRELLA = "mcp_authz"
-DOMAIN = ("accounts", "clients", "consents", "identity_providers", "journeys", "mcp_servers", "tokens")
+DOMAIN = (
+    "accounts",
+    "clients",
+    "consents",
+    "identity_providers",
+    "journeys",
+    "mcp_servers",
+    "tokens",
+    "workload_issuers",
+)
 #: The root modules every layer may use: they import no package of the authorization server.
 LEAF_HELPERS = (
     "change_versions",

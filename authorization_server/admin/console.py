@@ -93,9 +93,13 @@ class ClientKind(StrEnum):
     #: Registered by the operator with the client_credentials grant, which self-registration refuses
     #: (``clients add --grant client_credentials``, docs/decisions/0018).
     PRE_REGISTERED = "pre-registered"
+    #: A workload known by its platform's JWT, recorded on its first grant (SEP-1933, docs/decisions/0051).
+    WORKLOAD = "workload"
 
 
 def kind_of(client: Client) -> ClientKind:
+    if client.is_workload:
+        return ClientKind.WORKLOAD
     if client.from_metadata_document:
         return ClientKind.METADATA_DOCUMENT
     if "client_credentials" in client.grant_types:

@@ -51,6 +51,7 @@ ARROWS: dict[Step, tuple[Party, Party, str]] = {
     Step.CLIENT_CREDENTIALS_GRANTED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "client credentials for a token"),
     Step.ID_JAG_ISSUED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "token exchange for an ID-JAG"),
     Step.IDENTITY_ASSERTION_GRANTED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "an IdP's ID-JAG for a token"),
+    Step.WORKLOAD_IDENTITY_GRANTED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "a workload's JWT for a token"),
     Step.TOKEN_REFRESHED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "refresh"),
     Step.CODE_REPLAYED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "code again (replay)"),
     Step.REFRESH_TOKEN_REUSED: (Party.CLIENT, Party.AUTHORIZATION_SERVER, "used refresh token again"),

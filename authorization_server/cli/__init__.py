@@ -24,6 +24,9 @@ One module per command group; ``shared.py`` holds what they share.
     python -m authorization_server mcp-servers trust-idp ID --idp ISSUER (--jwks-uri URL | --jwks-file F)
         --allow-client CLIENT_ID                                                    accept its ID-JAGs (SEP-990)
     python -m authorization_server mcp-servers idps [ID] | distrust-idp ID --idp ISSUER
+    python -m authorization_server workload-issuers add --name NAME --issuer URL [--jwks-uri URL | --jwks-file F]
+        [--audience AUD] --rule 'CLAIM=VALUE[,...] -> MCP_SERVER_ID [scopes=A B]'   workloads' JWTs (SEP-1933)
+    python -m authorization_server workload-issuers list | remove NAME
     python -m authorization_server connections add --mcp-server ID --name NAME --client-id ID --scopes "a b"
         (--issuer URL | --authorization-endpoint URL --token-endpoint URL) [--client-secret-env VAR] [--resource URL]
     python -m authorization_server connections list [--mcp-server ID]
@@ -57,6 +60,7 @@ from mcp_authz.authorization_server.cli import (
     mcp_servers,
     storage,
     users,
+    workload_issuers,
 )
 from mcp_authz.authorization_server.cli.serve import serve
 from mcp_authz.authorization_server.cli.shared import Command
@@ -99,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     settings_module.add_arguments(parser)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     # In this order in --help.
-    for group in (users, identity_providers, mcp_servers, connections, journeys, keys, clients, storage):
+    groups = (users, identity_providers, mcp_servers, workload_issuers, connections, journeys, keys, clients, storage)
+    for group in groups:
         group.add_commands(commands)
     return parser

@@ -127,6 +127,8 @@ async def list_clients(settings: Settings, args: argparse.Namespace) -> None:
     for client, approvals in listing:
         blocked = "  BLOCKED" if client.blocked else ""
         print(f"{client.client_id}  {client.display_name!r}  issuer {client.issuer}{blocked}")
+        if client.is_workload:
+            print(f"    workload of {client.workload_issuer}, subject {client.workload_subject} (SEP-1933)")
         print(f"    {client.token_endpoint_auth_method}, grants {' '.join(client.grant_types)}")
         print(f"    registered {client.created_at:%Y-%m-%d %H:%M}, last used {client.last_used_at:%Y-%m-%d %H:%M} UTC")
         print(f"    redirect URIs {' '.join(client.redirect_uris)}")

@@ -2,11 +2,17 @@
 (protected resources) tokens are issued for, and the enterprise identity providers each trusts (SEP-990)."""
 
 import argparse
-import json
 from pathlib import Path
 
-from mcp_authz.authorization_server.cli.shared import Actions, action, group, in_unit, operate, repeat_settings
-from mcp_authz.authorization_server.clients.assertions import parse_jwks
+from mcp_authz.authorization_server.cli.shared import (
+    Actions,
+    action,
+    group,
+    in_unit,
+    operate,
+    read_jwks_file,
+    repeat_settings,
+)
 from mcp_authz.authorization_server.flow.discovery.issuers import mcp_issuer_url
 from mcp_authz.authorization_server.mcp_servers.service import scope_descriptions
 from mcp_authz.authorization_server.routes import INTROSPECT_PATH
@@ -163,12 +169,7 @@ async def remove_mcp_server(settings: Settings, args: argparse.Namespace) -> Non
 
 async def trust_identity_provider(settings: Settings, args: argparse.Namespace) -> None:
     """Trust (or trust anew, replacing keys and clients) an IdP for one MCP server (docs/decisions/0049)."""
-    jwks = None
-    if args.jwks_file is not None:
-        try:
-            jwks = parse_jwks(json.loads(args.jwks_file.read_text()))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"--jwks-file {args.jwks_file}: {exc}") from None
+    jwks = read_jwks_file("--jwks-file", args.jwks_file)
     idp = await in_unit(
         settings,
         lambda found, tx: found.mcp_servers.trust_identity_provider(

@@ -1,11 +1,14 @@
 """What the command groups share: a command's type, the database it works on, and how a group declares its actions."""
 
 import argparse
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
 from mcp_authz.authorization_server import settings as settings_module
+from mcp_authz.authorization_server.clients.assertions import parse_jwks
 from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.engines import open_database
 from mcp_authz.authorization_server.services import Operations, command_line_services
@@ -76,3 +79,13 @@ async def in_unit(settings: Settings, work: Callable[[Operations, Transaction], 
     """Run ``work`` as one unit of work (``Database.run``) on the service graph over the database of ``settings``."""
     async with services(settings) as (db, found):
         return await db.run(lambda tx: work(found, tx))
+
+
+def read_jwks_file(option: str, path: Path | None) -> dict[str, Any] | None:
+    """The public JWK Set in the file an option names (``--jwks-file``), checked; ``None`` without one."""
+    if path is None:
+        return None
+    try:
+        return parse_jwks(json.loads(path.read_text()))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{option} {path}: {exc}") from None

@@ -29,6 +29,14 @@ class Client:
     registration_token_hash: str | None = field(default=None, repr=False)
     #: Blocked by the operator (``clients block``, docs/decisions/0025): refused everywhere until unblocked.
     blocked: bool = False
+    #: A workload known by its platform's JWT (SEP-1933, decision 0051): the trusted workload issuer's name
+    #: and the JWT's ``sub``. Such a client uses the jwt-bearer grant with that JWT and nothing else.
+    workload_issuer: str | None = None
+    workload_subject: str | None = None
+
+    @property
+    def is_workload(self) -> bool:
+        return self.workload_issuer is not None
 
     @property
     def is_public(self) -> bool:

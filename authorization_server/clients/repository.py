@@ -10,8 +10,9 @@ from mcp_authz.shared.scopes import format_scope, parse_scope
 
 _INSERT = (
     "INSERT INTO clients (client_id, issuer, client_secret_hash, client_secret_expires_at,"
-    " token_endpoint_auth_method, metadata, created_at, last_used_at, registration_token_hash)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " token_endpoint_auth_method, metadata, created_at, last_used_at, registration_token_hash,"
+    " workload_issuer, workload_subject)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -33,6 +34,8 @@ async def add(tx: Transaction, client: Client, *, refresh: bool = False) -> None
             clock.to_db(client.created_at),
             clock.to_db(client.last_used_at),
             client.registration_token_hash,
+            client.workload_issuer,
+            client.workload_subject,
         ),
     )
 
@@ -88,6 +91,8 @@ def _client(row: Row) -> Client:
         last_used_at=clock.from_db(row["last_used_at"]),
         registration_token_hash=row["registration_token_hash"],
         blocked=bool(row["blocked"]),
+        workload_issuer=row["workload_issuer"],
+        workload_subject=row["workload_subject"],
     )
 
 

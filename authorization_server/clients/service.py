@@ -1,6 +1,9 @@
 """Registering clients (RFC 7591), keeping those known by a metadata document (CIMD), managing the
 registered ones (RFC 7592), and authenticating them at the token endpoint (OAuth 2.1 §2.4, RFC 7523 §2.2)."""
 
+import base64
+import hashlib
+import json
 import secrets
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -17,7 +20,7 @@ from mcp_authz.authorization_server.clients.entities import (
 )
 from mcp_authz.authorization_server.clients.metadata import ClientMetadata
 from mcp_authz.authorization_server.db import Transaction
-from mcp_authz.authorization_server.errors import InvalidClient, InvalidClientMetadata, InvalidToken
+from mcp_authz.authorization_server.errors import InvalidClient, InvalidClientMetadata, InvalidGrant, InvalidToken
 from mcp_authz.authorization_server.secrets_at_rest import digest, matches, new_secret
 from mcp_authz.shared.loopback import is_https_or_loopback_http
 
@@ -25,6 +28,8 @@ from mcp_authz.shared.loopback import is_https_or_loopback_http
 USED_PRECISION = timedelta(hours=1)
 #: The methods that authenticate with a shared secret, which this server issues at registration.
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+#: The one grant a workload client uses (RFC 7523 §2.1, SEP-1933).
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
 class ClientService:
@@ -144,6 +149,8 @@ class ClientService:
             raise InvalidClient("unknown client; register again", detail=f"client_id {credentials.client_id!r}")
         if client.blocked:
             raise InvalidClient("this client is blocked by the server's operator", detail=f"{client.client_id} blocked")
+        if client.is_workload:  # it proves who it is only with its platform's JWT (decision 0051)
+            raise InvalidClient("a workload authenticates only with its workload JWT, at the jwt-bearer grant")
         if credentials.method != client.token_endpoint_auth_method:
             raise InvalidClient(f"this client authenticates with {client.token_endpoint_auth_method}")
         if client.token_endpoint_auth_method == "private_key_jwt":
@@ -152,6 +159,43 @@ class ClientService:
             credentials.secret and client.secret_hash and matches(credentials.secret, client.secret_hash)
         ):
             raise InvalidClient("client authentication failed", detail=f"bad secret for {client.client_id}")
+        return client
+
+    async def workload(self, tx: Transaction, *, issuer: str, issuer_name: str, iss: str, sub: str) -> Client:
+        """The client row of the workload ``sub`` of the trusted workload issuer ``iss``, added on its first grant.
+
+        Workload identity federation has no registration (SEP-1933); the row lets journeys, tokens and the
+        console name the workload (docs/decisions/0051). Its ``client_id`` is derived from this server's
+        ``issuer``, ``iss`` and ``sub``: the same workload is the same client at each grant, and two
+        workloads are two clients. No secret, no redirect URI, no registration access token.
+        """
+        client_id = workload_client_id(issuer, iss, sub)
+        stored = await repository.get(tx, client_id)
+        if stored is not None:
+            if not stored.is_workload:
+                raise InvalidGrant("this workload's client id is taken", detail=f"{client_id} is not a workload")
+            return stored
+        now = clock.now()
+        client = Client(
+            client_id=client_id,
+            issuer=issuer,
+            token_endpoint_auth_method="none",
+            redirect_uris=(),
+            grant_types=(JWT_BEARER_GRANT,),
+            client_name=f"workload {issuer_name}: {sub}",
+            metadata={
+                "client_name": f"workload {issuer_name}: {sub}",
+                "grant_types": [JWT_BEARER_GRANT],
+                "token_endpoint_auth_method": "none",
+            },
+            secret_hash=None,
+            secret_expires_at=0,
+            created_at=now,
+            last_used_at=now,
+            workload_issuer=issuer_name,
+            workload_subject=sub,
+        )
+        await repository.add(tx, client)
         return client
 
     async def used(self, tx: Transaction, client: Client) -> None:
@@ -248,6 +292,16 @@ class ClientService:
             tx, client.client_id, jti_hash, assertion.expires_at, forget_expired_before=forget
         ):
             raise InvalidClient("this client_assertion was already used (its jti is single-use, RFC 7523 section 3)")
+
+
+def workload_client_id(issuer: str, iss: str, sub: str) -> str:
+    """``wl_`` and 32 base64url characters of SHA-256 over this server's issuer, the workload's ``iss`` and ``sub``.
+
+    Stable (the same workload, the same id) and collision-resistant (192 bits); the JSON array keeps
+    the three apart, so no choice of ``sub`` can pose as another issuer's workload.
+    """
+    digested = hashlib.sha256(json.dumps([issuer, iss, sub]).encode()).digest()
+    return "wl_" + base64.urlsafe_b64encode(digested).decode()[:32]
 
 
 def new_client_id() -> str:

@@ -75,6 +75,8 @@ class Step(StrEnum):
     CLIENT_CREDENTIALS_GRANTED = "client_credentials_granted"
     #: A client presented an enterprise IdP's ID-JAG (RFC 7523 §2.1, SEP-990): the detail names the IdP and subject.
     IDENTITY_ASSERTION_GRANTED = "identity_assertion_granted"
+    #: A workload presented its platform's JWT (RFC 7523 §2.1, SEP-1933): the detail names the issuer and subject.
+    WORKLOAD_IDENTITY_GRANTED = "workload_identity_granted"
     #: This server as the IdP issued an ID-JAG for the user's grant (RFC 8693, SEP-990): the detail names its audience.
     ID_JAG_ISSUED = "id_jag_issued"
     TOKEN_REFRESHED = "token_refreshed"

@@ -100,16 +100,18 @@ async def client_credentials_granted(
     return journey_id
 
 
-async def identity_assertion_granted(
-    tx: Transaction, *, issuer: str, client_id: str, mcp_server_id: str, detail: str
+async def assertion_granted(
+    tx: Transaction, step: Step, *, issuer: str, client_id: str, mcp_server_id: str, detail: str
 ) -> str:
-    """A client got a token for an MCP server with an IdP's ID-JAG (RFC 7523 §2.1, SEP-990); a new journey.
+    """A client got a token for an MCP server with an assertion (RFC 7523 §2.1): an IdP's ID-JAG (SEP-990,
+    ``step`` ``identity_assertion_granted``) or a workload's JWT (SEP-1933, ``workload_identity_granted``);
+    a new journey.
 
-    Each assertion is its own grant: the IdP decided, this server only checked, and the client
-    comes back with a new assertion rather than a refresh token (docs/decisions/0049).
+    Each assertion is its own grant: its issuer decided, this server only checked, and the client
+    comes back with a new assertion rather than a refresh token (docs/decisions/0049, 0051).
     """
     journey_id = (await states.create(tx, issuer, JourneyStatus.ACTIVE, client_id, mcp_server_id)).id
-    await states.stamp(tx, journey_id, Step.IDENTITY_ASSERTION_GRANTED, detail)
+    await states.stamp(tx, journey_id, step, detail)
     return journey_id
 
 

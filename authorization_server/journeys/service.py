@@ -273,12 +273,13 @@ class JourneyService:
             tx, issuer=issuer, client_id=client_id, mcp_server_id=mcp_server_id, detail=detail
         )
 
-    async def identity_assertion_granted(
-        self, tx: Transaction, *, issuer: str, client_id: str, mcp_server_id: str, detail: str
+    async def assertion_granted(
+        self, tx: Transaction, step: Step, *, issuer: str, client_id: str, mcp_server_id: str, detail: str
     ) -> str:
-        """A client got a token with an IdP's ID-JAG (RFC 7523 §2.1, SEP-990); returns the new journey."""
-        return await grants.identity_assertion_granted(
-            tx, issuer=issuer, client_id=client_id, mcp_server_id=mcp_server_id, detail=detail
+        """A client got a token with an assertion (RFC 7523 §2.1): ``step`` ``identity_assertion_granted`` for an
+        IdP's ID-JAG (SEP-990), ``workload_identity_granted`` for a workload's JWT (SEP-1933); the new journey."""
+        return await grants.assertion_granted(
+            tx, step, issuer=issuer, client_id=client_id, mcp_server_id=mcp_server_id, detail=detail
         )
 
     async def machine_journey(self, tx: Transaction, client_id: str, mcp_server_id: str) -> str | None:

@@ -42,6 +42,15 @@ def client_credentials(request: Request, params: Params) -> ClientCredentials:
     return ClientCredentials(body_id, "none")
 
 
+def presented_credentials(request: Request, params: Params) -> ClientCredentials | None:
+    """The client's credentials as :func:`client_credentials` reads them, or ``None`` when the request names no
+    client at all: a workload's jwt-bearer grant needs none (RFC 7523 §3.1, SEP-1933)."""
+    named = ("client_id", "client_secret", "client_assertion", "client_assertion_type")
+    if request.headers.get("authorization") is None and all(params.get(name) is None for name in named):
+        return None
+    return client_credentials(request, params)
+
+
 def challenge(error: InvalidClient, realm: str) -> JSONResponse:
     """401 ``invalid_client`` with a ``WWW-Authenticate`` challenge (OAuth 2.1 §3.2.4)."""
     return error.to_response({"WWW-Authenticate": f'Basic realm="{realm}"'})

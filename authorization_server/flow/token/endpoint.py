@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 
 from mcp_authz.authorization_server.errors import NO_STORE, InvalidClient
 from mcp_authz.authorization_server.services import services
-from mcp_authz.authorization_server.web.client_auth import challenge, client_credentials
+from mcp_authz.authorization_server.web.client_auth import challenge, presented_credentials
 from mcp_authz.authorization_server.web.params import read_form
 from mcp_authz.authorization_server.web.rate_limits import charge_fetches_to
 
@@ -27,7 +27,7 @@ async def token(request: Request) -> JSONResponse:
     params = await read_form(request, found.settings.max_body_bytes)
     charge_fetches_to(request)
     try:
-        credentials = client_credentials(request, params)
+        credentials = presented_credentials(request, params)
         found.limits.token(request)
         admit = partial(found.limits.token_client, request)
         dpop = request.headers.getlist("dpop")

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from mcp_authz.authorization_server.clients.entities import ClientCredentials
 from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.errors import (
+    InvalidClient,
     InvalidDpopProof,
     InvalidRequest,
     OAuthError,
@@ -19,6 +20,7 @@ from mcp_authz.authorization_server.errors import (
 from mcp_authz.authorization_server.flow.authorization.client_directory import ClientDirectory
 from mcp_authz.authorization_server.flow.discovery.issuers import (
     ID_JAG_TOKEN_TYPE,
+    ID_JAG_TYP,
     JWT_BEARER_GRANT,
     TOKEN_EXCHANGE_GRANT,
     Issuer,
@@ -27,8 +29,9 @@ from mcp_authz.authorization_server.flow.token.dpop import DpopProofs
 from mcp_authz.authorization_server.flow.token.grants import authorization_code, client_credentials, refresh_token
 from mcp_authz.authorization_server.flow.token.grants.context import Admit, GrantContext
 from mcp_authz.authorization_server.flow.token.grants.id_jag_issuance import IdJagIssuance
-from mcp_authz.authorization_server.flow.token.grants.jwt_bearer import JwtBearerGrant
+from mcp_authz.authorization_server.flow.token.grants.jwt_bearer import JwtBearerGrant, read_assertion
 from mcp_authz.authorization_server.flow.token.grants.token_exchange import TokenExchange
+from mcp_authz.authorization_server.flow.token.grants.workload import WorkloadGrant
 from mcp_authz.authorization_server.routes import TOKEN_PATH
 from mcp_authz.authorization_server.web.params import Params
 from mcp_authz.shared.token_response import TokenResponse
@@ -52,6 +55,7 @@ class GrantService:
         issued: Callable[[str], None] = lambda grant_type: None,
         jwt_bearer: JwtBearerGrant | None = None,
         id_jags: IdJagIssuance | None = None,
+        workloads: WorkloadGrant | None = None,
     ) -> None:
         """``issued(grant_type)`` is told of each token response, once committed (the metrics, issue 17)."""
         self._issued = issued
@@ -62,20 +66,29 @@ class GrantService:
         self.dpop = dpop
         self._jwt_bearer = jwt_bearer
         self._id_jags = id_jags
+        self._workloads = workloads
 
     async def exchange(
         self,
         issuer: Issuer,
-        credentials: ClientCredentials,
+        credentials: ClientCredentials | None,
         params: Params,
         admit: Admit,
         dpop_headers: list[str] | None = None,
     ) -> TokenResponse:
         """Authenticate the client, ``admit`` it, run its grant. A refusal by ``admit`` writes nothing.
 
-        ``dpop_headers``: the request's ``DPoP`` header values (RFC 9449 §4.1).
+        ``credentials``: ``None`` when the request names no client, which only a workload's jwt-bearer grant
+        may do (SEP-1933). ``dpop_headers``: the request's ``DPoP`` header values (RFC 9449 §4.1).
         """
         grant_type = params.get("grant_type")
+        if grant_type == JWT_BEARER_GRANT and self._workloads is not None and not _is_id_jag(params):
+            # a workload's own JWT (SEP-1933); an ID-JAG (typ oauth-id-jag+jwt) keeps to the SEP-990 path
+            granted = await self._workloads.exchange(issuer, credentials, params, admit)
+            self._issued(grant_type)
+            return granted
+        if credentials is None:
+            raise InvalidClient("client_id is required")
         if grant_type is None:
             raise InvalidRequest("grant_type is required")
         if (
@@ -131,3 +144,16 @@ class GrantService:
             raise outcome
         self._issued(grant_type)
         return outcome
+
+
+def _is_id_jag(params: Params) -> bool:
+    """Whether the jwt-bearer grant's assertion is an ID-JAG (its ``typ``, SEP-990); a missing or unreadable
+    assertion is refused by the grant that reads it."""
+    assertion = params.get("assertion")
+    if assertion is None:
+        return False
+    try:
+        header, _ = read_assertion(assertion)
+    except OAuthError:
+        return False
+    return header.get("typ") == ID_JAG_TYP

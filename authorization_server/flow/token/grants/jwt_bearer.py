@@ -53,6 +53,7 @@ from mcp_authz.authorization_server.flow.authorization.client_directory import C
 from mcp_authz.authorization_server.flow.discovery.issuers import ID_JAG_TYP, Issuer
 from mcp_authz.authorization_server.flow.token.grants.authorization_code import single_resource
 from mcp_authz.authorization_server.flow.token.grants.context import Admit, GrantContext
+from mcp_authz.authorization_server.journeys.entities import Step
 from mcp_authz.authorization_server.mcp_servers.entities import McpServer, TrustedIdentityProvider
 from mcp_authz.authorization_server.mcp_servers.service import McpServerService
 from mcp_authz.authorization_server.safe_fetch import Busy, FetchFailed, SafeFetcher
@@ -119,8 +120,9 @@ class JwtBearerGrant:
                 tx, assertion.idp.issuer, digest(assertion.jti), assertion.expires_at, timedelta(seconds=LEEWAY)
             ):
                 raise InvalidGrant("this assertion was already used (its jti is single-use, RFC 7523 section 3)")
-            journey_id = await self._context.journeys.identity_assertion_granted(
+            journey_id = await self._context.journeys.assertion_granted(
                 tx,
+                Step.IDENTITY_ASSERTION_GRANTED,
                 issuer=issuer.url,
                 client_id=client.client_id,
                 mcp_server_id=assertion.server.id,
@@ -146,24 +148,25 @@ class JwtBearerGrant:
 
     async def verify(self, issuer: Issuer, assertion: str, resource: str | None) -> IdentityAssertion:
         """Check the ID-JAG's header, issuer, signature and claims (draft §5.1; RFC 7523 §3)."""
-        if len(assertion) > MAX_ASSERTION_BYTES:
-            raise InvalidGrant("the assertion is too large")
-        try:
-            header = jwt.get_unverified_header(assertion)
-            unverified = jwt.decode(assertion, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            raise InvalidGrant("the assertion is not a JWT") from None
+        header, unverified = read_assertion(assertion)
         if header.get("typ") != ID_JAG_TYP:
             raise InvalidGrant(f"the assertion's typ must be {ID_JAG_TYP} (an ID-JAG)")
-        alg = header.get("alg")
-        if alg not in SIGNING_ALGS:
-            raise InvalidGrant(f"the assertion must be signed with one of {', '.join(SIGNING_ALGS)}")
+        alg = header["alg"]
         server = await self._server(issuer, unverified.get("resource"), resource)
         idps = await self._db.run(lambda tx: self._mcp_servers.trusted_identity_providers(tx, server.id))
         idp = next((idp for idp in idps if idp.issuer == unverified.get("iss")), None)
         if idp is None:
             raise InvalidGrant(f"the assertion's iss is not an identity provider trusted for {server.resource}")
-        claims = _decode(assertion, await self._keys(idp), alg, header.get("kid"), issuer.url, idp.issuer)
+        claims = decode_assertion(
+            assertion,
+            await self._keys(idp),
+            alg,
+            header.get("kid"),
+            audiences=[issuer.url],
+            iss=idp.issuer,
+            required=_REQUIRED,
+            whose="the identity provider",
+        )
         if claims["iat"] > clock.now().timestamp() + LEEWAY:
             raise InvalidGrant("the assertion's iat is in the future")
         for name in ("sub", "jti", "client_id"):
@@ -198,39 +201,80 @@ class JwtBearerGrant:
             return idp.jwks
         assert idp.jwks_uri is not None  # one of the two is set (mcp_servers/service.py)
         try:
-            return await self._fetcher.get_json("jwks", idp.jwks_uri, max_bytes=MAX_JWKS_BYTES, parse=_jwks)
+            return await fetch_jwks(self._fetcher, idp.jwks_uri, whose="the identity provider")
         except FetchFailed as failure:
             raise InvalidGrant(f"the identity provider's jwks_uri cannot be fetched: {failure}") from None
-        except Busy as busy:
-            raise TemporarilyUnavailable(str(busy)) from None
 
 
-def _decode(assertion: str, jwks: dict[str, Any], alg: str, kid: object, audience: str, iss: str) -> dict[str, Any]:
-    keys = [jwk for jwk in jwks.get("keys", ()) if fits(jwk, alg, kid)]
+def read_assertion(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and the unverified claims of a JWT assertion signed with an asymmetric algorithm (RFC 7523 §3
+    item 9): ``none`` and HMAC are refused, as the issuer's public keys could not check them."""
+    if len(assertion) > MAX_ASSERTION_BYTES:
+        raise InvalidGrant("the assertion is too large")
+    try:
+        header = jwt.get_unverified_header(assertion)
+        unverified = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise InvalidGrant("the assertion is not a JWT") from None
+    if header.get("alg") not in SIGNING_ALGS:
+        raise InvalidGrant(f"the assertion must be signed with one of {', '.join(SIGNING_ALGS)}")
+    return header, unverified
+
+
+async def fetch_jwks(fetcher: SafeFetcher, url: str, *, whose: str, fresh: bool = False) -> dict[str, Any]:
+    """An assertion issuer's JWK Set at ``url``, through the SSRF-safe fetcher and its cache (``fresh``: not from
+    the cache). Raises :class:`FetchFailed`; a JWK Set that is not usable, or a busy fetcher, is an OAuth error."""
+
+    def parse(body: object) -> dict[str, Any]:
+        try:
+            return parse_jwks(body)
+        except ValueError as exc:
+            raise InvalidGrant(f"{whose}'s jwks_uri does not hold a usable JWK Set: {exc}") from None
+
+    try:
+        return await fetcher.get_json("jwks", url, max_bytes=MAX_JWKS_BYTES, parse=parse, fresh=fresh)
+    except Busy as busy:
+        raise TemporarilyUnavailable(str(busy)) from None
+
+
+def fitting_keys(jwks: dict[str, Any], alg: str, kid: object) -> list[dict[str, Any]]:
+    """The keys of ``jwks`` that can check a signature of ``alg`` with header ``kid``."""
+    return [jwk for jwk in jwks.get("keys", ()) if fits(jwk, alg, kid)]
+
+
+def decode_assertion(
+    assertion: str,
+    jwks: dict[str, Any],
+    alg: str,
+    kid: object,
+    *,
+    audiences: list[str],
+    iss: str,
+    required: list[str],
+    whose: str,
+) -> dict[str, Any]:
+    """The claims of ``assertion`` once its signature verifies with ``jwks`` and its ``aud``, ``iss``, ``exp``
+    and ``nbf`` pass (RFC 7523 §3 items 1-5 and 9, with the clock leeway); anything else is ``invalid_grant``."""
+    keys = fitting_keys(jwks, alg, kid)
     if not keys:
-        raise InvalidGrant("no key of the identity provider fits the assertion's alg and kid")
+        raise InvalidGrant(f"no key of {whose} fits the assertion's alg and kid")
     try:
         claims = decode_signed(
-            assertion, keys, alg, audience=audience, issuer=iss, leeway=LEEWAY, options={"require": _REQUIRED}
+            assertion, keys, alg, audience=audiences, issuer=iss, leeway=LEEWAY, options={"require": required}
         )
     except jwt.ExpiredSignatureError:
         raise InvalidGrant("the assertion has expired") from None
     except jwt.InvalidAudienceError:
         raise InvalidGrant("the assertion's aud must be this issuer") from None
+    except jwt.ImmatureSignatureError:
+        raise InvalidGrant("the assertion is not valid yet (nbf or iat in the future)") from None
     except jwt.MissingRequiredClaimError as missing:
         raise InvalidGrant(f"the assertion has no {missing.claim} claim") from None
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidGrant(f"the assertion is not valid: {type(exc).__name__}") from None
     if claims is None:
-        raise InvalidGrant("the assertion's signature does not verify with the identity provider's keys")
+        raise InvalidGrant(f"the assertion's signature does not verify with {whose}'s keys")
     return claims
-
-
-def _jwks(body: object) -> dict[str, Any]:
-    try:
-        return parse_jwks(body)
-    except ValueError as exc:
-        raise InvalidGrant(f"the identity provider's jwks_uri does not hold a usable JWK Set: {exc}") from None
 
 
 def _scopes(value: str) -> tuple[str, ...]:
@@ -243,15 +287,21 @@ def _scopes(value: str) -> tuple[str, ...]:
 def _granted_scope(requested: str | None, assertion: IdentityAssertion) -> tuple[str, ...]:
     """What the client asks, within what the IdP granted, within the MCP server's scopes (RFC 6749 §3.3)."""
     granted = assertion.scope if assertion.scope is not None else assertion.server.default_scopes
-    offered = [scope for scope in granted if scope in assertion.server.scopes]
+    offered = tuple(scope for scope in granted if scope in assertion.server.scopes)
+    return narrowed_scope(requested, offered, f"the assertion grants only {format_scope(offered)!r} here")
+
+
+def narrowed_scope(requested: str | None, offered: tuple[str, ...], refusal: str) -> tuple[str, ...]:
+    """What is asked within ``offered``, or all of it when nothing is asked (RFC 6749 §3.3); nothing left is
+    ``invalid_scope`` saying ``refusal``."""
     if requested is None:
-        scope = tuple(offered)
+        scope = offered
     else:
         try:
             asked = parse_scope(requested)
         except ValueError as exc:
             raise InvalidScope(str(exc)) from None
-        scope = tuple(scope for scope in asked if scope in offered)
+        scope = tuple(scope for scope in offered if scope in asked)
     if not scope:
-        raise InvalidScope(f"the assertion grants only {format_scope(tuple(offered))!r} here")
+        raise InvalidScope(refusal)
     return scope

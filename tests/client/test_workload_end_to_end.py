@@ -1,0 +1,55 @@
+"""Workload identity federation (MCP SEP-1933, a draft; issue 15) through the three programs.
+
+The session's demo stack (``demo_as``, ``demo_mcp``) is the MCP server and its authorization server.
+The test plays the workload's platform: it signs the workload's JWT with a key whose JWK Set it serves
+on loopback (``documents``), and the operator trusts it (``workload-issuers add --jwks-uri``) with a
+rule naming the demo MCP server. ``client.py --grant workload --assertion-file`` then presents the JWT
+with the jwt-bearer grant (RFC 7523 §2.1) and calls the tools: no registration, no browser.
+"""
+
+from pathlib import Path
+
+from scripts.stack import AuthorizationServer, McpServer
+from tests.authorization_server.flows import claims, rows, steps
+from tests.authorization_server.test_private_key_jwt import Signer
+from tests.authorization_server.test_workload_identity import workload_jwt
+from tests.client.running import read_store, run_client
+from tests.documents import Answer, DocumentServer
+
+ISSUER = "https://e2e-workloads.example.com"
+SUBJECT = "system:serviceaccount:agents:reporter"
+
+
+def test_a_workload_calls_a_tool_with_its_platforms_jwt(
+    tmp_path: Path, demo_as: AuthorizationServer, demo_mcp: McpServer, documents: DocumentServer
+) -> None:
+    """SEP-1933 steps 1-12: the AS checks the JWT with the issuer's JWK Set (fetched through the SSRF-safe
+    fetcher), the rule gives the MCP server, the token's audience is the MCP server and its subject the
+    workload's; no refresh token; the journey names the issuer and subject; the tool runs."""
+    platform = Signer.new()
+    jwks = documents.serve(f"/e2e-workloads/{platform.kid}/jwks", Answer.json(platform.jwks))
+    demo_as.cli(
+        "workload-issuers", "add", "--name", "e2e-cluster", "--issuer", ISSUER, "--jwks-uri", jwks,
+        "--rule", f"sub={SUBJECT} -> demo scopes=mcp:read",
+    )  # fmt: skip
+    assertion = workload_jwt(platform, demo_mcp.issuer, iss=ISSUER, sub=SUBJECT)
+    token_file = tmp_path / "token"
+    token_file.write_text(assertion)
+    store = tmp_path / "store.json"
+
+    run = run_client(
+        demo_mcp.url, store, "--headless", "--grant", "workload", "--client-id", "reporter",
+        "--assertion-file", str(token_file),
+    )  # fmt: skip
+
+    assert run.exit_code == 0, run.describe()
+    assert not any("/authorize" in request or "/register" in request for request in run.requests), run.requests
+    assert SUBJECT in run.stdout  # whoami: the MCP server took the token
+    held = read_store(store)["tokens"][demo_mcp.url][demo_mcp.issuer]
+    token = claims(held["access_token"])
+    assert token["aud"] == demo_mcp.url and token["sub"] == SUBJECT and token["client_id"].startswith("wl_")
+    assert "refresh_token" not in held
+    assert assertion not in run.output  # the workload's JWT is never printed
+    [flow] = rows(demo_as.db, "SELECT journey_id FROM mcp_authorization_flows WHERE client_id = ?", token["client_id"])
+    assert steps(demo_as.db, flow["journey_id"]) == ["workload_identity_granted"]
+    assert "workload of e2e-cluster" in demo_as.cli("clients", "list").stdout
