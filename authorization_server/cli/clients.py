@@ -8,7 +8,15 @@ import json
 from pathlib import Path
 
 from mcp_authz.authorization_server import settings as settings_module
-from mcp_authz.authorization_server.cli.shared import Actions, action, group, operate, repeat_settings, services
+from mcp_authz.authorization_server.cli.shared import (
+    Actions,
+    action,
+    group,
+    in_unit,
+    operate,
+    repeat_settings,
+    services,
+)
 from mcp_authz.authorization_server.clients.entities import Client, IdJagAudience, MachineApproval
 from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.errors import OAuthError
@@ -99,6 +107,13 @@ def add_commands(commands: Actions) -> None:
     withdraw_id_jag.add_argument(
         "--audience", required=True, metavar="ISSUER", help="the authorization server's issuer"
     )
+    id_jags = action(
+        clients,
+        "id-jag-audiences",
+        help="the authorization servers each client may get ID-JAGs for (allow-id-jag), and as which client there",
+        run=list_id_jag_audiences,
+    )
+    id_jags.add_argument("client_id", nargs="?", help="only this client's (default: every client's)")
     cleanup = action(clients, "cleanup", help="delete the idle clients without live grants now", run=cleanup_clients)
     settings_module.add_arguments(cleanup, "client_idle_ttl", default=argparse.SUPPRESS)
     block = action(clients, "block", help="refuse a client everywhere and end every grant it holds", run=block_client)
@@ -237,6 +252,19 @@ async def withdraw_id_jag_client(settings: Settings, args: argparse.Namespace) -
     async with services(settings) as (db, found):
         await db.run(lambda tx: found.clients.withdraw_id_jag(tx, args.client_id, args.audience))
     print(f"client {args.client_id} gets no more ID-JAGs for {args.audience}; those issued expire within minutes")
+
+
+async def list_id_jag_audiences(settings: Settings, args: argparse.Namespace) -> None:
+    """What ``allow-id-jag`` allowed (SEP-990, decision 0049): one line per client and audience."""
+    allowed = await in_unit(settings, lambda found, tx: found.clients.id_jag_audiences(tx, args.client_id))
+    if not allowed:
+        who = f"client {args.client_id} may get no ID-JAGs" if args.client_id else "no client may get ID-JAGs"
+        print(f"{who} for another authorization server: allow them with `clients allow-id-jag`")
+    for audience in allowed:
+        print(
+            f"{audience.client_id}  {audience.audience}  as client {audience.audience_client_id}"
+            f"  (since {audience.created_at:%Y-%m-%d %H:%M} UTC)"
+        )
 
 
 async def withdraw_client(settings: Settings, args: argparse.Namespace) -> None:

@@ -343,6 +343,18 @@ class TestIdentityProvider:
         )
         assert "id_jag_issued" in steps(demo_as.db, claims(user["access_token"])["grant_id"])
 
+    def test_the_operator_lists_what_allow_id_jag_allowed(self, demo_as: AuthorizationServer, app: Registered):
+        """Decision 0049 (the operator's commands): ``clients id-jag-audiences [CLIENT]`` lists each client's allowed
+        audiences and its client id there; a client allowed none says so."""
+        listed = demo_as.cli("clients", "id-jag-audiences", app.client_id).stdout.splitlines()
+        everyone = demo_as.cli("clients", "id-jag-audiences").stdout.splitlines()
+        none = demo_as.cli("clients", "id-jag-audiences", "no-such-client").stdout
+
+        assert [line.split()[:4] for line in listed] == [[app.client_id, AUDIENCE, "as", "client"]]
+        assert listed[0].split()[4] == "app-there"
+        assert listed[0] in everyone
+        assert none.startswith("client no-such-client may get no ID-JAGs")
+
     def test_an_audience_the_operator_did_not_allow_is_invalid_target(self, demo: Issuer, app: Registered):
         """RFC 8693 §2.2.2, SEP-990: ID-JAGs only for the authorization servers allowed for this client."""
         user = demo.tokens(app)
