@@ -65,7 +65,8 @@ it gets a token for itself, and a new one when that one expires.
 --idp-client-id, --subject-token-file or --subject-token-env) for an ID-JAG (RFC 8693), and presents
 it to the MCP server's authorization server with the jwt-bearer grant (RFC 7523) as --client-id.
 --grant workload (SEP-1933, a draft) presents the workload's own JWT (--assertion-file or
---assertion-env) the same way. Neither opens a browser or keeps a refresh token.
+--assertion-env) the same way, with no client_id unless --client-id names one. Neither opens a
+browser or keeps a refresh token.
 
 Two commands manage the store: `python client.py servers` lists what it holds (server, issuer,
 client ID, token expiry, scope; never a secret); `python client.py logout --server-url URL`
@@ -494,8 +495,8 @@ def _private_key(args: argparse.Namespace) -> SigningKey | None:
         args.client_id is None or (args.client_secret is None and args.private_key_file is None)
     ):
         raise UsageError("--grant client_credentials needs --client-id with --client-secret or --private-key-file")
-    if args.grant == WORKLOAD and (args.client_id is None or (args.assertion_file or args.assertion_env) is None):
-        raise UsageError("--grant workload needs --client-id and --assertion-file or --assertion-env")
+    if args.grant == WORKLOAD and (args.assertion_file or args.assertion_env) is None:
+        raise UsageError("--grant workload needs --assertion-file or --assertion-env")
     if args.grant == ENTERPRISE and args.client_id is None:
         raise UsageError("--grant enterprise needs --client-id (and its --client-secret) at the MCP server's server")
     if args.private_key_alg is not None and args.private_key_file is None:

@@ -77,6 +77,7 @@ from mcp_authz.client.tokens import (
     CLIENT_CREDENTIALS,
     ENTERPRISE,
     NO_BROWSER_GRANTS,
+    WORKLOAD,
     IdentityProvider,
     Tokens,
 )
@@ -312,6 +313,9 @@ class Flow:
         tutorial = self.tutorial
         tutorial.step(3, "register", "Register this client with the authorization server (RFC 7591), once per issuer.")
         options = self.options
+        if options.grant == WORKLOAD and options.client_id is None:
+            tutorial.rule("SEP-1933 (draft)", "a workload is known by its JWT's issuer and subject: no client_id")
+            return self.keep(registration.workload_identity(self.issuer), "nothing to register")
         if options.client_id is not None:
             supported = self.metadata.token_endpoint_auth_methods_supported
             made = registration.pre_registered(

@@ -25,6 +25,8 @@ from mcp_authz.shared.metadata import AuthorizationServerMetadata
 PRE_REGISTERED = "pre-registered"
 METADATA_DOCUMENT = "metadata-document"
 DYNAMIC = "dynamic"
+#: A workload with no client_id (SEP-1933, draft): the authorization server knows it by its JWT.
+WORKLOAD_IDENTITY = "workload-identity"
 PRIVATE_KEY_JWT = "private_key_jwt"
 
 
@@ -37,7 +39,8 @@ class Registration:
     #: ``none`` for the public client we ask to be; honoured if the server decided otherwise (CL-13).
     token_endpoint_auth_method: str = "none"
     client_secret: str | None = None
-    #: :data:`PRE_REGISTERED`, :data:`METADATA_DOCUMENT` or :data:`DYNAMIC`; only a dynamic one is made again.
+    #: :data:`PRE_REGISTERED`, :data:`METADATA_DOCUMENT`, :data:`DYNAMIC` or :data:`WORKLOAD_IDENTITY`;
+    #: only a dynamic one is made again.
     kind: str = DYNAMIC
     #: With ``private_key_jwt``: the PEM file of the signing key (never the key itself) and its algorithm.
     private_key_file: str | None = None
@@ -58,6 +61,11 @@ def pre_registered(
         return _with_key(Registration(issuer, client_id, kind=PRE_REGISTERED), key)
     method = auth_method if client_secret else "none"
     return Registration(issuer, client_id, method, client_secret, kind=PRE_REGISTERED)
+
+
+def workload_identity(issuer: str) -> Registration:
+    """A workload presenting its platform's JWT (SEP-1933, draft): no client_id to register or to send."""
+    return Registration(issuer, "", "none", kind=WORKLOAD_IDENTITY)
 
 
 def metadata_document(issuer: str, url: str, key: SigningKey | None) -> Registration:

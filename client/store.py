@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from mcp_authz.client.errors import StoreError
-from mcp_authz.client.registration import DYNAMIC, Registration
+from mcp_authz.client.registration import DYNAMIC, WORKLOAD_IDENTITY, Registration
 from mcp_authz.client.tokens import Tokens
 from mcp_authz.shared.json_fields import as_object, optional_int, optional_str, required_str, without_none
 
@@ -140,12 +140,16 @@ class Store:
         registrations = {}
         for issuer, fields in as_object(document.get("registrations", {}), '"registrations"').items():
             entry = as_object(fields, f"the registration for {issuer}")
+            kind = optional_str(entry, "kind") or DYNAMIC
             registrations[issuer] = Registration(
                 issuer=issuer,
-                client_id=required_str(entry, "client_id"),
+                # a workload has no client_id (SEP-1933): every other kind has one
+                client_id=optional_str(entry, "client_id") or ""
+                if kind == WORKLOAD_IDENTITY
+                else required_str(entry, "client_id"),
                 token_endpoint_auth_method=optional_str(entry, "token_endpoint_auth_method") or "none",
                 client_secret=optional_str(entry, "client_secret"),
-                kind=optional_str(entry, "kind") or DYNAMIC,
+                kind=kind,
                 private_key_file=optional_str(entry, "private_key_file"),
                 private_key_alg=optional_str(entry, "private_key_alg"),
                 dpop_jwk=_optional_object(entry, "dpop_jwk"),
@@ -157,7 +161,7 @@ class Store:
                 tokens[(resource, issuer)] = Tokens(
                     resource=resource,
                     issuer=issuer,
-                    client_id=required_str(entry, "client_id"),
+                    client_id=optional_str(entry, "client_id") or "",  # "" for a workload's (SEP-1933)
                     access_token=required_str(entry, "access_token"),
                     refresh_token=optional_str(entry, "refresh_token"),
                     expires_at=optional_int(entry, "expires_at"),

@@ -241,7 +241,7 @@ def _client_authentication(
     registration: Registration, form: dict[str, str]
 ) -> tuple[dict[str, str], httpx2.BasicAuth | None]:
     """``form`` with the client's credentials, or Basic auth, as it registered (CL-13, RFC 6749 §2.3)."""
-    form = {**form, "client_id": registration.client_id}
+    form = {**form, "client_id": registration.client_id} if registration.client_id else dict(form)  # SEP-1933: none
     if registration.token_endpoint_auth_method == PRIVATE_KEY_JWT and registration.private_key_file:
         key = assertion.load(Path(registration.private_key_file), registration.private_key_alg)
         form["client_assertion_type"] = assertion.ASSERTION_TYPE

@@ -55,7 +55,7 @@ class TestJson:
 
     def test_a_failure_is_a_json_object_on_stderr(self, demo_mcp: McpServer, tmp_path: Path) -> None:
         """A step run out of order: nothing on stdout, the error and its exit code on stderr."""
-        run = run_client(demo_mcp.url, tmp_path / "store.json", "--json", "--step", "call")
+        run = run_client(demo_mcp.url, tmp_path / "store.json", "--json", "--step", "token")
         assert (run.exit_code, run.stdout) == (10, "")
         assert json.loads(run.stderr) == {
             "error": f"nothing is discovered for {demo_mcp.url}: run --step discover first",

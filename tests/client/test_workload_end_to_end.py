@@ -25,7 +25,8 @@ def test_a_workload_calls_a_tool_with_its_platforms_jwt(
 ) -> None:
     """SEP-1933 steps 1-12: the AS checks the JWT with the issuer's JWK Set (fetched through the SSRF-safe
     fetcher), the rule gives the MCP server, the token's audience is the MCP server and its subject the
-    workload's; no refresh token; the journey names the issuer and subject; the tool runs."""
+    workload's; no refresh token; the journey names the issuer and subject; the tool runs. The workload has no
+    client_id (SEP-1933): the client sends none and stores a registration of kind workload-identity."""
     platform = Signer.new()
     jwks = documents.serve(f"/e2e-workloads/{platform.kid}/jwks", Answer.json(platform.jwks))
     demo_as.cli(
@@ -38,8 +39,7 @@ def test_a_workload_calls_a_tool_with_its_platforms_jwt(
     store = tmp_path / "store.json"
 
     run = run_client(
-        demo_mcp.url, store, "--headless", "--grant", "workload", "--client-id", "reporter",
-        "--assertion-file", str(token_file),
+        demo_mcp.url, store, "--headless", "--grant", "workload", "--assertion-file", str(token_file),
     )  # fmt: skip
 
     assert run.exit_code == 0, run.describe()
@@ -49,7 +49,12 @@ def test_a_workload_calls_a_tool_with_its_platforms_jwt(
     token = claims(held["access_token"])
     assert token["aud"] == demo_mcp.url and token["sub"] == SUBJECT and token["client_id"].startswith("wl_")
     assert "refresh_token" not in held
+    registration = read_store(store)["registrations"][demo_mcp.issuer]
+    assert (registration["kind"], registration["client_id"]) == ("workload-identity", "")
     assert assertion not in run.output  # the workload's JWT is never printed
     [flow] = rows(demo_as.db, "SELECT journey_id FROM mcp_authorization_flows WHERE client_id = ?", token["client_id"])
     assert steps(demo_as.db, flow["journey_id"]) == ["workload_identity_granted"]
     assert "workload of e2e-cluster" in demo_as.cli("clients", "list").stdout
+    again = run_client(demo_mcp.url, store, "--headless", "--grant", "workload", "--assertion-file", str(token_file))
+    assert again.exit_code == 0, again.describe()  # the stored workload registration and token are read back
+    assert SUBJECT in again.stdout
