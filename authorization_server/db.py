@@ -349,7 +349,8 @@ class SqliteDatabase(Database):
             outcomes = self._transaction([unit], "BEGIN")
         if outcomes is None:
             return await self._wait(unit)
-        return _result(outcomes[0])
+        result: T = _result(outcomes[0])
+        return result
 
     async def run_long(self, unit: Unit[T]) -> T:
         """Run ``unit`` on aiosqlite's thread and connection, which waits for the lock up to ``--db-timeout``.
@@ -357,7 +358,8 @@ class SqliteDatabase(Database):
         For work that may take long (the maintenance rounds, ``db copy``, the migrations): the
         event loop goes on serving meanwhile, and its units wait for the lock without blocking it.
         """
-        transaction, result = await self._thread.call(self._run_long, unit)
+        done: tuple[Transaction, T] = await self._thread.call(self._run_long, unit)
+        transaction, result = done
         self._tell(transaction)
         return result
 
