@@ -1,5 +1,6 @@
-"""The full flow on SQLite, this tree's server against an earlier commit's, side by side (issue 13:
-the SQLite figures must not get worse): the same driver, rounds alternating, CPU time per flow.
+"""The full flow and registration on SQLite, this tree's server against an earlier commit's, side by
+side (issue 13: the SQLite figures must not get worse; issue 14: decide by measurement): the same
+drivers, rounds alternating, CPU time per flow and per registration.
 
 ::
 
@@ -10,12 +11,13 @@ from there, with this checkout's virtual environment; both on a fresh SQLite fil
 """
 
 import argparse
+import json
 import os
 import subprocess
 import tempfile
 from pathlib import Path
 
-from scripts.bench.run import TABLE_HEAD, Bench, Endpoints
+from scripts.bench.run import CLIENT, TABLE_HEAD, Bench, Endpoints, Target
 from scripts.stack import ROOT, UNLIMITED_RATES, AuthorizationServer, Program, start_authorization_server
 
 #: Runs ``python -m authorization_server`` from another tree: ``-m`` would take this checkout's.
@@ -67,6 +69,16 @@ def main() -> None:
             {
                 "full flow, SQLite, now": lambda: bench.flow(mine),
                 f"full flow, SQLite, {args.commit}": lambda: bench.flow(theirs),
+            },
+        )
+        body = workdir / "client.json"
+        body.write_text(json.dumps(CLIENT))
+        bench.compare(
+            "req/s",
+            (1.0, "no fewer than before"),
+            {
+                "register, SQLite, now": lambda: bench.wrk(Target(mine.register, mine.pid), body=body),
+                f"register, SQLite, {args.commit}": lambda: bench.wrk(Target(theirs.register, theirs.pid), body=body),
             },
         )
     finally:
