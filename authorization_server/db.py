@@ -141,6 +141,14 @@ class Transaction:
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         raise NotImplementedError
 
+    async def take_write_lock(self) -> None:
+        """Hold the database's write lock from here on, as a unit that writes does.
+
+        SQLite: a unit that began without it (another connection held it) stops here and waits for
+        it like any writer; the readiness probe's ``ping`` asks so, since a database whose lock stays
+        taken serves no write. PostgreSQL: nothing (its statements lock the rows they change).
+        """
+
     async def attempt(self, part: "Unit[T]") -> T:
         """Run ``part`` of this unit so that, if it raises, only what it wrote is undone (a savepoint);
         what the unit wrote before stays, and commits with it (the token limit's spend, issue 13)."""
@@ -178,9 +186,11 @@ class SqliteTransaction(Transaction):
     the unit does with the exception: what the unit did is rolled back and it runs again.
     """
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, *, locked: bool = True) -> None:
         super().__init__()
         self._connection = connection
+        #: Begun with ``BEGIN IMMEDIATE``: it holds the write lock.
+        self._locked = locked
         #: A statement met another connection's lock: this transaction does not commit.
         self.busy = False
 
@@ -202,6 +212,11 @@ class SqliteTransaction(Transaction):
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         return list(self._statement(sql, params).fetchall())
+
+    async def take_write_lock(self) -> None:
+        if not self._locked:
+            self.busy = True
+            raise WriteLockBusy("the write lock is another connection's")
 
     async def attempt(self, part: "Unit[T]") -> T:
         self._connection.execute("SAVEPOINT attempt")
@@ -402,7 +417,7 @@ class SqliteDatabase(Database):
             if _locked(error):
                 return None
             raise
-        transaction = SqliteTransaction(connection)
+        transaction = SqliteTransaction(connection, locked=begin == "BEGIN IMMEDIATE")
         self._running.transaction = transaction
         try:
             if len(units) == 1:
@@ -629,7 +644,9 @@ def _complete(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 async def ping(tx: Transaction) -> None:
-    """The most trivial unit of work, ``SELECT 1``: the readiness probe's proof that units run (issue 17)."""
+    """The most trivial unit of work, ``SELECT 1`` under the write lock: the readiness probe's proof that
+    units run (issue 17), the writing ones too."""
+    await tx.take_write_lock()
     await tx.fetch_one("SELECT 1")
 
 
