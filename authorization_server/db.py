@@ -307,6 +307,8 @@ class SqliteDatabase(Database):
         self._thread = thread
         self._checkpointer = checkpointer
         self._timeout = timeout
+        #: Units given during this turn of the event loop, committed together at its end.
+        self._group: list[_Waiting] = []
         #: Units waiting for the write lock, in the order they met it; ``_retry`` runs them again.
         self._waiting: list[_Waiting] = []
         self._retrier: asyncio.Task[None] | None = None
@@ -346,26 +348,57 @@ class SqliteDatabase(Database):
     async def run(self, unit: Unit[T]) -> T:
         """Run ``unit`` as one atomic unit of work, on the event loop's thread; its result, or the exception it raised.
 
-        The unit runs at once, whole, in its own ``BEGIN IMMEDIATE`` ... ``COMMIT``: it never
+        The units given during one turn of the event loop run together at its end, in order, in
+        one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (group commit), each inside a savepoint of its own:
+        one that raises leaves no row behind and does not disturb the others. A unit never
         suspends (:func:`_complete`), so no other request runs between its statements. If another
-        connection holds the write lock, the loop does not wait for it: the unit runs in a plain
-        ``BEGIN`` instead, where a unit that only reads needs no lock and is answered; one that
-        writes meets the lock at its first write, is rolled back, and waits without blocking
-        (:meth:`_retry`). Nothing is answered before the commit that holds it. Called from inside a
-        unit (a service reloading its cache while a request's unit runs), it joins that unit.
+        connection holds the write lock, the loop does not wait for it (:meth:`_commit_group`).
+        Nothing is answered before the commit that holds it. Called from inside a unit (a service
+        reloading its cache while a request's unit runs), it joins that unit.
         """
         joined: Transaction | None = getattr(self._running, "transaction", None)
         if joined is not None:
             return await unit(joined)
+        loop = asyncio.get_running_loop()
+        entry = _Waiting(unit, loop.create_future(), loop.time() + self._timeout)
+        if not self._group:
+            loop.call_soon(self._commit_group)
+        self._group.append(entry)
+        result: T = await entry.future
+        return result
+
+    def _commit_group(self) -> None:
+        """At the end of a turn of the loop: the units given during it, in one transaction.
+
+        If another connection holds the write lock, each runs in a plain ``BEGIN`` instead, where a
+        unit that only reads needs no lock and is answered at once; one that writes meets the lock
+        at its first write, is rolled back, and waits for it without blocking the loop (:meth:`_retry`).
+        """
+        group = [entry for entry in self._group if not entry.future.done()]  # a request that went away
+        self._group = []
+        if not group:
+            return
         outcomes = None
         if not self._waiting:  # units that wait for the lock go first, when it comes
-            outcomes = self._transaction([unit], "BEGIN IMMEDIATE")
-        if outcomes is None:  # the lock is another's: a unit that only reads needs none
-            outcomes = self._transaction([unit], "BEGIN")
-        if outcomes is None:
-            return await self._wait(unit)
-        result: T = _result(outcomes[0])
-        return result
+            outcomes = self._try([entry.unit for entry in group], "BEGIN IMMEDIATE")
+        if outcomes is not None:
+            _deliver(group, outcomes)
+            return
+        for entry in group:  # the lock is another's: a unit that only reads needs none
+            outcome = self._try([entry.unit], "BEGIN")
+            if outcome is None:
+                self._waiting.append(entry)
+            else:
+                _deliver([entry], outcome)
+        if self._waiting and self._retrier is None:
+            self._retrier = asyncio.get_running_loop().create_task(self._retry())
+
+    def _try(self, units: list[Unit[Any]], begin: str) -> list[Any] | None:
+        """:meth:`_transaction`, with an error that stops the whole of it given to each unit."""
+        try:
+            return self._transaction(units, begin)
+        except Exception as error:  # the group could not begin or commit (a full disk): none of it holds
+            return [_Failed(error)] * len(units)
 
     async def run_long(self, unit: Unit[T]) -> T:
         """Run ``unit`` on aiosqlite's thread and connection, which waits for the lock up to ``--db-timeout``.
@@ -450,15 +483,6 @@ class SqliteDatabase(Database):
             self._tell(transaction)
         return outcomes
 
-    async def _wait(self, unit: Unit[T]) -> T:
-        """``unit`` met the write lock of another connection: it runs again once the lock is free."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._waiting.append(_Waiting(unit, future, loop.time() + self._timeout))
-        if self._retrier is None:
-            self._retrier = asyncio.create_task(self._retry())
-        return await future
-
     async def _retry(self) -> None:
         """Run the waiting units again, together, after a pause that grows (jittered) while the lock stays taken.
 
@@ -473,10 +497,7 @@ class SqliteDatabase(Database):
                 pause = min(2 * pause, self.LONGEST_PAUSE)
                 waiting = [entry for entry in self._waiting if not entry.future.done()]  # a request that went away
                 self.retries += 1
-                try:
-                    outcomes = self._transaction([entry.unit for entry in waiting], "BEGIN IMMEDIATE")
-                except Exception as error:  # the group could not begin or commit: none of it holds
-                    outcomes = [_Failed(error)] * len(waiting)
+                outcomes = self._try([entry.unit for entry in waiting], "BEGIN IMMEDIATE")
                 if outcomes is None:
                     now = loop.time()
                     for entry in waiting:
@@ -489,11 +510,7 @@ class SqliteDatabase(Database):
                                 )
                             )
                 else:
-                    for entry, outcome in zip(waiting, outcomes, strict=True):
-                        if isinstance(outcome, _Failed):
-                            entry.future.set_exception(outcome.error)
-                        else:
-                            entry.future.set_result(outcome)
+                    _deliver(waiting, outcomes)
                 self._waiting = [entry for entry in self._waiting if not entry.future.done()]
         finally:
             self._retrier = None
@@ -614,11 +631,15 @@ def _outcome(transaction: SqliteTransaction, unit: Unit[Any]) -> Any:
         return _Failed(error)
 
 
-def _result(outcome: Any) -> Any:
-    """What a unit returned, or raise what it raised."""
-    if isinstance(outcome, _Failed):
-        raise outcome.error
-    return outcome
+def _deliver(entries: list[_Waiting], outcomes: list[Any]) -> None:
+    """Answer each unit's caller with its outcome (a caller that went away hears nothing)."""
+    for entry, outcome in zip(entries, outcomes, strict=True):
+        if entry.future.done():
+            continue
+        if isinstance(outcome, _Failed):
+            entry.future.set_exception(outcome.error)
+        else:
+            entry.future.set_result(outcome)
 
 
 def _run_in_savepoint(connection: sqlite3.Connection, transaction: SqliteTransaction, unit: Unit[Any]) -> Any:
