@@ -67,13 +67,15 @@ class DatabaseNewerThanCode(ValueError):
 
 @dataclass(frozen=True)
 class PoolOptions:
-    """How a PostgreSQL database is reached (``--db-pool-size``, ``--db-statement-cache``, ``--db-timeout``)."""
+    """How a PostgreSQL database is reached (``--db-pool-size``, ``--db-statement-cache``, ``--db-timeout``;
+    SQLite reads ``--db-timeout`` only)."""
 
     #: Connections at most in the pool; units beyond it wait for one.
     size: int = 10
     #: Prepared statements kept per connection; 0 behind a transaction pooler (PgBouncer ``pool_mode=transaction``).
     statement_cache: int = 100
-    #: Seconds to wait for a connection (and to connect) before a unit fails with ``DatabaseUnavailable``.
+    #: Seconds to wait for a connection (and to connect) before a unit fails with ``DatabaseUnavailable``;
+    #: on SQLite, for the write lock another process holds (``SqliteDatabase.open``).
     timeout: float = 5.0
 
 
