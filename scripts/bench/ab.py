@@ -13,6 +13,7 @@ from there, with this checkout's virtual environment; both on a fresh SQLite fil
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import tempfile
 from pathlib import Path
@@ -63,7 +64,7 @@ def main() -> None:
         bench.say(TABLE_HEAD)
         mine = Endpoints.ours(now)
         theirs = Endpoints.ours(AuthorizationServer(before, earlier.port, earlier.db, earlier.host, earlier.env))
-        bench.compare(
+        flows = bench.compare(
             "flows/s",
             (1.0, "no fewer than before"),
             {
@@ -73,7 +74,7 @@ def main() -> None:
         )
         body = workdir / "client.json"
         body.write_text(json.dumps(CLIENT))
-        bench.compare(
+        registrations = bench.compare(
             "req/s",
             (1.0, "no fewer than before"),
             {
@@ -81,6 +82,10 @@ def main() -> None:
                 f"register, SQLite, {args.commit}": lambda: bench.wrk(Target(theirs.register, theirs.pid), body=body),
             },
         )
+        for row in (*flows, *registrations):
+            cpu = sorted(measure.cpu_ms for measure in row.rounds)
+            rounds = ", ".join(f"{measure.cpu_ms:.2f}" for measure in row.rounds)
+            bench.say(f"- {row.name}: CPU ms per unit by round {rounds}; median {statistics.median(cpu):.2f}")
     finally:
         now.program.stop()
         before.stop()
