@@ -7,13 +7,16 @@ All database work of a request is one *unit of work*, a coroutine function given
 ``postgresql://`` URL the PostgreSQL one (``db_postgresql.py``, issue 13, docs/decisions/0044,
 0045). Repositories write one SQL that both engines run; services never see either.
 
-The SQLite store: one aiosqlite connection, numbered migrations, units of work committed in groups.
-WAL lets the command line read and write while the server runs; foreign keys are on. All
-database work of a request is one *unit of work*, a coroutine function given to
-:meth:`Database.run`, which runs whole on aiosqlite's thread, so no request ever sees another's
-half-written rows and a unit costs one thread hop however many statements it makes. SQL is
-parameterised, always. The one hop goes through :class:`AiosqliteThread`, the only code that
-uses aiosqlite's internals.
+The SQLite store: numbered migrations, WAL (the command line reads and writes while the server
+runs), foreign keys on. A request's unit of work runs whole on the event loop's thread, on a
+``sqlite3`` connection with ``busy_timeout`` 0: it never suspends, so no request ever sees
+another's half-written rows, and it costs no thread hop. The loop never waits for SQLite's lock:
+a unit that meets the write lock held by another process is rolled back and runs again after an
+``asyncio.sleep``, up to ``--db-timeout`` (then 503); one that only reads needs no lock (issue 14,
+docs/decisions/0005, 0026). Work that may take long (the migrations at start, the maintenance
+rounds, ``db copy``) runs on aiosqlite's thread and connection instead (:meth:`Database.run_long`,
+through :class:`AiosqliteThread`, the only code that uses aiosqlite's internals). SQL is
+parameterised, always.
 
 The checkpoint that copies the WAL back into the database file (two fsyncs) runs on a thread
 and connection of its own (:class:`Checkpointer`), never inside a request's commit
@@ -23,6 +26,7 @@ and connection of its own (:class:`Checkpointer`), never inside a request's comm
 import asyncio
 import functools
 import os
+import random
 import sqlite3
 import threading
 from collections.abc import Callable, Coroutine, Iterable
@@ -63,13 +67,15 @@ class DatabaseNewerThanCode(ValueError):
 
 @dataclass(frozen=True)
 class PoolOptions:
-    """How a PostgreSQL database is reached (``--db-pool-size``, ``--db-statement-cache``, ``--db-timeout``)."""
+    """How a PostgreSQL database is reached (``--db-pool-size``, ``--db-statement-cache``, ``--db-timeout``;
+    SQLite reads ``--db-timeout`` only)."""
 
     #: Connections at most in the pool; units beyond it wait for one.
     size: int = 10
     #: Prepared statements kept per connection; 0 behind a transaction pooler (PgBouncer ``pool_mode=transaction``).
     statement_cache: int = 100
-    #: Seconds to wait for a connection (and to connect) before a unit fails with ``DatabaseUnavailable``.
+    #: Seconds to wait for a connection (and to connect) before a unit fails with ``DatabaseUnavailable``;
+    #: on SQLite, for the write lock another process holds (``SqliteDatabase.open``).
     timeout: float = 5.0
 
 
@@ -137,33 +143,82 @@ class Transaction:
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         raise NotImplementedError
 
+    async def take_write_lock(self) -> None:
+        """Hold the database's write lock from here on, as a unit that writes does.
+
+        SQLite: a unit that began without it (another connection held it) stops here and waits for
+        it like any writer; the readiness probe's ``ping`` asks so, since a database whose lock stays
+        taken serves no write. PostgreSQL: nothing (its statements lock the rows they change).
+        """
+
     async def attempt(self, part: "Unit[T]") -> T:
         """Run ``part`` of this unit so that, if it raises, only what it wrote is undone (a savepoint);
         what the unit wrote before stays, and commits with it (the token limit's spend, issue 13)."""
         raise NotImplementedError
 
 
+#: SQLite's primary result codes for a lock another connection holds (``sqlite_errorcode & 0xFF``).
+SQLITE_BUSY = 5
+SQLITE_LOCKED = 6
+#: ``Retry-After`` of the 503 for a unit that waited ``--db-timeout`` for the write lock in vain.
+RETRY_AFTER = 2
+
+
+class WriteLockBusy(Exception):
+    """A statement met a lock another connection holds (``SQLITE_BUSY``, ``SQLITE_LOCKED``).
+
+    On the loop's connection (``busy_timeout`` 0) it comes at once, and the unit runs again later,
+    whole; on the thread for long work it comes after ``--db-timeout`` and the work fails with
+    ``DatabaseUnavailable``.
+    """
+
+
+def _locked(error: sqlite3.Error) -> bool:
+    """``error`` says that another connection holds the lock (and not that something is broken)."""
+    return getattr(error, "sqlite_errorcode", 0) & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
+
+
 class SqliteTransaction(Transaction):
-    """A SQLite unit's handle, on the database thread.
+    """A SQLite unit's handle, on the thread of its connection (the event loop's, or the long work's).
 
     Its methods are coroutines so that repositories and services read the same as any other
     async code, but each runs its statement at once and never suspends: the unit they belong to
-    runs to its end without giving the thread back.
+    runs to its end without giving the thread back. A statement that meets another connection's
+    lock raises :class:`WriteLockBusy`, and the transaction remembers it (:attr:`busy`) whatever
+    the unit does with the exception: what the unit did is rolled back and it runs again.
     """
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, *, locked: bool = True) -> None:
         super().__init__()
         self._connection = connection
+        #: Begun with ``BEGIN IMMEDIATE``: it holds the write lock.
+        self._locked = locked
+        #: A statement met another connection's lock: this transaction does not commit.
+        self.busy = False
+
+    def _statement(self, sql: str, params: Iterable[Any]) -> sqlite3.Cursor:
+        try:
+            return self._connection.execute(sql, tuple(params))
+        except sqlite3.OperationalError as error:
+            if _locked(error):
+                self.busy = True
+                raise WriteLockBusy(str(error)) from None
+            raise
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
-        return self._connection.execute(sql, tuple(params)).rowcount
+        return self._statement(sql, params).rowcount
 
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
-        row: sqlite3.Row | None = self._connection.execute(sql, tuple(params)).fetchone()
+        row: sqlite3.Row | None = self._statement(sql, params).fetchone()
         return row
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-        return list(self._connection.execute(sql, tuple(params)).fetchall())
+        return list(self._statement(sql, params).fetchall())
+
+    async def take_write_lock(self) -> None:
+        if not self._locked:
+            self.busy = True
+            raise WriteLockBusy("the write lock is another connection's")
 
     async def attempt(self, part: "Unit[T]") -> T:
         self._connection.execute("SAVEPOINT attempt")
@@ -205,6 +260,14 @@ class Database:
         """
         raise NotImplementedError
 
+    async def run_long(self, unit: Unit[T]) -> T:
+        """Run ``unit``, work that may take long (the maintenance rounds, ``db copy``), as one unit of work.
+
+        The same as :meth:`run` but for SQLite, where :meth:`run` runs on the event loop's thread and
+        long work goes to a thread of its own (docs/decisions/0005).
+        """
+        return await self.run(unit)
+
     async def close(self) -> None:
         raise NotImplementedError
 
@@ -215,112 +278,283 @@ class Database:
                 self._observer(event, label)
 
 
+@dataclass
+class _Waiting:
+    """A unit that met the write lock held by another connection, waiting to run again."""
+
+    unit: "Unit[Any]"
+    future: "asyncio.Future[Any]"
+    #: The event loop's time after which it fails with ``DatabaseUnavailable`` (``--db-timeout``).
+    deadline: float
+
+
 class SqliteDatabase(Database):
-    """The embedded engine. :meth:`open`, then :meth:`run` for every unit of work."""
+    """The embedded engine. :meth:`open`, then :meth:`run` for every unit of work.
+
+    Two connections: the event loop's, on which every request's unit runs (:meth:`run`), with
+    ``busy_timeout`` 0 so that it never waits for a lock; and aiosqlite's, on a thread of its own,
+    for the work that may take long: the migrations at start, the maintenance rounds, ``db copy``
+    (:meth:`run_long`). The checkpoints have a third (:class:`Checkpointer`).
+    """
 
     engine: Engine = "sqlite"
 
-    def __init__(self, thread: "AiosqliteThread", checkpointer: "Checkpointer") -> None:
+    #: The first pause of a unit that met the write lock; each next one doubles, up to ``LONGEST_PAUSE``.
+    FIRST_PAUSE = 0.001
+    LONGEST_PAUSE = 0.05
+
+    def __init__(
+        self, connection: sqlite3.Connection, thread: "AiosqliteThread", checkpointer: "Checkpointer", timeout: float
+    ) -> None:
+        self._connection = connection
         self._thread = thread
         self._checkpointer = checkpointer
-        self._queue: list[tuple[Unit[Any], asyncio.Future[Any]]] = []
-        self._writer: asyncio.Task[None] | None = None
-        #: The transaction of the group being committed, seen only on the database thread.
+        self._timeout = timeout
+        #: Units given during this turn of the event loop, committed together at its end.
+        self._group: list[_Waiting] = []
+        #: Units waiting for the write lock, in the order they met it; ``_retry`` runs them again.
+        self._waiting: list[_Waiting] = []
+        self._retrier: asyncio.Task[None] | None = None
+        #: The transaction of the unit running on this thread (the loop's, or the long work's).
         self._running = threading.local()
+        #: How many times waiting units were tried again (the tests and benchmarks read it).
+        self.retries = 0
 
     @classmethod
-    async def open(cls, path: Path) -> "SqliteDatabase":
-        """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
+    async def open(cls, path: Path, timeout: float = 5.0) -> "SqliteDatabase":
+        """Open (creating if needed) the database at ``path`` and bring its schema up to date.
+
+        ``timeout`` (``--db-timeout``): the seconds a unit waits for the write lock that another
+        process (the command line, another worker) holds, before it fails with ``DatabaseUnavailable``.
+        """
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         make_private(path)
         thread = await AiosqliteThread.connect(path)
         # wal_autocheckpoint = 0: the Checkpointer's thread checkpoints instead of a request's commit.
-        for pragma in (
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA synchronous = NORMAL",
-            "PRAGMA foreign_keys = ON",
-            "PRAGMA busy_timeout = 5000",
-            "PRAGMA wal_autocheckpoint = 0",
-        ):
+        for pragma in ("PRAGMA journal_mode = WAL", *_PRAGMAS, f"PRAGMA busy_timeout = {round(timeout * 1000)}"):
             await thread.execute(pragma)
-        database = cls(thread, Checkpointer(path))
-        await database._migrate()
+        database = cls(_loop_connection(path), thread, Checkpointer(path), timeout)
+        try:
+            await database._migrate()
+        except BaseException:
+            await database.close()
+            raise
         return database
 
     async def close(self) -> None:
+        if self._retrier is not None:
+            self._retrier.cancel()
         self._checkpointer.stop()
+        self._connection.close()
         await self._thread.close()  # the last connection to close checkpoints what is left
 
     async def run(self, unit: Unit[T]) -> T:
-        """Run ``unit`` as one atomic unit of work; its result, or the exception it raised.
+        """Run ``unit`` as one atomic unit of work, on the event loop's thread; its result, or the exception it raised.
 
-        Units queue up while the database thread is busy and then run together, in order, in one
-        ``BEGIN IMMEDIATE`` ... ``COMMIT`` (group commit), each inside a savepoint of its own: a
-        unit that raises leaves no row behind and does not disturb the others. Nothing is
-        answered before the commit that holds it. Called from inside a unit (a service reloading
-        its cache while a request's unit runs), it joins that unit.
+        The units given during one turn of the event loop run together at its end, in order, in
+        one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (group commit), each inside a savepoint of its own:
+        one that raises leaves no row behind and does not disturb the others. A unit never
+        suspends (:func:`_complete`), so no other request runs between its statements. If another
+        connection holds the write lock, the loop does not wait for it (:meth:`_commit_group`).
+        Nothing is answered before the commit that holds it. Called from inside a unit (a service
+        reloading its cache while a request's unit runs), it joins that unit.
         """
         joined: Transaction | None = getattr(self._running, "transaction", None)
         if joined is not None:
             return await unit(joined)
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append((unit, future))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write())
-        return await future
+        loop = asyncio.get_running_loop()
+        entry = _Waiting(unit, loop.create_future(), loop.time() + self._timeout)
+        if not self._group:
+            loop.call_soon(self._commit_group)
+        self._group.append(entry)
+        result: T = await entry.future
+        return result
 
-    async def _write(self) -> None:
-        """Hand the queued units to the database thread, a group at a time, until none is left."""
-        group: list[tuple[Unit[Any], asyncio.Future[Any]]] = []
+    def _commit_group(self) -> None:
+        """At the end of a turn of the loop: the units given during it, in one transaction.
+
+        If another connection holds the write lock, each runs in a plain ``BEGIN`` instead, where a
+        unit that only reads needs no lock and is answered at once; one that writes meets the lock
+        at its first write, is rolled back, and waits for it without blocking the loop (:meth:`_retry`).
+        """
+        group = [entry for entry in self._group if not entry.future.done()]  # a request that went away
+        self._group = []
+        if not group:
+            return
+        outcomes = None
+        if not self._waiting:  # units that wait for the lock go first, when it comes
+            outcomes = self._try([entry.unit for entry in group], "BEGIN IMMEDIATE")
+        if outcomes is not None:
+            _deliver(group, outcomes)
+            return
+        for entry in group:  # the lock is another's: a unit that only reads needs none
+            outcome = self._try([entry.unit], "BEGIN")
+            if outcome is None:
+                self._waiting.append(entry)
+            else:
+                _deliver([entry], outcome)
+        if self._waiting and self._retrier is None:
+            self._retrier = asyncio.get_running_loop().create_task(self._retry())
+
+    def _try(self, units: list[Unit[Any]], begin: str) -> list[Any] | None:
+        """:meth:`_transaction`, with an error that stops the whole of it given to each unit."""
         try:
-            while self._queue:
-                group, self._queue = self._queue, []
-                try:
-                    outcomes = await self._thread.call(self._commit, [unit for unit, _ in group])
-                except Exception as error:  # the group could not begin or commit: none of it holds
-                    outcomes = [_Failed(error)] * len(group)
-                for (_, future), outcome in zip(group, outcomes, strict=True):
-                    if future.done():  # its request went away; what it wrote stays committed
-                        continue
-                    if isinstance(outcome, _Failed):
-                        future.set_exception(outcome.error)
-                    else:
-                        future.set_result(outcome)
-        finally:
-            self._writer = None
-            for _, future in group:  # cancelled while the thread ran them (the server stopping)
-                if not future.done():
-                    future.cancel()
+            return self._transaction(units, begin)
+        except Exception as error:  # the group could not begin or commit (a full disk): none of it holds
+            return [_Failed(error)] * len(units)
 
-    def _commit(self, connection: sqlite3.Connection, units: list[Unit[Any]]) -> list[Any]:
-        """On the database thread: run ``units`` in one transaction; each one's result or ``_Failed``."""
+    async def run_long(self, unit: Unit[T]) -> T:
+        """Run ``unit`` on aiosqlite's thread and connection, which waits for the lock up to ``--db-timeout``.
+
+        For work that may take long (the maintenance rounds, ``db copy``, the migrations): the
+        event loop goes on serving meanwhile, and its units wait for the lock without blocking it.
+        """
+        done: tuple[Transaction, T] = await self._thread.call(self._run_long, unit)
+        transaction, result = done
+        self._tell(transaction)
+        return result
+
+    def _run_long(self, connection: sqlite3.Connection, unit: Unit[T]) -> tuple[Transaction, T]:
+        """On aiosqlite's thread: ``unit`` in one transaction; ``DatabaseUnavailable`` past ``--db-timeout``."""
         transaction = SqliteTransaction(connection)
         self._running.transaction = transaction
         try:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                outcomes = [_run_in_savepoint(connection, transaction, unit) for unit in units]
+                result = _complete(unit(transaction))
+                if transaction.busy:
+                    raise WriteLockBusy("database is locked")
                 connection.execute("COMMIT")
-                self._tell(transaction)
             except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 raise
+        except (sqlite3.OperationalError, WriteLockBusy) as error:
+            if isinstance(error, sqlite3.OperationalError) and not _locked(error):
+                raise
+            raise DatabaseUnavailable(
+                "the database is locked by another writer", retry_after=RETRY_AFTER, detail=str(error)
+            ) from None
         finally:
             self._running.transaction = None
+        return transaction, result
+
+    def _transaction(self, units: list[Unit[Any]], begin: str) -> list[Any] | None:
+        """On the loop's connection: ``units`` in one transaction begun by ``begin``; each one's outcome.
+
+        ``None`` when a statement met another connection's lock: the transaction is rolled back
+        and nothing of it holds. One unit runs without a savepoint (it fails: ``ROLLBACK``);
+        several each in a savepoint of their own, so that one that raises does not undo the others.
+        """
+        connection = self._connection
+        try:
+            connection.execute(begin)
+        except sqlite3.OperationalError as error:
+            if _locked(error):
+                return None
+            raise
+        transaction = SqliteTransaction(connection, locked=begin == "BEGIN IMMEDIATE")
+        self._running.transaction = transaction
+        try:
+            if len(units) == 1:
+                outcomes = [_outcome(transaction, units[0])]
+                ends = "ROLLBACK" if isinstance(outcomes[0], _Failed) else "COMMIT"
+            else:
+                outcomes = []
+                for unit in units:
+                    outcomes.append(_run_in_savepoint(connection, transaction, unit))
+                    if transaction.busy:
+                        break
+                ends = "COMMIT"
+            if transaction.busy:
+                connection.execute("ROLLBACK")
+                return None
+            try:
+                connection.execute(ends)
+            except sqlite3.OperationalError as error:
+                if not _locked(error):
+                    raise
+                connection.execute("ROLLBACK")
+                return None
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        finally:
+            self._running.transaction = None
+        if ends == "COMMIT":
+            self._tell(transaction)
         return outcomes
 
+    async def _retry(self) -> None:
+        """Run the waiting units again, together, after a pause that grows (jittered) while the lock stays taken.
+
+        Those that wait longer than ``--db-timeout`` fail with ``DatabaseUnavailable`` (503 +
+        ``Retry-After``); nothing of them was written.
+        """
+        loop = asyncio.get_running_loop()
+        pause = self.FIRST_PAUSE
+        try:
+            while self._waiting:
+                await asyncio.sleep(random.uniform(pause / 2, pause))  # noqa: S311 - jitter, not a secret
+                pause = min(2 * pause, self.LONGEST_PAUSE)
+                waiting = [entry for entry in self._waiting if not entry.future.done()]  # a request that went away
+                self.retries += 1
+                outcomes = self._try([entry.unit for entry in waiting], "BEGIN IMMEDIATE")
+                if outcomes is None:
+                    now = loop.time()
+                    for entry in waiting:
+                        if entry.deadline <= now:
+                            entry.future.set_exception(
+                                DatabaseUnavailable(
+                                    "the database is locked by another writer",
+                                    retry_after=RETRY_AFTER,
+                                    detail=f"the write lock stayed taken for {self._timeout:g} s (--db-timeout)",
+                                )
+                            )
+                else:
+                    _deliver(waiting, outcomes)
+                self._waiting = [entry for entry in self._waiting if not entry.future.done()]
+        finally:
+            self._retrier = None
+            for entry in self._waiting:  # cancelled (the server stopping)
+                entry.future.cancel()
+            self._waiting = []
+
     async def _migrate(self) -> None:
-        """Apply the numbered scripts in ``migrations/`` that this database has not seen yet."""
+        """Apply the numbered scripts in ``migrations/`` that the database has not seen yet, off the loop."""
         await self._thread.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT"
         )
         scripts = migration_scripts("sqlite")
-        applied = await self.run(applied_versions)
+        applied = await self.run_long(applied_versions)
         refuse_newer(applied, scripts)
         for version, name, script in scripts:
-            await self.run(functools.partial(_apply, version=version, name=name, script=script))
+            if version not in applied:
+                await self.run_long(functools.partial(_apply, version=version, name=name, script=script))
+
+
+#: The settings of every connection the server opens (but the checkpointer's); ``busy_timeout`` apart.
+_PRAGMAS = (
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA wal_autocheckpoint = 0",
+)
+
+
+def _loop_connection(path: Path) -> sqlite3.Connection:
+    """The event loop's connection: autocommit (units say ``BEGIN`` and ``COMMIT``), ``busy_timeout`` 0.
+
+    ``timeout=0`` is ``busy_timeout`` 0: a statement that meets another connection's lock fails at
+    once with ``SQLITE_BUSY`` instead of sleeping on the loop's thread. ``check_same_thread=False``:
+    the server closes it from whichever thread stops it; it is only ever used by one at a time.
+    """
+    connection = sqlite3.connect(path, isolation_level=None, timeout=0, check_same_thread=False)
+    connection.row_factory = sqlite3.Row
+    for pragma in _PRAGMAS:
+        connection.execute(pragma)
+    return connection
 
 
 class AiosqliteThread:
@@ -328,7 +562,7 @@ class AiosqliteThread:
 
     aiosqlite runs each of its statements on a thread of its own, sent there through
     ``Connection._execute(function)``; it has no public way to send a function of ours, which a
-    unit of work needs: a whole group of units run on that thread in one hop (decision 0026). So
+    unit of long work needs: it runs whole on that thread in one hop (decisions 0005, 0026). So
     this class, and nothing else in the project, uses two internals of aiosqlite:
 
     - ``Connection._execute(fn, *args)``: a coroutine that queues ``fn(*args)`` for the
@@ -392,15 +626,32 @@ class _Failed:
         self.error = error
 
 
+def _outcome(transaction: SqliteTransaction, unit: Unit[Any]) -> Any:
+    """Run ``unit`` to its end on this thread: its result, or ``_Failed`` with what it raised."""
+    try:
+        return _complete(unit(transaction))
+    except Exception as error:
+        return _Failed(error)
+
+
+def _deliver(entries: list[_Waiting], outcomes: list[Any]) -> None:
+    """Answer each unit's caller with its outcome (a caller that went away hears nothing)."""
+    for entry, outcome in zip(entries, outcomes, strict=True):
+        if entry.future.done():
+            continue
+        if isinstance(outcome, _Failed):
+            entry.future.set_exception(outcome.error)
+        else:
+            entry.future.set_result(outcome)
+
+
 def _run_in_savepoint(connection: sqlite3.Connection, transaction: SqliteTransaction, unit: Unit[Any]) -> Any:
     connection.execute("SAVEPOINT unit")
     counted = len(transaction.counted)
-    try:
-        outcome = _complete(unit(transaction))
-    except Exception as error:
+    outcome = _outcome(transaction, unit)
+    if isinstance(outcome, _Failed):
         connection.execute("ROLLBACK TO unit")
         del transaction.counted[counted:]  # what the unit counted is undone with its rows
-        outcome = _Failed(error)
     connection.execute("RELEASE unit")
     return outcome
 
@@ -417,7 +668,9 @@ def _complete(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 async def ping(tx: Transaction) -> None:
-    """The most trivial unit of work, ``SELECT 1``: the readiness probe's proof that units run (issue 17)."""
+    """The most trivial unit of work, ``SELECT 1`` under the write lock: the readiness probe's proof that
+    units run (issue 17), the writing ones too."""
+    await tx.take_write_lock()
     await tx.fetch_one("SELECT 1")
 
 

@@ -12,12 +12,13 @@ from mcp_authz.authorization_server.db_postgresql import PostgresDatabase
 
 async def open_database(target: str | Path, options: PoolOptions | None = None) -> Database:
     """Open the database ``target`` names (:func:`parse_target`) and bring its schema up to date."""
+    options = options or PoolOptions()
     if isinstance(target, Path):
-        return await SqliteDatabase.open(target)
+        return await SqliteDatabase.open(target, options.timeout)
     engine, address = parse_target(target)
     if engine == "postgresql":
-        return await PostgresDatabase.connect(address, options or PoolOptions())
-    return await SqliteDatabase.open(Path(address))
+        return await PostgresDatabase.connect(address, options)
+    return await SqliteDatabase.open(Path(address), options.timeout)
 
 
 #: Tables copied after others that no foreign key names: a trigger checks a downstream flow against
@@ -37,12 +38,12 @@ async def copy_database(source: Database, target: Database) -> dict[str, int]:
     migration wrote (:data:`SEEDED`) are the source's after the copy. PostgreSQL's
     identity columns continue after the copied ids. Returns the rows copied per table.
     """
-    order = _dependency_order(await source.run(lambda tx: _foreign_keys(tx, source.engine)))
+    order = _dependency_order(await source.run_long(lambda tx: _foreign_keys(tx, source.engine)))
 
     async def read(tx: Transaction) -> dict[str, list[Row]]:  # one unit: one consistent snapshot of the source
         return {table: await tx.fetch_all(f'SELECT * FROM "{table}"') for table in order}  # noqa: S608 - names from the catalog
 
-    contents = await source.run(read)
+    contents = await source.run_long(read)
 
     async def write(tx: Transaction) -> dict[str, int]:
         for table in order:
@@ -70,7 +71,7 @@ async def copy_database(source: Database, target: Database) -> dict[str, int]:
                 )
         return {table: len(rows) for table, rows in contents.items()}
 
-    return await target.run(write)
+    return await target.run_long(write)
 
 
 async def _foreign_keys(tx: Transaction, engine: str) -> dict[str, set[str]]:

@@ -143,7 +143,8 @@ class Settings:
     )
     db_timeout: int = _setting(
         5,
-        "PostgreSQL: seconds to wait for a connection before a request gets 503 with Retry-After",
+        "seconds a request waits for the database (PostgreSQL: a connection; SQLite: the write lock another"
+        " process holds) before it gets 503 with Retry-After",
         "AS_DB_TIMEOUT",
     )
     demo: bool = _setting(

@@ -1,8 +1,8 @@
 """Whether this server can answer requests: its database runs a unit of work and its signing keys are loaded.
 
 A readiness probe (Kubernetes, a load balancer) asks this every few seconds, so the check is
-cheap and bounded: one trivial unit of work (``SELECT 1``, through the same queue and ``BEGIN
-IMMEDIATE`` as every request's unit, so a database that requests cannot use fails it too), in
+cheap and bounded: one trivial unit of work (``SELECT 1`` under the write lock, ``db.ping``, so
+a database whose write lock another process keeps fails it, as it fails every request that writes), in
 which the signing keys are read from their cache (``tokens/keys.py``: from the database only
 when it changed or they were never loaded). The whole check gives up after ``READY_TIMEOUT``
 seconds: a probe must never hang on a locked or stuck database. What is wrong is named by part,

@@ -51,7 +51,7 @@ class ClientExpiry:
                     deleted += expired
             return deleted
 
-        return await self._db.run(unit)
+        return await self._db.run_long(unit)  # many rows may go: off the loop (decision 0005)
 
     async def delete(self, tx: Transaction, client_ids: list[str]) -> None:
         """Delete the clients with their rows: journeys, their steps and flows, refresh tokens, consents."""

@@ -47,4 +47,4 @@ class JourneyExpiry:
             deleted = await self._journeys.delete_ended(tx, clock.now() - self._retention)
             return JourneyCleanup(expired, deleted)
 
-        return await self._db.run(unit)
+        return await self._db.run_long(unit)  # many rows may go: off the loop (decision 0005)

@@ -51,4 +51,4 @@ class SharedStateUpkeep:
                 await self._tokens.forget_ended_successors(tx),
             )
 
-        return await self._db.run(unit)
+        return await self._db.run_long(unit)  # many rows may go: off the loop (decision 0005)

@@ -1,5 +1,6 @@
-"""The full flow on SQLite, this tree's server against an earlier commit's, side by side (issue 13:
-the SQLite figures must not get worse): the same driver, rounds alternating, CPU time per flow.
+"""The full flow and registration on SQLite, this tree's server against an earlier commit's, side by
+side (issue 13: the SQLite figures must not get worse; issue 14: decide by measurement): the same
+drivers, rounds alternating, CPU time per flow and per registration.
 
 ::
 
@@ -10,12 +11,14 @@ from there, with this checkout's virtual environment; both on a fresh SQLite fil
 """
 
 import argparse
+import json
 import os
+import statistics
 import subprocess
 import tempfile
 from pathlib import Path
 
-from scripts.bench.run import TABLE_HEAD, Bench, Endpoints
+from scripts.bench.run import CLIENT, TABLE_HEAD, Bench, Endpoints, Target
 from scripts.stack import ROOT, UNLIMITED_RATES, AuthorizationServer, Program, start_authorization_server
 
 #: Runs ``python -m authorization_server`` from another tree: ``-m`` would take this checkout's.
@@ -61,7 +64,7 @@ def main() -> None:
         bench.say(TABLE_HEAD)
         mine = Endpoints.ours(now)
         theirs = Endpoints.ours(AuthorizationServer(before, earlier.port, earlier.db, earlier.host, earlier.env))
-        bench.compare(
+        flows = bench.compare(
             "flows/s",
             (1.0, "no fewer than before"),
             {
@@ -69,6 +72,20 @@ def main() -> None:
                 f"full flow, SQLite, {args.commit}": lambda: bench.flow(theirs),
             },
         )
+        body = workdir / "client.json"
+        body.write_text(json.dumps(CLIENT))
+        registrations = bench.compare(
+            "req/s",
+            (1.0, "no fewer than before"),
+            {
+                "register, SQLite, now": lambda: bench.wrk(Target(mine.register, mine.pid), body=body),
+                f"register, SQLite, {args.commit}": lambda: bench.wrk(Target(theirs.register, theirs.pid), body=body),
+            },
+        )
+        for row in (*flows, *registrations):
+            cpu = sorted(measure.cpu_ms for measure in row.rounds)
+            rounds = ", ".join(f"{measure.cpu_ms:.2f}" for measure in row.rounds)
+            bench.say(f"- {row.name}: CPU ms per unit by round {rounds}; median {statistics.median(cpu):.2f}")
     finally:
         now.program.stop()
         before.stop()

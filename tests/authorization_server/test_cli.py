@@ -255,8 +255,9 @@ class TestServerSettings:
             "--db-pool-size DB_POOL_SIZE PostgreSQL: connections in the pool at most (env AS_DB_POOL_SIZE, default 10)",
             "--db-statement-cache DB_STATEMENT_CACHE PostgreSQL: prepared statements kept per connection; 0 behind a"
             " transaction pooler (PgBouncer pool_mode=transaction) (env AS_DB_STATEMENT_CACHE, default 100)",
-            "--db-timeout DB_TIMEOUT PostgreSQL: seconds to wait for a connection before a request gets 503 with"
-            " Retry-After (env AS_DB_TIMEOUT, default 5)",
+            # Issue 14: on SQLite, the write lock another process holds.
+            "--db-timeout DB_TIMEOUT seconds a request waits for the database (PostgreSQL: a connection; SQLite:"
+            " the write lock another process holds) before it gets 503 with Retry-After (env AS_DB_TIMEOUT, default 5)",
             "--demo demo mode: create the demo MCP server and user, and approve every authorization as that user"
             " (env AS_DEMO, default off)",
             "--default-mcp-server DEFAULT_MCP_SERVER id of the MCP server that a root-issuer request without"

@@ -17,7 +17,13 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from mcp_authz.authorization_server.db import AiosqliteThread, Database, Transaction
+from mcp_authz.authorization_server.db import (
+    AiosqliteThread,
+    Database,
+    DatabaseUnavailable,
+    SqliteDatabase,
+    Transaction,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -111,6 +117,88 @@ class TestAttempt:
 
         assert await db.run(unit) == "grant refused"
         assert texts(tmp_path / "store.sqlite3") == ["spent"]
+
+
+async def count_notes(tx: Transaction) -> int:
+    row = await tx.fetch_one("SELECT count(*) FROM notes")
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.fixture
+async def held(tmp_path: Path) -> AsyncIterator[tuple[SqliteDatabase, sqlite3.Connection]]:
+    """A store with ``--db-timeout`` 30, and another connection (the command line's) holding its write lock."""
+    database = await SqliteDatabase.open(tmp_path / "store.sqlite3", timeout=30)
+    await database.run(lambda tx: tx.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)"))
+    with closing(sqlite3.connect(tmp_path / "store.sqlite3", isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        yield database, other
+        if other.in_transaction:
+            other.execute("COMMIT")
+    await database.close()
+
+
+@pytest.mark.sqlite_only("SQLite's write lock, on a store of the test's own: the SQLite pass runs it")
+class TestTheWriteLockOfAnotherConnection:
+    """Issue 14, decision 0005: units run on the event loop's thread with ``busy_timeout`` 0; a lock held
+    elsewhere makes the writing units wait without blocking the loop, and the reading ones not at all."""
+
+    async def test_issue_14_a_reader_is_answered_while_a_writer_waits_for_the_lock_then_commits(self, held):
+        database, other = held
+        writer = asyncio.ensure_future(database.run(add("waited")))
+
+        assert await database.run(count_notes) == 0  # answered with the lock still held elsewhere
+        assert not writer.done()
+        other.execute("COMMIT")
+        assert await writer == 1
+        assert database.retries >= 1
+
+    async def test_issue_14_a_unit_that_swallows_the_lock_error_is_still_rolled_back_and_run_again(self, held):
+        """What a unit does with ``WriteLockBusy`` does not matter: its transaction met the lock, so it runs again."""
+        database, other = held
+
+        async def swallows(tx: Transaction) -> str:
+            try:
+                await tx.execute("INSERT INTO notes (text) VALUES ('once')")
+            except Exception:
+                return "swallowed"
+            return "written"
+
+        unit = asyncio.ensure_future(database.run(swallows))
+        assert await database.run(count_notes) == 0
+        other.execute("COMMIT")
+
+        assert await unit == "written"
+        assert await database.run(count_notes) == 1
+
+    async def test_issue_14_a_writer_waiting_past_db_timeout_is_unavailable_and_writes_nothing(self, tmp_path: Path):
+        """Issue 14: past ``--db-timeout`` a waiting unit fails with ``DatabaseUnavailable`` (503): nothing written."""
+        database = await SqliteDatabase.open(tmp_path / "store.sqlite3", timeout=0.2)
+        try:
+            await database.run(lambda tx: tx.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)"))
+            with closing(sqlite3.connect(tmp_path / "store.sqlite3", isolation_level=None)) as other:
+                other.execute("BEGIN IMMEDIATE")
+                with pytest.raises(DatabaseUnavailable):
+                    await database.run(add("refused"))
+                other.execute("COMMIT")
+            assert texts(tmp_path / "store.sqlite3") == []
+        finally:
+            await database.close()
+
+    async def test_decision_0005_long_work_waits_for_the_lock_on_its_own_thread_while_the_loop_serves(self, held):
+        """Decision 0005: ``run_long`` (maintenance, ``db copy``) waits on aiosqlite's thread, never on the loop's."""
+        database, other = held
+
+        async def where(tx: Transaction) -> int:
+            await tx.execute("INSERT INTO notes (text) VALUES ('long')")
+            return threading.get_ident()
+
+        long = asyncio.ensure_future(database.run_long(where))
+        assert await database.run(count_notes) == 0
+        other.execute("COMMIT")
+
+        assert await long != threading.get_ident()
+        assert await database.run(count_notes) == 1
 
 
 class TestAiosqliteInternals:
