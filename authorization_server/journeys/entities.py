@@ -206,6 +206,17 @@ class Journey:
 
 
 @dataclass(frozen=True)
+class Interaction:
+    """An accepted authorization request as its journey stores it: the request, and the interaction that continues it
+    (its id's digest, deadline, and the digest of the browser's secret that alone may use it)."""
+
+    request: AuthorizationRequest
+    interaction_hash: str
+    interaction_expires_at: datetime
+    browser_hash: str
+
+
+@dataclass(frozen=True)
 class JourneyHistory:
     """A journey with everything it recorded: its steps in order and its downstream flows."""
 

@@ -28,6 +28,7 @@ from mcp_authz.authorization_server.journeys.entities import (
     DownstreamAuthorizationFlow,
     DownstreamCallback,
     DownstreamTokens,
+    Interaction,
     Journey,
     JourneyHistory,
     JourneySearch,
@@ -82,17 +83,16 @@ class JourneyService:
         (:meth:`approve`; docs/architecture.md). The interaction id names the sign-in and consent
         pages; only the browser that holds ``browser_secret`` may use it.
         """
-        target = JourneyStatus.AUTHORIZATION_REQUESTED
-        journey = await states.create(tx, request.issuer, target, request.client_id, request.mcp_server_id)
         interaction_id = new_secret()
-        interaction_expires_at = clock.later(self._interaction_ttl)
-        await repository.set_request(
-            tx,
-            journey.id,
+        interaction = Interaction(
             request,
             interaction_hash=digest(interaction_id),
-            interaction_expires_at=interaction_expires_at,
+            interaction_expires_at=clock.later(self._interaction_ttl),
             browser_hash=digest(browser_secret),
+        )
+        target = JourneyStatus.AUTHORIZATION_REQUESTED
+        journey = await states.create(
+            tx, request.issuer, target, request.client_id, request.mcp_server_id, interaction=interaction
         )
         detail = f"scope {format_scope(request.scope)!r} for {request.resource}"
         if request.dropped_scope:
@@ -101,7 +101,7 @@ class JourneyService:
             detail += f"; not offered by this MCP server, dropped: {format_scope(shown)!r}"
             detail += f" and {more} more" if more else ""
         await states.stamp(tx, journey.id, Step.AUTHORIZATION_REQUESTED, detail)
-        return repository.requested(journey, request, interaction_expires_at), interaction_id
+        return journey, interaction_id
 
     async def pending(self, tx: Transaction, interaction_id: str, browser_secret: str | None) -> Journey:
         """The journey waiting for sign-in or consent under ``interaction_id``, in the browser that started it."""

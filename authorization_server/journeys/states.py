@@ -11,6 +11,7 @@ from mcp_authz.authorization_server.errors import InvalidRequest, NotFound
 from mcp_authz.authorization_server.journeys import repository
 from mcp_authz.authorization_server.journeys.entities import (
     TRANSITIONS,
+    Interaction,
     Journey,
     JourneyStatus,
     McpAuthorizationFlow,
@@ -30,8 +31,10 @@ async def create(
     client_id: str,
     mcp_server_id: str,
     mcp_server_version: str | None = None,
+    interaction: Interaction | None = None,
 ) -> Journey:
-    """A new journey in ``status`` and the MCP flow that links it to its client and MCP server (seed 000)."""
+    """A new journey in ``status`` and the MCP flow that links it to its client and MCP server (seed 000);
+    with ``interaction``, the authorization request it was created for."""
     journey_id = new_id("jrn")
     flow = McpAuthorizationFlow(
         id=new_id("mfl"),
@@ -41,8 +44,9 @@ async def create(
         mcp_server_version=mcp_server_version,
         created_at=clock.now(),
     )
-    await repository.add(tx, journey_id, issuer, status, flow)
-    return repository.created(journey_id, issuer, status, flow)
+    await repository.add(tx, journey_id, issuer, status, flow, interaction)
+    journey = repository.created(journey_id, issuer, status, flow)
+    return journey if interaction is None else repository.requested(journey, interaction)
 
 
 async def move(tx: Transaction, journey: Journey, target: JourneyStatus, **columns: object) -> Journey:
