@@ -41,11 +41,12 @@ _MOVABLE = frozenset(
         "interaction_hash",
         "interaction_expires_at",
         "failure_reason",
+        "created_at",
     }
 )
 
 #: The movable columns that a :class:`Journey` carries (the digests stay in the database).
-_JOURNEY_FIELDS = frozenset({"user_id", "failure_reason", "interaction_expires_at", "code_expires_at"})
+_JOURNEY_FIELDS = frozenset({"user_id", "failure_reason", "interaction_expires_at", "code_expires_at", "created_at"})
 
 #: Columns that :func:`finish_downstream_flow` may set besides the status.
 _DOWNSTREAM_COLUMNS = frozenset(
@@ -108,10 +109,12 @@ async def add(
     )
 
 
-async def add_event(tx: Transaction, journey_id: str, step: Step, at: datetime, detail: str | None) -> None:
+async def add_events(tx: Transaction, journey_id: str, events: tuple[Event, ...]) -> None:
+    """The journey's ``events``, in one ``INSERT`` of a row each, numbered in their order (issue 14)."""
+    rows = ", ".join(["(?, ?, ?, ?)"] * len(events))
     await tx.execute(
-        "INSERT INTO journey_events (journey_id, step, at, detail) VALUES (?, ?, ?, ?)",
-        (journey_id, step, clock.to_db(at), detail),
+        f"INSERT INTO journey_events (journey_id, step, at, detail) VALUES {rows}",  # noqa: S608 - only "?"
+        [value for event in events for value in (journey_id, event.step, clock.to_db(event.at), event.detail)],
     )
 
 
@@ -152,15 +155,14 @@ async def move(
 
 
 async def adopt_registration(tx: Transaction, registered: Journey, journey_id: str) -> None:
-    """Fold a ``registered`` journey into ``journey_id``: its steps, start and MCP server version; then delete it."""
+    """Fold a ``registered`` journey into ``journey_id``: its steps and MCP server version; then delete it.
+
+    Its start is the caller's to set, with the move of ``journey_id`` that follows (one ``UPDATE``, issue 14).
+    """
     await tx.execute("UPDATE journey_events SET journey_id = ? WHERE journey_id = ?", (journey_id, registered.id))
     await tx.execute(
         "UPDATE mcp_authorization_flows SET mcp_server_version = ? WHERE journey_id = ?",
         (registered.mcp_flow.mcp_server_version, journey_id),
-    )
-    await tx.execute(
-        "UPDATE authorization_journeys SET created_at = ? WHERE id = ?",
-        (clock.to_db(registered.created_at), journey_id),
     )
     await tx.execute("DELETE FROM authorization_journeys WHERE id = ?", (registered.id,))
 

@@ -28,6 +28,7 @@ from mcp_authz.authorization_server.journeys.entities import (
     DownstreamAuthorizationFlow,
     DownstreamCallback,
     DownstreamTokens,
+    Event,
     Interaction,
     Journey,
     JourneyHistory,
@@ -166,14 +167,13 @@ class JourneyService:
 
     async def approve(self, tx: Transaction, journey: Journey, how: str) -> str:
         """Consent given: issue the authorization code (OAuth 2.1 §4.1.2). Returns the code."""
-        await self._adopt_registration(tx, journey)
-        await states.stamp(tx, journey.id, Step.CONSENT_GIVEN, how)
-        return await self.issue_code(tx, journey)
+        consented = states.happened(Step.CONSENT_GIVEN, how)
+        return await self._issue_code(tx, journey, await self._adopt_registration(tx, journey), consented)
 
     async def approve_before_downstream(self, tx: Transaction, journey: Journey, how: str) -> Journey:
         """Consent given, but the MCP server's downstream providers must authorize first (issue 4)."""
-        moved = await states.move(tx, journey, JourneyStatus.DOWNSTREAM, interaction_hash=None)
-        await self._adopt_registration(tx, journey)
+        started = await self._adopt_registration(tx, journey)
+        moved = await states.move(tx, journey, JourneyStatus.DOWNSTREAM, interaction_hash=None, **started)
         await states.stamp(tx, journey.id, Step.CONSENT_GIVEN, how)
         return moved
 
@@ -183,6 +183,13 @@ class JourneyService:
         The code is single-use, short-lived, and bound through the journey to the client, the
         redirect URI, the PKCE challenge, the resource, the scope and the user.
         """
+        return await self._issue_code(tx, journey, {})
+
+    async def _issue_code(
+        self, tx: Transaction, journey: Journey, started: dict[str, datetime], *earlier: Event
+    ) -> str:
+        """:meth:`issue_code`, with the journey's adopted start (``started``) set by the same ``UPDATE``, and the
+        steps of this unit not yet recorded (``earlier``) written with ``code_issued`` in one ``INSERT`` (issue 14)."""
         code = new_secret()
         await states.move(
             tx,
@@ -191,8 +198,11 @@ class JourneyService:
             code_hash=digest(code),
             code_expires_at=clock.later(self._code_ttl),
             interaction_hash=None,
+            **started,
         )
-        await states.stamp(tx, journey.id, Step.CODE_ISSUED, f"valid for {self._code_ttl} s")
+        await states.stamp_all(
+            tx, journey.id, *earlier, states.happened(Step.CODE_ISSUED, f"valid for {self._code_ttl} s")
+        )
         return code
 
     async def get(self, tx: Transaction, journey_id: str) -> Journey:
@@ -213,18 +223,21 @@ class JourneyService:
         """Stamp a step that does not change the journey's state (a refresh, say)."""
         await states.stamp(tx, journey_id, step, detail)
 
-    async def _adopt_registration(self, tx: Transaction, journey: Journey) -> None:
+    async def _adopt_registration(self, tx: Transaction, journey: Journey) -> dict[str, datetime]:
         """A signed-in user approved this journey: the journey its client's MCP registration started joins it.
 
         Only now, not at /authorize: a stranger who knows the ``client_id`` can send an
         authorization request, but only an approval by a signed-in user continues the
         registration's journey (issue 11, item 4). Its ``registered`` step moves to this journey,
-        which then starts when the registration did.
+        which then starts when the registration did: returned as the ``created_at`` for the caller's
+        move of the journey to set (the same ``UPDATE``, issue 14); empty when there was none.
         """
         flow = journey.mcp_flow
         registered = await repository.registered_journey(tx, flow.client_id, flow.mcp_server_id)
-        if registered is not None:
-            await repository.adopt_registration(tx, registered, journey.id)
+        if registered is None:
+            return {}
+        await repository.adopt_registration(tx, registered, journey.id)
+        return {"created_at": registered.created_at}
 
     # The grant: grants.py ----------------------------------------------------------------------
 

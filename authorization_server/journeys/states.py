@@ -11,6 +11,7 @@ from mcp_authz.authorization_server.errors import InvalidRequest, NotFound
 from mcp_authz.authorization_server.journeys import repository
 from mcp_authz.authorization_server.journeys.entities import (
     TRANSITIONS,
+    Event,
     Interaction,
     Journey,
     JourneyStatus,
@@ -65,9 +66,19 @@ async def move(tx: Transaction, journey: Journey, target: JourneyStatus, **colum
     return repository.moved(journey, target, now, columns)
 
 
+def happened(step: Step, detail: str | None) -> Event:
+    """``step``, with a detail for the reader (never a secret), as it happens now: for :func:`stamp_all`."""
+    return Event(step, clock.now(), detail)
+
+
 async def stamp(tx: Transaction, journey_id: str, step: Step, detail: str | None) -> None:
     """Record that ``step`` happened now, with a detail for the reader (never a secret)."""
-    await repository.add_event(tx, journey_id, step, clock.now(), detail)
+    await repository.add_events(tx, journey_id, (happened(step, detail),))
+
+
+async def stamp_all(tx: Transaction, journey_id: str, *events: Event) -> None:
+    """Record several steps of one unit of work at once, in their order, each at its own time (issue 14)."""
+    await repository.add_events(tx, journey_id, events)
 
 
 async def get(tx: Transaction, journey_id: str) -> Journey:
