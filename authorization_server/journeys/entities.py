@@ -217,6 +217,14 @@ class Interaction:
 
 
 @dataclass(frozen=True)
+class SignedIn:
+    """The resource owner, authenticated (OAuth 2.1 §3.1), and how: the detail of the ``user_authenticated`` step."""
+
+    user_id: str
+    how: str
+
+
+@dataclass(frozen=True)
 class JourneyHistory:
     """A journey with everything it recorded: its steps in order and its downstream flows."""
 

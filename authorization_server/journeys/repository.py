@@ -69,9 +69,11 @@ async def add(
     status: JourneyStatus,
     flow: McpAuthorizationFlow,
     interaction: Interaction | None = None,
+    user_id: str | None = None,
 ) -> None:
     """A new journey and its MCP flow, both stamped with the flow's creation time; with ``interaction``,
-    the request it accepted, written in the same ``INSERT`` (one statement fewer per /authorize, issue 14)."""
+    the request it accepted, and ``user_id`` when the user was signed in already, written in the same
+    ``INSERT`` (fewer statements per /authorize, issue 14)."""
     at = clock.to_db(flow.created_at)
     if interaction is None:
         await tx.execute(
@@ -83,7 +85,7 @@ async def add(
         await tx.execute(
             "INSERT INTO authorization_journeys (id, issuer, status, created_at, updated_at, redirect_uri, state,"
             " scope, resource, code_challenge, interaction_hash, interaction_expires_at, browser_hash, user_started,"
-            " dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " dpop_jkt, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 journey_id,
                 issuer,
@@ -100,6 +102,7 @@ async def add(
                 interaction.browser_hash,
                 int(request.user_started),
                 request.dpop_jkt,
+                user_id,
             ),
         )
     await tx.execute(
@@ -497,8 +500,8 @@ def moved(journey: Journey, target: JourneyStatus, at: datetime, columns: dict[s
     return replace(journey, status=target, updated_at=at, **kept)
 
 
-def requested(journey: Journey, interaction: Interaction) -> Journey:
-    """``journey`` created with ``interaction`` by :func:`add`, as :func:`get` would read it back."""
+def requested(journey: Journey, interaction: Interaction, user_id: str | None) -> Journey:
+    """``journey`` created with ``interaction`` and ``user_id`` by :func:`add`, as :func:`get` would read it back."""
     flow = journey.mcp_flow
     request = interaction.request
     stored = AuthorizationRequest(
@@ -513,7 +516,7 @@ def requested(journey: Journey, interaction: Interaction) -> Journey:
         user_started=request.user_started,
         dpop_jkt=request.dpop_jkt,
     )
-    return replace(journey, request=stored, interaction_expires_at=interaction.interaction_expires_at)
+    return replace(journey, request=stored, interaction_expires_at=interaction.interaction_expires_at, user_id=user_id)
 
 
 def _maybe_time(text: str | None) -> datetime | None:

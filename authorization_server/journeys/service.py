@@ -34,6 +34,7 @@ from mcp_authz.authorization_server.journeys.entities import (
     JourneyHistory,
     JourneySearch,
     JourneyStatus,
+    SignedIn,
     Step,
 )
 from mcp_authz.authorization_server.journeys.grants import CodeReplayed
@@ -74,7 +75,7 @@ class JourneyService:
         return journey
 
     async def request_authorization(
-        self, tx: Transaction, request: AuthorizationRequest, browser_secret: str
+        self, tx: Transaction, request: AuthorizationRequest, browser_secret: str, *, signed_in: SignedIn | None = None
     ) -> tuple[Journey, str]:
         """Record an accepted authorization request; returns its new journey and a new interaction id.
 
@@ -83,6 +84,10 @@ class JourneyService:
         registration started. That one joins the authorization once a signed-in user approved it
         (:meth:`approve`; docs/architecture.md). The interaction id names the sign-in and consent
         pages; only the browser that holds ``browser_secret`` may use it.
+
+        ``signed_in``: the resource owner is authenticated already (a session, demo mode; OAuth 2.1
+        §3.1). The journey then starts as :meth:`authenticated` would leave it, written by the same
+        statements, and records both steps in one ``INSERT`` (issue 14).
         """
         interaction_id = new_secret()
         interaction = Interaction(
@@ -91,17 +96,27 @@ class JourneyService:
             interaction_expires_at=clock.later(self._interaction_ttl),
             browser_hash=digest(browser_secret),
         )
-        target = JourneyStatus.AUTHORIZATION_REQUESTED
-        journey = await states.create(
-            tx, request.issuer, target, request.client_id, request.mcp_server_id, interaction=interaction
-        )
         detail = f"scope {format_scope(request.scope)!r} for {request.resource}"
         if request.dropped_scope:
             shown = request.dropped_scope[:MAX_DROPPED_SHOWN]
             more = len(request.dropped_scope) - len(shown)
             detail += f"; not offered by this MCP server, dropped: {format_scope(shown)!r}"
             detail += f" and {more} more" if more else ""
-        await states.stamp(tx, journey.id, Step.AUTHORIZATION_REQUESTED, detail)
+        steps = [states.happened(Step.AUTHORIZATION_REQUESTED, detail)]
+        target = JourneyStatus.AUTHORIZATION_REQUESTED
+        if signed_in is not None:
+            steps.append(states.happened(Step.USER_AUTHENTICATED, signed_in.how))
+            target = JourneyStatus.AUTHENTICATED
+        journey = await states.create(
+            tx,
+            request.issuer,
+            target,
+            request.client_id,
+            request.mcp_server_id,
+            interaction=interaction,
+            user_id=signed_in.user_id if signed_in else None,
+        )
+        await states.stamp_all(tx, journey.id, *steps)
         return journey, interaction_id
 
     async def pending(self, tx: Transaction, interaction_id: str, browser_secret: str | None) -> Journey:

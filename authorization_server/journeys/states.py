@@ -33,9 +33,10 @@ async def create(
     mcp_server_id: str,
     mcp_server_version: str | None = None,
     interaction: Interaction | None = None,
+    user_id: str | None = None,
 ) -> Journey:
     """A new journey in ``status`` and the MCP flow that links it to its client and MCP server (seed 000);
-    with ``interaction``, the authorization request it was created for."""
+    with ``interaction``, the authorization request it was created for, and the user already signed in."""
     journey_id = new_id("jrn")
     flow = McpAuthorizationFlow(
         id=new_id("mfl"),
@@ -45,9 +46,9 @@ async def create(
         mcp_server_version=mcp_server_version,
         created_at=clock.now(),
     )
-    await repository.add(tx, journey_id, issuer, status, flow, interaction)
+    await repository.add(tx, journey_id, issuer, status, flow, interaction, user_id)
     journey = repository.created(journey_id, issuer, status, flow)
-    return journey if interaction is None else repository.requested(journey, interaction)
+    return journey if interaction is None else repository.requested(journey, interaction, user_id)
 
 
 async def move(tx: Transaction, journey: Journey, target: JourneyStatus, **columns: object) -> Journey:
