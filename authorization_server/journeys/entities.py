@@ -210,6 +210,25 @@ class Journey:
 
 
 @dataclass(frozen=True)
+class Interaction:
+    """An accepted authorization request as its journey stores it: the request, and the interaction that continues it
+    (its id's digest, deadline, and the digest of the browser's secret that alone may use it)."""
+
+    request: AuthorizationRequest
+    interaction_hash: str
+    interaction_expires_at: datetime
+    browser_hash: str
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The resource owner, authenticated (OAuth 2.1 §3.1), and how: the detail of the ``user_authenticated`` step."""
+
+    user_id: str
+    how: str
+
+
+@dataclass(frozen=True)
 class JourneyHistory:
     """A journey with everything it recorded: its steps in order and its downstream flows."""
 

@@ -28,10 +28,13 @@ from mcp_authz.authorization_server.journeys.entities import (
     DownstreamAuthorizationFlow,
     DownstreamCallback,
     DownstreamTokens,
+    Event,
+    Interaction,
     Journey,
     JourneyHistory,
     JourneySearch,
     JourneyStatus,
+    SignedIn,
     Step,
 )
 from mcp_authz.authorization_server.journeys.grants import CodeReplayed
@@ -75,7 +78,7 @@ class JourneyService:
         return journey
 
     async def request_authorization(
-        self, tx: Transaction, request: AuthorizationRequest, browser_secret: str
+        self, tx: Transaction, request: AuthorizationRequest, browser_secret: str, *, signed_in: SignedIn | None = None
     ) -> tuple[Journey, str]:
         """Record an accepted authorization request; returns its new journey and a new interaction id.
 
@@ -84,17 +87,16 @@ class JourneyService:
         registration started. That one joins the authorization once a signed-in user approved it
         (:meth:`approve`; docs/architecture.md). The interaction id names the sign-in and consent
         pages; only the browser that holds ``browser_secret`` may use it.
+
+        ``signed_in``: the resource owner is authenticated already (a session, demo mode; OAuth 2.1
+        §3.1). The journey then starts as :meth:`authenticated` would leave it, written by the same
+        statements, and records both steps in one ``INSERT`` (issue 14).
         """
-        target = JourneyStatus.AUTHORIZATION_REQUESTED
-        journey = await states.create(tx, request.issuer, target, request.client_id, request.mcp_server_id)
         interaction_id = new_secret()
-        interaction_expires_at = clock.later(self._interaction_ttl)
-        await repository.set_request(
-            tx,
-            journey.id,
+        interaction = Interaction(
             request,
             interaction_hash=digest(interaction_id),
-            interaction_expires_at=interaction_expires_at,
+            interaction_expires_at=clock.later(self._interaction_ttl),
             browser_hash=digest(browser_secret),
         )
         detail = f"scope {format_scope(request.scope)!r} for {request.resource}"
@@ -103,8 +105,22 @@ class JourneyService:
             more = len(request.dropped_scope) - len(shown)
             detail += f"; not offered by this MCP server, dropped: {format_scope(shown)!r}"
             detail += f" and {more} more" if more else ""
-        await states.stamp(tx, journey.id, Step.AUTHORIZATION_REQUESTED, detail)
-        return repository.requested(journey, request, interaction_expires_at), interaction_id
+        steps = [states.happened(Step.AUTHORIZATION_REQUESTED, detail)]
+        target = JourneyStatus.AUTHORIZATION_REQUESTED
+        if signed_in is not None:
+            steps.append(states.happened(Step.USER_AUTHENTICATED, signed_in.how))
+            target = JourneyStatus.AUTHENTICATED
+        journey = await states.create(
+            tx,
+            request.issuer,
+            target,
+            request.client_id,
+            request.mcp_server_id,
+            interaction=interaction,
+            user_id=signed_in.user_id if signed_in else None,
+        )
+        await states.stamp_all(tx, journey.id, *steps)
+        return journey, interaction_id
 
     async def pending(self, tx: Transaction, interaction_id: str, browser_secret: str | None) -> Journey:
         """The journey waiting for sign-in or consent under ``interaction_id``, in the browser that started it."""
@@ -181,14 +197,13 @@ class JourneyService:
 
     async def approve(self, tx: Transaction, journey: Journey, how: str) -> str:
         """Consent given: issue the authorization code (OAuth 2.1 §4.1.2). Returns the code."""
-        await self._adopt_registration(tx, journey)
-        await states.stamp(tx, journey.id, Step.CONSENT_GIVEN, how)
-        return await self.issue_code(tx, journey)
+        consented = states.happened(Step.CONSENT_GIVEN, how)
+        return await self._issue_code(tx, journey, await self._adopt_registration(tx, journey), consented)
 
     async def approve_before_downstream(self, tx: Transaction, journey: Journey, how: str) -> Journey:
         """Consent given, but the MCP server's downstream providers must authorize first (issue 4)."""
-        moved = await states.move(tx, journey, JourneyStatus.DOWNSTREAM, interaction_hash=None)
-        await self._adopt_registration(tx, journey)
+        started = await self._adopt_registration(tx, journey)
+        moved = await states.move(tx, journey, JourneyStatus.DOWNSTREAM, interaction_hash=None, **started)
         await states.stamp(tx, journey.id, Step.CONSENT_GIVEN, how)
         return moved
 
@@ -198,6 +213,13 @@ class JourneyService:
         The code is single-use, short-lived, and bound through the journey to the client, the
         redirect URI, the PKCE challenge, the resource, the scope and the user.
         """
+        return await self._issue_code(tx, journey, {})
+
+    async def _issue_code(
+        self, tx: Transaction, journey: Journey, started: dict[str, datetime], *earlier: Event
+    ) -> str:
+        """:meth:`issue_code`, with the journey's adopted start (``started``) set by the same ``UPDATE``, and the
+        steps of this unit not yet recorded (``earlier``) written with ``code_issued`` in one ``INSERT`` (issue 14)."""
         code = new_secret()
         await states.move(
             tx,
@@ -206,8 +228,11 @@ class JourneyService:
             code_hash=digest(code),
             code_expires_at=clock.later(self._code_ttl),
             interaction_hash=None,
+            **started,
         )
-        await states.stamp(tx, journey.id, Step.CODE_ISSUED, f"valid for {self._code_ttl} s")
+        await states.stamp_all(
+            tx, journey.id, *earlier, states.happened(Step.CODE_ISSUED, f"valid for {self._code_ttl} s")
+        )
         return code
 
     async def get(self, tx: Transaction, journey_id: str) -> Journey:
@@ -228,18 +253,21 @@ class JourneyService:
         """Stamp a step that does not change the journey's state (a refresh, say)."""
         await states.stamp(tx, journey_id, step, detail)
 
-    async def _adopt_registration(self, tx: Transaction, journey: Journey) -> None:
+    async def _adopt_registration(self, tx: Transaction, journey: Journey) -> dict[str, datetime]:
         """A signed-in user approved this journey: the journey its client's MCP registration started joins it.
 
         Only now, not at /authorize: a stranger who knows the ``client_id`` can send an
         authorization request, but only an approval by a signed-in user continues the
         registration's journey (issue 11, item 4). Its ``registered`` step moves to this journey,
-        which then starts when the registration did.
+        which then starts when the registration did: returned as the ``created_at`` for the caller's
+        move of the journey to set (the same ``UPDATE``, issue 14); empty when there was none.
         """
         flow = journey.mcp_flow
         registered = await repository.registered_journey(tx, flow.client_id, flow.mcp_server_id)
-        if registered is not None:
-            await repository.adopt_registration(tx, registered, journey.id)
+        if registered is None:
+            return {}
+        await repository.adopt_registration(tx, registered, journey.id)
+        return {"created_at": registered.created_at}
 
     # The grant: grants.py ----------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from mcp_authz.authorization_server.errors import InvalidRequest, NotFound
 from mcp_authz.authorization_server.journeys import repository
 from mcp_authz.authorization_server.journeys.entities import (
     TRANSITIONS,
+    Event,
+    Interaction,
     Journey,
     JourneyStatus,
     McpAuthorizationFlow,
@@ -30,8 +32,11 @@ async def create(
     client_id: str,
     mcp_server_id: str,
     mcp_server_version: str | None = None,
+    interaction: Interaction | None = None,
+    user_id: str | None = None,
 ) -> Journey:
-    """A new journey in ``status`` and the MCP flow that links it to its client and MCP server (seed 000)."""
+    """A new journey in ``status`` and the MCP flow that links it to its client and MCP server (seed 000);
+    with ``interaction``, the authorization request it was created for, and the user already signed in."""
     journey_id = new_id("jrn")
     flow = McpAuthorizationFlow(
         id=new_id("mfl"),
@@ -41,8 +46,9 @@ async def create(
         mcp_server_version=mcp_server_version,
         created_at=clock.now(),
     )
-    await repository.add(tx, journey_id, issuer, status, flow)
-    return repository.created(journey_id, issuer, status, flow)
+    await repository.add(tx, journey_id, issuer, status, flow, interaction, user_id)
+    journey = repository.created(journey_id, issuer, status, flow)
+    return journey if interaction is None else repository.requested(journey, interaction, user_id)
 
 
 async def move(tx: Transaction, journey: Journey, target: JourneyStatus, **columns: object) -> Journey:
@@ -61,9 +67,19 @@ async def move(tx: Transaction, journey: Journey, target: JourneyStatus, **colum
     return repository.moved(journey, target, now, columns)
 
 
+def happened(step: Step, detail: str | None) -> Event:
+    """``step``, with a detail for the reader (never a secret), as it happens now: for :func:`stamp_all`."""
+    return Event(step, clock.now(), detail)
+
+
 async def stamp(tx: Transaction, journey_id: str, step: Step, detail: str | None) -> None:
     """Record that ``step`` happened now, with a detail for the reader (never a secret)."""
-    await repository.add_event(tx, journey_id, step, clock.now(), detail)
+    await repository.add_events(tx, journey_id, (happened(step, detail),))
+
+
+async def stamp_all(tx: Transaction, journey_id: str, *events: Event) -> None:
+    """Record several steps of one unit of work at once, in their order, each at its own time (issue 14)."""
+    await repository.add_events(tx, journey_id, events)
 
 
 async def get(tx: Transaction, journey_id: str) -> Journey:

@@ -26,7 +26,7 @@ from mcp_authz.authorization_server.flow.authorization.requests import check_cli
 from mcp_authz.authorization_server.flow.discovery.issuers import Issuer, IssuerService
 from mcp_authz.authorization_server.flow.downstream.authorization import DownstreamAuthorization
 from mcp_authz.authorization_server.identity_providers.service import IdentityProviderService
-from mcp_authz.authorization_server.journeys.entities import Journey
+from mcp_authz.authorization_server.journeys.entities import Journey, SignedIn
 from mcp_authz.authorization_server.journeys.service import JourneyService
 from mcp_authz.authorization_server.mcp_servers.service import McpServerService
 from mcp_authz.authorization_server.web.hosts import host_of, with_a_label_host
@@ -160,13 +160,14 @@ class InteractionService:
             except OAuthError as error:
                 return error_to_client(redirect_uri, _state(params), issuer.url, error, automatic=False)
             request = replace(request, user_started=user_started)
-            journey, interaction_id = await self._journeys.request_authorization(tx, request, browser_secret)
+            signed_in = await self._signed_in_already(tx, session_cookie)
+            journey, interaction_id = await self._journeys.request_authorization(
+                tx, request, browser_secret, signed_in=signed_in
+            )
             if self._demo_user is not None:
-                return await self._approve_as_demo_user(tx, journey)
-            user = await self._accounts.session_user(tx, session_cookie)
-            if user is None:
+                return await self._approve(tx, journey, "demo mode: approved automatically")
+            if signed_in is None:
                 return ToInteraction(interaction_id, "login")
-            journey = await self._journeys.authenticated(tx, journey, user.id, f"{user.username}, already signed in")
             return await self._ask_consent(tx, journey, interaction_id)
 
         return await self._db.run(unit)
@@ -304,15 +305,13 @@ class InteractionService:
             return ToInteraction(interaction_id, "consent")
         return await self._approve(tx, journey, f"remembered from {consent.approved_at.date().isoformat()}")
 
-    async def _approve_as_demo_user(self, tx: Transaction, journey: Journey) -> ToClient | Downstream:
-        assert self._demo_user is not None
-        journey = await self._journeys.authenticated(
-            tx,
-            journey,
-            self._demo_user.id,
-            f"demo mode: signed in as {self._demo_user.username} automatically",
-        )
-        return await self._approve(tx, journey, "demo mode: approved automatically")
+    async def _signed_in_already(self, tx: Transaction, session_cookie: str | None) -> SignedIn | None:
+        """Who is signed in before the request (OAuth 2.1 §3.1): demo mode's user, else the session's, else nobody."""
+        if self._demo_user is not None:
+            how = f"demo mode: signed in as {self._demo_user.username} automatically"
+            return SignedIn(self._demo_user.id, how)
+        user = await self._accounts.session_user(tx, session_cookie)
+        return SignedIn(user.id, f"{user.username}, already signed in") if user is not None else None
 
     async def _signed_in(self, tx: Transaction, interaction_id: str, browser_secret: str | None) -> Journey:
         journey = await self._journeys.pending(tx, interaction_id, browser_secret)
