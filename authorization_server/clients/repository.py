@@ -69,6 +69,16 @@ async def idle_since(tx: Transaction, moment: datetime) -> list[str]:
     return [row["client_id"] for row in rows]
 
 
+async def idle_among(tx: Transaction, client_ids: list[str], moment: datetime) -> list[str]:
+    """Those of ``client_ids`` still not used since ``moment``."""
+    marks = ", ".join("?" * len(client_ids))
+    rows = await tx.fetch_all(
+        f"SELECT client_id FROM clients WHERE client_id IN ({marks}) AND last_used_at < ?",  # noqa: S608 - "?" marks
+        (*client_ids, clock.to_db(moment)),
+    )
+    return [row["client_id"] for row in rows]
+
+
 async def delete(tx: Transaction, client_ids: list[str]) -> None:
     """Delete the clients; their refresh tokens and MCP flows go with them (foreign keys cascade)."""
     marks = ", ".join("?" * len(client_ids))

@@ -278,6 +278,9 @@ class ClientService:
     async def idle_since(self, tx: Transaction, moment: datetime) -> list[str]:
         return await repository.idle_since(tx, moment)
 
+    async def idle_among(self, tx: Transaction, client_ids: list[str], moment: datetime) -> list[str]:
+        return await repository.idle_among(tx, client_ids, moment)
+
     async def delete(self, tx: Transaction, client_ids: list[str]) -> None:
         await repository.delete(tx, client_ids)
 

@@ -177,22 +177,27 @@ async def adopt_registration(tx: Transaction, registered: Journey, journey_id: s
     await tx.execute("DELETE FROM authorization_journeys WHERE id = ?", (registered.id,))
 
 
-async def waiting_past(tx: Transaction, statuses: tuple[JourneyStatus, ...], moment: datetime) -> list[Journey]:
-    """The journeys in ``statuses`` whose interaction deadline passed before ``moment``."""
+async def waiting_past(
+    tx: Transaction, statuses: tuple[JourneyStatus, ...], moment: datetime, limit: int
+) -> list[Journey]:
+    """At most ``limit`` of the journeys in ``statuses`` whose interaction deadline passed before ``moment``."""
     marks = ", ".join("?" * len(statuses))
     rows = await tx.fetch_all(
-        f"{_SELECT} WHERE j.status IN ({marks}) AND j.interaction_expires_at < ?",
-        (*statuses, clock.to_db(moment)),
+        f"{_SELECT} WHERE j.status IN ({marks}) AND j.interaction_expires_at < ? LIMIT ?",
+        (*statuses, clock.to_db(moment), limit),
     )
     return [_journey(row) for row in rows]
 
 
-async def delete_ended_before(tx: Transaction, statuses: tuple[JourneyStatus, ...], moment: datetime) -> int:
-    """Delete the journeys in ``statuses`` last changed before ``moment``; their steps and flows cascade."""
+async def delete_ended_before(
+    tx: Transaction, statuses: tuple[JourneyStatus, ...], moment: datetime, limit: int
+) -> int:
+    """Delete at most ``limit`` journeys in ``statuses`` last changed before ``moment``; steps and flows cascade."""
     marks = ", ".join("?" * len(statuses))
     return await tx.execute(
-        f"DELETE FROM authorization_journeys WHERE status IN ({marks}) AND updated_at < ?",  # noqa: S608 - only "?"
-        (*statuses, clock.to_db(moment)),
+        "DELETE FROM authorization_journeys WHERE id IN (SELECT id FROM authorization_journeys"  # noqa: S608 - "?"
+        f" WHERE status IN ({marks}) AND updated_at < ? LIMIT ?)",
+        (*statuses, clock.to_db(moment), limit),
     )
 
 

@@ -403,13 +403,14 @@ class JourneyService:
 
     # Upkeep: upkeep.py -------------------------------------------------------------------------
 
-    async def expire_abandoned(self, tx: Transaction) -> int:
-        """End as ``expired`` the journeys left at sign-in, consent or a downstream provider past their deadline."""
-        return await upkeep.expire_abandoned(tx, self._interaction_ttl)
+    async def expire_abandoned(self, tx: Transaction, limit: int) -> int:
+        """End as ``expired`` at most ``limit`` journeys left at sign-in, consent or a downstream provider past
+        their deadline; how many."""
+        return await upkeep.expire_abandoned(tx, self._interaction_ttl, limit)
 
-    async def delete_ended(self, tx: Transaction, before: datetime) -> int:
-        """Delete the journeys that ended without a grant (failed, denied, expired) before ``before``; how many."""
-        return await upkeep.delete_ended(tx, before)
+    async def delete_ended(self, tx: Transaction, before: datetime, limit: int) -> int:
+        """Delete at most ``limit`` journeys that ended without a grant (failed, denied, expired) before ``before``."""
+        return await upkeep.delete_ended(tx, before, limit)
 
     async def delete_for_clients(self, tx: Transaction, client_ids: list[str]) -> int:
         """Forget the journeys of clients that are being deleted; returns how many there were."""

@@ -19,15 +19,15 @@ _WHERE = {
 }
 
 
-async def expire_abandoned(tx: Transaction, interaction_ttl: int) -> int:
+async def expire_abandoned(tx: Transaction, interaction_ttl: int, limit: int) -> int:
     """End as ``expired`` the journeys left at the sign-in or consent page, or at a downstream provider's
     authorization (issue 4), past their interaction deadline.
 
     An authorization abandoned at the sign-in page ends as expired after the interaction
     lifetime (issue 11, item 4); its interaction id no longer opens a page, and a late answer of a
-    downstream provider is refused. Returns how many.
+    downstream provider is refused. At most ``limit`` of them; returns how many.
     """
-    abandoned = await repository.waiting_past(tx, WAITING_FOR_USER, clock.now())
+    abandoned = await repository.waiting_past(tx, WAITING_FOR_USER, clock.now(), limit)
     for journey in abandoned:
         reason = f"abandoned {_WHERE[journey.status]} for longer than {interaction_ttl} s"
         await states.move(tx, journey, JourneyStatus.EXPIRED, failure_reason=reason, interaction_hash=None)
@@ -35,9 +35,9 @@ async def expire_abandoned(tx: Transaction, interaction_ttl: int) -> int:
     return len(abandoned)
 
 
-async def delete_ended(tx: Transaction, before: datetime) -> int:
-    """Delete the journeys that ended without a grant (failed, denied, expired) before ``before``; how many."""
-    return await repository.delete_ended_before(tx, ENDED_WITHOUT_GRANT, before)
+async def delete_ended(tx: Transaction, before: datetime, limit: int) -> int:
+    """Delete at most ``limit`` journeys that ended without a grant (failed, denied, expired) before ``before``."""
+    return await repository.delete_ended_before(tx, ENDED_WITHOUT_GRANT, before, limit)
 
 
 async def delete_for_clients(tx: Transaction, client_ids: list[str]) -> int:

@@ -14,16 +14,15 @@ The server runs the cleanup every ``client_cleanup_interval`` seconds (``mainten
 command line runs it on demand (``python -m authorization_server clients cleanup``).
 """
 
+import functools
 from datetime import timedelta
 
 from mcp_authz.authorization_server import clock
 from mcp_authz.authorization_server.clients.service import ClientService
 from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.maintenance.batches import BATCH
 from mcp_authz.authorization_server.tokens.service import TokenService
-
-#: Clients looked at per statement, well below SQLite's limit on ``?`` parameters.
-BATCH = 500
 
 
 class ClientExpiry:
@@ -37,21 +36,27 @@ class ClientExpiry:
         self._idle_ttl = timedelta(seconds=idle_ttl)
 
     async def cleanup(self) -> list[str]:
-        """Delete the idle clients without a live grant, with their rows; returns their ids."""
+        """Delete the idle clients without a live grant, with their rows; returns their ids.
 
-        async def unit(tx: Transaction) -> list[str]:
-            deleted: list[str] = []
-            idle = await self._clients.idle_since(tx, clock.now() - self._idle_ttl)
-            for start in range(0, len(idle), BATCH):
-                batch = idle[start : start + BATCH]
-                holding = await self._tokens.clients_holding_live_tokens(tx, batch)
-                expired = [client_id for client_id in batch if client_id not in holding]
-                if expired:
-                    await self.delete(tx, expired)
-                    deleted += expired
-            return deleted
+        The idle ones are read first, then deleted :data:`BATCH` at a time, each batch a unit of its own
+        (``batches.py``) that checks again that its clients are still idle and hold no live token.
+        """
+        idle_since = clock.now() - self._idle_ttl
+        idle = await self._db.run_long(lambda tx: self._clients.idle_since(tx, idle_since))
 
-        return await self._db.run_long(unit)  # many rows may go: off the loop (decision 0005)
+        async def delete_idle(tx: Transaction, batch: list[str]) -> list[str]:
+            still_idle = await self._clients.idle_among(tx, batch, idle_since)
+            holding = await self._tokens.clients_holding_live_tokens(tx, still_idle) if still_idle else set()
+            expired = [client_id for client_id in still_idle if client_id not in holding]
+            if expired:
+                await self.delete(tx, expired)
+            return expired
+
+        deleted: list[str] = []
+        for start in range(0, len(idle), BATCH):
+            batch = idle[start : start + BATCH]
+            deleted += await self._db.run_long(functools.partial(delete_idle, batch=batch))
+        return deleted
 
     async def delete(self, tx: Transaction, client_ids: list[str]) -> None:
         """Delete the clients with their rows: journeys, their steps and flows, refresh tokens, consents."""

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from mcp_authz.authorization_server import clock
-from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.db import Database
 from mcp_authz.authorization_server.journeys.service import JourneyService
+from mcp_authz.authorization_server.maintenance.batches import in_batches
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,7 @@ class JourneyExpiry:
     async def cleanup(self) -> JourneyCleanup:
         """Expire the abandoned journeys, then delete those that ended without a grant before the retention."""
 
-        async def unit(tx: Transaction) -> JourneyCleanup:
-            expired = await self._journeys.expire_abandoned(tx)
-            deleted = await self._journeys.delete_ended(tx, clock.now() - self._retention)
-            return JourneyCleanup(expired, deleted)
-
-        return await self._db.run_long(unit)  # many rows may go: off the loop (decision 0005)
+        before = clock.now() - self._retention
+        expired = await in_batches(self._db, self._journeys.expire_abandoned)
+        deleted = await in_batches(self._db, lambda tx, limit: self._journeys.delete_ended(tx, before, limit))
+        return JourneyCleanup(expired, deleted)

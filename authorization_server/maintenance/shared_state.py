@@ -14,6 +14,7 @@ from mcp_authz.authorization_server.accounts import lockout
 from mcp_authz.authorization_server.accounts.service import AccountService
 from mcp_authz.authorization_server.clients.service import ClientService
 from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.maintenance.batches import in_batches
 from mcp_authz.authorization_server.settings import Rate
 from mcp_authz.authorization_server.tokens.service import TokenService
 
@@ -43,12 +44,14 @@ class SharedStateUpkeep:
         self._token_client = token_client
 
     async def cleanup(self) -> Forgotten:
-        async def unit(tx: Transaction) -> Forgotten:
-            return Forgotten(
+        async def unit(tx: Transaction) -> tuple[int, int, int]:
+            return (
                 await lockout.forget_quiet(tx),
                 await self._clients.forget_full_buckets(tx, "token_client", self._token_client.seconds),
                 await self._accounts.end_expired_admin_sessions(tx),
-                await self._tokens.forget_ended_successors(tx),
             )
 
-        return await self._db.run_long(unit)  # many rows may go: off the loop (decision 0005)
+        records, buckets, sessions = await self._db.run_long(unit)
+        # a day of refreshes may have left many successor pairs: in batches (batches.py)
+        successors = await in_batches(self._db, self._tokens.forget_ended_successors)
+        return Forgotten(records, buckets, sessions, successors)

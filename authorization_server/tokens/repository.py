@@ -57,16 +57,26 @@ async def mark_rotated(tx: Transaction, token_hash: str, successor_hash: str, su
     return changed == 1
 
 
-async def forget_successors(tx: Transaction, rotated_before: datetime, journey_id: str | None = None) -> int:
-    """Wipe the sealed successors of the tokens rotated before ``rotated_before``: their grace is over.
+async def forget_successors(tx: Transaction, rotated_before: datetime, journey_id: str) -> int:
+    """Wipe the sealed successors of one family's tokens rotated before ``rotated_before``: their grace is over.
 
-    With ``journey_id``, only that family's: a refresh touches no other grant's rows, so refreshes of
-    different grants never conflict on an engine whose transactions run side by side (issue 13).
+    Only that family's: a refresh touches no other grant's rows, so refreshes of different grants
+    never conflict on an engine whose transactions run side by side (issue 13).
     """
-    sql = "UPDATE refresh_tokens SET successor_sealed = NULL WHERE successor_sealed IS NOT NULL AND rotated_at < ?"
-    if journey_id is None:
-        return await tx.execute(sql, (clock.to_db(rotated_before),))
-    return await tx.execute(sql + " AND journey_id = ?", (clock.to_db(rotated_before), journey_id))
+    return await tx.execute(
+        "UPDATE refresh_tokens SET successor_sealed = NULL"
+        " WHERE successor_sealed IS NOT NULL AND rotated_at < ? AND journey_id = ?",
+        (clock.to_db(rotated_before), journey_id),
+    )
+
+
+async def forget_some_successors(tx: Transaction, rotated_before: datetime, limit: int) -> int:
+    """Wipe at most ``limit`` sealed successors, of any family, rotated before ``rotated_before`` (the upkeep)."""
+    return await tx.execute(
+        "UPDATE refresh_tokens SET successor_sealed = NULL WHERE token_hash IN (SELECT token_hash FROM refresh_tokens"
+        " WHERE successor_sealed IS NOT NULL AND rotated_at < ? LIMIT ?)",
+        (clock.to_db(rotated_before), limit),
+    )
 
 
 async def revoke_family(tx: Transaction, journey_id: str) -> int:

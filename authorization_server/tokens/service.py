@@ -117,10 +117,10 @@ class TokenService:
         )
         return Refreshed(stored.grant.journey_id, response)
 
-    async def forget_ended_successors(self, tx: Transaction) -> int:
-        """Wipe every sealed successor pair whose grace window is over (the maintenance round's sweep;
-        a refresh wipes its own family's at once)."""
-        return await repository.forget_successors(tx, self._grace_ended())
+    async def forget_ended_successors(self, tx: Transaction, limit: int) -> int:
+        """Wipe at most ``limit`` sealed successor pairs whose grace window is over (the maintenance round's
+        sweep, in batches; a refresh wipes its own family's at once)."""
+        return await repository.forget_some_successors(tx, self._grace_ended(), limit)
 
     def _grace_ended(self) -> datetime:
         return clock.now() - max(self._grace_confidential, self._grace_public)

@@ -24,6 +24,7 @@ from mcp_authz.authorization_server.db import (
     SqliteDatabase,
     Transaction,
 )
+from mcp_authz.authorization_server.maintenance.batches import BATCH, in_batches
 
 pytestmark = pytest.mark.anyio
 
@@ -199,6 +200,37 @@ class TestTheWriteLockOfAnotherConnection:
 
         assert await long != threading.get_ident()
         assert await database.run(count_notes) == 1
+
+
+class TestMaintenanceInBatches:
+    async def test_issue_14_a_large_sweep_commits_batch_by_batch(self, db: Database, tmp_path: Path):
+        """Issue 14, decision 0005: a maintenance sweep of more than BATCH rows is several short units, each
+        committed before the next (another connection sees the rows go BATCH at a time), so that a request's
+        unit waits for one batch at most, not for the whole sweep, which on a large database took longer than
+        --db-timeout (a 503); a request made meanwhile is answered; every row is still swept."""
+        rows = 2 * BATCH + 34
+        old_notes = (
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+            " INSERT INTO notes (text) SELECT 'old' FROM n"
+        )
+        await db.run(lambda tx: tx.execute(old_notes, (rows,)))
+        left_before_each_unit: list[int] = []
+        loop, requests = asyncio.get_running_loop(), []
+
+        async def sweep(tx: Transaction, limit: int) -> int:
+            left_before_each_unit.append(texts(tmp_path / "store.sqlite3").count("old"))  # committed, as others see
+            if len(left_before_each_unit) == 2:  # a request, mid-sweep (the sweep's units run on a thread of their own)
+                loop.call_soon_threadsafe(lambda: requests.append(loop.create_task(db.run(add("request")))))
+            return await tx.execute(
+                "DELETE FROM notes WHERE id IN (SELECT id FROM notes WHERE text = 'old' LIMIT ?)", (limit,)
+            )
+
+        swept = await in_batches(db, sweep)
+        await asyncio.gather(*requests)
+
+        assert swept == rows
+        assert left_before_each_unit == [rows, rows - BATCH, rows - 2 * BATCH]
+        assert texts(tmp_path / "store.sqlite3") == ["request"]
 
 
 class TestAiosqliteInternals:
