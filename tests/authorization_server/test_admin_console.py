@@ -463,9 +463,9 @@ def fill_add_server(page: Page, **fields: str) -> None:
 
 def posted_status(page: Page, click: str) -> int:
     """Click a form's button and return the status of the POST it sends."""
-    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+    with page.expect_navigation(), page.expect_response(lambda r: r.request.method == "POST") as posted:
         page.click(click)
-    return posted.value.status
+    return posted.value.status  # the answer's page is loaded: go_back() may follow at once
 
 
 class TestUsers:
