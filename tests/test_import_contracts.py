@@ -3,7 +3,8 @@
 Read from the source with ``ast``, nothing imported and no dependency added: every ``import`` and
 ``from ... import`` of every module, wherever it sits in the file (inside a function or an
 ``if TYPE_CHECKING:`` too), counts. Each test names the rule it checks; a failure lists the
-offending ``module -> imported module`` lines.
+offending ``module -> imported module`` lines. One more rule of the same plan is read the same way:
+a repository hands back entities or plain values, never a database row.
 """
 
 import ast
@@ -105,10 +106,11 @@ def test_web_never_imports_flow():
 
 @pytest.mark.parametrize("domain", DOMAIN)
 def test_domain_never_imports_flow_web_or_another_domains_repository(domain):
-    """A domain module (entities, repository, service) imports no protocol step, no web/, no page or
-    wiring module, and no other domain module's repository (docs/conventions/entities.md)."""
+    """A domain module (entities, repository, service) imports no protocol step, no web/, no page, probe,
+    upkeep or wiring module, and no other domain module's repository (docs/conventions/entities.md)."""
     own = f"{AS}.{domain}"
-    above = [f"{AS}.{p}" for p in ("flow", "web", "account", "admin", "cli", "app", "services")]
+    layers = ("flow", "web", "account", "admin", "health", "maintenance", "cli", "app", "services")
+    above = [f"{AS}.{p}" for p in layers]
     others = [f"{AS}.{d}.repository" for d in DOMAIN if d != domain]
     assert violations(own, lambda a, b: inside(b, *above, *others)) == []
 
@@ -230,6 +232,20 @@ def test_no_import_cycles_between_modules():
     """No module of the authorization server imports itself through others."""
     graph = {a: {b for b in imports(a) if inside(b, AS)} for a in modules() if inside(a, AS)}
     assert cycles(graph) == []
+
+
+def test_no_repository_hands_back_a_database_row():
+    """Issue 12 ("its repository hands raw rows back"), docs/conventions/entities.md: a repository turns rows into
+    entities; no public function of a domain module's ``repository.py`` is annotated to return a ``Row``."""
+    found = []
+    for domain in DOMAIN:
+        path = modules()[f"{AS}.{domain}.repository"]
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not node.name.startswith("_"):
+                returns = ast.unparse(node.returns) if node.returns else "(not annotated)"
+                if "Row" in returns.replace("|", " ").split() or node.returns is None:
+                    found.append(f"{domain}/repository.py {node.name} -> {returns}")
+    assert found == []
 
 
 def test_the_contracts_see_the_layout():

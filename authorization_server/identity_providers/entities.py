@@ -85,6 +85,19 @@ class FederatedIdentity:
 
 
 @dataclass(frozen=True)
+class SealedSignIn:
+    """A sign-in in progress as its row keeps it: the interaction and the PKCE verifier still sealed, each bound
+    to its row and column (``IdentityProviderService`` opens them)."""
+
+    provider_id: str
+    journey_id: str
+    nonce_hash: str
+    interaction_id: bytes = field(repr=False)
+    code_verifier: bytes = field(repr=False)
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class UpstreamSignIn:
     """A sign-in sent to a provider, taken back once by its ``state`` (RFC 9700 §4.7, OIDC Core §3.1.2.1)."""
 

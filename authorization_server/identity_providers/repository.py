@@ -4,7 +4,12 @@ from datetime import datetime
 
 from mcp_authz.authorization_server import clock
 from mcp_authz.authorization_server.db import Row, Transaction
-from mcp_authz.authorization_server.identity_providers.entities import ClaimRule, FederatedIdentity, IdentityProvider
+from mcp_authz.authorization_server.identity_providers.entities import (
+    ClaimRule,
+    FederatedIdentity,
+    IdentityProvider,
+    SealedSignIn,
+)
 from mcp_authz.shared.scopes import format_scope, parse_scope
 
 
@@ -119,12 +124,20 @@ async def add_sign_in(
     )
 
 
-async def take_sign_in(tx: Transaction, state_hash: str) -> Row | None:
+async def take_sign_in(tx: Transaction, state_hash: str) -> SealedSignIn | None:
     """The sign-in of this state, deleted as it is read: a state is used once."""
     row = await tx.fetch_one("SELECT * FROM upstream_sign_ins WHERE state_hash = ?", (state_hash,))
-    if row is not None:
-        await tx.execute("DELETE FROM upstream_sign_ins WHERE state_hash = ?", (state_hash,))
-    return row
+    if row is None:
+        return None
+    await tx.execute("DELETE FROM upstream_sign_ins WHERE state_hash = ?", (state_hash,))
+    return SealedSignIn(
+        provider_id=row["provider_id"],
+        journey_id=row["journey_id"],
+        nonce_hash=row["nonce_hash"],
+        interaction_id=row["interaction_id"],
+        code_verifier=row["code_verifier"],
+        expires_at=clock.from_db(row["expires_at"]),
+    )
 
 
 async def delete_expired_sign_ins(tx: Transaction, before: datetime) -> int:

@@ -205,17 +205,17 @@ class IdentityProviderService:
     async def take_sign_in(self, tx: Transaction, state: str) -> UpstreamSignIn | None:
         """The sign-in this ``state`` was sent with, used up; ``None`` for a state unknown or already used."""
         state_hash = digest(state)
-        row = await repository.take_sign_in(tx, state_hash)
-        if row is None:
+        sealed = await repository.take_sign_in(tx, state_hash)
+        if sealed is None:
             return None
         sealer = self._opener()
         return UpstreamSignIn(
-            provider_id=row["provider_id"],
-            journey_id=row["journey_id"],
-            nonce_hash=row["nonce_hash"],
-            interaction_id=sealer.open(row["interaction_id"], f"upstream_sign_ins:{state_hash}:interaction_id"),
-            code_verifier=sealer.open(row["code_verifier"], f"upstream_sign_ins:{state_hash}:code_verifier"),
-            expired=clock.from_db(row["expires_at"]) < clock.now(),
+            provider_id=sealed.provider_id,
+            journey_id=sealed.journey_id,
+            nonce_hash=sealed.nonce_hash,
+            interaction_id=sealer.open(sealed.interaction_id, f"upstream_sign_ins:{state_hash}:interaction_id"),
+            code_verifier=sealer.open(sealed.code_verifier, f"upstream_sign_ins:{state_hash}:code_verifier"),
+            expired=sealed.expires_at < clock.now(),
         )
 
     async def provider(self, tx: Transaction, provider_id: str) -> IdentityProvider | None:
