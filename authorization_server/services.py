@@ -158,6 +158,21 @@ def safe_fetcher(settings: Settings, metrics: Metrics | None = None) -> SafeFetc
     )
 
 
+def identity_provider_service(settings: Settings, key_sealer: Sealer | None) -> IdentityProviderService:
+    """The identity providers people sign in with (issue 16); ``key_sealer`` seals a ``private_key_jwt`` provider's
+    key as it seals the signing keys (the command line gives it only to ``identity-providers add`` of such a one)."""
+    return IdentityProviderService(key_sealer, sign_in_ttl=settings.interaction_ttl)
+
+
+def openid_providers(settings: Settings, metrics: Metrics | None = None) -> OpenIdProviders:
+    """Providers' discovery documents and JWK Sets (OIDC Discovery §4) through a fetcher of their own, by the
+    settings' rules: what they cost is not charged to a client's address. The server's and ``identity-providers
+    add``'s."""
+    if metrics is None:
+        return OpenIdProviders(SafeFetcher(fetch_policy(settings)))
+    return OpenIdProviders(SafeFetcher(fetch_policy(settings), fetched=metrics.fetched))
+
+
 def token_service(settings: Settings, db: Database, sealer: Sealer | None = None) -> TokenService:
     """Access and refresh tokens by the settings' lifetimes, signed with the database's keys (RFC 9068).
 
@@ -268,7 +283,7 @@ def operations(
             revocation=revocation,
             client_expiry=client_expiry,
         ),
-        identity_providers=IdentityProviderService(key_sealer, sign_in_ttl=settings.interaction_ttl),
+        identity_providers=identity_provider_service(settings, key_sealer),
         workload_issuers=WorkloadIssuerService(),
     )
 
@@ -339,8 +354,7 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         demo_user=demo_user,
         local_accounts=settings.local_accounts,
     )
-    # Its own fetcher: what providers' documents cost is not charged to a client's address.
-    openid = OpenIdProviders(SafeFetcher(fetch_policy(settings), fetched=metrics.fetched))
+    openid = openid_providers(settings, metrics)
     federation = FederatedSignIn(
         db,
         identity_providers=core.identity_providers,

@@ -248,6 +248,21 @@ def test_no_repository_hands_back_a_database_row():
     assert found == []
 
 
+def test_the_command_line_builds_no_service_of_its_own():
+    """Issue 12 ("the command line goes through services.py like the server"): no module of cli/ calls a class
+    of a domain service or of a use case (``...Service(``, ``...Providers(``, ``...Fetcher(``); it takes them
+    from ``services.py``'s graph (``command_line_services``) or its factories, so both programs build each alike."""
+    found = []
+    for module, path in modules().items():
+        if inside(module, f"{AS}.cli"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute):
+                    name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+                    if name.endswith(("Service", "Providers", "Fetcher", "Directory", "Cache")):
+                        found.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}(")
+    assert found == []
+
+
 def test_the_contracts_see_the_layout():
     """The checks above read real modules: a renamed folder must not make them pass vacuously."""
     assert {f"{AS}.flow.token.endpoint", f"{AS}.web.params", f"{AS}.tokens.service"} <= set(modules())

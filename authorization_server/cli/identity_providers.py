@@ -4,16 +4,11 @@ import argparse
 import json
 
 from mcp_authz.authorization_server.cli.shared import Actions, action, group, in_unit, provider_client, repeat_settings
-from mcp_authz.authorization_server.flow.authorization.openid import OpenIdProviders, check_provider
-from mcp_authz.authorization_server.identity_providers.entities import AUTH_METHODS, IdentityProvider
-from mcp_authz.authorization_server.identity_providers.service import (
-    IdentityProviderService,
-    parse_claim_rules,
-    parse_domains,
-)
-from mcp_authz.authorization_server.routes import FEDERATED_CALLBACK_PATH
-from mcp_authz.authorization_server.safe_fetch import SafeFetcher
-from mcp_authz.authorization_server.services import fetch_policy, signing_key_sealer
+from mcp_authz.authorization_server.flow.authorization.federation import callback_url
+from mcp_authz.authorization_server.flow.authorization.openid import check_provider
+from mcp_authz.authorization_server.identity_providers.entities import AUTH_METHODS
+from mcp_authz.authorization_server.identity_providers.service import parse_claim_rules, parse_domains
+from mcp_authz.authorization_server.services import identity_provider_service, openid_providers, signing_key_sealer
 from mcp_authz.authorization_server.settings import Settings
 from mcp_authz.shared.scopes import parse_scope
 
@@ -67,7 +62,8 @@ def add_commands(commands: Actions) -> None:
 
 async def add_provider(settings: Settings, args: argparse.Namespace) -> None:
     sealer = signing_key_sealer(settings) if args.token_endpoint_auth_method == "private_key_jwt" else None
-    checker = IdentityProviderService(sealer, sign_in_ttl=settings.interaction_ttl)
+    # The server's own service (services.py), with the sealer a private_key_jwt provider's key needs.
+    checker = identity_provider_service(settings, sealer)
     provider = checker.new_provider(
         name=args.name,
         issuer=args.provider_issuer,
@@ -81,10 +77,10 @@ async def add_provider(settings: Settings, args: argparse.Namespace) -> None:
         display_name=args.display_name,
     )
     # OIDC Discovery §4, through the SSRF-safe fetcher, as the server will
-    await check_provider(OpenIdProviders(SafeFetcher(fetch_policy(settings))), provider)
+    await check_provider(openid_providers(settings), provider)
     await in_unit(settings, lambda found, tx: found.identity_providers.add(tx, provider))
     print(f"added identity provider {provider.name} ({provider.id}): {provider.issuer}")
-    print(f"    register this redirect URI there: {_redirect_uri(settings, provider)}")
+    print(f"    register this redirect URI there: {callback_url(settings.issuer, provider)}")
     if provider.auth_method == "private_key_jwt":
         print(f"    and this public key (private_key_jwt): {json.dumps(checker.public_jwk(provider))}")
 
@@ -102,13 +98,9 @@ async def list_providers(settings: Settings, args: argparse.Namespace) -> None:
         domains = " ".join(provider.allowed_domains) or "any"
         rules = " ".join(str(rule) for rule in provider.claim_rules) or "none"
         print(f"    allowed domains {domains}; claim rules {rules}")
-        print(f"    redirect URI {_redirect_uri(settings, provider)}")
+        print(f"    redirect URI {callback_url(settings.issuer, provider)}")
 
 
 async def remove_provider(settings: Settings, args: argparse.Namespace) -> None:
     await in_unit(settings, lambda found, tx: found.identity_providers.remove(tx, args.name))
     print(f"removed identity provider {args.name}")
-
-
-def _redirect_uri(settings: Settings, provider: IdentityProvider) -> str:
-    return settings.issuer + FEDERATED_CALLBACK_PATH.format(provider=provider.name)

@@ -95,6 +95,12 @@ class _Failure:
             await self.stop(error.detail or error.description, error)
 
 
+def callback_url(root_issuer: str, provider: IdentityProvider) -> str:
+    """This server's redirect URI at ``provider`` under the root issuer: one path per provider (RFC 9700 §4.4.2),
+    what the sign-in sends and what the operator registers there (``identity-providers add``)."""
+    return root_issuer + FEDERATED_CALLBACK_PATH.format(provider=provider.name)
+
+
 class FederatedSignIn:
     def __init__(
         self,
@@ -117,7 +123,7 @@ class FederatedSignIn:
 
     def callback_url(self, provider: IdentityProvider) -> str:
         """This server's redirect URI at ``provider``: one path per provider (RFC 9700 §4.4.2)."""
-        return self._root_issuer + FEDERATED_CALLBACK_PATH.format(provider=provider.name)
+        return callback_url(self._root_issuer, provider)
 
     async def start(self, interaction_id: str, browser_secret: str | None, name: str) -> ToProvider:
         """The authorization request to provider ``name`` (OIDC Core §3.1.2.1) for the interaction's journey."""
