@@ -39,6 +39,7 @@ from mcp_authz.authorization_server.routes import (
     ADMIN_CLIENT_PATH,
     ADMIN_CLIENTS_PATH,
     ADMIN_IDENTITY_PROVIDERS_PATH,
+    ADMIN_JOURNEY_PATH,
     ADMIN_JOURNEYS_PATH,
     ADMIN_KEYS_PATH,
     ADMIN_MCP_SERVER_PATH,
@@ -51,6 +52,7 @@ from mcp_authz.authorization_server.routes import (
     AUTHORIZE_PATH,
     CALLBACK_PATH,
     CLIENT_CONFIGURATION_PATH,
+    CONSENT_PATH,
     FEDERATED_CALLBACK_PATH,
     FEDERATED_START_PATH,
     GENERIC_REGISTER_PATH,
@@ -59,12 +61,14 @@ from mcp_authz.authorization_server.routes import (
     HOME_PATH,
     INTROSPECT_PATH,
     JWKS_PATH,
+    LOGIN_PATH,
     MCP_ISSUER_PATH,
     MCP_REGISTER_PATH,
     METADATA_PATH,
     REGISTER_PATH,
     REVOKE_PATH,
     SIGN_OUT_PATH,
+    STATIC_PATH,
     TOKEN_PATH,
 )
 from mcp_authz.authorization_server.services import build_services
@@ -131,8 +135,8 @@ def create_app(settings: Settings) -> Starlette:
         Route(AUTHORIZE_PATH, authorize.authorize, methods=["GET"]),
         Route(mcp + AUTHORIZE_PATH, authorize.authorize, methods=["GET"]),
         # 4. Sign-in, then consent (§3.1), then back to the client with the code (§4.1.2).
-        Route("/interaction/{interaction_id}/login", login.login, methods=["GET", "POST"]),
-        Route("/interaction/{interaction_id}/consent", consent.consent, methods=["GET", "POST"]),
+        Route(LOGIN_PATH, login.login, methods=["GET", "POST"]),
+        Route(CONSENT_PATH, consent.consent, methods=["GET", "POST"]),
         Route(FEDERATED_START_PATH, federated_login.start, methods=["POST"]),
         Route(FEDERATED_CALLBACK_PATH, federated_login.callback, methods=["GET"]),
         # 4b. After consent, each downstream provider of the MCP server's connections (issue 4) answers here.
@@ -160,7 +164,7 @@ def create_app(settings: Settings) -> Starlette:
         Route(ADMIN_KEYS_PATH, admin.keys, methods=["GET", "POST"]),
         Route(ADMIN_IDENTITY_PROVIDERS_PATH, admin.identity_providers, methods=["GET", "POST"]),
         Route(ADMIN_JOURNEYS_PATH, admin.journeys, methods=["GET"]),
-        Route(ADMIN_JOURNEYS_PATH + "/{journey_id}", admin.journey, methods=["GET"]),
+        Route(ADMIN_JOURNEY_PATH, admin.journey, methods=["GET"]),
         # 9. The person's pages (pages: no CORS): the home page, the connected apps (what they approved,
         #    and revoking it), signing out (issue 17).
         Route(HOME_PATH, account.home, methods=["GET"]),
@@ -170,7 +174,7 @@ def create_app(settings: Settings) -> Starlette:
         # 10. The operator's probes (issue 17): JSON, no CORS, no rate limit; quiet in the access log when fine.
         Route(HEALTH_ALIVE_PATH, health.alive, methods=["GET"]),
         Route(HEALTH_READY_PATH, health.ready, methods=["GET"]),
-        Mount("/static", StaticFiles(packages=[(__name__.rpartition(".")[0], "static")])),
+        Mount(STATIC_PATH, StaticFiles(packages=[(__name__.rpartition(".")[0], "static")])),
     ]
     return Starlette(
         routes=routes,

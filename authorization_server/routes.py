@@ -23,6 +23,12 @@ METADATA_PATH = "/.well-known/oauth-authorization-server"
 
 CALLBACK_PATH = "/downstream/callback"
 
+# The interaction's pages (OAuth 2.1 §3.1, §4.1.2): signing in, then consent.
+LOGIN_PATH = "/interaction/{interaction_id}/login"
+CONSENT_PATH = "/interaction/{interaction_id}/consent"
+#: The pages of an interaction by the name ``web/redirects.ToInteraction`` gives them.
+INTERACTION_PAGES = {"login": LOGIN_PATH, "consent": CONSENT_PATH}
+
 # Sign-in through an identity provider (issue 16): the button posts here, the provider answers at its own path.
 FEDERATED_START_PATH = "/interaction/{interaction_id}/federated/{provider}"
 #: This server's redirect URI at one identity provider: a path per provider (mix-up defence, RFC 9700 §4.4.2).
@@ -44,6 +50,7 @@ ADMIN_PATH = "/admin"
 ADMIN_SIGN_IN_PATH = "/admin/sign-in"
 ADMIN_SIGN_OUT_PATH = "/admin/sign-out"
 ADMIN_JOURNEYS_PATH = "/admin/journeys"
+ADMIN_JOURNEY_PATH = "/admin/journeys/{journey_id}"
 ADMIN_CLIENTS_PATH = "/admin/clients"
 #: One client; its ``client_id`` (a URL, for a metadata document) goes in the query: ``?client_id=``.
 ADMIN_CLIENT_PATH = "/admin/clients/view"
@@ -55,3 +62,6 @@ ADMIN_USERS_PATH = "/admin/users"
 ADMIN_USER_PATH = "/admin/users/view"
 ADMIN_KEYS_PATH = "/admin/keys"
 ADMIN_IDENTITY_PROVIDERS_PATH = "/admin/identity-providers"
+
+#: The stylesheets (``static/``) the pages link to.
+STATIC_PATH = "/static"

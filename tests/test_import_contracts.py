@@ -263,6 +263,19 @@ def test_the_command_line_builds_no_service_of_its_own():
     assert found == []
 
 
+def test_every_route_of_the_app_is_a_path_of_routes_py():
+    """Issue 12, docs/conventions/endpoints.md: every path the server serves is a constant of ``routes.py``;
+    ``app.py`` declares its routes (``Route``, ``cors``, ``Mount``) with those names, never a string of its own."""
+    found = []
+    for node in ast.walk(ast.parse(modules()[f"{AS}.app"].read_text())):
+        declares = isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        if declares and node.func.id in ("Route", "cors", "Mount"):
+            literals = [n for n in ast.walk(node.args[0]) if isinstance(n, ast.JoinedStr | ast.Constant)]
+            if any(isinstance(n, ast.JoinedStr) or isinstance(n.value, str) for n in literals):
+                found.append(f"app.py:{node.lineno} {ast.unparse(node.args[0])}")
+    assert found == []
+
+
 def test_the_contracts_see_the_layout():
     """The checks above read real modules: a renamed folder must not make them pass vacuously."""
     assert {f"{AS}.flow.token.endpoint", f"{AS}.web.params", f"{AS}.tokens.service"} <= set(modules())

@@ -5,12 +5,14 @@ errors the same way; or on to this server's next page, or to a downstream provid
 """
 
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlencode
 
 from starlette.responses import RedirectResponse, Response
 
 from mcp_authz.authorization_server.errors import OAuthError
 from mcp_authz.authorization_server.journeys.entities import Journey
+from mcp_authz.authorization_server.routes import INTERACTION_PAGES
 from mcp_authz.authorization_server.web.pages import error_page
 from mcp_authz.shared.loopback import is_loopback_http
 
@@ -20,7 +22,7 @@ class ToInteraction:
     """Show the sign-in or consent page of an interaction."""
 
     interaction_id: str
-    page: str  # "login" or "consent"
+    page: Literal["login", "consent"]  # routes.INTERACTION_PAGES
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,8 @@ Onward = ToInteraction | ToClient | ToProvider
 def next_step(outcome: Onward) -> Response:
     """A 303 (OAuth 2.1 §1.6: never 307) to the next page, a downstream provider or the client; or an error page."""
     if isinstance(outcome, ToInteraction):
-        return RedirectResponse(f"/interaction/{outcome.interaction_id}/{outcome.page}", status_code=303)
+        page = INTERACTION_PAGES[outcome.page].format(interaction_id=outcome.interaction_id)
+        return RedirectResponse(page, status_code=303)
     if isinstance(outcome, ToProvider):
         return RedirectResponse(outcome.url, status_code=303)
     if not outcome.automatic and outcome.error is not None:

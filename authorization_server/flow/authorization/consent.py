@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse, Response
 
 from mcp_authz.authorization_server.errors import InvalidRequest, OAuthError
 from mcp_authz.authorization_server.flow.authorization.interactions import SignInRequired
+from mcp_authz.authorization_server.routes import LOGIN_PATH
 from mcp_authz.authorization_server.services import services
 from mcp_authz.authorization_server.web.browser import check_csrf
 from mcp_authz.authorization_server.web.pages import error_page, form_page
@@ -23,7 +24,7 @@ async def consent(request: Request) -> Response:
     try:
         view = await found.interactions.consent_view(interaction_id, browser_secret)
     except SignInRequired:
-        return RedirectResponse(f"/interaction/{interaction_id}/login", status_code=303)
+        return RedirectResponse(LOGIN_PATH.format(interaction_id=interaction_id), status_code=303)
     except OAuthError as error:
         return error_page(error)
     if request.method == "GET":

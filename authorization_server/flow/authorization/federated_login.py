@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from mcp_authz.authorization_server.errors import OAuthError
 from mcp_authz.authorization_server.flow.authorization.federation import SignInProblem, SignInStopped
+from mcp_authz.authorization_server.routes import LOGIN_PATH
 from mcp_authz.authorization_server.services import services
 from mcp_authz.authorization_server.web.browser import check_csrf
 from mcp_authz.authorization_server.web.pages import error_page, page
@@ -60,6 +61,6 @@ async def callback(request: Request) -> Response:
 def _problem_page(problem: SignInProblem) -> Response:
     error = problem.error
     log.info("upstream sign-in stopped: %s%s", error.error, f" ({error.detail})" if error.detail else "")
-    retry = f"/interaction/{problem.interaction_id}/login" if problem.interaction_id else None
+    retry = LOGIN_PATH.format(interaction_id=problem.interaction_id) if problem.interaction_id else None
     status = error.status_code if error.status_code != 401 else 400
     return page("sign_in_problem.html", status, error.headers(), error=error, retry_url=retry)

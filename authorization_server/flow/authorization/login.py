@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from mcp_authz.authorization_server.errors import AccountDisabled, OAuthError, TooManyRequests
 from mcp_authz.authorization_server.flow.authorization.interactions import LoginView
+from mcp_authz.authorization_server.routes import CONSENT_PATH
 from mcp_authz.authorization_server.services import services
 from mcp_authz.authorization_server.web.browser import check_csrf
 from mcp_authz.authorization_server.web.pages import error_page, form_page
@@ -26,7 +27,7 @@ async def login(request: Request) -> Response:
     try:
         view = await found.interactions.login_view(interaction_id, browser_secret)
         if view.signed_in:  # back from the consent page, say: there is nothing to sign in to
-            return RedirectResponse(f"/interaction/{interaction_id}/consent", status_code=303)
+            return RedirectResponse(CONSENT_PATH.format(interaction_id=interaction_id), status_code=303)
         if request.method == "GET":
             return form_page(request, "login.html", browser_secret, interaction_id, view=view)
         form = await read_form(request, found.settings.max_body_bytes)
