@@ -39,12 +39,15 @@ ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
 
 
 def is_machine(claims: dict[str, Any]) -> bool:
-    """A machine client's token (client_credentials, OAuth 2.1 §4.2): no user behind it.
+    """A machine's token: no user behind it (issue 11 item 1).
 
-    The issuer marks it with ``"machine": true`` and its ``sub`` is its ``client_id`` (RFC 9068
-    §2.2; docs/decisions/0018). Both must hold, so a token about a person is never taken for one.
+    The issuer marks it with ``"machine": true`` (RFC 9068 §2.2 allows more claims): a client_credentials
+    token (OAuth 2.1 §4.2), whose ``sub`` is its ``client_id`` (docs/decisions/0018), and a workload's
+    token (SEP-1933), whose ``sub`` is the workload's own (docs/decisions/0051). The marker alone decides:
+    requiring ``sub`` = ``client_id`` as well let a workload's token call tools declared for users.
+    Taking a token for a machine's only ever refuses more (those tools), so the check errs that way.
     """
-    return claims.get("machine") is True and claims.get("sub") == claims.get("client_id")
+    return claims.get("machine") is True
 
 
 def bound_key(claims: dict[str, Any]) -> str | None:

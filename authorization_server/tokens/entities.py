@@ -72,9 +72,12 @@ class Refreshed(NamedTuple):
     """A successful refresh: the journey it continues and the new token pair.
 
     ``repeated_after`` when the token had already been rotated, that long ago, and this is the
-    pair that rotation gave, answered again within the grace window (docs/decisions/0018).
+    pair that rotation gave, answered again within the grace window (docs/decisions/0018);
+    ``bound`` when the token is bound to a DPoP key, which earns a public client the confidential
+    clients' window (RFC 9449 §5, docs/decisions/0048).
     """
 
     journey_id: str
     response: TokenResponse
     repeated_after: timedelta | None = None
+    bound: bool = False

@@ -139,7 +139,12 @@ class TokenService:
             await repository.revoke_family(tx, stored.grant.journey_id)
             return RefreshTokenReused(stored.grant.journey_id)
         _check_within_grant(stored, scope, resource)
-        return Refreshed(stored.grant.journey_id, repeated, repeated_after=clock.now() - stored.rotated_at)
+        return Refreshed(
+            stored.grant.journey_id,
+            repeated,
+            repeated_after=clock.now() - stored.rotated_at,
+            bound=stored.dpop_jkt is not None,
+        )
 
     async def _successor_in_grace(
         self, tx: Transaction, rotated: RefreshToken, grace: timedelta

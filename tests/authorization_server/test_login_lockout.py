@@ -75,6 +75,8 @@ class TestGrowingLocks:
 
     @pytest.mark.anyio
     async def test_each_lock_of_a_pair_doubles_and_a_right_password_starts_over(self, db: Database):
+        """Issue 11 item 9 ("growing delays"), RFC 9700 §4.16: 15 min, 30 min, 1 h for one username and
+        address; another address is never locked by them; the right password starts the count over."""
         lockout = LoginLockout(failures=5, window=900, duration=900)
         waits = []
         with clock.frozen():
@@ -96,6 +98,7 @@ class TestGrowingLocks:
 
     @pytest.mark.anyio
     async def test_a_lock_grows_to_a_day_at_most(self, db: Database):
+        """Issue 11 item 9: the doubling stops at a day (MAX_LOCK): no lock lasts longer."""
         lock = FailureLock("test", failures=1, window=900, duration=900)
         waits = []
         with clock.frozen():

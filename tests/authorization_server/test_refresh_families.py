@@ -22,9 +22,12 @@ from mcp_authz.authorization_server import clock
 from mcp_authz.authorization_server.db import Transaction
 from mcp_authz.authorization_server.tokens import repository as refresh_repository
 from mcp_authz.authorization_server.tokens.entities import RefreshToken
+from mcp_authz.client.dpop import DpopKey
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import Issuer, Registered, journey_of, rows, steps
 from tests.authorization_server.test_races import AT_ONCE, at_once, outcomes
+from tests.authorization_server.test_rfc9449_dpop import _exchange as exchange_with_proofs
+from tests.authorization_server.test_rfc9449_dpop import refresh_with
 
 GRACE = 1
 
@@ -220,6 +223,29 @@ class TestGraceWindow:
         last = "SELECT detail FROM journey_events WHERE journey_id = ? ORDER BY id DESC LIMIT 1"
         [event] = rows(db, last, journey["id"])
         assert "within the grace window of a confidential client" in event["detail"]
+
+    def test_issue_11_item_12_a_dpop_bound_public_reuse_is_recorded_under_the_window_that_applied(
+        self, short_grace: GraceServer
+    ):
+        """Issue 11 item 12 ("record every reuse"), RFC 9449 §5, decision 0048: a public client's DPoP-bound
+        refresh token has the confidential window, so past the public one its reuse gets the same pair, and
+        the step says which window applied (it said "public client")."""
+        issuer, db, key = short_grace.demo, short_grace.server.db, DpopKey.new()
+        with clock.frozen():
+            client = issuer.register()
+            proof = partial(key.proof, "POST", issuer.token_endpoint)
+            issued = exchange_with_proofs(issuer, client, issuer.code(client), (proof(),)).json()
+            first = refresh_with(issuer, client, issued["refresh_token"], proof())
+            clock.advance(GRACE + 0.2)  # past the public window (1 s), within the confidential one (10 s)
+            again = refresh_with(issuer, client, issued["refresh_token"], proof())
+
+        assert again.status_code == 200, again.text
+        assert again.json()["refresh_token"] == first.json()["refresh_token"]
+        journey = journey_of(db, client.client_id)
+        last = "SELECT step, detail FROM journey_events WHERE journey_id = ? ORDER BY id DESC LIMIT 1"
+        [event] = rows(db, last, journey["id"])
+        assert event["step"] == "refresh_token_grace_reuse"
+        assert "within the grace window of a DPoP-bound public client" in event["detail"]
 
 
 class TestSuccessorAtRest:

@@ -1,13 +1,15 @@
 """Tools that act for a person refuse a machine client's token (issue 11 item 1, docs/decisions/0018).
 
-The issuer marks a client_credentials token with ``"machine": true`` and ``sub`` = ``client_id``
-(RFC 9068 §2.2); ``mcp_server/tools.py`` declares in ``USER_TOOLS`` which tools need a user, and
-those answer such a token with a tool error that says why (no scope would help, so no 403).
+The issuer marks a client_credentials token (``sub`` = ``client_id``) and a workload's token (SEP-1933,
+its own ``sub``) with ``"machine": true`` (RFC 9068 §2.2); ``mcp_server/tools.py`` declares in
+``USER_TOOLS`` which tools need a user, and those answer such a token with a tool error that says why
+(no scope would help, so no 403).
 """
 
 import asyncio
 from typing import Any
 
+import httpx2
 import pytest
 from mcp.server.auth.middleware.auth_context import auth_context_var
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -16,6 +18,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from mcp_authz.mcp_server.token_verifier import is_machine
 from mcp_authz.mcp_server.tools import USER_TOOLS, build_tools
+from scripts.stack import McpServer
+from tests.mcp_server.helpers import Signer, post, tool_call
 
 
 def call(tool: str, arguments: dict[str, Any], *, machine: bool, user_tools: frozenset[str] = USER_TOOLS) -> Any:
@@ -72,11 +76,42 @@ def test_the_declaration_is_per_tool():
     ("claims", "machine"),
     [
         ({"sub": "c1", "client_id": "c1", "machine": True}, True),
-        ({"sub": "usr_1", "client_id": "c1", "machine": True}, False),  # a person's token is never a machine's
+        # a workload's token (SEP-1933, decision 0051): its own sub; it was taken for a person's (issue 11 item 1)
+        ({"sub": "repo:acme/deploy:ref:refs/heads/main", "client_id": "wl_1", "machine": True}, True),
+        ({"sub": "usr_1", "client_id": "c1"}, False),  # a person's token
         ({"sub": "c1", "client_id": "c1", "machine": "true"}, False),  # the boolean true only
         ({"sub": "c1", "client_id": "c1"}, False),
     ],
 )
-def test_the_marker_needs_machine_true_and_sub_equal_to_client_id(claims: dict[str, Any], machine: bool):
-    """Issue 11 item 1, RFC 9068 §2.2: a machine token is "machine": true with sub = client_id."""
+def test_the_marker_is_machine_true_whatever_the_sub(claims: dict[str, Any], machine: bool):
+    """Issue 11 item 1, RFC 9068 §2.2: a machine's token is "machine": true (the boolean), whether its sub is
+    its client_id (client_credentials) or a workload's (SEP-1933)."""
     assert is_machine(claims) is machine
+
+
+def call_over_http(mcp: McpServer, token: str, tool: str, arguments: dict[str, Any]) -> httpx2.Response:
+    """Open an MCP session at the running server with ``token`` and call ``tool`` in it."""
+    opened = post(mcp, token=token)
+    assert opened.status_code == 200, opened.text
+    session = {"Mcp-Session-Id": opened.headers["mcp-session-id"], "Authorization": f"Bearer {token}"}
+    accept = {"Accept": "application/json, text/event-stream"}
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    httpx2.post(mcp.url, json=initialized, headers=accept | session)
+    return httpx2.post(mcp.url, json=tool_call(tool, arguments), headers=accept | session)
+
+
+def test_issue_11_item_1_a_workloads_token_is_refused_by_a_tool_for_users(demo_mcp: McpServer, signer: Signer):
+    """Issue 11 item 1 ("the MCP server can refuse them per tool"), decision 0051: a workload's token (SEP-1933)
+    says "machine": true with the workload's own sub, not its client_id; add_note refuses it as it refuses a
+    client_credentials token, even with mcp:write, where a user's token with the same scope adds the note."""
+    workload = signer.token(
+        sub="repo:acme/deploy:ref:refs/heads/main", client_id="wl_test", machine=True, scope="mcp:read mcp:write"
+    )
+    user = signer.token(scope="mcp:read mcp:write")
+
+    refused = call_over_http(demo_mcp, workload, "add_note", {"text": "from a workload"})
+    saved = call_over_http(demo_mcp, user, "add_note", {"text": "from a user"})
+
+    assert refused.status_code == 200, refused.text
+    assert "add_note acts for a user: a machine client's token" in refused.text
+    assert "note" in saved.text and "acts for a user" not in saved.text

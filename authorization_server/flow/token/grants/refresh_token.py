@@ -45,7 +45,8 @@ async def exchange(
         )
         return InvalidGrant("the refresh token was already used; this grant is now revoked")
     if outcome.repeated_after is not None:
-        kind = "public" if client.is_public else "confidential"
+        # The window that applied: a public client's DPoP-bound token has the confidential one (decision 0048).
+        kind = "confidential" if not client.is_public else "DPoP-bound public" if outcome.bound else "public"
         detail = (
             f"a rotated refresh token again, {outcome.repeated_after.total_seconds():.1f} s after its rotation,"
             f" within the grace window of a {kind} client: the same pair again"
