@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 from mcp_authz.authorization_server.clients.assertions import parse_jwks
 from mcp_authz.authorization_server.errors import InvalidClientMetadata, InvalidRedirectUri
-from mcp_authz.authorization_server.safe_fetch import is_special_use, url_problem
+from mcp_authz.authorization_server.safe_fetch import ascii_host, is_special_use, url_problem
 from mcp_authz.shared.loopback import is_https_or_loopback_http
 from mcp_authz.shared.scopes import format_scope, parse_scope
 
@@ -240,6 +240,11 @@ def _redirect_uris(body: dict[str, Any], *, required: bool) -> tuple[str, ...]:
     return uris
 
 
+#: A host no browser or resolver could reach: an empty label, a label over 63 octets, percent-encoding,
+#: a character the IDNA codec refuses (RFC 5890 §2.3.1; issue 11, item 7's hosts at registration).
+_NOT_A_DOMAIN_NAME = "its host is not a valid domain name (RFC 5890)"
+
+
 def redirect_uri_problem(uri: str) -> str | None:
     """Why ``uri`` may not be a redirect URI, or ``None`` when it may (OAuth 2.1 §2.3.1, §1.5)."""
     if len(uri) > MAX_URI_LENGTH:
@@ -253,6 +258,8 @@ def redirect_uri_problem(uri: str) -> str | None:
         return "it must use https, or http on a loopback address"
     if not parts.hostname:
         return "it must be an absolute URI with a host"
+    if ascii_host(parts.hostname) is None:
+        return _NOT_A_DOMAIN_NAME
     if not is_https_or_loopback_http(uri):
         return "plain http is only allowed for loopback addresses (localhost, 127.0.0.1, [::1])"
     if parts.fragment or "#" in uri:
@@ -320,6 +327,8 @@ def _web_uri(body: dict[str, Any], name: str) -> str | None:
         raise InvalidClientMetadata(f"{name} is not a valid URL") from None
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment:
         raise InvalidClientMetadata(f"{name} must be an absolute http(s) URL without a fragment")
+    if ascii_host(parts.hostname) is None:
+        raise InvalidClientMetadata(f"{name} is not allowed: {_NOT_A_DOMAIN_NAME}")
     return uri
 
 

@@ -309,6 +309,47 @@ class TestLiteralAddressesOfJwksUri:
             assert (response.status_code, response.json()["error"]) == (400, "invalid_client_metadata"), host
 
 
+class TestHostsThatAreNotDomainNames:
+    """Hosts the IDNA codec refuses (issue 11 item 7's hosts), offered at registration."""
+
+    HOSTS = ["a..com", "%E2%80%AE.com", "x" * 64 + ".com", "\u202e.com"]
+
+    @pytest.mark.parametrize("host", HOSTS, ids=["empty-label", "percent-encoded", "label-of-64", "U+202E"])
+    def test_a_redirect_uri_with_such_a_host_is_invalid_redirect_uri_and_writes_nothing(
+        self, demo_as: AuthorizationServer, demo: Issuer, host: str
+    ):
+        """RFC 7591 §3.2.2 (invalid_redirect_uri), RFC 5890 §2.3.1: a redirect URI no browser could reach
+        (an empty label, a label over 63 octets, percent-encoding, a character IDNA refuses) is refused
+        when registered, not kept to fail later at /authorize; no row is written."""
+        before = row_counts(demo_as.db)
+
+        response = demo.http.post(
+            demo.registration_endpoint, json={**_public_client(), "redirect_uris": [f"https://{host}/cb"]}
+        )
+
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_redirect_uri")
+        assert row_counts(demo_as.db) == before
+
+    @pytest.mark.parametrize("field", ["client_uri", "logo_uri", "tos_uri", "policy_uri"])
+    def test_a_client_web_page_with_such_a_host_is_invalid_client_metadata(self, demo: Issuer, field: str):
+        """RFC 7591 §2 and §3.2.2: the client's web pages are shown as links on the consent page, so a
+        host that is not a domain name is invalid_client_metadata."""
+        response = demo.http.post(
+            demo.registration_endpoint, json={**_public_client(), field: "https://a..com/about"}
+        )
+
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_client_metadata")
+
+    def test_a_look_alike_unicode_host_is_still_a_domain_name(self, demo: Issuer):
+        """RFC 5890: a host in another script is a valid internationalised name; the pages show its
+        A-label (``TestHostsAsALabels``), registration accepts it."""
+        response = demo.http.post(
+            demo.registration_endpoint, json={**_public_client(), "redirect_uris": [f"https://{LOOK_ALIKE}/cb"]}
+        )
+
+        assert response.status_code == 201, response.text
+
+
 def _public_client() -> dict[str, Any]:
     return {
         "client_name": "Hygiene client",
