@@ -312,7 +312,7 @@ class TestLiteralAddressesOfJwksUri:
 class TestHostsThatAreNotDomainNames:
     """Hosts the IDNA codec refuses (issue 11 item 7's hosts), offered at registration."""
 
-    HOSTS = ["a..com", "%E2%80%AE.com", "x" * 64 + ".com", "\u202e.com"]
+    HOSTS = ("a..com", "%E2%80%AE.com", "x" * 64 + ".com", "\u202e.com")
 
     @pytest.mark.parametrize("host", HOSTS, ids=["empty-label", "percent-encoded", "label-of-64", "U+202E"])
     def test_a_redirect_uri_with_such_a_host_is_invalid_redirect_uri_and_writes_nothing(
@@ -334,9 +334,7 @@ class TestHostsThatAreNotDomainNames:
     def test_a_client_web_page_with_such_a_host_is_invalid_client_metadata(self, demo: Issuer, field: str):
         """RFC 7591 §2 and §3.2.2: the client's web pages are shown as links on the consent page, so a
         host that is not a domain name is invalid_client_metadata."""
-        response = demo.http.post(
-            demo.registration_endpoint, json={**_public_client(), field: "https://a..com/about"}
-        )
+        response = demo.http.post(demo.registration_endpoint, json={**_public_client(), field: "https://a..com/about"})
 
         assert (response.status_code, response.json()["error"]) == (400, "invalid_client_metadata")
 
