@@ -17,6 +17,7 @@ import httpx2
 import pytest
 
 from mcp_authz.authorization_server.db import (
+    Database,
     DatabaseNewerThanCode,
     PoolOptions,
     Transaction,
@@ -124,6 +125,26 @@ def test_a_sqlite_database_newer_than_the_code_refuses_to_start_with_one_line(tm
     assert refused.returncode == 1
     [line] = refused.stderr.strip().splitlines()
     assert f"the database has migration 9999, newer than this code's {last:04d}" in line
+
+
+def test_two_instances_starting_at_once_on_a_new_sqlite_file_do_not_race(tmp_path: Path):
+    """Issue 13 ("two instances starting at once against a new database must not race"), on SQLite: several
+    openings of one new file at once, each on connections of its own as another process would be; each
+    migration is applied once (``_apply`` looks again under the write lock) and every opening starts."""
+    path = tmp_path / "as.sqlite3"
+
+    async def start_four() -> list[str]:
+        opened = await asyncio.gather(*(Database.open(path) for _ in range(4)), return_exceptions=True)
+        for database in opened:
+            if isinstance(database, Database):
+                await database.close()
+        return [repr(failed) for failed in opened if isinstance(failed, BaseException)]
+
+    failures = asyncio.run(start_four())
+
+    assert failures == []
+    applied = [row[0] for row in rows(path, "SELECT version FROM schema_migrations ORDER BY version")]
+    assert applied == [number for number, _, _ in migration_scripts("sqlite")]
 
 
 # Migrations on PostgreSQL --------------------------------------------------------------------------
