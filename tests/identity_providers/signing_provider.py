@@ -36,6 +36,8 @@ class SigningProvider:
         self.tamper: dict[str, Any] = {}
         self.response_iss: str | None = ""  # "": the issuer; None: left out
         self.sign_with: ec.EllipticCurvePrivateKey | None = None  # a key not in the JWK Set
+        #: The token endpoint gone: each request's connection is closed without an answer (a provider down).
+        self.token_endpoint_down = False
         #: The public JWK of our client's ``private_key_jwt`` key, once registered here (RFC 7523 §2.2).
         self.assertion_key: dict[str, Any] | None = None
         self._codes: dict[str, dict[str, str]] = {}
@@ -52,6 +54,7 @@ class SigningProvider:
     def reset(self) -> None:
         self.person = {"sub": "bob-sub", "email": "bob@example.com", "name": "Bob"}
         self.tamper, self.response_iss, self.sign_with, self.assertion_key = {}, "", None, None
+        self.token_endpoint_down = False
 
     def close(self) -> None:
         self._server.shutdown()
@@ -152,6 +155,9 @@ def _handler(provider: SigningProvider) -> type[BaseHTTPRequestHandler]:
                 self._json(404, {"error": "not_found"})
 
         def do_POST(self) -> None:
+            if provider.token_endpoint_down:
+                self.close_connection = True
+                return
             length = int(self.headers.get("content-length", "0"))
             form = dict(parse_qsl(self.rfile.read(length).decode()))
             self._json(*provider.token(form, self.headers.get("authorization")))

@@ -559,6 +559,76 @@ def test_a_provider_that_cannot_be_reached_gives_a_clear_page(stack: Stack, http
     assert not rows(db, "SELECT * FROM upstream_sign_ins WHERE journey_id = ?", _journey(stack, started))
 
 
+def test_a_provider_gone_between_the_start_and_its_answer_gives_a_clear_page(
+    stack: Stack, signer: SigningProvider, http: httpx2.Client
+):
+    """Issue 16 ("the provider down ... a clear page, no hang"), after the start: the provider answered the
+    authorization request, then its token endpoint drops the connection; the callback is a 502 page saying so
+    with the way back, the failure stamped on the journey (OIDC Core §3.1.3.1), nobody signed in."""
+    signer.person = {"sub": "gone-sub", "email": "gone@example.com"}
+    started = start(stack, http, "signer")
+    answer = provider_answer(http, started)
+    signer.token_endpoint_down = True
+
+    refused = http.get(answer)
+
+    assert refused.status_code == 502 and "signer did not complete the sign-in" in refused.text
+    assert "Back to the sign-in page" in refused.text
+    assert "token endpoint of signer did not answer usably" in assert_not_signed_in(stack, http, started, refused)
+    assert not rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = 'gone-sub'")
+
+
+@pytest.fixture(scope="module")
+def gated(stack: Stack) -> str:
+    """The signing provider once more, as ``gated``, letting in only example.com (`--allowed-domains`)."""
+    stack.ours.cli(
+        "identity-providers",
+        "add",
+        "--allow-loopback-client-metadata",
+        "--name",
+        "gated",
+        "--issuer",
+        stack.signer.issuer,
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret-env",
+        "SIGNER_SECRET",
+        "--allowed-domains",
+        "example.com",
+    )
+    return "gated"
+
+
+@pytest.mark.parametrize(
+    ("person", "says"),
+    [
+        ({"sub": "unverified-sub", "email": "u@example.com", "email_verified": False}, "not verified"),
+        ({"sub": "no-email-sub"}, "did not say your email address"),
+        ({"sub": "verified-sub", "email": "v@example.com", "email_verified": True}, None),
+    ],
+    ids=["email-not-verified", "no-email", "verified"],
+)
+def test_the_domain_allow_list_takes_only_a_verified_email_at_an_allowed_domain(
+    stack: Stack, signer: SigningProvider, http: httpx2.Client, gated: str, person: dict[str, object], says: str | None
+):
+    """Issue 16 (an allow-list of email domains decides who may sign in) and decision 0047: an email at
+    example.com that the provider says is not verified (OIDC Core §5.1 email_verified), or no email at all,
+    is refused with a readable 403 page and no account; a verified one is let in."""
+    signer.person = person
+    started = start(stack, http, gated)
+
+    answered = http.get(provider_answer(http, started))
+
+    identities = rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = ?", person["sub"])
+    if says is None:
+        assert answered.status_code == 303 and answered.headers["location"].endswith("/consent")
+        assert len(identities) == 1
+    else:
+        assert answered.status_code == 403 and says in answered.text
+        assert says in assert_not_signed_in(stack, http, started, answered)
+        assert not identities
+
+
 def test_private_key_jwt_authenticates_with_a_key_sealed_at_rest(
     stack: Stack, signer: SigningProvider, http: httpx2.Client
 ):
