@@ -659,6 +659,33 @@ def test_private_key_jwt_authenticates_with_a_key_sealed_at_rest(
     assert b"PRIVATE KEY" not in row["private_key"] and row["client_secret_env"] is None
 
 
+def test_client_secret_post_sends_the_secret_in_the_form(stack: Stack, signer: SigningProvider, http: httpx2.Client):
+    """Issue 16 ("client_secret_basic, client_secret_post or private_key_jwt"), OIDC Core §9: a provider added
+    with `--token-endpoint-auth-method client_secret_post` gets client_id and client_secret in the token
+    request's form, no Authorization header; the signing provider refuses any other way (invalid_client)."""
+    stack.ours.cli(
+        "identity-providers",
+        "add",
+        "--allow-loopback-client-metadata",
+        "--name",
+        "posted",
+        "--issuer",
+        signer.issuer,
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret-env",
+        "SIGNER_SECRET",
+        "--token-endpoint-auth-method",
+        "client_secret_post",
+    )
+    signer.auth_method = "client_secret_post"
+    started = start(stack, http, "posted")
+
+    signed_in = http.get(provider_answer(http, started))
+
+    assert signed_in.status_code == 303 and signed_in.headers["location"].endswith("/consent")
+
+
 @pytest.mark.parametrize(
     "path",
     [
