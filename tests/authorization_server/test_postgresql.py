@@ -32,6 +32,7 @@ from scripts.stack import (
     UNLIMITED_RATES,
     AuthorizationServer,
     free_port,
+    run_cli,
     run_cli_in_process,
     start_authorization_server,
 )
@@ -125,6 +126,29 @@ def test_a_sqlite_database_newer_than_the_code_refuses_to_start_with_one_line(tm
     assert refused.returncode == 1
     [line] = refused.stderr.strip().splitlines()
     assert f"the database has migration 9999, newer than this code's {last:04d}" in line
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_the_server_itself_refuses_to_start_with_one_line_on_a_database_it_cannot_use(tmp_path: Path, engine: str):
+    """Issue 13 ("a database newer than the code refuses to start with one clear line") and docs/deployment.md
+    ("a server that cannot reach PostgreSQL when it starts stops with one line"): the server, not a command,
+    started on a SQLite file a newer version migrated, or on a PostgreSQL nobody listens at, exits with one
+    line and serves nothing (a real process: one that served would time out here, not hang the run)."""
+    port = free_port()
+    if engine == "sqlite":
+        db = str(tmp_path / "as.sqlite3")
+        run_cli_in_process(["-m", "authorization_server", "db", "upgrade", "--db", db])
+        execute(Path(db), "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 'then')")
+        says = "the database has migration 9999, newer than this code's"
+    else:
+        db, says = f"postgresql://as@127.0.0.1:{free_port()}/as", "the database cannot be reached"
+    key = {"AS_KEY_ENCRYPTION_KEY": "k" * 43}
+
+    refused = run_cli(["-m", "authorization_server", "--db", db, "--port", str(port)], check=False, env=key)
+
+    assert refused.returncode != 0
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith("authorization_server: ") and says in line, line
 
 
 def test_two_instances_starting_at_once_on_a_new_sqlite_file_do_not_race(tmp_path: Path):
