@@ -496,6 +496,29 @@ def test_a_person_outside_the_allowed_domains_gets_a_readable_refusal(stack: Sta
     assert not rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = 'mallory'")
 
 
+def test_the_providers_open_session_is_not_reused_for_the_next_person_in_the_same_browser(
+    stack: Stack, http: httpx2.Client
+):
+    """Issue 16 ("the upstream session not reused silently across users"), OIDC Core §3.1.2.1 prompt=login,
+    decision 0047: alice signed in through acme, and acme's session is still open in this browser; the next
+    sign-in through acme from the same browser, without our session (signed out, or someone else at the
+    keyboard), is shown acme's sign-in page again, never sent back signed in as alice."""
+    assert sign_in_at_acme(stack, http, start(stack, http, "acme"), "alice").status_code == 303
+    with httpx2.Client(follow_redirects=False, timeout=10) as same_browser:
+        for cookie in http.cookies.jar:  # the provider's cookies only: ours would still say alice
+            if cookie.domain == urlsplit(stack.acme).hostname:
+                same_browser.cookies.jar.set_cookie(cookie)
+        assert len(same_browser.cookies.jar) > 0
+        second = start(stack, same_browser, "acme")
+        shown = same_browser.get(second.to_provider.headers["location"])
+        while shown.status_code in (302, 303) and not shown.headers["location"].startswith(stack.ours.url):
+            shown = same_browser.get(urljoin(str(shown.url), shown.headers["location"]))
+
+    sent_to = urlsplit(shown.headers.get("location", "")).path  # where, without the code it may carry
+    assert shown.status_code == 200 and 'name="password"' in shown.text, (shown.status_code, sent_to)
+    assert shown.url.host == urlsplit(stack.acme).hostname
+
+
 def test_a_claim_rule_reads_the_userinfo_endpoint_when_the_id_token_leaves_the_claim_out(
     stack: Stack, http: httpx2.Client
 ):
