@@ -308,6 +308,33 @@ def test_a_good_answer_signs_in_and_leads_to_consent(stack: Stack, signer: Signi
     assert user["username"] == "signer/bob@example.com"
 
 
+def test_a_person_is_keyed_by_provider_and_sub_never_by_email(stack: Stack, signer: SigningProvider):
+    """Issue 16 ("a federated user is keyed by (provider, sub), never by email alone"), OIDC Core §5.7,
+    decision 0047: another sub with the same email gets an account of its own (named by its sub, the email's
+    name being taken), never the first person's; the first person with a new email keeps their account."""
+
+    def signed_in_as(person: dict[str, object]) -> None:
+        signer.person = person
+        with httpx2.Client(follow_redirects=False, timeout=10) as browser:
+            answered = browser.get(provider_answer(browser, start(stack, browser, "signer")))
+        assert answered.status_code == 303 and answered.headers["location"].endswith("/consent")
+
+    signed_in_as({"sub": "dana-sub", "email": "dana@example.com"})
+    signed_in_as({"sub": "impostor-sub", "email": "dana@example.com"})
+    signed_in_as({"sub": "dana-sub", "email": "dana.new@example.com"})
+
+    found = rows(
+        stack.ours.db,
+        "SELECT f.sub, f.email, u.username, u.id FROM federated_identities f JOIN users u ON u.id = f.user_id"
+        " WHERE f.sub IN ('dana-sub', 'impostor-sub') ORDER BY f.sub",
+    )
+    assert [(row["sub"], row["email"], row["username"]) for row in found] == [
+        ("dana-sub", "dana.new@example.com", "signer/dana@example.com"),
+        ("impostor-sub", "dana@example.com", "signer/impostor-sub"),
+    ]
+    assert found[0]["id"] != found[1]["id"]
+
+
 def test_the_upstream_sign_in_steps_of_one_journey_stay_bounded(stack: Stack, http: httpx2.Client):
     """Issues 16 and 17 ("everything stays bounded"): pressing "Continue with SIGNER" again and again on one
     sign-in page starts a sign-in each time, but the journey records at most MAX_SIGN_IN_STEPS upstream steps,
