@@ -838,7 +838,8 @@ def test_upstream_sign_ins_count_against_the_per_address_sign_in_limit(
     fresh_as: AuthorizationServer, stack: Stack, http: httpx2.Client
 ):
     """Issue 16, RFC 9700 §4.16 (as the password form, decision 0011): starting a sign-in at a provider is a
-    sign-in attempt of the address; over the limit it is a 429 with Retry-After, and nothing is started."""
+    sign-in attempt of the address, and so is the provider's answer at the callback (decision 0047); over the
+    limit it is a 429 with Retry-After, and nothing is started."""
     fresh_as.cli("mcp-servers", "add", "--id", "notes", "--resource", RESOURCE, "--scopes", "notes:read")
     fresh_as.cli(
         "identity-providers",
@@ -854,11 +855,14 @@ def test_upstream_sign_ins_count_against_the_per_address_sign_in_limit(
         "SIGNER_SECRET",
     )
     limited = Stack(fresh_as, stack.acme, stack.signer)
-    answers = [start(limited, http, "signer").to_provider for _ in range(3)]
+    first = start(limited, http, "signer")
+    answered = http.get(provider_answer(http, first))  # the second attempt: the callback
+    with httpx2.Client(follow_redirects=False, timeout=10) as same_address:
+        over = start(limited, same_address, "signer").to_provider
 
-    assert [answer.status_code for answer in answers] == [303, 303, 429]
-    assert int(answers[2].headers["retry-after"]) > 0
-    assert len(rows(fresh_as.db, "SELECT * FROM upstream_sign_ins")) == 2
+    assert (first.to_provider.status_code, answered.status_code, over.status_code) == (303, 303, 429)
+    assert int(over.headers["retry-after"]) > 0
+    assert rows(fresh_as.db, "SELECT * FROM upstream_sign_ins") == []  # the first taken by its answer; no other
 
 
 # Local accounts off ---------------------------------------------------------------------------------
