@@ -628,24 +628,28 @@ def test_a_provider_gone_between_the_start_and_its_answer_gives_a_clear_page(
     assert not rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = 'gone-sub'")
 
 
-@pytest.fixture(scope="module")
-def gated(stack: Stack) -> str:
-    """The signing provider once more, as ``gated``, letting in only example.com (`--allowed-domains`)."""
-    stack.ours.cli(
+def add_signer_as(server: AuthorizationServer, signer: SigningProvider, name: str, *options: str) -> str:
+    """`identity-providers add` of the signing provider under ``name`` at ``server``, with ``options``
+    (its secret's variable, rules, the auth method); what the command printed."""
+    return server.cli(
         "identity-providers",
         "add",
         "--allow-loopback-client-metadata",
         "--name",
-        "gated",
+        name,
         "--issuer",
-        stack.signer.issuer,
+        signer.issuer,
         "--client-id",
         CLIENT_ID,
-        "--client-secret-env",
-        "SIGNER_SECRET",
-        "--allowed-domains",
-        "example.com",
-    )
+        *options,
+    ).stdout
+
+
+@pytest.fixture(scope="module")
+def gated(stack: Stack) -> str:
+    """The signing provider once more, as ``gated``, letting in only example.com (`--allowed-domains`)."""
+    rule = ("--allowed-domains", "example.com")
+    add_signer_as(stack.ours, stack.signer, "gated", "--client-secret-env", "SIGNER_SECRET", *rule)
     return "gated"
 
 
@@ -685,20 +689,8 @@ def test_private_key_jwt_authenticates_with_a_key_sealed_at_rest(
     """OIDC Core §9, RFC 7523 §2.2: `add --token-endpoint-auth-method private_key_jwt` makes a key, prints its
     public JWK to register at the provider, keeps the private key sealed; the token request carries an
     assertion the provider verifies with that JWK."""
-    added = stack.ours.cli(
-        "identity-providers",
-        "add",
-        "--allow-loopback-client-metadata",
-        "--name",
-        "keyed",
-        "--issuer",
-        signer.issuer,
-        "--client-id",
-        CLIENT_ID,
-        "--token-endpoint-auth-method",
-        "private_key_jwt",
-    )
-    signer.assertion_key = json.loads(added.stdout.split("(private_key_jwt): ", 1)[1])
+    added = add_signer_as(stack.ours, signer, "keyed", "--token-endpoint-auth-method", "private_key_jwt")
+    signer.assertion_key = json.loads(added.split("(private_key_jwt): ", 1)[1])
     assert "d" not in signer.assertion_key  # the public half only
     started = start(stack, http, "keyed")
 
@@ -713,21 +705,8 @@ def test_client_secret_post_sends_the_secret_in_the_form(stack: Stack, signer: S
     """Issue 16 ("client_secret_basic, client_secret_post or private_key_jwt"), OIDC Core §9: a provider added
     with `--token-endpoint-auth-method client_secret_post` gets client_id and client_secret in the token
     request's form, no Authorization header; the signing provider refuses any other way (invalid_client)."""
-    stack.ours.cli(
-        "identity-providers",
-        "add",
-        "--allow-loopback-client-metadata",
-        "--name",
-        "posted",
-        "--issuer",
-        signer.issuer,
-        "--client-id",
-        CLIENT_ID,
-        "--client-secret-env",
-        "SIGNER_SECRET",
-        "--token-endpoint-auth-method",
-        "client_secret_post",
-    )
+    method = ("--token-endpoint-auth-method", "client_secret_post")
+    add_signer_as(stack.ours, signer, "posted", "--client-secret-env", "SIGNER_SECRET", *method)
     signer.auth_method = "client_secret_post"
     started = start(stack, http, "posted")
 
@@ -841,19 +820,7 @@ def test_upstream_sign_ins_count_against_the_per_address_sign_in_limit(
     sign-in attempt of the address, and so is the provider's answer at the callback (decision 0047); over the
     limit it is a 429 with Retry-After, and nothing is started."""
     fresh_as.cli("mcp-servers", "add", "--id", "notes", "--resource", RESOURCE, "--scopes", "notes:read")
-    fresh_as.cli(
-        "identity-providers",
-        "add",
-        "--allow-loopback-client-metadata",
-        "--name",
-        "signer",
-        "--issuer",
-        stack.signer.issuer,
-        "--client-id",
-        CLIENT_ID,
-        "--client-secret-env",
-        "SIGNER_SECRET",
-    )
+    add_signer_as(fresh_as, stack.signer, "signer", "--client-secret-env", "SIGNER_SECRET")
     limited = Stack(fresh_as, stack.acme, stack.signer)
     first = start(limited, http, "signer")
     answered = http.get(provider_answer(http, first))  # the second attempt: the callback
