@@ -43,7 +43,8 @@ def add_commands(commands: Actions) -> None:
         "--claim-rules", default="", help='claims the ID token must carry, CLAIM=VALUE each, e.g. "groups=mcp-users"'
     )
     add.add_argument(
-        "--display-name", help='the sign-in button\'s words, "Continue with DISPLAY_NAME" (default: the name)'
+        "--display-name",
+        help='the sign-in button\'s words, "Continue with DISPLAY_NAME" (default: the name in capitals)',
     )
     add.add_argument(
         "--allow-private-network",

