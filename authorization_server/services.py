@@ -269,7 +269,7 @@ def operations(
             client_expiry=client_expiry,
         ),
         identity_providers=IdentityProviderService(key_sealer, sign_in_ttl=settings.interaction_ttl),
-        workload_issuers=WorkloadIssuerService(),
+        workload_issuers=WorkloadIssuerService(mcp_servers),
     )
 
 
