@@ -20,6 +20,7 @@ from mcp_authz.authorization_server.admin.console import (
     KeyConsole,
     McpServerConsole,
     UserConsole,
+    WorkloadIssuerConsole,
 )
 from mcp_authz.authorization_server.admin.timelines import Timelines
 from mcp_authz.authorization_server.clients.service import ClientService
@@ -108,6 +109,7 @@ class Services:
     journey_console: JourneyConsole
     key_console: KeyConsole
     identity_provider_console: IdentityProviderConsole
+    workload_issuer_console: WorkloadIssuerConsole
 
 
 def services(request: Request) -> Services:
@@ -439,6 +441,7 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         identity_provider_console=IdentityProviderConsole(
             db, identity_providers=core.identity_providers, openid=openid, redirect_uri=federation.callback_url
         ),
+        workload_issuer_console=WorkloadIssuerConsole(db, workload_issuers=core.workload_issuers),
     )
 
 

@@ -11,7 +11,8 @@ listed, added, changed, removed and given new introspection credentials as ``mcp
 list|add|update|remove|credentials`` do, users as ``users list|add|disable|enable|reset-password|remove``
 do (``UserAdministration``); a user's connected apps are revoked as the user's own page does.
 Identity providers are listed, added (checked by discovery through the SSRF-safe fetcher first) and
-removed as ``identity-providers list|add|remove`` do (``IdentityProviderService``, issue 16).
+removed as ``identity-providers list|add|remove`` do (``IdentityProviderService``, issue 16); workload
+issuers as ``workload-issuers list|add|remove`` do (``WorkloadIssuerService``, SEP-1933, docs/decisions/0051).
 """
 
 import json
@@ -26,6 +27,7 @@ from mcp_authz.authorization_server.account.connected_apps import ConnectedApps,
 from mcp_authz.authorization_server.accounts.entities import User
 from mcp_authz.authorization_server.accounts.service import AccountService
 from mcp_authz.authorization_server.admin.timelines import Timeline, Timelines
+from mcp_authz.authorization_server.clients.assertions import parse_jwks
 from mcp_authz.authorization_server.clients.entities import Client, MachineApproval
 from mcp_authz.authorization_server.clients.service import ClientService
 from mcp_authz.authorization_server.db import Database, Transaction
@@ -54,6 +56,8 @@ from mcp_authz.authorization_server.mcp_servers.entities import McpConnection, M
 from mcp_authz.authorization_server.mcp_servers.service import McpServerService, scope_descriptions
 from mcp_authz.authorization_server.routes import INTROSPECT_PATH
 from mcp_authz.authorization_server.tokens.keys import Keys
+from mcp_authz.authorization_server.workload_issuers.entities import WorkloadIssuer
+from mcp_authz.authorization_server.workload_issuers.service import WorkloadIssuerService, parse_rule
 from mcp_authz.shared.scopes import parse_scope
 
 T = TypeVar("T")
@@ -649,3 +653,61 @@ class IdentityProviderConsole:
             await service.remove(tx, name)
 
         await _or_invalid(self._db.run(unit))
+
+
+@dataclass(frozen=True)
+class WorkloadIssuerFields:
+    """The console's "trust a workload issuer" form, as typed (``workload-issuers add``'s options); empty is absent."""
+
+    name: str = ""
+    issuer: str = ""
+    jwks_uri: str = ""
+    #: A public JWK Set as JSON (``--jwks-file``'s content).
+    jwks: str = ""
+    #: Extra ``aud`` values, space-separated (``--audience``, repeated).
+    audiences: str = ""
+    #: One ``--rule`` a line.
+    rules: str = ""
+
+
+class WorkloadIssuerConsole:
+    """``workload-issuers list|add|remove`` for the console (SEP-1933, a draft; docs/decisions/0051), through
+    ``WorkloadIssuerService``, which checks each rule's MCP server and scopes."""
+
+    def __init__(self, db: Database, *, workload_issuers: WorkloadIssuerService) -> None:
+        self._db = db
+        self._workload_issuers = workload_issuers
+
+    async def list(self) -> list[WorkloadIssuer]:
+        return await self._db.run(self._workload_issuers.all)
+
+    async def add(self, fields: WorkloadIssuerFields) -> WorkloadIssuer:
+        """``workload-issuers add``: the rules parsed, the JWK Set checked (RFC 7517 §5, public keys only), then
+        stored in one unit of work; ``InvalidRequest`` says what is wrong, and then nothing was written."""
+        service = self._workload_issuers
+        try:
+            rules = [parse_rule(line.strip()) for line in fields.rules.splitlines() if line.strip()]
+            jwks = None
+            if fields.jwks.strip():
+                try:
+                    jwks = parse_jwks(json.loads(fields.jwks))
+                except ValueError as error:
+                    raise ValueError(f"the JWK Set: {error}") from None
+            return await self._db.run(
+                lambda tx: service.add(
+                    tx,
+                    name=fields.name.strip(),
+                    issuer=fields.issuer.strip(),
+                    rules=rules,
+                    audiences=fields.audiences.split(),
+                    jwks_uri=fields.jwks_uri.strip() or None,
+                    jwks=jwks,
+                )
+            )
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+
+    async def remove(self, name: str) -> None:
+        """``workload-issuers remove``: its JWTs are refused from now on; tokens already issued live until they
+        expire. ``NotFound`` if there is none."""
+        await _or_not_found(self._db.run(lambda tx: self._workload_issuers.remove(tx, name)))

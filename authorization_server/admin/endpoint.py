@@ -21,6 +21,9 @@
   rules, redirect URI and how many users sign in through it; add one, checked by discovery through the
   SSRF-safe fetcher first (``identity-providers add``); remove one, confirmed, refused while users sign in
   through it (``identity-providers remove``).
+- ``GET|POST /admin/workload-issuers``: the issuers of workload JWTs trusted at the jwt-bearer grant and their
+  rules (SEP-1933, docs/decisions/0051); trust one (``workload-issuers add``: each rule's MCP server and scopes
+  checked by ``WorkloadIssuerService``), remove one, confirmed (``workload-issuers remove``).
 - ``GET /admin/journeys`` and ``GET /admin/journeys/{journey_id}``: the journeys, newest first, 50 a
   page, filtered by client, user, MCP server, outcome and start date; one as a sequence diagram drawn
   on the server (SVG, no JavaScript).
@@ -51,6 +54,7 @@ from mcp_authz.authorization_server.admin.console import (
     McpServerConsole,
     ProviderFields,
     UserConsole,
+    WorkloadIssuerFields,
 )
 from mcp_authz.authorization_server.admin.sequence_diagrams import layout
 from mcp_authz.authorization_server.errors import InvalidRequest, NotFound, OAuthError, TooManyRequests
@@ -68,6 +72,7 @@ from mcp_authz.authorization_server.routes import (
     ADMIN_SIGN_OUT_PATH,
     ADMIN_USER_PATH,
     ADMIN_USERS_PATH,
+    ADMIN_WORKLOAD_ISSUERS_PATH,
 )
 from mcp_authz.authorization_server.services import Services, services
 from mcp_authz.authorization_server.web.browser import check_csrf
@@ -554,6 +559,43 @@ async def identity_providers(request: Request, found: Services, session: str | N
             defaults=ProviderFields(),
             auth_methods=AUTH_METHODS,
         )
+
+    return await _acting_page(request, found, session, act, show)
+
+
+#: The "trust a workload issuer" form's fields, named as ``WorkloadIssuerFields``' attributes.
+WORKLOAD_ISSUER_FIELDS = tuple(field.name for field in fields(WorkloadIssuerFields))
+
+
+@console_page
+async def workload_issuers(request: Request, found: Services, session: str | None) -> Response:
+    """The trusted workload issuers and their rules (``workload-issuers list``); trust one (``add``), remove one
+    (``remove``, confirmed): its workloads' JWTs are refused from then on (SEP-1933, docs/decisions/0051)."""
+    console = found.workload_issuer_console
+
+    async def act(form: Params) -> str:
+        action = form.require("action")
+        if action == "remove":
+            name = form.require("name")
+            _confirmed(form, f"the removal of {name}")
+            await console.remove(name)
+            return f"{ADMIN_WORKLOAD_ISSUERS_PATH}?{urlencode({'removed': name})}"
+        if action != "add":
+            raise NotFound(f"no such action: {action!r}")
+        added = await console.add(
+            WorkloadIssuerFields(**{name: form.get(name) or "" for name in WORKLOAD_ISSUER_FIELDS})
+        )
+        return f"{ADMIN_WORKLOAD_ISSUERS_PATH}?{urlencode({'added': added.name})}"
+
+    async def show() -> Response:
+        query = query_params(request)
+        added, removed = query.get("added"), query.get("removed")
+        done = None
+        if added:
+            done = f"Trusted workload issuer {added}: its workloads' JWTs get tokens under its rules."
+        elif removed:
+            done = f"Removed workload issuer {removed}; tokens issued to its workloads live until they expire."
+        return _page(request, session, "admin_workload_issuers.html", issuers=await console.list(), done=done)
 
     return await _acting_page(request, found, session, act, show)
 

@@ -3,6 +3,7 @@
 Each page is also checked at 390 px wide: nothing wider than the screen, so no horizontal scroll.
 """
 
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -20,7 +21,10 @@ from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import ALICE
 from tests.authorization_server.flows import Issuer, Registered, rows
 from tests.authorization_server.test_client_credentials import add_machine, token_for
+from tests.authorization_server.test_jwt_bearer_id_jag import error_of
 from tests.authorization_server.test_person_pages import _client, _diary, _diary_as, _diary_prepared, approve
+from tests.authorization_server.test_private_key_jwt import Signer
+from tests.authorization_server.test_workload_identity import present, workload_jwt
 from tests.set_up import command_line_in_process
 
 __all__ = ["_client", "_diary", "_diary_as", "_diary_prepared"]  # the fixtures of alice's diary server, used here too
@@ -671,3 +675,93 @@ class TestMcpServerPage:
         admin.click(f"tr[data-mcp-server-id='{server_id}'] a")
 
         assert admin.locator("li[data-scope='x:read']").inner_text() == "x:read: Read your x"
+
+
+class TestWorkloadIssuers:
+    """Issue 17 audit, "everything the command line does": ``workload-issuers list|add|remove`` in the console
+    (SEP-1933, docs/decisions/0051), through ``WorkloadIssuerService``."""
+
+    def test_trust_then_remove_an_issuer_its_workloads_get_tokens_between(
+        self, admin: Page, demo_as: AuthorizationServer, demo: Issuer
+    ):
+        """SEP-1933 step 1 (RFC 7523 §2.1): an issuer trusted in the console at 390 px gives its matching workload
+        a token for the demo MCP server; after its confirmed removal the same JWT is refused (invalid_grant)."""
+        name = f"ci-{secrets.token_hex(3)}"
+        issuer = f"https://{name}.example.com"
+        signer = Signer.new()
+        admin.set_viewport_size(NARROW)
+        admin.goto(f"{demo_as.url}/admin/workload-issuers")
+        assert fits(admin)
+        admin.fill("form.add-workload-issuer [name=name]", name)
+        admin.fill("form.add-workload-issuer [name=issuer]", issuer)
+        admin.fill("form.add-workload-issuer [name=jwks]", json.dumps(signer.jwks))
+        admin.fill("form.add-workload-issuer [name=rules]", "repository=acme/deploy -> demo scopes=mcp:read\n")
+        admin.click("form.add-workload-issuer button[value=add]")
+
+        assert admin.locator("p.done").inner_text().startswith(f"Trusted workload issuer {name}")
+        row = admin.locator(f"tr[data-issuer='{name}']")
+        assert "repository=acme/deploy -> demo scopes=mcp:read" in row.locator("td.rules").inner_text()
+        assert "1 key(s) given" in row.locator("td.keys").inner_text()
+        assert fits(admin)
+        granted = present(demo, workload_jwt(signer, demo.url, iss=issuer))
+        assert granted.status_code == 200 and granted.json()["scope"] == "mcp:read"
+
+        row.locator("button[value=remove]").click()  # the confirmation box is required: nothing is posted
+        assert admin.locator(f"tr[data-issuer='{name}']").count() == 1
+        row.locator("input[name=confirm]").check()
+        row.locator("button[value=remove]").click()
+        assert admin.locator("p.done").inner_text().startswith(f"Removed workload issuer {name}")
+        assert admin.locator(f"tr[data-issuer='{name}']").count() == 0
+        assert error_of(present(demo, workload_jwt(signer, demo.url, iss=issuer))) == (400, "invalid_grant")
+
+    @pytest.mark.parametrize(
+        ("rules", "jwks", "says"),
+        [
+            ("* -> nope", "", "no MCP server with id"),
+            ("* -> demo scopes=admin", "", "has no scope admin"),
+            ("repository -> demo", "", "not CLAIM=VALUE"),
+            ("* -> demo", '{"keys": []}', "the JWK Set"),
+        ],
+    )
+    def test_a_bad_rule_or_key_set_is_a_readable_400_and_trusts_nothing(
+        self, admin: Page, demo_as: AuthorizationServer, rules: str, jwks: str, says: str
+    ):
+        """Issue 17 audit: the rule's MCP server and scopes are checked by the service, as on the command line;
+        a malformed rule or JWK Set (RFC 7517 §5) is an error page saying why, and nothing is written."""
+        name = f"bad-{secrets.token_hex(3)}"
+        admin.goto(f"{demo_as.url}/admin/workload-issuers")
+        admin.fill("form.add-workload-issuer [name=name]", name)
+        admin.fill("form.add-workload-issuer [name=issuer]", f"https://{name}.example.com")
+        admin.fill("form.add-workload-issuer [name=jwks]", jwks)
+        admin.fill("form.add-workload-issuer [name=rules]", rules)
+        assert posted_status(admin, "form.add-workload-issuer button[value=add]") == 400
+        assert says in admin.locator("p.error").inner_text()
+        assert rows(demo_as.db, "SELECT 1 FROM workload_issuers WHERE name = ?", name) == []
+
+    def test_forms_need_the_sessions_csrf_token_and_removal_its_confirmation(
+        self, admin: Page, http: httpx2.Client, demo_as: AuthorizationServer
+    ):
+        """OAuth 2.1 §7.10: HTTP Basic, which a browser sends on its own, reads the page but trusts or removes
+        nothing; a removal without its confirmation box is refused; the issuer stays."""
+        name = f"kept-{secrets.token_hex(3)}"
+        demo_as.cli("workload-issuers", "add", "--name", name, "--issuer", f"https://{name}.example.com",
+                    "--jwks-uri", f"https://{name}.example.com/jwks", "--rule", "* -> demo")  # fmt: skip
+        url = f"{demo_as.url}/admin/workload-issuers"
+        assert name in http.get(url, auth=DEMO_ADMIN).text
+        forged = http.post(url, auth=DEMO_ADMIN, data={"action": "remove", "name": name, "confirm": "yes"})
+        forged_add = http.post(
+            url, auth=DEMO_ADMIN, data={"action": "add", "name": "x" + name, "issuer": "https://x.example.com",
+                                        "rules": "* -> demo"},
+        )  # fmt: skip
+        admin.goto(url)
+        token = admin.locator("form.add-workload-issuer input[name=csrf_token]").input_value()
+        unconfirmed = admin.request.post(url, form={"csrf_token": token, "action": "remove", "name": name})
+        unknown = admin.request.post(
+            url, form={"csrf_token": token, "action": "remove", "name": "nobody", "confirm": "yes"}
+        )
+
+        assert forged.status_code == 403 and forged_add.status_code == 403
+        assert unconfirmed.status == 400 and "tick the box" in unconfirmed.text()
+        assert unknown.status == 404
+        kept = rows(demo_as.db, "SELECT name FROM workload_issuers WHERE name IN (?, ?)", name, "x" + name)
+        assert [row["name"] for row in kept] == [name]
