@@ -28,7 +28,7 @@ from mcp_authz.authorization_server.accounts.entities import User
 from mcp_authz.authorization_server.accounts.service import AccountService
 from mcp_authz.authorization_server.admin.timelines import Timeline, Timelines
 from mcp_authz.authorization_server.clients.assertions import parse_jwks
-from mcp_authz.authorization_server.clients.entities import Client, MachineApproval
+from mcp_authz.authorization_server.clients.entities import Client, IdJagAudience, MachineApproval
 from mcp_authz.authorization_server.clients.service import ClientService
 from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.errors import InvalidRequest, NotFound
@@ -144,6 +144,14 @@ class ClientView:
     line: ClientLine
     #: The MCP servers whose tokens this client may ask for: its issuer's, or every one at the root issuer.
     servers: tuple[McpServer, ...]
+    #: The other authorization servers it may get ID-JAGs for from this one as its IdP (SEP-990, decision 0049).
+    id_jag_audiences: tuple[IdJagAudience, ...] = ()
+
+    @property
+    def may_get_id_jags(self) -> bool:
+        """Only a confidential client added here may (``ClientService.allow_id_jag``)."""
+        client = self.line.client
+        return not (client.is_public or client.from_metadata_document)
 
 
 class ClientConsole:
@@ -182,7 +190,10 @@ class ClientConsole:
         async def unit(tx: Transaction) -> ClientView:
             client = await self._client(tx, client_id)
             servers = [server for server in await self._mcp_servers.all(tx) if self._serves(client, server)]
-            return ClientView(await self._line(tx, client), tuple(sorted(servers, key=lambda server: server.id)))
+            audiences = await self._clients.id_jag_audiences(tx, client.client_id)
+            return ClientView(
+                await self._line(tx, client), tuple(sorted(servers, key=lambda server: server.id)), tuple(audiences)
+            )
 
         return await self._db.run(unit)
 
@@ -245,6 +256,20 @@ class ClientConsole:
             return ended
 
         return await self._db.run(unit)
+
+    async def allow_id_jag(self, client_id: str, audience: str, audience_client_id: str) -> IdJagAudience:
+        """``clients allow-id-jag``: this server as an enterprise IdP issues the client ID-JAGs for the authorization
+        server ``audience`` (SEP-990, docs/decisions/0049); only a confidential client added here may."""
+
+        async def unit(tx: Transaction) -> IdJagAudience:
+            client = await self._client(tx, client_id)
+            return await self._clients.allow_id_jag(tx, client, audience.strip(), audience_client_id.strip())
+
+        return await _or_invalid(self._db.run(unit))
+
+    async def withdraw_id_jag(self, client_id: str, audience: str) -> None:
+        """``clients withdraw-id-jag``: no more ID-JAGs for ``audience``; those issued expire within minutes."""
+        await _or_not_found(self._db.run(lambda tx: self._clients.withdraw_id_jag(tx, client_id, audience)))
 
     async def _client(self, tx: Transaction, client_id: str) -> Client:
         client = await self._clients.get(tx, client_id)

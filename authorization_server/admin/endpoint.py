@@ -6,7 +6,8 @@
 - ``POST /admin/sign-out``: the session ends, its cookie goes.
 - ``GET /admin/clients`` (filters: kind, blocked, last used), ``GET /admin/clients/view?client_id=``
   (the registered metadata, RFC 7591 §3.2.1, and the client_credentials approvals), ``POST
-  /admin/clients/view?client_id=``: block, unblock, delete, approve, withdraw (``admin/console.py``).
+  /admin/clients/view?client_id=``: block, unblock, delete, approve, withdraw, and as an enterprise IdP allow or
+  withdraw ID-JAGs for another authorization server (SEP-990, ``clients allow-id-jag|withdraw-id-jag``).
 - ``GET|POST /admin/mcp-servers``: the MCP servers; add one (RFC 8707 resource, scopes, default
   scopes), give one new introspection credentials (RFC 7662 §2.1), shown on the answer once.
 - ``GET|POST /admin/mcp-servers/view?id=``: one MCP server and its MCP connections; edit its name, resource,
@@ -99,6 +100,8 @@ DONE = {
     "deleted": "Deleted: the client's grants ended and its registration is gone.",
     "approved": "Approved for client_credentials.",
     "withdrawn": "Approval withdrawn; its machine grant ended.",
+    "id-jag-allowed": "Allowed: the client may get ID-JAGs for that authorization server.",
+    "id-jag-withdrawn": "Withdrawn: no more ID-JAGs for that authorization server; those issued expire within minutes.",
 }
 
 Handler = Callable[[Request, Services, str | None], Awaitable[Response]]
@@ -259,7 +262,7 @@ async def client(request: Request, found: Services, session: str | None) -> Resp
     client_id = query_params(request).get("client_id") or ""
 
     async def act(form: Params) -> str:
-        done = await _act(found, client_id, form.require("action"), form.get("mcp_server_id"), form.get("scope"))
+        done = await _act(found, client_id, form.require("action"), form)
         if done == "deleted":
             return f"{ADMIN_CLIENTS_PATH}?done=deleted"
         return f"{ADMIN_CLIENT_PATH}?{urlencode({'client_id': client_id, 'done': done})}"
@@ -272,9 +275,10 @@ async def client(request: Request, found: Services, session: str | None) -> Resp
     return await _acting_page(request, found, session, act, show)
 
 
-async def _act(found: Services, client_id: str, action: str, mcp_server_id: str | None, scope: str | None) -> str:
+async def _act(found: Services, client_id: str, action: str, form: Params) -> str:
     """Run one of the console's actions on a client; the key of what it did (``DONE``)."""
     console = found.console
+    mcp_server_id, scope = form.get("mcp_server_id"), form.get("scope")
     return await _run_action(
         action,
         {
@@ -283,6 +287,14 @@ async def _act(found: Services, client_id: str, action: str, mcp_server_id: str 
             "delete": ("deleted", lambda: console.delete(client_id)),
             "approve": ("approved", lambda: console.approve(client_id, mcp_server_id or "", scope or "")),
             "withdraw": ("withdrawn", lambda: console.withdraw(client_id, mcp_server_id or "")),
+            "allow-id-jag": (
+                "id-jag-allowed",
+                lambda: console.allow_id_jag(client_id, form.require("audience"), form.require("audience_client_id")),
+            ),
+            "withdraw-id-jag": (
+                "id-jag-withdrawn",
+                lambda: console.withdraw_id_jag(client_id, form.require("audience")),
+            ),
         },
     )
 

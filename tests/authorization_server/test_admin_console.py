@@ -274,6 +274,42 @@ class TestClients:
         assert admin.locator("li[data-mcp-server-id=demo] code").inner_text() == "mcp:read mcp:write"
         assert token_for(demo, client, scope="mcp:write").status_code == 200
 
+    def test_allow_and_withdraw_id_jags_for_another_authorization_server(
+        self, admin: Page, demo_as: AuthorizationServer, demo: Issuer
+    ):
+        """Issue 17 audit ("everything the command line does"), SEP-990 (decision 0049): ``clients allow-id-jag``,
+        ``id-jag-audiences`` and ``withdraw-id-jag`` on the client's page, at 390 px; the command line sees what the
+        console did. A public client is refused on a readable page, and nothing is written."""
+        client = add_machine(demo_as, name="ID-JAG machine")
+        audience = "https://as.partner.example.com"
+        admin.set_viewport_size(NARROW)
+        admin.goto(client_page(demo_as, client.client_id))
+        admin.fill("form.allow-id-jag input[name=audience]", audience)
+        admin.fill("form.allow-id-jag input[name=audience_client_id]", "partner-client-7")
+        admin.click("button[value=allow-id-jag]")
+
+        assert admin.locator("p.done").inner_text().startswith("Allowed")
+        assert "partner-client-7" in admin.locator(f"li[data-audience='{audience}']").inner_text()
+        assert fits(admin)
+        listed = demo_as.cli("clients", "id-jag-audiences", client.client_id).stdout
+        assert f"{client.client_id}  {audience}  as client partner-client-7" in listed
+
+        admin.click(f"li[data-audience='{audience}'] button[value=withdraw-id-jag]")
+        assert admin.locator("p.done").inner_text().startswith("Withdrawn")
+        assert admin.locator(f"li[data-audience='{audience}']").count() == 0
+        assert "may get no ID-JAGs" in demo_as.cli("clients", "id-jag-audiences", client.client_id).stdout
+
+        public = demo.register(client_name="Public CLI", redirect_uris=["http://127.0.0.1/callback"])
+        admin.goto(client_page(demo_as, public.client_id))
+        assert admin.locator("form.allow-id-jag").count() == 0  # only a confidential client added here may
+        token = admin.locator("form.delete input[name=csrf_token]").input_value()
+        refused = admin.request.post(
+            client_page(demo_as, public.client_id),
+            form={"csrf_token": token, "action": "allow-id-jag", "audience": audience, "audience_client_id": "x"},
+        )
+        assert refused.status == 400 and "only a confidential client" in refused.text()
+        assert rows(demo_as.db, "SELECT 1 FROM id_jag_audiences WHERE client_id = ?", public.client_id) == []
+
     def test_an_unknown_scope_is_refused_on_a_page(self, admin: Page, demo_as: AuthorizationServer):
         """Bad input gets the proper error on a readable page, never a 500."""
         client = add_machine(demo_as, name="Bad scope machine")
