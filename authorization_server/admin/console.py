@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import TypedDict, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from mcp_authz.authorization_server import clock
 from mcp_authz.authorization_server.account.connected_apps import ConnectedApps, ConnectedAppsService
@@ -52,7 +52,7 @@ from mcp_authz.authorization_server.identity_providers.service import (
 from mcp_authz.authorization_server.journeys.entities import JourneySearch
 from mcp_authz.authorization_server.journeys.service import JourneyService
 from mcp_authz.authorization_server.maintenance.clients import ClientExpiry
-from mcp_authz.authorization_server.mcp_servers.entities import McpConnection, McpServer
+from mcp_authz.authorization_server.mcp_servers.entities import McpConnection, McpServer, TrustedIdentityProvider
 from mcp_authz.authorization_server.mcp_servers.service import McpServerService, scope_descriptions
 from mcp_authz.authorization_server.routes import INTROSPECT_PATH
 from mcp_authz.authorization_server.tokens.keys import Keys
@@ -77,6 +77,17 @@ async def _or_invalid(action: Awaitable[T]) -> T:
         return await action
     except ValueError as error:
         raise InvalidRequest(str(error)) from None
+
+
+def _jwks(text: str) -> dict[str, Any] | None:
+    """A JWK Set pasted into a form (``--jwks-file``'s content), checked: public signing keys only (RFC 7517 §5);
+    ``None`` if the field is empty. ``ValueError`` says what is wrong."""
+    if not text.strip():
+        return None
+    try:
+        return parse_jwks(json.loads(text))
+    except ValueError as error:
+        raise ValueError(f"the JWK Set: {error}") from None
 
 
 async def _mcp_server(mcp_servers: McpServerService, tx: Transaction, server_id: str) -> McpServer:
@@ -301,6 +312,8 @@ class McpServerView:
     server: McpServer
     issuer: str
     connections: tuple[McpConnection, ...]
+    #: The enterprise identity providers whose ID-JAGs its issuer accepts (SEP-990, decision 0049).
+    identity_providers: tuple[TrustedIdentityProvider, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -345,7 +358,8 @@ class McpServerConsole:
         async def unit(tx: Transaction) -> McpServerView:
             server = await _mcp_server(self._mcp_servers, tx, server_id)
             connections = await self._mcp_servers.connections(tx, server.id)
-            return McpServerView(server, self.issuer_of(server), tuple(connections))
+            idps = await self._mcp_servers.trusted_identity_providers(tx, server.id)
+            return McpServerView(server, self.issuer_of(server), tuple(connections), tuple(idps))
 
         return await self._db.run(unit)
 
@@ -419,6 +433,31 @@ class McpServerConsole:
             await self._mcp_servers.remove_connection(tx, connection_id)
 
         await self._db.run(unit)
+
+    async def trust_identity_provider(
+        self, server_id: str, *, issuer: str, jwks_uri: str, jwks: str, client_ids: str
+    ) -> TrustedIdentityProvider:
+        """``mcp-servers trust-idp``: the server's issuer accepts ``issuer``'s ID-JAGs (SEP-990, RFC 7523 jwt-bearer)
+        from the clients named, its keys at ``jwks_uri`` or given as a JWK Set; trusting it again replaces them."""
+
+        async def unit(tx: Transaction) -> TrustedIdentityProvider:
+            await _mcp_server(self._mcp_servers, tx, server_id)
+            return await self._mcp_servers.trust_identity_provider(
+                tx,
+                mcp_server_id=server_id,
+                issuer=issuer.strip(),
+                client_ids=client_ids.split(),
+                jwks_uri=jwks_uri.strip() or None,
+                jwks=_jwks(jwks),
+            )
+
+        return await _or_invalid(self._db.run(unit))
+
+    async def distrust_identity_provider(self, server_id: str, issuer: str) -> None:
+        """``mcp-servers distrust-idp``: its ID-JAGs are refused here; tokens issued live until they expire."""
+        await _or_not_found(
+            self._db.run(lambda tx: self._mcp_servers.distrust_identity_provider(tx, server_id, issuer))
+        )
 
     async def rotate_credentials(self, server_id: str) -> NewCredentials:
         """``mcp-servers credentials``: a new secret, returned once; the previous one stops working."""
@@ -712,12 +751,7 @@ class WorkloadIssuerConsole:
         service = self._workload_issuers
         try:
             rules = [parse_rule(line.strip()) for line in fields.rules.splitlines() if line.strip()]
-            jwks = None
-            if fields.jwks.strip():
-                try:
-                    jwks = parse_jwks(json.loads(fields.jwks))
-                except ValueError as error:
-                    raise ValueError(f"the JWK Set: {error}") from None
+            jwks = _jwks(fields.jwks)
             return await self._db.run(
                 lambda tx: service.add(
                     tx,

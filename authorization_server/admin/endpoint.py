@@ -12,7 +12,8 @@
   scopes), give one new introspection credentials (RFC 7662 §2.1), shown on the answer once.
 - ``GET|POST /admin/mcp-servers/view?id=``: one MCP server and its MCP connections; edit its name, resource,
   scopes, their descriptions and default scopes (``mcp-servers update``); remove it, confirmed, refused
-  while clients or journeys depend on it unless forced (``mcp-servers remove [--force]``).
+  while clients or journeys depend on it unless forced (``mcp-servers remove [--force]``); the enterprise
+  identity providers whose ID-JAGs it accepts (SEP-990, ``mcp-servers idps|trust-idp|distrust-idp``).
 - ``GET|POST /admin/users``: the users (source, state, created); add one (``users add``).
 - ``GET|POST /admin/users/view?username=``: one user and their connected apps; disable, enable, reset the
   password, remove (confirmed), revoke an app (its grants end as RFC 7009 §2 revocation ends them).
@@ -367,6 +368,8 @@ SERVER_DONE = {
     "update": "Saved. Tokens issued before keep the audience they were issued for.",
     "add-connection": "Connection added. Set its client secret's variable in the server's environment, if it has one.",
     "remove-connection": "Connection removed, with its downstream flows.",
+    "trust-idp": "Trusted: its ID-JAGs from the clients named get tokens for this server.",
+    "distrust-idp": "No longer trusted: its ID-JAGs are refused; tokens issued live until they expire.",
 }
 #: The MCP server page's actions on its connections (``connections add|remove``).
 CONNECTION_ACTIONS = ("add-connection", "remove-connection")
@@ -392,6 +395,11 @@ async def mcp_server(request: Request, found: Services, session: str | None) -> 
             await console.update(server_id, **_server_fields(form))
         elif action in CONNECTION_ACTIONS:
             await _act_on_connection(console, server_id, action, form)
+        elif action == "trust-idp":
+            typed = {name: form.get(name) or "" for name in ("jwks_uri", "jwks", "client_ids")}
+            await console.trust_identity_provider(server_id, issuer=form.require("issuer"), **typed)
+        elif action == "distrust-idp":
+            await console.distrust_identity_provider(server_id, form.require("issuer"))
         else:
             raise NotFound(f"no such action: {action!r}")
         return f"{ADMIN_MCP_SERVER_PATH}?{urlencode({'id': server_id, 'done': action})}"

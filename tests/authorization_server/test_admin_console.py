@@ -720,6 +720,46 @@ class TestMcpServerPage:
         assert admin.locator("li[data-scope='x:read']").inner_text() == "x:read: Read your x"
 
 
+class TestTrustedIdentityProviders:
+    """Issue 17 audit ("everything the command line does"): ``mcp-servers idps|trust-idp|distrust-idp`` on an MCP
+    server's page (SEP-990, RFC 7523 jwt-bearer, decision 0049), through ``McpServerService``."""
+
+    def test_trust_then_distrust_an_identity_provider(self, admin: Page, demo_as: AuthorizationServer):
+        """The operator trusts an enterprise IdP's ID-JAGs for one MCP server from the console at 390 px, with its
+        JWK Set and the clients that may present them; ``mcp-servers idps`` shows it; Distrust takes it away. A
+        form without keys is a readable 400 that trusts nothing."""
+        server_id = f"idp-{secrets.token_hex(3)}"
+        demo_as.cli("mcp-servers", "add", "--id", server_id, "--resource", f"https://{server_id}.example/mcp",
+                    "--scopes", "x")  # fmt: skip
+        idp = "https://idp.acme.example.com"
+        admin.set_viewport_size(NARROW)
+        admin.goto(f"{demo_as.url}/admin/mcp-servers/view?id={server_id}")
+        admin.click("details.trust-idp summary")
+        admin.fill("form.trust-idp [name=issuer]", idp)
+        admin.fill("form.trust-idp [name=client_ids]", "client-a client-b")
+        assert posted_status(admin, "button[value=trust-idp]") == 400
+        assert "--jwks-uri or --jwks-file" in admin.locator("p.error").inner_text()
+        assert rows(demo_as.db, "SELECT 1 FROM trusted_identity_providers WHERE mcp_server_id = ?", server_id) == []
+
+        admin.goto(f"{demo_as.url}/admin/mcp-servers/view?id={server_id}")
+        admin.click("details.trust-idp summary")
+        admin.fill("form.trust-idp [name=issuer]", idp)
+        admin.fill("form.trust-idp [name=jwks]", json.dumps(Signer.new().jwks))
+        admin.fill("form.trust-idp [name=client_ids]", "client-a client-b")
+        admin.click("button[value=trust-idp]")
+
+        assert admin.locator("p.done").inner_text().startswith("Trusted")
+        assert "client-a client-b" in admin.locator(f"li[data-idp='{idp}']").inner_text()
+        assert fits(admin)
+        listed = demo_as.cli("mcp-servers", "idps", server_id).stdout
+        assert f"{server_id}  {idp}" in listed and "1 key(s) given; clients client-a client-b" in listed
+
+        admin.click(f"li[data-idp='{idp}'] button[value=distrust-idp]")
+        assert admin.locator("p.done").inner_text().startswith("No longer trusted")
+        assert admin.locator(f"li[data-idp='{idp}']").count() == 0
+        assert "no trusted identity providers" in demo_as.cli("mcp-servers", "idps", server_id).stdout
+
+
 class TestWorkloadIssuers:
     """Issue 17 audit, "everything the command line does": ``workload-issuers list|add|remove`` in the console
     (SEP-1933, docs/decisions/0051), through ``WorkloadIssuerService``."""
