@@ -152,7 +152,7 @@ def create_app(settings: Settings) -> Starlette:
         Route(ADMIN_PATH, admin.home, methods=["GET"]),
         Route(ADMIN_SIGN_IN_PATH, admin.sign_in, methods=["GET", "POST"]),
         Route(ADMIN_SIGN_OUT_PATH, admin.sign_out, methods=["POST"]),
-        Route(ADMIN_CLIENTS_PATH, admin.clients, methods=["GET"]),
+        Route(ADMIN_CLIENTS_PATH, admin.clients, methods=["GET", "POST"]),
         Route(ADMIN_CLIENT_PATH, admin.client, methods=["GET", "POST"]),
         Route(ADMIN_MCP_SERVERS_PATH, admin.mcp_servers, methods=["GET", "POST"]),
         Route(ADMIN_MCP_SERVER_PATH, admin.mcp_server, methods=["GET", "POST"]),

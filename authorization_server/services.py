@@ -36,6 +36,7 @@ from mcp_authz.authorization_server.flow.downstream.authorization import Downstr
 from mcp_authz.authorization_server.flow.downstream.providers import Providers
 from mcp_authz.authorization_server.flow.introspection.service import IntrospectionService
 from mcp_authz.authorization_server.flow.registration.management import ClientManagementService
+from mcp_authz.authorization_server.flow.registration.operator import OperatorRegistration
 from mcp_authz.authorization_server.flow.registration.service import RegistrationService
 from mcp_authz.authorization_server.flow.revocation.administration import McpServerAdministration, UserAdministration
 from mcp_authz.authorization_server.flow.revocation.service import RevocationService
@@ -195,6 +196,8 @@ class Operations:
     tokens: TokenService
     directory: ClientDirectory
     registration: RegistrationService
+    #: ``clients add`` and the console's "Add a client" (RFC 7591 §1 pre-registration).
+    operator_registration: OperatorRegistration
     revocation: RevocationService
     client_expiry: ClientExpiry
     client_management: ClientManagementService
@@ -249,6 +252,9 @@ def operations(
         tokens=tokens,
         directory=directory,
         registration=registration,
+        operator_registration=OperatorRegistration(
+            db, issuers=issuers, mcp_servers=mcp_servers, registration=registration
+        ),
         revocation=revocation,
         client_expiry=client_expiry,
         client_management=ClientManagementService(
@@ -422,6 +428,7 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             revocation=core.revocation,
             management=core.client_management,
             expiry=core.client_expiry,
+            operator_registration=core.operator_registration,
         ),
         mcp_server_console=McpServerConsole(
             db,

@@ -35,6 +35,7 @@ from mcp_authz.authorization_server.errors import InvalidRequest, NotFound
 from mcp_authz.authorization_server.flow.authorization.openid import OpenIdProviders, check_provider
 from mcp_authz.authorization_server.flow.discovery.issuers import mcp_issuer_url
 from mcp_authz.authorization_server.flow.registration.management import ClientManagementService
+from mcp_authz.authorization_server.flow.registration.operator import AddedClient, NewClient, OperatorRegistration
 from mcp_authz.authorization_server.flow.revocation.administration import (
     DependentsExist,
     McpServerAdministration,
@@ -165,6 +166,23 @@ class ClientView:
         return not (client.is_public or client.from_metadata_document)
 
 
+@dataclass(frozen=True)
+class NewClientFields:
+    """The console's "add a client" form, as typed (``clients add``'s options); empty is absent."""
+
+    name: str = ""
+    #: ``authorization_code`` and/or ``client_credentials`` (its checkboxes).
+    grants: tuple[str, ...] = ()
+    #: One redirect URI a line.
+    redirect_uris: str = ""
+    #: ``ID`` or ``ID:SCOPE,SCOPE``, space-separated.
+    mcp_servers: str = ""
+    auth_method: str = "client_secret_basic"
+    #: Its public JWK Set as JSON (``--jwks-file``'s content), for ``private_key_jwt``.
+    jwks: str = ""
+    jwks_uri: str = ""
+
+
 class ClientConsole:
     def __init__(
         self,
@@ -177,8 +195,10 @@ class ClientConsole:
         revocation: RevocationService,
         management: ClientManagementService,
         expiry: ClientExpiry,
+        operator_registration: OperatorRegistration,
     ) -> None:
         self._db = db
+        self._operator_registration = operator_registration
         self._root = root_issuer
         self._clients = clients
         self._mcp_servers = mcp_servers
@@ -207,6 +227,25 @@ class ClientConsole:
             )
 
         return await self._db.run(unit)
+
+    async def add(self, fields: NewClientFields) -> AddedClient:
+        """``clients add``: a confidential client pre-registered (RFC 7591 §1), with the client_credentials approval
+        of each MCP server named (OAuth 2.1 §4.2, docs/decisions/0018); its secret is in the answer, once.
+        ``InvalidRequest`` says what is wrong, and then nothing was written."""
+        try:
+            jwks = json.loads(fields.jwks) if fields.jwks.strip() else None
+        except ValueError as error:
+            raise InvalidRequest(f"the JWK Set is not JSON: {error}") from None
+        new = NewClient(
+            name=fields.name.strip(),
+            redirect_uris=[line.strip() for line in fields.redirect_uris.splitlines() if line.strip()],
+            grants=fields.grants,
+            mcp_servers=fields.mcp_servers.split(),
+            auth_method=fields.auth_method,
+            jwks=jwks,
+            jwks_uri=fields.jwks_uri.strip() or None,
+        )
+        return await _or_invalid(self._operator_registration.add(new))
 
     async def block(self, client_id: str) -> int:
         """``clients block``: refused everywhere, every grant ended (docs/decisions/0025); how many were ended."""

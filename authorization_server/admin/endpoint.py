@@ -4,7 +4,9 @@
   failures are counted per address and lock it out as HTTP Basic's do (``admin/auth.py``, issue 11
   item 10). The form's CSRF token is keyed by the browser cookie (OAuth 2.1 §7.10, login CSRF).
 - ``POST /admin/sign-out``: the session ends, its cookie goes.
-- ``GET /admin/clients`` (filters: kind, blocked, last used), ``GET /admin/clients/view?client_id=``
+- ``GET /admin/clients`` (filters: kind, blocked, last used); ``POST /admin/clients``: add a confidential client
+  (``clients add``, RFC 7591 §1 pre-registration), a machine client approved for MCP servers, its secret shown
+  on the answer once; ``GET /admin/clients/view?client_id=``
   (the registered metadata, RFC 7591 §3.2.1, and the client_credentials approvals), ``POST
   /admin/clients/view?client_id=``: block, unblock, delete, approve, withdraw, and as an enterprise IdP allow or
   withdraw ID-JAGs for another authorization server (SEP-990, ``clients allow-id-jag|withdraw-id-jag``).
@@ -54,12 +56,14 @@ from mcp_authz.authorization_server.admin.console import (
     ClientKind,
     ConnectionFields,
     McpServerConsole,
+    NewClientFields,
     ProviderFields,
     UserConsole,
     WorkloadIssuerFields,
 )
 from mcp_authz.authorization_server.admin.sequence_diagrams import layout
 from mcp_authz.authorization_server.errors import InvalidRequest, NotFound, OAuthError, TooManyRequests
+from mcp_authz.authorization_server.flow.registration.operator import AUTH_METHODS as CLIENT_AUTH_METHODS
 from mcp_authz.authorization_server.identity_providers.entities import AUTH_METHODS
 from mcp_authz.authorization_server.journeys.entities import JourneySearch, JourneyStatus
 from mcp_authz.authorization_server.routes import (
@@ -227,8 +231,23 @@ async def home(request: Request, found: Services, session: str | None) -> Respon
     return RedirectResponse(ADMIN_CLIENTS_PATH, status_code=303)
 
 
+#: The "add a client" form's text fields, named as ``NewClientFields``' attributes.
+NEW_CLIENT_FIELDS = tuple(field.name for field in fields(NewClientFields) if field.type is str)
+
+
 @console_page
 async def clients(request: Request, found: Services, session: str | None) -> Response:
+    """The clients (``clients list``), filtered; add one (``clients add``): answered with the page itself, not a
+    redirect, since the new secret is shown there once and never stored."""
+    added = None
+    if request.method == "POST":
+        try:
+            form = await _posted(request, found, session)
+            _only(form, "add")
+            typed = {name: value for name in NEW_CLIENT_FIELDS if (value := form.get(name)) is not None}
+            added = await found.console.add(NewClientFields(**typed, grants=tuple(form.get_all("grant"))))
+        except OAuthError as error:
+            return error_page(error)
     query = query_params(request)
     kind_text, blocked_text, used_text = query.get("kind") or "", query.get("blocked") or "", query.get("used") or ""
     kinds = {kind.value: kind for kind in ClientKind}
@@ -255,6 +274,9 @@ async def clients(request: Request, found: Services, session: str | None) -> Res
         chosen={"kind": kind_text, "blocked": blocked_text, "used": used_text},
         done=DONE.get(query.get("done") or ""),
         client_path=ADMIN_CLIENT_PATH,
+        added=added,
+        auth_methods=CLIENT_AUTH_METHODS,
+        servers=await found.mcp_server_console.list() if session is not None else [],
     )
 
 

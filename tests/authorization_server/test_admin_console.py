@@ -310,6 +310,48 @@ class TestClients:
         assert refused.status == 400 and "only a confidential client" in refused.text()
         assert rows(demo_as.db, "SELECT 1 FROM id_jag_audiences WHERE client_id = ?", public.client_id) == []
 
+    def test_add_a_machine_client_whose_secret_is_shown_once_and_gets_tokens(
+        self, admin: Page, http: httpx2.Client, demo_as: AuthorizationServer, demo: Issuer
+    ):
+        """Issue 17 audit ("everything the command line does": ``clients add``), RFC 7591 §1, OAuth 2.1 §4.2: the
+        operator adds a machine client approved for the demo MCP server from the console at 390 px; its secret is
+        shown once and gets a client_credentials token. Bad input is a readable 400 that registers nothing, and
+        HTTP Basic adds nothing."""
+        name = f"Console machine {secrets.token_hex(3)}"
+        admin.set_viewport_size(NARROW)
+        admin.goto(f"{demo_as.url}/admin/clients")
+        admin.fill("form.add-client [name=name]", name)
+        admin.uncheck("form.add-client input[value=authorization_code]")
+        admin.check("form.add-client input[value=client_credentials]")
+        assert posted_status(admin, "form.add-client button[value=add]") == 400  # no MCP server named
+        assert "needs at least one" in admin.locator("p.error").inner_text()
+        forged = http.post(
+            f"{demo_as.url}/admin/clients",
+            auth=DEMO_ADMIN,
+            data={"action": "add", "name": name, "grant": "client_credentials", "mcp_servers": "demo"},
+        )
+        assert forged.status_code == 403
+        assert rows(demo_as.db, "SELECT 1 FROM clients WHERE metadata LIKE ?", f"%{name}%") == []
+
+        admin.goto(f"{demo_as.url}/admin/clients")
+        admin.fill("form.add-client [name=name]", name)
+        admin.uncheck("form.add-client input[value=authorization_code]")
+        admin.check("form.add-client input[value=client_credentials]")
+        admin.fill("form.add-client [name=mcp_servers]", "demo:mcp:read")
+        admin.click("form.add-client button[value=add]")
+
+        client_id = admin.locator("code.new-client-id").inner_text()
+        secret = admin.locator("code.secret").inner_text()
+        assert fits(admin)
+        assert admin.locator(f"tr[data-client-id='{client_id}'] td.kind").inner_text() == "pre-registered"
+        client = Registered(
+            {"client_id": client_id, "client_secret": secret, "token_endpoint_auth_method": "client_secret_basic"}
+        )
+        granted = token_for(demo, client)
+        assert granted.status_code == 200 and granted.json()["scope"] == "mcp:read"
+        admin.goto(f"{demo_as.url}/admin/clients")
+        assert admin.locator("code.secret").count() == 0  # shown once
+
     def test_an_unknown_scope_is_refused_on_a_page(self, admin: Page, demo_as: AuthorizationServer):
         """Bad input gets the proper error on a readable page, never a 500."""
         client = add_machine(demo_as, name="Bad scope machine")
