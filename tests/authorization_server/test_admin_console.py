@@ -3,11 +3,13 @@
 Each page is also checked at 390 px wide: nothing wider than the screen, so no horizontal scroll.
 """
 
+import argparse
 import json
 import re
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx2
@@ -16,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from mcp_authz.authorization_server import clock
+from mcp_authz.authorization_server.cli import _parser
 from mcp_authz.authorization_server.settings import DEMO_ADMIN
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.conftest import ALICE
@@ -939,3 +942,27 @@ def test_every_console_text_meets_wcag_aa_contrast(
     assert {"muted", "error", "blocked", "secondary danger", "danger", "done"} <= classes
     low = {name: [item for item in texts if float(str(item["ratio"])) < 4.5] for name, texts in measured.items()}
     assert low == {name: [] for name in measured}
+
+
+def commands() -> list[str]:
+    """Every ``GROUP ACTION`` of ``python -m authorization_server``, read from its parser (what ``--help`` lists)."""
+    found = []
+    for group_name, group in subcommands(_parser()).items():
+        found += [f"{group_name} {action}" for action in subcommands(group)]
+    return found
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    [chosen] = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    return dict(chosen.choices)
+
+
+def test_docs_console_md_maps_every_command_to_the_console_or_says_why_not():
+    """Issue 17: "an operator can do everything the command line does" in the console. docs/console.md's table
+    names each command of every group, with the console page that does it or why it is for scripts only; a
+    command added without its row fails here."""
+    table = (Path(__file__).resolve().parents[2] / "docs" / "console.md").read_text().split("## Every command")[1]
+    listed = set(re.findall(r"`([a-z-]+ [a-z-]+)`", table))
+
+    assert len(commands()) > 40
+    assert [command for command in commands() if command not in listed] == []
