@@ -454,17 +454,27 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
 
 async def _warn_if_empty(db: Database, core: Operations) -> None:
     """Outside demo mode, say at start what is missing before anyone can authorize, and the command to run
-    (issue 17)."""
+    (issue 17). People sign in with a password of this server or through an identity provider (issue 16): no
+    user yet is missing only when there is no provider either, and without the password form (``--no-local-
+    accounts``) a provider is what is missing."""
 
-    async def counts(tx: Transaction) -> tuple[int, int]:
-        return len(await core.mcp_servers.all(tx)), len(await core.accounts.all(tx))
+    async def counts(tx: Transaction) -> tuple[int, int, int]:
+        servers, users = len(await core.mcp_servers.all(tx)), len(await core.accounts.all(tx))
+        return servers, users, len(await core.identity_providers.all(tx))
 
-    servers, users = await db.run(counts)
+    servers, users, providers = await db.run(counts)
     if not servers:
         log.warning(
             "no MCP server yet: python -m authorization_server mcp-servers add --id ID --resource URL --scopes SCOPES"
         )
-    if not users:
+    if providers:
+        return
+    if not core.settings.local_accounts:
+        log.warning(
+            "no identity provider, and --no-local-accounts hides the password form: nobody can sign in:"
+            " python -m authorization_server identity-providers add --name NAME --issuer URL --client-id ID"
+        )
+    elif not users:
         log.warning("no user yet: python -m authorization_server users add NAME")
 
 
