@@ -517,6 +517,28 @@ class TestJourneyPaging:
 
 
 @pytest.mark.as_options("--admin-username", ADMIN[0], "--admin-password", ADMIN[1])
+def test_the_clients_list_filters_by_last_use(http: httpx2.Client, fresh_as: AuthorizationServer):
+    """Issue 17 ("list with filter (... last used ...)"), audit: a client last used 40 days ago is listed as idle
+    for 30 days or more and not as used in the last 24 hours; one used today the other way round. Read by HTTP
+    Basic (a script's way) at the in-process server's clock moved 40 days on, which a console session would not
+    outlive."""
+    fresh_as.cli("mcp-servers", "add", "--id", "notes", "--resource", "https://notes.example/mcp", "--scopes", "a")
+    notes = Issuer(http, fresh_as.issuer_for("notes"), "", resource="https://notes.example/mcp")
+    idle, recent = add_machine(fresh_as, "notes", name="Idle"), add_machine(fresh_as, "notes", name="Recent")
+    assert token_for(notes, idle).status_code == 200
+    with clock.frozen(datetime.now(UTC) + timedelta(days=40)):
+        assert token_for(notes, recent).status_code == 200
+        listed = {
+            used: re.findall(r'data-client-id="([^"]+)"', http.get(f"{fresh_as.url}/admin/clients?used={used}",
+                                                                    auth=ADMIN).text)
+            for used in ("idle-30", "day")
+        }  # fmt: skip
+
+    assert idle.client_id in listed["idle-30"] and recent.client_id not in listed["idle-30"]
+    assert recent.client_id in listed["day"] and idle.client_id not in listed["day"]
+
+
+@pytest.mark.as_options("--admin-username", ADMIN[0], "--admin-password", ADMIN[1])
 class TestSigningKeys:
     def test_rotating_publishes_the_new_key_at_once_and_signs_with_it_after_its_delay(
         self, page: Page, http: httpx2.Client, fresh_as: AuthorizationServer
