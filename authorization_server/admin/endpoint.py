@@ -562,6 +562,22 @@ async def keys(request: Request, found: Services, session: str | None) -> Respon
     return await _acting_page(request, found, session, rotate, show)
 
 
+async def _add_or_remove(
+    form: Params, path: str, *, add: Callable[[], Awaitable[str]], remove: Callable[[str], Awaitable[None]]
+) -> str:
+    """A list page's two actions: ``remove`` the one the form names, once confirmed, or ``add`` one (its name).
+    Where the answer goes: the list, saying what was done."""
+    action = form.require("action")
+    if action == "remove":
+        name = form.require("name")
+        _confirmed(form, f"the removal of {name}")
+        await remove(name)
+        return f"{path}?{urlencode({'removed': name})}"
+    if action != "add":
+        raise NotFound(f"no such action: {action!r}")
+    return f"{path}?{urlencode({'added': await add()})}"
+
+
 #: The "add an identity provider" form's text fields, named as ``ProviderFields``' attributes.
 PROVIDER_FIELDS = tuple(field.name for field in fields(ProviderFields) if field.type is str)
 
@@ -573,19 +589,13 @@ async def identity_providers(request: Request, found: Services, session: str | N
     console = found.identity_provider_console
 
     async def act(form: Params) -> str:
-        action = form.require("action")
-        if action == "remove":
-            name = form.require("name")
-            _confirmed(form, f"the removal of {name}")
-            await console.remove(name)
-            return f"{ADMIN_IDENTITY_PROVIDERS_PATH}?{urlencode({'removed': name})}"
-        if action != "add":
-            raise NotFound(f"no such action: {action!r}")
-        # A field left out takes the command line's default (client_secret_basic, "openid email profile").
-        typed = {name: value for name in PROVIDER_FIELDS if (value := form.get(name)) is not None}
-        wanted = ProviderFields(**typed, allow_private_network=form.get("allow_private_network") == "yes")
-        added = await console.add(wanted)
-        return f"{ADMIN_IDENTITY_PROVIDERS_PATH}?{urlencode({'added': added.name})}"
+        async def add() -> str:
+            # A field left out takes the command line's default (client_secret_basic, "openid email profile").
+            typed = {name: value for name in PROVIDER_FIELDS if (value := form.get(name)) is not None}
+            wanted = ProviderFields(**typed, allow_private_network=form.get("allow_private_network") == "yes")
+            return (await console.add(wanted)).name
+
+        return await _add_or_remove(form, ADMIN_IDENTITY_PROVIDERS_PATH, add=add, remove=console.remove)
 
     async def show() -> Response:
         query = query_params(request)
@@ -616,18 +626,11 @@ async def workload_issuers(request: Request, found: Services, session: str | Non
     console = found.workload_issuer_console
 
     async def act(form: Params) -> str:
-        action = form.require("action")
-        if action == "remove":
-            name = form.require("name")
-            _confirmed(form, f"the removal of {name}")
-            await console.remove(name)
-            return f"{ADMIN_WORKLOAD_ISSUERS_PATH}?{urlencode({'removed': name})}"
-        if action != "add":
-            raise NotFound(f"no such action: {action!r}")
-        added = await console.add(
-            WorkloadIssuerFields(**{name: form.get(name) or "" for name in WORKLOAD_ISSUER_FIELDS})
-        )
-        return f"{ADMIN_WORKLOAD_ISSUERS_PATH}?{urlencode({'added': added.name})}"
+        async def add() -> str:
+            typed = {name: form.get(name) or "" for name in WORKLOAD_ISSUER_FIELDS}
+            return (await console.add(WorkloadIssuerFields(**typed))).name
+
+        return await _add_or_remove(form, ADMIN_WORKLOAD_ISSUERS_PATH, add=add, remove=console.remove)
 
     async def show() -> Response:
         query = query_params(request)
