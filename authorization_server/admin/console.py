@@ -403,14 +403,25 @@ class McpServerConsole:
         return await self._db.run(unit)
 
     async def add(
-        self, *, server_id: str, name: str, resource: str, scopes: str, default_scopes: str, descriptions: str = ""
+        self,
+        *,
+        server_id: str,
+        name: str,
+        resource: str,
+        scopes: str,
+        default_scopes: str,
+        descriptions: str = "",
+        version: str = "latest",
     ) -> McpServer:
         """``mcp-servers add``: the resource (RFC 8707 §2, canonical), its scopes and default scopes (RFC 6749 §3.3),
-        what each scope lets a client do (``descriptions``: a ``SCOPE=TEXT`` line each)."""
+        what each scope lets a client do (``descriptions``: a ``SCOPE=TEXT`` line each), the version its registration
+        endpoint's path advertises."""
 
         async def unit(tx: Transaction) -> McpServer:
             fields = _server_fields(resource, scopes, default_scopes, descriptions)
-            return await self._mcp_servers.add(tx, server_id=server_id.strip(), name=name.strip() or None, **fields)
+            return await self._mcp_servers.add(
+                tx, server_id=server_id.strip(), name=name.strip() or None, version=version.strip(), **fields
+            )
 
         return await _or_invalid(self._db.run(unit))
 

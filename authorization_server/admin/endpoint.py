@@ -356,7 +356,8 @@ async def mcp_servers(request: Request, found: Services, session: str | None) ->
             form = await _posted(request, found, session)
             action = form.require("action")
             if action == "add":
-                added = await console.add(server_id=form.require("id"), **_server_fields(form))
+                version = form.get("version") or "latest"
+                added = await console.add(server_id=form.require("id"), version=version, **_server_fields(form))
                 return RedirectResponse(f"{ADMIN_MCP_SERVERS_PATH}?{urlencode({'added': added.id})}", 303)
             if action != "credentials":
                 raise NotFound(f"no such action: {action!r}")

@@ -379,7 +379,8 @@ class TestMcpServers:
 
     def test_an_added_server_gets_its_issuer(self, admin: Page, http: httpx2.Client, demo_as: AuthorizationServer):
         """Issue 17, docs/decisions/0001: a server added in the console has its issuer's metadata (RFC 8414 §3.1)
-        with its scopes."""
+        with its scopes, and its registration endpoint advertises the version given (``mcp-servers add --version``,
+        which the form lacked before the issue 17 audit)."""
         server_id = f"notes-{secrets.token_hex(3)}"
         admin.set_viewport_size(NARROW)
         admin.goto(f"{demo_as.url}/admin/mcp-servers")
@@ -393,6 +394,7 @@ class TestMcpServers:
             resource=resource,
             scopes="notes:read notes:write",
             default_scopes="notes:read",
+            version="2025-06-18",
         )
         admin.click("button[value=add]")
 
@@ -402,6 +404,7 @@ class TestMcpServers:
         assert fits(admin)
         metadata = http.get(f"{demo_as.url}/.well-known/oauth-authorization-server/mcp/{server_id}").json()
         assert {"notes:read", "notes:write"} <= set(metadata["scopes_supported"])
+        assert metadata["registration_endpoint"].endswith(f"/register/mcp/{server_id}/2025-06-18")
 
     def test_a_resource_not_in_canonical_form_is_refused_on_a_page(self, admin: Page, demo_as: AuthorizationServer):
         """RFC 8707 §2: the resource is stored as clients must send it; a wrong one is a readable 400, not a 500."""
