@@ -253,7 +253,7 @@ def operations(
         directory=directory,
         registration=registration,
         operator_registration=OperatorRegistration(
-            db, issuers=issuers, mcp_servers=mcp_servers, registration=registration
+            db, issuers=issuers, clients=clients, mcp_servers=mcp_servers, registration=registration
         ),
         revocation=revocation,
         client_expiry=client_expiry,

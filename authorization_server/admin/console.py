@@ -272,23 +272,14 @@ class ClientConsole:
         and the client's issuer must issue tokens for that server (docs/decisions/0018).
         """
 
-        async def unit(tx: Transaction) -> MachineApproval:
-            client = await self._client(tx, client_id)
-            server = await _mcp_server(self._mcp_servers, tx, mcp_server_id)
-            if not self._serves(client, server):
-                raise InvalidRequest(
-                    f"the client is registered at {client.issuer}, which issues no tokens for {server.id!r}"
-                )
-            try:
-                scopes = parse_scope(scope.replace(",", " ")) if scope.strip() else server.default_scopes
-            except ValueError as error:
-                raise InvalidRequest(f"scopes: {error}") from None
-            unknown = [name for name in scopes if name not in server.scopes]
-            if unknown or not scopes:
-                raise InvalidRequest(f"MCP server {server.id!r} offers the scopes {' '.join(server.scopes)}")
-            return await self._clients.approve_machine(tx, client, server.id, scopes)
+        async def unit(tx: Transaction) -> None:
+            await self._client(tx, client_id)
+            await _mcp_server(self._mcp_servers, tx, mcp_server_id)
 
-        return await self._db.run(unit)
+        await self._db.run(unit)  # NotFound (404) for an unknown client or MCP server; the rest is the operator's input
+        named = f"{mcp_server_id}:{','.join(scope.replace(',', ' ').split())}" if scope.strip() else mcp_server_id
+        [approved] = await _or_invalid(self._operator_registration.approve(client_id, [named]))
+        return approved
 
     async def withdraw(self, client_id: str, mcp_server_id: str) -> int:
         """``clients withdraw``: the approval goes, and the machine grant it allowed ends; how many grants ended."""

@@ -19,9 +19,7 @@ from mcp_authz.authorization_server.cli.shared import (
 )
 from mcp_authz.authorization_server.clients.entities import Client, IdJagAudience, MachineApproval
 from mcp_authz.authorization_server.db import Transaction
-from mcp_authz.authorization_server.flow.discovery.issuers import mcp_issuer_url
 from mcp_authz.authorization_server.flow.registration.operator import AUTH_METHODS, NewClient
-from mcp_authz.authorization_server.flow.registration.operator import approvals as machine_approvals
 from mcp_authz.authorization_server.settings import Settings
 from mcp_authz.shared.scopes import format_scope
 
@@ -173,29 +171,11 @@ async def add_client(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def approve_client(settings: Settings, args: argparse.Namespace) -> None:
-    """Let an existing client use the client_credentials grant for MCP servers (OAuth 2.1 §4.2, docs/decisions/0018).
-
-    The client must be usable at the issuer whose tokens it will ask for: one registered at an MCP
-    server's issuer is approved for that MCP server only; one at the root issuer for any.
-    """
-    async with services(settings) as (db, found):
-        clients = found.clients
-        wanted = await machine_approvals(db, found.mcp_servers, args.mcp_server)
-
-        async def approve(tx: Transaction) -> list[MachineApproval]:
-            client = await clients.get(tx, args.client_id)
-            if client is None:
-                raise ValueError(f"no client with id {args.client_id!r}")
-            approved = []
-            for server, scopes in wanted:
-                if client.issuer not in (settings.issuer, mcp_issuer_url(settings.issuer, server.id)):
-                    raise ValueError(
-                        f"the client is registered at {client.issuer}, which issues no tokens for {server.id!r}"
-                    )
-                approved.append(await clients.approve_machine(tx, client, server.id, scopes))
-            return approved
-
-        approved = await db.run(approve)
+    """Let an existing client use the client_credentials grant for MCP servers (OAuth 2.1 §4.2, docs/decisions/0018),
+    through ``OperatorRegistration.approve`` as the console does."""
+    approved = await operate(
+        settings, lambda found: found.operator_registration.approve(args.client_id, args.mcp_server)
+    )
     for approval in approved:
         print(
             f"approved client {args.client_id} for client_credentials at {approval.mcp_server_id}:"

@@ -367,6 +367,29 @@ class TestClients:
         assert posted.value.status == 400
         assert re.search("offers the scopes", admin.content())
 
+    def test_approval_for_a_server_its_issuer_does_not_serve_is_refused_alike_by_console_and_command(
+        self, admin: Page, demo_as: AuthorizationServer
+    ):
+        """Docs/decisions/0018, issue 17 audit ("each going through the same services"): a client registered at the
+        demo MCP server's issuer gets no approval for another MCP server, refused with the same reason by the
+        console (a readable 400) and by ``clients approve``, both through ``OperatorRegistration.approve``."""
+        other = f"other-{secrets.token_hex(3)}"
+        demo_as.cli("mcp-servers", "add", "--id", other, "--resource", f"https://{other}.example/mcp", "--scopes", "x")
+        client = add_machine(demo_as, name="Issuer-bound machine")
+        admin.goto(client_page(demo_as, client.client_id))
+        token = admin.locator("form.approve input[name=csrf_token]").input_value()
+
+        refused = admin.request.post(
+            client_page(demo_as, client.client_id),
+            form={"csrf_token": token, "action": "approve", "mcp_server_id": other, "scope": "x"},
+        )
+        command = demo_as.cli("clients", "approve", client.client_id, "--mcp-server", f"{other}:x", check=False)
+
+        reason = f"which issues no tokens for '{other}'"
+        assert refused.status == 400 and reason.replace("'", "&#39;") in refused.text()
+        assert command.returncode == 1 and reason in command.stderr
+        assert rows(demo_as.db, "SELECT 1 FROM client_credentials_approvals WHERE mcp_server_id = ?", other) == []
+
     def test_an_unknown_client_is_a_page_not_a_500(self, admin: Page, demo_as: AuthorizationServer):
 
         response = admin.goto(client_page(demo_as, "no-such-client"))

@@ -1,5 +1,6 @@
-"""The operator pre-registers a client (RFC 7591 §1: "pre-registered"): ``clients add`` and the console's "Add a
-client" form, through this one use case (issue 17).
+"""The operator pre-registers a client (RFC 7591 §1: "pre-registered") and approves clients for machine access:
+``clients add`` and ``clients approve``, and the console's "Add a client" and "Approve" forms, through these use
+cases (issue 17).
 
 This is how another authorization server becomes this one's client for a downstream connection of its own (issue 4),
 and the only way, with ``clients approve``, to a machine client (the ``client_credentials`` grant, OAuth 2.1 §4.2,
@@ -12,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mcp_authz.authorization_server.clients.entities import MachineApproval, Registration
-from mcp_authz.authorization_server.db import Database
+from mcp_authz.authorization_server.clients.service import ClientService
+from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.errors import OAuthError
-from mcp_authz.authorization_server.flow.discovery.issuers import IssuerService
+from mcp_authz.authorization_server.flow.discovery.issuers import IssuerService, mcp_issuer_url
 from mcp_authz.authorization_server.flow.registration.service import RegistrationService
 from mcp_authz.authorization_server.mcp_servers.entities import McpServer
 from mcp_authz.authorization_server.mcp_servers.service import McpServerService
@@ -78,12 +80,45 @@ async def approvals(
 
 class OperatorRegistration:
     def __init__(
-        self, db: Database, *, issuers: IssuerService, mcp_servers: McpServerService, registration: RegistrationService
+        self,
+        db: Database,
+        *,
+        issuers: IssuerService,
+        clients: ClientService,
+        mcp_servers: McpServerService,
+        registration: RegistrationService,
     ) -> None:
         self._db = db
         self._issuers = issuers
+        self._clients = clients
         self._mcp_servers = mcp_servers
         self._registration = registration
+
+    async def approve(self, client_id: str, named: Sequence[str]) -> list[MachineApproval]:
+        """Let an existing client use the client_credentials grant for MCP servers (OAuth 2.1 §4.2, decision 0018):
+        each of ``named`` is ``ID`` or ``ID:SCOPE,SCOPE`` (default: the server's default scopes).
+
+        The client must be usable at the issuer whose tokens it will ask for: one registered at an MCP
+        server's issuer is approved for that MCP server only; one at the root issuer for any. ``ValueError``
+        says what is wrong, and then nothing was approved.
+        """
+        wanted = await approvals(self._db, self._mcp_servers, named)
+        root = self._issuers.root.url
+
+        async def unit(tx: Transaction) -> list[MachineApproval]:
+            client = await self._clients.get(tx, client_id)
+            if client is None:
+                raise ValueError(f"no client with id {client_id!r}")
+            approved = []
+            for server, scopes in wanted:
+                if client.issuer not in (root, mcp_issuer_url(root, server.id)):
+                    raise ValueError(
+                        f"the client is registered at {client.issuer}, which issues no tokens for {server.id!r}"
+                    )
+                approved.append(await self._clients.approve_machine(tx, client, server.id, scopes))
+            return approved
+
+        return await self._db.run(unit)
 
     async def add(self, new: NewClient) -> AddedClient:
         """Register ``new`` as a confidential client, with its machine approvals; ``ValueError`` says what is wrong,
