@@ -253,7 +253,13 @@ def operations(
         directory=directory,
         registration=registration,
         operator_registration=OperatorRegistration(
-            db, issuers=issuers, clients=clients, mcp_servers=mcp_servers, registration=registration
+            db,
+            issuers=issuers,
+            clients=clients,
+            mcp_servers=mcp_servers,
+            registration=registration,
+            journeys=journeys,
+            revocation=revocation,
         ),
         revocation=revocation,
         client_expiry=client_expiry,
@@ -424,7 +430,6 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             root_issuer=settings.issuer,
             clients=core.clients,
             mcp_servers=core.mcp_servers,
-            journeys=core.journeys,
             revocation=core.revocation,
             management=core.client_management,
             expiry=core.client_expiry,

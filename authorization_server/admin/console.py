@@ -1,10 +1,11 @@
 """The operator's console (issue 17): what the admin pages do to clients and MCP servers, through the command
 line's services.
 
-Each action is the one ``clients block|unblock|approve|withdraw`` runs (``cli/clients.py``):
-blocking through ``ClientManagementService`` (docs/decisions/0025), the client_credentials
-approvals through ``ClientService`` (OAuth 2.1 §4.2, docs/decisions/0018), a withdrawn approval's
-machine grant ended through ``RevocationService``. Deleting a client ends its grants and deletes
+Each action is the one ``clients block|unblock|add|approve|withdraw|allow-id-jag|withdraw-id-jag`` runs
+(``cli/clients.py``): blocking through ``ClientManagementService`` (docs/decisions/0025), adding a client and
+its client_credentials approvals, approving and withdrawing (its machine grant ended) through
+``OperatorRegistration`` (RFC 7591 §1, OAuth 2.1 §4.2, docs/decisions/0018), the ID-JAG audiences through
+``ClientService`` (SEP-990). Deleting a client ends its grants and deletes
 its rows as its own RFC 7592 §2.3 deletion does. Each is one unit of work; a mistake is an
 ``OAuthError`` the page shows (``InvalidRequest``, ``NotFound``), never a 500. MCP servers are
 listed, added, changed, removed and given new introspection credentials as ``mcp-servers
@@ -51,7 +52,6 @@ from mcp_authz.authorization_server.identity_providers.service import (
     source_of,
 )
 from mcp_authz.authorization_server.journeys.entities import JourneySearch
-from mcp_authz.authorization_server.journeys.service import JourneyService
 from mcp_authz.authorization_server.maintenance.clients import ClientExpiry
 from mcp_authz.authorization_server.mcp_servers.entities import McpConnection, McpServer, TrustedIdentityProvider
 from mcp_authz.authorization_server.mcp_servers.service import McpServerService, scope_descriptions
@@ -191,7 +191,6 @@ class ClientConsole:
         root_issuer: str,
         clients: ClientService,
         mcp_servers: McpServerService,
-        journeys: JourneyService,
         revocation: RevocationService,
         management: ClientManagementService,
         expiry: ClientExpiry,
@@ -202,7 +201,6 @@ class ClientConsole:
         self._root = root_issuer
         self._clients = clients
         self._mcp_servers = mcp_servers
-        self._journeys = journeys
         self._revocation = revocation
         self._management = management
         self._expiry = expiry
@@ -284,19 +282,8 @@ class ClientConsole:
     async def withdraw(self, client_id: str, mcp_server_id: str) -> int:
         """``clients withdraw``: the approval goes, and the machine grant it allowed ends; how many grants ended."""
 
-        async def unit(tx: Transaction) -> int:
-            await self._client(tx, client_id)
-            ended = 0
-            for withdrawn in await self._clients.withdraw_machine(tx, client_id, [mcp_server_id]):
-                journey_id = await self._journeys.machine_journey(tx, client_id, withdrawn)
-                if journey_id is not None:
-                    await self._revocation.end_grant(
-                        tx, journey_id, "the operator withdrew the client_credentials approval"
-                    )
-                    ended += 1
-            return ended
-
-        return await self._db.run(unit)
+        _, ended = await _or_not_found(self._operator_registration.withdraw(client_id, [mcp_server_id]))
+        return ended
 
     async def allow_id_jag(self, client_id: str, audience: str, audience_client_id: str) -> IdJagAudience:
         """``clients allow-id-jag``: this server as an enterprise IdP issues the client ID-JAGs for the authorization

@@ -217,27 +217,11 @@ async def list_id_jag_audiences(settings: Settings, args: argparse.Namespace) ->
 
 
 async def withdraw_client(settings: Settings, args: argparse.Namespace) -> None:
-    """Take back a client's client_credentials approval and end its machine grants (their journeys).
-
-    Its JWT access tokens stay valid until they expire, except at MCP servers that introspect
-    (RFC 7662), which see the ended grant at once; it gets no new ones.
-    """
-    async with services(settings) as (db, found):
-        clients, journeys, revocation = found.clients, found.journeys, found.revocation
-
-        async def withdraw(tx: Transaction) -> tuple[list[str], int]:
-            if await clients.get(tx, args.client_id) is None:
-                raise ValueError(f"no client with id {args.client_id!r}")
-            withdrawn = await clients.withdraw_machine(tx, args.client_id, args.mcp_server)
-            ended = 0
-            for mcp_server_id in withdrawn:
-                journey_id = await journeys.machine_journey(tx, args.client_id, mcp_server_id)
-                if journey_id is not None:
-                    await revocation.end_grant(tx, journey_id, "the operator withdrew the client_credentials approval")
-                    ended += 1
-            return withdrawn, ended
-
-        withdrawn, ended = await db.run(withdraw)
+    """Take back a client's client_credentials approval and end its machine grants (their journeys), through
+    ``OperatorRegistration.withdraw`` as the console does."""
+    withdrawn, ended = await operate(
+        settings, lambda found: found.operator_registration.withdraw(args.client_id, args.mcp_server)
+    )
     servers = ", ".join(withdrawn) or "no MCP server"
     print(f"withdrew client {args.client_id}'s client_credentials approval for {servers}; ended {ended} grant(s)")
 

@@ -18,6 +18,8 @@ from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.errors import OAuthError
 from mcp_authz.authorization_server.flow.discovery.issuers import IssuerService, mcp_issuer_url
 from mcp_authz.authorization_server.flow.registration.service import RegistrationService
+from mcp_authz.authorization_server.flow.revocation.service import RevocationService
+from mcp_authz.authorization_server.journeys.service import JourneyService
 from mcp_authz.authorization_server.mcp_servers.entities import McpServer
 from mcp_authz.authorization_server.mcp_servers.service import McpServerService
 from mcp_authz.shared.scopes import format_scope, parse_scope
@@ -87,12 +89,16 @@ class OperatorRegistration:
         clients: ClientService,
         mcp_servers: McpServerService,
         registration: RegistrationService,
+        journeys: JourneyService,
+        revocation: RevocationService,
     ) -> None:
         self._db = db
         self._issuers = issuers
         self._clients = clients
         self._mcp_servers = mcp_servers
         self._registration = registration
+        self._journeys = journeys
+        self._revocation = revocation
 
     async def approve(self, client_id: str, named: Sequence[str]) -> list[MachineApproval]:
         """Let an existing client use the client_credentials grant for MCP servers (OAuth 2.1 §4.2, decision 0018):
@@ -117,6 +123,29 @@ class OperatorRegistration:
                     )
                 approved.append(await self._clients.approve_machine(tx, client, server.id, scopes))
             return approved
+
+        return await self._db.run(unit)
+
+    async def withdraw(self, client_id: str, mcp_server_ids: Sequence[str] | None = None) -> tuple[list[str], int]:
+        """Take back a client's client_credentials approvals (for these MCP servers, or all) and end the machine grant
+        each allowed (its journey): the MCP servers withdrawn, and how many grants ended. Its JWT access tokens stay
+        valid until they expire, except at MCP servers that introspect (RFC 7662), which see the ended grant at
+        once. ``ValueError`` if there is no such client."""
+
+        async def unit(tx: Transaction) -> tuple[list[str], int]:
+            if await self._clients.get(tx, client_id) is None:
+                raise ValueError(f"no client with id {client_id!r}")
+            ids = list(mcp_server_ids) if mcp_server_ids is not None else None
+            withdrawn = await self._clients.withdraw_machine(tx, client_id, ids)
+            ended = 0
+            for mcp_server_id in withdrawn:
+                journey_id = await self._journeys.machine_journey(tx, client_id, mcp_server_id)
+                if journey_id is not None:
+                    await self._revocation.end_grant(
+                        tx, journey_id, "the operator withdrew the client_credentials approval"
+                    )
+                    ended += 1
+            return withdrawn, ended
 
         return await self._db.run(unit)
 
