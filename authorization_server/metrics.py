@@ -63,7 +63,8 @@ class Metrics:
         )
         self._fetches = Counter(
             "as_outbound_fetches",
-            "client metadata document and jwks_uri fetches that went out, by result",
+            "outbound fetches that went out (client metadata documents, JWK Sets, identity providers' and workload"
+            " issuers' discovery documents), by result",
             ["result"],
             registry=registry,
         )

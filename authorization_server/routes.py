@@ -62,6 +62,7 @@ ADMIN_USERS_PATH = "/admin/users"
 ADMIN_USER_PATH = "/admin/users/view"
 ADMIN_KEYS_PATH = "/admin/keys"
 ADMIN_IDENTITY_PROVIDERS_PATH = "/admin/identity-providers"
+ADMIN_WORKLOAD_ISSUERS_PATH = "/admin/workload-issuers"
 
 #: The stylesheets (``static/``) the pages link to.
 STATIC_PATH = "/static"

@@ -20,6 +20,7 @@ from mcp_authz.authorization_server.admin.console import (
     KeyConsole,
     McpServerConsole,
     UserConsole,
+    WorkloadIssuerConsole,
 )
 from mcp_authz.authorization_server.admin.timelines import Timelines
 from mcp_authz.authorization_server.clients.service import ClientService
@@ -35,6 +36,7 @@ from mcp_authz.authorization_server.flow.downstream.authorization import Downstr
 from mcp_authz.authorization_server.flow.downstream.providers import Providers
 from mcp_authz.authorization_server.flow.introspection.service import IntrospectionService
 from mcp_authz.authorization_server.flow.registration.management import ClientManagementService
+from mcp_authz.authorization_server.flow.registration.operator import OperatorRegistration
 from mcp_authz.authorization_server.flow.registration.service import RegistrationService
 from mcp_authz.authorization_server.flow.revocation.administration import McpServerAdministration, UserAdministration
 from mcp_authz.authorization_server.flow.revocation.service import RevocationService
@@ -108,6 +110,7 @@ class Services:
     journey_console: JourneyConsole
     key_console: KeyConsole
     identity_provider_console: IdentityProviderConsole
+    workload_issuer_console: WorkloadIssuerConsole
 
 
 def services(request: Request) -> Services:
@@ -208,6 +211,8 @@ class Operations:
     tokens: TokenService
     directory: ClientDirectory
     registration: RegistrationService
+    #: ``clients add`` and the console's "Add a client" (RFC 7591 §1 pre-registration).
+    operator_registration: OperatorRegistration
     revocation: RevocationService
     client_expiry: ClientExpiry
     client_management: ClientManagementService
@@ -262,6 +267,15 @@ def operations(
         tokens=tokens,
         directory=directory,
         registration=registration,
+        operator_registration=OperatorRegistration(
+            db,
+            issuers=issuers,
+            clients=clients,
+            mcp_servers=mcp_servers,
+            registration=registration,
+            journeys=journeys,
+            revocation=revocation,
+        ),
         revocation=revocation,
         client_expiry=client_expiry,
         client_management=ClientManagementService(
@@ -284,7 +298,7 @@ def operations(
             client_expiry=client_expiry,
         ),
         identity_providers=identity_provider_service(settings, key_sealer),
-        workload_issuers=WorkloadIssuerService(),
+        workload_issuers=WorkloadIssuerService(mcp_servers),
     )
 
 
@@ -430,10 +444,10 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             root_issuer=settings.issuer,
             clients=core.clients,
             mcp_servers=core.mcp_servers,
-            journeys=core.journeys,
             revocation=core.revocation,
             management=core.client_management,
             expiry=core.client_expiry,
+            operator_registration=core.operator_registration,
         ),
         mcp_server_console=McpServerConsole(
             db,
@@ -453,22 +467,33 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
         identity_provider_console=IdentityProviderConsole(
             db, identity_providers=core.identity_providers, openid=openid, redirect_uri=federation.callback_url
         ),
+        workload_issuer_console=WorkloadIssuerConsole(db, workload_issuers=core.workload_issuers),
     )
 
 
 async def _warn_if_empty(db: Database, core: Operations) -> None:
     """Outside demo mode, say at start what is missing before anyone can authorize, and the command to run
-    (issue 17)."""
+    (issue 17). People sign in with a password of this server or through an identity provider (issue 16): no
+    user yet is missing only when there is no provider either, and without the password form (``--no-local-
+    accounts``) a provider is what is missing."""
 
-    async def counts(tx: Transaction) -> tuple[int, int]:
-        return len(await core.mcp_servers.all(tx)), len(await core.accounts.all(tx))
+    async def counts(tx: Transaction) -> tuple[int, int, int]:
+        servers, users = len(await core.mcp_servers.all(tx)), len(await core.accounts.all(tx))
+        return servers, users, len(await core.identity_providers.all(tx))
 
-    servers, users = await db.run(counts)
+    servers, users, providers = await db.run(counts)
     if not servers:
         log.warning(
             "no MCP server yet: python -m authorization_server mcp-servers add --id ID --resource URL --scopes SCOPES"
         )
-    if not users:
+    if providers:
+        return
+    if not core.settings.local_accounts:
+        log.warning(
+            "no identity provider, and --no-local-accounts hides the password form: nobody can sign in:"
+            " python -m authorization_server identity-providers add --name NAME --issuer URL --client-id ID"
+        )
+    elif not users:
         log.warning("no user yet: python -m authorization_server users add NAME")
 
 

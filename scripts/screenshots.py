@@ -5,7 +5,8 @@ server (not in demo mode, so that a person signs in and a consent page is shown;
 as ``admin``) with one described MCP server and user ``alice``, and the reference MCP server. Then
 drives Chromium as alice (an application asks, she signs in and allows it, the application gets
 its tokens) and as the operator, and saves into ``docs/screenshots/``: the home page, the consent
-page, the console's journeys, clients, users, alice's page, MCP servers and one journey's page, at desktop width,
+page, the console's journeys, clients, users, alice's page, MCP servers, workload issuers and one journey's page,
+at desktop width,
 and the home page and the journeys at 390 px wide. Everything stops at the end, also on failure.
 """
 
@@ -94,6 +95,11 @@ def _populate(server: AuthorizationServer, mcp_port: int) -> None:
         "clients", "add", "--name", "Nightly report job", "--grant", "client_credentials",
         "--mcp-server", SERVER_ID, "--issuer", server.url,
     )  # fmt: skip
+    server.cli(
+        "workload-issuers", "add", "--name", "github", "--issuer", "https://token.actions.githubusercontent.com",
+        "--audience", "mcp-authorization", "--rule", f"repository=acme/deploy,ref=refs/heads/main -> {SERVER_ID}",
+        "--rule", f"repository_owner=acme -> {SERVER_ID} scopes=notes:read",
+    )  # fmt: skip
 
 
 def _person(browser: Browser, server: AuthorizationServer, resource: str) -> None:
@@ -173,7 +179,7 @@ def _operator(browser: Browser, server: AuthorizationServer) -> None:
     page.fill("input[name=password]", ADMIN[1])
     page.click("button[type=submit]")
     page.wait_for_url(f"{server.url}/admin/clients")
-    for section in ("clients", "users", "mcp-servers", "journeys"):
+    for section in ("clients", "users", "mcp-servers", "workload-issuers", "journeys"):
         page.goto(f"{server.url}/admin/{section}")
         _save(page, f"console-{section}")
     page.goto(f"{server.url}/admin/users/view?username={ALICE[0]}")

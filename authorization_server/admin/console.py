@@ -1,17 +1,19 @@
 """The operator's console (issue 17): what the admin pages do to clients and MCP servers, through the command
 line's services.
 
-Each action is the one ``clients block|unblock|approve|withdraw`` runs (``cli/clients.py``):
-blocking through ``ClientManagementService`` (docs/decisions/0025), the client_credentials
-approvals through ``ClientService`` (OAuth 2.1 §4.2, docs/decisions/0018), a withdrawn approval's
-machine grant ended through ``RevocationService``. Deleting a client ends its grants and deletes
+Each action is the one ``clients block|unblock|add|approve|withdraw|allow-id-jag|withdraw-id-jag`` runs
+(``cli/clients.py``): blocking through ``ClientManagementService`` (docs/decisions/0025), adding a client and
+its client_credentials approvals, approving and withdrawing (its machine grant ended) through
+``OperatorRegistration`` (RFC 7591 §1, OAuth 2.1 §4.2, docs/decisions/0018), the ID-JAG audiences through
+``ClientService`` (SEP-990). Deleting a client ends its grants and deletes
 its rows as its own RFC 7592 §2.3 deletion does. Each is one unit of work; a mistake is an
 ``OAuthError`` the page shows (``InvalidRequest``, ``NotFound``), never a 500. MCP servers are
 listed, added, changed, removed and given new introspection credentials as ``mcp-servers
 list|add|update|remove|credentials`` do, users as ``users list|add|disable|enable|reset-password|remove``
 do (``UserAdministration``); a user's connected apps are revoked as the user's own page does.
 Identity providers are listed, added (checked by discovery through the SSRF-safe fetcher first) and
-removed as ``identity-providers list|add|remove`` do (``IdentityProviderService``, issue 16).
+removed as ``identity-providers list|add|remove`` do (``IdentityProviderService``, issue 16); workload
+issuers as ``workload-issuers list|add|remove`` do (``WorkloadIssuerService``, SEP-1933, docs/decisions/0051).
 """
 
 import json
@@ -19,20 +21,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import TypedDict, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from mcp_authz.authorization_server import clock
 from mcp_authz.authorization_server.account.connected_apps import ConnectedApps, ConnectedAppsService
 from mcp_authz.authorization_server.accounts.entities import User
 from mcp_authz.authorization_server.accounts.service import AccountService
 from mcp_authz.authorization_server.admin.timelines import Timeline, Timelines
-from mcp_authz.authorization_server.clients.entities import Client, MachineApproval
+from mcp_authz.authorization_server.clients.assertions import parse_jwks
+from mcp_authz.authorization_server.clients.entities import Client, IdJagAudience, MachineApproval
 from mcp_authz.authorization_server.clients.service import ClientService
 from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.errors import InvalidRequest, NotFound
 from mcp_authz.authorization_server.flow.authorization.openid import OpenIdProviders, check_provider
 from mcp_authz.authorization_server.flow.discovery.issuers import mcp_issuer_url
 from mcp_authz.authorization_server.flow.registration.management import ClientManagementService
+from mcp_authz.authorization_server.flow.registration.operator import AddedClient, NewClient, OperatorRegistration
 from mcp_authz.authorization_server.flow.revocation.administration import (
     DependentsExist,
     McpServerAdministration,
@@ -48,12 +52,13 @@ from mcp_authz.authorization_server.identity_providers.service import (
     source_of,
 )
 from mcp_authz.authorization_server.journeys.entities import JourneySearch
-from mcp_authz.authorization_server.journeys.service import JourneyService
 from mcp_authz.authorization_server.maintenance.clients import ClientExpiry
-from mcp_authz.authorization_server.mcp_servers.entities import McpConnection, McpServer
+from mcp_authz.authorization_server.mcp_servers.entities import McpConnection, McpServer, TrustedIdentityProvider
 from mcp_authz.authorization_server.mcp_servers.service import McpServerService, scope_descriptions
 from mcp_authz.authorization_server.routes import INTROSPECT_PATH
 from mcp_authz.authorization_server.tokens.keys import Keys
+from mcp_authz.authorization_server.workload_issuers.entities import WorkloadIssuer
+from mcp_authz.authorization_server.workload_issuers.service import WorkloadIssuerService, parse_rule
 from mcp_authz.shared.scopes import parse_scope
 
 T = TypeVar("T")
@@ -73,6 +78,17 @@ async def _or_invalid(action: Awaitable[T]) -> T:
         return await action
     except ValueError as error:
         raise InvalidRequest(str(error)) from None
+
+
+def _jwks(text: str) -> dict[str, Any] | None:
+    """A JWK Set pasted into a form (``--jwks-file``'s content), checked: public signing keys only (RFC 7517 §5);
+    ``None`` if the field is empty. ``ValueError`` says what is wrong."""
+    if not text.strip():
+        return None
+    try:
+        return parse_jwks(json.loads(text))
+    except ValueError as error:
+        raise ValueError(f"the JWK Set: {error}") from None
 
 
 async def _mcp_server(mcp_servers: McpServerService, tx: Transaction, server_id: str) -> McpServer:
@@ -140,6 +156,31 @@ class ClientView:
     line: ClientLine
     #: The MCP servers whose tokens this client may ask for: its issuer's, or every one at the root issuer.
     servers: tuple[McpServer, ...]
+    #: The other authorization servers it may get ID-JAGs for from this one as its IdP (SEP-990, decision 0049).
+    id_jag_audiences: tuple[IdJagAudience, ...] = ()
+
+    @property
+    def may_get_id_jags(self) -> bool:
+        """Only a confidential client added here may (``ClientService.allow_id_jag``)."""
+        client = self.line.client
+        return not (client.is_public or client.from_metadata_document)
+
+
+@dataclass(frozen=True)
+class NewClientFields:
+    """The console's "add a client" form, as typed (``clients add``'s options); empty is absent."""
+
+    name: str = ""
+    #: ``authorization_code`` and/or ``client_credentials`` (its checkboxes).
+    grants: tuple[str, ...] = ()
+    #: One redirect URI a line.
+    redirect_uris: str = ""
+    #: ``ID`` or ``ID:SCOPE,SCOPE``, space-separated.
+    mcp_servers: str = ""
+    auth_method: str = "client_secret_basic"
+    #: Its public JWK Set as JSON (``--jwks-file``'s content), for ``private_key_jwt``.
+    jwks: str = ""
+    jwks_uri: str = ""
 
 
 class ClientConsole:
@@ -150,16 +191,16 @@ class ClientConsole:
         root_issuer: str,
         clients: ClientService,
         mcp_servers: McpServerService,
-        journeys: JourneyService,
         revocation: RevocationService,
         management: ClientManagementService,
         expiry: ClientExpiry,
+        operator_registration: OperatorRegistration,
     ) -> None:
         self._db = db
+        self._operator_registration = operator_registration
         self._root = root_issuer
         self._clients = clients
         self._mcp_servers = mcp_servers
-        self._journeys = journeys
         self._revocation = revocation
         self._management = management
         self._expiry = expiry
@@ -178,9 +219,31 @@ class ClientConsole:
         async def unit(tx: Transaction) -> ClientView:
             client = await self._client(tx, client_id)
             servers = [server for server in await self._mcp_servers.all(tx) if self._serves(client, server)]
-            return ClientView(await self._line(tx, client), tuple(sorted(servers, key=lambda server: server.id)))
+            audiences = await self._clients.id_jag_audiences(tx, client.client_id)
+            return ClientView(
+                await self._line(tx, client), tuple(sorted(servers, key=lambda server: server.id)), tuple(audiences)
+            )
 
         return await self._db.run(unit)
+
+    async def add(self, fields: NewClientFields) -> AddedClient:
+        """``clients add``: a confidential client pre-registered (RFC 7591 §1), with the client_credentials approval
+        of each MCP server named (OAuth 2.1 §4.2, docs/decisions/0018); its secret is in the answer, once.
+        ``InvalidRequest`` says what is wrong, and then nothing was written."""
+        try:
+            jwks = json.loads(fields.jwks) if fields.jwks.strip() else None
+        except ValueError as error:
+            raise InvalidRequest(f"the JWK Set is not JSON: {error}") from None
+        new = NewClient(
+            name=fields.name.strip(),
+            redirect_uris=[line.strip() for line in fields.redirect_uris.splitlines() if line.strip()],
+            grants=fields.grants,
+            mcp_servers=fields.mcp_servers.split(),
+            auth_method=fields.auth_method,
+            jwks=jwks,
+            jwks_uri=fields.jwks_uri.strip() or None,
+        )
+        return await _or_invalid(self._operator_registration.add(new))
 
     async def block(self, client_id: str) -> int:
         """``clients block``: refused everywhere, every grant ended (docs/decisions/0025); how many were ended."""
@@ -207,40 +270,34 @@ class ClientConsole:
         and the client's issuer must issue tokens for that server (docs/decisions/0018).
         """
 
-        async def unit(tx: Transaction) -> MachineApproval:
-            client = await self._client(tx, client_id)
-            server = await _mcp_server(self._mcp_servers, tx, mcp_server_id)
-            if not self._serves(client, server):
-                raise InvalidRequest(
-                    f"the client is registered at {client.issuer}, which issues no tokens for {server.id!r}"
-                )
-            try:
-                scopes = parse_scope(scope.replace(",", " ")) if scope.strip() else server.default_scopes
-            except ValueError as error:
-                raise InvalidRequest(f"scopes: {error}") from None
-            unknown = [name for name in scopes if name not in server.scopes]
-            if unknown or not scopes:
-                raise InvalidRequest(f"MCP server {server.id!r} offers the scopes {' '.join(server.scopes)}")
-            return await self._clients.approve_machine(tx, client, server.id, scopes)
+        async def unit(tx: Transaction) -> None:
+            await self._client(tx, client_id)
+            await _mcp_server(self._mcp_servers, tx, mcp_server_id)
 
-        return await self._db.run(unit)
+        await self._db.run(unit)  # NotFound (404) for an unknown client or MCP server; the rest is the operator's input
+        named = f"{mcp_server_id}:{','.join(scope.replace(',', ' ').split())}" if scope.strip() else mcp_server_id
+        [approved] = await _or_invalid(self._operator_registration.approve(client_id, [named]))
+        return approved
 
     async def withdraw(self, client_id: str, mcp_server_id: str) -> int:
         """``clients withdraw``: the approval goes, and the machine grant it allowed ends; how many grants ended."""
 
-        async def unit(tx: Transaction) -> int:
-            await self._client(tx, client_id)
-            ended = 0
-            for withdrawn in await self._clients.withdraw_machine(tx, client_id, [mcp_server_id]):
-                journey_id = await self._journeys.machine_journey(tx, client_id, withdrawn)
-                if journey_id is not None:
-                    await self._revocation.end_grant(
-                        tx, journey_id, "the operator withdrew the client_credentials approval"
-                    )
-                    ended += 1
-            return ended
+        _, ended = await _or_not_found(self._operator_registration.withdraw(client_id, [mcp_server_id]))
+        return ended
 
-        return await self._db.run(unit)
+    async def allow_id_jag(self, client_id: str, audience: str, audience_client_id: str) -> IdJagAudience:
+        """``clients allow-id-jag``: this server as an enterprise IdP issues the client ID-JAGs for the authorization
+        server ``audience`` (SEP-990, docs/decisions/0049); only a confidential client added here may."""
+
+        async def unit(tx: Transaction) -> IdJagAudience:
+            client = await self._client(tx, client_id)
+            return await self._clients.allow_id_jag(tx, client, audience.strip(), audience_client_id.strip())
+
+        return await _or_invalid(self._db.run(unit))
+
+    async def withdraw_id_jag(self, client_id: str, audience: str) -> None:
+        """``clients withdraw-id-jag``: no more ID-JAGs for ``audience``; those issued expire within minutes."""
+        await _or_not_found(self._db.run(lambda tx: self._clients.withdraw_id_jag(tx, client_id, audience)))
 
     async def _client(self, tx: Transaction, client_id: str) -> Client:
         client = await self._clients.get(tx, client_id)
@@ -272,6 +329,8 @@ class McpServerView:
     server: McpServer
     issuer: str
     connections: tuple[McpConnection, ...]
+    #: The enterprise identity providers whose ID-JAGs its issuer accepts (SEP-990, decision 0049).
+    identity_providers: tuple[TrustedIdentityProvider, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -316,19 +375,31 @@ class McpServerConsole:
         async def unit(tx: Transaction) -> McpServerView:
             server = await _mcp_server(self._mcp_servers, tx, server_id)
             connections = await self._mcp_servers.connections(tx, server.id)
-            return McpServerView(server, self.issuer_of(server), tuple(connections))
+            idps = await self._mcp_servers.trusted_identity_providers(tx, server.id)
+            return McpServerView(server, self.issuer_of(server), tuple(connections), tuple(idps))
 
         return await self._db.run(unit)
 
     async def add(
-        self, *, server_id: str, name: str, resource: str, scopes: str, default_scopes: str, descriptions: str = ""
+        self,
+        *,
+        server_id: str,
+        name: str,
+        resource: str,
+        scopes: str,
+        default_scopes: str,
+        descriptions: str = "",
+        version: str = "latest",
     ) -> McpServer:
         """``mcp-servers add``: the resource (RFC 8707 §2, canonical), its scopes and default scopes (RFC 6749 §3.3),
-        what each scope lets a client do (``descriptions``: a ``SCOPE=TEXT`` line each)."""
+        what each scope lets a client do (``descriptions``: a ``SCOPE=TEXT`` line each), the version its registration
+        endpoint's path advertises."""
 
         async def unit(tx: Transaction) -> McpServer:
             fields = _server_fields(resource, scopes, default_scopes, descriptions)
-            return await self._mcp_servers.add(tx, server_id=server_id.strip(), name=name.strip() or None, **fields)
+            return await self._mcp_servers.add(
+                tx, server_id=server_id.strip(), name=name.strip() or None, version=version.strip(), **fields
+            )
 
         return await _or_invalid(self._db.run(unit))
 
@@ -390,6 +461,31 @@ class McpServerConsole:
             await self._mcp_servers.remove_connection(tx, connection_id)
 
         await self._db.run(unit)
+
+    async def trust_identity_provider(
+        self, server_id: str, *, issuer: str, jwks_uri: str, jwks: str, client_ids: str
+    ) -> TrustedIdentityProvider:
+        """``mcp-servers trust-idp``: the server's issuer accepts ``issuer``'s ID-JAGs (SEP-990, RFC 7523 jwt-bearer)
+        from the clients named, its keys at ``jwks_uri`` or given as a JWK Set; trusting it again replaces them."""
+
+        async def unit(tx: Transaction) -> TrustedIdentityProvider:
+            await _mcp_server(self._mcp_servers, tx, server_id)
+            return await self._mcp_servers.trust_identity_provider(
+                tx,
+                mcp_server_id=server_id,
+                issuer=issuer.strip(),
+                client_ids=client_ids.split(),
+                jwks_uri=jwks_uri.strip() or None,
+                jwks=_jwks(jwks),
+            )
+
+        return await _or_invalid(self._db.run(unit))
+
+    async def distrust_identity_provider(self, server_id: str, issuer: str) -> None:
+        """``mcp-servers distrust-idp``: its ID-JAGs are refused here; tokens issued live until they expire."""
+        await _or_not_found(
+            self._db.run(lambda tx: self._mcp_servers.distrust_identity_provider(tx, server_id, issuer))
+        )
 
     async def rotate_credentials(self, server_id: str) -> NewCredentials:
         """``mcp-servers credentials``: a new secret, returned once; the previous one stops working."""
@@ -649,3 +745,56 @@ class IdentityProviderConsole:
             await service.remove(tx, name)
 
         await _or_invalid(self._db.run(unit))
+
+
+@dataclass(frozen=True)
+class WorkloadIssuerFields:
+    """The console's "trust a workload issuer" form, as typed (``workload-issuers add``'s options); empty is absent."""
+
+    name: str = ""
+    issuer: str = ""
+    jwks_uri: str = ""
+    #: A public JWK Set as JSON (``--jwks-file``'s content).
+    jwks: str = ""
+    #: Extra ``aud`` values, space-separated (``--audience``, repeated).
+    audiences: str = ""
+    #: One ``--rule`` a line.
+    rules: str = ""
+
+
+class WorkloadIssuerConsole:
+    """``workload-issuers list|add|remove`` for the console (SEP-1933, a draft; docs/decisions/0051), through
+    ``WorkloadIssuerService``, which checks each rule's MCP server and scopes."""
+
+    def __init__(self, db: Database, *, workload_issuers: WorkloadIssuerService) -> None:
+        self._db = db
+        self._workload_issuers = workload_issuers
+
+    async def list(self) -> list[WorkloadIssuer]:
+        return await self._db.run(self._workload_issuers.all)
+
+    async def add(self, fields: WorkloadIssuerFields) -> WorkloadIssuer:
+        """``workload-issuers add``: the rules parsed, the JWK Set checked (RFC 7517 §5, public keys only), then
+        stored in one unit of work; ``InvalidRequest`` says what is wrong, and then nothing was written."""
+        service = self._workload_issuers
+        try:
+            rules = [parse_rule(line.strip()) for line in fields.rules.splitlines() if line.strip()]
+            jwks = _jwks(fields.jwks)
+            return await self._db.run(
+                lambda tx: service.add(
+                    tx,
+                    name=fields.name.strip(),
+                    issuer=fields.issuer.strip(),
+                    rules=rules,
+                    audiences=fields.audiences.split(),
+                    jwks_uri=fields.jwks_uri.strip() or None,
+                    jwks=jwks,
+                )
+            )
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+
+    async def remove(self, name: str) -> None:
+        """``workload-issuers remove``: its JWTs are refused from now on; tokens already issued live until they
+        expire. ``NotFound`` if there is none."""
+        await _or_not_found(self._db.run(lambda tx: self._workload_issuers.remove(tx, name)))

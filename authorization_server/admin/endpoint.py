@@ -4,14 +4,18 @@
   failures are counted per address and lock it out as HTTP Basic's do (``admin/auth.py``, issue 11
   item 10). The form's CSRF token is keyed by the browser cookie (OAuth 2.1 §7.10, login CSRF).
 - ``POST /admin/sign-out``: the session ends, its cookie goes.
-- ``GET /admin/clients`` (filters: kind, blocked, last used), ``GET /admin/clients/view?client_id=``
+- ``GET /admin/clients`` (filters: kind, blocked, last used); ``POST /admin/clients``: add a confidential client
+  (``clients add``, RFC 7591 §1 pre-registration), a machine client approved for MCP servers, its secret shown
+  on the answer once; ``GET /admin/clients/view?client_id=``
   (the registered metadata, RFC 7591 §3.2.1, and the client_credentials approvals), ``POST
-  /admin/clients/view?client_id=``: block, unblock, delete, approve, withdraw (``admin/console.py``).
+  /admin/clients/view?client_id=``: block, unblock, delete, approve, withdraw, and as an enterprise IdP allow or
+  withdraw ID-JAGs for another authorization server (SEP-990, ``clients allow-id-jag|withdraw-id-jag``).
 - ``GET|POST /admin/mcp-servers``: the MCP servers; add one (RFC 8707 resource, scopes, default
   scopes), give one new introspection credentials (RFC 7662 §2.1), shown on the answer once.
 - ``GET|POST /admin/mcp-servers/view?id=``: one MCP server and its MCP connections; edit its name, resource,
   scopes, their descriptions and default scopes (``mcp-servers update``); remove it, confirmed, refused
-  while clients or journeys depend on it unless forced (``mcp-servers remove [--force]``).
+  while clients or journeys depend on it unless forced (``mcp-servers remove [--force]``); the enterprise
+  identity providers whose ID-JAGs it accepts (SEP-990, ``mcp-servers idps|trust-idp|distrust-idp``).
 - ``GET|POST /admin/users``: the users (source, state, created); add one (``users add``).
 - ``GET|POST /admin/users/view?username=``: one user and their connected apps; disable, enable, reset the
   password, remove (confirmed), revoke an app (its grants end as RFC 7009 §2 revocation ends them).
@@ -21,6 +25,9 @@
   rules, redirect URI and how many users sign in through it; add one, checked by discovery through the
   SSRF-safe fetcher first (``identity-providers add``); remove one, confirmed, refused while users sign in
   through it (``identity-providers remove``).
+- ``GET|POST /admin/workload-issuers``: the issuers of workload JWTs trusted at the jwt-bearer grant and their
+  rules (SEP-1933, docs/decisions/0051); trust one (``workload-issuers add``: each rule's MCP server and scopes
+  checked by ``WorkloadIssuerService``), remove one, confirmed (``workload-issuers remove``).
 - ``GET /admin/journeys`` and ``GET /admin/journeys/{journey_id}``: the journeys, newest first, 50 a
   page, filtered by client, user, MCP server, outcome and start date; one as a sequence diagram drawn
   on the server (SVG, no JavaScript).
@@ -49,11 +56,14 @@ from mcp_authz.authorization_server.admin.console import (
     ClientKind,
     ConnectionFields,
     McpServerConsole,
+    NewClientFields,
     ProviderFields,
     UserConsole,
+    WorkloadIssuerFields,
 )
 from mcp_authz.authorization_server.admin.sequence_diagrams import layout
 from mcp_authz.authorization_server.errors import InvalidRequest, NotFound, OAuthError, TooManyRequests
+from mcp_authz.authorization_server.flow.registration.operator import AUTH_METHODS as CLIENT_AUTH_METHODS
 from mcp_authz.authorization_server.identity_providers.entities import AUTH_METHODS
 from mcp_authz.authorization_server.journeys.entities import JourneySearch, JourneyStatus
 from mcp_authz.authorization_server.routes import (
@@ -68,6 +78,7 @@ from mcp_authz.authorization_server.routes import (
     ADMIN_SIGN_OUT_PATH,
     ADMIN_USER_PATH,
     ADMIN_USERS_PATH,
+    ADMIN_WORKLOAD_ISSUERS_PATH,
 )
 from mcp_authz.authorization_server.services import Services, services
 from mcp_authz.authorization_server.web.browser import check_csrf
@@ -94,6 +105,8 @@ DONE = {
     "deleted": "Deleted: the client's grants ended and its registration is gone.",
     "approved": "Approved for client_credentials.",
     "withdrawn": "Approval withdrawn; its machine grant ended.",
+    "id-jag-allowed": "Allowed: the client may get ID-JAGs for that authorization server.",
+    "id-jag-withdrawn": "Withdrawn: no more ID-JAGs for that authorization server; those issued expire within minutes.",
 }
 
 Handler = Callable[[Request, Services, str | None], Awaitable[Response]]
@@ -218,8 +231,23 @@ async def home(request: Request, found: Services, session: str | None) -> Respon
     return RedirectResponse(ADMIN_CLIENTS_PATH, status_code=303)
 
 
+#: The "add a client" form's text fields, named as ``NewClientFields``' attributes.
+NEW_CLIENT_FIELDS = tuple(field.name for field in fields(NewClientFields) if field.type is str)
+
+
 @console_page
 async def clients(request: Request, found: Services, session: str | None) -> Response:
+    """The clients (``clients list``), filtered; add one (``clients add``): answered with the page itself, not a
+    redirect, since the new secret is shown there once and never stored."""
+    added = None
+    if request.method == "POST":
+        try:
+            form = await _posted(request, found, session)
+            _only(form, "add")
+            typed = {name: value for name in NEW_CLIENT_FIELDS if (value := form.get(name)) is not None}
+            added = await found.console.add(NewClientFields(**typed, grants=tuple(form.get_all("grant"))))
+        except OAuthError as error:
+            return error_page(error)
     query = query_params(request)
     kind_text, blocked_text, used_text = query.get("kind") or "", query.get("blocked") or "", query.get("used") or ""
     kinds = {kind.value: kind for kind in ClientKind}
@@ -246,6 +274,9 @@ async def clients(request: Request, found: Services, session: str | None) -> Res
         chosen={"kind": kind_text, "blocked": blocked_text, "used": used_text},
         done=DONE.get(query.get("done") or ""),
         client_path=ADMIN_CLIENT_PATH,
+        added=added,
+        auth_methods=CLIENT_AUTH_METHODS,
+        servers=await found.mcp_server_console.list() if session is not None else [],
     )
 
 
@@ -254,7 +285,7 @@ async def client(request: Request, found: Services, session: str | None) -> Resp
     client_id = query_params(request).get("client_id") or ""
 
     async def act(form: Params) -> str:
-        done = await _act(found, client_id, form.require("action"), form.get("mcp_server_id"), form.get("scope"))
+        done = await _act(found, client_id, form.require("action"), form)
         if done == "deleted":
             return f"{ADMIN_CLIENTS_PATH}?done=deleted"
         return f"{ADMIN_CLIENT_PATH}?{urlencode({'client_id': client_id, 'done': done})}"
@@ -267,9 +298,10 @@ async def client(request: Request, found: Services, session: str | None) -> Resp
     return await _acting_page(request, found, session, act, show)
 
 
-async def _act(found: Services, client_id: str, action: str, mcp_server_id: str | None, scope: str | None) -> str:
+async def _act(found: Services, client_id: str, action: str, form: Params) -> str:
     """Run one of the console's actions on a client; the key of what it did (``DONE``)."""
     console = found.console
+    mcp_server_id, scope = form.get("mcp_server_id"), form.get("scope")
     return await _run_action(
         action,
         {
@@ -278,6 +310,14 @@ async def _act(found: Services, client_id: str, action: str, mcp_server_id: str 
             "delete": ("deleted", lambda: console.delete(client_id)),
             "approve": ("approved", lambda: console.approve(client_id, mcp_server_id or "", scope or "")),
             "withdraw": ("withdrawn", lambda: console.withdraw(client_id, mcp_server_id or "")),
+            "allow-id-jag": (
+                "id-jag-allowed",
+                lambda: console.allow_id_jag(client_id, form.require("audience"), form.require("audience_client_id")),
+            ),
+            "withdraw-id-jag": (
+                "id-jag-withdrawn",
+                lambda: console.withdraw_id_jag(client_id, form.require("audience")),
+            ),
         },
     )
 
@@ -316,7 +356,8 @@ async def mcp_servers(request: Request, found: Services, session: str | None) ->
             form = await _posted(request, found, session)
             action = form.require("action")
             if action == "add":
-                added = await console.add(server_id=form.require("id"), **_server_fields(form))
+                version = form.get("version") or "latest"
+                added = await console.add(server_id=form.require("id"), version=version, **_server_fields(form))
                 return RedirectResponse(f"{ADMIN_MCP_SERVERS_PATH}?{urlencode({'added': added.id})}", 303)
             if action != "credentials":
                 raise NotFound(f"no such action: {action!r}")
@@ -350,6 +391,8 @@ SERVER_DONE = {
     "update": "Saved. Tokens issued before keep the audience they were issued for.",
     "add-connection": "Connection added. Set its client secret's variable in the server's environment, if it has one.",
     "remove-connection": "Connection removed, with its downstream flows.",
+    "trust-idp": "Trusted: its ID-JAGs from the clients named get tokens for this server.",
+    "distrust-idp": "No longer trusted: its ID-JAGs are refused; tokens issued live until they expire.",
 }
 #: The MCP server page's actions on its connections (``connections add|remove``).
 CONNECTION_ACTIONS = ("add-connection", "remove-connection")
@@ -375,6 +418,11 @@ async def mcp_server(request: Request, found: Services, session: str | None) -> 
             await console.update(server_id, **_server_fields(form))
         elif action in CONNECTION_ACTIONS:
             await _act_on_connection(console, server_id, action, form)
+        elif action == "trust-idp":
+            typed = {name: form.get(name) or "" for name in ("jwks_uri", "jwks", "client_ids")}
+            await console.trust_identity_provider(server_id, issuer=form.require("issuer"), **typed)
+        elif action == "distrust-idp":
+            await console.distrust_identity_provider(server_id, form.require("issuer"))
         else:
             raise NotFound(f"no such action: {action!r}")
         return f"{ADMIN_MCP_SERVER_PATH}?{urlencode({'id': server_id, 'done': action})}"
@@ -515,6 +563,22 @@ async def keys(request: Request, found: Services, session: str | None) -> Respon
     return await _acting_page(request, found, session, rotate, show)
 
 
+async def _add_or_remove(
+    form: Params, path: str, *, add: Callable[[], Awaitable[str]], remove: Callable[[str], Awaitable[None]]
+) -> str:
+    """A list page's two actions: ``remove`` the one the form names, once confirmed, or ``add`` one (its name).
+    Where the answer goes: the list, saying what was done."""
+    action = form.require("action")
+    if action == "remove":
+        name = form.require("name")
+        _confirmed(form, f"the removal of {name}")
+        await remove(name)
+        return f"{path}?{urlencode({'removed': name})}"
+    if action != "add":
+        raise NotFound(f"no such action: {action!r}")
+    return f"{path}?{urlencode({'added': await add()})}"
+
+
 #: The "add an identity provider" form's text fields, named as ``ProviderFields``' attributes.
 PROVIDER_FIELDS = tuple(field.name for field in fields(ProviderFields) if field.type is str)
 
@@ -526,19 +590,13 @@ async def identity_providers(request: Request, found: Services, session: str | N
     console = found.identity_provider_console
 
     async def act(form: Params) -> str:
-        action = form.require("action")
-        if action == "remove":
-            name = form.require("name")
-            _confirmed(form, f"the removal of {name}")
-            await console.remove(name)
-            return f"{ADMIN_IDENTITY_PROVIDERS_PATH}?{urlencode({'removed': name})}"
-        if action != "add":
-            raise NotFound(f"no such action: {action!r}")
-        # A field left out takes the command line's default (client_secret_basic, "openid email profile").
-        typed = {name: value for name in PROVIDER_FIELDS if (value := form.get(name)) is not None}
-        wanted = ProviderFields(**typed, allow_private_network=form.get("allow_private_network") == "yes")
-        added = await console.add(wanted)
-        return f"{ADMIN_IDENTITY_PROVIDERS_PATH}?{urlencode({'added': added.name})}"
+        async def add() -> str:
+            # A field left out takes the command line's default (client_secret_basic, "openid email profile").
+            typed = {name: value for name in PROVIDER_FIELDS if (value := form.get(name)) is not None}
+            wanted = ProviderFields(**typed, allow_private_network=form.get("allow_private_network") == "yes")
+            return (await console.add(wanted)).name
+
+        return await _add_or_remove(form, ADMIN_IDENTITY_PROVIDERS_PATH, add=add, remove=console.remove)
 
     async def show() -> Response:
         query = query_params(request)
@@ -554,6 +612,36 @@ async def identity_providers(request: Request, found: Services, session: str | N
             defaults=ProviderFields(),
             auth_methods=AUTH_METHODS,
         )
+
+    return await _acting_page(request, found, session, act, show)
+
+
+#: The "trust a workload issuer" form's fields, named as ``WorkloadIssuerFields``' attributes.
+WORKLOAD_ISSUER_FIELDS = tuple(field.name for field in fields(WorkloadIssuerFields))
+
+
+@console_page
+async def workload_issuers(request: Request, found: Services, session: str | None) -> Response:
+    """The trusted workload issuers and their rules (``workload-issuers list``); trust one (``add``), remove one
+    (``remove``, confirmed): its workloads' JWTs are refused from then on (SEP-1933, docs/decisions/0051)."""
+    console = found.workload_issuer_console
+
+    async def act(form: Params) -> str:
+        async def add() -> str:
+            typed = {name: form.get(name) or "" for name in WORKLOAD_ISSUER_FIELDS}
+            return (await console.add(WorkloadIssuerFields(**typed))).name
+
+        return await _add_or_remove(form, ADMIN_WORKLOAD_ISSUERS_PATH, add=add, remove=console.remove)
+
+    async def show() -> Response:
+        query = query_params(request)
+        added, removed = query.get("added"), query.get("removed")
+        done = None
+        if added:
+            done = f"Trusted workload issuer {added}: its workloads' JWTs get tokens under its rules."
+        elif removed:
+            done = f"Removed workload issuer {removed}; tokens issued to its workloads live until they expire."
+        return _page(request, session, "admin_workload_issuers.html", issuers=await console.list(), done=done)
 
     return await _acting_page(request, found, session, act, show)
 

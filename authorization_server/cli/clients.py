@@ -18,15 +18,11 @@ from mcp_authz.authorization_server.cli.shared import (
     services,
 )
 from mcp_authz.authorization_server.clients.entities import Client, IdJagAudience, MachineApproval
-from mcp_authz.authorization_server.db import Database, Transaction
-from mcp_authz.authorization_server.errors import OAuthError
-from mcp_authz.authorization_server.flow.discovery.issuers import mcp_issuer_url
-from mcp_authz.authorization_server.mcp_servers.entities import McpServer
-from mcp_authz.authorization_server.services import Operations
+from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.flow.registration.operator import AUTH_METHODS, NewClient
 from mcp_authz.authorization_server.settings import Settings
-from mcp_authz.shared.scopes import format_scope, parse_scope
+from mcp_authz.shared.scopes import format_scope
 
-MACHINE_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 MCP_SERVER_HELP = (
     "ID or ID:SCOPE,SCOPE (repeatable): with --grant client_credentials, an MCP server the client may get"
     " machine tokens for, and the scopes (default: the server's default scopes)"
@@ -57,7 +53,7 @@ def add_commands(commands: Actions) -> None:
     )
     add.add_argument(
         "--auth-method",
-        choices=MACHINE_AUTH_METHODS,
+        choices=AUTH_METHODS,
         default="client_secret_basic",
         help="how it authenticates at /token; private_key_jwt needs --jwks-file or --jwks-uri",
     )
@@ -152,81 +148,34 @@ async def list_clients(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def add_client(settings: Settings, args: argparse.Namespace) -> None:
-    """Pre-register a confidential client, as a provider's operator does for a known partner (RFC 7591 §1).
-
-    This is how another authorization server becomes this one's client for a downstream
-    connection of its own (issue 4), and the only way, with ``clients approve``, to a machine
-    client (``--grant client_credentials``, OAuth 2.1 §4.2, RFC 6749 §4.4: "previously arranged"):
-    the approval of each ``--mcp-server`` is stored with the client (docs/decisions/0018). The
-    secret is printed once; only its digest is kept. Registered by the server's own
-    ``RegistrationService.preregister``.
-    """
-    grants = args.grant or ["authorization_code"]
-    machine = "client_credentials" in grants
-    interactive = "authorization_code" in grants
-    named = args.mcp_server or []
-    if interactive and not args.redirect_uri:
-        raise ValueError("--redirect-uri is required for the authorization_code grant")
-    if machine and not named:
-        raise ValueError("--grant client_credentials needs at least one --mcp-server ID[:SCOPES] to approve")
-    if not machine and (len(named) > 1 or any(":" in name for name in named)):
-        raise ValueError("several --mcp-server, or ID:SCOPES, are for --grant client_credentials")
-    if (args.auth_method == "private_key_jwt") != (args.jwks_file is not None or args.jwks_uri is not None):
-        raise ValueError("--jwks-file or --jwks-uri go with --auth-method private_key_jwt, and it needs one")
-    async with services(settings) as (db, found):
-        wanted = await _approvals(db, found, named, approving=machine)
-        issuer = found.issuers.root
-        if len(wanted) == 1:
-            issuer = await found.issuers.resolve(wanted[0][0].id)
-        body = {
-            "client_name": args.name,
-            "redirect_uris": args.redirect_uri,
-            "grant_types": (["authorization_code", "refresh_token"] if interactive else [])
-            + (["client_credentials"] if machine else []),
-            "token_endpoint_auth_method": args.auth_method,
-            "jwks": _jwks(args.jwks_file) if args.jwks_file else None,
-            "jwks_uri": args.jwks_uri,
-        }
-        try:
-            registration, approved = await found.registration.preregister(
-                issuer,
-                {name: value for name, value in body.items() if value is not None},
-                wanted if machine else [],
-            )
-        except OAuthError as error:
-            raise ValueError(error.description) from None
-    print(f"registered client {args.name!r} at issuer {issuer.url} (the secret is shown once):")
+    """Pre-register a confidential client (RFC 7591 §1), through ``OperatorRegistration`` as the console does; a
+    machine client (``--grant client_credentials``) with the approval of each ``--mcp-server`` (docs/decisions/0018).
+    The secret is printed once; only its digest is kept."""
+    new = NewClient(
+        name=args.name,
+        redirect_uris=args.redirect_uri or (),
+        grants=args.grant or ("authorization_code",),
+        mcp_servers=args.mcp_server or (),
+        auth_method=args.auth_method,
+        jwks=_jwks(args.jwks_file) if args.jwks_file else None,
+        jwks_uri=args.jwks_uri,
+    )
+    added = await operate(settings, lambda found: found.operator_registration.add(new))
+    registration = added.registration
+    print(f"registered client {args.name!r} at issuer {added.issuer} (the secret is shown once):")
     print(f"  client_id      {registration.client.client_id}")
     if registration.secret is not None:
         print(f"  client_secret  {registration.secret}")
-    for approval in approved:
+    for approval in added.approved:
         print(f"  client_credentials for {approval.mcp_server_id}: {format_scope(approval.scopes)}")
 
 
 async def approve_client(settings: Settings, args: argparse.Namespace) -> None:
-    """Let an existing client use the client_credentials grant for MCP servers (OAuth 2.1 §4.2, docs/decisions/0018).
-
-    The client must be usable at the issuer whose tokens it will ask for: one registered at an MCP
-    server's issuer is approved for that MCP server only; one at the root issuer for any.
-    """
-    async with services(settings) as (db, found):
-        clients = found.clients
-        wanted = await _approvals(db, found, args.mcp_server)
-
-        async def approve(tx: Transaction) -> list[MachineApproval]:
-            client = await clients.get(tx, args.client_id)
-            if client is None:
-                raise ValueError(f"no client with id {args.client_id!r}")
-            approved = []
-            for server, scopes in wanted:
-                if client.issuer not in (settings.issuer, mcp_issuer_url(settings.issuer, server.id)):
-                    raise ValueError(
-                        f"the client is registered at {client.issuer}, which issues no tokens for {server.id!r}"
-                    )
-                approved.append(await clients.approve_machine(tx, client, server.id, scopes))
-            return approved
-
-        approved = await db.run(approve)
+    """Let an existing client use the client_credentials grant for MCP servers (OAuth 2.1 §4.2, docs/decisions/0018),
+    through ``OperatorRegistration.approve`` as the console does."""
+    approved = await operate(
+        settings, lambda found: found.operator_registration.approve(args.client_id, args.mcp_server)
+    )
     for approval in approved:
         print(
             f"approved client {args.client_id} for client_credentials at {approval.mcp_server_id}:"
@@ -268,54 +217,13 @@ async def list_id_jag_audiences(settings: Settings, args: argparse.Namespace) ->
 
 
 async def withdraw_client(settings: Settings, args: argparse.Namespace) -> None:
-    """Take back a client's client_credentials approval and end its machine grants (their journeys).
-
-    Its JWT access tokens stay valid until they expire, except at MCP servers that introspect
-    (RFC 7662), which see the ended grant at once; it gets no new ones.
-    """
-    async with services(settings) as (db, found):
-        clients, journeys, revocation = found.clients, found.journeys, found.revocation
-
-        async def withdraw(tx: Transaction) -> tuple[list[str], int]:
-            if await clients.get(tx, args.client_id) is None:
-                raise ValueError(f"no client with id {args.client_id!r}")
-            withdrawn = await clients.withdraw_machine(tx, args.client_id, args.mcp_server)
-            ended = 0
-            for mcp_server_id in withdrawn:
-                journey_id = await journeys.machine_journey(tx, args.client_id, mcp_server_id)
-                if journey_id is not None:
-                    await revocation.end_grant(tx, journey_id, "the operator withdrew the client_credentials approval")
-                    ended += 1
-            return withdrawn, ended
-
-        withdrawn, ended = await db.run(withdraw)
+    """Take back a client's client_credentials approval and end its machine grants (their journeys), through
+    ``OperatorRegistration.withdraw`` as the console does."""
+    withdrawn, ended = await operate(
+        settings, lambda found: found.operator_registration.withdraw(args.client_id, args.mcp_server)
+    )
     servers = ", ".join(withdrawn) or "no MCP server"
     print(f"withdrew client {args.client_id}'s client_credentials approval for {servers}; ended {ended} grant(s)")
-
-
-async def _approvals(
-    db: Database, found: Operations, named: list[str], *, approving: bool = True
-) -> list[tuple[McpServer, tuple[str, ...]]]:
-    """``ID`` or ``ID:SCOPE,SCOPE`` from the command line: the MCP server and the scopes approved there.
-
-    Without ``approving`` only the servers matter (``clients add`` of an authorization-code client).
-    """
-    servers = {server.id: server for server in await db.run(found.mcp_servers.all)}
-    wanted: list[tuple[McpServer, tuple[str, ...]]] = []
-    for text in named:
-        server_id, _, scope_list = text.partition(":")
-        server = servers.get(server_id)
-        if server is None:
-            raise ValueError(f"no MCP server with id {server_id!r}")
-        try:
-            scopes = parse_scope(scope_list.replace(",", " ")) if scope_list else server.default_scopes
-        except ValueError as exc:
-            raise ValueError(f"--mcp-server {text}: {exc}") from None
-        unknown = [scope for scope in scopes if scope not in server.scopes]
-        if unknown or (approving and not scopes):
-            raise ValueError(f"MCP server {server.id!r} offers the scopes {format_scope(server.scopes)}, not {unknown}")
-        wanted.append((server, scopes))
-    return wanted
 
 
 def _jwks(path: Path) -> object:

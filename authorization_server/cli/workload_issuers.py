@@ -69,13 +69,7 @@ async def add_issuer(settings: Settings, args: argparse.Namespace) -> None:
     jwks = read_jwks_file("--jwks-file", args.jwks_file)
 
     async def add(found: Operations, tx: Transaction) -> WorkloadIssuer:
-        for rule in rules:
-            server = await found.mcp_servers.get(tx, rule.mcp_server_id)
-            if server is None:
-                raise ValueError(f"no MCP server with id {rule.mcp_server_id!r} (rule {rule})")
-            unknown = [scope for scope in rule.scopes or () if scope not in server.scopes]
-            if unknown:
-                raise ValueError(f"MCP server {server.id} has no scope {' '.join(unknown)} (rule {rule})")
+        # The service checks that each rule's MCP server exists and offers its scopes.
         return await found.workload_issuers.add(
             tx,
             name=args.name,

@@ -5,6 +5,7 @@ from typing import Any
 
 from mcp_authz.authorization_server import clock
 from mcp_authz.authorization_server.db import Transaction
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService
 from mcp_authz.authorization_server.workload_issuers import repository
 from mcp_authz.authorization_server.workload_issuers.entities import WorkloadIssuer, WorkloadRule
 from mcp_authz.shared.loopback import is_https_or_loopback_http
@@ -49,6 +50,9 @@ def parse_rule(text: str) -> WorkloadRule:
 
 
 class WorkloadIssuerService:
+    def __init__(self, mcp_servers: McpServerService) -> None:
+        self._mcp_servers = mcp_servers
+
     async def add(
         self,
         tx: Transaction,
@@ -63,7 +67,9 @@ class WorkloadIssuerService:
         """Trust ``issuer``'s workload JWTs under ``rules``. ``jwks`` must already be a checked public JWK Set.
 
         Without ``jwks_uri`` or ``jwks`` the keys are found by OpenID Connect Discovery at the issuer
-        (SEP-1933 steps 2-7), which must then be an https URL. ``ValueError`` says what is wrong.
+        (SEP-1933 steps 2-7), which must then be an https URL. Each rule must name an MCP server that exists
+        and, if it limits the scopes, scopes that server offers (RFC 6749 §3.3). ``ValueError`` says what is
+        wrong, and then nothing was written.
         """
         if not _NAME.fullmatch(name):
             raise ValueError("--name must be a slug: lower-case letters, digits and '-', e.g. github-actions")
@@ -82,6 +88,7 @@ class WorkloadIssuerService:
             raise ValueError("give at least one --rule: without one no workload of this issuer gets anything")
         if any(not audience.strip() or " " in audience for audience in audiences):
             raise ValueError("--audience must be one aud value without spaces")
+        await self._check_rules(tx, rules)
         if await repository.exists(tx, name, issuer):
             raise ValueError(f"a workload issuer named {name!r} or with the issuer {issuer!r} is already there")
         trusted = WorkloadIssuer(
@@ -95,6 +102,16 @@ class WorkloadIssuerService:
         )
         await repository.add(tx, trusted)
         return trusted
+
+    async def _check_rules(self, tx: Transaction, rules: list[WorkloadRule]) -> None:
+        """Every rule names an existing MCP server, and only scopes it offers."""
+        for rule in rules:
+            server = await self._mcp_servers.get(tx, rule.mcp_server_id)
+            if server is None:
+                raise ValueError(f"no MCP server with id {rule.mcp_server_id!r} (rule {rule})")
+            unknown = [scope for scope in rule.scopes or () if scope not in server.scopes]
+            if unknown:
+                raise ValueError(f"MCP server {server.id} has no scope {' '.join(unknown)} (rule {rule})")
 
     async def remove(self, tx: Transaction, name: str) -> None:
         """Stop accepting the issuer's JWTs; tokens already issued live until they expire."""

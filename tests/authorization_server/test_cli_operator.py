@@ -316,6 +316,18 @@ class TestStartWarnings:
         assert "no MCP server yet: python -m authorization_server mcp-servers add --id ID" in log
         assert "no user yet: python -m authorization_server users add NAME" in log
 
+    @pytest.mark.as_options("--no-local-accounts")
+    def test_without_the_password_form_or_a_provider_it_names_identity_providers_add(
+        self, fresh_as: AuthorizationServer
+    ):
+        """Issue 17 audit (the start-up warnings, since issue 16's sign-in through identity providers): with
+        ``--no-local-accounts`` and no provider nobody can sign in, and ``users add`` would not help: the warning
+        names ``identity-providers add`` instead."""
+        log = Path(fresh_as.program.log_path).read_text()
+
+        assert "nobody can sign in: python -m authorization_server identity-providers add --name NAME" in log
+        assert "users add" not in log
+
     def test_the_demo_server_does_not_warn(self, demo_as: AuthorizationServer):
         log = Path(demo_as.program.log_path).read_text()
 

@@ -127,6 +127,22 @@ def test_every_secret_setting_is_masked():
     assert "x" * 43 not in printed
 
 
+def test_every_setting_named_as_a_secret_is_marked_secret():
+    """Issue 17 audit (``--print-config`` masks secrets, "including ones added recently"): a setting whose name
+    says it holds a password, secret or key is marked ``secret=True``, so that the test above masks it; the
+    database URL's password is masked too (``shown``)."""
+    words = ("password", "secret", "_key", "token_key")
+    named = {
+        field.name for field in settings_module.fields(settings_module.Settings) if any(w in field.name for w in words)
+    }
+    hidden = {field.name for field in settings_module.fields(settings_module.Settings) if not field.repr}
+
+    printed = settings_module.to_toml(settings_module.Settings(db="postgresql://as:pg-password-given@db.example/as"))
+
+    assert named == hidden
+    assert "pg-password-given" not in printed
+
+
 def test_the_documented_table_lists_every_setting_with_its_default_as_the_code_has_it():
     """Issue 17: docs/configuration.md lists every setting with its default; regenerate it with
     ``python -m scripts.configuration_table`` when this fails."""

@@ -17,7 +17,10 @@ import httpx2
 import jwt
 import pytest
 
+from mcp_authz.authorization_server.db import Database
+from mcp_authz.authorization_server.mcp_servers.service import McpServerService
 from mcp_authz.authorization_server.settings import DEMO_ADMIN
+from mcp_authz.authorization_server.workload_issuers.service import WorkloadIssuerService, parse_rule
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.flows import Issuer, Registered, claims, rows, steps
 from tests.authorization_server.test_jwt_bearer_id_jag import JWT_BEARER, error_of
@@ -450,3 +453,32 @@ class TestOperator:
         )
         assert failed.returncode != 0 and says in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
         assert "bad" not in wif_as.cli("workload-issuers", "list").stdout
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("rule", "says"),
+    [("* -> nope", "no MCP server with id 'nope'"), ("* -> notes scopes=notes:read admin", "has no scope admin")],
+)
+async def test_the_service_refuses_a_rule_naming_an_unknown_server_or_scope(db: Database, rule: str, says: str):
+    """Issue 17 audit, SEP-1933 (decision 0051), RFC 6749 §3.3: ``WorkloadIssuerService.add`` itself refuses a rule
+    whose MCP server does not exist or lacks its scopes, so the console and the command line, which both go
+    through it, cannot trust an issuer under a rule that could never be met; nothing is written."""
+    mcp_servers = McpServerService()
+    await db.run(
+        lambda tx: mcp_servers.add(tx, server_id="notes", resource="https://notes.example.com/mcp", scopes="notes:read")
+    )
+    service = WorkloadIssuerService(mcp_servers)
+    with pytest.raises(ValueError, match=says):
+        await db.run(
+            lambda tx: service.add(
+                tx, name="ci", issuer=CI, rules=[parse_rule(rule)], audiences=[], jwks_uri=f"{CI}/jwks"
+            )
+        )
+    assert await db.run(service.all) == []
+    added = await db.run(
+        lambda tx: service.add(
+            tx, name="ci", issuer=CI, rules=[parse_rule("* -> notes scopes=notes:read")], audiences=[], jwks_uri=None
+        )
+    )
+    assert [trusted.name for trusted in await db.run(service.all)] == [added.name]

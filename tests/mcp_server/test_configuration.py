@@ -1,11 +1,12 @@
 """Issue 17, "A configuration file (TOML) beside flags and environment", at the MCP server too."""
 
+import dataclasses
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from mcp_authz.mcp_server.settings import FILE_KEYS, load
+from mcp_authz.mcp_server.settings import FILE_KEYS, SECRETS, Settings, load
 
 SECRET = "an-introspection-secret-not-to-print"
 
@@ -93,3 +94,21 @@ def test_every_file_key_is_an_option_and_documented():
 
     for key in FILE_KEYS:
         assert f"| `{key}` | `--{key.replace('_', '-')}` | `MCP_{key.upper()}` |" in document
+
+
+def test_every_secret_bearing_setting_is_masked_by_print_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Issue 17 audit (``--print-config`` masks secrets, "including ones added recently"): every setting whose name
+    says it holds a secret, token exchange's ``client_secret`` too, is left out of the repr and masked; none of the
+    values given shows."""
+    named = {key for key in FILE_KEYS if any(word in key for word in ("secret", "password", "_key", "token"))}
+    hidden = {field.name for field in dataclasses.fields(Settings) if not field.repr}
+    given = {key: f"{key}-given-value" for key in sorted(named)}
+    config = write(tmp_path / "mcp.toml", "".join(f'{key} = "{value}"\n' for key, value in given.items()))
+
+    with pytest.raises(SystemExit):
+        load(["--config", str(config), "--print-config"], {})
+
+    printed = capsys.readouterr().out
+    assert named == set(SECRETS) == hidden
+    assert [value for value in given.values() if value in printed] == []
+    assert all(f"# {key} = (set, masked" in printed for key in named)
