@@ -9,7 +9,7 @@ They are served only on a listener of their own (``--metrics-port``, loopback by
 ``prometheus_client``'s small HTTP server on a thread), never on the public port; off unless set.
 
 Labels are bounded sets: the route *template* (``/interaction/{interaction_id}/login``, never the
-path), the status, the grant type, the journey's end state, the limit's name, the fetch's result.
+path), the status, the grant type and its kind, the journey's end state, the limit's name, the fetch's result.
 No label ever carries a client id, a user, a token or a URL.
 """
 
@@ -48,8 +48,9 @@ class Metrics:
         )
         self._tokens = Counter(
             "as_tokens_issued",
-            "token responses issued, by grant type (OAuth 2.1 §3.2.3)",
-            ["grant_type"],
+            "token responses issued, by grant type (OAuth 2.1 §3.2.3) and kind (the jwt-bearer grant's id-jag or"
+            " workload, the token exchange's id-jag; empty for the others)",
+            ["grant_type", "kind"],
             registry=registry,
         )
         self._journeys = Counter(
@@ -91,8 +92,11 @@ class Metrics:
         count()
         observe(seconds)
 
-    def token_issued(self, grant_type: str) -> None:
-        self._tokens.labels(grant_type).inc()
+    def token_issued(self, grant_type: str, kind: str) -> None:
+        """One token response: ``kind`` tells apart the uses of one grant type (``flow/token/service.py``): the
+        jwt-bearer grant's ``id-jag`` (SEP-990) and ``workload`` (SEP-1933), the token exchange that issues an
+        ID-JAG ``id-jag``; empty for the rest, which PromQL reads as no label at all."""
+        self._tokens.labels(grant_type, kind).inc()
 
     def rate_limited(self, limit: str) -> None:
         self._refusals.labels(limit).inc()

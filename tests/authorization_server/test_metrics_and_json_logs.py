@@ -18,6 +18,8 @@ from mcp_authz.authorization_server.db import Database, Transaction
 from scripts.stack import AuthorizationServer, free_port, start_authorization_server, start_mcp_server
 from tests.authorization_server.conftest import mcp_issuer
 from tests.authorization_server.flows import Issuer
+from tests.authorization_server.test_jwt_bearer_dpop import trusting
+from tests.authorization_server.test_jwt_bearer_id_jag import JWT_BEARER
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -78,8 +80,8 @@ class TestMetrics:
         assert value(after, "as_http_request_duration_seconds_count", route=token_route["route"]) == 3
         register = "/api/v1/authz/clients/register/mcp/{mcp_server_id}/{version}"
         assert value(after, "as_http_requests_total", method="POST", route=register, status="201") == 1
-        assert value(after, "as_tokens_issued_total", grant_type="authorization_code") == 1
-        assert value(after, "as_tokens_issued_total", grant_type="refresh_token") == 1
+        assert value(after, "as_tokens_issued_total", grant_type="authorization_code", kind="") == 1
+        assert value(after, "as_tokens_issued_total", grant_type="refresh_token", kind="") == 1
         assert value(after, "as_journeys_ended_total", outcome="revoked") == 1
         assert value(before, "as_journeys_ended_total", outcome="revoked") == 0
         # Labels are templates and bounded sets: no client id, code or token reaches the scrape.
@@ -114,6 +116,22 @@ class TestMetrics:
         samples = scrape(metrics_url)
         assert value(samples, "as_rate_limit_refusals_total", limit="register") == 1
         assert value(samples, "as_http_requests_total", method="POST", route=issuer_route(), status="429") == 1
+
+    def test_jwt_bearer_tokens_are_counted_by_kind(
+        self, metered: tuple[AuthorizationServer, str], http: httpx2.Client, tmp_path: Path
+    ):
+        """Issue 17 (Ops surface) with RFC 7523 §2.1: the jwt-bearer grant's tokens for an ID-JAG (SEP-990) and for
+        a workload's JWT (SEP-1933) share the grant type and are told apart by ``kind``; other grants' kind is
+        empty."""
+        server, metrics_url = metered
+        trusted = trusting(server, demo_issuer(server, http), tmp_path)
+        for kind in ("id-jag", "workload", "workload"):
+            assert trusted.grant(kind).status_code == 200
+
+        after = scrape(metrics_url)
+        assert value(after, "as_tokens_issued_total", grant_type=JWT_BEARER, kind="id-jag") == 1
+        assert value(after, "as_tokens_issued_total", grant_type=JWT_BEARER, kind="workload") == 2
+        assert value(after, "as_tokens_issued_total", grant_type=JWT_BEARER, kind="") == 0
 
     def test_an_outbound_fetch_that_fails_is_counted_by_its_result(
         self, metered: tuple[AuthorizationServer, str], http: httpx2.Client

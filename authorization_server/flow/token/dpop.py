@@ -3,9 +3,11 @@
 ``DpopProofs.check`` runs every check of RFC 9449 §4.3 that needs no storage (``shared/dpop.py``)
 against the issuer's token endpoint URL, and the nonce (§8) when nonces are required or the proof
 carries one. Failures are ``invalid_dpop_proof``, or ``use_dpop_nonce`` with a fresh nonce in
-``DPoP-Nonce``; nothing is written. ``spend`` then records the proof's ``jti`` in the unit of work
+``DPoP-Nonce``; nothing is written. ``bind`` then records the proof's ``jti`` in the unit of work
 of the grant (``tokens``' ``dpop_proofs`` table, shared by every instance), so a replayed proof
-is refused, and a refused grant leaves its proof unspent.
+is refused, and a refused grant leaves its proof unspent. Every grant that issues an access token
+goes through these two: authorization_code, refresh_token, client_credentials and the jwt-bearer
+grant with an ID-JAG or a workload's JWT (§5 applies to every grant at the token endpoint).
 
 The nonces are stateless (``shared.dpop.Nonces``): every instance derives the same secret from the
 key that seals the signing keys, so each accepts the others' nonces.
@@ -46,6 +48,18 @@ class DpopProofs:
     def nonce(self) -> str | None:
         """The nonce for a ``DPoP-Nonce`` header of a successful answer, when nonces are required."""
         return self._nonces.current(clock.timestamp()) if self.require_nonce else None
+
+    @staticmethod
+    async def bind(tx: Transaction, tokens: TokenService, proof: Proof | None, *, required: bool) -> str | None:
+        """The key the grant's tokens are bound to (RFC 9449 §6.1): the proof's, once its ``jti`` is spent; ``None``
+        without a proof, which a client registered with ``dpop_bound_access_tokens`` (``required``) must send (§5.2).
+        """
+        if proof is None:
+            if required:
+                raise InvalidDpopProof("this client registered dpop_bound_access_tokens: send a DPoP proof (§5.2)")
+            return None
+        await DpopProofs.spend(tx, tokens, proof)
+        return proof.jkt
 
     @staticmethod
     async def spend(tx: Transaction, tokens: TokenService, proof: Proof) -> None:

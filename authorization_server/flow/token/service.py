@@ -1,8 +1,13 @@
 """The token endpoint's work (OAuth 2.1 §3.2): authenticate the client, run its grant, in one transaction.
 
 A DPoP proof (RFC 9449 §5) is checked before the transaction and its ``jti`` spent inside it
-(``dpop.py``); its key binds the tokens (``jkt``). A client registered with
-``dpop_bound_access_tokens`` must send one (§5.2).
+(``dpop.py``), for every grant that issues an access token, the jwt-bearer grant's too (ID-JAG and
+workload); its key binds the tokens (``jkt``). A client registered with ``dpop_bound_access_tokens``
+must send one (§5.2).
+
+Each token response is told to ``issued(grant_type, kind)`` (the metrics): ``kind`` tells apart what shares
+a grant type, ``id-jag`` or ``workload`` for the jwt-bearer grant, ``id-jag`` for the token exchange that
+issues one, empty otherwise.
 """
 
 from collections.abc import Callable
@@ -11,7 +16,6 @@ from mcp_authz.authorization_server.clients.entities import ClientCredentials
 from mcp_authz.authorization_server.db import Database, Transaction
 from mcp_authz.authorization_server.errors import (
     InvalidClient,
-    InvalidDpopProof,
     InvalidRequest,
     OAuthError,
     UnauthorizedClient,
@@ -34,6 +38,7 @@ from mcp_authz.authorization_server.flow.token.grants.token_exchange import Toke
 from mcp_authz.authorization_server.flow.token.grants.workload import WorkloadGrant
 from mcp_authz.authorization_server.routes import TOKEN_PATH
 from mcp_authz.authorization_server.web.params import Params
+from mcp_authz.shared.dpop import Proof
 from mcp_authz.shared.token_response import TokenResponse
 
 #: The grants this server supports; the implicit and password grants do not exist in OAuth 2.1.
@@ -42,6 +47,9 @@ GRANTS = {
     "refresh_token": refresh_token.exchange,
     "client_credentials": client_credentials.exchange,
 }
+#: The metrics' ``kind`` of a token response (``issued``): what tells apart the uses of one grant type.
+ID_JAG = "id-jag"
+WORKLOAD = "workload"
 
 
 class GrantService:
@@ -52,12 +60,12 @@ class GrantService:
         context: GrantContext,
         token_exchange: TokenExchange,
         dpop: DpopProofs,
-        issued: Callable[[str], None] = lambda grant_type: None,
+        issued: Callable[[str, str], None] = lambda grant_type, kind: None,
         jwt_bearer: JwtBearerGrant | None = None,
         id_jags: IdJagIssuance | None = None,
         workloads: WorkloadGrant | None = None,
     ) -> None:
-        """``issued(grant_type)`` is told of each token response, once committed (the metrics, issue 17)."""
+        """``issued(grant_type, kind)`` is told of each token response, once committed (the metrics, issue 17)."""
         self._issued = issued
         self._db = db
         self._directory = directory
@@ -82,10 +90,14 @@ class GrantService:
         may do (SEP-1933). ``dpop_headers``: the request's ``DPoP`` header values (RFC 9449 §4.1).
         """
         grant_type = params.get("grant_type")
+
+        def checked_proof() -> Proof | None:
+            return self.dpop.check(dpop_headers or [], issuer.url + TOKEN_PATH)
+
         if grant_type == JWT_BEARER_GRANT and self._workloads is not None and not _is_id_jag(params):
             # a workload's own JWT (SEP-1933); an ID-JAG (typ oauth-id-jag+jwt) keeps to the SEP-990 path
-            granted = await self._workloads.exchange(issuer, credentials, params, admit)
-            self._issued(grant_type)
+            granted = await self._workloads.exchange(issuer, credentials, params, admit, checked_proof())
+            self._issued(grant_type, WORKLOAD)
             return granted
         if credentials is None:
             raise InvalidClient("client_id is required")
@@ -99,22 +111,21 @@ class GrantService:
             issued = await self._id_jags.exchange(
                 issuer, credentials, params, admit
             )  # this server as the IdP (SEP-990)
-            self._issued(grant_type)
+            self._issued(grant_type, ID_JAG)
             return issued
         if grant_type == TOKEN_EXCHANGE_GRANT:  # an MCP server, not a client, authenticates (RFC 8693)
             exchanged = await self._token_exchange.exchange(issuer, credentials, params, admit)
-            self._issued(grant_type)
+            self._issued(grant_type, "")
             return exchanged
         if grant_type == JWT_BEARER_GRANT and self._jwt_bearer is not None:  # an IdP's ID-JAG (RFC 7523 §2.1)
-            granted = await self._jwt_bearer.exchange(issuer, credentials, params, admit)
-            self._issued(grant_type)
+            granted = await self._jwt_bearer.exchange(issuer, credentials, params, admit, checked_proof())
+            self._issued(grant_type, ID_JAG)
             return granted
         handler = GRANTS.get(grant_type)
         if handler is None:
             supported = ", ".join((*GRANTS, TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT))
             raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported; use {supported}")
-        proof = self.dpop.check(dpop_headers or [], issuer.url + TOKEN_PATH)
-        jkt = proof.jkt if proof is not None else None
+        proof = checked_proof()
         identified = await self._directory.identify(issuer, credentials)
 
         async def unit(tx: Transaction) -> TokenResponse | OAuthError:
@@ -125,10 +136,7 @@ class GrantService:
                 # client_credentials: the operator's approval decides, not the metadata (docs/decisions/0018)
                 if grant_type != "client_credentials" and grant_type not in client.grant_types:
                     raise UnauthorizedClient(f"this client did not register the {grant_type} grant")
-                if proof is None and client.dpop_bound:
-                    raise InvalidDpopProof("this client registered dpop_bound_access_tokens: send a DPoP proof (§5.2)")
-                if proof is not None:
-                    await DpopProofs.spend(tx, self._context.tokens, proof)
+                jkt = await DpopProofs.bind(tx, self._context.tokens, proof, required=client.dpop_bound)
                 outcome = await handler(self._context, tx, issuer, client, params, jkt)
                 if not isinstance(outcome, OAuthError):
                     await self._directory.used(tx, client)  # tokens issued: the client is in use (client_expiry.py)
@@ -142,7 +150,7 @@ class GrantService:
         outcome = await self._db.run(unit)
         if isinstance(outcome, OAuthError):
             raise outcome
-        self._issued(grant_type)
+        self._issued(grant_type, "")
         return outcome
 
 

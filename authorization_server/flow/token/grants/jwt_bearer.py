@@ -24,7 +24,10 @@ Enterprise-managed authorization (MCP extension SEP-990; draft-ietf-oauth-identi
   the clients the operator allowed for that IdP;
 - the ``jti`` was not used before (remembered until ``exp`` plus the clock leeway, in the database);
 - the scope is what the client asks within what the ID-JAG grants, within the MCP server's scopes
-  (RFC 6749 §3.3); nothing left is ``invalid_scope``.
+  (RFC 6749 §3.3); nothing left is ``invalid_scope``;
+- a DPoP proof, when sent, was checked as for every grant (RFC 9449 §5, ``flow/token/dpop.py``): its ``jti``
+  is spent here and the access token is bound to its key (``cnf.jkt``, ``token_type`` DPoP); a client
+  registered with ``dpop_bound_access_tokens`` must send one (§5.2).
 
 Anything wrong with the assertion is ``invalid_grant`` (RFC 7523 §3.1). The assertion itself is never
 logged: errors name the claim, not its value. No refresh token is issued: the client asks its IdP
@@ -51,6 +54,7 @@ from mcp_authz.authorization_server.errors import (
 )
 from mcp_authz.authorization_server.flow.authorization.client_directory import ClientDirectory
 from mcp_authz.authorization_server.flow.discovery.issuers import ID_JAG_TYP, Issuer
+from mcp_authz.authorization_server.flow.token.dpop import DpopProofs
 from mcp_authz.authorization_server.flow.token.grants.authorization_code import single_resource
 from mcp_authz.authorization_server.flow.token.grants.context import Admit, GrantContext
 from mcp_authz.authorization_server.journeys.entities import Step
@@ -60,6 +64,7 @@ from mcp_authz.authorization_server.safe_fetch import Busy, FetchFailed, SafeFet
 from mcp_authz.authorization_server.secrets_at_rest import digest
 from mcp_authz.authorization_server.tokens.entities import Grant
 from mcp_authz.authorization_server.web.params import Params
+from mcp_authz.shared.dpop import Proof
 from mcp_authz.shared.resource import same_resource
 from mcp_authz.shared.scopes import format_scope, parse_scope
 from mcp_authz.shared.token_response import TokenResponse
@@ -101,8 +106,9 @@ class JwtBearerGrant:
         self._fetcher = fetcher
 
     async def exchange(
-        self, issuer: Issuer, credentials: ClientCredentials, params: Params, admit: Admit
+        self, issuer: Issuer, credentials: ClientCredentials, params: Params, admit: Admit, proof: Proof | None = None
     ) -> TokenResponse:
+        """``proof``: the request's DPoP proof, already checked (RFC 9449 §4.3), or ``None``."""
         identified = await self._directory.identify(issuer, credentials)
         assertion = await self.verify(issuer, params.require("assertion"), single_resource(params))
 
@@ -116,6 +122,7 @@ class JwtBearerGrant:
             if client.client_id not in assertion.idp.client_ids:
                 raise UnauthorizedClient("this client may not present this identity provider's assertions here")
             scope = _granted_scope(params.get("scope"), assertion)
+            jkt = await DpopProofs.bind(tx, self._context.tokens, proof, required=client.dpop_bound)
             if not await self._mcp_servers.spend_identity_assertion(
                 tx, assertion.idp.issuer, digest(assertion.jti), assertion.expires_at, timedelta(seconds=LEEWAY)
             ):
@@ -136,6 +143,7 @@ class JwtBearerGrant:
                 subject=assertion.subject,
                 scope=scope,
                 resource=assertion.server.resource,
+                jkt=jkt,
             )
             response = await self._context.tokens.issue(tx, grant, with_refresh_token=False)
             await self._directory.used(tx, client)

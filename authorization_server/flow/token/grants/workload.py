@@ -28,6 +28,10 @@ console name it. Checked, in order (RFC 7523 §3, each ``invalid_grant`` per §3
 - a ``jti``, when present, was not used before (item 7; remembered until ``exp`` plus the leeway, in
   the same table as the ID-JAGs', spent in the unit that issues the token).
 
+A DPoP proof, when sent, was checked as for every grant (RFC 9449 §5, ``flow/token/dpop.py``): its ``jti`` is
+spent in the same unit and the access token is bound to its key (``cnf.jkt``, ``token_type`` DPoP). A workload
+has no registration to say ``dpop_bound_access_tokens``: sending a proof is how it opts in.
+
 A ``client_id`` the workload sends is not authentication (SEP-1933 has none; RFC 7523 §3.1 makes it
 optional): it is ignored, unless it names another client of this server, which is ``invalid_grant``.
 A secret or ``client_assertion`` is ``invalid_request``: a workload proves itself by its JWT only.
@@ -52,6 +56,7 @@ from mcp_authz.authorization_server.errors import (
 )
 from mcp_authz.authorization_server.flow.authorization.openid import MAX_DOCUMENT_BYTES, configuration_url
 from mcp_authz.authorization_server.flow.discovery.issuers import Issuer
+from mcp_authz.authorization_server.flow.token.dpop import DpopProofs
 from mcp_authz.authorization_server.flow.token.grants.authorization_code import single_resource
 from mcp_authz.authorization_server.flow.token.grants.context import Admit, GrantContext
 from mcp_authz.authorization_server.flow.token.grants.jwt_bearer import (
@@ -71,6 +76,7 @@ from mcp_authz.authorization_server.tokens.entities import Grant
 from mcp_authz.authorization_server.web.params import Params
 from mcp_authz.authorization_server.workload_issuers.entities import WorkloadIssuer
 from mcp_authz.authorization_server.workload_issuers.service import WorkloadIssuerService
+from mcp_authz.shared.dpop import Proof
 from mcp_authz.shared.json_fields import as_object, required_str
 from mcp_authz.shared.loopback import is_https_or_loopback_http
 from mcp_authz.shared.scopes import format_scope
@@ -110,8 +116,14 @@ class WorkloadGrant:
         self._fetcher = fetcher
 
     async def exchange(
-        self, issuer: Issuer, credentials: ClientCredentials | None, params: Params, admit: Admit
+        self,
+        issuer: Issuer,
+        credentials: ClientCredentials | None,
+        params: Params,
+        admit: Admit,
+        proof: Proof | None = None,
     ) -> TokenResponse:
+        """``proof``: the request's DPoP proof, already checked (RFC 9449 §4.3), or ``None``."""
         assertion = await self.verify(issuer, params.require("assertion"))
         if credentials is not None and credentials.method != "none":
             raise InvalidRequest(
@@ -132,6 +144,7 @@ class WorkloadGrant:
             )
             if client.blocked:
                 raise UnauthorizedClient("this workload is blocked by the server's operator")
+            jkt = await DpopProofs.bind(tx, self._context.tokens, proof, required=client.dpop_bound)
             if assertion.jti is not None and not await self._mcp_servers.spend_identity_assertion(
                 tx, trusted.issuer, digest(assertion.jti), assertion.expires_at, timedelta(seconds=LEEWAY)
             ):
@@ -153,6 +166,7 @@ class WorkloadGrant:
                 scope=scope,
                 resource=server.resource,
                 machine=True,
+                jkt=jkt,
             )
             response = await self._context.tokens.issue(tx, grant, with_refresh_token=False)
             await self._context.clients.used(tx, client)
