@@ -504,7 +504,15 @@ class Flow:
             f"jwt-bearer grant to the token endpoint of {self.issuer}, naming resource={self.resource}, "
             f"authenticated with {registration.token_endpoint_auth_method}",
         )
-        got = await tokens.jwt_bearer(self.http, self.metadata, registration, assertion_jwt, self.resource, self.scope)
+        got = await tokens.jwt_bearer(
+            self.http,
+            self.metadata,
+            registration,
+            assertion_jwt,
+            self.resource,
+            self.scope,
+            self.dpop_key(registration),
+        )
         self.store.save_tokens(got)
         self.describe(got)
         return got

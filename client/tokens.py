@@ -155,15 +155,18 @@ async def jwt_bearer(
     assertion_jwt: str,
     resource: str,
     scope: tuple[str, ...] | None,
+    dpop: DpopKey | None = None,
 ) -> Tokens:
     """A token for an assertion: an IdP's ID-JAG (SEP-990) or a workload's JWT (SEP-1933); RFC 7523 §2.1.
 
+    With ``dpop`` the request carries a proof and the token is bound to its key (RFC 9449 §5), as for the
+    other grants; a ``use_dpop_nonce`` answer spent nothing, so the same assertion goes again with the nonce.
     No refresh token is kept: a new assertion is what renews the token (the ID-JAG draft §5).
     """
     form = {"grant_type": JWT_BEARER_GRANT, "assertion": assertion_jwt, "resource": resource}
     if scope:
         form["scope"] = format_scope(scope)
-    response = await _token_request(http, metadata, registration, form)
+    response = await _token_request(http, metadata, registration, form, dpop)
     got = Tokens.from_response(response, resource=resource, issuer=metadata.issuer, client_id=registration.client_id)
     return replace(got, refresh_token=None)
 

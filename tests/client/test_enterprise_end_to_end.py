@@ -6,7 +6,8 @@ server and its authorization server. The IdP's operator allows a client ID-JAGs 
 (``clients allow-id-jag``); the resource AS's operator trusts the IdP for the demo MCP server
 (``mcp-servers trust-idp``, keys from the IdP's ``jwks_uri``). ``client.py --grant enterprise``
 then exchanges the user's access token at the IdP for an ID-JAG (RFC 8693), presents it with the
-jwt-bearer grant (RFC 7523 §2.1) and calls the tools: no browser, no consent page.
+jwt-bearer grant (RFC 7523 §2.1) and calls the tools: no browser, no consent page. The demo server
+offers DPoP (ES256): the jwt-bearer request carries a proof and the token is DPoP-bound (RFC 9449 §5).
 """
 
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from mcp_authz.client.dpop import DpopKey
 from scripts.stack import AuthorizationServer, McpServer, start_authorization_server
 from tests.authorization_server.flows import Issuer, claims, rows, steps
 from tests.authorization_server.test_jwt_bearer_id_jag import confidential
@@ -41,7 +43,8 @@ def test_enterprise_grant_calls_a_tool_with_an_id_jag_from_another_instance(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """SEP-990 end to end; RFC 8693 at the IdP, RFC 7523 §2.1 at the resource AS: the token is for the
-    MCP server (aud), its subject the IdP's user; both journeys record their half; the tool runs."""
+    MCP server (aud), its subject the IdP's user; both journeys record their half; the tool runs. RFC 9449 §5,
+    §7.1: the token is bound to the client's stored DPoP key and the MCP server takes it as a DPoP token."""
     with httpx2.Client(follow_redirects=False) as http:
         at_idp = Issuer(http, idp.url, f"{idp.url}/register", IDP_DEMO_RESOURCE)
         app_at_idp = confidential(at_idp.registration_endpoint)
@@ -75,6 +78,8 @@ def test_enterprise_grant_calls_a_tool_with_an_id_jag_from_another_instance(
     token = claims(held["access_token"])
     assert token["aud"] == demo_mcp.url and token["sub"] == claims(user_tokens["access_token"])["sub"]
     assert "refresh_token" not in held
+    registration = read_store(store)["registrations"][demo_mcp.issuer]
+    assert held["token_type"] == "DPoP" and token["cnf"] == {"jkt": DpopKey(registration["dpop_jwk"]).jkt}
     assert user_tokens["access_token"] not in run.output  # the user's token is never printed
     [journey] = [
         row["journey_id"]

@@ -4,11 +4,14 @@ The session's demo stack (``demo_as``, ``demo_mcp``) is the MCP server and its a
 The test plays the workload's platform: it signs the workload's JWT with a key whose JWK Set it serves
 on loopback (``documents``), and the operator trusts it (``workload-issuers add --jwks-uri``) with a
 rule naming the demo MCP server. ``client.py --grant workload --assertion-file`` then presents the JWT
-with the jwt-bearer grant (RFC 7523 §2.1) and calls the tools: no registration, no browser.
+with the jwt-bearer grant (RFC 7523 §2.1) and calls the tools: no registration, no browser. The demo
+server offers DPoP (ES256), so the client sends a proof and the token is DPoP-bound (RFC 9449 §5), unless
+``--no-dpop``.
 """
 
 from pathlib import Path
 
+from mcp_authz.client.dpop import DpopKey
 from scripts.stack import AuthorizationServer, McpServer
 from tests.authorization_server.flows import claims, rows, steps
 from tests.authorization_server.test_private_key_jwt import Signer
@@ -26,7 +29,9 @@ def test_a_workload_calls_a_tool_with_its_platforms_jwt(
     """SEP-1933 steps 1-12: the AS checks the JWT with the issuer's JWK Set (fetched through the SSRF-safe
     fetcher), the rule gives the MCP server, the token's audience is the MCP server and its subject the
     workload's; no refresh token; the journey names the issuer and subject; the tool runs. The workload has no
-    client_id (SEP-1933): the client sends none and stores a registration of kind workload-identity."""
+    client_id (SEP-1933): the client sends none and stores a registration of kind workload-identity. RFC 9449
+    §5, §7.1: the jwt-bearer request carries a proof of the stored key, the token is bound to it (``cnf.jkt``)
+    and the MCP server takes it with ``Authorization: DPoP``; with ``--no-dpop`` it is a bearer token."""
     platform = Signer.new()
     jwks = documents.serve(f"/e2e-workloads/{platform.kid}/jwks", Answer.json(platform.jwks))
     demo_as.cli(
@@ -51,6 +56,7 @@ def test_a_workload_calls_a_tool_with_its_platforms_jwt(
     assert "refresh_token" not in held
     registration = read_store(store)["registrations"][demo_mcp.issuer]
     assert (registration["kind"], registration["client_id"]) == ("workload-identity", "")
+    assert held["token_type"] == "DPoP" and token["cnf"] == {"jkt": DpopKey(registration["dpop_jwk"]).jkt}
     assert assertion not in run.output  # the workload's JWT is never printed
     [flow] = rows(demo_as.db, "SELECT journey_id FROM mcp_authorization_flows WHERE client_id = ?", token["client_id"])
     assert steps(demo_as.db, flow["journey_id"]) == ["workload_identity_granted"]
@@ -58,3 +64,18 @@ def test_a_workload_calls_a_tool_with_its_platforms_jwt(
     again = run_client(demo_mcp.url, store, "--headless", "--grant", "workload", "--assertion-file", str(token_file))
     assert again.exit_code == 0, again.describe()  # the stored workload registration and token are read back
     assert SUBJECT in again.stdout
+    token_file.write_text(workload_jwt(platform, demo_mcp.issuer, iss=ISSUER, sub=SUBJECT))
+    bearer_store = tmp_path / "bearer.json"
+    bearer = run_client(
+        demo_mcp.url,
+        bearer_store,
+        "--headless",
+        "--grant",
+        "workload",
+        "--assertion-file",
+        str(token_file),
+        "--no-dpop",
+    )
+    assert bearer.exit_code == 0, bearer.describe()
+    unbound = read_store(bearer_store)["tokens"][demo_mcp.url][demo_mcp.issuer]
+    assert unbound["token_type"] == "Bearer" and "cnf" not in claims(unbound["access_token"])
