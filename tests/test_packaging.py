@@ -197,7 +197,8 @@ def test_docs_install_md_from_pip_install_to_a_served_mcp_server(wheel: Path, tm
     assert "5/8 token: access token" in said["mcp-auth-client"]
     assert "whoami" in said["mcp-auth-client"].split("6/8 call:")[1]
     assert (
-        'as_tokens_issued_total{grant_type="client_credentials"} 1.0' in said["curl -s http://127.0.0.1:9464/metrics"]
+        'as_tokens_issued_total{grant_type="client_credentials",kind=""} 1.0'
+        in said["curl -s http://127.0.0.1:9464/metrics"]
     )
     assert (home.status_code, home.headers["content-type"], style.status_code) == (200, "text/html; charset=utf-8", 200)
 
