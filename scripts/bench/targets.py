@@ -67,9 +67,10 @@ def paired_cpu_ratio(cpu_ms: Sequence[float], other_cpu_ms: Sequence[float]) -> 
     """ "By CPU" from two sides run round by round, alternating: the median of each round's ratio (the
     other side's CPU time per unit over this side's), not the ratio of two medians.
 
-    Both rounds of a pair ran seconds apart, so what the machine's other work does to CPU time per
-    unit (a shared machine: ±15-25% from one round to the next, docs/benchmarks.md) falls on both
-    and divides out; two medians can come from rounds minutes apart. Rounds with no unit are left out.
+    Both runs of a pair ran seconds apart, so a drift of the machine's load over minutes falls on
+    both and divides out, where two medians can come from rounds minutes apart. What one run alone
+    suffers (a round's ratio of metadata to the ceiling went from 0.5 to 1.15 on the loaded machine,
+    docs/benchmarks.md) stays: only more rounds narrow that. Rounds with no unit are left out.
     """
     pairs = [other / mine for mine, other in zip(cpu_ms, other_cpu_ms, strict=True) if mine and other]
     return statistics.median(pairs) if pairs else 0.0
