@@ -87,7 +87,12 @@ def _build_postgresql(url: str, journeys: int) -> int:
 
 
 def copy_flows(catalog: Catalog, copies: int) -> None:
-    """``copies`` more of every flow table's rows (:func:`_copy`)."""
+    """``copies`` more of every flow table's rows (:func:`_copy`), the rotated refresh token's sealed
+    successor wiped first: in a database in use, a token rotated more than its grace ago holds none
+    (the family's next refresh or the upkeep wiped it, docs/decisions/0018). Copied, the template's
+    one would be N expired successors that the upkeep wipes 500 at a time from the server's start,
+    on PostgreSQL at 10-60 ms a batch, in the middle of the measured token requests (issue 14)."""
+    catalog.execute("UPDATE refresh_tokens SET successor_sealed = NULL")
     tables = catalog.tables()
     for table in [*ROOTS, *(t for t in tables if t not in ROOTS and catalog.references_to_roots(t))]:
         _copy(catalog, table, copies)
