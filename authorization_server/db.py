@@ -492,11 +492,7 @@ class SqliteDatabase(Database):
                 await self._thread.call(_roll_back)
                 raise
         except (sqlite3.OperationalError, WriteLockBusy) as error:
-            if isinstance(error, sqlite3.OperationalError) and not _locked(error):
-                raise
-            raise DatabaseUnavailable(
-                "the database is locked by another writer", retry_after=RETRY_AFTER, detail=str(error)
-            ) from None
+            raise _unavailable(error) from None
         self._tell(transaction)
         return result
 
@@ -512,15 +508,10 @@ class SqliteDatabase(Database):
                     raise WriteLockBusy("database is locked")
                 connection.execute("COMMIT")
             except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
+                _roll_back(connection)
                 raise
         except (sqlite3.OperationalError, WriteLockBusy) as error:
-            if isinstance(error, sqlite3.OperationalError) and not _locked(error):
-                raise
-            raise DatabaseUnavailable(
-                "the database is locked by another writer", retry_after=RETRY_AFTER, detail=str(error)
-            ) from None
+            raise _unavailable(error) from None
         finally:
             self._running.transaction = None
         return transaction, result
@@ -746,6 +737,13 @@ def _begin_long(connection: sqlite3.Connection) -> SqliteTransaction:
     """On aiosqlite's thread: ``BEGIN IMMEDIATE`` (waiting up to ``--db-timeout`` for the lock); the handle."""
     connection.execute("BEGIN IMMEDIATE")
     return SqliteTransaction(connection)
+
+
+def _unavailable(error: sqlite3.OperationalError | WriteLockBusy) -> DatabaseUnavailable:
+    """What a long unit that met the lock past ``--db-timeout`` fails with; any other error is raised as it is."""
+    if isinstance(error, sqlite3.OperationalError) and not _locked(error):
+        raise error
+    return DatabaseUnavailable("the database is locked by another writer", retry_after=RETRY_AFTER, detail=str(error))
 
 
 def _roll_back(connection: sqlite3.Connection) -> None:
