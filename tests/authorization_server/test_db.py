@@ -371,6 +371,18 @@ async def count_of(db: Database, table: str) -> int:
     return int(row[0])
 
 
+async def test_issue_13_a_unit_reads_a_query_in_batches_of_the_size_asked(db: Database):
+    """Issue 13 (``db copy``'s reads): inside any unit of the SQLite engine too, ``fetch_batches`` hands the rows
+    over ``size`` at a time, in order, and ends after the last."""
+    await db.run(lambda tx: tx.execute_many("INSERT INTO notes (text) VALUES (?)", [[str(i)] for i in range(5)]))
+
+    async def batches(tx: Transaction) -> list[list[str]]:
+        read = tx.fetch_batches("SELECT text FROM notes ORDER BY id", (), 2)
+        return [[row["text"] for row in rows] async for rows in read]
+
+    assert await db.run(batches) == [["0", "1"], ["2", "3"], ["4"]]
+
+
 @pytest.mark.parametrize("copy_ends", ["from_sqlite", "to_sqlite"], indirect=True)
 class TestDbCopyInBatches:
     async def test_issue_13_a_table_larger_than_a_batch_arrives_whole(self, copy_ends: tuple[Database, Database]):
