@@ -29,7 +29,7 @@ import os
 import random
 import sqlite3
 import threading
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -143,6 +143,15 @@ class Transaction:
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         raise NotImplementedError
 
+    def fetch_batches(self, sql: str, params: Iterable[Any] = (), size: int = 1000) -> AsyncIterator[list[Row]]:
+        """The rows of a query, at most ``size`` at a time, each batch read when the one before was taken:
+        never more than a batch of them in memory (``db copy``: SQLite's ``fetchmany``, a PostgreSQL cursor)."""
+        raise NotImplementedError
+
+    async def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement once for each row of parameters (``db copy``'s inserts, a batch at a time)."""
+        raise NotImplementedError
+
     async def take_write_lock(self) -> None:
         """Hold the database's write lock from here on, as a unit that writes does.
 
@@ -197,8 +206,11 @@ class SqliteTransaction(Transaction):
         self.busy = False
 
     def _statement(self, sql: str, params: Iterable[Any]) -> sqlite3.Cursor:
+        return self._guarded(lambda: self._connection.execute(sql, tuple(params)))
+
+    def _guarded(self, statement: Callable[[], sqlite3.Cursor]) -> sqlite3.Cursor:
         try:
-            return self._connection.execute(sql, tuple(params))
+            return statement()
         except sqlite3.OperationalError as error:
             if _locked(error):
                 self.busy = True
@@ -214,6 +226,14 @@ class SqliteTransaction(Transaction):
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         return list(self._statement(sql, params).fetchall())
+
+    async def fetch_batches(self, sql: str, params: Iterable[Any] = (), size: int = 1000) -> AsyncIterator[list[Row]]:
+        cursor = self._statement(sql, params)
+        while rows := cursor.fetchmany(size):
+            yield rows
+
+    async def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._guarded(lambda: self._connection.executemany(sql, (tuple(row) for row in rows)))
 
     async def take_write_lock(self) -> None:
         if not self._locked:
@@ -234,6 +254,42 @@ class SqliteTransaction(Transaction):
 
 #: A unit of work: given the transaction, does its reads and writes and returns its result.
 Unit = Callable[[Transaction], Coroutine[Any, Any, T]]
+
+
+class _SteppingTransaction(Transaction):
+    """The handle of :meth:`SqliteDatabase.run_stepwise`: each statement hops to aiosqlite's thread, where the
+    transaction is, so that the unit may await other work between its statements (another database)."""
+
+    def __init__(self, thread: "AiosqliteThread", on_thread: SqliteTransaction) -> None:
+        super().__init__()
+        self._thread = thread
+        #: The transaction's handle on aiosqlite's thread: used there only.
+        self._on_thread = on_thread
+
+    async def _hop(self, statement: Callable[[SqliteTransaction], Coroutine[Any, Any, T]]) -> T:
+        return await self._thread.call(lambda connection: _complete(statement(self._on_thread)))
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        values = tuple(params)
+        return await self._hop(lambda tx: tx.execute(sql, values))
+
+    async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        values = tuple(params)
+        return await self._hop(lambda tx: tx.fetch_one(sql, values))
+
+    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        values = tuple(params)
+        return await self._hop(lambda tx: tx.fetch_all(sql, values))
+
+    async def fetch_batches(self, sql: str, params: Iterable[Any] = (), size: int = 1000) -> AsyncIterator[list[Row]]:
+        values = tuple(params)
+        cursor = await self._thread.call(lambda connection: self._on_thread._statement(sql, values))
+        while rows := await self._thread.call(lambda connection: cursor.fetchmany(size)):
+            yield rows
+
+    async def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        batch = [tuple(row) for row in rows]
+        await self._hop(lambda tx: tx.execute_many(sql, batch))
 
 
 class Database:
@@ -267,6 +323,12 @@ class Database:
         long work goes to a thread of its own (docs/decisions/0005).
         """
         return await self.run(unit)
+
+    async def run_stepwise(self, unit: Unit[T]) -> T:
+        """Run ``unit`` as one unit of work that may await other work between its statements: ``db copy``
+        reads a batch of one database, writes it into another, and reads the next, inside one transaction
+        of each (on PostgreSQL every unit may: :meth:`run_long`; SQLite: :class:`SqliteDatabase`)."""
+        return await self.run_long(unit)
 
     async def close(self) -> None:
         raise NotImplementedError
@@ -414,6 +476,26 @@ class SqliteDatabase(Database):
         self._tell(transaction)
         return result
 
+    async def run_stepwise(self, unit: Unit[T]) -> T:
+        """``unit`` in one transaction on aiosqlite's connection, begun and ended there, each statement a hop to
+        its thread (:class:`_SteppingTransaction`): between them the unit awaits what it likes. For ``db copy``
+        alone, which has the database to itself: a unit of :meth:`run_long` meanwhile would join the transaction."""
+        try:
+            on_thread = await self._thread.call(_begin_long)
+            transaction = _SteppingTransaction(self._thread, on_thread)
+            try:
+                result = await unit(transaction)
+                if on_thread.busy:
+                    raise WriteLockBusy("database is locked")
+                await self._thread.call(lambda connection: connection.execute("COMMIT"))
+            except BaseException:
+                await self._thread.call(_roll_back)
+                raise
+        except (sqlite3.OperationalError, WriteLockBusy) as error:
+            raise _unavailable(error) from None
+        self._tell(transaction)
+        return result
+
     def _run_long(self, connection: sqlite3.Connection, unit: Unit[T]) -> tuple[Transaction, T]:
         """On aiosqlite's thread: ``unit`` in one transaction; ``DatabaseUnavailable`` past ``--db-timeout``."""
         transaction = SqliteTransaction(connection)
@@ -426,15 +508,10 @@ class SqliteDatabase(Database):
                     raise WriteLockBusy("database is locked")
                 connection.execute("COMMIT")
             except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
+                _roll_back(connection)
                 raise
         except (sqlite3.OperationalError, WriteLockBusy) as error:
-            if isinstance(error, sqlite3.OperationalError) and not _locked(error):
-                raise
-            raise DatabaseUnavailable(
-                "the database is locked by another writer", retry_after=RETRY_AFTER, detail=str(error)
-            ) from None
+            raise _unavailable(error) from None
         finally:
             self._running.transaction = None
         return transaction, result
@@ -654,6 +731,24 @@ def _run_in_savepoint(connection: sqlite3.Connection, transaction: SqliteTransac
         del transaction.counted[counted:]  # what the unit counted is undone with its rows
     connection.execute("RELEASE unit")
     return outcome
+
+
+def _begin_long(connection: sqlite3.Connection) -> SqliteTransaction:
+    """On aiosqlite's thread: ``BEGIN IMMEDIATE`` (waiting up to ``--db-timeout`` for the lock); the handle."""
+    connection.execute("BEGIN IMMEDIATE")
+    return SqliteTransaction(connection)
+
+
+def _unavailable(error: sqlite3.OperationalError | WriteLockBusy) -> DatabaseUnavailable:
+    """What a long unit that met the lock past ``--db-timeout`` fails with; any other error is raised as it is."""
+    if isinstance(error, sqlite3.OperationalError) and not _locked(error):
+        raise error
+    return DatabaseUnavailable("the database is locked by another writer", retry_after=RETRY_AFTER, detail=str(error))
+
+
+def _roll_back(connection: sqlite3.Connection) -> None:
+    if connection.in_transaction:
+        connection.execute("ROLLBACK")
 
 
 def _complete(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import functools
 import random
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -123,6 +123,15 @@ class PostgresTransaction(Transaction):
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         return list(await self._connection.fetch(to_postgresql(sql), *params))
+
+    async def fetch_batches(self, sql: str, params: Iterable[Any] = (), size: int = 1000) -> AsyncIterator[list[Row]]:
+        """Through a cursor of the unit's transaction: PostgreSQL sends ``size`` rows at each fetch."""
+        cursor = await self._connection.cursor(to_postgresql(sql), *params)
+        while rows := await cursor.fetch(size):
+            yield list(rows)
+
+    async def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._connection.executemany(to_postgresql(sql), [tuple(row) for row in rows])
 
     async def attempt(self, part: Unit[T]) -> T:
         """``part`` in a nested transaction (asyncpg's ``SAVEPOINT``): rolled back to it if ``part`` raises.

@@ -6,7 +6,7 @@ database here, and get a ``db.Database`` whichever it is.
 
 from pathlib import Path
 
-from mcp_authz.authorization_server.db import Database, PoolOptions, Row, SqliteDatabase, Transaction, parse_target
+from mcp_authz.authorization_server.db import Database, PoolOptions, SqliteDatabase, Transaction, parse_target
 from mcp_authz.authorization_server.db_postgresql import PostgresDatabase
 
 
@@ -29,49 +29,70 @@ COPIED_AFTER = {"downstream_authorization_flows": {"mcp_authorization_flows"}}
 SEEDED = {"change_versions"}
 
 
-async def copy_database(source: Database, target: Database) -> dict[str, int]:
+#: Rows ``db copy`` reads and writes at a time: it never holds more of a table than this in memory.
+COPY_BATCH = 1000
+
+
+async def copy_database(source: Database, target: Database, *, batch: int = COPY_BATCH) -> dict[str, int]:
     """Copy every table of ``source`` into the empty ``target``, in one transaction of the target.
 
     Both are opened by this code, so both have its migrations: the same tables and columns.
-    Tables are copied in the order of their foreign keys (a referenced table first); a target
-    that has a row in any table is refused (``ValueError``) and nothing is written; the rows a
-    migration wrote (:data:`SEEDED`) are the source's after the copy. PostgreSQL's
-    identity columns continue after the copied ids. Returns the rows copied per table.
+    Tables are copied in the order of their foreign keys (a referenced table first), each streamed
+    ``batch`` rows at a time: read from one transaction of the source (one consistent snapshot), inserted
+    in the target's, the next batch read only then, so that memory stays bounded whatever the database's
+    size. A target that has a row in any table is refused (``ValueError``) and nothing is written; if
+    anything fails, the target keeps nothing. The rows a migration wrote (:data:`SEEDED`) are the
+    source's after the copy. PostgreSQL's identity columns continue after the copied ids. Returns the rows
+    copied per table.
     """
     order = _dependency_order(await source.run_long(lambda tx: _foreign_keys(tx, source.engine)))
 
-    async def read(tx: Transaction) -> dict[str, list[Row]]:  # one unit: one consistent snapshot of the source
-        return {table: await tx.fetch_all(f'SELECT * FROM "{table}"') for table in order}  # noqa: S608 - names from the catalog
+    async def read(source_tx: Transaction) -> dict[str, int]:
+        async def write(tx: Transaction) -> dict[str, int]:
+            for table in order:
+                if table not in SEEDED and await tx.fetch_one(f'SELECT 1 FROM "{table}" LIMIT 1'):  # noqa: S608
+                    raise ValueError(
+                        f"the target database is not empty (table {table} has rows): copy only into a new one"
+                    )
+            for table in SEEDED & set(order):
+                await tx.execute(f'DELETE FROM "{table}"')  # noqa: S608 - a name of this module's
+            copied = {table: await _copy_table(source_tx, tx, table, batch) for table in order}
+            if target.engine == "postgresql":
+                await _continue_identities(tx)
+            return copied
 
-    contents = await source.run_long(read)
+        return await target.run_stepwise(write)
 
-    async def write(tx: Transaction) -> dict[str, int]:
-        for table in order:
-            if table not in SEEDED and await tx.fetch_one(f'SELECT 1 FROM "{table}" LIMIT 1'):  # noqa: S608
-                raise ValueError(f"the target database is not empty (table {table} has rows): copy only into a new one")
-        for table in SEEDED & set(order):
-            await tx.execute(f'DELETE FROM "{table}"')  # noqa: S608 - a name of this module's
-        for table, rows in contents.items():
-            for row in rows:
-                columns = list(row.keys())
-                names = ", ".join(f'"{column}"' for column in columns)
-                marks = ", ".join("?" * len(columns))
-                await tx.execute(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', [row[c] for c in columns])  # noqa: S608
-        if target.engine == "postgresql":
-            identities = await tx.fetch_all(
-                "SELECT table_name, column_name FROM information_schema.columns"
-                " WHERE table_schema = current_schema() AND is_identity = 'YES'"
-            )
-            for identity in identities:
-                table, column = identity[0], identity[1]
-                await tx.fetch_one(
-                    f'SELECT setval(pg_get_serial_sequence(?, ?), coalesce(max("{column}"), 0) + 1, false)'  # noqa: S608
-                    f' FROM "{table}"',
-                    (table, column),
-                )
-        return {table: len(rows) for table, rows in contents.items()}
+    return await source.run_stepwise(read)
 
-    return await target.run_long(write)
+
+async def _copy_table(source: Transaction, target: Transaction, table: str, batch: int) -> int:
+    """Stream ``table`` from ``source`` into ``target``, ``batch`` rows at a time; how many rows."""
+    copied = 0
+    query = f'SELECT * FROM "{table}"'  # noqa: S608 - names from the catalog
+    async for rows in source.fetch_batches(query, (), batch):
+        columns = list(rows[0].keys())
+        names = ", ".join(f'"{column}"' for column in columns)
+        marks = ", ".join("?" * len(columns))
+        insert = f'INSERT INTO "{table}" ({names}) VALUES ({marks})'  # noqa: S608 - names from the catalog
+        await target.execute_many(insert, [[row[column] for column in columns] for row in rows])
+        copied += len(rows)
+    return copied
+
+
+async def _continue_identities(tx: Transaction) -> None:
+    """PostgreSQL: each identity column's sequence goes on after the largest id copied."""
+    identities = await tx.fetch_all(
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND is_identity = 'YES'"
+    )
+    for identity in identities:
+        table, column = identity[0], identity[1]
+        await tx.fetch_one(
+            f'SELECT setval(pg_get_serial_sequence(?, ?), coalesce(max("{column}"), 0) + 1, false)'  # noqa: S608
+            f' FROM "{table}"',
+            (table, column),
+        )
 
 
 async def _foreign_keys(tx: Transaction, engine: str) -> dict[str, set[str]]:

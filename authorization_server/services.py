@@ -419,6 +419,8 @@ async def build_services(settings: Settings, db: Database, metrics: Metrics | No
             token_ip=settings.rate("rate_limit_token_ip"),
             login=settings.rate("rate_limit_login"),
             login_ip=settings.rate("rate_limit_login_ip"),
+            revoke=settings.rate("rate_limit_revoke"),
+            introspect_failures=settings.rate("rate_limit_introspect_failures"),
             spend=core.clients.spend_request,
             refused=metrics.rate_limited,
         ),

@@ -95,6 +95,8 @@ RATES = (
     "rate_limit_login",
     "rate_limit_login_ip",
     "rate_limit_fetch",
+    "rate_limit_revoke",
+    "rate_limit_introspect_failures",
 )
 
 
@@ -238,6 +240,15 @@ class Settings:
         "30/min",
         "client metadata document and jwks_uri fetches per client address; answers from the cache do not count",
         "AS_RATE_LIMIT_FETCH",
+    )
+    rate_limit_revoke: str = _setting(
+        "120/min", "revocation requests per client address (RFC 7009 §2)", "AS_RATE_LIMIT_REVOKE"
+    )
+    rate_limit_introspect_failures: str = _setting(
+        "30/min",
+        "failed authentications at the introspection endpoint per client address; with none left, every"
+        " introspection request from it is refused (RFC 7662 §4)",
+        "AS_RATE_LIMIT_INTROSPECT_FAILURES",
     )
     login_lockout_failures: int = _setting(
         5,

@@ -44,6 +44,8 @@ UNLIMITED_RATES = {
     "AS_RATE_LIMIT_TOKEN_CLIENT": "1000000000/s",
     "AS_RATE_LIMIT_TOKEN_IP": "1000000000/s",
     "AS_RATE_LIMIT_FETCH": "1000000000/s",
+    "AS_RATE_LIMIT_REVOKE": "1000000000/s",
+    "AS_RATE_LIMIT_INTROSPECT_FAILURES": "1000000000/s",
 }
 #: Debian's Chromium, for the tests and the conformance run: Playwright cannot download its own
 #: browser here. The flags keep it from reaching for the network, which this machine's closed

@@ -81,10 +81,11 @@ class FailureLock:
         return f"{self._kind} {key}"
 
 
-async def forget_quiet(tx: Transaction) -> int:
-    """Delete the records of keys not locked and without a failure for a day (the upkeep, issue 13)."""
+async def forget_quiet(tx: Transaction, limit: int) -> int:
+    """Delete at most ``limit`` records of keys not locked and without a failure for a day (the upkeep, in
+    batches; issue 13); how many."""
     now = _now_ms()
-    return await repository.delete_quiet_failure_records(tx, now, now - MAX_LOCK * 1000)
+    return await repository.delete_quiet_failure_records(tx, now, now - MAX_LOCK * 1000, limit)
 
 
 class LoginLockout:

@@ -110,10 +110,12 @@ async def delete_failure_record(tx: Transaction, key: str) -> None:
     await tx.execute("DELETE FROM sign_in_failures WHERE key = ?", (key,))
 
 
-async def delete_quiet_failure_records(tx: Transaction, now: int, quiet_since: int) -> int:
-    """Forget the keys neither locked at ``now`` nor failed since ``quiet_since`` (the upkeep)."""
+async def delete_quiet_failure_records(tx: Transaction, now: int, quiet_since: int, limit: int) -> int:
+    """Forget at most ``limit`` keys neither locked at ``now`` nor failed since ``quiet_since`` (the upkeep)."""
     return await tx.execute(
-        "DELETE FROM sign_in_failures WHERE locked_until <= ? AND last_failure < ?", (now, quiet_since)
+        "DELETE FROM sign_in_failures WHERE key IN (SELECT key FROM sign_in_failures"
+        " WHERE locked_until <= ? AND last_failure < ? LIMIT ?)",
+        (now, quiet_since, limit),
     )
 
 
@@ -137,8 +139,13 @@ async def delete_admin_session(tx: Transaction, id_hash: str) -> None:
     await tx.execute("DELETE FROM admin_sessions WHERE id_hash = ?", (id_hash,))
 
 
-async def delete_expired_admin_sessions(tx: Transaction) -> int:
-    return await tx.execute("DELETE FROM admin_sessions WHERE expires_at <= ?", (clock.to_db(clock.now()),))
+async def delete_expired_admin_sessions(tx: Transaction, limit: int) -> int:
+    """Delete at most ``limit`` sessions past their expiry; how many."""
+    return await tx.execute(
+        "DELETE FROM admin_sessions WHERE id_hash IN"
+        " (SELECT id_hash FROM admin_sessions WHERE expires_at <= ? LIMIT ?)",
+        (clock.to_db(clock.now()), limit),
+    )
 
 
 async def delete_oldest_admin_sessions(tx: Transaction, keep: int) -> None:

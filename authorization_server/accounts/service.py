@@ -115,7 +115,7 @@ class AccountService:
         """A new session of the operator's console; the cookie value (stored only as a digest, shared by every
         instance: issue 13). At most ``keep`` sessions stay: beyond, the oldest ends; expired ones go."""
         cookie = new_secret()
-        await repository.delete_expired_admin_sessions(tx)
+        await repository.delete_expired_admin_sessions(tx, keep)  # there are never more than keep
         await repository.delete_oldest_admin_sessions(tx, keep - 1)
         await repository.add_admin_session(tx, digest(cookie), clock.later(self._session_ttl))
         return cookie
@@ -126,9 +126,10 @@ class AccountService:
     async def end_admin_session(self, tx: Transaction, cookie: str) -> None:
         await repository.delete_admin_session(tx, digest(cookie))
 
-    async def end_expired_admin_sessions(self, tx: Transaction) -> int:
-        """Delete the console's sessions past their expiry (the maintenance round); how many."""
-        return await repository.delete_expired_admin_sessions(tx)
+    async def end_expired_admin_sessions(self, tx: Transaction, limit: int) -> int:
+        """Delete at most ``limit`` of the console's sessions past their expiry (the maintenance round, in
+        batches); how many."""
+        return await repository.delete_expired_admin_sessions(tx, limit)
 
     async def user(self, tx: Transaction, user_id: str) -> User | None:
         return await repository.user_by_id(tx, user_id)

@@ -193,10 +193,13 @@ async def spend_from_bucket(tx: Transaction, bucket: str, *, count: int, seconds
     return int(rows[0][0]) if rows else capacity - 1000
 
 
-async def delete_full_buckets(tx: Transaction, prefix: str, idle_since_ms: int) -> int:
-    """Forget the buckets of ``prefix`` untouched since ``idle_since_ms``: they have refilled (the upkeep)."""
+async def delete_full_buckets(tx: Transaction, prefix: str, idle_since_ms: int, limit: int) -> int:
+    """Forget at most ``limit`` buckets of ``prefix`` untouched since ``idle_since_ms``: they have refilled
+    (the upkeep)."""
     return await tx.execute(
-        "DELETE FROM rate_limit_buckets WHERE bucket LIKE ? AND updated_ms < ?", (prefix + " %", idle_since_ms)
+        "DELETE FROM rate_limit_buckets WHERE bucket IN (SELECT bucket FROM rate_limit_buckets"
+        " WHERE bucket LIKE ? AND updated_ms < ? LIMIT ?)",
+        (prefix + " %", idle_since_ms, limit),
     )
 
 

@@ -40,10 +40,11 @@ class ClientService:
         now_ms = int(clock.timestamp() * 1000)
         return await repository.spend_from_bucket(tx, bucket, count=count, seconds=seconds, now_ms=now_ms)
 
-    async def forget_full_buckets(self, tx: Transaction, limit: str, seconds: int) -> int:
-        """Delete the buckets of ``limit`` untouched for ``seconds``: full again, as a missing one is; how many."""
+    async def forget_full_buckets(self, tx: Transaction, limit: str, seconds: int, batch: int) -> int:
+        """Delete at most ``batch`` buckets of ``limit`` untouched for ``seconds``: full again, as a missing one
+        is (the upkeep, in batches); how many."""
         idle_since_ms = int((clock.timestamp() - seconds) * 1000)
-        return await repository.delete_full_buckets(tx, limit, idle_since_ms)
+        return await repository.delete_full_buckets(tx, limit, idle_since_ms, batch)
 
     async def register(self, tx: Transaction, issuer: str, metadata: ClientMetadata) -> Registration:
         """Create a client bound to ``issuer``; a client that authenticates with a secret gets one that never expires.

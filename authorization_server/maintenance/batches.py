@@ -1,11 +1,12 @@
 """The maintenance rounds write in short units, so that they never hold the write lock for long.
 
 A round may have many rows to change: the day's expired successor pairs, a month's idle clients,
-the journeys past their retention. Done in one unit, the write lock (SQLite's one writer) was held
-for as long as that took, seconds on a large database, and every request's unit meanwhile waited
-for it, then got 503 after ``--db-timeout`` (issue 14: units run on the event loop's thread and
-wait for another connection's lock without blocking the loop, decision 0005). Each batch is a unit
-of its own: a request waits for one batch at most, milliseconds.
+the journeys past their retention, the day's lockout records, idle token buckets and console
+sessions. Done in one unit, the write lock (SQLite's one writer) was held for as long as that took,
+seconds on a large database, and every request's unit meanwhile waited for it, then got 503 after
+``--db-timeout`` (issue 14: units run on the event loop's thread and wait for another connection's
+lock without blocking the loop, decision 0005). Each batch is a unit of its own: a request waits for
+one batch at most, milliseconds.
 """
 
 from collections.abc import Callable, Coroutine

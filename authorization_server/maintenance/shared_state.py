@@ -8,7 +8,9 @@ is deleted here, in the maintenance round. So is the sealed successor pair of a 
 grace window is over (docs/decisions/0018), which a refresh wipes only in its own family.
 """
 
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from mcp_authz.authorization_server.accounts import lockout
 from mcp_authz.authorization_server.accounts.service import AccountService
@@ -44,14 +46,15 @@ class SharedStateUpkeep:
         self._token_client = token_client
 
     async def cleanup(self) -> Forgotten:
-        async def unit(tx: Transaction) -> tuple[int, int, int]:
-            return (
-                await lockout.forget_quiet(tx),
-                await self._clients.forget_full_buckets(tx, "token_client", self._token_client.seconds),
-                await self._accounts.end_expired_admin_sessions(tx),
-            )
+        """Each delete in batches of its own units (``batches.py``): a busy day may leave many rows of each."""
+        seconds = self._token_client.seconds
 
-        records, buckets, sessions = await self._db.run_long(unit)
-        # a day of refreshes may have left many successor pairs: in batches (batches.py)
-        successors = await in_batches(self._db, self._tokens.forget_ended_successors)
-        return Forgotten(records, buckets, sessions, successors)
+        def buckets(tx: Transaction, batch: int) -> Coroutine[Any, Any, int]:
+            return self._clients.forget_full_buckets(tx, "token_client", seconds, batch)
+
+        return Forgotten(
+            sign_in_records=await in_batches(self._db, lockout.forget_quiet),
+            token_buckets=await in_batches(self._db, buckets),
+            admin_sessions=await in_batches(self._db, self._accounts.end_expired_admin_sessions),
+            grace_successors=await in_batches(self._db, self._tokens.forget_ended_successors),
+        )

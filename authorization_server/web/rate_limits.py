@@ -1,4 +1,5 @@
-"""Rate limits on authorization, registration, token and sign-in (RFC 7591 §5, RFC 9700 §4.16, OAuth 2.1 §7.2).
+"""Rate limits on authorization, registration, token, revocation, introspection and sign-in (RFC 7591 §5,
+RFC 9700 §4.16, OAuth 2.1 §7.2, RFC 7009 §2, RFC 7662 §4).
 
 Each limit is a token bucket per key: ``count`` requests at once, refilled evenly over
 ``seconds``. A refused request is ``429 Too Many Requests`` with ``Retry-After`` (RFC 6585 §4,
@@ -13,19 +14,29 @@ balancer over N instances, an address may make up to N times the setting
 The keys are chosen so that one shared egress address (claude.ai, a company proxy) does not
 lock out the many users behind it (USER-NEEDS theme 4, docs/decisions/0011):
 
-============  =====================================  ==============================
-endpoint      limited per                            default
-============  =====================================  ==============================
-authorize     client address (each request writes    60 per minute
+============  ======================================  ==============================
+endpoint      limited per                             default
+============  ======================================  ==============================
+authorize     client address (each request writes     60 per minute
               a journey: issue 11, item 4)
-registration  client address                         60 per 10 minutes
-token         address, before authentication; then   600 per minute; 60 per minute
+registration  client address                          60 per 10 minutes
+token         address, before authentication; then    600 per minute; 60 per minute
               the authenticated ``client_id`` (a
               public client's: with the address)
-sign-in       address and username; and, looser,     10 per minute; 100 per minute
+sign-in       address and username; and, looser,      10 per minute; 100 per minute
               address
-fetches       address (only fetches that go out)     30 per minute
-============  =====================================  ==============================
+revocation    client address (RFC 7009 §2: resists    120 per minute
+              token scanning)
+introspect    client address, failed authentications  30 per minute
+              only (RFC 7662 §4); with none left,
+              every request from there is refused
+fetches       address (only fetches that go out)      30 per minute
+============  ======================================  ==============================
+
+At the introspection endpoint only failures count: its callers are MCP servers that may check
+every token they receive, and a busy one must not be slowed by its own successes. What the limit
+stops is guessing an MCP server's secret, the one way to reach the token scanning that RFC 7662
+§4 asks the server to resist.
 
 The last is :class:`FetchLimit`: client metadata documents and ``jwks_uri`` JWK Sets that a
 request to ``/authorize``, ``/token`` or ``/revoke`` makes this server fetch (issue 11, item 5).
@@ -88,13 +99,21 @@ class Limiter:
         with self._lock:
             self._take(key)
 
-    def _take(self, key: str) -> None:
-        now = self._clock()
-        tokens = self._tokens(key, now)
+    def check(self, key: str) -> None:
+        """Raise :class:`TooManyRequests` if ``key``'s bucket has no whole request left; spend nothing."""
+        with self._lock:
+            self._refuse_if_empty(self._tokens(key, self._clock()))
+
+    def _refuse_if_empty(self, tokens: float) -> None:
         if tokens < 1:
             wait = math.ceil((1 - tokens) / self._per_second)
             self._refused(self._name)
             raise TooManyRequests(f"Too many {self._what}. Try again in {wait} s.", retry_after=wait)
+
+    def _take(self, key: str) -> None:
+        now = self._clock()
+        tokens = self._tokens(key, now)
+        self._refuse_if_empty(tokens)
         if len(self._buckets) >= MAX_KEYS:
             self._drop_full(now)
         self._buckets[key] = (tokens - 1, now)
@@ -151,6 +170,8 @@ class RateLimits:
         token_ip: Rate,
         login: Rate,
         login_ip: Rate,
+        revoke: Rate,
+        introspect_failures: Rate,
         spend: Spend,
         refused: Callable[[str], None] = lambda name: None,
     ) -> None:
@@ -167,6 +188,10 @@ class RateLimits:
         self._token_ip = limiter(token_ip, "token requests from this address", "token_ip")
         self._login = limiter(login, "sign-in attempts for this username from this address", "login")
         self._login_ip = limiter(login_ip, "sign-in attempts from this address", "login_ip")
+        self._revoke = limiter(revoke, "revocation requests from this address", "revoke")
+        self._introspect_failures = limiter(
+            introspect_failures, "failed introspection authentications from this address", "introspect_failures"
+        )
 
     def authorization(self, request: Request) -> None:
         self._authorize.take(address_of(request))
@@ -182,6 +207,18 @@ class RateLimits:
         """Once the client authenticated: its own bucket, or with ``proven`` false (a public client), its
         bucket at this address. Spent inside the request's unit of work, in the database (issue 13)."""
         await self._token_client.take(tx, client_id if proven else f"{client_id} {address_of(request)}")
+
+    def revocation(self, request: Request) -> None:
+        """Every revocation request spends from the address's bucket, before authentication (RFC 7009 §2)."""
+        self._revoke.take(address_of(request))
+
+    def introspection(self, request: Request) -> None:
+        """Before authentication: refused while the address has no failed authentication left (RFC 7662 §4)."""
+        self._introspect_failures.check(address_of(request))
+
+    def introspection_failed(self, request: Request) -> None:
+        """A caller failed to authenticate at the introspection endpoint: spend one of the address's failures."""
+        self._introspect_failures.take(address_of(request))
 
     def login(self, request: Request, username: str) -> None:
         address = address_of(request)

@@ -209,6 +209,16 @@ class TestServerSettings:
             "authorization_server: '10/day' is not a rate such as 60/min, 60/10min or 5/30s\n",
         )
 
+    @pytest.mark.parametrize("option", ["--rate-limit-revoke", "--rate-limit-introspect-failures"])
+    def test_a_revocation_or_introspection_limit_that_is_not_a_rate_is_refused(self, db: Path, option: str):
+        """RFC 7009 §2, RFC 7662 §4 limits (docs/decisions/0011): checked like the others, one line and exit 2."""
+        result = cli(db, option, "0/min")
+
+        assert (result.returncode, result.stderr) == (
+            2,
+            "authorization_server: '0/min' is not a rate such as 60/min, 60/10min or 5/30s\n",
+        )
+
     def test_an_admin_username_without_a_password_is_refused(self, db: Path):
         """docs/decisions/0014: the admin pages need both credentials, or are off."""
         result = cli(db, "--admin-username", "root")
@@ -307,6 +317,11 @@ class TestServerSettings:
             " (env AS_RATE_LIMIT_LOGIN_IP, default 100/min)",
             "--rate-limit-fetch RATE_LIMIT_FETCH client metadata document and jwks_uri fetches per client address;"
             " answers from the cache do not count (env AS_RATE_LIMIT_FETCH, default 30/min)",
+            "--rate-limit-revoke RATE_LIMIT_REVOKE revocation requests per client address (RFC 7009 §2)"
+            " (env AS_RATE_LIMIT_REVOKE, default 120/min)",
+            "--rate-limit-introspect-failures RATE_LIMIT_INTROSPECT_FAILURES failed authentications at the"
+            " introspection endpoint per client address; with none left, every introspection request from it is"
+            " refused (RFC 7662 §4) (env AS_RATE_LIMIT_INTROSPECT_FAILURES, default 30/min)",
             "--login-lockout-failures LOGIN_LOCKOUT_FAILURES failed passwords for one username from one address that"
             " lock it there (and failed admin sign-ins that lock an address out of the admin pages)"
             " (env AS_LOGIN_LOCKOUT_FAILURES, default 5)",

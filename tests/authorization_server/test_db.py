@@ -10,9 +10,10 @@ import asyncio
 import inspect
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import pytest
@@ -24,7 +25,9 @@ from mcp_authz.authorization_server.db import (
     SqliteDatabase,
     Transaction,
 )
+from mcp_authz.authorization_server.engines import COPY_BATCH, copy_database, open_database
 from mcp_authz.authorization_server.maintenance.batches import BATCH, in_batches
+from tests.postgresql import Databases
 
 pytestmark = pytest.mark.anyio
 
@@ -291,3 +294,141 @@ class TestAiosqliteInternals:
             assert await thread.call(lambda c: c.execute("SELECT 1").fetchone()[0]) == 1  # the thread goes on
         finally:
             await thread.close()
+
+
+# db copy, in batches -----------------------------------------------------------------------------
+
+#: More journeys than a batch of ``db copy`` holds (COPY_BATCH), made by SQL in the source's setup.
+JOURNEYS = 2500
+MAKE_JOURNEYS = (
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+    " INSERT INTO authorization_journeys (id, issuer, status, created_at, updated_at)"
+    " SELECT 'jrn_' || i, 'http://localhost:9000', 'failed', '2026-01-01T00:00:00+00:00',"
+    " '2026-01-01T00:00:00+00:00' FROM n"
+)
+MAKE_EVENTS = (
+    "INSERT INTO journey_events (journey_id, step, at)"
+    " SELECT id, 'failed', '2026-01-01T00:00:00+00:00' FROM authorization_journeys"
+)
+
+
+@pytest.fixture(name="copy_ends")
+async def _copy_ends(
+    tmp_path: Path, databases: Databases | None, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[Database, Database]]:
+    """A source holding JOURNEYS journeys (an event each) and an empty target: a SQLite file and a database of
+    the run's engine (a PostgreSQL one on ``--engine postgresql``), the file the source or the target as
+    ``request.param`` (``from_sqlite``, ``to_sqlite``) says."""
+    url = databases.new() if databases is not None else None
+    engine_db = await open_database(url or tmp_path / "engine.sqlite3")
+    sqlite_db = await open_database(tmp_path / "file.sqlite3")
+    source, target = (sqlite_db, engine_db) if request.param == "from_sqlite" else (engine_db, sqlite_db)
+    await source.run(lambda tx: tx.execute(MAKE_JOURNEYS, (JOURNEYS,)))
+    await source.run(lambda tx: tx.execute(MAKE_EVENTS))
+    try:
+        yield source, target
+    finally:
+        await sqlite_db.close()
+        await engine_db.close()
+        if databases is not None and url is not None:
+            databases.drop(url)
+
+
+class SourceLost(Exception):
+    """What ``watch_reads`` raises mid-copy (no engine's own error, which it would translate)."""
+
+
+def watch_reads(source: Database, monkeypatch: pytest.MonkeyPatch, *, fail_after: int | None = None) -> list[Any]:
+    """Record each batch ``db copy`` reads from ``source``, as (table, rows); with ``fail_after``, reading the
+    journeys fails after that many of their batches, as a source that went away mid-copy would."""
+    fetched: list[tuple[str, int]] = []
+    stepwise = source.run_stepwise
+
+    async def watched_unit(unit: Callable[[Transaction], Coroutine[Any, Any, Any]]) -> Any:
+        async def watched(tx: Transaction) -> Any:
+            fetch_batches = tx.fetch_batches
+
+            async def counted(sql: str, params: Any = (), size: int = COPY_BATCH) -> AsyncIterator[list[Any]]:
+                table = sql.split('"')[1]
+                async for rows in fetch_batches(sql, params, size):
+                    if table == "authorization_journeys" and fetched.count((table, size)) == fail_after:
+                        raise SourceLost("the source went away")
+                    fetched.append((table, len(rows)))
+                    yield rows
+
+            tx.fetch_batches = counted  # type: ignore[method-assign]
+            return await unit(tx)
+
+        return await stepwise(watched)
+
+    monkeypatch.setattr(source, "run_stepwise", watched_unit)
+    return fetched
+
+
+async def count_of(db: Database, table: str) -> int:
+    row = await db.run(lambda tx: tx.fetch_one(f"SELECT count(*) FROM {table}"))  # noqa: S608 - fixed names
+    assert row is not None
+    return int(row[0])
+
+
+async def test_issue_13_a_unit_reads_a_query_in_batches_of_the_size_asked(db: Database):
+    """Issue 13 (``db copy``'s reads): inside any unit of the SQLite engine too, ``fetch_batches`` hands the rows
+    over ``size`` at a time, in order, and ends after the last."""
+    await db.run(lambda tx: tx.execute_many("INSERT INTO notes (text) VALUES (?)", [[str(i)] for i in range(5)]))
+
+    async def batches(tx: Transaction) -> list[list[str]]:
+        read = tx.fetch_batches("SELECT text FROM notes ORDER BY id", (), 2)
+        return [[row["text"] for row in rows] async for rows in read]
+
+    assert await db.run(batches) == [["0", "1"], ["2", "3"], ["4"]]
+
+
+@pytest.mark.parametrize("copy_ends", ["from_sqlite", "to_sqlite"], indirect=True)
+class TestDbCopyInBatches:
+    async def test_issue_13_a_table_larger_than_a_batch_arrives_whole(self, copy_ends: tuple[Database, Database]):
+        """Issue 13 (``db copy``, docs/deployment.md): a table of 2,500 journeys, more than a batch of 1,000, is
+        copied whole, every row and every column, and the events that reference them after them; the target's
+        identity goes on after the copied ids (PostgreSQL)."""
+        source, target = copy_ends
+
+        copied = await copy_database(source, target)
+
+        assert (copied["authorization_journeys"], copied["journey_events"]) == (JOURNEYS, JOURNEYS)
+        read = "SELECT id, issuer, status, created_at FROM authorization_journeys"
+        arrived, sent = [await db.run(lambda tx: tx.fetch_all(read)) for db in (target, source)]
+        assert sorted(map(tuple, arrived)) == sorted(map(tuple, sent))
+        assert await count_of(target, "journey_events") == JOURNEYS
+        await target.run(lambda tx: tx.execute(MAKE_EVENTS))  # new ids, after the copied ones
+        assert await count_of(target, "journey_events") == 2 * JOURNEYS
+
+    async def test_issue_13_memory_stays_bounded_no_read_holds_more_than_a_batch(
+        self, copy_ends: tuple[Database, Database], monkeypatch: pytest.MonkeyPatch
+    ):
+        """Issue 13 (``db copy`` of a big deployment): every table is read in batches of at most ``batch`` rows,
+        each written before the next is read, never whole (it was one ``fetch_all`` per table, held in memory
+        with every other table until the end): 2,500 journeys are read as 400, 400, ..., 100."""
+        source, target = copy_ends
+        fetched = watch_reads(source, monkeypatch)
+
+        await copy_database(source, target, batch=400)
+
+        assert [rows for table, rows in fetched if table == "authorization_journeys"] == [400] * 6 + [100]
+        assert max(rows for _, rows in fetched) <= 400
+        assert await count_of(target, "authorization_journeys") == JOURNEYS
+
+    async def test_issue_13_a_copy_that_fails_mid_table_leaves_the_target_empty(
+        self, copy_ends: tuple[Database, Database], monkeypatch: pytest.MonkeyPatch
+    ):
+        """docs/deployment.md ("all in one transaction of the target: if anything fails, the target keeps
+        nothing"): the batches already inserted are in the target's one transaction, so a source lost after two
+        batches of journeys leaves no row behind, and the target may be copied into again."""
+        source, target = copy_ends
+        fetched = watch_reads(source, monkeypatch, fail_after=2)
+
+        with pytest.raises(SourceLost):
+            await copy_database(source, target)
+
+        assert fetched.count(("authorization_journeys", COPY_BATCH)) == 2  # inserted, then undone
+        assert [await count_of(target, table) for table in ("authorization_journeys", "journey_events")] == [0, 0]
+        monkeypatch.undo()
+        assert (await copy_database(source, target))["authorization_journeys"] == JOURNEYS

@@ -133,6 +133,26 @@ class TestMetrics:
         assert value(after, "as_tokens_issued_total", grant_type=JWT_BEARER, kind="workload") == 2
         assert value(after, "as_tokens_issued_total", grant_type=JWT_BEARER, kind="") == 0
 
+    @pytest.mark.as_options("--rate-limit-revoke", "1/min", "--rate-limit-introspect-failures", "1/min")
+    def test_revocation_and_introspection_refusals_are_counted_by_their_limits(
+        self, metered: tuple[AuthorizationServer, str], http: httpx2.Client
+    ):
+        """Issue 17 (Ops surface), RFC 7009 §2, RFC 7662 §4: a 429 from the revocation limit counts as
+        limit="revoke", one from the introspection endpoint's failed authentications as limit="introspect_failures"."""
+        server, metrics_url = metered
+        issuer = demo_issuer(server, http)
+        client = issuer.register()
+        revocations = [issuer.revoke(client, "guessed").status_code for _ in range(2)]
+        wrong = {"token": "guessed"}
+        introspections = [
+            http.post(issuer.url + "/introspect", data=wrong, auth=("demo", "guess")).status_code for _ in range(2)
+        ]
+
+        assert (revocations, introspections) == ([200, 429], [401, 429])
+        samples = scrape(metrics_url)
+        assert value(samples, "as_rate_limit_refusals_total", limit="revoke") == 1
+        assert value(samples, "as_rate_limit_refusals_total", limit="introspect_failures") == 1
+
     def test_an_outbound_fetch_that_fails_is_counted_by_its_result(
         self, metered: tuple[AuthorizationServer, str], http: httpx2.Client
     ):

@@ -1,4 +1,4 @@
-"""Rate limits on registration, token and sign-in, keyed so one shared address does not lock
+"""Rate limits on registration, token, revocation, introspection and sign-in, keyed so one shared address does not lock
 everyone out (AS-49, RFC 7591 §5, RFC 6585 §4, USER-NEEDS theme 4).
 
 Each test starts its own server with small limits (``as_options``); every request comes from
@@ -15,6 +15,7 @@ from mcp_authz.authorization_server import clock
 from scripts.stack import AuthorizationServer, start_authorization_server
 from tests.authorization_server.conftest import ALICE, ALICE_PASSWORD
 from tests.authorization_server.flows import PUBLIC_CLIENT, Issuer, Param, Registered
+from tests.conftest import new_mcp_server_secret
 
 as_options = pytest.mark.as_options
 
@@ -155,6 +156,61 @@ class TestToken:
 
         assert [answer.status_code for answer in answers] == [401, 401, 401, 429]
         assert answers[3].json()["error_description"].startswith("Too many token requests from this address.")
+
+
+class TestRevocation:
+    @as_options("--rate-limit-revoke", "2/min")
+    def test_rfc7009_s2_revocation_requests_over_the_address_limit_get_429_with_retry_after(self, limited_demo: Issuer):
+        """RFC 7009 §2 (the endpoint resists token scanning, "MAY use ... rate limiting"), RFC 6585 §4: every
+        revocation request from one address spends its bucket, whatever the token; the third within the
+        minute is a 429 with Retry-After and the OAuth error JSON, even for a real token, which is left as it
+        was: its refresh still gets a new pair."""
+        client = limited_demo.register()
+        refresh_token = limited_demo.tokens(client)["refresh_token"]
+
+        guesses = [limited_demo.revoke(client, f"guessed-{i}") for i in range(2)]
+        real = limited_demo.revoke(client, refresh_token)
+
+        assert [answer.status_code for answer in [*guesses, real]] == [200, 200, 429]
+        wait = wait_of(real, 30)
+        assert real.json() == {
+            "error": "too_many_requests",
+            "error_description": f"Too many revocation requests from this address. Try again in {wait} s.",
+        }
+        assert limited_demo.refresh(client, refresh_token).status_code == 200
+
+
+class TestIntrospection:
+    @as_options("--rate-limit-introspect-failures", "2/min")
+    def test_rfc7662_s4_failed_introspection_authentications_are_limited_per_address(
+        self, fresh_as: AuthorizationServer, fresh_root: Issuer
+    ):
+        """RFC 7662 §4 (the server SHOULD protect against token scanning), RFC 6585 §4: an MCP server's own
+        introspections spend nothing, however many; wrong secrets from one address do, and past the limit every
+        introspection from there, the right secret's too, is a 429 with Retry-After and the OAuth error JSON."""
+        fresh_as.cli(
+            "mcp-servers", "add", "--id", "notes", "--resource", "http://localhost:8111/mcp", "--scopes", "notes:read"
+        )
+        secret = new_mcp_server_secret(fresh_as, "notes")
+        introspection = fresh_root.url + "/introspect"
+
+        def introspect(password: str) -> httpx2.Response:
+            return fresh_root.post_form(introspection, {"token": "guessed"}, auth=("notes", password))
+
+        allowed = [introspect(secret) for _ in range(4)]
+        wrong = [introspect("guess") for _ in range(3)]
+        right_after = introspect(secret)
+
+        assert [answer.status_code for answer in allowed] == [200] * 4
+        assert [answer.status_code for answer in wrong] == [401, 401, 429]
+        wait = wait_of(wrong[2], 30)
+        assert wrong[2].json() == {
+            "error": "too_many_requests",
+            "error_description": (
+                f"Too many failed introspection authentications from this address. Try again in {wait} s."
+            ),
+        }
+        assert right_after.status_code == 429
 
 
 class TestSignIn:
