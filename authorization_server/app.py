@@ -20,7 +20,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_authz.authorization_server.account import endpoint as account
-from mcp_authz.authorization_server.admin import endpoint as admin
+from mcp_authz.authorization_server.admin.endpoints import clients as admin_clients
+from mcp_authz.authorization_server.admin.endpoints import identity_providers as admin_identity_providers
+from mcp_authz.authorization_server.admin.endpoints import journeys as admin_journeys
+from mcp_authz.authorization_server.admin.endpoints import keys as admin_keys
+from mcp_authz.authorization_server.admin.endpoints import mcp_servers as admin_mcp_servers
+from mcp_authz.authorization_server.admin.endpoints import sign_in as admin_sign_in
+from mcp_authz.authorization_server.admin.endpoints import users as admin_users
+from mcp_authz.authorization_server.admin.endpoints import workload_issuers as admin_workload_issuers
 from mcp_authz.authorization_server.db import shown
 from mcp_authz.authorization_server.engines import open_database
 from mcp_authz.authorization_server.errors import InvalidRequest, NotFound, OAuthError, RequestTimeout, ServerError
@@ -153,20 +160,20 @@ def create_app(settings: Settings) -> Starlette:
         Route(mcp + INTROSPECT_PATH, introspect.introspect, methods=["POST"]),
         # 8. The operator's console (issues 4, 17): its sign-in, the clients, the journeys (each as a sequence
         #    diagram). Its session or HTTP Basic; 404 when off (docs/decisions/0014, 0041).
-        Route(ADMIN_PATH, admin.home, methods=["GET"]),
-        Route(ADMIN_SIGN_IN_PATH, admin.sign_in, methods=["GET", "POST"]),
-        Route(ADMIN_SIGN_OUT_PATH, admin.sign_out, methods=["POST"]),
-        Route(ADMIN_CLIENTS_PATH, admin.clients, methods=["GET", "POST"]),
-        Route(ADMIN_CLIENT_PATH, admin.client, methods=["GET", "POST"]),
-        Route(ADMIN_MCP_SERVERS_PATH, admin.mcp_servers, methods=["GET", "POST"]),
-        Route(ADMIN_MCP_SERVER_PATH, admin.mcp_server, methods=["GET", "POST"]),
-        Route(ADMIN_USERS_PATH, admin.users, methods=["GET", "POST"]),
-        Route(ADMIN_USER_PATH, admin.user, methods=["GET", "POST"]),
-        Route(ADMIN_KEYS_PATH, admin.keys, methods=["GET", "POST"]),
-        Route(ADMIN_IDENTITY_PROVIDERS_PATH, admin.identity_providers, methods=["GET", "POST"]),
-        Route(ADMIN_WORKLOAD_ISSUERS_PATH, admin.workload_issuers, methods=["GET", "POST"]),
-        Route(ADMIN_JOURNEYS_PATH, admin.journeys, methods=["GET"]),
-        Route(ADMIN_JOURNEY_PATH, admin.journey, methods=["GET"]),
+        Route(ADMIN_PATH, admin_sign_in.home, methods=["GET"]),
+        Route(ADMIN_SIGN_IN_PATH, admin_sign_in.sign_in, methods=["GET", "POST"]),
+        Route(ADMIN_SIGN_OUT_PATH, admin_sign_in.sign_out, methods=["POST"]),
+        Route(ADMIN_CLIENTS_PATH, admin_clients.clients, methods=["GET", "POST"]),
+        Route(ADMIN_CLIENT_PATH, admin_clients.client, methods=["GET", "POST"]),
+        Route(ADMIN_MCP_SERVERS_PATH, admin_mcp_servers.mcp_servers, methods=["GET", "POST"]),
+        Route(ADMIN_MCP_SERVER_PATH, admin_mcp_servers.mcp_server, methods=["GET", "POST"]),
+        Route(ADMIN_USERS_PATH, admin_users.users, methods=["GET", "POST"]),
+        Route(ADMIN_USER_PATH, admin_users.user, methods=["GET", "POST"]),
+        Route(ADMIN_KEYS_PATH, admin_keys.keys, methods=["GET", "POST"]),
+        Route(ADMIN_IDENTITY_PROVIDERS_PATH, admin_identity_providers.identity_providers, methods=["GET", "POST"]),
+        Route(ADMIN_WORKLOAD_ISSUERS_PATH, admin_workload_issuers.workload_issuers, methods=["GET", "POST"]),
+        Route(ADMIN_JOURNEYS_PATH, admin_journeys.journeys, methods=["GET"]),
+        Route(ADMIN_JOURNEY_PATH, admin_journeys.journey, methods=["GET"]),
         # 9. The person's pages (pages: no CORS): the home page, the connected apps (what they approved,
         #    and revoking it), signing out (issue 17).
         Route(HOME_PATH, account.home, methods=["GET"]),

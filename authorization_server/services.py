@@ -13,15 +13,13 @@ from mcp_authz.authorization_server.accounts.entities import User
 from mcp_authz.authorization_server.accounts.lockout import LoginLockout
 from mcp_authz.authorization_server.accounts.service import AccountService
 from mcp_authz.authorization_server.admin.auth import AdminGuard
-from mcp_authz.authorization_server.admin.console import (
-    ClientConsole,
-    IdentityProviderConsole,
-    JourneyConsole,
-    KeyConsole,
-    McpServerConsole,
-    UserConsole,
-    WorkloadIssuerConsole,
-)
+from mcp_authz.authorization_server.admin.console.clients import ClientConsole
+from mcp_authz.authorization_server.admin.console.identity_providers import IdentityProviderConsole
+from mcp_authz.authorization_server.admin.console.journeys import JourneyConsole
+from mcp_authz.authorization_server.admin.console.keys import KeyConsole
+from mcp_authz.authorization_server.admin.console.mcp_servers import McpServerConsole
+from mcp_authz.authorization_server.admin.console.users import UserConsole
+from mcp_authz.authorization_server.admin.console.workload_issuers import WorkloadIssuerConsole
 from mcp_authz.authorization_server.admin.timelines import Timelines
 from mcp_authz.authorization_server.clients.service import ClientService
 from mcp_authz.authorization_server.consents.service import ConsentService
