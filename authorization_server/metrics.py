@@ -77,6 +77,7 @@ class Metrics:
         # labels() takes a lock and builds a key each call: the request path keeps its children instead.
         self._request_children: dict[tuple[str, str, int], Callable[[], None]] = {}
         self._latency_children: dict[str, Callable[[float], None]] = {}
+        self._token_children: dict[str, Callable[[], None]] = {}
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         """One answered request (``app.Edge``): ``route`` is the template, never the path."""
@@ -92,7 +93,11 @@ class Metrics:
         observe(seconds)
 
     def token_issued(self, grant_type: str) -> None:
-        self._tokens.labels(grant_type).inc()
+        """A token response issued (told once committed): ``grant_type`` is a grant this server ran, a bounded set."""
+        count = self._token_children.get(grant_type)
+        if count is None:
+            count = self._token_children.setdefault(grant_type, self._tokens.labels(grant_type).inc)
+        count()
 
     def rate_limited(self, limit: str) -> None:
         self._refusals.labels(limit).inc()
