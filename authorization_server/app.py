@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -76,7 +76,7 @@ from mcp_authz.authorization_server.services import build_services
 from mcp_authz.authorization_server.settings import Settings
 from mcp_authz.authorization_server.web.cors import cors, response_headers
 from mcp_authz.authorization_server.web.pages import error_page
-from mcp_authz.authorization_server.web.routing import IndexedRouter
+from mcp_authz.authorization_server.web.routing import IndexedRouter, Route
 from mcp_authz.shared.json_log import ACCESS
 
 log = logging.getLogger("authorization_server")

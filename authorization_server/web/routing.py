@@ -1,4 +1,5 @@
-"""Finding a request's route without trying every route in turn (issue 14, the application layer).
+"""Finding a request's route without trying every route in turn, and calling its endpoint (issue 14,
+the application layer).
 
 Starlette's ``Router`` tries its routes one after another, each with a call and a regular
 expression, until one matches: a token request at ``/mcp/{mcp_server_id}/token`` tried 17 routes
@@ -9,14 +10,44 @@ could never match, so the route chosen, a 405 for a known path with another meth
 route template the access log names are the ones a linear scan finds. A request that matches no
 candidate goes to Starlette's own scan, which answers 404 (or redirects a trailing slash) as
 before.
+
+:class:`Route` is Starlette's, but for how it calls an ``async def`` endpoint: Starlette wraps each
+one in an exception handling layer of its own (``request_response``), with a ``Request`` of its
+own, although the app's ``ExceptionMiddleware`` around the router holds the same handlers and
+catches the same exceptions. Without the inner layer, an endpoint's error (an ``OAuthError``, an
+``HTTPException``) reaches the outer one and gets the same answer from the same handler; the
+request's ``Request`` is built once instead of twice.
 """
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from starlette import routing
 from starlette._utils import get_route_path
-from starlette.routing import BaseRoute, Match, Mount, Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Mount, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+class Route(routing.Route):
+    """Starlette's ``Route``; an ``async def`` endpoint is called without a second exception layer (see above)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        super().__init__(path, endpoint, **options)
+        if inspect.iscoroutinefunction(endpoint):  # Starlette's own choice for anything else
+            self.app = _called_with_a_request(endpoint)
+
+
+def _called_with_a_request(endpoint: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
+    """The ASGI app of an endpoint: its ``Request`` in, its ``Response`` out; exceptions go to the app's handlers."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    return app
 
 
 class IndexedRouter(Router):
@@ -65,7 +96,7 @@ class IndexedRouter(Router):
 
 def _first_segment(route: BaseRoute) -> str | None:
     """The literal first segment of a route's path (``mcp`` for ``/mcp/{id}/token``), ``None`` if it is a parameter."""
-    if not isinstance(route, Route | Mount):
+    if not isinstance(route, routing.Route | Mount):
         return None
     segment = route.path[1:].partition("/")[0]
     return None if "{" in segment else segment
