@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -83,6 +83,7 @@ from mcp_authz.authorization_server.services import build_services
 from mcp_authz.authorization_server.settings import Settings
 from mcp_authz.authorization_server.web.cors import cors, response_headers
 from mcp_authz.authorization_server.web.pages import error_page
+from mcp_authz.authorization_server.web.routing import IndexedRouter, Route
 from mcp_authz.shared.json_log import ACCESS
 
 log = logging.getLogger("authorization_server")
@@ -185,12 +186,13 @@ def create_app(settings: Settings) -> Starlette:
         Route(HEALTH_READY_PATH, health.ready, methods=["GET"]),
         Mount(STATIC_PATH, StaticFiles(packages=[(__name__.rpartition(".")[0], "static")])),
     ]
-    return Starlette(
-        routes=routes,
+    app = Starlette(
         middleware=[Middleware(Edge, body_timeout=settings.body_timeout, metrics=metrics)],
-        lifespan=lifespan,
         exception_handlers={OAuthError: _oauth_error, HTTPException: _http_error, Exception: _server_error},
     )
+    # The routes, found by their first path segment rather than tried in turn (web/routing.py).
+    app.router = IndexedRouter(routes, lifespan=lifespan)
+    return app
 
 
 DEMO_BANNER = """

@@ -78,6 +78,7 @@ class Metrics:
         # labels() takes a lock and builds a key each call: the request path keeps its children instead.
         self._request_children: dict[tuple[str, str, int], Callable[[], None]] = {}
         self._latency_children: dict[str, Callable[[float], None]] = {}
+        self._token_children: dict[tuple[str, str], Callable[[], None]] = {}
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         """One answered request (``app.Edge``): ``route`` is the template, never the path."""
@@ -93,10 +94,14 @@ class Metrics:
         observe(seconds)
 
     def token_issued(self, grant_type: str, kind: str) -> None:
-        """One token response: ``kind`` tells apart the uses of one grant type (``flow/token/service.py``): the
-        jwt-bearer grant's ``id-jag`` (SEP-990) and ``workload`` (SEP-1933), the token exchange that issues an
-        ID-JAG ``id-jag``; empty for the rest, which PromQL reads as no label at all."""
-        self._tokens.labels(grant_type, kind).inc()
+        """One token response (told once committed): ``kind`` tells apart the uses of one grant type
+        (``flow/token/service.py``): the jwt-bearer grant's ``id-jag`` (SEP-990) and ``workload``
+        (SEP-1933), the token exchange that issues an ID-JAG ``id-jag``; empty for the rest, which PromQL
+        reads as no label at all. Both are bounded sets, so each labelled child is kept once made."""
+        count = self._token_children.get((grant_type, kind))
+        if count is None:
+            count = self._token_children.setdefault((grant_type, kind), self._tokens.labels(grant_type, kind).inc)
+        count()
 
     def rate_limited(self, limit: str) -> None:
         self._refusals.labels(limit).inc()

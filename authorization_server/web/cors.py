@@ -16,8 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from mcp_authz.authorization_server.web.routing import Route
 
 #: What browser clients send besides the CORS-safelisted headers: client credentials, DPoP proofs, JSON
 #: bodies, and the MCP transport headers that some clients add to every request.

@@ -237,7 +237,8 @@ def address_of(request: Request) -> str:
     Behind a reverse proxy, uvicorn takes it from ``X-Forwarded-For`` when the proxy is one of
     the ``trusted_proxies`` (none by default: docs/decisions/0019).
     """
-    host = request.client.host if request.client else ""
+    client = request.client  # starlette makes a new Address at each reading
+    host = client.host if client else ""
     if ":" not in host:  # IPv4 (or a name): counted as it is, without parsing it on every request
         return host
     try:

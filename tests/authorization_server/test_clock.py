@@ -8,7 +8,7 @@ freezes it and moves it on with ``clock.advance`` moves every time the server ac
 
 import ast
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +155,36 @@ def test_no_module_but_clock_reads_the_time():
                 found.append(f"{path.relative_to(package)}:{node.lineno} {'.'.join(read)}")
 
     assert found == []
+
+
+class TestStoredTimeText:
+    @pytest.mark.parametrize(
+        "moment",
+        [
+            datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC),
+            datetime(2026, 12, 3, 12, 0, 0, 1, tzinfo=UTC),
+            datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+            datetime(1, 1, 1, 0, 0, 0, 5, tzinfo=UTC),
+            datetime(2026, 12, 3, 13, 30, 5, 250000, tzinfo=timezone(timedelta(hours=1, minutes=30))),
+        ],
+        ids=["whole-second", "one-microsecond", "year-end", "year-one", "other-offset"],
+    )
+    def test_to_db_writes_what_isoformat_wrote(self, moment: datetime) -> None:
+        """Issue 14 (application layer): the stored text, cached per second, is ISO 8601 in UTC as before."""
+        expected = moment.astimezone(UTC).isoformat(timespec="microseconds")
+        assert clock.to_db(moment) == expected
+        assert clock.to_db(moment) == expected  # the second's text kept from the call before
+        assert clock.from_db(clock.to_db(moment)) == moment
+
+    def test_to_db_follows_the_seconds_as_they_change(self) -> None:
+        """Issue 14: the text kept for one second is never reused for another, either way in time."""
+        start = datetime(2030, 1, 1, 23, 59, 58, 999999, tzinfo=UTC)
+        steps = (0, 1, 2, 1_000_001, 0, 2_000_002, 86_400_000_000, 1, 30 * 86_400_000_000)
+        moments = [start + timedelta(microseconds=step) for step in steps]
+        assert [clock.to_db(moment) for moment in moments] == [m.isoformat(timespec="microseconds") for m in moments]
+
+    def test_to_db_stays_right_past_the_seconds_it_keeps(self) -> None:
+        """Issue 14: after more distinct seconds than it keeps, the text is still each moment's own."""
+        start = datetime(2031, 6, 1, tzinfo=UTC)
+        moments = [start + timedelta(seconds=second, microseconds=second) for second in range(600)]
+        assert [clock.to_db(moment) for moment in moments] == [m.isoformat(timespec="microseconds") for m in moments]

@@ -11,6 +11,8 @@ from urllib.parse import quote_plus
 
 import pytest
 
+from mcp_authz.authorization_server.clients.metadata import parse_client_metadata, redirect_uri_problem
+from mcp_authz.authorization_server.errors import InvalidClientMetadata
 from mcp_authz.authorization_server.web.hosts import a_label, host_of, with_a_label_host
 from scripts.stack import AuthorizationServer
 from tests.authorization_server.flows import Issuer, redirect_params, redirect_target
@@ -362,3 +364,32 @@ def _key_client(jwks_uri: str) -> dict[str, Any]:
 
 def _form(value: str) -> str:
     return quote_plus(value)
+
+
+def test_every_control_character_is_refused_and_nothing_else_of_latin_1():
+    """Issue 11 item 11, RFC 7591 §2 (kept by issue 14's faster check): a client_name holding any C0 control,
+    DEL or a C1 control is invalid_client_metadata for its control characters; no other character up to U+00FF
+    is (U+00AD, SOFT HYPHEN, is refused as a format character)."""
+    controls = {chr(code) for code in [*range(0x20), *range(0x7F, 0xA0)]}
+    for code in range(0x100):
+        char = chr(code)
+        body = {"redirect_uris": ["http://127.0.0.1/callback"], "client_name": f"Notes{char}app"}
+        try:
+            parse_client_metadata(
+                body, grant_types_supported=("authorization_code",), auth_methods_supported=("none",), scopes_offered=()
+            )
+            refused = False
+        except InvalidClientMetadata as error:
+            refused = "control characters" in error.description
+        assert refused == (char in controls), hex(code)
+
+
+def test_a_redirect_uri_with_a_space_or_a_control_character_is_refused_and_no_other_of_latin_1():
+    """OAuth 2.1 §2.3.1, RFC 3986 §2 (kept by issue 14's faster check): a space, a C0 control or DEL in a
+    redirect URI is refused for it; no other character up to U+00FF is refused for that reason."""
+    refused_for_it = set()
+    for code in range(0x100):
+        problem = redirect_uri_problem(f"http://127.0.0.1/callback?x=a{chr(code)}b")
+        if problem == "it contains spaces or control characters":
+            refused_for_it.add(code)
+    assert refused_for_it == {*range(0x21), 0x7F}

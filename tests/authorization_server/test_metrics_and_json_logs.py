@@ -12,9 +12,11 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mcp_authz.authorization_server.db import Database, Transaction
+from mcp_authz.authorization_server.metrics import Metrics
 from scripts.stack import AuthorizationServer, free_port, start_authorization_server, start_mcp_server
 from tests.authorization_server.conftest import mcp_issuer
 from tests.authorization_server.flows import Issuer
@@ -254,3 +256,32 @@ class TestJsonLogs:
         assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
         assert any(line["message"].startswith("MCP server: resource ") for line in lines)
         assert bogus not in text
+
+
+def test_each_token_issued_is_counted_under_its_own_grant_type_and_kind():
+    """Issue 17 (Ops surface), kept by issue 14's kept children: every call counts, each grant type and
+    kind apart (the jwt-bearer grant's ID-JAG and workload uses are two kinds of one grant type)."""
+    metrics = Metrics()
+    issued = [
+        ("authorization_code", ""),
+        ("refresh_token", ""),
+        ("refresh_token", ""),
+        (JWT_BEARER, "workload"),
+        (JWT_BEARER, "id-jag"),
+        (JWT_BEARER, "workload"),
+        ("refresh_token", ""),
+    ]
+    for grant_type, kind in issued:
+        metrics.token_issued(grant_type, kind)
+    counted = {
+        (sample.labels["grant_type"], sample.labels["kind"]): sample.value
+        for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+        for sample in family.samples
+        if sample.name == "as_tokens_issued_total"
+    }
+    assert counted == {
+        ("authorization_code", ""): 1,
+        ("refresh_token", ""): 3,
+        (JWT_BEARER, "workload"): 2,
+        (JWT_BEARER, "id-jag"): 1,
+    }
