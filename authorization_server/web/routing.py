@@ -98,5 +98,7 @@ def _first_segment(route: BaseRoute) -> str | None:
     """The literal first segment of a route's path (``mcp`` for ``/mcp/{id}/token``), ``None`` if it is a parameter."""
     if not isinstance(route, routing.Route | Mount):
         return None
+    if isinstance(route, Mount) and not route.path:
+        return None  # a mount at the root (``Mount("/")``, its path "") takes every path
     segment = route.path[1:].partition("/")[0]
     return None if "{" in segment else segment

@@ -10,7 +10,7 @@ import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import Message
 
 from mcp_authz.authorization_server.app import create_app
@@ -53,6 +53,24 @@ def test_the_indexed_router_chooses_what_the_linear_scan_chose():
         for method in METHODS:
             candidates = router.candidates.get(segment, router.anywhere)
             assert first_match(candidates, path, method) == first_match(router.routes, path, method), (path, method)
+
+
+def test_a_mount_at_the_root_is_a_candidate_for_every_first_segment():
+    """Issue 14: ``Mount("/")`` (its path "") matches every path in a linear scan, so it stays a candidate
+    whatever the request's first segment, behind the routes listed before it."""
+
+    async def endpoint(request: Request) -> Response:
+        return Response()
+
+    token = Route("/mcp/{mcp_server_id}/token", endpoint, methods=["POST"])
+    root = Mount("/", routes=[Route("/{anything:path}", endpoint)])
+    router = IndexedRouter([token, root])
+
+    for path in ("/", "/mcp/demo/token", "/mcp/demo/other", "/elsewhere/page"):
+        segment = path[1:].partition("/")[0]
+        candidates = router.candidates.get(segment, router.anywhere)
+        assert root in candidates, path
+        assert first_match(candidates, path, "GET") == first_match(router.routes, path, "GET"), path
 
 
 def test_a_token_request_tries_only_the_routes_of_its_first_segment():
