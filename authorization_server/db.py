@@ -395,7 +395,7 @@ class SqliteDatabase(Database):
         # wal_autocheckpoint = 0: the Checkpointer's thread checkpoints instead of a request's commit.
         for pragma in ("PRAGMA journal_mode = WAL", *_PRAGMAS, f"PRAGMA busy_timeout = {round(timeout * 1000)}"):
             await thread.execute(pragma)
-        database = cls(_loop_connection(path), thread, Checkpointer(path), timeout)
+        database = cls(_loop_connection(path, timeout), thread, Checkpointer(path), timeout)
         try:
             await database._migrate()
         except BaseException:
@@ -620,16 +620,21 @@ _PRAGMAS = (
 )
 
 
-def _loop_connection(path: Path) -> sqlite3.Connection:
+def _loop_connection(path: Path, timeout: float) -> sqlite3.Connection:
     """The event loop's connection: autocommit (units say ``BEGIN`` and ``COMMIT``), ``busy_timeout`` 0.
 
-    ``timeout=0`` is ``busy_timeout`` 0: a statement that meets another connection's lock fails at
-    once with ``SQLITE_BUSY`` instead of sleeping on the loop's thread. ``check_same_thread=False``:
+    Its settings are made with ``timeout`` (``--db-timeout``) as its busy timeout, and only then is that
+    0: at the start, another instance opening the same new file may hold it for a moment (issue 13,
+    ``test_two_instances_starting_at_once_on_a_new_sqlite_file_do_not_race`` failed once in CI with
+    "database is locked"), and the start waits as the command line would.
+
+    With ``busy_timeout`` 0 a statement that meets another connection's lock fails at once with
+    ``SQLITE_BUSY`` instead of sleeping on the loop's thread. ``check_same_thread=False``:
     the server closes it from whichever thread stops it; it is only ever used by one at a time.
     """
-    connection = sqlite3.connect(path, isolation_level=None, timeout=0, check_same_thread=False)
+    connection = sqlite3.connect(path, isolation_level=None, timeout=timeout, check_same_thread=False)
     connection.row_factory = sqlite3.Row
-    for pragma in _PRAGMAS:
+    for pragma in (*_PRAGMAS, "PRAGMA busy_timeout = 0"):
         connection.execute(pragma)
     return connection
 
